@@ -1,0 +1,239 @@
+//! Applies a plan: writes through the connectors in batches, records every
+//! item's outcome, and moves the link table and the base forward after each
+//! batch, saving the state atomically, so a run killed at any point resumes
+//! with nothing lost and nothing done twice.
+//!
+//! Only this module writes to a CRM, and only what the plan says. A record
+//! the API refuses is a failed outcome; the rest of the batch and of the run
+//! go on. Whole-call failures (auth, outage) stop the run after the state of
+//! every finished batch is saved.
+
+use crate::config::PairConfig;
+use crate::connector::{Connector, NewRecord, RecordUpdate, WriteResult};
+use crate::model::{Record, Side};
+use crate::plan::{Action, Item, PairPlan, Plan};
+use crate::report::{RecordOutcome, Report, Result as Res};
+use crate::state::{Link, State};
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Where an apply writes: the connectors by system name, and the state.
+pub struct Applier<'a> {
+    pub pairs: Vec<&'a PairConfig>,
+    pub connectors: &'a BTreeMap<String, Box<dyn Connector>>,
+    pub state: &'a mut State,
+    pub state_path: &'a Path,
+}
+
+impl Applier<'_> {
+    /// Applies every pair of the plan in order; per-record outcomes go into
+    /// `report`.
+    pub fn apply(&mut self, plan: &Plan, report: &mut Report, bar: &ProgressBar) -> Result<()> {
+        let writes = plan
+            .pairs
+            .iter()
+            .flat_map(|p| &p.items)
+            .filter(|i| matches!(i.action, Action::Create | Action::Update))
+            .count();
+        bar.set_length(writes as u64);
+        for pair_plan in &plan.pairs {
+            let pair = *self
+                .pairs
+                .iter()
+                .find(|p| p.name == pair_plan.name)
+                .with_context(|| {
+                    format!(
+                        "the plan names pair `{}`, which the mapping file no longer has",
+                        pair_plan.name
+                    )
+                })?;
+            self.apply_pair(pair, pair_plan, report, bar)?;
+        }
+        Ok(())
+    }
+
+    fn apply_pair(
+        &mut self,
+        pair: &PairConfig,
+        plan: &PairPlan,
+        report: &mut Report,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        let outcome = |item: &Item, result: Res, message: Option<String>| RecordOutcome {
+            pair: pair.name.clone(),
+            action: item.action,
+            target: item.target,
+            left_id: item.left_id.clone(),
+            right_id: item.right_id.clone(),
+            label: item.label.clone(),
+            result,
+            message,
+        };
+        // State-only items first: links must exist before updates settle on them.
+        let links = self.state.pair_mut(&pair.name);
+        for item in &plan.items {
+            let (Some(left), Some(right)) = (item.left_id.as_deref(), item.right_id.as_deref())
+            else {
+                if item.action == Action::Invalid {
+                    report.outcomes.push(outcome(
+                        item,
+                        Res::Failed,
+                        Some(item.problems.join("; ")),
+                    ));
+                }
+                continue;
+            };
+            match item.action {
+                Action::Link | Action::Baseline => {
+                    settle_fields(links.link(left, right), item);
+                    if item.action == Action::Link {
+                        report.outcomes.push(outcome(item, Res::Done, None));
+                    }
+                }
+                Action::Conflict => {
+                    let left_for_human = item.conflicts.iter().any(|c| c.winner.is_none());
+                    if let Some(link) = links.link_mut(left) {
+                        settle_fields(link, item);
+                    }
+                    let message = item
+                        .conflicts
+                        .iter()
+                        .map(|c| format!("{}: left {:?} vs right {:?}", c.field, c.left, c.right))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let result = if left_for_human {
+                        Res::Skipped
+                    } else {
+                        Res::Done
+                    };
+                    report.outcomes.push(outcome(item, result, Some(message)));
+                }
+                Action::Unlink => {
+                    links.unlink(left);
+                    report.outcomes.push(outcome(item, Res::Done, None));
+                }
+                Action::Invalid => {
+                    report
+                        .outcomes
+                        .push(outcome(item, Res::Failed, Some(item.problems.join("; "))))
+                }
+                Action::Create | Action::Update => {}
+            }
+        }
+        self.state.save(self.state_path)?;
+
+        for target in [Side::Right, Side::Left] {
+            let endpoint = pair.endpoint(target);
+            let connector = &self.connectors[&endpoint.system];
+            let fields = pair.field_names(target);
+            let batch = connector.capabilities().max_batch.max(1);
+            for action in [Action::Create, Action::Update] {
+                let items: Vec<(usize, &Item)> = plan
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.action == action && i.target == Some(target))
+                    .collect();
+                for chunk in items.chunks(batch) {
+                    let results = match action {
+                        Action::Create => {
+                            let records: Vec<NewRecord> = chunk
+                                .iter()
+                                .map(|(n, i)| NewRecord {
+                                    key: n.to_string(),
+                                    fields: written_fields(i, true),
+                                })
+                                .collect();
+                            connector.create(endpoint.object, &records, &fields)
+                        }
+                        _ => {
+                            let records: Vec<RecordUpdate> = chunk
+                                .iter()
+                                .map(|(n, i)| RecordUpdate {
+                                    key: n.to_string(),
+                                    id: i.id(target).unwrap_or_default().to_string(),
+                                    fields: written_fields(i, false),
+                                })
+                                .collect();
+                            connector.update(endpoint.object, &records, &fields)
+                        }
+                    }
+                    .with_context(|| format!("writing {} to {endpoint}", pair.name))?;
+                    let by_key: BTreeMap<String, WriteResult> =
+                        results.into_iter().map(|r| (r.key.clone(), r)).collect();
+                    let links = self.state.pair_mut(&pair.name);
+                    for (n, item) in chunk {
+                        match by_key.get(&n.to_string()).map(|r| &r.outcome) {
+                            Some(Ok(written)) => {
+                                record_write(links, item, target, written);
+                                report.outcomes.push(outcome(item, Res::Done, None));
+                            }
+                            Some(Err(message)) => report.outcomes.push(outcome(
+                                item,
+                                Res::Failed,
+                                Some(message.clone()),
+                            )),
+                            None => report.outcomes.push(outcome(
+                                item,
+                                Res::Failed,
+                                Some("no result for this record".into()),
+                            )),
+                        }
+                    }
+                    // After every batch: what is written is never forgotten.
+                    self.state.save(self.state_path)?;
+                    bar.inc(chunk.len() as u64);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fields an item writes; a create leaves out empty values.
+fn written_fields(item: &Item, create: bool) -> BTreeMap<String, String> {
+    item.changes
+        .iter()
+        .filter(|c| !(create && c.to.is_empty()))
+        .map(|c| (c.field.clone(), c.to.clone()))
+        .collect()
+}
+
+fn settle_fields(link: &mut Link, item: &Item) {
+    for s in &item.settle {
+        link.base.left.insert(s.left_field.clone(), s.left.clone());
+        link.base
+            .right
+            .insert(s.right_field.clone(), s.right.clone());
+    }
+}
+
+/// Links a created record and records the written fields as the base, with
+/// the target's value as the server stored it (it may normalise, e.g. an
+/// email to lower case), so our own write is never taken for an edit.
+fn record_write(links: &mut crate::state::PairState, item: &Item, target: Side, written: &Record) {
+    let (left, right) = match target {
+        Side::Right => (item.left_id.clone().unwrap_or_default(), written.id.clone()),
+        Side::Left => (
+            written.id.clone(),
+            item.right_id.clone().unwrap_or_default(),
+        ),
+    };
+    let link = links.link(&left, &right);
+    for c in &item.changes {
+        let stored = written
+            .fields
+            .get(&c.field)
+            .cloned()
+            .unwrap_or_else(|| c.to.clone());
+        let (target_base, source_base) = match target {
+            Side::Right => (&mut link.base.right, &mut link.base.left),
+            Side::Left => (&mut link.base.left, &mut link.base.right),
+        };
+        target_base.insert(c.field.clone(), stored);
+        source_base.insert(c.source_field.clone(), c.source_value.clone());
+    }
+    settle_fields(link, item);
+}

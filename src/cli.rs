@@ -1,0 +1,82 @@
+//! The command line (DESIGN §3, a contract): global options and the four
+//! subcommands, each a stopping point of one pipeline. The `///` comments
+//! are the `--help` text. Parsing only; no behaviour here.
+
+use crate::progress::ProgressMode;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Keep CRM contacts and deals in step between HubSpot accounts (and Pipedrive).
+///
+/// Exit status: 0 success (diff: in step), 1 error, 2 usage or invalid mapping
+/// file, 3 drift (diff / --dry-run found changes), 4 some records failed,
+/// 5 try later (rate limit, outage, lock held), 6 safety stop (nothing
+/// written), 7 auth (token missing, rejected or lacking a scope).
+#[derive(Debug, Parser)]
+#[command(name = "crmsync", version, about, long_about)]
+pub struct Cli {
+    /// The mapping file.
+    #[arg(
+        long,
+        global = true,
+        env = "CRMSYNC_CONFIG",
+        default_value = "sync.toml"
+    )]
+    pub config: PathBuf,
+
+    /// More log detail on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors on stderr, no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Print one versioned JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Progress bars on stderr: auto draws them only on a terminal.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch both sides of each pair into snapshots under state_dir.
+    Pull {
+        /// Only this pair (repeatable); default all.
+        #[arg(long = "pair", value_name = "NAME")]
+        pairs: Vec<String>,
+    },
+    /// Pull, then print the plan: what sync would change. Writes nothing to any CRM.
+    Diff {
+        #[arg(long = "pair", value_name = "NAME")]
+        pairs: Vec<String>,
+        /// Also save the plan as JSON here, for review and `push`.
+        #[arg(long, value_name = "PLAN")]
+        out: Option<PathBuf>,
+        /// Plan from the last snapshots, making no API call.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Apply a saved plan exactly; refuse it if any record changed since it was made.
+    Push {
+        /// The plan file (default: the last plan diff saved in state_dir).
+        plan: Option<PathBuf>,
+        /// Check the plan against both accounts and print it; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Pull, plan and apply in one run.
+    Sync {
+        #[arg(long = "pair", value_name = "NAME")]
+        pairs: Vec<String>,
+        /// Stop after printing the plan (exit 3 if there is drift).
+        #[arg(long)]
+        dry_run: bool,
+    },
+}

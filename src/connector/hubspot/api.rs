@@ -1,0 +1,102 @@
+//! HubSpot wire types (CRM objects, batch results, owners): serde structs
+//! only, no logic. Shapes follow the date-based API (`/crm/objects/2026-09/…`),
+//! whose bodies match the v3 ones (shared/api/hubspot.md).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A CRM object in a list page or batch result.
+#[derive(Debug, Deserialize)]
+pub struct ApiObject {
+    pub id: String,
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+    #[serde(rename = "updatedAt")]
+    pub updated_at: Option<String>,
+    #[serde(rename = "objectWriteTraceId")]
+    pub object_write_trace_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub paging: Option<Paging>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    pub next: Option<NextPage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextPage {
+    pub after: String,
+}
+
+/// The body of a 200/201/207 batch answer.
+#[derive(Debug, Deserialize)]
+pub struct BatchResponse {
+    #[serde(default)]
+    pub results: Vec<ApiObject>,
+    #[serde(default)]
+    pub errors: Vec<BatchError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BatchError {
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub context: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchInput<T> {
+    pub inputs: Vec<T>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreateInput {
+    pub properties: BTreeMap<String, String>,
+    #[serde(rename = "objectWriteTraceId")]
+    pub trace_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpsertInput {
+    #[serde(rename = "idProperty")]
+    pub id_property: &'static str,
+    pub id: String,
+    pub properties: BTreeMap<String, String>,
+    #[serde(rename = "objectWriteTraceId")]
+    pub trace_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpdateInput {
+    pub id: String,
+    pub properties: BTreeMap<String, String>,
+    #[serde(rename = "objectWriteTraceId")]
+    pub trace_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReadInput {
+    pub properties: Vec<String>,
+    pub inputs: Vec<IdInput>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdInput {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApiOwner {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}

@@ -1,0 +1,380 @@
+//! HubSpot CRM connector on the date-based API (`/crm/objects/{version}/…`).
+//!
+//! Lists page by page (`limit=100`, `after` cursor, only the mapped
+//! properties plus the modified time), writes through the batch endpoints
+//! (at most 100 inputs a call) with an `objectWriteTraceId` on every input,
+//! which is what makes HubSpot answer a partly bad batch with a 207 instead of
+//! refusing it whole, and is how results are matched to inputs (HubSpot does
+//! not promise result order). Contacts with an email are created by
+//! `batch/upsert` on `email`, so a create that is retried, or resumed after a
+//! crash, finds the contact it made instead of making a second one.
+
+mod api;
+
+use super::http::{ApiError, AuthStyle, HttpClient, Repeat, RetryPolicy};
+use super::{Capabilities, Connector, NewRecord, RecordUpdate, WriteResult, complete_results};
+use crate::config::SystemConfig;
+use crate::model::{ObjectKind, Owner, Record, set_field};
+use crate::secret::Secret;
+use crate::timestamp;
+use anyhow::{Context, Result};
+use api::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// HubSpot caps list pages and batch inputs at 100.
+const MAX_BATCH: usize = 100;
+const PAGE_SIZE: usize = 100;
+
+pub struct HubSpot {
+    http: HttpClient,
+    version: String,
+}
+
+impl HubSpot {
+    pub fn new(system: &SystemConfig, token: &Secret) -> Result<HubSpot> {
+        let http = HttpClient::new(
+            &system.name,
+            &system.base_url,
+            token,
+            AuthStyle::Bearer,
+            system.requests_per_10s,
+            RetryPolicy::default(),
+        )?;
+        Ok(HubSpot {
+            http,
+            version: system.api_version.clone(),
+        })
+    }
+
+    fn objects_path(&self, object: ObjectKind) -> Result<String> {
+        let kind = match object {
+            ObjectKind::Contacts => "contacts",
+            ObjectKind::Deals => "deals",
+            ObjectKind::Persons => anyhow::bail!("HubSpot has no persons; use contacts"),
+        };
+        Ok(format!("/crm/objects/{}/{kind}", self.version))
+    }
+
+    /// Properties to ask for: the mapped ones plus the modified time.
+    fn properties(object: ObjectKind, fields: &[String]) -> Vec<String> {
+        let mut props = fields.to_vec();
+        props.push(modified_property(object).to_string());
+        props.sort();
+        props.dedup();
+        props
+    }
+
+    fn to_record(
+        object: ObjectKind,
+        api: &ApiObject,
+        fields: &[String],
+    ) -> Result<Record, ApiError> {
+        let mut record = Record {
+            id: api.id.clone(),
+            fields: BTreeMap::new(),
+            updated_ms: 0,
+        };
+        for field in fields {
+            if let Some(value) = api.properties.get(field) {
+                set_field(&mut record.fields, field, &value_text(value));
+            }
+        }
+        let modified = api.updated_at.clone().or_else(|| {
+            api.properties
+                .get(modified_property(object))
+                .map(value_text)
+        });
+        record.updated_ms = modified
+            .as_deref()
+            .and_then(timestamp::parse_ms)
+            .ok_or_else(|| ApiError::Malformed {
+                system: String::new(),
+                detail: format!("record {} has no readable modified time", api.id),
+            })?;
+        Ok(record)
+    }
+
+    /// Sends one batch write and matches every input key to its result.
+    fn batch_write<T: serde::Serialize>(
+        &self,
+        object: ObjectKind,
+        action: &str,
+        keys: &[String],
+        inputs: Vec<T>,
+        fields: &[String],
+        repeat: Repeat,
+    ) -> Result<Vec<WriteResult>> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = format!("{}/batch/{action}", self.objects_path(object)?);
+        let body = serde_json::to_value(BatchInput { inputs })?;
+        let reply = match self.http.post(&path, &body, repeat) {
+            Ok(reply) => reply,
+            // A whole batch refused for its content (400/409 and the like)
+            // fails each of its records, not the run.
+            Err(ApiError::Rejected {
+                status, message, ..
+            }) => {
+                let reason = format!("{status}: {message}");
+                return Ok(keys
+                    .iter()
+                    .map(|k| WriteResult {
+                        key: k.clone(),
+                        outcome: Err(reason.clone()),
+                    })
+                    .collect());
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("{} {action} of {object}", self.http.system()));
+            }
+        };
+        let response: BatchResponse =
+            serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
+                system: self.http.system().to_string(),
+                detail: format!("batch {action} answer: {e}"),
+            })?;
+        let mut results = Vec::new();
+        for api in &response.results {
+            let key = api.object_write_trace_id.clone().unwrap_or_default();
+            let outcome = Self::to_record(object, api, fields).map_err(|e| e.to_string());
+            results.push(WriteResult { key, outcome });
+        }
+        let mut unmatched_errors = Vec::new();
+        for error in &response.errors {
+            let reason = format!("{}: {}", error.category, error.message);
+            match error.context.get("objectWriteTraceId") {
+                Some(traces) => results.extend(traces.iter().map(|k| WriteResult {
+                    key: k.clone(),
+                    outcome: Err(reason.clone()),
+                })),
+                None => unmatched_errors.push(reason),
+            }
+        }
+        let unanswered = if unmatched_errors.is_empty() {
+            "HubSpot returned no result for this record".to_string()
+        } else {
+            unmatched_errors.join("; ")
+        };
+        Ok(complete_results(keys, results, &unanswered))
+    }
+}
+
+fn modified_property(object: ObjectKind) -> &'static str {
+    match object {
+        ObjectKind::Contacts => "lastmodifieddate",
+        _ => "hs_lastmodifieddate",
+    }
+}
+
+/// HubSpot property values are strings or null; anything else is rendered
+/// as JSON text rather than dropped.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Connector for HubSpot {
+    fn system(&self) -> &str {
+        self.http.system()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_batch: MAX_BATCH,
+        }
+    }
+
+    fn list(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<Record>> {
+        let path = self.objects_path(object)?;
+        let properties = Self::properties(object, fields).join(",");
+        let mut records = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("limit", PAGE_SIZE.to_string()),
+                ("properties", properties.clone()),
+                ("archived", "false".to_string()),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a.clone()));
+            }
+            let reply = self
+                .http
+                .get(&path, &query)
+                .with_context(|| format!("listing {object} from {}", self.system()))?;
+            let page: Page<ApiObject> =
+                serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
+                    system: self.system().to_string(),
+                    detail: format!("{object} page: {e}"),
+                })?;
+            for api in &page.results {
+                records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
+            }
+            progress(records.len() as u64);
+            match page.paging.and_then(|p| p.next) {
+                Some(next) if after.as_deref() != Some(next.after.as_str()) => {
+                    after = Some(next.after)
+                }
+                Some(_) => anyhow::bail!(ApiError::Malformed {
+                    system: self.system().to_string(),
+                    detail: "the paging cursor did not advance".into()
+                }),
+                None => break,
+            }
+        }
+        Ok(records)
+    }
+
+    fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>> {
+        let mut records = Vec::new();
+        for chunk in ids.chunks(MAX_BATCH) {
+            let path = format!("{}/batch/read", self.objects_path(object)?);
+            let body = serde_json::to_value(ReadInput {
+                properties: Self::properties(object, fields),
+                inputs: chunk.iter().map(|id| IdInput { id: id.clone() }).collect(),
+            })?;
+            let reply = self
+                .http
+                .post(&path, &body, Repeat::Safe)
+                .with_context(|| format!("reading {object} from {}", self.system()))?;
+            let response: BatchResponse =
+                serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
+                    system: self.system().to_string(),
+                    detail: format!("batch read answer: {e}"),
+                })?;
+            for api in &response.results {
+                records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
+            }
+        }
+        Ok(records)
+    }
+
+    fn create(
+        &self,
+        object: ObjectKind,
+        records: &[NewRecord],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        // Contacts with an email are upserted on it: idempotent by design.
+        let (upserts, creates): (Vec<&NewRecord>, Vec<&NewRecord>) =
+            records.iter().partition(|r| {
+                object == ObjectKind::Contacts
+                    && r.fields.get("email").is_some_and(|e| !e.trim().is_empty())
+            });
+        let mut results = self.batch_write(
+            object,
+            "upsert",
+            &upserts.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            upserts
+                .iter()
+                .map(|r| UpsertInput {
+                    id_property: "email",
+                    id: r.fields["email"].trim().to_string(),
+                    properties: r.fields.clone(),
+                    trace_id: r.key.clone(),
+                })
+                .collect(),
+            fields,
+            Repeat::Safe,
+        )?;
+        results.extend(
+            self.batch_write(
+                object,
+                "create",
+                &creates.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+                creates
+                    .iter()
+                    .map(|r| CreateInput {
+                        properties: r.fields.clone(),
+                        trace_id: r.key.clone(),
+                    })
+                    .collect(),
+                fields,
+                Repeat::OnlyIfUnsent,
+            )?,
+        );
+        Ok(results)
+    }
+
+    fn update(
+        &self,
+        object: ObjectKind,
+        records: &[RecordUpdate],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        self.batch_write(
+            object,
+            "update",
+            &records.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            records
+                .iter()
+                .map(|r| UpdateInput {
+                    id: r.id.clone(),
+                    properties: r.fields.clone(),
+                    trace_id: r.key.clone(),
+                })
+                .collect(),
+            fields,
+            Repeat::Safe,
+        )
+    }
+
+    fn owners(&self) -> Result<Vec<Owner>> {
+        let path = format!("/crm/owners/{}/", self.version);
+        let mut owners = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "500".to_string())];
+            if let Some(a) = &after {
+                query.push(("after", a.clone()));
+            }
+            let reply = self
+                .http
+                .get(&path, &query)
+                .with_context(|| format!("listing owners of {}", self.system()))?;
+            let page: Page<ApiOwner> =
+                serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
+                    system: self.system().to_string(),
+                    detail: format!("owners page: {e}"),
+                })?;
+            owners.extend(page.results.into_iter().filter_map(|o| {
+                let email = o.email?.trim().to_lowercase();
+                (!email.is_empty()).then_some(Owner { id: o.id, email })
+            }));
+            match page.paging.and_then(|p| p.next) {
+                Some(next) if after.as_deref() != Some(next.after.as_str()) => {
+                    after = Some(next.after)
+                }
+                _ => break,
+            }
+        }
+        Ok(owners)
+    }
+
+    fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.http.request_counts()
+    }
+}
+
+impl HubSpot {
+    fn named(&self, e: ApiError) -> ApiError {
+        match e {
+            ApiError::Malformed { detail, .. } => ApiError::Malformed {
+                system: self.system().to_string(),
+                detail,
+            },
+            other => other,
+        }
+    }
+}

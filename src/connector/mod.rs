@@ -1,0 +1,128 @@
+//! The one seam between the engine and a vendor: the `Connector` trait, and
+//! `connect`, which builds the right implementation for a configured system.
+//!
+//! Connectors own every vendor URL and JSON shape. They hand the engine plain
+//! `Record`s (mapped fields as canonical strings) and take plain writes back;
+//! vendor differences such as batch sizes or upsert keys are `Capabilities`,
+//! not branches in the engine. A connector never decides what to write.
+
+pub mod http;
+pub mod hubspot;
+
+use crate::config::{SystemConfig, SystemKind};
+use crate::model::{ObjectKind, Owner, Record};
+use anyhow::Result;
+use std::collections::BTreeMap;
+
+/// What a connector can do, so the engine can plan without vendor branches.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// The most records one create or update call takes.
+    pub max_batch: usize,
+}
+
+/// A record to create. `key` correlates the result with the input.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub key: String,
+    /// Field → value; empty values are not sent.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Fields to change on an existing record; an empty value clears the field.
+#[derive(Debug, Clone)]
+pub struct RecordUpdate {
+    pub key: String,
+    pub id: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The result of one record's write: the record as the server now holds it
+/// (restricted to the fields asked for), or the server's reason for refusing.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    pub key: String,
+    pub outcome: Result<Record, String>,
+}
+
+/// One configured CRM account.
+///
+/// Errors returned as `Err` are whole-call failures (auth, outage, rate limit);
+/// a record the API refuses inside a call is an `Err` in its `WriteResult`.
+pub trait Connector: Send + Sync {
+    /// The system's name in the mapping file.
+    fn system(&self) -> &str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every live record of `object`, with `fields` and the modified time.
+    /// `progress` is called with the running count after each page.
+    fn list(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<Record>>;
+
+    /// The records with these ids that still exist (at most `max_batch`).
+    fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>>;
+
+    /// Creates records (at most `max_batch`). Where the vendor offers an
+    /// upsert by a unique property, creates use it, so a retried create can
+    /// never make a second record.
+    fn create(
+        &self,
+        object: ObjectKind,
+        records: &[NewRecord],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>>;
+
+    /// Updates records (at most `max_batch`).
+    fn update(
+        &self,
+        object: ObjectKind,
+        records: &[RecordUpdate],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>>;
+
+    /// The account's users who can own records.
+    fn owners(&self) -> Result<Vec<Owner>>;
+
+    /// Requests made so far, by endpoint.
+    fn request_counts(&self) -> BTreeMap<String, u64>;
+}
+
+/// Builds the connector for a configured system; reads its token.
+pub fn connect(system: &SystemConfig) -> Result<Box<dyn Connector>> {
+    let token = system.token()?;
+    match system.kind {
+        SystemKind::Hubspot => Ok(Box::new(hubspot::HubSpot::new(system, &token)?)),
+        SystemKind::Pipedrive => Err(crate::config::ConfigError(format!(
+            "system `{}`: kind = \"pipedrive\" is not available in this build yet; sync HubSpot accounts for now",
+            system.name
+        ))
+        .into()),
+    }
+}
+
+/// Matches write results to the keys that were sent: every key gets exactly
+/// one result, and a key the server said nothing about is a failure rather
+/// than a silent success.
+pub fn complete_results(
+    keys: &[String],
+    mut results: Vec<WriteResult>,
+    unanswered: &str,
+) -> Vec<WriteResult> {
+    let mut by_key: BTreeMap<String, WriteResult> = BTreeMap::new();
+    for r in results.drain(..) {
+        by_key.entry(r.key.clone()).or_insert(r);
+    }
+    keys.iter()
+        .map(|k| {
+            by_key.remove(k).unwrap_or_else(|| WriteResult {
+                key: k.clone(),
+                outcome: Err(unanswered.to_string()),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,547 @@
+//! The three-way merge: from a pairing of two snapshots and the stored base,
+//! decide per record and per field what to write where (DESIGN §5).
+//!
+//! Per field of a linked pair: unchanged on both sides → nothing; changed on
+//! one side only → copy it across if the direction allows; changed on both
+//! to different values → a conflict settled by the pair's policy. A field
+//! with no base yet (a fresh match, a newly mapped field) is reconciled: equal
+//! values are recorded as the base, a value against a blank fills the blank,
+//! two different values are a conflict. Pure: no I/O, deterministic order.
+
+use crate::config::{ConflictPolicy, PairConfig};
+use crate::mapping::Translator;
+use crate::matcher::Pairing;
+use crate::model::{Record, Side, values_equivalent};
+use crate::plan::{Action, Change, Conflict, Expect, Item, PairPlan, Settle};
+use crate::state::Base;
+
+/// Plans one pair.
+pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) -> PairPlan {
+    let mut items = Vec::new();
+    for (l, r) in &pairing.matched {
+        let mut link = Item::new(Action::Link, label(pair, Some(l), Some(r)));
+        link.left_id = Some(l.id.clone());
+        link.right_id = Some(r.id.clone());
+        link.expect = Some(Expect {
+            left_updated_ms: Some(l.updated_ms),
+            right_updated_ms: Some(r.updated_ms),
+        });
+        let mut rest = merge(pair, translator, l, r, None);
+        // The link item records the fields both sides already agree on.
+        if let Some(pos) = rest.iter().position(|i| i.action == Action::Baseline) {
+            link.settle = rest.remove(pos).settle;
+        }
+        items.push(link);
+        items.extend(rest);
+    }
+    for (l, r, link) in &pairing.linked {
+        items.extend(merge(pair, translator, l, r, Some(&link.base)));
+    }
+    for (source, records) in [
+        (Side::Left, &pairing.left_only),
+        (Side::Right, &pairing.right_only),
+    ] {
+        if !pair.direction.writes(source.other()) {
+            continue;
+        }
+        for record in records.iter() {
+            items.push(create(pair, translator, source, record));
+        }
+    }
+    for link in &pairing.gone {
+        let mut item = Item::new(Action::Unlink, format!("{} / {}", link.left, link.right));
+        item.left_id = Some(link.left.clone());
+        item.right_id = Some(link.right.clone());
+        item.problems.push(
+            "a linked record is gone from one side; the link is dropped, nothing is deleted".into(),
+        );
+        items.push(item);
+    }
+    PairPlan {
+        name: pair.name.clone(),
+        left: pair.left.to_string(),
+        right: pair.right.to_string(),
+        items,
+        duplicates: pairing.duplicates.clone(),
+    }
+}
+
+/// What a human recognises a record by: the match value, else the first
+/// mapped value, else the id.
+fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
+    if let Some((lf, rf)) = pair.match_fields() {
+        let value = left
+            .map(|r| r.get(&lf))
+            .filter(|v| !v.is_empty())
+            .or_else(|| right.map(|r| r.get(&rf)));
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            return v.trim().to_string();
+        }
+    }
+    for f in &pair.fields {
+        for (record, field) in [(left, &f.left), (right, &f.right)] {
+            if let Some(v) = record.map(|r| r.get(field)).filter(|v| !v.is_empty()) {
+                return v.to_string();
+            }
+        }
+    }
+    left.or(right).map(|r| r.id.clone()).unwrap_or_default()
+}
+
+fn create(pair: &PairConfig, translator: &Translator, source: Side, record: &Record) -> Item {
+    let target = source.other();
+    let (l, r) = if source == Side::Left {
+        (Some(record), None)
+    } else {
+        (None, Some(record))
+    };
+    let mut item = Item::new(Action::Create, label(pair, l, r));
+    item.target = Some(target);
+    match source {
+        Side::Left => item.left_id = Some(record.id.clone()),
+        Side::Right => item.right_id = Some(record.id.clone()),
+    }
+    item.expect = Some(match source {
+        Side::Left => Expect {
+            left_updated_ms: Some(record.updated_ms),
+            right_updated_ms: None,
+        },
+        Side::Right => Expect {
+            left_updated_ms: None,
+            right_updated_ms: Some(record.updated_ms),
+        },
+    });
+    for f in &pair.fields {
+        let (source_field, target_field) = if source == Side::Left {
+            (&f.left, &f.right)
+        } else {
+            (&f.right, &f.left)
+        };
+        let value = record.get(source_field);
+        match translator.translate(source, &f.left, value) {
+            Ok(to) => item.changes.push(Change {
+                field: target_field.clone(),
+                from: String::new(),
+                to,
+                source_field: source_field.clone(),
+                source_value: value.to_string(),
+            }),
+            Err(problem) => item.problems.push(problem),
+        }
+    }
+    if !item.problems.is_empty() {
+        item.action = Action::Invalid;
+        item.target = None;
+        item.changes.clear();
+    }
+    item
+}
+
+/// The decision for one field.
+enum Decision {
+    Nothing,
+    Settle,
+    Copy(Side),
+    Clash,
+}
+
+fn decide(lv: &str, rv: &str, translated: &str, base: Option<(&String, &String)>) -> Decision {
+    match base {
+        None => {
+            if values_equivalent(translated, rv) {
+                Decision::Settle
+            } else if lv.is_empty() {
+                Decision::Copy(Side::Right)
+            } else if rv.is_empty() {
+                Decision::Copy(Side::Left)
+            } else {
+                Decision::Clash
+            }
+        }
+        Some((bl, br)) => match (lv != bl, rv != br) {
+            (false, false) => Decision::Nothing,
+            (true, false) => Decision::Copy(Side::Left),
+            (false, true) => Decision::Copy(Side::Right),
+            (true, true) if values_equivalent(translated, rv) => Decision::Settle,
+            (true, true) => Decision::Clash,
+        },
+    }
+}
+
+/// Merges one pair of records; returns update, conflict, invalid and
+/// baseline items (at most one of each per target).
+fn merge(
+    pair: &PairConfig,
+    translator: &Translator,
+    l: &Record,
+    r: &Record,
+    base: Option<&Base>,
+) -> Vec<Item> {
+    let name = label(pair, Some(l), Some(r));
+    let ids = |mut item: Item| {
+        item.left_id = Some(l.id.clone());
+        item.right_id = Some(r.id.clone());
+        item.expect = Some(Expect {
+            left_updated_ms: Some(l.updated_ms),
+            right_updated_ms: Some(r.updated_ms),
+        });
+        item
+    };
+    let mut to_right = ids(Item::new(Action::Update, name.clone()));
+    to_right.target = Some(Side::Right);
+    let mut to_left = ids(Item::new(Action::Update, name.clone()));
+    to_left.target = Some(Side::Left);
+    let mut unresolved = ids(Item::new(Action::Conflict, name.clone()));
+    let mut invalid = ids(Item::new(Action::Invalid, name.clone()));
+    let mut baseline = ids(Item::new(Action::Baseline, name));
+
+    for f in &pair.fields {
+        let (lv, rv) = (l.get(&f.left), r.get(&f.right));
+        let field_base = base.and_then(|b| Some((b.left.get(&f.left)?, b.right.get(&f.right)?)));
+        let settle = Settle {
+            left_field: f.left.clone(),
+            left: lv.into(),
+            right_field: f.right.clone(),
+            right: rv.into(),
+        };
+        let l_to_r = translator.translate(Side::Left, &f.left, lv);
+        let translated = l_to_r.as_deref().unwrap_or(lv);
+        let decision = decide(lv, rv, translated, field_base);
+        let (copy_from, conflict) = match decision {
+            Decision::Nothing => continue,
+            Decision::Settle => {
+                baseline.settle.push(settle);
+                continue;
+            }
+            Decision::Copy(from) => (Some(from), None),
+            Decision::Clash => {
+                let winner = match pair.conflict {
+                    ConflictPolicy::Left => Some(Side::Left),
+                    ConflictPolicy::Right => Some(Side::Right),
+                    ConflictPolicy::Skip => None,
+                    ConflictPolicy::Newest if r.updated_ms > l.updated_ms => Some(Side::Right),
+                    ConflictPolicy::Newest => Some(Side::Left),
+                };
+                let conflict = Conflict {
+                    field: f.left.clone(),
+                    left: lv.into(),
+                    right: rv.into(),
+                    policy: pair.conflict,
+                    winner,
+                    applied: winner.is_some_and(|w| pair.direction.writes(w.other())),
+                };
+                (winner, Some(conflict))
+            }
+        };
+        let Some(from) = copy_from else {
+            // `skip`: leave both values and the base as they are.
+            unresolved.conflicts.extend(conflict);
+            continue;
+        };
+        if !pair.direction.writes(from.other()) {
+            match conflict {
+                // The kept side wins: record both values as the base.
+                Some(c) => {
+                    unresolved.conflicts.push(c);
+                    unresolved.settle.push(settle);
+                }
+                // A change on the side we never read from: left alone.
+                None => {}
+            }
+            continue;
+        }
+        let (source_field, source_value, target_field, target_value) = match from {
+            Side::Left => (&f.left, lv, &f.right, rv),
+            Side::Right => (&f.right, rv, &f.left, lv),
+        };
+        let to = match from {
+            Side::Left => l_to_r.clone(),
+            Side::Right => translator.translate(Side::Right, &f.left, rv),
+        };
+        let to = match to {
+            Ok(v) => v,
+            Err(problem) => {
+                invalid.problems.push(problem);
+                continue;
+            }
+        };
+        let item = if from == Side::Left {
+            &mut to_right
+        } else {
+            &mut to_left
+        };
+        item.changes.push(Change {
+            field: target_field.clone(),
+            from: target_value.into(),
+            to,
+            source_field: source_field.clone(),
+            source_value: source_value.into(),
+        });
+        item.conflicts.extend(conflict);
+    }
+    [to_right, to_left, unresolved, invalid, baseline]
+        .into_iter()
+        .filter(|i| {
+            !i.changes.is_empty()
+                || !i.conflicts.is_empty()
+                || !i.problems.is_empty()
+                || !i.settle.is_empty()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Direction};
+    use crate::mapping::OwnerDirectory;
+    use crate::matcher::pair_records;
+    use crate::model::{Fields, set_field};
+    use crate::plan::Plan;
+    use crate::state::PairState;
+    use std::path::Path;
+
+    fn pair(extra: &str) -> PairConfig {
+        let text = format!(
+            r#"
+[systems.us]
+kind = "hubspot"
+token_env = "A"
+[systems.eu]
+kind = "hubspot"
+token_env = "B"
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+match = "email"
+{extra}
+[pairs.fields]
+email = "email"
+firstname = "firstname"
+phone = "phone"
+"#
+        );
+        Config::from_str(&text, Path::new("t.toml"))
+            .unwrap()
+            .pairs
+            .remove(0)
+    }
+
+    fn rec(id: &str, updated_ms: i64, fields: &[(&str, &str)]) -> Record {
+        let mut f = Fields::new();
+        for (k, v) in fields {
+            set_field(&mut f, k, v);
+        }
+        Record {
+            id: id.into(),
+            fields: f,
+            updated_ms,
+        }
+    }
+
+    fn base(left: &Record, right: &Record) -> Base {
+        let all = |r: &Record| {
+            ["email", "firstname", "phone"]
+                .iter()
+                .map(|f| (f.to_string(), r.get(f).to_string()))
+                .collect()
+        };
+        Base {
+            left: all(left),
+            right: all(right),
+        }
+    }
+
+    fn plan(pair: &PairConfig, left: &[Record], right: &[Record], state: &PairState) -> PairPlan {
+        let owners = OwnerDirectory::default();
+        let translator = Translator::new(pair, &owners);
+        plan_pair(pair, &pair_records(pair, left, right, state), &translator)
+    }
+
+    fn linked(l: &Record, r: &Record, b: Base) -> PairState {
+        let mut state = PairState::default();
+        state.link(&l.id, &r.id).base = b;
+        state
+    }
+
+    #[test]
+    fn in_step_records_plan_nothing() {
+        let p = pair("");
+        let l = rec("1", 5, &[("email", "a@x.io"), ("firstname", "Ann")]);
+        let r = rec("9", 6, &[("email", "a@x.io"), ("firstname", "Ann")]);
+        let out = plan(
+            &p,
+            &[l.clone()],
+            &[r.clone()],
+            &linked(&l, &r, base(&l, &r)),
+        );
+        assert!(out.items.is_empty(), "{out:#?}");
+    }
+
+    #[test]
+    fn one_sided_edits_flow_across_in_both_directions() {
+        let p = pair("");
+        let l0 = rec(
+            "1",
+            5,
+            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
+        );
+        let r0 = rec(
+            "9",
+            6,
+            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
+        );
+        let state = linked(&l0, &r0, base(&l0, &r0));
+        let l = rec(
+            "1",
+            7,
+            &[("email", "a@x.io"), ("firstname", "Anne"), ("phone", "1")],
+        );
+        let r = rec(
+            "9",
+            8,
+            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "2")],
+        );
+        let out = plan(&p, &[l], &[r], &state);
+        let updates: Vec<_> = out
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i.target,
+                    i.changes[0].field.as_str(),
+                    i.changes[0].to.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            updates,
+            [
+                (Some(Side::Right), "firstname", "Anne"),
+                (Some(Side::Left), "phone", "2")
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicts_follow_the_policy() {
+        let l0 = rec("1", 5, &[("email", "a@x.io"), ("phone", "1")]);
+        let r0 = rec("9", 5, &[("email", "a@x.io"), ("phone", "1")]);
+        let l = rec("1", 10, &[("email", "a@x.io"), ("phone", "L")]);
+        let r = rec("9", 20, &[("email", "a@x.io"), ("phone", "R")]);
+        for (policy, target, to) in [
+            ("newest", Some(Side::Left), Some("R")),
+            ("left", Some(Side::Right), Some("L")),
+            ("right", Some(Side::Left), Some("R")),
+            ("skip", None, None),
+        ] {
+            let p = pair(&format!("conflict = \"{policy}\""));
+            let out = plan(
+                &p,
+                &[l.clone()],
+                &[r.clone()],
+                &linked(&l0, &r0, base(&l0, &r0)),
+            );
+            assert_eq!(out.items.len(), 1, "{policy}: {out:#?}");
+            let item = &out.items[0];
+            assert_eq!(item.target, target, "{policy}");
+            assert_eq!(item.changes.first().map(|c| c.to.as_str()), to, "{policy}");
+            assert_eq!(
+                item.conflicts.len(),
+                1,
+                "{policy}: the plan shows the conflict"
+            );
+            if policy == "skip" {
+                assert_eq!(item.action, Action::Conflict);
+                assert!(
+                    item.settle.is_empty(),
+                    "skip leaves the base alone so it is reported again"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_one_way_pair_never_writes_the_source() {
+        let mut p = pair("direction = \"left-to-right\"\nconflict = \"right\"");
+        assert_eq!(p.direction, Direction::LeftToRight);
+        let l0 = rec(
+            "1",
+            5,
+            &[("email", "a@x.io"), ("phone", "1"), ("firstname", "A")],
+        );
+        let r0 = l0.clone();
+        let l = rec(
+            "1",
+            10,
+            &[("email", "a@x.io"), ("phone", "L"), ("firstname", "A")],
+        );
+        let r = rec(
+            "9",
+            20,
+            &[("email", "a@x.io"), ("phone", "R"), ("firstname", "B")],
+        );
+        let mut r0 = r0;
+        r0.id = "9".into();
+        let out = plan(
+            &p,
+            &[l.clone()],
+            &[r.clone()],
+            &linked(&l0, &r0, base(&l0, &r0)),
+        );
+        assert!(
+            out.items.iter().all(|i| i.target != Some(Side::Left)),
+            "{out:#?}"
+        );
+        let conflict = out
+            .items
+            .iter()
+            .find(|i| i.action == Action::Conflict)
+            .unwrap();
+        assert!(!conflict.conflicts[0].applied);
+        p.direction = Direction::RightToLeft;
+        let out = plan(&p, &[l], &[r], &PairState::default());
+        assert!(out.items.iter().all(|i| i.target != Some(Side::Right)));
+    }
+
+    #[test]
+    fn new_matches_link_fill_blanks_and_creates_carry_every_field() {
+        let p = pair("");
+        let l = rec("1", 5, &[("email", "A@x.io"), ("firstname", "Ann")]);
+        let r = rec("9", 6, &[("email", "a@x.io"), ("phone", "7")]);
+        let new = rec("2", 5, &[("email", "new@x.io"), ("firstname", "Neo")]);
+        let out = plan(&p, &[l, new], &[r], &PairState::default());
+        let actions: Vec<_> = out.items.iter().map(|i| (i.action, i.target)).collect();
+        assert_eq!(
+            actions,
+            [
+                (Action::Link, None),
+                (Action::Update, Some(Side::Right)),
+                (Action::Update, Some(Side::Left)),
+                (Action::Create, Some(Side::Right))
+            ]
+        );
+        assert_eq!(
+            out.items[0].settle.len(),
+            1,
+            "emails equal but for case are settled"
+        );
+        let create = &out.items[3];
+        assert_eq!(
+            create
+                .changes
+                .iter()
+                .map(|c| (c.field.as_str(), c.to.as_str()))
+                .collect::<Vec<_>>(),
+            [("email", "new@x.io"), ("firstname", "Neo"), ("phone", "")]
+        );
+        let text = Plan::new("x", vec![out]).to_string();
+        assert!(text.contains("+ eu     create    new@x.io"), "{text}");
+        assert!(text.contains("firstname: \"\" -> \"Ann\""), "{text}");
+        assert!(
+            text.contains("Plan: 1 to create, 2 to update, 1 to link"),
+            "{text}"
+        );
+    }
+}

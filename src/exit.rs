@@ -1,0 +1,109 @@
+//! Exit status: the documented codes of DESIGN §4 and the one function that
+//! chooses among them.
+//!
+//! Every command returns `anyhow::Result<Outcome>`; `status_of` is the only
+//! place that turns that into a number, by looking at the outcome or by
+//! downcasting the error to the few types that carry a meaning (config,
+//! token, API, lock, safety). Nothing else in the crate picks an exit code.
+
+use crate::config::{ConfigError, MissingToken};
+use crate::connector::http::ApiError;
+use crate::state::LockHeld;
+use std::process::ExitCode;
+
+/// What a command that did not fail found or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Work done, or nothing to do.
+    Done,
+    /// `diff` / `--dry-run`: changes are waiting to be made.
+    Drift,
+    /// Some records failed (or a conflict was left for a human); the rest
+    /// were applied. A rerun retries what is still needed.
+    Partial,
+}
+
+/// A refusal that protects data: nothing was written (exit 6).
+#[derive(Debug)]
+pub struct SafetyStop(pub String);
+
+impl std::fmt::Display for SafetyStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SafetyStop {}
+
+/// The documented exit codes (DESIGN §4, a contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    Error = 1,
+    Usage = 2,
+    Drift = 3,
+    Partial = 4,
+    TryLater = 5,
+    SafetyStop = 6,
+    Auth = 7,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// The one mapping from a command's result to its exit status.
+pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
+    let error = match result {
+        Ok(Outcome::Done) => return ExitStatus::Success,
+        Ok(Outcome::Drift) => return ExitStatus::Drift,
+        Ok(Outcome::Partial) => return ExitStatus::Partial,
+        Err(e) => e,
+    };
+    for cause in error.chain() {
+        if cause.is::<ConfigError>() {
+            return ExitStatus::Usage;
+        }
+        if cause.is::<MissingToken>() {
+            return ExitStatus::Auth;
+        }
+        if cause.is::<LockHeld>() {
+            return ExitStatus::TryLater;
+        }
+        if cause.is::<SafetyStop>() {
+            return ExitStatus::SafetyStop;
+        }
+        if let Some(api) = cause.downcast_ref::<ApiError>() {
+            return match api {
+                ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
+                ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ExitStatus::TryLater,
+                ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,
+            };
+        }
+    }
+    ExitStatus::Error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn causes_deep_in_the_chain_pick_the_code() {
+        let auth: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Unauthorized {
+            system: "us".into(),
+            message: "bad token".into(),
+        }))
+        .context("listing us.contacts");
+        assert_eq!(status_of(&auth), ExitStatus::Auth);
+        let usage: anyhow::Result<Outcome> = Err(ConfigError("x".into()).into());
+        assert_eq!(status_of(&usage), ExitStatus::Usage);
+        let other: anyhow::Result<Outcome> = Err(anyhow::anyhow!("disk full"));
+        assert_eq!(status_of(&other), ExitStatus::Error);
+        assert_eq!(status_of(&Ok(Outcome::Drift)), ExitStatus::Drift);
+        assert_eq!(status_of(&Ok(Outcome::Partial)), ExitStatus::Partial);
+    }
+}

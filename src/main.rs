@@ -1,0 +1,22 @@
+//! The `crmsync` binary: parse the command line, set up logging, run, and
+//! turn the result into an exit status. Nothing else lives here.
+
+use clap::Parser;
+use crmsync::cli::Cli;
+use crmsync::exit;
+use crmsync::progress::Progress;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let progress = Progress::init(cli.verbose, cli.quiet, cli.progress);
+    let result = crmsync::run(&cli, &progress);
+    if let Err(error) = &result {
+        if cli.verbose > 0 {
+            eprintln!("crmsync: error: {error:?}");
+        } else {
+            eprintln!("crmsync: error: {error:#}");
+        }
+    }
+    exit::status_of(&result).into()
+}

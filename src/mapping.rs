@@ -1,0 +1,163 @@
+//! Value translation between the two sides of a pair: explicit value tables
+//! (`[pairs.values.dealstage]`) and owners matched by email
+//! (`"owner-by-email"`). Field names are translated by the pair's field map;
+//! this module translates the values. Pure: owner directories are fetched by
+//! the caller and passed in.
+
+use crate::config::{PairConfig, ValueMap};
+use crate::model::{Owner, Side};
+use std::collections::HashMap;
+
+/// Both accounts' owners, by id and by email.
+#[derive(Debug, Default, Clone)]
+pub struct OwnerDirectory {
+    email_by_id: [HashMap<String, String>; 2],
+    id_by_email: [HashMap<String, String>; 2],
+}
+
+impl OwnerDirectory {
+    pub fn new(left: &[Owner], right: &[Owner]) -> OwnerDirectory {
+        let mut dir = OwnerDirectory::default();
+        for (i, owners) in [left, right].into_iter().enumerate() {
+            for o in owners {
+                let email = o.email.trim().to_lowercase();
+                dir.email_by_id[i].insert(o.id.clone(), email.clone());
+                dir.id_by_email[i]
+                    .entry(email)
+                    .or_insert_with(|| o.id.clone());
+            }
+        }
+        dir
+    }
+
+    fn index(side: Side) -> usize {
+        match side {
+            Side::Left => 0,
+            Side::Right => 1,
+        }
+    }
+}
+
+/// Translates one pair's values from either side to the other.
+pub struct Translator<'a> {
+    pair: &'a PairConfig,
+    owners: &'a OwnerDirectory,
+}
+
+impl<'a> Translator<'a> {
+    pub fn new(pair: &'a PairConfig, owners: &'a OwnerDirectory) -> Translator<'a> {
+        Translator { pair, owners }
+    }
+
+    /// Translates `value` of the field whose left name is `left_field`, as
+    /// held on side `from`, into the other side's terms. An empty value stays
+    /// empty; a value with no translation is an error saying what to add.
+    pub fn translate(&self, from: Side, left_field: &str, value: &str) -> Result<String, String> {
+        if value.is_empty() {
+            return Ok(String::new());
+        }
+        match self.pair.values.get(left_field) {
+            None => Ok(value.to_string()),
+            Some(ValueMap::Table(table)) => {
+                let found = match from {
+                    Side::Left => table.get(value).cloned(),
+                    Side::Right => table
+                        .iter()
+                        .find(|(_, r)| r.as_str() == value)
+                        .map(|(l, _)| l.clone()),
+                };
+                found.ok_or_else(|| {
+                    format!(
+                        "{from} value `{value}` of `{left_field}` has no entry in [pairs.values.{left_field}]; add one"
+                    )
+                })
+            }
+            Some(ValueMap::OwnerByEmail) => {
+                let (f, t) = (
+                    OwnerDirectory::index(from),
+                    OwnerDirectory::index(from.other()),
+                );
+                let email = self.owners.email_by_id[f]
+                    .get(value)
+                    .ok_or_else(|| format!("{from} owner `{value}` of `{left_field}` is not a user with an email in that account"))?;
+                self.owners.id_by_email[t]
+                    .get(email)
+                    .cloned()
+                    .ok_or_else(|| format!("owner {email} of `{left_field}` has no user in the {} account; add the user there", from.other()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn pair() -> PairConfig {
+        let text = r#"
+[systems.a]
+kind = "hubspot"
+token_env = "A"
+[systems.b]
+kind = "hubspot"
+token_env = "B"
+[[pairs]]
+name = "deals"
+left = "a.deals"
+right = "b.deals"
+[pairs.fields]
+dealstage = "dealstage"
+hubspot_owner_id = "hubspot_owner_id"
+dealname = "dealname"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+[pairs.values.dealstage]
+closedwon = "won"
+"#;
+        Config::from_str(text, Path::new("t.toml"))
+            .unwrap()
+            .pairs
+            .remove(0)
+    }
+
+    #[test]
+    fn tables_and_owners_translate_both_ways() {
+        let pair = pair();
+        let owners = OwnerDirectory::new(
+            &[Owner {
+                id: "10".into(),
+                email: "Sam@X.io".into(),
+            }],
+            &[Owner {
+                id: "77".into(),
+                email: "sam@x.io".into(),
+            }],
+        );
+        let t = Translator::new(&pair, &owners);
+        assert_eq!(
+            t.translate(Side::Left, "dealstage", "closedwon").unwrap(),
+            "won"
+        );
+        assert_eq!(
+            t.translate(Side::Right, "dealstage", "won").unwrap(),
+            "closedwon"
+        );
+        assert_eq!(
+            t.translate(Side::Left, "hubspot_owner_id", "10").unwrap(),
+            "77"
+        );
+        assert_eq!(
+            t.translate(Side::Right, "hubspot_owner_id", "77").unwrap(),
+            "10"
+        );
+        assert_eq!(t.translate(Side::Left, "dealname", "Big").unwrap(), "Big");
+        assert_eq!(t.translate(Side::Left, "dealstage", "").unwrap(), "");
+        let e = t
+            .translate(Side::Left, "dealstage", "closedlost")
+            .unwrap_err();
+        assert!(e.contains("[pairs.values.dealstage]"), "{e}");
+        assert!(t.translate(Side::Left, "hubspot_owner_id", "11").is_err());
+    }
+}

@@ -1,0 +1,299 @@
+//! Pairs the records of two snapshots: links first, then the match key,
+//! into a deterministic split (rclone's march, in memory).
+//!
+//! Linked records are paired by id whatever their fields say, so editing an
+//! email never breaks a link. Unlinked records are paired by the match key
+//! (trimmed, lowercased). Several records sharing a key on one side are
+//! duplicates: the oldest (lowest id) is paired, the others are reported and
+//! left alone; they are never merged, and never created on the other side,
+//! where they would collide with the record already paired. Pure function.
+
+use crate::config::PairConfig;
+use crate::model::{Record, Side, match_key};
+use crate::state::{Link, PairState};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Duplicate records on one side: `kept` is paired or synced, `extra` are not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duplicate {
+    pub side: Side,
+    pub key: String,
+    pub kept: String,
+    pub extra: Vec<String>,
+}
+
+/// The split of one pair's records.
+#[derive(Debug, Default)]
+pub struct Pairing<'a> {
+    /// Already linked, both present.
+    pub linked: Vec<(&'a Record, &'a Record, &'a Link)>,
+    /// Newly paired by the match key.
+    pub matched: Vec<(&'a Record, &'a Record)>,
+    pub left_only: Vec<&'a Record>,
+    pub right_only: Vec<&'a Record>,
+    /// Links whose record is missing on at least one side.
+    pub gone: Vec<&'a Link>,
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// Orders ids numerically when both are numbers (CRM ids are), else as text,
+/// so "the oldest record" is the one with the lowest id.
+pub fn id_order(a: &str, b: &str) -> Ordering {
+    match (a.parse::<u128>(), b.parse::<u128>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+pub fn pair_records<'a>(
+    pair: &PairConfig,
+    left: &'a [Record],
+    right: &'a [Record],
+    state: &'a PairState,
+) -> Pairing<'a> {
+    let left_by_id: HashMap<&str, &Record> = left.iter().map(|r| (r.id.as_str(), r)).collect();
+    let right_by_id: HashMap<&str, &Record> = right.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut pairing = Pairing::default();
+
+    for link in state.links() {
+        match (
+            left_by_id.get(link.left.as_str()),
+            right_by_id.get(link.right.as_str()),
+        ) {
+            (Some(l), Some(r)) => pairing.linked.push((l, r, link)),
+            _ => pairing.gone.push(link),
+        }
+    }
+    let mut unlinked_left: Vec<&Record> = left
+        .iter()
+        .filter(|r| state.by_left(&r.id).is_none())
+        .collect();
+    let mut unlinked_right: Vec<&Record> = right
+        .iter()
+        .filter(|r| state.by_right(&r.id).is_none())
+        .collect();
+    unlinked_left.sort_by(|a, b| id_order(&a.id, &b.id));
+    unlinked_right.sort_by(|a, b| id_order(&a.id, &b.id));
+
+    let Some((left_field, right_field)) = pair.match_fields() else {
+        pairing.left_only = unlinked_left;
+        pairing.right_only = unlinked_right;
+        return pairing;
+    };
+    let key_of = |r: &Record, side: Side| {
+        let field = if side == Side::Left {
+            &left_field
+        } else {
+            &right_field
+        };
+        match_key(r.get(field))
+    };
+    // Keys already taken by a linked pair: an unlinked record carrying one is
+    // a duplicate of that pair, not a new record.
+    let mut linked_keys: [BTreeSet<String>; 2] = Default::default();
+    for (l, r, _) in &pairing.linked {
+        linked_keys[0].insert(key_of(l, Side::Left));
+        linked_keys[1].insert(key_of(r, Side::Right));
+    }
+    let mut groups: BTreeMap<String, [Vec<&Record>; 2]> = BTreeMap::new();
+    for r in unlinked_left {
+        let key = key_of(r, Side::Left);
+        if key.is_empty() {
+            pairing.left_only.push(r);
+        } else {
+            groups.entry(key).or_default()[0].push(r);
+        }
+    }
+    for r in unlinked_right {
+        let key = key_of(r, Side::Right);
+        if key.is_empty() {
+            pairing.right_only.push(r);
+        } else {
+            groups.entry(key).or_default()[1].push(r);
+        }
+    }
+    for (key, [lefts, rights]) in groups {
+        let kept = |records: &[&'a Record],
+                    side: Side,
+                    pairing: &mut Pairing<'a>,
+                    taken: bool|
+         -> Option<&'a Record> {
+            let (first, rest) = records.split_first()?;
+            let (kept, extra) = if taken {
+                (None, records)
+            } else {
+                (Some(*first), rest)
+            };
+            if !extra.is_empty() {
+                pairing.duplicates.push(Duplicate {
+                    side,
+                    key: key.clone(),
+                    kept: kept
+                        .map(|r| r.id.clone())
+                        .unwrap_or_else(|| "(already linked)".into()),
+                    extra: extra.iter().map(|r| r.id.clone()).collect(),
+                });
+            }
+            kept
+        };
+        // With records on both sides the key pairs them; a key on one side
+        // only that a linked pair already carries marks duplicates.
+        let taken = (lefts.is_empty() || rights.is_empty())
+            && (linked_keys[0].contains(&key) || linked_keys[1].contains(&key));
+        let l = kept(&lefts, Side::Left, &mut pairing, taken);
+        let r = kept(&rights, Side::Right, &mut pairing, taken);
+        match (l, r) {
+            (Some(l), Some(r)) => pairing.matched.push((l, r)),
+            (Some(l), None) => pairing.left_only.push(l),
+            (None, Some(r)) => pairing.right_only.push(r),
+            (None, None) => {}
+        }
+    }
+    pairing.left_only.sort_by(|a, b| id_order(&a.id, &b.id));
+    pairing.right_only.sort_by(|a, b| id_order(&a.id, &b.id));
+    pairing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    pub(crate) fn contacts_pair() -> PairConfig {
+        let text = r#"
+[systems.a]
+kind = "hubspot"
+token_env = "A"
+[systems.b]
+kind = "hubspot"
+token_env = "B"
+[[pairs]]
+name = "contacts"
+left = "a.contacts"
+right = "b.contacts"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "firstname"
+"#;
+        Config::from_str(text, Path::new("t.toml"))
+            .unwrap()
+            .pairs
+            .remove(0)
+    }
+
+    fn rec(id: &str, email: &str) -> Record {
+        let mut fields = crate::model::Fields::new();
+        crate::model::set_field(&mut fields, "email", email);
+        Record {
+            id: id.into(),
+            fields,
+            updated_ms: 1,
+        }
+    }
+
+    #[test]
+    fn links_win_then_keys_pair_case_insensitively() {
+        let pair = contacts_pair();
+        let left = vec![
+            rec("1", "a@x.io"),
+            rec("2", " B@X.io "),
+            rec("3", "c@x.io"),
+            rec("4", ""),
+        ];
+        let right = vec![
+            rec("10", "changed@x.io"),
+            rec("20", "b@x.io"),
+            rec("40", ""),
+        ];
+        let mut state = PairState::default();
+        state.link("1", "10");
+        let p = pair_records(&pair, &left, &right, &state);
+        assert_eq!(
+            p.linked.len(),
+            1,
+            "the link holds although the emails differ"
+        );
+        assert_eq!(
+            p.matched
+                .iter()
+                .map(|(l, r)| (l.id.as_str(), r.id.as_str()))
+                .collect::<Vec<_>>(),
+            [("2", "20")]
+        );
+        assert_eq!(
+            p.left_only
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["3", "4"]
+        );
+        assert_eq!(
+            p.right_only
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["40"]
+        );
+        assert!(p.duplicates.is_empty() && p.gone.is_empty());
+    }
+
+    #[test]
+    fn duplicates_pair_the_oldest_and_report_the_rest() {
+        let pair = contacts_pair();
+        let left = vec![
+            rec("9", "d@x.io"),
+            rec("5", "D@x.io"),
+            rec("7", "solo@x.io"),
+            rec("8", "SOLO@x.io"),
+        ];
+        let right = vec![rec("30", "d@x.io")];
+        let state = PairState::default();
+        let p = pair_records(&pair, &left, &right, &state);
+        assert_eq!(p.matched.len(), 1);
+        assert_eq!(p.matched[0].0.id, "5", "lowest id is kept");
+        assert_eq!(
+            p.left_only
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["7"]
+        );
+        let extras: Vec<_> = p
+            .duplicates
+            .iter()
+            .map(|d| (d.kept.as_str(), d.extra.clone()))
+            .collect();
+        assert_eq!(
+            extras,
+            [("5", vec!["9".to_string()]), ("7", vec!["8".to_string()])]
+        );
+    }
+
+    #[test]
+    fn an_unlinked_record_with_a_linked_key_is_a_duplicate_not_a_create() {
+        let pair = contacts_pair();
+        let left = vec![rec("1", "a@x.io"), rec("2", "A@x.io")];
+        let right = vec![rec("10", "a@x.io")];
+        let mut state = PairState::default();
+        state.link("1", "10");
+        let p = pair_records(&pair, &left, &right, &state);
+        assert!(p.left_only.is_empty());
+        assert_eq!(p.duplicates.len(), 1);
+        assert_eq!(p.duplicates[0].extra, ["2"]);
+    }
+
+    #[test]
+    fn a_vanished_record_is_reported_gone() {
+        let pair = contacts_pair();
+        let mut state = PairState::default();
+        state.link("1", "10");
+        let left = vec![rec("1", "a@x.io")];
+        let p = pair_records(&pair, &left, &[], &state);
+        assert_eq!(p.gone.len(), 1);
+        assert!(p.left_only.is_empty(), "a linked record is not re-created");
+    }
+}

@@ -1,0 +1,158 @@
+//! The vendor-neutral data every stage after a pull works on.
+//!
+//! A `Record` is a remote id, the mapped fields as canonical strings (empty
+//! values are absent, so "never set", `null` and `""` compare equal) and the
+//! record's modified time in epoch milliseconds. Nothing here knows a vendor's
+//! JSON or URL; connectors translate into these types.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Field name → canonical string value. Empty values are left out.
+pub type Fields = BTreeMap<String, String>;
+
+/// One CRM record as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub fields: Fields,
+    /// Modified time, epoch milliseconds.
+    pub updated_ms: i64,
+}
+
+impl Record {
+    /// The value of `field`, or `""` when it has none.
+    pub fn get(&self, field: &str) -> &str {
+        self.fields.get(field).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Inserts `value` under `field` unless it is empty (empty means absent).
+pub fn set_field(fields: &mut Fields, field: &str, value: &str) {
+    if value.is_empty() {
+        fields.remove(field);
+    } else {
+        fields.insert(field.to_string(), value.to_string());
+    }
+}
+
+/// The kinds of object crmsync syncs. Which kinds a system offers is checked
+/// by the config (HubSpot: contacts, deals; Pipedrive: persons, deals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    Contacts,
+    Deals,
+    Persons,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Contacts => "contacts",
+            ObjectKind::Deals => "deals",
+            ObjectKind::Persons => "persons",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ObjectKind> {
+        match name {
+            "contacts" => Some(ObjectKind::Contacts),
+            "deals" => Some(ObjectKind::Deals),
+            "persons" => Some(ObjectKind::Persons),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which side of a pair: the `left` or the `right` of `[[pairs]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Left => "left",
+            Side::Right => "right",
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A CRM user who can own records; owner ids differ between accounts, so
+/// they are translated through the email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub id: String,
+    pub email: String,
+}
+
+/// Returns true if and only if two field values mean the same thing although
+/// one system may have normalised them: surrounding space, the letter case of
+/// an email address, or `100` against `100.0`.
+pub fn values_equivalent(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a == b {
+        return true;
+    }
+    if a.contains('@') && b.contains('@') {
+        return a.eq_ignore_ascii_case(b);
+    }
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The form a match key is compared in: trimmed and lowercased.
+pub fn match_key(value: &str) -> String {
+    value.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equivalence_ignores_vendor_normalisation_only() {
+        assert!(values_equivalent(" Ann@X.io", "ann@x.io"));
+        assert!(values_equivalent("100", "100.0"));
+        assert!(!values_equivalent("Ann", "ann"));
+        assert!(!values_equivalent("100", "101"));
+        assert!(values_equivalent("", ""));
+    }
+}
+
+/// A short stable fingerprint of some bytes (64-bit FNV-1a, hex). Used to
+/// notice that a file changed, never for security.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}

@@ -1,0 +1,241 @@
+//! The stages of the one pipeline the subcommands stop along:
+//! connect → pull (snapshots) → plan (match + merge) → check freshness →
+//! apply. Each stage is a function of data in, data out; the subcommands in
+//! `lib.rs` only choose where to stop and what to print.
+
+use crate::apply::Applier;
+use crate::config::{Config, PairConfig};
+use crate::connector::{self, Connector};
+use crate::diff;
+use crate::exit::SafetyStop;
+use crate::mapping::{OwnerDirectory, Translator};
+use crate::matcher;
+use crate::model::{Owner, Side};
+use crate::plan::{Action, Plan};
+use crate::progress::Progress;
+use crate::report::Report;
+use crate::snapshot::Snapshot;
+use crate::state::State;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+
+pub type Connectors = BTreeMap<String, Box<dyn Connector>>;
+
+/// Builds a connector for every system the pairs use; a missing token fails
+/// here, before any request.
+pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
+    let mut connectors = Connectors::new();
+    for pair in pairs {
+        for endpoint in [&pair.left, &pair.right] {
+            if !connectors.contains_key(&endpoint.system) {
+                connectors.insert(
+                    endpoint.system.clone(),
+                    connector::connect(config.system(&endpoint.system))?,
+                );
+            }
+        }
+    }
+    Ok(connectors)
+}
+
+/// Pulls both sides of every pair (the two sides concurrently) and saves the
+/// snapshots. Owners are fetched once per system, and only when a value map
+/// needs them.
+pub fn pull(
+    config: &Config,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    progress: &Progress,
+) -> Result<Vec<[Snapshot; 2]>> {
+    let mut owners: BTreeMap<String, Vec<Owner>> = BTreeMap::new();
+    for pair in pairs.iter().filter(|p| p.uses_owners()) {
+        for endpoint in [&pair.left, &pair.right] {
+            if !owners.contains_key(&endpoint.system) {
+                owners.insert(
+                    endpoint.system.clone(),
+                    connectors[&endpoint.system].owners()?,
+                );
+            }
+        }
+    }
+    let mut all = Vec::new();
+    for pair in pairs {
+        let pull_side = |side: Side| -> Result<Snapshot> {
+            let endpoint = pair.endpoint(side);
+            let fields = pair.field_names(side);
+            let bar = progress.bar(&format!("{} {endpoint}", pair.name), None);
+            let records = connectors[&endpoint.system]
+                .list(endpoint.object, &fields, &|n| bar.set_position(n))?;
+            bar.finish();
+            log::info!("pulled {} records from {endpoint}", records.len());
+            let mut snapshot = Snapshot::new(&endpoint.system, endpoint.object, fields, records);
+            if pair.uses_owners() {
+                snapshot.owners = owners.get(&endpoint.system).cloned().unwrap_or_default();
+            }
+            Ok(snapshot)
+        };
+        let (left, right) = std::thread::scope(|s| {
+            let left = s.spawn(|| pull_side(Side::Left));
+            let right = pull_side(Side::Right);
+            (left.join().expect("pull thread panicked"), right)
+        });
+        let (left, right) = (left?, right?);
+        for (side, snapshot) in [(Side::Left, &left), (Side::Right, &right)] {
+            snapshot.save(&Snapshot::path(&config.state_dir, &pair.name, side))?;
+        }
+        all.push([left, right]);
+    }
+    Ok(all)
+}
+
+/// The last saved snapshots, for an offline diff.
+pub fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Snapshot; 2]>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let load = |side: Side| {
+                let endpoint = pair.endpoint(side);
+                Snapshot::load(
+                    &Snapshot::path(&config.state_dir, &pair.name, side),
+                    &endpoint.system,
+                    endpoint.object,
+                    &pair.field_names(side),
+                )
+            };
+            Ok([load(Side::Left)?, load(Side::Right)?])
+        })
+        .collect()
+}
+
+/// Matches and merges every pair into one plan. Pure.
+pub fn plan(
+    config: &Config,
+    pairs: &[&PairConfig],
+    snapshots: &[[Snapshot; 2]],
+    state: &State,
+) -> Plan {
+    let empty = Default::default();
+    let pair_plans = pairs
+        .iter()
+        .zip(snapshots)
+        .map(|(pair, [left, right])| {
+            let links = state.pair(&pair.name).unwrap_or(&empty);
+            let pairing = matcher::pair_records(pair, &left.records, &right.records, links);
+            let owners = OwnerDirectory::new(&left.owners, &right.owners);
+            diff::plan_pair(pair, &pairing, &Translator::new(pair, &owners))
+        })
+        .collect();
+    Plan::new(&config.fingerprint, pair_plans)
+}
+
+/// Refuses a saved plan whose records changed since it was made, before any
+/// write: a reviewed plan is applied exactly, or not at all.
+pub fn check_fresh(
+    config: &Config,
+    plan: &Plan,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    state: &State,
+) -> Result<()> {
+    if plan.config_fingerprint != config.fingerprint {
+        return Err(SafetyStop(format!(
+            "the plan was made with a different {}; nothing written: run `crmsync diff --out PLAN` again and review it",
+            config.path.display()
+        ))
+        .into());
+    }
+    let mut stale = Vec::new();
+    let empty = Default::default();
+    for pair_plan in &plan.pairs {
+        let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) else {
+            continue;
+        };
+        let links = state.pair(&pair.name).unwrap_or(&empty);
+        for side in [Side::Left, Side::Right] {
+            let endpoint = pair.endpoint(side);
+            let expected: BTreeMap<&str, i64> = pair_plan
+                .items
+                .iter()
+                .filter(|i| i.is_change())
+                .filter_map(|i| Some((i.id(side)?, i.expect?.get(side)?)))
+                .collect();
+            let ids: Vec<String> = expected.keys().map(|s| s.to_string()).collect();
+            let current: BTreeMap<String, i64> = connectors[&endpoint.system]
+                .read(endpoint.object, &ids, &pair.field_names(side))
+                .with_context(|| format!("checking the plan against {endpoint}"))?
+                .into_iter()
+                .map(|r| (r.id, r.updated_ms))
+                .collect();
+            for (id, when) in &expected {
+                match current.get(*id) {
+                    Some(now) if now == when => {}
+                    Some(_) => stale.push(format!("{endpoint} {id} changed")),
+                    None => stale.push(format!("{endpoint} {id} is gone")),
+                }
+            }
+        }
+        for item in &pair_plan.items {
+            let relinked = match item.action {
+                Action::Create => {
+                    item.left_id
+                        .as_deref()
+                        .is_some_and(|id| links.by_left(id).is_some())
+                        || item
+                            .right_id
+                            .as_deref()
+                            .is_some_and(|id| links.by_right(id).is_some())
+                }
+                Action::Link => item
+                    .left_id
+                    .as_deref()
+                    .is_some_and(|id| links.by_left(id).is_some()),
+                _ => false,
+            };
+            if relinked {
+                stale.push(format!("{} {} was synced since", pair.name, item.label));
+            }
+        }
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<_> = stale.iter().take(5).cloned().collect();
+    Err(SafetyStop(format!(
+        "the plan is stale ({} records changed since it was made: {}{}); nothing written: run `crmsync diff --out PLAN` again and review it",
+        stale.len(),
+        shown.join(", "),
+        if stale.len() > 5 { ", …" } else { "" }
+    ))
+    .into())
+}
+
+/// Applies a plan and returns the report; the state is saved as it goes.
+pub fn apply(
+    config: &Config,
+    plan: &Plan,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    state: &mut State,
+    progress: &Progress,
+) -> Result<Report> {
+    let mut report = Report::default();
+    let state_path = State::path(&config.state_dir);
+    let bar = progress.bar("writing", Some(0));
+    let mut applier = Applier {
+        pairs: pairs.to_vec(),
+        connectors,
+        state,
+        state_path: &state_path,
+    };
+    let result = applier.apply(plan, &mut report, &bar);
+    bar.finish();
+    result.map(|()| report)
+}
+
+/// Requests made so far by every connector.
+pub fn request_counts(connectors: &Connectors) -> BTreeMap<String, BTreeMap<String, u64>> {
+    connectors
+        .iter()
+        .map(|(name, c)| (name.clone(), c.request_counts()))
+        .collect()
+}

@@ -1,0 +1,118 @@
+//! The run report: what happened to every record an apply touched, counts by
+//! pair, side and result, requests made by endpoint, and the run's duration.
+//! Printed as text (failures first, then a summary) or as part of the
+//! `--json` document. Decides between exit 0 and 4, nothing else.
+
+use crate::exit::Outcome;
+use crate::model::Side;
+use crate::plan::Action;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Result {
+    Done,
+    Failed,
+    /// Not applied, on purpose: a conflict left for a human.
+    Skipped,
+}
+
+/// What happened to one plan item.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordOutcome {
+    pub pair: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Side>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub right_id: Option<String>,
+    pub label: String,
+    pub result: Result,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub outcomes: Vec<RecordOutcome>,
+    /// system → endpoint → requests.
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    pub duration_ms: u64,
+}
+
+impl Report {
+    pub fn count(&self, action: Action, result: Result) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.action == action && o.result == result)
+            .count()
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.outcomes.iter().filter(|o| o.result != Result::Done)
+    }
+
+    /// Partial when any record failed or a conflict was left for a human.
+    pub fn outcome(&self) -> Outcome {
+        if self.failures().next().is_some() {
+            Outcome::Partial
+        } else {
+            Outcome::Done
+        }
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().flat_map(|m| m.values()).sum()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for o in self.failures() {
+            let what = match o.result {
+                Result::Failed => "failed",
+                _ => "skipped",
+            };
+            let ids: Vec<_> = [("left", &o.left_id), ("right", &o.right_id)]
+                .iter()
+                .filter_map(|(s, id)| id.as_ref().map(|id| format!("{s} {id}")))
+                .collect();
+            writeln!(
+                f,
+                "! {} {:?} {} {} ({}): {}",
+                o.pair,
+                o.action,
+                what,
+                o.label,
+                ids.join(", "),
+                o.message.as_deref().unwrap_or("")
+            )?;
+        }
+        let done = |a| self.count(a, Result::Done);
+        let failed = self
+            .outcomes
+            .iter()
+            .filter(|o| o.result == Result::Failed)
+            .count();
+        let skipped = self
+            .outcomes
+            .iter()
+            .filter(|o| o.result == Result::Skipped)
+            .count();
+        writeln!(
+            f,
+            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed, {skipped} skipped; {} requests in {:.1}s.",
+            done(Action::Create),
+            done(Action::Update),
+            done(Action::Link),
+            done(Action::Unlink),
+            done(Action::Conflict),
+            self.total_requests(),
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+}

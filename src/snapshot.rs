@@ -1,0 +1,109 @@
+//! Snapshots: what a pull saw of one side of one pair, saved under
+//! `state_dir/snapshots/` so `diff --offline` can plan with no API call.
+//!
+//! A snapshot is plain data (records with mapped fields and modified times)
+//! plus what it was pulled with (system, object, fields), so a snapshot taken
+//! under an older mapping is refused instead of misread. It holds customer
+//! data: written atomically, 0600. No network here.
+
+use crate::files;
+use crate::model::{ObjectKind, Owner, Record, Side};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const FORMAT: &str = "crmsync-snapshot";
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: String,
+    pub version: u32,
+    pub system: String,
+    pub object: ObjectKind,
+    /// The fields that were asked for.
+    pub fields: Vec<String>,
+    pub fetched_at_ms: i64,
+    /// True if and only if this lists every live record (a full pull), so a
+    /// record missing from it is really gone.
+    pub complete: bool,
+    pub records: Vec<Record>,
+    /// The account's owners, kept when a value map translates owners, so an
+    /// offline diff needs no API call.
+    #[serde(default)]
+    pub owners: Vec<Owner>,
+}
+
+impl Snapshot {
+    pub fn new(
+        system: &str,
+        object: ObjectKind,
+        fields: Vec<String>,
+        records: Vec<Record>,
+    ) -> Snapshot {
+        Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            system: system.into(),
+            object,
+            fields,
+            fetched_at_ms: crate::timestamp::now_ms(),
+            complete: true,
+            records,
+            owners: Vec::new(),
+        }
+    }
+
+    /// `state_dir/snapshots/PAIR.SIDE.json`
+    pub fn path(state_dir: &Path, pair: &str, side: Side) -> PathBuf {
+        state_dir
+            .join("snapshots")
+            .join(format!("{pair}.{side}.json"))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            files::ensure_private_dir(dir)?;
+        }
+        files::write_atomic(path, &serde_json::to_vec(self)?)
+    }
+
+    /// Loads a snapshot and checks it was pulled for this system, object and
+    /// field list.
+    pub fn load(
+        path: &Path,
+        system: &str,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<Snapshot> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "no snapshot at {}; run `crmsync pull` first (or diff without --offline)",
+                path.display()
+            )
+        })?;
+        let snapshot: Snapshot = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "snapshot {} is unreadable; delete it and run `crmsync pull`",
+                path.display()
+            )
+        })?;
+        if snapshot.format != FORMAT || snapshot.version != VERSION {
+            bail!(
+                "snapshot {} has format {} v{}; run `crmsync pull` to replace it",
+                path.display(),
+                snapshot.format,
+                snapshot.version
+            );
+        }
+        if snapshot.system != system || snapshot.object != object || snapshot.fields != fields {
+            bail!(
+                "snapshot {} was pulled for {}.{} with other fields than the mapping file now names; run `crmsync pull`",
+                path.display(),
+                snapshot.system,
+                snapshot.object
+            );
+        }
+        Ok(snapshot)
+    }
+}
