@@ -54,7 +54,9 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn apply_pair(
+    /// Applies one pair's items: state-only items, then creates, then
+    /// updates, target by target, in batches.
+    pub fn apply_pair(
         &mut self,
         pair: &PairConfig,
         plan: &PairPlan,
@@ -155,6 +157,7 @@ impl Applier<'_> {
                                     key: n.to_string(),
                                     id: i.id(target).unwrap_or_default().to_string(),
                                     fields: written_fields(i, false),
+                                    previous: i.changes.iter().map(|c| (c.field.clone(), c.from.clone())).collect(),
                                 })
                                 .collect();
                             connector.update(endpoint.object, &records, &fields)

@@ -176,6 +176,10 @@ pub enum ValueMap {
     Table(BTreeMap<String, String>),
     /// Owner ids, translated through the owner's email in each account.
     OwnerByEmail,
+    /// Record ids of another pair (e.g. a deal's contact), translated
+    /// through that pair's link table. The pair must come earlier in the
+    /// file, so its records are synced first.
+    Link(String),
 }
 
 /// One `[[pairs]]` table.
@@ -448,8 +452,15 @@ impl Config {
                 }
                 let map = match map {
                     RawValueMap::Named(n) if n == "owner-by-email" => ValueMap::OwnerByEmail,
+                    RawValueMap::Named(n) if n.starts_with("link:") => {
+                        let other = &n["link:".len()..];
+                        if !pairs.iter().any(|q: &PairConfig| q.name == other) {
+                            return loc.fail(span, format!("pair `{}`: `{n}` for `{field}` names no earlier pair; define pair `{other}` above this one so it syncs first", p.name));
+                        }
+                        ValueMap::Link(other.to_string())
+                    }
                     RawValueMap::Named(n) => {
-                        return loc.fail(span, format!("pair `{}`: value map `{n}` for `{field}` is unknown; use \"owner-by-email\" or a [pairs.values.{field}] table", p.name));
+                        return loc.fail(span, format!("pair `{}`: value map `{n}` for `{field}` is unknown; use \"owner-by-email\", \"link:PAIR\" or a [pairs.values.{field}] table", p.name));
                     }
                     RawValueMap::Table(t) => {
                         let mut reverse = BTreeSet::new();

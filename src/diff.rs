@@ -239,14 +239,12 @@ fn merge(
             continue;
         };
         if !pair.direction.writes(from.other()) {
-            match conflict {
-                // The kept side wins: record both values as the base.
-                Some(c) => {
-                    unresolved.conflicts.push(c);
-                    unresolved.settle.push(settle);
-                }
-                // A change on the side we never read from: left alone.
-                None => {}
+            // The direction forbids writing where this value would go: a
+            // one-sided change is left alone; in a conflict the kept side
+            // wins, so both values become the base.
+            if let Some(c) = conflict {
+                unresolved.conflicts.push(c);
+                unresolved.settle.push(settle);
             }
             continue;
         }
@@ -355,7 +353,8 @@ phone = "phone"
 
     fn plan(pair: &PairConfig, left: &[Record], right: &[Record], state: &PairState) -> PairPlan {
         let owners = OwnerDirectory::default();
-        let translator = Translator::new(pair, &owners);
+        let links = crate::state::State::default();
+        let translator = Translator::new(pair, &owners, &links);
         plan_pair(pair, &pair_records(pair, left, right, state), &translator)
     }
 

@@ -1,11 +1,13 @@
 //! Value translation between the two sides of a pair: explicit value tables
 //! (`[pairs.values.dealstage]`) and owners matched by email
-//! (`"owner-by-email"`). Field names are translated by the pair's field map;
-//! this module translates the values. Pure: owner directories are fetched by
-//! the caller and passed in.
+//! (`"owner-by-email"`), and ids of another pair's records (`"link:PAIR"`,
+//! e.g. a deal's contact) through that pair's links. Field names are
+//! translated by the pair's field map; this module translates the values.
+//! Pure: owner directories and links are passed in.
 
 use crate::config::{PairConfig, ValueMap};
 use crate::model::{Owner, Side};
+use crate::state::State;
 use std::collections::HashMap;
 
 /// Both accounts' owners, by id and by email.
@@ -42,11 +44,12 @@ impl OwnerDirectory {
 pub struct Translator<'a> {
     pair: &'a PairConfig,
     owners: &'a OwnerDirectory,
+    links: &'a State,
 }
 
 impl<'a> Translator<'a> {
-    pub fn new(pair: &'a PairConfig, owners: &'a OwnerDirectory) -> Translator<'a> {
-        Translator { pair, owners }
+    pub fn new(pair: &'a PairConfig, owners: &'a OwnerDirectory, links: &'a State) -> Translator<'a> {
+        Translator { pair, owners, links }
     }
 
     /// Translates `value` of the field whose left name is `left_field`, as
@@ -70,6 +73,15 @@ impl<'a> Translator<'a> {
                     format!(
                         "{from} value `{value}` of `{left_field}` has no entry in [pairs.values.{left_field}]; add one"
                     )
+                })
+            }
+            Some(ValueMap::Link(other)) => {
+                let link = self.links.pair(other).and_then(|p| match from {
+                    Side::Left => p.by_left(value),
+                    Side::Right => p.by_right(value),
+                });
+                link.map(|l| if from == Side::Left { l.right.clone() } else { l.left.clone() }).ok_or_else(|| {
+                    format!("{from} record `{value}` of `{left_field}` is not synced by pair `{other}` yet; it will be once `{other}` links it")
                 })
             }
             Some(ValueMap::OwnerByEmail) => {
@@ -104,6 +116,12 @@ token_env = "A"
 kind = "hubspot"
 token_env = "B"
 [[pairs]]
+name = "contacts"
+left = "a.contacts"
+right = "b.contacts"
+[pairs.fields]
+email = "email"
+[[pairs]]
 name = "deals"
 left = "a.deals"
 right = "b.deals"
@@ -111,15 +129,17 @@ right = "b.deals"
 dealstage = "dealstage"
 hubspot_owner_id = "hubspot_owner_id"
 dealname = "dealname"
+contact = "contact"
 [pairs.values]
 hubspot_owner_id = "owner-by-email"
+contact = "link:contacts"
 [pairs.values.dealstage]
 closedwon = "won"
 "#;
         Config::from_str(text, Path::new("t.toml"))
             .unwrap()
             .pairs
-            .remove(0)
+            .remove(1)
     }
 
     #[test]
@@ -135,7 +155,9 @@ closedwon = "won"
                 email: "sam@x.io".into(),
             }],
         );
-        let t = Translator::new(&pair, &owners);
+        let mut links = State::default();
+        links.pair_mut("contacts").link("5", "50");
+        let t = Translator::new(&pair, &owners, &links);
         assert_eq!(
             t.translate(Side::Left, "dealstage", "closedwon").unwrap(),
             "won"
@@ -159,5 +181,8 @@ closedwon = "won"
             .unwrap_err();
         assert!(e.contains("[pairs.values.dealstage]"), "{e}");
         assert!(t.translate(Side::Left, "hubspot_owner_id", "11").is_err());
+        assert_eq!(t.translate(Side::Left, "contact", "5").unwrap(), "50");
+        assert_eq!(t.translate(Side::Right, "contact", "50").unwrap(), "5");
+        assert!(t.translate(Side::Left, "contact", "6").unwrap_err().contains("not synced by pair `contacts`"));
     }
 }

@@ -11,7 +11,7 @@ use crate::exit::SafetyStop;
 use crate::mapping::{OwnerDirectory, Translator};
 use crate::matcher;
 use crate::model::{Owner, Side};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, PairPlan, Plan};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::snapshot::Snapshot;
@@ -107,24 +107,18 @@ pub fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Sna
         .collect()
 }
 
-/// Matches and merges every pair into one plan. Pure.
-pub fn plan(
-    config: &Config,
-    pairs: &[&PairConfig],
-    snapshots: &[[Snapshot; 2]],
-    state: &State,
-) -> Plan {
+/// Matches and merges one pair. Pure.
+pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State) -> PairPlan {
     let empty = Default::default();
-    let pair_plans = pairs
-        .iter()
-        .zip(snapshots)
-        .map(|(pair, [left, right])| {
-            let links = state.pair(&pair.name).unwrap_or(&empty);
-            let pairing = matcher::pair_records(pair, &left.records, &right.records, links);
-            let owners = OwnerDirectory::new(&left.owners, &right.owners);
-            diff::plan_pair(pair, &pairing, &Translator::new(pair, &owners))
-        })
-        .collect();
+    let links = state.pair(&pair.name).unwrap_or(&empty);
+    let pairing = matcher::pair_records(pair, &left.records, &right.records, links);
+    let owners = OwnerDirectory::new(&left.owners, &right.owners);
+    diff::plan_pair(pair, &pairing, &Translator::new(pair, &owners, state))
+}
+
+/// Plans every pair against the state as it is. Pure.
+pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &[[Snapshot; 2]], state: &State) -> Plan {
+    let pair_plans = pairs.iter().zip(snapshots).map(|(pair, snaps)| plan_pair(pair, snaps, state)).collect();
     Plan::new(&config.fingerprint, pair_plans)
 }
 
@@ -209,27 +203,40 @@ pub fn check_fresh(
     .into())
 }
 
-/// Applies a plan and returns the report; the state is saved as it goes.
-pub fn apply(
-    config: &Config,
-    plan: &Plan,
-    pairs: &[&PairConfig],
-    connectors: &Connectors,
-    state: &mut State,
-    progress: &Progress,
-) -> Result<Report> {
+/// Applies a saved plan and returns the report; the state is saved as it goes.
+pub fn apply(config: &Config, plan: &Plan, pairs: &[&PairConfig], connectors: &Connectors, state: &mut State, progress: &Progress) -> Result<Report> {
     let mut report = Report::default();
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
-    let mut applier = Applier {
-        pairs: pairs.to_vec(),
-        connectors,
-        state,
-        state_path: &state_path,
-    };
+    let mut applier = Applier { pairs: pairs.to_vec(), connectors, state, state_path: &state_path };
     let result = applier.apply(plan, &mut report, &bar);
     bar.finish();
     result.map(|()| report)
+}
+
+/// Plans and applies pair after pair, in file order, so a pair sees the
+/// links the pairs before it made in this run (a deal's new contact).
+pub fn plan_and_apply(
+    config: &Config,
+    pairs: &[&PairConfig],
+    snapshots: &[[Snapshot; 2]],
+    connectors: &Connectors,
+    state: &mut State,
+    progress: &Progress,
+) -> Result<(Plan, Report)> {
+    let mut report = Report::default();
+    let mut pair_plans = Vec::new();
+    let state_path = State::path(&config.state_dir);
+    let bar = progress.bar("writing", Some(0));
+    for (pair, snaps) in pairs.iter().zip(snapshots) {
+        let pair_plan = plan_pair(pair, snaps, state);
+        bar.inc_length(pair_plan.items.iter().filter(|i| matches!(i.action, Action::Create | Action::Update)).count() as u64);
+        let mut applier = Applier { pairs: vec![*pair], connectors, state, state_path: &state_path };
+        applier.apply_pair(pair, &pair_plan, &mut report, &bar)?;
+        pair_plans.push(pair_plan);
+    }
+    bar.finish();
+    Ok((Plan::new(&config.fingerprint, pair_plans), report))
 }
 
 /// Requests made so far by every connector.

@@ -131,6 +131,14 @@ impl Default for RetryPolicy {
     }
 }
 
+/// At most `requests` per rolling `window`: the vendor's burst window
+/// (HubSpot 10 s, Pipedrive 2 s).
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub requests: u32,
+    pub window: Duration,
+}
+
 /// One authenticated, paced, counted client per configured system.
 pub struct HttpClient {
     system: String,
@@ -157,7 +165,7 @@ impl HttpClient {
         base_url: &str,
         token: &Secret,
         auth: AuthStyle,
-        requests_per_10s: u32,
+        pacing: Pacing,
         retry: RetryPolicy,
     ) -> anyhow::Result<HttpClient> {
         let mut headers = HeaderMap::new();
@@ -179,7 +187,7 @@ impl HttpClient {
             system: system.to_string(),
             base_url: base_url.trim_end_matches('/').to_string(),
             client,
-            pacer: Mutex::new(Pacer::new(requests_per_10s, Duration::from_secs(10))),
+            pacer: Mutex::new(Pacer::new(pacing.requests, pacing.window)),
             retry,
             counts: Mutex::new(BTreeMap::new()),
         })
@@ -420,10 +428,16 @@ impl Pacer {
         self.sent.push_back(Instant::now());
     }
 
-    /// Reads the vendors' remaining-budget headers: when the server says the
-    /// window is spent, wait for it to reset before the next request.
+    /// Reads the vendors' rate-limit headers: a server limit below ours
+    /// lowers ours, and when the server says the window is spent, wait for
+    /// it to reset before the next request.
     fn observe(&mut self, headers: &HeaderMap) {
         let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+        if let Some(max) = number("x-hubspot-ratelimit-max").or_else(|| number("x-ratelimit-limit"))
+            && max >= 1.0
+        {
+            self.capacity = self.capacity.min(max as usize);
+        }
         let remaining =
             number("x-hubspot-ratelimit-remaining").or_else(|| number("x-ratelimit-remaining"));
         if remaining == Some(0.0) {

@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod hubspot;
+pub mod pipedrive;
 
 use crate::config::{SystemConfig, SystemKind};
 use crate::model::{ObjectKind, Owner, Record};
@@ -35,6 +36,9 @@ pub struct RecordUpdate {
     pub key: String,
     pub id: String,
     pub fields: BTreeMap<String, String>,
+    /// The values being replaced, as planned (a connector that writes a
+    /// field as a relation needs the old one to remove it).
+    pub previous: BTreeMap<String, String>,
 }
 
 /// The result of one record's write: the record as the server now holds it
@@ -97,11 +101,7 @@ pub fn connect(system: &SystemConfig) -> Result<Box<dyn Connector>> {
     let token = system.token()?;
     match system.kind {
         SystemKind::Hubspot => Ok(Box::new(hubspot::HubSpot::new(system, &token)?)),
-        SystemKind::Pipedrive => Err(crate::config::ConfigError(format!(
-            "system `{}`: kind = \"pipedrive\" is not available in this build yet; sync HubSpot accounts for now",
-            system.name
-        ))
-        .into()),
+        SystemKind::Pipedrive => Ok(Box::new(pipedrive::Pipedrive::new(system, &token)?)),
     }
 }
 

@@ -16,6 +16,33 @@ pub struct ApiObject {
     pub updated_at: Option<String>,
     #[serde(rename = "objectWriteTraceId")]
     pub object_write_trace_id: Option<String>,
+    /// With `associations=contacts` on a list: the associated records.
+    #[serde(default)]
+    pub associations: BTreeMap<String, AssociationList>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssociationList {
+    #[serde(default)]
+    pub results: Vec<AssociatedId>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssociatedId {
+    pub id: String,
+}
+
+/// An input of the associations batch endpoints.
+#[derive(Debug, Serialize)]
+pub struct AssociateInput {
+    pub from: IdInput,
+    pub to: IdInput,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DissociateInput {
+    pub from: IdInput,
+    pub to: Vec<IdInput>,
 }
 
 #[derive(Debug, Deserialize)]

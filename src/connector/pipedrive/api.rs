@@ -1,0 +1,79 @@
+//! Pipedrive wire types (API v2 persons, deals, fields; v1 users): serde
+//! structs only, no logic. Shapes follow the official OpenAPI specs in
+//! shared/specs/ (pipedrive-openapi-v2.yaml, and v1 for users).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// `{"success":true,"data":[…],"additional_data":{"next_cursor":…}}`
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct ListPage<T> {
+    #[serde(default = "Option::default")]
+    pub data: Option<Vec<T>>,
+    #[serde(default)]
+    pub additional_data: Option<AdditionalData>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdditionalData {
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// `{"success":true,"data":{…}}`
+#[derive(Debug, Deserialize)]
+pub struct One<T> {
+    pub data: T,
+}
+
+/// A person or a deal, kept as raw JSON fields: which fields matter is the
+/// mapping file's choice, so the connector reads them by name.
+#[derive(Debug, Deserialize)]
+pub struct Entity {
+    pub id: i64,
+    pub update_time: Option<String>,
+    #[serde(default)]
+    pub custom_fields: Option<BTreeMap<String, Value>>,
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
+}
+
+/// One entry of a person's `emails` or `phones`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactEntry {
+    pub value: String,
+    #[serde(default)]
+    pub primary: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// An item of `GET /api/v2/personFields` or `/dealFields`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Field {
+    pub field_name: String,
+    pub field_code: String,
+    pub field_type: String,
+    #[serde(default)]
+    pub options: Option<Vec<FieldOption>>,
+    #[serde(default)]
+    pub is_custom_field: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldOption {
+    pub id: Value,
+    pub label: String,
+}
+
+/// An item of `GET /api/v1/users`.
+#[derive(Debug, Deserialize)]
+pub struct User {
+    pub id: i64,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub active_flag: Option<bool>,
+}

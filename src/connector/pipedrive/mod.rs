@@ -1,0 +1,544 @@
+//! Pipedrive connector on API v2 (persons, deals, fields) and v1 (users,
+//! which v2 does not offer).
+//!
+//! Lists with cursor pagination (`limit=500`, `additional_data.next_cursor`);
+//! writes one record per call (Pipedrive has no batch writes), so its
+//! capabilities say a batch of one and the engine saves state after each.
+//! The field model (DESIGN §2): `email` and `phone` are the primary entries
+//! of `emails`/`phones`, and writing one keeps the other entries; `first_name`
+//! and `last_name` are written through `name`; custom fields are named by
+//! display name or key and resolved through the fields API, enum options by
+//! label. Mirrors `hubspot/` file for file.
+
+mod api;
+
+use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
+use std::time::Duration;
+use super::{Capabilities, Connector, NewRecord, RecordUpdate, WriteResult};
+use crate::config::{ConfigError, SystemConfig};
+use crate::model::{ObjectKind, Owner, Record, set_field};
+use crate::secret::Secret;
+use crate::timestamp;
+use anyhow::{Context, Result};
+use api::*;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// Pipedrive caps list pages at 500.
+const PAGE_SIZE: usize = 500;
+/// The `ids` filter of the list endpoints takes at most 100 ids.
+const MAX_IDS: usize = 100;
+/// The `custom_fields` list filter takes at most 15 keys.
+const MAX_CUSTOM_FIELDS: usize = 15;
+
+/// How a mapped field is read and written.
+#[derive(Debug, Clone)]
+enum FieldKind {
+    Text,
+    Number,
+    Integer,
+    Date,
+    /// The primary entry of `emails` or `phones`.
+    Primary(&'static str),
+    Custom(Field),
+}
+
+const PERSON_FIELDS: &[(&str, FieldKind)] = &[
+    ("name", FieldKind::Text),
+    ("first_name", FieldKind::Text),
+    ("last_name", FieldKind::Text),
+    ("email", FieldKind::Primary("emails")),
+    ("phone", FieldKind::Primary("phones")),
+    ("owner_id", FieldKind::Integer),
+    ("org_id", FieldKind::Integer),
+    ("visible_to", FieldKind::Integer),
+];
+
+const DEAL_FIELDS: &[(&str, FieldKind)] = &[
+    ("title", FieldKind::Text),
+    ("value", FieldKind::Number),
+    ("currency", FieldKind::Text),
+    ("status", FieldKind::Text),
+    ("stage_id", FieldKind::Integer),
+    ("pipeline_id", FieldKind::Integer),
+    ("owner_id", FieldKind::Integer),
+    ("person_id", FieldKind::Integer),
+    ("org_id", FieldKind::Integer),
+    ("probability", FieldKind::Number),
+    ("expected_close_date", FieldKind::Date),
+    ("lost_reason", FieldKind::Text),
+    ("visible_to", FieldKind::Integer),
+];
+
+/// What a person update needs to know of the record as it is: the whole
+/// `emails`/`phones` lists (to keep the other entries) and the name parts.
+#[derive(Debug, Clone, Default)]
+struct PersonParts {
+    emails: Vec<ContactEntry>,
+    phones: Vec<ContactEntry>,
+    first_name: String,
+    last_name: String,
+}
+
+pub struct Pipedrive {
+    http: HttpClient,
+    schemas: Mutex<HashMap<ObjectKind, Arc<Vec<Field>>>>,
+    persons: Mutex<HashMap<String, PersonParts>>,
+}
+
+impl Pipedrive {
+    pub fn new(system: &SystemConfig, token: &Secret) -> Result<Pipedrive> {
+        let http = HttpClient::new(
+            &system.name,
+            &system.base_url,
+            token,
+            AuthStyle::Header("x-api-token"),
+            Pacing { requests: (system.requests_per_10s / 5).max(1), window: Duration::from_secs(2) },
+            RetryPolicy::default(),
+        )?;
+        Ok(Pipedrive { http, schemas: Mutex::new(HashMap::new()), persons: Mutex::new(HashMap::new()) })
+    }
+
+    fn collection(object: ObjectKind) -> Result<&'static str> {
+        match object {
+            ObjectKind::Persons => Ok("persons"),
+            ObjectKind::Deals => Ok("deals"),
+            ObjectKind::Contacts => anyhow::bail!("Pipedrive has no contacts; use persons"),
+        }
+    }
+
+    /// The fields API's answer for an object, fetched once per run.
+    fn schema(&self, object: ObjectKind) -> Result<Arc<Vec<Field>>> {
+        if let Some(s) = self.schemas.lock().unwrap_or_else(|e| e.into_inner()).get(&object) {
+            return Ok(s.clone());
+        }
+        let path = match object {
+            ObjectKind::Persons => "/api/v2/personFields",
+            _ => "/api/v2/dealFields",
+        };
+        let fields: Vec<Field> = self.list_all(path, &[]).with_context(|| format!("reading the {object} fields of {}", self.system()))?;
+        let fields = Arc::new(fields);
+        self.schemas.lock().unwrap_or_else(|e| e.into_inner()).insert(object, fields.clone());
+        Ok(fields)
+    }
+
+    /// Resolves the mapping file's field names: built-ins by name, anything
+    /// else through the fields API by key or (case-insensitive) display name.
+    fn resolve(&self, object: ObjectKind, names: &[String]) -> Result<Vec<(String, FieldKind)>> {
+        let builtins = if object == ObjectKind::Persons { PERSON_FIELDS } else { DEAL_FIELDS };
+        let mut resolved = Vec::new();
+        for name in names {
+            if let Some((_, kind)) = builtins.iter().find(|(n, _)| n == name) {
+                resolved.push((name.clone(), kind.clone()));
+                continue;
+            }
+            let schema = self.schema(object)?;
+            let found = schema
+                .iter()
+                .filter(|f| f.is_custom_field)
+                .find(|f| f.field_code == *name)
+                .or_else(|| schema.iter().filter(|f| f.is_custom_field).find(|f| f.field_name.eq_ignore_ascii_case(name)));
+            match found {
+                Some(field) => resolved.push((name.clone(), FieldKind::Custom(field.clone()))),
+                None => {
+                    let custom: Vec<_> = schema.iter().filter(|f| f.is_custom_field).map(|f| f.field_name.as_str()).collect();
+                    let builtin: Vec<_> = builtins.iter().map(|(n, _)| *n).collect();
+                    return Err(ConfigError(format!(
+                        "{}.{object} has no field `{name}`; use one of {} or a custom field's name or key ({})",
+                        self.system(),
+                        builtin.join(", "),
+                        if custom.is_empty() { "none defined".to_string() } else { custom.join(", ") }
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Follows `next_cursor` to the end.
+    fn list_all<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>> {
+        self.list_pages(path, query, &mut |_| {})
+    }
+
+    fn list_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        on_page: &mut dyn FnMut(usize),
+    ) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("limit", PAGE_SIZE.to_string()));
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let reply = self.http.get(path, &q)?;
+            let page: ListPage<T> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("{path} page: {e}")))?;
+            items.extend(page.data.unwrap_or_default());
+            on_page(items.len());
+            match page.additional_data.and_then(|a| a.next_cursor) {
+                Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+                Some(_) => return Err(self.malformed("the paging cursor did not advance".into()).into()),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    fn malformed(&self, detail: String) -> ApiError {
+        ApiError::Malformed { system: self.system().to_string(), detail }
+    }
+
+    /// Turns a person or deal into a record of the mapped fields.
+    fn to_record(&self, object: ObjectKind, entity: &Entity, fields: &[(String, FieldKind)]) -> Result<Record, ApiError> {
+        let mut record = Record { id: entity.id.to_string(), fields: BTreeMap::new(), updated_ms: 0 };
+        for (name, kind) in fields {
+            set_field(&mut record.fields, name, &read_value(entity, name, kind));
+        }
+        record.updated_ms = entity
+            .update_time
+            .as_deref()
+            .and_then(timestamp::parse_ms)
+            .ok_or_else(|| self.malformed(format!("{object} {} has no readable update_time", entity.id)))?;
+        if object == ObjectKind::Persons {
+            let parts = PersonParts {
+                emails: contact_entries(entity.rest.get("emails")),
+                phones: contact_entries(entity.rest.get("phones")),
+                first_name: text(entity.rest.get("first_name")),
+                last_name: text(entity.rest.get("last_name")),
+            };
+            self.persons.lock().unwrap_or_else(|e| e.into_inner()).insert(record.id.clone(), parts);
+        }
+        Ok(record)
+    }
+
+    /// The person as it is now, from this run's list or, failing that, a GET.
+    fn person_parts(&self, id: &str) -> Result<PersonParts> {
+        if let Some(p) = self.persons.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(p.clone());
+        }
+        let reply = self.http.get(&format!("/api/v2/persons/{id}"), &[])?;
+        let one: One<Entity> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("person {id}: {e}")))?;
+        self.to_record(ObjectKind::Persons, &one.data, &[])?;
+        Ok(self.persons.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned().unwrap_or_default())
+    }
+
+    /// Sends one create or update and turns the answer into a write result:
+    /// a refusal of the record is its outcome; auth and outages stop the run.
+    fn write_one(
+        &self,
+        object: ObjectKind,
+        key: &str,
+        request: Result<(String, Value), String>,
+        fields: &[(String, FieldKind)],
+        create: bool,
+    ) -> Result<WriteResult> {
+        let (path, body) = match request {
+            Ok(r) => r,
+            Err(reason) => return Ok(WriteResult { key: key.to_string(), outcome: Err(reason) }),
+        };
+        let reply = if create { self.http.post(&path, &body, Repeat::OnlyIfUnsent) } else { self.http.patch(&path, &body) };
+        let outcome = match reply {
+            Ok(reply) => {
+                let one: One<Entity> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("{path} answer: {e}")))?;
+                Ok(self.to_record(object, &one.data, fields)?)
+            }
+            Err(ApiError::Rejected { status, message, .. }) => Err(format!("{status}: {message}")),
+            Err(e) => return Err(e).with_context(|| format!("writing {object} to {}", self.system())),
+        };
+        Ok(WriteResult { key: key.to_string(), outcome })
+    }
+
+    /// The JSON body for writing `values`. For a person update `current` is
+    /// the person as it is, so `emails`/`phones` keep their other entries and
+    /// a changed first or last name keeps the other part; `None` is a create.
+    fn body(
+        &self,
+        object: ObjectKind,
+        values: &BTreeMap<String, String>,
+        fields: &[(String, FieldKind)],
+        current: Option<&PersonParts>,
+        create: bool,
+    ) -> Result<Value, String> {
+        let mut body = Map::new();
+        let mut custom = Map::new();
+        let kinds: HashMap<&str, &FieldKind> = fields.iter().map(|(n, k)| (n.as_str(), k)).collect();
+        for (name, value) in values {
+            let Some(kind) = kinds.get(name.as_str()) else { continue };
+            match kind {
+                FieldKind::Primary(list) => {
+                    let existing = match (*list, current) {
+                        ("emails", Some(c)) => c.emails.clone(),
+                        (_, Some(c)) => c.phones.clone(),
+                        _ => Vec::new(),
+                    };
+                    body.insert(list.to_string(), serde_json::to_value(with_primary(existing, value)).expect("entries serialise"));
+                }
+                FieldKind::Text => {
+                    if object == ObjectKind::Persons && (name == "first_name" || name == "last_name") {
+                        continue; // written through `name` below
+                    }
+                    body.insert(name.clone(), if value.is_empty() { Value::Null } else { json!(value) });
+                }
+                FieldKind::Number | FieldKind::Integer => {
+                    body.insert(name.clone(), number(value, matches!(kind, FieldKind::Integer)).map_err(|e| format!("`{name}`: {e}"))?);
+                }
+                FieldKind::Date => {
+                    body.insert(name.clone(), date(value).map_err(|e| format!("`{name}`: {e}"))?);
+                }
+                FieldKind::Custom(field) => {
+                    custom.insert(field.field_code.clone(), custom_value(field, value).map_err(|e| format!("`{name}`: {e}"))?);
+                }
+            }
+        }
+        if object == ObjectKind::Persons {
+            let part = |n: &str, cur: &str| values.get(n).cloned().unwrap_or_else(|| cur.to_string());
+            let (first, last) = (
+                part("first_name", current.map(|c| c.first_name.as_str()).unwrap_or("")),
+                part("last_name", current.map(|c| c.last_name.as_str()).unwrap_or("")),
+            );
+            if values.contains_key("first_name") || values.contains_key("last_name") {
+                let name = format!("{first} {last}").trim().to_string();
+                if !name.is_empty() {
+                    body.insert("name".into(), json!(name));
+                }
+            }
+            // Pipedrive requires a name; a person known only by email is named by it.
+            if create && !body.get("name").is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty())) {
+                let email = values.get("email").filter(|e| !e.is_empty()).ok_or("a person needs a name or an email")?;
+                body.insert("name".into(), json!(email));
+            }
+        }
+        if !custom.is_empty() {
+            body.insert("custom_fields".into(), Value::Object(custom));
+        }
+        Ok(Value::Object(body))
+    }
+}
+
+fn text(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => number_text(n),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `1500` rather than `1500.0`, so numbers compare as text across systems.
+fn number_text(n: &serde_json::Number) -> String {
+    match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => i.to_string(),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        _ => n.to_string(),
+    }
+}
+
+fn contact_entries(value: Option<&Value>) -> Vec<ContactEntry> {
+    value.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+}
+
+fn primary(entries: &[ContactEntry]) -> String {
+    entries.iter().find(|e| e.primary).or_else(|| entries.first()).map(|e| e.value.clone()).unwrap_or_default()
+}
+
+/// Replaces the primary entry's value (or adds one), keeping every other
+/// entry; an empty value removes the primary entry.
+fn with_primary(mut entries: Vec<ContactEntry>, value: &str) -> Vec<ContactEntry> {
+    let index = entries.iter().position(|e| e.primary).or(if entries.is_empty() { None } else { Some(0) });
+    match (index, value.is_empty()) {
+        (Some(i), false) => {
+            entries[i].value = value.to_string();
+            entries[i].primary = true;
+        }
+        (Some(i), true) => {
+            entries.remove(i);
+        }
+        (None, false) => entries.insert(0, ContactEntry { value: value.to_string(), primary: true, label: Some("work".into()) }),
+        (None, true) => {}
+    }
+    entries
+}
+
+fn read_value(entity: &Entity, name: &str, kind: &FieldKind) -> String {
+    match kind {
+        FieldKind::Primary(list) => primary(&contact_entries(entity.rest.get(*list))),
+        FieldKind::Custom(field) => {
+            let value = entity.custom_fields.as_ref().and_then(|c| c.get(&field.field_code));
+            custom_text(field, value)
+        }
+        _ => text(entity.rest.get(name)),
+    }
+}
+
+/// The canonical text of a custom field value: option labels for enum and
+/// set (set labels joined by `;`, as HubSpot joins multi-checkbox values),
+/// the amount of a monetary value, the main `value` of compound types.
+fn custom_text(field: &Field, value: Option<&Value>) -> String {
+    let label = |id: &Value| {
+        field
+            .options
+            .iter()
+            .flatten()
+            .find(|o| o.id == *id || o.id.to_string() == id.to_string().trim_matches('"'))
+            .map(|o| o.label.clone())
+            .unwrap_or_else(|| text(Some(id)))
+    };
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(v) if field.field_type == "enum" => match v {
+            Value::Object(o) => o.get("label").map(|l| text(Some(l))).unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
+            other => label(other),
+        },
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::Object(o) => o.get("label").map(|l| text(Some(l))).unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
+                other => label(other),
+            })
+            .collect::<Vec<_>>()
+            .join(";"),
+        Some(Value::Object(o)) => text(o.get("value")),
+        Some(other) => text(Some(other)),
+    }
+}
+
+fn number(value: &str, integer: bool) -> Result<Value, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(Value::Null);
+    }
+    if let Ok(i) = v.parse::<i64>() {
+        return Ok(json!(i));
+    }
+    match v.parse::<f64>() {
+        Ok(f) if integer && f.fract() == 0.0 => Ok(json!(f as i64)),
+        Ok(f) if !integer && f.is_finite() => Ok(json!(f)),
+        _ => Err(format!("`{value}` is not {}", if integer { "a whole number" } else { "a number" })),
+    }
+}
+
+/// `YYYY-MM-DD` from any date or date-time form (HubSpot sends UTC midnight).
+fn date(value: &str) -> Result<Value, String> {
+    if value.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let ms = timestamp::parse_ms(value).ok_or_else(|| format!("`{value}` is not a date"))?;
+    Ok(json!(&timestamp::format_ms(ms)[..10]))
+}
+
+fn custom_value(field: &Field, value: &str) -> Result<Value, String> {
+    if value.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let option_id = |label: &str| {
+        field
+            .options
+            .iter()
+            .flatten()
+            .find(|o| o.label.eq_ignore_ascii_case(label.trim()))
+            .map(|o| o.id.clone())
+            .ok_or_else(|| format!("`{label}` is not an option of Pipedrive field `{}`", field.field_name))
+    };
+    match field.field_type.as_str() {
+        "enum" => option_id(value),
+        "set" => value.split(';').filter(|s| !s.trim().is_empty()).map(option_id).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        "double" | "int" => number(value, field.field_type == "int"),
+        "monetary" => Ok(json!({"value": number(value, false)?})),
+        "user" | "people" | "org" => number(value, true),
+        "date" => date(value),
+        _ => Ok(json!(value)),
+    }
+}
+
+impl Connector for Pipedrive {
+    fn system(&self) -> &str {
+        self.http.system()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { max_batch: 1 }
+    }
+
+    fn list(&self, object: ObjectKind, fields: &[String], progress: &dyn Fn(u64)) -> Result<Vec<Record>> {
+        let resolved = self.resolve(object, fields)?;
+        let path = format!("/api/v2/{}", Self::collection(object)?);
+        let mut query = Vec::new();
+        let custom: Vec<&str> = resolved
+            .iter()
+            .filter_map(|(_, k)| if let FieldKind::Custom(f) = k { Some(f.field_code.as_str()) } else { None })
+            .collect();
+        if !custom.is_empty() && custom.len() <= MAX_CUSTOM_FIELDS {
+            query.push(("custom_fields", custom.join(",")));
+        }
+        let entities: Vec<Entity> = self
+            .list_pages(&path, &query, &mut |n| progress(n as u64))
+            .with_context(|| format!("listing {object} from {}", self.system()))?;
+        entities.iter().map(|e| Ok(self.to_record(object, e, &resolved)?)).collect()
+    }
+
+    fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>> {
+        let resolved = self.resolve(object, fields)?;
+        let path = format!("/api/v2/{}", Self::collection(object)?);
+        let mut records = Vec::new();
+        for chunk in ids.chunks(MAX_IDS) {
+            let entities: Vec<Entity> = self
+                .list_all(&path, &[("ids", chunk.join(","))])
+                .with_context(|| format!("reading {object} from {}", self.system()))?;
+            for e in &entities {
+                records.push(self.to_record(object, e, &resolved)?);
+            }
+        }
+        Ok(records)
+    }
+
+    fn create(&self, object: ObjectKind, records: &[NewRecord], fields: &[String]) -> Result<Vec<WriteResult>> {
+        let resolved = self.resolve(object, fields)?;
+        let path = format!("/api/v2/{}", Self::collection(object)?);
+        records
+            .iter()
+            .map(|r| {
+                let request = self.body(object, &r.fields, &resolved, None, true).map(|b| (path.clone(), b));
+                self.write_one(object, &r.key, request, &resolved, true)
+            })
+            .collect()
+    }
+
+    fn update(&self, object: ObjectKind, records: &[RecordUpdate], fields: &[String]) -> Result<Vec<WriteResult>> {
+        let resolved = self.resolve(object, fields)?;
+        let collection = Self::collection(object)?;
+        records
+            .iter()
+            .map(|r| {
+                let needs_parts = ["email", "phone", "first_name", "last_name"].iter().any(|f| r.fields.contains_key(*f));
+                let current = if object == ObjectKind::Persons && needs_parts { Some(self.person_parts(&r.id)?) } else { None };
+                let request = self
+                    .body(object, &r.fields, &resolved, current.as_ref(), false)
+                    .map(|b| (format!("/api/v2/{collection}/{}", r.id), b));
+                self.write_one(object, &r.key, request, &resolved, false)
+            })
+            .collect()
+    }
+
+    fn owners(&self) -> Result<Vec<Owner>> {
+        let reply = self.http.get("/api/v1/users", &[]).with_context(|| format!("listing users of {}", self.system()))?;
+        let page: ListPage<User> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("users: {e}")))?;
+        Ok(page
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|u| u.active_flag != Some(false))
+            .filter_map(|u| {
+                let email = u.email?.trim().to_lowercase();
+                (!email.is_empty()).then_some(Owner { id: u.id.to_string(), email })
+            })
+            .collect())
+    }
+
+    fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.http.request_counts()
+    }
+}

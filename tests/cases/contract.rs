@@ -1,0 +1,137 @@
+//! One connector conformance suite, run against both vendors (rclone's
+//! fstests idea): list across pages, create → list round trip, update, read
+//! by id, a rejected token is fatal, a 429 is waited out and retried. Its
+//! value is in forcing the two connectors to behave the same.
+
+use crate::support::fake_hubspot::FakeHubSpot;
+use crate::support::fake_pipedrive::FakePipedrive;
+use crate::support::server::{Fault, Response};
+use crmsync::config::{DEFAULT_HUBSPOT_API_VERSION, SystemConfig, SystemKind};
+use crmsync::connector::http::ApiError;
+use crmsync::connector::{Connector, NewRecord, RecordUpdate, hubspot::HubSpot, pipedrive::Pipedrive};
+use crmsync::model::ObjectKind;
+use crmsync::secret::Secret;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn system(kind: SystemKind, url: &str) -> SystemConfig {
+    SystemConfig {
+        name: "fake".into(),
+        kind,
+        token_env: "UNUSED".into(),
+        base_url: url.into(),
+        api_version: DEFAULT_HUBSPOT_API_VERSION.into(),
+        requests_per_10s: 10_000,
+    }
+}
+
+/// What the suite needs from each vendor.
+struct Subject<'a> {
+    connector: Box<dyn Connector>,
+    impostor: Box<dyn Connector>,
+    object: ObjectKind,
+    /// The email field and a name field, in the vendor's own names.
+    email: &'a str,
+    name: &'a str,
+    /// Records already in the account (more than one page).
+    seeded: usize,
+    inject_429: &'a dyn Fn(),
+}
+
+fn fields(s: &Subject) -> Vec<String> {
+    vec![s.email.to_string(), s.name.to_string()]
+}
+
+fn conformance(s: Subject) {
+    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).expect("list");
+    assert_eq!(listed.len(), s.seeded, "every page is read");
+    assert!(listed.iter().all(|r| r.updated_ms > 0));
+
+    let new = |i: usize| NewRecord {
+        key: format!("k{i}"),
+        fields: BTreeMap::from([(s.email.to_string(), format!("new{i}@example.com")), (s.name.to_string(), format!("New{i}"))]),
+    };
+    let records: Vec<NewRecord> = (0..3).map(new).collect();
+    let mut created = Vec::new();
+    for chunk in records.chunks(s.connector.capabilities().max_batch) {
+        created.extend(s.connector.create(s.object, chunk, &fields(&s)).expect("create"));
+    }
+    assert_eq!(created.len(), 3);
+    let ids: Vec<String> = created.iter().map(|r| r.outcome.as_ref().expect("created").id.clone()).collect();
+    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).expect("list");
+    assert_eq!(listed.len(), s.seeded + 3);
+    let first = listed.iter().find(|r| r.id == ids[0]).expect("created record listed");
+    assert_eq!(first.get(s.email), "new0@example.com");
+    assert_eq!(first.get(s.name), "New0");
+
+    let update = RecordUpdate {
+        key: "u".into(),
+        id: ids[1].clone(),
+        fields: BTreeMap::from([(s.name.to_string(), "Renamed".to_string())]),
+        previous: BTreeMap::new(),
+    };
+    let updated = s.connector.update(s.object, &[update], &fields(&s)).expect("update");
+    assert_eq!(updated[0].outcome.as_ref().expect("updated").get(s.name), "Renamed");
+    let read = s.connector.read(s.object, &ids, &fields(&s)).expect("read");
+    assert_eq!(read.len(), 3);
+    assert_eq!(read.iter().find(|r| r.id == ids[1]).unwrap().get(s.name), "Renamed");
+
+    let refused = s.impostor.list(s.object, &fields(&s), &|_| {}).expect_err("a bad token fails");
+    assert!(matches!(refused.downcast_ref::<ApiError>(), Some(ApiError::Unauthorized { .. })), "{refused:#}");
+
+    (s.inject_429)();
+    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).expect("a 429 is retried");
+    assert_eq!(listed.len(), s.seeded + 3);
+}
+
+#[test]
+fn hubspot_connector_conforms() {
+    let fake = FakeHubSpot::start("hs-token");
+    let seeded = 205;
+    fake.seed_many(
+        "contacts",
+        (0..seeded).map(|i| BTreeMap::from([("email".to_string(), format!("seed{i}@example.com"))])).collect(),
+    );
+    let connector = HubSpot::new(&system(SystemKind::Hubspot, &fake.url()), &Secret::new("hs-token".into())).unwrap();
+    let impostor = HubSpot::new(&system(SystemKind::Hubspot, &fake.url()), &Secret::new("wrong".into())).unwrap();
+    let inject = || {
+        let body = json!({"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"});
+        fake.server().inject("GET", 1, Fault::Respond(Response::json(429, &body).with_header("Retry-After", "1")));
+    };
+    conformance(Subject {
+        connector: Box::new(connector),
+        impostor: Box::new(impostor),
+        object: ObjectKind::Contacts,
+        email: "email",
+        name: "firstname",
+        seeded,
+        inject_429: &inject,
+    });
+    assert!(fake.unknown_routes().is_empty());
+}
+
+#[test]
+fn pipedrive_connector_conforms() {
+    let fake = FakePipedrive::start("pd-token");
+    fake.set_rate_limit(10_000, 2_000);
+    let seeded = 501;
+    for i in 0..seeded {
+        fake.seed_person(json!({"name": format!("Seed {i}"), "emails": [{"value": format!("seed{i}@example.com"), "primary": true}]}));
+    }
+    let connector = Pipedrive::new(&system(SystemKind::Pipedrive, &fake.url()), &Secret::new("pd-token".into())).unwrap();
+    let impostor = Pipedrive::new(&system(SystemKind::Pipedrive, &fake.url()), &Secret::new("wrong".into())).unwrap();
+    let inject = || {
+        let body = json!({"success": false, "error": "Request over limit", "errorCode": 429});
+        fake.server().inject("GET", 1, Fault::Respond(Response::json(429, &body).with_header("x-ratelimit-reset", "1")));
+    };
+    conformance(Subject {
+        connector: Box::new(connector),
+        impostor: Box::new(impostor),
+        object: ObjectKind::Persons,
+        email: "email",
+        name: "name",
+        seeded,
+        inject_429: &inject,
+    });
+    assert!(fake.unknown_routes().is_empty());
+}

@@ -1,0 +1,133 @@
+//! End-to-end scenarios, by theme.
+
+mod config_and_exit;
+mod contract;
+mod hubspot_sync;
+mod pipedrive_sync;
+mod plans;
+
+use crate::support::fake_hubspot::FakeHubSpot;
+use crate::support::harness::{EU_TOKEN, US_TOKEN, Workdir};
+use std::collections::BTreeMap;
+
+/// Two HubSpot accounts, `us` (left) and `eu` (right), and a work directory
+/// whose mapping file syncs contacts both ways and deals from us to eu, with
+/// stage, pipeline and owner value maps.
+pub struct TwoAccounts {
+    pub us: FakeHubSpot,
+    pub eu: FakeHubSpot,
+    pub work: Workdir,
+    pub us_owner: String,
+    pub eu_owner: String,
+}
+
+pub const OWNER_EMAIL: &str = "sam@corp.example";
+
+impl TwoAccounts {
+    pub fn new() -> TwoAccounts {
+        TwoAccounts::with_conflict("newest")
+    }
+
+    pub fn with_conflict(policy: &str) -> TwoAccounts {
+        let us = FakeHubSpot::start(US_TOKEN);
+        let eu = FakeHubSpot::start(EU_TOKEN);
+        let us_owner = us.add_owner(OWNER_EMAIL, "Sam", "Lee");
+        eu.add_owner("someone.else@corp.example", "Other", "Person");
+        let eu_owner = eu.add_owner(OWNER_EMAIL, "Sam", "Lee");
+        eu.add_pipeline(
+            "eu-sales",
+            "EU Sales",
+            &[("eu-appointment", "Appointment"), ("eu-qualified", "Qualified"), ("eu-won", "Won"), ("eu-lost", "Lost")],
+        );
+        let work = Workdir::new().with_env("HUBSPOT_US_TOKEN", US_TOKEN).with_env("HUBSPOT_EU_TOKEN", EU_TOKEN);
+        work.write_config(&two_account_config(&us.url(), &eu.url(), policy));
+        TwoAccounts { us, eu, work, us_owner, eu_owner }
+    }
+
+    /// Seeds `n` contacts on us: c{i}@example.com, First{i}, Last{i}, phone.
+    pub fn seed_us_contacts(&self, n: usize) -> Vec<String> {
+        let records = (0..n)
+            .map(|i| {
+                BTreeMap::from([
+                    ("email".to_string(), format!("c{i}@example.com")),
+                    ("firstname".to_string(), format!("First{i}")),
+                    ("lastname".to_string(), format!("Last{i}")),
+                    ("phone".to_string(), format!("+1555{i:06}")),
+                ])
+            })
+            .collect();
+        self.us.seed_many("contacts", records)
+    }
+
+    /// Seeds `n` deals on us, cycling through the mapped stages.
+    pub fn seed_us_deals(&self, n: usize) -> Vec<String> {
+        let stages = ["appointmentscheduled", "qualifiedtobuy", "closedwon", "closedlost"];
+        let records = (0..n)
+            .map(|i| {
+                BTreeMap::from([
+                    ("dealname".to_string(), format!("Deal {i}")),
+                    ("amount".to_string(), format!("{}", (i + 1) * 100)),
+                    ("pipeline".to_string(), "default".to_string()),
+                    ("dealstage".to_string(), stages[i % stages.len()].to_string()),
+                    ("hubspot_owner_id".to_string(), self.us_owner.clone()),
+                ])
+            })
+            .collect();
+        self.us.seed_many("deals", records)
+    }
+}
+
+pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
+    format!(
+        r#"# two HubSpot accounts
+[systems.us]
+kind = "hubspot"
+token_env = "HUBSPOT_US_TOKEN"
+base_url = "{us_url}"
+
+[systems.eu]
+kind = "hubspot"
+token_env = "HUBSPOT_EU_TOKEN"
+base_url = "{eu_url}"
+
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+direction = "both"
+match = "email"
+conflict = "{policy}"
+[pairs.fields]
+email = "email"
+firstname = "firstname"
+lastname = "lastname"
+phone = "phone"
+
+[[pairs]]
+name = "deals"
+left = "us.deals"
+right = "eu.deals"
+direction = "left-to-right"
+[pairs.fields]
+dealname = "dealname"
+amount = "amount"
+pipeline = "pipeline"
+dealstage = "dealstage"
+hubspot_owner_id = "hubspot_owner_id"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+[pairs.values.pipeline]
+default = "eu-sales"
+[pairs.values.dealstage]
+appointmentscheduled = "eu-appointment"
+qualifiedtobuy = "eu-qualified"
+closedwon = "eu-won"
+closedlost = "eu-lost"
+"#
+    )
+}
+
+/// Requests whose `"METHOD /path"` contains `needle`.
+pub fn requests_matching(counts: &BTreeMap<String, usize>, needle: &str) -> usize {
+    counts.iter().filter(|(k, _)| k.contains(needle)).map(|(_, n)| n).sum()
+}

@@ -1,0 +1,217 @@
+//! HubSpot ↔ Pipedrive end to end: contacts ↔ persons both ways with the
+//! emails/phones model, a custom field and an enum by label, owners by email;
+//! deals both ways with stages mapped and the deal's contact carried as the
+//! Pipedrive person.
+
+use super::requests_matching;
+use crate::support::fake_hubspot::FakeHubSpot;
+use crate::support::fake_pipedrive::FakePipedrive;
+use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+struct Mixed {
+    hs: FakeHubSpot,
+    pd: FakePipedrive,
+    work: Workdir,
+    hs_owner: String,
+    pd_owner: i64,
+}
+
+fn mixed_config(hs: &str, pd: &str) -> String {
+    format!(
+        r#"
+[systems.hs]
+kind = "hubspot"
+token_env = "HUBSPOT_TOKEN"
+base_url = "{hs}"
+
+[systems.pd]
+kind = "pipedrive"
+token_env = "PIPEDRIVE_TOKEN"
+base_url = "{pd}"
+requests_per_10s = 10000
+
+[[pairs]]
+name = "contacts"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+phone = "phone"
+jobtitle = "Job Title"
+lifecyclestage = "Lifecycle"
+hubspot_owner_id = "owner_id"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+[pairs.values.lifecyclestage]
+lead = "Lead"
+customer = "Customer"
+
+[[pairs]]
+name = "deals"
+left = "hs.deals"
+right = "pd.deals"
+[pairs.fields]
+dealname = "title"
+amount = "value"
+dealstage = "stage_id"
+hubspot_owner_id = "owner_id"
+contact = "person_id"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+contact = "link:contacts"
+[pairs.values.dealstage]
+appointmentscheduled = "1"
+qualifiedtobuy = "2"
+presentationscheduled = "3"
+contractsent = "4"
+closedwon = "5"
+"#
+    )
+}
+
+impl Mixed {
+    fn new() -> Mixed {
+        let hs = FakeHubSpot::start(US_TOKEN);
+        let pd = FakePipedrive::start(PD_TOKEN);
+        pd.set_rate_limit(10_000, 2_000);
+        let hs_owner = hs.add_owner("rep@corp.example", "Rae", "Rep");
+        let pd_owner = pd.add_user("rep@corp.example", "Rae Rep");
+        pd.add_custom_field("person", "Job Title", "varchar", &[]);
+        pd.add_custom_field("person", "Lifecycle", "enum", &["Lead", "Customer"]);
+        let work = Workdir::new().with_env("HUBSPOT_TOKEN", US_TOKEN).with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+        work.write_config(&mixed_config(&hs.url(), &pd.url()));
+        Mixed { hs, pd, work, hs_owner, pd_owner }
+    }
+
+    fn person_by_email(&self, email: &str) -> Vec<Value> {
+        self.pd
+            .persons()
+            .into_iter()
+            .filter(|p| p["emails"].as_array().into_iter().flatten().any(|e| e["value"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(email))))
+            .collect()
+    }
+}
+
+fn primary_email(person: &Value) -> String {
+    let emails = person["emails"].as_array().cloned().unwrap_or_default();
+    emails.iter().find(|e| e["primary"] == json!(true)).or(emails.first()).map(|e| e["value"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+}
+
+#[test]
+fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on_both_sides() {
+    let m = Mixed::new();
+    let contacts = (0..600)
+        .map(|i| {
+            BTreeMap::from([
+                ("email".to_string(), format!("c{i}@example.com")),
+                ("firstname".to_string(), format!("First{i}")),
+                ("lastname".to_string(), format!("Last{i}")),
+                ("jobtitle".to_string(), "Engineer".to_string()),
+                ("lifecyclestage".to_string(), if i % 2 == 0 { "lead" } else { "customer" }.to_string()),
+                ("hubspot_owner_id".to_string(), m.hs_owner.clone()),
+            ])
+        })
+        .collect();
+    m.hs.seed_many("contacts", contacts);
+    for i in 0..300 {
+        // The first 100 are the same people, some with another letter case.
+        let email = if i < 100 {
+            if i % 3 == 0 { format!("C{i}@Example.COM") } else { format!("c{i}@example.com") }
+        } else {
+            format!("p{i}@example.com")
+        };
+        let mut emails = vec![json!({"value": email, "primary": true, "label": "work"})];
+        if i == 150 {
+            emails.push(json!({"value": "second.address@example.com", "primary": false, "label": "home"}));
+        }
+        m.pd.seed_person(json!({
+            "name": format!("First{i} Last{i}"),
+            "emails": emails,
+            "phones": [{"value": format!("+49 30 {i:06}"), "primary": true, "label": "work"}],
+            "owner_id": m.pd_owner,
+        }));
+    }
+
+    let run = m.work.run(&["sync"]).expect(0);
+    eprintln!("first HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}", m.hs.server().counts_by_endpoint(), m.pd.server().counts_by_endpoint());
+    assert!(run.stdout.contains("100 linked"), "{}", run.stdout);
+    assert_eq!(m.hs.records("contacts").len(), 800);
+    assert_eq!(m.pd.persons().len(), 800);
+    for i in [0, 3, 99] {
+        let email = format!("c{i}@example.com");
+        assert_eq!(m.hs.find("contacts", "email", &email).len(), 1, "{email} once on HubSpot");
+        let persons = m.person_by_email(&email);
+        assert_eq!(persons.len(), 1, "{email} once on Pipedrive");
+        let contact = &m.hs.find("contacts", "email", &email)[0];
+        assert_eq!(contact.properties["phone"], persons[0]["phones"][0]["value"].as_str().unwrap(), "phone filled on HubSpot");
+        assert_eq!(persons[0]["first_name"], json!(format!("First{i}")));
+    }
+    // HubSpot-only people arrive with the custom field, the enum by label and the owner.
+    let p = &m.person_by_email("c500@example.com")[0];
+    assert_eq!(p["owner_id"], json!(m.pd_owner));
+    let fields = p["custom_fields"].as_object().unwrap();
+    assert!(fields.values().any(|v| v == &json!("Engineer")), "{p}");
+    // Pipedrive-only people arrive on HubSpot.
+    let c = &m.hs.find("contacts", "email", "p250@example.com")[0];
+    assert_eq!(c.properties["firstname"], "First250");
+    assert_eq!(c.properties["hubspot_owner_id"], m.hs_owner);
+
+    // Floor: ⌈600/100⌉ HubSpot pages, ⌈300/500⌉ Pipedrive page, one call per Pipedrive write.
+    let hs_counts = m.hs.server().counts_by_endpoint();
+    let pd_counts = m.pd.server().counts_by_endpoint();
+    assert_eq!(requests_matching(&hs_counts, "GET /crm/objects/2026-09/contacts"), 6);
+    assert_eq!(requests_matching(&pd_counts, "GET /api/v2/persons"), 1);
+    assert_eq!(requests_matching(&pd_counts, "POST /api/v2/persons"), 500);
+    assert_eq!(requests_matching(&hs_counts, "POST /crm/objects/2026-09/contacts/batch/upsert"), 2);
+
+    m.hs.server().reset_requests();
+    m.pd.server().reset_requests();
+    let run = m.work.run(&["sync"]).expect(0);
+    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    eprintln!("unchanged HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}", m.hs.server().counts_by_endpoint(), m.pd.server().counts_by_endpoint());
+    assert_eq!(m.hs.server().write_request_count() + m.pd.server().write_request_count(), 0);
+
+    // A person with two emails keeps both when HubSpot changes the primary one.
+    let contact = m.hs.find("contacts", "email", "p150@example.com")[0].id.clone();
+    m.hs.edit("contacts", &contact, &[("email", "p150.new@example.com")]);
+    m.work.run(&["sync"]).expect(0);
+    let person = &m.person_by_email("p150.new@example.com")[0];
+    assert_eq!(primary_email(person), "p150.new@example.com");
+    assert!(person["emails"].as_array().unwrap().iter().any(|e| e["value"] == json!("second.address@example.com")), "{person}");
+    m.work.run(&["diff"]).expect(0);
+}
+
+#[test]
+fn edits_flow_both_ways_and_deals_carry_their_person() {
+    let m = Mixed::new();
+    let ann = m.hs.seed("contacts", &[("email", "ann@example.com"), ("firstname", "Ann"), ("lastname", "Lee")]);
+    let bo = m.pd.seed_person(json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}));
+    let hs_deal = m.hs.seed("deals", &[("dealname", "Acme"), ("amount", "1200"), ("dealstage", "qualifiedtobuy"), ("hubspot_owner_id", &m.hs_owner)]);
+    m.hs.associate(&hs_deal, &ann);
+    m.pd.seed_deal(json!({"title": "Globex", "value": 900, "stage_id": 5, "person_id": bo, "owner_id": m.pd_owner}));
+
+    m.work.run(&["sync"]).expect(0);
+    let ann_person = m.person_by_email("ann@example.com")[0]["id"].as_i64().unwrap();
+    let acme = m.pd.deals().into_iter().find(|d| d["title"] == json!("Acme")).expect("Acme on Pipedrive");
+    assert_eq!(acme["person_id"], json!(ann_person), "the deal's contact is its person");
+    assert_eq!(acme["stage_id"], json!(2));
+    assert_eq!(acme["value"], json!(1200));
+    assert_eq!(acme["owner_id"], json!(m.pd_owner));
+    let globex = &m.hs.find("deals", "dealname", "Globex")[0];
+    assert_eq!(globex.properties["dealstage"], "closedwon");
+    let bo_contact = m.hs.find("contacts", "email", "bo@example.com")[0].id.clone();
+    assert_eq!(m.hs.associations(&globex.id), vec![bo_contact], "the person is the deal's contact");
+
+    // Edits on either side flow across.
+    m.hs.edit("contacts", &ann, &[("firstname", "Annabel")]);
+    m.pd.edit_person(bo, json!({"phones": [{"value": "+1 555 0100", "primary": true}]}));
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(m.person_by_email("ann@example.com")[0]["first_name"], json!("Annabel"));
+    assert_eq!(m.hs.find("contacts", "email", "bo@example.com")[0].properties["phone"], "+1 555 0100");
+    m.work.run(&["diff"]).expect(0);
+}
