@@ -34,8 +34,14 @@ fn main() -> anyhow::Result<()> {
     let example = include_str!("../sync.toml.example");
     // The shipped example, pointed at the local fakes.
     let text = example
-        .replace("# base_url = \"https://api.hubapi.com\"   # US", &format!("base_url = \"{}\"", us.url()))
-        .replace("# base_url = \"https://api.hubapi.com\"   # EU", &format!("base_url = \"{}\"", eu.url()));
+        .replace(
+            "# base_url = \"https://api.hubapi.com\"   # US",
+            &format!("base_url = \"{}\"", us.url()),
+        )
+        .replace(
+            "# base_url = \"https://api.hubapi.com\"   # EU",
+            &format!("base_url = \"{}\"", eu.url()),
+        );
     std::fs::write(&config, text)?;
 
     let progress = Progress::init(0, false, crmsync::progress::ProgressMode::Auto);
@@ -49,18 +55,39 @@ fn main() -> anyhow::Result<()> {
         println!("(exit status {})", crmsync::exit::status_of(&result) as u8);
     }
     let ann = &eu.find("contacts", "email", "ann.lee@example.com")[0];
-    println!("\nOn the eu account, ann.lee@example.com is now: {:?}", ann.properties);
-    println!("Requests the fake accounts served: us {}, eu {}.", us.server().request_count(), eu.server().request_count());
+    println!(
+        "\nOn the eu account, ann.lee@example.com is now: {:?}",
+        ann.properties
+    );
+    println!(
+        "Requests the fake accounts served: us {}, eu {}.",
+        us.server().request_count(),
+        eu.server().request_count()
+    );
     Ok(())
 }
 
 fn seed(us: &FakeHubSpot, eu: &FakeHubSpot, owner: &str) {
-    let people = [("Ann", "Lee"), ("Bo", "Chen"), ("Cy", "Diaz"), ("Di", "Evans"), ("Ed", "Fox"), ("Flo", "Gray")];
+    let people = [
+        ("Ann", "Lee"),
+        ("Bo", "Chen"),
+        ("Cy", "Diaz"),
+        ("Di", "Evans"),
+        ("Ed", "Fox"),
+        ("Flo", "Gray"),
+    ];
     let contacts = people
         .iter()
         .map(|(first, last)| {
             BTreeMap::from([
-                ("email".to_string(), format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase())),
+                (
+                    "email".to_string(),
+                    format!(
+                        "{}.{}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase()
+                    ),
+                ),
                 ("firstname".to_string(), first.to_string()),
                 ("lastname".to_string(), last.to_string()),
             ])
@@ -68,11 +95,25 @@ fn seed(us: &FakeHubSpot, eu: &FakeHubSpot, owner: &str) {
         .collect();
     us.seed_many("contacts", contacts);
     // One person already exists on eu, with another phone: linked, not duplicated.
-    eu.seed("contacts", &[("email", "BO.CHEN@example.com"), ("phone", "+44 20 7946 0001")]);
-    for (name, stage) in [("Acme renewal", "appointmentscheduled"), ("Globex pilot", "closedwon")] {
+    eu.seed(
+        "contacts",
+        &[
+            ("email", "BO.CHEN@example.com"),
+            ("phone", "+44 20 7946 0001"),
+        ],
+    );
+    for (name, stage) in [
+        ("Acme renewal", "appointmentscheduled"),
+        ("Globex pilot", "closedwon"),
+    ] {
         us.seed(
             "deals",
-            &[("dealname", name), ("amount", "12000"), ("dealstage", stage), ("hubspot_owner_id", owner)],
+            &[
+                ("dealname", name),
+                ("amount", "12000"),
+                ("dealstage", stage),
+                ("hubspot_owner_id", owner),
+            ],
         );
     }
 }

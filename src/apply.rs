@@ -157,7 +157,11 @@ impl Applier<'_> {
                                     key: n.to_string(),
                                     id: i.id(target).unwrap_or_default().to_string(),
                                     fields: written_fields(i, false),
-                                    previous: i.changes.iter().map(|c| (c.field.clone(), c.from.clone())).collect(),
+                                    previous: i
+                                        .changes
+                                        .iter()
+                                        .map(|c| (c.field.clone(), c.from.clone()))
+                                        .collect(),
                                 })
                                 .collect();
                             connector.update(endpoint.object, &records, &fields)

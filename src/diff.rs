@@ -8,7 +8,7 @@
 //! values are recorded as the base, a value against a blank fills the blank,
 //! two different values are a conflict. Pure: no I/O, deterministic order.
 
-use crate::config::{ConflictPolicy, PairConfig};
+use crate::config::{ConflictPolicy, FieldMap, PairConfig};
 use crate::mapping::Translator;
 use crate::matcher::Pairing;
 use crate::model::{Record, Side, values_equivalent};
@@ -66,26 +66,31 @@ pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) 
     }
 }
 
-/// What a human recognises a record by: the match value, else the first
-/// mapped value, else the id.
+/// What a human recognises a record by: the match value, else a name or
+/// title field, else the first mapped value, else the id.
 fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
-    if let Some((lf, rf)) = pair.match_fields() {
-        let value = left
-            .map(|r| r.get(&lf))
-            .filter(|v| !v.is_empty())
-            .or_else(|| right.map(|r| r.get(&rf)));
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            return v.trim().to_string();
-        }
-    }
-    for f in &pair.fields {
-        for (record, field) in [(left, &f.left), (right, &f.right)] {
-            if let Some(v) = record.map(|r| r.get(field)).filter(|v| !v.is_empty()) {
-                return v.to_string();
-            }
-        }
-    }
-    left.or(right).map(|r| r.id.clone()).unwrap_or_default()
+    let value = |f: &FieldMap| {
+        [(left, &f.left), (right, &f.right)]
+            .into_iter()
+            .find_map(|(record, field)| record.map(|r| r.get(field)).filter(|v| !v.is_empty()))
+            .map(|v| v.trim().to_string())
+    };
+    let is_name = |f: &&FieldMap| {
+        ["name", "title"]
+            .iter()
+            .any(|n| f.left.contains(n) || f.right.contains(n))
+    };
+    let by_match = pair
+        .match_field
+        .as_ref()
+        .and_then(|m| pair.fields.iter().find(|f| &f.left == m));
+    by_match
+        .into_iter()
+        .chain(pair.fields.iter().filter(is_name))
+        .chain(pair.fields.iter())
+        .find_map(value)
+        .or_else(|| left.or(right).map(|r| r.id.clone()))
+        .unwrap_or_default()
 }
 
 fn create(pair: &PairConfig, translator: &Translator, source: Side, record: &Record) -> Item {
@@ -371,8 +376,8 @@ phone = "phone"
         let r = rec("9", 6, &[("email", "a@x.io"), ("firstname", "Ann")]);
         let out = plan(
             &p,
-            &[l.clone()],
-            &[r.clone()],
+            std::slice::from_ref(&l),
+            std::slice::from_ref(&r),
             &linked(&l, &r, base(&l, &r)),
         );
         assert!(out.items.is_empty(), "{out:#?}");
@@ -438,8 +443,8 @@ phone = "phone"
             let p = pair(&format!("conflict = \"{policy}\""));
             let out = plan(
                 &p,
-                &[l.clone()],
-                &[r.clone()],
+                std::slice::from_ref(&l),
+                std::slice::from_ref(&r),
                 &linked(&l0, &r0, base(&l0, &r0)),
             );
             assert_eq!(out.items.len(), 1, "{policy}: {out:#?}");
@@ -485,8 +490,8 @@ phone = "phone"
         r0.id = "9".into();
         let out = plan(
             &p,
-            &[l.clone()],
-            &[r.clone()],
+            std::slice::from_ref(&l),
+            std::slice::from_ref(&r),
             &linked(&l0, &r0, base(&l0, &r0)),
         );
         assert!(

@@ -181,8 +181,8 @@ fn sync(
     let _lock = RunLock::acquire(&config.state_dir)?;
     let mut state = State::load(&State::path(&config.state_dir))?;
     let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
-    let plan = pipeline::plan(config, &pairs, &snapshots, &state);
     if dry_run {
+        let plan = pipeline::plan(config, &pairs, &snapshots, &state);
         print_plan_only(cli, &plan)?;
         return Ok(if plan.is_empty() {
             Outcome::Done
@@ -190,7 +190,14 @@ fn sync(
             Outcome::Drift
         });
     }
-    let mut report = pipeline::apply(config, &plan, &pairs, &connectors, &mut state, progress)?;
+    let (plan, mut report) = pipeline::plan_and_apply(
+        config,
+        &pairs,
+        &snapshots,
+        &connectors,
+        &mut state,
+        progress,
+    )?;
     finish_report(&mut report, &connectors, started);
     print_run(cli, &plan, &report)?;
     Ok(report.outcome())

@@ -48,8 +48,16 @@ pub struct Translator<'a> {
 }
 
 impl<'a> Translator<'a> {
-    pub fn new(pair: &'a PairConfig, owners: &'a OwnerDirectory, links: &'a State) -> Translator<'a> {
-        Translator { pair, owners, links }
+    pub fn new(
+        pair: &'a PairConfig,
+        owners: &'a OwnerDirectory,
+        links: &'a State,
+    ) -> Translator<'a> {
+        Translator {
+            pair,
+            owners,
+            links,
+        }
     }
 
     /// Translates `value` of the field whose left name is `left_field`, as
@@ -183,6 +191,10 @@ closedwon = "won"
         assert!(t.translate(Side::Left, "hubspot_owner_id", "11").is_err());
         assert_eq!(t.translate(Side::Left, "contact", "5").unwrap(), "50");
         assert_eq!(t.translate(Side::Right, "contact", "50").unwrap(), "5");
-        assert!(t.translate(Side::Left, "contact", "6").unwrap_err().contains("not synced by pair `contacts`"));
+        assert!(
+            t.translate(Side::Left, "contact", "6")
+                .unwrap_err()
+                .contains("not synced by pair `contacts`")
+        );
     }
 }

@@ -132,6 +132,17 @@ pub fn match_key(value: &str) -> String {
     value.trim().to_lowercase()
 }
 
+/// A short stable fingerprint of some bytes (64-bit FNV-1a, hex). Used to
+/// notice that a file changed, never for security.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,15 +155,4 @@ mod tests {
         assert!(!values_equivalent("100", "101"));
         assert!(values_equivalent("", ""));
     }
-}
-
-/// A short stable fingerprint of some bytes (64-bit FNV-1a, hex). Used to
-/// notice that a file changed, never for security.
-pub fn content_hash(bytes: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
 }

@@ -117,8 +117,17 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State
 }
 
 /// Plans every pair against the state as it is. Pure.
-pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &[[Snapshot; 2]], state: &State) -> Plan {
-    let pair_plans = pairs.iter().zip(snapshots).map(|(pair, snaps)| plan_pair(pair, snaps, state)).collect();
+pub fn plan(
+    config: &Config,
+    pairs: &[&PairConfig],
+    snapshots: &[[Snapshot; 2]],
+    state: &State,
+) -> Plan {
+    let pair_plans = pairs
+        .iter()
+        .zip(snapshots)
+        .map(|(pair, snaps)| plan_pair(pair, snaps, state))
+        .collect();
     Plan::new(&config.fingerprint, pair_plans)
 }
 
@@ -204,11 +213,23 @@ pub fn check_fresh(
 }
 
 /// Applies a saved plan and returns the report; the state is saved as it goes.
-pub fn apply(config: &Config, plan: &Plan, pairs: &[&PairConfig], connectors: &Connectors, state: &mut State, progress: &Progress) -> Result<Report> {
+pub fn apply(
+    config: &Config,
+    plan: &Plan,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    state: &mut State,
+    progress: &Progress,
+) -> Result<Report> {
     let mut report = Report::default();
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
-    let mut applier = Applier { pairs: pairs.to_vec(), connectors, state, state_path: &state_path };
+    let mut applier = Applier {
+        pairs: pairs.to_vec(),
+        connectors,
+        state,
+        state_path: &state_path,
+    };
     let result = applier.apply(plan, &mut report, &bar);
     bar.finish();
     result.map(|()| report)
@@ -230,8 +251,19 @@ pub fn plan_and_apply(
     let bar = progress.bar("writing", Some(0));
     for (pair, snaps) in pairs.iter().zip(snapshots) {
         let pair_plan = plan_pair(pair, snaps, state);
-        bar.inc_length(pair_plan.items.iter().filter(|i| matches!(i.action, Action::Create | Action::Update)).count() as u64);
-        let mut applier = Applier { pairs: vec![*pair], connectors, state, state_path: &state_path };
+        bar.inc_length(
+            pair_plan
+                .items
+                .iter()
+                .filter(|i| matches!(i.action, Action::Create | Action::Update))
+                .count() as u64,
+        );
+        let mut applier = Applier {
+            pairs: vec![*pair],
+            connectors,
+            state,
+            state_path: &state_path,
+        };
         applier.apply_pair(pair, &pair_plan, &mut report, &bar)?;
         pair_plans.push(pair_plan);
     }

@@ -288,6 +288,7 @@ impl fmt::Display for PairPlan {
                     let values: Vec<_> = item
                         .changes
                         .iter()
+                        .filter(|c| !c.to.is_empty())
                         .map(|c| format!("{}={}", c.field, quoted(&c.to)))
                         .collect();
                     writeln!(
@@ -391,7 +392,12 @@ impl fmt::Display for Summary {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for pair in &self.pairs {
+        // A pair with nothing to show is left out, so cron mail stays short.
+        for pair in self
+            .pairs
+            .iter()
+            .filter(|p| p.items.iter().any(Item::is_change) || !p.duplicates.is_empty())
+        {
             write!(f, "{pair}")?;
         }
         if self.is_empty() {

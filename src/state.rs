@@ -123,7 +123,8 @@ impl State {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot read state file {}", path.display()));
+                return Err(e)
+                    .with_context(|| format!("cannot read state file {}", path.display()));
             }
         };
         let recover = || {

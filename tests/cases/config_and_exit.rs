@@ -10,10 +10,16 @@ use crate::support::harness::{US_TOKEN, Workdir};
 fn a_broken_mapping_file_exits_2_naming_file_line_and_fix() {
     let t = TwoAccounts::new();
     let config = std::fs::read_to_string(t.work.config_path()).unwrap();
-    t.work.write_config(&config.replace("direction = \"both\"", "direction = \"sideways\""));
+    t.work
+        .write_config(&config.replace("direction = \"both\"", "direction = \"sideways\""));
     let run = t.work.run(&["sync"]).expect(2);
     assert!(run.stderr.contains("sync.toml:"), "{}", run.stderr);
-    assert!(run.stderr.contains("use both, left-to-right or right-to-left"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("use both, left-to-right or right-to-left"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
     t.work.write_config("[systems.us\nkind=");
@@ -21,33 +27,63 @@ fn a_broken_mapping_file_exits_2_naming_file_line_and_fix() {
     assert!(run.stderr.contains("sync.toml:1"), "{}", run.stderr);
 
     let run = Workdir::new().run(&["sync"]).expect(2);
-    assert!(run.stderr.contains("cannot read the mapping file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read the mapping file"),
+        "{}",
+        run.stderr
+    );
 
     let run = t.work.run(&["frobnicate"]).expect(2);
-    assert!(run.stderr.contains("unrecognized subcommand"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unrecognized subcommand"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn a_missing_token_variable_exits_7_before_any_request() {
     let t = TwoAccounts::new();
     let work = Workdir::new().with_env("HUBSPOT_US_TOKEN", US_TOKEN);
-    work.write_config(&super::two_account_config(&t.us.url(), &t.eu.url(), "newest"));
+    work.write_config(&super::two_account_config(
+        &t.us.url(),
+        &t.eu.url(),
+        "newest",
+    ));
     let run = work.run(&["sync"]).expect(7);
-    assert!(run.stderr.contains("HUBSPOT_EU_TOKEN is not set"), "{}", run.stderr);
-    assert_eq!(t.us.server().request_count() + t.eu.server().request_count(), 0);
+    assert!(
+        run.stderr.contains("HUBSPOT_EU_TOKEN is not set"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        t.us.server().request_count() + t.eu.server().request_count(),
+        0
+    );
 }
 
 #[test]
 fn a_rejected_token_exits_7_with_hubspots_message_and_never_prints_the_token() {
     let t = TwoAccounts::new();
     let impostor = FakeHubSpot::start("a-different-token");
-    t.work.write_config(&super::two_account_config(&t.us.url(), &impostor.url(), "newest"));
+    t.work.write_config(&super::two_account_config(
+        &t.us.url(),
+        &impostor.url(),
+        "newest",
+    ));
     t.seed_us_contacts(1);
     let run = t.work.run(&["-v", "sync"]).expect(7);
     assert!(run.stderr.contains("401"), "{}", run.stderr);
-    assert!(run.stderr.contains("Authentication credentials not found"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Authentication credentials not found"),
+        "{}",
+        run.stderr
+    );
     for secret in [US_TOKEN, crate::support::harness::EU_TOKEN] {
-        assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "token leaked");
+        assert!(
+            !run.stderr.contains(secret) && !run.stdout.contains(secret),
+            "token leaked"
+        );
     }
     for entry in walk(&t.work.state_dir()) {
         let text = std::fs::read_to_string(&entry).unwrap_or_default();

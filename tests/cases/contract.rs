@@ -8,7 +8,9 @@ use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::server::{Fault, Response};
 use crmsync::config::{DEFAULT_HUBSPOT_API_VERSION, SystemConfig, SystemKind};
 use crmsync::connector::http::ApiError;
-use crmsync::connector::{Connector, NewRecord, RecordUpdate, hubspot::HubSpot, pipedrive::Pipedrive};
+use crmsync::connector::{
+    Connector, NewRecord, RecordUpdate, hubspot::HubSpot, pipedrive::Pipedrive,
+};
 use crmsync::model::ObjectKind;
 use crmsync::secret::Secret;
 use serde_json::json;
@@ -43,24 +45,43 @@ fn fields(s: &Subject) -> Vec<String> {
 }
 
 fn conformance(s: Subject) {
-    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).expect("list");
+    let listed = s
+        .connector
+        .list(s.object, &fields(&s), &|_| {})
+        .expect("list");
     assert_eq!(listed.len(), s.seeded, "every page is read");
     assert!(listed.iter().all(|r| r.updated_ms > 0));
 
     let new = |i: usize| NewRecord {
         key: format!("k{i}"),
-        fields: BTreeMap::from([(s.email.to_string(), format!("new{i}@example.com")), (s.name.to_string(), format!("New{i}"))]),
+        fields: BTreeMap::from([
+            (s.email.to_string(), format!("new{i}@example.com")),
+            (s.name.to_string(), format!("New{i}")),
+        ]),
     };
     let records: Vec<NewRecord> = (0..3).map(new).collect();
     let mut created = Vec::new();
     for chunk in records.chunks(s.connector.capabilities().max_batch) {
-        created.extend(s.connector.create(s.object, chunk, &fields(&s)).expect("create"));
+        created.extend(
+            s.connector
+                .create(s.object, chunk, &fields(&s))
+                .expect("create"),
+        );
     }
     assert_eq!(created.len(), 3);
-    let ids: Vec<String> = created.iter().map(|r| r.outcome.as_ref().expect("created").id.clone()).collect();
-    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).expect("list");
+    let ids: Vec<String> = created
+        .iter()
+        .map(|r| r.outcome.as_ref().expect("created").id.clone())
+        .collect();
+    let listed = s
+        .connector
+        .list(s.object, &fields(&s), &|_| {})
+        .expect("list");
     assert_eq!(listed.len(), s.seeded + 3);
-    let first = listed.iter().find(|r| r.id == ids[0]).expect("created record listed");
+    let first = listed
+        .iter()
+        .find(|r| r.id == ids[0])
+        .expect("created record listed");
     assert_eq!(first.get(s.email), "new0@example.com");
     assert_eq!(first.get(s.name), "New0");
 
@@ -70,17 +91,38 @@ fn conformance(s: Subject) {
         fields: BTreeMap::from([(s.name.to_string(), "Renamed".to_string())]),
         previous: BTreeMap::new(),
     };
-    let updated = s.connector.update(s.object, &[update], &fields(&s)).expect("update");
-    assert_eq!(updated[0].outcome.as_ref().expect("updated").get(s.name), "Renamed");
+    let updated = s
+        .connector
+        .update(s.object, &[update], &fields(&s))
+        .expect("update");
+    assert_eq!(
+        updated[0].outcome.as_ref().expect("updated").get(s.name),
+        "Renamed"
+    );
     let read = s.connector.read(s.object, &ids, &fields(&s)).expect("read");
     assert_eq!(read.len(), 3);
-    assert_eq!(read.iter().find(|r| r.id == ids[1]).unwrap().get(s.name), "Renamed");
+    assert_eq!(
+        read.iter().find(|r| r.id == ids[1]).unwrap().get(s.name),
+        "Renamed"
+    );
 
-    let refused = s.impostor.list(s.object, &fields(&s), &|_| {}).expect_err("a bad token fails");
-    assert!(matches!(refused.downcast_ref::<ApiError>(), Some(ApiError::Unauthorized { .. })), "{refused:#}");
+    let refused = s
+        .impostor
+        .list(s.object, &fields(&s), &|_| {})
+        .expect_err("a bad token fails");
+    assert!(
+        matches!(
+            refused.downcast_ref::<ApiError>(),
+            Some(ApiError::Unauthorized { .. })
+        ),
+        "{refused:#}"
+    );
 
     (s.inject_429)();
-    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).expect("a 429 is retried");
+    let listed = s
+        .connector
+        .list(s.object, &fields(&s), &|_| {})
+        .expect("a 429 is retried");
     assert_eq!(listed.len(), s.seeded + 3);
 }
 
@@ -90,13 +132,27 @@ fn hubspot_connector_conforms() {
     let seeded = 205;
     fake.seed_many(
         "contacts",
-        (0..seeded).map(|i| BTreeMap::from([("email".to_string(), format!("seed{i}@example.com"))])).collect(),
+        (0..seeded)
+            .map(|i| BTreeMap::from([("email".to_string(), format!("seed{i}@example.com"))]))
+            .collect(),
     );
-    let connector = HubSpot::new(&system(SystemKind::Hubspot, &fake.url()), &Secret::new("hs-token".into())).unwrap();
-    let impostor = HubSpot::new(&system(SystemKind::Hubspot, &fake.url()), &Secret::new("wrong".into())).unwrap();
+    let connector = HubSpot::new(
+        &system(SystemKind::Hubspot, &fake.url()),
+        &Secret::new("hs-token".into()),
+    )
+    .unwrap();
+    let impostor = HubSpot::new(
+        &system(SystemKind::Hubspot, &fake.url()),
+        &Secret::new("wrong".into()),
+    )
+    .unwrap();
     let inject = || {
         let body = json!({"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"});
-        fake.server().inject("GET", 1, Fault::Respond(Response::json(429, &body).with_header("Retry-After", "1")));
+        fake.server().inject(
+            "GET",
+            1,
+            Fault::Respond(Response::json(429, &body).with_header("Retry-After", "1")),
+        );
     };
     conformance(Subject {
         connector: Box::new(connector),
@@ -118,11 +174,23 @@ fn pipedrive_connector_conforms() {
     for i in 0..seeded {
         fake.seed_person(json!({"name": format!("Seed {i}"), "emails": [{"value": format!("seed{i}@example.com"), "primary": true}]}));
     }
-    let connector = Pipedrive::new(&system(SystemKind::Pipedrive, &fake.url()), &Secret::new("pd-token".into())).unwrap();
-    let impostor = Pipedrive::new(&system(SystemKind::Pipedrive, &fake.url()), &Secret::new("wrong".into())).unwrap();
+    let connector = Pipedrive::new(
+        &system(SystemKind::Pipedrive, &fake.url()),
+        &Secret::new("pd-token".into()),
+    )
+    .unwrap();
+    let impostor = Pipedrive::new(
+        &system(SystemKind::Pipedrive, &fake.url()),
+        &Secret::new("wrong".into()),
+    )
+    .unwrap();
     let inject = || {
         let body = json!({"success": false, "error": "Request over limit", "errorCode": 429});
-        fake.server().inject("GET", 1, Fault::Respond(Response::json(429, &body).with_header("x-ratelimit-reset", "1")));
+        fake.server().inject(
+            "GET",
+            1,
+            Fault::Respond(Response::json(429, &body).with_header("x-ratelimit-reset", "1")),
+        );
     };
     conformance(Subject {
         connector: Box::new(connector),

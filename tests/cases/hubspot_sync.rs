@@ -11,7 +11,11 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
     t.seed_us_deals(120);
 
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("Applied: 370 created"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Applied: 370 created"),
+        "{}",
+        run.stdout
+    );
 
     let eu_contacts = t.eu.records("contacts");
     assert_eq!(eu_contacts.len(), 250);
@@ -26,30 +30,68 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
     let eu_deals = t.eu.records("deals");
     assert_eq!(eu_deals.len(), 120);
     let deal7 = t.eu.find("deals", "dealname", "Deal 7");
-    assert_eq!(deal7[0].properties["dealstage"], "eu-lost", "stage value map applied");
-    assert_eq!(deal7[0].properties["pipeline"], "eu-sales", "pipeline value map applied");
-    assert_eq!(deal7[0].properties["hubspot_owner_id"], t.eu_owner, "owner {OWNER_EMAIL} mapped by email");
+    assert_eq!(
+        deal7[0].properties["dealstage"], "eu-lost",
+        "stage value map applied"
+    );
+    assert_eq!(
+        deal7[0].properties["pipeline"], "eu-sales",
+        "pipeline value map applied"
+    );
+    assert_eq!(
+        deal7[0].properties["hubspot_owner_id"], t.eu_owner,
+        "owner {OWNER_EMAIL} mapped by email"
+    );
     assert_eq!(deal7[0].properties["amount"], "800");
 
     let us_counts = t.us.server().counts_by_endpoint();
     let eu_counts = t.eu.server().counts_by_endpoint();
     eprintln!("first sync requests: us {us_counts:?}\n eu {eu_counts:?}");
     // The floor: ⌈N/100⌉ list pages per side, ⌈W/100⌉ batch writes, owners once.
-    assert_eq!(requests_matching(&us_counts, "GET /crm/objects/2026-09/contacts"), 3);
-    assert_eq!(requests_matching(&us_counts, "GET /crm/objects/2026-09/deals"), 2);
-    assert_eq!(requests_matching(&eu_counts, "POST /crm/objects/2026-09/contacts/batch/upsert"), 3);
-    assert_eq!(requests_matching(&eu_counts, "POST /crm/objects/2026-09/deals/batch/create"), 2);
-    assert_eq!(requests_matching(&us_counts, "/owners/") + requests_matching(&eu_counts, "/owners/"), 2);
-    assert_eq!(t.us.server().write_request_count(), 0, "the source is not written");
+    assert_eq!(
+        requests_matching(&us_counts, "GET /crm/objects/2026-09/contacts"),
+        3
+    );
+    assert_eq!(
+        requests_matching(&us_counts, "GET /crm/objects/2026-09/deals"),
+        2
+    );
+    assert_eq!(
+        requests_matching(
+            &eu_counts,
+            "POST /crm/objects/2026-09/contacts/batch/upsert"
+        ),
+        3
+    );
+    assert_eq!(
+        requests_matching(&eu_counts, "POST /crm/objects/2026-09/deals/batch/create"),
+        2
+    );
+    assert_eq!(
+        requests_matching(&us_counts, "/owners/") + requests_matching(&eu_counts, "/owners/"),
+        2
+    );
+    assert_eq!(
+        t.us.server().write_request_count(),
+        0,
+        "the source is not written"
+    );
     assert!(t.us.unknown_routes().is_empty() && t.eu.unknown_routes().is_empty());
 
     t.us.server().reset_requests();
     t.eu.server().reset_requests();
     let run = t.work.run(&["sync"]).expect(0);
     assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    assert_eq!(t.us.server().write_request_count() + t.eu.server().write_request_count(), 0);
+    assert_eq!(
+        t.us.server().write_request_count() + t.eu.server().write_request_count(),
+        0
+    );
     let second: usize = t.us.server().request_count() + t.eu.server().request_count();
-    eprintln!("second sync requests: us {:?}\n eu {:?}", t.us.server().counts_by_endpoint(), t.eu.server().counts_by_endpoint());
+    eprintln!(
+        "second sync requests: us {:?}\n eu {:?}",
+        t.us.server().counts_by_endpoint(),
+        t.eu.server().counts_by_endpoint()
+    );
     // Reads only: 3 + 2 pages per side plus owners once per account.
     assert_eq!(second, 3 + 2 + 3 + 2 + 2);
 }
@@ -59,16 +101,29 @@ fn edits_on_either_side_flow_across_and_settle() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(5);
     t.work.run(&["sync"]).expect(0);
-    let us_ann = t.us.find("contacts", "email", "c1@example.com")[0].id.clone();
-    let eu_ann = t.eu.find("contacts", "email", "c1@example.com")[0].id.clone();
-    let eu_bob = t.eu.find("contacts", "email", "c2@example.com")[0].id.clone();
+    let us_ann = t.us.find("contacts", "email", "c1@example.com")[0]
+        .id
+        .clone();
+    let eu_ann = t.eu.find("contacts", "email", "c1@example.com")[0]
+        .id
+        .clone();
+    let eu_bob = t.eu.find("contacts", "email", "c2@example.com")[0]
+        .id
+        .clone();
 
     t.us.edit("contacts", &us_ann, &[("firstname", "Annabel")]);
     t.eu.edit("contacts", &eu_bob, &[("phone", "+44 20 7946 0000")]);
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("firstname: \"First1\" -> \"Annabel\""), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("firstname: \"First1\" -> \"Annabel\""),
+        "{}",
+        run.stdout
+    );
 
-    assert_eq!(t.eu.record("contacts", &eu_ann).unwrap().properties["firstname"], "Annabel");
+    assert_eq!(
+        t.eu.record("contacts", &eu_ann).unwrap().properties["firstname"],
+        "Annabel"
+    );
     let us_bob = &t.us.find("contacts", "email", "c2@example.com")[0];
     assert_eq!(us_bob.properties["phone"], "+44 20 7946 0000");
 
@@ -76,7 +131,10 @@ fn edits_on_either_side_flow_across_and_settle() {
     t.us.server().reset_requests();
     t.eu.server().reset_requests();
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.us.server().write_request_count() + t.eu.server().write_request_count(), 0);
+    assert_eq!(
+        t.us.server().write_request_count() + t.eu.server().write_request_count(),
+        0
+    );
 }
 
 #[test]
@@ -85,16 +143,31 @@ fn a_field_edited_on_both_sides_is_settled_by_the_policy_and_shown() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(2);
     t.work.run(&["sync"]).expect(0);
-    let us_id = t.us.find("contacts", "email", "c0@example.com")[0].id.clone();
-    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0].id.clone();
+    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
+    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
     t.us.edit("contacts", &us_id, &[("lastname", "FromUS")]);
     std::thread::sleep(std::time::Duration::from_millis(5));
     t.eu.edit("contacts", &eu_id, &[("lastname", "FromEU")]);
     let run = t.work.run(&["diff"]).expect(3);
-    assert!(run.stdout.contains("! lastname: us \"FromUS\" | eu \"FromEU\" -> eu wins (newest)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("! lastname: us \"FromUS\" | eu \"FromEU\" -> eu wins (newest)"),
+        "{}",
+        run.stdout
+    );
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.us.record("contacts", &us_id).unwrap().properties["lastname"], "FromEU");
-    assert_eq!(t.eu.record("contacts", &eu_id).unwrap().properties["lastname"], "FromEU");
+    assert_eq!(
+        t.us.record("contacts", &us_id).unwrap().properties["lastname"],
+        "FromEU"
+    );
+    assert_eq!(
+        t.eu.record("contacts", &eu_id).unwrap().properties["lastname"],
+        "FromEU"
+    );
     t.work.run(&["diff"]).expect(0);
 
     // skip: both values stay, the run says so and exits 4, every time.
@@ -107,10 +180,20 @@ fn a_field_edited_on_both_sides_is_settled_by_the_policy_and_shown() {
     t.eu.edit("contacts", &eu_id, &[("phone", "222")]);
     for _ in 0..2 {
         let run = t.work.run(&["sync"]).expect(4);
-        assert!(run.stdout.contains("left for you (conflict = skip)"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("left for you (conflict = skip)"),
+            "{}",
+            run.stdout
+        );
     }
-    assert_eq!(t.us.record("contacts", &us_id).unwrap().properties["phone"], "111");
-    assert_eq!(t.eu.record("contacts", &eu_id).unwrap().properties["phone"], "222");
+    assert_eq!(
+        t.us.record("contacts", &us_id).unwrap().properties["phone"],
+        "111"
+    );
+    assert_eq!(
+        t.eu.record("contacts", &eu_id).unwrap().properties["phone"],
+        "222"
+    );
 }
 
 #[test]
@@ -118,12 +201,23 @@ fn a_contact_whose_email_changed_stays_one_contact() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(3);
     t.work.run(&["sync"]).expect(0);
-    let us_id = t.us.find("contacts", "email", "c0@example.com")[0].id.clone();
-    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0].id.clone();
+    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
+    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
     t.us.edit("contacts", &us_id, &[("email", "renamed@example.com")]);
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.eu.records("contacts").len(), 3, "no duplicate was created");
-    assert_eq!(t.eu.record("contacts", &eu_id).unwrap().properties["email"], "renamed@example.com");
+    assert_eq!(
+        t.eu.records("contacts").len(),
+        3,
+        "no duplicate was created"
+    );
+    assert_eq!(
+        t.eu.record("contacts", &eu_id).unwrap().properties["email"],
+        "renamed@example.com"
+    );
     assert_eq!(t.us.records("contacts").len(), 3);
     t.work.run(&["diff"]).expect(0);
 }
@@ -131,8 +225,14 @@ fn a_contact_whose_email_changed_stays_one_contact() {
 #[test]
 fn existing_contacts_on_both_sides_are_linked_by_email_not_duplicated() {
     let t = TwoAccounts::new();
-    t.us.seed("contacts", &[("email", "Shared@Example.com"), ("firstname", "Ann")]);
-    t.eu.seed("contacts", &[("email", "shared@example.com"), ("lastname", "Smith")]);
+    t.us.seed(
+        "contacts",
+        &[("email", "Shared@Example.com"), ("firstname", "Ann")],
+    );
+    t.eu.seed(
+        "contacts",
+        &[("email", "shared@example.com"), ("lastname", "Smith")],
+    );
     let run = t.work.run(&["sync"]).expect(0);
     assert!(run.stdout.contains("= "), "{}", run.stdout);
     assert_eq!(t.eu.records("contacts").len(), 1);

@@ -37,11 +37,24 @@ impl TwoAccounts {
         eu.add_pipeline(
             "eu-sales",
             "EU Sales",
-            &[("eu-appointment", "Appointment"), ("eu-qualified", "Qualified"), ("eu-won", "Won"), ("eu-lost", "Lost")],
+            &[
+                ("eu-appointment", "Appointment"),
+                ("eu-qualified", "Qualified"),
+                ("eu-won", "Won"),
+                ("eu-lost", "Lost"),
+            ],
         );
-        let work = Workdir::new().with_env("HUBSPOT_US_TOKEN", US_TOKEN).with_env("HUBSPOT_EU_TOKEN", EU_TOKEN);
+        let work = Workdir::new()
+            .with_env("HUBSPOT_US_TOKEN", US_TOKEN)
+            .with_env("HUBSPOT_EU_TOKEN", EU_TOKEN);
         work.write_config(&two_account_config(&us.url(), &eu.url(), policy));
-        TwoAccounts { us, eu, work, us_owner, eu_owner }
+        TwoAccounts {
+            us,
+            eu,
+            work,
+            us_owner,
+            eu_owner,
+        }
     }
 
     /// Seeds `n` contacts on us: c{i}@example.com, First{i}, Last{i}, phone.
@@ -61,14 +74,22 @@ impl TwoAccounts {
 
     /// Seeds `n` deals on us, cycling through the mapped stages.
     pub fn seed_us_deals(&self, n: usize) -> Vec<String> {
-        let stages = ["appointmentscheduled", "qualifiedtobuy", "closedwon", "closedlost"];
+        let stages = [
+            "appointmentscheduled",
+            "qualifiedtobuy",
+            "closedwon",
+            "closedlost",
+        ];
         let records = (0..n)
             .map(|i| {
                 BTreeMap::from([
                     ("dealname".to_string(), format!("Deal {i}")),
                     ("amount".to_string(), format!("{}", (i + 1) * 100)),
                     ("pipeline".to_string(), "default".to_string()),
-                    ("dealstage".to_string(), stages[i % stages.len()].to_string()),
+                    (
+                        "dealstage".to_string(),
+                        stages[i % stages.len()].to_string(),
+                    ),
                     ("hubspot_owner_id".to_string(), self.us_owner.clone()),
                 ])
             })
@@ -129,5 +150,9 @@ closedlost = "eu-lost"
 
 /// Requests whose `"METHOD /path"` contains `needle`.
 pub fn requests_matching(counts: &BTreeMap<String, usize>, needle: &str) -> usize {
-    counts.iter().filter(|(k, _)| k.contains(needle)).map(|(_, n)| n).sum()
+    counts
+        .iter()
+        .filter(|(k, _)| k.contains(needle))
+        .map(|(_, n)| n)
+        .sum()
 }

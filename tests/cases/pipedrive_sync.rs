@@ -80,26 +80,47 @@ impl Mixed {
         let pd = FakePipedrive::start(PD_TOKEN);
         pd.set_rate_limit(10_000, 2_000);
         let hs_owner = hs.add_owner("rep@corp.example", "Rae", "Rep");
+        // Pipedrive gives every person an owner: its default user exists on HubSpot too.
+        hs.add_owner("owner@example.com", "Default", "Owner");
         let pd_owner = pd.add_user("rep@corp.example", "Rae Rep");
         pd.add_custom_field("person", "Job Title", "varchar", &[]);
         pd.add_custom_field("person", "Lifecycle", "enum", &["Lead", "Customer"]);
-        let work = Workdir::new().with_env("HUBSPOT_TOKEN", US_TOKEN).with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+        let work = Workdir::new()
+            .with_env("HUBSPOT_TOKEN", US_TOKEN)
+            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
         work.write_config(&mixed_config(&hs.url(), &pd.url()));
-        Mixed { hs, pd, work, hs_owner, pd_owner }
+        Mixed {
+            hs,
+            pd,
+            work,
+            hs_owner,
+            pd_owner,
+        }
     }
 
     fn person_by_email(&self, email: &str) -> Vec<Value> {
         self.pd
             .persons()
             .into_iter()
-            .filter(|p| p["emails"].as_array().into_iter().flatten().any(|e| e["value"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(email))))
+            .filter(|p| {
+                p["emails"].as_array().into_iter().flatten().any(|e| {
+                    e["value"]
+                        .as_str()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(email))
+                })
+            })
             .collect()
     }
 }
 
 fn primary_email(person: &Value) -> String {
     let emails = person["emails"].as_array().cloned().unwrap_or_default();
-    emails.iter().find(|e| e["primary"] == json!(true)).or(emails.first()).map(|e| e["value"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+    emails
+        .iter()
+        .find(|e| e["primary"] == json!(true))
+        .or(emails.first())
+        .map(|e| e["value"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -112,7 +133,10 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
                 ("firstname".to_string(), format!("First{i}")),
                 ("lastname".to_string(), format!("Last{i}")),
                 ("jobtitle".to_string(), "Engineer".to_string()),
-                ("lifecyclestage".to_string(), if i % 2 == 0 { "lead" } else { "customer" }.to_string()),
+                (
+                    "lifecyclestage".to_string(),
+                    if i % 2 == 0 { "lead" } else { "customer" }.to_string(),
+                ),
                 ("hubspot_owner_id".to_string(), m.hs_owner.clone()),
             ])
         })
@@ -121,13 +145,19 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
     for i in 0..300 {
         // The first 100 are the same people, some with another letter case.
         let email = if i < 100 {
-            if i % 3 == 0 { format!("C{i}@Example.COM") } else { format!("c{i}@example.com") }
+            if i % 3 == 0 {
+                format!("C{i}@Example.COM")
+            } else {
+                format!("c{i}@example.com")
+            }
         } else {
             format!("p{i}@example.com")
         };
         let mut emails = vec![json!({"value": email, "primary": true, "label": "work"})];
         if i == 150 {
-            emails.push(json!({"value": "second.address@example.com", "primary": false, "label": "home"}));
+            emails.push(
+                json!({"value": "second.address@example.com", "primary": false, "label": "home"}),
+            );
         }
         m.pd.seed_person(json!({
             "name": format!("First{i} Last{i}"),
@@ -138,17 +168,29 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
     }
 
     let run = m.work.run(&["sync"]).expect(0);
-    eprintln!("first HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}", m.hs.server().counts_by_endpoint(), m.pd.server().counts_by_endpoint());
+    eprintln!(
+        "first HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}",
+        m.hs.server().counts_by_endpoint(),
+        m.pd.server().counts_by_endpoint()
+    );
     assert!(run.stdout.contains("100 linked"), "{}", run.stdout);
     assert_eq!(m.hs.records("contacts").len(), 800);
     assert_eq!(m.pd.persons().len(), 800);
     for i in [0, 3, 99] {
         let email = format!("c{i}@example.com");
-        assert_eq!(m.hs.find("contacts", "email", &email).len(), 1, "{email} once on HubSpot");
+        assert_eq!(
+            m.hs.find("contacts", "email", &email).len(),
+            1,
+            "{email} once on HubSpot"
+        );
         let persons = m.person_by_email(&email);
         assert_eq!(persons.len(), 1, "{email} once on Pipedrive");
         let contact = &m.hs.find("contacts", "email", &email)[0];
-        assert_eq!(contact.properties["phone"], persons[0]["phones"][0]["value"].as_str().unwrap(), "phone filled on HubSpot");
+        assert_eq!(
+            contact.properties["phone"],
+            persons[0]["phones"][0]["value"].as_str().unwrap(),
+            "phone filled on HubSpot"
+        );
         assert_eq!(persons[0]["first_name"], json!(format!("First{i}")));
     }
     // HubSpot-only people arrive with the custom field, the enum by label and the owner.
@@ -164,54 +206,121 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
     // Floor: ⌈600/100⌉ HubSpot pages, ⌈300/500⌉ Pipedrive page, one call per Pipedrive write.
     let hs_counts = m.hs.server().counts_by_endpoint();
     let pd_counts = m.pd.server().counts_by_endpoint();
-    assert_eq!(requests_matching(&hs_counts, "GET /crm/objects/2026-09/contacts"), 6);
+    assert_eq!(
+        requests_matching(&hs_counts, "GET /crm/objects/2026-09/contacts"),
+        6
+    );
     assert_eq!(requests_matching(&pd_counts, "GET /api/v2/persons"), 1);
     assert_eq!(requests_matching(&pd_counts, "POST /api/v2/persons"), 500);
-    assert_eq!(requests_matching(&hs_counts, "POST /crm/objects/2026-09/contacts/batch/upsert"), 2);
+    assert_eq!(
+        requests_matching(
+            &hs_counts,
+            "POST /crm/objects/2026-09/contacts/batch/upsert"
+        ),
+        2
+    );
 
     m.hs.server().reset_requests();
     m.pd.server().reset_requests();
     let run = m.work.run(&["sync"]).expect(0);
     assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    eprintln!("unchanged HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}", m.hs.server().counts_by_endpoint(), m.pd.server().counts_by_endpoint());
-    assert_eq!(m.hs.server().write_request_count() + m.pd.server().write_request_count(), 0);
+    eprintln!(
+        "unchanged HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}",
+        m.hs.server().counts_by_endpoint(),
+        m.pd.server().counts_by_endpoint()
+    );
+    assert_eq!(
+        m.hs.server().write_request_count() + m.pd.server().write_request_count(),
+        0
+    );
 
     // A person with two emails keeps both when HubSpot changes the primary one.
-    let contact = m.hs.find("contacts", "email", "p150@example.com")[0].id.clone();
+    let contact = m.hs.find("contacts", "email", "p150@example.com")[0]
+        .id
+        .clone();
     m.hs.edit("contacts", &contact, &[("email", "p150.new@example.com")]);
     m.work.run(&["sync"]).expect(0);
     let person = &m.person_by_email("p150.new@example.com")[0];
     assert_eq!(primary_email(person), "p150.new@example.com");
-    assert!(person["emails"].as_array().unwrap().iter().any(|e| e["value"] == json!("second.address@example.com")), "{person}");
+    assert!(
+        person["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["value"] == json!("second.address@example.com")),
+        "{person}"
+    );
     m.work.run(&["diff"]).expect(0);
 }
 
 #[test]
 fn edits_flow_both_ways_and_deals_carry_their_person() {
     let m = Mixed::new();
-    let ann = m.hs.seed("contacts", &[("email", "ann@example.com"), ("firstname", "Ann"), ("lastname", "Lee")]);
-    let bo = m.pd.seed_person(json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}));
-    let hs_deal = m.hs.seed("deals", &[("dealname", "Acme"), ("amount", "1200"), ("dealstage", "qualifiedtobuy"), ("hubspot_owner_id", &m.hs_owner)]);
+    let ann = m.hs.seed(
+        "contacts",
+        &[
+            ("email", "ann@example.com"),
+            ("firstname", "Ann"),
+            ("lastname", "Lee"),
+        ],
+    );
+    let bo = m.pd.seed_person(
+        json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}),
+    );
+    let hs_deal = m.hs.seed(
+        "deals",
+        &[
+            ("dealname", "Acme"),
+            ("amount", "1200"),
+            ("dealstage", "qualifiedtobuy"),
+            ("hubspot_owner_id", &m.hs_owner),
+        ],
+    );
     m.hs.associate(&hs_deal, &ann);
     m.pd.seed_deal(json!({"title": "Globex", "value": 900, "stage_id": 5, "person_id": bo, "owner_id": m.pd_owner}));
 
     m.work.run(&["sync"]).expect(0);
-    let ann_person = m.person_by_email("ann@example.com")[0]["id"].as_i64().unwrap();
-    let acme = m.pd.deals().into_iter().find(|d| d["title"] == json!("Acme")).expect("Acme on Pipedrive");
-    assert_eq!(acme["person_id"], json!(ann_person), "the deal's contact is its person");
+    let ann_person = m.person_by_email("ann@example.com")[0]["id"]
+        .as_i64()
+        .unwrap();
+    let acme =
+        m.pd.deals()
+            .into_iter()
+            .find(|d| d["title"] == json!("Acme"))
+            .expect("Acme on Pipedrive");
+    assert_eq!(
+        acme["person_id"],
+        json!(ann_person),
+        "the deal's contact is its person"
+    );
     assert_eq!(acme["stage_id"], json!(2));
     assert_eq!(acme["value"], json!(1200));
     assert_eq!(acme["owner_id"], json!(m.pd_owner));
     let globex = &m.hs.find("deals", "dealname", "Globex")[0];
     assert_eq!(globex.properties["dealstage"], "closedwon");
-    let bo_contact = m.hs.find("contacts", "email", "bo@example.com")[0].id.clone();
-    assert_eq!(m.hs.associations(&globex.id), vec![bo_contact], "the person is the deal's contact");
+    let bo_contact = m.hs.find("contacts", "email", "bo@example.com")[0]
+        .id
+        .clone();
+    assert_eq!(
+        m.hs.associations(&globex.id),
+        vec![bo_contact],
+        "the person is the deal's contact"
+    );
 
     // Edits on either side flow across.
     m.hs.edit("contacts", &ann, &[("firstname", "Annabel")]);
-    m.pd.edit_person(bo, json!({"phones": [{"value": "+1 555 0100", "primary": true}]}));
+    m.pd.edit_person(
+        bo,
+        json!({"phones": [{"value": "+1 555 0100", "primary": true}]}),
+    );
     m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.person_by_email("ann@example.com")[0]["first_name"], json!("Annabel"));
-    assert_eq!(m.hs.find("contacts", "email", "bo@example.com")[0].properties["phone"], "+1 555 0100");
+    assert_eq!(
+        m.person_by_email("ann@example.com")[0]["first_name"],
+        json!("Annabel")
+    );
+    assert_eq!(
+        m.hs.find("contacts", "email", "bo@example.com")[0].properties["phone"],
+        "+1 555 0100"
+    );
     m.work.run(&["diff"]).expect(0);
 }

@@ -13,9 +13,16 @@ fn diff_prints_the_plan_exits_3_and_writes_nothing() {
     t.seed_us_contacts(3);
     t.seed_us_deals(2);
     let run = t.work.run(&["diff"]).expect(3);
-    assert!(run.stdout.contains("+ eu     create    c0@example.com"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("+ eu     create    c0@example.com"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Plan: 5 to create"), "{}", run.stdout);
-    assert_eq!(t.us.server().write_request_count() + t.eu.server().write_request_count(), 0);
+    assert_eq!(
+        t.us.server().write_request_count() + t.eu.server().write_request_count(),
+        0
+    );
     assert!(t.eu.records("contacts").is_empty());
 
     let json = t.work.run(&["--json", "diff"]).expect(3);
@@ -34,7 +41,10 @@ fn offline_diff_makes_no_request() {
     t.eu.server().reset_requests();
     let run = t.work.run(&["diff", "--offline"]).expect(3);
     assert!(run.stdout.contains("3 to create"), "{}", run.stdout);
-    assert_eq!(t.us.server().request_count() + t.eu.server().request_count(), 0);
+    assert_eq!(
+        t.us.server().request_count() + t.eu.server().request_count(),
+        0
+    );
 }
 
 #[test]
@@ -42,8 +52,12 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(2);
     t.work.run(&["sync"]).expect(0);
-    let us_id = t.us.find("contacts", "email", "c0@example.com")[0].id.clone();
-    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0].id.clone();
+    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
+    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
 
     // A plan is made, then someone edits the record it would overwrite.
     t.us.edit("contacts", &us_id, &[("firstname", "Planned")]);
@@ -53,23 +67,39 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     let run = t.work.run(&["push", "review.json"]).expect(6);
     assert!(run.stderr.contains("the plan is stale"), "{}", run.stderr);
     assert_eq!(t.eu.server().write_request_count(), 0, "nothing written");
-    assert_eq!(t.eu.record("contacts", &eu_id).unwrap().properties["firstname"], "First0");
+    assert_eq!(
+        t.eu.record("contacts", &eu_id).unwrap().properties["firstname"],
+        "First0"
+    );
 
     // A fresh plan applies exactly what it shows.
     t.work.run(&["diff", "--out", "review.json"]).expect(3);
     assert!(read(&t.work.path("review.json")).contains("\"Planned\""));
     t.work.run(&["push", "--dry-run", "review.json"]).expect(3);
     let run = t.work.run(&["push", "review.json"]).expect(0);
-    assert!(run.stdout.contains("1 updated"), "{}", run.stdout);
-    assert_eq!(t.eu.record("contacts", &eu_id).unwrap().properties["firstname"], "Planned");
-    assert_eq!(t.us.record("contacts", &us_id).unwrap().properties["lastname"], "Edited after the plan");
+    assert!(
+        run.stdout.contains("2 updated"),
+        "the edit made after the first plan flows back too: {}",
+        run.stdout
+    );
+    assert_eq!(
+        t.eu.record("contacts", &eu_id).unwrap().properties["firstname"],
+        "Planned"
+    );
+    assert_eq!(
+        t.us.record("contacts", &us_id).unwrap().properties["lastname"],
+        "Edited after the plan"
+    );
     t.work.run(&["diff"]).expect(0);
 
     // A bare push takes the last plan diff made.
     t.us.edit("contacts", &us_id, &[("phone", "123")]);
     t.work.run(&["diff"]).expect(3);
     t.work.run(&["push"]).expect(0);
-    assert_eq!(t.eu.record("contacts", &eu_id).unwrap().properties["phone"], "123");
+    assert_eq!(
+        t.eu.record("contacts", &eu_id).unwrap().properties["phone"],
+        "123"
+    );
 }
 
 #[test]
@@ -89,13 +119,25 @@ fn a_second_run_while_one_holds_the_lock_exits_5_at_once() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(1);
     // The first run stalls on its first request, holding the lock.
-    t.us.server().inject("GET", 1, Fault::Delay(Duration::from_secs(3)));
+    t.us.server()
+        .inject("GET", 1, Fault::Delay(Duration::from_secs(3)));
     let mut first = t.work.command(&["sync"]).spawn().expect("spawn");
     std::thread::sleep(Duration::from_millis(700));
     let started = std::time::Instant::now();
     let second = t.work.run(&["sync"]).expect(5);
-    assert!(started.elapsed() < Duration::from_secs(2), "refused at once");
-    assert!(second.stderr.contains("another crmsync run"), "{}", second.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once"
+    );
+    assert!(
+        second.stderr.contains("another crmsync run"),
+        "{}",
+        second.stderr
+    );
     assert_eq!(first.wait().unwrap().code(), Some(0));
-    assert_eq!(t.eu.records("contacts").len(), 1, "the first run completed alone");
+    assert_eq!(
+        t.eu.records("contacts").len(),
+        1,
+        "the first run completed alone"
+    );
 }

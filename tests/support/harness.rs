@@ -33,7 +33,11 @@ impl Run {
     /// Panics with both streams when the exit code is not `code`.
     #[track_caller]
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -47,7 +51,10 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Workdir {
-        Workdir { dir: tempfile::tempdir().expect("temp dir"), env: Vec::new() }
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+            env: Vec::new(),
+        }
     }
 
     pub fn with_env(mut self, name: &str, value: &str) -> Workdir {

@@ -16,7 +16,6 @@
 mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
-use std::time::Duration;
 use super::{Capabilities, Connector, NewRecord, RecordUpdate, WriteResult, complete_results};
 use crate::config::SystemConfig;
 use crate::model::{ObjectKind, Owner, Record, set_field};
@@ -26,6 +25,7 @@ use anyhow::{Context, Result};
 use api::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// HubSpot caps list pages and batch inputs at 100.
 const MAX_BATCH: usize = 100;
@@ -45,7 +45,10 @@ impl HubSpot {
             &system.base_url,
             token,
             AuthStyle::Bearer,
-            Pacing { requests: system.requests_per_10s, window: Duration::from_secs(10) },
+            Pacing {
+                requests: system.requests_per_10s,
+                window: Duration::from_secs(10),
+            },
             RetryPolicy::default(),
         )?;
         Ok(HubSpot {
@@ -65,7 +68,11 @@ impl HubSpot {
 
     /// Properties to ask for: the mapped ones plus the modified time.
     fn properties(object: ObjectKind, fields: &[String]) -> Vec<String> {
-        let mut props: Vec<String> = fields.iter().filter(|f| *f != CONTACT_FIELD).cloned().collect();
+        let mut props: Vec<String> = fields
+            .iter()
+            .filter(|f| *f != CONTACT_FIELD)
+            .cloned()
+            .collect();
         props.push(modified_property(object).to_string());
         props.sort();
         props.dedup();
@@ -90,7 +97,11 @@ impl HubSpot {
         if fields.iter().any(|f| f == CONTACT_FIELD)
             && let Some(contacts) = api.associations.get("contacts")
         {
-            let primary = contacts.results.iter().map(|a| a.id.as_str()).min_by(|a, b| crate::matcher::id_order(a, b));
+            let primary = contacts
+                .results
+                .iter()
+                .map(|a| a.id.as_str())
+                .min_by(|a, b| crate::matcher::id_order(a, b));
             set_field(&mut record.fields, CONTACT_FIELD, primary.unwrap_or(""));
         }
         let modified = api.updated_at.clone().or_else(|| {
@@ -324,7 +335,11 @@ impl Connector for HubSpot {
             .iter()
             .filter_map(|r| {
                 let contact = r.fields.get(CONTACT_FIELD)?;
-                Some(Relink { key: r.key.clone(), old: String::new(), new: contact.clone() })
+                Some(Relink {
+                    key: r.key.clone(),
+                    old: String::new(),
+                    new: contact.clone(),
+                })
             })
             .collect();
         self.relink_contacts(&relinks, &mut results)?;
@@ -338,12 +353,16 @@ impl Connector for HubSpot {
         fields: &[String],
     ) -> Result<Vec<WriteResult>> {
         // A change of the contact alone is an association write, not an update.
-        let (with_properties, contact_only): (Vec<&RecordUpdate>, Vec<&RecordUpdate>) =
-            records.iter().partition(|r| !without_contact(&r.fields).is_empty());
+        let (with_properties, contact_only): (Vec<&RecordUpdate>, Vec<&RecordUpdate>) = records
+            .iter()
+            .partition(|r| !without_contact(&r.fields).is_empty());
         let mut results = self.batch_write(
             object,
             "update",
-            &with_properties.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            &with_properties
+                .iter()
+                .map(|r| r.key.clone())
+                .collect::<Vec<_>>(),
             with_properties
                 .iter()
                 .map(|r| UpdateInput {
@@ -357,14 +376,22 @@ impl Connector for HubSpot {
         )?;
         results.extend(contact_only.iter().map(|r| WriteResult {
             key: r.key.clone(),
-            outcome: Ok(Record { id: r.id.clone(), fields: BTreeMap::new(), updated_ms: 0 }),
+            outcome: Ok(Record {
+                id: r.id.clone(),
+                fields: BTreeMap::new(),
+                updated_ms: 0,
+            }),
         }));
         let relinks: Vec<Relink> = records
             .iter()
             .filter_map(|r| {
                 let contact = r.fields.get(CONTACT_FIELD)?;
                 let old = r.previous.get(CONTACT_FIELD).cloned().unwrap_or_default();
-                Some(Relink { key: r.key.clone(), old, new: contact.clone() })
+                Some(Relink {
+                    key: r.key.clone(),
+                    old,
+                    new: contact.clone(),
+                })
             })
             .collect();
         self.relink_contacts(&relinks, &mut results)?;
@@ -418,7 +445,11 @@ struct Relink {
 
 /// The properties to send: everything but the `contact` pseudo-field.
 fn without_contact(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    fields.iter().filter(|(k, _)| *k != CONTACT_FIELD).map(|(k, v)| (k.clone(), v.clone())).collect()
+    fields
+        .iter()
+        .filter(|(k, _)| *k != CONTACT_FIELD)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 impl HubSpot {
@@ -426,48 +457,95 @@ impl HubSpot {
     /// one (associations do not touch the deal's modified time).
     fn relink_contacts(&self, relinks: &[Relink], results: &mut [WriteResult]) -> Result<()> {
         let deal_of = |key: &str| {
-            results.iter().find(|r| r.key == key).and_then(|r| r.outcome.as_ref().ok()).map(|rec| rec.id.clone())
+            results
+                .iter()
+                .find(|r| r.key == key)
+                .and_then(|r| r.outcome.as_ref().ok())
+                .map(|rec| rec.id.clone())
         };
         let mut associate = Vec::new();
         let mut dissociate = Vec::new();
         let mut keys = Vec::new();
         for relink in relinks.iter().filter(|r| r.old != r.new) {
-            let Some(deal) = deal_of(&relink.key) else { continue };
+            let Some(deal) = deal_of(&relink.key) else {
+                continue;
+            };
             keys.push(relink.key.clone());
             if !relink.old.is_empty() {
-                dissociate.push(DissociateInput { from: IdInput { id: deal.clone() }, to: vec![IdInput { id: relink.old.clone() }] });
+                dissociate.push(DissociateInput {
+                    from: IdInput { id: deal.clone() },
+                    to: vec![IdInput {
+                        id: relink.old.clone(),
+                    }],
+                });
             }
             if !relink.new.is_empty() {
-                associate.push(AssociateInput { from: IdInput { id: deal }, to: IdInput { id: relink.new.clone() } });
+                associate.push(AssociateInput {
+                    from: IdInput { id: deal },
+                    to: IdInput {
+                        id: relink.new.clone(),
+                    },
+                });
             }
         }
         let base = format!("/crm/associations/{}/deals/contacts/batch", self.version);
         let mut failure = None;
         for (action, inputs) in [
-            ("archive", serde_json::to_value(BatchInput { inputs: dissociate })?),
-            ("associate/default", serde_json::to_value(BatchInput { inputs: associate })?),
+            (
+                "archive",
+                serde_json::to_value(BatchInput { inputs: dissociate })?,
+            ),
+            (
+                "associate/default",
+                serde_json::to_value(BatchInput { inputs: associate })?,
+            ),
         ] {
             if inputs["inputs"].as_array().is_none_or(|a| a.is_empty()) {
                 continue;
             }
-            for chunk in inputs["inputs"].as_array().expect("array").chunks(MAX_BATCH) {
-                match self.http.post(&format!("{base}/{action}"), &serde_json::json!({ "inputs": chunk }), Repeat::Safe) {
+            for chunk in inputs["inputs"]
+                .as_array()
+                .expect("array")
+                .chunks(MAX_BATCH)
+            {
+                match self.http.post(
+                    &format!("{base}/{action}"),
+                    &serde_json::json!({ "inputs": chunk }),
+                    Repeat::Safe,
+                ) {
                     Ok(_) => {}
-                    Err(ApiError::Rejected { status, message, .. }) => failure = Some(format!("contact association refused ({status}: {message})")),
-                    Err(e) => return Err(e).with_context(|| format!("associating deals with contacts on {}", self.system())),
+                    Err(ApiError::Rejected {
+                        status, message, ..
+                    }) => {
+                        failure = Some(format!("contact association refused ({status}: {message})"))
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("associating deals with contacts on {}", self.system())
+                        });
+                    }
                 }
             }
         }
         if let Some(reason) = &failure {
-            log::warn!("{}: {reason}; the deals are kept and the association is retried next run", self.system());
+            log::warn!(
+                "{}: {reason}; the deals are kept and the association is retried next run",
+                self.system()
+            );
         }
         for result in results.iter_mut() {
-            let Some(relink) = relinks.iter().find(|r| r.key == result.key) else { continue };
+            let Some(relink) = relinks.iter().find(|r| r.key == result.key) else {
+                continue;
+            };
             if let Ok(record) = &mut result.outcome {
                 // A deal that was written stays linked even if its association
                 // was refused (dropping it would create it again next run);
                 // recording the old contact makes the next run retry.
-                let stored = if failure.is_some() && keys.contains(&result.key) { &relink.old } else { &relink.new };
+                let stored = if failure.is_some() && keys.contains(&result.key) {
+                    &relink.old
+                } else {
+                    &relink.new
+                };
                 set_field(&mut record.fields, CONTACT_FIELD, stored);
             }
         }

@@ -13,7 +13,6 @@
 mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
-use std::time::Duration;
 use super::{Capabilities, Connector, NewRecord, RecordUpdate, WriteResult};
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
@@ -24,6 +23,7 @@ use api::*;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Pipedrive caps list pages at 500.
 const PAGE_SIZE: usize = 500;
@@ -94,10 +94,17 @@ impl Pipedrive {
             &system.base_url,
             token,
             AuthStyle::Header("x-api-token"),
-            Pacing { requests: (system.requests_per_10s / 5).max(1), window: Duration::from_secs(2) },
+            Pacing {
+                requests: (system.requests_per_10s / 5).max(1),
+                window: Duration::from_secs(2),
+            },
             RetryPolicy::default(),
         )?;
-        Ok(Pipedrive { http, schemas: Mutex::new(HashMap::new()), persons: Mutex::new(HashMap::new()) })
+        Ok(Pipedrive {
+            http,
+            schemas: Mutex::new(HashMap::new()),
+            persons: Mutex::new(HashMap::new()),
+        })
     }
 
     fn collection(object: ObjectKind) -> Result<&'static str> {
@@ -110,23 +117,37 @@ impl Pipedrive {
 
     /// The fields API's answer for an object, fetched once per run.
     fn schema(&self, object: ObjectKind) -> Result<Arc<Vec<Field>>> {
-        if let Some(s) = self.schemas.lock().unwrap_or_else(|e| e.into_inner()).get(&object) {
+        if let Some(s) = self
+            .schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&object)
+        {
             return Ok(s.clone());
         }
         let path = match object {
             ObjectKind::Persons => "/api/v2/personFields",
             _ => "/api/v2/dealFields",
         };
-        let fields: Vec<Field> = self.list_all(path, &[]).with_context(|| format!("reading the {object} fields of {}", self.system()))?;
+        let fields: Vec<Field> = self
+            .list_all(path, &[])
+            .with_context(|| format!("reading the {object} fields of {}", self.system()))?;
         let fields = Arc::new(fields);
-        self.schemas.lock().unwrap_or_else(|e| e.into_inner()).insert(object, fields.clone());
+        self.schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(object, fields.clone());
         Ok(fields)
     }
 
     /// Resolves the mapping file's field names: built-ins by name, anything
     /// else through the fields API by key or (case-insensitive) display name.
     fn resolve(&self, object: ObjectKind, names: &[String]) -> Result<Vec<(String, FieldKind)>> {
-        let builtins = if object == ObjectKind::Persons { PERSON_FIELDS } else { DEAL_FIELDS };
+        let builtins = if object == ObjectKind::Persons {
+            PERSON_FIELDS
+        } else {
+            DEAL_FIELDS
+        };
         let mut resolved = Vec::new();
         for name in names {
             if let Some((_, kind)) = builtins.iter().find(|(n, _)| n == name) {
@@ -138,11 +159,20 @@ impl Pipedrive {
                 .iter()
                 .filter(|f| f.is_custom_field)
                 .find(|f| f.field_code == *name)
-                .or_else(|| schema.iter().filter(|f| f.is_custom_field).find(|f| f.field_name.eq_ignore_ascii_case(name)));
+                .or_else(|| {
+                    schema
+                        .iter()
+                        .filter(|f| f.is_custom_field)
+                        .find(|f| f.field_name.eq_ignore_ascii_case(name))
+                });
             match found {
                 Some(field) => resolved.push((name.clone(), FieldKind::Custom(field.clone()))),
                 None => {
-                    let custom: Vec<_> = schema.iter().filter(|f| f.is_custom_field).map(|f| f.field_name.as_str()).collect();
+                    let custom: Vec<_> = schema
+                        .iter()
+                        .filter(|f| f.is_custom_field)
+                        .map(|f| f.field_name.as_str())
+                        .collect();
                     let builtin: Vec<_> = builtins.iter().map(|(n, _)| *n).collect();
                     return Err(ConfigError(format!(
                         "{}.{object} has no field `{name}`; use one of {} or a custom field's name or key ({})",
@@ -158,7 +188,11 @@ impl Pipedrive {
     }
 
     /// Follows `next_cursor` to the end.
-    fn list_all<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>> {
+    fn list_all<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>> {
         self.list_pages(path, query, &mut |_| {})
     }
 
@@ -177,24 +211,41 @@ impl Pipedrive {
                 q.push(("cursor", c.clone()));
             }
             let reply = self.http.get(path, &q)?;
-            let page: ListPage<T> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("{path} page: {e}")))?;
+            let page: ListPage<T> = serde_json::from_value(reply.body)
+                .map_err(|e| self.malformed(format!("{path} page: {e}")))?;
             items.extend(page.data.unwrap_or_default());
             on_page(items.len());
             match page.additional_data.and_then(|a| a.next_cursor) {
                 Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
-                Some(_) => return Err(self.malformed("the paging cursor did not advance".into()).into()),
+                Some(_) => {
+                    return Err(self
+                        .malformed("the paging cursor did not advance".into())
+                        .into());
+                }
                 None => return Ok(items),
             }
         }
     }
 
     fn malformed(&self, detail: String) -> ApiError {
-        ApiError::Malformed { system: self.system().to_string(), detail }
+        ApiError::Malformed {
+            system: self.system().to_string(),
+            detail,
+        }
     }
 
     /// Turns a person or deal into a record of the mapped fields.
-    fn to_record(&self, object: ObjectKind, entity: &Entity, fields: &[(String, FieldKind)]) -> Result<Record, ApiError> {
-        let mut record = Record { id: entity.id.to_string(), fields: BTreeMap::new(), updated_ms: 0 };
+    fn to_record(
+        &self,
+        object: ObjectKind,
+        entity: &Entity,
+        fields: &[(String, FieldKind)],
+    ) -> Result<Record, ApiError> {
+        let mut record = Record {
+            id: entity.id.to_string(),
+            fields: BTreeMap::new(),
+            updated_ms: 0,
+        };
         for (name, kind) in fields {
             set_field(&mut record.fields, name, &read_value(entity, name, kind));
         }
@@ -202,7 +253,12 @@ impl Pipedrive {
             .update_time
             .as_deref()
             .and_then(timestamp::parse_ms)
-            .ok_or_else(|| self.malformed(format!("{object} {} has no readable update_time", entity.id)))?;
+            .ok_or_else(|| {
+                self.malformed(format!(
+                    "{object} {} has no readable update_time",
+                    entity.id
+                ))
+            })?;
         if object == ObjectKind::Persons {
             let parts = PersonParts {
                 emails: contact_entries(entity.rest.get("emails")),
@@ -210,20 +266,35 @@ impl Pipedrive {
                 first_name: text(entity.rest.get("first_name")),
                 last_name: text(entity.rest.get("last_name")),
             };
-            self.persons.lock().unwrap_or_else(|e| e.into_inner()).insert(record.id.clone(), parts);
+            self.persons
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(record.id.clone(), parts);
         }
         Ok(record)
     }
 
     /// The person as it is now, from this run's list or, failing that, a GET.
     fn person_parts(&self, id: &str) -> Result<PersonParts> {
-        if let Some(p) = self.persons.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+        if let Some(p) = self
+            .persons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
             return Ok(p.clone());
         }
         let reply = self.http.get(&format!("/api/v2/persons/{id}"), &[])?;
-        let one: One<Entity> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("person {id}: {e}")))?;
+        let one: One<Entity> = serde_json::from_value(reply.body)
+            .map_err(|e| self.malformed(format!("person {id}: {e}")))?;
         self.to_record(ObjectKind::Persons, &one.data, &[])?;
-        Ok(self.persons.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned().unwrap_or_default())
+        Ok(self
+            .persons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Sends one create or update and turns the answer into a write result:
@@ -238,18 +309,35 @@ impl Pipedrive {
     ) -> Result<WriteResult> {
         let (path, body) = match request {
             Ok(r) => r,
-            Err(reason) => return Ok(WriteResult { key: key.to_string(), outcome: Err(reason) }),
+            Err(reason) => {
+                return Ok(WriteResult {
+                    key: key.to_string(),
+                    outcome: Err(reason),
+                });
+            }
         };
-        let reply = if create { self.http.post(&path, &body, Repeat::OnlyIfUnsent) } else { self.http.patch(&path, &body) };
+        let reply = if create {
+            self.http.post(&path, &body, Repeat::OnlyIfUnsent)
+        } else {
+            self.http.patch(&path, &body)
+        };
         let outcome = match reply {
             Ok(reply) => {
-                let one: One<Entity> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("{path} answer: {e}")))?;
+                let one: One<Entity> = serde_json::from_value(reply.body)
+                    .map_err(|e| self.malformed(format!("{path} answer: {e}")))?;
                 Ok(self.to_record(object, &one.data, fields)?)
             }
-            Err(ApiError::Rejected { status, message, .. }) => Err(format!("{status}: {message}")),
-            Err(e) => return Err(e).with_context(|| format!("writing {object} to {}", self.system())),
+            Err(ApiError::Rejected {
+                status, message, ..
+            }) => Err(format!("{status}: {message}")),
+            Err(e) => {
+                return Err(e).with_context(|| format!("writing {object} to {}", self.system()));
+            }
         };
-        Ok(WriteResult { key: key.to_string(), outcome })
+        Ok(WriteResult {
+            key: key.to_string(),
+            outcome,
+        })
     }
 
     /// The JSON body for writing `values`. For a person update `current` is
@@ -265,9 +353,12 @@ impl Pipedrive {
     ) -> Result<Value, String> {
         let mut body = Map::new();
         let mut custom = Map::new();
-        let kinds: HashMap<&str, &FieldKind> = fields.iter().map(|(n, k)| (n.as_str(), k)).collect();
+        let kinds: HashMap<&str, &FieldKind> =
+            fields.iter().map(|(n, k)| (n.as_str(), k)).collect();
         for (name, value) in values {
-            let Some(kind) = kinds.get(name.as_str()) else { continue };
+            let Some(kind) = kinds.get(name.as_str()) else {
+                continue;
+            };
             match kind {
                 FieldKind::Primary(list) => {
                     let existing = match (*list, current) {
@@ -275,30 +366,60 @@ impl Pipedrive {
                         (_, Some(c)) => c.phones.clone(),
                         _ => Vec::new(),
                     };
-                    body.insert(list.to_string(), serde_json::to_value(with_primary(existing, value)).expect("entries serialise"));
+                    body.insert(
+                        list.to_string(),
+                        serde_json::to_value(with_primary(existing, value))
+                            .expect("entries serialise"),
+                    );
                 }
                 FieldKind::Text => {
-                    if object == ObjectKind::Persons && (name == "first_name" || name == "last_name") {
+                    if object == ObjectKind::Persons
+                        && (name == "first_name" || name == "last_name")
+                    {
                         continue; // written through `name` below
                     }
-                    body.insert(name.clone(), if value.is_empty() { Value::Null } else { json!(value) });
+                    body.insert(
+                        name.clone(),
+                        if value.is_empty() {
+                            Value::Null
+                        } else {
+                            json!(value)
+                        },
+                    );
                 }
                 FieldKind::Number | FieldKind::Integer => {
-                    body.insert(name.clone(), number(value, matches!(kind, FieldKind::Integer)).map_err(|e| format!("`{name}`: {e}"))?);
+                    body.insert(
+                        name.clone(),
+                        number(value, matches!(kind, FieldKind::Integer))
+                            .map_err(|e| format!("`{name}`: {e}"))?,
+                    );
                 }
                 FieldKind::Date => {
-                    body.insert(name.clone(), date(value).map_err(|e| format!("`{name}`: {e}"))?);
+                    body.insert(
+                        name.clone(),
+                        date(value).map_err(|e| format!("`{name}`: {e}"))?,
+                    );
                 }
                 FieldKind::Custom(field) => {
-                    custom.insert(field.field_code.clone(), custom_value(field, value).map_err(|e| format!("`{name}`: {e}"))?);
+                    custom.insert(
+                        field.field_code.clone(),
+                        custom_value(field, value).map_err(|e| format!("`{name}`: {e}"))?,
+                    );
                 }
             }
         }
         if object == ObjectKind::Persons {
-            let part = |n: &str, cur: &str| values.get(n).cloned().unwrap_or_else(|| cur.to_string());
+            let part =
+                |n: &str, cur: &str| values.get(n).cloned().unwrap_or_else(|| cur.to_string());
             let (first, last) = (
-                part("first_name", current.map(|c| c.first_name.as_str()).unwrap_or("")),
-                part("last_name", current.map(|c| c.last_name.as_str()).unwrap_or("")),
+                part(
+                    "first_name",
+                    current.map(|c| c.first_name.as_str()).unwrap_or(""),
+                ),
+                part(
+                    "last_name",
+                    current.map(|c| c.last_name.as_str()).unwrap_or(""),
+                ),
             );
             if values.contains_key("first_name") || values.contains_key("last_name") {
                 let name = format!("{first} {last}").trim().to_string();
@@ -307,8 +428,15 @@ impl Pipedrive {
                 }
             }
             // Pipedrive requires a name; a person known only by email is named by it.
-            if create && !body.get("name").is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty())) {
-                let email = values.get("email").filter(|e| !e.is_empty()).ok_or("a person needs a name or an email")?;
+            let named = body
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty());
+            if create && !named {
+                let email = values
+                    .get("email")
+                    .filter(|e| !e.is_empty())
+                    .ok_or("a person needs a name or an email")?;
                 body.insert("name".into(), json!(email));
             }
         }
@@ -338,17 +466,27 @@ fn number_text(n: &serde_json::Number) -> String {
 }
 
 fn contact_entries(value: Option<&Value>) -> Vec<ContactEntry> {
-    value.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+    value
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }
 
 fn primary(entries: &[ContactEntry]) -> String {
-    entries.iter().find(|e| e.primary).or_else(|| entries.first()).map(|e| e.value.clone()).unwrap_or_default()
+    entries
+        .iter()
+        .find(|e| e.primary)
+        .or_else(|| entries.first())
+        .map(|e| e.value.clone())
+        .unwrap_or_default()
 }
 
 /// Replaces the primary entry's value (or adds one), keeping every other
 /// entry; an empty value removes the primary entry.
 fn with_primary(mut entries: Vec<ContactEntry>, value: &str) -> Vec<ContactEntry> {
-    let index = entries.iter().position(|e| e.primary).or(if entries.is_empty() { None } else { Some(0) });
+    let index = entries
+        .iter()
+        .position(|e| e.primary)
+        .or(if entries.is_empty() { None } else { Some(0) });
     match (index, value.is_empty()) {
         (Some(i), false) => {
             entries[i].value = value.to_string();
@@ -357,7 +495,14 @@ fn with_primary(mut entries: Vec<ContactEntry>, value: &str) -> Vec<ContactEntry
         (Some(i), true) => {
             entries.remove(i);
         }
-        (None, false) => entries.insert(0, ContactEntry { value: value.to_string(), primary: true, label: Some("work".into()) }),
+        (None, false) => entries.insert(
+            0,
+            ContactEntry {
+                value: value.to_string(),
+                primary: true,
+                label: Some("work".into()),
+            },
+        ),
         (None, true) => {}
     }
     entries
@@ -367,7 +512,10 @@ fn read_value(entity: &Entity, name: &str, kind: &FieldKind) -> String {
     match kind {
         FieldKind::Primary(list) => primary(&contact_entries(entity.rest.get(*list))),
         FieldKind::Custom(field) => {
-            let value = entity.custom_fields.as_ref().and_then(|c| c.get(&field.field_code));
+            let value = entity
+                .custom_fields
+                .as_ref()
+                .and_then(|c| c.get(&field.field_code));
             custom_text(field, value)
         }
         _ => text(entity.rest.get(name)),
@@ -383,20 +531,26 @@ fn custom_text(field: &Field, value: Option<&Value>) -> String {
             .options
             .iter()
             .flatten()
-            .find(|o| o.id == *id || o.id.to_string() == id.to_string().trim_matches('"'))
+            .find(|o| o.id == *id || text(Some(&o.id)) == text(Some(id)))
             .map(|o| o.label.clone())
             .unwrap_or_else(|| text(Some(id)))
     };
     match value {
         None | Some(Value::Null) => String::new(),
         Some(v) if field.field_type == "enum" => match v {
-            Value::Object(o) => o.get("label").map(|l| text(Some(l))).unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
+            Value::Object(o) => o
+                .get("label")
+                .map(|l| text(Some(l)))
+                .unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
             other => label(other),
         },
         Some(Value::Array(items)) => items
             .iter()
             .map(|i| match i {
-                Value::Object(o) => o.get("label").map(|l| text(Some(l))).unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
+                Value::Object(o) => o
+                    .get("label")
+                    .map(|l| text(Some(l)))
+                    .unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
                 other => label(other),
             })
             .collect::<Vec<_>>()
@@ -417,7 +571,14 @@ fn number(value: &str, integer: bool) -> Result<Value, String> {
     match v.parse::<f64>() {
         Ok(f) if integer && f.fract() == 0.0 => Ok(json!(f as i64)),
         Ok(f) if !integer && f.is_finite() => Ok(json!(f)),
-        _ => Err(format!("`{value}` is not {}", if integer { "a whole number" } else { "a number" })),
+        _ => Err(format!(
+            "`{value}` is not {}",
+            if integer {
+                "a whole number"
+            } else {
+                "a number"
+            }
+        )),
     }
 }
 
@@ -441,11 +602,21 @@ fn custom_value(field: &Field, value: &str) -> Result<Value, String> {
             .flatten()
             .find(|o| o.label.eq_ignore_ascii_case(label.trim()))
             .map(|o| o.id.clone())
-            .ok_or_else(|| format!("`{label}` is not an option of Pipedrive field `{}`", field.field_name))
+            .ok_or_else(|| {
+                format!(
+                    "`{label}` is not an option of Pipedrive field `{}`",
+                    field.field_name
+                )
+            })
     };
     match field.field_type.as_str() {
         "enum" => option_id(value),
-        "set" => value.split(';').filter(|s| !s.trim().is_empty()).map(option_id).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        "set" => value
+            .split(';')
+            .filter(|s| !s.trim().is_empty())
+            .map(option_id)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
         "double" | "int" => number(value, field.field_type == "int"),
         "monetary" => Ok(json!({"value": number(value, false)?})),
         "user" | "people" | "org" => number(value, true),
@@ -463,13 +634,24 @@ impl Connector for Pipedrive {
         Capabilities { max_batch: 1 }
     }
 
-    fn list(&self, object: ObjectKind, fields: &[String], progress: &dyn Fn(u64)) -> Result<Vec<Record>> {
+    fn list(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<Record>> {
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         let mut query = Vec::new();
         let custom: Vec<&str> = resolved
             .iter()
-            .filter_map(|(_, k)| if let FieldKind::Custom(f) = k { Some(f.field_code.as_str()) } else { None })
+            .filter_map(|(_, k)| {
+                if let FieldKind::Custom(f) = k {
+                    Some(f.field_code.as_str())
+                } else {
+                    None
+                }
+            })
             .collect();
         if !custom.is_empty() && custom.len() <= MAX_CUSTOM_FIELDS {
             query.push(("custom_fields", custom.join(",")));
@@ -477,7 +659,10 @@ impl Connector for Pipedrive {
         let entities: Vec<Entity> = self
             .list_pages(&path, &query, &mut |n| progress(n as u64))
             .with_context(|| format!("listing {object} from {}", self.system()))?;
-        entities.iter().map(|e| Ok(self.to_record(object, e, &resolved)?)).collect()
+        entities
+            .iter()
+            .map(|e| Ok(self.to_record(object, e, &resolved)?))
+            .collect()
     }
 
     fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>> {
@@ -495,26 +680,44 @@ impl Connector for Pipedrive {
         Ok(records)
     }
 
-    fn create(&self, object: ObjectKind, records: &[NewRecord], fields: &[String]) -> Result<Vec<WriteResult>> {
+    fn create(
+        &self,
+        object: ObjectKind,
+        records: &[NewRecord],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         records
             .iter()
             .map(|r| {
-                let request = self.body(object, &r.fields, &resolved, None, true).map(|b| (path.clone(), b));
+                let request = self
+                    .body(object, &r.fields, &resolved, None, true)
+                    .map(|b| (path.clone(), b));
                 self.write_one(object, &r.key, request, &resolved, true)
             })
             .collect()
     }
 
-    fn update(&self, object: ObjectKind, records: &[RecordUpdate], fields: &[String]) -> Result<Vec<WriteResult>> {
+    fn update(
+        &self,
+        object: ObjectKind,
+        records: &[RecordUpdate],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
         let resolved = self.resolve(object, fields)?;
         let collection = Self::collection(object)?;
         records
             .iter()
             .map(|r| {
-                let needs_parts = ["email", "phone", "first_name", "last_name"].iter().any(|f| r.fields.contains_key(*f));
-                let current = if object == ObjectKind::Persons && needs_parts { Some(self.person_parts(&r.id)?) } else { None };
+                let needs_parts = ["email", "phone", "first_name", "last_name"]
+                    .iter()
+                    .any(|f| r.fields.contains_key(*f));
+                let current = if object == ObjectKind::Persons && needs_parts {
+                    Some(self.person_parts(&r.id)?)
+                } else {
+                    None
+                };
                 let request = self
                     .body(object, &r.fields, &resolved, current.as_ref(), false)
                     .map(|b| (format!("/api/v2/{collection}/{}", r.id), b));
@@ -524,8 +727,12 @@ impl Connector for Pipedrive {
     }
 
     fn owners(&self) -> Result<Vec<Owner>> {
-        let reply = self.http.get("/api/v1/users", &[]).with_context(|| format!("listing users of {}", self.system()))?;
-        let page: ListPage<User> = serde_json::from_value(reply.body).map_err(|e| self.malformed(format!("users: {e}")))?;
+        let reply = self
+            .http
+            .get("/api/v1/users", &[])
+            .with_context(|| format!("listing users of {}", self.system()))?;
+        let page: ListPage<User> = serde_json::from_value(reply.body)
+            .map_err(|e| self.malformed(format!("users: {e}")))?;
         Ok(page
             .data
             .unwrap_or_default()
@@ -533,7 +740,10 @@ impl Connector for Pipedrive {
             .filter(|u| u.active_flag != Some(false))
             .filter_map(|u| {
                 let email = u.email?.trim().to_lowercase();
-                (!email.is_empty()).then_some(Owner { id: u.id.to_string(), email })
+                (!email.is_empty()).then_some(Owner {
+                    id: u.id.to_string(),
+                    email,
+                })
             })
             .collect())
     }
