@@ -1,9 +1,9 @@
-//! `cargo run --example demo`: the main job against two embedded fake
-//! HubSpot accounts with sample data, no account needed. It starts the fakes,
-//! writes a mapping file in a temporary directory, then runs
-//! `crmsync diff`, `crmsync sync` and `crmsync diff` again, printing what
-//! each prints, and finally shows a record as it arrived in the second
-//! account.
+//! `cargo run --example demo`: the main job against embedded fake accounts
+//! (two HubSpot, one Pipedrive) with sample data, no account needed. It
+//! starts the fakes, writes `sync.toml.example` pointed at them into a
+//! temporary directory, then runs `crmsync diff`, `crmsync sync` and
+//! `crmsync diff` again, printing what each prints, and finally shows how a
+//! record arrived on the other side.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -11,42 +11,75 @@ mod support;
 use clap::Parser;
 use crmsync::cli::Cli;
 use crmsync::progress::Progress;
+use serde_json::json;
 use std::collections::BTreeMap;
 use support::fake_hubspot::FakeHubSpot;
+use support::fake_pipedrive::FakePipedrive;
 
 const US_TOKEN: &str = "demo-us-token";
 const EU_TOKEN: &str = "demo-eu-token";
+const PD_TOKEN: &str = "demo-pd-token";
 
 fn main() -> anyhow::Result<()> {
     // SAFETY: set before any other thread exists (the fakes start below).
     unsafe {
         std::env::set_var("HUBSPOT_US_TOKEN", US_TOKEN);
         std::env::set_var("HUBSPOT_EU_TOKEN", EU_TOKEN);
+        std::env::set_var("PIPEDRIVE_TOKEN", PD_TOKEN);
     }
     let us = FakeHubSpot::start(US_TOKEN);
     let eu = FakeHubSpot::start(EU_TOKEN);
     let us_owner = us.add_owner("sam@corp.example", "Sam", "Lee");
     eu.add_owner("sam@corp.example", "Sam", "Lee");
     seed(&us, &eu, &us_owner);
+    let pd = FakePipedrive::start(PD_TOKEN);
+    // Pipedrive's default user owns Mia; that person works in the HubSpot accounts too.
+    us.add_owner("owner@example.com", "Pat", "Owner");
+    eu.add_owner("owner@example.com", "Pat", "Owner");
+    pd.add_user("sam@corp.example", "Sam Lee");
+    let mia = pd.seed_person(
+        json!({"name": "Mia Park", "emails": [{"value": "mia.park@example.com", "primary": true},
+        {"value": "mia@home.example", "primary": false, "label": "home"}]}),
+    );
+    pd.seed_deal(
+        json!({"title": "Initech upgrade", "value": 4500, "stage_id": 2, "person_id": mia}),
+    );
 
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("sync.toml");
-    let example = include_str!("../sync.toml.example");
     // The shipped example, pointed at the local fakes.
-    let text = example
-        .replace(
-            "# base_url = \"https://api.hubapi.com\"   # US",
-            &format!("base_url = \"{}\"", us.url()),
-        )
-        .replace(
-            "# base_url = \"https://api.hubapi.com\"   # EU",
-            &format!("base_url = \"{}\"", eu.url()),
+    let mut text = include_str!("../sync.toml.example").to_string();
+    for (marker, url) in [
+        ("# base_url = \"https://api.hubapi.com\"   # US", us.url()),
+        ("# base_url = \"https://api.hubapi.com\"   # EU", eu.url()),
+        (
+            "base_url = \"https://yourcompany.pipedrive.com\"   # PD",
+            pd.url(),
+        ),
+    ] {
+        assert!(
+            text.contains(marker),
+            "sync.toml.example lost the line {marker}"
         );
+        text = text.replace(marker, &format!("base_url = \"{url}\""));
+    }
     std::fs::write(&config, text)?;
 
     let progress = Progress::init(0, false, crmsync::progress::ProgressMode::Auto);
-    for step in ["diff", "sync", "diff"] {
-        println!("\n$ crmsync {step}");
+    let steps = [
+        (
+            "diff",
+            "What would change (exit 3: changes waiting; nothing is written):",
+        ),
+        ("sync", "Apply it:"),
+        (
+            "sync",
+            "Records that reached us through one pair travel on through the others on the next run:",
+        ),
+        ("diff", "Everything is in step (exit 0):"),
+    ];
+    for (step, note) in steps {
+        println!("\n# {note}\n$ crmsync {step}");
         let cli = Cli::parse_from(["crmsync", "--config", config.to_str().unwrap(), step]);
         let result = crmsync::run(&cli, &progress);
         if let Err(e) = &result {
@@ -55,14 +88,14 @@ fn main() -> anyhow::Result<()> {
         println!("(exit status {})", crmsync::exit::status_of(&result) as u8);
     }
     let ann = &eu.find("contacts", "email", "ann.lee@example.com")[0];
+    println!("\nOn eu, ann.lee@example.com is now: {:?}", ann.properties);
+    let mia = pd.person(mia).expect("seeded");
+    println!("On pd, Mia keeps both her emails: {}", mia["emails"]);
     println!(
-        "\nOn the eu account, ann.lee@example.com is now: {:?}",
-        ann.properties
-    );
-    println!(
-        "Requests the fake accounts served: us {}, eu {}.",
+        "Requests the fake accounts served: us {}, eu {}, pd {}.",
         us.server().request_count(),
-        eu.server().request_count()
+        eu.server().request_count(),
+        pd.server().request_count()
     );
     Ok(())
 }

@@ -176,6 +176,9 @@ pub enum ValueMap {
     Table(BTreeMap<String, String>),
     /// Owner ids, translated through the owner's email in each account.
     OwnerByEmail,
+    /// Values translated through their labels in each account's metadata
+    /// (pipelines, stages, enumeration options).
+    ByLabel,
     /// Record ids of another pair (e.g. a deal's contact), translated
     /// through that pair's link table. The pair must come earlier in the
     /// file, so its records are synced first.
@@ -221,6 +224,14 @@ impl PairConfig {
         let left = self.match_field.as_ref()?;
         let map = self.fields.iter().find(|f| &f.left == left)?;
         Some((map.left.clone(), map.right.clone()))
+    }
+
+    /// The left fields whose values are translated by label.
+    pub fn label_fields(&self) -> Vec<&FieldMap> {
+        self.fields
+            .iter()
+            .filter(|f| self.values.get(&f.left) == Some(&ValueMap::ByLabel))
+            .collect()
     }
 
     /// Returns true if and only if some field is translated through owners.
@@ -452,6 +463,7 @@ impl Config {
                 }
                 let map = match map {
                     RawValueMap::Named(n) if n == "owner-by-email" => ValueMap::OwnerByEmail,
+                    RawValueMap::Named(n) if n == "by-label" => ValueMap::ByLabel,
                     RawValueMap::Named(n) if n.starts_with("link:") => {
                         let other = &n["link:".len()..];
                         if !pairs.iter().any(|q: &PairConfig| q.name == other) {
@@ -460,7 +472,7 @@ impl Config {
                         ValueMap::Link(other.to_string())
                     }
                     RawValueMap::Named(n) => {
-                        return loc.fail(span, format!("pair `{}`: value map `{n}` for `{field}` is unknown; use \"owner-by-email\", \"link:PAIR\" or a [pairs.values.{field}] table", p.name));
+                        return loc.fail(span, format!("pair `{}`: value map `{n}` for `{field}` is unknown; use \"owner-by-email\", \"by-label\", \"link:PAIR\" or a [pairs.values.{field}] table", p.name));
                     }
                     RawValueMap::Table(t) => {
                         let mut reverse = BTreeSet::new();

@@ -359,7 +359,8 @@ phone = "phone"
     fn plan(pair: &PairConfig, left: &[Record], right: &[Record], state: &PairState) -> PairPlan {
         let owners = OwnerDirectory::default();
         let links = crate::state::State::default();
-        let translator = Translator::new(pair, &owners, &links);
+        let labels = crate::model::Labels::new();
+        let translator = Translator::new(pair, &owners, &links, [&labels, &labels]);
         plan_pair(pair, &pair_records(pair, left, right, state), &translator)
     }
 

@@ -6,7 +6,7 @@
 //! Pure: owner directories and links are passed in.
 
 use crate::config::{PairConfig, ValueMap};
-use crate::model::{Owner, Side};
+use crate::model::{Labels, Owner, Side};
 use crate::state::State;
 use std::collections::HashMap;
 
@@ -45,6 +45,8 @@ pub struct Translator<'a> {
     pair: &'a PairConfig,
     owners: &'a OwnerDirectory,
     links: &'a State,
+    /// Each side's field options, keyed by that side's field name.
+    labels: [&'a Labels; 2],
 }
 
 impl<'a> Translator<'a> {
@@ -52,11 +54,63 @@ impl<'a> Translator<'a> {
         pair: &'a PairConfig,
         owners: &'a OwnerDirectory,
         links: &'a State,
+        labels: [&'a Labels; 2],
     ) -> Translator<'a> {
         Translator {
             pair,
             owners,
             links,
+            labels,
+        }
+    }
+
+    /// `value` → its label on side `from` → the value with that label on
+    /// the other side (labels compared case-insensitively).
+    fn by_label(&self, from: Side, left_field: &str, value: &str) -> Result<String, String> {
+        let map = self
+            .pair
+            .fields
+            .iter()
+            .find(|f| f.left == left_field)
+            .expect("a mapped field");
+        let field_of = |side: Side| {
+            if side == Side::Left {
+                &map.left
+            } else {
+                &map.right
+            }
+        };
+        let options = |side: Side| {
+            self.labels[OwnerDirectory::index(side)]
+                .get(field_of(side))
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+        };
+        let (_, label) = options(from)
+            .iter()
+            .find(|(v, _)| v == value)
+            .ok_or_else(|| {
+                format!(
+                    "{from} value `{value}` of `{}` has no label in that account",
+                    field_of(from)
+                )
+            })?;
+        let to = from.other();
+        let matches: Vec<&String> = options(to)
+            .iter()
+            .filter(|(_, l)| l.eq_ignore_ascii_case(label))
+            .map(|(v, _)| v)
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(format!(
+                "`{label}` ({from} value `{value}` of `{}`) has no match by label in the {to} account; add it there or use a value table",
+                field_of(from)
+            )),
+            _ => Err(format!(
+                "`{label}` names several values of `{}` in the {to} account; use a value table",
+                field_of(to)
+            )),
         }
     }
 
@@ -83,6 +137,7 @@ impl<'a> Translator<'a> {
                     )
                 })
             }
+            Some(ValueMap::ByLabel) => self.by_label(from, left_field, value),
             Some(ValueMap::Link(other)) => {
                 let link = self.links.pair(other).and_then(|p| match from {
                     Side::Left => p.by_left(value),
@@ -138,7 +193,9 @@ dealstage = "dealstage"
 hubspot_owner_id = "hubspot_owner_id"
 dealname = "dealname"
 contact = "contact"
+stage = "stage_id"
 [pairs.values]
+stage = "by-label"
 hubspot_owner_id = "owner-by-email"
 contact = "link:contacts"
 [pairs.values.dealstage]
@@ -165,7 +222,18 @@ closedwon = "won"
         );
         let mut links = State::default();
         links.pair_mut("contacts").link("5", "50");
-        let t = Translator::new(&pair, &owners, &links);
+        let left_labels = Labels::from([(
+            "stage".to_string(),
+            vec![
+                ("s1".to_string(), "Won".to_string()),
+                ("s2".to_string(), "Lost".to_string()),
+            ],
+        )]);
+        let right_labels = Labels::from([(
+            "stage_id".to_string(),
+            vec![("5".to_string(), "won".to_string())],
+        )]);
+        let t = Translator::new(&pair, &owners, &links, [&left_labels, &right_labels]);
         assert_eq!(
             t.translate(Side::Left, "dealstage", "closedwon").unwrap(),
             "won"

@@ -110,9 +110,13 @@ pub struct Owner {
     pub email: String,
 }
 
+/// Field → its (value, label) options in one account: stages, pipelines,
+/// enumeration options.
+pub type Labels = BTreeMap<String, Vec<(String, String)>>;
+
 /// Returns true if and only if two field values mean the same thing although
 /// one system may have normalised them: surrounding space, the letter case of
-/// an email address, or `100` against `100.0`.
+/// an email address, `100` against `100.0`, or one date written two ways.
 pub fn values_equivalent(a: &str, b: &str) -> bool {
     let (a, b) = (a.trim(), b.trim());
     if a == b {
@@ -121,10 +125,17 @@ pub fn values_equivalent(a: &str, b: &str) -> bool {
     if a.contains('@') && b.contains('@') {
         return a.eq_ignore_ascii_case(b);
     }
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+    if let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) {
+        return x == y;
     }
+    // One instant in two notations: `2026-01-01`, `2026-01-01T00:00:00Z`,
+    // HubSpot's epoch milliseconds.
+    let is_date = |s: &str| s.len() >= 10 && s.as_bytes()[4] == b'-';
+    let is_epoch_ms = |s: &str| s.len() >= 10 && s.bytes().all(|c| c.is_ascii_digit());
+    if (is_date(a) || is_epoch_ms(a)) && (is_date(b) || is_epoch_ms(b)) {
+        return matches!((crate::timestamp::parse_ms(a), crate::timestamp::parse_ms(b)), (Some(x), Some(y)) if x == y);
+    }
+    false
 }
 
 /// The form a match key is compared in: trimmed and lowercased.
@@ -154,5 +165,8 @@ mod tests {
         assert!(!values_equivalent("Ann", "ann"));
         assert!(!values_equivalent("100", "101"));
         assert!(values_equivalent("", ""));
+        assert!(values_equivalent("2026-01-01", "2026-01-01T00:00:00Z"));
+        assert!(values_equivalent("1767225600000", "2026-01-01"));
+        assert!(!values_equivalent("2026-01-01", "2026-01-02"));
     }
 }

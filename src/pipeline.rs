@@ -39,8 +39,8 @@ pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
 }
 
 /// Pulls both sides of every pair (the two sides concurrently) and saves the
-/// snapshots. Owners are fetched once per system, and only when a value map
-/// needs them.
+/// snapshots. Owners and field labels are fetched only when a value map
+/// needs them, and once per system (connectors cache their metadata).
 pub fn pull(
     config: &Config,
     pairs: &[&PairConfig],
@@ -71,6 +71,15 @@ pub fn pull(
             let mut snapshot = Snapshot::new(&endpoint.system, endpoint.object, fields, records);
             if pair.uses_owners() {
                 snapshot.owners = owners.get(&endpoint.system).cloned().unwrap_or_default();
+            }
+            for map in pair.label_fields() {
+                let field = if side == Side::Left {
+                    &map.left
+                } else {
+                    &map.right
+                };
+                let options = connectors[&endpoint.system].labels(endpoint.object, field)?;
+                snapshot.labels.insert(field.clone(), options);
             }
             Ok(snapshot)
         };
@@ -113,7 +122,8 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State
     let links = state.pair(&pair.name).unwrap_or(&empty);
     let pairing = matcher::pair_records(pair, &left.records, &right.records, links);
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
-    diff::plan_pair(pair, &pairing, &Translator::new(pair, &owners, state))
+    let translator = Translator::new(pair, &owners, state, [&left.labels, &right.labels]);
+    diff::plan_pair(pair, &pairing, &translator)
 }
 
 /// Plans every pair against the state as it is. Pure.

@@ -7,7 +7,7 @@
 //! data: written atomically, 0600. No network here.
 
 use crate::files;
-use crate::model::{ObjectKind, Owner, Record, Side};
+use crate::model::{Labels, ObjectKind, Owner, Record, Side};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,9 @@ pub struct Snapshot {
     /// offline diff needs no API call.
     #[serde(default)]
     pub owners: Vec<Owner>,
+    /// The options of fields translated by label, kept for the same reason.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 impl Snapshot {
@@ -51,6 +54,7 @@ impl Snapshot {
             complete: true,
             records,
             owners: Vec::new(),
+            labels: Labels::new(),
         }
     }
 

@@ -340,6 +340,15 @@ impl HttpClient {
                 system,
                 message: error_message(&text),
             }),
+            // A 403 whose body is not the vendor's JSON is a firewall block
+            // (Pipedrive puts Cloudflare in front after too many 429s):
+            // stop and try later, never hammer it.
+            403 if serde_json::from_str::<Value>(&text).is_err() => {
+                OperationResult::Err(ApiError::RateLimited {
+                    system,
+                    detail: "blocked with a 403 that is not an API answer (a firewall after too many requests)".into(),
+                })
+            }
             403 => OperationResult::Err(ApiError::Forbidden {
                 system,
                 message: error_message(&text),

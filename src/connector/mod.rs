@@ -92,6 +92,11 @@ pub trait Connector: Send + Sync {
     /// The account's users who can own records.
     fn owners(&self) -> Result<Vec<Owner>>;
 
+    /// The (value, label) options of a field (stages, pipelines, enumeration
+    /// options), for value maps by label. A field without options is a
+    /// mapping error.
+    fn labels(&self, object: ObjectKind, field: &str) -> Result<Vec<(String, String)>>;
+
     /// Requests made so far, by endpoint.
     fn request_counts(&self) -> BTreeMap<String, u64>;
 }

@@ -47,9 +47,7 @@ lifecyclestage = "Lifecycle"
 hubspot_owner_id = "owner_id"
 [pairs.values]
 hubspot_owner_id = "owner-by-email"
-[pairs.values.lifecyclestage]
-lead = "Lead"
-customer = "Customer"
+lifecyclestage = "by-label"
 
 [[pairs]]
 name = "deals"
@@ -198,9 +196,18 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
     assert_eq!(p["owner_id"], json!(m.pd_owner));
     let fields = p["custom_fields"].as_object().unwrap();
     assert!(fields.values().any(|v| v == &json!("Engineer")), "{p}");
+    // `lead` is labelled "Lead" on HubSpot; Pipedrive's "Lead" option is stored by its id.
+    assert!(
+        fields.values().any(|v| v.is_number()),
+        "the enum option id was written: {p}"
+    );
     // Pipedrive-only people arrive on HubSpot.
     let c = &m.hs.find("contacts", "email", "p250@example.com")[0];
     assert_eq!(c.properties["firstname"], "First250");
+    assert_eq!(
+        m.hs.find("contacts", "email", "c0@example.com")[0].properties["lifecyclestage"],
+        "lead"
+    );
     assert_eq!(c.properties["hubspot_owner_id"], m.hs_owner);
 
     // Floor: ⌈600/100⌉ HubSpot pages, ⌈300/500⌉ Pipedrive page, one call per Pipedrive write.

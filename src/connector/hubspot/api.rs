@@ -127,3 +127,32 @@ pub struct ApiOwner {
     #[serde(default)]
     pub email: Option<String>,
 }
+
+/// A deal pipeline with its stages.
+#[derive(Debug, Deserialize)]
+pub struct Pipeline {
+    pub id: String,
+    pub label: String,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Stage {
+    pub id: String,
+    pub label: String,
+}
+
+/// A property definition.
+#[derive(Debug, Deserialize)]
+pub struct Property {
+    pub name: String,
+    #[serde(default)]
+    pub options: Vec<PropertyOption>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PropertyOption {
+    pub label: String,
+    pub value: String,
+}

@@ -17,14 +17,15 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{Capabilities, Connector, NewRecord, RecordUpdate, WriteResult, complete_results};
-use crate::config::SystemConfig;
+use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
 use crate::timestamp;
 use anyhow::{Context, Result};
 use api::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// HubSpot caps list pages and batch inputs at 100.
@@ -36,6 +37,9 @@ pub const CONTACT_FIELD: &str = "contact";
 pub struct HubSpot {
     http: HttpClient,
     version: String,
+    /// Metadata answers (pipelines, property definitions) by path: fetched
+    /// at most once per run.
+    metadata: Mutex<HashMap<String, Value>>,
 }
 
 impl HubSpot {
@@ -54,6 +58,7 @@ impl HubSpot {
         Ok(HubSpot {
             http,
             version: system.api_version.clone(),
+            metadata: Mutex::new(HashMap::new()),
         })
     }
 
@@ -430,6 +435,38 @@ impl Connector for HubSpot {
         Ok(owners)
     }
 
+    fn labels(&self, object: ObjectKind, field: &str) -> Result<Vec<(String, String)>> {
+        if object == ObjectKind::Deals && (field == "dealstage" || field == "pipeline") {
+            let pipelines: Vec<Pipeline> =
+                self.metadata(&format!("/crm/pipelines/{}/deals", self.version))?;
+            return Ok(if field == "pipeline" {
+                pipelines.into_iter().map(|p| (p.id, p.label)).collect()
+            } else {
+                pipelines
+                    .into_iter()
+                    .flat_map(|p| p.stages)
+                    .map(|s| (s.id, s.label))
+                    .collect()
+            });
+        }
+        let kind = self
+            .objects_path(object)?
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let properties: Vec<Property> =
+            self.metadata(&format!("/crm/properties/{}/{kind}", self.version))?;
+        match properties.into_iter().find(|p| p.name == field) {
+            Some(p) if !p.options.is_empty() => Ok(p.options.into_iter().map(|o| (o.value, o.label)).collect()),
+            _ => Err(ConfigError(format!(
+                "{}.{object} property `{field}` has no options to match by label; use a value table instead of \"by-label\"",
+                self.system()
+            ))
+            .into()),
+        }
+    }
+
     fn request_counts(&self) -> BTreeMap<String, u64> {
         self.http.request_counts()
     }
@@ -453,6 +490,40 @@ fn without_contact(fields: &BTreeMap<String, String>) -> BTreeMap<String, String
 }
 
 impl HubSpot {
+    /// A metadata `results` list, fetched once per run.
+    fn metadata<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        let cached = self
+            .metadata
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned();
+        let body = match cached {
+            Some(body) => body,
+            None => {
+                let reply = self
+                    .http
+                    .get(path, &[])
+                    .with_context(|| format!("reading {path} from {}", self.system()))?;
+                self.metadata
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.to_string(), reply.body.clone());
+                reply.body
+            }
+        };
+        let page: Page<T> =
+            serde_json::from_value(body).map_err(|e| self.malformed(format!("{path}: {e}")))?;
+        Ok(page.results)
+    }
+
+    fn malformed(&self, detail: String) -> ApiError {
+        ApiError::Malformed {
+            system: self.system().to_string(),
+            detail,
+        }
+    }
+
     /// Moves each written deal's association from its old contact to its new
     /// one (associations do not touch the deal's modified time).
     fn relink_contacts(&self, relinks: &[Relink], results: &mut [WriteResult]) -> Result<()> {

@@ -77,3 +77,10 @@ pub struct User {
     #[serde(default)]
     pub active_flag: Option<bool>,
 }
+
+/// An item of `GET /api/v2/stages` or `/api/v2/pipelines`.
+#[derive(Debug, Deserialize)]
+pub struct Named {
+    pub id: i64,
+    pub name: String,
+}

@@ -748,6 +748,33 @@ impl Connector for Pipedrive {
             .collect())
     }
 
+    fn labels(&self, object: ObjectKind, field: &str) -> Result<Vec<(String, String)>> {
+        let named = |path: &str| -> Result<Vec<(String, String)>> {
+            let items: Vec<Named> = self
+                .list_all(path, &[])
+                .with_context(|| format!("reading {path} from {}", self.system()))?;
+            Ok(items
+                .into_iter()
+                .map(|n| (n.id.to_string(), n.name))
+                .collect())
+        };
+        match (object, field) {
+            (ObjectKind::Deals, "stage_id") => named("/api/v2/stages"),
+            (ObjectKind::Deals, "pipeline_id") => named("/api/v2/pipelines"),
+            _ => match self.resolve(object, &[field.to_string()])?.pop() {
+                // Enum and set values are already read as their labels.
+                Some((_, FieldKind::Custom(f))) if f.options.as_ref().is_some_and(|o| !o.is_empty()) => {
+                    Ok(f.options.iter().flatten().map(|o| (o.label.clone(), o.label.clone())).collect())
+                }
+                _ => Err(ConfigError(format!(
+                    "{}.{object} field `{field}` has no options to match by label; use a value table instead of \"by-label\"",
+                    self.system()
+                ))
+                .into()),
+            },
+        }
+    }
+
     fn request_counts(&self) -> BTreeMap<String, u64> {
         self.http.request_counts()
     }
