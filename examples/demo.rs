@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&config, text)?;
 
-    let progress = Progress::init(0, false, crmsync::progress::ProgressMode::Auto);
+    let progress = Progress::init(0, false, crmsync::progress::ProgressMode::Auto, None);
     let steps = [
         (
             "diff",

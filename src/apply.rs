@@ -13,7 +13,7 @@ use crate::connector::{Connector, NewRecord, RecordUpdate, WriteResult};
 use crate::model::{Record, Side};
 use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::report::{RecordOutcome, Report, Result as Res};
-use crate::state::{Link, State};
+use crate::state::{Link, PendingCreate, State};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use std::collections::BTreeMap;
@@ -139,6 +139,20 @@ impl Applier<'_> {
                     .filter(|(_, i)| i.action == action && i.target == Some(target))
                     .collect();
                 for chunk in items.chunks(batch) {
+                    if action == Action::Create {
+                        // Journal before sending: if the answer is lost, the
+                        // next run finds the record instead of making another.
+                        let links = self.state.pair_mut(&pair.name);
+                        for (_, item) in chunk {
+                            let source = item.id(target.other()).unwrap_or_default().to_string();
+                            links.add_pending(PendingCreate {
+                                target,
+                                source,
+                                fields: written_fields(item, true),
+                            });
+                        }
+                        self.state.save(self.state_path)?;
+                    }
                     let results = match action {
                         Action::Create => {
                             let records: Vec<NewRecord> = chunk
@@ -172,6 +186,12 @@ impl Applier<'_> {
                         results.into_iter().map(|r| (r.key.clone(), r)).collect();
                     let links = self.state.pair_mut(&pair.name);
                     for (n, item) in chunk {
+                        if action == Action::Create {
+                            links.remove_pending(
+                                target,
+                                item.id(target.other()).unwrap_or_default(),
+                            );
+                        }
                         match by_key.get(&n.to_string()).map(|r| &r.outcome) {
                             Some(Ok(written)) => {
                                 record_write(links, item, target, written);

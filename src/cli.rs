@@ -36,12 +36,32 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Also write the run's per-record report here, as JSON (0600).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Also append the log lines, with timestamps, to this file.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
     /// Progress bars on stderr: auto draws them only on a terminal.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub progress: ProgressMode,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// The subcommand's name, for reports and alerts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Pull { .. } => "pull",
+            Command::Diff { .. } => "diff",
+            Command::Push { .. } => "push",
+            Command::Sync { .. } => "sync",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -64,6 +64,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub systems: BTreeMap<String, SystemConfig>,
     pub pairs: Vec<PairConfig>,
+    pub alerts: Option<Alerts>,
     /// A hash of the file's text; a saved plan records it so `push` can tell
     /// that the mapping changed since the plan was made.
     pub fingerprint: String,
@@ -92,6 +93,85 @@ impl SystemKind {
     }
 }
 
+/// `[retry]`: how long one request may keep trying (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Total time one request may spend waiting and retrying; then exit 5.
+    pub max_wait_secs: u64,
+    /// Read timeout of one attempt.
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    /// The first backoff; it doubles, with jitter.
+    pub first_delay_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            max_wait_secs: 120,
+            timeout_secs: 60,
+            connect_timeout_secs: 10,
+            first_delay_ms: 500,
+        }
+    }
+}
+
+/// `[alerts]`: where a failed run is announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alerts {
+    /// The environment variable holding the webhook URL (a secret).
+    pub webhook_env: String,
+}
+
+/// A safety limit: a number of records, or a percentage of the pair's records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Count(u64),
+    Percent(f64),
+}
+
+impl Limit {
+    /// The limit as a number of records out of `total`.
+    pub fn of(self, total: usize) -> u64 {
+        match self {
+            Limit::Count(n) => n,
+            Limit::Percent(p) => ((total as f64) * p / 100.0).floor() as u64,
+        }
+    }
+
+    /// Parses `10` or `"5%"`.
+    pub fn parse(text: &str) -> Option<Limit> {
+        let t = text.trim();
+        match t.strip_suffix('%') {
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .map(Limit::Percent),
+            None => t.parse().ok().map(Limit::Count),
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Count(n) => write!(f, "{n}"),
+            Limit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// What a record deleted on one side does to its linked record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletePolicy {
+    /// Unlink and report; nothing is deleted (the default).
+    Ignore,
+    /// Delete the linked record too (HubSpot: archive; Pipedrive: delete).
+    Propagate,
+}
+
 /// One `[systems.NAME]` table.
 #[derive(Debug, Clone)]
 pub struct SystemConfig {
@@ -103,6 +183,8 @@ pub struct SystemConfig {
     pub api_version: String,
     /// Client-side pacing: at most this many requests per rolling 10 seconds.
     pub requests_per_10s: u32,
+    /// From the file's `[retry]` table.
+    pub retry: RetrySettings,
 }
 
 impl SystemConfig {
@@ -195,6 +277,11 @@ pub struct PairConfig {
     /// The left field used to pair records that are not linked yet.
     pub match_field: Option<String>,
     pub conflict: ConflictPolicy,
+    /// Per-field overrides of `conflict`, keyed by the left field.
+    pub field_conflicts: BTreeMap<String, ConflictPolicy>,
+    pub deletes: DeletePolicy,
+    pub max_deletes: Option<Limit>,
+    pub max_changes: Option<Limit>,
     pub fields: Vec<FieldMap>,
     /// Keyed by the left field name.
     pub values: BTreeMap<String, ValueMap>,
@@ -217,6 +304,14 @@ impl PairConfig {
                 Side::Right => f.right.clone(),
             })
             .collect()
+    }
+
+    /// The conflict policy of one field (its override, else the pair's).
+    pub fn conflict_for(&self, left_field: &str) -> ConflictPolicy {
+        self.field_conflicts
+            .get(left_field)
+            .copied()
+            .unwrap_or(self.conflict)
     }
 
     /// The right field the match field maps to.
@@ -248,6 +343,31 @@ struct RawConfig {
     systems: BTreeMap<String, Spanned<RawSystem>>,
     #[serde(default)]
     pairs: Vec<Spanned<RawPair>>,
+    retry: Option<RawRetry>,
+    alerts: Option<RawAlerts>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_wait_secs: Option<u64>,
+    timeout_secs: Option<u64>,
+    connect_timeout_secs: Option<u64>,
+    first_delay_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    webhook_env: String,
+}
+
+/// `10` or `"5%"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawLimit {
+    Count(u64),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -272,6 +392,11 @@ struct RawPair {
     #[serde(rename = "match")]
     match_field: Option<String>,
     conflict: Option<String>,
+    #[serde(default)]
+    conflicts: BTreeMap<String, String>,
+    deletes: Option<String>,
+    max_deletes: Option<RawLimit>,
+    max_changes: Option<RawLimit>,
     fields: Option<Spanned<BTreeMap<String, String>>>,
     #[serde(default)]
     values: BTreeMap<String, RawValueMap>,
@@ -312,6 +437,35 @@ impl Config {
         })?;
         let loc = Locator { file: &file, text };
 
+        let retry = match &raw.retry {
+            None => RetrySettings::default(),
+            Some(r) => {
+                let d = RetrySettings::default();
+                let settings = RetrySettings {
+                    max_wait_secs: r.max_wait_secs.unwrap_or(d.max_wait_secs),
+                    timeout_secs: r.timeout_secs.unwrap_or(d.timeout_secs),
+                    connect_timeout_secs: r.connect_timeout_secs.unwrap_or(d.connect_timeout_secs),
+                    first_delay_ms: r.first_delay_ms.unwrap_or(d.first_delay_ms),
+                };
+                if settings.timeout_secs == 0 || settings.connect_timeout_secs == 0 {
+                    return Err(ConfigError(format!(
+                        "{file}: [retry] timeouts must be at least 1 second"
+                    )));
+                }
+                settings
+            }
+        };
+        let alerts = match &raw.alerts {
+            Some(a) if a.webhook_env.trim().is_empty() => {
+                return Err(ConfigError(format!(
+                    "{file}: [alerts] webhook_env is empty; name the environment variable that holds the webhook URL"
+                )));
+            }
+            Some(a) => Some(Alerts {
+                webhook_env: a.webhook_env.trim().to_string(),
+            }),
+            None => None,
+        };
         let mut systems = BTreeMap::new();
         for (name, spanned) in &raw.systems {
             let span = spanned.span();
@@ -376,6 +530,7 @@ impl Config {
                     base_url,
                     api_version,
                     requests_per_10s,
+                    retry,
                 },
             );
         }
@@ -418,21 +573,47 @@ impl Config {
                 "right-to-left" => Direction::RightToLeft,
                 other => return loc.fail(span, format!("pair `{}` has direction `{other}`; use both, left-to-right or right-to-left", p.name)),
             };
-            let conflict = match p.conflict.as_deref().unwrap_or("newest") {
-                "newest" => ConflictPolicy::Newest,
-                "left" => ConflictPolicy::Left,
-                "right" => ConflictPolicy::Right,
-                "skip" => ConflictPolicy::Skip,
+            let parse_policy = |text: &str| match text {
+                "newest" => Some(ConflictPolicy::Newest),
+                "left" => Some(ConflictPolicy::Left),
+                "right" => Some(ConflictPolicy::Right),
+                "skip" => Some(ConflictPolicy::Skip),
+                _ => None,
+            };
+            let conflict_text = p.conflict.as_deref().unwrap_or("newest");
+            let Some(conflict) = parse_policy(conflict_text) else {
+                return loc.fail(
+                    span,
+                    format!(
+                        "pair `{}` has conflict `{conflict_text}`; use newest, left, right or skip",
+                        p.name
+                    ),
+                );
+            };
+            let deletes = match p.deletes.as_deref().unwrap_or("ignore") {
+                "ignore" => DeletePolicy::Ignore,
+                "propagate" => DeletePolicy::Propagate,
                 other => {
                     return loc.fail(
                         span,
                         format!(
-                            "pair `{}` has conflict `{other}`; use newest, left, right or skip",
+                            "pair `{}` has deletes `{other}`; use ignore or propagate",
                             p.name
                         ),
                     );
                 }
             };
+            let limit = |raw: &Option<RawLimit>, key: &str| -> Result<Option<Limit>, ConfigError> {
+                match raw {
+                    None => Ok(None),
+                    Some(RawLimit::Count(n)) => Ok(Some(Limit::Count(*n))),
+                    Some(RawLimit::Text(t)) => Limit::parse(t).map(Some).ok_or_else(|| {
+                        loc.error(span.clone(), format!("pair `{}` has {key} = \"{t}\"; use a count (10) or a percentage (\"5%\")", p.name))
+                    }),
+                }
+            };
+            let max_deletes = limit(&p.max_deletes, "max_deletes")?;
+            let max_changes = limit(&p.max_changes, "max_changes")?;
             let Some(field_table) = p.fields.as_ref().filter(|f| !f.get_ref().is_empty()) else {
                 return loc.fail(span, format!("pair `{}` maps no fields; add a [pairs.fields] table of left = \"right\" lines", p.name));
             };
@@ -455,6 +636,16 @@ impl Config {
                 && !field_table.contains_key(m)
             {
                 return loc.fail(span, format!("pair `{}` matches on `{m}`, which is not a left field in [pairs.fields]; map it or change match", p.name));
+            }
+            let mut field_conflicts = BTreeMap::new();
+            for (field, policy) in &p.conflicts {
+                if !field_table.contains_key(field) {
+                    return loc.fail(span, format!("pair `{}` has a conflict policy for `{field}`, which is not a left field in [pairs.fields]; map it or remove it from [pairs.conflicts]", p.name));
+                }
+                let Some(policy) = parse_policy(policy) else {
+                    return loc.fail(span, format!("pair `{}`: [pairs.conflicts] {field} = \"{policy}\"; use newest, left, right or skip", p.name));
+                };
+                field_conflicts.insert(field.clone(), policy);
             }
             let mut values = BTreeMap::new();
             for (field, map) in &p.values {
@@ -494,6 +685,10 @@ impl Config {
                 direction,
                 match_field: p.match_field.clone(),
                 conflict,
+                field_conflicts,
+                deletes,
+                max_deletes,
+                max_changes,
                 fields,
                 values,
             });
@@ -514,6 +709,7 @@ impl Config {
             state_dir,
             systems,
             pairs,
+            alerts,
             fingerprint: crate::model::content_hash(text.as_bytes()),
         })
     }
@@ -549,6 +745,13 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
+    fn error(&self, span: std::ops::Range<usize>, problem: String) -> ConfigError {
+        ConfigError(format!(
+            "{}: {problem}",
+            at(self.file, Some(line_of(self.text, span.start)))
+        ))
+    }
+
     fn fail<T>(&self, span: std::ops::Range<usize>, problem: String) -> Result<T, ConfigError> {
         Err(ConfigError(format!(
             "{}: {problem}",

@@ -8,6 +8,7 @@
 //! plan, `sync` goes all the way. Printing goes to stdout; logs and bars to
 //! stderr. Exit codes are chosen in `exit.rs` only.
 
+pub mod alert;
 pub mod apply;
 pub mod cli;
 pub mod config;
@@ -39,48 +40,93 @@ use state::{RunLock, State};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Runs one command line.
+/// Runs one command line: the subcommand, then the `--report` file and the
+/// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     let config = Config::load(&cli.config)?;
-    match &cli.command {
-        Command::Pull { pairs } => pull(cli, &config, pairs, progress),
+    let started = Instant::now();
+    let mut report = Report::default();
+    let result = match &cli.command {
+        Command::Pull { pairs } => pull(cli, &config, pairs, progress, &mut report),
         Command::Diff {
             pairs,
             out,
             offline,
-        } => diff(cli, &config, pairs, out.as_deref(), *offline, progress),
-        Command::Push { plan, dry_run } => push(cli, &config, plan.clone(), *dry_run, progress),
-        Command::Sync { pairs, dry_run } => sync(cli, &config, pairs, *dry_run, progress),
+        } => diff(
+            cli,
+            &config,
+            pairs,
+            out.as_deref(),
+            *offline,
+            progress,
+            &mut report,
+        ),
+        Command::Push { plan, dry_run } => {
+            push(cli, &config, plan.clone(), *dry_run, progress, &mut report)
+        }
+        Command::Sync { pairs, dry_run } => {
+            sync(cli, &config, pairs, *dry_run, progress, &mut report)
+        }
+    };
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    let status = exit::status_of(&result);
+    let error = result.as_ref().err().map(|e| format!("{e:#}"));
+    if let Some(path) = &cli.report
+        && let Err(e) = report.write(path, cli.command.name(), status as u8, error.as_deref())
+    {
+        log::warn!("cannot write the report: {e:#}");
     }
+    if let Some(alerts) = &config.alerts {
+        let text = alert::summary(
+            cli.command.name(),
+            &config.path.display().to_string(),
+            status,
+            &report,
+            error.as_deref(),
+        );
+        alert::notify(alerts, status, &text);
+    }
+    result
 }
 
-fn pull(cli: &Cli, config: &Config, names: &[String], progress: &Progress) -> Result<Outcome> {
+fn pull(
+    cli: &Cli,
+    config: &Config,
+    names: &[String],
+    progress: &Progress,
+    report: &mut Report,
+) -> Result<Outcome> {
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
-    let _lock = RunLock::acquire(&config.state_dir)?;
-    let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
-    let counts: Vec<_> = pairs
-        .iter()
-        .zip(&snapshots)
-        .map(|(p, [l, r])| json!({"pair": p.name, "left": l.records.len(), "right": r.records.len()}))
-        .collect();
-    if cli.json {
-        print_json(
-            &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": pipeline::request_counts(&connectors)}),
-        );
-    } else {
-        for (p, [l, r]) in pairs.iter().zip(&snapshots) {
-            println!(
-                "Pulled {}: {} {} records, {} {} records.",
-                p.name,
-                p.left,
-                l.records.len(),
-                p.right,
-                r.records.len()
+    let result = (|| -> Result<Outcome> {
+        let _lock = RunLock::acquire(&config.state_dir)?;
+        let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
+        if cli.json {
+            let counts: Vec<_> = pairs
+                .iter()
+                .zip(&snapshots)
+                .map(|(p, [l, r])| json!({"pair": p.name, "left": l.records.len(), "right": r.records.len()}))
+                .collect();
+            let requests = pipeline::request_counts(&connectors);
+            print_json(
+                &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": requests}),
             );
+        } else {
+            for (p, [l, r]) in pairs.iter().zip(&snapshots) {
+                println!(
+                    "Pulled {}: {} {} records, {} {} records.",
+                    p.name,
+                    p.left,
+                    l.records.len(),
+                    p.right,
+                    r.records.len()
+                );
+            }
         }
-    }
-    Ok(Outcome::Done)
+        Ok(Outcome::Done)
+    })();
+    report.requests = pipeline::request_counts(&connectors);
+    result
 }
 
 fn diff(
@@ -90,32 +136,31 @@ fn diff(
     out: Option<&Path>,
     offline: bool,
     progress: &Progress,
+    report: &mut Report,
 ) -> Result<Outcome> {
     let pairs = config.select_pairs(names)?;
-    let (plan, _lock) = if offline {
+    let plan = if offline {
         let snapshots = pipeline::load_snapshots(config, &pairs)?;
-        (
-            pipeline::plan(
-                config,
-                &pairs,
-                &snapshots,
-                &State::load(&State::path(&config.state_dir))?,
-            ),
-            None,
+        pipeline::plan(
+            config,
+            &pairs,
+            &snapshots,
+            &State::load(&State::path(&config.state_dir))?,
         )
     } else {
         let connectors = pipeline::connect(config, &pairs)?;
-        let lock = RunLock::acquire(&config.state_dir)?;
-        let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
-        (
-            pipeline::plan(
+        let planned = (|| -> Result<Plan> {
+            let _lock = RunLock::acquire(&config.state_dir)?;
+            let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
+            Ok(pipeline::plan(
                 config,
                 &pairs,
                 &snapshots,
                 &State::load(&State::path(&config.state_dir))?,
-            ),
-            Some(lock),
-        )
+            ))
+        })();
+        report.requests = pipeline::request_counts(&connectors);
+        planned?
     };
     plan.save(&last_plan_path(config))?;
     if let Some(out) = out {
@@ -126,16 +171,8 @@ fn diff(
             out.display()
         );
     }
-    if cli.json {
-        print_json(&serde_json::to_value(&plan)?);
-    } else {
-        print!("{plan}");
-    }
-    Ok(if plan.is_empty() {
-        Outcome::Done
-    } else {
-        Outcome::Drift
-    })
+    print_plan(cli, &plan)?;
+    Ok(drift_of(&plan))
 }
 
 fn push(
@@ -144,28 +181,37 @@ fn push(
     plan_path: Option<PathBuf>,
     dry_run: bool,
     progress: &Progress,
+    report: &mut Report,
 ) -> Result<Outcome> {
-    let started = Instant::now();
     let plan_path = plan_path.unwrap_or_else(|| last_plan_path(config));
     let plan = Plan::load(&plan_path)?;
     let names: Vec<String> = plan.pairs.iter().map(|p| p.name.clone()).collect();
     let pairs = config.select_pairs(&names)?;
     let connectors = pipeline::connect(config, &pairs)?;
-    let _lock = RunLock::acquire(&config.state_dir)?;
-    let mut state = State::load(&State::path(&config.state_dir))?;
-    pipeline::check_fresh(config, &plan, &pairs, &connectors, &state)?;
-    if dry_run || plan.is_empty() {
-        print_plan_only(cli, &plan)?;
-        return Ok(if plan.is_empty() {
-            Outcome::Done
-        } else {
-            Outcome::Drift
-        });
+    let result = (|| -> Result<Outcome> {
+        let _lock = RunLock::acquire(&config.state_dir)?;
+        let mut state = State::load(&State::path(&config.state_dir))?;
+        pipeline::check_fresh(config, &plan, &pairs, &connectors, &state)?;
+        if dry_run || plan.is_empty() {
+            print_plan(cli, &plan)?;
+            return Ok(drift_of(&plan));
+        }
+        pipeline::apply(
+            config,
+            &plan,
+            &pairs,
+            &connectors,
+            &mut state,
+            progress,
+            report,
+        )?;
+        Ok(report.outcome())
+    })();
+    report.requests = pipeline::request_counts(&connectors);
+    if result.as_ref().is_ok_and(|_| !dry_run && !plan.is_empty()) {
+        print_run(cli, &plan, report)?;
     }
-    let mut report = pipeline::apply(config, &plan, &pairs, &connectors, &mut state, progress)?;
-    finish_report(&mut report, &connectors, started);
-    print_run(cli, &plan, &report)?;
-    Ok(report.outcome())
+    result
 }
 
 fn sync(
@@ -174,33 +220,34 @@ fn sync(
     names: &[String],
     dry_run: bool,
     progress: &Progress,
+    report: &mut Report,
 ) -> Result<Outcome> {
-    let started = Instant::now();
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
-    let _lock = RunLock::acquire(&config.state_dir)?;
-    let mut state = State::load(&State::path(&config.state_dir))?;
-    let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
-    if dry_run {
-        let plan = pipeline::plan(config, &pairs, &snapshots, &state);
-        print_plan_only(cli, &plan)?;
-        return Ok(if plan.is_empty() {
-            Outcome::Done
-        } else {
-            Outcome::Drift
-        });
-    }
-    let (plan, mut report) = pipeline::plan_and_apply(
-        config,
-        &pairs,
-        &snapshots,
-        &connectors,
-        &mut state,
-        progress,
-    )?;
-    finish_report(&mut report, &connectors, started);
-    print_run(cli, &plan, &report)?;
-    Ok(report.outcome())
+    let result = (|| -> Result<Outcome> {
+        let _lock = RunLock::acquire(&config.state_dir)?;
+        let mut state = State::load(&State::path(&config.state_dir))?;
+        let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
+        if dry_run {
+            let plan = pipeline::plan(config, &pairs, &snapshots, &state);
+            print_plan(cli, &plan)?;
+            return Ok(drift_of(&plan));
+        }
+        let plan = pipeline::plan_and_apply(
+            config,
+            &pairs,
+            &snapshots,
+            &connectors,
+            &mut state,
+            progress,
+            report,
+        )?;
+        report.requests = pipeline::request_counts(&connectors);
+        print_run(cli, &plan, report)?;
+        Ok(report.outcome())
+    })();
+    report.requests = pipeline::request_counts(&connectors);
+    result
 }
 
 /// Where `diff` keeps its last plan for a bare `push`.
@@ -208,17 +255,15 @@ fn last_plan_path(config: &Config) -> PathBuf {
     config.state_dir.join("last-plan.json")
 }
 
-fn finish_report(report: &mut Report, connectors: &pipeline::Connectors, started: Instant) {
-    report.requests = pipeline::request_counts(connectors);
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    log::info!(
-        "{} requests in {:.1}s",
-        report.total_requests(),
-        report.duration_ms as f64 / 1000.0
-    );
+fn drift_of(plan: &Plan) -> Outcome {
+    if plan.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Drift
+    }
 }
 
-fn print_plan_only(cli: &Cli, plan: &Plan) -> Result<()> {
+fn print_plan(cli: &Cli, plan: &Plan) -> Result<()> {
     if cli.json {
         print_json(&serde_json::to_value(plan)?);
     } else {
@@ -232,6 +277,11 @@ fn print_run(cli: &Cli, plan: &Plan, report: &Report) -> Result<()> {
         print_json(&json!({"format": "crmsync-run", "version": 1, "plan": plan, "report": report}));
     } else {
         print!("{plan}{report}");
+        log::info!(
+            "{} requests in {:.1}s",
+            report.total_requests(),
+            report.duration_ms as f64 / 1000.0
+        );
     }
     Ok(())
 }

@@ -9,7 +9,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let progress = Progress::init(cli.verbose, cli.quiet, cli.progress);
+    let progress = Progress::init(
+        cli.verbose,
+        cli.quiet,
+        cli.progress,
+        cli.log_file.as_deref(),
+    );
     let result = crmsync::run(&cli, &progress);
     if let Err(error) = &result {
         if cli.verbose > 0 {

@@ -6,10 +6,12 @@
 //! (trimmed, lowercased). Several records sharing a key on one side are
 //! duplicates: the oldest (lowest id) is paired, the others are reported and
 //! left alone; they are never merged, and never created on the other side,
-//! where they would collide with the record already paired. Pure function.
+//! where they would collide with the record already paired. A source whose
+//! create was journaled but never confirmed is paired with the target record
+//! holding exactly the values sent, instead of being created again. Pure.
 
 use crate::config::PairConfig;
-use crate::model::{Record, Side, match_key};
+use crate::model::{Record, Side, match_key, values_equivalent};
 use crate::state::{Link, PairState};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -29,7 +31,7 @@ pub struct Duplicate {
 pub struct Pairing<'a> {
     /// Already linked, both present.
     pub linked: Vec<(&'a Record, &'a Record, &'a Link)>,
-    /// Newly paired by the match key.
+    /// Newly paired by the match key, or found as the result of a lost create.
     pub matched: Vec<(&'a Record, &'a Record)>,
     pub left_only: Vec<&'a Record>,
     pub right_only: Vec<&'a Record>,
@@ -76,6 +78,34 @@ pub fn pair_records<'a>(
         .collect();
     unlinked_left.sort_by(|a, b| id_order(&a.id, &b.id));
     unlinked_right.sort_by(|a, b| id_order(&a.id, &b.id));
+
+    // A create whose answer was lost may have made its record: pair the
+    // source with the unlinked target record holding exactly what was sent.
+    for pending in state.pending() {
+        let (sources, targets) = match pending.target {
+            Side::Right => (&mut unlinked_left, &mut unlinked_right),
+            Side::Left => (&mut unlinked_right, &mut unlinked_left),
+        };
+        let Some(s) = sources.iter().position(|r| r.id == pending.source) else {
+            continue;
+        };
+        let sent: Vec<(&String, &String)> = pending
+            .fields
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let made = targets.iter().position(|t| {
+            !sent.is_empty() && sent.iter().all(|(f, v)| values_equivalent(t.get(f), v))
+        });
+        if let Some(t) = made {
+            let (source, target) = (sources.remove(s), targets.remove(t));
+            pairing.matched.push(if pending.target == Side::Right {
+                (source, target)
+            } else {
+                (target, source)
+            });
+        }
+    }
 
     let Some((left_field, right_field)) = pair.match_fields() else {
         pairing.left_only = unlinked_left;
@@ -284,6 +314,27 @@ firstname = "firstname"
         assert!(p.left_only.is_empty());
         assert_eq!(p.duplicates.len(), 1);
         assert_eq!(p.duplicates[0].extra, ["2"]);
+    }
+
+    #[test]
+    fn a_lost_create_is_found_instead_of_made_again() {
+        let pair = contacts_pair();
+        let mut state = PairState::default();
+        let sent = crate::model::Fields::from([("email".to_string(), "X@y.io".to_string())]);
+        state.add_pending(crate::state::PendingCreate {
+            target: Side::Right,
+            source: "1".into(),
+            fields: sent,
+        });
+        let left = vec![rec("1", "x@y.io")];
+        let right = vec![rec("10", "other@y.io"), rec("11", "x@y.io")];
+        let p = pair_records(&pair, &left, &right, &state);
+        assert_eq!(p.matched.len(), 1);
+        assert_eq!(
+            (p.matched[0].0.id.as_str(), p.matched[0].1.id.as_str()),
+            ("1", "11")
+        );
+        assert!(p.left_only.is_empty());
     }
 
     #[test]

@@ -222,7 +222,8 @@ pub fn check_fresh(
     .into())
 }
 
-/// Applies a saved plan and returns the report; the state is saved as it goes.
+/// Applies a saved plan; outcomes go into `report` as they happen, so a run
+/// that stops midway still reports what it did. The state is saved as it goes.
 pub fn apply(
     config: &Config,
     plan: &Plan,
@@ -230,8 +231,8 @@ pub fn apply(
     connectors: &Connectors,
     state: &mut State,
     progress: &Progress,
-) -> Result<Report> {
-    let mut report = Report::default();
+    report: &mut Report,
+) -> Result<()> {
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
     let mut applier = Applier {
@@ -240,13 +241,14 @@ pub fn apply(
         state,
         state_path: &state_path,
     };
-    let result = applier.apply(plan, &mut report, &bar);
+    let result = applier.apply(plan, report, &bar);
     bar.finish();
-    result.map(|()| report)
+    result
 }
 
 /// Plans and applies pair after pair, in file order, so a pair sees the
 /// links the pairs before it made in this run (a deal's new contact).
+/// Returns the plan that was applied.
 pub fn plan_and_apply(
     config: &Config,
     pairs: &[&PairConfig],
@@ -254,31 +256,30 @@ pub fn plan_and_apply(
     connectors: &Connectors,
     state: &mut State,
     progress: &Progress,
-) -> Result<(Plan, Report)> {
-    let mut report = Report::default();
+    report: &mut Report,
+) -> Result<Plan> {
     let mut pair_plans = Vec::new();
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
     for (pair, snaps) in pairs.iter().zip(snapshots) {
         let pair_plan = plan_pair(pair, snaps, state);
-        bar.inc_length(
-            pair_plan
-                .items
-                .iter()
-                .filter(|i| matches!(i.action, Action::Create | Action::Update))
-                .count() as u64,
-        );
+        let writes = pair_plan
+            .items
+            .iter()
+            .filter(|i| matches!(i.action, Action::Create | Action::Update))
+            .count();
+        bar.inc_length(writes as u64);
         let mut applier = Applier {
             pairs: vec![*pair],
             connectors,
             state,
             state_path: &state_path,
         };
-        applier.apply_pair(pair, &pair_plan, &mut report, &bar)?;
+        applier.apply_pair(pair, &pair_plan, report, &bar)?;
         pair_plans.push(pair_plan);
     }
     bar.finish();
-    Ok((Plan::new(&config.fingerprint, pair_plans), report))
+    Ok(Plan::new(&config.fingerprint, pair_plans))
 }
 
 /// Requests made so far by every connector.

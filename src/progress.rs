@@ -2,12 +2,17 @@
 //!
 //! env_logger formats the log lines (default `crmsync=info`; `-v`, `-q` and
 //! `RUST_LOG` adjust it); a thin wrapper suspends the bars while a line is
-//! written so logs never tear them. Bars are drawn only on a terminal (so
+//! written so logs never tear them, and appends the same lines with a
+//! timestamp to `--log-file`. Bars are drawn only on a terminal (so
 //! cron mail holds just the log lines), or always/never on request. stdout is
 //! not touched here: it carries the plan and the report.
 
+use crate::timestamp::{format_ms, now_ms};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
 
 /// When to draw bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,6 +31,8 @@ pub struct Progress {
 struct SuspendingLogger {
     inner: env_logger::Logger,
     multi: MultiProgress,
+    /// `--log-file`: the same lines, with timestamps, appended.
+    file: Option<Mutex<File>>,
 }
 
 impl log::Log for SuspendingLogger {
@@ -36,17 +43,33 @@ impl log::Log for SuspendingLogger {
     fn log(&self, record: &log::Record) {
         if self.inner.matches(record) {
             self.multi.suspend(|| self.inner.log(record));
+            if let Some(file) = &self.file {
+                let line = format!(
+                    "{} {:<5} {}\n",
+                    format_ms(now_ms()),
+                    record.level(),
+                    record.args()
+                );
+                let _ = file
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .write_all(line.as_bytes());
+            }
         }
     }
 
     fn flush(&self) {
         self.inner.flush();
+        if let Some(file) = &self.file {
+            let _ = file.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        }
     }
 }
 
 impl Progress {
-    /// Sets up the logger and the bars; call once.
-    pub fn init(verbose: u8, quiet: bool, mode: ProgressMode) -> Progress {
+    /// Sets up the logger and the bars; call once. A log file that cannot
+    /// be opened is reported on stderr and the run goes on without it.
+    pub fn init(verbose: u8, quiet: bool, mode: ProgressMode, log_file: Option<&Path>) -> Progress {
         let draw = match mode {
             ProgressMode::Always => true,
             ProgressMode::Never => false,
@@ -69,12 +92,28 @@ impl Progress {
                 .format_target(false)
                 .build();
         let max = inner.filter();
-        if log::set_boxed_logger(Box::new(SuspendingLogger {
+        let file = log_file.and_then(|path| {
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(f) => Some(Mutex::new(f)),
+                Err(e) => {
+                    eprintln!(
+                        "crmsync: warning: cannot open log file {}: {e}; logging to stderr only",
+                        path.display()
+                    );
+                    None
+                }
+            }
+        });
+        let logger = SuspendingLogger {
             inner,
             multi: multi.clone(),
-        }))
-        .is_ok()
-        {
+            file,
+        };
+        if log::set_boxed_logger(Box::new(logger)).is_ok() {
             log::set_max_level(max);
         }
         Progress { multi }

@@ -44,7 +44,67 @@ pub struct Report {
     pub duration_ms: u64,
 }
 
+/// The `--report` document.
+#[derive(Serialize)]
+struct ReportFile<'a> {
+    format: &'static str,
+    version: u32,
+    command: &'a str,
+    exit_status: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    /// pair → side written (`left`, `right`, or `none` for state-only items)
+    /// → action → result → count.
+    counts: BTreeMap<&'a str, BTreeMap<&'a str, BTreeMap<String, BTreeMap<String, usize>>>>,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
 impl Report {
+    /// Writes the `--report` document (0600, atomically).
+    pub fn write(
+        &self,
+        path: &std::path::Path,
+        command: &str,
+        exit_status: u8,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut counts: BTreeMap<&str, BTreeMap<&str, BTreeMap<String, BTreeMap<String, usize>>>> =
+            BTreeMap::new();
+        for o in &self.outcomes {
+            let side = o.target.map(|s| s.as_str()).unwrap_or("none");
+            let action = serde_json::to_value(o.action)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let result = serde_json::to_value(o.result)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            *counts
+                .entry(&o.pair)
+                .or_default()
+                .entry(side)
+                .or_default()
+                .entry(action)
+                .or_default()
+                .entry(result)
+                .or_default() += 1;
+        }
+        let file = ReportFile {
+            format: "crmsync-report",
+            version: 1,
+            command,
+            exit_status,
+            error,
+            counts,
+            report: self,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&file)?;
+        bytes.push(b'\n');
+        crate::files::write_atomic(path, &bytes)
+    }
+
     pub fn count(&self, action: Action, result: Result) -> usize {
         self.outcomes
             .iter()

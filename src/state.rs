@@ -10,7 +10,7 @@
 //! error that names the file, never an empty state.
 
 use crate::files;
-use crate::model::Fields;
+use crate::model::{Fields, Side};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -36,11 +36,25 @@ pub struct Link {
     pub base: Base,
 }
 
-/// The links of one pair, indexed both ways.
+/// A create that was sent but whose answer was never recorded (the
+/// connection dropped, or the run was killed). The next run looks for the
+/// record it may have made before creating it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCreate {
+    /// The side the record was created on.
+    pub target: Side,
+    /// The id of the record it was created from.
+    pub source: String,
+    /// The target's fields and the values sent.
+    pub fields: Fields,
+}
+
+/// The links of one pair, indexed both ways, and its pending creates.
 #[derive(Debug, Clone, Default)]
 pub struct PairState {
     by_left: BTreeMap<String, Link>,
     left_of_right: HashMap<String, String>,
+    pending: Vec<PendingCreate>,
 }
 
 impl PairState {
@@ -64,8 +78,31 @@ impl PairState {
         self.by_left.get(self.left_of_right.get(right)?)
     }
 
-    /// Links two records (replacing any link either had).
+    /// Creates sent but not confirmed.
+    pub fn pending(&self) -> &[PendingCreate] {
+        &self.pending
+    }
+
+    /// Journals a create before it is sent.
+    pub fn add_pending(&mut self, create: PendingCreate) {
+        self.pending
+            .retain(|p| !(p.target == create.target && p.source == create.source));
+        self.pending.push(create);
+    }
+
+    /// Forgets a journaled create once its answer is known.
+    pub fn remove_pending(&mut self, target: Side, source: &str) {
+        self.pending
+            .retain(|p| !(p.target == target && p.source == source));
+    }
+
+    /// Links two records (replacing any link either had); a pending create
+    /// of either record is settled by the link.
     pub fn link(&mut self, left: &str, right: &str) -> &mut Link {
+        self.pending.retain(|p| match p.target {
+            Side::Right => p.source != left,
+            Side::Left => p.source != right,
+        });
         if let Some(old) = self.left_of_right.get(right).cloned()
             && old != left
         {
@@ -102,7 +139,14 @@ impl PairState {
 struct StateFile {
     format: String,
     version: u32,
-    pairs: BTreeMap<String, Vec<Link>>,
+    pairs: BTreeMap<String, PairFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PairFile {
+    links: Vec<Link>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<PendingCreate>,
 }
 
 /// All pairs' links and bases.
@@ -145,12 +189,13 @@ impl State {
             );
         }
         let mut state = State::default();
-        for (name, links) in file.pairs {
+        for (name, saved) in file.pairs {
             let pair = state.pairs.entry(name).or_default();
-            for link in links {
+            for link in saved.links {
                 let base = link.base.clone();
                 pair.link(&link.left, &link.right).base = base;
             }
+            pair.pending = saved.pending;
         }
         Ok(state)
     }
@@ -162,7 +207,16 @@ impl State {
             pairs: self
                 .pairs
                 .iter()
-                .map(|(name, pair)| (name.clone(), pair.links().cloned().collect()))
+                .map(|(name, pair)| {
+                    let links = pair.links().cloned().collect();
+                    (
+                        name.clone(),
+                        PairFile {
+                            links,
+                            pending: pair.pending.clone(),
+                        },
+                    )
+                })
                 .collect(),
         };
         files::write_atomic(path, &serde_json::to_vec(&file)?)

@@ -139,6 +139,18 @@ pub struct Pacing {
     pub window: Duration,
 }
 
+impl From<crate::config::RetrySettings> for RetryPolicy {
+    fn from(s: crate::config::RetrySettings) -> RetryPolicy {
+        RetryPolicy {
+            attempts: 12,
+            first_delay: Duration::from_millis(s.first_delay_ms),
+            max_wait: Duration::from_secs(s.max_wait_secs),
+            connect_timeout: Duration::from_secs(s.connect_timeout_secs),
+            read_timeout: Duration::from_secs(s.timeout_secs),
+        }
+    }
+}
+
 /// One authenticated, paced, counted client per configured system.
 pub struct HttpClient {
     system: String,
@@ -229,9 +241,13 @@ impl HttpClient {
         let url = format!("{}{}", self.base_url, path);
         let endpoint = format!("{method} {}", fold_ids(path));
         let started = Instant::now();
+        let max_wait = self.retry.max_wait;
+        // Each pause is cut to what is left of the budget, so the total wait
+        // stays within `max_wait`.
         let delays =
             Exponential::from_millis_with_factor(self.retry.first_delay.as_millis() as u64, 2.0)
                 .map(jitter)
+                .map(move |d| d.min(max_wait.saturating_sub(started.elapsed())))
                 .take(self.retry.attempts);
         let outcome = retry::retry_with_index(delays, |attempt| {
             self.pacer
@@ -252,9 +268,10 @@ impl HttpClient {
                 request = request.json(body);
             }
             log::debug!("{} {endpoint} (attempt {attempt})", self.system);
-            let give_up = started.elapsed() >= self.retry.max_wait;
+            let remaining = self.retry.max_wait.saturating_sub(started.elapsed());
+            let give_up = remaining.is_zero();
             match request.send() {
-                Ok(response) => self.classify(response, repeat, give_up),
+                Ok(response) => self.classify(response, repeat, remaining),
                 Err(e) => {
                     let unsent = e.is_connect();
                     let detail = describe_transport_error(&e);
@@ -285,8 +302,9 @@ impl HttpClient {
         &self,
         response: Response,
         repeat: Repeat,
-        give_up: bool,
+        remaining: Duration,
     ) -> OperationResult<Reply, ApiError> {
+        let give_up = remaining.is_zero();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         self.pacer
@@ -355,7 +373,9 @@ impl HttpClient {
             }),
             429 => {
                 let wait = retry_after(&headers).unwrap_or(Duration::from_secs(2));
-                if give_up {
+                // Waiting longer than the budget allows would only end in the
+                // same answer: give up now and let cron try later.
+                if give_up || wait > remaining {
                     return OperationResult::Err(ApiError::RateLimited {
                         system,
                         detail: error_message(&text),
@@ -365,7 +385,7 @@ impl HttpClient {
                     "{system}: rate limited; waiting {:.1}s as the server asks",
                     wait.as_secs_f64()
                 );
-                std::thread::sleep(wait.min(self.retry.max_wait));
+                std::thread::sleep(wait);
                 OperationResult::Retry(ApiError::RateLimited {
                     system,
                     detail: error_message(&text),

@@ -24,6 +24,7 @@ fn system(kind: SystemKind, url: &str) -> SystemConfig {
         base_url: url.into(),
         api_version: DEFAULT_HUBSPOT_API_VERSION.into(),
         requests_per_10s: 10_000,
+        retry: Default::default(),
     }
 }
 

@@ -53,7 +53,7 @@ impl HubSpot {
                 requests: system.requests_per_10s,
                 window: Duration::from_secs(10),
             },
-            RetryPolicy::default(),
+            RetryPolicy::from(system.retry),
         )?;
         Ok(HubSpot {
             http,

@@ -98,7 +98,7 @@ impl Pipedrive {
                 requests: (system.requests_per_10s / 5).max(1),
                 window: Duration::from_secs(2),
             },
-            RetryPolicy::default(),
+            RetryPolicy::from(system.retry),
         )?;
         Ok(Pipedrive {
             http,
