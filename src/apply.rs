@@ -9,7 +9,7 @@
 //! every finished batch is saved.
 
 use crate::config::PairConfig;
-use crate::connector::{Connector, NewRecord, RecordUpdate, WriteResult};
+use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteResult};
 use crate::model::{Record, Side};
 use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::report::{RecordOutcome, Report, Result as Res};
@@ -35,7 +35,7 @@ impl Applier<'_> {
             .pairs
             .iter()
             .flat_map(|p| &p.items)
-            .filter(|i| matches!(i.action, Action::Create | Action::Update))
+            .filter(|i| matches!(i.action, Action::Create | Action::Update | Action::Delete))
             .count();
         bar.set_length(writes as u64);
         for pair_plan in &plan.pairs {
@@ -121,7 +121,7 @@ impl Applier<'_> {
                         .outcomes
                         .push(outcome(item, Res::Failed, Some(item.problems.join("; "))))
                 }
-                Action::Create | Action::Update => {}
+                Action::Create | Action::Update | Action::Delete => {}
             }
         }
         self.state.save(self.state_path)?;
@@ -131,7 +131,7 @@ impl Applier<'_> {
             let connector = &self.connectors[&endpoint.system];
             let fields = pair.field_names(target);
             let batch = connector.capabilities().max_batch.max(1);
-            for action in [Action::Create, Action::Update] {
+            for action in [Action::Create, Action::Update, Action::Delete] {
                 let items: Vec<(usize, &Item)> = plan
                     .items
                     .iter()
@@ -164,6 +164,16 @@ impl Applier<'_> {
                                 .collect();
                             connector.create(endpoint.object, &records, &fields)
                         }
+                        Action::Delete => {
+                            let records: Vec<RecordRef> = chunk
+                                .iter()
+                                .map(|(n, i)| RecordRef {
+                                    key: n.to_string(),
+                                    id: i.id(target).unwrap_or_default().to_string(),
+                                })
+                                .collect();
+                            connector.delete(endpoint.object, &records)
+                        }
                         _ => {
                             let records: Vec<RecordUpdate> = chunk
                                 .iter()
@@ -193,6 +203,10 @@ impl Applier<'_> {
                             );
                         }
                         match by_key.get(&n.to_string()).map(|r| &r.outcome) {
+                            Some(Ok(_)) if action == Action::Delete => {
+                                links.unlink(item.left_id.as_deref().unwrap_or_default());
+                                report.outcomes.push(outcome(item, Res::Done, None));
+                            }
                             Some(Ok(written)) => {
                                 record_write(links, item, target, written);
                                 report.outcomes.push(outcome(item, Res::Done, None));

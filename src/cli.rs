@@ -2,6 +2,7 @@
 //! subcommands, each a stopping point of one pipeline. The `///` comments
 //! are the `--help` text. Parsing only; no behaviour here.
 
+use crate::config::Limit;
 use crate::progress::ProgressMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -90,6 +91,8 @@ pub enum Command {
         /// Check the plan against both accounts and print it; write nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Pull, plan and apply in one run.
     Sync {
@@ -98,5 +101,24 @@ pub enum Command {
         /// Stop after printing the plan (exit 3 if there is drift).
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// Safety limits that override the mapping file's, for every pair.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LimitArgs {
+    /// Stop (exit 6, nothing written) if a pair would delete more records
+    /// than this: a count, or a percentage such as 5%.
+    #[arg(long, value_name = "N|P%", value_parser = parse_limit)]
+    pub max_deletes: Option<Limit>,
+    /// Stop (exit 6, nothing written) if a pair would create, update or
+    /// delete more records than this.
+    #[arg(long, value_name = "N|P%", value_parser = parse_limit)]
+    pub max_changes: Option<Limit>,
+}
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    Limit::parse(text).ok_or_else(|| format!("`{text}` is not a count (10) or a percentage (5%)"))
 }

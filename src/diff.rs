@@ -8,9 +8,9 @@
 //! values are recorded as the base, a value against a blank fills the blank,
 //! two different values are a conflict. Pure: no I/O, deterministic order.
 
-use crate::config::{ConflictPolicy, FieldMap, PairConfig};
+use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig};
 use crate::mapping::Translator;
-use crate::matcher::Pairing;
+use crate::matcher::{Gone, Pairing};
 use crate::model::{Record, Side, values_equivalent};
 use crate::plan::{Action, Change, Conflict, Expect, Item, PairPlan, Settle};
 use crate::state::Base;
@@ -48,14 +48,8 @@ pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) 
             items.push(create(pair, translator, source, record));
         }
     }
-    for link in &pairing.gone {
-        let mut item = Item::new(Action::Unlink, format!("{} / {}", link.left, link.right));
-        item.left_id = Some(link.left.clone());
-        item.right_id = Some(link.right.clone());
-        item.problems.push(
-            "a linked record is gone from one side; the link is dropped, nothing is deleted".into(),
-        );
-        items.push(item);
+    for gone in &pairing.gone {
+        items.push(vanished(pair, gone));
     }
     PairPlan {
         name: pair.name.clone(),
@@ -142,6 +136,48 @@ fn create(pair: &PairConfig, translator: &Translator, source: Side, record: &Rec
     item
 }
 
+/// A linked record is gone from one side: with `deletes = "propagate"` (and a
+/// direction that allows writing there) its partner is deleted too; else the
+/// link is dropped and nothing is deleted.
+fn vanished(pair: &PairConfig, gone: &Gone) -> Item {
+    let mut item = Item::new(Action::Unlink, label(pair, gone.left, gone.right));
+    item.left_id = Some(gone.link.left.clone());
+    item.right_id = Some(gone.link.right.clone());
+    let survivor = match (gone.left, gone.right) {
+        (Some(l), None) => Some((Side::Left, l)),
+        (None, Some(r)) => Some((Side::Right, r)),
+        _ => None,
+    };
+    match survivor {
+        Some((side, record))
+            if pair.deletes == DeletePolicy::Propagate && pair.direction.writes(side) =>
+        {
+            item.action = Action::Delete;
+            item.target = Some(side);
+            item.expect = Some(match side {
+                Side::Left => Expect {
+                    left_updated_ms: Some(record.updated_ms),
+                    right_updated_ms: None,
+                },
+                Side::Right => Expect {
+                    left_updated_ms: None,
+                    right_updated_ms: Some(record.updated_ms),
+                },
+            });
+            item.problems
+                .push(format!("deleted on the {} side", side.other()));
+        }
+        Some((side, _)) => item.problems.push(format!(
+            "deleted on the {} side; the link is dropped, nothing is deleted",
+            side.other()
+        )),
+        None => item
+            .problems
+            .push("deleted on both sides; the link is dropped".into()),
+    }
+    item
+}
+
 /// The decision for one field.
 enum Decision {
     Nothing,
@@ -220,7 +256,8 @@ fn merge(
             }
             Decision::Copy(from) => (Some(from), None),
             Decision::Clash => {
-                let winner = match pair.conflict {
+                let policy = pair.conflict_for(&f.left);
+                let winner = match policy {
                     ConflictPolicy::Left => Some(Side::Left),
                     ConflictPolicy::Right => Some(Side::Right),
                     ConflictPolicy::Skip => None,
@@ -231,7 +268,7 @@ fn merge(
                     field: f.left.clone(),
                     left: lv.into(),
                     right: rv.into(),
-                    policy: pair.conflict,
+                    policy,
                     winner,
                     applied: winner.is_some_and(|w| pair.direction.writes(w.other())),
                 };
@@ -545,7 +582,7 @@ phone = "phone"
         assert!(text.contains("+ eu     create    new@x.io"), "{text}");
         assert!(text.contains("firstname: \"\" -> \"Ann\""), "{text}");
         assert!(
-            text.contains("Plan: 1 to create, 2 to update, 1 to link"),
+            text.contains("Plan: 1 to create, 2 to update, 0 to delete, 1 to link"),
             "{text}"
         );
     }

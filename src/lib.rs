@@ -61,12 +61,35 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
             progress,
             &mut report,
         ),
-        Command::Push { plan, dry_run } => {
-            push(cli, &config, plan.clone(), *dry_run, progress, &mut report)
+        Command::Push {
+            plan,
+            dry_run,
+            limits,
+        } => {
+            let limits = limits_of(limits);
+            push(
+                cli,
+                &config,
+                plan.clone(),
+                *dry_run,
+                limits,
+                progress,
+                &mut report,
+            )
         }
-        Command::Sync { pairs, dry_run } => {
-            sync(cli, &config, pairs, *dry_run, progress, &mut report)
-        }
+        Command::Sync {
+            pairs,
+            dry_run,
+            limits,
+        } => sync(
+            cli,
+            &config,
+            pairs,
+            *dry_run,
+            limits_of(limits),
+            progress,
+            &mut report,
+        ),
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
@@ -180,6 +203,7 @@ fn push(
     config: &Config,
     plan_path: Option<PathBuf>,
     dry_run: bool,
+    limits: pipeline::Limits,
     progress: &Progress,
     report: &mut Report,
 ) -> Result<Outcome> {
@@ -192,6 +216,19 @@ fn push(
         let _lock = RunLock::acquire(&config.state_dir)?;
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::check_fresh(config, &plan, &pairs, &connectors, &state)?;
+        for pair_plan in &plan.pairs {
+            let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) else {
+                continue;
+            };
+            // Without a pull, a pair's size is its links plus what it creates.
+            let creates = pair_plan
+                .items
+                .iter()
+                .filter(|i| i.action == plan::Action::Create)
+                .count();
+            let total = state.pair(&pair.name).map_or(0, |p| p.len()) + creates;
+            pipeline::check_limits(pair, pair_plan, total, limits)?;
+        }
         if dry_run || plan.is_empty() {
             print_plan(cli, &plan)?;
             return Ok(drift_of(&plan));
@@ -219,6 +256,7 @@ fn sync(
     config: &Config,
     names: &[String],
     dry_run: bool,
+    limits: pipeline::Limits,
     progress: &Progress,
     report: &mut Report,
 ) -> Result<Outcome> {
@@ -241,6 +279,7 @@ fn sync(
             &mut state,
             progress,
             report,
+            limits,
         )?;
         report.requests = pipeline::request_counts(&connectors);
         print_run(cli, &plan, report)?;
@@ -248,6 +287,13 @@ fn sync(
     })();
     report.requests = pipeline::request_counts(&connectors);
     result
+}
+
+fn limits_of(args: &cli::LimitArgs) -> pipeline::Limits {
+    pipeline::Limits {
+        max_deletes: args.max_deletes,
+        max_changes: args.max_changes,
+    }
 }
 
 /// Where `diff` keeps its last plan for a bare `push`.

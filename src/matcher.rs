@@ -26,6 +26,14 @@ pub struct Duplicate {
     pub extra: Vec<String>,
 }
 
+/// A link whose record disappeared from one side (or both).
+#[derive(Debug)]
+pub struct Gone<'a> {
+    pub link: &'a Link,
+    pub left: Option<&'a Record>,
+    pub right: Option<&'a Record>,
+}
+
 /// The split of one pair's records.
 #[derive(Debug, Default)]
 pub struct Pairing<'a> {
@@ -35,8 +43,9 @@ pub struct Pairing<'a> {
     pub matched: Vec<(&'a Record, &'a Record)>,
     pub left_only: Vec<&'a Record>,
     pub right_only: Vec<&'a Record>,
-    /// Links whose record is missing on at least one side.
-    pub gone: Vec<&'a Link>,
+    /// Links whose record is missing on at least one side, with the record
+    /// that is still there, if any.
+    pub gone: Vec<Gone<'a>>,
     pub duplicates: Vec<Duplicate>,
 }
 
@@ -65,7 +74,11 @@ pub fn pair_records<'a>(
             right_by_id.get(link.right.as_str()),
         ) {
             (Some(l), Some(r)) => pairing.linked.push((l, r, link)),
-            _ => pairing.gone.push(link),
+            (left, right) => pairing.gone.push(Gone {
+                link,
+                left: left.copied(),
+                right: right.copied(),
+            }),
         }
     }
     let mut unlinked_left: Vec<&Record> = left

@@ -4,7 +4,7 @@
 //! `lib.rs` only choose where to stop and what to print.
 
 use crate::apply::Applier;
-use crate::config::{Config, PairConfig};
+use crate::config::{Config, Limit, PairConfig};
 use crate::connector::{self, Connector};
 use crate::diff;
 use crate::exit::SafetyStop;
@@ -257,16 +257,29 @@ pub fn plan_and_apply(
     state: &mut State,
     progress: &Progress,
     report: &mut Report,
+    limits: Limits,
 ) -> Result<Plan> {
+    // Every pair's limits are checked before the first write of the run ...
+    for (pair, snaps) in pairs.iter().zip(snapshots) {
+        check_limits(
+            pair,
+            &plan_pair(pair, snaps, state),
+            pair_total(snaps),
+            limits,
+        )?;
+    }
     let mut pair_plans = Vec::new();
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
     for (pair, snaps) in pairs.iter().zip(snapshots) {
         let pair_plan = plan_pair(pair, snaps, state);
+        // ... and again on the plan actually applied, which may differ once
+        // earlier pairs have linked records.
+        check_limits(pair, &pair_plan, pair_total(snaps), limits)?;
         let writes = pair_plan
             .items
             .iter()
-            .filter(|i| matches!(i.action, Action::Create | Action::Update))
+            .filter(|i| matches!(i.action, Action::Create | Action::Update | Action::Delete))
             .count();
         bar.inc_length(writes as u64);
         let mut applier = Applier {
@@ -280,6 +293,63 @@ pub fn plan_and_apply(
     }
     bar.finish();
     Ok(Plan::new(&config.fingerprint, pair_plans))
+}
+
+/// Command-line overrides of the pairs' safety limits.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Limits {
+    pub max_deletes: Option<Limit>,
+    pub max_changes: Option<Limit>,
+}
+
+/// Stops before any write (exit 6) when a pair's plan deletes or changes
+/// more records than its limits allow. `total` is the pair's record count,
+/// which percentages are taken of.
+pub fn check_limits(
+    pair: &PairConfig,
+    plan: &PairPlan,
+    total: usize,
+    overrides: Limits,
+) -> Result<()> {
+    let count = |actions: &[Action]| {
+        plan.items
+            .iter()
+            .filter(|i| actions.contains(&i.action))
+            .count() as u64
+    };
+    let checks = [
+        (
+            "max_deletes",
+            "--max-deletes",
+            overrides.max_deletes.or(pair.max_deletes),
+            count(&[Action::Delete]),
+            "delete",
+        ),
+        (
+            "max_changes",
+            "--max-changes",
+            overrides.max_changes.or(pair.max_changes),
+            count(&[Action::Create, Action::Update, Action::Delete]),
+            "change",
+        ),
+    ];
+    for (key, flag, limit, planned, verb) in checks {
+        if let Some(limit) = limit
+            && planned > limit.of(total)
+        {
+            return Err(SafetyStop(format!(
+                "pair `{}` would {verb} {planned} of {total} records, over {key} = {limit}; nothing written: check both accounts, and if it is meant, rerun with {flag} {planned}",
+                pair.name
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The records a pair holds, for percentage limits: the larger side.
+pub fn pair_total([left, right]: &[Snapshot; 2]) -> usize {
+    left.records.len().max(right.records.len())
 }
 
 /// Requests made so far by every connector.

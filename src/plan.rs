@@ -50,6 +50,9 @@ pub enum Action {
     Conflict,
     /// A linked record disappeared from one side: forget the link.
     Unlink,
+    /// A linked record was deleted on one side (`deletes = "propagate"`):
+    /// delete its partner (HubSpot archives, Pipedrive deletes).
+    Delete,
     /// A record that cannot be synced as mapped (e.g. a value with no
     /// translation); reported as a failure.
     Invalid,
@@ -176,6 +179,7 @@ pub struct Summary {
     pub link: usize,
     pub conflict: usize,
     pub unlink: usize,
+    pub delete: usize,
     pub invalid: usize,
     pub duplicate: usize,
 }
@@ -211,6 +215,7 @@ impl Plan {
                     Action::Link => s.link += 1,
                     Action::Conflict => s.conflict += 1,
                     Action::Unlink => s.unlink += 1,
+                    Action::Delete => s.delete += 1,
                     Action::Invalid => s.invalid += 1,
                     Action::Baseline => {}
                 }
@@ -317,15 +322,21 @@ impl fmt::Display for PairPlan {
                 Action::Conflict => {
                     writeln!(f, "  ! {:<6} conflict  {}  {}", "", item.label, ids(item))?
                 }
-                Action::Unlink => {
-                    let gone: Vec<_> = item.problems.clone();
+                Action::Unlink => writeln!(
+                    f,
+                    "  x {:<6} unlink    {}  {}  ({})",
+                    "",
+                    item.label,
+                    ids(item),
+                    item.problems.join("; ")
+                )?,
+                Action::Delete => {
+                    let id = item.target.and_then(|t| item.id(t)).unwrap_or("");
                     writeln!(
                         f,
-                        "  x {:<6} unlink    {}  {}  ({})",
-                        "",
+                        "  - {target:<6} delete    {} ({id})  ({})",
                         item.label,
-                        ids(item),
-                        gone.join("; ")
+                        item.problems.join("; ")
                     )?;
                 }
                 Action::Invalid => writeln!(
@@ -378,9 +389,10 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} to create, {} to update, {} to link, {} conflicts, {} to unlink, {} invalid, {} duplicates",
+            "{} to create, {} to update, {} to delete, {} to link, {} conflicts, {} to unlink, {} invalid, {} duplicates",
             self.create,
             self.update,
+            self.delete,
             self.link,
             self.conflict,
             self.unlink,

@@ -225,6 +225,11 @@ impl HttpClient {
         self.send("POST", path, &[], Some(body), repeat)
     }
 
+    /// A DELETE; deleting twice deletes once, so it is safe to repeat.
+    pub fn delete(&self, path: &str) -> Result<Reply, ApiError> {
+        self.send("DELETE", path, &[], None, Repeat::Safe)
+    }
+
     pub fn patch(&self, path: &str, body: &Value) -> Result<Reply, ApiError> {
         self.send("PATCH", path, &[], Some(body), Repeat::Safe)
     }

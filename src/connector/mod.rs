@@ -41,6 +41,13 @@ pub struct RecordUpdate {
     pub previous: BTreeMap<String, String>,
 }
 
+/// A record to delete. `key` correlates the result with the input.
+#[derive(Debug, Clone)]
+pub struct RecordRef {
+    pub key: String,
+    pub id: String,
+}
+
 /// The result of one record's write: the record as the server now holds it
 /// (restricted to the fields asked for), or the server's reason for refusing.
 #[derive(Debug, Clone)]
@@ -88,6 +95,10 @@ pub trait Connector: Send + Sync {
         records: &[RecordUpdate],
         fields: &[String],
     ) -> Result<Vec<WriteResult>>;
+
+    /// Deletes records (at most `max_batch`): HubSpot archives them,
+    /// Pipedrive deletes them. A record already gone counts as deleted.
+    fn delete(&self, object: ObjectKind, records: &[RecordRef]) -> Result<Vec<WriteResult>>;
 
     /// The account's users who can own records.
     fn owners(&self) -> Result<Vec<Owner>>;

@@ -16,7 +16,9 @@
 mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
-use super::{Capabilities, Connector, NewRecord, RecordUpdate, WriteResult, complete_results};
+use super::{
+    Capabilities, Connector, NewRecord, RecordRef, RecordUpdate, WriteResult, complete_results,
+};
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
@@ -401,6 +403,43 @@ impl Connector for HubSpot {
             .collect();
         self.relink_contacts(&relinks, &mut results)?;
         Ok(results)
+    }
+
+    fn delete(&self, object: ObjectKind, records: &[RecordRef]) -> Result<Vec<WriteResult>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = format!("{}/batch/archive", self.objects_path(object)?);
+        let body = serde_json::to_value(BatchInput {
+            inputs: records
+                .iter()
+                .map(|r| IdInput { id: r.id.clone() })
+                .collect(),
+        })?;
+        let gone = |outcome: Result<Record, String>| {
+            records
+                .iter()
+                .map(|r| WriteResult {
+                    key: r.key.clone(),
+                    outcome: outcome.clone().map(|rec| Record {
+                        id: r.id.clone(),
+                        ..rec
+                    }),
+                })
+                .collect()
+        };
+        match self.http.post(&path, &body, Repeat::Safe) {
+            // Archiving answers 204 with no body; archiving a missing id is fine.
+            Ok(_) => Ok(gone(Ok(Record {
+                id: String::new(),
+                fields: BTreeMap::new(),
+                updated_ms: 0,
+            }))),
+            Err(ApiError::Rejected {
+                status, message, ..
+            }) => Ok(gone(Err(format!("{status}: {message}")))),
+            Err(e) => Err(e).with_context(|| format!("archiving {object} on {}", self.system())),
+        }
     }
 
     fn owners(&self) -> Result<Vec<Owner>> {

@@ -13,7 +13,7 @@
 mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
-use super::{Capabilities, Connector, NewRecord, RecordUpdate, WriteResult};
+use super::{Capabilities, Connector, NewRecord, RecordRef, RecordUpdate, WriteResult};
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
@@ -722,6 +722,33 @@ impl Connector for Pipedrive {
                     .body(object, &r.fields, &resolved, current.as_ref(), false)
                     .map(|b| (format!("/api/v2/{collection}/{}", r.id), b));
                 self.write_one(object, &r.key, request, &resolved, false)
+            })
+            .collect()
+    }
+
+    fn delete(&self, object: ObjectKind, records: &[RecordRef]) -> Result<Vec<WriteResult>> {
+        let collection = Self::collection(object)?;
+        records
+            .iter()
+            .map(|r| {
+                let outcome = match self.http.delete(&format!("/api/v2/{collection}/{}", r.id)) {
+                    Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => Ok(Record {
+                        id: r.id.clone(),
+                        fields: BTreeMap::new(),
+                        updated_ms: 0,
+                    }),
+                    Err(ApiError::Rejected {
+                        status, message, ..
+                    }) => Err(format!("{status}: {message}")),
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("deleting {object} on {}", self.system()));
+                    }
+                };
+                Ok(WriteResult {
+                    key: r.key.clone(),
+                    outcome,
+                })
             })
             .collect()
     }
