@@ -35,7 +35,7 @@ impl Applier<'_> {
             .pairs
             .iter()
             .flat_map(|p| &p.items)
-            .filter(|i| matches!(i.action, Action::Create | Action::Update | Action::Delete))
+            .filter(|i| i.writes())
             .count();
         bar.set_length(writes as u64);
         for pair_plan in &plan.pairs {
@@ -121,7 +121,7 @@ impl Applier<'_> {
                         .outcomes
                         .push(outcome(item, Res::Failed, Some(item.problems.join("; "))))
                 }
-                Action::Create | Action::Update | Action::Delete => {}
+                Action::Create | Action::Update | Action::Associate | Action::Delete => {}
             }
         }
         self.state.save(self.state_path)?;
@@ -131,7 +131,12 @@ impl Applier<'_> {
             let connector = &self.connectors[&endpoint.system];
             let fields = pair.field_names(target);
             let batch = connector.capabilities().max_batch.max(1);
-            for action in [Action::Create, Action::Update, Action::Delete] {
+            for action in [
+                Action::Create,
+                Action::Update,
+                Action::Associate,
+                Action::Delete,
+            ] {
                 let items: Vec<(usize, &Item)> = plan
                     .items
                     .iter()

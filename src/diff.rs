@@ -8,7 +8,7 @@
 //! values are recorded as the base, a value against a blank fills the blank,
 //! two different values are a conflict. Pure: no I/O, deterministic order.
 
-use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig};
+use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig, ValueMap};
 use crate::mapping::Translator;
 use crate::matcher::{Gone, Pairing};
 use crate::model::{Record, Side, values_equivalent};
@@ -134,6 +134,35 @@ fn create(pair: &PairConfig, translator: &Translator, source: Side, record: &Rec
         item.changes.clear();
     }
     item
+}
+
+/// Moves the changes of relation fields (mapped through `link:PAIR`, such as
+/// a deal's contacts) out of an update into an item of their own: an
+/// association is written by its own API and moves no modified time.
+fn split_relations(pair: &PairConfig, update: &mut Item) -> Item {
+    let mut associate = update.clone();
+    associate.action = Action::Associate;
+    let is_relation = |c: &Change| {
+        let left = pair
+            .fields
+            .iter()
+            .find(|f| f.left == c.field || f.right == c.field)
+            .map(|f| &f.left);
+        left.is_some_and(|l| matches!(pair.values.get(l), Some(ValueMap::Link(_))))
+    };
+    let (relations, properties) = update.changes.drain(..).partition(is_relation);
+    associate.changes = relations;
+    associate.conflicts.retain(|c| {
+        associate
+            .changes
+            .iter()
+            .any(|ch| ch.source_field == c.field || ch.field == c.field)
+    });
+    update
+        .conflicts
+        .retain(|c| !associate.conflicts.contains(c));
+    update.changes = properties;
+    associate
 }
 
 /// A linked record is gone from one side: with `deletes = "propagate"` (and a
@@ -319,15 +348,25 @@ fn merge(
         });
         item.conflicts.extend(conflict);
     }
-    [to_right, to_left, unresolved, invalid, baseline]
-        .into_iter()
-        .filter(|i| {
-            !i.changes.is_empty()
-                || !i.conflicts.is_empty()
-                || !i.problems.is_empty()
-                || !i.settle.is_empty()
-        })
-        .collect()
+    let [associate_right, associate_left] =
+        [&mut to_right, &mut to_left].map(|update| split_relations(pair, update));
+    [
+        to_right,
+        associate_right,
+        to_left,
+        associate_left,
+        unresolved,
+        invalid,
+        baseline,
+    ]
+    .into_iter()
+    .filter(|i| {
+        !i.changes.is_empty()
+            || !i.conflicts.is_empty()
+            || !i.problems.is_empty()
+            || !i.settle.is_empty()
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -582,7 +621,7 @@ phone = "phone"
         assert!(text.contains("+ eu     create    new@x.io"), "{text}");
         assert!(text.contains("firstname: \"\" -> \"Ann\""), "{text}");
         assert!(
-            text.contains("Plan: 1 to create, 2 to update, 0 to delete, 1 to link"),
+            text.contains("Plan: 1 to create, 2 to update, 0 to associate, 0 to delete, 1 to link"),
             "{text}"
         );
     }

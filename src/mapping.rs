@@ -139,13 +139,25 @@ impl<'a> Translator<'a> {
             }
             Some(ValueMap::ByLabel) => self.by_label(from, left_field, value),
             Some(ValueMap::Link(other)) => {
-                let link = self.links.pair(other).and_then(|p| match from {
-                    Side::Left => p.by_left(value),
-                    Side::Right => p.by_right(value),
-                });
-                link.map(|l| if from == Side::Left { l.right.clone() } else { l.left.clone() }).ok_or_else(|| {
-                    format!("{from} record `{value}` of `{left_field}` is not synced by pair `{other}` yet; it will be once `{other}` links it")
-                })
+                // One id, or a set of ids joined by `;` (all of a deal's
+                // contacts); each is translated, and the set is kept sorted.
+                let links = self.links.pair(other);
+                let mut ids = value
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(|id| {
+                        let link = links.and_then(|p| match from {
+                            Side::Left => p.by_left(id),
+                            Side::Right => p.by_right(id),
+                        });
+                        link.map(|l| if from == Side::Left { l.right.clone() } else { l.left.clone() }).ok_or_else(|| {
+                            format!("{from} record `{id}` of `{left_field}` is not synced by pair `{other}` yet; it will be once `{other}` links it")
+                        })
+                    })
+                    .collect::<Result<Vec<String>, String>>()?;
+                ids.sort_by(|a, b| crate::matcher::id_order(a, b));
+                Ok(ids.join(";"))
             }
             Some(ValueMap::OwnerByEmail) => {
                 let (f, t) = (
@@ -259,6 +271,13 @@ closedwon = "won"
         assert!(t.translate(Side::Left, "hubspot_owner_id", "11").is_err());
         assert_eq!(t.translate(Side::Left, "contact", "5").unwrap(), "50");
         assert_eq!(t.translate(Side::Right, "contact", "50").unwrap(), "5");
+        links.pair_mut("contacts").link("7", "40");
+        let t = Translator::new(&pair, &owners, &links, [&left_labels, &right_labels]);
+        assert_eq!(
+            t.translate(Side::Left, "contact", "5;7").unwrap(),
+            "40;50",
+            "sets are translated and sorted"
+        );
         assert!(
             t.translate(Side::Left, "contact", "6")
                 .unwrap_err()

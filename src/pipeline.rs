@@ -276,11 +276,7 @@ pub fn plan_and_apply(
         // ... and again on the plan actually applied, which may differ once
         // earlier pairs have linked records.
         check_limits(pair, &pair_plan, pair_total(snaps), limits)?;
-        let writes = pair_plan
-            .items
-            .iter()
-            .filter(|i| matches!(i.action, Action::Create | Action::Update | Action::Delete))
-            .count();
+        let writes = pair_plan.items.iter().filter(|i| i.writes()).count();
         bar.inc_length(writes as u64);
         let mut applier = Applier {
             pairs: vec![*pair],
@@ -329,7 +325,12 @@ pub fn check_limits(
             "max_changes",
             "--max-changes",
             overrides.max_changes.or(pair.max_changes),
-            count(&[Action::Create, Action::Update, Action::Delete]),
+            count(&[
+                Action::Create,
+                Action::Update,
+                Action::Associate,
+                Action::Delete,
+            ]),
             "change",
         ),
     ];

@@ -46,6 +46,9 @@ pub enum Action {
     Link,
     Create,
     Update,
+    /// Change a record's associations (a field mapped through `link:PAIR`):
+    /// its own item, since it does not move the record's modified time.
+    Associate,
     /// A conflict left for a human (`skip`) or settled without a write.
     Conflict,
     /// A linked record disappeared from one side: forget the link.
@@ -107,6 +110,14 @@ impl Item {
             Side::Left => self.left_id.as_deref(),
             Side::Right => self.right_id.as_deref(),
         }
+    }
+
+    /// Returns true if and only if applying the item writes to a CRM.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Create | Action::Update | Action::Associate | Action::Delete
+        )
     }
 
     /// Returns true if and only if applying the item changes a record or
@@ -176,6 +187,7 @@ impl Expect {
 pub struct Summary {
     pub create: usize,
     pub update: usize,
+    pub associate: usize,
     pub link: usize,
     pub conflict: usize,
     pub unlink: usize,
@@ -212,6 +224,7 @@ impl Plan {
                 match item.action {
                     Action::Create => s.create += 1,
                     Action::Update => s.update += 1,
+                    Action::Associate => s.associate += 1,
                     Action::Link => s.link += 1,
                     Action::Conflict => s.conflict += 1,
                     Action::Unlink => s.unlink += 1,
@@ -303,9 +316,14 @@ impl fmt::Display for PairPlan {
                         values.join(" ")
                     )?;
                 }
-                Action::Update => {
+                Action::Update | Action::Associate => {
                     let id = item.target.and_then(|t| item.id(t)).unwrap_or("");
-                    writeln!(f, "  ~ {target:<6} update    {} ({id})", item.label)?;
+                    let verb = if item.action == Action::Update {
+                        "update   "
+                    } else {
+                        "associate"
+                    };
+                    writeln!(f, "  ~ {target:<6} {verb} {} ({id})", item.label)?;
                     for c in &item.changes {
                         writeln!(
                             f,
@@ -389,9 +407,10 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} to create, {} to update, {} to delete, {} to link, {} conflicts, {} to unlink, {} invalid, {} duplicates",
+            "{} to create, {} to update, {} to associate, {} to delete, {} to link, {} conflicts, {} to unlink, {} invalid, {} duplicates",
             self.create,
             self.update,
+            self.associate,
             self.delete,
             self.link,
             self.conflict,

@@ -9,9 +9,10 @@
 //! `batch/upsert` on `email`, so a create that is retried, or resumed after a
 //! crash, finds the contact it made instead of making a second one.
 //!
-//! A deal's `contact` is not a property: it is the deal's primary associated
-//! contact (the lowest contact id among its associations), read with
-//! `associations=contacts` and written through the associations batch API.
+//! A deal's `contact` and `contacts` are not properties: they are the deal's
+//! associated contacts (the primary one, the lowest id; or all of them, ids
+//! joined by `;`), read with `associations=contacts` and written through the
+//! associations batch API, which leaves the deal's modified time alone.
 
 mod api;
 
@@ -26,15 +27,23 @@ use crate::timestamp;
 use anyhow::{Context, Result};
 use api::*;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// HubSpot caps list pages and batch inputs at 100.
 const MAX_BATCH: usize = 100;
 const PAGE_SIZE: usize = 100;
-/// The pseudo-field for a deal's primary associated contact.
+/// The pseudo-field for a deal's primary associated contact (the lowest id).
 pub const CONTACT_FIELD: &str = "contact";
+/// The pseudo-field for all of a deal's associated contacts, ids joined by `;`.
+pub const CONTACTS_FIELD: &str = "contacts";
+
+/// Returns true if and only if `field` is a deal↔contact association rather
+/// than a property.
+fn is_relation(field: &str) -> bool {
+    field == CONTACT_FIELD || field == CONTACTS_FIELD
+}
 
 pub struct HubSpot {
     http: HttpClient,
@@ -75,11 +84,7 @@ impl HubSpot {
 
     /// Properties to ask for: the mapped ones plus the modified time.
     fn properties(object: ObjectKind, fields: &[String]) -> Vec<String> {
-        let mut props: Vec<String> = fields
-            .iter()
-            .filter(|f| *f != CONTACT_FIELD)
-            .cloned()
-            .collect();
+        let mut props: Vec<String> = fields.iter().filter(|f| !is_relation(f)).cloned().collect();
         props.push(modified_property(object).to_string());
         props.sort();
         props.dedup();
@@ -101,15 +106,24 @@ impl HubSpot {
                 set_field(&mut record.fields, field, &value_text(value));
             }
         }
-        if fields.iter().any(|f| f == CONTACT_FIELD)
-            && let Some(contacts) = api.associations.get("contacts")
-        {
-            let primary = contacts
-                .results
-                .iter()
-                .map(|a| a.id.as_str())
-                .min_by(|a, b| crate::matcher::id_order(a, b));
-            set_field(&mut record.fields, CONTACT_FIELD, primary.unwrap_or(""));
+        if fields.iter().any(|f| is_relation(f)) {
+            let mut ids: Vec<&str> = api
+                .associations
+                .get("contacts")
+                .map(|c| c.results.iter().map(|a| a.id.as_str()).collect())
+                .unwrap_or_default();
+            ids.sort_by(|a, b| crate::matcher::id_order(a, b));
+            ids.dedup();
+            if fields.iter().any(|f| f == CONTACT_FIELD) {
+                set_field(
+                    &mut record.fields,
+                    CONTACT_FIELD,
+                    ids.first().copied().unwrap_or(""),
+                );
+            }
+            if fields.iter().any(|f| f == CONTACTS_FIELD) {
+                set_field(&mut record.fields, CONTACTS_FIELD, &ids.join(";"));
+            }
         }
         let modified = api.updated_at.clone().or_else(|| {
             api.properties
@@ -237,7 +251,7 @@ impl Connector for HubSpot {
                 ("properties", properties.clone()),
                 ("archived", "false".to_string()),
             ];
-            if object == ObjectKind::Deals && fields.iter().any(|f| f == CONTACT_FIELD) {
+            if object == ObjectKind::Deals && fields.iter().any(|f| is_relation(f)) {
                 query.push(("associations", "contacts".to_string()));
             }
             if let Some(a) = &after {
@@ -315,7 +329,7 @@ impl Connector for HubSpot {
                 .map(|r| UpsertInput {
                     id_property: "email",
                     id: r.fields["email"].trim().to_string(),
-                    properties: without_contact(&r.fields),
+                    properties: without_relations(&r.fields),
                     trace_id: r.key.clone(),
                 })
                 .collect(),
@@ -330,7 +344,7 @@ impl Connector for HubSpot {
                 creates
                     .iter()
                     .map(|r| CreateInput {
-                        properties: without_contact(&r.fields),
+                        properties: without_relations(&r.fields),
                         trace_id: r.key.clone(),
                     })
                     .collect(),
@@ -340,14 +354,7 @@ impl Connector for HubSpot {
         );
         let relinks: Vec<Relink> = records
             .iter()
-            .filter_map(|r| {
-                let contact = r.fields.get(CONTACT_FIELD)?;
-                Some(Relink {
-                    key: r.key.clone(),
-                    old: String::new(),
-                    new: contact.clone(),
-                })
-            })
+            .flat_map(|r| Relink::of(&r.key, &r.fields, &BTreeMap::new()))
             .collect();
         self.relink_contacts(&relinks, &mut results)?;
         Ok(results)
@@ -359,10 +366,10 @@ impl Connector for HubSpot {
         records: &[RecordUpdate],
         fields: &[String],
     ) -> Result<Vec<WriteResult>> {
-        // A change of the contact alone is an association write, not an update.
+        // A change of associations alone is an association write, not an update.
         let (with_properties, contact_only): (Vec<&RecordUpdate>, Vec<&RecordUpdate>) = records
             .iter()
-            .partition(|r| !without_contact(&r.fields).is_empty());
+            .partition(|r| !without_relations(&r.fields).is_empty());
         let mut results = self.batch_write(
             object,
             "update",
@@ -374,7 +381,7 @@ impl Connector for HubSpot {
                 .iter()
                 .map(|r| UpdateInput {
                     id: r.id.clone(),
-                    properties: without_contact(&r.fields),
+                    properties: without_relations(&r.fields),
                     trace_id: r.key.clone(),
                 })
                 .collect(),
@@ -391,15 +398,7 @@ impl Connector for HubSpot {
         }));
         let relinks: Vec<Relink> = records
             .iter()
-            .filter_map(|r| {
-                let contact = r.fields.get(CONTACT_FIELD)?;
-                let old = r.previous.get(CONTACT_FIELD).cloned().unwrap_or_default();
-                Some(Relink {
-                    key: r.key.clone(),
-                    old,
-                    new: contact.clone(),
-                })
-            })
+            .flat_map(|r| Relink::of(&r.key, &r.fields, &r.previous))
             .collect();
         self.relink_contacts(&relinks, &mut results)?;
         Ok(results)
@@ -512,18 +511,50 @@ impl Connector for HubSpot {
 }
 
 /// A deal whose primary contact changes from `old` to `new` (either may be
-/// empty), identified by its write key.
+/// empty; `contacts` values are `;`-joined id sets), identified by its write
+/// key.
 struct Relink {
     key: String,
+    field: &'static str,
     old: String,
     new: String,
 }
 
-/// The properties to send: everything but the `contact` pseudo-field.
-fn without_contact(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+impl Relink {
+    /// The association changes among a write's fields.
+    fn of(
+        key: &str,
+        fields: &BTreeMap<String, String>,
+        previous: &BTreeMap<String, String>,
+    ) -> Vec<Relink> {
+        [CONTACT_FIELD, CONTACTS_FIELD]
+            .into_iter()
+            .filter_map(|field| {
+                let new = fields.get(field)?.clone();
+                let old = previous.get(field).cloned().unwrap_or_default();
+                Some(Relink {
+                    key: key.to_string(),
+                    field,
+                    old,
+                    new,
+                })
+            })
+            .collect()
+    }
+
+    fn ids(text: &str) -> BTreeSet<&str> {
+        text.split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+/// The properties to send: everything but the association pseudo-fields.
+fn without_relations(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     fields
         .iter()
-        .filter(|(k, _)| *k != CONTACT_FIELD)
+        .filter(|(k, _)| !is_relation(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -581,20 +612,21 @@ impl HubSpot {
                 continue;
             };
             keys.push(relink.key.clone());
-            if !relink.old.is_empty() {
+            let (old, new) = (Relink::ids(&relink.old), Relink::ids(&relink.new));
+            let removed: Vec<IdInput> = old
+                .difference(&new)
+                .map(|id| IdInput { id: id.to_string() })
+                .collect();
+            if !removed.is_empty() {
                 dissociate.push(DissociateInput {
                     from: IdInput { id: deal.clone() },
-                    to: vec![IdInput {
-                        id: relink.old.clone(),
-                    }],
+                    to: removed,
                 });
             }
-            if !relink.new.is_empty() {
+            for id in new.difference(&old) {
                 associate.push(AssociateInput {
-                    from: IdInput { id: deal },
-                    to: IdInput {
-                        id: relink.new.clone(),
-                    },
+                    from: IdInput { id: deal.clone() },
+                    to: IdInput { id: id.to_string() },
                 });
             }
         }
@@ -644,10 +676,10 @@ impl HubSpot {
             );
         }
         for result in results.iter_mut() {
-            let Some(relink) = relinks.iter().find(|r| r.key == result.key) else {
-                continue;
-            };
-            if let Ok(record) = &mut result.outcome {
+            for relink in relinks.iter().filter(|r| r.key == result.key) {
+                let Ok(record) = &mut result.outcome else {
+                    continue;
+                };
                 // A deal that was written stays linked even if its association
                 // was refused (dropping it would create it again next run);
                 // recording the old contact makes the next run retry.
@@ -656,7 +688,7 @@ impl HubSpot {
                 } else {
                     &relink.new
                 };
-                set_field(&mut record.fields, CONTACT_FIELD, stored);
+                set_field(&mut record.fields, relink.field, stored);
             }
         }
         Ok(())
