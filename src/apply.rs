@@ -214,7 +214,13 @@ impl Applier<'_> {
                             }
                             Some(Ok(written)) => {
                                 record_write(links, item, target, written);
-                                report.outcomes.push(outcome(item, Res::Done, None));
+                                let mut done = outcome(item, Res::Done, None);
+                                // A created record's id is known only now.
+                                match target {
+                                    Side::Left => done.left_id = Some(written.id.clone()),
+                                    Side::Right => done.right_id = Some(written.id.clone()),
+                                }
+                                report.outcomes.push(done);
                             }
                             Some(Err(message)) => report.outcomes.push(outcome(
                                 item,

@@ -27,6 +27,7 @@ pub mod secret;
 pub mod snapshot;
 pub mod state;
 pub mod timestamp;
+pub mod validate;
 
 use anyhow::Result;
 use cli::{Cli, Command};
@@ -174,6 +175,7 @@ fn diff(
         let connectors = pipeline::connect(config, &pairs)?;
         let planned = (|| -> Result<Plan> {
             let _lock = RunLock::acquire(&config.state_dir)?;
+            pipeline::validate(config, &pairs, &connectors)?;
             let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
             Ok(pipeline::plan(
                 config,
@@ -265,6 +267,7 @@ fn sync(
     let result = (|| -> Result<Outcome> {
         let _lock = RunLock::acquire(&config.state_dir)?;
         let mut state = State::load(&State::path(&config.state_dir))?;
+        pipeline::validate(config, &pairs, &connectors)?;
         let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
         if dry_run {
             let plan = pipeline::plan(config, &pairs, &snapshots, &state);

@@ -4,7 +4,7 @@
 //! `lib.rs` only choose where to stop and what to print.
 
 use crate::apply::Applier;
-use crate::config::{Config, Limit, PairConfig};
+use crate::config::{Config, ConfigError, Limit, PairConfig};
 use crate::connector::{self, Connector};
 use crate::diff;
 use crate::exit::SafetyStop;
@@ -16,6 +16,7 @@ use crate::progress::Progress;
 use crate::report::Report;
 use crate::snapshot::Snapshot;
 use crate::state::State;
+use crate::validate;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
@@ -36,6 +37,52 @@ pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
         }
     }
     Ok(connectors)
+}
+
+/// Checks every pair's mapping against both accounts' metadata and stops
+/// with exit 2 (one line per problem) before any write. The check is
+/// remembered for the mapping file's fingerprint for a day, so an unchanged
+/// cron run does not pay for the metadata every few minutes.
+pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors) -> Result<()> {
+    let stamp = config.state_dir.join("validated.json");
+    let fresh = std::fs::read(&stamp)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| {
+            v["fingerprint"] == config.fingerprint.as_str()
+                && v["at_ms"]
+                    .as_i64()
+                    .is_some_and(|at| crate::timestamp::now_ms() - at < 86_400_000)
+        });
+    if fresh {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    for pair in pairs {
+        let describe = |side: Side| {
+            let endpoint = pair.endpoint(side);
+            connectors[&endpoint.system]
+                .describe(endpoint.object, &pair.field_names(side))
+                .with_context(|| format!("reading the fields of {endpoint}"))
+        };
+        problems.extend(validate::check_pair(
+            pair,
+            &describe(Side::Left)?,
+            &describe(Side::Right)?,
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError(format!(
+            "{} does not fit the accounts; nothing written:\n  {}",
+            config.path.display(),
+            problems.join("\n  ")
+        ))
+        .into());
+    }
+    let body =
+        serde_json::json!({"fingerprint": config.fingerprint, "at_ms": crate::timestamp::now_ms()});
+    crate::files::ensure_private_dir(&config.state_dir)?;
+    crate::files::write_atomic(&stamp, body.to_string().as_bytes())
 }
 
 /// Pulls both sides of every pair (the two sides concurrently) and saves the

@@ -41,6 +41,28 @@ pub struct RecordUpdate {
     pub previous: BTreeMap<String, String>,
 }
 
+/// What kind of values a field holds, for checking a mapping before any write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Number,
+    Date,
+    Bool,
+    /// One of a list of options (an enumeration, a stage, a pipeline).
+    Choice,
+    /// Other records (a deal's contacts or person).
+    Relation,
+}
+
+/// A field as the account describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldInfo {
+    pub kind: FieldType,
+    pub read_only: bool,
+    /// The values a `Choice` takes; empty when any value goes.
+    pub options: Vec<String>,
+}
+
 /// A record to delete. `key` correlates the result with the input.
 #[derive(Debug, Clone)]
 pub struct RecordRef {
@@ -102,6 +124,10 @@ pub trait Connector: Send + Sync {
 
     /// The account's users who can own records.
     fn owners(&self) -> Result<Vec<Owner>>;
+
+    /// Describes fields from the account's metadata (fetched once per run);
+    /// `None` for a field the account does not have.
+    fn describe(&self, object: ObjectKind, fields: &[String]) -> Result<Vec<Option<FieldInfo>>>;
 
     /// The (value, label) options of a field (stages, pipelines, enumeration
     /// options), for value maps by label. A field without options is a

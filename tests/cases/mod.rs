@@ -5,6 +5,7 @@ mod contract;
 mod hubspot_sync;
 mod pipedrive_sync;
 mod plans;
+mod reliability;
 
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::harness::{EU_TOKEN, US_TOKEN, Workdir};

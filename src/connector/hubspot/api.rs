@@ -147,8 +147,18 @@ pub struct Stage {
 #[derive(Debug, Deserialize)]
 pub struct Property {
     pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
     #[serde(default)]
     pub options: Vec<PropertyOption>,
+    #[serde(rename = "modificationMetadata", default)]
+    pub modification: Option<Modification>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Modification {
+    #[serde(rename = "readOnlyValue", default)]
+    pub read_only_value: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,7 +18,8 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, NewRecord, RecordRef, RecordUpdate, WriteResult, complete_results,
+    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate, WriteResult,
+    complete_results,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
@@ -503,6 +504,62 @@ impl Connector for HubSpot {
             ))
             .into()),
         }
+    }
+
+    fn describe(&self, object: ObjectKind, fields: &[String]) -> Result<Vec<Option<FieldInfo>>> {
+        let kind = self
+            .objects_path(object)?
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let properties: Vec<Property> =
+            self.metadata(&format!("/crm/properties/{}/{kind}", self.version))?;
+        fields
+            .iter()
+            .map(|field| {
+                if object == ObjectKind::Deals && is_relation(field) {
+                    return Ok(Some(FieldInfo {
+                        kind: FieldType::Relation,
+                        read_only: false,
+                        options: Vec::new(),
+                    }));
+                }
+                let Some(p) = properties.iter().find(|p| &p.name == field) else {
+                    return Ok(None);
+                };
+                let read_only = p.modification.as_ref().is_some_and(|m| m.read_only_value);
+                let (kind, options) = match p.kind.as_str() {
+                    "number" => (FieldType::Number, Vec::new()),
+                    "date" | "datetime" => (FieldType::Date, Vec::new()),
+                    "bool" => (FieldType::Bool, Vec::new()),
+                    "enumeration"
+                        if object == ObjectKind::Deals
+                            && (field == "dealstage" || field == "pipeline") =>
+                    {
+                        (
+                            FieldType::Choice,
+                            self.labels(object, field)?
+                                .into_iter()
+                                .map(|(v, _)| v)
+                                .collect(),
+                        )
+                    }
+                    // Owner ids change as users come and go: checked per record.
+                    "enumeration" if field == "hubspot_owner_id" => (FieldType::Choice, Vec::new()),
+                    "enumeration" => (
+                        FieldType::Choice,
+                        p.options.iter().map(|o| o.value.clone()).collect(),
+                    ),
+                    _ => (FieldType::Text, Vec::new()),
+                };
+                Ok(Some(FieldInfo {
+                    kind,
+                    read_only,
+                    options,
+                }))
+            })
+            .collect()
     }
 
     fn request_counts(&self) -> BTreeMap<String, u64> {

@@ -13,7 +13,9 @@
 mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
-use super::{Capabilities, Connector, NewRecord, RecordRef, RecordUpdate, WriteResult};
+use super::{
+    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate, WriteResult,
+};
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
@@ -800,6 +802,57 @@ impl Connector for Pipedrive {
                 .into()),
             },
         }
+    }
+
+    fn describe(&self, object: ObjectKind, fields: &[String]) -> Result<Vec<Option<FieldInfo>>> {
+        fields
+            .iter()
+            .map(|field| {
+                let resolved = match self.resolve(object, std::slice::from_ref(field)) {
+                    Ok(mut r) => r.pop().map(|(_, kind)| kind),
+                    Err(e) if e.is::<ConfigError>() => None,
+                    Err(e) => return Err(e),
+                };
+                let Some(kind) = resolved else {
+                    return Ok(None);
+                };
+                let choice = |options: Vec<String>| (FieldType::Choice, options);
+                let (kind, options) = match (object, field.as_str(), kind) {
+                    (ObjectKind::Deals, "stage_id" | "pipeline_id", _) => choice(
+                        self.labels(object, field)?
+                            .into_iter()
+                            .map(|(v, _)| v)
+                            .collect(),
+                    ),
+                    (ObjectKind::Deals, "status", _) => {
+                        choice(vec!["open".into(), "won".into(), "lost".into()])
+                    }
+                    (ObjectKind::Deals, "person_id", _) => (FieldType::Relation, Vec::new()),
+                    (_, _, FieldKind::Number | FieldKind::Integer) => {
+                        (FieldType::Number, Vec::new())
+                    }
+                    (_, _, FieldKind::Date) => (FieldType::Date, Vec::new()),
+                    (_, _, FieldKind::Custom(f)) => match f.field_type.as_str() {
+                        "enum" | "set" => choice(
+                            f.options
+                                .iter()
+                                .flatten()
+                                .map(|o| o.label.clone())
+                                .collect(),
+                        ),
+                        "double" | "int" | "monetary" => (FieldType::Number, Vec::new()),
+                        "date" => (FieldType::Date, Vec::new()),
+                        _ => (FieldType::Text, Vec::new()),
+                    },
+                    _ => (FieldType::Text, Vec::new()),
+                };
+                Ok(Some(FieldInfo {
+                    kind,
+                    read_only: false,
+                    options,
+                }))
+            })
+            .collect()
     }
 
     fn request_counts(&self) -> BTreeMap<String, u64> {

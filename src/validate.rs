@@ -1,0 +1,162 @@
+//! Checks a pair's mapping against both accounts' field metadata before any
+//! write: a field the account does not have, a read-only field that would be
+//! written, types that cannot convert, a relation without a `link:PAIR` map,
+//! and value-table entries that are not options of their field. Each problem
+//! is one line; any problem stops the run with exit 2. Pure: the metadata is
+//! fetched by the caller.
+
+use crate::config::{PairConfig, ValueMap};
+use crate::connector::{FieldInfo, FieldType};
+use crate::model::Side;
+
+/// The problems of one pair's mapping; `left` and `right` describe the
+/// pair's fields in mapping order (`None` for a field the account lacks).
+pub fn check_pair(
+    pair: &PairConfig,
+    left: &[Option<FieldInfo>],
+    right: &[Option<FieldInfo>],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, map) in pair.fields.iter().enumerate() {
+        let infos = [
+            (Side::Left, &map.left, &left[i]),
+            (Side::Right, &map.right, &right[i]),
+        ];
+        let mut known = Vec::new();
+        for (side, field, info) in infos {
+            let endpoint = pair.endpoint(side);
+            let Some(info) = info else {
+                problems.push(format!(
+                    "pair `{}`: {endpoint} has no field `{field}`; check its name in that account",
+                    pair.name
+                ));
+                continue;
+            };
+            if info.read_only && pair.direction.writes(side) {
+                problems.push(format!(
+                    "pair `{}`: `{field}` on {endpoint} is read-only, but the direction writes it; make the pair one-way or drop the field",
+                    pair.name
+                ));
+            }
+            known.push((side, field, info));
+        }
+        let value_map = pair.values.get(&map.left);
+        if let [(_, lf, l), (_, rf, r)] = known.as_slice() {
+            let strict =
+                |t: FieldType| matches!(t, FieldType::Number | FieldType::Date | FieldType::Bool);
+            if strict(l.kind) && strict(r.kind) && l.kind != r.kind && value_map.is_none() {
+                problems.push(format!(
+                    "pair `{}`: `{lf}` ({:?}) and `{rf}` ({:?}) hold different kinds of values that cannot convert; map fields of one kind",
+                    pair.name, l.kind, r.kind
+                ));
+            }
+            let relation = l.kind == FieldType::Relation || r.kind == FieldType::Relation;
+            if relation && !matches!(value_map, Some(ValueMap::Link(_))) {
+                problems.push(format!(
+                    "pair `{}`: `{lf}` = `{rf}` links other records; add `{lf} = \"link:PAIR\"` to [pairs.values] naming the pair that syncs them",
+                    pair.name
+                ));
+            }
+        }
+        if let Some(ValueMap::Table(table)) = value_map {
+            for (side, field, info) in &known {
+                if info.kind != FieldType::Choice || info.options.is_empty() {
+                    continue;
+                }
+                let values: Vec<&String> = if *side == Side::Left {
+                    table.keys().collect()
+                } else {
+                    table.values().collect()
+                };
+                for value in values.into_iter().filter(|v| !info.options.contains(v)) {
+                    problems.push(format!(
+                        "pair `{}`: [pairs.values.{}] names `{value}`, which {} `{field}` does not have; known values: {}",
+                        pair.name,
+                        map.left,
+                        pair.endpoint(*side),
+                        info.options.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn pair() -> PairConfig {
+        let text = r#"
+[systems.a]
+kind = "hubspot"
+token_env = "A"
+[systems.b]
+kind = "hubspot"
+token_env = "B"
+[[pairs]]
+name = "deals"
+left = "a.deals"
+right = "b.deals"
+[pairs.fields]
+amount = "amount"
+dealstage = "dealstage"
+hs_object_id = "hs_object_id"
+nonesuch = "dealname"
+[pairs.values.dealstage]
+won = "closedwon"
+"#;
+        Config::from_str(text, Path::new("t.toml"))
+            .unwrap()
+            .pairs
+            .remove(0)
+    }
+
+    fn info(kind: FieldType, read_only: bool, options: &[&str]) -> Option<FieldInfo> {
+        Some(FieldInfo {
+            kind,
+            read_only,
+            options: options.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn every_kind_of_mapping_mistake_is_named() {
+        let pair = pair();
+        // Fields in mapping order: amount, dealstage, hs_object_id, nonesuch.
+        let left = [
+            info(FieldType::Number, false, &[]),
+            info(FieldType::Choice, false, &["won", "lost"]),
+            info(FieldType::Text, true, &[]),
+            None,
+        ];
+        let right = [
+            info(FieldType::Date, false, &[]),
+            info(FieldType::Choice, false, &["appointmentscheduled"]),
+            info(FieldType::Text, true, &[]),
+            info(FieldType::Text, false, &[]),
+        ];
+        let problems = check_pair(&pair, &left, &right).join("\n");
+        assert!(
+            problems.contains("a.deals has no field `nonesuch`"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`hs_object_id` on a.deals is read-only"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`hs_object_id` on b.deals is read-only"),
+            "{problems}"
+        );
+        assert!(problems.contains("cannot convert"), "{problems}");
+        assert!(
+            problems.contains("names `closedwon`, which b.deals `dealstage` does not have"),
+            "{problems}"
+        );
+        assert_eq!(problems.lines().count(), 5, "{problems}");
+    }
+}

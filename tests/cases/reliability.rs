@@ -1,0 +1,1089 @@
+//! Reliability end to end: the real binary against fake accounts that fail
+//! the way real ones do — 429 storms, 5xx, dropped connections, a write that
+//! commits and then loses its answer, slow and truncated responses, a 207
+//! with per-record rejections, a token revoked midway, and a run killed with
+//! SIGKILL at arbitrary points. Every test asserts what both accounts hold
+//! afterwards (counts, values, no duplicates), not only the exit code; the
+//! bad-input catalogue asserts the exit code and a one-line message naming
+//! the fix; and the run's side channels (`--report`, `--log-file`, the
+//! `[alerts]` webhook) are checked against their documented shape. Retries
+//! are configured small (`[retry]`) so the whole file runs in seconds.
+
+use super::{TwoAccounts, requests_matching, two_account_config};
+use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
+use crate::support::fake_pipedrive::FakePipedrive;
+use crate::support::harness::{EU_TOKEN, PD_TOKEN, Run, US_TOKEN, Workdir, read};
+use crate::support::server::{Fault, Request, Response, Server};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+const CONTACTS_LIST: &str = "GET /crm/objects/2026-09/contacts";
+const CONTACTS_UPSERT: &str = "POST /crm/objects/2026-09/contacts/batch/upsert";
+const DEALS_CREATE: &str = "POST /crm/objects/2026-09/deals/batch/create";
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// The `[retry]` table every test here uses: short waits so faults resolve
+/// (or give up) in seconds.
+fn retry_table(max_wait_secs: u64) -> String {
+    format!(
+        "\n[retry]\nmax_wait_secs = {max_wait_secs}\ntimeout_secs = 1\nconnect_timeout_secs = 1\nfirst_delay_ms = 50\n"
+    )
+}
+
+/// `TwoAccounts` whose mapping file also carries `[retry]` and `extra`.
+fn accounts_with(max_wait_secs: u64, extra: &str) -> TwoAccounts {
+    let t = TwoAccounts::new();
+    let config = two_account_config(&t.us.url(), &t.eu.url(), "newest");
+    t.work
+        .write_config(&format!("{config}{}{extra}", retry_table(max_wait_secs)));
+    t
+}
+
+fn accounts() -> TwoAccounts {
+    accounts_with(3, "")
+}
+
+/// How many values occur more than once (each extra copy counts).
+fn duplicates(values: impl IntoIterator<Item = String>) -> usize {
+    let values: Vec<String> = values.into_iter().map(|v| v.to_lowercase()).collect();
+    values.len() - values.iter().collect::<BTreeSet<_>>().len()
+}
+
+fn hs_values(fake: &FakeHubSpot, object: &str, property: &str) -> Vec<String> {
+    fake.records(object)
+        .iter()
+        .map(|r| r.properties.get(property).cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Both accounts hold exactly `n` contacts, every us contact exists once on
+/// eu with the same values, and neither side has a duplicate email.
+#[track_caller]
+fn assert_contacts_mirrored(t: &TwoAccounts, n: usize) {
+    let (us, eu) = (t.us.records("contacts"), t.eu.records("contacts"));
+    assert_eq!((us.len(), eu.len()), (n, n), "contacts on us and eu");
+    assert_eq!(duplicates(hs_values(&t.us, "contacts", "email")), 0);
+    assert_eq!(duplicates(hs_values(&t.eu, "contacts", "email")), 0);
+    for contact in us {
+        let email = &contact.properties["email"];
+        let copies = t.eu.find("contacts", "email", email);
+        assert_eq!(copies.len(), 1, "{email} exists once on eu");
+        for f in ["firstname", "lastname", "phone"] {
+            assert_eq!(
+                copies[0].properties.get(f),
+                contact.properties.get(f),
+                "{email} {f}"
+            );
+        }
+    }
+}
+
+/// us holds `n` deals, eu holds exactly one copy of each (by name), with the
+/// stage translated.
+#[track_caller]
+fn assert_deals_mirrored(t: &TwoAccounts, n: usize) {
+    let (us, eu) = (t.us.records("deals"), t.eu.records("deals"));
+    assert_eq!((us.len(), eu.len()), (n, n), "deals on us and eu");
+    assert_eq!(duplicates(hs_values(&t.eu, "deals", "dealname")), 0);
+    let stage = |s: &str| match s {
+        "appointmentscheduled" => "eu-appointment",
+        "qualifiedtobuy" => "eu-qualified",
+        "closedwon" => "eu-won",
+        _ => "eu-lost",
+    };
+    for deal in us {
+        let name = &deal.properties["dealname"];
+        let copies = t.eu.find("deals", "dealname", name);
+        assert_eq!(copies.len(), 1, "{name} exists once on eu");
+        assert_eq!(copies[0].properties["amount"], deal.properties["amount"]);
+        assert_eq!(
+            copies[0].properties["dealstage"],
+            stage(&deal.properties["dealstage"])
+        );
+    }
+}
+
+/// A further sync exits 0 and writes nothing to either account.
+#[track_caller]
+fn assert_next_sync_writes_nothing(t: &TwoAccounts) {
+    t.us.server().clear_faults();
+    t.eu.server().clear_faults();
+    t.us.server().reset_requests();
+    t.eu.server().reset_requests();
+    t.work.run(&["sync"]).expect(0);
+    assert_eq!(
+        t.us.server().write_request_count() + t.eu.server().write_request_count(),
+        0,
+        "writes: us {:?} eu {:?}",
+        t.us.server().counts_by_endpoint(),
+        t.eu.server().counts_by_endpoint()
+    );
+}
+
+/// A HubSpot 429 as the ten-secondly limit answers it, told to wait `secs`.
+fn too_many_requests(secs: u64) -> Response {
+    Response::json(
+        429,
+        &json!({
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+        }),
+    )
+    .with_header("Retry-After", secs.to_string())
+}
+
+fn server_error() -> Response {
+    Response::json(
+        500,
+        &json!({"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"}),
+    )
+}
+
+/// A fault that lets one matching request through untouched, so the next
+/// fault hits the request after it.
+fn pass() -> Fault {
+    Fault::Delay(Duration::ZERO)
+}
+
+/// The `crmsync: error:` lines of stderr; a failed run must print exactly one.
+fn error_lines(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("crmsync: error"))
+        .collect()
+}
+
+/// stderr is one line, and it contains every hint (case-insensitively).
+#[track_caller]
+fn assert_one_line_naming(run: &Run, hints: &[&str]) {
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{}", run.stderr);
+    let line = lines[0].to_lowercase();
+    for hint in hints {
+        assert!(
+            line.contains(&hint.to_lowercase()),
+            "`{hint}` in: {}",
+            lines[0]
+        );
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// eu's account stores `phone` as a number, so a us phone that is not one
+/// is refused per record (a 207 entry with HubSpot's INVALID_FLOAT message).
+fn eu_phone_is_a_number(t: &TwoAccounts) {
+    t.eu.define_property(
+        "contacts",
+        PropertyDef::new("phone", "Phone number", "number"),
+    );
+}
+
+/// HubSpot deals → Pipedrive deals: no match key, so only the create
+/// journal can tell a deal this tool made from a new one.
+struct DealsToPipedrive {
+    hs: FakeHubSpot,
+    pd: FakePipedrive,
+    work: Workdir,
+}
+
+impl DealsToPipedrive {
+    fn new(deals: usize) -> DealsToPipedrive {
+        let hs = FakeHubSpot::start(US_TOKEN);
+        let pd = FakePipedrive::start(PD_TOKEN);
+        pd.set_rate_limit(10_000, 2_000);
+        let records = (0..deals)
+            .map(|i| {
+                BTreeMap::from([
+                    ("dealname".to_string(), format!("Deal {i}")),
+                    ("amount".to_string(), format!("{}", (i + 1) * 100)),
+                    ("pipeline".to_string(), "default".to_string()),
+                    (
+                        "dealstage".to_string(),
+                        ["appointmentscheduled", "qualifiedtobuy"][i % 2].to_string(),
+                    ),
+                ])
+            })
+            .collect();
+        hs.seed_many("deals", records);
+        let work = Workdir::new()
+            .with_env("HUBSPOT_TOKEN", US_TOKEN)
+            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+        work.write_config(&format!(
+            r#"
+[systems.hs]
+kind = "hubspot"
+token_env = "HUBSPOT_TOKEN"
+base_url = "{}"
+
+[systems.pd]
+kind = "pipedrive"
+token_env = "PIPEDRIVE_TOKEN"
+base_url = "{}"
+requests_per_10s = 10000
+
+[[pairs]]
+name = "deals"
+left = "hs.deals"
+right = "pd.deals"
+direction = "left-to-right"
+[pairs.fields]
+dealname = "title"
+amount = "value"
+dealstage = "stage_id"
+[pairs.values.dealstage]
+appointmentscheduled = "1"
+qualifiedtobuy = "2"
+{}"#,
+            hs.url(),
+            pd.url(),
+            retry_table(3)
+        ));
+        DealsToPipedrive { hs, pd, work }
+    }
+
+    fn titles(&self) -> Vec<String> {
+        self.pd
+            .deals()
+            .iter()
+            .map(|d| d["title"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1–2. Rate limits
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_429_storm_with_retry_after_is_waited_out_and_the_sync_completes() {
+    let t = accounts_with(10, "");
+    t.seed_us_contacts(150);
+    t.seed_us_deals(3);
+    t.us.server()
+        .inject(CONTACTS_LIST, 3, Fault::Respond(too_many_requests(1)));
+
+    t.work.run(&["sync"]).expect(0);
+
+    let statuses: Vec<u16> = t.us.server().requests().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "the storm was served"
+    );
+    assert_contacts_mirrored(&t, 150);
+    assert_deals_mirrored(&t, 3);
+    assert_next_sync_writes_nothing(&t);
+}
+
+#[test]
+fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_nothing() {
+    let t = accounts();
+    t.seed_us_contacts(5);
+    t.seed_us_deals(3);
+    // Every deal create is refused for far longer than max_wait_secs = 3.
+    t.eu.server()
+        .inject(DEALS_CREATE, 1000, Fault::Respond(too_many_requests(1)));
+
+    let run = t.work.run(&["-q", "sync"]).expect(5);
+    let errors = error_lines(&run);
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].contains("rate limit"), "{}", errors[0]);
+    assert!(errors[0].contains("try again later"), "{}", errors[0]);
+    assert!(t.eu.records("deals").is_empty(), "a 429 writes nothing");
+    assert_eq!(t.us.records("deals").len(), 3);
+    assert_eq!(t.eu.records("contacts").len(), 5, "the contacts pair ran");
+
+    t.eu.server().clear_faults();
+    t.work.run(&["sync"]).expect(0);
+    assert_contacts_mirrored(&t, 5);
+    assert_deals_mirrored(&t, 3);
+    assert_next_sync_writes_nothing(&t);
+}
+
+// ---------------------------------------------------------------------------
+// 3–4, 6–7. Transient faults on requests that are safe to repeat
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_500_and_a_lost_answer_on_a_batch_upsert_are_retried_and_each_contact_exists_once() {
+    let t = accounts();
+    t.seed_us_contacts(150);
+    // First attempt: 500 (nothing written). Second: written, answer lost.
+    t.eu.server()
+        .inject(CONTACTS_UPSERT, 1, Fault::Respond(server_error()));
+    t.eu.server()
+        .inject(CONTACTS_UPSERT, 1, Fault::CommitThenDrop);
+
+    t.work.run(&["sync"]).expect(0);
+
+    let upserts = requests_matching(&t.eu.server().counts_by_endpoint(), CONTACTS_UPSERT);
+    assert_eq!(upserts, 4, "two batches, the first sent three times");
+    assert_contacts_mirrored(&t, 150);
+    assert_next_sync_writes_nothing(&t);
+}
+
+#[test]
+fn a_connection_dropped_before_the_answer_on_a_read_is_retried() {
+    let t = accounts();
+    t.seed_us_contacts(150);
+    t.seed_us_deals(2);
+    t.us.server().inject(CONTACTS_LIST, 2, Fault::Drop);
+
+    t.work.run(&["sync"]).expect(0);
+
+    let dropped =
+        t.us.server()
+            .requests()
+            .iter()
+            .filter(|r| r.status == 0)
+            .count();
+    assert_eq!(dropped, 2, "both drops were served");
+    assert_contacts_mirrored(&t, 150);
+    assert_deals_mirrored(&t, 2);
+    assert_next_sync_writes_nothing(&t);
+}
+
+#[test]
+fn a_read_slower_than_the_timeout_is_abandoned_and_retried() {
+    let t = accounts();
+    t.seed_us_contacts(20);
+    t.eu.seed(
+        "contacts",
+        &[("email", "eu.only@example.com"), ("firstname", "Eva")],
+    );
+    // timeout_secs = 1; the first eu listing answers after 2.5 s.
+    t.eu.server()
+        .inject(CONTACTS_LIST, 1, Fault::Delay(Duration::from_millis(2500)));
+
+    t.work.run(&["sync"]).expect(0);
+
+    // The server logs the slow request only once it has slept, after the run.
+    let listings = || requests_matching(&t.eu.server().counts_by_endpoint(), CONTACTS_LIST);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while listings() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        listings(),
+        2,
+        "the slow listing was abandoned and asked again"
+    );
+    assert_contacts_mirrored(&t, 21);
+    assert_eq!(
+        t.us.find("contacts", "email", "eu.only@example.com")[0].properties["firstname"],
+        "Eva"
+    );
+    assert_next_sync_writes_nothing(&t);
+}
+
+#[test]
+fn a_list_page_cut_off_mid_body_is_read_again() {
+    let t = accounts();
+    t.seed_us_contacts(250);
+    // Page 1 whole, page 2 cut in half.
+    t.us.server().inject(CONTACTS_LIST, 1, pass());
+    t.us.server().inject(CONTACTS_LIST, 1, Fault::Truncate);
+
+    t.work.run(&["sync"]).expect(0);
+
+    assert_eq!(
+        requests_matching(&t.us.server().counts_by_endpoint(), CONTACTS_LIST),
+        4,
+        "three pages, the second read twice"
+    );
+    assert_contacts_mirrored(&t, 250);
+    assert_next_sync_writes_nothing(&t);
+}
+
+// ---------------------------------------------------------------------------
+// 5. A create whose answer is lost: not resent, found again by the next run
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_hubspot_deal_batch_committed_without_an_answer_stops_the_run_and_the_rerun_makes_no_duplicate()
+{
+    let t = accounts();
+    t.seed_us_contacts(3);
+    t.seed_us_deals(150);
+    // The second batch (50 deals) is written, then its answer is lost.
+    t.eu.server().inject(DEALS_CREATE, 1, pass());
+    t.eu.server().inject(DEALS_CREATE, 1, Fault::CommitThenDrop);
+
+    let run = t.work.run(&["-q", "sync"]).expect(5);
+    assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
+    assert_eq!(
+        requests_matching(&t.eu.server().counts_by_endpoint(), DEALS_CREATE),
+        2,
+        "the create whose fate is unknown was not resent"
+    );
+    assert_eq!(t.eu.records("deals").len(), 150, "both batches reached eu");
+
+    t.eu.server().reset_requests();
+    t.work.run(&["sync"]).expect(0);
+    eprintln!(
+        "rerun after a lost create answer: eu {:?}",
+        t.eu.server().counts_by_endpoint()
+    );
+    assert_eq!(
+        requests_matching(&t.eu.server().counts_by_endpoint(), DEALS_CREATE),
+        0,
+        "the journaled deals were found, not created again"
+    );
+    assert_contacts_mirrored(&t, 3);
+    assert_deals_mirrored(&t, 150);
+    assert_next_sync_writes_nothing(&t);
+}
+
+#[test]
+fn a_pipedrive_deal_post_committed_without_an_answer_stops_the_run_and_the_rerun_makes_no_duplicate()
+ {
+    let m = DealsToPipedrive::new(5);
+    m.pd.server().inject("POST /api/v2/deals", 2, pass());
+    m.pd.server()
+        .inject("POST /api/v2/deals", 1, Fault::CommitThenDrop);
+
+    let run = m.work.run(&["-q", "sync"]).expect(5);
+    assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
+    assert_eq!(
+        requests_matching(&m.pd.server().counts_by_endpoint(), "POST /api/v2/deals"),
+        3,
+        "the POST whose fate is unknown was not resent"
+    );
+    assert_eq!(m.pd.deals().len(), 3);
+
+    m.pd.server().reset_requests();
+    m.work.run(&["sync"]).expect(0);
+    let titles = m.titles();
+    eprintln!("pipedrive deals after the rerun: {titles:?}");
+    assert_eq!(titles.len(), 5, "{titles:?}");
+    assert_eq!(duplicates(titles.clone()), 0, "{titles:?}");
+    assert_eq!(
+        requests_matching(&m.pd.server().counts_by_endpoint(), "POST /api/v2/deals"),
+        2,
+        "only the two deals never sent were created"
+    );
+    for deal in m.hs.records("deals") {
+        let title = &deal.properties["dealname"];
+        let copy =
+            m.pd.deals()
+                .into_iter()
+                .find(|d| d["title"] == json!(title));
+        let copy = copy.unwrap_or_else(|| panic!("{title} on Pipedrive"));
+        assert_eq!(
+            copy["value"].as_f64(),
+            deal.properties["amount"].parse().ok()
+        );
+    }
+
+    m.hs.server().reset_requests();
+    m.pd.server().reset_requests();
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(
+        m.hs.server().write_request_count() + m.pd.server().write_request_count(),
+        0,
+        "a third run writes nothing"
+    );
+    assert_eq!(m.pd.deals().len(), 5);
+}
+
+// ---------------------------------------------------------------------------
+// 8. Per-record rejections (207)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_those_two() {
+    let t = accounts();
+    eu_phone_is_a_number(&t);
+    let ids = t.seed_us_contacts(100);
+    let bad = [(&ids[17], "c17@example.com"), (&ids[64], "c64@example.com")];
+    for (id, _) in bad {
+        t.us.edit("contacts", id, &[("phone", "call after 5pm")]);
+    }
+
+    t.work.run(&["--report", "report.json", "sync"]).expect(4);
+
+    let eu = t.eu.records("contacts");
+    assert_eq!(eu.len(), 98, "98 applied");
+    assert_eq!(duplicates(hs_values(&t.eu, "contacts", "email")), 0);
+    for (_, email) in bad {
+        assert!(
+            t.eu.find("contacts", "email", email).is_empty(),
+            "{email} refused"
+        );
+    }
+    assert_eq!(t.us.records("contacts").len(), 100);
+    let report = json_file(&t.work.path("report.json"));
+    let failed: Vec<&Value> = report["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter(|o| o["result"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 2, "{report:#}");
+    for (id, email) in bad {
+        let named = failed
+            .iter()
+            .find(|o| o["label"] == json!(email) || o["left_id"] == json!(id))
+            .unwrap_or_else(|| panic!("{email} is named in {failed:#?}"));
+        let message = named["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("not a valid number"),
+            "the API's message: {message}"
+        );
+    }
+
+    let stamps: BTreeMap<String, i64> = eu.iter().map(|r| (r.id.clone(), r.updated_ms)).collect();
+    t.us.server().reset_requests();
+    t.eu.server().reset_requests();
+    t.work.run(&["--report", "report.json", "sync"]).expect(4);
+    assert_eq!(
+        (
+            t.eu.server().write_request_count(),
+            t.us.server().write_request_count()
+        ),
+        (1, 0),
+        "one batch, for the two refused contacts: {:?}",
+        t.eu.server().counts_by_endpoint()
+    );
+    for r in t.eu.records("contacts") {
+        assert_eq!(
+            Some(&r.updated_ms),
+            stamps.get(&r.id),
+            "{} not rewritten",
+            r.id
+        );
+    }
+    let report = json_file(&t.work.path("report.json"));
+    let outcomes = report["outcomes"].as_array().expect("outcomes");
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "only the two are tried again: {report:#}"
+    );
+    assert!(outcomes.iter().all(|o| o["result"] == "failed"));
+}
+
+// ---------------------------------------------------------------------------
+// 9. A token revoked midway
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
+    let t = accounts();
+    t.seed_us_contacts(20);
+    t.seed_us_deals(250);
+    let unauthorized = Response::json(
+        401,
+        &json!({
+            "status": "error",
+            "message": "Authentication credentials not found.",
+            "category": "INVALID_AUTHENTICATION",
+        }),
+    );
+    t.eu.server().inject(DEALS_CREATE, 1, pass());
+    t.eu.server()
+        .inject(DEALS_CREATE, 1, Fault::Respond(unauthorized));
+
+    let run = t.work.run(&["-q", "sync"]).expect(7);
+    assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    assert_eq!(t.eu.records("deals").len(), 100, "the first batch stays");
+    assert_eq!(t.eu.records("contacts").len(), 20);
+
+    t.eu.server().reset_requests();
+    t.work.run(&["sync"]).expect(0);
+    let counts = t.eu.server().counts_by_endpoint();
+    assert_eq!(
+        requests_matching(&counts, DEALS_CREATE),
+        2,
+        "only the 150 deals not yet made are created: {counts:?}"
+    );
+    assert_eq!(requests_matching(&counts, CONTACTS_UPSERT), 0);
+    assert_contacts_mirrored(&t, 20);
+    assert_deals_mirrored(&t, 250);
+    assert_next_sync_writes_nothing(&t);
+}
+
+// ---------------------------------------------------------------------------
+// 10. kill -9
+// ---------------------------------------------------------------------------
+
+/// When a kill -9 is sent.
+#[derive(Debug, Clone, Copy)]
+enum KillAt {
+    /// This long after the start.
+    After(Duration),
+    /// The moment eu holds more deals than when the run started: a deals
+    /// batch has just committed and its answer is on its way back, the
+    /// window where only the create journal can prevent a duplicate.
+    DealsCommitted,
+}
+
+/// Deal links and journaled (pending) creates in state.json, if readable.
+fn deal_state(t: &TwoAccounts) -> Option<(usize, usize)> {
+    let path = t.work.state_dir().join("state.json");
+    if !path.exists() {
+        return Some((0, 0));
+    }
+    let state: Value = serde_json::from_str(&read(&path)).ok()?;
+    let len = |key: &str| state["pairs"]["deals"][key].as_array().map_or(0, Vec::len);
+    Some((len("links"), len("pending")))
+}
+
+#[test]
+fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
+    const N: usize = 500;
+    let t = accounts();
+    for fake in [&t.us, &t.eu] {
+        fake.set_rate_limit(100_000, 10_000);
+    }
+    t.seed_us_contacts(N);
+    t.seed_us_deals(N);
+    // Every write to eu takes a while, so kills land mid-write.
+    let write_delay = Duration::from_millis(100);
+    t.eu.server().inject(
+        "POST /crm/objects/2026-09/",
+        100_000,
+        Fault::Delay(write_delay),
+    );
+
+    let ms = |n| KillAt::After(Duration::from_millis(n));
+    let plan = [
+        ms(150),
+        ms(600),
+        KillAt::DealsCommitted,
+        KillAt::DealsCommitted,
+        ms(900),
+        KillAt::DealsCommitted,
+    ];
+    let mut interrupted = 0;
+    for kill in plan {
+        let deals_before = t.eu.records("deals").len();
+        let mut child = t
+            .work
+            .command(&["-q", "sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn crmsync");
+        let started = std::time::Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        let due = |child: &mut std::process::Child| {
+            let exited = child.try_wait().expect("poll").is_some();
+            let reached = match kill {
+                KillAt::After(d) => started.elapsed() >= d,
+                KillAt::DealsCommitted => t.eu.records("deals").len() > deals_before,
+            };
+            exited || reached || std::time::Instant::now() >= deadline
+        };
+        while !due(&mut child) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let finished = child.try_wait().expect("poll").is_some();
+        if !finished {
+            child.kill().expect("SIGKILL");
+            interrupted += 1;
+        }
+        child.wait().expect("reap");
+        let at_kill = started.elapsed();
+        // Let a write the server was still working on land before the next run.
+        std::thread::sleep(write_delay + Duration::from_millis(150));
+        let state = deal_state(&t);
+        eprintln!(
+            "kill -9 {kill:?} at {at_kill:?} ({}): eu contacts {}, eu deals {}, state.json deal links/pending {state:?}",
+            if finished {
+                "had already finished"
+            } else {
+                "killed"
+            },
+            t.eu.records("contacts").len(),
+            t.eu.records("deals").len(),
+        );
+        assert!(state.is_some(), "state.json is readable after a kill");
+    }
+
+    let run = t.work.run(&["sync"]);
+    let contacts = hs_values(&t.eu, "contacts", "email");
+    let deals = hs_values(&t.eu, "deals", "dealname");
+    eprintln!(
+        "after {interrupted} kills and a final run (exit {}): contacts expected {N} found {} duplicates {}; deals expected {N} found {} duplicates {}",
+        run.code,
+        contacts.len(),
+        duplicates(contacts.clone()),
+        deals.len(),
+        duplicates(deals.clone()),
+    );
+    assert!(interrupted >= 4, "most runs were really interrupted");
+    run.expect(0);
+    assert_contacts_mirrored(&t, N);
+    assert_deals_mirrored(&t, N);
+    let state = json_file(&t.work.state_dir().join("state.json"));
+    assert_eq!(state["format"], "crmsync-state");
+    assert_eq!(
+        deal_state(&t),
+        Some((N, 0)),
+        "every deal linked, none pending"
+    );
+    assert_next_sync_writes_nothing(&t);
+}
+
+// ---------------------------------------------------------------------------
+// 11. Bad input: the exit code and one line naming the fix
+// ---------------------------------------------------------------------------
+
+/// The mapping file of `t`, with `edit` applied to its text.
+fn rewrite_config(t: &TwoAccounts, edit: impl FnOnce(String) -> String) {
+    t.work.write_config(&edit(read(&t.work.config_path())));
+}
+
+#[test]
+fn broken_toml_exits_2_naming_the_file_and_line() {
+    let t = accounts();
+    rewrite_config(&t, |c| c.replacen("[systems.eu]", "[systems.eu", 1));
+    let run = t.work.run(&["-q", "sync"]).expect(2);
+    assert_one_line_naming(&run, &["sync.toml:"]);
+    assert_eq!(
+        t.us.server().request_count() + t.eu.server().request_count(),
+        0
+    );
+}
+
+#[test]
+fn an_unknown_key_exits_2_naming_the_key() {
+    let t = accounts();
+    rewrite_config(&t, |c| {
+        c.replacen(
+            "kind = \"hubspot\"",
+            "kind = \"hubspot\"\ncolour = \"blue\"",
+            1,
+        )
+    });
+    let run = t.work.run(&["-q", "sync"]).expect(2);
+    assert_one_line_naming(&run, &["sync.toml:", "colour"]);
+}
+
+#[test]
+fn an_unknown_system_exits_2_naming_it() {
+    let t = accounts();
+    rewrite_config(&t, |c| {
+        c.replace("left = \"us.contacts\"", "left = \"usa.contacts\"")
+    });
+    let run = t.work.run(&["-q", "sync"]).expect(2);
+    assert_one_line_naming(&run, &["sync.toml:", "usa"]);
+    assert!(t.eu.records("contacts").is_empty());
+}
+
+#[test]
+fn a_missing_token_variable_exits_7_naming_the_variable() {
+    let t = accounts();
+    let work = Workdir::new().with_env("HUBSPOT_US_TOKEN", US_TOKEN);
+    work.write_config(&read(&t.work.config_path()));
+    t.seed_us_contacts(1);
+    let run = work.run(&["-q", "sync"]).expect(7);
+    assert_one_line_naming(&run, &["HUBSPOT_EU_TOKEN", "not set"]);
+    assert!(t.eu.records("contacts").is_empty());
+}
+
+#[test]
+fn a_literal_token_in_the_file_exits_2_pointing_at_token_env_without_echoing_it() {
+    let t = accounts();
+    let literal = "pat-na1-literal-in-file-0000";
+    rewrite_config(&t, |c| {
+        c.replacen(
+            "token_env = \"HUBSPOT_US_TOKEN\"",
+            &format!("token = \"{literal}\""),
+            1,
+        )
+    });
+    let run = t.work.run(&["-q", "sync"]).expect(2);
+    assert_one_line_naming(&run, &["sync.toml:", "token_env"]);
+    assert!(!run.stderr.contains(literal) && !run.stdout.contains(literal));
+}
+
+#[test]
+fn plain_http_to_a_remote_host_exits_2_asking_for_https() {
+    let t = accounts();
+    let eu = t.eu.url();
+    rewrite_config(&t, |c| c.replace(&eu, "http://api.hubapi.com"));
+    let run = t.work.run(&["-q", "sync"]).expect(2);
+    assert_one_line_naming(&run, &["sync.toml:", "https"]);
+}
+
+#[test]
+fn a_token_missing_a_scope_exits_7_naming_the_scope_fix() {
+    let t = accounts();
+    t.seed_us_contacts(2);
+    t.eu.set_scopes(&[
+        "crm.objects.contacts.read",
+        "crm.objects.deals.read",
+        "crm.objects.deals.write",
+        "crm.objects.owners.read",
+        "crm.schemas.contacts.read",
+        "crm.schemas.deals.read",
+    ]);
+    let run = t.work.run(&["-q", "sync"]).expect(7);
+    assert_one_line_naming(&run, &["403", "scope"]);
+    assert!(t.eu.records("contacts").is_empty());
+    assert_eq!(t.us.records("contacts").len(), 2);
+}
+
+#[test]
+fn pushing_a_stale_plan_exits_6_and_writes_nothing() {
+    let t = accounts();
+    t.seed_us_contacts(2);
+    t.work.run(&["sync"]).expect(0);
+    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
+    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
+        .id
+        .clone();
+    t.us.edit("contacts", &us_id, &[("firstname", "Planned")]);
+    t.work.run(&["diff", "--out", "plan.json"]).expect(3);
+    t.eu.edit("contacts", &eu_id, &[("lastname", "Edited later")]);
+    t.eu.server().reset_requests();
+
+    let run = t.work.run(&["-q", "push", "plan.json"]).expect(6);
+    assert_one_line_naming(&run, &["stale", "diff"]);
+    assert_eq!(
+        t.eu.server().write_request_count() + t.us.server().write_request_count(),
+        0
+    );
+    let eu = t.eu.record("contacts", &eu_id).unwrap();
+    assert_eq!(eu.properties["firstname"], "First0");
+    assert_eq!(eu.properties["lastname"], "Edited later");
+}
+
+#[test]
+fn a_corrupt_state_file_exits_1_naming_the_file_and_writes_nothing() {
+    let t = accounts();
+    t.seed_us_contacts(3);
+    t.work.run(&["sync"]).expect(0);
+    t.us.seed("contacts", &[("email", "late@example.com")]);
+    let state = t.work.state_dir().join("state.json");
+    std::fs::write(&state, "{\"format\": \"crmsync-state\", \"pai").unwrap();
+    t.eu.server().reset_requests();
+
+    let run = t.work.run(&["-q", "sync"]).expect(1);
+    assert_one_line_naming(&run, &[".crmsync/state.json", "corrupt"]);
+    assert_eq!(t.eu.server().write_request_count(), 0);
+    assert_eq!(t.eu.records("contacts").len(), 3);
+}
+
+#[test]
+fn a_held_lock_exits_5_at_once_without_a_request() {
+    let t = accounts();
+    t.seed_us_contacts(2);
+    std::fs::create_dir_all(t.work.state_dir()).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(t.work.state_dir().join("lock"))
+        .unwrap();
+    lock.try_lock().expect("the test holds the lock");
+
+    let run = t.work.run(&["-q", "sync"]).expect(5);
+    assert_one_line_naming(&run, &["another crmsync run"]);
+    assert_eq!(
+        t.us.server().request_count() + t.eu.server().request_count(),
+        0
+    );
+    assert!(t.eu.records("contacts").is_empty());
+
+    drop(lock);
+    t.work.run(&["sync"]).expect(0);
+    assert_contacts_mirrored(&t, 2);
+}
+
+// ---------------------------------------------------------------------------
+// 12. Report, log file, alerts
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_report_file_is_the_documented_private_json() {
+    let t = accounts();
+    t.seed_us_contacts(3);
+    t.seed_us_deals(2);
+
+    t.work.run(&["--report", "report.json", "sync"]).expect(0);
+    assert_contacts_mirrored(&t, 3);
+    assert_deals_mirrored(&t, 2);
+
+    let path = t.work.path("report.json");
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    let report = json_file(&path);
+    assert_eq!(report["format"], "crmsync-report");
+    assert_eq!(report["version"], 1);
+    assert!(report["duration_ms"].is_u64(), "{report:#}");
+    let outcomes = report["outcomes"].as_array().expect("outcomes");
+    assert_eq!(outcomes.len(), 5, "{report:#}");
+    for o in outcomes {
+        // `message` is for failures and skips; a done item may leave it out.
+        for key in ["pair", "action", "target", "left_id", "label", "result"] {
+            assert!(o.get(key).is_some(), "{key} in {o}");
+        }
+        assert_eq!(
+            (&o["action"], &o["result"]),
+            (&json!("create"), &json!("done")),
+            "{o}"
+        );
+        assert_eq!(o["target"], "right", "{o}");
+    }
+    for us in t.us.records("contacts") {
+        let email = &us.properties["email"];
+        let eu = &t.eu.find("contacts", "email", email)[0];
+        let o = outcomes
+            .iter()
+            .find(|o| o["left_id"] == json!(us.id))
+            .unwrap_or_else(|| panic!("{email} in the report"));
+        assert_eq!(o["pair"], "contacts", "{o}");
+        assert_eq!(o["label"], json!(email), "{o}");
+        assert_eq!(o["right_id"], json!(eu.id), "the created record's id: {o}");
+    }
+    assert_eq!(
+        report["counts"]["contacts"]["right"]["create"]["done"], 3,
+        "{report:#}"
+    );
+    assert_eq!(
+        report["counts"]["deals"]["right"]["create"]["done"], 2,
+        "{report:#}"
+    );
+    let eu_requests = report["requests"]["eu"]
+        .as_object()
+        .expect("requests by system");
+    let upserts: u64 = eu_requests
+        .iter()
+        .filter(|(k, _)| k.contains("contacts/batch/upsert"))
+        .map(|(_, v)| v.as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(upserts, 1, "{report:#}");
+    assert!(report["requests"]["us"].is_object(), "{report:#}");
+    assert!(!read(&path).contains(US_TOKEN) && !read(&path).contains(EU_TOKEN));
+}
+
+/// `2026-05-01T10:00:00…` or `2026-05-01 10:00:00…`, optionally after `[`.
+fn starts_with_timestamp(line: &str) -> bool {
+    let b = line.trim_start_matches('[').as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    b.len() >= 16
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b'T' || b[10] == b' ')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+}
+
+#[test]
+fn the_log_file_gathers_timestamped_lines_across_runs() {
+    let t = accounts();
+    t.seed_us_contacts(3);
+    let log = t.work.path("crmsync.log");
+
+    t.work.run(&["--log-file", "crmsync.log", "sync"]).expect(0);
+    let first = read(&log);
+    assert!(!first.trim().is_empty(), "the first run logged");
+    t.us.seed("contacts", &[("email", "second@example.com")]);
+    t.work.run(&["--log-file", "crmsync.log", "sync"]).expect(0);
+    let both = read(&log);
+
+    assert!(both.starts_with(&first), "appended, not overwritten");
+    assert!(both.lines().count() > first.lines().count());
+    for line in both.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(starts_with_timestamp(line), "timestamped: {line}");
+    }
+    assert!(!both.contains(US_TOKEN) && !both.contains(EU_TOKEN));
+    assert_contacts_mirrored(&t, 4);
+}
+
+/// A webhook receiver that keeps every body it is sent.
+fn record_alert(bodies: &mut Vec<Value>, req: &Request) -> Response {
+    bodies.push(req.json().unwrap_or_else(|e| json!({ "unreadable": e })));
+    Response::text(200, "text/plain", "ok")
+}
+
+#[test]
+fn an_alert_is_posted_on_exit_4_not_on_exit_0_and_an_undeliverable_one_keeps_the_exit_code() {
+    let receiver = Server::start(Vec::new(), record_alert);
+    let t = accounts_with(3, "\n[alerts]\nwebhook_env = \"CRMSYNC_ALERT_URL\"\n");
+    let hook = format!("{}/hook", receiver.url());
+    t.seed_us_contacts(3);
+
+    let alerting = |url: &str| {
+        let mut cmd = t.work.command(&["-q", "sync"]);
+        cmd.env("CRMSYNC_ALERT_URL", url);
+        let out = cmd.output().expect("run crmsync");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+
+    alerting(&hook).expect(0);
+    assert_contacts_mirrored(&t, 3);
+    assert!(receiver.state().is_empty(), "no alert for a clean run");
+
+    eu_phone_is_a_number(&t);
+    let bad = t.us.seed(
+        "contacts",
+        &[("email", "bad@example.com"), ("phone", "ask reception")],
+    );
+    alerting(&hook).expect(4);
+    assert!(t.eu.find("contacts", "email", "bad@example.com").is_empty());
+    assert_eq!(t.eu.records("contacts").len(), 3);
+    assert_eq!(
+        t.us.record("contacts", &bad).unwrap().properties["phone"],
+        "ask reception"
+    );
+    let bodies = receiver.state().clone();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let text = bodies[0]["text"]
+        .as_str()
+        .expect("a Slack-style {\"text\"} body");
+    assert!(!text.trim().is_empty());
+    assert!(!text.contains(US_TOKEN) && !text.contains(EU_TOKEN));
+    let requests = receiver.requests();
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("POST", "/hook")
+    );
+
+    // Nothing listens on port 1: the alert fails, the exit code stays 4.
+    let run = alerting("http://127.0.0.1:1/hook").expect(4);
+    assert!(
+        run.stderr.to_lowercase().contains("alert"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(receiver.state().len(), 1);
+    assert_eq!(t.eu.records("contacts").len(), 3);
+}
