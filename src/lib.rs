@@ -235,15 +235,12 @@ fn push(
             print_plan(cli, &plan)?;
             return Ok(drift_of(&plan));
         }
-        pipeline::apply(
+        let out = pipeline::Output {
             config,
-            &plan,
-            &pairs,
-            &connectors,
-            &mut state,
+            connectors: &connectors,
             progress,
-            report,
-        )?;
+        };
+        pipeline::apply(&out, &plan, &pairs, &mut state, report)?;
         Ok(report.outcome())
     })();
     report.requests = pipeline::request_counts(&connectors);
@@ -274,16 +271,12 @@ fn sync(
             print_plan(cli, &plan)?;
             return Ok(drift_of(&plan));
         }
-        let plan = pipeline::plan_and_apply(
+        let out = pipeline::Output {
             config,
-            &pairs,
-            &snapshots,
-            &connectors,
-            &mut state,
+            connectors: &connectors,
             progress,
-            report,
-            limits,
-        )?;
+        };
+        let plan = pipeline::plan_and_apply(&out, &pairs, &snapshots, &mut state, report, limits)?;
         report.requests = pipeline::request_counts(&connectors);
         print_run(cli, &plan, report)?;
         Ok(report.outcome())

@@ -22,6 +22,14 @@ use std::collections::BTreeMap;
 
 pub type Connectors = BTreeMap<String, Box<dyn Connector>>;
 
+/// Where an apply writes to and reports through.
+#[derive(Clone, Copy)]
+pub struct Output<'a> {
+    pub config: &'a Config,
+    pub connectors: &'a Connectors,
+    pub progress: &'a Progress,
+}
+
 /// Builds a connector for every system the pairs use; a missing token fails
 /// here, before any request.
 pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
@@ -272,14 +280,17 @@ pub fn check_fresh(
 /// Applies a saved plan; outcomes go into `report` as they happen, so a run
 /// that stops midway still reports what it did. The state is saved as it goes.
 pub fn apply(
-    config: &Config,
+    out: &Output,
     plan: &Plan,
     pairs: &[&PairConfig],
-    connectors: &Connectors,
     state: &mut State,
-    progress: &Progress,
     report: &mut Report,
 ) -> Result<()> {
+    let Output {
+        config,
+        connectors,
+        progress,
+    } = *out;
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
     let mut applier = Applier {
@@ -297,15 +308,18 @@ pub fn apply(
 /// links the pairs before it made in this run (a deal's new contact).
 /// Returns the plan that was applied.
 pub fn plan_and_apply(
-    config: &Config,
+    out: &Output,
     pairs: &[&PairConfig],
     snapshots: &[[Snapshot; 2]],
-    connectors: &Connectors,
     state: &mut State,
-    progress: &Progress,
     report: &mut Report,
     limits: Limits,
 ) -> Result<Plan> {
+    let Output {
+        config,
+        connectors,
+        progress,
+    } = *out;
     // Every pair's limits are checked before the first write of the run ...
     for (pair, snaps) in pairs.iter().zip(snapshots) {
         check_limits(

@@ -44,6 +44,10 @@ pub struct Report {
     pub duration_ms: u64,
 }
 
+/// pair → side written (`left`, `right`, or `none` for state-only items)
+/// → action → result → count.
+type Counts<'a> = BTreeMap<&'a str, BTreeMap<&'a str, BTreeMap<String, BTreeMap<String, usize>>>>;
+
 /// The `--report` document.
 #[derive(Serialize)]
 struct ReportFile<'a> {
@@ -53,9 +57,7 @@ struct ReportFile<'a> {
     exit_status: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
-    /// pair → side written (`left`, `right`, or `none` for state-only items)
-    /// → action → result → count.
-    counts: BTreeMap<&'a str, BTreeMap<&'a str, BTreeMap<String, BTreeMap<String, usize>>>>,
+    counts: Counts<'a>,
     #[serde(flatten)]
     report: &'a Report,
 }
@@ -69,8 +71,7 @@ impl Report {
         exit_status: u8,
         error: Option<&str>,
     ) -> anyhow::Result<()> {
-        let mut counts: BTreeMap<&str, BTreeMap<&str, BTreeMap<String, BTreeMap<String, usize>>>> =
-            BTreeMap::new();
+        let mut counts = Counts::new();
         for o in &self.outcomes {
             let side = o.target.map(|s| s.as_str()).unwrap_or("none");
             let action = serde_json::to_value(o.action)?
