@@ -73,6 +73,14 @@ impl Applier<'_> {
             result,
             message,
         };
+        report.duplicates.extend(
+            plan.duplicates
+                .iter()
+                .map(|d| crate::report::DuplicateNotice {
+                    pair: pair.name.clone(),
+                    duplicate: d.clone(),
+                }),
+        );
         // State-only items first: links must exist before updates settle on them.
         let links = self.state.pair_mut(&pair.name);
         for item in &plan.items {

@@ -4,6 +4,7 @@
 //! `--json` document. Decides between exit 0 and 4, nothing else.
 
 use crate::exit::Outcome;
+use crate::matcher::Duplicate;
 use crate::model::Side;
 use crate::plan::Action;
 use serde::Serialize;
@@ -36,9 +37,18 @@ pub struct RecordOutcome {
     pub message: Option<String>,
 }
 
+/// Records sharing a match value inside one account, left alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicateNotice {
+    pub pair: String,
+    #[serde(flatten)]
+    pub duplicate: Duplicate,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub outcomes: Vec<RecordOutcome>,
+    pub duplicates: Vec<DuplicateNotice>,
     /// system → endpoint → requests.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
     pub duration_ms: u64,
@@ -151,6 +161,18 @@ impl fmt::Display for Report {
                 o.label,
                 ids.join(", "),
                 o.message.as_deref().unwrap_or("")
+            )?;
+        }
+        for d in &self.duplicates {
+            let dup = &d.duplicate;
+            writeln!(
+                f,
+                "? {} {} duplicates of {:?}: {} left alone beside {}",
+                d.pair,
+                dup.side,
+                dup.key,
+                dup.extra.join(", "),
+                dup.kept
             )?;
         }
         let done = |a| self.count(a, Result::Done);
