@@ -72,6 +72,9 @@ pub enum Command {
         /// Only this pair (repeatable); default all.
         #[arg(long = "pair", value_name = "NAME")]
         pairs: Vec<String>,
+        /// Fetch every record, not only what changed since the last pull.
+        #[arg(long)]
+        full: bool,
     },
     /// Pull, then print the plan: what sync would change. Writes nothing to any CRM.
     Diff {
@@ -83,6 +86,9 @@ pub enum Command {
         /// Plan from the last snapshots, making no API call.
         #[arg(long)]
         offline: bool,
+        /// Fetch every record, not only what changed since the last pull.
+        #[arg(long, conflicts_with = "offline")]
+        full: bool,
     },
     /// Apply a saved plan exactly; refuse it if any record changed since it was made.
     Push {
@@ -101,6 +107,9 @@ pub enum Command {
         /// Stop after printing the plan (exit 3 if there is drift).
         #[arg(long)]
         dry_run: bool,
+        /// Fetch every record (and detect deletes), not only what changed.
+        #[arg(long)]
+        full: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },

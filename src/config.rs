@@ -65,6 +65,9 @@ pub struct Config {
     pub systems: BTreeMap<String, SystemConfig>,
     pub pairs: Vec<PairConfig>,
     pub alerts: Option<Alerts>,
+    /// After a first full pull, runs pull only what changed; every this many
+    /// runs a full pull catches deletes and anything missed (1: always full).
+    pub full_pull_every: u32,
     /// A hash of the file's text; a saved plan records it so `push` can tell
     /// that the mapping changed since the plan was made.
     pub fingerprint: String,
@@ -345,6 +348,7 @@ struct RawConfig {
     pairs: Vec<Spanned<RawPair>>,
     retry: Option<RawRetry>,
     alerts: Option<RawAlerts>,
+    full_pull_every: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -710,6 +714,7 @@ impl Config {
             systems,
             pairs,
             alerts,
+            full_pull_every: raw.full_pull_every.unwrap_or(24).max(1),
             fingerprint: crate::model::content_hash(text.as_bytes()),
         })
     }

@@ -41,56 +41,44 @@ use state::{RunLock, State};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// What every subcommand runs with.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    cli: &'a Cli,
+    config: &'a Config,
+    progress: &'a Progress,
+}
+
 /// Runs one command line: the subcommand, then the `--report` file and the
 /// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     let config = Config::load(&cli.config)?;
     let started = Instant::now();
     let mut report = Report::default();
+    let ctx = Ctx {
+        cli,
+        config: &config,
+        progress,
+    };
     let result = match &cli.command {
-        Command::Pull { pairs } => pull(cli, &config, pairs, progress, &mut report),
+        Command::Pull { pairs, full } => pull(&ctx, &mut report, pairs, *full),
         Command::Diff {
             pairs,
             out,
             offline,
-        } => diff(
-            cli,
-            &config,
-            pairs,
-            out.as_deref(),
-            *offline,
-            progress,
-            &mut report,
-        ),
+            full,
+        } => diff(&ctx, &mut report, pairs, out.as_deref(), *offline, *full),
         Command::Push {
             plan,
             dry_run,
             limits,
-        } => {
-            let limits = limits_of(limits);
-            push(
-                cli,
-                &config,
-                plan.clone(),
-                *dry_run,
-                limits,
-                progress,
-                &mut report,
-            )
-        }
+        } => push(&ctx, &mut report, plan.clone(), *dry_run, limits_of(limits)),
         Command::Sync {
             pairs,
             dry_run,
+            full,
             limits,
-        } => sync(
-            cli,
-            &config,
-            pairs,
-            *dry_run,
-            limits_of(limits),
-            progress,
-            &mut report,
-        ),
+        } => sync(&ctx, &mut report, pairs, *dry_run, *full, limits_of(limits)),
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
@@ -113,18 +101,17 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     result
 }
 
-fn pull(
-    cli: &Cli,
-    config: &Config,
-    names: &[String],
-    progress: &Progress,
-    report: &mut Report,
-) -> Result<Outcome> {
+fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<Outcome> {
+    let Ctx {
+        cli,
+        config,
+        progress,
+    } = *ctx;
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
     let result = (|| -> Result<Outcome> {
         let _lock = RunLock::acquire(&config.state_dir)?;
-        let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
+        let snapshots = pipeline::pull(config, &pairs, &connectors, progress, full)?;
         if cli.json {
             let counts: Vec<_> = pairs
                 .iter()
@@ -154,14 +141,18 @@ fn pull(
 }
 
 fn diff(
-    cli: &Cli,
-    config: &Config,
+    ctx: &Ctx,
+    report: &mut Report,
     names: &[String],
     out: Option<&Path>,
     offline: bool,
-    progress: &Progress,
-    report: &mut Report,
+    full: bool,
 ) -> Result<Outcome> {
+    let Ctx {
+        cli,
+        config,
+        progress,
+    } = *ctx;
     let pairs = config.select_pairs(names)?;
     let plan = if offline {
         let snapshots = pipeline::load_snapshots(config, &pairs)?;
@@ -176,7 +167,7 @@ fn diff(
         let planned = (|| -> Result<Plan> {
             let _lock = RunLock::acquire(&config.state_dir)?;
             pipeline::validate(config, &pairs, &connectors)?;
-            let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
+            let snapshots = pipeline::pull(config, &pairs, &connectors, progress, full)?;
             Ok(pipeline::plan(
                 config,
                 &pairs,
@@ -201,14 +192,17 @@ fn diff(
 }
 
 fn push(
-    cli: &Cli,
-    config: &Config,
+    ctx: &Ctx,
+    report: &mut Report,
     plan_path: Option<PathBuf>,
     dry_run: bool,
     limits: pipeline::Limits,
-    progress: &Progress,
-    report: &mut Report,
 ) -> Result<Outcome> {
+    let Ctx {
+        cli,
+        config,
+        progress,
+    } = *ctx;
     let plan_path = plan_path.unwrap_or_else(|| last_plan_path(config));
     let plan = Plan::load(&plan_path)?;
     let names: Vec<String> = plan.pairs.iter().map(|p| p.name.clone()).collect();
@@ -251,21 +245,25 @@ fn push(
 }
 
 fn sync(
-    cli: &Cli,
-    config: &Config,
+    ctx: &Ctx,
+    report: &mut Report,
     names: &[String],
     dry_run: bool,
+    full: bool,
     limits: pipeline::Limits,
-    progress: &Progress,
-    report: &mut Report,
 ) -> Result<Outcome> {
+    let Ctx {
+        cli,
+        config,
+        progress,
+    } = *ctx;
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
     let result = (|| -> Result<Outcome> {
         let _lock = RunLock::acquire(&config.state_dir)?;
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, &pairs, &connectors)?;
-        let snapshots = pipeline::pull(config, &pairs, &connectors, progress)?;
+        let snapshots = pipeline::pull(config, &pairs, &connectors, progress, full)?;
         if dry_run {
             let plan = pipeline::plan(config, &pairs, &snapshots, &state);
             print_plan(cli, &plan)?;

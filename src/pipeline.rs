@@ -19,6 +19,7 @@ use crate::state::State;
 use crate::validate;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 pub type Connectors = BTreeMap<String, Box<dyn Connector>>;
 
@@ -94,38 +95,63 @@ pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors)
 }
 
 /// Pulls both sides of every pair (the two sides concurrently) and saves the
-/// snapshots. Owners and field labels are fetched only when a value map
-/// needs them, and once per system (connectors cache their metadata).
+/// snapshots. After a first full pull a side fetches only what changed since
+/// its snapshot's watermark and merges it in; every `full_pull_every` runs
+/// (or with `full`) it fetches everything again, which is when deletes are
+/// seen. Owners and labels are fetched on full pulls and only when a value
+/// map needs them, once per system (connectors cache their metadata).
 pub fn pull(
     config: &Config,
     pairs: &[&PairConfig],
     connectors: &Connectors,
     progress: &Progress,
+    full: bool,
 ) -> Result<Vec<[Snapshot; 2]>> {
-    let mut owners: BTreeMap<String, Vec<Owner>> = BTreeMap::new();
-    for pair in pairs.iter().filter(|p| p.uses_owners()) {
-        for endpoint in [&pair.left, &pair.right] {
-            if !owners.contains_key(&endpoint.system) {
-                owners.insert(
-                    endpoint.system.clone(),
-                    connectors[&endpoint.system].owners()?,
-                );
-            }
+    let owners: Mutex<BTreeMap<String, Vec<Owner>>> = Mutex::new(BTreeMap::new());
+    let owners_of = |system: &str| -> Result<Vec<Owner>> {
+        if let Some(o) = owners.lock().unwrap_or_else(|e| e.into_inner()).get(system) {
+            return Ok(o.clone());
         }
-    }
+        let fetched = connectors[system].owners()?;
+        owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(system.to_string(), fetched.clone());
+        Ok(fetched)
+    };
     let mut all = Vec::new();
     for pair in pairs {
         let pull_side = |side: Side| -> Result<Snapshot> {
             let endpoint = pair.endpoint(side);
             let fields = pair.field_names(side);
+            let connector = &connectors[&endpoint.system];
+            let path = Snapshot::path(&config.state_dir, &pair.name, side);
+            // A snapshot taken under another mapping does not load: full pull.
+            let previous = Snapshot::load(&path, &endpoint.system, endpoint.object, &fields).ok();
             let bar = progress.bar(&format!("{} {endpoint}", pair.name), None);
-            let records = connectors[&endpoint.system]
-                .list(endpoint.object, &fields, &|n| bar.set_position(n))?;
+            let mut snapshot = match previous {
+                Some(mut previous)
+                    if !full && previous.incremental_runs + 1 < config.full_pull_every =>
+                {
+                    let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
+                    let changed =
+                        connector.list_changed(endpoint.object, &fields, since, &|n| {
+                            bar.set_position(n)
+                        })?;
+                    log::info!("pulled {} changed records from {endpoint}", changed.len());
+                    previous.merge_changes(changed);
+                    previous
+                }
+                _ => {
+                    let records =
+                        connector.list(endpoint.object, &fields, &|n| bar.set_position(n))?;
+                    log::info!("pulled {} records from {endpoint}", records.len());
+                    Snapshot::new(&endpoint.system, endpoint.object, fields, records)
+                }
+            };
             bar.finish();
-            log::info!("pulled {} records from {endpoint}", records.len());
-            let mut snapshot = Snapshot::new(&endpoint.system, endpoint.object, fields, records);
-            if pair.uses_owners() {
-                snapshot.owners = owners.get(&endpoint.system).cloned().unwrap_or_default();
+            if pair.uses_owners() && (snapshot.complete || snapshot.owners.is_empty()) {
+                snapshot.owners = owners_of(&endpoint.system)?;
             }
             for map in pair.label_fields() {
                 let field = if side == Side::Left {
@@ -133,8 +159,10 @@ pub fn pull(
                 } else {
                     &map.right
                 };
-                let options = connectors[&endpoint.system].labels(endpoint.object, field)?;
-                snapshot.labels.insert(field.clone(), options);
+                if snapshot.complete || !snapshot.labels.contains_key(field) {
+                    let options = connector.labels(endpoint.object, field)?;
+                    snapshot.labels.insert(field.clone(), options);
+                }
             }
             Ok(snapshot)
         };
@@ -175,7 +203,12 @@ pub fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Sna
 pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State) -> PairPlan {
     let empty = Default::default();
     let links = state.pair(&pair.name).unwrap_or(&empty);
-    let pairing = matcher::pair_records(pair, &left.records, &right.records, links);
+    let mut pairing = matcher::pair_records(pair, &left.records, &right.records, links);
+    // A record missing from a snapshot that is not a full listing may just
+    // not have changed: deletes are inferred from full pulls only.
+    if !(left.complete && right.complete) {
+        pairing.gone.clear();
+    }
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
     let translator = Translator::new(pair, &owners, state, [&left.labels, &right.labels]);
     diff::plan_pair(pair, &pairing, &translator)

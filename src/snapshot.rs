@@ -25,8 +25,12 @@ pub struct Snapshot {
     pub fields: Vec<String>,
     pub fetched_at_ms: i64,
     /// True if and only if this lists every live record (a full pull), so a
-    /// record missing from it is really gone.
+    /// record missing from it is really gone. A snapshot updated by an
+    /// incremental pull is not complete: deletes are never inferred from it.
     pub complete: bool,
+    /// Incremental pulls since the last full one.
+    #[serde(default)]
+    pub incremental_runs: u32,
     pub records: Vec<Record>,
     /// The account's owners, kept when a value map translates owners, so an
     /// offline diff needs no API call.
@@ -52,6 +56,7 @@ impl Snapshot {
             fields,
             fetched_at_ms: crate::timestamp::now_ms(),
             complete: true,
+            incremental_runs: 0,
             records,
             owners: Vec::new(),
             labels: Labels::new(),
@@ -63,6 +68,40 @@ impl Snapshot {
         state_dir
             .join("snapshots")
             .join(format!("{pair}.{side}.json"))
+    }
+
+    /// Where the next incremental pull starts (less the connector's
+    /// lookback): the newest modified time among the records, taken from the
+    /// records rather than our clock so clock skew cannot skip a change; for
+    /// an empty snapshot, the time it was fetched.
+    pub fn watermark_ms(&self) -> i64 {
+        self.records
+            .iter()
+            .map(|r| r.updated_ms)
+            .max()
+            .unwrap_or(self.fetched_at_ms)
+    }
+
+    /// Folds the records changed since the last pull into this snapshot.
+    pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>) {
+        let mut index: std::collections::HashMap<String, usize> = self
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        for record in changed {
+            match index.get(&record.id) {
+                Some(&i) => self.records[i] = record,
+                None => {
+                    index.insert(record.id.clone(), self.records.len());
+                    self.records.push(record);
+                }
+            }
+        }
+        self.complete = false;
+        self.incremental_runs += 1;
+        self.fetched_at_ms = crate::timestamp::now_ms();
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

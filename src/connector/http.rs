@@ -157,6 +157,9 @@ pub struct HttpClient {
     base_url: String,
     client: Client,
     pacer: Mutex<Pacer>,
+    /// Search endpoints have a budget of their own (HubSpot: 5 a second),
+    /// on top of the account's.
+    search_pacer: Option<Mutex<Pacer>>,
     retry: RetryPolicy,
     counts: Mutex<BTreeMap<String, u64>>,
 }
@@ -200,9 +203,16 @@ impl HttpClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             client,
             pacer: Mutex::new(Pacer::new(pacing.requests, pacing.window)),
+            search_pacer: None,
             retry,
             counts: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Paces requests to `…/search` paths by this budget as well.
+    pub fn with_search_pacing(mut self, pacing: Pacing) -> HttpClient {
+        self.search_pacer = Some(Mutex::new(Pacer::new(pacing.requests, pacing.window)));
+        self
     }
 
     pub fn system(&self) -> &str {
@@ -255,6 +265,16 @@ impl HttpClient {
                 .map(move |d| d.min(max_wait.saturating_sub(started.elapsed())))
                 .take(self.retry.attempts);
         let outcome = retry::retry_with_index(delays, |attempt| {
+            if let Some(search) = self
+                .search_pacer
+                .as_ref()
+                .filter(|_| path.ends_with("/search"))
+            {
+                search
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .wait_for_slot();
+            }
             self.pacer
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -377,7 +397,11 @@ impl HttpClient {
                 message: error_message(&text),
             }),
             429 => {
-                let wait = retry_after(&headers).unwrap_or(Duration::from_secs(2));
+                // HubSpot's per-second search limit answers without
+                // Retry-After; its interval header is the ten-second one.
+                let secondly = text.contains("\"SECONDLY\"");
+                let wait = if secondly { Some(Duration::from_secs(1)) } else { retry_after(&headers) };
+                let wait = wait.unwrap_or(Duration::from_secs(2));
                 // Waiting longer than the budget allows would only end in the
                 // same answer: give up now and let cron try later.
                 if give_up || wait > remaining {

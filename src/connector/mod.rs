@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 pub struct Capabilities {
     /// The most records one create or update call takes.
     pub max_batch: usize,
+    /// How far before the last pull an incremental pull starts, to catch
+    /// records that reach the vendor's change index late.
+    pub lookback_ms: i64,
 }
 
 /// A record to create. `key` correlates the result with the input.
@@ -94,6 +97,17 @@ pub trait Connector: Send + Sync {
         &self,
         object: ObjectKind,
         fields: &[String],
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<Record>>;
+
+    /// The live records of `object` modified at or after `since_ms`, for an
+    /// incremental pull. Deletions are not reported: only a full `list`
+    /// shows that a record is gone.
+    fn list_changed(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        since_ms: i64,
         progress: &dyn Fn(u64),
     ) -> Result<Vec<Record>>;
 

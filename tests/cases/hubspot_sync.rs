@@ -92,8 +92,27 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
         t.us.server().counts_by_endpoint(),
         t.eu.server().counts_by_endpoint()
     );
-    // Reads only: 3 + 2 pages per side plus owners once per account.
-    assert_eq!(second, 3 + 2 + 3 + 2 + 2);
+    // An incremental pull: one search per 200 records modified since the
+    // last pull (less two minutes of lookback, which here covers all 250
+    // contacts and 120 deals): 2 + 1 per side; owners come from the snapshot.
+    assert_eq!(second, 2 + 1 + 2 + 1);
+
+    // A full pull reads every page again (and the owners): the full floor.
+    t.us.server().reset_requests();
+    t.eu.server().reset_requests();
+    let run = t.work.run(&["sync", "--full"]).expect(0);
+    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    assert_eq!(
+        t.us.server().write_request_count() + t.eu.server().write_request_count(),
+        0
+    );
+    let full = t.us.server().request_count() + t.eu.server().request_count();
+    eprintln!(
+        "full sync requests: us {:?}\n eu {:?}",
+        t.us.server().counts_by_endpoint(),
+        t.eu.server().counts_by_endpoint()
+    );
+    assert_eq!(full, 3 + 2 + 3 + 2 + 2);
 }
 
 #[test]

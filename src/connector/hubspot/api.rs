@@ -166,3 +166,36 @@ pub struct PropertyOption {
     pub label: String,
     pub value: String,
 }
+
+/// The answer of `POST …/search`.
+#[derive(Debug, Deserialize)]
+pub struct SearchPage {
+    #[serde(default)]
+    pub results: Vec<ApiObject>,
+    pub paging: Option<Paging>,
+}
+
+/// The answer of the associations batch read.
+#[derive(Debug, Deserialize)]
+pub struct AssociationsPage {
+    #[serde(default)]
+    pub results: Vec<AssociationResult>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssociationResult {
+    pub from: IdOut,
+    #[serde(default)]
+    pub to: Vec<AssociatedObject>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdOut {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssociatedObject {
+    #[serde(rename = "toObjectId")]
+    pub to_object_id: serde_json::Value,
+}
