@@ -204,3 +204,76 @@ fn pipedrive_connector_conforms() {
     });
     assert!(fake.unknown_routes().is_empty());
 }
+
+#[test]
+fn hubspot_incremental_listing_reaches_past_the_ten_thousand_search_cap() {
+    let fake = FakeHubSpot::start("hs-token");
+    let n = 10_250;
+    fake.seed_many(
+        "contacts",
+        (0..n)
+            .map(|i| BTreeMap::from([("email".to_string(), format!("many{i}@example.com"))]))
+            .collect(),
+    );
+    let connector = HubSpot::new(
+        &system(SystemKind::Hubspot, &fake.url()),
+        &Secret::new("hs-token".into()),
+    )
+    .unwrap();
+    let fields = vec!["email".to_string()];
+    let changed = connector
+        .list_changed(ObjectKind::Contacts, &fields, 0, &|_| {})
+        .expect("search");
+    let mut ids: Vec<&str> = changed.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "every changed record once");
+    // 200 a page; a new id window after 10,000 results.
+    let searches = fake.server().counts_by_endpoint()["POST /crm/objects/2026-09/contacts/search"];
+    assert_eq!(
+        searches,
+        n.div_ceil(200),
+        "50 pages reach 10,000, then 2 pages from above the last id"
+    );
+}
+
+#[test]
+fn pipedrive_incremental_listing_asks_for_updates_since_in_whole_seconds() {
+    let fake = FakePipedrive::start("pd-token");
+    fake.set_rate_limit(10_000, 2_000);
+    let old = fake.seed_person(
+        json!({"name": "Old", "emails": [{"value": "old@example.com", "primary": true}]}),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let since = crmsync::timestamp::now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let new = fake.seed_person(
+        json!({"name": "New", "emails": [{"value": "new@example.com", "primary": true}]}),
+    );
+    let connector = Pipedrive::new(
+        &system(SystemKind::Pipedrive, &fake.url()),
+        &Secret::new("pd-token".into()),
+    )
+    .unwrap();
+    let changed = connector
+        .list_changed(ObjectKind::Persons, &["email".to_string()], since, &|_| {})
+        .expect("list");
+    let ids: Vec<String> = changed.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![new.to_string()],
+        "only the person updated since (not {old})"
+    );
+    let query = &fake.server().requests()[0].query;
+    assert!(
+        query
+            .iter()
+            .any(|(k, v)| k == "updated_since" && v.ends_with('Z') && !v.contains('.')),
+        "{query:?}"
+    );
+    assert!(
+        query
+            .iter()
+            .any(|(k, v)| k == "sort_by" && v == "update_time")
+    );
+}

@@ -262,3 +262,54 @@ fn existing_contacts_on_both_sides_are_linked_by_email_not_duplicated() {
     assert_eq!(us.properties["lastname"], "Smith", "blank filled from eu");
     t.work.run(&["diff"]).expect(0);
 }
+
+#[test]
+fn incremental_runs_see_edits_but_never_infer_deletes_which_a_full_pull_finds() {
+    let t = TwoAccounts::new();
+    t.seed_us_contacts(5);
+    t.work.run(&["sync"]).expect(0);
+    let us_ids: Vec<String> =
+        t.us.records("contacts")
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
+
+    // An edit is picked up by the incremental pull.
+    t.us.edit("contacts", &us_ids[0], &[("firstname", "Edited")]);
+    t.us.archive("contacts", &us_ids[1]);
+    t.us.server().reset_requests();
+    let run = t.work.run(&["sync"]).expect(0);
+    assert!(run.stdout.contains("\"Edited\""), "{}", run.stdout);
+    let counts = t.us.server().counts_by_endpoint();
+    assert!(
+        !counts.contains_key("GET /crm/objects/2026-09/contacts"),
+        "incremental: no full listing {counts:?}"
+    );
+    // The archived contact is not in a search, so nothing is inferred from its absence.
+    assert!(!run.stdout.contains("  x "), "{}", run.stdout);
+    assert_eq!(t.eu.records("contacts").len(), 5);
+
+    // A full pull lists everything, sees the contact gone, and unlinks it
+    // (deletes = ignore by default: nothing is deleted on eu).
+    let run = t.work.run(&["sync", "--full"]).expect(0);
+    assert!(run.stdout.contains("  x "), "{}", run.stdout);
+    assert!(run.stdout.contains("1 unlinked"), "{}", run.stdout);
+    assert_eq!(t.eu.records("contacts").len(), 5);
+}
+
+#[test]
+fn a_full_pull_comes_round_every_n_runs_by_itself() {
+    let t = TwoAccounts::new();
+    let config = crate::support::harness::read(&t.work.config_path());
+    t.work
+        .write_config(&format!("full_pull_every = 3\n{config}"));
+    t.seed_us_contacts(3);
+    let mut full_listings = Vec::new();
+    for _ in 0..6 {
+        t.us.server().reset_requests();
+        t.work.run(&["sync"]).expect(0);
+        let counts = t.us.server().counts_by_endpoint();
+        full_listings.push(counts.contains_key("GET /crm/objects/2026-09/contacts"));
+    }
+    assert_eq!(full_listings, [true, false, false, true, false, false]);
+}
