@@ -121,7 +121,7 @@ impl Applier<'_> {
                     report.outcomes.push(outcome(item, result, Some(message)));
                 }
                 Action::Unlink => {
-                    links.unlink(left);
+                    links.bury(left, right);
                     report.outcomes.push(outcome(item, Res::Done, None));
                 }
                 Action::Invalid => {
@@ -217,7 +217,10 @@ impl Applier<'_> {
                         }
                         match by_key.get(&n.to_string()).map(|r| &r.outcome) {
                             Some(Ok(_)) if action == Action::Delete => {
-                                links.unlink(item.left_id.as_deref().unwrap_or_default());
+                                links.bury(
+                                    item.left_id.as_deref().unwrap_or_default(),
+                                    item.right_id.as_deref().unwrap_or_default(),
+                                );
                                 report.outcomes.push(outcome(item, Res::Done, None));
                             }
                             Some(Ok(written)) => {

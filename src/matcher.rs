@@ -15,7 +15,7 @@ use crate::model::{Record, Side, match_key, values_equivalent};
 use crate::state::{Link, PairState};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// Duplicate records on one side: `kept` is paired or synced, `extra` are not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,11 +83,11 @@ pub fn pair_records<'a>(
     }
     let mut unlinked_left: Vec<&Record> = left
         .iter()
-        .filter(|r| state.by_left(&r.id).is_none())
+        .filter(|r| state.by_left(&r.id).is_none() && !state.is_tombstoned(Side::Left, &r.id))
         .collect();
     let mut unlinked_right: Vec<&Record> = right
         .iter()
-        .filter(|r| state.by_right(&r.id).is_none())
+        .filter(|r| state.by_right(&r.id).is_none() && !state.is_tombstoned(Side::Right, &r.id))
         .collect();
     unlinked_left.sort_by(|a, b| id_order(&a.id, &b.id));
     unlinked_right.sort_by(|a, b| id_order(&a.id, &b.id));
@@ -135,10 +135,14 @@ pub fn pair_records<'a>(
     };
     // Keys already taken by a linked pair: an unlinked record carrying one is
     // a duplicate of that pair, not a new record.
-    let mut linked_keys: [BTreeSet<String>; 2] = Default::default();
+    // Either side's key of a linked pair → the pair's (left id, right id).
+    let mut linked_keys: BTreeMap<String, (&'a str, &'a str)> = BTreeMap::new();
     for (l, r, _) in &pairing.linked {
-        linked_keys[0].insert(key_of(l, Side::Left));
-        linked_keys[1].insert(key_of(r, Side::Right));
+        for key in [key_of(l, Side::Left), key_of(r, Side::Right)] {
+            linked_keys
+                .entry(key)
+                .or_insert((l.id.as_str(), r.id.as_str()));
+        }
     }
     let mut groups: BTreeMap<String, [Vec<&Record>; 2]> = BTreeMap::new();
     for r in unlinked_left {
@@ -158,35 +162,33 @@ pub fn pair_records<'a>(
         }
     }
     for (key, [lefts, rights]) in groups {
-        let kept = |records: &[&'a Record],
-                    side: Side,
-                    pairing: &mut Pairing<'a>,
-                    taken: bool|
-         -> Option<&'a Record> {
-            let (first, rest) = records.split_first()?;
-            let (kept, extra) = if taken {
-                (None, records)
-            } else {
-                (Some(*first), rest)
-            };
-            if !extra.is_empty() {
-                pairing.duplicates.push(Duplicate {
-                    side,
-                    key: key.clone(),
-                    kept: kept
-                        .map(|r| r.id.clone())
-                        .unwrap_or_else(|| "(already linked)".into()),
-                    extra: extra.iter().map(|r| r.id.clone()).collect(),
-                });
-            }
-            kept
-        };
         // With records on both sides the key pairs them; a key on one side
-        // only that a linked pair already carries marks duplicates.
-        let taken = (lefts.is_empty() || rights.is_empty())
-            && (linked_keys[0].contains(&key) || linked_keys[1].contains(&key));
-        let l = kept(&lefts, Side::Left, &mut pairing, taken);
-        let r = kept(&rights, Side::Right, &mut pairing, taken);
+        // only that a linked pair already carries marks duplicates of the
+        // linked record on that side.
+        let taken = if lefts.is_empty() || rights.is_empty() {
+            linked_keys.get(&key).copied()
+        } else {
+            None
+        };
+        let kept =
+            |records: &[&'a Record], side: Side, pairing: &mut Pairing<'a>| -> Option<&'a Record> {
+                let (first, rest) = records.split_first()?;
+                let (kept, kept_id, extra) = match taken {
+                    Some((l, r)) => (None, if side == Side::Left { l } else { r }, records),
+                    None => (Some(*first), first.id.as_str(), rest),
+                };
+                if !extra.is_empty() {
+                    pairing.duplicates.push(Duplicate {
+                        side,
+                        key: key.clone(),
+                        kept: kept_id.to_string(),
+                        extra: extra.iter().map(|r| r.id.clone()).collect(),
+                    });
+                }
+                kept
+            };
+        let l = kept(&lefts, Side::Left, &mut pairing);
+        let r = kept(&rights, Side::Right, &mut pairing);
         match (l, r) {
             (Some(l), Some(r)) => pairing.matched.push((l, r)),
             (Some(l), None) => pairing.left_only.push(l),

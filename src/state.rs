@@ -13,7 +13,7 @@ use crate::files;
 use crate::model::{Fields, Side};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -49,12 +49,18 @@ pub struct PendingCreate {
     pub fields: Fields,
 }
 
-/// The links of one pair, indexed both ways, and its pending creates.
+/// The links of one pair, indexed both ways, its pending creates, and its
+/// tombstones.
 #[derive(Debug, Clone, Default)]
 pub struct PairState {
     by_left: BTreeMap<String, Link>,
     left_of_right: HashMap<String, String>,
     pending: Vec<PendingCreate>,
+    /// Records whose link ended because its partner was deleted (left ids,
+    /// right ids). They are never copied across again: the survivor of an
+    /// ignored delete would otherwise resurrect the deleted record, and a
+    /// deleted record still in an incremental snapshot would be recreated.
+    tombstones: [BTreeSet<String>; 2],
 }
 
 impl PairState {
@@ -76,6 +82,19 @@ impl PairState {
 
     pub fn by_right(&self, right: &str) -> Option<&Link> {
         self.by_left.get(self.left_of_right.get(right)?)
+    }
+
+    /// Returns true if and only if the record's link ended in a delete.
+    pub fn is_tombstoned(&self, side: Side, id: &str) -> bool {
+        self.tombstones[side_index(side)].contains(id)
+    }
+
+    /// Ends a link because one of its records was deleted: both records are
+    /// remembered so neither is copied across again.
+    pub fn bury(&mut self, left: &str, right: &str) {
+        self.unlink(left);
+        self.tombstones[0].insert(left.to_string());
+        self.tombstones[1].insert(right.to_string());
     }
 
     /// Creates sent but not confirmed.
@@ -147,6 +166,30 @@ struct PairFile {
     links: Vec<Link>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pending: Vec<PendingCreate>,
+    #[serde(default, skip_serializing_if = "Tombstones::is_empty")]
+    tombstones: Tombstones,
+}
+
+/// Tombstoned ids, as saved.
+#[derive(Default, Serialize, Deserialize)]
+struct Tombstones {
+    #[serde(default)]
+    left: BTreeSet<String>,
+    #[serde(default)]
+    right: BTreeSet<String>,
+}
+
+impl Tombstones {
+    fn is_empty(&self) -> bool {
+        self.left.is_empty() && self.right.is_empty()
+    }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Left => 0,
+        Side::Right => 1,
+    }
 }
 
 /// All pairs' links and bases.
@@ -196,6 +239,7 @@ impl State {
                 pair.link(&link.left, &link.right).base = base;
             }
             pair.pending = saved.pending;
+            pair.tombstones = [saved.tombstones.left, saved.tombstones.right];
         }
         Ok(state)
     }
@@ -214,6 +258,10 @@ impl State {
                         PairFile {
                             links,
                             pending: pair.pending.clone(),
+                            tombstones: Tombstones {
+                                left: pair.tombstones[0].clone(),
+                                right: pair.tombstones[1].clone(),
+                            },
                         },
                     )
                 })

@@ -5,7 +5,7 @@
 //! is one line; any problem stops the run with exit 2. Pure: the metadata is
 //! fetched by the caller.
 
-use crate::config::{PairConfig, ValueMap};
+use crate::config::{FieldMap, PairConfig, ValueMap};
 use crate::connector::{FieldInfo, FieldType};
 use crate::model::Side;
 
@@ -63,24 +63,59 @@ pub fn check_pair(
                 if info.kind != FieldType::Choice || info.options.is_empty() {
                     continue;
                 }
+                let (allowed, within) = allowed_options(pair, *side, info);
                 let values: Vec<&String> = if *side == Side::Left {
                     table.keys().collect()
                 } else {
                     table.values().collect()
                 };
-                for value in values.into_iter().filter(|v| !info.options.contains(v)) {
+                for value in values.into_iter().filter(|v| !allowed.contains(v)) {
                     problems.push(format!(
-                        "pair `{}`: [pairs.values.{}] names `{value}`, which {} `{field}` does not have; known values: {}",
+                        "pair `{}`: [pairs.values.{}] names `{value}`, which {} `{field}` does not have{within}; known values: {}",
                         pair.name,
                         map.left,
                         pair.endpoint(*side),
-                        info.options.join(", ")
+                        allowed.join(", ")
                     ));
                 }
             }
         }
     }
     problems
+}
+
+/// The options a field may take on one side, given what the pair writes to
+/// the field they depend on (a deal's pipeline decides its stages): the
+/// values of that field's value table, or its default when it is not mapped.
+/// Also says which groups were used, for the message.
+fn allowed_options(pair: &PairConfig, side: Side, info: &FieldInfo) -> (Vec<String>, String) {
+    let Some(dep) = &info.depends_on else {
+        return (info.options.clone(), String::new());
+    };
+    let maps_dependency = |f: &&FieldMap| {
+        let name = if side == Side::Left {
+            &f.left
+        } else {
+            &f.right
+        };
+        *name == dep.field
+    };
+    let groups: Vec<String> = match pair.fields.iter().find(maps_dependency) {
+        None => vec![dep.default.clone()],
+        Some(f) => match pair.values.get(&f.left) {
+            Some(ValueMap::Table(t)) if side == Side::Left => t.keys().cloned().collect(),
+            Some(ValueMap::Table(t)) => t.values().cloned().collect(),
+            // Any value may arrive: every group's options are possible.
+            _ => return (info.options.clone(), String::new()),
+        },
+    };
+    let allowed = groups
+        .iter()
+        .filter_map(|g| dep.options.get(g))
+        .flatten()
+        .cloned()
+        .collect();
+    (allowed, format!(" in {} {}", dep.field, groups.join(", ")))
 }
 
 #[cfg(test)]
@@ -120,6 +155,7 @@ won = "closedwon"
             kind,
             read_only,
             options: options.iter().map(|s| s.to_string()).collect(),
+            depends_on: None,
         })
     }
 

@@ -64,6 +64,18 @@ pub struct FieldInfo {
     pub read_only: bool,
     /// The values a `Choice` takes; empty when any value goes.
     pub options: Vec<String>,
+    /// When the valid options depend on another field's value (a HubSpot
+    /// deal's stages on its pipeline).
+    pub depends_on: Option<Dependency>,
+}
+
+/// The options of a field, by the value of the field they depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub field: String,
+    /// Taken when a record is written without that field.
+    pub default: String,
+    pub options: BTreeMap<String, Vec<String>>,
 }
 
 /// A record to delete. `key` correlates the result with the input.

@@ -1,6 +1,7 @@
 //! End-to-end scenarios, by theme.
 
 mod config_and_exit;
+mod consolidation;
 mod contract;
 mod hubspot_sync;
 mod pipedrive_sync;

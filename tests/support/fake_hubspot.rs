@@ -1287,9 +1287,13 @@ impl HubSpotState {
             }
         }
         if kind == Kind::Deals {
-            let chosen = values.entry("pipeline".into()).or_default();
-            if target.is_none() && chosen.is_empty() {
-                *chosen = pipeline.clone();
+            // A new deal without a pipeline goes to the default one; an
+            // update that names none leaves the deal's pipeline alone.
+            if target.is_none() {
+                let chosen = values.entry("pipeline".into()).or_default();
+                if chosen.is_empty() {
+                    *chosen = pipeline.clone();
+                }
             }
             // Moving a deal to another pipeline must not strand its stage.
             if let Some(stage) = kept("dealstage").filter(|_| !props.contains_key("dealstage")) {

@@ -18,8 +18,8 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate, WriteResult,
-    complete_results,
+    Capabilities, Connector, Dependency, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate,
+    WriteResult, complete_results,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
@@ -602,6 +602,7 @@ impl Connector for HubSpot {
                         kind: FieldType::Relation,
                         read_only: false,
                         options: Vec::new(),
+                        depends_on: None,
                     }));
                 }
                 let Some(p) = properties.iter().find(|p| &p.name == field) else {
@@ -632,10 +633,27 @@ impl Connector for HubSpot {
                     ),
                     _ => (FieldType::Text, Vec::new()),
                 };
+                // A deal's stage must be one of its pipeline's stages; a deal
+                // written without a pipeline lands in the default one.
+                let depends_on = if object == ObjectKind::Deals && field == "dealstage" {
+                    let pipelines: Vec<Pipeline> =
+                        self.metadata(&format!("/crm/pipelines/{}/deals", self.version))?;
+                    Some(Dependency {
+                        field: "pipeline".into(),
+                        default: "default".into(),
+                        options: pipelines
+                            .into_iter()
+                            .map(|p| (p.id, p.stages.into_iter().map(|s| s.id).collect()))
+                            .collect(),
+                    })
+                } else {
+                    None
+                };
                 Ok(Some(FieldInfo {
                     kind,
                     read_only,
                     options,
+                    depends_on,
                 }))
             })
             .collect()

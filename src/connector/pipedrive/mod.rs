@@ -884,6 +884,7 @@ impl Connector for Pipedrive {
                     kind,
                     read_only: false,
                     options,
+                    depends_on: None,
                 }))
             })
             .collect()
