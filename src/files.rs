@@ -29,12 +29,25 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
 
 /// Replaces `path` with `bytes` atomically; the file is 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes).map_err(Into::into))
+}
+
+/// Replaces `path` atomically with what `write` streams into it (through a
+/// buffer, so a large snapshot never exists twice in memory); 0600.
+pub fn write_atomic_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic_with(path, |w| {
+        serde_json::to_writer(w, value).map_err(Into::into)
+    })
+}
+
+fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
-        let mut file = open_private(&temp)?;
-        file.write_all(bytes)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, open_private(&temp)?);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         fs::rename(&temp, path)?;
         // The rename is durable only once the directory entry is on disk.

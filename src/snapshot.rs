@@ -108,7 +108,7 @@ impl Snapshot {
         if let Some(dir) = path.parent() {
             files::ensure_private_dir(dir)?;
         }
-        files::write_atomic(path, &serde_json::to_vec(self)?)
+        files::write_atomic_json(path, self)
     }
 
     /// Loads a snapshot and checks it was pulled for this system, object and

@@ -267,7 +267,7 @@ impl State {
                 })
                 .collect(),
         };
-        files::write_atomic(path, &serde_json::to_vec(&file)?)
+        files::write_atomic_json(path, &file)
     }
 
     pub fn pair(&self, name: &str) -> Option<&PairState> {
