@@ -107,37 +107,29 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
         config,
         progress,
     } = *ctx;
-    let pairs = config.select_pairs(names)?;
-    let connectors = pipeline::connect(config, &pairs)?;
-    let result = (|| -> Result<Outcome> {
-        let _lock = RunLock::acquire(&config.state_dir)?;
-        let snapshots = pipeline::pull(config, &pairs, &connectors, progress, full)?;
+    with_accounts(config, names, report, |pairs, connectors, _| {
+        let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
         if cli.json {
             let counts: Vec<_> = pairs
                 .iter()
                 .zip(&snapshots)
                 .map(|(p, [l, r])| json!({"pair": p.name, "left": l.records.len(), "right": r.records.len()}))
                 .collect();
-            let requests = pipeline::request_counts(&connectors);
+            let requests = pipeline::request_counts(connectors);
             print_json(
                 &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": requests}),
             );
         } else {
             for (p, [l, r]) in pairs.iter().zip(&snapshots) {
+                let (left, right) = (l.records.len(), r.records.len());
                 println!(
-                    "Pulled {}: {} {} records, {} {} records.",
-                    p.name,
-                    p.left,
-                    l.records.len(),
-                    p.right,
-                    r.records.len()
+                    "Pulled {}: {} {left} records, {} {right} records.",
+                    p.name, p.left, p.right
                 );
             }
         }
         Ok(Outcome::Done)
-    })();
-    report.requests = pipeline::request_counts(&connectors);
-    result
+    })
 }
 
 fn diff(
@@ -153,30 +145,17 @@ fn diff(
         config,
         progress,
     } = *ctx;
-    let pairs = config.select_pairs(names)?;
+    let state = || State::load(&State::path(&config.state_dir));
     let plan = if offline {
+        let pairs = config.select_pairs(names)?;
         let snapshots = pipeline::load_snapshots(config, &pairs)?;
-        pipeline::plan(
-            config,
-            &pairs,
-            &snapshots,
-            &State::load(&State::path(&config.state_dir))?,
-        )
+        pipeline::plan(config, &pairs, &snapshots, &state()?)
     } else {
-        let connectors = pipeline::connect(config, &pairs)?;
-        let planned = (|| -> Result<Plan> {
-            let _lock = RunLock::acquire(&config.state_dir)?;
-            pipeline::validate(config, &pairs, &connectors)?;
-            let snapshots = pipeline::pull(config, &pairs, &connectors, progress, full)?;
-            Ok(pipeline::plan(
-                config,
-                &pairs,
-                &snapshots,
-                &State::load(&State::path(&config.state_dir))?,
-            ))
-        })();
-        report.requests = pipeline::request_counts(&connectors);
-        planned?
+        with_accounts(config, names, report, |pairs, connectors, _| {
+            pipeline::validate(config, pairs, connectors)?;
+            let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+            Ok(pipeline::plan(config, pairs, &snapshots, &state()?))
+        })?
     };
     plan.save(&last_plan_path(config))?;
     if let Some(out) = out {
@@ -203,15 +182,11 @@ fn push(
         config,
         progress,
     } = *ctx;
-    let plan_path = plan_path.unwrap_or_else(|| last_plan_path(config));
-    let plan = Plan::load(&plan_path)?;
+    let plan = Plan::load(&plan_path.unwrap_or_else(|| last_plan_path(config)))?;
     let names: Vec<String> = plan.pairs.iter().map(|p| p.name.clone()).collect();
-    let pairs = config.select_pairs(&names)?;
-    let connectors = pipeline::connect(config, &pairs)?;
-    let result = (|| -> Result<Outcome> {
-        let _lock = RunLock::acquire(&config.state_dir)?;
+    let applied = with_accounts(config, &names, report, |pairs, connectors, report| {
         let mut state = State::load(&State::path(&config.state_dir))?;
-        pipeline::check_fresh(config, &plan, &pairs, &connectors, &state)?;
+        pipeline::check_fresh(config, &plan, pairs, connectors, &state)?;
         for pair_plan in &plan.pairs {
             let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) else {
                 continue;
@@ -226,22 +201,22 @@ fn push(
             pipeline::check_limits(pair, pair_plan, total, limits)?;
         }
         if dry_run || plan.is_empty() {
-            print_plan(cli, &plan)?;
-            return Ok(drift_of(&plan));
+            return Ok(false);
         }
         let out = pipeline::Output {
             config,
-            connectors: &connectors,
+            connectors,
             progress,
         };
-        pipeline::apply(&out, &plan, &pairs, &mut state, report)?;
-        Ok(report.outcome())
-    })();
-    report.requests = pipeline::request_counts(&connectors);
-    if result.as_ref().is_ok_and(|_| !dry_run && !plan.is_empty()) {
-        print_run(cli, &plan, report)?;
+        pipeline::apply(&out, &plan, pairs, &mut state, report)?;
+        Ok(true)
+    })?;
+    if !applied {
+        print_plan(cli, &plan)?;
+        return Ok(drift_of(&plan));
     }
-    result
+    print_run(cli, &plan, report)?;
+    Ok(report.outcome())
 }
 
 fn sync(
@@ -257,27 +232,41 @@ fn sync(
         config,
         progress,
     } = *ctx;
-    let pairs = config.select_pairs(names)?;
-    let connectors = pipeline::connect(config, &pairs)?;
-    let result = (|| -> Result<Outcome> {
-        let _lock = RunLock::acquire(&config.state_dir)?;
+    let plan = with_accounts(config, names, report, |pairs, connectors, report| {
         let mut state = State::load(&State::path(&config.state_dir))?;
-        pipeline::validate(config, &pairs, &connectors)?;
-        let snapshots = pipeline::pull(config, &pairs, &connectors, progress, full)?;
+        pipeline::validate(config, pairs, connectors)?;
+        let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
         if dry_run {
-            let plan = pipeline::plan(config, &pairs, &snapshots, &state);
-            print_plan(cli, &plan)?;
-            return Ok(drift_of(&plan));
+            return Ok(pipeline::plan(config, pairs, &snapshots, &state));
         }
         let out = pipeline::Output {
             config,
-            connectors: &connectors,
+            connectors,
             progress,
         };
-        let plan = pipeline::plan_and_apply(&out, &pairs, &snapshots, &mut state, report, limits)?;
-        report.requests = pipeline::request_counts(&connectors);
-        print_run(cli, &plan, report)?;
-        Ok(report.outcome())
+        pipeline::plan_and_apply(&out, pairs, &snapshots, &mut state, report, limits)
+    })?;
+    if dry_run {
+        print_plan(cli, &plan)?;
+        return Ok(drift_of(&plan));
+    }
+    print_run(cli, &plan, report)?;
+    Ok(report.outcome())
+}
+
+/// Connects the systems of the named pairs and runs `body` under the run
+/// lock; the requests made are recorded in the report whatever the outcome.
+fn with_accounts<T>(
+    config: &Config,
+    names: &[String],
+    report: &mut Report,
+    body: impl FnOnce(&[&config::PairConfig], &pipeline::Connectors, &mut Report) -> Result<T>,
+) -> Result<T> {
+    let pairs = config.select_pairs(names)?;
+    let connectors = pipeline::connect(config, &pairs)?;
+    let result = (|| {
+        let _lock = RunLock::acquire(&config.state_dir)?;
+        body(&pairs, &connectors, report)
     })();
     report.requests = pipeline::request_counts(&connectors);
     result

@@ -190,11 +190,7 @@ impl HubSpot {
                     .with_context(|| format!("{} {action} of {object}", self.http.system()));
             }
         };
-        let response: BatchResponse =
-            serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
-                system: self.http.system().to_string(),
-                detail: format!("batch {action} answer: {e}"),
-            })?;
+        let response: BatchResponse = self.parse(reply.body, &format!("batch {action} answer"))?;
         let mut results = Vec::new();
         for api in &response.results {
             let key = api.object_write_trace_id.clone().unwrap_or_default();
@@ -257,45 +253,24 @@ impl Connector for HubSpot {
         progress: &dyn Fn(u64),
     ) -> Result<Vec<Record>> {
         let path = self.objects_path(object)?;
-        let properties = Self::properties(object, fields).join(",");
+        let mut query = vec![
+            ("limit", PAGE_SIZE.to_string()),
+            ("properties", Self::properties(object, fields).join(",")),
+            ("archived", "false".to_string()),
+        ];
+        if object == ObjectKind::Deals && fields.iter().any(|f| is_relation(f)) {
+            query.push(("associations", "contacts".to_string()));
+        }
         let mut records = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut query = vec![
-                ("limit", PAGE_SIZE.to_string()),
-                ("properties", properties.clone()),
-                ("archived", "false".to_string()),
-            ];
-            if object == ObjectKind::Deals && fields.iter().any(|f| is_relation(f)) {
-                query.push(("associations", "contacts".to_string()));
-            }
-            if let Some(a) = &after {
-                query.push(("after", a.clone()));
-            }
-            let reply = self
-                .http
-                .get(&path, &query)
-                .with_context(|| format!("listing {object} from {}", self.system()))?;
-            let page: Page<ApiObject> =
-                serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
-                    system: self.system().to_string(),
-                    detail: format!("{object} page: {e}"),
-                })?;
-            for api in &page.results {
+        self.get_pages(&path, &query, object.as_str(), &mut |page: Vec<
+            ApiObject,
+        >| {
+            for api in &page {
                 records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
             }
             progress(records.len() as u64);
-            match page.paging.and_then(|p| p.next) {
-                Some(next) if after.as_deref() != Some(next.after.as_str()) => {
-                    after = Some(next.after)
-                }
-                Some(_) => anyhow::bail!(ApiError::Malformed {
-                    system: self.system().to_string(),
-                    detail: "the paging cursor did not advance".into()
-                }),
-                None => break,
-            }
-        }
+            Ok(())
+        })?;
         Ok(records)
     }
 
@@ -339,8 +314,7 @@ impl Connector for HubSpot {
                     .http
                     .post(&path, &body, Repeat::Safe)
                     .with_context(|| format!("searching changed {object} on {}", self.system()))?;
-                let page: SearchPage = serde_json::from_value(reply.body)
-                    .map_err(|e| self.malformed(format!("search page: {e}")))?;
+                let page: SearchPage = self.parse(reply.body, "search page")?;
                 reached += page.results.len();
                 for api in &page.results {
                     records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
@@ -376,11 +350,7 @@ impl Connector for HubSpot {
                 .http
                 .post(&path, &body, Repeat::Safe)
                 .with_context(|| format!("reading {object} from {}", self.system()))?;
-            let response: BatchResponse =
-                serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
-                    system: self.system().to_string(),
-                    detail: format!("batch read answer: {e}"),
-                })?;
+            let response: BatchResponse = self.parse(reply.body, "batch read answer")?;
             for api in &response.results {
                 records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
             }
@@ -524,32 +494,18 @@ impl Connector for HubSpot {
     fn owners(&self) -> Result<Vec<Owner>> {
         let path = format!("/crm/owners/{}/", self.version);
         let mut owners = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut query = vec![("limit", "500".to_string())];
-            if let Some(a) = &after {
-                query.push(("after", a.clone()));
-            }
-            let reply = self
-                .http
-                .get(&path, &query)
-                .with_context(|| format!("listing owners of {}", self.system()))?;
-            let page: Page<ApiOwner> =
-                serde_json::from_value(reply.body).map_err(|e| ApiError::Malformed {
-                    system: self.system().to_string(),
-                    detail: format!("owners page: {e}"),
-                })?;
-            owners.extend(page.results.into_iter().filter_map(|o| {
-                let email = o.email?.trim().to_lowercase();
-                (!email.is_empty()).then_some(Owner { id: o.id, email })
-            }));
-            match page.paging.and_then(|p| p.next) {
-                Some(next) if after.as_deref() != Some(next.after.as_str()) => {
-                    after = Some(next.after)
-                }
-                _ => break,
-            }
-        }
+        self.get_pages(
+            &path,
+            &[("limit", "500".to_string())],
+            "owners",
+            &mut |page: Vec<ApiOwner>| {
+                owners.extend(page.into_iter().filter_map(|o| {
+                    let email = o.email?.trim().to_lowercase();
+                    (!email.is_empty()).then_some(Owner { id: o.id, email })
+                }));
+                Ok(())
+            },
+        )?;
         Ok(owners)
     }
 
@@ -736,8 +692,7 @@ impl HubSpot {
                 reply.body
             }
         };
-        let page: Page<T> =
-            serde_json::from_value(body).map_err(|e| self.malformed(format!("{path}: {e}")))?;
+        let page: Page<T> = self.parse(body, path)?;
         Ok(page.results)
     }
 
@@ -757,8 +712,7 @@ impl HubSpot {
                 .http
                 .post(&path, &body, Repeat::Safe)
                 .with_context(|| format!("reading deal contacts on {}", self.system()))?;
-            let page: AssociationsPage = serde_json::from_value(reply.body)
-                .map_err(|e| self.malformed(format!("associations: {e}")))?;
+            let page: AssociationsPage = self.parse(reply.body, "associations")?;
             for r in page.results {
                 let ids = r.to.iter().map(|t| value_text(&t.to_object_id)).collect();
                 contacts.insert(r.from.id, ids);
@@ -780,6 +734,50 @@ impl HubSpot {
             }
         }
         Ok(())
+    }
+
+    /// GETs `path` and follows `paging.next.after` to the end; `on_page`
+    /// takes each page's results.
+    fn get_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        what: &str,
+        on_page: &mut dyn FnMut(Vec<T>) -> Result<()>,
+    ) -> Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = query.to_vec();
+            if let Some(a) = &after {
+                q.push(("after", a.clone()));
+            }
+            let reply = self
+                .http
+                .get(path, &q)
+                .with_context(|| format!("listing {what} from {}", self.system()))?;
+            let page: Page<T> = self.parse(reply.body, what)?;
+            on_page(page.results)?;
+            match page.paging.and_then(|p| p.next) {
+                Some(next) if after.as_deref() != Some(next.after.as_str()) => {
+                    after = Some(next.after)
+                }
+                Some(_) => {
+                    return Err(self
+                        .malformed(format!("{what}: the paging cursor did not advance"))
+                        .into());
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads an answer's body as `T`; anything else is a malformed answer.
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        body: Value,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        serde_json::from_value(body).map_err(|e| self.malformed(format!("{what}: {e}")))
     }
 
     fn malformed(&self, detail: String) -> ApiError {
