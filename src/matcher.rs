@@ -137,7 +137,8 @@ pub fn pair_records<'a>(
     // a duplicate of that pair, not a new record.
     // Either side's key of a linked pair → the pair's (left id, right id).
     let mut linked_keys: BTreeMap<String, (&'a str, &'a str)> = BTreeMap::new();
-    for (l, r, _) in &pairing.linked {
+    let anything_unlinked = !unlinked_left.is_empty() || !unlinked_right.is_empty();
+    for (l, r, _) in pairing.linked.iter().filter(|_| anything_unlinked) {
         for key in [key_of(l, Side::Left), key_of(r, Side::Right)] {
             linked_keys
                 .entry(key)

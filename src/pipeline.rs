@@ -129,6 +129,7 @@ pub fn pull(
             // A snapshot taken under another mapping does not load: full pull.
             let previous = Snapshot::load(&path, &endpoint.system, endpoint.object, &fields).ok();
             let bar = progress.bar(&format!("{} {endpoint}", pair.name), None);
+            let started_ms = crate::timestamp::now_ms();
             let mut snapshot = match previous {
                 Some(mut previous)
                     if !full && previous.incremental_runs + 1 < config.full_pull_every =>
@@ -139,14 +140,20 @@ pub fn pull(
                             bar.set_position(n)
                         })?;
                     log::info!("pulled {} changed records from {endpoint}", changed.len());
-                    previous.merge_changes(changed);
+                    previous.merge_changes(changed, started_ms);
                     previous
                 }
                 _ => {
                     let records =
                         connector.list(endpoint.object, &fields, &|n| bar.set_position(n))?;
                     log::info!("pulled {} records from {endpoint}", records.len());
-                    Snapshot::new(&endpoint.system, endpoint.object, fields, records)
+                    Snapshot::new(
+                        &endpoint.system,
+                        endpoint.object,
+                        fields,
+                        records,
+                        started_ms,
+                    )
                 }
             };
             bar.finish();

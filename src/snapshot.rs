@@ -42,11 +42,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A full listing that began at `started_ms`.
     pub fn new(
         system: &str,
         object: ObjectKind,
         fields: Vec<String>,
         records: Vec<Record>,
+        started_ms: i64,
     ) -> Snapshot {
         Snapshot {
             format: FORMAT.into(),
@@ -54,7 +56,7 @@ impl Snapshot {
             system: system.into(),
             object,
             fields,
-            fetched_at_ms: crate::timestamp::now_ms(),
+            fetched_at_ms: started_ms,
             complete: true,
             incremental_runs: 0,
             records,
@@ -71,19 +73,16 @@ impl Snapshot {
     }
 
     /// Where the next incremental pull starts (less the connector's
-    /// lookback): the newest modified time among the records, taken from the
-    /// records rather than our clock so clock skew cannot skip a change; for
-    /// an empty snapshot, the time it was fetched.
+    /// lookback): the moment the last pull began. Records changed after it
+    /// carry later modified times, as long as the vendor's clock is not
+    /// behind ours by more than the lookback.
     pub fn watermark_ms(&self) -> i64 {
-        self.records
-            .iter()
-            .map(|r| r.updated_ms)
-            .max()
-            .unwrap_or(self.fetched_at_ms)
+        self.fetched_at_ms
     }
 
-    /// Folds the records changed since the last pull into this snapshot.
-    pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>) {
+    /// Folds the records changed since the last pull, which began at
+    /// `started_ms`, into this snapshot.
+    pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>, started_ms: i64) {
         let mut index: std::collections::HashMap<String, usize> = self
             .records
             .iter()
@@ -101,7 +100,7 @@ impl Snapshot {
         }
         self.complete = false;
         self.incremental_runs += 1;
-        self.fetched_at_ms = crate::timestamp::now_ms();
+        self.fetched_at_ms = started_ms;
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

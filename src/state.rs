@@ -143,6 +143,13 @@ impl PairState {
             })
     }
 
+    /// Adds a saved link as it is (loading moves each link in once).
+    fn insert(&mut self, link: Link) {
+        self.left_of_right
+            .insert(link.right.clone(), link.left.clone());
+        self.by_left.insert(link.left.clone(), link);
+    }
+
     pub fn link_mut(&mut self, left: &str) -> Option<&mut Link> {
         self.by_left.get_mut(left)
     }
@@ -235,8 +242,7 @@ impl State {
         for (name, saved) in file.pairs {
             let pair = state.pairs.entry(name).or_default();
             for link in saved.links {
-                let base = link.base.clone();
-                pair.link(&link.left, &link.right).base = base;
+                pair.insert(link);
             }
             pair.pending = saved.pending;
             pair.tombstones = [saved.tombstones.left, saved.tombstones.right];
@@ -244,30 +250,48 @@ impl State {
         Ok(state)
     }
 
+    /// Writes the state atomically, serialising it in place (no copy of the
+    /// links is made: the state is saved after every batch).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let file = StateFile {
-            format: FORMAT.into(),
-            version: VERSION,
-            pairs: self
-                .pairs
-                .iter()
-                .map(|(name, pair)| {
-                    let links = pair.links().cloned().collect();
-                    (
-                        name.clone(),
-                        PairFile {
-                            links,
-                            pending: pair.pending.clone(),
-                            tombstones: Tombstones {
-                                left: pair.tombstones[0].clone(),
-                                right: pair.tombstones[1].clone(),
-                            },
-                        },
-                    )
-                })
-                .collect(),
-        };
-        files::write_atomic_json(path, &file)
+        #[derive(Serialize)]
+        struct FileRef<'a> {
+            format: &'a str,
+            version: u32,
+            pairs: BTreeMap<&'a str, PairRef<'a>>,
+        }
+        #[derive(Serialize)]
+        struct PairRef<'a> {
+            links: Vec<&'a Link>,
+            #[serde(skip_serializing_if = "<[PendingCreate]>::is_empty")]
+            pending: &'a [PendingCreate],
+            tombstones: TombstonesRef<'a>,
+        }
+        #[derive(Serialize)]
+        struct TombstonesRef<'a> {
+            left: &'a BTreeSet<String>,
+            right: &'a BTreeSet<String>,
+        }
+        let pairs = self
+            .pairs
+            .iter()
+            .map(|(name, pair)| {
+                let [left, right] = &pair.tombstones;
+                let file = PairRef {
+                    links: pair.links().collect(),
+                    pending: &pair.pending,
+                    tombstones: TombstonesRef { left, right },
+                };
+                (name.as_str(), file)
+            })
+            .collect();
+        files::write_atomic_json(
+            path,
+            &FileRef {
+                format: FORMAT,
+                version: VERSION,
+                pairs,
+            },
+        )
     }
 
     pub fn pair(&self, name: &str) -> Option<&PairState> {

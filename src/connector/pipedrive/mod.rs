@@ -2,8 +2,8 @@
 //! which v2 does not offer).
 //!
 //! Lists with cursor pagination (`limit=500`, `additional_data.next_cursor`);
-//! writes one record per call (Pipedrive has no batch writes), so its
-//! capabilities say a batch of one and the engine saves state after each.
+//! writes one record per call (Pipedrive has no batch writes), in batches
+//! of 50 as far as the engine is concerned (it saves its state per batch).
 //! The field model (DESIGN §2): `email` and `phone` are the primary entries
 //! of `emails`/`phones`, and writing one keeps the other entries; `first_name`
 //! and `last_name` are written through `name`; custom fields are named by
@@ -650,9 +650,12 @@ impl Connector for Pipedrive {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // `updated_since` is exact (and inclusive); a minute covers clock skew.
+        // One call per record, but the engine saves its state every 50
+        // records rather than after each (the create journal covers a crash
+        // in between). `updated_since` is exact and inclusive; a minute of
+        // lookback covers clock skew.
         Capabilities {
-            max_batch: 1,
+            max_batch: 50,
             lookback_ms: 60_000,
         }
     }
