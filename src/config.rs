@@ -743,6 +743,18 @@ impl Config {
     }
 }
 
+/// The pairs of a mapping file made of two HubSpot systems, `a` and `b`, and
+/// the given `[[pairs]]` text: a fixture for the engine's unit tests.
+#[cfg(test)]
+pub(crate) fn test_pairs(pairs: &str) -> Vec<PairConfig> {
+    let text = format!(
+        "[systems.a]\nkind = \"hubspot\"\ntoken_env = \"A\"\n[systems.b]\nkind = \"hubspot\"\ntoken_env = \"B\"\n{pairs}"
+    );
+    Config::from_str(&text, Path::new("t.toml"))
+        .expect("a valid test mapping")
+        .pairs
+}
+
 /// Turns a byte span of the file into a `file:line: problem` error.
 struct Locator<'a> {
     file: &'a str,

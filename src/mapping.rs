@@ -179,17 +179,10 @@ impl<'a> Translator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use std::path::Path;
 
     fn pair() -> PairConfig {
-        let text = r#"
-[systems.a]
-kind = "hubspot"
-token_env = "A"
-[systems.b]
-kind = "hubspot"
-token_env = "B"
+        crate::config::test_pairs(
+            r#"
 [[pairs]]
 name = "contacts"
 left = "a.contacts"
@@ -212,11 +205,9 @@ hubspot_owner_id = "owner-by-email"
 contact = "link:contacts"
 [pairs.values.dealstage]
 closedwon = "won"
-"#;
-        Config::from_str(text, Path::new("t.toml"))
-            .unwrap()
-            .pairs
-            .remove(1)
+"#,
+        )
+        .remove(1)
     }
 
     #[test]

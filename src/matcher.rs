@@ -205,17 +205,10 @@ pub fn pair_records<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use std::path::Path;
 
     pub(crate) fn contacts_pair() -> PairConfig {
-        let text = r#"
-[systems.a]
-kind = "hubspot"
-token_env = "A"
-[systems.b]
-kind = "hubspot"
-token_env = "B"
+        crate::config::test_pairs(
+            r#"
 [[pairs]]
 name = "contacts"
 left = "a.contacts"
@@ -224,11 +217,9 @@ match = "email"
 [pairs.fields]
 email = "email"
 firstname = "firstname"
-"#;
-        Config::from_str(text, Path::new("t.toml"))
-            .unwrap()
-            .pairs
-            .remove(0)
+"#,
+        )
+        .remove(0)
     }
 
     fn rec(id: &str, email: &str) -> Record {

@@ -121,17 +121,10 @@ fn allowed_options(pair: &PairConfig, side: Side, info: &FieldInfo) -> (Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use std::path::Path;
 
     fn pair() -> PairConfig {
-        let text = r#"
-[systems.a]
-kind = "hubspot"
-token_env = "A"
-[systems.b]
-kind = "hubspot"
-token_env = "B"
+        crate::config::test_pairs(
+            r#"
 [[pairs]]
 name = "deals"
 left = "a.deals"
@@ -143,11 +136,9 @@ hs_object_id = "hs_object_id"
 nonesuch = "dealname"
 [pairs.values.dealstage]
 won = "closedwon"
-"#;
-        Config::from_str(text, Path::new("t.toml"))
-            .unwrap()
-            .pairs
-            .remove(0)
+"#,
+        )
+        .remove(0)
     }
 
     fn info(kind: FieldType, read_only: bool, options: &[&str]) -> Option<FieldInfo> {
