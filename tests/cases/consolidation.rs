@@ -96,11 +96,6 @@ fn prop(fake: &FakeHubSpot, object: &str, id: &str, property: &str) -> String {
     record.properties.get(property).cloned().unwrap_or_default()
 }
 
-fn reset_requests(t: &TwoAccounts) {
-    t.us.server().reset_requests();
-    t.eu.server().reset_requests();
-}
-
 fn writes(fake: &FakeHubSpot) -> usize {
     fake.server().write_request_count()
 }
@@ -404,7 +399,7 @@ fn under_skip_both_phones_stay_and_every_run_exits_4_naming_the_conflict() {
     t.eu.edit("contacts", &eu_id, &[("phone", "+44 222")]);
 
     for _ in 0..2 {
-        reset_requests(&t);
+        t.reset_requests();
         let run = t.work.run(&["sync"]).expect(4);
         assert_line(
             &run.stdout,
@@ -451,7 +446,7 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
         assert_eq!(prop(fake, "contacts", id, "phone"), "+44 222");
         assert_eq!(prop(fake, "contacts", id, "lastname"), "FromUS");
     }
-    reset_requests(&t);
+    t.reset_requests();
     t.work.run(&["sync"]).expect(0);
     assert_eq!(writes(&t.us) + writes(&t.eu), 0);
 }
@@ -501,7 +496,7 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
             let value = format!("{field}-{n}");
             source.edit("contacts", &source_ids[i], &[(field, value.as_str())]);
         }
-        reset_requests(&t);
+        t.reset_requests();
         let run = t.work.run(&["sync"]).expect(0);
         assert!(
             run.stdout
@@ -528,7 +523,7 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
             "run {n}"
         );
 
-        reset_requests(&t);
+        t.reset_requests();
         t.work.run(&["diff"]).expect(0);
         assert_eq!(writes(&t.us) + writes(&t.eu), 0, "run {n}: diff");
     }
@@ -735,7 +730,7 @@ contacts = "link:contacts"
     assert_line(&diff.stdout, &["~ us", "associate", "Big deal", &us_deal]);
     assert_line(&diff.stdout, &["contacts:", &us_c[2]]);
 
-    reset_requests(&t);
+    t.reset_requests();
     t.work.run(&["sync"]).expect(0);
     assert_eq!(sorted(t.us.associations(&us_deal)), sorted(us_c.clone()));
     assert_eq!(sorted(t.eu.associations(&eu_deal)), sorted(eu_c.clone()));
@@ -753,7 +748,7 @@ contacts = "link:contacts"
         "an association write alone does not move the deal's modified time"
     );
 
-    reset_requests(&t);
+    t.reset_requests();
     t.work.run(&["sync"]).expect(0);
     assert_eq!(writes(&t.us) + writes(&t.eu), 0, "nothing echoes back");
 }
@@ -840,7 +835,7 @@ contact = "link:contacts"
 /// and neither account received a write.
 #[track_caller]
 fn assert_refused_before_any_write(t: &TwoAccounts, command: &str, problems: &[&[&str]]) {
-    reset_requests(t);
+    t.reset_requests();
     let run = t.work.run(&["-q", command]).expect(2);
     for parts in problems {
         assert_line(&run.stderr, parts);
@@ -950,7 +945,7 @@ fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept(
     let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
     t.us.archive("contacts", &us_id);
 
-    reset_requests(&t);
+    t.reset_requests();
     let run = t
         .work
         .run(&["--report", "report.json", "sync", "--full"])
@@ -995,7 +990,7 @@ fn with_deletes_propagated_an_archived_contact_archives_its_partner_on_either_si
     t.us.archive("contacts", &us0);
     t.eu.archive("contacts", &eu1);
 
-    reset_requests(&t);
+    t.reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(0);
     assert_line(&run.stdout, &["- eu", "delete", "c0@example.com", &eu0]);
     assert_line(&run.stdout, &["- us", "delete", "c1@example.com", &us1]);
@@ -1013,7 +1008,7 @@ fn with_deletes_propagated_an_archived_contact_archives_its_partner_on_either_si
     }
     assert_contacts_mirrored(&t);
 
-    reset_requests(&t);
+    t.reset_requests();
     t.work.run(&["sync", "--full"]).expect(0);
     assert_eq!(writes(&t.us) + writes(&t.eu), 0, "nothing comes back");
     assert_eq!(
@@ -1040,7 +1035,7 @@ fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
     );
 
     for n in 1..=2 {
-        reset_requests(&t);
+        t.reset_requests();
         let run = t.work.run(&["sync"]).expect(0);
         assert_eq!(
             writes(&t.us) + writes(&t.eu),
@@ -1051,7 +1046,7 @@ fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
     }
     assert!(t.us.find("contacts", "email", "c0@example.com").is_empty());
     assert!(t.eu.find("contacts", "email", "c1@example.com").is_empty());
-    reset_requests(&t);
+    t.reset_requests();
     t.work.run(&["sync", "--full"]).expect(0);
     assert_eq!(writes(&t.us) + writes(&t.eu), 0);
     assert_eq!(
@@ -1150,7 +1145,7 @@ fn more_deletes_than_max_deletes_stop_before_any_write_until_the_flag_allows_the
         t.us.archive("contacts", us_id);
     }
 
-    reset_requests(&t);
+    t.reset_requests();
     let run = t.work.run(&["-q", "sync", "--full"]).expect(6);
     assert!(run.stderr.contains("max_deletes"), "{}", run.stderr);
     assert_eq!(writes(&t.us) + writes(&t.eu), 0);
@@ -1187,7 +1182,7 @@ fn more_edits_than_max_changes_percent_stop_sync_and_push_before_any_write() {
     }
     let edited_on_eu = || t.eu.find("contacts", "lastname", "Edited").len();
 
-    reset_requests(&t);
+    t.reset_requests();
     let run = t.work.run(&["-q", "sync"]).expect(6);
     assert!(run.stderr.contains("max_changes"), "{}", run.stderr);
     assert_eq!(writes(&t.us) + writes(&t.eu), 0);
@@ -1294,7 +1289,7 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
     assert_eq!(prop(&t.eu, "deals", &eu_alpha, "dealstage"), "eu-won");
     let charlie = id_of(&t.eu, "deals", "dealname", "Charlie");
     assert_eq!(prop(&t.eu, "deals", &charlie, "dealstage"), "eu-lost");
-    reset_requests(&t);
+    t.reset_requests();
     t.work.run(&["sync"]).expect(0);
     assert_eq!(writes(&t.us) + writes(&t.eu), 0);
 }

@@ -78,14 +78,10 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
     );
     assert!(t.us.unknown_routes().is_empty() && t.eu.unknown_routes().is_empty());
 
-    t.us.server().reset_requests();
-    t.eu.server().reset_requests();
+    t.reset_requests();
     let run = t.work.run(&["sync"]).expect(0);
     assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    assert_eq!(
-        t.us.server().write_request_count() + t.eu.server().write_request_count(),
-        0
-    );
+    assert_eq!(t.writes(), 0);
     let second: usize = t.us.server().request_count() + t.eu.server().request_count();
     eprintln!(
         "second sync requests: us {:?}\n eu {:?}",
@@ -98,14 +94,10 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
     assert_eq!(second, 2 + 1 + 2 + 1);
 
     // A full pull reads every page again (and the owners): the full floor.
-    t.us.server().reset_requests();
-    t.eu.server().reset_requests();
+    t.reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(0);
     assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    assert_eq!(
-        t.us.server().write_request_count() + t.eu.server().write_request_count(),
-        0
-    );
+    assert_eq!(t.writes(), 0);
     let full = t.us.server().request_count() + t.eu.server().request_count();
     eprintln!(
         "full sync requests: us {:?}\n eu {:?}",
@@ -147,13 +139,9 @@ fn edits_on_either_side_flow_across_and_settle() {
     assert_eq!(us_bob.properties["phone"], "+44 20 7946 0000");
 
     // Our own writes moved both modified times, yet nothing echoes back.
-    t.us.server().reset_requests();
-    t.eu.server().reset_requests();
+    t.reset_requests();
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(
-        t.us.server().write_request_count() + t.eu.server().write_request_count(),
-        0
-    );
+    assert_eq!(t.writes(), 0);
 }
 
 #[test]

@@ -59,6 +59,33 @@ impl TwoAccounts {
         }
     }
 
+    /// Forgets both fakes' request logs.
+    pub fn reset_requests(&self) {
+        self.us.server().reset_requests();
+        self.eu.server().reset_requests();
+    }
+
+    /// Write requests made to both accounts since the last reset.
+    pub fn writes(&self) -> usize {
+        self.us.server().write_request_count() + self.eu.server().write_request_count()
+    }
+
+    /// With every fault cleared, one more sync exits 0 and writes nothing.
+    #[track_caller]
+    pub fn assert_next_sync_writes_nothing(&self) {
+        self.us.server().clear_faults();
+        self.eu.server().clear_faults();
+        self.reset_requests();
+        self.work.run(&["sync"]).expect(0);
+        assert_eq!(
+            self.writes(),
+            0,
+            "writes: us {:?} eu {:?}",
+            self.us.server().counts_by_endpoint(),
+            self.eu.server().counts_by_endpoint()
+        );
+    }
+
     /// Seeds `n` contacts on us: c{i}@example.com, First{i}, Last{i}, phone.
     pub fn seed_us_contacts(&self, n: usize) -> Vec<String> {
         let records = (0..n)

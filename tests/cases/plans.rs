@@ -19,10 +19,7 @@ fn diff_prints_the_plan_exits_3_and_writes_nothing() {
         run.stdout
     );
     assert!(run.stdout.contains("Plan: 5 to create"), "{}", run.stdout);
-    assert_eq!(
-        t.us.server().write_request_count() + t.eu.server().write_request_count(),
-        0
-    );
+    assert_eq!(t.writes(), 0);
     assert!(t.eu.records("contacts").is_empty());
 
     let json = t.work.run(&["--json", "diff"]).expect(3);
@@ -37,8 +34,7 @@ fn offline_diff_makes_no_request() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(3);
     t.work.run(&["pull"]).expect(0);
-    t.us.server().reset_requests();
-    t.eu.server().reset_requests();
+    t.reset_requests();
     let run = t.work.run(&["diff", "--offline"]).expect(3);
     assert!(run.stdout.contains("3 to create"), "{}", run.stdout);
     assert_eq!(

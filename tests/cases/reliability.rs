@@ -109,23 +109,6 @@ fn assert_deals_mirrored(t: &TwoAccounts, n: usize) {
     }
 }
 
-/// A further sync exits 0 and writes nothing to either account.
-#[track_caller]
-fn assert_next_sync_writes_nothing(t: &TwoAccounts) {
-    t.us.server().clear_faults();
-    t.eu.server().clear_faults();
-    t.us.server().reset_requests();
-    t.eu.server().reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(
-        t.us.server().write_request_count() + t.eu.server().write_request_count(),
-        0,
-        "writes: us {:?} eu {:?}",
-        t.us.server().counts_by_endpoint(),
-        t.eu.server().counts_by_endpoint()
-    );
-}
-
 /// A HubSpot 429 as the ten-secondly limit answers it, told to wait `secs`.
 fn too_many_requests(secs: u64) -> Response {
     Response::json(
@@ -294,7 +277,7 @@ fn a_429_storm_with_retry_after_is_waited_out_and_the_sync_completes() {
     );
     assert_contacts_mirrored(&t, 150);
     assert_deals_mirrored(&t, 3);
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 #[test]
@@ -319,7 +302,7 @@ fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_no
     t.work.run(&["sync"]).expect(0);
     assert_contacts_mirrored(&t, 5);
     assert_deals_mirrored(&t, 3);
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 // ---------------------------------------------------------------------------
@@ -341,7 +324,7 @@ fn a_500_and_a_lost_answer_on_a_batch_upsert_are_retried_and_each_contact_exists
     let upserts = requests_matching(&t.eu.server().counts_by_endpoint(), CONTACTS_UPSERT);
     assert_eq!(upserts, 4, "two batches, the first sent three times");
     assert_contacts_mirrored(&t, 150);
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 #[test]
@@ -362,7 +345,7 @@ fn a_connection_dropped_before_the_answer_on_a_read_is_retried() {
     assert_eq!(dropped, 2, "both drops were served");
     assert_contacts_mirrored(&t, 150);
     assert_deals_mirrored(&t, 2);
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 #[test]
@@ -395,7 +378,7 @@ fn a_read_slower_than_the_timeout_is_abandoned_and_retried() {
         t.us.find("contacts", "email", "eu.only@example.com")[0].properties["firstname"],
         "Eva"
     );
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 #[test]
@@ -414,7 +397,7 @@ fn a_list_page_cut_off_mid_body_is_read_again() {
         "three pages, the second read twice"
     );
     assert_contacts_mirrored(&t, 250);
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 // ---------------------------------------------------------------------------
@@ -453,7 +436,7 @@ fn a_hubspot_deal_batch_committed_without_an_answer_stops_the_run_and_the_rerun_
     );
     assert_contacts_mirrored(&t, 3);
     assert_deals_mirrored(&t, 150);
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 #[test]
@@ -555,8 +538,7 @@ fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_
     }
 
     let stamps: BTreeMap<String, i64> = eu.iter().map(|r| (r.id.clone(), r.updated_ms)).collect();
-    t.us.server().reset_requests();
-    t.eu.server().reset_requests();
+    t.reset_requests();
     t.work.run(&["--report", "report.json", "sync"]).expect(4);
     assert_eq!(
         (
@@ -623,7 +605,7 @@ fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
     assert_eq!(requests_matching(&counts, CONTACTS_UPSERT), 0);
     assert_contacts_mirrored(&t, 20);
     assert_deals_mirrored(&t, 250);
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 // ---------------------------------------------------------------------------
@@ -746,7 +728,7 @@ fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
         Some((N, 0)),
         "every deal linked, none pending"
     );
-    assert_next_sync_writes_nothing(&t);
+    t.assert_next_sync_writes_nothing();
 }
 
 // ---------------------------------------------------------------------------
