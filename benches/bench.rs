@@ -1,8 +1,8 @@
-//! `cargo run --release --locked --example bench -- [OPTIONS]`: request
-//! counts, 429s, wall time and peak memory of the release binary
-//! (`target/release/crmsync`, built beforehand with
-//! `cargo build --release --locked`) against the in-process fake accounts of
-//! `tests/support`, printed as one markdown table.
+//! `cargo bench --locked --bench bench -- [OPTIONS]`: request counts, 429s,
+//! wall time and peak memory of the release `crmsync` binary (which
+//! `cargo bench` builds and names in `CARGO_BIN_EXE_crmsync`) against the
+//! in-process fake accounts of `tests/support`, printed as one markdown
+//! table.
 //!
 //! Scenarios (each with fresh fakes and a fresh work directory):
 //! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left.
@@ -13,8 +13,8 @@
 //! - `offline-diff-1m`: `crmsync diff --offline` on generated snapshots and
 //!   state of M linked records (no HTTP at all).
 //!
-//! The binary is only run, never built, and performance is measured here
-//! only, never in the tests.
+//! The benchmark only runs the binary; performance is measured here only,
+//! never in the tests.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -46,7 +46,7 @@ const OFFLINE_TARGET_MB: f64 = 1536.0;
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Benchmark target/release/crmsync against the in-process fake accounts",
+    about = "Benchmark the release crmsync binary against the in-process fake accounts",
     long_about = None
 )]
 struct Args {
@@ -69,7 +69,7 @@ struct Args {
     /// Scenarios to run, in order (repeatable); default: all of them.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<Scenario>,
-    /// The crmsync binary (default: target/release/crmsync next to this example).
+    /// The crmsync binary (default: the one `cargo bench` built).
     #[arg(long)]
     bin: Option<PathBuf>,
     /// Give up on one crmsync run after this many seconds.
@@ -162,7 +162,8 @@ struct Row {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    // `cargo bench` passes `--bench` to a benchmark without a harness.
+    let args = Args::parse_from(std::env::args().filter(|a| a != "--bench"));
     let bin = match &args.bin {
         Some(bin) => bin.clone(),
         None => default_binary(),
@@ -285,7 +286,7 @@ fn main() -> Result<()> {
         }
     );
     println!(
-        "Floor: the fewest requests the job needs (see examples/bench.rs). Rate-limit bound: max over accounts of requests to it / its rate (and searches / 5 per s, the search limit); a rolling window lets a burst of up to one window's limit through at once, so a run smaller than that can beat the bound (ratio < 1)."
+        "Floor: the fewest requests the job needs (see benches/bench.rs). Rate-limit bound: max over accounts of requests to it / its rate (and searches / 5 per s, the search limit); a rolling window lets a burst of up to one window's limit through at once, so a run smaller than that can beat the bound (ratio < 1)."
     );
     for note in &notes {
         println!("- {note}");
@@ -297,16 +298,9 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// `target/release/crmsync`: next to `target/release/examples/bench`.
+/// The release binary `cargo bench` built alongside this benchmark.
 fn default_binary() -> PathBuf {
-    let from_exe = std::env::current_exe().ok().and_then(|exe| {
-        let release = exe.parent()?.parent()?.to_path_buf();
-        Some(release.join("crmsync"))
-    });
-    match from_exe {
-        Some(path) if path.is_file() => path,
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/crmsync"),
-    }
+    PathBuf::from(env!("CARGO_BIN_EXE_crmsync"))
 }
 
 /// Warns when a source file is newer than the binary: the numbers would be
@@ -988,7 +982,7 @@ fn expect_keys(value: &Value, keys: &[&str], what: &str) -> Result<()> {
     sorted.sort_unstable();
     if sorted != wanted {
         bail!(
-            "the on-disk format changed: {what} has keys {found:?}, this benchmark writes {keys:?}; update examples/bench.rs"
+            "the on-disk format changed: {what} has keys {found:?}, this benchmark writes {keys:?}; update benches/bench.rs"
         );
     }
     Ok(())
@@ -1017,7 +1011,7 @@ fn calibrate(ctx: &Ctx, dir: &Path) -> Result<(FakeHubSpot, FakeHubSpot, [Templa
         let mut doc = read(state_dir.join(format!("snapshots/contacts.{side}.json")))?;
         let records = doc
             .get_mut("records")
-            .context("a snapshot has no `records`; update examples/bench.rs")?;
+            .context("a snapshot has no `records`; update benches/bench.rs")?;
         let first = records
             .get(0)
             .context("calibration snapshot is empty")?
@@ -1029,13 +1023,13 @@ fn calibrate(ctx: &Ctx, dir: &Path) -> Result<(FakeHubSpot, FakeHubSpot, [Templa
     let mut doc = read(state_dir.join("state.json"))?;
     let pair = doc
         .pointer_mut("/pairs/contacts")
-        .context("state.json has no pairs.contacts; update examples/bench.rs")?;
+        .context("state.json has no pairs.contacts; update benches/bench.rs")?;
     // `pairs.NAME` is either the list of links or an object holding `links`.
     let links = if pair.is_array() {
         pair
     } else {
         pair.get_mut("links")
-            .context("state.json pairs.contacts holds no links; update examples/bench.rs")?
+            .context("state.json pairs.contacts holds no links; update benches/bench.rs")?
     };
     let first = links.get(0).context("calibration state has no link")?;
     expect_keys(first, &["left", "right", "base"], "a state link")?;

@@ -5,7 +5,7 @@
 //! `crmsync diff` again, printing what each prints, and finally shows how a
 //! record arrived on the other side.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "mod.rs"]
 mod support;
 
 use clap::Parser;
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("sync.toml");
     // The shipped example, pointed at the local fakes.
-    let mut text = include_str!("../sync.toml.example").to_string();
+    let mut text = include_str!("../../sync.toml.example").to_string();
     for (marker, url) in [
         ("# base_url = \"https://api.hubapi.com\"   # US", us.url()),
         ("# base_url = \"https://api.hubapi.com\"   # EU", eu.url()),
