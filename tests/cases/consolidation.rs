@@ -14,7 +14,7 @@
 //! must not bring back what was deleted. Edits are ordered with a short sleep where `conflict = "newest"` must see
 //! which came last; nothing here asserts on time taken.
 
-use super::{TwoAccounts, requests_matching, two_account_config};
+use super::{TwoAccounts, id_of, requests_matching, two_account_config};
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
@@ -81,12 +81,6 @@ fn contacts_only(keys: &str, tables: &str) -> TwoAccounts {
         contacts_pair(keys, tables)
     ));
     t
-}
-
-fn id_of(fake: &FakeHubSpot, object: &str, property: &str, value: &str) -> String {
-    let found = fake.find(object, property, value);
-    assert_eq!(found.len(), 1, "one {object} with {property} = {value}");
-    found[0].id.clone()
 }
 
 fn prop(fake: &FakeHubSpot, object: &str, id: &str, property: &str) -> String {

@@ -2,6 +2,7 @@
 //! boundaries, idempotent second sync, edits both ways, conflicts, and
 //! identity that survives an email change.
 
+use super::id_of;
 use super::{OWNER_EMAIL, TwoAccounts, requests_matching};
 
 #[test]
@@ -112,15 +113,9 @@ fn edits_on_either_side_flow_across_and_settle() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(5);
     t.work.run(&["sync"]).expect(0);
-    let us_ann = t.us.find("contacts", "email", "c1@example.com")[0]
-        .id
-        .clone();
-    let eu_ann = t.eu.find("contacts", "email", "c1@example.com")[0]
-        .id
-        .clone();
-    let eu_bob = t.eu.find("contacts", "email", "c2@example.com")[0]
-        .id
-        .clone();
+    let us_ann = id_of(&t.us, "contacts", "email", "c1@example.com");
+    let eu_ann = id_of(&t.eu, "contacts", "email", "c1@example.com");
+    let eu_bob = id_of(&t.eu, "contacts", "email", "c2@example.com");
 
     t.us.edit("contacts", &us_ann, &[("firstname", "Annabel")]);
     t.eu.edit("contacts", &eu_bob, &[("phone", "+44 20 7946 0000")]);
@@ -150,12 +145,8 @@ fn a_field_edited_on_both_sides_is_settled_by_the_policy_and_shown() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(2);
     t.work.run(&["sync"]).expect(0);
-    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
-    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
+    let us_id = id_of(&t.us, "contacts", "email", "c0@example.com");
+    let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
     t.us.edit("contacts", &us_id, &[("lastname", "FromUS")]);
     std::thread::sleep(std::time::Duration::from_millis(5));
     t.eu.edit("contacts", &eu_id, &[("lastname", "FromEU")]);
@@ -208,12 +199,8 @@ fn a_contact_whose_email_changed_stays_one_contact() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(3);
     t.work.run(&["sync"]).expect(0);
-    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
-    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
+    let us_id = id_of(&t.us, "contacts", "email", "c0@example.com");
+    let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
     t.us.edit("contacts", &us_id, &[("email", "renamed@example.com")]);
     t.work.run(&["sync"]).expect(0);
     assert_eq!(

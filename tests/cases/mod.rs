@@ -177,6 +177,15 @@ closedlost = "eu-lost"
     )
 }
 
+/// The id of the one record of `object` whose `property` equals `value`
+/// (case-insensitively).
+#[track_caller]
+pub fn id_of(fake: &FakeHubSpot, object: &str, property: &str, value: &str) -> String {
+    let found = fake.find(object, property, value);
+    assert_eq!(found.len(), 1, "one {object} with {property} = {value}");
+    found[0].id.clone()
+}
+
 /// Requests whose `"METHOD /path"` contains `needle`.
 pub fn requests_matching(counts: &BTreeMap<String, usize>, needle: &str) -> usize {
     counts

@@ -3,6 +3,7 @@
 //! runs apart.
 
 use super::TwoAccounts;
+use super::id_of;
 use crate::support::harness::read;
 use crate::support::server::Fault;
 use std::time::Duration;
@@ -48,12 +49,8 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(2);
     t.work.run(&["sync"]).expect(0);
-    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
-    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
+    let us_id = id_of(&t.us, "contacts", "email", "c0@example.com");
+    let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
 
     // A plan is made, then someone edits the record it would overwrite.
     t.us.edit("contacts", &us_id, &[("firstname", "Planned")]);

@@ -9,6 +9,7 @@
 //! `[alerts]` webhook) are checked against their documented shape. Retries
 //! are configured small (`[retry]`) so the whole file runs in seconds.
 
+use super::id_of;
 use super::{TwoAccounts, requests_matching, two_account_config};
 use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
 use crate::support::fake_pipedrive::FakePipedrive;
@@ -836,12 +837,8 @@ fn pushing_a_stale_plan_exits_6_and_writes_nothing() {
     let t = accounts();
     t.seed_us_contacts(2);
     t.work.run(&["sync"]).expect(0);
-    let us_id = t.us.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
-    let eu_id = t.eu.find("contacts", "email", "c0@example.com")[0]
-        .id
-        .clone();
+    let us_id = id_of(&t.us, "contacts", "email", "c0@example.com");
+    let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
     t.us.edit("contacts", &us_id, &[("firstname", "Planned")]);
     t.work.run(&["diff", "--out", "plan.json"]).expect(3);
     t.eu.edit("contacts", &eu_id, &[("lastname", "Edited later")]);
