@@ -161,7 +161,7 @@ impl Applier<'_> {
                             links.add_pending(PendingCreate {
                                 target,
                                 source,
-                                fields: written_fields(item, true),
+                                fields: written_fields(item, true).iter().collect(),
                             });
                         }
                         self.state.save(self.state_path)?;
@@ -289,8 +289,7 @@ fn record_write(links: &mut crate::state::PairState, item: &Item, target: Side, 
         let stored = written
             .fields
             .get(&c.field)
-            .cloned()
-            .unwrap_or_else(|| c.to.clone());
+            .map_or_else(|| c.to.clone(), str::to_string);
         let (target_base, source_base) = match target {
             Side::Right => (&mut link.base.right, &mut link.base.left),
             Side::Left => (&mut link.base.left, &mut link.base.right),

@@ -15,6 +15,7 @@ pub mod config;
 pub mod connector;
 pub mod diff;
 pub mod exit;
+pub mod fields;
 pub mod files;
 pub mod mapping;
 pub mod matcher;

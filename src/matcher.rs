@@ -11,11 +11,11 @@
 //! holding exactly the values sent, instead of being created again. Pure.
 
 use crate::config::PairConfig;
-use crate::model::{Record, Side, match_key, values_equivalent};
+use crate::model::{IdMap, Record, Side, match_key, values_equivalent};
 use crate::state::{Link, PairState};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Duplicate records on one side: `kept` is paired or synced, `extra` are not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,31 +64,45 @@ pub fn pair_records<'a>(
     right: &'a [Record],
     state: &'a PairState,
 ) -> Pairing<'a> {
-    let left_by_id: HashMap<&str, &Record> = left.iter().map(|r| (r.id.as_str(), r)).collect();
-    let right_by_id: HashMap<&str, &Record> = right.iter().map(|r| (r.id.as_str(), r)).collect();
+    // Record id → its position, and whether a link holds it.
+    let index = |records: &'a [Record]| -> IdMap<&'a str, usize> {
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect()
+    };
+    let (left_by_id, right_by_id) = (index(left), index(right));
+    let (mut left_linked, mut right_linked) = (vec![false; left.len()], vec![false; right.len()]);
     let mut pairing = Pairing::default();
 
     for link in state.links() {
-        match (
-            left_by_id.get(link.left.as_str()),
-            right_by_id.get(link.right.as_str()),
-        ) {
-            (Some(l), Some(r)) => pairing.linked.push((l, r, link)),
-            (left, right) => pairing.gone.push(Gone {
+        let l = left_by_id.get(link.left.as_str()).copied();
+        let r = right_by_id.get(link.right.as_str()).copied();
+        for (position, linked) in [(l, &mut left_linked), (r, &mut right_linked)] {
+            if let Some(i) = position {
+                linked[i] = true;
+            }
+        }
+        match (l, r) {
+            (Some(l), Some(r)) => pairing.linked.push((&left[l], &right[r], link)),
+            (l, r) => pairing.gone.push(Gone {
                 link,
-                left: left.copied(),
-                right: right.copied(),
+                left: l.map(|i| &left[i]),
+                right: r.map(|i| &right[i]),
             }),
         }
     }
-    let mut unlinked_left: Vec<&Record> = left
-        .iter()
-        .filter(|r| state.by_left(&r.id).is_none() && !state.is_tombstoned(Side::Left, &r.id))
-        .collect();
-    let mut unlinked_right: Vec<&Record> = right
-        .iter()
-        .filter(|r| state.by_right(&r.id).is_none() && !state.is_tombstoned(Side::Right, &r.id))
-        .collect();
+    let unlinked = |records: &'a [Record], linked: &[bool], side: Side| -> Vec<&'a Record> {
+        records
+            .iter()
+            .zip(linked)
+            .filter(|(r, linked)| !**linked && !state.is_tombstoned(side, &r.id))
+            .map(|(r, _)| r)
+            .collect()
+    };
+    let mut unlinked_left = unlinked(left, &left_linked, Side::Left);
+    let mut unlinked_right = unlinked(right, &right_linked, Side::Right);
     unlinked_left.sort_by(|a, b| id_order(&a.id, &b.id));
     unlinked_right.sort_by(|a, b| id_order(&a.id, &b.id));
 
@@ -102,7 +116,7 @@ pub fn pair_records<'a>(
         let Some(s) = sources.iter().position(|r| r.id == pending.source) else {
             continue;
         };
-        let sent: Vec<(&String, &String)> = pending
+        let sent: Vec<(&str, &str)> = pending
             .fields
             .iter()
             .filter(|(_, v)| !v.is_empty())

@@ -5,17 +5,17 @@
 //! record's modified time in epoch milliseconds. Nothing here knows a vendor's
 //! JSON or URL; connectors translate into these types.
 
+pub use crate::fields::Fields;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-
-/// Field name → canonical string value. Empty values are left out.
-pub type Fields = BTreeMap<String, String>;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// One CRM record as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
+    /// Field name → canonical string value. Empty values are left out.
     pub fields: Fields,
     /// Modified time, epoch milliseconds.
     pub updated_ms: i64,
@@ -24,7 +24,7 @@ pub struct Record {
 impl Record {
     /// The value of `field`, or `""` when it has none.
     pub fn get(&self, field: &str) -> &str {
-        self.fields.get(field).map(String::as_str).unwrap_or("")
+        self.fields.get(field).unwrap_or("")
     }
 }
 
@@ -33,7 +33,7 @@ pub fn set_field(fields: &mut Fields, field: &str, value: &str) {
     if value.is_empty() {
         fields.remove(field);
     } else {
-        fields.insert(field.to_string(), value.to_string());
+        fields.insert(field, value);
     }
 }
 
@@ -143,15 +143,45 @@ pub fn match_key(value: &str) -> String {
     value.trim().to_lowercase()
 }
 
+/// 64-bit FNV-1a: quick for the short keys the engine hashes by the million
+/// (record ids). Ids come from the CRMs, not from an adversary, so SipHash's
+/// flood resistance buys nothing here.
+#[derive(Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map keyed by record ids.
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// The FNV-1a hash of some bytes.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    let mut hasher = Fnv::default();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
 /// A short stable fingerprint of some bytes (64-bit FNV-1a, hex). Used to
 /// notice that a file changed, never for security.
 pub fn content_hash(bytes: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    format!("{:016x}", fnv(bytes))
 }
 
 #[cfg(test)]

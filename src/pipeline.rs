@@ -208,6 +208,7 @@ pub fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Sna
 
 /// Matches and merges one pair. Pure.
 pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State) -> PairPlan {
+    let started = std::time::Instant::now();
     let empty = Default::default();
     let links = state.pair(&pair.name).unwrap_or(&empty);
     let mut pairing = matcher::pair_records(pair, &left.records, &right.records, links);
@@ -218,7 +219,17 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State
     }
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
     let translator = Translator::new(pair, &owners, state, [&left.labels, &right.labels]);
-    diff::plan_pair(pair, &pairing, &translator)
+    let plan = diff::plan_pair(pair, &pairing, &translator);
+    log::debug!(
+        "planned {}: {} + {} records, {} links, {} items in {:.2} s",
+        pair.name,
+        left.records.len(),
+        right.records.len(),
+        links.len(),
+        plan.items.len(),
+        started.elapsed().as_secs_f64()
+    );
+    plan
 }
 
 /// Plans every pair against the state as it is. Pure.

@@ -118,6 +118,7 @@ impl Snapshot {
         object: ObjectKind,
         fields: &[String],
     ) -> Result<Snapshot> {
+        let started = std::time::Instant::now();
         let bytes = std::fs::read(path).with_context(|| {
             format!(
                 "no snapshot at {}; run `crmsync pull` first (or diff without --offline)",
@@ -146,6 +147,12 @@ impl Snapshot {
                 snapshot.object
             );
         }
+        log::debug!(
+            "read {} records from {} in {:.2} s",
+            snapshot.records.len(),
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
         Ok(snapshot)
     }
 }

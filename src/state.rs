@@ -10,12 +10,14 @@
 //! error that names the file, never an empty state.
 
 use crate::files;
-use crate::model::{Fields, Side};
+use crate::model::{Fields, Side, fnv};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -49,12 +51,101 @@ pub struct PendingCreate {
     pub fields: Fields,
 }
 
+/// Record id → position in a link list, without a second copy of the id: the
+/// id's 64-bit hash finds the position, and the link there is checked to
+/// hold that id. The rare id whose hash another id already holds goes to
+/// `collided`, keyed by the id itself, so a collision costs a lookup, never a
+/// wrong answer. (A million links are held at once; copying every id into
+/// two maps would cost as much memory as the links themselves.)
+#[derive(Debug, Clone)]
+struct IdIndex {
+    by_hash: HashMap<u64, u32, BuildHasherDefault<Unhashed>>,
+    collided: HashMap<String, u32>,
+    /// `fnv`; the tests make every id collide.
+    hash: fn(&[u8]) -> u64,
+}
+
+impl Default for IdIndex {
+    fn default() -> IdIndex {
+        IdIndex::with_capacity(0)
+    }
+}
+
+/// The hasher of a map whose keys are already hashes.
+#[derive(Default)]
+struct Unhashed(u64);
+
+impl Hasher for Unhashed {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("IdIndex keys are u64 hashes")
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl IdIndex {
+    fn with_capacity(n: usize) -> IdIndex {
+        IdIndex {
+            by_hash: HashMap::with_capacity_and_hasher(n, Default::default()),
+            collided: HashMap::new(),
+            hash: fnv,
+        }
+    }
+
+    /// Where `id` is, given `id_at(position)`, the id held at a position.
+    fn find<'a>(&self, id: &str, id_at: impl Fn(usize) -> &'a str) -> Option<usize> {
+        match self.by_hash.get(&(self.hash)(id.as_bytes())) {
+            Some(&at) if id_at(at as usize) == id => Some(at as usize),
+            _ => self.collided.get(id).map(|&at| at as usize),
+        }
+    }
+
+    /// Indexes `id` (not indexed yet) at `at`.
+    fn insert<'a>(&mut self, id: &str, at: usize, id_at: impl Fn(usize) -> &'a str) {
+        let at = u32::try_from(at).expect("fewer than 4 billion links in one pair");
+        match self.by_hash.entry((self.hash)(id.as_bytes())) {
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+            }
+            Entry::Occupied(slot) => {
+                debug_assert!(id_at(*slot.get() as usize) != id, "{id} indexed twice");
+                self.collided.insert(id.to_string(), at);
+            }
+        }
+    }
+
+    /// Moves `id` from position `from` to `to`, or forgets it (`to` = None).
+    fn move_or_forget(&mut self, id: &str, from: usize, to: Option<usize>) {
+        let to = to.map(|at| at as u32);
+        let hash = (self.hash)(id.as_bytes());
+        if self.by_hash.get(&hash) == Some(&(from as u32)) {
+            match to {
+                Some(at) => self.by_hash.insert(hash, at),
+                None => self.by_hash.remove(&hash),
+            };
+        } else {
+            match to {
+                Some(at) => self.collided.insert(id.to_string(), at),
+                None => self.collided.remove(id),
+            };
+        }
+    }
+}
+
 /// The links of one pair, indexed both ways, its pending creates, and its
 /// tombstones.
 #[derive(Debug, Clone, Default)]
 pub struct PairState {
-    by_left: BTreeMap<String, Link>,
-    left_of_right: HashMap<String, String>,
+    /// In the order they were made (a loaded file's order, then new links).
+    links: Vec<Link>,
+    by_left: IdIndex,
+    by_right: IdIndex,
     pending: Vec<PendingCreate>,
     /// Records whose link ended because its partner was deleted (left ids,
     /// right ids). They are never copied across again: the survivor of an
@@ -64,24 +155,67 @@ pub struct PairState {
 }
 
 impl PairState {
+    /// A pair's saved links; None if two links share a record, which crmsync
+    /// never writes.
+    fn from_links(links: Vec<Link>) -> Option<PairState> {
+        let mut pair = PairState {
+            by_left: IdIndex::with_capacity(links.len()),
+            by_right: IdIndex::with_capacity(links.len()),
+            ..PairState::default()
+        };
+        for (at, link) in links.iter().enumerate() {
+            if pair.left_position(&link.left, &links).is_some()
+                || pair.right_position(&link.right, &links).is_some()
+            {
+                return None;
+            }
+            pair.by_left.insert(&link.left, at, |i| &links[i].left);
+            pair.by_right.insert(&link.right, at, |i| &links[i].right);
+        }
+        pair.links = links;
+        Some(pair)
+    }
+
+    fn left_position(&self, left: &str, links: &[Link]) -> Option<usize> {
+        self.by_left.find(left, |i| &links[i].left)
+    }
+
+    fn right_position(&self, right: &str, links: &[Link]) -> Option<usize> {
+        self.by_right.find(right, |i| &links[i].right)
+    }
+
     pub fn links(&self) -> impl Iterator<Item = &Link> {
-        self.by_left.values()
+        self.links.iter()
     }
 
     pub fn len(&self) -> usize {
-        self.by_left.len()
+        self.links.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_left.is_empty()
+        self.links.is_empty()
     }
 
     pub fn by_left(&self, left: &str) -> Option<&Link> {
-        self.by_left.get(left)
+        Some(&self.links[self.left_position(left, &self.links)?])
     }
 
     pub fn by_right(&self, right: &str) -> Option<&Link> {
-        self.by_left.get(self.left_of_right.get(right)?)
+        Some(&self.links[self.right_position(right, &self.links)?])
+    }
+
+    /// Removes the link at `at`; the last link takes its place.
+    fn remove_at(&mut self, at: usize) -> Link {
+        let last = self.links.len() - 1;
+        let (left, right) = (&self.links[at].left, &self.links[at].right);
+        self.by_left.move_or_forget(left, at, None);
+        self.by_right.move_or_forget(right, at, None);
+        if at != last {
+            let moved = &self.links[last];
+            self.by_left.move_or_forget(&moved.left, last, Some(at));
+            self.by_right.move_or_forget(&moved.right, last, Some(at));
+        }
+        self.links.swap_remove(at)
     }
 
     /// Returns true if and only if the record's link ended in a delete.
@@ -115,48 +249,46 @@ impl PairState {
             .retain(|p| !(p.target == target && p.source == source));
     }
 
-    /// Links two records (replacing any link either had); a pending create
-    /// of either record is settled by the link.
+    /// Links two records, replacing any link either had with another record
+    /// (its base went with that partner); a pending create of either record
+    /// is settled by the link. Linking an existing pair again keeps its base.
     pub fn link(&mut self, left: &str, right: &str) -> &mut Link {
         self.pending.retain(|p| match p.target {
             Side::Right => p.source != left,
             Side::Left => p.source != right,
         });
-        if let Some(old) = self.left_of_right.get(right).cloned()
-            && old != left
-        {
-            self.by_left.remove(&old);
-        }
-        if let Some(old) = self.by_left.get(left)
-            && old.right != right
-        {
-            self.left_of_right.remove(&old.right);
-        }
-        self.left_of_right
-            .insert(right.to_string(), left.to_string());
-        self.by_left
-            .entry(left.to_string())
-            .or_insert_with(|| Link {
-                left: left.to_string(),
-                right: right.to_string(),
-                base: Base::default(),
-            })
-    }
-
-    /// Adds a saved link as it is (loading moves each link in once).
-    fn insert(&mut self, link: Link) {
-        self.left_of_right
-            .insert(link.right.clone(), link.left.clone());
-        self.by_left.insert(link.left.clone(), link);
+        let at = match self.left_position(left, &self.links) {
+            Some(at) if self.links[at].right == right => at,
+            held => {
+                if let Some(at) = held {
+                    self.remove_at(at);
+                }
+                if let Some(at) = self.right_position(right, &self.links) {
+                    self.remove_at(at);
+                }
+                let at = self.links.len();
+                self.links.push(Link {
+                    left: left.to_string(),
+                    right: right.to_string(),
+                    base: Base::default(),
+                });
+                let links = &self.links;
+                self.by_left.insert(left, at, |i| &links[i].left);
+                self.by_right.insert(right, at, |i| &links[i].right);
+                at
+            }
+        };
+        &mut self.links[at]
     }
 
     pub fn link_mut(&mut self, left: &str) -> Option<&mut Link> {
-        self.by_left.get_mut(left)
+        let at = self.left_position(left, &self.links)?;
+        Some(&mut self.links[at])
     }
 
     pub fn unlink(&mut self, left: &str) {
-        if let Some(link) = self.by_left.remove(left) {
-            self.left_of_right.remove(&link.right);
+        if let Some(at) = self.left_position(left, &self.links) {
+            self.remove_at(at);
         }
     }
 }
@@ -213,6 +345,7 @@ impl State {
     /// Reads the state; a missing file is a first run, anything unreadable
     /// is an error that says how to recover.
     pub fn load(path: &Path) -> Result<State> {
+        let started = std::time::Instant::now();
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
@@ -240,13 +373,19 @@ impl State {
         }
         let mut state = State::default();
         for (name, saved) in file.pairs {
-            let pair = state.pairs.entry(name).or_default();
-            for link in saved.links {
-                pair.insert(link);
-            }
+            let pair = state.pairs.entry(name).or_insert(
+                PairState::from_links(saved.links)
+                    .with_context(|| format!("two links share one record; {}", recover()))?,
+            );
             pair.pending = saved.pending;
             pair.tombstones = [saved.tombstones.left, saved.tombstones.right];
         }
+        log::debug!(
+            "read {} links from {} in {:.2} s",
+            state.pairs.values().map(PairState::len).sum::<usize>(),
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
         Ok(state)
     }
 
@@ -261,7 +400,7 @@ impl State {
         }
         #[derive(Serialize)]
         struct PairRef<'a> {
-            links: Vec<&'a Link>,
+            links: &'a [Link],
             #[serde(skip_serializing_if = "<[PendingCreate]>::is_empty")]
             pending: &'a [PendingCreate],
             tombstones: TombstonesRef<'a>,
@@ -277,7 +416,7 @@ impl State {
             .map(|(name, pair)| {
                 let [left, right] = &pair.tombstones;
                 let file = PairRef {
-                    links: pair.links().collect(),
+                    links: &pair.links,
                     pending: &pair.pending,
                     tombstones: TombstonesRef { left, right },
                 };
@@ -367,10 +506,7 @@ mod tests {
         let dir = temp_dir("roundtrip");
         let mut state = State::default();
         let pair = state.pair_mut("contacts");
-        pair.link("1", "a")
-            .base
-            .left
-            .insert("email".into(), "x@y.z".into());
+        pair.link("1", "a").base.left.insert("email", "x@y.z");
         pair.link("2", "b");
         pair.link("3", "b");
         assert!(pair.by_left("2").is_none(), "b moved to 3");
@@ -379,7 +515,44 @@ mod tests {
         let loaded = State::load(&State::path(&dir)).unwrap();
         let pair = loaded.pair("contacts").unwrap();
         assert_eq!(pair.len(), 2);
-        assert_eq!(pair.by_right("a").unwrap().base.left["email"], "x@y.z");
+        assert_eq!(pair.by_right("a").unwrap().base.left["email"], *"x@y.z");
+    }
+
+    #[test]
+    fn links_stay_found_through_hash_collisions_and_removals() {
+        for hash in [fnv as fn(&[u8]) -> u64, |_: &[u8]| 7] {
+            let mut pair = PairState::default();
+            pair.by_left.hash = hash;
+            pair.by_right.hash = hash;
+            for i in 0..50 {
+                pair.link(&format!("l{i}"), &format!("r{i}"));
+            }
+            for i in (0..50).step_by(3) {
+                pair.unlink(&format!("l{i}"));
+            }
+            pair.link("l1", "r2");
+            pair.link("new", "r4");
+            let mut expected: Vec<(String, String)> = (0..50)
+                .filter(|i| i % 3 != 0 && ![1, 2, 4].contains(i))
+                .map(|i| (format!("l{i}"), format!("r{i}")))
+                .chain([("l1".into(), "r2".into()), ("new".into(), "r4".into())])
+                .collect();
+            expected.sort();
+            let mut found: Vec<(String, String)> = pair
+                .links()
+                .map(|l| (l.left.clone(), l.right.clone()))
+                .collect();
+            found.sort();
+            assert_eq!(found, expected);
+            for (left, right) in &expected {
+                assert_eq!(&pair.by_left(left).unwrap().right, right);
+                assert_eq!(&pair.by_right(right).unwrap().left, left);
+            }
+            for gone in ["l0", "l2", "l4", "l3"] {
+                assert!(pair.by_left(gone).is_none(), "{gone}");
+            }
+            assert!(pair.by_right("r1").is_none() && pair.by_right("r0").is_none());
+        }
     }
 
     #[test]
@@ -388,6 +561,13 @@ mod tests {
         std::fs::write(State::path(&dir), b"{\"format\":\"crmsync-state\",\"vers").unwrap();
         let e = format!("{:#}", State::load(&State::path(&dir)).unwrap_err());
         assert!(e.contains("state.json is corrupt or truncated"), "{e}");
+        let link = r#"{"left":"1","right":"a","base":{"left":{},"right":{}}}"#;
+        let twice = format!(
+            r#"{{"format":"crmsync-state","version":1,"pairs":{{"p":{{"links":[{link},{link}]}}}}}}"#
+        );
+        std::fs::write(State::path(&dir), twice).unwrap();
+        let e = format!("{:#}", State::load(&State::path(&dir)).unwrap_err());
+        assert!(e.contains("two links share one record"), "{e}");
         assert!(
             State::load(&dir.join("absent.json"))
                 .unwrap()

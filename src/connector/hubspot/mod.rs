@@ -22,7 +22,7 @@ use super::{
     WriteResult, complete_results,
 };
 use crate::config::{ConfigError, SystemConfig};
-use crate::model::{ObjectKind, Owner, Record, set_field};
+use crate::model::{Fields, ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
 use crate::timestamp;
 use anyhow::{Context, Result};
@@ -112,7 +112,7 @@ impl HubSpot {
     ) -> Result<Record, ApiError> {
         let mut record = Record {
             id: api.id.clone(),
-            fields: BTreeMap::new(),
+            fields: Fields::new(),
             updated_ms: 0,
         };
         for field in fields {
@@ -442,7 +442,7 @@ impl Connector for HubSpot {
             key: r.key.clone(),
             outcome: Ok(Record {
                 id: r.id.clone(),
-                fields: BTreeMap::new(),
+                fields: Fields::new(),
                 updated_ms: 0,
             }),
         }));
@@ -481,7 +481,7 @@ impl Connector for HubSpot {
             // Archiving answers 204 with no body; archiving a missing id is fine.
             Ok(_) => Ok(gone(Ok(Record {
                 id: String::new(),
-                fields: BTreeMap::new(),
+                fields: Fields::new(),
                 updated_ms: 0,
             }))),
             Err(ApiError::Rejected {

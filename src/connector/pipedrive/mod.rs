@@ -17,7 +17,7 @@ use super::{
     Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate, WriteResult,
 };
 use crate::config::{ConfigError, SystemConfig};
-use crate::model::{ObjectKind, Owner, Record, set_field};
+use crate::model::{Fields, ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
 use crate::timestamp;
 use anyhow::{Context, Result};
@@ -245,7 +245,7 @@ impl Pipedrive {
     ) -> Result<Record, ApiError> {
         let mut record = Record {
             id: entity.id.to_string(),
-            fields: BTreeMap::new(),
+            fields: Fields::new(),
             updated_ms: 0,
         };
         for (name, kind) in fields {
@@ -773,7 +773,7 @@ impl Connector for Pipedrive {
                 let outcome = match self.http.delete(&format!("/api/v2/{collection}/{}", r.id)) {
                     Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => Ok(Record {
                         id: r.id.clone(),
-                        fields: BTreeMap::new(),
+                        fields: Fields::new(),
                         updated_ms: 0,
                     }),
                     Err(ApiError::Rejected {
