@@ -34,9 +34,9 @@ pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) 
         items.push(link);
         items.extend(rest);
     }
-    for (l, r, link) in &pairing.linked {
-        items.extend(merge(pair, translator, l, r, Some(&link.base)));
-    }
+    items.extend(crate::par::flat_map(&pairing.linked, |(l, r, link)| {
+        merge(pair, translator, l, r, Some(&link.base))
+    }));
     for (source, records) in [
         (Side::Left, &pairing.left_only),
         (Side::Right, &pairing.right_only),
@@ -251,8 +251,7 @@ fn merge(
     // allocating anything (a million links are merged in one run).
     let in_step = |b: &Base| {
         pair.fields.iter().all(|f| {
-            b.left.get(&f.left) == Some(l.get(&f.left))
-                && b.right.get(&f.right) == Some(r.get(&f.right))
+            b.left.holds_value_of(&f.left, &l.fields) && b.right.holds_value_of(&f.right, &r.fields)
         })
     };
     if base.is_some_and(in_step) {

@@ -30,13 +30,25 @@ impl Fields {
     /// The value of `name`, if the map holds it (possibly empty: a base
     /// records an empty value as such).
     pub fn get(&self, name: &str) -> Option<&str> {
-        // Names are compared as bytes; only the value found is decoded.
+        self.raw(name).map(as_text)
+    }
+
+    /// Returns true if and only if this map holds `name` with the value
+    /// `record` has for it, a value `record` lacks counting as empty: "is
+    /// this base value still the record's value?" Compares bytes only.
+    pub fn holds_value_of(&self, name: &str, record: &Fields) -> bool {
+        self.raw(name)
+            .is_some_and(|value| value == record.raw(name).unwrap_or_default())
+    }
+
+    /// The undecoded value of `name`.
+    fn raw(&self, name: &str) -> Option<&[u8]> {
         let mut rest = &self.packed[..];
         while !rest.is_empty() {
             let (key, after_key) = split_text(rest);
             let (value, after_value) = split_text(after_key);
             if key == name.as_bytes() {
-                return Some(as_text(value));
+                return Some(value);
             }
             rest = after_value;
         }
@@ -323,6 +335,9 @@ mod tests {
             [("email", "a@x.io"), ("name", ""), ("phone", "2")]
         );
         assert_eq!(f.get("name"), Some(""), "an empty value is kept as such");
+        let record: Fields = [("email", "a@x.io")].into();
+        assert!(f.holds_value_of("email", &record) && f.holds_value_of("name", &record));
+        assert!(!f.holds_value_of("phone", &record) && !f.holds_value_of("x", &record));
         assert_eq!(&f["email"], "a@x.io");
         assert!(f.remove("name") && !f.remove("name"));
         assert_eq!(f.len(), 2);

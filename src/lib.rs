@@ -20,6 +20,7 @@ pub mod files;
 pub mod mapping;
 pub mod matcher;
 pub mod model;
+pub mod par;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
@@ -149,8 +150,8 @@ fn diff(
     let state = || State::load(&State::path(&config.state_dir));
     let plan = if offline {
         let pairs = config.select_pairs(names)?;
-        let snapshots = pipeline::load_snapshots(config, &pairs)?;
-        pipeline::plan(config, &pairs, &snapshots, &state()?)
+        let (snapshots, state) = pipeline::load_saved(config, &pairs)?;
+        pipeline::plan(config, &pairs, &snapshots, &state)
     } else {
         with_accounts(config, names, report, |pairs, connectors, _| {
             pipeline::validate(config, pairs, connectors)?;

@@ -66,13 +66,11 @@ pub fn pair_records<'a>(
 ) -> Pairing<'a> {
     // Record id → its position, and whether a link holds it.
     let index = |records: &'a [Record]| -> IdMap<&'a str, usize> {
-        records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id.as_str(), i))
-            .collect()
+        let mut by_id = IdMap::with_capacity_and_hasher(records.len(), Default::default());
+        by_id.extend(records.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)));
+        by_id
     };
-    let (left_by_id, right_by_id) = (index(left), index(right));
+    let (left_by_id, right_by_id) = crate::par::join(|| index(left), || index(right));
     let (mut left_linked, mut right_linked) = (vec![false; left.len()], vec![false; right.len()]);
     let mut pairing = Pairing::default();
 

@@ -188,7 +188,7 @@ pub fn pull(
 }
 
 /// The last saved snapshots, for an offline diff.
-pub fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Snapshot; 2]>> {
+fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Snapshot; 2]>> {
     pairs
         .iter()
         .map(|pair| {
@@ -204,6 +204,16 @@ pub fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Sna
             Ok([load(Side::Left)?, load(Side::Right)?])
         })
         .collect()
+}
+
+/// The last saved snapshots and the state, for an offline diff: read on two
+/// threads, as each can be hundreds of MB of JSON for a million records.
+pub fn load_saved(config: &Config, pairs: &[&PairConfig]) -> Result<(Vec<[Snapshot; 2]>, State)> {
+    let (state, snapshots) = crate::par::join(
+        || State::load(&State::path(&config.state_dir)),
+        || load_snapshots(config, pairs),
+    );
+    Ok((snapshots?, state?))
 }
 
 /// Matches and merges one pair. Pure.
