@@ -467,6 +467,9 @@ fn prune(window: &mut VecDeque<Instant>, now: Instant, span: Duration) {
     }
 }
 
+/// (kind, unique property, lowercased value) → live ids holding it.
+type UniqueIndex = HashMap<(Kind, String, String), Vec<u64>>;
+
 /// Everything one fake account holds; lives behind the server's mutex.
 pub struct HubSpotState {
     token: String,
@@ -487,7 +490,7 @@ pub struct HubSpotState {
     /// scanning the account once per input (the benchmark writes 10,000
     /// contacts). Built on first use, kept in step by `change_or_create`,
     /// dropped when a property is defined.
-    unique_index: RefCell<Option<HashMap<(Kind, String, String), Vec<u64>>>>,
+    unique_index: RefCell<Option<UniqueIndex>>,
 }
 
 fn default_schema(kind: Kind) -> Vec<PropertyDef> {
@@ -658,7 +661,7 @@ impl HubSpotState {
     fn holders(&self, kind: Kind, name: &str, value: &str) -> Vec<u64> {
         let mut index = self.unique_index.borrow_mut();
         let index = index.get_or_insert_with(|| {
-            let mut index: HashMap<(Kind, String, String), Vec<u64>> = HashMap::new();
+            let mut index = UniqueIndex::new();
             for (kind, schema) in &self.schemas {
                 for def in schema.iter().filter(|d| d.unique) {
                     for r in self.live(*kind) {
