@@ -1,7 +1,10 @@
 //! Applies a plan: writes through the connectors in batches, records every
 //! item's outcome, and moves the link table and the base forward after each
-//! batch, saving the state atomically, so a run killed at any point resumes
-//! with nothing lost and nothing done twice.
+//! batch. Every create is journaled before it is sent; the state file is
+//! written every few seconds and when a pair is done, or the run stops. A
+//! run killed at any point therefore resumes with nothing done twice: a
+//! create it sent is found through the journal, and an update or link it
+//! had not saved is seen again as records already in step.
 //!
 //! Only this module writes to a CRM, and only what the plan says. A record
 //! the API refuses is a failed outcome; the rest of the batch and of the run
@@ -18,16 +21,56 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Where an apply writes: the connectors by system name, and the state.
 pub struct Applier<'a> {
-    pub pairs: Vec<&'a PairConfig>,
-    pub connectors: &'a BTreeMap<String, Box<dyn Connector>>,
-    pub state: &'a mut State,
-    pub state_path: &'a Path,
+    pairs: Vec<&'a PairConfig>,
+    connectors: &'a BTreeMap<String, Box<dyn Connector>>,
+    state: &'a mut State,
+    state_path: &'a Path,
+    /// When the state file was last written, and how long that took.
+    saved_at: Instant,
+    save_cost: Duration,
 }
 
-impl Applier<'_> {
+/// The state file is written at most this often while batches go out ...
+const SAVE_INTERVAL: Duration = Duration::from_secs(3);
+/// ... and, for a state so large that writing it is slow, seldom enough
+/// that saving takes at most a tenth of the run (a million links are
+/// hundreds of MB; writing them after every batch of 100 would be
+/// quadratic).
+const SAVE_SHARE: u32 = 10;
+
+impl<'a> Applier<'a> {
+    pub fn new(
+        pairs: Vec<&'a PairConfig>,
+        connectors: &'a BTreeMap<String, Box<dyn Connector>>,
+        state: &'a mut State,
+        state_path: &'a Path,
+    ) -> Applier<'a> {
+        Applier {
+            pairs,
+            connectors,
+            state,
+            state_path,
+            saved_at: Instant::now(),
+            save_cost: Duration::ZERO,
+        }
+    }
+
+    /// Writes the state file if it is due, or `now`.
+    fn checkpoint(&mut self, now: bool) -> Result<()> {
+        let due = SAVE_INTERVAL.max(self.save_cost * SAVE_SHARE);
+        if now || self.saved_at.elapsed() >= due {
+            let started = Instant::now();
+            self.state.save(self.state_path)?;
+            self.saved_at = Instant::now();
+            self.save_cost = started.elapsed();
+        }
+        Ok(())
+    }
+
     /// Applies every pair of the plan in order; per-record outcomes go into
     /// `report`.
     pub fn apply(&mut self, plan: &Plan, report: &mut Report, bar: &ProgressBar) -> Result<()> {
@@ -55,8 +98,21 @@ impl Applier<'_> {
     }
 
     /// Applies one pair's items: state-only items, then creates, then
-    /// updates, target by target, in batches.
+    /// updates, target by target, in batches. The state file is written
+    /// when the pair is done, whether or not every write succeeded.
     pub fn apply_pair(
+        &mut self,
+        pair: &PairConfig,
+        plan: &PairPlan,
+        report: &mut Report,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        let applied = self.write_pair(pair, plan, report, bar);
+        let saved = self.checkpoint(true);
+        applied.and(saved)
+    }
+
+    fn write_pair(
         &mut self,
         pair: &PairConfig,
         plan: &PairPlan,
@@ -132,7 +188,7 @@ impl Applier<'_> {
                 Action::Create | Action::Update | Action::Associate | Action::Delete => {}
             }
         }
-        self.state.save(self.state_path)?;
+        self.checkpoint(false)?;
 
         for target in [Side::Right, Side::Left] {
             let endpoint = pair.endpoint(target);
@@ -164,7 +220,7 @@ impl Applier<'_> {
                                 fields: written_fields(item, true).iter().collect(),
                             });
                         }
-                        self.state.save(self.state_path)?;
+                        self.state.save_journal(self.state_path)?;
                     }
                     let results = match action {
                         Action::Create => {
@@ -209,13 +265,17 @@ impl Applier<'_> {
                         results.into_iter().map(|r| (r.key.clone(), r)).collect();
                     let links = self.state.pair_mut(&pair.name);
                     for (n, item) in chunk {
-                        if action == Action::Create {
+                        let result = by_key.get(&n.to_string()).map(|r| &r.outcome);
+                        // A refused create made no record; one with no answer
+                        // may have, so it stays journaled. A made one is
+                        // settled by its link.
+                        if action == Action::Create && matches!(result, Some(Err(_))) {
                             links.remove_pending(
                                 target,
                                 item.id(target.other()).unwrap_or_default(),
                             );
                         }
-                        match by_key.get(&n.to_string()).map(|r| &r.outcome) {
+                        match result {
                             Some(Ok(_)) if action == Action::Delete => {
                                 links.bury(
                                     item.left_id.as_deref().unwrap_or_default(),
@@ -245,8 +305,7 @@ impl Applier<'_> {
                             )),
                         }
                     }
-                    // After every batch: what is written is never forgotten.
-                    self.state.save(self.state_path)?;
+                    self.checkpoint(false)?;
                     bar.inc(chunk.len() as u64);
                 }
             }

@@ -354,12 +354,7 @@ pub fn apply(
     } = *out;
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
-    let mut applier = Applier {
-        pairs: pairs.to_vec(),
-        connectors,
-        state,
-        state_path: &state_path,
-    };
+    let mut applier = Applier::new(pairs.to_vec(), connectors, state, &state_path);
     let result = applier.apply(plan, report, &bar);
     bar.finish();
     result
@@ -400,12 +395,7 @@ pub fn plan_and_apply(
         check_limits(pair, &pair_plan, pair_total(snaps), limits)?;
         let writes = pair_plan.items.iter().filter(|i| i.writes()).count();
         bar.inc_length(writes as u64);
-        let mut applier = Applier {
-            pairs: vec![*pair],
-            connectors,
-            state,
-            state_path: &state_path,
-        };
+        let mut applier = Applier::new(vec![*pair], connectors, state, &state_path);
         applier.apply_pair(pair, &pair_plan, report, &bar)?;
         pair_plans.push(pair_plan);
     }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "crmsync-state";
 const VERSION: u32 = 1;
+const JOURNAL_FORMAT: &str = "crmsync-creates";
 
 /// The last synced values on each side of one link.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +148,9 @@ pub struct PairState {
     by_left: IdIndex,
     by_right: IdIndex,
     pending: Vec<PendingCreate>,
+    /// Pending creates settled by a link since the state file was last
+    /// written: the create journal keeps them until that link is on disk.
+    settled: Vec<PendingCreate>,
     /// Records whose link ended because its partner was deleted (left ids,
     /// right ids). They are never copied across again: the survivor of an
     /// ignored delete would otherwise resurrect the deleted record, and a
@@ -253,10 +257,15 @@ impl PairState {
     /// (its base went with that partner); a pending create of either record
     /// is settled by the link. Linking an existing pair again keeps its base.
     pub fn link(&mut self, left: &str, right: &str) -> &mut Link {
-        self.pending.retain(|p| match p.target {
-            Side::Right => p.source != left,
-            Side::Left => p.source != right,
-        });
+        let (settled, pending) =
+            std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|p| match p.target {
+                    Side::Right => p.source == left,
+                    Side::Left => p.source == right,
+                });
+        self.pending = pending;
+        self.settled.extend::<Vec<_>>(settled);
         let at = match self.left_position(left, &self.links) {
             Some(at) if self.links[at].right == right => at,
             held => {
@@ -309,6 +318,14 @@ struct PairFile {
     tombstones: Tombstones,
 }
 
+/// The create journal, as saved.
+#[derive(Serialize, Deserialize)]
+struct JournalFile<K: Ord, C> {
+    format: String,
+    version: u32,
+    pairs: BTreeMap<K, Vec<C>>,
+}
+
 /// Tombstoned ids, as saved.
 #[derive(Default, Serialize, Deserialize)]
 struct Tombstones {
@@ -342,9 +359,23 @@ impl State {
         state_dir.join("state.json")
     }
 
-    /// Reads the state; a missing file is a first run, anything unreadable
-    /// is an error that says how to recover.
+    /// The create journal beside the state file `state_path`: creates sent
+    /// since the state file was last written. It is small and written before
+    /// every batch of creates, while the state file (which grows with every
+    /// link) is written every few seconds and when a pair is done.
+    fn journal_path(state_path: &Path) -> PathBuf {
+        state_path.with_file_name("creates.json")
+    }
+
+    /// Reads the state and its create journal; a missing state file is a
+    /// first run, anything unreadable is an error that says how to recover.
     pub fn load(path: &Path) -> Result<State> {
+        let mut state = State::load_links(path)?;
+        state.replay_journal(&State::journal_path(path))?;
+        Ok(state)
+    }
+
+    fn load_links(path: &Path) -> Result<State> {
         let started = std::time::Instant::now();
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
@@ -389,9 +420,91 @@ impl State {
         Ok(state)
     }
 
-    /// Writes the state atomically, serialising it in place (no copy of the
-    /// links is made: the state is saved after every batch).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// Adds the creates a journal lists to the pending ones, except those
+    /// whose source is linked already (the state file was written after
+    /// the journal).
+    fn replay_journal(&mut self, path: &Path) -> Result<()> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        let recover = || {
+            format!(
+                "create journal {} is corrupt or truncated; move it aside to go on (a record whose create was interrupted may then be created a second time)",
+                path.display()
+            )
+        };
+        let journal: JournalFile<String, PendingCreate> =
+            serde_json::from_slice(&bytes).with_context(recover)?;
+        if journal.format != JOURNAL_FORMAT || journal.version != VERSION {
+            bail!(recover());
+        }
+        for (name, creates) in journal.pairs {
+            let pair = self.pair_mut(&name);
+            for create in creates {
+                let linked = match create.target {
+                    Side::Right => pair.by_left(&create.source).is_some(),
+                    Side::Left => pair.by_right(&create.source).is_some(),
+                };
+                let known = pair
+                    .pending
+                    .iter()
+                    .any(|p| p.target == create.target && p.source == create.source);
+                if !linked && !known {
+                    pair.pending.push(create);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the create journal: every pending create, and those settled
+    /// since the state file was written. Called before a batch of creates is
+    /// sent, so a create whose answer is lost is always on disk.
+    pub fn save_journal(&self, state_path: &Path) -> Result<()> {
+        let pairs: BTreeMap<&str, Vec<&PendingCreate>> = self
+            .pairs
+            .iter()
+            .map(|(name, pair)| {
+                let creates = pair.pending.iter().chain(&pair.settled).collect();
+                (name.as_str(), creates)
+            })
+            .filter(|(_, creates): &(&str, Vec<_>)| !creates.is_empty())
+            .collect();
+        let path = State::journal_path(state_path);
+        if pairs.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(e).with_context(|| format!("cannot remove {}", path.display()))
+                }
+                _ => Ok(()),
+            };
+        }
+        files::write_atomic_json(
+            &path,
+            &JournalFile {
+                format: JOURNAL_FORMAT.into(),
+                version: VERSION,
+                pairs,
+            },
+        )
+    }
+
+    /// Writes the state file atomically, serialising it in place (no copy
+    /// of the links is made), then shrinks the create journal to the
+    /// creates still pending.
+    pub fn save(&mut self, path: &Path) -> Result<()> {
+        self.save_links(path)?;
+        for pair in self.pairs.values_mut() {
+            pair.settled.clear();
+        }
+        self.save_journal(path)
+    }
+
+    fn save_links(&self, path: &Path) -> Result<()> {
         #[derive(Serialize)]
         struct FileRef<'a> {
             format: &'a str,
@@ -516,6 +629,54 @@ mod tests {
         let pair = loaded.pair("contacts").unwrap();
         assert_eq!(pair.len(), 2);
         assert_eq!(pair.by_right("a").unwrap().base.left["email"], *"x@y.z");
+    }
+
+    #[test]
+    fn a_journaled_create_outlives_a_stale_state_file_until_its_link_is_saved() {
+        let dir = temp_dir("journal");
+        let path = State::path(&dir);
+        let create = |source: &str| PendingCreate {
+            target: Side::Right,
+            source: source.into(),
+            fields: [("email", format!("{source}@x.io"))].into(),
+        };
+        let mut state = State::default();
+        state.pair_mut("p").link("0", "z");
+        state.save(&path).unwrap();
+        assert!(!State::journal_path(&path).exists(), "nothing pending");
+        // A batch of two creates is journaled and sent; the run is killed
+        // before the state file is written again.
+        state.pair_mut("p").add_pending(create("1"));
+        state.pair_mut("p").add_pending(create("2"));
+        state.save_journal(&path).unwrap();
+        state.pair_mut("p").link("1", "a");
+        state.save_journal(&path).unwrap();
+        let sources = |s: &State| {
+            let mut sources: Vec<String> = s
+                .pair("p")
+                .unwrap()
+                .pending()
+                .iter()
+                .map(|p| p.source.clone())
+                .collect();
+            sources.sort();
+            sources
+        };
+        let resumed = State::load(&path).unwrap();
+        assert_eq!(
+            sources(&resumed),
+            ["1", "2"],
+            "the link of 1 was never saved"
+        );
+        assert_eq!(resumed.pair("p").unwrap().len(), 1);
+        // Once the state file holds the link, the journal lets 1 go.
+        state.save(&path).unwrap();
+        let resumed = State::load(&path).unwrap();
+        assert_eq!(sources(&resumed), ["2"]);
+        assert_eq!(resumed.pair("p").unwrap().by_left("1").unwrap().right, "a");
+        std::fs::write(State::journal_path(&path), b"{\"format\":").unwrap();
+        let e = format!("{:#}", State::load(&path).unwrap_err());
+        assert!(e.contains("creates.json is corrupt"), "{e}");
     }
 
     #[test]
