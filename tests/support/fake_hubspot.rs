@@ -476,7 +476,6 @@ pub struct HubSpotState {
     instance: u64,
     scopes: Vec<String>,
     next_id: u64,
-    last_ms: i64,
     correlation_seq: u64,
     schemas: BTreeMap<Kind, Vec<PropertyDef>>,
     records: BTreeMap<Kind, BTreeMap<u64, FakeRecord>>,
@@ -570,7 +569,6 @@ impl HubSpotState {
             instance,
             scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
             next_id: (instance + 1) * 1_000_000 + 1,
-            last_ms: 0,
             correlation_seq: 0,
             schemas: kinds.map(|k| (k, default_schema(k))).into(),
             records: kinds.map(|k| (k, BTreeMap::new())).into(),
@@ -594,12 +592,6 @@ impl HubSpotState {
     fn alloc_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id - 1
-    }
-
-    /// The fake clock: wall time, but strictly increasing across writes.
-    fn tick(&mut self) -> i64 {
-        self.last_ms = now_ms().max(self.last_ms + 1);
-        self.last_ms
     }
 
     fn table(&self, kind: Kind) -> &BTreeMap<u64, FakeRecord> {
@@ -1527,7 +1519,10 @@ impl HubSpotState {
     /// Writes a planned input; every write advances the modified time.
     /// Returns the id and whether the record was created.
     fn apply_write(&mut self, kind: Kind, plan: PlannedWrite) -> (u64, bool) {
-        let now = self.tick();
+        // Wall time, as HubSpot stamps: the records of one batch share a
+        // modified time (which is why incremental paging must not rely on
+        // it being unique); a record's own time still moves on every write.
+        let now = now_ms();
         let (id, created) = match plan.target {
             Some(id) => (id, false),
             None => (self.alloc_id(), true),
@@ -1547,10 +1542,10 @@ impl HubSpotState {
                     record.properties.insert(name, value);
                 }
             }
-            record.updated_ms = now;
+            record.updated_ms = now.max(record.updated_ms + i64::from(!created));
             let stamps = [
                 (kind.builtins()[1], record.created_ms),
-                (kind.builtins()[2], now),
+                (kind.builtins()[2], record.updated_ms),
             ];
             record
                 .properties

@@ -40,8 +40,8 @@ const PAGE_SIZE: usize = 100;
 const SEARCH_PAGE: usize = 200;
 const SEARCH_REACH: usize = 10_000;
 /// HubSpot's search index lags recent writes by seconds: an incremental pull
-/// starts two minutes before the newest change the last one saw.
-const SEARCH_LOOKBACK_MS: i64 = 120_000;
+/// starts two minutes before the previous pull began.
+pub const SEARCH_LOOKBACK_MS: i64 = 120_000;
 /// The pseudo-field for a deal's primary associated contact (the lowest id).
 pub const CONTACT_FIELD: &str = "contact";
 /// The pseudo-field for all of a deal's associated contacts, ids joined by `;`.
