@@ -1,10 +1,9 @@
 //! Applies a plan: writes through the connectors in batches, records every
 //! item's outcome, and moves the link table and the base forward after each
-//! batch. Every create is journaled before it is sent; the state file is
-//! written every few seconds and when a pair is done, or the run stops. A
-//! run killed at any point therefore resumes with nothing done twice: a
-//! create it sent is found through the journal, and an update or link it
-//! had not saved is seen again as records already in step.
+//! batch, journaling the change (state.rs) before the next batch goes out;
+//! every create is journaled before it is sent. A run killed at any point
+//! therefore resumes with nothing lost and nothing done twice: a create it
+//! sent is found through the journal instead of being made again.
 //!
 //! Only this module writes to a CRM, and only what the plan says. A record
 //! the API refuses is a failed outcome; the rest of the batch and of the run
@@ -34,7 +33,8 @@ pub struct Applier<'a> {
     save_cost: Duration,
 }
 
-/// The state file is written at most this often while batches go out ...
+/// The state file is rewritten at most this often while batches go out
+/// (the journal records each batch in between) ...
 const SAVE_INTERVAL: Duration = Duration::from_secs(3);
 /// ... and, for a state so large that writing it is slow, seldom enough
 /// that saving takes at most a tenth of the run (a million links are
@@ -59,15 +59,17 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// Writes the state file if it is due, or `now`.
+    /// Journals what changed; rewrites the whole state file (and starts a
+    /// new journal) if that is due, or `now`.
     fn checkpoint(&mut self, now: bool) -> Result<()> {
         let due = SAVE_INTERVAL.max(self.save_cost * SAVE_SHARE);
-        if now || self.saved_at.elapsed() >= due {
-            let started = Instant::now();
-            self.state.save(self.state_path)?;
-            self.saved_at = Instant::now();
-            self.save_cost = started.elapsed();
+        if !now && self.saved_at.elapsed() < due {
+            return self.state.journal(self.state_path);
         }
+        let started = Instant::now();
+        self.state.save(self.state_path)?;
+        self.saved_at = Instant::now();
+        self.save_cost = started.elapsed();
         Ok(())
     }
 
@@ -220,7 +222,7 @@ impl<'a> Applier<'a> {
                                 fields: written_fields(item, true).iter().collect(),
                             });
                         }
-                        self.state.save_journal(self.state_path)?;
+                        self.state.journal(self.state_path)?;
                     }
                     let results = match action {
                         Action::Create => {

@@ -1,7 +1,8 @@
 //! Private, crash-safe files: the state directory (0700) and everything in it
 //! (0600), written atomically (temp file, fsync, rename, fsync of the
 //! directory) so a run killed at any point leaves either the old file or the
-//! new one, never a torn one. Callers decide what to write; this module only
+//! new one, never a torn one; or appended to and synced, so a kill can tear
+//! only the last line. Callers decide what to write; this module only
 //! decides how.
 
 use anyhow::{Context, Result};
@@ -60,6 +61,33 @@ fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<(
         let _ = fs::remove_file(&temp);
     }
     result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Appends `line` and a newline to `path` (created 0600) and syncs it.
+pub fn append_line(path: &Path, line: &[u8]) -> Result<()> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let result = (|| -> std::io::Result<()> {
+        let mut file = options.open(path)?;
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line);
+        bytes.push(b'\n');
+        file.write_all(&bytes)?;
+        file.sync_data()
+    })();
+    result.with_context(|| format!("cannot append to {}", path.display()))
+}
+
+/// Removes `path` if it exists.
+pub fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Opens (creating, truncating) a file readable only by its owner.

@@ -106,30 +106,69 @@ pub fn pair_records<'a>(
 
     // A create whose answer was lost may have made its record: pair the
     // source with the unlinked target record holding exactly what was sent.
-    for pending in state.pending() {
-        let (sources, targets) = match pending.target {
-            Side::Right => (&mut unlinked_left, &mut unlinked_right),
-            Side::Left => (&mut unlinked_right, &mut unlinked_left),
+    // (A run killed mid-migration leaves thousands of them and a million
+    // unlinked sources: sources are found by id, never by a scan.)
+    if !state.pending().is_empty() {
+        let positions = |records: &[&'a Record]| -> IdMap<&'a str, usize> {
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.id.as_str(), i))
+                .collect()
         };
-        let Some(s) = sources.iter().position(|r| r.id == pending.source) else {
-            continue;
-        };
-        let sent: Vec<(&str, &str)> = pending
-            .fields
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
-        let made = targets.iter().position(|t| {
-            !sent.is_empty() && sent.iter().all(|(f, v)| values_equivalent(t.get(f), v))
-        });
-        if let Some(t) = made {
-            let (source, target) = (sources.remove(s), targets.remove(t));
-            pairing.matched.push(if pending.target == Side::Right {
-                (source, target)
-            } else {
-                (target, source)
+        let (left_at, right_at) = (positions(&unlinked_left), positions(&unlinked_right));
+        let mut taken = [
+            vec![false; unlinked_left.len()],
+            vec![false; unlinked_right.len()],
+        ];
+        for pending in state.pending() {
+            let [taken_left, taken_right] = &mut taken;
+            let (sources_at, targets, taken_sources, taken_targets) = match pending.target {
+                Side::Right => (&left_at, &unlinked_right, taken_left, taken_right),
+                Side::Left => (&right_at, &unlinked_left, taken_right, taken_left),
+            };
+            let Some(&s) = sources_at.get(pending.source.as_str()) else {
+                continue;
+            };
+            let sent: Vec<(&str, &str)> = pending
+                .fields
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            if taken_sources[s] || sent.is_empty() {
+                continue;
+            }
+            let made = targets.iter().enumerate().find(|(t, target)| {
+                !taken_targets[*t]
+                    && sent
+                        .iter()
+                        .all(|(f, v)| values_equivalent(target.get(f), v))
             });
+            if let Some((t, target)) = made {
+                taken_sources[s] = true;
+                taken_targets[t] = true;
+                let source = match pending.target {
+                    Side::Right => unlinked_left[s],
+                    Side::Left => unlinked_right[s],
+                };
+                pairing.matched.push(if pending.target == Side::Right {
+                    (source, *target)
+                } else {
+                    (*target, source)
+                });
+            }
         }
+        let untaken = |records: Vec<&'a Record>, taken: &[bool]| -> Vec<&'a Record> {
+            records
+                .into_iter()
+                .zip(taken)
+                .filter(|(_, taken)| !**taken)
+                .map(|(r, _)| r)
+                .collect()
+        };
+        let [taken_left, taken_right] = &taken;
+        unlinked_left = untaken(unlinked_left, taken_left);
+        unlinked_right = untaken(unlinked_right, taken_right);
     }
 
     let Some((left_field, right_field)) = pair.match_fields() else {

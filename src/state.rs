@@ -13,6 +13,7 @@ use crate::files;
 use crate::model::{Fields, Side, fnv};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "crmsync-state";
 const VERSION: u32 = 1;
-const JOURNAL_FORMAT: &str = "crmsync-creates";
+const JOURNAL_FORMAT: &str = "crmsync-journal";
 
 /// The last synced values on each side of one link.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +140,22 @@ impl IdIndex {
     }
 }
 
+/// The changes of one pair not in the journal yet.
+#[derive(Debug, Clone, Default)]
+struct Unjournaled {
+    /// Left ids whose link was made, changed or ended.
+    touched: BTreeSet<String>,
+    /// Tombstones added, as in `PairState::tombstones`.
+    tombstones: [BTreeSet<String>; 2],
+    pending: bool,
+}
+
+impl Unjournaled {
+    fn is_empty(&self) -> bool {
+        self.touched.is_empty() && self.tombstones.iter().all(BTreeSet::is_empty) && !self.pending
+    }
+}
+
 /// The links of one pair, indexed both ways, its pending creates, and its
 /// tombstones.
 #[derive(Debug, Clone, Default)]
@@ -148,9 +165,8 @@ pub struct PairState {
     by_left: IdIndex,
     by_right: IdIndex,
     pending: Vec<PendingCreate>,
-    /// Pending creates settled by a link since the state file was last
-    /// written: the create journal keeps them until that link is on disk.
-    settled: Vec<PendingCreate>,
+    /// What changed since the journal was last written.
+    unjournaled: Unjournaled,
     /// Records whose link ended because its partner was deleted (left ids,
     /// right ids). They are never copied across again: the survivor of an
     /// ignored delete would otherwise resurrect the deleted record, and a
@@ -219,7 +235,9 @@ impl PairState {
             self.by_left.move_or_forget(&moved.left, last, Some(at));
             self.by_right.move_or_forget(&moved.right, last, Some(at));
         }
-        self.links.swap_remove(at)
+        let removed = self.links.swap_remove(at);
+        self.unjournaled.touched.insert(removed.left.clone());
+        removed
     }
 
     /// Returns true if and only if the record's link ended in a delete.
@@ -231,8 +249,10 @@ impl PairState {
     /// remembered so neither is copied across again.
     pub fn bury(&mut self, left: &str, right: &str) {
         self.unlink(left);
-        self.tombstones[0].insert(left.to_string());
-        self.tombstones[1].insert(right.to_string());
+        for (side, id) in [left, right].into_iter().enumerate() {
+            self.tombstones[side].insert(id.to_string());
+            self.unjournaled.tombstones[side].insert(id.to_string());
+        }
     }
 
     /// Creates sent but not confirmed.
@@ -245,27 +265,29 @@ impl PairState {
         self.pending
             .retain(|p| !(p.target == create.target && p.source == create.source));
         self.pending.push(create);
+        self.unjournaled.pending = true;
     }
 
     /// Forgets a journaled create once its answer is known.
     pub fn remove_pending(&mut self, target: Side, source: &str) {
         self.pending
             .retain(|p| !(p.target == target && p.source == source));
+        self.unjournaled.pending = true;
     }
 
     /// Links two records, replacing any link either had with another record
     /// (its base went with that partner); a pending create of either record
     /// is settled by the link. Linking an existing pair again keeps its base.
     pub fn link(&mut self, left: &str, right: &str) -> &mut Link {
-        let (settled, pending) =
-            std::mem::take(&mut self.pending)
-                .into_iter()
-                .partition(|p| match p.target {
-                    Side::Right => p.source == left,
-                    Side::Left => p.source == right,
-                });
-        self.pending = pending;
-        self.settled.extend::<Vec<_>>(settled);
+        let settles = |p: &PendingCreate| match p.target {
+            Side::Right => p.source == left,
+            Side::Left => p.source == right,
+        };
+        if self.pending.iter().any(settles) {
+            self.pending.retain(|p| !settles(p));
+            self.unjournaled.pending = true;
+        }
+        self.unjournaled.touched.insert(left.to_string());
         let at = match self.left_position(left, &self.links) {
             Some(at) if self.links[at].right == right => at,
             held => {
@@ -290,8 +312,10 @@ impl PairState {
         &mut self.links[at]
     }
 
+    /// The link of `left`, to change its base.
     pub fn link_mut(&mut self, left: &str) -> Option<&mut Link> {
         let at = self.left_position(left, &self.links)?;
+        self.unjournaled.touched.insert(left.to_string());
         Some(&mut self.links[at])
     }
 
@@ -318,12 +342,27 @@ struct PairFile {
     tombstones: Tombstones,
 }
 
-/// The create journal, as saved.
+/// One line of the journal: what changed in each pair since the line
+/// before. A link listed replaces whatever its records were linked to; an
+/// id under `unlinked` lost its link; `pending`, when present, is the
+/// pair's whole list of pending creates.
 #[derive(Serialize, Deserialize)]
-struct JournalFile<K: Ord, C> {
-    format: String,
+struct JournalLine<'a> {
+    format: Cow<'a, str>,
     version: u32,
-    pairs: BTreeMap<K, Vec<C>>,
+    pairs: BTreeMap<Cow<'a, str>, PairChanges<'a>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PairChanges<'a> {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    links: Vec<Cow<'a, Link>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unlinked: Vec<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Tombstones::is_empty")]
+    tombstones: Tombstones,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending: Option<Cow<'a, [PendingCreate]>>,
 }
 
 /// Tombstoned ids, as saved.
@@ -359,16 +398,18 @@ impl State {
         state_dir.join("state.json")
     }
 
-    /// The create journal beside the state file `state_path`: creates sent
-    /// since the state file was last written. It is small and written before
-    /// every batch of creates, while the state file (which grows with every
-    /// link) is written every few seconds and when a pair is done.
+    /// The journal beside the state file `state_path`: one line per
+    /// applied batch (and per batch of creates about to be sent) with what
+    /// changed, appended and synced. The state file, which grows with every
+    /// link, is rewritten only every few seconds; the journal makes every
+    /// batch durable in the meantime, at the cost of that batch alone.
     fn journal_path(state_path: &Path) -> PathBuf {
-        state_path.with_file_name("creates.json")
+        state_path.with_file_name("journal.jsonl")
     }
 
-    /// Reads the state and its create journal; a missing state file is a
-    /// first run, anything unreadable is an error that says how to recover.
+    /// Reads the state file and replays its journal; a missing state file
+    /// is a first run, anything unreadable is an error that says how to
+    /// recover.
     pub fn load(path: &Path) -> Result<State> {
         let mut state = State::load_links(path)?;
         state.replay_journal(&State::journal_path(path))?;
@@ -420,88 +461,112 @@ impl State {
         Ok(state)
     }
 
-    /// Adds the creates a journal lists to the pending ones, except those
-    /// whose source is linked already (the state file was written after
-    /// the journal).
+    /// Applies the journal's lines in order. Only the last line can be torn
+    /// (a run killed while appending): it is left out, which loses nothing
+    /// the next run cannot see again, as its creates were journaled before
+    /// they were sent.
     fn replay_journal(&mut self, path: &Path) -> Result<()> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", path.display()));
-            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let recover = || {
+        let recover = |n: usize| {
             format!(
-                "create journal {} is corrupt or truncated; move it aside to go on (a record whose create was interrupted may then be created a second time)",
+                "journal {} line {n} is corrupt; restore the state directory from a backup, or move the journal aside to go on (changes of the last run may then be made again, and an interrupted create repeated)",
                 path.display()
             )
         };
-        let journal: JournalFile<String, PendingCreate> =
-            serde_json::from_slice(&bytes).with_context(recover)?;
-        if journal.format != JOURNAL_FORMAT || journal.version != VERSION {
-            bail!(recover());
+        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+        // A complete journal ends with a newline, so its last piece is empty.
+        let (torn, complete) = lines.split_last().expect("split yields one piece");
+        if !torn.is_empty() {
+            log::warn!(
+                "{}: the last line is incomplete (a run was killed while writing it); it is left out",
+                path.display()
+            );
         }
-        for (name, creates) in journal.pairs {
-            let pair = self.pair_mut(&name);
-            for create in creates {
-                let linked = match create.target {
-                    Side::Right => pair.by_left(&create.source).is_some(),
-                    Side::Left => pair.by_right(&create.source).is_some(),
-                };
-                let known = pair
-                    .pending
-                    .iter()
-                    .any(|p| p.target == create.target && p.source == create.source);
-                if !linked && !known {
-                    pair.pending.push(create);
+        for (n, line) in complete.iter().enumerate() {
+            let line: JournalLine = serde_json::from_slice(line).with_context(|| recover(n + 1))?;
+            if line.format != JOURNAL_FORMAT || line.version != VERSION {
+                bail!(recover(n + 1));
+            }
+            for (name, changes) in line.pairs {
+                let pair = self.pair_mut(&name);
+                for left in &changes.unlinked {
+                    pair.unlink(left);
+                }
+                for link in changes.links {
+                    let link = link.into_owned();
+                    pair.link(&link.left, &link.right).base = link.base;
+                }
+                let [left, right] = &mut pair.tombstones;
+                left.extend(changes.tombstones.left);
+                right.extend(changes.tombstones.right);
+                if let Some(pending) = changes.pending {
+                    pair.pending = pending.into_owned();
                 }
             }
+        }
+        for pair in self.pairs.values_mut() {
+            pair.unjournaled = Unjournaled::default();
         }
         Ok(())
     }
 
-    /// Writes the create journal: every pending create, and those settled
-    /// since the state file was written. Called before a batch of creates is
-    /// sent, so a create whose answer is lost is always on disk.
-    pub fn save_journal(&self, state_path: &Path) -> Result<()> {
-        let pairs: BTreeMap<&str, Vec<&PendingCreate>> = self
+    /// Appends what changed since the last line to the journal; nothing if
+    /// nothing did. Called after every applied batch and before a batch of
+    /// creates is sent.
+    pub fn journal(&mut self, state_path: &Path) -> Result<()> {
+        let pairs: BTreeMap<Cow<str>, PairChanges> = self
             .pairs
             .iter()
+            .filter(|(_, pair)| !pair.unjournaled.is_empty())
             .map(|(name, pair)| {
-                let creates = pair.pending.iter().chain(&pair.settled).collect();
-                (name.as_str(), creates)
+                let changes = &pair.unjournaled;
+                let (links, unlinked) = changes.touched.iter().fold(
+                    (Vec::new(), Vec::new()),
+                    |(mut links, mut unlinked), left| {
+                        match pair.by_left(left) {
+                            Some(link) => links.push(Cow::Borrowed(link)),
+                            None => unlinked.push(Cow::Borrowed(left.as_str())),
+                        }
+                        (links, unlinked)
+                    },
+                );
+                let [left, right] = changes.tombstones.clone();
+                let changes = PairChanges {
+                    links,
+                    unlinked,
+                    tombstones: Tombstones { left, right },
+                    pending: changes.pending.then_some(Cow::Borrowed(&pair.pending[..])),
+                };
+                (Cow::Borrowed(name.as_str()), changes)
             })
-            .filter(|(_, creates): &(&str, Vec<_>)| !creates.is_empty())
             .collect();
-        let path = State::journal_path(state_path);
         if pairs.is_empty() {
-            return match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(e).with_context(|| format!("cannot remove {}", path.display()))
-                }
-                _ => Ok(()),
-            };
+            return Ok(());
         }
-        files::write_atomic_json(
-            &path,
-            &JournalFile {
-                format: JOURNAL_FORMAT.into(),
-                version: VERSION,
-                pairs,
-            },
-        )
+        let line = serde_json::to_vec(&JournalLine {
+            format: JOURNAL_FORMAT.into(),
+            version: VERSION,
+            pairs,
+        })?;
+        files::append_line(&State::journal_path(state_path), &line)?;
+        for pair in self.pairs.values_mut() {
+            pair.unjournaled = Unjournaled::default();
+        }
+        Ok(())
     }
 
-    /// Writes the state file atomically, serialising it in place (no copy
-    /// of the links is made), then shrinks the create journal to the
-    /// creates still pending.
+    /// Writes the whole state file atomically (serialising it in place: no
+    /// copy of the links is made) and starts a new journal. The journal is
+    /// brought up to date first, so a kill between the two steps replays a
+    /// journal that ends exactly where the new state file stands.
     pub fn save(&mut self, path: &Path) -> Result<()> {
+        self.journal(path)?;
         self.save_links(path)?;
-        for pair in self.pairs.values_mut() {
-            pair.settled.clear();
-        }
-        self.save_journal(path)
+        files::remove_if_present(&State::journal_path(path))
     }
 
     fn save_links(&self, path: &Path) -> Result<()> {
@@ -632,51 +697,66 @@ mod tests {
     }
 
     #[test]
-    fn a_journaled_create_outlives_a_stale_state_file_until_its_link_is_saved() {
+    fn the_journal_carries_every_batch_until_the_state_file_is_rewritten() {
         let dir = temp_dir("journal");
         let path = State::path(&dir);
+        let journal = State::journal_path(&path);
         let create = |source: &str| PendingCreate {
             target: Side::Right,
             source: source.into(),
             fields: [("email", format!("{source}@x.io"))].into(),
         };
         let mut state = State::default();
-        state.pair_mut("p").link("0", "z");
+        state
+            .pair_mut("p")
+            .link("0", "z")
+            .base
+            .left
+            .insert("email", "0@x.io");
+        state.pair_mut("p").link("9", "y");
         state.save(&path).unwrap();
-        assert!(!State::journal_path(&path).exists(), "nothing pending");
-        // A batch of two creates is journaled and sent; the run is killed
-        // before the state file is written again.
-        state.pair_mut("p").add_pending(create("1"));
-        state.pair_mut("p").add_pending(create("2"));
-        state.save_journal(&path).unwrap();
-        state.pair_mut("p").link("1", "a");
-        state.save_journal(&path).unwrap();
-        let sources = |s: &State| {
-            let mut sources: Vec<String> = s
-                .pair("p")
-                .unwrap()
-                .pending()
-                .iter()
-                .map(|p| p.source.clone())
-                .collect();
-            sources.sort();
-            sources
+        assert!(!journal.exists(), "a saved state starts a new journal");
+        // A batch of two creates is journaled before it is sent ...
+        let pair = state.pair_mut("p");
+        pair.add_pending(create("1"));
+        pair.add_pending(create("2"));
+        state.journal(&path).unwrap();
+        // ... one is made; an update moves a base; a delete buries a link.
+        let pair = state.pair_mut("p");
+        pair.link("1", "a").base.left.insert("email", "1@x.io");
+        pair.link_mut("0")
+            .unwrap()
+            .base
+            .left
+            .insert("email", "new@x.io");
+        pair.bury("9", "y");
+        state.journal(&path).unwrap();
+        // The run is killed while appending the next line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .unwrap()
+            .write_all(b"{\"format\":\"crmsync-jour")
+            .unwrap();
+        let check = |resumed: &State| {
+            let pair = resumed.pair("p").unwrap();
+            let pending: Vec<&str> = pair.pending().iter().map(|p| p.source.as_str()).collect();
+            assert_eq!(pending, ["2"], "1 was settled by its link");
+            assert_eq!(pair.by_left("1").unwrap().base.left["email"], *"1@x.io");
+            assert_eq!(pair.by_right("z").unwrap().base.left["email"], *"new@x.io");
+            assert!(pair.by_left("9").is_none() && pair.is_tombstoned(Side::Right, "y"));
+            assert_eq!(pair.len(), 2);
         };
-        let resumed = State::load(&path).unwrap();
-        assert_eq!(
-            sources(&resumed),
-            ["1", "2"],
-            "the link of 1 was never saved"
-        );
-        assert_eq!(resumed.pair("p").unwrap().len(), 1);
-        // Once the state file holds the link, the journal lets 1 go.
-        state.save(&path).unwrap();
-        let resumed = State::load(&path).unwrap();
-        assert_eq!(sources(&resumed), ["2"]);
-        assert_eq!(resumed.pair("p").unwrap().by_left("1").unwrap().right, "a");
-        std::fs::write(State::journal_path(&path), b"{\"format\":").unwrap();
+        check(&State::load(&path).unwrap());
+        // Rewriting the state file folds the journal in.
+        let mut resumed = State::load(&path).unwrap();
+        resumed.save(&path).unwrap();
+        assert!(!journal.exists());
+        check(&State::load(&path).unwrap());
+        // A corrupt line that is not the last is an error naming the file.
+        std::fs::write(&journal, b"{}\n{}\n").unwrap();
         let e = format!("{:#}", State::load(&path).unwrap_err());
-        assert!(e.contains("creates.json is corrupt"), "{e}");
+        assert!(e.contains("journal.jsonl line 1 is corrupt"), "{e}");
     }
 
     #[test]
