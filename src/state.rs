@@ -6,8 +6,11 @@
 //! emails, Pipedrive may format numbers its own way), so "did this side
 //! change since we last synced?" is an exact comparison against that side's
 //! own last value and our own writes are never mistaken for edits. The file
-//! is versioned and written atomically; a file that cannot be read is an
-//! error that names the file, never an empty state.
+//! is versioned and written atomically; between two writes of it, every
+//! change is appended to a journal beside it (one synced line per batch),
+//! so a batch is durable at the cost of that batch, not of the whole state.
+//! A file that cannot be read is an error that names the file, never an
+//! empty state. Holds a million links in memory without copying an id.
 
 use crate::files;
 use crate::model::{Fields, Side, fnv};

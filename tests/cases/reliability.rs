@@ -732,6 +732,64 @@ fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
     t.assert_next_sync_writes_nothing();
 }
 
+#[test]
+fn an_edit_made_after_a_killed_run_wrote_that_record_is_kept_not_overwritten() {
+    // `left` wins conflicts: had the killed run not recorded the batch it
+    // applied, the eu edit below would look like a conflict with the us
+    // value, and the us value would overwrite it.
+    let t = TwoAccounts::with_conflict("left");
+    let ids = t.seed_us_contacts(150);
+    t.work.run(&["-q", "sync"]).expect(0);
+    for (i, id) in ids.iter().enumerate() {
+        t.us.edit("contacts", id, &[("firstname", &format!("Us{i}"))]);
+    }
+    let update = "POST /crm/objects/2026-09/contacts/batch/update";
+    let hold = Duration::from_secs(2);
+    t.eu.server().inject(update, 1, pass());
+    t.eu.server().inject(update, 1, Fault::Delay(hold));
+    let updated = || {
+        t.eu.records("contacts")
+            .into_iter()
+            .filter(|c| c.properties["firstname"].starts_with("Us"))
+            .collect::<Vec<_>>()
+    };
+    let mut child = t
+        .work
+        .command(&["-q", "sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn crmsync");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while updated().len() < 100 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The first batch is applied; its answer is handled within milliseconds,
+    // while the second batch is held at the server.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    assert!(updated().len() >= 100, "the first batch was applied");
+    std::thread::sleep(hold);
+
+    let edited = updated().remove(0);
+    let email = edited.properties["email"].clone();
+    t.eu.edit("contacts", &edited.id, &[("firstname", "EuEdit")]);
+    t.eu.server().clear_faults();
+    t.work.run(&["-q", "sync"]).expect(0);
+    for fake in [&t.us, &t.eu] {
+        let found = fake.find("contacts", "email", &email);
+        assert_eq!(found[0].properties["firstname"], "EuEdit", "{email}");
+    }
+    let us_values = hs_values(&t.us, "contacts", "firstname");
+    assert_eq!(
+        us_values.iter().filter(|v| v.starts_with("Us")).count(),
+        149,
+        "every other us edit reached eu and stayed"
+    );
+    t.assert_next_sync_writes_nothing();
+}
+
 // ---------------------------------------------------------------------------
 // 11. Bad input: the exit code and one line naming the fix
 // ---------------------------------------------------------------------------
