@@ -4,12 +4,14 @@
 //! in-process fake accounts of `tests/support`, printed as one markdown
 //! table.
 //!
-//! Scenarios (each with fresh fakes and a fresh work directory):
+//! Scenarios (each with fresh fakes and a fresh work directory, except that
+//! `unchanged` and `one-percent` share one):
 //! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left.
 //! - `first-pipedrive`: first sync HubSpot ↔ Pipedrive, N/2 contacts and N/2
 //!   persons, 10% of them the same people (by email).
-//! - `unchanged`: the sync after a first sync, nothing changed.
-//! - `one-percent`: the sync after a first sync and edits to 1% of the left.
+//! - `unchanged`: a cron run in the steady state (a first sync, then past the
+//!   lookback a settling run), nothing changed.
+//! - `one-percent`: the next run, after edits to 1% of the left.
 //! - `offline-diff-1m`: `crmsync diff --offline` on generated snapshots and
 //!   state of M linked records (no HTTP at all).
 //!
