@@ -69,13 +69,20 @@ pub fn append_line(path: &Path, line: &[u8]) -> Result<()> {
     options.append(true).create(true);
     #[cfg(unix)]
     options.mode(0o600);
+    let created = !path.exists();
     let result = (|| -> std::io::Result<()> {
         let mut file = options.open(path)?;
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line);
         bytes.push(b'\n');
         file.write_all(&bytes)?;
-        file.sync_data()
+        file.sync_data()?;
+        // A new file survives a power cut only once its directory entry does.
+        if created {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+        }
+        Ok(())
     })();
     result.with_context(|| format!("cannot append to {}", path.display()))
 }
