@@ -87,6 +87,15 @@ pub fn append_line(path: &Path, line: &[u8]) -> Result<()> {
     result.with_context(|| format!("cannot append to {}", path.display()))
 }
 
+/// The bytes of `path`, or None if there is no such file.
+pub fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// Removes `path` if it exists.
 pub fn remove_if_present(path: &Path) -> Result<()> {
     match fs::remove_file(path) {

@@ -421,13 +421,8 @@ impl State {
 
     fn load_links(path: &Path) -> Result<State> {
         let started = std::time::Instant::now();
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read state file {}", path.display()));
-            }
+        let Some(bytes) = files::read_if_present(path)? else {
+            return Ok(State::default());
         };
         let recover = || {
             format!(
@@ -469,10 +464,8 @@ impl State {
     /// the next run cannot see again, as its creates were journaled before
     /// they were sent.
     fn replay_journal(&mut self, path: &Path) -> Result<()> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let Some(bytes) = files::read_if_present(path)? else {
+            return Ok(());
         };
         let recover = |n: usize| {
             format!(
