@@ -58,6 +58,23 @@ pub fn id_order(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// Record id → position in `records`.
+fn positions<'a>(records: impl ExactSizeIterator<Item = &'a Record>) -> IdMap<&'a str, usize> {
+    let mut by_id = IdMap::with_capacity_and_hasher(records.len(), Default::default());
+    by_id.extend(records.enumerate().map(|(i, r)| (r.id.as_str(), i)));
+    by_id
+}
+
+/// The records whose mark is false, in order.
+fn unmarked<'a>(records: impl IntoIterator<Item = &'a Record>, marks: &[bool]) -> Vec<&'a Record> {
+    records
+        .into_iter()
+        .zip(marks)
+        .filter(|(_, marked)| !**marked)
+        .map(|(r, _)| r)
+        .collect()
+}
+
 pub fn pair_records<'a>(
     pair: &PairConfig,
     left: &'a [Record],
@@ -65,12 +82,8 @@ pub fn pair_records<'a>(
     state: &'a PairState,
 ) -> Pairing<'a> {
     // Record id → its position, and whether a link holds it.
-    let index = |records: &'a [Record]| -> IdMap<&'a str, usize> {
-        let mut by_id = IdMap::with_capacity_and_hasher(records.len(), Default::default());
-        by_id.extend(records.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)));
-        by_id
-    };
-    let (left_by_id, right_by_id) = crate::par::join(|| index(left), || index(right));
+    let (left_by_id, right_by_id) =
+        crate::par::join(|| positions(left.iter()), || positions(right.iter()));
     let (mut left_linked, mut right_linked) = (vec![false; left.len()], vec![false; right.len()]);
     let mut pairing = Pairing::default();
 
@@ -91,13 +104,10 @@ pub fn pair_records<'a>(
             }),
         }
     }
-    let unlinked = |records: &'a [Record], linked: &[bool], side: Side| -> Vec<&'a Record> {
-        records
-            .iter()
-            .zip(linked)
-            .filter(|(r, linked)| !**linked && !state.is_tombstoned(side, &r.id))
-            .map(|(r, _)| r)
-            .collect()
+    let unlinked = |records: &'a [Record], linked: &[bool], side: Side| {
+        let mut unlinked = unmarked(records, linked);
+        unlinked.retain(|r| !state.is_tombstoned(side, &r.id));
+        unlinked
     };
     let mut unlinked_left = unlinked(left, &left_linked, Side::Left);
     let mut unlinked_right = unlinked(right, &right_linked, Side::Right);
@@ -109,14 +119,8 @@ pub fn pair_records<'a>(
     // (A run killed mid-migration leaves thousands of them and a million
     // unlinked sources: sources are found by id, never by a scan.)
     if !state.pending().is_empty() {
-        let positions = |records: &[&'a Record]| -> IdMap<&'a str, usize> {
-            records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.id.as_str(), i))
-                .collect()
-        };
-        let (left_at, right_at) = (positions(&unlinked_left), positions(&unlinked_right));
+        let left_at = positions(unlinked_left.iter().copied());
+        let right_at = positions(unlinked_right.iter().copied());
         let mut taken = [
             vec![false; unlinked_left.len()],
             vec![false; unlinked_right.len()],
@@ -158,17 +162,9 @@ pub fn pair_records<'a>(
                 });
             }
         }
-        let untaken = |records: Vec<&'a Record>, taken: &[bool]| -> Vec<&'a Record> {
-            records
-                .into_iter()
-                .zip(taken)
-                .filter(|(_, taken)| !**taken)
-                .map(|(r, _)| r)
-                .collect()
-        };
         let [taken_left, taken_right] = &taken;
-        unlinked_left = untaken(unlinked_left, taken_left);
-        unlinked_right = untaken(unlinked_right, taken_right);
+        unlinked_left = unmarked(unlinked_left, taken_left);
+        unlinked_right = unmarked(unlinked_right, taken_right);
     }
 
     let Some((left_field, right_field)) = pair.match_fields() else {
