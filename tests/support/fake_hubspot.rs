@@ -633,13 +633,8 @@ impl HubSpotState {
         let Some(record) = self.table(kind).get(&id).filter(|r| !r.archived) else {
             return;
         };
-        for def in self.schemas[&kind].iter().filter(|d| d.unique) {
-            let Some(value) = record.properties.get(&def.name) else {
-                continue;
-            };
-            let ids = index
-                .entry((kind, def.name.clone(), value.to_lowercase()))
-                .or_default();
+        for key in self.unique_keys(kind, record) {
+            let ids = index.entry(key).or_default();
             match (add, ids.binary_search(&id)) {
                 (true, Err(at)) => ids.insert(at, id),
                 (false, Ok(at)) => _ = ids.remove(at),
@@ -648,22 +643,30 @@ impl HubSpotState {
         }
     }
 
+    /// A record's index keys: one per unique property it holds a value of.
+    fn unique_keys(&self, kind: Kind, record: &FakeRecord) -> Vec<(Kind, String, String)> {
+        self.schemas[&kind]
+            .iter()
+            .filter(|d| d.unique)
+            .filter_map(|d| {
+                let value = record.properties.get(&d.name)?;
+                Some((kind, d.name.clone(), value.to_lowercase()))
+            })
+            .collect()
+    }
+
     /// The live records whose unique property `name` holds `value` (any
     /// case), in id order.
     fn holders(&self, kind: Kind, name: &str, value: &str) -> Vec<u64> {
         let mut index = self.unique_index.borrow_mut();
         let index = index.get_or_insert_with(|| {
+            // Records are visited in id order, so each list comes out sorted.
             let mut index = UniqueIndex::new();
-            for (kind, schema) in &self.schemas {
-                for def in schema.iter().filter(|d| d.unique) {
-                    for r in self.live(*kind) {
-                        if let Some(v) = r.properties.get(&def.name) {
-                            let key = (*kind, def.name.clone(), v.to_lowercase());
-                            index
-                                .entry(key)
-                                .or_default()
-                                .push(r.id.parse().expect("numeric id"));
-                        }
+            for kind in self.schemas.keys() {
+                for r in self.live(*kind) {
+                    for key in self.unique_keys(*kind, r) {
+                        let id = r.id.parse().expect("numeric id");
+                        index.entry(key).or_default().push(id);
                     }
                 }
             }
