@@ -6,12 +6,14 @@
 //! sent is found through the journal instead of being made again.
 //!
 //! Only this module writes to a CRM, and only what the plan says. A record
-//! the API refuses is a failed outcome; the rest of the batch and of the run
-//! go on. Whole-call failures (auth, outage) stop the run after the state of
+//! the API refuses is a failed outcome; one whose answer leaves open whether
+//! it was written is an unknown outcome (never a failed one: its create stays
+//! journaled); the rest of the batch and of the run go on. Whole-call failures (auth, outage) stop the run after the state of
 //! every finished batch is saved.
 
 use crate::config::PairConfig;
-use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteResult};
+use crate::connector::http::ApiError;
+use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteOutcome};
 use crate::model::{Record, Side};
 use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::report::{RecordOutcome, Report, Result as Res};
@@ -261,32 +263,47 @@ impl<'a> Applier<'a> {
                                 .collect();
                             connector.update(endpoint.object, &records, &fields)
                         }
-                    }
-                    .with_context(|| format!("writing {} to {endpoint}", pair.name))?;
-                    let by_key: BTreeMap<String, WriteResult> =
-                        results.into_iter().map(|r| (r.key.clone(), r)).collect();
+                    };
+                    let results = match results {
+                        Ok(results) => results,
+                        Err(e) => {
+                            // The run stops; a batch the server may have
+                            // applied is reported as such (its creates stay
+                            // journaled for the next run to find).
+                            if may_have_applied(&e) {
+                                let why = format!("{e:#}");
+                                for (_, item) in chunk {
+                                    report.outcomes.push(outcome(
+                                        item,
+                                        Res::Unknown,
+                                        Some(why.clone()),
+                                    ));
+                                }
+                            }
+                            return Err(e)
+                                .with_context(|| format!("writing {} to {endpoint}", pair.name));
+                        }
+                    };
+                    let mut by_key: BTreeMap<String, WriteOutcome> =
+                        results.into_iter().map(|r| (r.key, r.outcome)).collect();
                     let links = self.state.pair_mut(&pair.name);
                     for (n, item) in chunk {
-                        let result = by_key.get(&n.to_string()).map(|r| &r.outcome);
-                        // A refused create made no record; one with no answer
-                        // may have, so it stays journaled. A made one is
-                        // settled by its link.
-                        if action == Action::Create && matches!(result, Some(Err(_))) {
-                            links.remove_pending(
-                                target,
-                                item.id(target.other()).unwrap_or_default(),
-                            );
-                        }
+                        let result = by_key.remove(&n.to_string()).unwrap_or_else(|| {
+                            WriteOutcome::Unknown(format!(
+                                "{} gave no outcome for this record",
+                                endpoint.system
+                            ))
+                        });
                         match result {
-                            Some(Ok(_)) if action == Action::Delete => {
+                            WriteOutcome::Written(_) if action == Action::Delete => {
                                 links.bury(
                                     item.left_id.as_deref().unwrap_or_default(),
                                     item.right_id.as_deref().unwrap_or_default(),
                                 );
                                 report.outcomes.push(outcome(item, Res::Done, None));
                             }
-                            Some(Ok(written)) => {
-                                record_write(links, item, target, written);
+                            WriteOutcome::Written(written) => {
+                                record_write(links, item, target, &written);
                                 let mut done = outcome(item, Res::Done, None);
                                 // A created record's id is known only now.
                                 match target {
@@ -295,16 +312,26 @@ impl<'a> Applier<'a> {
                                 }
                                 report.outcomes.push(done);
                             }
-                            Some(Err(message)) => report.outcomes.push(outcome(
-                                item,
-                                Res::Failed,
-                                Some(message.clone()),
-                            )),
-                            None => report.outcomes.push(outcome(
-                                item,
-                                Res::Failed,
-                                Some("no result for this record".into()),
-                            )),
+                            // A refused create made no record: it is no
+                            // longer pending.
+                            WriteOutcome::Refused(message) => {
+                                if action == Action::Create {
+                                    links.remove_pending(
+                                        target,
+                                        item.id(target.other()).unwrap_or_default(),
+                                    );
+                                }
+                                report
+                                    .outcomes
+                                    .push(outcome(item, Res::Failed, Some(message)));
+                            }
+                            // One that may have made its record stays
+                            // journaled; the next run looks for it.
+                            WriteOutcome::Unknown(message) => {
+                                report
+                                    .outcomes
+                                    .push(outcome(item, Res::Unknown, Some(message)))
+                            }
                         }
                     }
                     self.checkpoint(false)?;
@@ -314,6 +341,18 @@ impl<'a> Applier<'a> {
         }
         Ok(())
     }
+}
+
+/// Returns true if and only if a call failed in a way that leaves open
+/// whether the server applied it (an outage after sending, an answer cut
+/// off or unreadable), as opposed to one that surely wrote nothing.
+fn may_have_applied(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ApiError>(),
+            Some(ApiError::Unavailable { .. } | ApiError::Malformed { .. })
+        )
+    })
 }
 
 /// The fields an item writes; a create leaves out empty values.

@@ -332,6 +332,16 @@ impl PairConfig {
             .collect()
     }
 
+    /// Returns true if and only if `field` (of either side) holds other
+    /// records' ids, translated through a `link:PAIR` map: a relation
+    /// written through its own API, not a property.
+    pub fn is_relation(&self, field: &str) -> bool {
+        self.fields
+            .iter()
+            .find(|f| f.left == field || f.right == field)
+            .is_some_and(|f| matches!(self.values.get(&f.left), Some(ValueMap::Link(_))))
+    }
+
     /// Returns true if and only if some field is translated through owners.
     pub fn uses_owners(&self) -> bool {
         self.values.values().any(|v| *v == ValueMap::OwnerByEmail)

@@ -8,7 +8,7 @@
 //! values are recorded as the base, a value against a blank fills the blank,
 //! two different values are a conflict. Pure: no I/O, deterministic order.
 
-use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig, ValueMap};
+use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig};
 use crate::mapping::Translator;
 use crate::matcher::{Gone, Pairing};
 use crate::model::{Record, Side, values_equivalent};
@@ -142,14 +142,7 @@ fn create(pair: &PairConfig, translator: &Translator, source: Side, record: &Rec
 fn split_relations(pair: &PairConfig, update: &mut Item) -> Item {
     let mut associate = update.clone();
     associate.action = Action::Associate;
-    let is_relation = |c: &Change| {
-        let left = pair
-            .fields
-            .iter()
-            .find(|f| f.left == c.field || f.right == c.field)
-            .map(|f| &f.left);
-        left.is_some_and(|l| matches!(pair.values.get(l), Some(ValueMap::Link(_))))
-    };
+    let is_relation = |c: &Change| pair.is_relation(&c.field);
     let (relations, properties) = update.changes.drain(..).partition(is_relation);
     associate.changes = relations;
     associate.conflicts.retain(|c| {

@@ -11,11 +11,12 @@
 //! holding exactly the values sent, instead of being created again. Pure.
 
 use crate::config::PairConfig;
-use crate::model::{IdMap, Record, Side, match_key, values_equivalent};
-use crate::state::{Link, PairState};
+use crate::model::{Fnv, IdMap, Record, Side, comparable_value, match_key, values_equivalent};
+use crate::state::{Link, PairState, PendingCreate};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hasher;
 
 /// Duplicate records on one side: `kept` is paired or synced, `extra` are not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +76,87 @@ fn unmarked<'a>(records: impl IntoIterator<Item = &'a Record>, marks: &[bool]) -
         .collect()
 }
 
+/// The fields a pending create sent that its record must hold, in name order.
+fn sent_values<'p>(pair: &PairConfig, pending: &'p PendingCreate) -> Vec<(&'p str, &'p str)> {
+    pending
+        .fields
+        .iter()
+        .filter(|(field, value)| !value.is_empty() && !pair.is_relation(field))
+        .collect()
+}
+
+/// The (left, right) positions in the unlinked lists of every pending create
+/// whose source is still unlinked and whose target holds exactly the values
+/// sent. Relation fields are left out of the comparison: a create's
+/// associations are written after it, so a lost answer may leave them unmade.
+fn recover_lost_creates(
+    pair: &PairConfig,
+    state: &PairState,
+    unlinked_left: &[&Record],
+    unlinked_right: &[&Record],
+) -> Vec<(usize, usize)> {
+    let sides = [unlinked_left, unlinked_right];
+    let at = [
+        positions(unlinked_left.iter().copied()),
+        positions(unlinked_right.iter().copied()),
+    ];
+    let slot = |side: Side| usize::from(side == Side::Right);
+    let key_of = |values: &mut dyn Iterator<Item = &str>| -> u64 {
+        let mut hasher = Fnv::default();
+        for value in values {
+            hasher.write(comparable_value(value).as_bytes());
+            hasher.write_u8(0);
+        }
+        hasher.finish()
+    };
+    // One index per target side and set of field names sent (a pair's
+    // creates send a handful of distinct sets): hash of those fields'
+    // values → the unlinked targets holding them.
+    let mut indexes: HashMap<(usize, Vec<&str>), HashMap<u64, Vec<usize>>> = HashMap::new();
+    let mut taken = [
+        vec![false; unlinked_left.len()],
+        vec![false; unlinked_right.len()],
+    ];
+    let mut found = Vec::new();
+    for pending in state.pending() {
+        let (source_side, target_side) = (slot(pending.target.other()), slot(pending.target));
+        let Some(&source) = at[source_side].get(pending.source.as_str()) else {
+            continue;
+        };
+        let sent = sent_values(pair, pending);
+        if taken[source_side][source] || sent.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = sent.iter().map(|(f, _)| *f).collect();
+        let index = indexes
+            .entry((target_side, names.clone()))
+            .or_insert_with(|| {
+                let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+                for (t, target) in sides[target_side].iter().enumerate() {
+                    let key = key_of(&mut names.iter().map(|f| target.get(f)));
+                    index.entry(key).or_default().push(t);
+                }
+                index
+            });
+        let candidates = index.get(&key_of(&mut sent.iter().map(|(_, v)| *v)));
+        let made = candidates.into_iter().flatten().copied().find(|&t| {
+            !taken[target_side][t]
+                && sent
+                    .iter()
+                    .all(|(f, v)| values_equivalent(sides[target_side][t].get(f), v))
+        });
+        if let Some(target) = made {
+            taken[source_side][source] = true;
+            taken[target_side][target] = true;
+            found.push(match pending.target {
+                Side::Right => (source, target),
+                Side::Left => (target, source),
+            });
+        }
+    }
+    found
+}
+
 pub fn pair_records<'a>(
     pair: &PairConfig,
     left: &'a [Record],
@@ -116,51 +198,19 @@ pub fn pair_records<'a>(
 
     // A create whose answer was lost may have made its record: pair the
     // source with the unlinked target record holding exactly what was sent.
-    // (A run killed mid-migration leaves thousands of them and a million
-    // unlinked sources: sources are found by id, never by a scan.)
+    // A run killed mid-migration leaves thousands of them and a million
+    // unlinked records: sources are found by id and targets through a hash
+    // of the values sent, never by a scan per pending create.
     if !state.pending().is_empty() {
-        let left_at = positions(unlinked_left.iter().copied());
-        let right_at = positions(unlinked_right.iter().copied());
+        let recovered = recover_lost_creates(pair, state, &unlinked_left, &unlinked_right);
         let mut taken = [
             vec![false; unlinked_left.len()],
             vec![false; unlinked_right.len()],
         ];
-        for pending in state.pending() {
-            let [taken_left, taken_right] = &mut taken;
-            let (sources_at, targets, taken_sources, taken_targets) = match pending.target {
-                Side::Right => (&left_at, &unlinked_right, taken_left, taken_right),
-                Side::Left => (&right_at, &unlinked_left, taken_right, taken_left),
-            };
-            let Some(&s) = sources_at.get(pending.source.as_str()) else {
-                continue;
-            };
-            let sent: Vec<(&str, &str)> = pending
-                .fields
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .collect();
-            if taken_sources[s] || sent.is_empty() {
-                continue;
-            }
-            let made = targets.iter().enumerate().find(|(t, target)| {
-                !taken_targets[*t]
-                    && sent
-                        .iter()
-                        .all(|(f, v)| values_equivalent(target.get(f), v))
-            });
-            if let Some((t, target)) = made {
-                taken_sources[s] = true;
-                taken_targets[t] = true;
-                let source = match pending.target {
-                    Side::Right => unlinked_left[s],
-                    Side::Left => unlinked_right[s],
-                };
-                pairing.matched.push(if pending.target == Side::Right {
-                    (source, *target)
-                } else {
-                    (*target, source)
-                });
-            }
+        for (l, r) in recovered {
+            taken[0][l] = true;
+            taken[1][r] = true;
+            pairing.matched.push((unlinked_left[l], unlinked_right[r]));
         }
         let [taken_left, taken_right] = &taken;
         unlinked_left = unmarked(unlinked_left, taken_left);

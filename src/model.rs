@@ -138,6 +138,32 @@ pub fn values_equivalent(a: &str, b: &str) -> bool {
     false
 }
 
+/// A form that every two equivalent values share (see `values_equivalent`),
+/// so values can be hashed and looked up instead of compared pairwise. It
+/// may also join values that are not equivalent: a lookup by it finds
+/// candidates, which `values_equivalent` then confirms.
+pub fn comparable_value(value: &str) -> String {
+    let value = value.trim();
+    if value.contains('@') {
+        return value.to_ascii_lowercase();
+    }
+    // Numbers and instants share one numeric form: `100` and `100.0`, and
+    // `2026-01-01` and its epoch milliseconds, are equivalent.
+    let number = value.parse::<f64>().ok().or_else(|| {
+        let is_date = value.len() >= 10 && value.as_bytes()[4] == b'-';
+        is_date
+            .then(|| crate::timestamp::parse_ms(value))
+            .flatten()
+            .map(|ms| ms as f64)
+    });
+    match number {
+        // -0 and 0 are equal numbers.
+        Some(n) if n == 0.0 => "\u{1}0".to_string(),
+        Some(n) => format!("\u{1}{n}"),
+        None => value.to_string(),
+    }
+}
+
 /// The form a match key is compared in: trimmed and lowercased.
 pub fn match_key(value: &str) -> String {
     value.trim().to_lowercase()
@@ -198,5 +224,23 @@ mod tests {
         assert!(values_equivalent("2026-01-01", "2026-01-01T00:00:00Z"));
         assert!(values_equivalent("1767225600000", "2026-01-01"));
         assert!(!values_equivalent("2026-01-01", "2026-01-02"));
+    }
+
+    #[test]
+    fn equivalent_values_share_their_comparable_form() {
+        let equivalent = [
+            (" Ann@X.io", "ann@x.io"),
+            ("100", "100.0"),
+            ("0", "-0.0"),
+            ("2026-01-01", "2026-01-01T00:00:00Z"),
+            ("1767225600000", "2026-01-01"),
+            ("Deal 7", "Deal 7 "),
+        ];
+        for (a, b) in equivalent {
+            assert!(values_equivalent(a, b), "{a} ~ {b}");
+            assert_eq!(comparable_value(a), comparable_value(b), "{a} ~ {b}");
+        }
+        assert_ne!(comparable_value("Ann"), comparable_value("ann"));
+        assert_ne!(comparable_value("100"), comparable_value("101"));
     }
 }

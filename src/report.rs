@@ -15,7 +15,11 @@ use std::fmt;
 #[serde(rename_all = "lowercase")]
 pub enum Result {
     Done,
+    /// The server named the record as refused: nothing was written.
     Failed,
+    /// The server may have written it but its answer does not say; the
+    /// next run finds out (a create is looked for, never made twice).
+    Unknown,
     /// Not applied, on purpose: a conflict left for a human.
     Skipped,
 }
@@ -127,7 +131,8 @@ impl Report {
         self.outcomes.iter().filter(|o| o.result != Result::Done)
     }
 
-    /// Partial when any record failed or a conflict was left for a human.
+    /// Partial when any record failed or is unknown, or a conflict was left
+    /// for a human.
     pub fn outcome(&self) -> Outcome {
         if self.failures().next().is_some() {
             Outcome::Partial
@@ -146,6 +151,7 @@ impl fmt::Display for Report {
         for o in self.failures() {
             let what = match o.result {
                 Result::Failed => "failed",
+                Result::Unknown => "unknown",
                 _ => "skipped",
             };
             let ids: Vec<_> = [("left", &o.left_id), ("right", &o.right_id)]
@@ -176,19 +182,21 @@ impl fmt::Display for Report {
             )?;
         }
         let done = |a| self.count(a, Result::Done);
-        let failed = self
-            .outcomes
-            .iter()
-            .filter(|o| o.result == Result::Failed)
-            .count();
-        let skipped = self
-            .outcomes
-            .iter()
-            .filter(|o| o.result == Result::Skipped)
-            .count();
+        let counted = |result| self.outcomes.iter().filter(|o| o.result == result).count();
+        let (failed, unknown, skipped) = (
+            counted(Result::Failed),
+            counted(Result::Unknown),
+            counted(Result::Skipped),
+        );
+        // Outcomes left open are named only when there are some.
+        let unknown = if unknown > 0 {
+            format!(", {unknown} unknown")
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed, {skipped} skipped; {} requests in {:.1}s.",
+            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed{unknown}, {skipped} skipped; {} requests in {:.1}s.",
             done(Action::Create),
             done(Action::Update),
             done(Action::Link),

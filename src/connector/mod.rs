@@ -11,9 +11,9 @@ pub mod hubspot;
 pub mod pipedrive;
 
 use crate::config::{SystemConfig, SystemKind};
-use crate::model::{ObjectKind, Owner, Record};
+use crate::model::{ObjectKind, Owner, Record, values_equivalent};
 use anyhow::Result;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a connector can do, so the engine can plan without vendor branches.
 #[derive(Debug, Clone, Copy)]
@@ -85,18 +85,44 @@ pub struct RecordRef {
     pub id: String,
 }
 
-/// The result of one record's write: the record as the server now holds it
-/// (restricted to the fields asked for), or the server's reason for refusing.
+/// The result of one record's write, matched to its input by `key`.
 #[derive(Debug, Clone)]
 pub struct WriteResult {
     pub key: String,
-    pub outcome: Result<Record, String>,
+    pub outcome: WriteOutcome,
+}
+
+/// What became of one record's write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Applied: the record as the server now holds it (restricted to the
+    /// fields asked for).
+    Written(Record),
+    /// The server named this record as refused, with its reason: nothing
+    /// was written.
+    Refused(String),
+    /// The server may have applied it, but its answer does not say (no
+    /// result for this input, a result that cannot be matched, an answer
+    /// cut off or unreadable). A create in this state is looked for by the
+    /// next run instead of being made again.
+    Unknown(String),
+}
+
+impl WriteOutcome {
+    /// The written record, if the write is known to be applied.
+    pub fn written(&self) -> Option<&Record> {
+        match self {
+            WriteOutcome::Written(record) => Some(record),
+            _ => None,
+        }
+    }
 }
 
 /// One configured CRM account.
 ///
 /// Errors returned as `Err` are whole-call failures (auth, outage, rate limit);
-/// a record the API refuses inside a call is an `Err` in its `WriteResult`.
+/// a record the API refuses inside a call is `Refused` in its `WriteResult`,
+/// and one whose fate the answer leaves open is `Unknown`.
 pub trait Connector: Send + Sync {
     /// The system's name in the mapping file.
     fn system(&self) -> &str;
@@ -173,24 +199,179 @@ pub fn connect(system: &SystemConfig) -> Result<Box<dyn Connector>> {
     }
 }
 
-/// Matches write results to the keys that were sent: every key gets exactly
-/// one result, and a key the server said nothing about is a failure rather
-/// than a silent success.
-pub fn complete_results(
-    keys: &[String],
-    mut results: Vec<WriteResult>,
+/// One input of a batch write, with everything an answer may name it by.
+#[derive(Debug, Clone, Copy)]
+pub struct SentInput<'a> {
+    /// The key the engine knows the write by; sent as the trace id where
+    /// the vendor takes one.
+    pub key: &'a str,
+    /// The id of the record written, for an update.
+    pub id: Option<&'a str>,
+    /// The unique property and value an upsert finds its record by.
+    pub unique: Option<(&'a str, &'a str)>,
+    /// The values sent, by the vendor's field name.
+    pub values: &'a BTreeMap<String, String>,
+}
+
+/// One record in a batch answer.
+#[derive(Debug)]
+pub struct AnsweredRecord {
+    /// The trace id echoed back, where the answer has one.
+    pub trace: Option<String>,
+    pub id: String,
+    /// The values returned, by the vendor's field name (absent or null ones
+    /// left out).
+    pub values: BTreeMap<String, String>,
+    /// The record converted for the engine, or why it could not be.
+    pub record: std::result::Result<Record, String>,
+}
+
+/// One error in a batch answer and whatever it names its inputs by.
+#[derive(Debug)]
+pub struct AnsweredError {
+    pub reason: String,
+    /// Trace ids the error names.
+    pub traces: Vec<String>,
+    /// Other values of the error's context (ids, emails) that may name an
+    /// input.
+    pub names: Vec<String>,
+}
+
+/// Matches a batch answer to the inputs sent, never by position and without
+/// relying on fields the vendor's schema leaves optional: a result goes to
+/// the input whose trace id it echoes; else to the update of its record id;
+/// else to the upsert of its unique value; else to the input all of whose
+/// sent values it holds (compared as the matcher compares values). Inputs
+/// that sent the same values may take their results in any order; a result
+/// that fits inputs which sent different values, none holding all the
+/// others' fields, is ambiguous and goes to none. Every result is used once.
+/// Errors fail the inputs they name by trace id or by context value. Every
+/// other input is `Unknown`: the server may have applied it.
+pub fn match_answers(
+    sent: &[SentInput],
+    results: Vec<AnsweredRecord>,
+    errors: &[AnsweredError],
     unanswered: &str,
 ) -> Vec<WriteResult> {
-    let mut by_key: BTreeMap<String, WriteResult> = BTreeMap::new();
-    for r in results.drain(..) {
-        by_key.entry(r.key.clone()).or_insert(r);
+    let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; sent.len()];
+    let by_key: HashMap<&str, usize> = sent.iter().enumerate().map(|(i, s)| (s.key, i)).collect();
+    let settle = |outcomes: &mut Vec<Option<WriteOutcome>>, i: usize, answer: &AnsweredRecord| {
+        outcomes[i] = Some(match &answer.record {
+            Ok(record) => WriteOutcome::Written(record.clone()),
+            Err(why) => WriteOutcome::Unknown(format!("its result could not be read: {why}")),
+        });
+    };
+    let mut rest = Vec::new();
+    for answer in results {
+        match answer.trace.as_deref().and_then(|t| by_key.get(t)) {
+            Some(&i) if outcomes[i].is_none() => settle(&mut outcomes, i, &answer),
+            // A trace id we did not send, or sent once and answered twice,
+            // names nothing of ours.
+            Some(_) => {}
+            None if answer.trace.is_some() && !by_key.is_empty() => {}
+            None => rest.push(answer),
+        }
     }
-    keys.iter()
-        .map(|k| {
-            by_key.remove(k).unwrap_or_else(|| WriteResult {
-                key: k.clone(),
-                outcome: Err(unanswered.to_string()),
+    let mut unmatched = Vec::new();
+    for answer in rest {
+        let open = |i: &usize, outcomes: &Vec<Option<WriteOutcome>>| outcomes[*i].is_none();
+        let by_id = (0..sent.len()).find(|i| open(i, &outcomes) && sent[*i].id == Some(&answer.id));
+        let by_unique = || {
+            (0..sent.len()).find(|i| {
+                open(i, &outcomes)
+                    && sent[*i].unique.is_some_and(|(field, value)| {
+                        answer
+                            .values
+                            .get(field)
+                            .is_some_and(|v| values_equivalent(v, value))
+                    })
             })
+        };
+        match by_id.or_else(by_unique) {
+            Some(i) => settle(&mut outcomes, i, &answer),
+            None => unmatched.push(answer),
+        }
+    }
+    for answer in unmatched {
+        let holds = |i: usize| {
+            sent[i].values.iter().all(|(field, value)| {
+                values_equivalent(answer.values.get(field).map_or("", String::as_str), value)
+            })
+        };
+        let fitting: Vec<usize> = (0..sent.len()).filter(|&i| holds(i)).collect();
+        // The input that sent the most, if it sent every field the other
+        // fitting inputs sent: a result of a smaller input would lack its
+        // values. Interchangeable inputs (the same values) share a slot.
+        let widest = fitting
+            .iter()
+            .copied()
+            .max_by_key(|&i| sent[i].values.len());
+        let Some(widest) = widest else { continue };
+        let covers = |i: usize| {
+            sent[i]
+                .values
+                .keys()
+                .all(|f| sent[widest].values.contains_key(f))
+        };
+        let same = |i: usize| {
+            sent[i].values.len() == sent[widest].values.len()
+                && sent[i].values.iter().all(|(f, v)| {
+                    sent[widest]
+                        .values
+                        .get(f)
+                        .is_some_and(|w| values_equivalent(w, v))
+                })
+        };
+        if !fitting.iter().all(|&i| covers(i)) {
+            continue;
+        }
+        let wider_than_rest = fitting
+            .iter()
+            .all(|&i| same(i) || sent[i].values.len() < sent[widest].values.len());
+        if !wider_than_rest {
+            continue;
+        }
+        if let Some(i) = fitting
+            .into_iter()
+            .find(|&i| same(i) && outcomes[i].is_none())
+        {
+            settle(&mut outcomes, i, &answer);
+        }
+    }
+    let mut silent = Vec::new();
+    for error in errors {
+        let named: Vec<usize> = (0..sent.len())
+            .filter(|&i| {
+                let s = &sent[i];
+                error.traces.iter().any(|t| t == s.key)
+                    || error.names.iter().any(|n| {
+                        s.id == Some(n.as_str())
+                            || s.unique.is_some_and(|(_, v)| v.eq_ignore_ascii_case(n))
+                    })
+            })
+            .collect();
+        if named.is_empty() {
+            silent.push(error.reason.as_str());
+        }
+        for i in named {
+            if outcomes[i].is_none() {
+                outcomes[i] = Some(WriteOutcome::Refused(error.reason.clone()));
+            }
+        }
+    }
+    let unanswered = if silent.is_empty() {
+        unanswered.to_string()
+    } else {
+        format!(
+            "{unanswered}; the answer has errors that name no record: {}",
+            silent.join("; ")
+        )
+    };
+    sent.iter()
+        .zip(outcomes)
+        .map(|(s, outcome)| WriteResult {
+            key: s.key.to_string(),
+            outcome: outcome.unwrap_or_else(|| WriteOutcome::Unknown(unanswered.clone())),
         })
         .collect()
 }

@@ -72,7 +72,7 @@ fn conformance(s: Subject) {
     assert_eq!(created.len(), 3);
     let ids: Vec<String> = created
         .iter()
-        .map(|r| r.outcome.as_ref().expect("created").id.clone())
+        .map(|r| r.outcome.written().expect("created").id.clone())
         .collect();
     let listed = s
         .connector
@@ -97,7 +97,7 @@ fn conformance(s: Subject) {
         .update(s.object, &[update], &fields(&s))
         .expect("update");
     assert_eq!(
-        updated[0].outcome.as_ref().expect("updated").get(s.name),
+        updated[0].outcome.written().expect("updated").get(s.name),
         "Renamed"
     );
     let read = s.connector.read(s.object, &ids, &fields(&s)).expect("read");

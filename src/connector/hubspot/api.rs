@@ -25,6 +25,8 @@ pub struct ApiObject {
 pub struct AssociationList {
     #[serde(default)]
     pub results: Vec<AssociatedId>,
+    /// Present when the record has more associations than the list shows.
+    pub paging: Option<Paging>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,14 +72,39 @@ pub struct BatchResponse {
     pub errors: Vec<BatchError>,
 }
 
+/// An error of a batch answer. HubSpot documents every field of it as one
+/// to treat as optional, so none is required and `context` values of any
+/// shape are read.
 #[derive(Debug, Deserialize)]
 pub struct BatchError {
     #[serde(default)]
     pub category: String,
+    #[serde(rename = "subCategory", default)]
+    pub sub_category: Value,
     #[serde(default)]
     pub message: String,
     #[serde(default)]
-    pub context: BTreeMap<String, Vec<String>>,
+    pub context: BTreeMap<String, Value>,
+}
+
+impl BatchError {
+    /// The strings the context holds under `name` (a list, or one value).
+    pub fn context_values(&self, name: &str) -> Vec<String> {
+        match self.context.get(name) {
+            Some(Value::Array(items)) => items.iter().filter_map(text_of).collect(),
+            Some(value) => text_of(value).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A string or a number as text.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -88,6 +115,8 @@ pub struct BatchInput<T> {
 #[derive(Debug, Serialize)]
 pub struct CreateInput {
     pub properties: BTreeMap<String, String>,
+    /// `SimplePublicObjectBatchInputForCreate` requires the list.
+    pub associations: Vec<Value>,
     #[serde(rename = "objectWriteTraceId")]
     pub trace_id: String,
 }
@@ -113,6 +142,9 @@ pub struct UpdateInput {
 #[derive(Debug, Serialize)]
 pub struct ReadInput {
     pub properties: Vec<String>,
+    /// Required by `BatchReadInputSimplePublicObjectId`; no history is read.
+    #[serde(rename = "propertiesWithHistory")]
+    pub properties_with_history: Vec<String>,
     pub inputs: Vec<IdInput>,
 }
 
@@ -175,11 +207,23 @@ pub struct SearchPage {
     pub paging: Option<Paging>,
 }
 
-/// The answer of the associations batch read.
+/// An input of the associations batch read: a record, and the cursor of
+/// the page of its associations wanted (none for the first).
+#[derive(Debug, Serialize)]
+pub struct AssociationsInput {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// The answer of the associations batch read, and of the association
+/// writes (whose `results` are not read).
 #[derive(Debug, Deserialize)]
 pub struct AssociationsPage {
     #[serde(default)]
     pub results: Vec<AssociationResult>,
+    #[serde(default)]
+    pub errors: Vec<BatchError>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +231,8 @@ pub struct AssociationResult {
     pub from: IdOut,
     #[serde(default)]
     pub to: Vec<AssociatedObject>,
+    /// Present when the record has more associations than this result holds.
+    pub paging: Option<Paging>,
 }
 
 #[derive(Debug, Deserialize)]

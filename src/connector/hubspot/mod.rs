@@ -18,8 +18,8 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, Dependency, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate,
-    WriteResult, complete_results,
+    AnsweredError, AnsweredRecord, Capabilities, Connector, Dependency, FieldInfo, FieldType,
+    NewRecord, RecordRef, RecordUpdate, SentInput, WriteOutcome, WriteResult, match_answers,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{Fields, ObjectKind, Owner, Record, set_field};
@@ -154,12 +154,15 @@ impl HubSpot {
         Ok(record)
     }
 
-    /// Sends one batch write and matches every input key to its result.
+    /// Sends one batch write and matches every input to its result
+    /// (`match_answers`: by trace id where the answer echoes it, else by
+    /// what the result holds; HubSpot's schema makes the trace id optional
+    /// and promises no order).
     fn batch_write<T: serde::Serialize>(
         &self,
         object: ObjectKind,
         action: &str,
-        keys: &[String],
+        sent: &[SentInput],
         inputs: Vec<T>,
         fields: &[String],
         repeat: Repeat,
@@ -167,53 +170,78 @@ impl HubSpot {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
+        let every = |outcome: WriteOutcome| -> Vec<WriteResult> {
+            sent.iter()
+                .map(|s| WriteResult {
+                    key: s.key.to_string(),
+                    outcome: outcome.clone(),
+                })
+                .collect()
+        };
         let path = format!("{}/batch/{action}", self.objects_path(object)?);
         let body = serde_json::to_value(BatchInput { inputs })?;
         let reply = match self.http.post(&path, &body, repeat) {
             Ok(reply) => reply,
             // A whole batch refused for its content (400/409 and the like)
-            // fails each of its records, not the run.
+            // wrote nothing: each of its records is refused, not the run.
             Err(ApiError::Rejected {
                 status, message, ..
-            }) => {
-                let reason = format!("{status}: {message}");
-                return Ok(keys
-                    .iter()
-                    .map(|k| WriteResult {
-                        key: k.clone(),
-                        outcome: Err(reason.clone()),
-                    })
-                    .collect());
+            }) => return Ok(every(WriteOutcome::Refused(format!("{status}: {message}")))),
+            // A success we cannot read may have applied every input.
+            Err(ApiError::Malformed { detail, .. }) => {
+                return Ok(every(WriteOutcome::Unknown(format!(
+                    "HubSpot's answer could not be read ({detail})"
+                ))));
             }
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("{} {action} of {object}", self.http.system()));
             }
         };
-        let response: BatchResponse = self.parse(reply.body, &format!("batch {action} answer"))?;
-        let mut results = Vec::new();
-        for api in &response.results {
-            let key = api.object_write_trace_id.clone().unwrap_or_default();
-            let outcome = Self::to_record(object, api, fields).map_err(|e| e.to_string());
-            results.push(WriteResult { key, outcome });
-        }
-        let mut unmatched_errors = Vec::new();
-        for error in &response.errors {
-            let reason = format!("{}: {}", error.category, error.message);
-            match error.context.get("objectWriteTraceId") {
-                Some(traces) => results.extend(traces.iter().map(|k| WriteResult {
-                    key: k.clone(),
-                    outcome: Err(reason.clone()),
-                })),
-                None => unmatched_errors.push(reason),
+        let response: BatchResponse = match serde_json::from_value(reply.body) {
+            Ok(response) => response,
+            Err(e) => {
+                return Ok(every(WriteOutcome::Unknown(format!(
+                    "HubSpot's {} answer could not be read ({e})",
+                    reply.status
+                ))));
             }
-        }
-        let unanswered = if unmatched_errors.is_empty() {
-            "HubSpot returned no result for this record".to_string()
-        } else {
-            unmatched_errors.join("; ")
         };
-        Ok(complete_results(keys, results, &unanswered))
+        let results = response
+            .results
+            .iter()
+            .map(|api| AnsweredRecord {
+                trace: api.object_write_trace_id.clone(),
+                id: api.id.clone(),
+                values: api
+                    .properties
+                    .iter()
+                    .map(|(k, v)| (k.clone(), value_text(v)))
+                    .filter(|(_, v)| !v.is_empty())
+                    .collect(),
+                record: Self::to_record(object, api, fields).map_err(|e| e.to_string()),
+            })
+            .collect();
+        let errors: Vec<AnsweredError> = response
+            .errors
+            .iter()
+            .map(|error| AnsweredError {
+                reason: format!("{}: {}", error.category, error.message),
+                traces: error.context_values("objectWriteTraceId"),
+                names: error
+                    .context
+                    .keys()
+                    .filter(|k| *k != "objectWriteTraceId")
+                    .flat_map(|k| error.context_values(k))
+                    .collect(),
+            })
+            .collect();
+        Ok(match_answers(
+            sent,
+            results,
+            &errors,
+            "HubSpot's answer holds no result for this record",
+        ))
     }
 }
 
@@ -262,15 +290,33 @@ impl Connector for HubSpot {
             query.push(("associations", "contacts".to_string()));
         }
         let mut records = Vec::new();
+        // Deals whose listed contacts are only a first page.
+        let mut paged = Vec::new();
         self.get_pages(&path, &query, object.as_str(), &mut |page: Vec<
             ApiObject,
         >| {
             for api in &page {
+                let more = api
+                    .associations
+                    .get("contacts")
+                    .and_then(|a| a.paging.as_ref());
+                if more.is_some_and(|p| p.next.is_some()) {
+                    paged.push(records.len());
+                }
                 records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
             }
             progress(records.len() as u64);
             Ok(())
         })?;
+        if !paged.is_empty() {
+            let mut deals: Vec<&mut Record> = records
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| paged.binary_search(i).is_ok())
+                .map(|(_, r)| r)
+                .collect();
+            self.read_associations(&mut deals, fields)?;
+        }
         Ok(records)
     }
 
@@ -307,9 +353,8 @@ impl Connector for HubSpot {
                     "properties": Self::properties(object, fields),
                     "limit": SEARCH_PAGE,
                 });
-                if let Some(a) = &after {
-                    body["after"] = json!(a);
-                }
+                // The schema requires `after`; "0" is the first page.
+                body["after"] = json!(after.as_deref().unwrap_or("0"));
                 let reply = self
                     .http
                     .post(&path, &body, Repeat::Safe)
@@ -333,7 +378,7 @@ impl Connector for HubSpot {
             above = last_id;
         }
         if object == ObjectKind::Deals && fields.iter().any(|f| is_relation(f)) {
-            self.read_associations(&mut records, fields)?;
+            self.read_associations(&mut records.iter_mut().collect::<Vec<_>>(), fields)?;
         }
         Ok(records)
     }
@@ -344,6 +389,7 @@ impl Connector for HubSpot {
             let path = format!("{}/batch/read", self.objects_path(object)?);
             let body = serde_json::to_value(ReadInput {
                 properties: Self::properties(object, fields),
+                properties_with_history: Vec::new(),
                 inputs: chunk.iter().map(|id| IdInput { id: id.clone() }).collect(),
             })?;
             let reply = self
@@ -370,38 +416,67 @@ impl Connector for HubSpot {
                 object == ObjectKind::Contacts
                     && r.fields.get("email").is_some_and(|e| !e.trim().is_empty())
             });
-        let mut results = self.batch_write(
-            object,
-            "upsert",
-            &upserts.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
-            upserts
+        let properties = |records: &[&NewRecord]| -> Vec<BTreeMap<String, String>> {
+            records
                 .iter()
-                .map(|r| UpsertInput {
-                    id_property: "email",
-                    id: r.fields["email"].trim().to_string(),
-                    properties: without_relations(&r.fields),
-                    trace_id: r.key.clone(),
-                })
-                .collect(),
+                .map(|r| without_relations(&r.fields))
+                .collect()
+        };
+        let (upserted, created) = (properties(&upserts), properties(&creates));
+        let emails: Vec<&str> = upserts.iter().map(|r| r.fields["email"].trim()).collect();
+        let sent: Vec<SentInput> = upserts
+            .iter()
+            .zip(&upserted)
+            .zip(&emails)
+            .map(|((r, values), email)| SentInput {
+                key: &r.key,
+                id: None,
+                unique: Some(("email", email)),
+                values,
+            })
+            .collect();
+        let inputs = sent
+            .iter()
+            .map(|s| UpsertInput {
+                id_property: "email",
+                id: s
+                    .unique
+                    .map(|(_, email)| email.to_string())
+                    .unwrap_or_default(),
+                properties: s.values.clone(),
+                trace_id: s.key.to_string(),
+            })
+            .collect();
+        let mut results =
+            self.batch_write(object, "upsert", &sent, inputs, fields, Repeat::Safe)?;
+        let sent: Vec<SentInput> = creates
+            .iter()
+            .zip(&created)
+            .map(|(r, values)| SentInput {
+                key: &r.key,
+                id: None,
+                unique: None,
+                values,
+            })
+            .collect();
+        let inputs = sent
+            .iter()
+            .map(|s| CreateInput {
+                properties: s.values.clone(),
+                // Required by the schema even when empty; associations are
+                // written after the records exist (`relink_contacts`).
+                associations: Vec::new(),
+                trace_id: s.key.to_string(),
+            })
+            .collect();
+        results.extend(self.batch_write(
+            object,
+            "create",
+            &sent,
+            inputs,
             fields,
-            Repeat::Safe,
-        )?;
-        results.extend(
-            self.batch_write(
-                object,
-                "create",
-                &creates.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
-                creates
-                    .iter()
-                    .map(|r| CreateInput {
-                        properties: without_relations(&r.fields),
-                        trace_id: r.key.clone(),
-                    })
-                    .collect(),
-                fields,
-                Repeat::OnlyIfUnsent,
-            )?,
-        );
+            Repeat::OnlyIfUnsent,
+        )?);
         let relinks: Vec<Relink> = records
             .iter()
             .flat_map(|r| Relink::of(&r.key, &r.fields, &BTreeMap::new()))
@@ -420,27 +495,33 @@ impl Connector for HubSpot {
         let (with_properties, contact_only): (Vec<&RecordUpdate>, Vec<&RecordUpdate>) = records
             .iter()
             .partition(|r| !without_relations(&r.fields).is_empty());
-        let mut results = self.batch_write(
-            object,
-            "update",
-            &with_properties
-                .iter()
-                .map(|r| r.key.clone())
-                .collect::<Vec<_>>(),
-            with_properties
-                .iter()
-                .map(|r| UpdateInput {
-                    id: r.id.clone(),
-                    properties: without_relations(&r.fields),
-                    trace_id: r.key.clone(),
-                })
-                .collect(),
-            fields,
-            Repeat::Safe,
-        )?;
+        let properties: Vec<BTreeMap<String, String>> = with_properties
+            .iter()
+            .map(|r| without_relations(&r.fields))
+            .collect();
+        let sent: Vec<SentInput> = with_properties
+            .iter()
+            .zip(&properties)
+            .map(|(r, values)| SentInput {
+                key: &r.key,
+                id: Some(&r.id),
+                unique: None,
+                values,
+            })
+            .collect();
+        let inputs = sent
+            .iter()
+            .map(|s| UpdateInput {
+                id: s.id.unwrap_or_default().to_string(),
+                properties: s.values.clone(),
+                trace_id: s.key.to_string(),
+            })
+            .collect();
+        let mut results =
+            self.batch_write(object, "update", &sent, inputs, fields, Repeat::Safe)?;
         results.extend(contact_only.iter().map(|r| WriteResult {
             key: r.key.clone(),
-            outcome: Ok(Record {
+            outcome: WriteOutcome::Written(Record {
                 id: r.id.clone(),
                 fields: Fields::new(),
                 updated_ms: 0,
@@ -465,34 +546,35 @@ impl Connector for HubSpot {
                 .map(|r| IdInput { id: r.id.clone() })
                 .collect(),
         })?;
-        let gone = |outcome: Result<Record, String>| {
+        let gone = |outcome: &dyn Fn(&RecordRef) -> WriteOutcome| {
             records
                 .iter()
                 .map(|r| WriteResult {
                     key: r.key.clone(),
-                    outcome: outcome.clone().map(|rec| Record {
-                        id: r.id.clone(),
-                        ..rec
-                    }),
+                    outcome: outcome(r),
                 })
                 .collect()
         };
         match self.http.post(&path, &body, Repeat::Safe) {
             // Archiving answers 204 with no body; archiving a missing id is fine.
-            Ok(_) => Ok(gone(Ok(Record {
-                id: String::new(),
-                fields: Fields::new(),
-                updated_ms: 0,
-            }))),
+            Ok(_) => Ok(gone(&|r| {
+                WriteOutcome::Written(Record {
+                    id: r.id.clone(),
+                    fields: Fields::new(),
+                    updated_ms: 0,
+                })
+            })),
             Err(ApiError::Rejected {
                 status, message, ..
-            }) => Ok(gone(Err(format!("{status}: {message}")))),
+            }) => Ok(gone(&|_| {
+                WriteOutcome::Refused(format!("{status}: {message}"))
+            })),
             Err(e) => Err(e).with_context(|| format!("archiving {object} on {}", self.system())),
         }
     }
 
     fn owners(&self) -> Result<Vec<Owner>> {
-        let path = format!("/crm/owners/{}/", self.version);
+        let path = format!("/crm/owners/{}", self.version);
         let mut owners = Vec::new();
         self.get_pages(
             &path,
@@ -696,27 +778,87 @@ impl HubSpot {
         Ok(page.results)
     }
 
-    /// Search results carry no associations: read the deals' contacts with
-    /// the associations batch API (100 deals a call).
-    fn read_associations(&self, deals: &mut [Record], fields: &[String]) -> Result<()> {
+    /// Reads the deals' contacts with the associations batch API (100 deals
+    /// a call), following each deal's own paging cursor until its set is
+    /// whole, and sets the relation fields from them. Search results carry
+    /// no associations, and a list carries only the first page of each.
+    /// A set that cannot be read whole stops the pull: a partial one would
+    /// be taken for removed contacts and archived on the other side.
+    fn read_associations(&self, deals: &mut [&mut Record], fields: &[String]) -> Result<()> {
         let path = format!(
             "/crm/associations/{}/deals/contacts/batch/read",
             self.version
         );
+        let unreadable = |deal: &str, why: String| {
+            self.malformed(format!(
+                "the contacts of deal {deal} could not be read whole ({why}); nothing was planned"
+            ))
+        };
         let mut contacts: HashMap<String, Vec<String>> = HashMap::new();
-        for chunk in deals.chunks(MAX_BATCH) {
-            let body =
-                json!({"inputs": chunk.iter().map(|d| json!({"id": d.id})).collect::<Vec<_>>()});
-            // A 207 names deals without associations; they simply have none.
-            let reply = self
-                .http
-                .post(&path, &body, Repeat::Safe)
-                .with_context(|| format!("reading deal contacts on {}", self.system()))?;
-            let page: AssociationsPage = self.parse(reply.body, "associations")?;
-            for r in page.results {
-                let ids = r.to.iter().map(|t| value_text(&t.to_object_id)).collect();
-                contacts.insert(r.from.id, ids);
+        let mut wanted: Vec<AssociationsInput> = deals
+            .iter()
+            .map(|d| AssociationsInput {
+                id: d.id.clone(),
+                after: None,
+            })
+            .collect();
+        while !wanted.is_empty() {
+            let mut next = Vec::new();
+            for chunk in wanted.chunks(MAX_BATCH) {
+                let reply = self
+                    .http
+                    .post(&path, &json!({ "inputs": chunk }), Repeat::Safe)
+                    .with_context(|| format!("reading deal contacts on {}", self.system()))?;
+                let page: AssociationsPage = self.parse(reply.body, "associations")?;
+                let mut answered: BTreeSet<String> = BTreeSet::new();
+                for r in page.results {
+                    let asked = chunk.iter().find(|i| i.id == r.from.id);
+                    let Some(asked) = asked else {
+                        return Err(unreadable(
+                            &r.from.id,
+                            "an answer for a deal not asked for".into(),
+                        )
+                        .into());
+                    };
+                    let ids = r.to.iter().map(|t| value_text(&t.to_object_id));
+                    contacts.entry(r.from.id.clone()).or_default().extend(ids);
+                    if let Some(more) = r.paging.and_then(|p| p.next) {
+                        if asked.after.as_deref() == Some(more.after.as_str()) {
+                            return Err(unreadable(
+                                &r.from.id,
+                                "the paging cursor did not advance".into(),
+                            )
+                            .into());
+                        }
+                        next.push(AssociationsInput {
+                            id: r.from.id.clone(),
+                            after: Some(more.after),
+                        });
+                    }
+                    answered.insert(r.from.id);
+                }
+                // A 207 names the deals that have no contacts; any other
+                // error leaves a deal's set unknown.
+                for error in &page.errors {
+                    let deals = error.context_values("fromObjectId");
+                    let none = error
+                        .sub_category
+                        .as_str()
+                        .is_some_and(|s| s.ends_with("NO_ASSOCIATIONS_FOUND"));
+                    if !none || deals.is_empty() {
+                        let deal = deals.first().map_or("?", String::as_str);
+                        let why = format!("{}: {}", error.category, error.message);
+                        return Err(unreadable(deal, why).into());
+                    }
+                    answered.extend(deals);
+                }
+                if let Some(missing) = chunk.iter().find(|i| !answered.contains(&i.id)) {
+                    return Err(
+                        unreadable(&missing.id, "HubSpot's answer left it out".into()).into(),
+                    );
+                }
             }
+            wanted = next;
         }
         for deal in deals.iter_mut() {
             let mut ids = contacts.remove(&deal.id).unwrap_or_default();
@@ -794,7 +936,7 @@ impl HubSpot {
             results
                 .iter()
                 .find(|r| r.key == key)
-                .and_then(|r| r.outcome.as_ref().ok())
+                .and_then(|r| r.outcome.written())
                 .map(|rec| rec.id.clone())
         };
         let mut associate = Vec::new();
@@ -848,7 +990,18 @@ impl HubSpot {
                     &serde_json::json!({ "inputs": chunk }),
                     Repeat::Safe,
                 ) {
-                    Ok(_) => {}
+                    // A 200 or 207 may still list inputs it refused.
+                    Ok(reply) => {
+                        let refused = serde_json::from_value::<AssociationsPage>(reply.body)
+                            .map(|page| page.errors)
+                            .unwrap_or_default();
+                        if let Some(error) = refused.first() {
+                            failure = Some(format!(
+                                "contact association refused ({}: {})",
+                                error.category, error.message
+                            ));
+                        }
+                    }
                     Err(ApiError::Rejected {
                         status, message, ..
                     }) => {
@@ -870,7 +1023,7 @@ impl HubSpot {
         }
         for result in results.iter_mut() {
             for relink in relinks.iter().filter(|r| r.key == result.key) {
-                let Ok(record) = &mut result.outcome else {
+                let WriteOutcome::Written(record) = &mut result.outcome else {
                     continue;
                 };
                 // A deal that was written stays linked even if its association

@@ -14,7 +14,8 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate, WriteResult,
+    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate,
+    WriteOutcome, WriteResult,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{Fields, ObjectKind, Owner, Record, set_field};
@@ -314,7 +315,7 @@ impl Pipedrive {
             Err(reason) => {
                 return Ok(WriteResult {
                     key: key.to_string(),
-                    outcome: Err(reason),
+                    outcome: WriteOutcome::Refused(reason),
                 });
             }
         };
@@ -324,14 +325,20 @@ impl Pipedrive {
             self.http.patch(&path, &body)
         };
         let outcome = match reply {
-            Ok(reply) => {
-                let one: One<Entity> = serde_json::from_value(reply.body)
-                    .map_err(|e| self.malformed(format!("{path} answer: {e}")))?;
-                Ok(self.to_record(object, &one.data, fields)?)
+            // A success whose body cannot be read may still have written.
+            Ok(reply) => match serde_json::from_value::<One<Entity>>(reply.body) {
+                Ok(one) => match self.to_record(object, &one.data, fields) {
+                    Ok(record) => WriteOutcome::Written(record),
+                    Err(e) => WriteOutcome::Unknown(format!("its answer could not be read ({e})")),
+                },
+                Err(e) => WriteOutcome::Unknown(format!("its answer could not be read ({e})")),
+            },
+            Err(ApiError::Malformed { detail, .. }) => {
+                WriteOutcome::Unknown(format!("its answer could not be read ({detail})"))
             }
             Err(ApiError::Rejected {
                 status, message, ..
-            }) => Err(format!("{status}: {message}")),
+            }) => WriteOutcome::Refused(format!("{status}: {message}")),
             Err(e) => {
                 return Err(e).with_context(|| format!("writing {object} to {}", self.system()));
             }
@@ -771,14 +778,16 @@ impl Connector for Pipedrive {
             .iter()
             .map(|r| {
                 let outcome = match self.http.delete(&format!("/api/v2/{collection}/{}", r.id)) {
-                    Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => Ok(Record {
-                        id: r.id.clone(),
-                        fields: Fields::new(),
-                        updated_ms: 0,
-                    }),
+                    Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => {
+                        WriteOutcome::Written(Record {
+                            id: r.id.clone(),
+                            fields: Fields::new(),
+                            updated_ms: 0,
+                        })
+                    }
                     Err(ApiError::Rejected {
                         status, message, ..
-                    }) => Err(format!("{status}: {message}")),
+                    }) => WriteOutcome::Refused(format!("{status}: {message}")),
                     Err(e) => {
                         return Err(e)
                             .with_context(|| format!("deleting {object} on {}", self.system()));
