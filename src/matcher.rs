@@ -76,6 +76,10 @@ fn unmarked<'a>(records: impl IntoIterator<Item = &'a Record>, marks: &[bool]) -
         .collect()
 }
 
+/// Hash of some fields' comparable values → positions of the records
+/// holding them.
+type ValueIndex = HashMap<u64, Vec<usize>>;
+
 /// The fields a pending create sent that its record must hold, in name order.
 fn sent_values<'p>(pair: &PairConfig, pending: &'p PendingCreate) -> Vec<(&'p str, &'p str)> {
     pending
@@ -112,7 +116,7 @@ fn recover_lost_creates(
     // One index per target side and set of field names sent (a pair's
     // creates send a handful of distinct sets): hash of those fields'
     // values → the unlinked targets holding them.
-    let mut indexes: HashMap<(usize, Vec<&str>), HashMap<u64, Vec<usize>>> = HashMap::new();
+    let mut indexes: HashMap<(usize, Vec<&str>), ValueIndex> = HashMap::new();
     let mut taken = [
         vec![false; unlinked_left.len()],
         vec![false; unlinked_right.len()],
@@ -131,7 +135,7 @@ fn recover_lost_creates(
         let index = indexes
             .entry((target_side, names.clone()))
             .or_insert_with(|| {
-                let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+                let mut index = ValueIndex::new();
                 for (t, target) in sides[target_side].iter().enumerate() {
                     let key = key_of(&mut names.iter().map(|f| target.get(f)));
                     index.entry(key).or_default().push(t);
@@ -439,6 +443,75 @@ firstname = "firstname"
             ("1", "11")
         );
         assert!(p.left_only.is_empty());
+    }
+
+    #[test]
+    fn lost_creates_are_found_by_their_values_whatever_the_relations_say() {
+        let pair = crate::config::test_pairs(
+            r#"
+[[pairs]]
+name = "contacts"
+left = "a.contacts"
+right = "b.contacts"
+[pairs.fields]
+email = "email"
+
+[[pairs]]
+name = "deals"
+left = "a.deals"
+right = "b.deals"
+[pairs.fields]
+dealname = "dealname"
+amount = "amount"
+contact = "contact"
+[pairs.values]
+contact = "link:contacts"
+"#,
+        )
+        .remove(1);
+        let deal = |id: &str, name: &str, amount: &str| {
+            let mut fields = crate::model::Fields::new();
+            crate::model::set_field(&mut fields, "dealname", name);
+            crate::model::set_field(&mut fields, "amount", amount);
+            Record {
+                id: id.into(),
+                fields,
+                updated_ms: 1,
+            }
+        };
+        let mut state = PairState::default();
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        for i in 0..500 {
+            left.push(deal(&i.to_string(), &format!("Deal {i}"), &format!("{i}")));
+            // Every other create was made (its amount normalised by the
+            // server); its association was not, as a lost answer leaves it.
+            if i % 2 == 0 {
+                right.push(deal(
+                    &(10_000 + i).to_string(),
+                    &format!("Deal {i}"),
+                    &format!("{i}.0"),
+                ));
+            }
+            let sent = crate::model::Fields::from([
+                ("dealname".to_string(), format!("Deal {i}")),
+                ("amount".to_string(), format!("{i}")),
+                ("contact".to_string(), "77".to_string()),
+            ]);
+            state.add_pending(crate::state::PendingCreate {
+                target: Side::Right,
+                source: i.to_string(),
+                fields: sent,
+            });
+        }
+        let p = pair_records(&pair, &left, &right, &state);
+        assert_eq!(p.matched.len(), 250);
+        assert!(
+            p.matched
+                .iter()
+                .all(|(l, r)| r.id == format!("{}", 10_000 + l.id.parse::<u32>().unwrap()))
+        );
+        assert_eq!(p.left_only.len(), 250, "the creates never made are made");
+        assert!(p.right_only.is_empty());
     }
 
     #[test]

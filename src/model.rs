@@ -157,9 +157,8 @@ pub fn comparable_value(value: &str) -> String {
             .map(|ms| ms as f64)
     });
     match number {
-        // -0 and 0 are equal numbers.
-        Some(n) if n == 0.0 => "\u{1}0".to_string(),
-        Some(n) => format!("\u{1}{n}"),
+        // Adding zero turns -0 into 0, an equal number written alike.
+        Some(n) => format!("\u{1}{}", n + 0.0),
         None => value.to_string(),
     }
 }

@@ -375,3 +375,204 @@ pub fn match_answers(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Fields;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn answer(id: &str, trace: Option<&str>, pairs: &[(&str, &str)]) -> AnsweredRecord {
+        AnsweredRecord {
+            trace: trace.map(str::to_string),
+            id: id.to_string(),
+            values: values(pairs),
+            record: Ok(Record {
+                id: id.to_string(),
+                fields: Fields::new(),
+                updated_ms: 1,
+            }),
+        }
+    }
+
+    fn written_ids(results: &[WriteResult]) -> Vec<Option<&str>> {
+        results
+            .iter()
+            .map(|r| r.outcome.written().map(|w| w.id.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn results_are_matched_by_trace_id_then_id_then_unique_value_then_values() {
+        let (a, b, c, d) = (
+            values(&[("name", "A")]),
+            values(&[("name", "B")]),
+            values(&[("email", "c@x.io"), ("name", "C")]),
+            values(&[("name", "D")]),
+        );
+        let sent = [
+            SentInput {
+                key: "0",
+                id: None,
+                unique: None,
+                values: &a,
+            },
+            SentInput {
+                key: "1",
+                id: Some("11"),
+                unique: None,
+                values: &b,
+            },
+            SentInput {
+                key: "2",
+                id: None,
+                unique: Some(("email", "c@x.io")),
+                values: &c,
+            },
+            SentInput {
+                key: "3",
+                id: None,
+                unique: None,
+                values: &d,
+            },
+        ];
+        let results = vec![
+            answer("14", None, &[("name", "D")]),
+            answer("13", None, &[("email", "C@X.io"), ("name", "C")]),
+            answer("11", None, &[("name", "B")]),
+            answer("10", Some("0"), &[("name", "A")]),
+        ];
+        let matched = match_answers(&sent, results, &[], "none");
+        assert_eq!(
+            written_ids(&matched),
+            [Some("10"), Some("11"), Some("13"), Some("14")]
+        );
+    }
+
+    #[test]
+    fn identical_inputs_share_results_and_the_widest_fitting_input_takes_a_result() {
+        let (narrow, wide, same) = (
+            values(&[("name", "X")]),
+            values(&[("amount", "5"), ("name", "X")]),
+            values(&[("name", "X")]),
+        );
+        let sent = [
+            SentInput {
+                key: "0",
+                id: None,
+                unique: None,
+                values: &narrow,
+            },
+            SentInput {
+                key: "1",
+                id: None,
+                unique: None,
+                values: &wide,
+            },
+            SentInput {
+                key: "2",
+                id: None,
+                unique: None,
+                values: &same,
+            },
+        ];
+        // The wide result fits all three; it belongs to the input that sent
+        // the amount. The two narrow ones take the other two in any order.
+        let results = vec![
+            answer("20", None, &[("amount", "5.0"), ("name", "X")]),
+            answer("21", None, &[("name", "X")]),
+            answer("22", None, &[("name", "X")]),
+        ];
+        let matched = match_answers(&sent, results, &[], "none");
+        let ids = written_ids(&matched);
+        assert_eq!(ids[1], Some("20"));
+        let mut narrow_ids = vec![ids[0], ids[2]];
+        narrow_ids.sort();
+        assert_eq!(narrow_ids, [Some("21"), Some("22")]);
+    }
+
+    #[test]
+    fn a_result_fitting_inputs_that_sent_different_fields_goes_to_none() {
+        let (first, second) = (values(&[("a", "1")]), values(&[("b", "2")]));
+        let sent = [
+            SentInput {
+                key: "0",
+                id: None,
+                unique: None,
+                values: &first,
+            },
+            SentInput {
+                key: "1",
+                id: None,
+                unique: None,
+                values: &second,
+            },
+        ];
+        let results = vec![answer("30", None, &[("a", "1"), ("b", "2")])];
+        let matched = match_answers(&sent, results, &[], "no result");
+        assert!(
+            matched
+                .iter()
+                .all(|r| matches!(r.outcome, WriteOutcome::Unknown(_)))
+        );
+    }
+
+    #[test]
+    fn errors_fail_only_the_inputs_they_name_and_leave_the_rest_unknown() {
+        let (a, b, c) = (
+            values(&[("n", "A")]),
+            values(&[("n", "B")]),
+            values(&[("n", "C")]),
+        );
+        let sent = [
+            SentInput {
+                key: "0",
+                id: None,
+                unique: None,
+                values: &a,
+            },
+            SentInput {
+                key: "1",
+                id: Some("41"),
+                unique: None,
+                values: &b,
+            },
+            SentInput {
+                key: "2",
+                id: None,
+                unique: None,
+                values: &c,
+            },
+        ];
+        let errors = [
+            AnsweredError {
+                reason: "bad A".into(),
+                traces: vec!["0".into()],
+                names: vec![],
+            },
+            AnsweredError {
+                reason: "bad B".into(),
+                traces: vec![],
+                names: vec!["41".into()],
+            },
+            AnsweredError {
+                reason: "bad something".into(),
+                traces: vec![],
+                names: vec![],
+            },
+        ];
+        let matched = match_answers(&sent, Vec::new(), &errors, "no result");
+        assert_eq!(matched[0].outcome, WriteOutcome::Refused("bad A".into()));
+        assert_eq!(matched[1].outcome, WriteOutcome::Refused("bad B".into()));
+        let WriteOutcome::Unknown(why) = &matched[2].outcome else {
+            panic!("{:?}", matched[2]);
+        };
+        assert!(why.contains("bad something"), "{why}");
+    }
+}

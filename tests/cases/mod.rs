@@ -7,6 +7,7 @@ mod hubspot_sync;
 mod pipedrive_sync;
 mod plans;
 mod reliability;
+mod vendor_variance;
 
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::harness::{EU_TOKEN, US_TOKEN, Workdir};

@@ -254,6 +254,11 @@ impl FakeHubSpot {
         state.limits.interval = Duration::from_millis(interval_ms);
     }
 
+    /// Turns on answers the schema allows but HubSpot usually does not give.
+    pub fn set_quirks(&self, quirks: Quirks) {
+        self.state().quirks = quirks;
+    }
+
     /// Whether 429 answers carry `Retry-After` (HubSpot's usually do not).
     pub fn set_retry_after(&self, seconds: Option<u64>) {
         self.state().limits.retry_after = seconds;
@@ -467,6 +472,23 @@ fn prune(window: &mut VecDeque<Instant>, now: Instant, span: Duration) {
     }
 }
 
+/// Ways of answering that HubSpot's 2026-09 schemas allow and its own
+/// answers usually do not show. Off by default; each test turns on the ones
+/// it proves crmsync survives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quirks {
+    /// Batch results and errors carry no `objectWriteTraceId` (optional in
+    /// `SimplePublicObject`, `SimplePublicUpsertObject` and in errors, whose
+    /// `context` is a free map). Errors then name an input only by its `id`.
+    pub no_trace_ids: bool,
+    /// Batch results come in a shuffled order (no order is promised).
+    pub shuffled: bool,
+    /// Associations come this many at a time: a list's embedded
+    /// `associations.contacts` carries `paging.next.after`, and each batch
+    /// read result its own `paging`, to be followed with the input's `after`.
+    pub association_page: Option<usize>,
+}
+
 /// (kind, unique property, lowercased value) → live ids holding it.
 type UniqueIndex = HashMap<(Kind, String, String), Vec<u64>>;
 
@@ -484,6 +506,10 @@ pub struct HubSpotState {
     deal_contacts: BTreeMap<u64, BTreeSet<u64>>,
     limits: Limits,
     unknown_routes: Vec<String>,
+    /// Answers the published schema allows that crmsync must survive.
+    quirks: Quirks,
+    /// Seeds the order of shuffled answers (advances per answer).
+    shuffles: u64,
     /// (kind, unique property, lowercased value) → live ids holding it, in
     /// id order: a batch of upserts checks uniqueness by lookup instead of
     /// scanning the account once per input (the benchmark writes 10,000
@@ -586,6 +612,8 @@ impl HubSpotState {
                 rejected: 0,
             },
             unknown_routes: vec![],
+            quirks: Quirks::default(),
+            shuffles: 0,
         }
     }
 
@@ -830,6 +858,10 @@ enum AssocOp {
 }
 
 fn parse_route(req: &Request) -> Option<Route> {
+    // `/crm/owners/2026-09/` is not the schema's `/crm/owners/2026-09`.
+    if req.path.len() > 1 && req.path.ends_with('/') {
+        return None;
+    }
     let segments = req.segments();
     let ["crm", api, version, rest @ ..] = segments.as_slice() else {
         return None;
@@ -1079,11 +1111,17 @@ impl HubSpotState {
         };
         if !linked.is_empty() {
             let label = kind.info().association.0;
+            let page = self.quirks.association_page.unwrap_or(usize::MAX);
             let results: Vec<Value> = linked
                 .iter()
+                .take(page)
                 .map(|id| json!({ "id": id.to_string(), "type": label }))
                 .collect();
-            out["associations"] = json!({ kind.other().info().name: { "results": results } });
+            let mut list = json!({ "results": results });
+            if linked.len() > page {
+                list["paging"] = json!({ "next": { "after": page.to_string() } });
+            }
+            out["associations"] = json!({ kind.other().info().name: list });
         }
         out
     }
@@ -1152,8 +1190,15 @@ impl HubSpotState {
 
     fn batch_read(&self, kind: Kind, req: &Request) -> Answer {
         let (body, inputs) = batch_inputs(req)?;
-        // The published schema marks `properties` required; the fake insists.
+        // The published schema marks `properties` and `propertiesWithHistory`
+        // required; the fake insists.
         let names = body_properties(&body, kind, true)?;
+        if !body
+            .get("propertiesWithHistory")
+            .is_some_and(Value::is_array)
+        {
+            return Err("propertiesWithHistory is required (an array of property names)".into());
+        }
         let id_property = body.get("idProperty").and_then(Value::as_str);
         let started = format_iso(now_ms());
         let (mut found, mut missing) = (BTreeSet::new(), vec![]);
@@ -1568,6 +1613,17 @@ impl HubSpotState {
         (id, created)
     }
 
+    /// Reorders an answer's results (Fisher–Yates on `splitmix`), differently
+    /// for every answer.
+    fn shuffle(&mut self, results: &mut [Value]) {
+        self.shuffles += 1;
+        let mut seed = self.shuffles;
+        for i in (1..results.len()).rev() {
+            seed = splitmix(seed);
+            results.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+    }
+
     /// One write outside HTTP (seed, edit).
     fn write_one(&mut self, kind: Kind, op: WriteOp, input: &Value) -> Result<String, Failure> {
         let plan = self.plan_write(kind, op, input, &mut BTreeSet::new())?;
@@ -1585,16 +1641,32 @@ impl HubSpotState {
             Some(_) => Err("objectWriteTraceId must be a string"),
         };
         let traces = inputs.iter().map(trace).collect::<Result<Vec<_>, _>>()?;
+        // `SimplePublicObjectBatchInputForCreate` requires the list.
+        if op == WriteOp::Create
+            && !inputs
+                .iter()
+                .all(|i| i.get("associations").is_some_and(Value::is_array))
+        {
+            return Err("each create input needs an associations array (empty for none)".into());
+        }
+        let quirks = self.quirks;
         let partial = traces.iter().flatten().collect::<BTreeSet<_>>().len() == inputs.len();
         let started = format_iso(now_ms());
         let (mut claims, mut plans, mut errors) = (BTreeSet::new(), vec![], vec![]);
         for (input, trace) in inputs.iter().zip(traces) {
             match self.plan_write(kind, op, input, &mut claims) {
                 Ok(plan) => plans.push((trace, plan)),
-                Err(e) if partial => errors.push(json!({
-                    "status": "error", "category": e.category, "message": e.message,
-                    "context": { "objectWriteTraceId": [trace] },
-                })),
+                Err(e) if partial => {
+                    let context = match (quirks.no_trace_ids, input.get("id")) {
+                        (false, _) => json!({ "objectWriteTraceId": [trace] }),
+                        (true, Some(id)) => json!({ "ids": [id] }),
+                        (true, None) => json!({}),
+                    };
+                    errors.push(json!({
+                        "status": "error", "category": e.category, "message": e.message,
+                        "context": context,
+                    }))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -1603,7 +1675,7 @@ impl HubSpotState {
             let names: Vec<String> = plan.values.keys().cloned().collect();
             let (id, created) = self.apply_write(kind, plan);
             let mut result = self.record_json(kind, &self.table(kind)[&id], &names, false);
-            if let Some(trace) = trace {
+            if let Some(trace) = trace.filter(|_| !quirks.no_trace_ids) {
                 result["objectWriteTraceId"] = json!(trace);
             }
             if op == WriteOp::Upsert {
@@ -1611,8 +1683,11 @@ impl HubSpotState {
             }
             results.push(result);
         }
-        // Reversed on purpose: clients must match by objectWriteTraceId.
+        // Reversed (or shuffled) on purpose: clients must not match by position.
         results.reverse();
+        if quirks.shuffled {
+            self.shuffle(&mut results);
+        }
         let status = match (errors.is_empty(), op) {
             (false, _) => 207,
             (true, WriteOp::Create) => 201,
@@ -1907,7 +1982,7 @@ impl HubSpotState {
 // ---------------------------------------------------------------------------
 
 impl HubSpotState {
-    fn read_associations(&self, req: &Request) -> Answer {
+    fn read_associations(&mut self, req: &Request) -> Answer {
         let (_, inputs) = batch_inputs(req)?;
         let started = format_iso(now_ms());
         let (mut results, mut errors) = (vec![], vec![]);
@@ -1917,7 +1992,15 @@ impl HubSpotState {
             let contacts = deal
                 .map(|id| self.associated(Kind::Deals, id))
                 .unwrap_or_default();
-            if contacts.is_empty() {
+            let offset = match input.get("after") {
+                None => 0,
+                Some(a) => (a.as_str().and_then(|a| a.parse::<usize>().ok()))
+                    .ok_or(format!("invalid paging cursor {a}"))?,
+            };
+            let page = self.quirks.association_page.unwrap_or(usize::MAX);
+            let more = contacts.len() > offset.saturating_add(page);
+            let contacts: Vec<u64> = contacts.into_iter().skip(offset).take(page).collect();
+            if contacts.is_empty() && offset == 0 {
                 errors.push(json!({
                     "status": "error", "category": "OBJECT_NOT_FOUND",
                     "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
@@ -1927,13 +2010,21 @@ impl HubSpotState {
                 continue;
             }
             let kinds = json!([{ "category": "HUBSPOT_DEFINED", "typeId": 3, "label": null }]);
+            // `toObjectId` is a string in the schema.
             let to: Vec<Value> = contacts
                 .iter()
-                .map(|c| json!({ "toObjectId": c, "associationTypes": kinds }))
+                .map(|c| json!({ "toObjectId": c.to_string(), "associationTypes": kinds }))
                 .collect();
-            results.push(json!({ "from": { "id": key }, "to": to }));
+            let mut result = json!({ "from": { "id": key }, "to": to });
+            if more {
+                result["paging"] = json!({ "next": { "after": (offset + page).to_string() } });
+            }
+            results.push(result);
         }
         results.reverse();
+        if self.quirks.shuffled {
+            self.shuffle(&mut results);
+        }
         let status = if errors.is_empty() { 200 } else { 207 };
         Ok(Response::json(
             status,
@@ -2237,7 +2328,7 @@ mod tests {
     fn creating_a_duplicate_email_is_409_and_writes_nothing() {
         let fake = FakeHubSpot::start(TOKEN);
         let existing = fake.seed("contacts", &[("email", "bo@example.com")]);
-        let inputs = json!([{ "properties": { "email": "new@example.com" } }, { "properties": { "email": " BO@example.com " } }]);
+        let inputs = json!([{ "properties": { "email": "new@example.com" }, "associations": [] }, { "properties": { "email": " BO@example.com " }, "associations": [] }]);
         let reply = post(
             &fake,
             &format!("/crm/objects/{V}/contacts/batch/create"),
@@ -2260,7 +2351,7 @@ mod tests {
         let inputs: Vec<Value> = ["a@example.com", "not-an-email", "c@example.com"]
             .iter()
             .enumerate()
-            .map(|(i, email)| json!({ "properties": { "email": email }, "objectWriteTraceId": format!("t{i}") }))
+            .map(|(i, email)| json!({ "properties": { "email": email }, "associations": [], "objectWriteTraceId": format!("t{i}") }))
             .collect();
         let reply = post(
             &fake,
@@ -2284,7 +2375,7 @@ mod tests {
     fn bad_batches_are_400_and_write_nothing() {
         let fake = FakeHubSpot::start(TOKEN);
         let path = format!("/crm/objects/{V}/contacts/batch/create");
-        let one_bad = json!([{ "properties": { "email": "a@example.com" } }, { "properties": { "amount": "12" } }]);
+        let one_bad = json!([{ "properties": { "email": "a@example.com" }, "associations": [] }, { "properties": { "amount": "12" }, "associations": [] }]);
         let reply = post(&fake, &path, json!({ "inputs": one_bad }));
         assert_eq!(
             reply.status, 400,
@@ -2328,7 +2419,7 @@ mod tests {
             (json!({ "closedate": "1767225600001" }), "INVALID_DATE"),
         ];
         for (props, expected) in cases {
-            let input = json!({ "inputs": [{ "properties": props }] });
+            let input = json!({ "inputs": [{ "properties": props, "associations": [] }] });
             let reply = post(
                 &fake,
                 &format!("/crm/objects/{V}/deals/batch/create"),
@@ -2418,8 +2509,10 @@ mod tests {
             404
         );
         assert_eq!(get(&fake, "/crm/objects/2025-09/contacts").status, 404);
-        assert_eq!(get(&fake, &format!("/crm/owners/{V}/")).status, 200);
-        assert_eq!(fake.unknown_routes().len(), 3);
+        assert_eq!(get(&fake, &format!("/crm/owners/{V}")).status, 200);
+        // The schema's path has no trailing slash.
+        assert_eq!(get(&fake, &format!("/crm/owners/{V}/")).status, 404);
+        assert_eq!(fake.unknown_routes().len(), 4);
     }
 
     #[test]
@@ -2484,7 +2577,7 @@ mod tests {
         );
         assert_eq!(
             read.body["results"][0]["to"][0]["toObjectId"],
-            json!(contact.parse::<u64>().unwrap())
+            json!(contact)
         );
         let listed = get(
             &fake,
@@ -2507,7 +2600,7 @@ mod tests {
         let a = fake.seed("contacts", &[("email", "a@example.com")]);
         let b = fake.seed("contacts", &[("email", "b@example.com")]);
         fake.archive("contacts", &b);
-        let read = json!({ "properties": ["email"], "inputs": [{ "id": a }, { "id": b }] });
+        let read = json!({ "properties": ["email"], "propertiesWithHistory": [], "inputs": [{ "id": a }, { "id": b }] });
         let reply = post(
             &fake,
             &format!("/crm/objects/{V}/contacts/batch/read"),
