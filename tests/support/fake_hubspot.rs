@@ -1815,6 +1815,11 @@ impl HubSpotState {
         if body.get("query").is_some() {
             return Err("the fake does not model free-text query; use filterGroups".into());
         }
+        // `PublicObjectSearchRequest` requires all five.
+        let required = ["after", "filterGroups", "limit", "properties", "sorts"];
+        if let Some(missing) = required.iter().find(|f| body.get(**f).is_none()) {
+            return Err(format!("{missing} is required in a search request").into());
+        }
         let limit = match body.get("limit") {
             None => DEFAULT_PAGE,
             Some(l) => (l.as_u64().map(|l| l as usize))
@@ -2528,6 +2533,7 @@ mod tests {
             let body = json!({
                 "filterGroups": [{ "filters": [filter] }], "properties": ["firstname"], "limit": 2,
                 "sorts": [{ "propertyName": "lastmodifieddate", "direction": "ASCENDING" }],
+                "after": "0",
             });
             let reply = post(&fake, &path, body);
             assert_eq!(
@@ -2539,8 +2545,14 @@ mod tests {
             assert_eq!(ids(&reply, "id"), seeded[1..]);
             assert_eq!(reply.body["paging"]["next"]["after"], "2");
         }
-        assert_eq!(post(&fake, &path, json!({ "limit": 201 })).status, 400);
-        assert_eq!(post(&fake, &path, json!({ "after": "10000" })).status, 400);
+        let page = |limit: u64, after: &str| json!({ "filterGroups": [], "properties": [], "sorts": [], "limit": limit, "after": after });
+        assert_eq!(post(&fake, &path, page(201, "0")).status, 400);
+        assert_eq!(post(&fake, &path, page(10, "10000")).status, 400);
+        assert_eq!(
+            post(&fake, &path, json!({ "limit": 10 })).status,
+            400,
+            "after, sorts, … are required"
+        );
     }
 
     #[test]
