@@ -35,7 +35,7 @@ pub fn summary(
         ExitStatus::Error => "error",
         ExitStatus::Usage => "usage",
         ExitStatus::Drift => "drift",
-        ExitStatus::Partial => "some records failed",
+        ExitStatus::Partial => "some records failed or are unknown",
         ExitStatus::TryLater => "try later",
         ExitStatus::SafetyStop => "safety stop, nothing written",
         ExitStatus::Auth => "authentication",
