@@ -2,7 +2,8 @@
 //! `emails`/`phones` entries it cannot read are written back untouched,
 //! `null` goes only to fields the spec marks nullable (the fake refuses any
 //! other), a clear Pipedrive documents no way to make is an `invalid` item,
-//! and a create without its required name or title is `invalid` too.
+//! a create without its required name or title is `invalid` too, and a
+//! listing whose answers leave out the paging cursor is never taken as whole.
 
 use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
 use crate::support::fake_pipedrive::FakePipedrive;
@@ -287,5 +288,24 @@ fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
         persons[0]["name"],
         json!("cy@example.com"),
         "named by email"
+    );
+}
+
+#[test]
+fn a_full_page_without_a_paging_cursor_stops_the_run_instead_of_ending_the_listing() {
+    let a = Accounts::new();
+    a.pd.omit_additional_data(true);
+    a.pd.seed_person(json!({"name": "Ann Lee"}));
+    // One short page: the listing is whole whatever the answer says.
+    a.work.run(&["pull"]).expect(0);
+
+    for i in 0..500 {
+        a.pd.seed_person(json!({"name": format!("Person {i}")}));
+    }
+    let run = a.work.run(&["pull", "--full"]).expect(1);
+    assert!(
+        run.stderr.contains("cannot tell whether more follow"),
+        "{}",
+        run.stderr
     );
 }

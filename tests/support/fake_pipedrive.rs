@@ -221,6 +221,12 @@ impl FakePipedrive {
         self.server.state().limits.rejected
     }
 
+    /// Person and deal list answers leave out `additional_data` (and so
+    /// `next_cursor`), which no v2 response schema requires.
+    pub fn omit_additional_data(&self, omit: bool) {
+        self.server.state().without_additional_data = omit;
+    }
+
     /// `"METHOD /path"` of every request that matched no endpoint of the fake
     /// (including the deprecated v1 persons/deals endpoints).
     pub fn unknown_routes(&self) -> Vec<String> {
@@ -265,6 +271,9 @@ pub struct PipedriveState {
     deals: Table,
     limits: Limits,
     unknown_routes: Vec<String>,
+    /// Person and deal lists leave `additional_data` out (the spec does not
+    /// require it).
+    without_additional_data: bool,
     next_option_id: i64,
     field_code_seed: u64,
 }
@@ -374,6 +383,7 @@ impl PipedriveState {
                 rejected: 0,
             },
             unknown_routes: Vec::new(),
+            without_additional_data: false,
             // Option ids start well away from 1 so that sending an option's
             // position instead of its id is caught.
             next_option_id: 101,
@@ -1053,8 +1063,14 @@ impl PipedriveState {
         };
         let rows = &self.table(entity).rows;
         let (page, next) = params.page(&sort, rows.values().filter(|r| keep(r)))?;
-        let data = page.iter().map(|id| self.render(entity, &rows[id], &view));
-        Ok(listing(data.collect(), next))
+        let data: Vec<Value> = page
+            .iter()
+            .map(|id| self.render(entity, &rows[id], &view))
+            .collect();
+        if self.without_additional_data {
+            return Ok(json!({"success": true, "data": data}));
+        }
+        Ok(listing(Value::Array(data), next))
     }
 
     /// Creates (`id == None`) or updates a record from a write body; returns its id.
