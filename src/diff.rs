@@ -572,16 +572,7 @@ phone = "phone"
     }
 
     fn plan(pair: &PairConfig, left: &[Record], right: &[Record], state: &PairState) -> PairPlan {
-        let owners = OwnerDirectory::default();
-        let links = crate::state::State::default();
-        let labels = crate::model::Labels::new();
-        let translator = Translator::new(pair, &owners, &links, [&labels, &labels]);
-        plan_pair(
-            pair,
-            &pair_records(pair, left, right, state),
-            &translator,
-            &Default::default(),
-        )
+        plan_with_rules(pair, left, right, state, WriteRules::default())
     }
 
     fn plan_with_rules(
@@ -617,6 +608,15 @@ phone = "phone"
         state
     }
 
+    /// Ann, linked and in step: left 1 and right 9 with email, firstname
+    /// and phone, and the state holding them as the base.
+    fn linked_ann() -> (Record, Record, PairState) {
+        let fields = [("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")];
+        let (l, r) = (rec("1", 5, &fields), rec("9", 6, &fields));
+        let state = linked(&l, &r, base(&l, &r));
+        (l, r, state)
+    }
+
     #[test]
     fn in_step_records_plan_nothing() {
         let p = pair("");
@@ -634,17 +634,7 @@ phone = "phone"
     #[test]
     fn one_sided_edits_flow_across_in_both_directions() {
         let p = pair("");
-        let l0 = rec(
-            "1",
-            5,
-            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
-        );
-        let r0 = rec(
-            "9",
-            6,
-            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
-        );
-        let state = linked(&l0, &r0, base(&l0, &r0));
+        let (_, _, state) = linked_ann();
         let l = rec(
             "1",
             7,
@@ -830,17 +820,7 @@ phone = "phone"
                 group(&["firstname", "email"], "one of them stays"),
             ],
         };
-        let l0 = rec(
-            "1",
-            5,
-            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
-        );
-        let r0 = rec(
-            "9",
-            5,
-            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
-        );
-        let state = linked(&l0, &r0, base(&l0, &r0));
+        let (_, r0, state) = linked_ann();
         let l = rec("1", 7, &[("email", "a@x.io")]);
         let out = plan_with_rules(&p, &[l], std::slice::from_ref(&r0), &state, rules);
         let update = out
