@@ -207,6 +207,8 @@ impl SystemConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub system: String,
+    /// The system's kind, so a stage can use vendor rules by kind.
+    pub kind: SystemKind,
     pub object: ObjectKind,
 }
 
@@ -818,6 +820,7 @@ fn parse_endpoint(
     match ObjectKind::parse(object).filter(|o| sys.kind.objects().contains(o)) {
         Some(object) => Ok(Endpoint {
             system: system.to_string(),
+            kind: sys.kind,
             object,
         }),
         None => Err(format!(

@@ -6,17 +6,26 @@
 //! to different values → a conflict settled by the pair's policy. A field
 //! with no base yet (a fresh match, a newly mapped field) is reconciled: equal
 //! values are recorded as the base, a value against a blank fills the blank,
-//! two different values are a conflict. Pure: no I/O, deterministic order.
+//! two different values are a conflict. Each side's `WriteRules` (what its
+//! vendor requires of a write) turn a create without a required value, or an
+//! update that clears what the vendor cannot clear, into `invalid` items
+//! rather than requests bound to fail. Pure: no I/O, deterministic order.
 
 use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig};
+use crate::connector::WriteRules;
 use crate::mapping::Translator;
 use crate::matcher::{Gone, Pairing};
 use crate::model::{Record, Side, values_equivalent};
 use crate::plan::{Action, Change, Conflict, Expect, Item, PairPlan, Settle};
 use crate::state::Base;
 
-/// Plans one pair.
-pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) -> PairPlan {
+/// Plans one pair; `rules` are the left and the right side's write rules.
+pub fn plan_pair(
+    pair: &PairConfig,
+    pairing: &Pairing,
+    translator: &Translator,
+    rules: &[WriteRules; 2],
+) -> PairPlan {
     let mut items = Vec::new();
     for (l, r) in &pairing.matched {
         let mut link = Item::new(Action::Link, label(pair, Some(l), Some(r)));
@@ -26,7 +35,7 @@ pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) 
             left_updated_ms: Some(l.updated_ms),
             right_updated_ms: Some(r.updated_ms),
         });
-        let mut rest = merge(pair, translator, l, r, None);
+        let mut rest = merge(pair, translator, rules, l, r, None);
         // The link item records the fields both sides already agree on.
         if let Some(pos) = rest.iter().position(|i| i.action == Action::Baseline) {
             link.settle = rest.remove(pos).settle;
@@ -35,7 +44,7 @@ pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) 
         items.extend(rest);
     }
     items.extend(crate::par::flat_map(&pairing.linked, |(l, r, link)| {
-        merge(pair, translator, l, r, Some(&link.base))
+        merge(pair, translator, rules, l, r, Some(&link.base))
     }));
     for (source, records) in [
         (Side::Left, &pairing.left_only),
@@ -45,7 +54,13 @@ pub fn plan_pair(pair: &PairConfig, pairing: &Pairing, translator: &Translator) 
             continue;
         }
         for record in records.iter() {
-            items.push(create(pair, translator, source, record));
+            items.push(create(
+                pair,
+                translator,
+                rules_of(rules, source.other()),
+                source,
+                record,
+            ));
         }
     }
     for gone in &pairing.gone {
@@ -87,7 +102,28 @@ fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> St
         .unwrap_or_default()
 }
 
-fn create(pair: &PairConfig, translator: &Translator, source: Side, record: &Record) -> Item {
+fn rules_of(rules: &[WriteRules; 2], side: Side) -> &WriteRules {
+    match side {
+        Side::Left => &rules[0],
+        Side::Right => &rules[1],
+    }
+}
+
+/// A pair's field name on one side.
+fn field_on(side: Side, f: &FieldMap) -> &String {
+    match side {
+        Side::Left => &f.left,
+        Side::Right => &f.right,
+    }
+}
+
+fn create(
+    pair: &PairConfig,
+    translator: &Translator,
+    rules: &WriteRules,
+    source: Side,
+    record: &Record,
+) -> Item {
     let target = source.other();
     let (l, r) = if source == Side::Left {
         (Some(record), None)
@@ -126,6 +162,25 @@ fn create(pair: &PairConfig, translator: &Translator, source: Side, record: &Rec
                 source_value: value.to_string(),
             }),
             Err(problem) => item.problems.push(problem),
+        }
+    }
+    for group in &rules.required_on_create {
+        let given = item
+            .changes
+            .iter()
+            .any(|c| group.fields.contains(&c.field) && !c.to.trim().is_empty());
+        if !given && item.problems.is_empty() {
+            let fields = format!("`{}`", group.fields.join("`, `"));
+            item.problems.push(format!(
+                "cannot be created on {} with {} empty: {}",
+                pair.endpoint(target),
+                if group.fields.len() == 1 {
+                    fields
+                } else {
+                    format!("all of {fields}")
+                },
+                group.reason
+            ));
         }
     }
     if !item.problems.is_empty() {
@@ -231,11 +286,69 @@ fn decide(lv: &str, rv: &str, translated: &str, base: Option<(&str, &str)>) -> D
     }
 }
 
+/// Takes out of an update each clearing its target cannot take (the
+/// vendor's `uncleared` rules) and reports it on the invalid item instead:
+/// it is not sent, and, its base unchanged, it is reported on every run until
+/// the source has a value again. A group is broken only when every field of
+/// it would be empty after the write; a field the pair does not map may hold
+/// a value, so it counts as given.
+fn hold_uncleared(
+    pair: &PairConfig,
+    rules: &WriteRules,
+    side: Side,
+    target: &Record,
+    update: &mut Item,
+    invalid: &mut Item,
+) {
+    for group in &rules.uncleared {
+        let clears = |c: &Change| group.fields.contains(&c.field) && c.to.trim().is_empty();
+        if !update.changes.iter().any(clears) {
+            continue;
+        }
+        let empty_after =
+            group
+                .fields
+                .iter()
+                .all(|g| match update.changes.iter().find(|c| &c.field == g) {
+                    Some(c) => c.to.trim().is_empty(),
+                    None => {
+                        pair.fields.iter().any(|f| field_on(side, f) == g)
+                            && target.get(g).trim().is_empty()
+                    }
+                });
+        if !empty_after {
+            continue;
+        }
+        let (held, kept): (Vec<Change>, Vec<Change>) = update.changes.drain(..).partition(clears);
+        update.changes = kept;
+        for change in held {
+            let left = pair
+                .fields
+                .iter()
+                .find(|f| field_on(side, f) == &change.field)
+                .map(|f| f.left.clone());
+            let (moved, stay) = update
+                .conflicts
+                .drain(..)
+                .partition(|c| Some(&c.field) == left.as_ref());
+            update.conflicts = stay;
+            invalid.conflicts.extend::<Vec<Conflict>>(moved);
+            invalid.problems.push(format!(
+                "{} `{}` is not cleared: {}",
+                pair.endpoint(side),
+                change.field,
+                group.reason
+            ));
+        }
+    }
+}
+
 /// Merges one pair of records; returns update, conflict, invalid and
 /// baseline items (at most one of each per target).
 fn merge(
     pair: &PairConfig,
     translator: &Translator,
+    rules: &[WriteRules; 2],
     l: &Record,
     r: &Record,
     base: Option<&Base>,
@@ -351,6 +464,22 @@ fn merge(
         });
         item.conflicts.extend(conflict);
     }
+    hold_uncleared(
+        pair,
+        rules_of(rules, Side::Right),
+        Side::Right,
+        r,
+        &mut to_right,
+        &mut invalid,
+    );
+    hold_uncleared(
+        pair,
+        rules_of(rules, Side::Left),
+        Side::Left,
+        l,
+        &mut to_left,
+        &mut invalid,
+    );
     let [associate_right, associate_left] =
         [&mut to_right, &mut to_left].map(|update| split_relations(pair, update));
     [
@@ -436,17 +565,49 @@ phone = "phone"
     }
 
     fn plan(pair: &PairConfig, left: &[Record], right: &[Record], state: &PairState) -> PairPlan {
+        plan_with_rules(pair, left, right, state, WriteRules::default())
+    }
+
+    fn plan_with_rules(
+        pair: &PairConfig,
+        left: &[Record],
+        right: &[Record],
+        state: &PairState,
+        right_rules: WriteRules,
+    ) -> PairPlan {
         let owners = OwnerDirectory::default();
         let links = crate::state::State::default();
         let labels = crate::model::Labels::new();
         let translator = Translator::new(pair, &owners, &links, [&labels, &labels]);
-        plan_pair(pair, &pair_records(pair, left, right, state), &translator)
+        let pairing = pair_records(pair, left, right, state);
+        plan_pair(
+            pair,
+            &pairing,
+            &translator,
+            &[WriteRules::default(), right_rules],
+        )
+    }
+
+    fn group(fields: &[&str], reason: &str) -> crate::connector::Required {
+        crate::connector::Required {
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            reason: reason.into(),
+        }
     }
 
     fn linked(l: &Record, r: &Record, b: Base) -> PairState {
         let mut state = PairState::default();
         state.link(&l.id, &r.id).base = b;
         state
+    }
+
+    /// Ann, linked and in step: left 1 and right 9 with email, firstname
+    /// and phone, and the state holding them as the base.
+    fn linked_ann() -> (Record, Record, PairState) {
+        let fields = [("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")];
+        let (l, r) = (rec("1", 5, &fields), rec("9", 6, &fields));
+        let state = linked(&l, &r, base(&l, &r));
+        (l, r, state)
     }
 
     #[test]
@@ -466,17 +627,7 @@ phone = "phone"
     #[test]
     fn one_sided_edits_flow_across_in_both_directions() {
         let p = pair("");
-        let l0 = rec(
-            "1",
-            5,
-            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
-        );
-        let r0 = rec(
-            "9",
-            6,
-            &[("email", "a@x.io"), ("firstname", "Ann"), ("phone", "1")],
-        );
-        let state = linked(&l0, &r0, base(&l0, &r0));
+        let (_, _, state) = linked_ann();
         let l = rec(
             "1",
             7,
@@ -627,5 +778,66 @@ phone = "phone"
             text.contains("Plan: 1 to create, 2 to update, 0 to associate, 0 to delete, 1 to link"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_create_without_a_required_value_is_invalid_and_names_the_reason() {
+        let p = pair("");
+        let rules = WriteRules {
+            required_on_create: vec![group(&["firstname"], "names are required")],
+            uncleared: Vec::new(),
+        };
+        let nameless = rec("1", 5, &[("email", "a@x.io")]);
+        let named = rec("2", 5, &[("email", "b@x.io"), ("firstname", "Bo")]);
+        let out = plan_with_rules(&p, &[nameless, named], &[], &PairState::default(), rules);
+        let actions: Vec<_> = out.items.iter().map(|i| (i.action, i.target)).collect();
+        assert_eq!(
+            actions,
+            [(Action::Invalid, None), (Action::Create, Some(Side::Right))]
+        );
+        assert!(out.items[0].changes.is_empty(), "nothing is sent");
+        assert_eq!(
+            out.items[0].problems,
+            ["cannot be created on eu.contacts with `firstname` empty: names are required"]
+        );
+    }
+
+    #[test]
+    fn clearing_a_field_the_target_cannot_clear_is_held_as_invalid_and_the_rest_is_written() {
+        let p = pair("");
+        let rules = WriteRules {
+            required_on_create: Vec::new(),
+            uncleared: vec![
+                group(&["phone"], "phones stay"),
+                // A group clears only when every field of it ends up empty.
+                group(&["firstname", "email"], "one of them stays"),
+            ],
+        };
+        let (_, r0, state) = linked_ann();
+        let l = rec("1", 7, &[("email", "a@x.io")]);
+        let out = plan_with_rules(&p, &[l], std::slice::from_ref(&r0), &state, rules);
+        let update = out
+            .items
+            .iter()
+            .find(|i| i.action == Action::Update)
+            .expect("the firstname is cleared");
+        assert_eq!(
+            update
+                .changes
+                .iter()
+                .map(|c| (c.field.as_str(), c.to.as_str()))
+                .collect::<Vec<_>>(),
+            [("firstname", "")]
+        );
+        let invalid = out
+            .items
+            .iter()
+            .find(|i| i.action == Action::Invalid)
+            .expect("the phone is held");
+        assert_eq!(
+            invalid.problems,
+            ["eu.contacts `phone` is not cleared: phones stay"]
+        );
+        assert!(invalid.changes.is_empty() && invalid.target.is_none());
     }
 }

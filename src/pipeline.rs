@@ -229,7 +229,11 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State
     }
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
     let translator = Translator::new(pair, &owners, state, [&left.labels, &right.labels]);
-    let plan = diff::plan_pair(pair, &pairing, &translator);
+    let rules = [Side::Left, Side::Right].map(|side| {
+        let endpoint = pair.endpoint(side);
+        connector::write_rules(endpoint.kind, endpoint.object)
+    });
+    let plan = diff::plan_pair(pair, &pairing, &translator, &rules);
     log::debug!(
         "planned {}: {} + {} records, {} links, {} items in {:.2} s",
         pair.name,

@@ -78,6 +78,37 @@ pub struct Dependency {
     pub options: BTreeMap<String, Vec<String>>,
 }
 
+/// What a vendor requires of a write, known without asking the account, so
+/// the planner can show an impossible write as `invalid` instead of sending
+/// it. Fields are named as in the mapping file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteRules {
+    /// A created record needs a value in at least one field of each group.
+    pub required_on_create: Vec<Required>,
+    /// An update may not leave every field of a group empty; a group of one
+    /// is a field the vendor offers no way to clear.
+    pub uncleared: Vec<Required>,
+}
+
+/// A group of fields that must keep a value, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Required {
+    pub fields: Vec<String>,
+    pub reason: String,
+}
+
+/// The write rules of an object of a kind of system. Static (no request), so
+/// an offline diff plans with them too.
+pub fn write_rules(kind: SystemKind, object: ObjectKind) -> WriteRules {
+    match kind {
+        // HubSpot clears any property by writing an empty string; what it
+        // requires on create is not described here yet, so a HubSpot create
+        // missing a required property still fails as a request.
+        SystemKind::Hubspot => WriteRules::default(),
+        SystemKind::Pipedrive => pipedrive::write_rules(object),
+    }
+}
+
 /// A record to delete. `key` correlates the result with the input.
 #[derive(Debug, Clone)]
 pub struct RecordRef {

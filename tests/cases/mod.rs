@@ -5,6 +5,7 @@ mod consolidation;
 mod contract;
 mod hubspot_sync;
 mod pipedrive_sync;
+mod pipedrive_writes;
 mod plans;
 mod reliability;
 mod vendor_variance;

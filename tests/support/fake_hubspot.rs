@@ -2542,7 +2542,19 @@ mod tests {
                 "{}",
                 reply.body
             );
-            assert_eq!(ids(&reply, "id"), seeded[1..]);
+            // Oldest first; records stamped in the same millisecond in id order.
+            let mut by_time: Vec<(i64, u64, String)> = (seeded.iter())
+                .map(|id| {
+                    (
+                        fake.record("contacts", id).unwrap().updated_ms,
+                        id.parse().unwrap(),
+                        id.clone(),
+                    )
+                })
+                .collect();
+            by_time.sort();
+            let oldest: Vec<String> = by_time.into_iter().take(2).map(|(_, _, id)| id).collect();
+            assert_eq!(ids(&reply, "id"), oldest);
             assert_eq!(reply.body["paging"]["next"]["after"], "2");
         }
         let page = |limit: u64, after: &str| json!({ "filterGroups": [], "properties": [], "sorts": [], "limit": limit, "after": after });

@@ -112,6 +112,23 @@ impl FakePipedrive {
         self.write_as_user(Entity::Deal, Some(id), patch);
     }
 
+    /// Appends an entry to a person's `emails` or `phones` as stored, past
+    /// validation: how the fake returns an entry the spec allows but a
+    /// client may not read (one without `value`, say). Does not move
+    /// `update_time`.
+    pub fn add_raw_contact(&self, id: i64, list: &str, entry: Value) {
+        let mut state = self.server.state();
+        let record = state
+            .persons
+            .rows
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("no person {id}"));
+        match record.fields.get_mut(list).and_then(Value::as_array_mut) {
+            Some(entries) => entries.push(entry),
+            None => panic!("person {id} has no `{list}` list"),
+        }
+    }
+
     /// Soft-deletes a person as the web app would (panics if it is not live).
     pub fn delete_person(&self, id: i64) {
         self.remove(Entity::Person, id)
@@ -204,6 +221,12 @@ impl FakePipedrive {
         self.server.state().limits.rejected
     }
 
+    /// Person and deal list answers leave out `additional_data` (and so
+    /// `next_cursor`), which no v2 response schema requires.
+    pub fn omit_additional_data(&self, omit: bool) {
+        self.server.state().without_additional_data = omit;
+    }
+
     /// `"METHOD /path"` of every request that matched no endpoint of the fake
     /// (including the deprecated v1 persons/deals endpoints).
     pub fn unknown_routes(&self) -> Vec<String> {
@@ -248,6 +271,9 @@ pub struct PipedriveState {
     deals: Table,
     limits: Limits,
     unknown_routes: Vec<String>,
+    /// Person and deal lists leave `additional_data` out (the spec does not
+    /// require it).
+    without_additional_data: bool,
     next_option_id: i64,
     field_code_seed: u64,
 }
@@ -357,6 +383,7 @@ impl PipedriveState {
                 rejected: 0,
             },
             unknown_routes: Vec::new(),
+            without_additional_data: false,
             // Option ids start well away from 1 so that sending an option's
             // position instead of its id is caught.
             next_option_id: 101,
@@ -560,7 +587,9 @@ impl Entity {
     }
 
     /// The write-body fields of POST/PATCH (spec: addPerson/updatePerson,
-    /// addDeal/updateDeal). Contact-sync fields (`im`, `postal_address`,
+    /// addDeal/updateDeal). Only what those schemas mark `nullable` takes
+    /// `null` (deals' `probability`, `lost_reason`, `close_time`); any other
+    /// `null` is refused with a 400, as the schema validation of v2 would. Contact-sync fields (`im`, `postal_address`,
     /// `notes`, `birthday`, `job_title`) and `marketing_status` are left out:
     /// this company has neither contact sync nor Campaigns, so they are
     /// refused like any other unknown field.
@@ -573,7 +602,7 @@ impl Entity {
             BodyField::new("first_name", NonEmptyText),
             BodyField::new("last_name", NonEmptyText),
             BodyField::new("owner_id", Reference(Ref::User)),
-            BodyField::new("org_id", Reference(Ref::Org)).nullable(),
+            BodyField::new("org_id", Reference(Ref::Org)),
             // The spec lists `add_time` in the POST body only.
             BodyField::new("add_time", AddTime).post_only(),
             BodyField::new("emails", Contacts),
@@ -585,8 +614,8 @@ impl Entity {
         const DEAL: &[BodyField] = &[
             BodyField::new("title", NonEmptyText),
             BodyField::new("owner_id", Reference(Ref::User)),
-            BodyField::new("person_id", Reference(Ref::Person)).nullable(),
-            BodyField::new("org_id", Reference(Ref::Org)).nullable(),
+            BodyField::new("person_id", Reference(Ref::Person)),
+            BodyField::new("org_id", Reference(Ref::Org)),
             BodyField::new("pipeline_id", Reference(Ref::Pipeline)),
             BodyField::new("stage_id", Reference(Ref::Stage)),
             BodyField::new("value", Number),
@@ -599,8 +628,7 @@ impl Entity {
             BodyField::new(
                 "archive_time",
                 Unmodelled("the fake does not model archived deals"),
-            )
-            .nullable(),
+            ),
             BodyField::new("status", Status),
             BodyField::new("probability", Probability).nullable(),
             BodyField::new("lost_reason", Text).nullable(),
@@ -608,7 +636,7 @@ impl Entity {
             BodyField::new("close_time", Timestamp).nullable(),
             BodyField::new("won_time", Timestamp),
             BodyField::new("lost_time", Timestamp),
-            BodyField::new("expected_close_date", Date).nullable(),
+            BodyField::new("expected_close_date", Date),
             BodyField::new("label_ids", LabelIds),
             BodyField::new("custom_fields", CustomFields),
         ];
@@ -1035,8 +1063,14 @@ impl PipedriveState {
         };
         let rows = &self.table(entity).rows;
         let (page, next) = params.page(&sort, rows.values().filter(|r| keep(r)))?;
-        let data = page.iter().map(|id| self.render(entity, &rows[id], &view));
-        Ok(listing(data.collect(), next))
+        let data: Vec<Value> = page
+            .iter()
+            .map(|id| self.render(entity, &rows[id], &view))
+            .collect();
+        if self.without_additional_data {
+            return Ok(json!({"success": true, "data": data}));
+        }
+        Ok(listing(Value::Array(data), next))
     }
 
     /// Creates (`id == None`) or updates a record from a write body; returns its id.
@@ -1400,6 +1434,12 @@ impl PipedriveState {
             match field.kind {
                 Kind::CustomFields => change.custom = self.check_custom_fields(entity, value)?,
                 Kind::AddTime => change.add_time = Some(parse_timestamp(name, value)?),
+                Kind::Contacts => {
+                    let held = existing.and_then(|r| r.fields.get(name));
+                    change
+                        .fields
+                        .insert(name.clone(), check_contacts(name, value, held)?);
+                }
                 kind => {
                     let checked = self.check_value(name, kind, value)?;
                     change.fields.insert(name.clone(), checked);
@@ -1455,7 +1495,7 @@ impl PipedriveState {
                 .map(|_| value.clone())
                 .ok_or_else(|| invalid("Expected a date in the format YYYY-MM-DD")),
             Kind::Timestamp => parse_timestamp(name, value).map(|t| json!(format_time(t))),
-            Kind::Contacts => check_contacts(name, value),
+            Kind::Contacts => unreachable!("handled by validate"),
             Kind::LabelIds => {
                 let ids = value
                     .as_array()
@@ -1734,19 +1774,28 @@ fn finish_person(
     Ok(())
 }
 
-/// `emails`/`phones`: objects only (no plain strings in v2), `value`
-/// required, at most one primary, the first becomes primary if none is,
-/// `label` defaults to `work`.
-fn check_contacts(name: &str, value: &Value) -> Result<Value, ApiError> {
+/// `emails`/`phones`: objects only (no plain strings in v2), at most one
+/// primary, the first entry with a value becomes primary if none is, `label`
+/// defaults to `work`. The spec requires no field of an entry, the migration
+/// guide says "only the `value` field is required": the fake takes the
+/// stricter reading for new entries, and accepts an entry without `value`
+/// only as an unchanged copy of one the record holds (what a client that
+/// keeps the entries it cannot read sends back). `held` is the record's list.
+fn check_contacts(name: &str, value: &Value, held: Option<&Value>) -> Result<Value, ApiError> {
     let items = value
         .as_array()
         .ok_or_else(|| ApiError::validation(name, "Expected 'array'"))?;
+    let held: &[Value] = held.and_then(Value::as_array).map_or(&[], Vec::as_slice);
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("{name}[{i}]");
         let object = item
             .as_object()
             .ok_or_else(|| ApiError::validation(&path, "Expected 'object' with a 'value'"))?;
+        if !object.contains_key("value") && held.contains(item) {
+            out.push(item.clone());
+            continue;
+        }
         if let Some(k) = object
             .keys()
             .find(|k| !["value", "primary", "label"].contains(&k.as_str()))
@@ -1775,8 +1824,12 @@ fn check_contacts(name: &str, value: &Value) -> Result<Value, ApiError> {
         out.push(json!({"value": text, "primary": primary, "label": label}));
     }
     match out.iter().filter(|c| c["primary"] == json!(true)).count() {
-        0 if !out.is_empty() => out[0]["primary"] = json!(true),
-        0 | 1 => {}
+        0 => {
+            if let Some(first) = out.iter_mut().find(|c| c.get("value").is_some()) {
+                first["primary"] = json!(true);
+            }
+        }
+        1 => {}
         _ => {
             return Err(ApiError::validation(
                 name,
@@ -2673,6 +2726,83 @@ mod tests {
         assert_eq!(answer.body["data"]["emails"], expected);
         assert_eq!(fake.person(id).unwrap()["emails"], expected);
         assert_eq!(fake.person(id).unwrap()["last_name"], json!("Lee"));
+    }
+
+    #[test]
+    fn null_is_taken_only_where_the_spec_marks_the_field_nullable() {
+        let fake = FakePipedrive::start(TOKEN);
+        let notes = fake.add_custom_field("deal", "Notes", "varchar", &[]);
+        let person = fake.seed_person(json!({"name": "Bo"}));
+        let deal = fake.seed_deal(json!({"title": "D", "value": 5, "probability": 40,
+            "person_id": person, "expected_close_date": "2026-03-01",
+            "custom_fields": {notes.clone(): "x"}}));
+        let path = format!("/api/v2/deals/{deal}");
+        for field in [
+            "title",
+            "value",
+            "currency",
+            "stage_id",
+            "owner_id",
+            "person_id",
+            "org_id",
+            "expected_close_date",
+            "visible_to",
+            "status",
+        ] {
+            let answer = call(&fake, "PATCH", &path, Some(json!({field: null})));
+            assert_schema_error(&answer, field);
+        }
+        assert_schema_error(
+            &call(
+                &fake,
+                "PATCH",
+                &format!("/api/v2/persons/{person}"),
+                Some(json!({"org_id": null})),
+            ),
+            "org_id",
+        );
+        let cleared = call(
+            &fake,
+            "PATCH",
+            &path,
+            Some(
+                json!({"probability": null, "lost_reason": null, "custom_fields": {notes.clone(): null}}),
+            ),
+        );
+        assert_eq!(cleared.status, 200, "{}", cleared.body);
+        let deal = fake.deal(deal).unwrap();
+        assert_eq!(deal["probability"], Value::Null);
+        assert_eq!(deal["custom_fields"][&notes], Value::Null);
+        assert_eq!(deal["person_id"], json!(person));
+    }
+
+    #[test]
+    fn an_entry_without_value_is_returned_and_taken_back_only_unchanged() {
+        let fake = FakePipedrive::start(TOKEN);
+        let id = fake.seed_person(
+            json!({"name": "Ann", "emails": [{"value": "a@example.com", "primary": true}]}),
+        );
+        let odd = json!({"label": "other", "primary": false});
+        fake.add_raw_contact(id, "emails", odd.clone());
+        let path = format!("/api/v2/persons/{id}");
+        assert_eq!(get(&fake, &path).body["data"]["emails"][1], odd);
+        let kept = call(
+            &fake,
+            "PATCH",
+            &path,
+            Some(json!({"emails": [{"value": "b@example.com", "primary": true}, odd]})),
+        );
+        assert_eq!(kept.status, 200, "{}", kept.body);
+        assert_eq!(kept.body["data"]["emails"][1], odd);
+        assert_schema_error(
+            &call(
+                &fake,
+                "PATCH",
+                &path,
+                Some(json!({"emails": [{"label": "home", "primary": false}]})),
+            ),
+            "emails[0].value",
+        );
     }
 
     #[test]

@@ -18,8 +18,15 @@ pub struct ListPage<T> {
 
 #[derive(Debug, Deserialize)]
 pub struct AdditionalData {
-    #[serde(default)]
-    pub next_cursor: Option<String>,
+    /// `Some(Value::Null)` for an explicit `null` (the end, per the paging
+    /// docs), `None` when the answer left the key out.
+    #[serde(default, deserialize_with = "present")]
+    pub next_cursor: Option<Value>,
+}
+
+/// Keeps an explicit `null` apart from a missing key.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// `{"success":true,"data":{…}}`
@@ -40,12 +47,23 @@ pub struct Entity {
     pub rest: BTreeMap<String, Value>,
 }
 
-/// One entry of a person's `emails` or `phones`.
+/// One entry of a person's `emails` or `phones`. The spec requires none of
+/// its fields, so an entry that is not a plain `{value, primary?, label?}`
+/// is kept whole as `Raw` and written back exactly as it came.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ContactEntry {
+    Read(Contact),
+    Raw(Value),
+}
+
+/// A readable entry: a `value` and nothing crmsync does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContactEntry {
+#[serde(deny_unknown_fields)]
+pub struct Contact {
     pub value: String,
-    #[serde(default)]
-    pub primary: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }

@@ -14,8 +14,8 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate,
-    WriteOutcome, WriteResult,
+    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate, Required,
+    WriteOutcome, WriteResult, WriteRules,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{Fields, ObjectKind, Owner, Record, set_field};
@@ -47,41 +47,194 @@ enum FieldKind {
     Custom(Field),
 }
 
-const PERSON_FIELDS: &[(&str, FieldKind)] = &[
-    ("name", FieldKind::Text),
-    ("first_name", FieldKind::Text),
-    ("last_name", FieldKind::Text),
-    ("email", FieldKind::Primary("emails")),
-    ("phone", FieldKind::Primary("phones")),
-    ("owner_id", FieldKind::Integer),
-    ("org_id", FieldKind::Integer),
-    ("visible_to", FieldKind::Integer),
+/// How a built-in field is emptied. The v2 write schemas (addPerson,
+/// updatePerson, addDeal, updateDeal in pipedrive-openapi-v2.yaml) mark only
+/// deals' `probability`, `lost_reason` and `close_time` nullable; README
+/// "Vendor notes" lists what was found for each field.
+#[derive(Debug, Clone, Copy)]
+enum Clear {
+    /// `null`, which the spec allows for this field.
+    Null,
+    /// The primary entry is left out of the list written back.
+    DropEntry,
+    /// Written through `name`; the name must keep the other part.
+    NamePart,
+    /// No documented way: why the field keeps a value.
+    Never(&'static str),
+}
+
+const PERSON_FIELDS: &[(&str, FieldKind, Clear)] = &[
+    (
+        "name",
+        FieldKind::Text,
+        Clear::Never("Pipedrive requires a person's name"),
+    ),
+    ("first_name", FieldKind::Text, Clear::NamePart),
+    ("last_name", FieldKind::Text, Clear::NamePart),
+    ("email", FieldKind::Primary("emails"), Clear::DropEntry),
+    ("phone", FieldKind::Primary("phones"), Clear::DropEntry),
+    (
+        "owner_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive person always has an owner"),
+    ),
+    (
+        "org_id",
+        FieldKind::Integer,
+        Clear::Never("updatePerson does not take null for it"),
+    ),
+    (
+        "visible_to",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive person always has a visibility"),
+    ),
 ];
 
-const DEAL_FIELDS: &[(&str, FieldKind)] = &[
-    ("title", FieldKind::Text),
-    ("value", FieldKind::Number),
-    ("currency", FieldKind::Text),
-    ("status", FieldKind::Text),
-    ("stage_id", FieldKind::Integer),
-    ("pipeline_id", FieldKind::Integer),
-    ("owner_id", FieldKind::Integer),
-    ("person_id", FieldKind::Integer),
-    ("org_id", FieldKind::Integer),
-    ("probability", FieldKind::Number),
-    ("expected_close_date", FieldKind::Date),
-    ("lost_reason", FieldKind::Text),
-    ("visible_to", FieldKind::Integer),
+const DEAL_FIELDS: &[(&str, FieldKind, Clear)] = &[
+    (
+        "title",
+        FieldKind::Text,
+        Clear::Never("Pipedrive requires a deal title"),
+    ),
+    (
+        "value",
+        FieldKind::Number,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    (
+        "currency",
+        FieldKind::Text,
+        Clear::Never("a Pipedrive deal always has a currency"),
+    ),
+    (
+        "status",
+        FieldKind::Text,
+        Clear::Never("a Pipedrive deal is always open, won or lost"),
+    ),
+    (
+        "stage_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal is always in a stage"),
+    ),
+    (
+        "pipeline_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal is always in a pipeline"),
+    ),
+    (
+        "owner_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal always has an owner"),
+    ),
+    (
+        "person_id",
+        FieldKind::Integer,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    (
+        "org_id",
+        FieldKind::Integer,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    ("probability", FieldKind::Number, Clear::Null),
+    (
+        "expected_close_date",
+        FieldKind::Date,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    ("lost_reason", FieldKind::Text, Clear::Null),
+    (
+        "visible_to",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal always has a visibility"),
+    ),
 ];
+
+fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind, Clear)] {
+    if object == ObjectKind::Persons {
+        PERSON_FIELDS
+    } else {
+        DEAL_FIELDS
+    }
+}
+
+/// How a mapped field is emptied: built-ins by the table, custom fields by
+/// `null` ("To clear a custom field value, set it to `null`", the spec's
+/// `custom_fields` description, for every field type).
+fn clearing(object: ObjectKind, name: &str) -> Clear {
+    builtins(object)
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or(Clear::Null, |(_, _, clear)| *clear)
+}
+
+/// What the planner must know of Pipedrive's writes (see `WriteRules`).
+pub fn write_rules(object: ObjectKind) -> WriteRules {
+    let required = |fields: &[&str], reason: &str| Required {
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        reason: reason.to_string(),
+    };
+    let mut uncleared: Vec<Required> = builtins(object)
+        .iter()
+        .filter_map(|(name, _, clear)| match clear {
+            Clear::Never(why) => Some(required(
+                &[name],
+                &format!("Pipedrive documents no way to clear `{name}` ({why})"),
+            )),
+            _ => None,
+        })
+        .collect();
+    let required_on_create = if object == ObjectKind::Persons {
+        uncleared.push(required(
+            &["first_name", "last_name"],
+            "Pipedrive requires a person's name, which crmsync writes from `first_name` and `last_name`",
+        ));
+        // A person created without a name is named by its email (`body`).
+        vec![required(
+            &["name", "first_name", "last_name", "email"],
+            "Pipedrive requires a person's name; map `name`, `first_name`, `last_name` or `email` and give the record a value in one of them",
+        )]
+    } else {
+        vec![required(
+            &["title"],
+            "Pipedrive requires a deal title (`title` is the one required field of addDeal)",
+        )]
+    };
+    WriteRules {
+        required_on_create,
+        uncleared,
+    }
+}
 
 /// What a person update needs to know of the record as it is: the whole
 /// `emails`/`phones` lists (to keep the other entries) and the name parts.
+/// `None` where the answer did not carry the field: the spec guarantees none
+/// of them, and a list or a name part crmsync has not read is never rewritten.
 #[derive(Debug, Clone, Default)]
 struct PersonParts {
-    emails: Vec<ContactEntry>,
-    phones: Vec<ContactEntry>,
-    first_name: String,
-    last_name: String,
+    emails: Option<Vec<ContactEntry>>,
+    phones: Option<Vec<ContactEntry>>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+impl PersonParts {
+    fn of(entity: &Entity) -> PersonParts {
+        let part = |name: &str| entity.rest.get(name).map(|v| text(Some(v)));
+        PersonParts {
+            emails: contact_entries(entity.rest.get("emails")),
+            phones: contact_entries(entity.rest.get("phones")),
+            first_name: part("first_name"),
+            last_name: part("last_name"),
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.emails.is_some()
+            && self.phones.is_some()
+            && self.first_name.is_some()
+            && self.last_name.is_some()
+    }
 }
 
 pub struct Pipedrive {
@@ -146,14 +299,10 @@ impl Pipedrive {
     /// Resolves the mapping file's field names: built-ins by name, anything
     /// else through the fields API by key or (case-insensitive) display name.
     fn resolve(&self, object: ObjectKind, names: &[String]) -> Result<Vec<(String, FieldKind)>> {
-        let builtins = if object == ObjectKind::Persons {
-            PERSON_FIELDS
-        } else {
-            DEAL_FIELDS
-        };
+        let builtins = builtins(object);
         let mut resolved = Vec::new();
         for name in names {
-            if let Some((_, kind)) = builtins.iter().find(|(n, _)| n == name) {
+            if let Some((_, kind, _)) = builtins.iter().find(|(n, _, _)| n == name) {
                 resolved.push((name.clone(), kind.clone()));
                 continue;
             }
@@ -176,7 +325,7 @@ impl Pipedrive {
                         .filter(|f| f.is_custom_field)
                         .map(|f| f.field_name.as_str())
                         .collect();
-                    let builtin: Vec<_> = builtins.iter().map(|(n, _)| *n).collect();
+                    let builtin: Vec<_> = builtins.iter().map(|(n, _, _)| *n).collect();
                     return Err(ConfigError(format!(
                         "{}.{object} has no field `{name}`; use one of {} or a custom field's name or key ({})",
                         self.system(),
@@ -216,16 +365,33 @@ impl Pipedrive {
             let reply = self.http.get(path, &q)?;
             let page: ListPage<T> = serde_json::from_value(reply.body)
                 .map_err(|e| self.malformed(format!("{path} page: {e}")))?;
-            items.extend(page.data.unwrap_or_default());
+            let data = page.data.unwrap_or_default();
+            let full = data.len() >= PAGE_SIZE;
+            items.extend(data);
             on_page(items.len());
             match page.additional_data.and_then(|a| a.next_cursor) {
-                Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
-                Some(_) => {
+                Some(Value::String(next)) if cursor.as_deref() != Some(next.as_str()) => {
+                    cursor = Some(next)
+                }
+                Some(Value::String(_)) => {
                     return Err(self
                         .malformed("the paging cursor did not advance".into())
                         .into());
                 }
-                None => return Ok(items),
+                Some(Value::Null) => return Ok(items),
+                // The spec does not promise `additional_data`: a short page
+                // is the last one anyway, but after a full one the listing
+                // may go on, and taking it as whole would read every record
+                // after it as deleted.
+                None if !full => return Ok(items),
+                other => {
+                    return Err(self
+                        .malformed(format!(
+                            "{path}: a full page came with {} as `additional_data.next_cursor`, so crmsync cannot tell whether more follow",
+                            other.map_or("nothing".to_string(), |v| v.to_string())
+                        ))
+                        .into());
+                }
             }
         }
     }
@@ -263,27 +429,23 @@ impl Pipedrive {
                 ))
             })?;
         if object == ObjectKind::Persons {
-            let parts = PersonParts {
-                emails: contact_entries(entity.rest.get("emails")),
-                phones: contact_entries(entity.rest.get("phones")),
-                first_name: text(entity.rest.get("first_name")),
-                last_name: text(entity.rest.get("last_name")),
-            };
             self.persons
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(record.id.clone(), parts);
+                .insert(record.id.clone(), PersonParts::of(entity));
         }
         Ok(record)
     }
 
-    /// The person as it is now, from this run's list or, failing that, a GET.
+    /// The person as it is now, from this run's list or, where that is
+    /// missing or did not carry every part, a GET.
     fn person_parts(&self, id: &str) -> Result<PersonParts> {
         if let Some(p) = self
             .persons
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
+            .filter(|p| p.complete())
         {
             return Ok(p.clone());
         }
@@ -368,17 +530,33 @@ impl Pipedrive {
             let Some(kind) = kinds.get(name.as_str()) else {
                 continue;
             };
+            if value.trim().is_empty() {
+                match (create, clearing(object, name)) {
+                    // A create leaves out what it has no value for.
+                    (true, _) => continue,
+                    // The planner shows these as invalid; a saved plan from
+                    // before it knew is refused here rather than sent.
+                    (false, Clear::Never(why)) => {
+                        return Err(format!("`{name}` cannot be cleared on Pipedrive ({why})"));
+                    }
+                    _ => {}
+                }
+            }
             match kind {
                 FieldKind::Primary(list) => {
-                    let existing = match (*list, current) {
-                        ("emails", Some(c)) => c.emails.clone(),
-                        (_, Some(c)) => c.phones.clone(),
-                        _ => Vec::new(),
+                    let existing = match current {
+                        None => Vec::new(),
+                        Some(c) => if *list == "emails" { &c.emails } else { &c.phones }
+                            .clone()
+                            .ok_or_else(|| {
+                                format!("Pipedrive's answer did not carry the person's `{list}`, so crmsync does not rewrite them")
+                            })?,
                     };
+                    let entries =
+                        with_primary(existing, value).map_err(|e| format!("`{name}`: {e}"))?;
                     body.insert(
                         list.to_string(),
-                        serde_json::to_value(with_primary(existing, value))
-                            .expect("entries serialise"),
+                        serde_json::to_value(entries).expect("entries serialise"),
                     );
                 }
                 FieldKind::Text => {
@@ -389,7 +567,7 @@ impl Pipedrive {
                     }
                     body.insert(
                         name.clone(),
-                        if value.is_empty() {
+                        if value.trim().is_empty() {
                             Value::Null
                         } else {
                             json!(value)
@@ -418,22 +596,23 @@ impl Pipedrive {
             }
         }
         if object == ObjectKind::Persons {
-            let part =
-                |n: &str, cur: &str| values.get(n).cloned().unwrap_or_else(|| cur.to_string());
-            let (first, last) = (
-                part(
-                    "first_name",
-                    current.map(|c| c.first_name.as_str()).unwrap_or(""),
-                ),
-                part(
-                    "last_name",
-                    current.map(|c| c.last_name.as_str()).unwrap_or(""),
-                ),
-            );
             if values.contains_key("first_name") || values.contains_key("last_name") {
+                // The part not written is kept as the person has it.
+                let part = |n: &str, held: Option<&Option<String>>| match (values.get(n), held) {
+                    (Some(v), _) => Ok(v.trim().to_string()),
+                    (None, None) => Ok(String::new()),
+                    (None, Some(Some(v))) => Ok(v.trim().to_string()),
+                    (None, Some(None)) => Err(format!(
+                        "Pipedrive's answer did not carry the person's `{n}`, so crmsync does not rewrite the name"
+                    )),
+                };
+                let first = part("first_name", current.map(|c| &c.first_name))?;
+                let last = part("last_name", current.map(|c| &c.last_name))?;
                 let name = format!("{first} {last}").trim().to_string();
                 if !name.is_empty() {
                     body.insert("name".into(), json!(name));
+                } else if !create {
+                    return Err("clearing `first_name` and `last_name` would leave the person without the name Pipedrive requires".into());
                 }
             }
             // Pipedrive requires a name; a person known only by email is named by it.
@@ -444,7 +623,7 @@ impl Pipedrive {
             if create && !named {
                 let email = values
                     .get("email")
-                    .filter(|e| !e.is_empty())
+                    .filter(|e| !e.trim().is_empty())
                     .ok_or("a person needs a name or an email")?;
                 body.insert("name".into(), json!(email));
             }
@@ -474,52 +653,97 @@ fn number_text(n: &serde_json::Number) -> String {
     }
 }
 
-fn contact_entries(value: Option<&Value>) -> Vec<ContactEntry> {
-    value
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
+/// A person's `emails` or `phones` as the answer gave them: `None` when the
+/// answer left the field out or it is not a list (nothing is known of it),
+/// empty for `null`. Every entry is kept, readable or not.
+fn contact_entries(value: Option<&Value>) -> Option<Vec<ContactEntry>> {
+    match value? {
+        Value::Null => Some(Vec::new()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| serde_json::from_value(i.clone()).ok())
+            .collect(),
+        _ => None,
+    }
 }
 
-fn primary(entries: &[ContactEntry]) -> String {
+fn is_primary(entry: &ContactEntry) -> bool {
+    match entry {
+        ContactEntry::Read(c) => c.primary == Some(true),
+        ContactEntry::Raw(v) => v.get("primary") == Some(&Value::Bool(true)),
+    }
+}
+
+/// The entry's `value`, where it has one crmsync can read.
+fn entry_value(entry: &ContactEntry) -> Option<&str> {
+    match entry {
+        ContactEntry::Read(c) => Some(&c.value),
+        ContactEntry::Raw(v) => v.get("value").and_then(Value::as_str),
+    }
+}
+
+/// The entry marked primary, else the first ("if none are marked as
+/// primary, the first value is marked as primary", migration guide).
+fn primary_index(entries: &[ContactEntry]) -> Option<usize> {
     entries
         .iter()
-        .find(|e| e.primary)
-        .or_else(|| entries.first())
-        .map(|e| e.value.clone())
+        .position(is_primary)
+        .or((!entries.is_empty()).then_some(0))
+}
+
+/// The primary entry's value; empty when there is none or it has no
+/// readable value.
+fn primary(entries: &[ContactEntry]) -> String {
+    primary_index(entries)
+        .and_then(|i| entry_value(&entries[i]))
         .unwrap_or_default()
+        .to_string()
 }
 
 /// Replaces the primary entry's value (or adds one), keeping every other
-/// entry; an empty value removes the primary entry.
-fn with_primary(mut entries: Vec<ContactEntry>, value: &str) -> Vec<ContactEntry> {
-    let index = entries
-        .iter()
-        .position(|e| e.primary)
-        .or(if entries.is_empty() { None } else { Some(0) });
-    match (index, value.is_empty()) {
-        (Some(i), false) => {
-            entries[i].value = value.to_string();
-            entries[i].primary = true;
+/// entry exactly as it came; an empty value removes the primary entry. A
+/// primary entry without a readable value is not guessed at: the list is
+/// left alone and the write refused.
+fn with_primary(mut entries: Vec<ContactEntry>, value: &str) -> Result<Vec<ContactEntry>, String> {
+    let value = value.trim();
+    match primary_index(&entries) {
+        Some(i) if entry_value(&entries[i]).is_none() => {
+            return Err(
+                "the person's primary entry has no value crmsync can read, so the list is left as it is"
+                    .into(),
+            );
         }
-        (Some(i), true) => {
+        Some(i) if value.is_empty() => {
             entries.remove(i);
         }
-        (None, false) => entries.insert(
+        Some(i) => match &mut entries[i] {
+            ContactEntry::Read(c) => {
+                c.value = value.to_string();
+                c.primary = Some(true);
+            }
+            ContactEntry::Raw(v) => {
+                v["value"] = json!(value);
+                v["primary"] = json!(true);
+            }
+        },
+        None if value.is_empty() => {}
+        None => entries.insert(
             0,
-            ContactEntry {
+            ContactEntry::Read(Contact {
                 value: value.to_string(),
-                primary: true,
+                primary: Some(true),
                 label: Some("work".into()),
-            },
+            }),
         ),
-        (None, true) => {}
     }
-    entries
+    Ok(entries)
 }
 
 fn read_value(entity: &Entity, name: &str, kind: &FieldKind) -> String {
     match kind {
-        FieldKind::Primary(list) => primary(&contact_entries(entity.rest.get(*list))),
+        FieldKind::Primary(list) => {
+            primary(&contact_entries(entity.rest.get(*list)).unwrap_or_default())
+        }
         FieldKind::Custom(field) => {
             let value = entity
                 .custom_fields
@@ -647,6 +871,9 @@ fn custom_value(field: &Field, value: &str) -> Result<Value, String> {
         "monetary" => Ok(json!({"value": number(value, false)?})),
         "user" | "people" | "org" => number(value, true),
         "date" => date(value),
+        // v2 takes an address as an object whose `value` is the one
+        // required key (migration guide, custom field formats).
+        "address" => Ok(json!({"value": value})),
         _ => Ok(json!(value)),
     }
 }
