@@ -13,11 +13,11 @@
 
 use crate::config::PairConfig;
 use crate::connector::http::ApiError;
-use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteOutcome};
-use crate::model::{Record, Side};
-use crate::plan::{Action, Item, PairPlan, Plan};
+use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteOutcome, WriteResult};
+use crate::model::{ObjectKind, Record, Side, Sided};
+use crate::plan::{Change, Create, Delete, Item, PairPlan, Plan, Settle, Write};
 use crate::report::{RecordOutcome, Report, Result as Res};
-use crate::state::{Link, PendingCreate, State};
+use crate::state::{Link, PairState, PendingCreate, State};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use std::collections::BTreeMap;
@@ -123,16 +123,6 @@ impl<'a> Applier<'a> {
         report: &mut Report,
         bar: &ProgressBar,
     ) -> Result<()> {
-        let outcome = |item: &Item, result: Res, message: Option<String>| RecordOutcome {
-            pair: pair.name.clone(),
-            action: item.action,
-            target: item.target,
-            left_id: item.left_id.clone(),
-            right_id: item.right_id.clone(),
-            label: item.label.clone(),
-            result,
-            message,
-        };
         report.duplicates.extend(
             plan.duplicates
                 .iter()
@@ -144,202 +134,282 @@ impl<'a> Applier<'a> {
         // State-only items first: links must exist before updates settle on them.
         let links = self.state.pair_mut(&pair.name);
         for item in &plan.items {
-            let (Some(left), Some(right)) = (item.left_id.as_deref(), item.right_id.as_deref())
-            else {
-                if item.action == Action::Invalid {
-                    report.outcomes.push(outcome(
-                        item,
-                        Res::Failed,
-                        Some(item.problems.join("; ")),
-                    ));
-                }
-                continue;
-            };
-            match item.action {
-                Action::Link | Action::Baseline => {
-                    settle_fields(links.link(left, right), item);
-                    if item.action == Action::Link {
-                        report.outcomes.push(outcome(item, Res::Done, None));
-                    }
-                }
-                Action::Conflict => {
-                    let left_for_human = item.conflicts.iter().any(|c| c.winner.is_none());
-                    if let Some(link) = links.link_mut(left) {
-                        settle_fields(link, item);
-                    }
-                    let message = item
-                        .conflicts
-                        .iter()
-                        .map(|c| format!("{}: left {:?} vs right {:?}", c.field, c.left, c.right))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    let result = if left_for_human {
-                        Res::Skipped
-                    } else {
-                        Res::Done
-                    };
-                    report.outcomes.push(outcome(item, result, Some(message)));
-                }
-                Action::Unlink => {
-                    links.bury(left, right);
-                    report.outcomes.push(outcome(item, Res::Done, None));
-                }
-                Action::Invalid => {
-                    report
-                        .outcomes
-                        .push(outcome(item, Res::Failed, Some(item.problems.join("; "))))
-                }
-                Action::Create | Action::Update | Action::Associate | Action::Delete => {}
+            if let Some((result, message)) = apply_to_state(item, links) {
+                report
+                    .outcomes
+                    .push(RecordOutcome::of(&pair.name, item, result, message));
             }
         }
         self.checkpoint(false)?;
 
         for target in [Side::Right, Side::Left] {
-            let endpoint = pair.endpoint(target);
-            let connector = &self.connectors[&endpoint.system];
-            let fields = pair.field_names(target);
-            let batch = connector.capabilities().max_batch.max(1);
-            for action in [
-                Action::Create,
-                Action::Update,
-                Action::Associate,
-                Action::Delete,
-            ] {
-                let items: Vec<(usize, &Item)> = plan
-                    .items
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, i)| i.action == action && i.target == Some(target))
-                    .collect();
-                for chunk in items.chunks(batch) {
-                    if action == Action::Create {
-                        // Journal before sending: if the answer is lost, the
-                        // next run finds the record instead of making another.
-                        let links = self.state.pair_mut(&pair.name);
-                        for (_, item) in chunk {
-                            let source = item.id(target.other()).unwrap_or_default().to_string();
-                            links.add_pending(PendingCreate {
-                                target,
-                                source,
-                                fields: written_fields(item, true).iter().collect(),
-                            });
-                        }
-                        self.state.journal(self.state_path)?;
-                    }
-                    let results = match action {
-                        Action::Create => {
-                            let records: Vec<NewRecord> = chunk
-                                .iter()
-                                .map(|(n, i)| NewRecord {
-                                    key: n.to_string(),
-                                    fields: written_fields(i, true),
-                                })
-                                .collect();
-                            connector.create(endpoint.object, &records, &fields)
-                        }
-                        Action::Delete => {
-                            let records: Vec<RecordRef> = chunk
-                                .iter()
-                                .map(|(n, i)| RecordRef {
-                                    key: n.to_string(),
-                                    id: i.id(target).unwrap_or_default().to_string(),
-                                })
-                                .collect();
-                            connector.delete(endpoint.object, &records)
-                        }
-                        _ => {
-                            let records: Vec<RecordUpdate> = chunk
-                                .iter()
-                                .map(|(n, i)| RecordUpdate {
-                                    key: n.to_string(),
-                                    id: i.id(target).unwrap_or_default().to_string(),
-                                    fields: written_fields(i, false),
-                                    previous: i
-                                        .changes
-                                        .iter()
-                                        .map(|c| (c.field.clone(), c.from.clone()))
-                                        .collect(),
-                                })
-                                .collect();
-                            connector.update(endpoint.object, &records, &fields)
-                        }
-                    };
-                    let results = match results {
-                        Ok(results) => results,
-                        Err(e) => {
-                            // The run stops; a batch the server may have
-                            // applied is reported as such (its creates stay
-                            // journaled for the next run to find).
-                            if may_have_applied(&e) {
-                                let why = format!("{e:#}");
-                                for (_, item) in chunk {
-                                    report.outcomes.push(outcome(
-                                        item,
-                                        Res::Unknown,
-                                        Some(why.clone()),
-                                    ));
-                                }
-                            }
-                            return Err(e)
-                                .with_context(|| format!("writing {} to {endpoint}", pair.name));
-                        }
-                    };
-                    let mut by_key: BTreeMap<String, WriteOutcome> =
-                        results.into_iter().map(|r| (r.key, r.outcome)).collect();
-                    let links = self.state.pair_mut(&pair.name);
-                    for (n, item) in chunk {
-                        let result = by_key.remove(&n.to_string()).unwrap_or_else(|| {
-                            WriteOutcome::Unknown(format!(
-                                "{} gave no outcome for this record",
-                                endpoint.system
-                            ))
-                        });
-                        match result {
-                            WriteOutcome::Written(_) if action == Action::Delete => {
-                                links.bury(
-                                    item.left_id.as_deref().unwrap_or_default(),
-                                    item.right_id.as_deref().unwrap_or_default(),
-                                );
-                                report.outcomes.push(outcome(item, Res::Done, None));
-                            }
-                            WriteOutcome::Written(written) => {
-                                record_write(links, item, target, &written);
-                                let mut done = outcome(item, Res::Done, None);
-                                // A created record's id is known only now.
-                                match target {
-                                    Side::Left => done.left_id = Some(written.id.clone()),
-                                    Side::Right => done.right_id = Some(written.id.clone()),
-                                }
-                                report.outcomes.push(done);
-                            }
-                            // A refused create made no record: it is no
-                            // longer pending.
-                            WriteOutcome::Refused(message) => {
-                                if action == Action::Create {
-                                    links.remove_pending(
-                                        target,
-                                        item.id(target.other()).unwrap_or_default(),
-                                    );
-                                }
-                                report
-                                    .outcomes
-                                    .push(outcome(item, Res::Failed, Some(message)));
-                            }
-                            // One that may have made its record stays
-                            // journaled; the next run looks for it.
-                            WriteOutcome::Unknown(message) => {
-                                report
-                                    .outcomes
-                                    .push(outcome(item, Res::Unknown, Some(message)))
-                            }
-                        }
-                    }
-                    self.checkpoint(false)?;
-                    bar.inc(chunk.len() as u64);
+            let mut creates = Vec::new();
+            let mut updates = Vec::new();
+            let mut associations = Vec::new();
+            let mut deletes = Vec::new();
+            for (n, item) in plan.items.iter().enumerate() {
+                match item {
+                    Item::Create(c) if c.target == target => creates.push((n, c, item)),
+                    Item::Update(w) if w.target == target => updates.push((n, w, item)),
+                    Item::Associate(w) if w.target == target => associations.push((n, w, item)),
+                    Item::Delete(d) if d.target == target => deletes.push((n, d, item)),
+                    _ => {}
                 }
             }
+            self.write(pair, target, &creates, report, bar)?;
+            self.write(pair, target, &updates, report, bar)?;
+            self.write(pair, target, &associations, report, bar)?;
+            self.write(pair, target, &deletes, report, bar)?;
         }
         Ok(())
+    }
+
+    /// Sends one kind of write to `target` in batches and records each
+    /// item's outcome; the state moves forward (and is journaled) after
+    /// every batch. `items` are (key, the write, the plan item).
+    fn write<W: WriteStep>(
+        &mut self,
+        pair: &PairConfig,
+        target: Side,
+        items: &[(usize, &W, &Item)],
+        report: &mut Report,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        let endpoint = pair.endpoint(target);
+        let connector = &self.connectors[&endpoint.system];
+        let fields = pair.field_names(target);
+        let batch = connector.capabilities().max_batch.max(1);
+        let outcome =
+            |item: &Item, result, message| RecordOutcome::of(&pair.name, item, result, message);
+        for chunk in items.chunks(batch) {
+            let links = self.state.pair_mut(&pair.name);
+            let mut journaled = false;
+            for (_, write, _) in chunk {
+                journaled |= write.before_sending(links);
+            }
+            if journaled {
+                // Journaled before sending: if the answer is lost, the next
+                // run finds the record instead of making another.
+                self.state.journal(self.state_path)?;
+            }
+            let keyed: Vec<(String, &W)> =
+                chunk.iter().map(|(n, w, _)| (n.to_string(), *w)).collect();
+            let results = match W::send(connector.as_ref(), endpoint.object, &keyed, &fields) {
+                Ok(results) => results,
+                Err(e) => {
+                    // The run stops; a batch the server may have applied is
+                    // reported as such (its creates stay journaled for the
+                    // next run to find).
+                    if may_have_applied(&e) {
+                        let why = format!("{e:#}");
+                        for (_, _, item) in chunk {
+                            report
+                                .outcomes
+                                .push(outcome(item, Res::Unknown, Some(why.clone())));
+                        }
+                    }
+                    return Err(e).with_context(|| format!("writing {} to {endpoint}", pair.name));
+                }
+            };
+            let mut by_key: BTreeMap<String, WriteOutcome> =
+                results.into_iter().map(|r| (r.key, r.outcome)).collect();
+            let links = self.state.pair_mut(&pair.name);
+            for (n, write, item) in chunk {
+                let result = by_key.remove(&n.to_string()).unwrap_or_else(|| {
+                    WriteOutcome::Unknown(format!(
+                        "{} gave no outcome for this record",
+                        endpoint.system
+                    ))
+                });
+                report.outcomes.push(match result {
+                    WriteOutcome::Written(written) => {
+                        let mut done = outcome(item, Res::Done, None);
+                        // A created record's id is known only now.
+                        if let Some(id) = write.settle(links, &written) {
+                            match target {
+                                Side::Left => done.left_id = Some(id),
+                                Side::Right => done.right_id = Some(id),
+                            }
+                        }
+                        done
+                    }
+                    WriteOutcome::Refused(message) => {
+                        write.refused(links);
+                        outcome(item, Res::Failed, Some(message))
+                    }
+                    // A write that may have been applied changes nothing
+                    // here; a create stays journaled for the next run.
+                    WriteOutcome::Unknown(message) => outcome(item, Res::Unknown, Some(message)),
+                });
+            }
+            self.checkpoint(false)?;
+            bar.inc(chunk.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+/// The apply step of an item that writes nothing to a CRM: the link table
+/// and the base change, and the report gets its outcome (`None`: a baseline,
+/// which is not reported).
+fn apply_to_state(item: &Item, links: &mut PairState) -> Option<(Res, Option<String>)> {
+    match item {
+        Item::Link(agreed) => {
+            settle_fields(
+                links.link(&agreed.ids.left, &agreed.ids.right),
+                &agreed.settle,
+            );
+            Some((Res::Done, None))
+        }
+        Item::Baseline(agreed) => {
+            settle_fields(
+                links.link(&agreed.ids.left, &agreed.ids.right),
+                &agreed.settle,
+            );
+            None
+        }
+        Item::Conflict(held) => {
+            if let Some(link) = links.link_mut(&held.ids.left) {
+                settle_fields(link, &held.settle);
+            }
+            let message = held
+                .conflicts
+                .iter()
+                .map(|c| format!("{}: left {:?} vs right {:?}", c.field, c.left, c.right))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let left_for_human = held.conflicts.iter().any(|c| c.winner.is_none());
+            let result = if left_for_human {
+                Res::Skipped
+            } else {
+                Res::Done
+            };
+            Some((result, Some(message)))
+        }
+        Item::Unlink(unlink) => {
+            links.bury(&unlink.ids.left, &unlink.ids.right);
+            Some((Res::Done, None))
+        }
+        Item::Invalid(invalid) => Some((Res::Failed, Some(invalid.problems.join("; ")))),
+        Item::Create(_) | Item::Update(_) | Item::Associate(_) | Item::Delete(_) => None,
+    }
+}
+
+/// The apply step of an item that writes to a CRM: how a batch of it is
+/// sent, and what a known outcome records in the pair's state.
+trait WriteStep {
+    /// Sends one batch; `batch` pairs each write with its key.
+    fn send(
+        connector: &dyn Connector,
+        object: ObjectKind,
+        batch: &[(String, &Self)],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>>;
+
+    /// Records in the state what must be there before the write is sent;
+    /// returns true if that needs journaling.
+    fn before_sending(&self, _links: &mut PairState) -> bool {
+        false
+    }
+
+    /// Records a write the server applied; returns the id of a record it
+    /// made.
+    fn settle(&self, links: &mut PairState, written: &Record) -> Option<String>;
+
+    /// Records a write the server refused.
+    fn refused(&self, _links: &mut PairState) {}
+}
+
+impl WriteStep for Create {
+    fn send(
+        connector: &dyn Connector,
+        object: ObjectKind,
+        batch: &[(String, &Create)],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        let records: Vec<NewRecord> = batch
+            .iter()
+            .map(|(key, c)| NewRecord {
+                key: key.clone(),
+                fields: written_fields(&c.changes, true),
+            })
+            .collect();
+        connector.create(object, &records, fields)
+    }
+
+    fn before_sending(&self, links: &mut PairState) -> bool {
+        links.add_pending(PendingCreate {
+            target: self.target,
+            source: self.source_id.clone(),
+            fields: written_fields(&self.changes, true).iter().collect(),
+        });
+        true
+    }
+
+    fn settle(&self, links: &mut PairState, written: &Record) -> Option<String> {
+        let mut ids = Sided::new(self.source_id.clone(), self.source_id.clone());
+        ids[self.target] = written.id.clone();
+        record_write(links, &ids, self.target, &self.changes, written);
+        Some(written.id.clone())
+    }
+
+    /// A refused create made no record: it is no longer pending.
+    fn refused(&self, links: &mut PairState) {
+        links.remove_pending(self.target, &self.source_id);
+    }
+}
+
+impl WriteStep for Write {
+    fn send(
+        connector: &dyn Connector,
+        object: ObjectKind,
+        batch: &[(String, &Write)],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        let records: Vec<RecordUpdate> = batch
+            .iter()
+            .map(|(key, w)| RecordUpdate {
+                key: key.clone(),
+                id: w.ids[w.target].clone(),
+                fields: written_fields(&w.changes, false),
+                previous: w
+                    .changes
+                    .iter()
+                    .map(|c| (c.field.clone(), c.from.clone()))
+                    .collect(),
+            })
+            .collect();
+        connector.update(object, &records, fields)
+    }
+
+    fn settle(&self, links: &mut PairState, written: &Record) -> Option<String> {
+        let mut ids = self.ids.clone();
+        ids[self.target] = written.id.clone();
+        record_write(links, &ids, self.target, &self.changes, written);
+        None
+    }
+}
+
+impl WriteStep for Delete {
+    fn send(
+        connector: &dyn Connector,
+        object: ObjectKind,
+        batch: &[(String, &Delete)],
+        _fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        let records: Vec<RecordRef> = batch
+            .iter()
+            .map(|(key, d)| RecordRef {
+                key: key.clone(),
+                id: d.ids[d.target].clone(),
+            })
+            .collect();
+        connector.delete(object, &records)
+    }
+
+    fn settle(&self, links: &mut PairState, _written: &Record) -> Option<String> {
+        links.bury(&self.ids.left, &self.ids.right);
+        None
     }
 }
 
@@ -355,17 +425,17 @@ fn may_have_applied(error: &anyhow::Error) -> bool {
     })
 }
 
-/// The fields an item writes; a create leaves out empty values.
-fn written_fields(item: &Item, create: bool) -> BTreeMap<String, String> {
-    item.changes
+/// The fields a write sends; a create leaves out empty values.
+fn written_fields(changes: &[Change], create: bool) -> BTreeMap<String, String> {
+    changes
         .iter()
         .filter(|c| !(create && c.to.is_empty()))
         .map(|c| (c.field.clone(), c.to.clone()))
         .collect()
 }
 
-fn settle_fields(link: &mut Link, item: &Item) {
-    for s in &item.settle {
+fn settle_fields(link: &mut Link, settle: &[Settle]) {
+    for s in settle {
         link.base.left.insert(s.left_field.clone(), s.left.clone());
         link.base
             .right
@@ -373,19 +443,18 @@ fn settle_fields(link: &mut Link, item: &Item) {
     }
 }
 
-/// Links a created record and records the written fields as the base, with
+/// Links the two records and records the written fields as the base, with
 /// the target's value as the server stored it (it may normalise, e.g. an
 /// email to lower case), so our own write is never taken for an edit.
-fn record_write(links: &mut crate::state::PairState, item: &Item, target: Side, written: &Record) {
-    let (left, right) = match target {
-        Side::Right => (item.left_id.clone().unwrap_or_default(), written.id.clone()),
-        Side::Left => (
-            written.id.clone(),
-            item.right_id.clone().unwrap_or_default(),
-        ),
-    };
-    let link = links.link(&left, &right);
-    for c in &item.changes {
+fn record_write(
+    links: &mut PairState,
+    ids: &Sided<String>,
+    target: Side,
+    changes: &[Change],
+    written: &Record,
+) {
+    let link = links.link(&ids.left, &ids.right);
+    for c in changes {
         let stored = written
             .fields
             .get(&c.field)
@@ -397,5 +466,4 @@ fn record_write(links: &mut crate::state::PairState, item: &Item, target: Side, 
         target_base.insert(c.field.clone(), stored);
         source_base.insert(c.source_field.clone(), c.source_value.clone());
     }
-    settle_fields(link, item);
 }

@@ -15,8 +15,11 @@ use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig};
 use crate::connector::WriteRules;
 use crate::mapping::Translator;
 use crate::matcher::{Gone, Pairing};
-use crate::model::{Record, Side, values_equivalent};
-use crate::plan::{Action, Change, Conflict, Expect, Item, PairPlan, Settle};
+use crate::model::{Record, Side, Sided, values_equivalent};
+use crate::plan::{
+    Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, PairPlan, Settle, Unlink,
+    Write,
+};
 use crate::state::Base;
 
 /// Plans one pair; `rules` are the left and the right side's write rules.
@@ -24,23 +27,25 @@ pub fn plan_pair(
     pair: &PairConfig,
     pairing: &Pairing,
     translator: &Translator,
-    rules: &[WriteRules; 2],
+    rules: &Sided<WriteRules>,
 ) -> PairPlan {
     let mut items = Vec::new();
     for (l, r) in &pairing.matched {
-        let mut link = Item::new(Action::Link, label(pair, Some(l), Some(r)));
-        link.left_id = Some(l.id.clone());
-        link.right_id = Some(r.id.clone());
-        link.expect = Some(Expect {
-            left_updated_ms: Some(l.updated_ms),
-            right_updated_ms: Some(r.updated_ms),
-        });
         let mut rest = merge(pair, translator, rules, l, r, None);
         // The link item records the fields both sides already agree on.
-        if let Some(pos) = rest.iter().position(|i| i.action == Action::Baseline) {
-            link.settle = rest.remove(pos).settle;
-        }
-        items.push(link);
+        let settle = match rest.iter().position(|i| matches!(i, Item::Baseline(_))) {
+            Some(pos) => match rest.remove(pos) {
+                Item::Baseline(agreed) => agreed.settle,
+                _ => unreachable!("the position of a baseline"),
+            },
+            None => Vec::new(),
+        };
+        items.push(Item::Link(Agreement {
+            ids: Sided::new(l.id.clone(), r.id.clone()),
+            label: label(pair, Some(l), Some(r)),
+            settle,
+            expect: Sided::new(l.updated_ms, r.updated_ms),
+        }));
         items.extend(rest);
     }
     items.extend(crate::par::flat_map(&pairing.linked, |(l, r, link)| {
@@ -57,7 +62,7 @@ pub fn plan_pair(
             items.push(create(
                 pair,
                 translator,
-                rules_of(rules, source.other()),
+                &rules[source.other()],
                 source,
                 record,
             ));
@@ -102,13 +107,6 @@ fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> St
         .unwrap_or_default()
 }
 
-fn rules_of(rules: &[WriteRules; 2], side: Side) -> &WriteRules {
-    match side {
-        Side::Left => &rules[0],
-        Side::Right => &rules[1],
-    }
-}
-
 /// A pair's field name on one side.
 fn field_on(side: Side, f: &FieldMap) -> &String {
     match side {
@@ -117,6 +115,8 @@ fn field_on(side: Side, f: &FieldMap) -> &String {
     }
 }
 
+/// The record on `source` copied to the other side, or, when a value cannot
+/// be translated or a required one is empty, an invalid item saying why.
 fn create(
     pair: &PairConfig,
     translator: &Translator,
@@ -130,48 +130,30 @@ fn create(
     } else {
         (None, Some(record))
     };
-    let mut item = Item::new(Action::Create, label(pair, l, r));
-    item.target = Some(target);
-    match source {
-        Side::Left => item.left_id = Some(record.id.clone()),
-        Side::Right => item.right_id = Some(record.id.clone()),
-    }
-    item.expect = Some(match source {
-        Side::Left => Expect {
-            left_updated_ms: Some(record.updated_ms),
-            right_updated_ms: None,
-        },
-        Side::Right => Expect {
-            left_updated_ms: None,
-            right_updated_ms: Some(record.updated_ms),
-        },
-    });
+    let label = label(pair, l, r);
+    let mut changes = Vec::new();
+    let mut problems = Vec::new();
     for f in &pair.fields {
-        let (source_field, target_field) = if source == Side::Left {
-            (&f.left, &f.right)
-        } else {
-            (&f.right, &f.left)
-        };
+        let (source_field, target_field) = (field_on(source, f), field_on(target, f));
         let value = record.get(source_field);
         match translator.translate(source, &f.left, value) {
-            Ok(to) => item.changes.push(Change {
+            Ok(to) => changes.push(Change {
                 field: target_field.clone(),
                 from: String::new(),
                 to,
                 source_field: source_field.clone(),
                 source_value: value.to_string(),
             }),
-            Err(problem) => item.problems.push(problem),
+            Err(problem) => problems.push(problem),
         }
     }
     for group in &rules.required_on_create {
-        let given = item
-            .changes
+        let given = changes
             .iter()
             .any(|c| group.fields.contains(&c.field) && !c.to.trim().is_empty());
-        if !given && item.problems.is_empty() {
+        if !given && problems.is_empty() {
             let fields = format!("`{}`", group.fields.join("`, `"));
-            item.problems.push(format!(
+            problems.push(format!(
                 "cannot be created on {} with {} empty: {}",
                 pair.endpoint(target),
                 if group.fields.len() == 1 {
@@ -183,76 +165,77 @@ fn create(
             ));
         }
     }
-    if !item.problems.is_empty() {
-        item.action = Action::Invalid;
-        item.target = None;
-        item.changes.clear();
+    if !problems.is_empty() {
+        let mut ids = Sided::new(None, None);
+        ids[source] = Some(record.id.clone());
+        return Item::Invalid(Invalid {
+            ids,
+            label,
+            problems,
+            conflicts: Vec::new(),
+        });
     }
-    item
+    Item::Create(Create {
+        target,
+        source_id: record.id.clone(),
+        label,
+        changes,
+        expect: record.updated_ms,
+    })
 }
 
 /// Moves the changes of relation fields (mapped through `link:PAIR`, such as
-/// a deal's contacts) out of an update into an item of their own: an
-/// association is written by its own API and moves no modified time.
-fn split_relations(pair: &PairConfig, update: &mut Item) -> Item {
-    let mut associate = update.clone();
-    associate.action = Action::Associate;
-    let is_relation = |c: &Change| pair.is_relation(&c.field);
-    let (relations, properties) = update.changes.drain(..).partition(is_relation);
-    associate.changes = relations;
-    associate.conflicts.retain(|c| {
-        associate
-            .changes
-            .iter()
-            .any(|ch| ch.source_field == c.field || ch.field == c.field)
-    });
-    update
-        .conflicts
-        .retain(|c| !associate.conflicts.contains(c));
+/// a deal's contacts) out of an update into an association write of its
+/// own: an association is written by its own API and moves no modified time.
+fn split_relations(pair: &PairConfig, update: &mut Write) -> Write {
+    let (relations, properties) = update
+        .changes
+        .drain(..)
+        .partition(|c: &Change| pair.is_relation(&c.field));
     update.changes = properties;
-    associate
+    let (conflicts, rest) = update.conflicts.drain(..).partition(|c: &Conflict| {
+        relations
+            .iter()
+            .any(|ch: &Change| ch.source_field == c.field || ch.field == c.field)
+    });
+    update.conflicts = rest;
+    Write {
+        changes: relations,
+        conflicts,
+        ..update.clone()
+    }
 }
 
 /// A linked record is gone from one side: with `deletes = "propagate"` (and a
 /// direction that allows writing there) its partner is deleted too; else the
 /// link is dropped and nothing is deleted.
 fn vanished(pair: &PairConfig, gone: &Gone) -> Item {
-    let mut item = Item::new(Action::Unlink, label(pair, gone.left, gone.right));
-    item.left_id = Some(gone.link.left.clone());
-    item.right_id = Some(gone.link.right.clone());
+    let ids = Sided::new(gone.link.left.clone(), gone.link.right.clone());
+    let label = label(pair, gone.left, gone.right);
     let survivor = match (gone.left, gone.right) {
         (Some(l), None) => Some((Side::Left, l)),
         (None, Some(r)) => Some((Side::Right, r)),
         _ => None,
     };
-    match survivor {
+    let reason = match survivor {
         Some((side, record))
             if pair.deletes == DeletePolicy::Propagate && pair.direction.writes(side) =>
         {
-            item.action = Action::Delete;
-            item.target = Some(side);
-            item.expect = Some(match side {
-                Side::Left => Expect {
-                    left_updated_ms: Some(record.updated_ms),
-                    right_updated_ms: None,
-                },
-                Side::Right => Expect {
-                    left_updated_ms: None,
-                    right_updated_ms: Some(record.updated_ms),
-                },
+            return Item::Delete(Delete {
+                target: side,
+                ids,
+                label,
+                reason: format!("deleted on the {} side", side.other()),
+                expect: record.updated_ms,
             });
-            item.problems
-                .push(format!("deleted on the {} side", side.other()));
         }
-        Some((side, _)) => item.problems.push(format!(
+        Some((side, _)) => format!(
             "deleted on the {} side; the link is dropped, nothing is deleted",
             side.other()
-        )),
-        None => item
-            .problems
-            .push("deleted on both sides; the link is dropped".into()),
-    }
-    item
+        ),
+        None => "deleted on both sides; the link is dropped".into(),
+    };
+    Item::Unlink(Unlink { ids, label, reason })
 }
 
 /// The decision for one field.
@@ -295,11 +278,11 @@ fn decide(lv: &str, rv: &str, translated: &str, base: Option<(&str, &str)>) -> D
 fn hold_uncleared(
     pair: &PairConfig,
     rules: &WriteRules,
-    side: Side,
     target: &Record,
-    update: &mut Item,
-    invalid: &mut Item,
+    update: &mut Write,
+    invalid: &mut Invalid,
 ) {
+    let side = update.target;
     for group in &rules.uncleared {
         let clears = |c: &Change| group.fields.contains(&c.field) && c.to.trim().is_empty();
         if !update.changes.iter().any(clears) {
@@ -343,12 +326,12 @@ fn hold_uncleared(
     }
 }
 
-/// Merges one pair of records; returns update, conflict, invalid and
-/// baseline items (at most one of each per target).
+/// Merges one pair of records; returns its update, association, conflict,
+/// invalid and baseline items (at most one of each per target).
 fn merge(
     pair: &PairConfig,
     translator: &Translator,
-    rules: &[WriteRules; 2],
+    rules: &Sided<WriteRules>,
     l: &Record,
     r: &Record,
     base: Option<&Base>,
@@ -363,23 +346,36 @@ fn merge(
     if base.is_some_and(in_step) {
         return Vec::new();
     }
-    let name = label(pair, Some(l), Some(r));
-    let ids = |mut item: Item| {
-        item.left_id = Some(l.id.clone());
-        item.right_id = Some(r.id.clone());
-        item.expect = Some(Expect {
-            left_updated_ms: Some(l.updated_ms),
-            right_updated_ms: Some(r.updated_ms),
-        });
-        item
+    let label = label(pair, Some(l), Some(r));
+    let ids = Sided::new(l.id.clone(), r.id.clone());
+    let expect = Sided::new(l.updated_ms, r.updated_ms);
+    let mut writes = Sided::from_fn(|target| Write {
+        target,
+        ids: ids.clone(),
+        label: label.clone(),
+        changes: Vec::new(),
+        conflicts: Vec::new(),
+        expect,
+    });
+    let mut unresolved = Held {
+        ids: ids.clone(),
+        label: label.clone(),
+        conflicts: Vec::new(),
+        settle: Vec::new(),
+        expect,
     };
-    let mut to_right = ids(Item::new(Action::Update, name.clone()));
-    to_right.target = Some(Side::Right);
-    let mut to_left = ids(Item::new(Action::Update, name.clone()));
-    to_left.target = Some(Side::Left);
-    let mut unresolved = ids(Item::new(Action::Conflict, name.clone()));
-    let mut invalid = ids(Item::new(Action::Invalid, name.clone()));
-    let mut baseline = ids(Item::new(Action::Baseline, name));
+    let mut invalid = Invalid {
+        ids: ids.clone().map(Some),
+        label: label.clone(),
+        problems: Vec::new(),
+        conflicts: Vec::new(),
+    };
+    let mut baseline = Agreement {
+        ids,
+        label,
+        settle: Vec::new(),
+        expect,
+    };
 
     for f in &pair.fields {
         let (lv, rv) = (l.get(&f.left), r.get(&f.right));
@@ -450,55 +446,51 @@ fn merge(
                 continue;
             }
         };
-        let item = if from == Side::Left {
-            &mut to_right
-        } else {
-            &mut to_left
-        };
-        item.changes.push(Change {
+        let write = &mut writes[from.other()];
+        write.changes.push(Change {
             field: target_field.clone(),
             from: target_value.into(),
             to,
             source_field: source_field.clone(),
             source_value: source_value.into(),
         });
-        item.conflicts.extend(conflict);
+        write.conflicts.extend(conflict);
     }
-    hold_uncleared(
-        pair,
-        rules_of(rules, Side::Right),
-        Side::Right,
-        r,
-        &mut to_right,
-        &mut invalid,
-    );
-    hold_uncleared(
-        pair,
-        rules_of(rules, Side::Left),
-        Side::Left,
-        l,
-        &mut to_left,
-        &mut invalid,
-    );
-    let [associate_right, associate_left] =
-        [&mut to_right, &mut to_left].map(|update| split_relations(pair, update));
-    [
-        to_right,
-        associate_right,
-        to_left,
-        associate_left,
-        unresolved,
-        invalid,
-        baseline,
-    ]
-    .into_iter()
-    .filter(|i| {
-        !i.changes.is_empty()
-            || !i.conflicts.is_empty()
-            || !i.problems.is_empty()
-            || !i.settle.is_empty()
-    })
-    .collect()
+    let records = Sided::new(l, r);
+    for target in [Side::Right, Side::Left] {
+        hold_uncleared(
+            pair,
+            &rules[target],
+            records[target],
+            &mut writes[target],
+            &mut invalid,
+        );
+    }
+    let associations = Sided::from_fn(|target| split_relations(pair, &mut writes[target]));
+    let Sided {
+        left: to_left,
+        right: to_right,
+    } = writes;
+    let written = |w: &Write| !w.changes.is_empty() || !w.conflicts.is_empty();
+    let mut items = Vec::new();
+    for (update, associate) in [(to_right, associations.right), (to_left, associations.left)] {
+        if written(&update) {
+            items.push(Item::Update(update));
+        }
+        if written(&associate) {
+            items.push(Item::Associate(associate));
+        }
+    }
+    if !unresolved.conflicts.is_empty() || !unresolved.settle.is_empty() {
+        items.push(Item::Conflict(unresolved));
+    }
+    if !invalid.problems.is_empty() || !invalid.conflicts.is_empty() {
+        items.push(Item::Invalid(invalid));
+    }
+    if !baseline.settle.is_empty() {
+        items.push(Item::Baseline(baseline));
+    }
+    items
 }
 
 #[cfg(test)]
@@ -508,7 +500,7 @@ mod tests {
     use crate::mapping::OwnerDirectory;
     use crate::matcher::pair_records;
     use crate::model::{Fields, set_field};
-    use crate::plan::Plan;
+    use crate::plan::{Action, Plan};
     use crate::state::PairState;
     use std::path::Path;
 
@@ -584,7 +576,7 @@ phone = "phone"
             pair,
             &pairing,
             &translator,
-            &[WriteRules::default(), right_rules],
+            &Sided::new(WriteRules::default(), right_rules),
         )
     }
 
@@ -644,9 +636,9 @@ phone = "phone"
             .iter()
             .map(|i| {
                 (
-                    i.target,
-                    i.changes[0].field.as_str(),
-                    i.changes[0].to.as_str(),
+                    i.target(),
+                    i.changes()[0].field.as_str(),
+                    i.changes()[0].to.as_str(),
                 )
             })
             .collect();
@@ -680,17 +672,21 @@ phone = "phone"
             );
             assert_eq!(out.items.len(), 1, "{policy}: {out:#?}");
             let item = &out.items[0];
-            assert_eq!(item.target, target, "{policy}");
-            assert_eq!(item.changes.first().map(|c| c.to.as_str()), to, "{policy}");
+            assert_eq!(item.target(), target, "{policy}");
             assert_eq!(
-                item.conflicts.len(),
+                item.changes().first().map(|c| c.to.as_str()),
+                to,
+                "{policy}"
+            );
+            assert_eq!(
+                item.conflicts().len(),
                 1,
                 "{policy}: the plan shows the conflict"
             );
             if policy == "skip" {
-                assert_eq!(item.action, Action::Conflict);
+                assert_eq!(item.action(), Action::Conflict);
                 assert!(
-                    item.settle.is_empty(),
+                    item.settle().is_empty(),
                     "skip leaves the base alone so it is reported again"
                 );
             }
@@ -726,18 +722,18 @@ phone = "phone"
             &linked(&l0, &r0, base(&l0, &r0)),
         );
         assert!(
-            out.items.iter().all(|i| i.target != Some(Side::Left)),
+            out.items.iter().all(|i| i.target() != Some(Side::Left)),
             "{out:#?}"
         );
         let conflict = out
             .items
             .iter()
-            .find(|i| i.action == Action::Conflict)
+            .find(|i| i.action() == Action::Conflict)
             .unwrap();
-        assert!(!conflict.conflicts[0].applied);
+        assert!(!conflict.conflicts()[0].applied);
         p.direction = Direction::RightToLeft;
         let out = plan(&p, &[l], &[r], &PairState::default());
-        assert!(out.items.iter().all(|i| i.target != Some(Side::Right)));
+        assert!(out.items.iter().all(|i| i.target() != Some(Side::Right)));
     }
 
     #[test]
@@ -747,7 +743,7 @@ phone = "phone"
         let r = rec("9", 6, &[("email", "a@x.io"), ("phone", "7")]);
         let new = rec("2", 5, &[("email", "new@x.io"), ("firstname", "Neo")]);
         let out = plan(&p, &[l, new], &[r], &PairState::default());
-        let actions: Vec<_> = out.items.iter().map(|i| (i.action, i.target)).collect();
+        let actions: Vec<_> = out.items.iter().map(|i| (i.action(), i.target())).collect();
         assert_eq!(
             actions,
             [
@@ -758,14 +754,14 @@ phone = "phone"
             ]
         );
         assert_eq!(
-            out.items[0].settle.len(),
+            out.items[0].settle().len(),
             1,
             "emails equal but for case are settled"
         );
         let create = &out.items[3];
         assert_eq!(
             create
-                .changes
+                .changes()
                 .iter()
                 .map(|c| (c.field.as_str(), c.to.as_str()))
                 .collect::<Vec<_>>(),
@@ -790,14 +786,14 @@ phone = "phone"
         let nameless = rec("1", 5, &[("email", "a@x.io")]);
         let named = rec("2", 5, &[("email", "b@x.io"), ("firstname", "Bo")]);
         let out = plan_with_rules(&p, &[nameless, named], &[], &PairState::default(), rules);
-        let actions: Vec<_> = out.items.iter().map(|i| (i.action, i.target)).collect();
+        let actions: Vec<_> = out.items.iter().map(|i| (i.action(), i.target())).collect();
         assert_eq!(
             actions,
             [(Action::Invalid, None), (Action::Create, Some(Side::Right))]
         );
-        assert!(out.items[0].changes.is_empty(), "nothing is sent");
+        assert!(out.items[0].changes().is_empty(), "nothing is sent");
         assert_eq!(
-            out.items[0].problems,
+            out.items[0].problems(),
             ["cannot be created on eu.contacts with `firstname` empty: names are required"]
         );
     }
@@ -819,11 +815,11 @@ phone = "phone"
         let update = out
             .items
             .iter()
-            .find(|i| i.action == Action::Update)
+            .find(|i| i.action() == Action::Update)
             .expect("the firstname is cleared");
         assert_eq!(
             update
-                .changes
+                .changes()
                 .iter()
                 .map(|c| (c.field.as_str(), c.to.as_str()))
                 .collect::<Vec<_>>(),
@@ -832,12 +828,12 @@ phone = "phone"
         let invalid = out
             .items
             .iter()
-            .find(|i| i.action == Action::Invalid)
+            .find(|i| i.action() == Action::Invalid)
             .expect("the phone is held");
         assert_eq!(
-            invalid.problems,
+            invalid.problems(),
             ["eu.contacts `phone` is not cleared: phones stay"]
         );
-        assert!(invalid.changes.is_empty() && invalid.target.is_none());
+        assert!(invalid.changes().is_empty() && invalid.target().is_none());
     }
 }

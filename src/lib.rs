@@ -197,7 +197,7 @@ fn push(
             let creates = pair_plan
                 .items
                 .iter()
-                .filter(|i| i.action == plan::Action::Create)
+                .filter(|i| i.action() == plan::Action::Create)
                 .count();
             let total = state.pair(&pair.name).map_or(0, |p| p.len()) + creates;
             pipeline::check_limits(pair, pair_plan, total, limits)?;

@@ -81,6 +81,9 @@ pub enum Side {
 }
 
 impl Side {
+    /// Both sides, left first.
+    pub const BOTH: [Side; 2] = [Side::Left, Side::Right];
+
     pub fn other(self) -> Side {
         match self {
             Side::Left => Side::Right,
@@ -99,6 +102,67 @@ impl Side {
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// One value for each side of a pair, indexed by `Side`, so code that treats
+/// both sides alike says `x[side]` instead of choosing by hand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Sided<T> {
+    pub left: T,
+    pub right: T,
+}
+
+impl<T> Sided<T> {
+    pub fn new(left: T, right: T) -> Sided<T> {
+        Sided { left, right }
+    }
+
+    /// Builds both values from the side they belong to.
+    pub fn from_fn(mut value: impl FnMut(Side) -> T) -> Sided<T> {
+        Sided {
+            left: value(Side::Left),
+            right: value(Side::Right),
+        }
+    }
+
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Sided<U> {
+        Sided {
+            left: f(self.left),
+            right: f(self.right),
+        }
+    }
+
+    pub fn as_ref(&self) -> Sided<&T> {
+        Sided {
+            left: &self.left,
+            right: &self.right,
+        }
+    }
+
+    /// Both values with their side, left first.
+    pub fn iter(&self) -> impl Iterator<Item = (Side, &T)> {
+        [(Side::Left, &self.left), (Side::Right, &self.right)].into_iter()
+    }
+}
+
+impl<T> std::ops::Index<Side> for Sided<T> {
+    type Output = T;
+
+    fn index(&self, side: Side) -> &T {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+}
+
+impl<T> std::ops::IndexMut<Side> for Sided<T> {
+    fn index_mut(&mut self, side: Side) -> &mut T {
+        match side {
+            Side::Left => &mut self.left,
+            Side::Right => &mut self.right,
+        }
     }
 }
 

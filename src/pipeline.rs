@@ -10,8 +10,8 @@ use crate::diff;
 use crate::exit::SafetyStop;
 use crate::mapping::{OwnerDirectory, Translator};
 use crate::matcher;
-use crate::model::{Owner, Side};
-use crate::plan::{Action, PairPlan, Plan};
+use crate::model::{Owner, Side, Sided};
+use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::snapshot::Snapshot;
@@ -229,7 +229,7 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State
     }
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
     let translator = Translator::new(pair, &owners, state, [&left.labels, &right.labels]);
-    let rules = [Side::Left, Side::Right].map(|side| {
+    let rules = Sided::from_fn(|side| {
         let endpoint = pair.endpoint(side);
         connector::write_rules(endpoint.kind, endpoint.object)
     });
@@ -290,7 +290,7 @@ pub fn check_fresh(
                 .items
                 .iter()
                 .filter(|i| i.is_change())
-                .filter_map(|i| Some((i.id(side)?, i.expect?.get(side)?)))
+                .filter_map(|i| Some((i.id(side)?, i.expect(side)?)))
                 .collect();
             let ids: Vec<String> = expected.keys().map(|s| s.to_string()).collect();
             let current: BTreeMap<String, i64> = connectors[&endpoint.system]
@@ -308,24 +308,18 @@ pub fn check_fresh(
             }
         }
         for item in &pair_plan.items {
-            let relinked = match item.action {
-                Action::Create => {
-                    item.left_id
-                        .as_deref()
-                        .is_some_and(|id| links.by_left(id).is_some())
-                        || item
-                            .right_id
-                            .as_deref()
-                            .is_some_and(|id| links.by_right(id).is_some())
-                }
-                Action::Link => item
-                    .left_id
-                    .as_deref()
-                    .is_some_and(|id| links.by_left(id).is_some()),
+            // A record this plan would link or create was linked since.
+            let relinked = match item {
+                Item::Create(_) | Item::Link(_) => Side::BOTH.into_iter().any(|side| {
+                    item.id(side).is_some_and(|id| match side {
+                        Side::Left => links.by_left(id).is_some(),
+                        Side::Right => links.by_right(id).is_some(),
+                    })
+                }),
                 _ => false,
             };
             if relinked {
-                stale.push(format!("{} {} was synced since", pair.name, item.label));
+                stale.push(format!("{} {} was synced since", pair.name, item.label()));
             }
         }
     }
@@ -426,7 +420,7 @@ pub fn check_limits(
     let count = |actions: &[Action]| {
         plan.items
             .iter()
-            .filter(|i| actions.contains(&i.action))
+            .filter(|i| actions.contains(&i.action()))
             .count() as u64
     };
     let checks = [

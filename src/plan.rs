@@ -10,7 +10,7 @@
 use crate::config::ConflictPolicy;
 use crate::files;
 use crate::matcher::Duplicate;
-use crate::model::Side;
+use crate::model::{Side, Sided};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -39,91 +39,236 @@ pub struct PairPlan {
     pub duplicates: Vec<Duplicate>,
 }
 
+/// What an item does, as the report and the JSON plan name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
-    /// Pair two records found by the match key (state only).
     Link,
     Create,
     Update,
-    /// Change a record's associations (a field mapped through `link:PAIR`):
-    /// its own item, since it does not move the record's modified time.
     Associate,
-    /// A conflict left for a human (`skip`) or settled without a write.
     Conflict,
-    /// A linked record disappeared from one side: forget the link.
     Unlink,
-    /// A linked record was deleted on one side (`deletes = "propagate"`):
-    /// delete its partner (HubSpot archives, Pipedrive deletes).
     Delete,
-    /// A record that cannot be synced as mapped (e.g. a value with no
-    /// translation); reported as a failure.
     Invalid,
-    /// Record the base only (both sides already agree); not shown.
     Baseline,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Item {
-    pub action: Action,
-    /// The side written, for create and update.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<Side>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub left_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub right_id: Option<String>,
+/// One thing a plan does to one record or pair of records. Each variant
+/// holds exactly what it needs: an item that cannot be carried out cannot
+/// be built (or loaded from a saved plan). Its `Display` line is in this
+/// file, its apply step in `apply.rs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "WireItem", try_from = "WireItem")]
+pub enum Item {
+    /// Pair two records found by the match key (state only), recording the
+    /// fields both already agree on.
+    Link(Agreement),
+    /// Create the source's record on the target.
+    Create(Create),
+    /// Write changed fields to a linked record.
+    Update(Write),
+    /// Change a record's associations (fields mapped through `link:PAIR`):
+    /// an item of its own, since it does not move the modified time.
+    Associate(Write),
+    /// A conflict left for a human (`skip`) or settled without a write.
+    Conflict(Held),
+    /// A linked record disappeared from one side: forget the link.
+    Unlink(Unlink),
+    /// A linked record was deleted on one side (`deletes = "propagate"`):
+    /// delete its partner (HubSpot archives, Pipedrive deletes).
+    Delete(Delete),
+    /// A record that cannot be synced as mapped (a value with no
+    /// translation, a value its target cannot take); reported as a failure.
+    Invalid(Invalid),
+    /// Record the base only (both sides already agree); not shown.
+    Baseline(Agreement),
+}
+
+/// Two linked (or newly matched) records whose agreeing values become the
+/// base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agreement {
+    pub ids: Sided<String>,
     /// What a human recognises the record by (email, deal name).
     pub label: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Change>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflicts: Vec<Conflict>,
-    /// Base values to record when the item succeeds (fields not written).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settle: Vec<Settle>,
     /// The modified times the item was planned on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect: Option<Expect>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Sided<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Create {
+    pub target: Side,
+    /// The id of the record copied, on the other side.
+    pub source_id: String,
+    pub label: String,
+    pub changes: Vec<Change>,
+    /// The source's modified time when planned.
+    pub expect: i64,
+}
+
+/// An update or association write to one side of a linked pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub target: Side,
+    pub ids: Sided<String>,
+    pub label: String,
+    pub changes: Vec<Change>,
+    /// Conflicts this write settles (the winner's value is written).
+    pub conflicts: Vec<Conflict>,
+    pub expect: Sided<i64>,
+}
+
+/// Conflicts not written anywhere: left for a human, or kept on the side
+/// the direction allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub ids: Sided<String>,
+    pub label: String,
+    pub conflicts: Vec<Conflict>,
+    /// Base entries recorded for conflicts settled by the direction.
+    pub settle: Vec<Settle>,
+    pub expect: Sided<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unlink {
+    pub ids: Sided<String>,
+    pub label: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delete {
+    /// The side whose record is deleted (the survivor of the pair).
+    pub target: Side,
+    pub ids: Sided<String>,
+    pub label: String,
+    pub reason: String,
+    /// The target's modified time when planned.
+    pub expect: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    /// The records concerned: one (a record that cannot be created) or both.
+    pub ids: Sided<Option<String>>,
+    pub label: String,
     pub problems: Vec<String>,
+    pub conflicts: Vec<Conflict>,
 }
 
 impl Item {
-    pub fn new(action: Action, label: String) -> Item {
-        Item {
-            action,
-            target: None,
-            left_id: None,
-            right_id: None,
-            label,
-            changes: Vec::new(),
-            conflicts: Vec::new(),
-            settle: Vec::new(),
-            expect: None,
-            problems: Vec::new(),
+    pub fn action(&self) -> Action {
+        match self {
+            Item::Link(_) => Action::Link,
+            Item::Create(_) => Action::Create,
+            Item::Update(_) => Action::Update,
+            Item::Associate(_) => Action::Associate,
+            Item::Conflict(_) => Action::Conflict,
+            Item::Unlink(_) => Action::Unlink,
+            Item::Delete(_) => Action::Delete,
+            Item::Invalid(_) => Action::Invalid,
+            Item::Baseline(_) => Action::Baseline,
         }
     }
 
+    pub fn label(&self) -> &str {
+        match self {
+            Item::Link(a) | Item::Baseline(a) => &a.label,
+            Item::Create(c) => &c.label,
+            Item::Update(w) | Item::Associate(w) => &w.label,
+            Item::Conflict(h) => &h.label,
+            Item::Unlink(u) => &u.label,
+            Item::Delete(d) => &d.label,
+            Item::Invalid(i) => &i.label,
+        }
+    }
+
+    /// The id of the record on `side` the item concerns, if it names one.
     pub fn id(&self, side: Side) -> Option<&str> {
-        match side {
-            Side::Left => self.left_id.as_deref(),
-            Side::Right => self.right_id.as_deref(),
+        match self {
+            Item::Link(a) | Item::Baseline(a) => Some(&a.ids[side]),
+            Item::Create(c) => (side != c.target).then_some(c.source_id.as_str()),
+            Item::Update(w) | Item::Associate(w) => Some(&w.ids[side]),
+            Item::Conflict(h) => Some(&h.ids[side]),
+            Item::Unlink(u) => Some(&u.ids[side]),
+            Item::Delete(d) => Some(&d.ids[side]),
+            Item::Invalid(i) => i.ids[side].as_deref(),
+        }
+    }
+
+    /// The side written, for the items that write.
+    pub fn target(&self) -> Option<Side> {
+        match self {
+            Item::Create(c) => Some(c.target),
+            Item::Update(w) | Item::Associate(w) => Some(w.target),
+            Item::Delete(d) => Some(d.target),
+            _ => None,
+        }
+    }
+
+    /// The modified time of the record on `side` the item was planned on.
+    pub fn expect(&self, side: Side) -> Option<i64> {
+        match self {
+            Item::Link(a) | Item::Baseline(a) => Some(a.expect[side]),
+            Item::Create(c) => (side != c.target).then_some(c.expect),
+            Item::Update(w) | Item::Associate(w) => Some(w.expect[side]),
+            Item::Conflict(h) => Some(h.expect[side]),
+            Item::Delete(d) => (side == d.target).then_some(d.expect),
+            Item::Unlink(_) | Item::Invalid(_) => None,
+        }
+    }
+
+    /// The conflicts the item reports.
+    pub fn conflicts(&self) -> &[Conflict] {
+        match self {
+            Item::Update(w) | Item::Associate(w) => &w.conflicts,
+            Item::Conflict(h) => &h.conflicts,
+            Item::Invalid(i) => &i.conflicts,
+            _ => &[],
+        }
+    }
+
+    /// The fields the item writes.
+    pub fn changes(&self) -> &[Change] {
+        match self {
+            Item::Create(c) => &c.changes,
+            Item::Update(w) | Item::Associate(w) => &w.changes,
+            _ => &[],
+        }
+    }
+
+    /// The base entries the item records without a write.
+    pub fn settle(&self) -> &[Settle] {
+        match self {
+            Item::Link(a) | Item::Baseline(a) => &a.settle,
+            Item::Conflict(h) => &h.settle,
+            _ => &[],
+        }
+    }
+
+    /// Why the item is what it is: an invalid item's problems, or what an
+    /// unlink or delete follows from.
+    pub fn problems(&self) -> Vec<&str> {
+        match self {
+            Item::Invalid(i) => i.problems.iter().map(String::as_str).collect(),
+            Item::Unlink(u) => vec![u.reason.as_str()],
+            Item::Delete(d) => vec![d.reason.as_str()],
+            _ => Vec::new(),
         }
     }
 
     /// Returns true if and only if applying the item writes to a CRM.
     pub fn writes(&self) -> bool {
-        matches!(
-            self.action,
-            Action::Create | Action::Update | Action::Associate | Action::Delete
-        )
+        self.target().is_some()
     }
 
     /// Returns true if and only if applying the item changes a record or
     /// the link table (what `diff` calls drift).
     pub fn is_change(&self) -> bool {
-        self.action != Action::Baseline
+        !matches!(self, Item::Baseline(_))
     }
 }
 
@@ -165,23 +310,6 @@ pub struct Settle {
     pub right: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Expect {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub left_updated_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub right_updated_ms: Option<i64>,
-}
-
-impl Expect {
-    pub fn get(&self, side: Side) -> Option<i64> {
-        match side {
-            Side::Left => self.left_updated_ms,
-            Side::Right => self.right_updated_ms,
-        }
-    }
-}
-
 /// Counts of what a plan would do.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -221,7 +349,7 @@ impl Plan {
         for pair in &self.pairs {
             s.duplicate += pair.duplicates.iter().map(|d| d.extra.len()).sum::<usize>();
             for item in &pair.items {
-                match item.action {
+                match item.action() {
                     Action::Create => s.create += 1,
                     Action::Update => s.update += 1,
                     Action::Associate => s.associate += 1,
@@ -232,7 +360,7 @@ impl Plan {
                     Action::Invalid => s.invalid += 1,
                     Action::Baseline => {}
                 }
-                s.conflict += item.conflicts.iter().filter(|c| c.applied).count();
+                s.conflict += item.conflicts().iter().filter(|c| c.applied).count();
             }
         }
         s
@@ -280,117 +408,32 @@ fn quoted(v: &str) -> String {
 
 impl fmt::Display for PairPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name_of = |side: Side| {
-            system_of(if side == Side::Left {
-                &self.left
-            } else {
-                &self.right
-            })
-        };
-        let ids = |item: &Item| {
-            [Side::Left, Side::Right]
-                .iter()
-                .filter_map(|s| item.id(*s).map(|id| format!("{} {id}", name_of(*s))))
-                .collect::<Vec<_>>()
-                .join(" = ")
-        };
+        let names = Sided::new(system_of(&self.left), system_of(&self.right));
         writeln!(f, "{}  ({} <-> {})", self.name, self.left, self.right)?;
         for item in self.items.iter().filter(|i| i.is_change()) {
-            let target = item.target.map(name_of).unwrap_or("");
-            match item.action {
-                Action::Create => {
-                    let source = item.target.map(|t| t.other());
-                    let from = source
-                        .and_then(|s| item.id(s).map(|id| format!("from {} {id}", name_of(s))))
-                        .unwrap_or_default();
-                    let values: Vec<_> = item
-                        .changes
-                        .iter()
-                        .filter(|c| !c.to.is_empty())
-                        .map(|c| format!("{}={}", c.field, quoted(&c.to)))
-                        .collect();
-                    writeln!(
-                        f,
-                        "  + {target:<6} create    {}  ({from})  {}",
-                        item.label,
-                        values.join(" ")
-                    )?;
-                }
-                Action::Update | Action::Associate => {
-                    let id = item.target.and_then(|t| item.id(t)).unwrap_or("");
-                    let verb = if item.action == Action::Update {
-                        "update   "
-                    } else {
-                        "associate"
-                    };
-                    writeln!(f, "  ~ {target:<6} {verb} {} ({id})", item.label)?;
-                    for c in &item.changes {
-                        writeln!(
-                            f,
-                            "        {}: {} -> {}",
-                            c.field,
-                            quoted(&c.from),
-                            quoted(&c.to)
-                        )?;
-                    }
-                }
-                Action::Link => {
-                    writeln!(f, "  = {:<6} link      {}  {}", "", item.label, ids(item))?
-                }
-                Action::Conflict => {
-                    writeln!(f, "  ! {:<6} conflict  {}  {}", "", item.label, ids(item))?
-                }
-                Action::Unlink => writeln!(
-                    f,
-                    "  x {:<6} unlink    {}  {}  ({})",
-                    "",
-                    item.label,
-                    ids(item),
-                    item.problems.join("; ")
-                )?,
-                Action::Delete => {
-                    let id = item.target.and_then(|t| item.id(t)).unwrap_or("");
-                    writeln!(
-                        f,
-                        "  - {target:<6} delete    {} ({id})  ({})",
-                        item.label,
-                        item.problems.join("; ")
-                    )?;
-                }
-                Action::Invalid => writeln!(
-                    f,
-                    "  ! {:<6} invalid   {}  {}: {}",
-                    "",
-                    item.label,
-                    ids(item),
-                    item.problems.join("; ")
-                )?,
-                Action::Baseline => {}
-            }
-            for c in &item.conflicts {
+            item.write_line(f, &names)?;
+            for c in item.conflicts() {
                 let outcome = match (c.winner, c.applied) {
                     (None, _) => "left for you (conflict = skip)".to_string(),
-                    (Some(w), true) => {
-                        format!("{} wins ({:?})", name_of(w), c.policy).to_lowercase()
-                    }
+                    (Some(w), true) => format!("{} wins ({:?})", names[w], c.policy).to_lowercase(),
                     (Some(w), false) => format!(
                         "{} kept; direction forbids writing the other side",
-                        name_of(w)
+                        names[w]
                     ),
                 };
                 writeln!(
                     f,
                     "        ! {}: {} {} | {} {} -> {outcome}",
                     c.field,
-                    name_of(Side::Left),
+                    names.left,
                     quoted(&c.left),
-                    name_of(Side::Right),
+                    names.right,
                     quoted(&c.right)
                 )?;
             }
         }
         for d in &self.duplicates {
-            let system = name_of(d.side);
+            let system = names[d.side];
             writeln!(
                 f,
                 "  ? {system:<6} duplicate {}  {system} {} share it with {system} {}; left alone (merge them in {system})",
@@ -400,6 +443,244 @@ impl fmt::Display for PairPlan {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Item {
+    /// The item's line in the printed plan; `names` are the two systems.
+    fn write_line(&self, f: &mut fmt::Formatter<'_>, names: &Sided<&str>) -> fmt::Result {
+        let ids = |ids: Sided<Option<&str>>| {
+            ids.iter()
+                .filter_map(|(side, id)| id.map(|id| format!("{} {id}", names[side])))
+                .collect::<Vec<_>>()
+                .join(" = ")
+        };
+        let both = |pair: &Sided<String>| ids(pair.as_ref().map(|id| Some(id.as_str())));
+        match self {
+            Item::Create(c) => {
+                let values: Vec<_> = c
+                    .changes
+                    .iter()
+                    .filter(|ch| !ch.to.is_empty())
+                    .map(|ch| format!("{}={}", ch.field, quoted(&ch.to)))
+                    .collect();
+                writeln!(
+                    f,
+                    "  + {:<6} create    {}  (from {} {})  {}",
+                    names[c.target],
+                    c.label,
+                    names[c.target.other()],
+                    c.source_id,
+                    values.join(" ")
+                )
+            }
+            Item::Update(w) | Item::Associate(w) => {
+                let verb = if matches!(self, Item::Update(_)) {
+                    "update   "
+                } else {
+                    "associate"
+                };
+                writeln!(
+                    f,
+                    "  ~ {:<6} {verb} {} ({})",
+                    names[w.target], w.label, w.ids[w.target]
+                )?;
+                for c in &w.changes {
+                    writeln!(
+                        f,
+                        "        {}: {} -> {}",
+                        c.field,
+                        quoted(&c.from),
+                        quoted(&c.to)
+                    )?;
+                }
+                Ok(())
+            }
+            Item::Link(a) => writeln!(f, "  = {:<6} link      {}  {}", "", a.label, both(&a.ids)),
+            Item::Conflict(h) => {
+                writeln!(f, "  ! {:<6} conflict  {}  {}", "", h.label, both(&h.ids))
+            }
+            Item::Unlink(u) => writeln!(
+                f,
+                "  x {:<6} unlink    {}  {}  ({})",
+                "",
+                u.label,
+                both(&u.ids),
+                u.reason
+            ),
+            Item::Delete(d) => writeln!(
+                f,
+                "  - {:<6} delete    {} ({})  ({})",
+                names[d.target], d.label, d.ids[d.target], d.reason
+            ),
+            Item::Invalid(i) => writeln!(
+                f,
+                "  ! {:<6} invalid   {}  {}: {}",
+                "",
+                i.label,
+                ids(i.ids.as_ref().map(|id| id.as_deref())),
+                i.problems.join("; ")
+            ),
+            Item::Baseline(_) => Ok(()),
+        }
+    }
+}
+
+/// An item as the JSON plan writes it (format version 1): one shape for
+/// every action, with the fields an action does not use left out. Only
+/// this type knows that shape; loading checks that each action has what
+/// it needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WireItem {
+    action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<Side>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    left_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    right_id: Option<String>,
+    label: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<Change>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    conflicts: Vec<Conflict>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    settle: Vec<Settle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expect: Option<Expect>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    problems: Vec<String>,
+}
+
+/// The modified times an item was planned on, as the JSON plan writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Expect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    left_updated_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    right_updated_ms: Option<i64>,
+}
+
+impl From<Item> for WireItem {
+    fn from(item: Item) -> WireItem {
+        let action = item.action();
+        let expect = Sided::from_fn(|side| item.expect(side));
+        let expect = (expect.left.is_some() || expect.right.is_some()).then_some(Expect {
+            left_updated_ms: expect.left,
+            right_updated_ms: expect.right,
+        });
+        let mut wire = WireItem {
+            action,
+            target: item.target(),
+            left_id: item.id(Side::Left).map(str::to_string),
+            right_id: item.id(Side::Right).map(str::to_string),
+            label: item.label().to_string(),
+            changes: Vec::new(),
+            conflicts: item.conflicts().to_vec(),
+            settle: Vec::new(),
+            expect,
+            problems: Vec::new(),
+        };
+        match item {
+            Item::Link(a) | Item::Baseline(a) => wire.settle = a.settle,
+            Item::Create(c) => wire.changes = c.changes,
+            Item::Update(w) | Item::Associate(w) => wire.changes = w.changes,
+            Item::Conflict(h) => wire.settle = h.settle,
+            Item::Unlink(u) => wire.problems = vec![u.reason],
+            Item::Delete(d) => wire.problems = vec![d.reason],
+            Item::Invalid(i) => wire.problems = i.problems,
+        }
+        wire
+    }
+}
+
+impl TryFrom<WireItem> for Item {
+    type Error = String;
+
+    fn try_from(w: WireItem) -> Result<Item, String> {
+        let action = format!("{:?}", w.action).to_lowercase();
+        let missing = |what: &str| format!("a `{action}` item without {what}");
+        let ids = || match (&w.left_id, &w.right_id) {
+            (Some(l), Some(r)) => Ok(Sided::new(l.clone(), r.clone())),
+            _ => Err(missing("both record ids")),
+        };
+        let stamp = |side: Side| {
+            w.expect
+                .and_then(|e| match side {
+                    Side::Left => e.left_updated_ms,
+                    Side::Right => e.right_updated_ms,
+                })
+                .ok_or_else(|| missing("the modified times it was planned on"))
+        };
+        let stamps = || Ok::<_, String>(Sided::new(stamp(Side::Left)?, stamp(Side::Right)?));
+        let target = || w.target.ok_or_else(|| missing("a target side"));
+        let reason = || w.problems.join("; ");
+        let agreement = || {
+            Ok::<_, String>(Agreement {
+                ids: ids()?,
+                label: w.label.clone(),
+                settle: w.settle.clone(),
+                expect: stamps()?,
+            })
+        };
+        let write = || {
+            Ok::<_, String>(Write {
+                target: target()?,
+                ids: ids()?,
+                label: w.label.clone(),
+                changes: w.changes.clone(),
+                conflicts: w.conflicts.clone(),
+                expect: stamps()?,
+            })
+        };
+        Ok(match w.action {
+            Action::Link => Item::Link(agreement()?),
+            Action::Baseline => Item::Baseline(agreement()?),
+            Action::Create => {
+                let target = target()?;
+                let source = match target {
+                    Side::Left => &w.right_id,
+                    Side::Right => &w.left_id,
+                };
+                Item::Create(Create {
+                    target,
+                    source_id: source.clone().ok_or_else(|| missing("its source id"))?,
+                    label: w.label.clone(),
+                    changes: w.changes.clone(),
+                    expect: stamp(target.other())?,
+                })
+            }
+            Action::Update => Item::Update(write()?),
+            Action::Associate => Item::Associate(write()?),
+            Action::Conflict => Item::Conflict(Held {
+                ids: ids()?,
+                label: w.label.clone(),
+                conflicts: w.conflicts.clone(),
+                settle: w.settle.clone(),
+                expect: stamps()?,
+            }),
+            Action::Unlink => Item::Unlink(Unlink {
+                ids: ids()?,
+                label: w.label.clone(),
+                reason: reason(),
+            }),
+            Action::Delete => {
+                let target = target()?;
+                Item::Delete(Delete {
+                    target,
+                    ids: ids()?,
+                    label: w.label.clone(),
+                    reason: reason(),
+                    expect: stamp(target)?,
+                })
+            }
+            Action::Invalid => Item::Invalid(Invalid {
+                ids: Sided::new(w.left_id.clone(), w.right_id.clone()),
+                label: w.label.clone(),
+                problems: w.problems.clone(),
+                conflicts: w.conflicts.clone(),
+            }),
+        })
     }
 }
 
@@ -435,6 +716,119 @@ impl fmt::Display for Plan {
             writeln!(f, "Plan: nothing to do, both sides are in step.")
         } else {
             writeln!(f, "Plan: {}.", self.summary())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> Sided<String> {
+        Sided::new("1".to_string(), "9".to_string())
+    }
+
+    fn change() -> Change {
+        Change {
+            field: "email".into(),
+            from: String::new(),
+            to: "a@x.io".into(),
+            source_field: "email".into(),
+            source_value: "a@x.io".into(),
+        }
+    }
+
+    fn every_kind() -> Vec<Item> {
+        let agreement = Agreement {
+            ids: ids(),
+            label: "a@x.io".into(),
+            settle: vec![Settle {
+                left_field: "email".into(),
+                left: "a@x.io".into(),
+                right_field: "email".into(),
+                right: "a@x.io".into(),
+            }],
+            expect: Sided::new(5, 6),
+        };
+        let write = Write {
+            target: Side::Right,
+            ids: ids(),
+            label: "a@x.io".into(),
+            changes: vec![change()],
+            conflicts: Vec::new(),
+            expect: Sided::new(5, 6),
+        };
+        vec![
+            Item::Link(agreement.clone()),
+            Item::Create(Create {
+                target: Side::Left,
+                source_id: "9".into(),
+                label: "a@x.io".into(),
+                changes: vec![change()],
+                expect: 6,
+            }),
+            Item::Update(write.clone()),
+            Item::Associate(write),
+            Item::Conflict(Held {
+                ids: ids(),
+                label: "a@x.io".into(),
+                conflicts: Vec::new(),
+                settle: Vec::new(),
+                expect: Sided::new(5, 6),
+            }),
+            Item::Unlink(Unlink {
+                ids: ids(),
+                label: "a@x.io".into(),
+                reason: "deleted on both sides".into(),
+            }),
+            Item::Delete(Delete {
+                target: Side::Left,
+                ids: ids(),
+                label: "a@x.io".into(),
+                reason: "deleted on the right side".into(),
+                expect: 5,
+            }),
+            Item::Invalid(Invalid {
+                ids: Sided::new(Some("1".into()), None),
+                label: "a@x.io".into(),
+                problems: vec!["no translation".into()],
+                conflicts: Vec::new(),
+            }),
+            Item::Baseline(agreement),
+        ]
+    }
+
+    #[test]
+    fn every_kind_of_item_survives_the_json_plan_unchanged() {
+        for item in every_kind() {
+            let json = serde_json::to_value(&item).unwrap();
+            assert_eq!(json["action"], serde_json::to_value(item.action()).unwrap());
+            let back: Item = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(back, item, "{json}");
+        }
+        let create = serde_json::to_value(&every_kind()[1]).unwrap();
+        assert_eq!(
+            create,
+            serde_json::json!({
+                "action": "create", "target": "left", "right_id": "9", "label": "a@x.io",
+                "changes": [{"field": "email", "from": "", "to": "a@x.io", "source_field": "email", "source_value": "a@x.io"}],
+                "expect": {"right_updated_ms": 6},
+            })
+        );
+    }
+
+    #[test]
+    fn a_saved_item_missing_what_its_action_needs_is_refused() {
+        for broken in [
+            serde_json::json!({"action": "update", "target": "right", "left_id": "1", "label": "x", "expect": {"left_updated_ms": 1, "right_updated_ms": 2}}),
+            serde_json::json!({"action": "create", "left_id": "1", "label": "x", "expect": {"left_updated_ms": 1}}),
+            serde_json::json!({"action": "delete", "target": "left", "left_id": "1", "right_id": "9", "label": "x"}),
+        ] {
+            let error = serde_json::from_value::<Item>(broken.clone()).unwrap_err();
+            assert!(
+                error.to_string().contains("item without"),
+                "{broken}: {error}"
+            );
         }
     }
 }

@@ -41,6 +41,27 @@ pub struct RecordOutcome {
     pub message: Option<String>,
 }
 
+impl RecordOutcome {
+    /// What happened to `item` of pair `pair`.
+    pub fn of(
+        pair: &str,
+        item: &crate::plan::Item,
+        result: Result,
+        message: Option<String>,
+    ) -> RecordOutcome {
+        RecordOutcome {
+            pair: pair.to_string(),
+            action: item.action(),
+            target: item.target(),
+            left_id: item.id(Side::Left).map(str::to_string),
+            right_id: item.id(Side::Right).map(str::to_string),
+            label: item.label().to_string(),
+            result,
+            message,
+        }
+    }
+}
+
 /// Records sharing a match value inside one account, left alone.
 #[derive(Debug, Clone, Serialize)]
 pub struct DuplicateNotice {
