@@ -156,7 +156,7 @@ impl<'a> Translator<'a> {
                         })
                     })
                     .collect::<Result<Vec<String>, String>>()?;
-                ids.sort_by(|a, b| crate::matcher::id_order(a, b));
+                ids.sort_by(|a, b| crate::model::id_order(a, b));
                 Ok(ids.join(";"))
             }
             Some(ValueMap::OwnerByEmail) => {

@@ -11,21 +11,12 @@
 //! holding exactly the values sent, instead of being created again. Pure.
 
 use crate::config::PairConfig;
-use crate::model::{Fnv, IdMap, Record, Side, comparable_value, match_key, values_equivalent};
+use crate::model::{
+    Duplicate, Fnv, IdMap, Record, Side, comparable_value, id_order, match_key, values_equivalent,
+};
 use crate::state::{Link, PairState, PendingCreate};
-use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
-
-/// Duplicate records on one side: `kept` is paired or synced, `extra` are not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Duplicate {
-    pub side: Side,
-    pub key: String,
-    pub kept: String,
-    pub extra: Vec<String>,
-}
 
 /// A link whose record disappeared from one side (or both).
 #[derive(Debug)]
@@ -48,15 +39,6 @@ pub struct Pairing<'a> {
     /// that is still there, if any.
     pub gone: Vec<Gone<'a>>,
     pub duplicates: Vec<Duplicate>,
-}
-
-/// Orders ids numerically when both are numbers (CRM ids are), else as text,
-/// so "the oldest record" is the one with the lowest id.
-pub fn id_order(a: &str, b: &str) -> Ordering {
-    match (a.parse::<u128>(), b.parse::<u128>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
-    }
 }
 
 /// Record id → position in `records`.

@@ -7,6 +7,7 @@
 
 pub use crate::fields::Fields;
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -163,6 +164,24 @@ impl<T> std::ops::IndexMut<Side> for Sided<T> {
             Side::Left => &mut self.left,
             Side::Right => &mut self.right,
         }
+    }
+}
+
+/// Duplicate records on one side: `kept` is paired or synced, `extra` are not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duplicate {
+    pub side: Side,
+    pub key: String,
+    pub kept: String,
+    pub extra: Vec<String>,
+}
+
+/// Orders ids numerically when both are numbers (CRM ids are), else as text,
+/// so "the oldest record" is the one with the lowest id.
+pub fn id_order(a: &str, b: &str) -> Ordering {
+    match (a.parse::<u128>(), b.parse::<u128>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
     }
 }
 

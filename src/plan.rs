@@ -9,8 +9,7 @@
 
 use crate::config::ConflictPolicy;
 use crate::files;
-use crate::matcher::Duplicate;
-use crate::model::{Side, Sided};
+use crate::model::{Duplicate, Side, Sided};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -4,8 +4,7 @@
 //! `--json` document. Decides between exit 0 and 4, nothing else.
 
 use crate::exit::Outcome;
-use crate::matcher::Duplicate;
-use crate::model::Side;
+use crate::model::{Duplicate, Side};
 use crate::plan::Action;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -126,7 +126,7 @@ impl HubSpot {
                 .get("contacts")
                 .map(|c| c.results.iter().map(|a| a.id.as_str()).collect())
                 .unwrap_or_default();
-            ids.sort_by(|a, b| crate::matcher::id_order(a, b));
+            ids.sort_by(|a, b| crate::model::id_order(a, b));
             ids.dedup();
             if fields.iter().any(|f| f == CONTACT_FIELD) {
                 set_field(
@@ -862,7 +862,7 @@ impl HubSpot {
         }
         for deal in deals.iter_mut() {
             let mut ids = contacts.remove(&deal.id).unwrap_or_default();
-            ids.sort_by(|a, b| crate::matcher::id_order(a, b));
+            ids.sort_by(|a, b| crate::model::id_order(a, b));
             ids.dedup();
             if fields.iter().any(|f| f == CONTACT_FIELD) {
                 set_field(
