@@ -49,6 +49,8 @@ struct Ctx<'a> {
     cli: &'a Cli,
     config: &'a Config,
     progress: &'a Progress,
+    /// When the run began, for the duration the summary prints.
+    started: Instant,
 }
 
 /// Runs one command line: the subcommand, then the `--report` file and the
@@ -61,6 +63,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
         cli,
         config: &config,
         progress,
+        started,
     };
     let result = match &cli.command {
         Command::Pull { pairs, full } => pull(&ctx, &mut report, pairs, *full),
@@ -108,6 +111,7 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     with_accounts(config, names, report, |pairs, connectors, _| {
         let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
@@ -146,6 +150,7 @@ fn diff(
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     let state = || State::load(&State::path(&config.state_dir));
     let plan = if offline {
@@ -183,6 +188,7 @@ fn push(
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     let plan = Plan::load(&plan_path.unwrap_or_else(|| last_plan_path(config)))?;
     let names: Vec<String> = plan.pairs.iter().map(|p| p.name.clone()).collect();
@@ -217,6 +223,7 @@ fn push(
         print_plan(cli, &plan)?;
         return Ok(drift_of(&plan));
     }
+    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, &plan, report)?;
     Ok(report.outcome())
 }
@@ -233,6 +240,7 @@ fn sync(
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     let plan = with_accounts(config, names, report, |pairs, connectors, report| {
         let mut state = State::load(&State::path(&config.state_dir))?;
@@ -252,6 +260,7 @@ fn sync(
         print_plan(cli, &plan)?;
         return Ok(drift_of(&plan));
     }
+    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, &plan, report)?;
     Ok(report.outcome())
 }
