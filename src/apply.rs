@@ -15,6 +15,7 @@ use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteResul
 use crate::model::{Record, Side};
 use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::report::{RecordOutcome, Report, Result as Res};
+use crate::snapshot::Written;
 use crate::state::{Link, PendingCreate, State};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -31,6 +32,9 @@ pub struct Applier<'a> {
     /// When the state file was last written, and how long that took.
     saved_at: Instant,
     save_cost: Duration,
+    /// The records written, by the side of their pair, for the snapshots the
+    /// pairs after this one plan on.
+    pub written: Vec<(Side, Written)>,
 }
 
 /// The state file is rewritten at most this often while batches go out
@@ -56,6 +60,7 @@ impl<'a> Applier<'a> {
             state_path,
             saved_at: Instant::now(),
             save_cost: Duration::ZERO,
+            written: Vec::new(),
         }
     }
 
@@ -279,6 +284,8 @@ impl<'a> Applier<'a> {
                         }
                         match result {
                             Some(Ok(_)) if action == Action::Delete => {
+                                let id = item.id(target).unwrap_or_default().to_string();
+                                self.written.push((target, Written::Deleted { id }));
                                 links.bury(
                                     item.left_id.as_deref().unwrap_or_default(),
                                     item.right_id.as_deref().unwrap_or_default(),
@@ -287,6 +294,7 @@ impl<'a> Applier<'a> {
                             }
                             Some(Ok(written)) => {
                                 record_write(links, item, target, written);
+                                self.written.push((target, as_written(item, written)));
                                 let mut done = outcome(item, Res::Done, None);
                                 // A created record's id is known only now.
                                 match target {
@@ -331,6 +339,26 @@ fn settle_fields(link: &mut Link, item: &Item) {
         link.base
             .right
             .insert(s.right_field.clone(), s.right.clone());
+    }
+}
+
+/// A record as a write left it: every field the answer gave, and each
+/// field written as the answer gave it, else as it was sent.
+fn as_written(item: &Item, answer: &Record) -> Written {
+    let mut values: Vec<(String, String)> = answer
+        .fields
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect();
+    for c in &item.changes {
+        if !answer.fields.contains_key(&c.field) {
+            values.push((c.field.clone(), c.to.clone()));
+        }
+    }
+    Written::Saved {
+        id: answer.id.clone(),
+        values,
+        updated_ms: answer.updated_ms,
     }
 }
 

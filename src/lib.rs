@@ -115,19 +115,24 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
     } = *ctx;
     with_accounts(config, names, report, |pairs, connectors, _| {
         let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        let sizes = |pair: &config::PairConfig| {
+            pipeline::pair_snapshots(&snapshots, pair).map(|s| s.records.len())
+        };
         if cli.json {
             let counts: Vec<_> = pairs
                 .iter()
-                .zip(&snapshots)
-                .map(|(p, [l, r])| json!({"pair": p.name, "left": l.records.len(), "right": r.records.len()}))
+                .map(|p| {
+                    let [left, right] = sizes(p);
+                    json!({"pair": p.name, "left": left, "right": right})
+                })
                 .collect();
             let requests = pipeline::request_counts(connectors);
             print_json(
                 &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": requests}),
             );
         } else {
-            for (p, [l, r]) in pairs.iter().zip(&snapshots) {
-                let (left, right) = (l.records.len(), r.records.len());
+            for p in pairs {
+                let [left, right] = sizes(p);
                 println!(
                     "Pulled {}: {} {left} records, {} {right} records.",
                     p.name, p.left, p.right
@@ -245,7 +250,7 @@ fn sync(
     let plan = with_accounts(config, names, report, |pairs, connectors, report| {
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, pairs, connectors)?;
-        let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
         if dry_run {
             return Ok(pipeline::plan(config, pairs, &snapshots, &state));
         }
@@ -254,7 +259,7 @@ fn sync(
             connectors,
             progress,
         };
-        pipeline::plan_and_apply(&out, pairs, &snapshots, &mut state, report, limits)
+        pipeline::plan_and_apply(&out, pairs, &mut snapshots, &mut state, report, limits)
     })?;
     if dry_run {
         print_plan(cli, &plan)?;
