@@ -9,6 +9,10 @@
 //! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left.
 //! - `first-pipedrive`: first sync HubSpot ↔ Pipedrive, N/2 contacts and N/2
 //!   persons, 10% of them the same people (by email).
+//! - `hub`: first sync of a hub: `us` holds N contacts and N/10 deals,
+//!   synced to an empty second HubSpot account `eu` (contacts both ways,
+//!   deals one way) and to Pipedrive (contacts ↔ persons), which holds N/50
+//!   people found nowhere else; runs until the three hold the same people.
 //! - `unchanged`: a cron run in the steady state (a first sync, then past the
 //!   lookback a settling run), nothing changed.
 //! - `one-percent`: the next run, after edits to 1% of the left.
@@ -88,6 +92,8 @@ enum Scenario {
     FirstHubspot,
     #[value(name = "first-pipedrive")]
     FirstPipedrive,
+    #[value(name = "hub")]
+    Hub,
     #[value(name = "unchanged")]
     Unchanged,
     #[value(name = "one-percent")]
@@ -101,6 +107,7 @@ impl Scenario {
         match self {
             Scenario::FirstHubspot => "first-hubspot",
             Scenario::FirstPipedrive => "first-pipedrive",
+            Scenario::Hub => "hub",
             Scenario::Unchanged => "unchanged",
             Scenario::OnePercent => "one-percent",
             Scenario::OfflineDiff1m => "offline-diff-1m",
@@ -181,6 +188,7 @@ fn main() -> Result<()> {
         vec![
             Scenario::FirstHubspot,
             Scenario::FirstPipedrive,
+            Scenario::Hub,
             Scenario::Unchanged,
             Scenario::OnePercent,
             Scenario::OfflineDiff1m,
@@ -247,6 +255,7 @@ fn main() -> Result<()> {
             Scenario::FirstPipedrive => {
                 first_pipedrive(&ctx, args.records, &mut notes).map(|r| vec![r])
             }
+            Scenario::Hub => hub(&ctx, args.records, &mut notes).map(|r| vec![r]),
             // One setup serves both: it takes a wait past the lookback.
             Scenario::Unchanged | Scenario::OnePercent => {
                 let wanted = steady.map(|s| scenarios.contains(&s));
@@ -870,6 +879,181 @@ fn first_pipedrive(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> 
     Ok(row)
 }
 
+/// A hub: `us` (N contacts, N/10 deals) ↔ an empty `eu`, and `us.contacts`
+/// ↔ a Pipedrive holding N/50 people found nowhere else. The `people` pair
+/// comes first, so the people it brings into us go on to eu in the run.
+fn hub_config(ctx: &Ctx, us_url: &str, eu_url: &str, pd_url: &str) -> String {
+    let (hs_limit, pd_limit) = (ctx.hubspot_limit, ctx.pipedrive_limit * 5);
+    format!(
+        r#"[systems.us]
+kind = "hubspot"
+token_env = "HUBSPOT_US_TOKEN"
+base_url = "{us_url}"
+requests_per_10s = {hs_limit}
+
+[systems.eu]
+kind = "hubspot"
+token_env = "HUBSPOT_EU_TOKEN"
+base_url = "{eu_url}"
+requests_per_10s = {hs_limit}
+
+[systems.pd]
+kind = "pipedrive"
+token_env = "PIPEDRIVE_TOKEN"
+base_url = "{pd_url}"
+requests_per_10s = {pd_limit}
+
+[[pairs]]
+name = "people"
+left = "us.contacts"
+right = "pd.persons"
+direction = "both"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+phone = "phone"
+
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+direction = "both"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "firstname"
+lastname = "lastname"
+phone = "phone"
+company = "company"
+
+[[pairs]]
+name = "deals"
+left = "us.deals"
+right = "eu.deals"
+direction = "left-to-right"
+[pairs.fields]
+dealname = "dealname"
+amount = "amount"
+"#
+    )
+}
+
+/// Floor: each account object read once (us ⌈N/100⌉ contact pages and
+/// ⌈D/100⌉ deal pages; eu one page of each; Pipedrive ⌈P/500⌉ pages), plus
+/// the writes: ⌈P/100⌉ upserts to us, ⌈(N+P)/100⌉ upserts and ⌈D/100⌉
+/// creates to eu, N creates to Pipedrive (one call per record).
+fn hub(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
+    let (deals, only_pd) = (n / 10, n / 50);
+    let us = start_hubspot(ctx, US_TOKEN);
+    let eu = start_hubspot(ctx, EU_TOKEN);
+    let pd = start_pipedrive(ctx);
+    us.seed_many("contacts", (0..n).map(contact).collect());
+    us.seed_many(
+        "deals",
+        (0..deals)
+            .map(|i| {
+                BTreeMap::from([
+                    ("dealname".to_string(), format!("Deal {i}")),
+                    ("amount".to_string(), format!("{}", (i + 1) * 100)),
+                ])
+            })
+            .collect(),
+    );
+    for j in 0..only_pd {
+        pd.seed_person(json!({
+            "name": format!("Pat{j} Person{j}"),
+            "emails": [{"value": format!("p{j}@example.com"), "primary": true, "label": "work"}],
+        }));
+    }
+    let dir = ctx.workdir()?;
+    std::fs::write(
+        dir.path().join("sync.toml"),
+        hub_config(ctx, &us.url(), &eu.url(), &pd.url()),
+    )?;
+    let env = [
+        ("HUBSPOT_US_TOKEN", US_TOKEN),
+        ("HUBSPOT_EU_TOKEN", EU_TOKEN),
+        ("PIPEDRIVE_TOKEN", PD_TOKEN),
+    ];
+    let run = run_crmsync(ctx, dir.path(), &["sync"], &env)?;
+    run.expect(&[0], "hub sync")?;
+    let mut row = Row {
+        scenario: "hub".into(),
+        n,
+        floor: Some(
+            n.div_ceil(100)
+                + deals.div_ceil(100)
+                + 2
+                + only_pd.div_ceil(500).max(1)
+                + only_pd.div_ceil(100)
+                + (n + only_pd).div_ceil(100)
+                + deals.div_ceil(100)
+                + n,
+        ),
+        wall_s: run.wall.as_secs_f64(),
+        rss_mb: run.rss_mb(),
+        cpu_s: run.cpu_s,
+        ..Row::default()
+    };
+    count_requests(
+        &mut row,
+        &[
+            served_hubspot(ctx, "us", &us, 0),
+            served_hubspot(ctx, "eu", &eu, 0),
+            Served {
+                label: "pd",
+                counts: pd.server().counts_by_endpoint(),
+                rate_limited: pd.rate_limited_count(),
+                rate: ctx.pipedrive_rate(),
+            },
+        ],
+    );
+    // Runs until the three accounts hold the same people (the first counts).
+    let people = |emails: Vec<String>| {
+        let mut set: Vec<String> = emails.into_iter().map(|e| e.to_lowercase()).collect();
+        set.sort();
+        set
+    };
+    let in_step = || {
+        let on_us = people(
+            us.records("contacts")
+                .iter()
+                .map(|r| r.properties["email"].clone())
+                .collect(),
+        );
+        let on_eu = people(
+            eu.records("contacts")
+                .iter()
+                .map(|r| r.properties["email"].clone())
+                .collect(),
+        );
+        let on_pd = people(
+            pd.persons()
+                .iter()
+                .filter_map(|p| p["emails"][0]["value"].as_str().map(str::to_string))
+                .collect(),
+        );
+        on_us.len() == n + only_pd && on_us == on_eu && on_us == on_pd
+    };
+    let mut runs = 1;
+    while !in_step() && runs < 3 {
+        wait_out_windows(notes, "hub");
+        run_crmsync(ctx, dir.path(), &["sync"], &env)?.expect(&[0], "hub sync again")?;
+        runs += 1;
+    }
+    notes.push(format!(
+        "hub: N = {n} contacts and {deals} deals on us, {only_pd} people only on Pipedrive; the three accounts held the same {} people after {runs} run(s){}; eu holds {} deals. {}",
+        n + only_pd,
+        if in_step() { "" } else { " (NOT in step after 3)" },
+        eu.records("deals").len(),
+        run.plan_line()
+    ));
+    ctx.finish_dir(dir, "hub", notes);
+    Ok(row)
+}
+
 /// `unchanged` and `one-percent`, measured in the steady state a cron job
 /// lives in: a first sync writes N contacts to the right; a cron run more
 /// than the lookback later reads back what that sync wrote (the writes
@@ -1053,8 +1237,8 @@ fn calibrate(ctx: &Ctx, dir: &Path) -> Result<(FakeHubSpot, FakeHubSpot, [Templa
     };
     let state_dir = dir.join(".crmsync");
     let mut snapshots = Vec::new();
-    for side in ["left", "right"] {
-        let mut doc = read(state_dir.join(format!("snapshots/contacts.{side}.json")))?;
+    for object in ["us.contacts", "eu.contacts"] {
+        let mut doc = read(state_dir.join(format!("snapshots/{object}.json")))?;
         let records = doc
             .get_mut("records")
             .context("a snapshot has no `records`; update benches/bench.rs")?;
@@ -1175,13 +1359,13 @@ fn offline_diff(ctx: &Ctx, m: usize, notes: &mut Vec<String>) -> Result<Row> {
     let state_dir = dir.path().join(".crmsync");
     let generated = Instant::now();
     let mut bytes = write_snapshot(
-        &state_dir.join("snapshots/contacts.left.json"),
+        &state_dir.join("snapshots/us.contacts.json"),
         &left,
         m,
         true,
     )?;
     bytes += write_snapshot(
-        &state_dir.join("snapshots/contacts.right.json"),
+        &state_dir.join("snapshots/eu.contacts.json"),
         &right,
         m,
         false,
