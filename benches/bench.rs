@@ -691,6 +691,15 @@ fn served_hubspot(ctx: &Ctx, label: &'static str, hs: &FakeHubSpot, before_429: 
     }
 }
 
+fn served_pipedrive(ctx: &Ctx, pd: &FakePipedrive) -> Served {
+    Served {
+        label: "pd",
+        counts: pd.server().counts_by_endpoint(),
+        rate_limited: pd.rate_limited_count(),
+        rate: ctx.pipedrive_rate(),
+    }
+}
+
 /// `GET /crm/objects/2026-09/contacts` → `GET contacts`.
 fn compact_endpoint(key: &str) -> String {
     let (method, path) = key.split_once(' ').unwrap_or((key, ""));
@@ -867,67 +876,25 @@ fn first_pipedrive(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> 
         &mut row,
         &[
             served_hubspot(ctx, "hs", &hs, 0),
-            Served {
-                label: "pd",
-                counts: pd.server().counts_by_endpoint(),
-                rate_limited: pd.rate_limited_count(),
-                rate: ctx.pipedrive_rate(),
-            },
+            served_pipedrive(ctx, &pd),
         ],
     );
     ctx.finish_dir(dir, "first-pipedrive", notes);
     Ok(row)
 }
 
-/// A hub: `us` (N contacts, N/10 deals) ↔ an empty `eu`, and `us.contacts`
-/// ↔ a Pipedrive holding N/50 people found nowhere else. The `people` pair
-/// comes first, so the people it brings into us go on to eu in the run.
+/// A hub: the `first-hubspot` mapping (us ↔ eu contacts) plus deals us → eu,
+/// with the `first-pipedrive` system and `people` pair (on us) in front, so
+/// the people it brings into us go on to eu in the run.
 fn hub_config(ctx: &Ctx, us_url: &str, eu_url: &str, pd_url: &str) -> String {
-    let (hs_limit, pd_limit) = (ctx.hubspot_limit, ctx.pipedrive_limit * 5);
+    let two = hubspot_config(ctx, us_url, eu_url);
+    let (systems, contacts) = two.split_at(two.find("[[pairs]]").expect("a pair"));
+    let mixed = pipedrive_config(ctx, "", pd_url);
+    let people =
+        mixed[mixed.find("[systems.pd]").expect("pd")..].replace("hs.contacts", "us.contacts");
     format!(
-        r#"[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{us_url}"
-requests_per_10s = {hs_limit}
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{eu_url}"
-requests_per_10s = {hs_limit}
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{pd_url}"
-requests_per_10s = {pd_limit}
-
-[[pairs]]
-name = "people"
-left = "us.contacts"
-right = "pd.persons"
-direction = "both"
-match = "email"
-[pairs.fields]
-email = "email"
-firstname = "first_name"
-lastname = "last_name"
-phone = "phone"
-
-[[pairs]]
-name = "contacts"
-left = "us.contacts"
-right = "eu.contacts"
-direction = "both"
-match = "email"
-[pairs.fields]
-email = "email"
-firstname = "firstname"
-lastname = "lastname"
-phone = "phone"
-company = "company"
-
+        r#"{systems}{people}
+{contacts}
 [[pairs]]
 name = "deals"
 left = "us.deals"
@@ -1002,12 +969,7 @@ fn hub(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
         &[
             served_hubspot(ctx, "us", &us, 0),
             served_hubspot(ctx, "eu", &eu, 0),
-            Served {
-                label: "pd",
-                counts: pd.server().counts_by_endpoint(),
-                rate_limited: pd.rate_limited_count(),
-                rate: ctx.pipedrive_rate(),
-            },
+            served_pipedrive(ctx, &pd),
         ],
     );
     // Runs until the three accounts hold the same people (the first counts).

@@ -109,15 +109,19 @@ impl Snapshot {
         self.fetched_at_ms
     }
 
-    /// Folds the records changed since the last pull, which began at
-    /// `started_ms`, into this snapshot.
-    pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>, started_ms: i64) {
-        let mut index: std::collections::HashMap<String, usize> = self
-            .records
+    /// Record id → its position in `records`.
+    fn positions(&self) -> std::collections::HashMap<String, usize> {
+        self.records
             .iter()
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
-            .collect();
+            .collect()
+    }
+
+    /// Folds the records changed since the last pull, which began at
+    /// `started_ms`, into this snapshot.
+    pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>, started_ms: i64) {
+        let mut index = self.positions();
         for record in changed {
             match index.get(&record.id) {
                 Some(&i) => self.records[i] = record,
@@ -138,12 +142,7 @@ impl Snapshot {
     /// one leaves. The watermark stays where the pull began, so the next
     /// incremental pull still reads these records back.
     pub fn absorb(&mut self, written: Vec<Written>) {
-        let mut index: std::collections::HashMap<String, usize> = self
-            .records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id.clone(), i))
-            .collect();
+        let mut index = self.positions();
         let mut deleted = std::collections::HashSet::new();
         for write in written {
             match write {

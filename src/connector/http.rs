@@ -741,6 +741,14 @@ mod tests {
         map
     }
 
+    /// One window of `requests` per `span_ms`.
+    fn paced_at(requests: usize, span_ms: u64) -> Vec<Window> {
+        vec![Window {
+            requests,
+            span: Duration::from_millis(span_ms),
+        }]
+    }
+
     #[test]
     fn pacer_never_exceeds_its_window() {
         let mut pacer = Pacer::new(3, Duration::from_millis(200));
@@ -765,13 +773,7 @@ mod tests {
             ("x-hubspot-ratelimit-interval-milliseconds", "300"),
         ]);
         pacer.observe(&lower, Role::Account);
-        assert_eq!(
-            pacer.windows,
-            vec![Window {
-                requests: 3,
-                span: Duration::from_millis(300)
-            }]
-        );
+        assert_eq!(pacer.windows, paced_at(3, 300));
     }
 
     #[test]
@@ -779,13 +781,7 @@ mod tests {
         let mut pacer = Pacer::new(16, Duration::from_secs(2));
         let burst = headers(&[("x-ratelimit-limit", "40"), ("x-ratelimit-remaining", "39")]);
         pacer.observe(&burst, Role::Account);
-        assert_eq!(
-            pacer.windows,
-            vec![Window {
-                requests: 38,
-                span: Duration::from_secs(2)
-            }]
-        );
+        assert_eq!(pacer.windows, paced_at(38, 2000));
         let search = headers(&[("x-ratelimit-limit", "10"), ("x-ratelimit-remaining", "9")]);
         pacer.observe(&search, Role::AccountOnSearch);
         assert_eq!(
@@ -794,13 +790,7 @@ mod tests {
         );
         let mut search_pacer = Pacer::new(4, Duration::from_secs(2));
         search_pacer.observe(&search, Role::Search);
-        assert_eq!(
-            search_pacer.windows,
-            vec![Window {
-                requests: 9,
-                span: Duration::from_secs(2)
-            }]
-        );
+        assert_eq!(search_pacer.windows, paced_at(9, 2000));
     }
 
     #[test]
@@ -814,16 +804,7 @@ mod tests {
         pacer.observe(&reported, Role::Account);
         assert_eq!(
             pacer.windows,
-            vec![
-                Window {
-                    requests: 180,
-                    span: Duration::from_secs(10)
-                },
-                Window {
-                    requests: 18,
-                    span: Duration::from_secs(1)
-                },
-            ]
+            vec![paced_at(180, 10000)[0], paced_at(18, 1000)[0],]
         );
     }
 
