@@ -323,7 +323,7 @@ fn print_run(cli: &Cli, plan: &Plan, report: &Report) -> Result<()> {
     } else {
         print!("{plan}{report}");
         log::info!(
-            "{} requests in {:.1}s",
+            "{} requests in {:.2}s",
             report.total_requests(),
             report.duration_ms as f64 / 1000.0
         );

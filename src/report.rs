@@ -188,7 +188,7 @@ impl fmt::Display for Report {
             .count();
         writeln!(
             f,
-            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed, {skipped} skipped; {} requests in {:.1}s.",
+            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed, {skipped} skipped; {} requests in {:.2}s.",
             done(Action::Create),
             done(Action::Update),
             done(Action::Link),
