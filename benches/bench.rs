@@ -9,6 +9,10 @@
 //! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left.
 //! - `first-pipedrive`: first sync HubSpot ↔ Pipedrive, N/2 contacts and N/2
 //!   persons, 10% of them the same people (by email).
+//! - `hub`: first sync of a hub: `us` holds N contacts and N/10 deals,
+//!   synced to an empty second HubSpot account `eu` (contacts both ways,
+//!   deals one way) and to Pipedrive (contacts ↔ persons), which holds N/50
+//!   people found nowhere else; runs until the three hold the same people.
 //! - `unchanged`: a cron run in the steady state (a first sync, then past the
 //!   lookback a settling run), nothing changed.
 //! - `one-percent`: the next run, after edits to 1% of the left.
@@ -88,6 +92,8 @@ enum Scenario {
     FirstHubspot,
     #[value(name = "first-pipedrive")]
     FirstPipedrive,
+    #[value(name = "hub")]
+    Hub,
     #[value(name = "unchanged")]
     Unchanged,
     #[value(name = "one-percent")]
@@ -101,6 +107,7 @@ impl Scenario {
         match self {
             Scenario::FirstHubspot => "first-hubspot",
             Scenario::FirstPipedrive => "first-pipedrive",
+            Scenario::Hub => "hub",
             Scenario::Unchanged => "unchanged",
             Scenario::OnePercent => "one-percent",
             Scenario::OfflineDiff1m => "offline-diff-1m",
@@ -181,6 +188,7 @@ fn main() -> Result<()> {
         vec![
             Scenario::FirstHubspot,
             Scenario::FirstPipedrive,
+            Scenario::Hub,
             Scenario::Unchanged,
             Scenario::OnePercent,
             Scenario::OfflineDiff1m,
@@ -247,6 +255,7 @@ fn main() -> Result<()> {
             Scenario::FirstPipedrive => {
                 first_pipedrive(&ctx, args.records, &mut notes).map(|r| vec![r])
             }
+            Scenario::Hub => hub(&ctx, args.records, &mut notes).map(|r| vec![r]),
             // One setup serves both: it takes a wait past the lookback.
             Scenario::Unchanged | Scenario::OnePercent => {
                 let wanted = steady.map(|s| scenarios.contains(&s));
@@ -682,6 +691,15 @@ fn served_hubspot(ctx: &Ctx, label: &'static str, hs: &FakeHubSpot, before_429: 
     }
 }
 
+fn served_pipedrive(ctx: &Ctx, pd: &FakePipedrive) -> Served {
+    Served {
+        label: "pd",
+        counts: pd.server().counts_by_endpoint(),
+        rate_limited: pd.rate_limited_count(),
+        rate: ctx.pipedrive_rate(),
+    }
+}
+
 /// `GET /crm/objects/2026-09/contacts` → `GET contacts`.
 fn compact_endpoint(key: &str) -> String {
     let (method, path) = key.split_once(' ').unwrap_or((key, ""));
@@ -858,15 +876,143 @@ fn first_pipedrive(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> 
         &mut row,
         &[
             served_hubspot(ctx, "hs", &hs, 0),
-            Served {
-                label: "pd",
-                counts: pd.server().counts_by_endpoint(),
-                rate_limited: pd.rate_limited_count(),
-                rate: ctx.pipedrive_rate(),
-            },
+            served_pipedrive(ctx, &pd),
         ],
     );
     ctx.finish_dir(dir, "first-pipedrive", notes);
+    Ok(row)
+}
+
+/// A hub: the `first-hubspot` mapping (us ↔ eu contacts) plus deals us → eu,
+/// with the `first-pipedrive` system and `people` pair (on us) in front, so
+/// the people it brings into us go on to eu in the run.
+fn hub_config(ctx: &Ctx, us_url: &str, eu_url: &str, pd_url: &str) -> String {
+    let two = hubspot_config(ctx, us_url, eu_url);
+    let (systems, contacts) = two.split_at(two.find("[[pairs]]").expect("a pair"));
+    let mixed = pipedrive_config(ctx, "", pd_url);
+    let people =
+        mixed[mixed.find("[systems.pd]").expect("pd")..].replace("hs.contacts", "us.contacts");
+    format!(
+        r#"{systems}{people}
+{contacts}
+[[pairs]]
+name = "deals"
+left = "us.deals"
+right = "eu.deals"
+direction = "left-to-right"
+[pairs.fields]
+dealname = "dealname"
+amount = "amount"
+"#
+    )
+}
+
+/// Floor: each account object read once (us ⌈N/100⌉ contact pages and
+/// ⌈D/100⌉ deal pages; eu one page of each; Pipedrive ⌈P/500⌉ pages), plus
+/// the writes: ⌈P/100⌉ upserts to us, ⌈(N+P)/100⌉ upserts and ⌈D/100⌉
+/// creates to eu, N creates to Pipedrive (one call per record).
+fn hub(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
+    let (deals, only_pd) = (n / 10, n / 50);
+    let us = start_hubspot(ctx, US_TOKEN);
+    let eu = start_hubspot(ctx, EU_TOKEN);
+    let pd = start_pipedrive(ctx);
+    us.seed_many("contacts", (0..n).map(contact).collect());
+    us.seed_many(
+        "deals",
+        (0..deals)
+            .map(|i| {
+                BTreeMap::from([
+                    ("dealname".to_string(), format!("Deal {i}")),
+                    ("amount".to_string(), format!("{}", (i + 1) * 100)),
+                ])
+            })
+            .collect(),
+    );
+    for j in 0..only_pd {
+        pd.seed_person(json!({
+            "name": format!("Pat{j} Person{j}"),
+            "emails": [{"value": format!("p{j}@example.com"), "primary": true, "label": "work"}],
+        }));
+    }
+    let dir = ctx.workdir()?;
+    std::fs::write(
+        dir.path().join("sync.toml"),
+        hub_config(ctx, &us.url(), &eu.url(), &pd.url()),
+    )?;
+    let env = [
+        ("HUBSPOT_US_TOKEN", US_TOKEN),
+        ("HUBSPOT_EU_TOKEN", EU_TOKEN),
+        ("PIPEDRIVE_TOKEN", PD_TOKEN),
+    ];
+    let run = run_crmsync(ctx, dir.path(), &["sync"], &env)?;
+    run.expect(&[0], "hub sync")?;
+    let mut row = Row {
+        scenario: "hub".into(),
+        n,
+        floor: Some(
+            n.div_ceil(100)
+                + deals.div_ceil(100)
+                + 2
+                + only_pd.div_ceil(500).max(1)
+                + only_pd.div_ceil(100)
+                + (n + only_pd).div_ceil(100)
+                + deals.div_ceil(100)
+                + n,
+        ),
+        wall_s: run.wall.as_secs_f64(),
+        rss_mb: run.rss_mb(),
+        cpu_s: run.cpu_s,
+        ..Row::default()
+    };
+    count_requests(
+        &mut row,
+        &[
+            served_hubspot(ctx, "us", &us, 0),
+            served_hubspot(ctx, "eu", &eu, 0),
+            served_pipedrive(ctx, &pd),
+        ],
+    );
+    // Runs until the three accounts hold the same people (the first counts).
+    let people = |emails: Vec<String>| {
+        let mut set: Vec<String> = emails.into_iter().map(|e| e.to_lowercase()).collect();
+        set.sort();
+        set
+    };
+    let in_step = || {
+        let on_us = people(
+            us.records("contacts")
+                .iter()
+                .map(|r| r.properties["email"].clone())
+                .collect(),
+        );
+        let on_eu = people(
+            eu.records("contacts")
+                .iter()
+                .map(|r| r.properties["email"].clone())
+                .collect(),
+        );
+        let on_pd = people(
+            pd.persons()
+                .iter()
+                .filter_map(|p| p["emails"][0]["value"].as_str().map(str::to_string))
+                .collect(),
+        );
+        on_us.len() == n + only_pd && on_us == on_eu && on_us == on_pd
+    };
+    let mut runs = 1;
+    while !in_step() && runs < 3 {
+        wait_out_windows(notes, "hub");
+        run_crmsync(ctx, dir.path(), &["sync"], &env)?.expect(&[0], "hub sync again")?;
+        runs += 1;
+    }
+    notes.push(format!(
+        "hub: N = {n} contacts and {deals} deals on us, {only_pd} people only on Pipedrive; the three accounts held the same {} people after {runs} run(s){}; eu holds {} deals. {}",
+        n + only_pd,
+        if in_step() { "" } else { " (NOT in step after 3)" },
+        eu.records("deals").len(),
+        run.plan_line()
+    ));
+    ctx.finish_dir(dir, "hub", notes);
     Ok(row)
 }
 
@@ -1053,8 +1199,8 @@ fn calibrate(ctx: &Ctx, dir: &Path) -> Result<(FakeHubSpot, FakeHubSpot, [Templa
     };
     let state_dir = dir.join(".crmsync");
     let mut snapshots = Vec::new();
-    for side in ["left", "right"] {
-        let mut doc = read(state_dir.join(format!("snapshots/contacts.{side}.json")))?;
+    for object in ["us.contacts", "eu.contacts"] {
+        let mut doc = read(state_dir.join(format!("snapshots/{object}.json")))?;
         let records = doc
             .get_mut("records")
             .context("a snapshot has no `records`; update benches/bench.rs")?;
@@ -1175,13 +1321,13 @@ fn offline_diff(ctx: &Ctx, m: usize, notes: &mut Vec<String>) -> Result<Row> {
     let state_dir = dir.path().join(".crmsync");
     let generated = Instant::now();
     let mut bytes = write_snapshot(
-        &state_dir.join("snapshots/contacts.left.json"),
+        &state_dir.join("snapshots/us.contacts.json"),
         &left,
         m,
         true,
     )?;
     bytes += write_snapshot(
-        &state_dir.join("snapshots/contacts.right.json"),
+        &state_dir.join("snapshots/eu.contacts.json"),
         &right,
         m,
         false,

@@ -17,6 +17,7 @@ use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteOutco
 use crate::model::{ObjectKind, Record, Side, Sided};
 use crate::plan::{Change, Create, Delete, Item, PairPlan, Plan, Settle, Write};
 use crate::report::{RecordOutcome, Report, Result as Res};
+use crate::snapshot::Written;
 use crate::state::{Link, PairState, PendingCreate, State};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -33,6 +34,9 @@ pub struct Applier<'a> {
     /// When the state file was last written, and how long that took.
     saved_at: Instant,
     save_cost: Duration,
+    /// The records written, by the side of their pair, for the snapshots the
+    /// pairs after this one plan on.
+    pub written: Vec<(Side, Written)>,
 }
 
 /// The state file is rewritten at most this often while batches go out
@@ -58,6 +62,7 @@ impl<'a> Applier<'a> {
             state_path,
             saved_at: Instant::now(),
             save_cost: Duration::ZERO,
+            written: Vec::new(),
         }
     }
 
@@ -223,6 +228,7 @@ impl<'a> Applier<'a> {
                 });
                 report.outcomes.push(match result {
                     WriteOutcome::Written(written) => {
+                        self.written.push((target, write.written(&written)));
                         let mut done = outcome(item, Res::Done, None);
                         // A created record's id is known only now.
                         if let Some(id) = write.settle(links, &written) {
@@ -316,6 +322,9 @@ trait WriteStep {
     /// made.
     fn settle(&self, links: &mut PairState, written: &Record) -> Option<String>;
 
+    /// The record as the write left it, for the snapshots later pairs plan on.
+    fn written(&self, answer: &Record) -> Written;
+
     /// Records a write the server refused.
     fn refused(&self, _links: &mut PairState) {}
 }
@@ -353,6 +362,10 @@ impl WriteStep for Create {
         Some(written.id.clone())
     }
 
+    fn written(&self, answer: &Record) -> Written {
+        as_written(&self.changes, answer)
+    }
+
     /// A refused create made no record: it is no longer pending.
     fn refused(&self, links: &mut PairState) {
         links.remove_pending(self.target, &self.source_id);
@@ -388,6 +401,10 @@ impl WriteStep for Write {
         record_write(links, &ids, self.target, &self.changes, written);
         None
     }
+
+    fn written(&self, answer: &Record) -> Written {
+        as_written(&self.changes, answer)
+    }
 }
 
 impl WriteStep for Delete {
@@ -410,6 +427,12 @@ impl WriteStep for Delete {
     fn settle(&self, links: &mut PairState, _written: &Record) -> Option<String> {
         links.bury(&self.ids.left, &self.ids.right);
         None
+    }
+
+    fn written(&self, _answer: &Record) -> Written {
+        Written::Deleted {
+            id: self.ids[self.target].clone(),
+        }
     }
 }
 
@@ -440,6 +463,26 @@ fn settle_fields(link: &mut Link, settle: &[Settle]) {
         link.base
             .right
             .insert(s.right_field.clone(), s.right.clone());
+    }
+}
+
+/// A record as a write left it: every field the answer gave, and each
+/// field written as the answer gave it, else as it was sent.
+fn as_written(changes: &[Change], answer: &Record) -> Written {
+    let mut values: Vec<(String, String)> = answer
+        .fields
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect();
+    for c in changes {
+        if !answer.fields.contains_key(&c.field) {
+            values.push((c.field.clone(), c.to.clone()));
+        }
+    }
+    Written::Saved {
+        id: answer.id.clone(),
+        values,
+        updated_ms: answer.updated_ms,
     }
 }
 

@@ -49,6 +49,8 @@ struct Ctx<'a> {
     cli: &'a Cli,
     config: &'a Config,
     progress: &'a Progress,
+    /// When the run began, for the duration the summary prints.
+    started: Instant,
 }
 
 /// Runs one command line: the subcommand, then the `--report` file and the
@@ -61,6 +63,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
         cli,
         config: &config,
         progress,
+        started,
     };
     let result = match &cli.command {
         Command::Pull { pairs, full } => pull(&ctx, &mut report, pairs, *full),
@@ -108,22 +111,28 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     with_accounts(config, names, report, |pairs, connectors, _| {
         let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        let sizes = |pair: &config::PairConfig| {
+            pipeline::pair_snapshots(&snapshots, pair).map(|s| s.records.len())
+        };
         if cli.json {
             let counts: Vec<_> = pairs
                 .iter()
-                .zip(&snapshots)
-                .map(|(p, [l, r])| json!({"pair": p.name, "left": l.records.len(), "right": r.records.len()}))
+                .map(|p| {
+                    let [left, right] = sizes(p);
+                    json!({"pair": p.name, "left": left, "right": right})
+                })
                 .collect();
             let requests = pipeline::request_counts(connectors);
             print_json(
                 &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": requests}),
             );
         } else {
-            for (p, [l, r]) in pairs.iter().zip(&snapshots) {
-                let (left, right) = (l.records.len(), r.records.len());
+            for p in pairs {
+                let [left, right] = sizes(p);
                 println!(
                     "Pulled {}: {} {left} records, {} {right} records.",
                     p.name, p.left, p.right
@@ -146,6 +155,7 @@ fn diff(
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     let state = || State::load(&State::path(&config.state_dir));
     let plan = if offline {
@@ -183,6 +193,7 @@ fn push(
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     let plan = Plan::load(&plan_path.unwrap_or_else(|| last_plan_path(config)))?;
     let names: Vec<String> = plan.pairs.iter().map(|p| p.name.clone()).collect();
@@ -217,6 +228,7 @@ fn push(
         print_plan(cli, &plan)?;
         return Ok(drift_of(&plan));
     }
+    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, &plan, report)?;
     Ok(report.outcome())
 }
@@ -233,11 +245,12 @@ fn sync(
         cli,
         config,
         progress,
+        ..
     } = *ctx;
     let plan = with_accounts(config, names, report, |pairs, connectors, report| {
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, pairs, connectors)?;
-        let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
         if dry_run {
             return Ok(pipeline::plan(config, pairs, &snapshots, &state));
         }
@@ -246,12 +259,13 @@ fn sync(
             connectors,
             progress,
         };
-        pipeline::plan_and_apply(&out, pairs, &snapshots, &mut state, report, limits)
+        pipeline::plan_and_apply(&out, pairs, &mut snapshots, &mut state, report, limits)
     })?;
     if dry_run {
         print_plan(cli, &plan)?;
         return Ok(drift_of(&plan));
     }
+    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, &plan, report)?;
     Ok(report.outcome())
 }
@@ -309,7 +323,7 @@ fn print_run(cli: &Cli, plan: &Plan, report: &Report) -> Result<()> {
     } else {
         print!("{plan}{report}");
         log::info!(
-            "{} requests in {:.1}s",
+            "{} requests in {:.2}s",
             report.total_requests(),
             report.duration_ms as f64 / 1000.0
         );

@@ -4,7 +4,7 @@
 //! `lib.rs` only choose where to stop and what to print.
 
 use crate::apply::Applier;
-use crate::config::{Config, ConfigError, Limit, PairConfig};
+use crate::config::{Config, ConfigError, Endpoint, Limit, PairConfig, ValueMap};
 use crate::connector::{self, Connector};
 use crate::diff;
 use crate::exit::SafetyStop;
@@ -14,7 +14,7 @@ use crate::model::{Owner, Side, Sided};
 use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::progress::Progress;
 use crate::report::Report;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 use crate::validate;
 use anyhow::{Context, Result};
@@ -94,72 +94,109 @@ pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors)
     crate::files::write_atomic(&stamp, body.to_string().as_bytes())
 }
 
-/// Pulls both sides of every pair (the two sides concurrently) and saves the
-/// snapshots. After a first full pull a side fetches only what changed since
-/// its snapshot's watermark and merges it in; every `full_pull_every` runs
-/// (or with `full`) it fetches everything again, which is when deletes are
-/// seen. Owners and labels are fetched on full pulls and only when a value
-/// map needs them, once per system (connectors cache their metadata).
+/// The snapshots of a run, one per account object, by `system.object`.
+pub type Snapshots = BTreeMap<String, Snapshot>;
+
+/// The account objects the pairs name, each once, in file order.
+pub fn account_objects(pairs: &[&PairConfig]) -> Vec<Endpoint> {
+    let mut objects: Vec<Endpoint> = Vec::new();
+    for pair in pairs {
+        for side in [Side::Left, Side::Right] {
+            let endpoint = pair.endpoint(side);
+            if !objects.contains(endpoint) {
+                objects.push(endpoint.clone());
+            }
+        }
+    }
+    objects
+}
+
+/// Every side of every pair in the file that names `object`: a snapshot
+/// holds what all of them map, whichever pairs a run selects, so one pair's
+/// `--pair` run does not cost the others a full pull.
+fn sides_on<'a>(
+    config: &'a Config,
+    object: &'a Endpoint,
+) -> impl Iterator<Item = (&'a PairConfig, Side)> {
+    config.pairs.iter().flat_map(move |pair| {
+        [Side::Left, Side::Right]
+            .into_iter()
+            .filter(move |side| pair.endpoint(*side) == object)
+            .map(move |side| (pair, side))
+    })
+}
+
+/// The fields a snapshot of `object` holds: the union of what every pair
+/// maps on it, sorted.
+fn object_fields(config: &Config, object: &Endpoint) -> Vec<String> {
+    let fields: std::collections::BTreeSet<String> = sides_on(config, object)
+        .flat_map(|(pair, side)| pair.field_names(side))
+        .collect();
+    fields.into_iter().collect()
+}
+
+/// The two snapshots a pair plans on.
+pub fn pair_snapshots<'a>(snapshots: &'a Snapshots, pair: &PairConfig) -> [&'a Snapshot; 2] {
+    [Side::Left, Side::Right].map(|side| &snapshots[&pair.endpoint(side).to_string()])
+}
+
+/// Pulls every account object the pairs name once (all of them
+/// concurrently), with the fields all its pairs map, and saves the
+/// snapshots. After a first full pull an object fetches only what changed
+/// since its snapshot's watermark and merges it in; every `full_pull_every`
+/// runs (or with `full`) it fetches everything again, which is when deletes
+/// are seen. Owners and labels are fetched on full pulls and only when a
+/// value map needs them, once per system (connectors cache their metadata).
 pub fn pull(
     config: &Config,
     pairs: &[&PairConfig],
     connectors: &Connectors,
     progress: &Progress,
     full: bool,
-) -> Result<Vec<[Snapshot; 2]>> {
+) -> Result<Snapshots> {
     let owners: Mutex<BTreeMap<String, Vec<Owner>>> = Mutex::new(BTreeMap::new());
     let owners_of = |system: &str| -> Result<Vec<Owner>> {
-        if let Some(o) = owners.lock().unwrap_or_else(|e| e.into_inner()).get(system) {
+        let mut cache = owners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = cache.get(system) {
             return Ok(o.clone());
         }
         let fetched = connectors[system].owners()?;
-        owners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(system.to_string(), fetched.clone());
+        cache.insert(system.to_string(), fetched.clone());
         Ok(fetched)
     };
-    let mut all = Vec::new();
-    for pair in pairs {
-        let pull_side = |side: Side| -> Result<Snapshot> {
-            let endpoint = pair.endpoint(side);
-            let fields = pair.field_names(side);
-            let connector = &connectors[&endpoint.system];
-            let path = Snapshot::path(&config.state_dir, &pair.name, side);
-            // A snapshot taken under another mapping does not load: full pull.
-            let previous = Snapshot::load(&path, &endpoint.system, endpoint.object, &fields).ok();
-            let bar = progress.bar(&format!("{} {endpoint}", pair.name), None);
-            let started_ms = crate::timestamp::now_ms();
-            let mut snapshot = match previous {
-                Some(mut previous)
-                    if !full && previous.incremental_runs + 1 < config.full_pull_every =>
-                {
-                    let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
-                    let changed =
-                        connector.list_changed(endpoint.object, &fields, since, &|n| {
-                            bar.set_position(n)
-                        })?;
-                    log::info!("pulled {} changed records from {endpoint}", changed.len());
-                    previous.merge_changes(changed, started_ms);
-                    previous
-                }
-                _ => {
-                    let records =
-                        connector.list(endpoint.object, &fields, &|n| bar.set_position(n))?;
-                    log::info!("pulled {} records from {endpoint}", records.len());
-                    Snapshot::new(
-                        &endpoint.system,
-                        endpoint.object,
-                        fields,
-                        records,
-                        started_ms,
-                    )
-                }
-            };
-            bar.finish();
-            if pair.uses_owners() && (snapshot.complete || snapshot.owners.is_empty()) {
-                snapshot.owners = owners_of(&endpoint.system)?;
+    let pull_object = |object: &Endpoint| -> Result<Snapshot> {
+        let fields = object_fields(config, object);
+        let connector = &connectors[&object.system];
+        let path = Snapshot::path(&config.state_dir, object);
+        // A snapshot taken under another mapping does not load: full pull.
+        let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
+        let bar = progress.bar(&object.to_string(), None);
+        let started_ms = crate::timestamp::now_ms();
+        let mut snapshot = match previous {
+            Some(mut previous)
+                if !full && previous.incremental_runs + 1 < config.full_pull_every =>
+            {
+                let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
+                let changed = connector
+                    .list_changed(object.object, &fields, since, &|n| bar.set_position(n))?;
+                log::info!("pulled {} changed records from {object}", changed.len());
+                previous.merge_changes(changed, started_ms);
+                previous
             }
+            _ => {
+                let records = connector.list(object.object, &fields, &|n| bar.set_position(n))?;
+                log::info!("pulled {} records from {object}", records.len());
+                Snapshot::new(&object.system, object.object, fields, records, started_ms)
+            }
+        };
+        bar.finish();
+        let sides: Vec<(&PairConfig, Side)> = sides_on(config, object).collect();
+        if sides.iter().any(|(pair, _)| pair.uses_owners())
+            && (snapshot.complete || snapshot.owners.is_empty())
+        {
+            snapshot.owners = owners_of(&object.system)?;
+        }
+        for (pair, side) in sides {
             for map in pair.label_fields() {
                 let field = if side == Side::Left {
                     &map.left
@@ -167,48 +204,62 @@ pub fn pull(
                     &map.right
                 };
                 if snapshot.complete || !snapshot.labels.contains_key(field) {
-                    let options = connector.labels(endpoint.object, field)?;
+                    let options = connector.labels(object.object, field)?;
                     snapshot.labels.insert(field.clone(), options);
                 }
             }
-            Ok(snapshot)
-        };
-        let (left, right) = std::thread::scope(|s| {
-            let left = s.spawn(|| pull_side(Side::Left));
-            let right = pull_side(Side::Right);
-            (left.join().expect("pull thread panicked"), right)
-        });
-        let (left, right) = (left?, right?);
-        for (side, snapshot) in [(Side::Left, &left), (Side::Right, &right)] {
-            snapshot.save(&Snapshot::path(&config.state_dir, &pair.name, side))?;
         }
-        all.push([left, right]);
+        snapshot.save(&path)?;
+        Ok(snapshot)
+    };
+    let objects = account_objects(pairs);
+    let pulled: Vec<Result<Snapshot>> = std::thread::scope(|s| {
+        let threads: Vec<_> = objects
+            .iter()
+            .map(|object| s.spawn(|| pull_object(object)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("pull thread panicked"))
+            .collect()
+    });
+    let mut snapshots = Snapshots::new();
+    for (object, snapshot) in objects.iter().zip(pulled) {
+        snapshots.insert(object.to_string(), snapshot?);
     }
-    Ok(all)
+    // Snapshots per pair, from before snapshots per account object: the
+    // objects just pulled replace them.
+    for pair in pairs {
+        for side in [Side::Left, Side::Right] {
+            let legacy = Snapshot::legacy_path(&config.state_dir, &pair.name, side);
+            if legacy.exists() {
+                std::fs::remove_file(&legacy)
+                    .with_context(|| format!("removing the old snapshot {}", legacy.display()))?;
+            }
+        }
+    }
+    Ok(snapshots)
 }
 
-/// The last saved snapshots, for an offline diff.
-fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Vec<[Snapshot; 2]>> {
-    pairs
+/// The last saved snapshots of the objects the pairs name, for an offline diff.
+fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Snapshots> {
+    account_objects(pairs)
         .iter()
-        .map(|pair| {
-            let load = |side: Side| {
-                let endpoint = pair.endpoint(side);
-                Snapshot::load(
-                    &Snapshot::path(&config.state_dir, &pair.name, side),
-                    &endpoint.system,
-                    endpoint.object,
-                    &pair.field_names(side),
-                )
-            };
-            Ok([load(Side::Left)?, load(Side::Right)?])
+        .map(|object| {
+            let snapshot = Snapshot::load(
+                &Snapshot::path(&config.state_dir, object),
+                &object.system,
+                object.object,
+                &object_fields(config, object),
+            )?;
+            Ok((object.to_string(), snapshot))
         })
         .collect()
 }
 
 /// The last saved snapshots and the state, for an offline diff: read on two
 /// threads, as each can be hundreds of MB of JSON for a million records.
-pub fn load_saved(config: &Config, pairs: &[&PairConfig]) -> Result<(Vec<[Snapshot; 2]>, State)> {
+pub fn load_saved(config: &Config, pairs: &[&PairConfig]) -> Result<(Snapshots, State)> {
     let (state, snapshots) = crate::par::join(
         || State::load(&State::path(&config.state_dir)),
         || load_snapshots(config, pairs),
@@ -217,7 +268,7 @@ pub fn load_saved(config: &Config, pairs: &[&PairConfig]) -> Result<(Vec<[Snapsh
 }
 
 /// Matches and merges one pair. Pure.
-pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State) -> PairPlan {
+pub fn plan_pair(pair: &PairConfig, [left, right]: [&Snapshot; 2], state: &State) -> PairPlan {
     let started = std::time::Instant::now();
     let empty = Default::default();
     let links = state.pair(&pair.name).unwrap_or(&empty);
@@ -246,17 +297,12 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: &[Snapshot; 2], state: &State
     plan
 }
 
-/// Plans every pair against the state as it is. Pure.
-pub fn plan(
-    config: &Config,
-    pairs: &[&PairConfig],
-    snapshots: &[[Snapshot; 2]],
-    state: &State,
-) -> Plan {
+/// Plans every pair on the snapshots as pulled and the state as it is: what
+/// `diff` shows and `push` applies. Pure.
+pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &Snapshots, state: &State) -> Plan {
     let pair_plans = pairs
         .iter()
-        .zip(snapshots)
-        .map(|(pair, snaps)| plan_pair(pair, snaps, state))
+        .map(|pair| plan_pair(pair, pair_snapshots(snapshots, pair), state))
         .collect();
     Plan::new(&config.fingerprint, pair_plans)
 }
@@ -359,12 +405,21 @@ pub fn apply(
 }
 
 /// Plans and applies pair after pair, in file order, so a pair sees the
-/// links the pairs before it made in this run (a deal's new contact).
-/// Returns the plan that was applied.
+/// links the pairs before it made in this run (a deal's new contact) and
+/// the records they wrote to its account objects (a person Pipedrive
+/// brought into the hub goes on to the other HubSpot account). The written
+/// records are folded into the snapshots, which are saved when all pairs
+/// are done. Returns the plan that was applied.
+///
+/// Every pair's limits are checked before the first write of the run, on
+/// the plan it is predicted to have when its turn comes (the pairs before
+/// it applied as planned); each pair is checked again on the plan actually
+/// applied. A pair is planned a second time only when a pair before it
+/// changed something it plans on.
 pub fn plan_and_apply(
     out: &Output,
     pairs: &[&PairConfig],
-    snapshots: &[[Snapshot; 2]],
+    snapshots: &mut Snapshots,
     state: &mut State,
     report: &mut Report,
     limits: Limits,
@@ -374,31 +429,151 @@ pub fn plan_and_apply(
         connectors,
         progress,
     } = *out;
-    // Every pair's limits are checked before the first write of the run ...
-    for (pair, snaps) in pairs.iter().zip(snapshots) {
-        check_limits(
-            pair,
-            &plan_pair(pair, snaps, state),
-            pair_total(snaps),
-            limits,
-        )?;
+    let mut predicted: Vec<Option<PairPlan>> = Vec::new();
+    for (pair, plan, total) in predict(pairs, snapshots, state) {
+        check_limits(pair, &plan, total, limits)?;
+        predicted.push(Some(plan));
     }
-    let mut pair_plans = Vec::new();
+    let mut pair_plans: Vec<PairPlan> = Vec::new();
+    let mut touched = std::collections::BTreeSet::new();
     let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
-    for (pair, snaps) in pairs.iter().zip(snapshots) {
-        let pair_plan = plan_pair(pair, snaps, state);
-        // ... and again on the plan actually applied, which may differ once
-        // earlier pairs have linked records.
-        check_limits(pair, &pair_plan, pair_total(snaps), limits)?;
+    for (n, pair) in pairs.iter().enumerate() {
+        let upstream_changed = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
+            depends_on(pair, earlier) && plan.items.iter().any(|i| i.is_change())
+        });
+        let pair_plan = match predicted[n].take() {
+            Some(plan) if !upstream_changed => plan,
+            _ => {
+                let plan = plan_pair(pair, pair_snapshots(snapshots, pair), state);
+                check_limits(
+                    pair,
+                    &plan,
+                    pair_total(pair_snapshots(snapshots, pair)),
+                    limits,
+                )?;
+                plan
+            }
+        };
         let writes = pair_plan.items.iter().filter(|i| i.writes()).count();
         bar.inc_length(writes as u64);
         let mut applier = Applier::new(vec![*pair], connectors, state, &state_path);
-        applier.apply_pair(pair, &pair_plan, report, &bar)?;
+        let applied = applier.apply_pair(pair, &pair_plan, report, &bar);
+        let written = std::mem::take(&mut applier.written);
+        for (side, records) in by_side(written) {
+            let object = pair.endpoint(side).to_string();
+            if let Some(snapshot) = snapshots.get_mut(&object) {
+                snapshot.absorb(records);
+                touched.insert(object);
+            }
+        }
+        applied?;
         pair_plans.push(pair_plan);
     }
     bar.finish();
+    for object in touched {
+        let snapshot = &snapshots[&object];
+        let endpoint = Endpoint {
+            system: snapshot.system.clone(),
+            kind: config.system(&snapshot.system).kind,
+            object: snapshot.object,
+        };
+        snapshot.save(&Snapshot::path(&config.state_dir, &endpoint))?;
+    }
     Ok(Plan::new(&config.fingerprint, pair_plans))
+}
+
+/// Each pair's plan as it will be when its turn comes, with the record
+/// count its percentage limits are taken of: the pairs before it are taken
+/// to write what they plan (a create as a new record with the values sent),
+/// so a record one pair brings into an account counts against the limits of
+/// the pairs that carry it on, before anything is written. Snapshots are
+/// copied only when a later pair reads what an earlier one writes. Pure.
+fn predict<'a>(
+    pairs: &[&'a PairConfig],
+    snapshots: &Snapshots,
+    state: &State,
+) -> Vec<(&'a PairConfig, PairPlan, usize)> {
+    let mut foreseen: Snapshots = Snapshots::new();
+    let mut predicted = Vec::new();
+    for (n, pair) in pairs.iter().enumerate() {
+        let view = [Side::Left, Side::Right].map(|side| {
+            let object = pair.endpoint(side).to_string();
+            foreseen.get(&object).unwrap_or(&snapshots[&object])
+        });
+        let plan = plan_pair(pair, view, state);
+        let total = pair_total(view);
+        let written = by_side(
+            plan.items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| Some((item.target()?, planned_write(&pair.name, i, item)?)))
+                .collect(),
+        );
+        for (side, records) in written {
+            let object = pair.endpoint(side);
+            let read_later = pairs[n + 1..]
+                .iter()
+                .any(|later| later.left == *object || later.right == *object);
+            if read_later {
+                let key = object.to_string();
+                foreseen
+                    .entry(key.clone())
+                    .or_insert_with(|| snapshots[&key].clone())
+                    .absorb(records);
+            }
+        }
+        predicted.push((*pair, plan, total));
+    }
+    predicted
+}
+
+/// What an item will leave in its target account if it is applied as
+/// planned; a create gets a stand-in id, unique in the run.
+fn planned_write(pair: &str, index: usize, item: &Item) -> Option<Written> {
+    let values = |changes: &[crate::plan::Change]| {
+        changes
+            .iter()
+            .map(|c| (c.field.clone(), c.to.clone()))
+            .collect()
+    };
+    match item {
+        Item::Create(c) => Some(Written::Saved {
+            id: format!("planned:{pair}:{index}"),
+            values: values(&c.changes),
+            updated_ms: crate::timestamp::now_ms(),
+        }),
+        Item::Update(w) | Item::Associate(w) => Some(Written::Saved {
+            id: w.ids[w.target].clone(),
+            values: values(&w.changes),
+            updated_ms: crate::timestamp::now_ms(),
+        }),
+        Item::Delete(d) => Some(Written::Deleted {
+            id: d.ids[d.target].clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn by_side(written: Vec<(Side, Written)>) -> BTreeMap<Side, Vec<Written>> {
+    let mut sides: BTreeMap<Side, Vec<Written>> = BTreeMap::new();
+    for (side, record) in written {
+        sides.entry(side).or_default().push(record);
+    }
+    sides
+}
+
+/// Returns true if and only if what `earlier` applies can change the plan
+/// of `pair`: they share an account object, or `pair` translates ids
+/// through `earlier`'s links.
+fn depends_on(pair: &PairConfig, earlier: &PairConfig) -> bool {
+    let shares = |e: &Endpoint| *e == earlier.left || *e == earlier.right;
+    shares(&pair.left)
+        || shares(&pair.right)
+        || pair
+            .values
+            .values()
+            .any(|v| *v == ValueMap::Link(earlier.name.clone()))
 }
 
 /// Command-line overrides of the pairs' safety limits.
@@ -459,7 +634,7 @@ pub fn check_limits(
 }
 
 /// The records a pair holds, for percentage limits: the larger side.
-pub fn pair_total([left, right]: &[Snapshot; 2]) -> usize {
+pub fn pair_total([left, right]: [&Snapshot; 2]) -> usize {
     left.records.len().max(right.records.len())
 }
 

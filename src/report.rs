@@ -216,7 +216,7 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed{unknown}, {skipped} skipped; {} requests in {:.1}s.",
+            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed{unknown}, {skipped} skipped; {} requests in {:.2}s.",
             done(Action::Create),
             done(Action::Update),
             done(Action::Link),

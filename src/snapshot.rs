@@ -1,19 +1,39 @@
-//! Snapshots: what a pull saw of one side of one pair, saved under
-//! `state_dir/snapshots/` so `diff --offline` can plan with no API call.
+//! Snapshots: what a pull saw of one account object (`system.object`),
+//! shared by every pair that names it and saved under `state_dir/snapshots/`
+//! so `diff --offline` can plan with no API call.
 //!
-//! A snapshot is plain data (records with mapped fields and modified times)
-//! plus what it was pulled with (system, object, fields), so a snapshot taken
-//! under an older mapping is refused instead of misread. It holds customer
+//! A snapshot is plain data (records with the fields every pair maps on the
+//! object, and modified times) plus what it was pulled with (system, object,
+//! fields), so a snapshot taken under an older mapping is refused instead of
+//! misread. During a `sync` the records a pair writes are folded in from the
+//! write answers, so the pairs after it plan on them. It holds customer
 //! data: written atomically, 0600. No network here.
 
+use crate::config::Endpoint;
 use crate::files;
-use crate::model::{Labels, ObjectKind, Owner, Record, Side};
+use crate::model::{Labels, ObjectKind, Owner, Record, Side, set_field};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "crmsync-snapshot";
 const VERSION: u32 = 1;
+
+/// One record this run wrote to an account object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Created or updated: the values written (an empty one clears the
+    /// field) as the server stored them, and the modified time the answer
+    /// gave (0 when it gave none).
+    Saved {
+        id: String,
+        values: Vec<(String, String)>,
+        updated_ms: i64,
+    },
+    Deleted {
+        id: String,
+    },
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -65,8 +85,17 @@ impl Snapshot {
         }
     }
 
-    /// `state_dir/snapshots/PAIR.SIDE.json`
-    pub fn path(state_dir: &Path, pair: &str, side: Side) -> PathBuf {
+    /// `state_dir/snapshots/SYSTEM.OBJECT.json`
+    pub fn path(state_dir: &Path, object: &Endpoint) -> PathBuf {
+        state_dir
+            .join("snapshots")
+            .join(format!("{}.{}.json", object.system, object.object))
+    }
+
+    /// Where versions before snapshots per account object kept one side of
+    /// one pair: `state_dir/snapshots/PAIR.SIDE.json`. Such files are no
+    /// longer read; a pull removes them.
+    pub fn legacy_path(state_dir: &Path, pair: &str, side: Side) -> PathBuf {
         state_dir
             .join("snapshots")
             .join(format!("{pair}.{side}.json"))
@@ -80,15 +109,19 @@ impl Snapshot {
         self.fetched_at_ms
     }
 
-    /// Folds the records changed since the last pull, which began at
-    /// `started_ms`, into this snapshot.
-    pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>, started_ms: i64) {
-        let mut index: std::collections::HashMap<String, usize> = self
-            .records
+    /// Record id → its position in `records`.
+    fn positions(&self) -> std::collections::HashMap<String, usize> {
+        self.records
             .iter()
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
-            .collect();
+            .collect()
+    }
+
+    /// Folds the records changed since the last pull, which began at
+    /// `started_ms`, into this snapshot.
+    pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>, started_ms: i64) {
+        let mut index = self.positions();
         for record in changed {
             match index.get(&record.id) {
                 Some(&i) => self.records[i] = record,
@@ -101,6 +134,49 @@ impl Snapshot {
         self.complete = false;
         self.incremental_runs += 1;
         self.fetched_at_ms = started_ms;
+    }
+
+    /// Folds in what this run wrote to the account, as the write answers
+    /// gave it: a saved record's written values replace its old ones (the
+    /// fields nobody wrote keep theirs), a new record is added, a deleted
+    /// one leaves. The watermark stays where the pull began, so the next
+    /// incremental pull still reads these records back.
+    pub fn absorb(&mut self, written: Vec<Written>) {
+        let mut index = self.positions();
+        let mut deleted = std::collections::HashSet::new();
+        for write in written {
+            match write {
+                Written::Deleted { id } => {
+                    deleted.insert(id);
+                }
+                Written::Saved {
+                    id,
+                    values,
+                    updated_ms,
+                } => {
+                    let at = *index.entry(id.clone()).or_insert_with(|| {
+                        self.records.push(Record {
+                            id,
+                            fields: Default::default(),
+                            updated_ms: crate::timestamp::now_ms(),
+                        });
+                        self.records.len() - 1
+                    });
+                    let record = &mut self.records[at];
+                    for (field, value) in &values {
+                        set_field(&mut record.fields, field, value);
+                    }
+                    // Some writes are answered without a modified time (an
+                    // association alone moves none).
+                    if updated_ms > 0 {
+                        record.updated_ms = updated_ms;
+                    }
+                }
+            }
+        }
+        if !deleted.is_empty() {
+            self.records.retain(|r| !deleted.contains(&r.id));
+        }
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

@@ -2,7 +2,9 @@
 //! under the account's rate limit, retries, error classification and request
 //! counting.
 //!
-//! Policy (DESIGN §5): stay under the limit with a client-side sliding window;
+//! Policy (DESIGN §5): stay under the limit with a client-side sliding window
+//! at the limit the server reports (less a small margin), over the interval
+//! it names, starting from the configured pace until the first answer;
 //! on 429 wait as told (`Retry-After`, else the vendor's interval header) and
 //! retry; retry 5xx, timeouts and dropped connections with exponential backoff
 //! and jitter (the `retry` crate) — but only for requests that are safe to
@@ -264,21 +266,13 @@ impl HttpClient {
                 .map(jitter)
                 .map(move |d| d.min(max_wait.saturating_sub(started.elapsed())))
                 .take(self.retry.attempts);
+        let search = path.ends_with("/search");
         let outcome = retry::retry_with_index(delays, |attempt| {
-            if let Some(search) = self
-                .search_pacer
-                .as_ref()
-                .filter(|_| path.ends_with("/search"))
-            {
-                search
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .wait_for_slot();
+            let search_pacer = self.search_pacer.as_ref().filter(|_| search);
+            if let Some(pacer) = search_pacer {
+                take_slot(pacer);
             }
-            self.pacer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .wait_for_slot();
+            take_slot(&self.pacer);
             *self
                 .counts
                 .lock()
@@ -295,7 +289,24 @@ impl HttpClient {
             log::debug!("{} {endpoint} (attempt {attempt})", self.system);
             let remaining = self.retry.max_wait.saturating_sub(started.elapsed());
             let give_up = remaining.is_zero();
-            match request.send() {
+            let sent = request.send();
+            // Done as soon as the answer's headers are in: the server has
+            // counted the request by then, so pacing from this moment keeps
+            // the server's window under the limit whatever the network delay.
+            let headers = sent.as_ref().ok().map(|r| r.headers());
+            finish(
+                &self.pacer,
+                headers,
+                if search {
+                    Role::AccountOnSearch
+                } else {
+                    Role::Account
+                },
+            );
+            if let Some(pacer) = search_pacer {
+                finish(pacer, headers, Role::Search);
+            }
+            match sent {
                 Ok(response) => self.classify(response, repeat, remaining),
                 Err(e) => {
                     let unsent = e.is_connect();
@@ -332,10 +343,6 @@ impl HttpClient {
         let give_up = remaining.is_zero();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        self.pacer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .observe(&headers);
         let text = match response.text() {
             Ok(t) => t,
             Err(e) => {
@@ -441,71 +448,199 @@ impl HttpClient {
     }
 }
 
-/// A sliding-window limiter: at most `capacity` requests per `window`, and a
-/// pause when the server reports that the window is spent.
+/// Which limit a pacer follows, so it reads only the headers describing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The account's limit, from an ordinary answer.
+    Account,
+    /// The account's limit, from a search answer: Pipedrive's
+    /// `x-ratelimit-*` there describe the search window, not the account's.
+    AccountOnSearch,
+    /// The search endpoints' own limit, from a search answer.
+    Search,
+}
+
+/// At most `requests` per rolling `span`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    requests: usize,
+    span: Duration,
+}
+
+impl Window {
+    /// The pace for a limit the server reports: a little under it (one in
+    /// twenty, at least one request), so that another client of the account
+    /// or a request the server counts twice does not tip a clean run into a
+    /// 429.
+    fn under(limit: f64, span: Duration) -> Window {
+        let limit = limit.max(1.0) as usize;
+        let margin = limit.div_ceil(20).max(1);
+        Window {
+            requests: limit.saturating_sub(margin).max(1),
+            span,
+        }
+    }
+}
+
+/// A sliding-window limiter over the moments requests were answered: at
+/// most `requests` answered per rolling `span` for every window in force,
+/// counting requests still in flight, and a pause when the server reports
+/// the window spent. It starts at the configured pace and moves, up or
+/// down, to the limits the server reports.
 struct Pacer {
-    capacity: usize,
-    window: Duration,
-    sent: VecDeque<Instant>,
+    windows: Vec<Window>,
+    /// The span of a limit reported without one (Pipedrive names none: its
+    /// burst window is 2 s).
+    default_span: Duration,
+    /// When recent requests were answered, oldest first.
+    answered: VecDeque<Instant>,
+    in_flight: usize,
     blocked_until: Option<Instant>,
 }
 
 impl Pacer {
     fn new(capacity: u32, window: Duration) -> Pacer {
         Pacer {
-            capacity: capacity.max(1) as usize,
-            window,
-            sent: VecDeque::new(),
+            windows: vec![Window {
+                requests: capacity.max(1) as usize,
+                span: window,
+            }],
+            default_span: window,
+            answered: VecDeque::new(),
+            in_flight: 0,
             blocked_until: None,
         }
     }
 
-    fn wait_for_slot(&mut self) {
-        if let Some(until) = self.blocked_until.take() {
-            let now = Instant::now();
-            if until > now {
-                std::thread::sleep(until - now);
-            }
+    /// Takes a slot for a request about to be sent, or says how long to
+    /// wait before asking again.
+    fn try_take(&mut self, now: Instant) -> Option<Duration> {
+        if let Some(until) = self.blocked_until.filter(|u| *u > now) {
+            return Some(until - now);
         }
-        let now = Instant::now();
+        let longest = self
+            .windows
+            .iter()
+            .map(|w| w.span)
+            .max()
+            .unwrap_or_default();
         while self
-            .sent
+            .answered
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
+            .is_some_and(|t| now.duration_since(*t) >= longest)
         {
-            self.sent.pop_front();
+            self.answered.pop_front();
         }
-        if self.sent.len() >= self.capacity
-            && let Some(oldest) = self.sent.pop_front()
-        {
-            let free_at = oldest + self.window;
-            if free_at > now {
-                std::thread::sleep(free_at - now);
+        let mut wait = Duration::ZERO;
+        for window in &self.windows {
+            let recent: Vec<Instant> = self
+                .answered
+                .iter()
+                .copied()
+                .filter(|t| now.duration_since(*t) < window.span)
+                .collect();
+            let used = recent.len() + self.in_flight;
+            if used < window.requests {
+                continue;
             }
+            // The slot frees when enough answered requests leave the window;
+            // if the window is full of requests still in flight, look again
+            // shortly.
+            let leaving = used - window.requests;
+            let free_in = recent
+                .get(leaving)
+                .map_or(Duration::from_millis(5), |t| *t + window.span - now);
+            wait = wait.max(free_in);
         }
-        self.sent.push_back(Instant::now());
+        if wait.is_zero() {
+            self.in_flight += 1;
+            None
+        } else {
+            Some(wait)
+        }
     }
 
-    /// Reads the vendors' rate-limit headers: a server limit below ours
-    /// lowers ours, and when the server says the window is spent, wait for
-    /// it to reset before the next request.
-    fn observe(&mut self, headers: &HeaderMap) {
-        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-        if let Some(max) = number("x-hubspot-ratelimit-max").or_else(|| number("x-ratelimit-limit"))
-            && max >= 1.0
-        {
-            self.capacity = self.capacity.min(max as usize);
+    /// Records that a request was answered (or failed) now, and follows the
+    /// limits its headers report.
+    fn finish(&mut self, headers: Option<&HeaderMap>, role: Role) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.answered.push_back(Instant::now());
+        if let Some(headers) = headers {
+            self.observe(headers, role);
         }
-        let remaining =
-            number("x-hubspot-ratelimit-remaining").or_else(|| number("x-ratelimit-remaining"));
+    }
+
+    /// Paces at the limits the server reports (HubSpot: its maximum over
+    /// the interval it names, and its per-second limit where present;
+    /// Pipedrive: `x-ratelimit-limit` over its 2 s burst window), and when
+    /// the server says the window is spent, waits for it to reset.
+    fn observe(&mut self, headers: &HeaderMap, role: Role) {
+        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+        let hubspot_span = number("x-hubspot-ratelimit-interval-milliseconds")
+            .filter(|ms| *ms >= 1.0)
+            .map_or(self.default_span, |ms| Duration::from_millis(ms as u64));
+        let secondly = number("x-hubspot-ratelimit-secondly")
+            .map(|n| Window::under(n, Duration::from_secs(1)));
+        let pipedrive = number("x-ratelimit-limit").map(|n| Window::under(n, self.default_span));
+        let reported: Vec<Window> = match role {
+            Role::Account | Role::AccountOnSearch => {
+                let account =
+                    number("x-hubspot-ratelimit-max").map(|n| Window::under(n, hubspot_span));
+                let burst = if role == Role::Account {
+                    pipedrive
+                } else {
+                    None
+                };
+                let secondly = if role == Role::Account {
+                    secondly
+                } else {
+                    None
+                };
+                account.or(burst).into_iter().chain(secondly).collect()
+            }
+            Role::Search => secondly.or(pipedrive).into_iter().collect(),
+        };
+        if !reported.is_empty() && reported != self.windows {
+            log::debug!("pacing at {reported:?}, as the server reports");
+            self.windows = reported;
+        }
+        let remaining = match role {
+            Role::Account => {
+                number("x-hubspot-ratelimit-remaining").or_else(|| number("x-ratelimit-remaining"))
+            }
+            Role::AccountOnSearch => number("x-hubspot-ratelimit-remaining"),
+            Role::Search => number("x-hubspot-ratelimit-secondly-remaining")
+                .or_else(|| number("x-ratelimit-remaining")),
+        };
         if remaining == Some(0.0) {
-            let reset = number("x-hubspot-ratelimit-interval-milliseconds")
-                .map(|ms| Duration::from_millis(ms as u64))
-                .or_else(|| number("x-ratelimit-reset").map(Duration::from_secs_f64))
-                .unwrap_or(Duration::from_secs(1));
+            let reset = number("x-ratelimit-reset")
+                .map(Duration::from_secs_f64)
+                .unwrap_or(hubspot_span);
             self.blocked_until = Some(Instant::now() + reset.min(Duration::from_secs(10)));
         }
     }
+}
+
+/// Waits until `pacer` has a slot, then takes it. The lock is not held while
+/// waiting, so requests in flight on other threads can be answered.
+fn take_slot(pacer: &Mutex<Pacer>) {
+    loop {
+        let wait = pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_take(Instant::now());
+        match wait {
+            None => return,
+            Some(wait) => std::thread::sleep(wait),
+        }
+    }
+}
+
+fn finish(pacer: &Mutex<Pacer>, headers: Option<&HeaderMap>, role: Role) {
+    pacer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish(headers, role);
 }
 
 /// `Retry-After` in seconds, else the vendor's reset header.
@@ -571,15 +706,106 @@ fn fold_ids(path: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Sends `n` requests through a pacer, each answered at once with
+    /// `headers`; returns when each was answered.
+    fn run_paced(pacer: &mut Pacer, n: usize, headers: &HeaderMap) -> Vec<Instant> {
+        (0..n)
+            .map(|_| {
+                while let Some(wait) = pacer.try_take(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                pacer.finish(Some(headers), Role::Account);
+                *pacer.answered.back().expect("just answered")
+            })
+            .collect()
+    }
+
+    /// The most entries of `times` inside any window of `span`.
+    fn busiest(times: &[Instant], span: Duration) -> usize {
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t - times[i] < span)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("header value"));
+        }
+        map
+    }
+
+    /// One window of `requests` per `span_ms`.
+    fn paced_at(requests: usize, span_ms: u64) -> Vec<Window> {
+        vec![Window {
+            requests,
+            span: Duration::from_millis(span_ms),
+        }]
+    }
+
     #[test]
     fn pacer_never_exceeds_its_window() {
         let mut pacer = Pacer::new(3, Duration::from_millis(200));
-        let start = Instant::now();
-        for _ in 0..7 {
-            pacer.wait_for_slot();
-        }
-        // 7 requests at 3 per 200 ms need at least two full windows.
-        assert!(start.elapsed() >= Duration::from_millis(400));
+        let times = run_paced(&mut pacer, 7, &HeaderMap::new());
+        assert_eq!(busiest(&times, Duration::from_millis(200)), 3);
+    }
+
+    #[test]
+    fn a_reported_hubspot_limit_sets_the_pace_over_its_interval_up_or_down() {
+        // Configured at 2 per 10 s; the server reports 12 per 300 ms.
+        let mut pacer = Pacer::new(2, Duration::from_secs(10));
+        let reported = headers(&[
+            ("x-hubspot-ratelimit-max", "12"),
+            ("x-hubspot-ratelimit-remaining", "11"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "300"),
+        ]);
+        let times = run_paced(&mut pacer, 40, &reported);
+        assert_eq!(busiest(&times, Duration::from_millis(300)), 11);
+        // And down again when the server reports less.
+        let lower = headers(&[
+            ("x-hubspot-ratelimit-max", "4"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "300"),
+        ]);
+        pacer.observe(&lower, Role::Account);
+        assert_eq!(pacer.windows, paced_at(3, 300));
+    }
+
+    #[test]
+    fn pipedrives_limit_applies_to_its_burst_window_and_its_search_limit_only_to_search() {
+        let mut pacer = Pacer::new(16, Duration::from_secs(2));
+        let burst = headers(&[("x-ratelimit-limit", "40"), ("x-ratelimit-remaining", "39")]);
+        pacer.observe(&burst, Role::Account);
+        assert_eq!(pacer.windows, paced_at(38, 2000));
+        let search = headers(&[("x-ratelimit-limit", "10"), ("x-ratelimit-remaining", "9")]);
+        pacer.observe(&search, Role::AccountOnSearch);
+        assert_eq!(
+            pacer.windows[0].requests, 38,
+            "a search answer's window is not the account's"
+        );
+        let mut search_pacer = Pacer::new(4, Duration::from_secs(2));
+        search_pacer.observe(&search, Role::Search);
+        assert_eq!(search_pacer.windows, paced_at(9, 2000));
+    }
+
+    #[test]
+    fn hubspots_secondly_limit_is_a_second_window_where_it_is_reported() {
+        let mut pacer = Pacer::new(100, Duration::from_secs(10));
+        let reported = headers(&[
+            ("x-hubspot-ratelimit-max", "190"),
+            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+            ("x-hubspot-ratelimit-secondly", "19"),
+        ]);
+        pacer.observe(&reported, Role::Account);
+        assert_eq!(
+            pacer.windows,
+            vec![paced_at(180, 10000)[0], paced_at(18, 1000)[0],]
+        );
     }
 
     #[test]

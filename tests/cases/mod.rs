@@ -3,6 +3,7 @@
 mod config_and_exit;
 mod consolidation;
 mod contract;
+mod hub;
 mod hubspot_sync;
 mod pipedrive_sync;
 mod pipedrive_writes;

@@ -1,9 +1,9 @@
 //! `cargo run --example demo`: the main job against embedded fake accounts
 //! (two HubSpot, one Pipedrive) with sample data, no account needed. It
 //! starts the fakes, writes `sync.toml.example` pointed at them into a
-//! temporary directory, then runs `crmsync diff`, `crmsync sync` and
-//! `crmsync diff` again, printing what each prints, and finally shows how a
-//! record arrived on the other side.
+//! temporary directory, then runs `crmsync diff`, `crmsync sync` (twice)
+//! and `crmsync diff` again, printing what each prints, and finally shows
+//! how records arrived on the other sides.
 
 #[path = "mod.rs"]
 mod support;
@@ -71,14 +71,23 @@ fn main() -> anyhow::Result<()> {
             "diff",
             "What would change (exit 3: changes waiting; nothing is written):",
         ),
-        ("sync", "Apply it:"),
         (
             "sync",
-            "Records that reached us through one pair travel on through the others on the next run:",
+            "Apply it. Mia comes from Pipedrive into us through `people`, and on to eu through `contacts`, in this one run:",
+        ),
+        (
+            "sync",
+            "Mia reached eu in the first run. Left for this one: Bo's phone, which came into us from eu after `people` ran, goes on to Pipedrive, and the Initech deal that came through us gets its contact on eu:",
         ),
         ("diff", "Everything is in step (exit 0):"),
     ];
-    for (step, note) in steps {
+    for (n, (step, note)) in steps.into_iter().enumerate() {
+        // Cron runs are minutes apart; these follow each other within a
+        // second, and a new run cannot know what the last one sent. A pause
+        // gives each the fresh per-second search window a cron run has.
+        if n > 0 {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
         println!("\n# {note}\n$ crmsync {step}");
         let cli = Cli::parse_from(["crmsync", "--config", config.to_str().unwrap(), step]);
         let result = crmsync::run(&cli, &progress);
@@ -89,6 +98,8 @@ fn main() -> anyhow::Result<()> {
     }
     let ann = &eu.find("contacts", "email", "ann.lee@example.com")[0];
     println!("\nOn eu, ann.lee@example.com is now: {:?}", ann.properties);
+    let mia_on_eu = &eu.find("contacts", "email", "mia.park@example.com")[0];
+    println!("On eu, Mia (from pd) is: {:?}", mia_on_eu.properties);
     let mia = pd.person(mia).expect("seeded");
     println!("On pd, Mia keeps both her emails: {}", mia["emails"]);
     println!(

@@ -17,7 +17,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One parsed request.
 #[derive(Debug, Clone)]
@@ -133,6 +133,8 @@ pub struct LoggedRequest {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub status: u16,
+    /// When the fake answered it.
+    pub at: Instant,
 }
 
 /// Runs a handler over a shared state on a loopback port.
@@ -224,6 +226,21 @@ impl<S: Send + 'static> Server<S> {
             *counts.entry(endpoint_key(&r.method, &r.path)).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// The most requests answered inside any rolling `span`: what a rate
+    /// limit over that span saw at its busiest.
+    pub fn busiest_window(&self, span: Duration) -> usize {
+        let times: Vec<Instant> = self.log.lock().unwrap().iter().map(|r| r.at).collect();
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| t.duration_since(times[i]) < span)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// How many requests were made in all.
@@ -365,6 +382,7 @@ fn log_request<S>(shared: &Shared<S>, request: &Request, status: u16) {
         path: request.path.clone(),
         query: request.query.clone(),
         status,
+        at: Instant::now(),
     });
 }
 
