@@ -15,7 +15,7 @@ use crate::config::PairConfig;
 use crate::connector::http::ApiError;
 use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteOutcome, WriteResult};
 use crate::model::{ObjectKind, Record, Side, Sided};
-use crate::plan::{Change, Create, Delete, Item, PairPlan, Plan, Settle, Write};
+use crate::plan::{Change, Create, Delete, Item, PairPlan, Settle, Write};
 use crate::report::{RecordOutcome, Report, Result as Res};
 use crate::snapshot::Written;
 use crate::state::{Link, PairState, PendingCreate, State};
@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 /// Where an apply writes: the connectors by system name, and the state.
 pub struct Applier<'a> {
-    pairs: Vec<&'a PairConfig>,
     connectors: &'a BTreeMap<String, Box<dyn Connector>>,
     state: &'a mut State,
     state_path: &'a Path,
@@ -50,13 +49,11 @@ const SAVE_SHARE: u32 = 10;
 
 impl<'a> Applier<'a> {
     pub fn new(
-        pairs: Vec<&'a PairConfig>,
         connectors: &'a BTreeMap<String, Box<dyn Connector>>,
         state: &'a mut State,
         state_path: &'a Path,
     ) -> Applier<'a> {
         Applier {
-            pairs,
             connectors,
             state,
             state_path,
@@ -77,32 +74,6 @@ impl<'a> Applier<'a> {
         self.state.save(self.state_path)?;
         self.saved_at = Instant::now();
         self.save_cost = started.elapsed();
-        Ok(())
-    }
-
-    /// Applies every pair of the plan in order; per-record outcomes go into
-    /// `report`.
-    pub fn apply(&mut self, plan: &Plan, report: &mut Report, bar: &ProgressBar) -> Result<()> {
-        let writes = plan
-            .pairs
-            .iter()
-            .flat_map(|p| &p.items)
-            .filter(|i| i.writes())
-            .count();
-        bar.set_length(writes as u64);
-        for pair_plan in &plan.pairs {
-            let pair = *self
-                .pairs
-                .iter()
-                .find(|p| p.name == pair_plan.name)
-                .with_context(|| {
-                    format!(
-                        "the plan names pair `{}`, which the mapping file no longer has",
-                        pair_plan.name
-                    )
-                })?;
-            self.apply_pair(pair, pair_plan, report, bar)?;
-        }
         Ok(())
     }
 

@@ -77,6 +77,7 @@ pub fn plan_pair(
         right: pair.right.to_string(),
         items,
         duplicates: pairing.duplicates.clone(),
+        records: 0,
     }
 }
 

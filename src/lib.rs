@@ -201,17 +201,9 @@ fn push(
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::check_fresh(config, &plan, pairs, connectors, &state)?;
         for pair_plan in &plan.pairs {
-            let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) else {
-                continue;
-            };
-            // Without a pull, a pair's size is its links plus what it creates.
-            let creates = pair_plan
-                .items
-                .iter()
-                .filter(|i| i.action() == plan::Action::Create)
-                .count();
-            let total = state.pair(&pair.name).map_or(0, |p| p.len()) + creates;
-            pipeline::check_limits(pair, pair_plan, total, limits)?;
+            if let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) {
+                pipeline::check_limits(pair, pair_plan, limits)?;
+            }
         }
         if dry_run || plan.is_empty() {
             return Ok(false);

@@ -267,7 +267,8 @@ pub fn load_saved(config: &Config, pairs: &[&PairConfig]) -> Result<(Snapshots, 
     Ok((snapshots?, state?))
 }
 
-/// Matches and merges one pair. Pure.
+/// Matches and merges one pair, and notes its size (the larger side), which
+/// its percentage limits are taken of. Pure.
 pub fn plan_pair(pair: &PairConfig, [left, right]: [&Snapshot; 2], state: &State) -> PairPlan {
     let started = std::time::Instant::now();
     let empty = Default::default();
@@ -284,7 +285,8 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: [&Snapshot; 2], state: &State
         let endpoint = pair.endpoint(side);
         connector::write_rules(endpoint.kind, endpoint.object)
     });
-    let plan = diff::plan_pair(pair, &pairing, &translator, &rules);
+    let mut plan = diff::plan_pair(pair, &pairing, &translator, &rules);
+    plan.records = left.records.len().max(right.records.len());
     log::debug!(
         "planned {}: {} + {} records, {} links, {} items in {:.2} s",
         pair.name,
@@ -382,8 +384,9 @@ pub fn check_fresh(
     .into())
 }
 
-/// Applies a saved plan; outcomes go into `report` as they happen, so a run
-/// that stops midway still reports what it did. The state is saved as it goes.
+/// Applies a saved plan (`push`), pair by pair through the same door as
+/// `sync`; outcomes go into `report` as they happen, so a run that stops
+/// midway still reports what it did. The state is saved as it goes.
 pub fn apply(
     out: &Output,
     plan: &Plan,
@@ -391,17 +394,44 @@ pub fn apply(
     state: &mut State,
     report: &mut Report,
 ) -> Result<()> {
-    let Output {
-        config,
-        connectors,
-        progress,
-    } = *out;
-    let state_path = State::path(&config.state_dir);
-    let bar = progress.bar("writing", Some(0));
-    let mut applier = Applier::new(pairs.to_vec(), connectors, state, &state_path);
-    let result = applier.apply(plan, report, &bar);
+    let bar = out.progress.bar("writing", Some(0));
+    for pair_plan in &plan.pairs {
+        let pair = *pairs
+            .iter()
+            .find(|p| p.name == pair_plan.name)
+            .with_context(|| {
+                format!(
+                    "the plan names pair `{}`, which the mapping file no longer has",
+                    pair_plan.name
+                )
+            })?;
+        apply_pair(out, pair, pair_plan, state, report, &bar).map_err(|(_, e)| e)?;
+    }
     bar.finish();
-    result
+    Ok(())
+}
+
+/// The one door to the applier, for `push` and `sync`: applies one pair's
+/// plan and returns what it wrote (also when it stops midway, with the
+/// error), for the snapshots the later pairs plan on.
+fn apply_pair(
+    out: &Output,
+    pair: &PairConfig,
+    plan: &PairPlan,
+    state: &mut State,
+    report: &mut Report,
+    bar: &indicatif::ProgressBar,
+) -> std::result::Result<Vec<(Side, Written)>, (Vec<(Side, Written)>, anyhow::Error)> {
+    let writes = plan.items.iter().filter(|i| i.writes()).count();
+    bar.inc_length(writes as u64);
+    let state_path = State::path(&out.config.state_dir);
+    let mut applier = Applier::new(out.connectors, state, &state_path);
+    let applied = applier.apply_pair(pair, plan, report, bar);
+    let written = std::mem::take(&mut applier.written);
+    match applied {
+        Ok(()) => Ok(written),
+        Err(e) => Err((written, e)),
+    }
 }
 
 /// Plans and applies pair after pair, in file order, so a pair sees the
@@ -425,18 +455,15 @@ pub fn plan_and_apply(
     limits: Limits,
 ) -> Result<Plan> {
     let Output {
-        config,
-        connectors,
-        progress,
+        config, progress, ..
     } = *out;
     let mut predicted: Vec<Option<PairPlan>> = Vec::new();
-    for (pair, plan, total) in predict(pairs, snapshots, state) {
-        check_limits(pair, &plan, total, limits)?;
+    for (pair, plan) in predict(pairs, snapshots, state) {
+        check_limits(pair, &plan, limits)?;
         predicted.push(Some(plan));
     }
     let mut pair_plans: Vec<PairPlan> = Vec::new();
     let mut touched = std::collections::BTreeSet::new();
-    let state_path = State::path(&config.state_dir);
     let bar = progress.bar("writing", Some(0));
     for (n, pair) in pairs.iter().enumerate() {
         let upstream_changed = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
@@ -446,20 +473,15 @@ pub fn plan_and_apply(
             Some(plan) if !upstream_changed => plan,
             _ => {
                 let plan = plan_pair(pair, pair_snapshots(snapshots, pair), state);
-                check_limits(
-                    pair,
-                    &plan,
-                    pair_total(pair_snapshots(snapshots, pair)),
-                    limits,
-                )?;
+                check_limits(pair, &plan, limits)?;
                 plan
             }
         };
-        let writes = pair_plan.items.iter().filter(|i| i.writes()).count();
-        bar.inc_length(writes as u64);
-        let mut applier = Applier::new(vec![*pair], connectors, state, &state_path);
-        let applied = applier.apply_pair(pair, &pair_plan, report, &bar);
-        let written = std::mem::take(&mut applier.written);
+        let applied = apply_pair(out, pair, &pair_plan, state, report, &bar);
+        let (written, result) = match applied {
+            Ok(written) => (written, Ok(())),
+            Err((written, e)) => (written, Err(e)),
+        };
         for (side, records) in by_side(written) {
             let object = pair.endpoint(side).to_string();
             if let Some(snapshot) = snapshots.get_mut(&object) {
@@ -467,7 +489,7 @@ pub fn plan_and_apply(
                 touched.insert(object);
             }
         }
-        applied?;
+        result?;
         pair_plans.push(pair_plan);
     }
     bar.finish();
@@ -483,8 +505,7 @@ pub fn plan_and_apply(
     Ok(Plan::new(&config.fingerprint, pair_plans))
 }
 
-/// Each pair's plan as it will be when its turn comes, with the record
-/// count its percentage limits are taken of: the pairs before it are taken
+/// Each pair's plan as it will be when its turn comes: the pairs before it are taken
 /// to write what they plan (a create as a new record with the values sent),
 /// so a record one pair brings into an account counts against the limits of
 /// the pairs that carry it on, before anything is written. Snapshots are
@@ -493,7 +514,7 @@ fn predict<'a>(
     pairs: &[&'a PairConfig],
     snapshots: &Snapshots,
     state: &State,
-) -> Vec<(&'a PairConfig, PairPlan, usize)> {
+) -> Vec<(&'a PairConfig, PairPlan)> {
     let mut foreseen: Snapshots = Snapshots::new();
     let mut predicted = Vec::new();
     for (n, pair) in pairs.iter().enumerate() {
@@ -502,7 +523,6 @@ fn predict<'a>(
             foreseen.get(&object).unwrap_or(&snapshots[&object])
         });
         let plan = plan_pair(pair, view, state);
-        let total = pair_total(view);
         let written = by_side(
             plan.items
                 .iter()
@@ -523,7 +543,7 @@ fn predict<'a>(
                     .absorb(records);
             }
         }
-        predicted.push((*pair, plan, total));
+        predicted.push((*pair, plan));
     }
     predicted
 }
@@ -583,21 +603,18 @@ pub struct Limits {
     pub max_changes: Option<Limit>,
 }
 
-/// Stops before any write (exit 6) when a pair's plan deletes or changes
-/// more records than its limits allow. `total` is the pair's record count,
-/// which percentages are taken of.
-pub fn check_limits(
-    pair: &PairConfig,
-    plan: &PairPlan,
-    total: usize,
-    overrides: Limits,
-) -> Result<()> {
+/// The one place a plan is counted against its pair's limits: stops before
+/// any write (exit 6) when it deletes or changes more records than
+/// `max_deletes`/`max_changes` (or their command-line overrides) allow,
+/// percentages taken of the records the pair held when it was planned.
+pub fn check_limits(pair: &PairConfig, plan: &PairPlan, overrides: Limits) -> Result<()> {
     let count = |actions: &[Action]| {
         plan.items
             .iter()
             .filter(|i| actions.contains(&i.action()))
             .count() as u64
     };
+    let total = plan.records;
     let checks = [
         (
             "max_deletes",
@@ -631,11 +648,6 @@ pub fn check_limits(
         }
     }
     Ok(())
-}
-
-/// The records a pair holds, for percentage limits: the larger side.
-pub fn pair_total([left, right]: [&Snapshot; 2]) -> usize {
-    left.records.len().max(right.records.len())
 }
 
 /// Requests made so far by every connector.

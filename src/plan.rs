@@ -36,6 +36,10 @@ pub struct PairPlan {
     pub right: String,
     pub items: Vec<Item>,
     pub duplicates: Vec<Duplicate>,
+    /// The records the pair held when planned (the larger side): what the
+    /// percentage limits are taken of, by `sync` and by a later `push` alike.
+    #[serde(default)]
+    pub records: usize,
 }
 
 /// What an item does, as the report and the JSON plan name it.
