@@ -405,15 +405,15 @@ pub fn apply(
                     pair_plan.name
                 )
             })?;
-        apply_pair(out, pair, pair_plan, state, report, &bar).map_err(|(_, e)| e)?;
+        apply_pair(out, pair, pair_plan, state, report, &bar).1?;
     }
     bar.finish();
     Ok(())
 }
 
 /// The one door to the applier, for `push` and `sync`: applies one pair's
-/// plan and returns what it wrote (also when it stops midway, with the
-/// error), for the snapshots the later pairs plan on.
+/// plan and returns what it wrote (also when it stopped midway), for the
+/// snapshots the later pairs plan on, and how it ended.
 fn apply_pair(
     out: &Output,
     pair: &PairConfig,
@@ -421,17 +421,13 @@ fn apply_pair(
     state: &mut State,
     report: &mut Report,
     bar: &indicatif::ProgressBar,
-) -> std::result::Result<Vec<(Side, Written)>, (Vec<(Side, Written)>, anyhow::Error)> {
+) -> (Vec<(Side, Written)>, Result<()>) {
     let writes = plan.items.iter().filter(|i| i.writes()).count();
     bar.inc_length(writes as u64);
     let state_path = State::path(&out.config.state_dir);
     let mut applier = Applier::new(out.connectors, state, &state_path);
     let applied = applier.apply_pair(pair, plan, report, bar);
-    let written = std::mem::take(&mut applier.written);
-    match applied {
-        Ok(()) => Ok(written),
-        Err(e) => Err((written, e)),
-    }
+    (std::mem::take(&mut applier.written), applied)
 }
 
 /// Plans and applies pair after pair, in file order, so a pair sees the
@@ -477,11 +473,7 @@ pub fn plan_and_apply(
                 plan
             }
         };
-        let applied = apply_pair(out, pair, &pair_plan, state, report, &bar);
-        let (written, result) = match applied {
-            Ok(written) => (written, Ok(())),
-            Err((written, e)) => (written, Err(e)),
-        };
+        let (written, result) = apply_pair(out, pair, &pair_plan, state, report, &bar);
         for (side, records) in by_side(written) {
             let object = pair.endpoint(side).to_string();
             if let Some(snapshot) = snapshots.get_mut(&object) {
