@@ -10,7 +10,9 @@
 //! and jitter (the `retry` crate) — but only for requests that are safe to
 //! repeat: a create that may have reached the server is never sent twice here.
 //! Other 4xx are never retried. This module knows HTTP, not vendors: paths and
-//! JSON shapes belong to the connector that calls it.
+//! JSON shapes belong to the connector that calls it, and what a vendor's
+//! answers say about its limits and refusals (header names, a firewall's
+//! 403, an error body's message) comes from the connector's `Vendor`.
 
 use crate::secret::Secret;
 use reqwest::blocking::{Client, Response};
@@ -141,6 +143,54 @@ pub struct Pacing {
     pub window: Duration,
 }
 
+/// What this module needs to know of a vendor's answers; each connector
+/// gives one (its `limits.rs`), so no vendor's header or body shape is
+/// written here.
+pub trait Vendor: Send + Sync {
+    /// The limits an answer reports for a pacer in `role`, each over the
+    /// span it names (`default_span` where it names none).
+    fn reported_limits(
+        &self,
+        headers: &HeaderMap,
+        role: Role,
+        default_span: Duration,
+    ) -> Vec<Window>;
+
+    /// The requests the answer says are left of `role`'s limit.
+    fn remaining(&self, headers: &HeaderMap, role: Role) -> Option<f64>;
+
+    /// How long the spent window of a limit takes to reset.
+    fn reset(&self, headers: &HeaderMap, default_span: Duration) -> Duration;
+
+    /// How long a 429 answer asks to wait, if it says.
+    fn retry_after(&self, headers: &HeaderMap, body: &str) -> Option<Duration>;
+
+    /// Returns true if and only if a 403 answer with this body comes from
+    /// something in front of the API (a firewall after too many requests),
+    /// not from the API refusing the token.
+    fn is_blocked(&self, _body: &str) -> bool {
+        false
+    }
+
+    /// The human message of an error body.
+    fn error_message(&self, body: &str) -> String;
+}
+
+/// A header's value as a number.
+pub fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
+    headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok()
+}
+
+/// The start of an error body, for a vendor whose body has no message.
+pub fn body_snippet(text: &str) -> String {
+    let snippet: String = text.chars().take(200).collect();
+    if snippet.trim().is_empty() {
+        "no details given".to_string()
+    } else {
+        snippet.trim().to_string()
+    }
+}
+
 impl From<crate::config::RetrySettings> for RetryPolicy {
     fn from(s: crate::config::RetrySettings) -> RetryPolicy {
         RetryPolicy {
@@ -164,6 +214,7 @@ pub struct HttpClient {
     search_pacer: Option<Mutex<Pacer>>,
     retry: RetryPolicy,
     counts: Mutex<BTreeMap<String, u64>>,
+    vendor: &'static dyn Vendor,
 }
 
 impl fmt::Debug for HttpClient {
@@ -184,6 +235,7 @@ impl HttpClient {
         auth: AuthStyle,
         pacing: Pacing,
         retry: RetryPolicy,
+        vendor: &'static dyn Vendor,
     ) -> anyhow::Result<HttpClient> {
         let mut headers = HeaderMap::new();
         let (name, value) = match auth {
@@ -204,16 +256,21 @@ impl HttpClient {
             system: system.to_string(),
             base_url: base_url.trim_end_matches('/').to_string(),
             client,
-            pacer: Mutex::new(Pacer::new(pacing.requests, pacing.window)),
+            pacer: Mutex::new(Pacer::new(pacing.requests, pacing.window, vendor)),
             search_pacer: None,
             retry,
             counts: Mutex::new(BTreeMap::new()),
+            vendor,
         })
     }
 
     /// Paces requests to `…/search` paths by this budget as well.
     pub fn with_search_pacing(mut self, pacing: Pacing) -> HttpClient {
-        self.search_pacer = Some(Mutex::new(Pacer::new(pacing.requests, pacing.window)));
+        self.search_pacer = Some(Mutex::new(Pacer::new(
+            pacing.requests,
+            pacing.window,
+            self.vendor,
+        )));
         self
     }
 
@@ -362,6 +419,7 @@ impl HttpClient {
             }
         };
         let system = self.system.clone();
+        let error_message = |text: &str| self.vendor.error_message(text);
         match status {
             200..=299 => {
                 if text.trim().is_empty() {
@@ -390,10 +448,9 @@ impl HttpClient {
                 system,
                 message: error_message(&text),
             }),
-            // A 403 whose body is not the vendor's JSON is a firewall block
-            // (Pipedrive puts Cloudflare in front after too many 429s):
-            // stop and try later, never hammer it.
-            403 if serde_json::from_str::<Value>(&text).is_err() => {
+            // A block by something in front of the API: stop and try
+            // later, never hammer it.
+            403 if self.vendor.is_blocked(&text) => {
                 OperationResult::Err(ApiError::RateLimited {
                     system,
                     detail: "blocked with a 403 that is not an API answer (a firewall after too many requests)".into(),
@@ -404,10 +461,7 @@ impl HttpClient {
                 message: error_message(&text),
             }),
             429 => {
-                // HubSpot's per-second search limit answers without
-                // Retry-After; its interval header is the ten-second one.
-                let secondly = text.contains("\"SECONDLY\"");
-                let wait = if secondly { Some(Duration::from_secs(1)) } else { retry_after(&headers) };
+                let wait = self.vendor.retry_after(&headers, &text);
                 let wait = wait.unwrap_or(Duration::from_secs(2));
                 // Waiting longer than the budget allows would only end in the
                 // same answer: give up now and let cron try later.
@@ -450,11 +504,11 @@ impl HttpClient {
 
 /// Which limit a pacer follows, so it reads only the headers describing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub enum Role {
     /// The account's limit, from an ordinary answer.
     Account,
-    /// The account's limit, from a search answer: Pipedrive's
-    /// `x-ratelimit-*` there describe the search window, not the account's.
+    /// The account's limit, from a search answer (whose headers may
+    /// describe the search window rather than the account's).
     AccountOnSearch,
     /// The search endpoints' own limit, from a search answer.
     Search,
@@ -462,9 +516,9 @@ enum Role {
 
 /// At most `requests` per rolling `span`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Window {
-    requests: usize,
-    span: Duration,
+pub struct Window {
+    pub requests: usize,
+    pub span: Duration,
 }
 
 impl Window {
@@ -472,7 +526,7 @@ impl Window {
     /// twenty, at least one request), so that another client of the account
     /// or a request the server counts twice does not tip a clean run into a
     /// 429.
-    fn under(limit: f64, span: Duration) -> Window {
+    pub fn under(limit: f64, span: Duration) -> Window {
         let limit = limit.max(1.0) as usize;
         let margin = limit.div_ceil(20).max(1);
         Window {
@@ -492,6 +546,7 @@ struct Pacer {
     /// The span of a limit reported without one (Pipedrive names none: its
     /// burst window is 2 s).
     default_span: Duration,
+    vendor: &'static dyn Vendor,
     /// When recent requests were answered, oldest first.
     answered: VecDeque<Instant>,
     in_flight: usize,
@@ -499,13 +554,14 @@ struct Pacer {
 }
 
 impl Pacer {
-    fn new(capacity: u32, window: Duration) -> Pacer {
+    fn new(capacity: u32, window: Duration, vendor: &'static dyn Vendor) -> Pacer {
         Pacer {
             windows: vec![Window {
                 requests: capacity.max(1) as usize,
                 span: window,
             }],
             default_span: window,
+            vendor,
             answered: VecDeque::new(),
             in_flight: 0,
             blocked_until: None,
@@ -570,52 +626,18 @@ impl Pacer {
         }
     }
 
-    /// Paces at the limits the server reports (HubSpot: its maximum over
-    /// the interval it names, and its per-second limit where present;
-    /// Pipedrive: `x-ratelimit-limit` over its 2 s burst window), and when
-    /// the server says the window is spent, waits for it to reset.
+    /// Paces at the limits the server reports, up or down, over the spans
+    /// it names, and when it says the window is spent, waits for the reset.
     fn observe(&mut self, headers: &HeaderMap, role: Role) {
-        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-        let hubspot_span = number("x-hubspot-ratelimit-interval-milliseconds")
-            .filter(|ms| *ms >= 1.0)
-            .map_or(self.default_span, |ms| Duration::from_millis(ms as u64));
-        let secondly = number("x-hubspot-ratelimit-secondly")
-            .map(|n| Window::under(n, Duration::from_secs(1)));
-        let pipedrive = number("x-ratelimit-limit").map(|n| Window::under(n, self.default_span));
-        let reported: Vec<Window> = match role {
-            Role::Account | Role::AccountOnSearch => {
-                let account =
-                    number("x-hubspot-ratelimit-max").map(|n| Window::under(n, hubspot_span));
-                let burst = if role == Role::Account {
-                    pipedrive
-                } else {
-                    None
-                };
-                let secondly = if role == Role::Account {
-                    secondly
-                } else {
-                    None
-                };
-                account.or(burst).into_iter().chain(secondly).collect()
-            }
-            Role::Search => secondly.or(pipedrive).into_iter().collect(),
-        };
+        let reported = self
+            .vendor
+            .reported_limits(headers, role, self.default_span);
         if !reported.is_empty() && reported != self.windows {
             log::debug!("pacing at {reported:?}, as the server reports");
             self.windows = reported;
         }
-        let remaining = match role {
-            Role::Account => {
-                number("x-hubspot-ratelimit-remaining").or_else(|| number("x-ratelimit-remaining"))
-            }
-            Role::AccountOnSearch => number("x-hubspot-ratelimit-remaining"),
-            Role::Search => number("x-hubspot-ratelimit-secondly-remaining")
-                .or_else(|| number("x-ratelimit-remaining")),
-        };
-        if remaining == Some(0.0) {
-            let reset = number("x-ratelimit-reset")
-                .map(Duration::from_secs_f64)
-                .unwrap_or(hubspot_span);
+        if self.vendor.remaining(headers, role) == Some(0.0) {
+            let reset = self.vendor.reset(headers, self.default_span);
             self.blocked_until = Some(Instant::now() + reset.min(Duration::from_secs(10)));
         }
     }
@@ -643,35 +665,9 @@ fn finish(pacer: &Mutex<Pacer>, headers: Option<&HeaderMap>, role: Role) {
         .finish(headers, role);
 }
 
-/// `Retry-After` in seconds, else the vendor's reset header.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-    if let Some(s) = number("retry-after") {
-        return Some(Duration::from_secs_f64(s.max(0.0)));
-    }
-    if let Some(s) = number("x-ratelimit-reset") {
-        return Some(Duration::from_secs_f64(s.max(0.0)));
-    }
-    number("x-hubspot-ratelimit-interval-milliseconds").map(|ms| Duration::from_millis(ms as u64))
-}
-
-/// The vendor's human message from an error body: HubSpot's `message`,
-/// Pipedrive's `error` (+ `error_info`), else the start of the text.
-pub fn error_message(text: &str) -> String {
-    if let Ok(body) = serde_json::from_str::<Value>(text) {
-        if let Some(m) = body.get("message").and_then(Value::as_str) {
-            return m.to_string();
-        }
-        if let Some(m) = body.get("error").and_then(Value::as_str) {
-            return m.to_string();
-        }
-    }
-    let snippet: String = text.chars().take(200).collect();
-    if snippet.trim().is_empty() {
-        "no details given".to_string()
-    } else {
-        snippet.trim().to_string()
-    }
+/// `Retry-After`, in seconds.
+pub fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
+    header_number(headers, "retry-after").map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
 fn describe_transport_error(e: &reqwest::Error) -> String {
@@ -703,7 +699,7 @@ fn fold_ids(path: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Sends `n` requests through a pacer, each answered at once with
@@ -733,7 +729,7 @@ mod tests {
             .unwrap_or(0)
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             map.insert(*name, HeaderValue::from_str(value).expect("header value"));
@@ -742,86 +738,77 @@ mod tests {
     }
 
     /// One window of `requests` per `span_ms`.
-    fn paced_at(requests: usize, span_ms: u64) -> Vec<Window> {
+    pub(crate) fn paced_at(requests: usize, span_ms: u64) -> Vec<Window> {
         vec![Window {
             requests,
             span: Duration::from_millis(span_ms),
         }]
     }
 
+    /// A vendor reporting `limit` (requests per `span-ms`) and `left`.
+    struct Reporting;
+
+    impl Vendor for Reporting {
+        fn reported_limits(&self, headers: &HeaderMap, _: Role, span: Duration) -> Vec<Window> {
+            let span = header_number(headers, "span-ms")
+                .map_or(span, |ms| Duration::from_millis(ms as u64));
+            header_number(headers, "limit")
+                .map(|n| Window::under(n, span))
+                .into_iter()
+                .collect()
+        }
+
+        fn remaining(&self, headers: &HeaderMap, _: Role) -> Option<f64> {
+            header_number(headers, "left")
+        }
+
+        fn reset(&self, _: &HeaderMap, span: Duration) -> Duration {
+            span
+        }
+
+        fn retry_after(&self, headers: &HeaderMap, _: &str) -> Option<Duration> {
+            retry_after_header(headers)
+        }
+
+        fn error_message(&self, body: &str) -> String {
+            body_snippet(body)
+        }
+    }
+
+    /// The observed pacing of a vendor's answers: the windows a pacer in
+    /// `role` moves to on `headers`, starting from `capacity` per `span`.
+    pub(crate) fn paced_by(
+        vendor: &'static dyn Vendor,
+        capacity: u32,
+        span: Duration,
+        headers: &HeaderMap,
+        role: Role,
+    ) -> Vec<Window> {
+        let mut pacer = Pacer::new(capacity, span, vendor);
+        pacer.observe(headers, role);
+        pacer.windows
+    }
+
     #[test]
     fn pacer_never_exceeds_its_window() {
-        let mut pacer = Pacer::new(3, Duration::from_millis(200));
+        let mut pacer = Pacer::new(3, Duration::from_millis(200), &Reporting);
         let times = run_paced(&mut pacer, 7, &HeaderMap::new());
         assert_eq!(busiest(&times, Duration::from_millis(200)), 3);
     }
 
     #[test]
-    fn a_reported_hubspot_limit_sets_the_pace_over_its_interval_up_or_down() {
+    fn a_reported_limit_sets_the_pace_over_its_span_up_or_down() {
         // Configured at 2 per 10 s; the server reports 12 per 300 ms.
-        let mut pacer = Pacer::new(2, Duration::from_secs(10));
-        let reported = headers(&[
-            ("x-hubspot-ratelimit-max", "12"),
-            ("x-hubspot-ratelimit-remaining", "11"),
-            ("x-hubspot-ratelimit-interval-milliseconds", "300"),
-        ]);
+        let mut pacer = Pacer::new(2, Duration::from_secs(10), &Reporting);
+        let reported = headers(&[("limit", "12"), ("left", "11"), ("span-ms", "300")]);
         let times = run_paced(&mut pacer, 40, &reported);
         assert_eq!(busiest(&times, Duration::from_millis(300)), 11);
         // And down again when the server reports less.
-        let lower = headers(&[
-            ("x-hubspot-ratelimit-max", "4"),
-            ("x-hubspot-ratelimit-interval-milliseconds", "300"),
-        ]);
-        pacer.observe(&lower, Role::Account);
+        pacer.observe(
+            &headers(&[("limit", "4"), ("span-ms", "300")]),
+            Role::Account,
+        );
         assert_eq!(pacer.windows, paced_at(3, 300));
-    }
-
-    #[test]
-    fn pipedrives_limit_applies_to_its_burst_window_and_its_search_limit_only_to_search() {
-        let mut pacer = Pacer::new(16, Duration::from_secs(2));
-        let burst = headers(&[("x-ratelimit-limit", "40"), ("x-ratelimit-remaining", "39")]);
-        pacer.observe(&burst, Role::Account);
-        assert_eq!(pacer.windows, paced_at(38, 2000));
-        let search = headers(&[("x-ratelimit-limit", "10"), ("x-ratelimit-remaining", "9")]);
-        pacer.observe(&search, Role::AccountOnSearch);
-        assert_eq!(
-            pacer.windows[0].requests, 38,
-            "a search answer's window is not the account's"
-        );
-        let mut search_pacer = Pacer::new(4, Duration::from_secs(2));
-        search_pacer.observe(&search, Role::Search);
-        assert_eq!(search_pacer.windows, paced_at(9, 2000));
-    }
-
-    #[test]
-    fn hubspots_secondly_limit_is_a_second_window_where_it_is_reported() {
-        let mut pacer = Pacer::new(100, Duration::from_secs(10));
-        let reported = headers(&[
-            ("x-hubspot-ratelimit-max", "190"),
-            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
-            ("x-hubspot-ratelimit-secondly", "19"),
-        ]);
-        pacer.observe(&reported, Role::Account);
-        assert_eq!(
-            pacer.windows,
-            vec![paced_at(180, 10000)[0], paced_at(18, 1000)[0],]
-        );
-    }
-
-    #[test]
-    fn vendor_error_messages_are_extracted() {
-        assert_eq!(
-            error_message(r#"{"status":"error","message":"Contact already exists"}"#),
-            "Contact already exists"
-        );
-        assert_eq!(
-            error_message(r#"{"success":false,"error":"unauthorized access"}"#),
-            "unauthorized access"
-        );
-        assert_eq!(
-            error_message("<html>blocked</html>"),
-            "<html>blocked</html>"
-        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! associations batch API, which leaves the deal's modified time alone.
 
 mod api;
+mod limits;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
@@ -73,6 +74,7 @@ impl HubSpot {
                 window: Duration::from_secs(10),
             },
             RetryPolicy::from(system.retry),
+            &limits::HubSpotLimits,
         )?
         // Search allows 5 requests a second; 4 leaves room for network jitter,
         // which can bunch requests up by the time they arrive.

@@ -11,6 +11,7 @@
 //! label. Mirrors `hubspot/` file for file.
 
 mod api;
+mod limits;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
@@ -255,6 +256,7 @@ impl Pipedrive {
                 window: Duration::from_secs(2),
             },
             RetryPolicy::from(system.retry),
+            &limits::PipedriveLimits,
         )?;
         Ok(Pipedrive {
             http,
