@@ -166,20 +166,7 @@ impl State {
                 bail!(recover(n + 1));
             }
             for (name, changes) in line.pairs {
-                let pair = self.pair_mut(&name);
-                for left in &changes.unlinked {
-                    pair.unlink(left);
-                }
-                for link in changes.links {
-                    let link = link.into_owned();
-                    pair.link(&link.left, &link.right).base = link.base;
-                }
-                let [left, right] = &mut pair.tombstones;
-                left.extend(changes.tombstones.left);
-                right.extend(changes.tombstones.right);
-                if let Some(pending) = changes.pending {
-                    pair.pending = pending.into_owned();
-                }
+                replay(self.pair_mut(&name), changes);
             }
         }
         for pair in self.pairs.values_mut() {
@@ -291,6 +278,23 @@ impl State {
 
     pub fn pair_mut(&mut self, name: &str) -> &mut PairState {
         self.pairs.entry(name.to_string()).or_default()
+    }
+}
+
+/// One journal line's changes to one pair.
+fn replay(pair: &mut PairState, changes: PairChanges) {
+    for left in &changes.unlinked {
+        pair.unlink(left);
+    }
+    for link in changes.links {
+        let link = link.into_owned();
+        pair.link(&link.left, &link.right).base = link.base;
+    }
+    let [left, right] = &mut pair.tombstones;
+    left.extend(changes.tombstones.left);
+    right.extend(changes.tombstones.right);
+    if let Some(pending) = changes.pending {
+        pair.pending = pending.into_owned();
     }
 }
 
