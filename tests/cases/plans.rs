@@ -5,8 +5,7 @@
 use super::TwoAccounts;
 use super::id_of;
 use crate::support::harness::read;
-use crate::support::server::Fault;
-use std::time::Duration;
+use crate::support::server::{Fault, Gate};
 
 #[test]
 fn diff_prints_the_plan_exits_3_and_writes_nothing() {
@@ -57,13 +56,18 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     t.work.run(&["diff", "--out", "review.json"]).expect(3);
     t.eu.edit("contacts", &eu_id, &[("lastname", "Edited after the plan")]);
     t.eu.server().reset_requests();
-    let run = t.work.run(&["push", "review.json"]).expect(6);
+    let run = t.work.run(&["-q", "push", "review.json"]).expect(6);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
     assert!(run.stderr.contains("the plan is stale"), "{}", run.stderr);
-    assert_eq!(t.eu.server().write_request_count(), 0, "nothing written");
+    assert!(run.stderr.contains("diff"), "names the fix: {}", run.stderr);
     assert_eq!(
-        t.eu.record("contacts", &eu_id).unwrap().properties["firstname"],
-        "First0"
+        t.eu.server().write_request_count() + t.us.server().write_request_count(),
+        0,
+        "nothing written"
     );
+    let eu = t.eu.record("contacts", &eu_id).unwrap();
+    assert_eq!(eu.properties["firstname"], "First0");
+    assert_eq!(eu.properties["lastname"], "Edited after the plan");
 
     // A fresh plan applies exactly what it shows.
     t.work.run(&["diff", "--out", "review.json"]).expect(3);
@@ -111,22 +115,22 @@ fn a_plan_made_under_another_mapping_is_refused() {
 fn a_second_run_while_one_holds_the_lock_exits_5_at_once() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(1);
-    // The first run stalls on its first request, holding the lock.
-    t.us.server()
-        .inject("GET", 1, Fault::Delay(Duration::from_secs(3)));
+    // The first run stops at its first request, holding the lock.
+    let gate = Gate::default();
+    t.us.server().inject("GET", 1, Fault::Hold(gate.clone()));
     let mut first = t.work.command(&["sync"]).spawn().expect("spawn");
-    std::thread::sleep(Duration::from_millis(700));
-    let started = std::time::Instant::now();
+    gate.wait_until_held();
     let second = t.work.run(&["sync"]).expect(5);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "refused at once"
+        first.try_wait().unwrap().is_none(),
+        "refused at once: the first run still waits at its first request"
     );
     assert!(
         second.stderr.contains("another crmsync run"),
         "{}",
         second.stderr
     );
+    gate.open();
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert_eq!(
         t.eu.records("contacts").len(),
