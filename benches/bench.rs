@@ -575,8 +575,6 @@ fn start_hubspot(ctx: &Ctx, token: &str) -> FakeHubSpot {
 fn start_pipedrive(ctx: &Ctx) -> FakePipedrive {
     let pd = FakePipedrive::start(PD_TOKEN);
     pd.set_rate_limit(ctx.pipedrive_limit, PIPEDRIVE_WINDOW_MS);
-    // The daily token budget is not what this measures.
-    pd.set_daily_budget(1 << 40);
     if !ctx.latency.is_zero() {
         pd.server()
             .inject("", usize::MAX, Fault::Delay(ctx.latency));

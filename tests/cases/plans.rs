@@ -4,9 +4,9 @@
 
 use super::TwoAccounts;
 use super::id_of;
+use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::harness::read;
-use crate::support::server::Fault;
-use std::time::Duration;
+use crate::support::server::{Fault, Gate};
 
 #[test]
 fn diff_prints_the_plan_exits_3_and_writes_nothing() {
@@ -57,13 +57,18 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     t.work.run(&["diff", "--out", "review.json"]).expect(3);
     t.eu.edit("contacts", &eu_id, &[("lastname", "Edited after the plan")]);
     t.eu.server().reset_requests();
-    let run = t.work.run(&["push", "review.json"]).expect(6);
+    let run = t.work.run(&["-q", "push", "review.json"]).expect(6);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
     assert!(run.stderr.contains("the plan is stale"), "{}", run.stderr);
-    assert_eq!(t.eu.server().write_request_count(), 0, "nothing written");
+    assert!(run.stderr.contains("diff"), "names the fix: {}", run.stderr);
     assert_eq!(
-        t.eu.record("contacts", &eu_id).unwrap().properties["firstname"],
-        "First0"
+        t.eu.server().write_request_count() + t.us.server().write_request_count(),
+        0,
+        "nothing written"
     );
+    let eu = t.eu.record("contacts", &eu_id).unwrap();
+    assert_eq!(eu.properties["firstname"], "First0");
+    assert_eq!(eu.properties["lastname"], "Edited after the plan");
 
     // A fresh plan applies exactly what it shows.
     t.work.run(&["diff", "--out", "review.json"]).expect(3);
@@ -111,26 +116,209 @@ fn a_plan_made_under_another_mapping_is_refused() {
 fn a_second_run_while_one_holds_the_lock_exits_5_at_once() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(1);
-    // The first run stalls on its first request, holding the lock.
-    t.us.server()
-        .inject("GET", 1, Fault::Delay(Duration::from_secs(3)));
+    // The first run stops at its first request, holding the lock.
+    let gate = Gate::default();
+    t.us.server().inject("GET", 1, Fault::Hold(gate.clone()));
     let mut first = t.work.command(&["sync"]).spawn().expect("spawn");
-    std::thread::sleep(Duration::from_millis(700));
-    let started = std::time::Instant::now();
+    gate.wait_until_held();
     let second = t.work.run(&["sync"]).expect(5);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "refused at once"
+        first.try_wait().unwrap().is_none(),
+        "refused at once: the first run still waits at its first request"
     );
     assert!(
         second.stderr.contains("another crmsync run"),
         "{}",
         second.stderr
     );
+    gate.open();
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert_eq!(
         t.eu.records("contacts").len(),
         1,
         "the first run completed alone"
     );
+}
+
+/// The mapping of the golden test: contacts both ways (newest wins, but
+/// `lastname` is left for a human, deletes propagate) and deals from us to
+/// eu (eu wins a conflict it cannot write back, deletes unlink), with stage
+/// and contact translations.
+const EVERY_KIND_CONFIG: &str = r#"
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+match = "email"
+deletes = "propagate"
+[pairs.fields]
+email = "email"
+firstname = "firstname"
+lastname = "lastname"
+phone = "phone"
+[pairs.conflicts]
+lastname = "skip"
+
+[[pairs]]
+name = "deals"
+left = "us.deals"
+right = "eu.deals"
+direction = "left-to-right"
+match = "dealname"
+conflict = "right"
+[pairs.fields]
+dealname = "dealname"
+pipeline = "pipeline"
+dealstage = "dealstage"
+contacts = "contacts"
+[pairs.values]
+contacts = "link:contacts"
+[pairs.values.pipeline]
+default = "eu-sales"
+[pairs.values.dealstage]
+appointmentscheduled = "eu-appointment"
+closedwon = "eu-won"
+"#;
+
+/// The plan text is a contract people read: a plan holding every kind of
+/// line (create, update, associate, delete, link, unlink, a conflict with
+/// each outcome, invalid, duplicates and the summary) prints exactly this,
+/// record ids aside.
+#[test]
+fn the_plan_text_is_exactly_as_documented() {
+    let t = TwoAccounts::new();
+    let systems = read(&t.work.config_path());
+    let systems = &systems[..systems.find("[[pairs]]").unwrap()];
+    t.work
+        .write_config(&format!("{systems}{EVERY_KIND_CONFIG}"));
+    let contacts = t.seed_us_contacts(4);
+    let deal = |name: &str, stage: &str| {
+        let props = [
+            ("dealname", name),
+            ("pipeline", "default"),
+            ("dealstage", stage),
+        ];
+        t.us.seed("deals", &props)
+    };
+    let deals = [
+        deal("Associated", "appointmentscheduled"),
+        deal("Contested", "appointmentscheduled"),
+        deal("Gone on eu", "closedwon"),
+    ];
+    t.work.run(&["sync"]).expect(0);
+    let eu_id = |object: &str, property: &str, value: &str| id_of(&t.eu, object, property, value);
+    let gone = [
+        ("contacts", eu_id("contacts", "email", "c2@example.com")),
+        ("deals", eu_id("deals", "dealname", "Gone on eu")),
+    ];
+
+    // contacts: an update, a conflict won by the newest and one left for
+    // a human, a delete, a create and a link.
+    t.us.edit("contacts", &contacts[0], &[("phone", "+1555999999")]);
+    let c1 = eu_id("contacts", "email", "c1@example.com");
+    t.eu.edit(
+        "contacts",
+        &c1,
+        &[("firstname", "EuFirst"), ("lastname", "EuLast")],
+    );
+    t.us.edit(
+        "contacts",
+        &contacts[1],
+        &[("firstname", "UsFirst"), ("lastname", "UsLast")],
+    );
+    t.us.seed(
+        "contacts",
+        &[("email", "new@example.com"), ("firstname", "New")],
+    );
+    t.us.seed(
+        "contacts",
+        &[("email", "both@example.com"), ("firstname", "Both")],
+    );
+    t.eu.seed(
+        "contacts",
+        &[("email", "both@example.com"), ("firstname", "Both")],
+    );
+    // deals: an association, a conflict eu wins but cannot write, an
+    // unlink, a stage with no translation and a name used twice.
+    t.us.associate(&deals[0], &contacts[3]);
+    let contested = eu_id("deals", "dealname", "Contested");
+    t.eu.edit("deals", &contested, &[("dealname", "Eu name")]);
+    t.us.edit("deals", &deals[1], &[("dealname", "Us name")]);
+    deal("Untranslated", "contractsent");
+    deal("Twice", "closedwon");
+    deal("Twice", "closedwon");
+    for (object, id) in &gone {
+        t.eu.archive(object, id);
+    }
+
+    let run = t.work.run(&["diff", "--full"]).expect(3);
+    let archived = gone.map(|(_, id)| id);
+    let names = record_names(&[("us", &t.us), ("eu", &t.eu)], &archived);
+    assert_eq!(
+        with_names(&run.stdout, &names),
+        r#"contacts  (us.contacts <-> eu.contacts)
+  =        link      both@example.com  us us-contact-5 = eu eu-contact-4
+  ~ eu     update    c0@example.com (eu-contact-0)
+        phone: "+1555000000" -> "+1555999999"
+  ~ eu     update    c1@example.com (eu-contact-1)
+        firstname: "EuFirst" -> "UsFirst"
+        ! firstname: us "UsFirst" | eu "EuFirst" -> us wins (newest)
+  !        conflict  c1@example.com  us us-contact-1 = eu eu-contact-1
+        ! lastname: us "UsLast" | eu "EuLast" -> left for you (conflict = skip)
+  + eu     create    new@example.com  (from us us-contact-4)  email="new@example.com" firstname="New"
+  - us     delete    c2@example.com (us-contact-2)  (deleted on the right side)
+deals  (us.deals <-> eu.deals)
+  ~ eu     associate Associated (eu-deal-0)
+        contacts: "" -> "eu-contact-3"
+  !        conflict  Us name  us us-deal-1 = eu eu-deal-1
+        ! dealname: us "Us name" | eu "Eu name" -> eu kept; direction forbids writing the other side
+  !        invalid   Untranslated  us us-deal-3: left value `contractsent` of `dealstage` has no entry in [pairs.values.dealstage]; add one
+  + eu     create    Twice  (from us us-deal-4)  dealname="Twice" dealstage="eu-won" pipeline="eu-sales"
+  x        unlink    Gone on eu  us us-deal-2 = eu eu-deal-2  (deleted on the right side; the link is dropped, nothing is deleted)
+  ? us     duplicate twice  us us-deal-5 share it with us us-deal-4; left alone (merge them in us)
+Plan: 2 to create, 2 to update, 1 to associate, 1 to delete, 1 to link, 3 conflicts, 1 to unlink, 1 invalid, 1 duplicates.
+"#
+    );
+}
+
+/// Every record id of both accounts (live, or among `archived`), named by
+/// account, object and rank (`eu-deal-2`): names that stay the same from
+/// run to run, while ids depend on which fake started first.
+fn record_names(fakes: &[(&str, &FakeHubSpot)], archived: &[String]) -> Vec<(String, String)> {
+    let mut names = Vec::new();
+    for (account, fake) in fakes {
+        for (object, name) in [("contacts", "contact"), ("deals", "deal")] {
+            let mut ids: Vec<String> = fake.records(object).into_iter().map(|r| r.id).collect();
+            ids.extend(
+                archived
+                    .iter()
+                    .filter(|id| fake.record(object, id).is_some())
+                    .cloned(),
+            );
+            ids.sort_by_key(|id| id.parse::<u64>().unwrap());
+            for (rank, id) in ids.into_iter().enumerate() {
+                names.push((id, format!("{account}-{name}-{rank}")));
+            }
+        }
+    }
+    names
+}
+
+/// `text` with every run of digits that is a record id replaced by its name.
+fn with_names(text: &str, names: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let end = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(rest.len(), |n| start + n);
+        let digits = &rest[start..end];
+        out.push_str(&rest[..start]);
+        match names.iter().find(|(id, _)| id == digits) {
+            Some((_, name)) => out.push_str(name),
+            None => out.push_str(digits),
+        }
+        rest = &rest[end..];
+    }
+    out + rest
 }

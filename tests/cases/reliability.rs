@@ -9,7 +9,6 @@
 //! `[alerts]` webhook) are checked against their documented shape. Retries
 //! are configured small (`[retry]`) so the whole file runs in seconds.
 
-use super::id_of;
 use super::{TwoAccounts, requests_matching, two_account_config};
 use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
 use crate::support::fake_pipedrive::FakePipedrive;
@@ -803,8 +802,14 @@ fn rewrite_config(t: &TwoAccounts, edit: impl FnOnce(String) -> String) {
 fn broken_toml_exits_2_naming_the_file_and_line() {
     let t = accounts();
     rewrite_config(&t, |c| c.replacen("[systems.eu]", "[systems.eu", 1));
-    let run = t.work.run(&["-q", "sync"]).expect(2);
-    assert_one_line_naming(&run, &["sync.toml:"]);
+    let config = read(&t.work.config_path());
+    let line = 1 + config[..config.find("[systems.eu").unwrap()]
+        .matches('\n')
+        .count();
+    for command in ["sync", "diff"] {
+        let run = t.work.run(&["-q", command]).expect(2);
+        assert_one_line_naming(&run, &[&format!("sync.toml:{line}:")]);
+    }
     assert_eq!(
         t.us.server().request_count() + t.eu.server().request_count(),
         0
@@ -837,14 +842,19 @@ fn an_unknown_system_exits_2_naming_it() {
 }
 
 #[test]
-fn a_missing_token_variable_exits_7_naming_the_variable() {
+fn a_missing_token_variable_exits_7_naming_it_before_any_request() {
     let t = accounts();
     let work = Workdir::new().with_env("HUBSPOT_US_TOKEN", US_TOKEN);
     work.write_config(&read(&t.work.config_path()));
     t.seed_us_contacts(1);
     let run = work.run(&["-q", "sync"]).expect(7);
-    assert_one_line_naming(&run, &["HUBSPOT_EU_TOKEN", "not set"]);
+    assert_one_line_naming(&run, &["HUBSPOT_EU_TOKEN is not set"]);
     assert!(t.eu.records("contacts").is_empty());
+    assert_eq!(
+        t.us.server().request_count() + t.eu.server().request_count(),
+        0,
+        "refused before any request"
+    );
 }
 
 #[test]
@@ -888,29 +898,6 @@ fn a_token_missing_a_scope_exits_7_naming_the_scope_fix() {
     assert_one_line_naming(&run, &["403", "scope"]);
     assert!(t.eu.records("contacts").is_empty());
     assert_eq!(t.us.records("contacts").len(), 2);
-}
-
-#[test]
-fn pushing_a_stale_plan_exits_6_and_writes_nothing() {
-    let t = accounts();
-    t.seed_us_contacts(2);
-    t.work.run(&["sync"]).expect(0);
-    let us_id = id_of(&t.us, "contacts", "email", "c0@example.com");
-    let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
-    t.us.edit("contacts", &us_id, &[("firstname", "Planned")]);
-    t.work.run(&["diff", "--out", "plan.json"]).expect(3);
-    t.eu.edit("contacts", &eu_id, &[("lastname", "Edited later")]);
-    t.eu.server().reset_requests();
-
-    let run = t.work.run(&["-q", "push", "plan.json"]).expect(6);
-    assert_one_line_naming(&run, &["stale", "diff"]);
-    assert_eq!(
-        t.eu.server().write_request_count() + t.us.server().write_request_count(),
-        0
-    );
-    let eu = t.eu.record("contacts", &eu_id).unwrap();
-    assert_eq!(eu.properties["firstname"], "First0");
-    assert_eq!(eu.properties["lastname"], "Edited later");
 }
 
 #[test]

@@ -4,8 +4,7 @@
 //!
 //! It owns HubSpot's wire behaviour as documented in
 //! `../shared/api/hubspot.md` and HubSpot's published reference: bearer auth
-//! and scopes, the ten-secondly, search and daily rate limits with their
-//! headers, cursor and offset paging, batch limits, property validation, 207
+//! and scopes, the ten-secondly and search rate limits with their headers, cursor and offset paging, batch limits, property validation, 207
 //! multi-status answers keyed by `objectWriteTraceId`, 409 duplicate emails
 //! and HubSpot's error bodies. It must not be kinder than the real API: where
 //! the documents leave a behaviour open it takes the stricter reading and says
@@ -49,18 +48,9 @@ const SEARCH_PER_SECOND: usize = 5;
 const MAX_FILTER_GROUPS: usize = 5;
 const MAX_FILTERS_PER_GROUP: usize = 10;
 const MAX_FILTERS: usize = 25;
-const OPERATORS: &[&str] = &[
-    "EQ",
-    "NEQ",
-    "GT",
-    "GTE",
-    "LT",
-    "LTE",
-    "IN",
-    "HAS_PROPERTY",
-    "NOT_HAS_PROPERTY",
-];
-const DEFAULT_DAILY: u64 = 250_000;
+/// The filter operators crmsync sends (HubSpot has more; the fake refuses
+/// them rather than model what no request uses).
+const OPERATORS: &[&str] = &["GT", "GTE"];
 const DAY_MS: i64 = 86_400_000;
 const AUTH_MESSAGE: &str = "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview";
 const SCOPES_MESSAGE: &str = "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.";
@@ -402,13 +392,12 @@ struct Pipeline {
     stages: Vec<(String, String)>,
 }
 
-/// The ten-secondly, secondly (search) and daily limits.
+/// The ten-secondly and secondly (search) limits.
 struct Limits {
     max: u32,
     interval: Duration,
     window: VecDeque<Instant>,
     search_window: VecDeque<Instant>,
-    daily_used: u64,
     retry_after: Option<u64>,
     rejected: usize,
 }
@@ -420,9 +409,7 @@ impl Limits {
         let now = Instant::now();
         prune(&mut self.window, now, self.interval);
         prune(&mut self.search_window, now, Duration::from_secs(1));
-        let refused = if self.daily_used >= DEFAULT_DAILY {
-            Some(("DAILY", "You have reached your daily limit."))
-        } else if self.window.len() >= self.max as usize {
+        let refused = if self.window.len() >= self.max as usize {
             Some((
                 "TEN_SECONDLY_ROLLING",
                 "You have reached your ten_secondly_rolling limit.",
@@ -441,11 +428,10 @@ impl Limits {
         if search {
             self.search_window.push_back(now);
         }
-        self.daily_used += 1;
         None
     }
 
-    fn headers(&self) -> [(&'static str, String); 5] {
+    fn headers(&self) -> [(&'static str, String); 3] {
         let remaining = (self.max as usize).saturating_sub(self.window.len());
         [
             ("X-HubSpot-RateLimit-Max", self.max.to_string()),
@@ -453,11 +439,6 @@ impl Limits {
             (
                 "X-HubSpot-RateLimit-Interval-Milliseconds",
                 self.interval.as_millis().to_string(),
-            ),
-            ("X-HubSpot-RateLimit-Daily", DEFAULT_DAILY.to_string()),
-            (
-                "X-HubSpot-RateLimit-Daily-Remaining",
-                (DEFAULT_DAILY - self.daily_used).to_string(),
             ),
         ]
     }
@@ -607,7 +588,6 @@ impl HubSpotState {
                 interval: Duration::from_secs(10),
                 window: VecDeque::new(),
                 search_window: VecDeque::new(),
-                daily_used: 0,
                 retry_after: None,
                 rejected: 0,
             },
@@ -1783,7 +1763,7 @@ struct Filter {
     property: String,
     kind: String,
     operator: String,
-    targets: Vec<Typed>,
+    target: Typed,
 }
 
 impl Filter {
@@ -1793,19 +1773,11 @@ impl Filter {
             .get(&self.property)
             .filter(|v| !v.is_empty());
         let Some(value) = value.and_then(|v| typed(&self.kind, v)) else {
-            return matches!(self.operator.as_str(), "NOT_HAS_PROPERTY" | "NEQ");
+            return false;
         };
-        let target = self.targets.first();
         match self.operator.as_str() {
-            "HAS_PROPERTY" => true,
-            "NOT_HAS_PROPERTY" => false,
-            "EQ" => Some(&value) == target,
-            "NEQ" => Some(&value) != target,
-            "GT" => target.is_some_and(|t| value > *t),
-            "GTE" => target.is_some_and(|t| value >= *t),
-            "LT" => target.is_some_and(|t| value < *t),
-            "LTE" => target.is_some_and(|t| value <= *t),
-            _ => self.targets.contains(&value),
+            "GT" => value > self.target,
+            _ => value >= self.target,
         }
     }
 }
@@ -1919,30 +1891,17 @@ impl HubSpotState {
         if !OPERATORS.contains(&operator) {
             return Err(format!("operator {operator:?} is not one of {OPERATORS:?}").into());
         }
-        let raw: Vec<Value> = match operator {
-            "HAS_PROPERTY" | "NOT_HAS_PROPERTY" => vec![],
-            "IN" => (filter
-                .get("values")
-                .and_then(Value::as_array)
-                .filter(|v| !v.is_empty()))
-            .ok_or("IN needs a non-empty values array")?
-            .clone(),
-            _ => vec![
-                filter
-                    .get("value")
-                    .cloned()
-                    .ok_or(format!("{operator} needs a value"))?,
-            ],
-        };
-        let parse = |v: &Value| scalar_string(v).and_then(|s| typed(&def.kind, &s));
-        let targets = raw.iter().map(parse).collect::<Option<Vec<_>>>();
-        let targets = targets.ok_or(format!("invalid value for {property} ({})", def.kind))?;
+        let value = filter
+            .get("value")
+            .ok_or(format!("{operator} needs a value"))?;
+        let target = scalar_string(value).and_then(|s| typed(&def.kind, &s));
+        let target = target.ok_or(format!("invalid value for {property} ({})", def.kind))?;
         let (property, kind, operator) = (property.into(), def.kind.clone(), operator.into());
         Ok(Filter {
             property,
             kind,
             operator,
-            targets,
+            target,
         })
     }
 

@@ -1,11 +1,11 @@
 //! A stateful, strict fake of Pipedrive's API v2 (persons, deals, their
-//! search and field endpoints, pipelines, stages) plus the v1 users list,
-//! built on `server.rs`.
+//! field endpoints, pipelines, stages) plus the v1 users list, built on
+//! `server.rs`. It models what crmsync calls; any other path (the search
+//! endpoints among them) is an unknown route.
 //!
 //! It owns Pipedrive's wire behaviour as documented in
 //! `../shared/api/pipedrive.md` and the official OpenAPI specs in
-//! `../shared/specs/`: auth, burst and daily-budget rate limits with their
-//! headers, cursor paging, request validation and error bodies. It must not
+//! `../shared/specs/`: auth, the burst rate limit with its headers, cursor paging, request validation and error bodies. It must not
 //! be kinder than the real API: where the documents leave a behaviour open it
 //! takes the stricter reading (and says so in a comment), and a documented
 //! parameter it does not model is refused with a 400 rather than ignored. It
@@ -31,10 +31,6 @@ const ERROR_INFO: &str =
 /// (pipedrive.md §6.2), so a client tuned against the fake works on any plan.
 const DEFAULT_BURST: u32 = 20;
 const BURST_WINDOW: Duration = Duration::from_secs(2);
-/// The search API's own burst limit on every plan (pipedrive.md §6.2).
-const SEARCH_BURST: u32 = 10;
-/// 30,000 base tokens x Lite multiplier 1 x one seat (pipedrive.md §6.1).
-const DEFAULT_DAILY_BUDGET: u64 = 30_000;
 const MAX_LIMIT: usize = 500;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_IDS: usize = 100;
@@ -53,16 +49,6 @@ const CUSTOM_FIELD_TYPES: &[&str] = &[
     "user",
     "people",
 ];
-/// Custom field types the search endpoints look into (spec: persons/search `fields`).
-const SEARCHABLE_TYPES: &[&str] = &[
-    "varchar",
-    "varchar_auto",
-    "text",
-    "phone",
-    "double",
-    "monetary",
-];
-
 // ---------------------------------------------------------------------------
 // Public handle
 // ---------------------------------------------------------------------------
@@ -211,12 +197,7 @@ impl FakePipedrive {
         state.limits.burst = Bucket::new(max, Duration::from_millis(window_ms));
     }
 
-    /// Sets the daily token budget; what was spent so far still counts.
-    pub fn set_daily_budget(&self, tokens: u64) {
-        self.server.state().limits.daily_budget = tokens;
-    }
-
-    /// How many requests were answered 429 (burst or daily budget).
+    /// How many requests were answered 429.
     pub fn rate_limited_count(&self) -> usize {
         self.server.state().limits.rejected
     }
@@ -377,9 +358,6 @@ impl PipedriveState {
             },
             limits: Limits {
                 burst: Bucket::new(DEFAULT_BURST, BURST_WINDOW),
-                search: Bucket::new(SEARCH_BURST, BURST_WINDOW),
-                daily_budget: DEFAULT_DAILY_BUDGET,
-                spent: 0,
                 rejected: 0,
             },
             unknown_routes: Vec::new(),
@@ -689,22 +667,6 @@ impl Entity {
         }
     }
 
-    /// Search filters beyond the common ones.
-    fn search_filters(self) -> &'static [&'static str] {
-        match self {
-            Entity::Person => &[],
-            Entity::Deal => &["person_id", "status"],
-        }
-    }
-
-    /// Values of the search `fields` parameter (spec enum).
-    fn search_fields(self) -> &'static [&'static str] {
-        match self {
-            Entity::Person => &["custom_fields", "email", "notes", "phone", "name"],
-            Entity::Deal => &["custom_fields", "notes", "title"],
-        }
-    }
-
     /// Built-in fields as `GET /api/v2/{personFields|dealFields}` lists them:
     /// `(field_code, field_name, field_type)`. Codes follow the spec examples
     /// (`phone` for persons, `value` as a monetary field with a `currency`
@@ -758,7 +720,6 @@ impl Entity {
 enum Route {
     List(Entity),
     Create(Entity),
-    Search(Entity),
     Get(Entity, i64),
     Update(Entity, i64),
     Delete(Entity, i64),
@@ -785,7 +746,6 @@ impl Route {
                 match (method, rest) {
                     ("GET", []) => Route::List(entity),
                     ("POST", []) => Route::Create(entity),
-                    ("GET", ["search"]) => Route::Search(entity),
                     (method, [id]) => {
                         let id: i64 = id.parse().ok().filter(|id: &i64| *id > 0)?;
                         match method {
@@ -803,22 +763,6 @@ impl Route {
         Some(route)
     }
 
-    /// The operation's `x-token-cost` in the specs.
-    fn token_cost(self) -> u64 {
-        match self {
-            Route::List(_) | Route::Fields(_) => 10,
-            Route::Get(..) => 1,
-            Route::Create(_) | Route::Update(..) => 5,
-            Route::Delete(..) => 3,
-            Route::Search(_) | Route::Users => 20,
-            Route::Pipelines | Route::Stages => 5,
-        }
-    }
-
-    fn is_search(self) -> bool {
-        matches!(self, Route::Search(_))
-    }
-
     /// The query parameters the operation takes (spec), less the ones in
     /// `UNMODELLED_PARAMS`.
     fn params(self) -> Vec<&'static str> {
@@ -826,13 +770,11 @@ impl Route {
         const SORTING: &[&str] = &["sort_by", "sort_direction"];
         const VIEW: &[&str] = &["custom_fields", "include_option_labels"];
         const LIST: &[&str] = &["ids", "updated_since", "updated_until"];
-        const SEARCH: &[&str] = &["term", "fields", "exact_match", "organization_id"];
         match self {
             Route::List(e) => {
                 let special = [e.special_list_filter()];
                 [PAGING, SORTING, VIEW, LIST, e.equality_filters(), &special].concat()
             }
-            Route::Search(e) => [PAGING, SEARCH, e.search_filters()].concat(),
             Route::Get(..) => VIEW.to_vec(),
             Route::Create(_) | Route::Update(..) | Route::Delete(..) | Route::Users => Vec::new(),
             Route::Fields(_) => PAGING.to_vec(),
@@ -847,10 +789,9 @@ impl Route {
 fn handle(state: &mut PipedriveState, request: &Request) -> Response {
     let now = Instant::now();
     let route = Route::parse(&request.method, &request.path);
-    let search = route.is_some_and(Route::is_search);
     let response = if !state.authorized(request) {
         ApiError::unauthorized().into_response()
-    } else if let Err(limited) = state.limits.admit(route, now) {
+    } else if let Err(limited) = state.limits.admit(now) {
         limited
     } else if let Some(route) = route {
         state
@@ -862,7 +803,7 @@ fn handle(state: &mut PipedriveState, request: &Request) -> Response {
             .push(format!("{} {}", request.method, request.path));
         ApiError::unknown_route().into_response()
     };
-    state.limits.add_headers(response, search, now)
+    state.limits.add_headers(response, now)
 }
 
 impl PipedriveState {
@@ -895,7 +836,6 @@ impl PipedriveState {
                 self.delete(entity, id)?;
                 json!({"success": true, "data": {"id": id}})
             }
-            Route::Search(entity) => self.search(entity, &params)?,
             Route::Fields(entity) => self.fields(entity, &params)?,
             Route::Pipelines => self.pipelines(&params)?,
             Route::Stages => self.stages(&params)?,
@@ -959,62 +899,30 @@ impl Bucket {
 
 struct Limits {
     burst: Bucket,
-    search: Bucket,
-    daily_budget: u64,
-    spent: u64,
     rejected: usize,
 }
 
 impl Limits {
-    /// Counts an authenticated request against the burst window(s) and the
-    /// daily budget, or answers 429. Only admitted requests fill the window.
-    /// A search request counts against both the token's window and the
-    /// search window (stricter reading of §6.2). A request costing more than
-    /// what is left of the budget is refused (the docs only say "fully
-    /// depleted"). Unknown routes have no token cost but do count as requests.
-    fn admit(&mut self, route: Option<Route>, now: Instant) -> Result<(), Response> {
-        let search = route.is_some_and(Route::is_search);
-        let burst_room = self.burst.has_room(now);
-        if !burst_room || (search && !self.search.has_room(now)) {
+    /// Counts an authenticated request against the burst window, or answers
+    /// 429. Only admitted requests fill the window; unknown routes count too.
+    fn admit(&mut self, now: Instant) -> Result<(), Response> {
+        if !self.burst.has_room(now) {
             self.rejected += 1;
             return Err(ApiError::too_many("Request over limit").into_response());
         }
-        let cost = route.map_or(0, Route::token_cost);
-        if cost > self.daily_budget.saturating_sub(self.spent) {
-            self.rejected += 1;
-            return Err(ApiError::too_many("Daily API token budget exhausted").into_response());
-        }
         self.burst.admitted.push_back(now);
-        if search {
-            self.search.admitted.push_back(now);
-        }
-        self.spent += cost;
         Ok(())
     }
 
-    /// `x-ratelimit-*` describe the window that applies to the request (the
-    /// search window for search); the daily headers are the names live
-    /// responses use per pipedrive.md §6.3.
-    fn add_headers(&mut self, response: Response, search: bool, now: Instant) -> Response {
-        let bucket = if search {
-            &mut self.search
-        } else {
-            &mut self.burst
-        };
+    /// `x-ratelimit-*` describe the token's burst window (pipedrive.md §6.3).
+    fn add_headers(&mut self, response: Response, now: Instant) -> Response {
+        let bucket = &mut self.burst;
         bucket.forget_expired(now);
         let (limit, remaining, reset) = (bucket.max, bucket.remaining(), bucket.reset_secs(now));
         response
             .with_header("x-ratelimit-limit", limit.to_string())
             .with_header("x-ratelimit-remaining", remaining.to_string())
             .with_header("x-ratelimit-reset", reset.to_string())
-            .with_header(
-                "x-daily-ratelimit-token-limit",
-                self.daily_budget.to_string(),
-            )
-            .with_header(
-                "x-daily-ratelimit-token-remaining",
-                self.daily_budget.saturating_sub(self.spent).to_string(),
-            )
     }
 }
 
@@ -1131,106 +1039,6 @@ impl PipedriveState {
         record.is_deleted = true;
         record.update_time = now;
         Ok(())
-    }
-
-    fn search(&self, entity: Entity, params: &Params) -> Result<Value, ApiError> {
-        let term = params
-            .str("term")
-            .ok_or_else(|| ApiError::validation("term", "Parameter 'term' is required"))?;
-        let exact = params.bool("exact_match")?.unwrap_or(false);
-        let min_chars = if exact { 1 } else { 2 };
-        if term.chars().count() < min_chars {
-            return Err(ApiError::validation(
-                "term",
-                format!("Search term must be at least {min_chars} characters long"),
-            ));
-        }
-        let fields = params
-            .list_of("fields", entity.search_fields())?
-            .unwrap_or_else(|| entity.search_fields().to_vec());
-        // No organizations exist, so an organization filter matches nothing.
-        let organization = params.int("organization_id")?;
-        let person = params.int("person_id")?;
-        let status = params.one_of("status", &["open", "won", "lost"])?;
-        let needle = term.to_lowercase();
-        let matches = |text: &str| {
-            let text = text.to_lowercase();
-            if exact {
-                text == needle
-            } else {
-                text.contains(&needle)
-            }
-        };
-        let mut hits: Vec<(f64, &Record, Vec<String>)> = Vec::new();
-        for record in self.table(entity).rows.values().filter(|r| !r.is_deleted) {
-            if organization.is_some()
-                || person.is_some_and(|p| record.field_i64("person_id") != Some(p))
-                || status.is_some_and(|s| record.fields.get("status") != Some(&json!(s)))
-            {
-                continue;
-            }
-            let mut found = false;
-            let mut matched_custom = Vec::new();
-            for field in &fields {
-                for text in self.searchable_texts(entity, record, field) {
-                    if matches(&text) {
-                        found = true;
-                        if *field == "custom_fields" {
-                            matched_custom.push(text);
-                        }
-                    }
-                }
-            }
-            if found {
-                let score = if exact { 1.0 } else { 0.5 };
-                hits.push((score, record, matched_custom));
-            }
-        }
-        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
-        let (page, next) = params.page(&Sort::rank(), 0..hits.len() as i64)?;
-        let items: Vec<Value> = page
-            .iter()
-            .map(|rank| {
-                let (score, record, custom) = &hits[*rank as usize];
-                json!({"result_score": score, "item": self.render_search_item(entity, record, custom)})
-            })
-            .collect();
-        Ok(listing(json!({ "items": items }), next))
-    }
-
-    /// The texts a search over `field` looks at.
-    fn searchable_texts(&self, entity: Entity, record: &Record, field: &str) -> Vec<String> {
-        let values = |name: &str| -> Vec<String> {
-            record.fields[name]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c["value"].as_str().map(str::to_string))
-                .collect()
-        };
-        match field {
-            "name" | "title" => record.fields[field]
-                .as_str()
-                .map(str::to_string)
-                .into_iter()
-                .collect(),
-            "email" => values("emails"),
-            "phone" => values("phones"),
-            "custom_fields" => self
-                .custom_fields(entity)
-                .iter()
-                .filter(|f| SEARCHABLE_TYPES.contains(&f.field_type.as_str()))
-                .filter_map(|f| record.custom.get(&f.code))
-                .filter_map(|v| match v {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    Value::Object(m) => m.get("value").map(|v| v.to_string()),
-                    _ => None,
-                })
-                .collect(),
-            // The fake stores no notes.
-            _ => Vec::new(),
-        }
     }
 
     fn fields(&self, entity: Entity, params: &Params) -> Result<Value, ApiError> {
@@ -2200,43 +2008,6 @@ impl PipedriveState {
         object.insert("custom_fields".into(), Value::Object(custom));
         Value::Object(object)
     }
-
-    /// Search items are a different, flatter shape: emails and phones are
-    /// arrays of strings, related objects are nested.
-    fn render_search_item(&self, entity: Entity, record: &Record, custom: &[String]) -> Value {
-        let f = &record.fields;
-        let strings = |name: &str| -> Vec<Value> {
-            f[name]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| c["value"].clone())
-                .collect()
-        };
-        match entity {
-            Entity::Person => json!({
-                "id": record.id, "type": "person", "name": f["name"],
-                "phones": strings("phones"), "emails": strings("emails"),
-                "visible_to": f["visible_to"], "owner": {"id": f["owner_id"]},
-                "organization": null, "custom_fields": custom, "notes": [],
-            }),
-            Entity::Deal => {
-                let stage = record.field_i64("stage_id").and_then(|id| self.stage(id));
-                let person = record
-                    .field_i64("person_id")
-                    .and_then(|id| self.persons.rows.get(&id))
-                    .map(|p| json!({"id": p.id, "name": p.fields["name"]}));
-                json!({
-                    "id": record.id, "type": "deal", "title": f["title"], "value": f["value"],
-                    "currency": f["currency"], "status": f["status"], "visible_to": f["visible_to"],
-                    "owner": {"id": f["owner_id"]},
-                    "stage": stage.map(|s| json!({"id": s.id, "name": s.name})),
-                    "person": person, "organization": null,
-                    "custom_fields": custom, "notes": [], "is_archived": false,
-                })
-            }
-        }
-    }
 }
 
 fn with_option_labels(field: &CustomField, value: Value) -> Value {
@@ -2880,57 +2651,7 @@ mod tests {
             .parse()
             .unwrap();
         assert!((1..=2).contains(&reset), "reset {reset}");
-        // Three list calls at 10 tokens each.
-        assert_eq!(
-            limited.header("x-daily-ratelimit-token-remaining"),
-            Some("29970")
-        );
         assert_eq!(fake.rate_limited_count(), 1);
-    }
-
-    #[test]
-    fn search_has_its_own_burst_and_the_daily_budget_is_enforced() {
-        let fake = FakePipedrive::start(TOKEN);
-        fake.set_rate_limit(100, 2000);
-        for _ in 0..10 {
-            assert_eq!(get(&fake, "/api/v2/persons/search?term=ab").status, 200);
-        }
-        let limited = get(&fake, "/api/v2/persons/search?term=ab");
-        assert_eq!(limited.status, 429);
-        assert_eq!(limited.header("x-ratelimit-limit"), Some("10"));
-        assert_eq!(get(&fake, "/api/v2/persons/1").status, 404);
-
-        fake.set_daily_budget(210);
-        assert_eq!(get(&fake, "/api/v2/persons?limit=1").status, 429);
-        assert_eq!(get(&fake, "/api/v2/persons/1").status, 404);
-        assert_eq!(fake.rate_limited_count(), 2);
-    }
-
-    #[test]
-    fn search_exact_match_is_case_insensitive_and_returns_string_emails() {
-        let fake = FakePipedrive::start(TOKEN);
-        let ann =
-            fake.seed_person(json!({"name": "Ann", "emails": [{"value": "Ann@Example.com"}]}));
-        fake.seed_person(json!({"name": "Joann", "emails": [{"value": "joann@example.com"}]}));
-        let exact = get(
-            &fake,
-            "/api/v2/persons/search?term=ann%40example.com&fields=email&exact_match=true",
-        );
-        assert_eq!(exact.status, 200, "{}", exact.body);
-        let items = exact.body["data"]["items"].as_array().unwrap();
-        assert_eq!(items.len(), 1);
-        assert_eq!(items[0]["item"]["id"], json!(ann));
-        assert_eq!(items[0]["item"]["emails"], json!(["Ann@Example.com"]));
-        let loose = get(
-            &fake,
-            "/api/v2/persons/search?term=ann%40example.com&fields=email",
-        );
-        assert_eq!(loose.body["data"]["items"].as_array().unwrap().len(), 2);
-        assert_schema_error(&get(&fake, "/api/v2/persons/search?term=a"), "term");
-        assert_schema_error(
-            &get(&fake, "/api/v2/persons/search?term=ann&fields=title"),
-            "fields",
-        );
     }
 
     #[test]

@@ -113,8 +113,52 @@ pub enum Fault {
     CommitThenDrop,
     /// Sleep this long, then serve normally.
     Delay(Duration),
+    /// Wait until the test opens the gate, then serve normally.
+    Hold(Gate),
     /// Serve normally but send only half of the body, then close.
     Truncate,
+}
+
+/// Where `Fault::Hold` keeps a request: the test learns that a request
+/// arrived (`wait_until_held`) and lets it go on (`open`), so it can act
+/// while a run is provably in the middle of that request, without timing.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<(Mutex<GateState>, std::sync::Condvar)>);
+
+#[derive(Debug, Default)]
+struct GateState {
+    held: bool,
+    open: bool,
+}
+
+impl Gate {
+    /// Returns once a request waits at the gate (panics after 20 s: the
+    /// request never came).
+    pub fn wait_until_held(&self) {
+        let (state, changed) = &*self.0;
+        let (state, timeout) = changed
+            .wait_timeout_while(state.lock().unwrap(), Duration::from_secs(20), |s| !s.held)
+            .unwrap();
+        assert!(
+            state.held && !timeout.timed_out(),
+            "no request reached the gate"
+        );
+    }
+
+    /// Lets the held request (and any later one) through.
+    pub fn open(&self) {
+        let (state, changed) = &*self.0;
+        state.lock().unwrap().open = true;
+        changed.notify_all();
+    }
+
+    fn hold(&self) {
+        let (state, changed) = &*self.0;
+        let mut state = state.lock().unwrap();
+        state.held = true;
+        changed.notify_all();
+        drop(changed.wait_while(state, |s| !s.open).unwrap());
+    }
 }
 
 /// A queued fault: applies to the next `remaining` requests whose
@@ -347,6 +391,10 @@ fn serve_connection<S>(stream: TcpStream, shared: Shared<S>, handler: HandlerFn<
             }
             Some(Fault::Delay(d)) => {
                 thread::sleep(*d);
+                run_handler(&shared, handler, &request)
+            }
+            Some(Fault::Hold(gate)) => {
+                gate.hold();
                 run_handler(&shared, handler, &request)
             }
             _ => run_handler(&shared, handler, &request),

@@ -1,0 +1,385 @@
+//! One `[[pairs]]` table: the two endpoints it syncs, which way, how
+//! conflicts and deletes are settled, its limits, and how its fields and
+//! values translate. `PairConfig::from_raw` builds it from one small
+//! function per piece, each checking what only it knows.
+
+use super::limit::Limit;
+use super::locate::Locator;
+use super::raw::{RawLimit, RawPair, RawValueMap};
+use super::{ConfigError, SystemConfig, SystemKind};
+use crate::model::{ObjectKind, Side};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use toml::Spanned;
+
+/// `system.object`, e.g. `us.contacts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub system: String,
+    /// The system's kind, so a stage can use vendor rules by kind.
+    pub kind: SystemKind,
+    pub object: ObjectKind,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.system, self.object)
+    }
+}
+
+/// Which way changes may flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    #[default]
+    Both,
+    LeftToRight,
+    RightToLeft,
+}
+
+impl Direction {
+    /// Returns true if and only if records may be written on `target`.
+    pub fn writes(self, target: Side) -> bool {
+        match self {
+            Direction::Both => true,
+            Direction::LeftToRight => target == Side::Right,
+            Direction::RightToLeft => target == Side::Left,
+        }
+    }
+}
+
+/// How a field edited on both sides since the last sync is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictPolicy {
+    /// The record modified most recently wins; a tie goes to the left.
+    #[default]
+    Newest,
+    Left,
+    Right,
+    /// Leave both values, report the conflict and exit 4.
+    Skip,
+}
+
+/// What a record deleted on one side does to its linked record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletePolicy {
+    /// Unlink and report; nothing is deleted (the default).
+    #[default]
+    Ignore,
+    /// Delete the linked record too (HubSpot: archive; Pipedrive: delete).
+    Propagate,
+}
+
+/// One `left field = right field` line of `[pairs.fields]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldMap {
+    pub left: String,
+    pub right: String,
+}
+
+/// How values of one field translate between the two sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueMap {
+    /// Explicit `left value = right value` table.
+    Table(BTreeMap<String, String>),
+    /// Owner ids, translated through the owner's email in each account.
+    OwnerByEmail,
+    /// Values translated through their labels in each account's metadata
+    /// (pipelines, stages, enumeration options).
+    ByLabel,
+    /// Record ids of another pair (e.g. a deal's contact), translated
+    /// through that pair's link table. The pair must come earlier in the
+    /// file, so its records are synced first.
+    Link(String),
+}
+
+/// One `[[pairs]]` table.
+#[derive(Debug, Clone)]
+pub struct PairConfig {
+    pub name: String,
+    pub left: Endpoint,
+    pub right: Endpoint,
+    pub direction: Direction,
+    /// The left field used to pair records that are not linked yet.
+    pub match_field: Option<String>,
+    pub conflict: ConflictPolicy,
+    /// Per-field overrides of `conflict`, keyed by the left field.
+    pub field_conflicts: BTreeMap<String, ConflictPolicy>,
+    pub deletes: DeletePolicy,
+    pub max_deletes: Option<Limit>,
+    pub max_changes: Option<Limit>,
+    pub fields: Vec<FieldMap>,
+    /// Keyed by the left field name.
+    pub values: BTreeMap<String, ValueMap>,
+}
+
+impl PairConfig {
+    pub fn endpoint(&self, side: Side) -> &Endpoint {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+
+    /// The mapped field names on one side, in mapping order.
+    pub fn field_names(&self, side: Side) -> Vec<String> {
+        self.fields
+            .iter()
+            .map(|f| match side {
+                Side::Left => f.left.clone(),
+                Side::Right => f.right.clone(),
+            })
+            .collect()
+    }
+
+    /// The conflict policy of one field (its override, else the pair's).
+    pub fn conflict_for(&self, left_field: &str) -> ConflictPolicy {
+        self.field_conflicts
+            .get(left_field)
+            .copied()
+            .unwrap_or(self.conflict)
+    }
+
+    /// The right field the match field maps to.
+    pub fn match_fields(&self) -> Option<(String, String)> {
+        let left = self.match_field.as_ref()?;
+        let map = self.fields.iter().find(|f| &f.left == left)?;
+        Some((map.left.clone(), map.right.clone()))
+    }
+
+    /// The left fields whose values are translated by label.
+    pub fn label_fields(&self) -> Vec<&FieldMap> {
+        self.fields
+            .iter()
+            .filter(|f| self.values.get(&f.left) == Some(&ValueMap::ByLabel))
+            .collect()
+    }
+
+    /// Returns true if and only if `field` (of either side) holds other
+    /// records' ids, translated through a `link:PAIR` map: a relation
+    /// written through its own API, not a property.
+    pub fn is_relation(&self, field: &str) -> bool {
+        self.fields
+            .iter()
+            .find(|f| f.left == field || f.right == field)
+            .is_some_and(|f| matches!(self.values.get(&f.left), Some(ValueMap::Link(_))))
+    }
+
+    /// Returns true if and only if some field is translated through owners.
+    pub fn uses_owners(&self) -> bool {
+        self.values.values().any(|v| *v == ValueMap::OwnerByEmail)
+    }
+
+    /// Pair `raw`, checked against the systems and the pairs above it;
+    /// its problems are reported at its table's line, an endpoint's at the
+    /// endpoint's and a field's at `[pairs.fields]`.
+    pub(super) fn from_raw(
+        raw: &Spanned<RawPair>,
+        systems: &BTreeMap<String, SystemConfig>,
+        earlier: &[PairConfig],
+        loc: &Locator,
+    ) -> Result<PairConfig, ConfigError> {
+        let p = raw.get_ref();
+        let fail = |problem: String| loc.error(raw.span(), problem);
+        check_name(&p.name, earlier).map_err(fail)?;
+        let endpoint = |side: &str, text: &Spanned<String>| {
+            endpoint(text.get_ref(), systems)
+                .map_err(|m| loc.error(text.span(), format!("pair `{}`: {side} {m}", p.name)))
+        };
+        let left = endpoint("left", &p.left)?;
+        let right = endpoint("right", &p.right)?;
+        let max_deletes = limit(p, &p.max_deletes, "max_deletes").map_err(fail)?;
+        let max_changes = limit(p, &p.max_changes, "max_changes").map_err(fail)?;
+        let fields = fields(p, raw.span(), loc)?;
+        check_match(p, &fields).map_err(fail)?;
+        Ok(PairConfig {
+            name: p.name.clone(),
+            left,
+            right,
+            direction: p.direction,
+            match_field: p.match_field.clone(),
+            conflict: p.conflict,
+            field_conflicts: field_conflicts(p, &fields).map_err(fail)?,
+            deletes: p.deletes,
+            max_deletes,
+            max_changes,
+            values: value_maps(p, &fields, earlier).map_err(fail)?,
+            fields,
+        })
+    }
+}
+
+/// A pair's name names its state files, so it is one plain word, and no
+/// earlier pair has it.
+fn check_name(name: &str, earlier: &[PairConfig]) -> Result<(), String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(plain) {
+        return Err(format!(
+            "pair name `{name}` must be letters, digits, `-` or `_` (it names state files)"
+        ));
+    }
+    if earlier.iter().any(|q| q.name == name) {
+        return Err(format!(
+            "pair name `{name}` is used twice; give each [[pairs]] a unique name"
+        ));
+    }
+    Ok(())
+}
+
+/// `system.object`: a defined system and an object its kind offers.
+fn endpoint(text: &str, systems: &BTreeMap<String, SystemConfig>) -> Result<Endpoint, String> {
+    let Some((system, object)) = text.split_once('.') else {
+        return Err(format!(
+            "`{text}` must be system.object, e.g. \"us.contacts\""
+        ));
+    };
+    let Some(sys) = systems.get(system) else {
+        let known: Vec<_> = systems.keys().map(String::as_str).collect();
+        return Err(format!(
+            "`{text}` names unknown system `{system}`; define [systems.{system}] or use one of: {}",
+            known.join(", ")
+        ));
+    };
+    let offered: Vec<_> = sys.kind.objects().iter().map(|o| o.as_str()).collect();
+    match ObjectKind::parse(object).filter(|o| sys.kind.objects().contains(o)) {
+        Some(object) => Ok(Endpoint {
+            system: system.to_string(),
+            kind: sys.kind,
+            object,
+        }),
+        None => Err(format!(
+            "`{text}`: {} has no object `{object}`; use one of: {}",
+            sys.kind.as_str(),
+            offered.join(", ")
+        )),
+    }
+}
+
+/// `max_deletes` or `max_changes`: a count or a percentage.
+fn limit(p: &RawPair, raw: &Option<RawLimit>, key: &str) -> Result<Option<Limit>, String> {
+    match raw {
+        None => Ok(None),
+        Some(RawLimit::Count(n)) => Ok(Some(Limit::Count(*n))),
+        Some(RawLimit::Text(t)) => Limit::parse(t).map(Some).ok_or_else(|| {
+            format!(
+                "pair `{}` has {key} = \"{t}\"; use a count (10) or a percentage (\"5%\")",
+                p.name
+            )
+        }),
+    }
+}
+
+/// `[pairs.fields]`: at least one `left = "right"` line, each right field
+/// mapped once.
+fn fields(
+    p: &RawPair,
+    span: std::ops::Range<usize>,
+    loc: &Locator,
+) -> Result<Vec<FieldMap>, ConfigError> {
+    let Some(table) = p.fields.as_ref().filter(|f| !f.get_ref().is_empty()) else {
+        return Err(loc.error(
+            span,
+            format!(
+                "pair `{}` maps no fields; add a [pairs.fields] table of left = \"right\" lines",
+                p.name
+            ),
+        ));
+    };
+    let mut seen_right = BTreeMap::new();
+    let mut fields = Vec::new();
+    for (l, r) in table.get_ref() {
+        if let Some(first) = seen_right.insert(r, l) {
+            return Err(loc.error(table.span(), format!(
+                "pair `{}` maps right field `{r}` twice (from `{first}` and `{l}`); map each field once",
+                p.name
+            )));
+        }
+        fields.push(FieldMap {
+            left: l.clone(),
+            right: r.clone(),
+        });
+    }
+    Ok(fields)
+}
+
+fn is_left_field(fields: &[FieldMap], name: &str) -> bool {
+    fields.iter().any(|f| f.left == name)
+}
+
+/// `match` names a mapped left field.
+fn check_match(p: &RawPair, fields: &[FieldMap]) -> Result<(), String> {
+    match &p.match_field {
+        Some(m) if !is_left_field(fields, m) => Err(format!(
+            "pair `{}` matches on `{m}`, which is not a left field in [pairs.fields]; map it or change match",
+            p.name
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `[pairs.conflicts]`: a policy per mapped left field.
+fn field_conflicts(
+    p: &RawPair,
+    fields: &[FieldMap],
+) -> Result<BTreeMap<String, ConflictPolicy>, String> {
+    match p.conflicts.keys().find(|f| !is_left_field(fields, f)) {
+        Some(field) => Err(format!(
+            "pair `{}` has a conflict policy for `{field}`, which is not a left field in [pairs.fields]; map it or remove it from [pairs.conflicts]",
+            p.name
+        )),
+        None => Ok(p.conflicts.clone()),
+    }
+}
+
+/// `[pairs.values]`: a value map per mapped left field.
+fn value_maps(
+    p: &RawPair,
+    fields: &[FieldMap],
+    earlier: &[PairConfig],
+) -> Result<BTreeMap<String, ValueMap>, String> {
+    let mut values = BTreeMap::new();
+    for (field, map) in &p.values {
+        if !is_left_field(fields, field) {
+            return Err(format!(
+                "pair `{}` has a value map for `{field}`, which is not a left field in [pairs.fields]; map the field or remove [pairs.values.{field}]",
+                p.name
+            ));
+        }
+        let map = value_map(field, map, earlier)
+            .map_err(|problem| format!("pair `{}`: {problem}", p.name))?;
+        values.insert(field.clone(), map);
+    }
+    Ok(values)
+}
+
+/// One field's value map: a named translation or a table that reads both
+/// ways.
+fn value_map(field: &str, raw: &RawValueMap, earlier: &[PairConfig]) -> Result<ValueMap, String> {
+    match raw {
+        RawValueMap::Named(n) if n == "owner-by-email" => Ok(ValueMap::OwnerByEmail),
+        RawValueMap::Named(n) if n == "by-label" => Ok(ValueMap::ByLabel),
+        RawValueMap::Named(n) => match n.strip_prefix("link:") {
+            Some(other) if earlier.iter().any(|q| q.name == other) => {
+                Ok(ValueMap::Link(other.to_string()))
+            }
+            Some(other) => Err(format!(
+                "`{n}` for `{field}` names no earlier pair; define pair `{other}` above this one so it syncs first"
+            )),
+            None => Err(format!(
+                "value map `{n}` for `{field}` is unknown; use \"owner-by-email\", \"by-label\", \"link:PAIR\" or a [pairs.values.{field}] table"
+            )),
+        },
+        RawValueMap::Table(t) => {
+            let mut reverse = BTreeSet::new();
+            match t.values().find(|r| !reverse.insert(*r)) {
+                Some(r) => Err(format!(
+                    "value map for `{field}` sends two left values to `{r}`, so it cannot be read backwards; make each right value unique"
+                )),
+                None => Ok(ValueMap::Table(t.clone())),
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The mapping file as written: serde types that mirror `sync.toml` table
+//! for table. Closed sets of words (`kind`, `direction`, `conflict`,
+//! `deletes`) are enums, so serde refuses anything else and toml points at
+//! the line; what needs more than one table to check is left to
+//! `Config::from_raw`.
+
+use super::locate::Locator;
+use super::{ConfigError, ConflictPolicy, DeletePolicy, Direction, SystemKind};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub state_dir: Option<String>,
+    #[serde(default)]
+    pub systems: BTreeMap<String, Spanned<RawSystem>>,
+    #[serde(default)]
+    pub pairs: Vec<Spanned<RawPair>>,
+    pub retry: Option<Spanned<RawRetry>>,
+    pub alerts: Option<Spanned<RawAlerts>>,
+    pub full_pull_every: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetry {
+    pub max_wait_secs: Option<u64>,
+    pub timeout_secs: Option<u64>,
+    pub connect_timeout_secs: Option<u64>,
+    pub first_delay_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlerts {
+    pub webhook_env: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSystem {
+    pub kind: SystemKind,
+    pub token_env: Option<String>,
+    pub base_url: Option<String>,
+    pub api_version: Option<String>,
+    pub requests_per_10s: Option<u32>,
+    /// Accepted only to refuse it with a precise message.
+    pub token: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPair {
+    pub name: String,
+    pub left: Spanned<String>,
+    pub right: Spanned<String>,
+    #[serde(default)]
+    pub direction: Direction,
+    #[serde(rename = "match")]
+    pub match_field: Option<String>,
+    #[serde(default)]
+    pub conflict: ConflictPolicy,
+    #[serde(default)]
+    pub conflicts: BTreeMap<String, ConflictPolicy>,
+    #[serde(default)]
+    pub deletes: DeletePolicy,
+    pub max_deletes: Option<RawLimit>,
+    pub max_changes: Option<RawLimit>,
+    pub fields: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    pub values: BTreeMap<String, RawValueMap>,
+}
+
+/// `10` or `"5%"`.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "use a count (10) or a percentage (\"5%\")")]
+pub(super) enum RawLimit {
+    Count(u64),
+    Text(String),
+}
+
+/// `"owner-by-email"`, `"by-label"`, `"link:PAIR"` or a table.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "use \"owner-by-email\", \"by-label\", \"link:PAIR\" or a table of left value = \"right value\" lines"
+)]
+pub(super) enum RawValueMap {
+    Named(String),
+    Table(BTreeMap<String, String>),
+}
+
+impl RawConfig {
+    /// Reads the file's text; a mistake serde or toml finds is reported at
+    /// its line with the fix.
+    pub(super) fn parse(text: &str, loc: &Locator) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let key = e.span().as_ref().and_then(|span| loc.key_of(span));
+            let message = e.message().trim().replace('\n', " ");
+            loc.at(e.span(), with_fix(&message, key))
+        })
+    }
+}
+
+/// serde's message, with what to do about it.
+fn with_fix(message: &str, key: Option<&str>) -> String {
+    let key = key.map(|k| format!("{k}: ")).unwrap_or_default();
+    if let Some((value, allowed)) = unknown_variant(message) {
+        return format!("{key}unknown value `{value}`; use {allowed}");
+    }
+    if message.starts_with("use ") {
+        // The `expecting` of a `Raw*` type: the fix itself.
+        return format!("{key}invalid value; {message}");
+    }
+    let fix = if message.contains("unknown field") {
+        "check the spelling against sync.toml.example"
+    } else if message.starts_with("missing field") {
+        "add it (see sync.toml.example)"
+    } else {
+        "fix the TOML syntax"
+    };
+    format!("{message}; {fix}")
+}
+
+/// The value and the allowed values (as `a, b or c`) of serde's "unknown
+/// variant `x`, expected one of `a`, `b`, `c`".
+fn unknown_variant(message: &str) -> Option<(&str, String)> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (value, expected) = rest.split_once("`, expected ")?;
+    let allowed: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let (last, first) = allowed.split_last()?;
+    let allowed = match first {
+        [] => last.to_string(),
+        _ => format!("{} or {last}", first.join(", ")),
+    };
+    Some((value, allowed))
+}

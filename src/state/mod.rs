@@ -1,0 +1,33 @@
+//! Sync state: per pair, the link table (left id ↔ right id) and, for every
+//! link, the base: the last synced value of each mapped field on each side.
+//! Plus the run lock that keeps two cron runs from overlapping.
+//!
+//! The base is kept per side, as each system stored it (HubSpot lowercases
+//! emails, Pipedrive may format numbers its own way), so "did this side
+//! change since we last synced?" is an exact comparison against that side's
+//! own last value and our own writes are never mistaken for edits. The file
+//! is versioned and written atomically; between two writes of it, every
+//! change is appended to a journal beside it (one synced line per batch),
+//! so a batch is durable at the cost of that batch, not of the whole state.
+//! A file that cannot be read is an error that names the file, never an
+//! empty state. Holds a million links in memory without copying an id.
+//!
+//! `links` holds one pair's links and their index, `file` the state file
+//! and its journal, `lock` the run lock.
+
+mod file;
+mod links;
+mod lock;
+
+pub use file::State;
+pub use links::{Base, Link, PairState, PendingCreate};
+pub use lock::{LockHeld, RunLock};
+
+/// A fresh private directory for one test.
+#[cfg(test)]
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("crmsync-state-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::files::ensure_private_dir(&dir).unwrap();
+    dir
+}
