@@ -13,6 +13,7 @@ pub mod pipedrive;
 use crate::config::{SystemConfig, SystemKind};
 use crate::model::{ObjectKind, Owner, Record, values_equivalent};
 use anyhow::Result;
+use http::ApiError;
 use std::collections::{BTreeMap, HashMap};
 
 /// What a connector can do, so the engine can plan without vendor branches.
@@ -219,6 +220,71 @@ pub trait Connector: Send + Sync {
 
     /// Requests made so far, by endpoint.
     fn request_counts(&self) -> BTreeMap<String, u64>;
+}
+
+/// One page of a listing: its items, and the cursor of the next page where
+/// the vendor says there is one.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// The one paging loop both vendors list through: `fetch` asks for the page
+/// at a cursor (none: the first) and `on_page` takes each page's items. A
+/// cursor that does not advance is a malformed answer: the listing stops
+/// rather than loop.
+pub fn pages<T>(
+    system: &str,
+    what: &str,
+    mut fetch: impl FnMut(Option<&str>) -> Result<Page<T>>,
+    on_page: &mut dyn FnMut(Vec<T>) -> Result<()>,
+) -> Result<()> {
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = fetch(cursor.as_deref())?;
+        on_page(page.items)?;
+        match page.next {
+            None => return Ok(()),
+            Some(next) if cursor.as_deref() == Some(next.as_str()) => {
+                let detail = format!("{what}: the paging cursor did not advance");
+                return Err(malformed(system, detail).into());
+            }
+            Some(next) => cursor = Some(next),
+        }
+    }
+}
+
+/// An answer of `system` that cannot be read as the vendor documents it.
+pub fn malformed(system: &str, detail: String) -> ApiError {
+    ApiError::Malformed {
+        system: system.to_string(),
+        detail,
+    }
+}
+
+/// One outcome for every input of a call: a batch refused whole wrote
+/// nothing, and an answer that cannot be read leaves every input unknown.
+pub fn for_each_input<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    outcome: &WriteOutcome,
+) -> Vec<WriteResult> {
+    keys.into_iter()
+        .map(|key| WriteResult {
+            key: key.to_string(),
+            outcome: outcome.clone(),
+        })
+        .collect()
+}
+
+/// A write the server applied without answering with the record (a 204, or
+/// an association-only change): the record is known by its id alone, with
+/// no fields and no modified time.
+pub fn applied_without_body(id: &str) -> WriteOutcome {
+    WriteOutcome::Written(Record {
+        id: id.to_string(),
+        fields: crate::model::Fields::new(),
+        updated_ms: 0,
+    })
 }
 
 /// Builds the connector for a configured system; reads its token.

@@ -15,19 +15,22 @@
 //! associations batch API, which leaves the deal's modified time alone.
 
 mod api;
+mod fields;
 mod limits;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
     AnsweredError, AnsweredRecord, Capabilities, Connector, Dependency, FieldInfo, FieldType,
-    NewRecord, RecordRef, RecordUpdate, SentInput, WriteOutcome, WriteResult, match_answers,
+    NewRecord, Page, RecordRef, RecordUpdate, SentInput, WriteOutcome, WriteResult,
+    applied_without_body, for_each_input, match_answers,
 };
 use crate::config::{ConfigError, SystemConfig};
-use crate::model::{Fields, ObjectKind, Owner, Record, set_field};
+use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
-use crate::timestamp;
 use anyhow::{Context, Result};
 use api::*;
+use fields::*;
+pub use fields::{CONTACT_FIELD, CONTACTS_FIELD};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -43,17 +46,6 @@ const SEARCH_REACH: usize = 10_000;
 /// HubSpot's search index lags recent writes by seconds: an incremental pull
 /// starts two minutes before the previous pull began.
 pub const SEARCH_LOOKBACK_MS: i64 = 120_000;
-/// The pseudo-field for a deal's primary associated contact (the lowest id).
-pub const CONTACT_FIELD: &str = "contact";
-/// The pseudo-field for all of a deal's associated contacts, ids joined by `;`.
-pub const CONTACTS_FIELD: &str = "contacts";
-
-/// Returns true if and only if `field` is a deal↔contact association rather
-/// than a property.
-fn is_relation(field: &str) -> bool {
-    field == CONTACT_FIELD || field == CONTACTS_FIELD
-}
-
 pub struct HubSpot {
     http: HttpClient,
     version: String,
@@ -98,64 +90,6 @@ impl HubSpot {
         Ok(format!("/crm/objects/{}/{kind}", self.version))
     }
 
-    /// Properties to ask for: the mapped ones plus the modified time.
-    fn properties(object: ObjectKind, fields: &[String]) -> Vec<String> {
-        let mut props: Vec<String> = fields.iter().filter(|f| !is_relation(f)).cloned().collect();
-        props.push(modified_property(object).to_string());
-        props.sort();
-        props.dedup();
-        props
-    }
-
-    fn to_record(
-        object: ObjectKind,
-        api: &ApiObject,
-        fields: &[String],
-    ) -> Result<Record, ApiError> {
-        let mut record = Record {
-            id: api.id.clone(),
-            fields: Fields::new(),
-            updated_ms: 0,
-        };
-        for field in fields {
-            if let Some(value) = api.properties.get(field) {
-                set_field(&mut record.fields, field, &value_text(value));
-            }
-        }
-        if fields.iter().any(|f| is_relation(f)) {
-            let mut ids: Vec<&str> = api
-                .associations
-                .get("contacts")
-                .map(|c| c.results.iter().map(|a| a.id.as_str()).collect())
-                .unwrap_or_default();
-            ids.sort_by(|a, b| crate::model::id_order(a, b));
-            ids.dedup();
-            if fields.iter().any(|f| f == CONTACT_FIELD) {
-                set_field(
-                    &mut record.fields,
-                    CONTACT_FIELD,
-                    ids.first().copied().unwrap_or(""),
-                );
-            }
-            if fields.iter().any(|f| f == CONTACTS_FIELD) {
-                set_field(&mut record.fields, CONTACTS_FIELD, &ids.join(";"));
-            }
-        }
-        let modified = api.updated_at.clone().or_else(|| {
-            api.properties
-                .get(modified_property(object))
-                .map(value_text)
-        });
-        record.updated_ms = modified
-            .as_deref()
-            .and_then(timestamp::parse_ms)
-            .ok_or_else(|| ApiError::Malformed {
-                system: String::new(),
-                detail: format!("record {} has no readable modified time", api.id),
-            })?;
-        Ok(record)
-    }
-
     /// Sends one batch write and matches every input to its result
     /// (`match_answers`: by trace id where the answer echoes it, else by
     /// what the result holds; HubSpot's schema makes the trace id optional
@@ -172,14 +106,7 @@ impl HubSpot {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let every = |outcome: WriteOutcome| -> Vec<WriteResult> {
-            sent.iter()
-                .map(|s| WriteResult {
-                    key: s.key.to_string(),
-                    outcome: outcome.clone(),
-                })
-                .collect()
-        };
+        let every = |outcome: WriteOutcome| for_each_input(sent.iter().map(|s| s.key), &outcome);
         let path = format!("{}/batch/{action}", self.objects_path(object)?);
         let body = serde_json::to_value(BatchInput { inputs })?;
         let reply = match self.http.post(&path, &body, repeat) {
@@ -247,23 +174,6 @@ impl HubSpot {
     }
 }
 
-fn modified_property(object: ObjectKind) -> &'static str {
-    match object {
-        ObjectKind::Contacts => "lastmodifieddate",
-        _ => "hs_lastmodifieddate",
-    }
-}
-
-/// HubSpot property values are strings or null; anything else is rendered
-/// as JSON text rather than dropped.
-fn value_text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl Connector for HubSpot {
     fn system(&self) -> &str {
         self.http.system()
@@ -294,7 +204,7 @@ impl Connector for HubSpot {
         let mut records = Vec::new();
         // Deals whose listed contacts are only a first page.
         let mut paged = Vec::new();
-        self.get_pages(&path, &query, object.as_str(), &mut |page: Vec<
+        self.pages(&path, &query, object.as_str(), &mut |page: Vec<
             ApiObject,
         >| {
             for api in &page {
@@ -523,11 +433,7 @@ impl Connector for HubSpot {
             self.batch_write(object, "update", &sent, inputs, fields, Repeat::Safe)?;
         results.extend(contact_only.iter().map(|r| WriteResult {
             key: r.key.clone(),
-            outcome: WriteOutcome::Written(Record {
-                id: r.id.clone(),
-                fields: Fields::new(),
-                updated_ms: 0,
-            }),
+            outcome: applied_without_body(&r.id),
         }));
         let relinks: Vec<Relink> = records
             .iter()
@@ -548,29 +454,21 @@ impl Connector for HubSpot {
                 .map(|r| IdInput { id: r.id.clone() })
                 .collect(),
         })?;
-        let gone = |outcome: &dyn Fn(&RecordRef) -> WriteOutcome| {
-            records
+        match self.http.post(&path, &body, Repeat::Safe) {
+            // Archiving answers 204 with no body; archiving a missing id is fine.
+            Ok(_) => Ok(records
                 .iter()
                 .map(|r| WriteResult {
                     key: r.key.clone(),
-                    outcome: outcome(r),
+                    outcome: applied_without_body(&r.id),
                 })
-                .collect()
-        };
-        match self.http.post(&path, &body, Repeat::Safe) {
-            // Archiving answers 204 with no body; archiving a missing id is fine.
-            Ok(_) => Ok(gone(&|r| {
-                WriteOutcome::Written(Record {
-                    id: r.id.clone(),
-                    fields: Fields::new(),
-                    updated_ms: 0,
-                })
-            })),
+                .collect()),
             Err(ApiError::Rejected {
                 status, message, ..
-            }) => Ok(gone(&|_| {
-                WriteOutcome::Refused(format!("{status}: {message}"))
-            })),
+            }) => Ok(for_each_input(
+                records.iter().map(|r| r.key.as_str()),
+                &WriteOutcome::Refused(format!("{status}: {message}")),
+            )),
             Err(e) => Err(e).with_context(|| format!("archiving {object} on {}", self.system())),
         }
     }
@@ -578,7 +476,7 @@ impl Connector for HubSpot {
     fn owners(&self) -> Result<Vec<Owner>> {
         let path = format!("/crm/owners/{}", self.version);
         let mut owners = Vec::new();
-        self.get_pages(
+        self.pages(
             &path,
             &[("limit", "500".to_string())],
             "owners",
@@ -704,55 +602,6 @@ impl Connector for HubSpot {
     }
 }
 
-/// A deal whose primary contact changes from `old` to `new` (either may be
-/// empty; `contacts` values are `;`-joined id sets), identified by its write
-/// key.
-struct Relink {
-    key: String,
-    field: &'static str,
-    old: String,
-    new: String,
-}
-
-impl Relink {
-    /// The association changes among a write's fields.
-    fn of(
-        key: &str,
-        fields: &BTreeMap<String, String>,
-        previous: &BTreeMap<String, String>,
-    ) -> Vec<Relink> {
-        [CONTACT_FIELD, CONTACTS_FIELD]
-            .into_iter()
-            .filter_map(|field| {
-                let new = fields.get(field)?.clone();
-                let old = previous.get(field).cloned().unwrap_or_default();
-                Some(Relink {
-                    key: key.to_string(),
-                    field,
-                    old,
-                    new,
-                })
-            })
-            .collect()
-    }
-
-    fn ids(text: &str) -> BTreeSet<&str> {
-        text.split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect()
-    }
-}
-
-/// The properties to send: everything but the association pseudo-fields.
-fn without_relations(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    fields
-        .iter()
-        .filter(|(k, _)| !is_relation(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 impl HubSpot {
     /// A metadata `results` list, fetched once per run.
     fn metadata<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
@@ -776,7 +625,7 @@ impl HubSpot {
                 reply.body
             }
         };
-        let page: Page<T> = self.parse(body, path)?;
+        let page: api::Page<T> = self.parse(body, path)?;
         Ok(page.results)
     }
 
@@ -882,37 +731,27 @@ impl HubSpot {
 
     /// GETs `path` and follows `paging.next.after` to the end; `on_page`
     /// takes each page's results.
-    fn get_pages<T: serde::de::DeserializeOwned>(
+    fn pages<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
         what: &str,
         on_page: &mut dyn FnMut(Vec<T>) -> Result<()>,
     ) -> Result<()> {
-        let mut after: Option<String> = None;
-        loop {
+        let fetch = |after: Option<&str>| {
             let mut q = query.to_vec();
-            if let Some(a) = &after {
-                q.push(("after", a.clone()));
-            }
+            q.extend(after.map(|a| ("after", a.to_string())));
             let reply = self
                 .http
                 .get(path, &q)
                 .with_context(|| format!("listing {what} from {}", self.system()))?;
-            let page: Page<T> = self.parse(reply.body, what)?;
-            on_page(page.results)?;
-            match page.paging.and_then(|p| p.next) {
-                Some(next) if after.as_deref() != Some(next.after.as_str()) => {
-                    after = Some(next.after)
-                }
-                Some(_) => {
-                    return Err(self
-                        .malformed(format!("{what}: the paging cursor did not advance"))
-                        .into());
-                }
-                None => return Ok(()),
-            }
-        }
+            let page: api::Page<T> = self.parse(reply.body, what)?;
+            Ok(Page {
+                items: page.results,
+                next: page.paging.and_then(|p| p.next).map(|n| n.after),
+            })
+        };
+        super::pages(self.system(), what, fetch, on_page)
     }
 
     /// Reads an answer's body as `T`; anything else is a malformed answer.
@@ -925,10 +764,7 @@ impl HubSpot {
     }
 
     fn malformed(&self, detail: String) -> ApiError {
-        ApiError::Malformed {
-            system: self.system().to_string(),
-            detail,
-        }
+        super::malformed(self.system(), detail)
     }
 
     /// Moves each written deal's association from its old contact to its new

@@ -1,0 +1,698 @@
+//! Pipedrive's field model: which fields crmsync maps and how each is read,
+//! written and cleared (`PERSON_FIELDS`, `DEAL_FIELDS`, `write_rules`),
+//! custom fields resolved through the fields API, and the conversion of a
+//! person or deal to a `Record` and of values back into a request body.
+//! It makes no request of its own but the fields API read (`metadata`).
+
+use super::api::*;
+use super::{MAX_CUSTOM_FIELDS, Pipedrive};
+use crate::config::ConfigError;
+use crate::connector::http::ApiError;
+use crate::connector::{Connector, Required, WriteRules};
+use crate::model::{Fields, ObjectKind, Record, set_field};
+use crate::timestamp;
+use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// How a mapped field is read and written.
+#[derive(Debug, Clone)]
+pub(super) enum FieldKind {
+    Text,
+    Number,
+    Integer,
+    Date,
+    /// The primary entry of `emails` or `phones`.
+    Primary(&'static str),
+    Custom(Field),
+}
+
+/// How a built-in field is emptied. The v2 write schemas (addPerson,
+/// updatePerson, addDeal, updateDeal in pipedrive-openapi-v2.yaml) mark only
+/// deals' `probability`, `lost_reason` and `close_time` nullable; README
+/// "Vendor notes" lists what was found for each field.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Clear {
+    /// `null`, which the spec allows for this field.
+    Null,
+    /// The primary entry is left out of the list written back.
+    DropEntry,
+    /// Written through `name`; the name must keep the other part.
+    NamePart,
+    /// No documented way: why the field keeps a value.
+    Never(&'static str),
+}
+
+pub(super) const PERSON_FIELDS: &[(&str, FieldKind, Clear)] = &[
+    (
+        "name",
+        FieldKind::Text,
+        Clear::Never("Pipedrive requires a person's name"),
+    ),
+    ("first_name", FieldKind::Text, Clear::NamePart),
+    ("last_name", FieldKind::Text, Clear::NamePart),
+    ("email", FieldKind::Primary("emails"), Clear::DropEntry),
+    ("phone", FieldKind::Primary("phones"), Clear::DropEntry),
+    (
+        "owner_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive person always has an owner"),
+    ),
+    (
+        "org_id",
+        FieldKind::Integer,
+        Clear::Never("updatePerson does not take null for it"),
+    ),
+    (
+        "visible_to",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive person always has a visibility"),
+    ),
+];
+
+pub(super) const DEAL_FIELDS: &[(&str, FieldKind, Clear)] = &[
+    (
+        "title",
+        FieldKind::Text,
+        Clear::Never("Pipedrive requires a deal title"),
+    ),
+    (
+        "value",
+        FieldKind::Number,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    (
+        "currency",
+        FieldKind::Text,
+        Clear::Never("a Pipedrive deal always has a currency"),
+    ),
+    (
+        "status",
+        FieldKind::Text,
+        Clear::Never("a Pipedrive deal is always open, won or lost"),
+    ),
+    (
+        "stage_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal is always in a stage"),
+    ),
+    (
+        "pipeline_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal is always in a pipeline"),
+    ),
+    (
+        "owner_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal always has an owner"),
+    ),
+    (
+        "person_id",
+        FieldKind::Integer,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    (
+        "org_id",
+        FieldKind::Integer,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    ("probability", FieldKind::Number, Clear::Null),
+    (
+        "expected_close_date",
+        FieldKind::Date,
+        Clear::Never("updateDeal does not take null for it"),
+    ),
+    ("lost_reason", FieldKind::Text, Clear::Null),
+    (
+        "visible_to",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive deal always has a visibility"),
+    ),
+];
+
+pub(super) fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind, Clear)] {
+    if object == ObjectKind::Persons {
+        PERSON_FIELDS
+    } else {
+        DEAL_FIELDS
+    }
+}
+
+/// How a mapped field is emptied: built-ins by the table, custom fields by
+/// `null` ("To clear a custom field value, set it to `null`", the spec's
+/// `custom_fields` description, for every field type).
+pub(super) fn clearing(object: ObjectKind, name: &str) -> Clear {
+    builtins(object)
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or(Clear::Null, |(_, _, clear)| *clear)
+}
+
+/// What the planner must know of Pipedrive's writes (see `WriteRules`).
+pub fn write_rules(object: ObjectKind) -> WriteRules {
+    let required = |fields: &[&str], reason: &str| Required {
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        reason: reason.to_string(),
+    };
+    let mut uncleared: Vec<Required> = builtins(object)
+        .iter()
+        .filter_map(|(name, _, clear)| match clear {
+            Clear::Never(why) => Some(required(
+                &[name],
+                &format!("Pipedrive documents no way to clear `{name}` ({why})"),
+            )),
+            _ => None,
+        })
+        .collect();
+    let required_on_create = if object == ObjectKind::Persons {
+        uncleared.push(required(
+            &["first_name", "last_name"],
+            "Pipedrive requires a person's name, which crmsync writes from `first_name` and `last_name`",
+        ));
+        // A person created without a name is named by its email (`body`).
+        vec![required(
+            &["name", "first_name", "last_name", "email"],
+            "Pipedrive requires a person's name; map `name`, `first_name`, `last_name` or `email` and give the record a value in one of them",
+        )]
+    } else {
+        vec![required(
+            &["title"],
+            "Pipedrive requires a deal title (`title` is the one required field of addDeal)",
+        )]
+    };
+    WriteRules {
+        required_on_create,
+        uncleared,
+    }
+}
+
+/// What a person update needs to know of the record as it is: the whole
+/// `emails`/`phones` lists (to keep the other entries) and the name parts.
+/// `None` where the answer did not carry the field: the spec guarantees none
+/// of them, and a list or a name part crmsync has not read is never rewritten.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PersonParts {
+    emails: Option<Vec<ContactEntry>>,
+    phones: Option<Vec<ContactEntry>>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+impl PersonParts {
+    pub(super) fn of(entity: &Entity) -> PersonParts {
+        let part = |name: &str| entity.rest.get(name).map(|v| text(Some(v)));
+        PersonParts {
+            emails: contact_entries(entity.rest.get("emails")),
+            phones: contact_entries(entity.rest.get("phones")),
+            first_name: part("first_name"),
+            last_name: part("last_name"),
+        }
+    }
+
+    pub(super) fn complete(&self) -> bool {
+        self.emails.is_some()
+            && self.phones.is_some()
+            && self.first_name.is_some()
+            && self.last_name.is_some()
+    }
+}
+
+impl Pipedrive {
+    /// The fields API's answer for an object, fetched once per run.
+    pub(super) fn metadata(&self, object: ObjectKind) -> Result<Arc<Vec<Field>>> {
+        if let Some(s) = self
+            .schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&object)
+        {
+            return Ok(s.clone());
+        }
+        let path = match object {
+            ObjectKind::Persons => "/api/v2/personFields",
+            _ => "/api/v2/dealFields",
+        };
+        let fields: Vec<Field> = self
+            .all_pages(path, &[])
+            .with_context(|| format!("reading the {object} fields of {}", self.system()))?;
+        let fields = Arc::new(fields);
+        self.schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(object, fields.clone());
+        Ok(fields)
+    }
+
+    /// Resolves the mapping file's field names: built-ins by name, anything
+    /// else through the fields API by key or (case-insensitive) display name.
+    pub(super) fn resolve(
+        &self,
+        object: ObjectKind,
+        names: &[String],
+    ) -> Result<Vec<(String, FieldKind)>> {
+        let builtins = builtins(object);
+        let mut resolved = Vec::new();
+        for name in names {
+            if let Some((_, kind, _)) = builtins.iter().find(|(n, _, _)| n == name) {
+                resolved.push((name.clone(), kind.clone()));
+                continue;
+            }
+            let schema = self.metadata(object)?;
+            let found = schema
+                .iter()
+                .filter(|f| f.is_custom_field)
+                .find(|f| f.field_code == *name)
+                .or_else(|| {
+                    schema
+                        .iter()
+                        .filter(|f| f.is_custom_field)
+                        .find(|f| f.field_name.eq_ignore_ascii_case(name))
+                });
+            match found {
+                Some(field) => resolved.push((name.clone(), FieldKind::Custom(field.clone()))),
+                None => {
+                    let custom: Vec<_> = schema
+                        .iter()
+                        .filter(|f| f.is_custom_field)
+                        .map(|f| f.field_name.as_str())
+                        .collect();
+                    let builtin: Vec<_> = builtins.iter().map(|(n, _, _)| *n).collect();
+                    return Err(ConfigError(format!(
+                        "{}.{object} has no field `{name}`; use one of {} or a custom field's name or key ({})",
+                        self.system(),
+                        builtin.join(", "),
+                        if custom.is_empty() { "none defined".to_string() } else { custom.join(", ") }
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Turns a person or deal into a record of the mapped fields.
+    pub(super) fn to_record(
+        &self,
+        object: ObjectKind,
+        entity: &Entity,
+        fields: &[(String, FieldKind)],
+    ) -> Result<Record, ApiError> {
+        let mut record = Record {
+            id: entity.id.to_string(),
+            fields: Fields::new(),
+            updated_ms: 0,
+        };
+        for (name, kind) in fields {
+            set_field(&mut record.fields, name, &read_value(entity, name, kind));
+        }
+        record.updated_ms = entity
+            .update_time
+            .as_deref()
+            .and_then(timestamp::parse_ms)
+            .ok_or_else(|| {
+                self.malformed(format!(
+                    "{object} {} has no readable update_time",
+                    entity.id
+                ))
+            })?;
+        if object == ObjectKind::Persons {
+            self.persons
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(record.id.clone(), PersonParts::of(entity));
+        }
+        Ok(record)
+    }
+
+    /// The JSON body for writing `values`. For a person update `current` is
+    /// the person as it is, so `emails`/`phones` keep their other entries and
+    /// a changed first or last name keeps the other part; `None` is a create.
+    pub(super) fn body(
+        &self,
+        object: ObjectKind,
+        values: &BTreeMap<String, String>,
+        fields: &[(String, FieldKind)],
+        current: Option<&PersonParts>,
+        create: bool,
+    ) -> Result<Value, String> {
+        let mut body = Map::new();
+        let mut custom = Map::new();
+        let kinds: HashMap<&str, &FieldKind> =
+            fields.iter().map(|(n, k)| (n.as_str(), k)).collect();
+        for (name, value) in values {
+            let Some(kind) = kinds.get(name.as_str()) else {
+                continue;
+            };
+            if value.trim().is_empty() {
+                match (create, clearing(object, name)) {
+                    // A create leaves out what it has no value for.
+                    (true, _) => continue,
+                    // The planner shows these as invalid; a saved plan from
+                    // before it knew is refused here rather than sent.
+                    (false, Clear::Never(why)) => {
+                        return Err(format!("`{name}` cannot be cleared on Pipedrive ({why})"));
+                    }
+                    _ => {}
+                }
+            }
+            match kind {
+                FieldKind::Primary(list) => {
+                    let existing = match current {
+                        None => Vec::new(),
+                        Some(c) => if *list == "emails" { &c.emails } else { &c.phones }
+                            .clone()
+                            .ok_or_else(|| {
+                                format!("Pipedrive's answer did not carry the person's `{list}`, so crmsync does not rewrite them")
+                            })?,
+                    };
+                    let entries =
+                        with_primary(existing, value).map_err(|e| format!("`{name}`: {e}"))?;
+                    body.insert(
+                        list.to_string(),
+                        serde_json::to_value(entries).expect("entries serialise"),
+                    );
+                }
+                FieldKind::Text => {
+                    if object == ObjectKind::Persons
+                        && (name == "first_name" || name == "last_name")
+                    {
+                        continue; // written through `name` below
+                    }
+                    body.insert(
+                        name.clone(),
+                        if value.trim().is_empty() {
+                            Value::Null
+                        } else {
+                            json!(value)
+                        },
+                    );
+                }
+                FieldKind::Number | FieldKind::Integer => {
+                    body.insert(
+                        name.clone(),
+                        number(value, matches!(kind, FieldKind::Integer))
+                            .map_err(|e| format!("`{name}`: {e}"))?,
+                    );
+                }
+                FieldKind::Date => {
+                    body.insert(
+                        name.clone(),
+                        date(value).map_err(|e| format!("`{name}`: {e}"))?,
+                    );
+                }
+                FieldKind::Custom(field) => {
+                    custom.insert(
+                        field.field_code.clone(),
+                        custom_value(field, value).map_err(|e| format!("`{name}`: {e}"))?,
+                    );
+                }
+            }
+        }
+        if object == ObjectKind::Persons {
+            if values.contains_key("first_name") || values.contains_key("last_name") {
+                // The part not written is kept as the person has it.
+                let part = |n: &str, held: Option<&Option<String>>| match (values.get(n), held) {
+                    (Some(v), _) => Ok(v.trim().to_string()),
+                    (None, None) => Ok(String::new()),
+                    (None, Some(Some(v))) => Ok(v.trim().to_string()),
+                    (None, Some(None)) => Err(format!(
+                        "Pipedrive's answer did not carry the person's `{n}`, so crmsync does not rewrite the name"
+                    )),
+                };
+                let first = part("first_name", current.map(|c| &c.first_name))?;
+                let last = part("last_name", current.map(|c| &c.last_name))?;
+                let name = format!("{first} {last}").trim().to_string();
+                if !name.is_empty() {
+                    body.insert("name".into(), json!(name));
+                } else if !create {
+                    return Err("clearing `first_name` and `last_name` would leave the person without the name Pipedrive requires".into());
+                }
+            }
+            // Pipedrive requires a name; a person known only by email is named by it.
+            let named = body
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty());
+            if create && !named {
+                let email = values
+                    .get("email")
+                    .filter(|e| !e.trim().is_empty())
+                    .ok_or("a person needs a name or an email")?;
+                body.insert("name".into(), json!(email));
+            }
+        }
+        if !custom.is_empty() {
+            body.insert("custom_fields".into(), Value::Object(custom));
+        }
+        Ok(Value::Object(body))
+    }
+}
+
+pub(super) fn text(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => number_text(n),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `1500` rather than `1500.0`, so numbers compare as text across systems.
+pub(super) fn number_text(n: &serde_json::Number) -> String {
+    match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => i.to_string(),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        _ => n.to_string(),
+    }
+}
+
+/// A person's `emails` or `phones` as the answer gave them: `None` when the
+/// answer left the field out or it is not a list (nothing is known of it),
+/// empty for `null`. Every entry is kept, readable or not.
+pub(super) fn contact_entries(value: Option<&Value>) -> Option<Vec<ContactEntry>> {
+    match value? {
+        Value::Null => Some(Vec::new()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| serde_json::from_value(i.clone()).ok())
+            .collect(),
+        _ => None,
+    }
+}
+
+pub(super) fn is_primary(entry: &ContactEntry) -> bool {
+    match entry {
+        ContactEntry::Read(c) => c.primary == Some(true),
+        ContactEntry::Raw(v) => v.get("primary") == Some(&Value::Bool(true)),
+    }
+}
+
+/// The entry's `value`, where it has one crmsync can read.
+pub(super) fn entry_value(entry: &ContactEntry) -> Option<&str> {
+    match entry {
+        ContactEntry::Read(c) => Some(&c.value),
+        ContactEntry::Raw(v) => v.get("value").and_then(Value::as_str),
+    }
+}
+
+/// The entry marked primary, else the first ("if none are marked as
+/// primary, the first value is marked as primary", migration guide).
+pub(super) fn primary_index(entries: &[ContactEntry]) -> Option<usize> {
+    entries
+        .iter()
+        .position(is_primary)
+        .or((!entries.is_empty()).then_some(0))
+}
+
+/// The primary entry's value; empty when there is none or it has no
+/// readable value.
+pub(super) fn primary(entries: &[ContactEntry]) -> String {
+    primary_index(entries)
+        .and_then(|i| entry_value(&entries[i]))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Replaces the primary entry's value (or adds one), keeping every other
+/// entry exactly as it came; an empty value removes the primary entry. A
+/// primary entry without a readable value is not guessed at: the list is
+/// left alone and the write refused.
+pub(super) fn with_primary(
+    mut entries: Vec<ContactEntry>,
+    value: &str,
+) -> Result<Vec<ContactEntry>, String> {
+    let value = value.trim();
+    match primary_index(&entries) {
+        Some(i) if entry_value(&entries[i]).is_none() => {
+            return Err(
+                "the person's primary entry has no value crmsync can read, so the list is left as it is"
+                    .into(),
+            );
+        }
+        Some(i) if value.is_empty() => {
+            entries.remove(i);
+        }
+        Some(i) => match &mut entries[i] {
+            ContactEntry::Read(c) => {
+                c.value = value.to_string();
+                c.primary = Some(true);
+            }
+            ContactEntry::Raw(v) => {
+                v["value"] = json!(value);
+                v["primary"] = json!(true);
+            }
+        },
+        None if value.is_empty() => {}
+        None => entries.insert(
+            0,
+            ContactEntry::Read(Contact {
+                value: value.to_string(),
+                primary: Some(true),
+                label: Some("work".into()),
+            }),
+        ),
+    }
+    Ok(entries)
+}
+
+pub(super) fn read_value(entity: &Entity, name: &str, kind: &FieldKind) -> String {
+    match kind {
+        FieldKind::Primary(list) => {
+            primary(&contact_entries(entity.rest.get(*list)).unwrap_or_default())
+        }
+        FieldKind::Custom(field) => {
+            let value = entity
+                .custom_fields
+                .as_ref()
+                .and_then(|c| c.get(&field.field_code));
+            custom_text(field, value)
+        }
+        _ => text(entity.rest.get(name)),
+    }
+}
+
+/// The canonical text of a custom field value: option labels for enum and
+/// set (set labels joined by `;`, as HubSpot joins multi-checkbox values),
+/// the amount of a monetary value, the main `value` of compound types.
+pub(super) fn custom_text(field: &Field, value: Option<&Value>) -> String {
+    let label = |id: &Value| {
+        field
+            .options
+            .iter()
+            .flatten()
+            .find(|o| o.id == *id || text(Some(&o.id)) == text(Some(id)))
+            .map(|o| o.label.clone())
+            .unwrap_or_else(|| text(Some(id)))
+    };
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(v) if field.field_type == "enum" => match v {
+            Value::Object(o) => o
+                .get("label")
+                .map(|l| text(Some(l)))
+                .unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
+            other => label(other),
+        },
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::Object(o) => o
+                    .get("label")
+                    .map(|l| text(Some(l)))
+                    .unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
+                other => label(other),
+            })
+            .collect::<Vec<_>>()
+            .join(";"),
+        Some(Value::Object(o)) => text(o.get("value")),
+        Some(other) => text(Some(other)),
+    }
+}
+
+/// `custom_fields=key,…` so list answers carry only the mapped custom fields
+/// (the API takes at most 15; with more, it returns them all).
+pub(super) fn custom_fields_query(
+    resolved: &[(String, FieldKind)],
+) -> Option<(&'static str, String)> {
+    let custom: Vec<&str> = resolved
+        .iter()
+        .filter_map(|(_, k)| {
+            if let FieldKind::Custom(f) = k {
+                Some(f.field_code.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    (!custom.is_empty() && custom.len() <= MAX_CUSTOM_FIELDS)
+        .then(|| ("custom_fields", custom.join(",")))
+}
+
+pub(super) fn number(value: &str, integer: bool) -> Result<Value, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(Value::Null);
+    }
+    if let Ok(i) = v.parse::<i64>() {
+        return Ok(json!(i));
+    }
+    match v.parse::<f64>() {
+        Ok(f) if integer && f.fract() == 0.0 => Ok(json!(f as i64)),
+        Ok(f) if !integer && f.is_finite() => Ok(json!(f)),
+        _ => Err(format!(
+            "`{value}` is not {}",
+            if integer {
+                "a whole number"
+            } else {
+                "a number"
+            }
+        )),
+    }
+}
+
+/// `YYYY-MM-DD` from any date or date-time form (HubSpot sends UTC midnight).
+pub(super) fn date(value: &str) -> Result<Value, String> {
+    if value.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let ms = timestamp::parse_ms(value).ok_or_else(|| format!("`{value}` is not a date"))?;
+    Ok(json!(&timestamp::format_ms(ms)[..10]))
+}
+
+pub(super) fn custom_value(field: &Field, value: &str) -> Result<Value, String> {
+    if value.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let option_id = |label: &str| {
+        field
+            .options
+            .iter()
+            .flatten()
+            .find(|o| o.label.eq_ignore_ascii_case(label.trim()))
+            .map(|o| o.id.clone())
+            .ok_or_else(|| {
+                format!(
+                    "`{label}` is not an option of Pipedrive field `{}`",
+                    field.field_name
+                )
+            })
+    };
+    match field.field_type.as_str() {
+        "enum" => option_id(value),
+        "set" => value
+            .split(';')
+            .filter(|s| !s.trim().is_empty())
+            .map(option_id)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        "double" | "int" => number(value, field.field_type == "int"),
+        "monetary" => Ok(json!({"value": number(value, false)?})),
+        "user" | "people" | "org" => number(value, true),
+        "date" => date(value),
+        // v2 takes an address as an object whose `value` is the one
+        // required key (migration guide, custom field formats).
+        "address" => Ok(json!({"value": value})),
+        _ => Ok(json!(value)),
+    }
+}
