@@ -1,7 +1,9 @@
 //! One connector conformance suite, run against both vendors (rclone's
 //! fstests idea): list across pages, create → list round trip, update, read
-//! by id, a rejected token is fatal, a 429 is waited out and retried. Its
-//! value is in forcing the two connectors to behave the same.
+//! by id, a write the server refuses for one record while it applies the
+//! other, delete (twice: a record already gone counts as deleted), field
+//! description, a rejected token is fatal, a 429 is waited out and retried.
+//! Its value is in forcing the two connectors to behave the same.
 
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
@@ -9,7 +11,8 @@ use crate::support::server::{Fault, Response};
 use crmsync::config::{DEFAULT_HUBSPOT_API_VERSION, SystemConfig, SystemKind};
 use crmsync::connector::http::ApiError;
 use crmsync::connector::{
-    Connector, NewRecord, RecordUpdate, hubspot::HubSpot, pipedrive::Pipedrive,
+    Connector, FieldType, NewRecord, RecordRef, RecordUpdate, WriteOutcome, hubspot::HubSpot,
+    pipedrive::Pipedrive,
 };
 use crmsync::model::ObjectKind;
 use crmsync::secret::Secret;
@@ -39,6 +42,9 @@ struct Subject<'a> {
     /// Records already in the account (more than one page).
     seeded: usize,
     inject_429: &'a dyn Fn(),
+    /// Arranges that the second of the next two creates is refused by the
+    /// server, and returns the email that record is to be sent with.
+    refuse_second_create: &'a dyn Fn() -> String,
 }
 
 fn fields(s: &Subject) -> Vec<String> {
@@ -107,6 +113,72 @@ fn conformance(s: Subject) {
         "Renamed"
     );
 
+    // One record refused, the other applied: each gets its own outcome.
+    let bad_email = (s.refuse_second_create)();
+    let pair = [
+        NewRecord {
+            key: "good".into(),
+            fields: BTreeMap::from([
+                (s.email.to_string(), "good@example.com".to_string()),
+                (s.name.to_string(), "Good".to_string()),
+            ]),
+        },
+        NewRecord {
+            key: "bad".into(),
+            fields: BTreeMap::from([
+                (s.email.to_string(), bad_email),
+                (s.name.to_string(), "Bad".to_string()),
+            ]),
+        },
+    ];
+    let mut outcomes = s
+        .connector
+        .create(s.object, &pair, &fields(&s))
+        .expect("a refused record is an outcome, not an error");
+    outcomes.sort_by(|a, b| a.key.cmp(&b.key));
+    assert!(
+        matches!(outcomes[0].outcome, WriteOutcome::Refused(_)),
+        "{outcomes:?}"
+    );
+    let good = outcomes[1]
+        .outcome
+        .written()
+        .expect("the good one is written");
+    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).unwrap();
+    assert_eq!(listed.len(), s.seeded + 4, "only the good one was made");
+
+    // Delete, then delete again: gone is gone.
+    for attempt in ["delete", "delete again"] {
+        let gone = s
+            .connector
+            .delete(
+                s.object,
+                &[RecordRef {
+                    key: "d".into(),
+                    id: good.id.clone(),
+                }],
+            )
+            .expect(attempt);
+        assert!(gone[0].outcome.written().is_some(), "{attempt}: {gone:?}");
+    }
+    let listed = s.connector.list(s.object, &fields(&s), &|_| {}).unwrap();
+    assert_eq!(listed.len(), s.seeded + 3);
+    assert!(listed.iter().all(|r| r.id != good.id));
+
+    // The account describes the fields it has, and only those.
+    let names = [
+        s.email.to_string(),
+        s.name.to_string(),
+        "no_such_field".to_string(),
+    ];
+    let described = s.connector.describe(s.object, &names).expect("describe");
+    assert_eq!(described.len(), 3);
+    let email = described[0].as_ref().expect("the email field is described");
+    assert_eq!(email.kind, FieldType::Text);
+    assert!(!email.read_only);
+    assert!(described[1].is_some());
+    assert!(described[2].is_none(), "a field the account lacks");
+
     let refused = s
         .impostor
         .list(s.object, &fields(&s), &|_| {})
@@ -155,6 +227,9 @@ fn hubspot_connector_conforms() {
             Fault::Respond(Response::json(429, &body).with_header("Retry-After", "1")),
         );
     };
+    // HubSpot refuses an address that is not an email with a 207, applying
+    // the rest of the batch.
+    let refuse = || "not-an-email".to_string();
     conformance(Subject {
         connector: Box::new(connector),
         impostor: Box::new(impostor),
@@ -163,6 +238,7 @@ fn hubspot_connector_conforms() {
         name: "firstname",
         seeded,
         inject_429: &inject,
+        refuse_second_create: &refuse,
     });
     assert!(fake.unknown_routes().is_empty());
 }
@@ -193,6 +269,22 @@ fn pipedrive_connector_conforms() {
             Fault::Respond(Response::json(429, &body).with_header("x-ratelimit-reset", "1")),
         );
     };
+    // Pipedrive writes one record a call: its second POST is answered
+    // with a validation error.
+    let refuse = || {
+        let body = json!({"success": false, "error": "Validation failed: name: Value must not be empty", "errorCode": 400});
+        fake.server().inject(
+            "POST /api/v2/persons",
+            1,
+            Fault::Delay(std::time::Duration::ZERO),
+        );
+        fake.server().inject(
+            "POST /api/v2/persons",
+            1,
+            Fault::Respond(Response::json(400, &body)),
+        );
+        "bad@example.com".to_string()
+    };
     conformance(Subject {
         connector: Box::new(connector),
         impostor: Box::new(impostor),
@@ -201,6 +293,7 @@ fn pipedrive_connector_conforms() {
         name: "name",
         seeded,
         inject_429: &inject,
+        refuse_second_create: &refuse,
     });
     assert!(fake.unknown_routes().is_empty());
 }
