@@ -203,10 +203,7 @@ impl<'a> Applier<'a> {
                         let mut done = outcome(item, Res::Done, None);
                         // A created record's id is known only now.
                         if let Some(id) = write.settle(links, &written) {
-                            match target {
-                                Side::Left => done.left_id = Some(id),
-                                Side::Right => done.right_id = Some(id),
-                            }
+                            done.set_id(target, id);
                         }
                         done
                     }
@@ -473,10 +470,7 @@ fn record_write(
             .fields
             .get(&c.field)
             .map_or_else(|| c.to.clone(), str::to_string);
-        let (target_base, source_base) = match target {
-            Side::Right => (&mut link.base.right, &mut link.base.left),
-            Side::Left => (&mut link.base.left, &mut link.base.right),
-        };
+        let (target_base, source_base) = link.base.split_mut(target);
         target_base.insert(c.field.clone(), stored);
         source_base.insert(c.source_field.clone(), c.source_value.clone());
     }

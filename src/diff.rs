@@ -108,14 +108,6 @@ fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> St
         .unwrap_or_default()
 }
 
-/// A pair's field name on one side.
-fn field_on(side: Side, f: &FieldMap) -> &String {
-    match side {
-        Side::Left => &f.left,
-        Side::Right => &f.right,
-    }
-}
-
 /// The record on `source` copied to the other side, or, when a value cannot
 /// be translated or a required one is empty, an invalid item saying why.
 fn create(
@@ -135,7 +127,7 @@ fn create(
     let mut changes = Vec::new();
     let mut problems = Vec::new();
     for f in &pair.fields {
-        let (source_field, target_field) = (field_on(source, f), field_on(target, f));
+        let (source_field, target_field) = (&f[source], &f[target]);
         let value = record.get(source_field);
         match translator.translate(source, &f.left, value) {
             Ok(to) => changes.push(Change {
@@ -296,8 +288,7 @@ fn hold_uncleared(
                 .all(|g| match update.changes.iter().find(|c| &c.field == g) {
                     Some(c) => c.to.trim().is_empty(),
                     None => {
-                        pair.fields.iter().any(|f| field_on(side, f) == g)
-                            && target.get(g).trim().is_empty()
+                        pair.fields.iter().any(|f| &f[side] == g) && target.get(g).trim().is_empty()
                     }
                 });
         if !empty_after {
@@ -309,7 +300,7 @@ fn hold_uncleared(
             let left = pair
                 .fields
                 .iter()
-                .find(|f| field_on(side, f) == &change.field)
+                .find(|f| f[side] == change.field)
                 .map(|f| f.left.clone());
             let (moved, stay) = update
                 .conflicts
@@ -571,7 +562,7 @@ phone = "phone"
         let owners = OwnerDirectory::default();
         let links = crate::state::State::default();
         let labels = crate::model::Labels::new();
-        let translator = Translator::new(pair, &owners, &links, [&labels, &labels]);
+        let translator = Translator::new(pair, &owners, &links, Sided::new(&labels, &labels));
         let pairing = pair_records(pair, left, right, state);
         plan_pair(
             pair,

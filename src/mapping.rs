@@ -6,37 +6,30 @@
 //! Pure: owner directories and links are passed in.
 
 use crate::config::{PairConfig, ValueMap};
-use crate::model::{Labels, Owner, Side};
+use crate::model::{Labels, Owner, Side, Sided};
 use crate::state::State;
 use std::collections::HashMap;
 
 /// Both accounts' owners, by id and by email.
 #[derive(Debug, Default, Clone)]
 pub struct OwnerDirectory {
-    email_by_id: [HashMap<String, String>; 2],
-    id_by_email: [HashMap<String, String>; 2],
+    email_by_id: Sided<HashMap<String, String>>,
+    id_by_email: Sided<HashMap<String, String>>,
 }
 
 impl OwnerDirectory {
     pub fn new(left: &[Owner], right: &[Owner]) -> OwnerDirectory {
         let mut dir = OwnerDirectory::default();
-        for (i, owners) in [left, right].into_iter().enumerate() {
-            for o in owners {
+        for (side, owners) in Sided::new(left, right).iter() {
+            for o in owners.iter() {
                 let email = o.email.trim().to_lowercase();
-                dir.email_by_id[i].insert(o.id.clone(), email.clone());
-                dir.id_by_email[i]
+                dir.email_by_id[side].insert(o.id.clone(), email.clone());
+                dir.id_by_email[side]
                     .entry(email)
                     .or_insert_with(|| o.id.clone());
             }
         }
         dir
-    }
-
-    fn index(side: Side) -> usize {
-        match side {
-            Side::Left => 0,
-            Side::Right => 1,
-        }
     }
 }
 
@@ -46,7 +39,7 @@ pub struct Translator<'a> {
     owners: &'a OwnerDirectory,
     links: &'a State,
     /// Each side's field options, keyed by that side's field name.
-    labels: [&'a Labels; 2],
+    labels: Sided<&'a Labels>,
 }
 
 impl<'a> Translator<'a> {
@@ -54,7 +47,7 @@ impl<'a> Translator<'a> {
         pair: &'a PairConfig,
         owners: &'a OwnerDirectory,
         links: &'a State,
-        labels: [&'a Labels; 2],
+        labels: Sided<&'a Labels>,
     ) -> Translator<'a> {
         Translator {
             pair,
@@ -81,7 +74,7 @@ impl<'a> Translator<'a> {
             }
         };
         let options = |side: Side| {
-            self.labels[OwnerDirectory::index(side)]
+            self.labels[side]
                 .get(field_of(side))
                 .map(Vec::as_slice)
                 .unwrap_or(&[])
@@ -147,11 +140,8 @@ impl<'a> Translator<'a> {
                     .map(str::trim)
                     .filter(|id| !id.is_empty())
                     .map(|id| {
-                        let link = links.and_then(|p| match from {
-                            Side::Left => p.by_left(id),
-                            Side::Right => p.by_right(id),
-                        });
-                        link.map(|l| if from == Side::Left { l.right.clone() } else { l.left.clone() }).ok_or_else(|| {
+                        let link = links.and_then(|p| p.by(from, id));
+                        link.map(|l| l.id(from.other()).to_string()).ok_or_else(|| {
                             format!("{from} record `{id}` of `{left_field}` is not synced by pair `{other}` yet; it will be once `{other}` links it")
                         })
                     })
@@ -160,14 +150,10 @@ impl<'a> Translator<'a> {
                 Ok(ids.join(";"))
             }
             Some(ValueMap::OwnerByEmail) => {
-                let (f, t) = (
-                    OwnerDirectory::index(from),
-                    OwnerDirectory::index(from.other()),
-                );
-                let email = self.owners.email_by_id[f]
+                let email = self.owners.email_by_id[from]
                     .get(value)
                     .ok_or_else(|| format!("{from} owner `{value}` of `{left_field}` is not a user with an email in that account"))?;
-                self.owners.id_by_email[t]
+                self.owners.id_by_email[from.other()]
                     .get(email)
                     .cloned()
                     .ok_or_else(|| format!("owner {email} of `{left_field}` has no user in the {} account; add the user there", from.other()))
@@ -236,7 +222,12 @@ closedwon = "won"
             "stage_id".to_string(),
             vec![("5".to_string(), "won".to_string())],
         )]);
-        let t = Translator::new(&pair, &owners, &links, [&left_labels, &right_labels]);
+        let t = Translator::new(
+            &pair,
+            &owners,
+            &links,
+            Sided::new(&left_labels, &right_labels),
+        );
         assert_eq!(
             t.translate(Side::Left, "dealstage", "closedwon").unwrap(),
             "won"
@@ -263,7 +254,12 @@ closedwon = "won"
         assert_eq!(t.translate(Side::Left, "contact", "5").unwrap(), "50");
         assert_eq!(t.translate(Side::Right, "contact", "50").unwrap(), "5");
         links.pair_mut("contacts").link("7", "40");
-        let t = Translator::new(&pair, &owners, &links, [&left_labels, &right_labels]);
+        let t = Translator::new(
+            &pair,
+            &owners,
+            &links,
+            Sided::new(&left_labels, &right_labels),
+        );
         assert_eq!(
             t.translate(Side::Left, "contact", "5;7").unwrap(),
             "40;50",

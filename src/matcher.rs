@@ -203,19 +203,12 @@ pub fn pair_records<'a>(
         unlinked_right = unmarked(unlinked_right, taken_right);
     }
 
-    let Some((left_field, right_field)) = pair.match_fields() else {
+    let Some(match_field) = pair.match_fields() else {
         pairing.left_only = unlinked_left;
         pairing.right_only = unlinked_right;
         return pairing;
     };
-    let key_of = |r: &Record, side: Side| {
-        let field = if side == Side::Left {
-            &left_field
-        } else {
-            &right_field
-        };
-        match_key(r.get(field))
-    };
+    let key_of = |r: &Record, side: Side| match_key(r.get(&match_field[side]));
     // Keys already taken by a linked pair: an unlinked record carrying one is
     // a duplicate of that pair, not a new record.
     // Either side's key of a linked pair → the pair's (left id, right id).

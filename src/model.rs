@@ -141,6 +141,14 @@ impl<T> Sided<T> {
         }
     }
 
+    /// The value of `side` and the other one, both to change.
+    pub fn split_mut(&mut self, side: Side) -> (&mut T, &mut T) {
+        match side {
+            Side::Left => (&mut self.left, &mut self.right),
+            Side::Right => (&mut self.right, &mut self.left),
+        }
+    }
+
     /// Both values with their side, left first.
     pub fn iter(&self) -> impl Iterator<Item = (Side, &T)> {
         [(Side::Left, &self.left), (Side::Right, &self.right)].into_iter()

@@ -198,11 +198,7 @@ pub fn pull(
         }
         for (pair, side) in sides {
             for map in pair.label_fields() {
-                let field = if side == Side::Left {
-                    &map.left
-                } else {
-                    &map.right
-                };
+                let field = &map[side];
                 if snapshot.complete || !snapshot.labels.contains_key(field) {
                     let options = connector.labels(object.object, field)?;
                     snapshot.labels.insert(field.clone(), options);
@@ -280,7 +276,12 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: [&Snapshot; 2], state: &State
         pairing.gone.clear();
     }
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
-    let translator = Translator::new(pair, &owners, state, [&left.labels, &right.labels]);
+    let translator = Translator::new(
+        pair,
+        &owners,
+        state,
+        Sided::new(&left.labels, &right.labels),
+    );
     let rules = Sided::from_fn(|side| {
         let endpoint = pair.endpoint(side);
         connector::write_rules(endpoint.kind, endpoint.object)
@@ -358,12 +359,9 @@ pub fn check_fresh(
         for item in &pair_plan.items {
             // A record this plan would link or create was linked since.
             let relinked = match item {
-                Item::Create(_) | Item::Link(_) => Side::BOTH.into_iter().any(|side| {
-                    item.id(side).is_some_and(|id| match side {
-                        Side::Left => links.by_left(id).is_some(),
-                        Side::Right => links.by_right(id).is_some(),
-                    })
-                }),
+                Item::Create(_) | Item::Link(_) => Side::BOTH
+                    .into_iter()
+                    .any(|side| item.id(side).is_some_and(|id| links.by(side, id).is_some())),
                 _ => false,
             };
             if relinked {

@@ -41,6 +41,13 @@ pub struct RecordOutcome {
 }
 
 impl RecordOutcome {
+    pub fn set_id(&mut self, side: Side, id: String) {
+        match side {
+            Side::Left => self.left_id = Some(id),
+            Side::Right => self.right_id = Some(id),
+        }
+    }
+
     /// What happened to `item` of pair `pair`.
     pub fn of(
         pair: &str,

@@ -92,14 +92,7 @@ fn allowed_options(pair: &PairConfig, side: Side, info: &FieldInfo) -> (Vec<Stri
     let Some(dep) = &info.depends_on else {
         return (info.options.clone(), String::new());
     };
-    let maps_dependency = |f: &&FieldMap| {
-        let name = if side == Side::Left {
-            &f.left
-        } else {
-            &f.right
-        };
-        *name == dep.field
-    };
+    let maps_dependency = |f: &&FieldMap| f[side] == dep.field;
     let groups: Vec<String> = match pair.fields.iter().find(maps_dependency) {
         None => vec![dep.default.clone()],
         Some(f) => match pair.values.get(&f.left) {

@@ -256,7 +256,7 @@ appointmentscheduled = "qualifiedtobuy"
         );
         assert_eq!(
             c.pairs[0].match_fields(),
-            Some(("email".into(), "email".into()))
+            Some(FieldMap::new("email".into(), "email".into()))
         );
     }
 

@@ -7,7 +7,7 @@ use super::limit::Limit;
 use super::locate::Locator;
 use super::raw::{RawLimit, RawPair, RawValueMap};
 use super::{ConfigError, SystemConfig, SystemKind};
-use crate::model::{ObjectKind, Side};
+use crate::model::{ObjectKind, Side, Sided};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -73,12 +73,9 @@ pub enum DeletePolicy {
     Propagate,
 }
 
-/// One `left field = right field` line of `[pairs.fields]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldMap {
-    pub left: String,
-    pub right: String,
-}
+/// One `left field = right field` line of `[pairs.fields]`: the field's
+/// name on each side.
+pub type FieldMap = Sided<String>;
 
 /// How values of one field translate between the two sides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,13 +123,7 @@ impl PairConfig {
 
     /// The mapped field names on one side, in mapping order.
     pub fn field_names(&self, side: Side) -> Vec<String> {
-        self.fields
-            .iter()
-            .map(|f| match side {
-                Side::Left => f.left.clone(),
-                Side::Right => f.right.clone(),
-            })
-            .collect()
+        self.fields.iter().map(|f| f[side].clone()).collect()
     }
 
     /// The conflict policy of one field (its override, else the pair's).
@@ -143,11 +134,10 @@ impl PairConfig {
             .unwrap_or(self.conflict)
     }
 
-    /// The right field the match field maps to.
-    pub fn match_fields(&self) -> Option<(String, String)> {
+    /// The match field's name on each side.
+    pub fn match_fields(&self) -> Option<FieldMap> {
         let left = self.match_field.as_ref()?;
-        let map = self.fields.iter().find(|f| &f.left == left)?;
-        Some((map.left.clone(), map.right.clone()))
+        self.fields.iter().find(|f| &f.left == left).cloned()
     }
 
     /// The left fields whose values are translated by label.

@@ -4,6 +4,7 @@
 
 use super::links::{Link, PairState, PendingCreate, Unjournaled};
 use crate::files;
+use crate::model::Sided;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -126,7 +127,7 @@ impl State {
                     .with_context(|| format!("two links share one record; {}", recover()))?,
             );
             pair.pending = saved.pending;
-            pair.tombstones = [saved.tombstones.left, saved.tombstones.right];
+            pair.tombstones = Sided::new(saved.tombstones.left, saved.tombstones.right);
         }
         log::debug!(
             "read {} links from {} in {:.2} s",
@@ -195,7 +196,7 @@ impl State {
                         (links, unlinked)
                     },
                 );
-                let [left, right] = changes.tombstones.clone();
+                let Sided { left, right } = changes.tombstones.clone();
                 let changes = PairChanges {
                     links,
                     unlinked,
@@ -253,7 +254,7 @@ impl State {
             .pairs
             .iter()
             .map(|(name, pair)| {
-                let [left, right] = &pair.tombstones;
+                let Sided { left, right } = &pair.tombstones;
                 let file = PairRef {
                     links: &pair.links,
                     pending: &pair.pending,
@@ -290,7 +291,7 @@ fn replay(pair: &mut PairState, changes: PairChanges) {
         let link = link.into_owned();
         pair.link(&link.left, &link.right).base = link.base;
     }
-    let [left, right] = &mut pair.tombstones;
+    let Sided { left, right } = &mut pair.tombstones;
     left.extend(changes.tombstones.left);
     right.extend(changes.tombstones.right);
     if let Some(pending) = changes.pending {

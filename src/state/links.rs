@@ -3,24 +3,30 @@
 //! plus the pair's pending creates, its tombstones and what changed since
 //! the journal was last written.
 
-use crate::model::{Fields, Side, fnv};
+use crate::model::{Fields, Side, Sided, fnv};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The last synced values on each side of one link.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Base {
-    pub left: Fields,
-    pub right: Fields,
-}
+pub type Base = Sided<Fields>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub left: String,
     pub right: String,
     pub base: Base,
+}
+
+impl Link {
+    /// The linked record's id on `side`.
+    pub fn id(&self, side: Side) -> &str {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
 }
 
 /// A create that was sent but whose answer was never recorded (the
@@ -129,13 +135,15 @@ pub(super) struct Unjournaled {
     /// Left ids whose link was made, changed or ended.
     pub(super) touched: BTreeSet<String>,
     /// Tombstones added, as in `PairState::tombstones`.
-    pub(super) tombstones: [BTreeSet<String>; 2],
+    pub(super) tombstones: Sided<BTreeSet<String>>,
     pub(super) pending: bool,
 }
 
 impl Unjournaled {
     pub(super) fn is_empty(&self) -> bool {
-        self.touched.is_empty() && self.tombstones.iter().all(BTreeSet::is_empty) && !self.pending
+        self.touched.is_empty()
+            && self.tombstones.iter().all(|(_, ids)| ids.is_empty())
+            && !self.pending
     }
 }
 
@@ -154,7 +162,7 @@ pub struct PairState {
     /// right ids). They are never copied across again: the survivor of an
     /// ignored delete would otherwise resurrect the deleted record, and a
     /// deleted record still in an incremental snapshot would be recreated.
-    pub(super) tombstones: [BTreeSet<String>; 2],
+    pub(super) tombstones: Sided<BTreeSet<String>>,
 }
 
 impl PairState {
@@ -207,6 +215,14 @@ impl PairState {
         Some(&self.links[self.right_position(right, &self.links)?])
     }
 
+    /// The link holding the record `id` of `side`.
+    pub fn by(&self, side: Side, id: &str) -> Option<&Link> {
+        match side {
+            Side::Left => self.by_left(id),
+            Side::Right => self.by_right(id),
+        }
+    }
+
     /// Removes the link at `at`; the last link takes its place.
     fn remove_at(&mut self, at: usize) -> Link {
         let last = self.links.len() - 1;
@@ -225,14 +241,14 @@ impl PairState {
 
     /// Returns true if and only if the record's link ended in a delete.
     pub fn is_tombstoned(&self, side: Side, id: &str) -> bool {
-        self.tombstones[side_index(side)].contains(id)
+        self.tombstones[side].contains(id)
     }
 
     /// Ends a link because one of its records was deleted: both records are
     /// remembered so neither is copied across again.
     pub fn bury(&mut self, left: &str, right: &str) {
         self.unlink(left);
-        for (side, id) in [left, right].into_iter().enumerate() {
+        for (side, id) in Sided::new(left, right).iter() {
             self.tombstones[side].insert(id.to_string());
             self.unjournaled.tombstones[side].insert(id.to_string());
         }
@@ -306,13 +322,6 @@ impl PairState {
         if let Some(at) = self.left_position(left, &self.links) {
             self.remove_at(at);
         }
-    }
-}
-
-fn side_index(side: Side) -> usize {
-    match side {
-        Side::Left => 0,
-        Side::Right => 1,
     }
 }
 
