@@ -12,7 +12,7 @@
 
 use crate::config::PairConfig;
 use crate::model::{
-    Duplicate, Fnv, IdMap, Record, Side, comparable_value, id_order, match_key, values_equivalent,
+    Duplicate, Fnv, IdMap, Record, Side, comparable_value, id_order, values_equivalent,
 };
 use crate::state::{Link, PairState, PendingCreate};
 use std::collections::{BTreeMap, HashMap};
@@ -208,7 +208,8 @@ pub fn pair_records<'a>(
         pairing.right_only = unlinked_right;
         return pairing;
     };
-    let key_of = |r: &Record, side: Side| match_key(r.get(&match_field[side]));
+    let match_key = pair.match_key();
+    let key_of = |r: &Record, side: Side| match_key.of(r.get(&match_field[side]));
     // Keys already taken by a linked pair: an unlinked record carrying one is
     // a duplicate of that pair, not a new record.
     // Either side's key of a linked pair → the pair's (left id, right id).

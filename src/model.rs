@@ -39,13 +39,16 @@ pub fn set_field(fields: &mut Fields, field: &str, value: &str) {
 }
 
 /// The kinds of object crmsync syncs. Which kinds a system offers is checked
-/// by the config (HubSpot: contacts, deals; Pipedrive: persons, deals).
+/// by the config (HubSpot: contacts, deals, companies; Pipedrive: persons,
+/// deals, organizations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
     Contacts,
     Deals,
     Persons,
+    Companies,
+    Organizations,
 }
 
 impl ObjectKind {
@@ -54,6 +57,8 @@ impl ObjectKind {
             ObjectKind::Contacts => "contacts",
             ObjectKind::Deals => "deals",
             ObjectKind::Persons => "persons",
+            ObjectKind::Companies => "companies",
+            ObjectKind::Organizations => "organizations",
         }
     }
 
@@ -62,6 +67,8 @@ impl ObjectKind {
             "contacts" => Some(ObjectKind::Contacts),
             "deals" => Some(ObjectKind::Deals),
             "persons" => Some(ObjectKind::Persons),
+            "companies" => Some(ObjectKind::Companies),
+            "organizations" => Some(ObjectKind::Organizations),
             _ => None,
         }
     }
@@ -254,9 +261,32 @@ pub fn comparable_value(value: &str) -> String {
     }
 }
 
-/// The form a match key is compared in: trimmed and lowercased.
-pub fn match_key(value: &str) -> String {
-    value.trim().to_lowercase()
+/// How the values of a match field are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKey {
+    /// Trimmed and lowercased (emails, names).
+    Text,
+    /// A web domain: also without a scheme, a leading `www.`, a path or a
+    /// trailing dot, so `https://www.Acme.io/` is `acme.io`.
+    Domain,
+}
+
+impl MatchKey {
+    /// The form a value is compared in.
+    pub fn of(self, value: &str) -> String {
+        let text = value.trim().to_lowercase();
+        match self {
+            MatchKey::Text => text,
+            MatchKey::Domain => {
+                let host = text
+                    .split_once("://")
+                    .map_or(text.as_str(), |(_, rest)| rest);
+                let host = host.split(['/', '?', '#']).next().unwrap_or_default();
+                let host = host.strip_prefix("www.").unwrap_or(host);
+                host.trim_end_matches('.').to_string()
+            }
+        }
+    }
 }
 
 /// 64-bit FNV-1a: quick for the short keys the engine hashes by the million
@@ -314,6 +344,22 @@ mod tests {
         assert!(values_equivalent("2026-01-01", "2026-01-01T00:00:00Z"));
         assert!(values_equivalent("1767225600000", "2026-01-01"));
         assert!(!values_equivalent("2026-01-01", "2026-01-02"));
+    }
+
+    #[test]
+    fn domains_match_whatever_their_scheme_www_case_or_path() {
+        let key = |v: &str| MatchKey::Domain.of(v);
+        assert_eq!(key("https://www.Acme.io/"), "acme.io");
+        assert_eq!(key(" ACME.io "), "acme.io");
+        assert_eq!(key("http://acme.io/about?x=1"), "acme.io");
+        assert_eq!(key("www.acme.io."), "acme.io");
+        assert_ne!(key("acme.io"), key("acme.com"));
+        assert_ne!(
+            key("shop.acme.io"),
+            key("acme.io"),
+            "a subdomain is another site"
+        );
+        assert_eq!(MatchKey::Text.of("  Acme Corp "), "acme corp");
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors)
             pair,
             &describe(Side::Left)?,
             &describe(Side::Right)?,
+            &config.pairs,
         ));
     }
     if !problems.is_empty() {

@@ -7,14 +7,16 @@
 
 use crate::config::{FieldMap, PairConfig, ValueMap};
 use crate::connector::{FieldInfo, FieldType};
-use crate::model::Side;
+use crate::model::{Side, Sided};
 
 /// The problems of one pair's mapping; `left` and `right` describe the
-/// pair's fields in mapping order (`None` for a field the account lacks).
+/// pair's fields in mapping order (`None` for a field the account lacks);
+/// `pairs` are the file's pairs, which `link:PAIR` maps name.
 pub fn check_pair(
     pair: &PairConfig,
     left: &[Option<FieldInfo>],
     right: &[Option<FieldInfo>],
+    pairs: &[PairConfig],
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for (i, map) in pair.fields.iter().enumerate() {
@@ -50,12 +52,34 @@ pub fn check_pair(
                     pair.name, l.kind, r.kind
                 ));
             }
-            let relation = l.kind == FieldType::Relation || r.kind == FieldType::Relation;
-            if relation && !matches!(value_map, Some(ValueMap::Link(_))) {
-                problems.push(format!(
+            let refers_to = |t: FieldType| match t {
+                FieldType::Relation(kind) => Some(kind),
+                _ => None,
+            };
+            let relation = Sided::new(refers_to(l.kind), refers_to(r.kind));
+            match value_map {
+                _ if relation.left.is_none() && relation.right.is_none() => {}
+                Some(ValueMap::Link(other)) => {
+                    // The pair linked through must sync the records the
+                    // relation holds, on each side.
+                    let linked = pairs.iter().find(|p| &p.name == other);
+                    for (side, kind) in relation.iter() {
+                        let (Some(kind), Some(linked)) = (kind, linked) else {
+                            continue;
+                        };
+                        let syncs = linked.endpoint(side);
+                        if syncs.object != *kind {
+                            problems.push(format!(
+                                "pair `{}`: `{}` holds {kind} ids, but pair `{other}` syncs {syncs}; link it through a pair of {kind}",
+                                pair.name, map[side]
+                            ));
+                        }
+                    }
+                }
+                _ => problems.push(format!(
                     "pair `{}`: `{lf}` = `{rf}` links other records; add `{lf} = \"link:PAIR\"` to [pairs.values] naming the pair that syncs them",
                     pair.name
-                ));
+                )),
             }
         }
         if let Some(ValueMap::Table(table)) = value_map {
@@ -159,7 +183,7 @@ won = "closedwon"
             info(FieldType::Text, true, &[]),
             info(FieldType::Text, false, &[]),
         ];
-        let problems = check_pair(&pair, &left, &right).join("\n");
+        let problems = check_pair(&pair, &left, &right, &[]).join("\n");
         assert!(
             problems.contains("a.deals has no field `nonesuch`"),
             "{problems}"
@@ -178,5 +202,45 @@ won = "closedwon"
             "{problems}"
         );
         assert_eq!(problems.lines().count(), 5, "{problems}");
+    }
+
+    #[test]
+    fn a_relation_linked_through_a_pair_of_other_objects_is_named() {
+        let pairs = crate::config::test_pairs(
+            r#"
+[[pairs]]
+name = "companies"
+left = "a.companies"
+right = "b.companies"
+[pairs.fields]
+name = "name"
+
+[[pairs]]
+name = "deals"
+left = "a.deals"
+right = "b.deals"
+[pairs.fields]
+contact = "contact"
+[pairs.values]
+contact = "link:companies"
+"#,
+        );
+        let relation = info(
+            FieldType::Relation(crate::model::ObjectKind::Contacts),
+            false,
+            &[],
+        );
+        let problems = check_pair(
+            &pairs[1],
+            std::slice::from_ref(&relation),
+            std::slice::from_ref(&relation),
+            &pairs,
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0]
+                .contains("`contact` holds contacts ids, but pair `companies` syncs a.companies"),
+            "{problems:?}"
+        );
     }
 }

@@ -7,7 +7,7 @@ use super::limit::Limit;
 use super::locate::Locator;
 use super::raw::{RawLimit, RawPair, RawValueMap};
 use super::{ConfigError, SystemConfig, SystemKind};
-use crate::model::{ObjectKind, Side, Sided};
+use crate::model::{MatchKey, ObjectKind, Side, Sided};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -132,6 +132,17 @@ impl PairConfig {
             .get(left_field)
             .copied()
             .unwrap_or(self.conflict)
+    }
+
+    /// How match values compare: as domains when the match field is a
+    /// `domain` or `website` on either side (`match = "domain"`), else as
+    /// trimmed, lowercased text (`match = "email"`, `match = "name"`).
+    pub fn match_key(&self) -> MatchKey {
+        let is_domain = |name: &String| name == "domain" || name == "website";
+        match self.match_fields() {
+            Some(f) if is_domain(&f.left) || is_domain(&f.right) => MatchKey::Domain,
+            _ => MatchKey::Text,
+        }
     }
 
     /// The match field's name on each side.

@@ -28,8 +28,16 @@ impl SystemKind {
     /// The object kinds this system offers.
     pub fn objects(self) -> &'static [ObjectKind] {
         match self {
-            SystemKind::Hubspot => &[ObjectKind::Contacts, ObjectKind::Deals],
-            SystemKind::Pipedrive => &[ObjectKind::Persons, ObjectKind::Deals],
+            SystemKind::Hubspot => &[
+                ObjectKind::Contacts,
+                ObjectKind::Deals,
+                ObjectKind::Companies,
+            ],
+            SystemKind::Pipedrive => &[
+                ObjectKind::Persons,
+                ObjectKind::Deals,
+                ObjectKind::Organizations,
+            ],
         }
     }
 

@@ -54,8 +54,9 @@ pub enum FieldType {
     Bool,
     /// One of a list of options (an enumeration, a stage, a pipeline).
     Choice,
-    /// Other records (a deal's contacts or person).
-    Relation,
+    /// Ids of other records, of this kind (a deal's contacts or person, a
+    /// contact's company).
+    Relation(ObjectKind),
 }
 
 /// A field as the account describes it.

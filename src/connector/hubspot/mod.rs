@@ -85,7 +85,10 @@ impl HubSpot {
         let kind = match object {
             ObjectKind::Contacts => "contacts",
             ObjectKind::Deals => "deals",
-            ObjectKind::Persons => anyhow::bail!("HubSpot has no persons; use contacts"),
+            ObjectKind::Companies => "companies",
+            ObjectKind::Persons | ObjectKind::Organizations => {
+                anyhow::bail!("HubSpot has no {object}; use contacts or companies")
+            }
         };
         Ok(format!("/crm/objects/{}/{kind}", self.version))
     }
@@ -537,7 +540,7 @@ impl Connector for HubSpot {
             .map(|field| {
                 if object == ObjectKind::Deals && is_relation(field) {
                     return Ok(Some(FieldInfo {
-                        kind: FieldType::Relation,
+                        kind: FieldType::Relation(ObjectKind::Contacts),
                         read_only: false,
                         options: Vec::new(),
                         depends_on: None,

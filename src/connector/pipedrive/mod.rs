@@ -70,7 +70,10 @@ impl Pipedrive {
         match object {
             ObjectKind::Persons => Ok("persons"),
             ObjectKind::Deals => Ok("deals"),
-            ObjectKind::Contacts => anyhow::bail!("Pipedrive has no contacts; use persons"),
+            ObjectKind::Organizations => Ok("organizations"),
+            ObjectKind::Contacts | ObjectKind::Companies => {
+                anyhow::bail!("Pipedrive has no {object}; use persons or organizations")
+            }
         }
     }
 
@@ -431,7 +434,9 @@ impl Connector for Pipedrive {
                     (ObjectKind::Deals, "status", _) => {
                         choice(vec!["open".into(), "won".into(), "lost".into()])
                     }
-                    (ObjectKind::Deals, "person_id", _) => (FieldType::Relation, Vec::new()),
+                    (ObjectKind::Deals, "person_id", _) => {
+                        (FieldType::Relation(ObjectKind::Persons), Vec::new())
+                    }
                     (_, _, FieldKind::Number | FieldKind::Integer) => {
                         (FieldType::Number, Vec::new())
                     }
