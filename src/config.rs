@@ -440,6 +440,17 @@ impl Config {
     /// Validates mapping-file text; `path` names the file in messages and
     /// anchors a relative `state_dir`.
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse(text, path, true)
+    }
+
+    /// Validates the text of a file that may hold no `[[pairs]]` yet, as
+    /// `init` reads it: the systems (and everything else present) are
+    /// checked exactly as `from_str` checks them.
+    pub fn systems_from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse(text, path, false)
+    }
+
+    fn parse(text: &str, path: &Path, pairs_required: bool) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
@@ -709,7 +720,7 @@ impl Config {
                 values,
             });
         }
-        if pairs.is_empty() {
+        if pairs_required && pairs.is_empty() {
             return Err(ConfigError(format!(
                 "{file}: no [[pairs]] defined; add at least one (see sync.toml.example)"
             )));

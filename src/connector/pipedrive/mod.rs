@@ -14,8 +14,8 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, FieldInfo, FieldType, NewRecord, RecordRef, RecordUpdate, Required,
-    WriteOutcome, WriteResult, WriteRules,
+    Capabilities, Connector, FieldDescription, FieldInfo, FieldType, Meaning, NewRecord,
+    OptionDescription, RecordRef, RecordUpdate, Required, WriteOutcome, WriteResult, WriteRules,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{Fields, ObjectKind, Owner, Record, set_field};
@@ -394,6 +394,12 @@ impl Pipedrive {
                 }
             }
         }
+    }
+
+    /// A stages or pipelines list, read whole.
+    fn named(&self, path: &str) -> Result<Vec<Named>> {
+        self.list_all(path, &[])
+            .with_context(|| format!("reading {path} from {}", self.system()))
     }
 
     fn malformed(&self, detail: String) -> ApiError {
@@ -1052,10 +1058,8 @@ impl Connector for Pipedrive {
 
     fn labels(&self, object: ObjectKind, field: &str) -> Result<Vec<(String, String)>> {
         let named = |path: &str| -> Result<Vec<(String, String)>> {
-            let items: Vec<Named> = self
-                .list_all(path, &[])
-                .with_context(|| format!("reading {path} from {}", self.system()))?;
-            Ok(items
+            Ok(self
+                .named(path)?
                 .into_iter()
                 .map(|n| (n.id.to_string(), n.name))
                 .collect())
@@ -1129,7 +1133,119 @@ impl Connector for Pipedrive {
             .collect()
     }
 
+    fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>> {
+        let schema = self.schema(object)?;
+        let custom: Vec<&Field> = schema.iter().filter(|f| f.is_custom_field).collect();
+        // A custom field is named by its display name where that names it
+        // alone (the mapping file reads better), else by its key.
+        let custom_name = |field: &Field| {
+            let shared = builtins(object)
+                .iter()
+                .any(|(n, _, _)| n.eq_ignore_ascii_case(&field.field_name))
+                || custom
+                    .iter()
+                    .filter(|f| f.field_name.eq_ignore_ascii_case(&field.field_name))
+                    .count()
+                    > 1;
+            if shared {
+                field.field_code.clone()
+            } else {
+                field.field_name.clone()
+            }
+        };
+        let mut names: Vec<String> = builtins(object)
+            .iter()
+            .map(|(n, _, _)| n.to_string())
+            .collect();
+        names.extend(custom.iter().map(|f| custom_name(f)));
+        let infos = self.describe(object, &names)?;
+        let (pipelines, stages) = if object == ObjectKind::Deals {
+            (
+                self.named("/api/v2/pipelines")?,
+                self.named("/api/v2/stages")?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let option = |value: String, label: &str, group: Option<i64>| OptionDescription {
+            value,
+            label: label.to_string(),
+            group: group.map(|g| g.to_string()),
+        };
+        let mut fields = Vec::new();
+        for (name, info) in names.iter().zip(infos) {
+            let Some(info) = info else { continue };
+            let field = schema.iter().find(|f| {
+                f.field_code == *name || (f.is_custom_field && custom_name(f) == *name)
+            });
+            let meaning = meaning_of(object, name);
+            let options = match meaning {
+                Some(Meaning::Pipeline) => pipelines
+                    .iter()
+                    .map(|p| option(p.id.to_string(), &p.name, None))
+                    .collect(),
+                Some(Meaning::Stage) => stages
+                    .iter()
+                    .map(|s| option(s.id.to_string(), &s.name, s.pipeline_id))
+                    .collect(),
+                _ => match field.and_then(|f| f.options.as_ref()) {
+                    // Custom options are read and written by their labels.
+                    Some(options) if field.is_some_and(|f| f.is_custom_field) => options
+                        .iter()
+                        .map(|o| option(o.label.clone(), &o.label, None))
+                        .collect(),
+                    Some(options) => options
+                        .iter()
+                        .map(|o| option(text(Some(&o.id)), &o.label, None))
+                        .collect(),
+                    None => Vec::new(),
+                },
+            };
+            let field_type = field.map_or("", |f| f.field_type.as_str());
+            // Ids of other records or users: only a `link:` or owner map
+            // could carry them to another account.
+            let refers = matches!(field_type, "org" | "people" | "user") || name == "org_id";
+            let kind = if refers && meaning.is_none() {
+                FieldType::Relation
+            } else {
+                info.kind
+            };
+            fields.push(FieldDescription {
+                name: name.clone(),
+                label: field.map_or_else(|| name.clone(), |f| f.field_name.clone()),
+                kind,
+                multiple: field_type == "set",
+                options,
+                read_only: info.read_only,
+                is_custom: field.is_some_and(|f| f.is_custom_field),
+                meaning,
+            });
+        }
+        Ok(fields)
+    }
+
     fn request_counts(&self) -> BTreeMap<String, u64> {
         self.http.request_counts()
     }
+}
+
+/// The built-in fields that stand for a field every CRM has (see `Meaning`).
+fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
+    Some(match (object, field) {
+        (ObjectKind::Persons, "email") => Meaning::Email,
+        (ObjectKind::Persons, "first_name") => Meaning::FirstName,
+        (ObjectKind::Persons, "last_name") => Meaning::LastName,
+        (ObjectKind::Persons, "phone") => Meaning::Phone,
+        (ObjectKind::Deals, "title") => Meaning::DealName,
+        (ObjectKind::Deals, "value") => Meaning::Amount,
+        (ObjectKind::Deals, "expected_close_date") => Meaning::CloseDate,
+        (ObjectKind::Deals, "pipeline_id") => Meaning::Pipeline,
+        (ObjectKind::Deals, "stage_id") => Meaning::Stage,
+        (ObjectKind::Deals, "person_id") => Meaning::Related {
+            object: ObjectKind::Persons,
+            many: false,
+        },
+        (_, "owner_id") => Meaning::Owner,
+        _ => return None,
+    })
 }
