@@ -4,6 +4,7 @@ mod config_and_exit;
 mod consolidation;
 mod contract;
 mod hubspot_sync;
+mod init;
 mod pipedrive_sync;
 mod pipedrive_writes;
 mod plans;
