@@ -94,10 +94,7 @@ fn family_of(object: ObjectKind) -> Option<&'static Family> {
 /// definition) follow in name order.
 pub fn systems_in_file_order(text: &str, names: &[String]) -> Vec<String> {
     let position = |name: &str| {
-        let headers = [
-            format!("[systems.{name}]"),
-            format!("[systems.\"{name}\"]"),
-        ];
+        let headers = [format!("[systems.{name}]"), format!("[systems.\"{name}\"]")];
         text.lines()
             .position(|line| headers.iter().any(|h| line.trim_start().starts_with(h)))
             .unwrap_or(usize::MAX)
@@ -113,7 +110,9 @@ pub fn systems_in_file_order(text: &str, names: &[String]) -> Vec<String> {
 pub fn mapping_file(systems_text: &str, accounts: &[Account]) -> String {
     let mut out = systems_text.trim_end().to_string();
     let names: Vec<&str> = accounts.iter().map(|a| a.system.as_str()).collect();
-    out.push_str("\n\n# ---------------------------------------------------------------------------\n");
+    out.push_str(
+        "\n\n# ---------------------------------------------------------------------------\n",
+    );
     let _ = writeln!(
         out,
         "# Pairs written by `crmsync init` from the metadata of {}.",
@@ -143,8 +142,7 @@ pub fn mapping_file(systems_text: &str, accounts: &[Account]) -> String {
                     .copied()
                     .find(|o| account.kind.objects().contains(o))
             };
-            let (Some(left_object), Some(right_object)) = (object_of(hub), object_of(spoke))
-            else {
+            let (Some(left_object), Some(right_object)) = (object_of(hub), object_of(spoke)) else {
                 continue;
             };
             let name = if spokes.len() > 1 {
@@ -300,7 +298,9 @@ fn draft_pair(
                 if family.match_on.is_some() && lf.meaning == family.match_on {
                     draft.match_field = Some(lf.name.clone());
                 }
-                draft.fields.push((lf.name.clone(), rf.name.clone(), comment));
+                draft
+                    .fields
+                    .push((lf.name.clone(), rf.name.clone(), comment));
                 draft.used[0].insert(l);
                 draft.used[1].insert(r);
             }
@@ -330,23 +330,22 @@ fn pair_candidates(
 ) -> Vec<(usize, usize, Pairing)> {
     let mut pairs: Vec<(usize, usize, Pairing)> = Vec::new();
     let mut related: Vec<&'static str> = Vec::new();
-    let passes: [(Pairing, &dyn Fn(&FieldDescription, &FieldDescription) -> bool); 3] = [
+    let passes: [(
+        Pairing,
+        &dyn Fn(&FieldDescription, &FieldDescription) -> bool,
+    ); 3] = [
         (Pairing::Meaning, &|l, r| match (l.meaning, r.meaning) {
             (
-                Some(Meaning::Related {
-                    object: a,
-                    many: m,
-                }),
-                Some(Meaning::Related {
-                    object: b,
-                    many: n,
-                }),
+                Some(Meaning::Related { object: a, many: m }),
+                Some(Meaning::Related { object: b, many: n }),
             ) => m == n && family_of(a).map(|f| f.name) == family_of(b).map(|f| f.name),
             (Some(a), Some(b)) => a == b,
             _ => false,
         }),
         (Pairing::Name, &|l, r| l.name == r.name),
-        (Pairing::Label, &|l, r| l.label.eq_ignore_ascii_case(&r.label)),
+        (Pairing::Label, &|l, r| {
+            l.label.eq_ignore_ascii_case(&r.label)
+        }),
     ];
     for (how, same) in passes {
         for (l, lf) in left.iter().enumerate() {
@@ -400,9 +399,7 @@ fn convert(l: &FieldDescription, r: &FieldDescription) -> Verdict {
         return Verdict::Plain;
     }
     if l.multiple != r.multiple {
-        return Verdict::LeftOut(
-            "one holds several options at once, the other one".to_string(),
-        );
+        return Verdict::LeftOut("one holds several options at once, the other one".to_string());
     }
     let values = |f: &FieldDescription| -> BTreeSet<String> {
         f.options.iter().map(|o| o.value.clone()).collect()
@@ -512,16 +509,15 @@ fn stages_map(
     let mut identical = true;
     for &(l, r) in pipelines {
         let (lpipe, rpipe) = (&lp.options[l], &rp.options[r]);
-        let (ls, rs) = (in_pipeline(&lf.options, lpipe), in_pipeline(&rf.options, rpipe));
+        let (ls, rs) = (
+            in_pipeline(&lf.options, lpipe),
+            in_pipeline(&rf.options, rpipe),
+        );
         let matched = match_options(&ls, &rs);
         identical &= matched.len() == ls.len()
             && matched.len() == rs.len()
             && matched.iter().all(|(a, b)| ls[*a].value == rs[*b].value);
-        let heading = format!(
-            "pipeline {} = {}",
-            quote(&lpipe.label),
-            quote(&rpipe.label)
-        );
+        let heading = format!("pipeline {} = {}", quote(&lpipe.label), quote(&rpipe.label));
         let before = entries.len();
         entries.extend(table_entries(&matched, &ls, &rs, Some(&heading)));
         if entries.len() == before {
@@ -555,9 +551,7 @@ fn stages_map(
 }
 
 fn pipeline_field(fields: &[FieldDescription]) -> Option<&FieldDescription> {
-    fields
-        .iter()
-        .find(|f| f.meaning == Some(Meaning::Pipeline))
+    fields.iter().find(|f| f.meaning == Some(Meaning::Pipeline))
 }
 
 /// Options matched by label (case-insensitive), where the label names one
@@ -620,7 +614,11 @@ fn unmatched_note(
     };
     let mut notes = Vec::new();
     for (side, options, used) in [
-        ("left", left, matched.iter().map(|m| m.0).collect::<BTreeSet<_>>()),
+        (
+            "left",
+            left,
+            matched.iter().map(|m| m.0).collect::<BTreeSet<_>>(),
+        ),
         ("right", right, matched.iter().map(|m| m.1).collect()),
     ] {
         let unmatched: Vec<String> = options
@@ -718,7 +716,10 @@ fn render(draft: &PairDraft, left: &End, right: &End) -> String {
         if !read_only.is_empty() {
             wrap_list(
                 &mut out,
-                &format!("{} read-only (a one-way pair can read them):", end.endpoint()),
+                &format!(
+                    "{} read-only (a one-way pair can read them):",
+                    end.endpoint()
+                ),
                 read_only.iter().map(|f| quote_key(&f.name)).collect(),
             );
         }
@@ -790,11 +791,7 @@ fn quote_key(text: &str) -> String {
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        text.to_string()
-    } else {
-        quote(text)
-    }
+    if bare { text.to_string() } else { quote(text) }
 }
 
 /// A label made safe for a one-line comment.

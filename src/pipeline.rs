@@ -136,16 +136,17 @@ pub fn pull(
                 {
                     let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
                     let changed =
-                        connector.list_changed(endpoint.object, &fields, since, &|n| {
-                            bar.set_position(n)
+                        connector.list_changed(endpoint.object, &fields, since, &|listed| {
+                            crate::progress::advance(&bar, listed.done, listed.total)
                         })?;
                     log::info!("pulled {} changed records from {endpoint}", changed.len());
                     previous.merge_changes(changed, started_ms);
                     previous
                 }
                 _ => {
-                    let records =
-                        connector.list(endpoint.object, &fields, &|n| bar.set_position(n))?;
+                    let records = connector.list(endpoint.object, &fields, &|listed| {
+                        crate::progress::advance(&bar, listed.done, listed.total)
+                    })?;
                     log::info!("pulled {} records from {endpoint}", records.len());
                     Snapshot::new(
                         &endpoint.system,
@@ -156,7 +157,7 @@ pub fn pull(
                     )
                 }
             };
-            bar.finish();
+            progress.finish(&bar);
             if pair.uses_owners() && (snapshot.complete || snapshot.owners.is_empty()) {
                 snapshot.owners = owners_of(&endpoint.system)?;
             }
@@ -357,10 +358,13 @@ pub fn apply(
         progress,
     } = *out;
     let state_path = State::path(&config.state_dir);
-    let bar = progress.bar("writing", Some(0));
+    let bar = progress.pending_bar("writing");
+    let summary = plan.summary();
+    bar.set_length((summary.create + summary.update + summary.associate + summary.delete) as u64);
+    progress.reveal(&bar);
     let mut applier = Applier::new(pairs.to_vec(), connectors, state, &state_path);
     let result = applier.apply(plan, report, &bar);
-    bar.finish();
+    progress.finish(&bar);
     result
 }
 
@@ -391,7 +395,7 @@ pub fn plan_and_apply(
     }
     let mut pair_plans = Vec::new();
     let state_path = State::path(&config.state_dir);
-    let bar = progress.bar("writing", Some(0));
+    let bar = progress.pending_bar("writing");
     for (pair, snaps) in pairs.iter().zip(snapshots) {
         let pair_plan = plan_pair(pair, snaps, state);
         // ... and again on the plan actually applied, which may differ once
@@ -399,11 +403,12 @@ pub fn plan_and_apply(
         check_limits(pair, &pair_plan, pair_total(snaps), limits)?;
         let writes = pair_plan.items.iter().filter(|i| i.writes()).count();
         bar.inc_length(writes as u64);
+        progress.reveal(&bar);
         let mut applier = Applier::new(vec![*pair], connectors, state, &state_path);
         applier.apply_pair(pair, &pair_plan, report, &bar)?;
         pair_plans.push(pair_plan);
     }
-    bar.finish();
+    progress.finish(&bar);
     Ok(Plan::new(&config.fingerprint, pair_plans))
 }
 

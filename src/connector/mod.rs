@@ -98,7 +98,10 @@ pub enum Meaning {
     Stage,
     /// Ids of records of another object (a deal's contact or person);
     /// `many` when it holds several, joined by `;`.
-    Related { object: ObjectKind, many: bool },
+    Related {
+        object: ObjectKind,
+        many: bool,
+    },
 }
 
 /// A field of an object as the account describes it, for writing a mapping
@@ -200,6 +203,25 @@ impl WriteOutcome {
     }
 }
 
+/// How far a listing has come: the records read so far, and how many there
+/// are where the vendor's answer says so at no extra cost (HubSpot search's
+/// `total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+impl Listed {
+    /// Records read so far, with no total known.
+    pub fn so_far(done: usize) -> Listed {
+        Listed {
+            done: done as u64,
+            total: None,
+        }
+    }
+}
+
 /// One configured CRM account.
 ///
 /// Errors returned as `Err` are whole-call failures (auth, outage, rate limit);
@@ -217,7 +239,7 @@ pub trait Connector: Send + Sync {
         &self,
         object: ObjectKind,
         fields: &[String],
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
 
     /// The live records of `object` modified at or after `since_ms`, for an
@@ -228,7 +250,7 @@ pub trait Connector: Send + Sync {
         object: ObjectKind,
         fields: &[String],
         since_ms: i64,
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
 
     /// The records with these ids that still exist (at most `max_batch`).

@@ -219,15 +219,20 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
 
     assert_mapping_syncs(&m.work, &mapping);
     // Both sides hold both people and both deals, in the matching stages.
-    let renewal = &m.pd.deals().into_iter().find(|d| d["title"] == json!("Renewal A"));
-    let renewal = renewal.as_ref().expect("the HubSpot deal reached Pipedrive");
-    assert_eq!(renewal["stage_id"], json!(m.pd_renewed));
-    let ann = m
+    let renewal = &m
         .pd
-        .persons()
+        .deals()
         .into_iter()
-        .find(|p| p["emails"][0]["value"] == json!("ann@example.com"))
-        .expect("Ann reached Pipedrive");
+        .find(|d| d["title"] == json!("Renewal A"));
+    let renewal = renewal
+        .as_ref()
+        .expect("the HubSpot deal reached Pipedrive");
+    assert_eq!(renewal["stage_id"], json!(m.pd_renewed));
+    let ann =
+        m.pd.persons()
+            .into_iter()
+            .find(|p| p["emails"][0]["value"] == json!("ann@example.com"))
+            .expect("Ann reached Pipedrive");
     assert_eq!(renewal["person_id"], ann["id"]);
     let custom: Vec<&Value> = ann["custom_fields"].as_object().unwrap().values().collect();
     assert!(custom.contains(&&json!("CTO")), "{ann}");
@@ -268,7 +273,11 @@ fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
     let mapping = init_output(&m.work, &|| m.writes());
     m.work.write_config(&mapping);
     let run = m.work.run(&["init"]).expect(2);
-    assert!(run.stderr.contains("already holds [[pairs]]"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("already holds [[pairs]]"),
+        "{}",
+        run.stderr
+    );
     let one = systems.split("[systems.pd]").next().unwrap();
     m.work.write_config(one);
     let run = m.work.run(&["init"]).expect(2);
@@ -334,7 +343,10 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
         "contacts",
         PropertyDef::new("favourite_colour", "Favourite colour", "string"),
     );
-    eu.define_property("contacts", PropertyDef::new("shoe_size", "Shoe size", "number"));
+    eu.define_property(
+        "contacts",
+        PropertyDef::new("shoe_size", "Shoe size", "number"),
+    );
     us.add_pipeline(
         "renewals",
         "Renewals",
@@ -437,4 +449,48 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
     assert_eq!(big[0].properties["hubspot_owner_id"], us_sam);
     let us_bo = us.find("contacts", "email", "bo@example.com");
     assert_eq!(us.associations(&big[0].id), vec![us_bo[0].id.clone()]);
+}
+
+#[test]
+fn progress_always_draws_bars_into_a_plain_stderr_with_totals_and_no_empty_bars() {
+    let two = super::TwoAccounts::new();
+    two.seed_us_contacts(3);
+    // Under test stderr is a pipe: `auto` draws nothing there.
+    let bar_drawn = |stderr: &str| stderr.contains("\x1b[2K");
+    let first = two.work.run(&["--progress", "always", "sync"]).expect(0);
+    assert!(bar_drawn(&first.stderr), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("writing [") && first.stderr.contains("3/3 records"),
+        "a bar for the three writes: {}",
+        first.stderr
+    );
+    // The next pulls are HubSpot searches, whose answers give the total:
+    // those bars show it with an ETA. The deals had nothing to do: no `0/0`.
+    let second = two.work.run(&["--progress", "always", "sync"]).expect(0);
+    assert!(
+        second.stderr.contains("contacts us.contacts [") && second.stderr.contains("(eta "),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("0/0"), "{}", second.stderr);
+    let auto = two.work.run(&["sync"]).expect(0);
+    assert!(!bar_drawn(&auto.stderr), "{}", auto.stderr);
+}
+
+#[test]
+fn completions_print_a_script_for_each_shell_from_the_same_definitions() {
+    let work = Workdir::new();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef crmsync"),
+        ("fish", "complete -c crmsync"),
+    ] {
+        // No mapping file is needed.
+        let run = work.run(&["completions", shell]).expect(0);
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        for word in ["init", "completions", "pair", "progress", "max-deletes"] {
+            assert!(run.stdout.contains(word), "{shell} lacks {word}");
+        }
+    }
+    work.run(&["completions", "powershell-ish"]).expect(2);
 }

@@ -210,6 +210,9 @@ pub struct PropertyOption {
 /// The answer of `POST …/search`.
 #[derive(Debug, Deserialize)]
 pub struct SearchPage {
+    /// How many records match the query (optional in the schema).
+    #[serde(default)]
+    pub total: Option<u64>,
     #[serde(default)]
     pub results: Vec<ApiObject>,
     pub paging: Option<Paging>,

@@ -19,7 +19,7 @@ mod api;
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
     AnsweredError, AnsweredRecord, Capabilities, Connector, Dependency, FieldDescription,
-    FieldInfo, FieldType, Meaning, NewRecord, OptionDescription, RecordRef, RecordUpdate,
+    FieldInfo, FieldType, Listed, Meaning, NewRecord, OptionDescription, RecordRef, RecordUpdate,
     SentInput, WriteOutcome, WriteResult, match_answers,
 };
 use crate::config::{ConfigError, SystemConfig};
@@ -290,7 +290,7 @@ impl Connector for HubSpot {
         &self,
         object: ObjectKind,
         fields: &[String],
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let path = self.objects_path(object)?;
         let mut query = vec![
@@ -317,7 +317,7 @@ impl Connector for HubSpot {
                 }
                 records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
             }
-            progress(records.len() as u64);
+            progress(Listed::so_far(records.len()));
             Ok(())
         })?;
         if !paged.is_empty() {
@@ -337,7 +337,7 @@ impl Connector for HubSpot {
         object: ObjectKind,
         fields: &[String],
         since_ms: i64,
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let path = format!("{}/search", self.objects_path(object)?);
         let modified = modified_property(object);
@@ -350,6 +350,8 @@ impl Connector for HubSpot {
             let mut after: Option<String> = None;
             let mut reached = 0;
             let mut last_id = None;
+            // A query above the last id counts only what is left.
+            let before_query = records.len() as u64;
             let more = loop {
                 let mut filters = vec![
                     json!({"propertyName": modified, "operator": "GTE", "value": since_ms.to_string()}),
@@ -377,7 +379,10 @@ impl Connector for HubSpot {
                     records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
                     last_id = Some(api.id.clone());
                 }
-                progress(records.len() as u64);
+                progress(Listed {
+                    done: records.len() as u64,
+                    total: page.total.map(|t| before_query + t),
+                });
                 match page.paging.and_then(|p| p.next) {
                     Some(next) if reached + SEARCH_PAGE <= SEARCH_REACH => after = Some(next.after),
                     Some(_) => break true,
@@ -740,7 +745,11 @@ impl Connector for HubSpot {
                     .collect(),
                 Some(Meaning::Stage) => pipelines
                     .iter()
-                    .flat_map(|p| p.stages.iter().map(|s| option(&s.id, &s.label, Some(&p.id))))
+                    .flat_map(|p| {
+                        p.stages
+                            .iter()
+                            .map(|s| option(&s.id, &s.label, Some(&p.id)))
+                    })
                     .collect(),
                 _ => property
                     .options

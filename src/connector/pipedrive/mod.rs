@@ -14,7 +14,7 @@ mod api;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, FieldDescription, FieldInfo, FieldType, Meaning, NewRecord,
+    Capabilities, Connector, FieldDescription, FieldInfo, FieldType, Listed, Meaning, NewRecord,
     OptionDescription, RecordRef, RecordUpdate, Required, WriteOutcome, WriteResult, WriteRules,
 };
 use crate::config::{ConfigError, SystemConfig};
@@ -904,13 +904,13 @@ impl Connector for Pipedrive {
         &self,
         object: ObjectKind,
         fields: &[String],
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         let query: Vec<_> = custom_fields_query(&resolved).into_iter().collect();
         let entities: Vec<Entity> = self
-            .list_pages(&path, &query, &mut |n| progress(n as u64))
+            .list_pages(&path, &query, &mut |n| progress(Listed::so_far(n)))
             .with_context(|| format!("listing {object} from {}", self.system()))?;
         entities
             .iter()
@@ -923,7 +923,7 @@ impl Connector for Pipedrive {
         object: ObjectKind,
         fields: &[String],
         since_ms: i64,
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
@@ -936,7 +936,7 @@ impl Connector for Pipedrive {
         ];
         query.extend(custom_fields_query(&resolved));
         let entities: Vec<Entity> = self
-            .list_pages(&path, &query, &mut |n| progress(n as u64))
+            .list_pages(&path, &query, &mut |n| progress(Listed::so_far(n)))
             .with_context(|| format!("listing changed {object} from {}", self.system()))?;
         entities
             .iter()
@@ -1175,9 +1175,9 @@ impl Connector for Pipedrive {
         let mut fields = Vec::new();
         for (name, info) in names.iter().zip(infos) {
             let Some(info) = info else { continue };
-            let field = schema.iter().find(|f| {
-                f.field_code == *name || (f.is_custom_field && custom_name(f) == *name)
-            });
+            let field = schema
+                .iter()
+                .find(|f| f.field_code == *name || (f.is_custom_field && custom_name(f) == *name));
             let meaning = meaning_of(object, name);
             let options = match meaning {
                 Some(Meaning::Pipeline) => pipelines
