@@ -667,7 +667,7 @@ fn render(draft: &PairDraft, left: &End, right: &End) -> String {
         for (field, map) in named {
             if let ValueMapDraft::Named(name, notes) = map {
                 for note in notes {
-                    let _ = writeln!(out, "# {field}: {note}");
+                    comment(&mut out, &format!("{field}: {note}"));
                 }
                 let _ = writeln!(out, "{} = {}", quote_key(field), quote(name));
             }
@@ -681,14 +681,14 @@ fn render(draft: &PairDraft, left: &End, right: &End) -> String {
                 let _ = writeln!(out, "{line:<40} # {comment}");
             }
             for note in notes {
-                let _ = writeln!(out, "# {note}");
+                comment(&mut out, note);
             }
         }
     }
     if !draft.left_out.is_empty() {
         let _ = writeln!(out, "# Paired by name or label but left out:");
         for line in &draft.left_out {
-            let _ = writeln!(out, "#   {line}");
+            comment(&mut out, &format!("  {line}"));
         }
     }
     let _ = writeln!(
@@ -749,6 +749,23 @@ fn describe(f: &FieldDescription) -> String {
     }
 }
 
+/// A comment, wrapped at spaces to about 90 columns; continuation lines
+/// are indented.
+fn comment(out: &mut String, text: &str) {
+    let mut line = String::from("#");
+    for word in text.split(' ') {
+        if line.len() + 1 + word.len() > 90 && line.trim_start_matches('#').trim().len() > 0 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#    ");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
 /// `# heading item, item, …` wrapped to about 90 columns.
 fn wrap_list(out: &mut String, heading: &str, items: Vec<String>) {
     let mut line = format!("#   {heading}");
@@ -799,4 +816,233 @@ fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn field(name: &str, label: &str, kind: FieldType) -> FieldDescription {
+        FieldDescription {
+            name: name.into(),
+            label: label.into(),
+            kind,
+            multiple: false,
+            options: Vec::new(),
+            read_only: false,
+            is_custom: false,
+            meaning: None,
+        }
+    }
+
+    fn meaning(meaning: Meaning, f: FieldDescription) -> FieldDescription {
+        FieldDescription {
+            meaning: Some(meaning),
+            ..f
+        }
+    }
+
+    fn choice(name: &str, label: &str, options: &[(&str, &str)]) -> FieldDescription {
+        FieldDescription {
+            options: options
+                .iter()
+                .map(|(v, l)| OptionDescription {
+                    value: v.to_string(),
+                    label: l.to_string(),
+                    group: None,
+                })
+                .collect(),
+            ..field(name, label, FieldType::Choice)
+        }
+    }
+
+    /// A small HubSpot or Pipedrive account: people with an email, a name
+    /// and an owner; deals with a name and a contact.
+    fn account(system: &str, kind: SystemKind) -> Account {
+        let hubspot = kind == SystemKind::Hubspot;
+        let (people, person_ref) = if hubspot {
+            (ObjectKind::Contacts, ObjectKind::Contacts)
+        } else {
+            (ObjectKind::Persons, ObjectKind::Persons)
+        };
+        let people_fields = vec![
+            meaning(Meaning::Email, field("email", "Email", FieldType::Text)),
+            meaning(
+                Meaning::FirstName,
+                field(
+                    if hubspot { "firstname" } else { "first_name" },
+                    "First name",
+                    FieldType::Text,
+                ),
+            ),
+            meaning(
+                Meaning::Owner,
+                field(
+                    if hubspot {
+                        "hubspot_owner_id"
+                    } else {
+                        "owner_id"
+                    },
+                    "Owner",
+                    FieldType::Choice,
+                ),
+            ),
+            FieldDescription {
+                read_only: true,
+                ..field("createdate", "Created", FieldType::Date)
+            },
+        ];
+        let deal_fields = vec![
+            meaning(
+                Meaning::DealName,
+                field(
+                    if hubspot { "dealname" } else { "title" },
+                    "Name",
+                    FieldType::Text,
+                ),
+            ),
+            meaning(
+                Meaning::Related {
+                    object: person_ref,
+                    many: false,
+                },
+                field(
+                    if hubspot { "contact" } else { "person_id" },
+                    "Contact",
+                    FieldType::Relation,
+                ),
+            ),
+            field(
+                "amount",
+                "Amount",
+                if hubspot {
+                    FieldType::Number
+                } else {
+                    FieldType::Text
+                },
+            ),
+        ];
+        Account {
+            system: system.into(),
+            kind,
+            objects: vec![(people, people_fields), (ObjectKind::Deals, deal_fields)],
+            owners: vec![Owner {
+                id: "1".into(),
+                email: "sam@x.io".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn three_systems_pair_each_with_the_first_and_the_file_loads() {
+        let systems = "[systems.hub]\nkind = \"hubspot\"\ntoken_env = \"H\"\n\
+            [systems.pd]\nkind = \"pipedrive\"\ntoken_env = \"P\"\nbase_url = \"https://x.pipedrive.com\"\n\
+            [systems.eu]\nkind = \"hubspot\"\ntoken_env = \"E\"\n";
+        let accounts = [
+            account("hub", SystemKind::Hubspot),
+            account("pd", SystemKind::Pipedrive),
+            account("eu", SystemKind::Hubspot),
+        ];
+        let text = mapping_file(systems, &accounts);
+        let config = Config::from_str(&text, Path::new("sync.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let names: Vec<(&str, String, String)> = config
+            .pairs
+            .iter()
+            .map(|p| (p.name.as_str(), p.left.to_string(), p.right.to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("contacts-pd", "hub.contacts".into(), "pd.persons".into()),
+                ("deals-pd", "hub.deals".into(), "pd.deals".into()),
+                ("contacts-eu", "hub.contacts".into(), "eu.contacts".into()),
+                ("deals-eu", "hub.deals".into(), "eu.deals".into()),
+            ]
+        );
+        let deals_pd = &config.pairs[1];
+        assert_eq!(
+            deals_pd.values["contact"],
+            crate::config::ValueMap::Link("contacts-pd".into())
+        );
+        assert_eq!(config.pairs[0].match_field.as_deref(), Some("email"));
+        assert!(text.contains("`hub` (the first system in this file) is the hub"));
+        // A number and free text do not convert: left out, and said so.
+        assert!(
+            !deals_pd.fields.iter().any(|f| f.left == "amount"),
+            "{text}"
+        );
+        assert!(
+            text.contains("number and text values cannot convert"),
+            "{text}"
+        );
+        // Read-only fields are listed, not mapped.
+        assert!(text.contains("read-only (a one-way pair can read them): createdate"));
+    }
+
+    #[test]
+    fn options_map_by_label_by_table_or_not_at_all() {
+        let hs = choice("stage", "Stage", &[("lead", "Lead"), ("won", "Won")]);
+        let all = choice("Stage", "Stage", &[("Lead", "lead"), ("Won", "WON")]);
+        assert!(matches!(
+            convert(&hs, &all),
+            Verdict::Map(ValueMapDraft::Named(ref n, _)) if n == "by-label"
+        ));
+        let some = choice("Stage", "Stage", &[("Lead", "Lead"), ("Lost", "Lost")]);
+        let Verdict::Map(ValueMapDraft::Table(entries, notes)) = convert(&hs, &some) else {
+            panic!("a partial match is a table");
+        };
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (entries[0].0.as_str(), entries[0].1.as_str()),
+            ("lead", "Lead")
+        );
+        assert!(
+            notes.iter().any(|n| n.contains("\"Won\" (won)")),
+            "{notes:?}"
+        );
+        assert!(notes.iter().any(|n| n.contains("\"Lost\"")), "{notes:?}");
+        let none = choice("Stage", "Stage", &[("x", "Other")]);
+        assert!(matches!(convert(&hs, &none), Verdict::LeftOut(_)));
+        // The same options on both sides need no map at all.
+        assert!(matches!(convert(&hs, &hs.clone()), Verdict::Plain));
+        let text = field("stage", "Stage", FieldType::Text);
+        assert!(matches!(convert(&hs, &text), Verdict::LeftOut(_)));
+    }
+
+    #[test]
+    fn fields_pair_by_meaning_then_name_then_label() {
+        let left = [
+            meaning(
+                Meaning::DealName,
+                field("dealname", "Deal", FieldType::Text),
+            ),
+            field("region", "Region", FieldType::Text),
+            field("notes", "Remarks", FieldType::Text),
+        ];
+        let right = [
+            field("Remarks", "Remarks", FieldType::Text),
+            field("region", "Area", FieldType::Text),
+            meaning(Meaning::DealName, field("title", "Title", FieldType::Text)),
+        ];
+        let pairs: Vec<(usize, usize)> = pair_candidates(&left, &right)
+            .into_iter()
+            .map(|(l, r, _)| (l, r))
+            .collect();
+        assert_eq!(pairs, [(0, 2), (1, 1), (2, 0)]);
+    }
+
+    #[test]
+    fn systems_keep_the_order_of_the_file_and_keys_are_quoted_where_needed() {
+        let text = "[systems.zeta]\nkind = \"hubspot\"\n[systems.alpha]\n";
+        assert_eq!(
+            systems_in_file_order(text, &["alpha".into(), "zeta".into()]),
+            ["zeta", "alpha"]
+        );
+        assert_eq!(quote_key("jobtitle"), "jobtitle");
+        assert_eq!(quote_key("Job Title"), "\"Job Title\"");
+        assert_eq!(quote("say \"hi\""), "'say \"hi\"'");
+    }
 }
