@@ -330,40 +330,18 @@ fn pair_candidates(
 ) -> Vec<(usize, usize, Pairing)> {
     let mut pairs: Vec<(usize, usize, Pairing)> = Vec::new();
     let mut related: Vec<&'static str> = Vec::new();
-    let passes: [(
-        Pairing,
-        &dyn Fn(&FieldDescription, &FieldDescription) -> bool,
-    ); 3] = [
-        (Pairing::Meaning, &|l, r| match (l.meaning, r.meaning) {
-            (
-                Some(Meaning::Related { object: a, many: m }),
-                Some(Meaning::Related { object: b, many: n }),
-            ) => m == n && family_of(a).map(|f| f.name) == family_of(b).map(|f| f.name),
-            (Some(a), Some(b)) => a == b,
-            _ => false,
-        }),
-        (Pairing::Name, &|l, r| l.name == r.name),
-        (Pairing::Label, &|l, r| {
-            l.label.eq_ignore_ascii_case(&r.label)
-        }),
-    ];
-    for (how, same) in passes {
+    for how in [Pairing::Meaning, Pairing::Name, Pairing::Label] {
+        // Relations pair only by meaning: their names say nothing of which
+        // records they point to.
+        let eligible = |f: &FieldDescription| {
+            !f.read_only && (matches!(how, Pairing::Meaning) || !is_related(f))
+        };
         for (l, lf) in left.iter().enumerate() {
-            let is_related = matches!(lf.meaning, Some(Meaning::Related { .. }));
-            if lf.read_only || pairs.iter().any(|p| p.0 == l) {
-                continue;
-            }
-            // Relations pair only by meaning: their names say nothing of
-            // which records they point to.
-            if is_related && !matches!(how, Pairing::Meaning) {
+            if !eligible(lf) || pairs.iter().any(|p| p.0 == l) {
                 continue;
             }
             let found = right.iter().enumerate().find(|(r, rf)| {
-                !rf.read_only
-                    && !pairs.iter().any(|p| p.1 == *r)
-                    && !(matches!(rf.meaning, Some(Meaning::Related { .. }))
-                        && !matches!(how, Pairing::Meaning))
-                    && same(lf, rf)
+                eligible(rf) && !pairs.iter().any(|p| p.1 == *r) && alike(how, lf, rf)
             });
             let Some((r, _)) = found else { continue };
             if let Some(Meaning::Related { object, .. }) = lf.meaning {
@@ -378,6 +356,27 @@ fn pair_candidates(
     }
     pairs.sort_by_key(|p| p.0);
     pairs
+}
+
+fn is_related(f: &FieldDescription) -> bool {
+    matches!(f.meaning, Some(Meaning::Related { .. }))
+}
+
+/// Whether two fields are the same one, the way `how` tells. Relations are
+/// the same when they point at the same kind of record and hold as many.
+fn alike(how: Pairing, l: &FieldDescription, r: &FieldDescription) -> bool {
+    match how {
+        Pairing::Name => l.name == r.name,
+        Pairing::Label => l.label.trim().eq_ignore_ascii_case(r.label.trim()),
+        Pairing::Meaning => match (l.meaning, r.meaning) {
+            (
+                Some(Meaning::Related { object: a, many: m }),
+                Some(Meaning::Related { object: b, many: n }),
+            ) => m == n && family_of(a).map(|f| f.name) == family_of(b).map(|f| f.name),
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        },
+    }
 }
 
 /// Whether two fields' values can be copied as they are, need a value map,
@@ -754,7 +753,7 @@ fn describe(f: &FieldDescription) -> String {
 fn comment(out: &mut String, text: &str) {
     let mut line = String::from("#");
     for word in text.split(' ') {
-        if line.len() + 1 + word.len() > 90 && line.trim_start_matches('#').trim().len() > 0 {
+        if line.len() + 1 + word.len() > 90 && !line.trim_start_matches('#').trim().is_empty() {
             out.push_str(&line);
             out.push('\n');
             line = String::from("#    ");
