@@ -722,7 +722,7 @@ impl Config {
         }
         if pairs_required && pairs.is_empty() {
             return Err(ConfigError(format!(
-                "{file}: no [[pairs]] defined; add at least one (see sync.toml.example)"
+                "{file}: no [[pairs]] defined; add at least one (see sync.toml.example), or let `crmsync init` write them from the accounts"
             )));
         }
 

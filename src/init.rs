@@ -266,12 +266,12 @@ fn draft_pair(
                 }
             }
             (Some(Meaning::Pipeline), Some(Meaning::Pipeline)) => {
-                pipelines_map(lf, rf, &matched_pipelines)
+                pipelines_map(lf, rf, &matched_pipelines, systems(left, right))
             }
             (Some(Meaning::Stage), Some(Meaning::Stage)) => {
                 stages_map(left, right, lf, rf, &matched_pipelines)
             }
-            _ => convert(lf, rf),
+            _ => convert(lf, rf, systems(left, right)),
         };
         let how = match how {
             Pairing::Meaning => "same meaning",
@@ -381,7 +381,7 @@ fn alike(how: Pairing, l: &FieldDescription, r: &FieldDescription) -> bool {
 
 /// Whether two fields' values can be copied as they are, need a value map,
 /// or cannot convert.
-fn convert(l: &FieldDescription, r: &FieldDescription) -> Verdict {
+fn convert(l: &FieldDescription, r: &FieldDescription, systems: [&str; 2]) -> Verdict {
     if l.kind == FieldType::Relation || r.kind == FieldType::Relation {
         return Verdict::LeftOut(
             "it holds ids of other records or users, which no pair translates".to_string(),
@@ -422,7 +422,7 @@ fn convert(l: &FieldDescription, r: &FieldDescription) -> Verdict {
             vec![format!("all {} option labels match", matched.len())],
         ));
     }
-    let notes = unmatched_note("options", &l.options, &r.options, &matched);
+    let notes = unmatched_note("options", systems, &l.options, &r.options, &matched);
     let entries = table_entries(&matched, &l.options, &r.options, None);
     Verdict::Map(ValueMapDraft::Table(entries, notes))
 }
@@ -459,6 +459,7 @@ fn pipelines_map(
     lf: &FieldDescription,
     rf: &FieldDescription,
     matched: &[(usize, usize)],
+    systems: [&str; 2],
 ) -> Verdict {
     if matched.is_empty() {
         return Verdict::LeftOut("no pipeline names match".to_string());
@@ -477,7 +478,7 @@ fn pipelines_map(
             vec![format!("all {} pipeline names match", matched.len())],
         ));
     }
-    let notes = unmatched_note("pipelines", &lf.options, &rf.options, matched);
+    let notes = unmatched_note("pipelines", systems, &lf.options, &rf.options, matched);
     let entries = table_entries(matched, &lf.options, &rf.options, None);
     Verdict::Map(ValueMapDraft::Table(entries, notes))
 }
@@ -522,7 +523,7 @@ fn stages_map(
         if entries.len() == before {
             notes.push(format!("{heading}: no stage names match"));
         }
-        for note in unmatched_note("stages", &ls, &rs, &matched) {
+        for note in unmatched_note("stages", systems(left, right), &ls, &rs, &matched) {
             notes.push(format!("{heading}: {note}"));
         }
     }
@@ -547,6 +548,11 @@ fn stages_map(
         return Verdict::Plain;
     }
     Verdict::Map(ValueMapDraft::Table(entries, notes))
+}
+
+/// The two systems' names, as comments name the sides.
+fn systems<'a>(left: &End<'a>, right: &End<'a>) -> [&'a str; 2] {
+    [left.account.system.as_str(), right.account.system.as_str()]
 }
 
 fn pipeline_field(fields: &[FieldDescription]) -> Option<&FieldDescription> {
@@ -600,6 +606,7 @@ fn table_entries(
 /// Comment lines naming the options of each side that found no match.
 fn unmatched_note(
     what: &str,
+    systems: [&str; 2],
     left: &[OptionDescription],
     right: &[OptionDescription],
     matched: &[(usize, usize)],
@@ -612,13 +619,13 @@ fn unmatched_note(
         }
     };
     let mut notes = Vec::new();
-    for (side, options, used) in [
+    for (system, options, used) in [
         (
-            "left",
+            systems[0],
             left,
             matched.iter().map(|m| m.0).collect::<BTreeSet<_>>(),
         ),
-        ("right", right, matched.iter().map(|m| m.1).collect()),
+        (systems[1], right, matched.iter().map(|m| m.1).collect()),
     ] {
         let unmatched: Vec<String> = options
             .iter()
@@ -628,7 +635,7 @@ fn unmatched_note(
             .collect();
         if !unmatched.is_empty() {
             notes.push(format!(
-                "{what} of the {side} side with no match: {}",
+                "{what} of {system} with no match: {}",
                 unmatched.join(", ")
             ));
         }
@@ -749,17 +756,36 @@ fn describe(f: &FieldDescription) -> String {
 }
 
 /// A comment, wrapped at spaces to about 90 columns; continuation lines
-/// are indented.
+/// are indented. A quoted label, and an option's value in parentheses
+/// after it, are never split.
 fn comment(out: &mut String, text: &str) {
+    let mut words: Vec<String> = Vec::new();
+    let mut quoted = false;
+    let mut word = String::new();
+    for c in text.chars() {
+        if c == ' ' && !quoted {
+            words.push(std::mem::take(&mut word));
+            continue;
+        }
+        if c == '"' {
+            quoted = !quoted;
+        }
+        word.push(c);
+    }
+    words.push(word);
     let mut line = String::from("#");
-    for word in text.split(' ') {
-        if line.len() + 1 + word.len() > 90 && !line.trim_start_matches('#').trim().is_empty() {
+    for word in words {
+        let breakable = !word.starts_with('(');
+        if breakable
+            && line.len() + 1 + word.len() > 90
+            && !line.trim_start_matches('#').trim().is_empty()
+        {
             out.push_str(&line);
             out.push('\n');
             line = String::from("#    ");
         }
         line.push(' ');
-        line.push_str(word);
+        line.push_str(&word);
     }
     out.push_str(&line);
     out.push('\n');
@@ -986,11 +1012,12 @@ mod tests {
         let hs = choice("stage", "Stage", &[("lead", "Lead"), ("won", "Won")]);
         let all = choice("Stage", "Stage", &[("Lead", "lead"), ("Won", "WON")]);
         assert!(matches!(
-            convert(&hs, &all),
+            convert(&hs, &all, ["a", "b"]),
             Verdict::Map(ValueMapDraft::Named(ref n, _)) if n == "by-label"
         ));
         let some = choice("Stage", "Stage", &[("Lead", "Lead"), ("Lost", "Lost")]);
-        let Verdict::Map(ValueMapDraft::Table(entries, notes)) = convert(&hs, &some) else {
+        let Verdict::Map(ValueMapDraft::Table(entries, notes)) = convert(&hs, &some, ["a", "b"])
+        else {
             panic!("a partial match is a table");
         };
         assert_eq!(entries.len(), 1);
@@ -1004,11 +1031,20 @@ mod tests {
         );
         assert!(notes.iter().any(|n| n.contains("\"Lost\"")), "{notes:?}");
         let none = choice("Stage", "Stage", &[("x", "Other")]);
-        assert!(matches!(convert(&hs, &none), Verdict::LeftOut(_)));
+        assert!(matches!(
+            convert(&hs, &none, ["a", "b"]),
+            Verdict::LeftOut(_)
+        ));
         // The same options on both sides need no map at all.
-        assert!(matches!(convert(&hs, &hs.clone()), Verdict::Plain));
+        assert!(matches!(
+            convert(&hs, &hs.clone(), ["a", "b"]),
+            Verdict::Plain
+        ));
         let text = field("stage", "Stage", FieldType::Text);
-        assert!(matches!(convert(&hs, &text), Verdict::LeftOut(_)));
+        assert!(matches!(
+            convert(&hs, &text, ["a", "b"]),
+            Verdict::LeftOut(_)
+        ));
     }
 
     #[test]
