@@ -243,6 +243,15 @@ impl PlainStderr {
         std::io::stderr().write_all(out.as_bytes())
     }
 
+    /// Moves the cursor `n` places in a direction (ANSI `A` up, `B` down,
+    /// `C` right, `D` left).
+    fn cursor_move(&self, n: usize, direction: char) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.control(&format!("\x1b[{n}{direction}"), false)
+    }
+
     /// Writes a cursor move; like a terminal, it ends a full line's wait.
     fn control(&self, sequence: &str, to_line_start: bool) -> std::io::Result<()> {
         let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
@@ -261,31 +270,19 @@ impl indicatif::TermLike for PlainStderr {
     }
 
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.control(&format!("\x1b[{n}A"), false)
+        self.cursor_move(n, 'A')
     }
 
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.control(&format!("\x1b[{n}B"), false)
+        self.cursor_move(n, 'B')
     }
 
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.control(&format!("\x1b[{n}C"), false)
+        self.cursor_move(n, 'C')
     }
 
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.control(&format!("\x1b[{n}D"), false)
+        self.cursor_move(n, 'D')
     }
 
     fn write_line(&self, line: &str) -> std::io::Result<()> {

@@ -1,7 +1,9 @@
-//! `crmsync init`: from a file holding only `[systems.*]`, a mapping file
-//! read from the accounts' metadata that works as it stands: `diff` finds
-//! the drift, `sync` settles it, the next `diff` is clean. init itself
-//! writes to no CRM.
+//! Issue 14, a first run made easy. `crmsync init`: from a file holding
+//! only `[systems.*]`, a mapping file read from the accounts' metadata that
+//! works as it stands (`diff` finds the drift, `sync` settles it, the next
+//! `diff` is clean), while init itself writes to no CRM. Also the shell
+//! completions, and progress bars drawn on request into a stderr that is
+//! not a terminal.
 
 use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
 use crate::support::fake_pipedrive::FakePipedrive;
@@ -155,6 +157,25 @@ fn init_output(work: &Workdir, writes: &dyn Fn() -> usize) -> String {
     run.stdout
 }
 
+/// Every one of `lines` is in the mapping.
+#[track_caller]
+fn assert_lines(mapping: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(mapping.contains(line), "missing {line:?} in\n{mapping}");
+    }
+}
+
+/// Every one of `names` is named on a comment line of the mapping.
+#[track_caller]
+fn assert_commented(mapping: &str, names: &[&str]) {
+    for name in names {
+        let commented = mapping
+            .lines()
+            .any(|l| l.trim_start().starts_with('#') && l.contains(name));
+        assert!(commented, "no comment naming {name:?} in\n{mapping}");
+    }
+}
+
 /// `init` output saved: `diff` finds the drift (3), `sync` settles it (0),
 /// and the next `diff` is clean (0).
 #[track_caller]
@@ -176,46 +197,45 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
         mapping.starts_with("# my accounts\n[systems.hs]"),
         "{mapping}"
     );
-    for line in [
-        "left = \"hs.contacts\"",
-        "right = \"pd.persons\"",
-        "match = \"email\"",
-        "direction = \"both\"",
-        "firstname = \"first_name\"",
-        // A Pipedrive custom field, matched by its label and named by it.
-        "jobtitle = \"Job title\"",
-        "dealname = \"title\"",
-        "amount = \"value\"",
-        "hubspot_owner_id = \"owner-by-email\"",
-        "contact = \"link:contacts\"",
-        // Options that match only in part: an explicit table.
-        "[pairs.values.lifecyclestage]",
-        "lead = \"Lead\"",
-        "[pairs.values.pipeline]",
-        "renewals = \"3\"",
-        "[pairs.values.dealstage]",
-        &format!("closedwon = \"{}\"", m.pd_closed_won),
-        &format!("r-renewed = \"{}\"", m.pd_renewed),
-    ] {
-        assert!(mapping.contains(line), "missing {line:?} in\n{mapping}");
-    }
+    assert_lines(
+        &mapping,
+        &[
+            "left = \"hs.contacts\"",
+            "right = \"pd.persons\"",
+            "match = \"email\"",
+            "direction = \"both\"",
+            "firstname = \"first_name\"",
+            // A Pipedrive custom field, matched by its label and named by it.
+            "jobtitle = \"Job title\"",
+            "dealname = \"title\"",
+            "amount = \"value\"",
+            "hubspot_owner_id = \"owner-by-email\"",
+            "contact = \"link:contacts\"",
+            // Options that match only in part: an explicit table.
+            "[pairs.values.lifecyclestage]",
+            "lead = \"Lead\"",
+            "[pairs.values.pipeline]",
+            "renewals = \"3\"",
+            "[pairs.values.dealstage]",
+            &format!("closedwon = \"{}\"", m.pd_closed_won),
+            &format!("r-renewed = \"{}\"", m.pd_renewed),
+        ],
+    );
     // What matched nothing is named in comments: fields, options, stages,
     // pipelines and owners.
-    for comment in [
-        "\"Shoe size\" (number, custom)",
-        "favourite_colour \"Favourite colour\" (text, custom)",
-        "\"Partner\"",
-        "\"Contract Sent\" (contractsent)",
-        "\"Negotiation\"",
-        "\"Churned\" (r-churned)",
-        "pipeline \"Pipeline\" of pd has no match",
-        "owners only in hs: only.hubspot@corp.example",
-    ] {
-        let commented = mapping
-            .lines()
-            .any(|l| l.trim_start().starts_with('#') && l.contains(comment));
-        assert!(commented, "no comment naming {comment:?} in\n{mapping}");
-    }
+    assert_commented(
+        &mapping,
+        &[
+            "\"Shoe size\" (number, custom)",
+            "favourite_colour \"Favourite colour\" (text, custom)",
+            "\"Partner\"",
+            "\"Contract Sent\" (contractsent)",
+            "\"Negotiation\"",
+            "\"Churned\" (r-churned)",
+            "pipeline \"Pipeline\" of pd has no match",
+            "owners only in hs: only.hubspot@corp.example",
+        ],
+    );
 
     assert_mapping_syncs(&m.work, &mapping);
     // Both sides hold both people and both deals, in the matching stages.
@@ -406,36 +426,35 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
 
     let writes = || us.server().write_request_count() + eu.server().write_request_count();
     let mapping = init_output(&work, &writes);
-    for line in [
-        "left = \"us.contacts\"",
-        "right = \"eu.contacts\"",
-        "match = \"email\"",
-        "region = \"sales_region\"",
-        "[pairs.values.region]",
-        "emea = \"emea\"",
-        "contacts = \"contacts\"",
-        "contacts = \"link:contacts\"",
-        "pipeline = \"by-label\"",
-        "[pairs.values.dealstage]",
-        "r-renewed = \"eu-renewed\"",
-        "closedwon = \"closedwon\"",
-    ] {
-        assert!(mapping.contains(line), "missing {line:?} in\n{mapping}");
-    }
-    for comment in [
-        "favourite_colour \"Favourite colour\" (text, custom)",
-        "shoe_size \"Shoe size\" (number, custom)",
-        "\"Americas\" (amer)",
-        "\"APAC\" (apac)",
-        "\"Churned\" (r-churned)",
-        "\"Lost\" (eu-lost)",
-        "owners only in eu: only.eu@corp.example",
-    ] {
-        let commented = mapping
-            .lines()
-            .any(|l| l.trim_start().starts_with('#') && l.contains(comment));
-        assert!(commented, "no comment naming {comment:?} in\n{mapping}");
-    }
+    assert_lines(
+        &mapping,
+        &[
+            "left = \"us.contacts\"",
+            "right = \"eu.contacts\"",
+            "match = \"email\"",
+            "region = \"sales_region\"",
+            "[pairs.values.region]",
+            "emea = \"emea\"",
+            "contacts = \"contacts\"",
+            "contacts = \"link:contacts\"",
+            "pipeline = \"by-label\"",
+            "[pairs.values.dealstage]",
+            "r-renewed = \"eu-renewed\"",
+            "closedwon = \"closedwon\"",
+        ],
+    );
+    assert_commented(
+        &mapping,
+        &[
+            "favourite_colour \"Favourite colour\" (text, custom)",
+            "shoe_size \"Shoe size\" (number, custom)",
+            "\"Americas\" (amer)",
+            "\"APAC\" (apac)",
+            "\"Churned\" (r-churned)",
+            "\"Lost\" (eu-lost)",
+            "owners only in eu: only.eu@corp.example",
+        ],
+    );
 
     assert_mapping_syncs(&work, &mapping);
     let renewal = eu.find("deals", "dealname", "Renewal A");
