@@ -1,6 +1,7 @@
-//! The command line (DESIGN §3, a contract): global options and the four
-//! subcommands, each a stopping point of one pipeline. The `///` comments
-//! are the `--help` text. Parsing only; no behaviour here.
+//! The command line (DESIGN §3, a contract): global options, the four
+//! subcommands that are stopping points of one pipeline, `init` and
+//! `completions`. The `///` comments are the `--help` text, and every
+//! option has one (a unit test walks them). Parsing only; no behaviour here.
 
 use crate::config::Limit;
 use crate::progress::ProgressMode;
@@ -62,6 +63,8 @@ impl Command {
             Command::Diff { .. } => "diff",
             Command::Push { .. } => "push",
             Command::Sync { .. } => "sync",
+            Command::Init { .. } => "init",
+            Command::Completions { .. } => "completions",
         }
     }
 }
@@ -79,6 +82,7 @@ pub enum Command {
     },
     /// Pull, then print the plan: what sync would change. Writes nothing to any CRM.
     Diff {
+        /// Only this pair (repeatable); default all.
         #[arg(long = "pair", value_name = "NAME")]
         pairs: Vec<String>,
         /// Also save the plan as JSON here, for review and `push`.
@@ -103,6 +107,7 @@ pub enum Command {
     },
     /// Pull, plan and apply in one run.
     Sync {
+        /// Only this pair (repeatable); default all.
         #[arg(long = "pair", value_name = "NAME")]
         pairs: Vec<String>,
         /// Stop after printing the plan (exit 3 if there is drift).
@@ -113,6 +118,20 @@ pub enum Command {
         full: bool,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// From a file holding only [systems.*], print a complete mapping file
+    /// read from the accounts' metadata. Reads metadata only; writes to no CRM.
+    Init {
+        /// Replace the --config file with the result (the old one is kept
+        /// beside it with a .bak suffix).
+        #[arg(long)]
+        write: bool,
+    },
+    /// Print a shell completion script for crmsync on stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -131,4 +150,34 @@ pub struct LimitArgs {
 
 fn parse_limit(text: &str) -> Result<Limit, String> {
     Limit::parse(text).ok_or_else(|| format!("`{text}` is not a count (10) or a percentage (5%)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand, as `command path: --long`, that
+    /// has no help line.
+    fn undocumented(command: &clap::Command, path: &str) -> Vec<String> {
+        let mut missing: Vec<String> = command
+            .get_arguments()
+            .filter(|a| a.get_id() != "help" && a.get_id() != "version")
+            .filter(|a| a.get_help().is_none())
+            .map(|a| format!("{path}: {}", a.get_id()))
+            .collect();
+        for sub in command.get_subcommands() {
+            missing.extend(undocumented(sub, &format!("{path} {}", sub.get_name())));
+        }
+        missing
+    }
+
+    #[test]
+    fn every_option_and_subcommand_has_a_help_line() {
+        let cli = Cli::command();
+        assert_eq!(undocumented(&cli, "crmsync"), Vec::<String>::new());
+        for sub in cli.get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no about", sub.get_name());
+        }
+    }
 }

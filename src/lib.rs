@@ -6,7 +6,9 @@
 //! (`pipeline.rs`) up to its stopping point and prints the result: `pull`
 //! stops after the snapshots, `diff` after the plan, `push` applies a saved
 //! plan, `sync` goes all the way. Printing goes to stdout; logs and bars to
-//! stderr. Exit codes are chosen in `exit.rs` only.
+//! stderr. Exit codes are chosen in `exit.rs` only. `init` (a mapping file
+//! from the accounts' metadata, `init.rs`) and `completions` run before any
+//! mapping file is loaded.
 
 pub mod alert;
 pub mod apply;
@@ -17,6 +19,7 @@ pub mod diff;
 pub mod exit;
 pub mod fields;
 pub mod files;
+pub mod init;
 pub mod mapping;
 pub mod matcher;
 pub mod model;
@@ -31,9 +34,9 @@ pub mod state;
 pub mod timestamp;
 pub mod validate;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cli::{Cli, Command};
-use config::Config;
+use config::{Config, ConfigError};
 use exit::Outcome;
 use plan::Plan;
 use progress::Progress;
@@ -56,6 +59,11 @@ struct Ctx<'a> {
 /// Runs one command line: the subcommand, then the `--report` file and the
 /// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
+    match &cli.command {
+        Command::Init { write } => return init(&cli.config, *write),
+        Command::Completions { shell } => return completions(*shell),
+        _ => {}
+    }
     let config = Config::load(&cli.config)?;
     let started = Instant::now();
     let mut report = Report::default();
@@ -84,6 +92,9 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
             full,
             limits,
         } => sync(&ctx, &mut report, pairs, *dry_run, *full, limits_of(limits)),
+        Command::Init { .. } | Command::Completions { .. } => {
+            unreachable!("run dispatches these before loading a mapping file")
+        }
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
@@ -260,6 +271,96 @@ fn sync(
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, &plan, report)?;
     Ok(report.outcome())
+}
+
+/// `init`: reads the systems of the file at `path`, each account's field
+/// metadata and owners (reads only), and prints the complete mapping file,
+/// or with `write` replaces the file with it (the old one kept as `.bak`).
+fn init(path: &Path, write: bool) -> Result<Outcome> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "{}: cannot read the mapping file: {e}; create it with one [systems.NAME] table per account (README, Quick start)",
+            path.display()
+        ))
+    })?;
+    let config = Config::systems_from_str(&text, path)?;
+    if !config.pairs.is_empty() {
+        return Err(ConfigError(format!(
+            "{}: already holds [[pairs]]; init writes the pairs itself: start from a file holding only [systems.*] (and state_dir)",
+            path.display()
+        ))
+        .into());
+    }
+    let names: Vec<String> = config.systems.keys().cloned().collect();
+    if names.len() < 2 {
+        return Err(ConfigError(format!(
+            "{}: init pairs accounts and needs at least two [systems.*] tables; found {}",
+            path.display(),
+            names.len()
+        ))
+        .into());
+    }
+    let order = init::systems_in_file_order(&text, &names);
+    // Every token is checked before the first request.
+    let connectors = order
+        .iter()
+        .map(|name| connector::connect(config.system(name)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut accounts = Vec::new();
+    for (name, connector) in order.iter().zip(&connectors) {
+        let kind = config.system(name).kind;
+        let objects = init::objects_to_read(kind)
+            .into_iter()
+            .map(|object| {
+                let fields = connector
+                    .catalog(object)
+                    .with_context(|| format!("reading the fields of {name}.{object}"))?;
+                Ok((object, fields))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let owners = if init::needs_owners(&objects) {
+            connector
+                .owners()
+                .with_context(|| format!("reading the owners of {name}"))?
+        } else {
+            Vec::new()
+        };
+        accounts.push(init::Account {
+            system: name.clone(),
+            kind,
+            objects,
+            owners,
+        });
+    }
+    let file = init::mapping_file(&text, &accounts);
+    // What init writes must load as it stands; if not, that is a bug here,
+    // not a mistake of the user's (so not exit 2).
+    if let Err(e) = Config::from_str(&file, path) {
+        anyhow::bail!("the mapping file init made does not load ({e}); please report this");
+    }
+    if !write {
+        print!("{file}");
+        return Ok(Outcome::Done);
+    }
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(".bak");
+    let backup = PathBuf::from(backup);
+    files::write_atomic(&backup, text.as_bytes())?;
+    files::write_atomic(path, file.as_bytes())?;
+    log::info!(
+        "wrote {} (the old file is kept as {}); review it, then run `crmsync diff`",
+        path.display(),
+        backup.display()
+    );
+    Ok(Outcome::Done)
+}
+
+/// `completions`: the shell completion script, from the same clap
+/// definitions that parse the command line.
+fn completions(shell: clap_complete::Shell) -> Result<Outcome> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "crmsync", &mut std::io::stdout());
+    Ok(Outcome::Done)
 }
 
 /// Connects the systems of the named pairs and runs `body` under the run

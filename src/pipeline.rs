@@ -178,19 +178,22 @@ pub fn pull(
                 if !full && previous.incremental_runs + 1 < config.full_pull_every =>
             {
                 let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
-                let changed = connector
-                    .list_changed(object.object, &fields, since, &|n| bar.set_position(n))?;
+                let changed = connector.list_changed(object.object, &fields, since, &|listed| {
+                    crate::progress::advance(&bar, listed.done, listed.total)
+                })?;
                 log::info!("pulled {} changed records from {object}", changed.len());
                 previous.merge_changes(changed, started_ms);
                 previous
             }
             _ => {
-                let records = connector.list(object.object, &fields, &|n| bar.set_position(n))?;
+                let records = connector.list(object.object, &fields, &|listed| {
+                    crate::progress::advance(&bar, listed.done, listed.total)
+                })?;
                 log::info!("pulled {} records from {object}", records.len());
                 Snapshot::new(&object.system, object.object, fields, records, started_ms)
             }
         };
-        bar.finish();
+        progress.finish(&bar);
         let sides: Vec<(&PairConfig, Side)> = sides_on(config, object).collect();
         if sides.iter().any(|(pair, _)| pair.uses_owners())
             && (snapshot.complete || snapshot.owners.is_empty())
@@ -393,7 +396,7 @@ pub fn apply(
     state: &mut State,
     report: &mut Report,
 ) -> Result<()> {
-    let bar = out.progress.bar("writing", Some(0));
+    let bar = out.progress.pending_bar("writing");
     for pair_plan in &plan.pairs {
         let pair = *pairs
             .iter()
@@ -406,7 +409,7 @@ pub fn apply(
             })?;
         apply_pair(out, pair, pair_plan, state, report, &bar).1?;
     }
-    bar.finish();
+    out.progress.finish(&bar);
     Ok(())
 }
 
@@ -423,6 +426,7 @@ fn apply_pair(
 ) -> (Vec<(Side, Written)>, Result<()>) {
     let writes = plan.items.iter().filter(|i| i.writes()).count();
     bar.inc_length(writes as u64);
+    out.progress.reveal(bar);
     let state_path = State::path(&out.config.state_dir);
     let mut applier = Applier::new(out.connectors, state, &state_path);
     let applied = applier.apply_pair(pair, plan, report, bar);
@@ -459,7 +463,7 @@ pub fn plan_and_apply(
     }
     let mut pair_plans: Vec<PairPlan> = Vec::new();
     let mut touched = std::collections::BTreeSet::new();
-    let bar = progress.bar("writing", Some(0));
+    let bar = progress.pending_bar("writing");
     for (n, pair) in pairs.iter().enumerate() {
         let upstream_changed = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
             depends_on(pair, earlier) && plan.items.iter().any(|i| i.is_change())
@@ -483,7 +487,7 @@ pub fn plan_and_apply(
         result?;
         pair_plans.push(pair_plan);
     }
-    bar.finish();
+    progress.finish(&bar);
     for object in touched {
         let snapshot = &snapshots[&object];
         let endpoint = Endpoint {

@@ -4,7 +4,10 @@
 //! `RUST_LOG` adjust it); a thin wrapper suspends the bars while a line is
 //! written so logs never tear them, and appends the same lines with a
 //! timestamp to `--log-file`. Bars are drawn only on a terminal (so
-//! cron mail holds just the log lines), or always/never on request. stdout is
+//! cron mail holds just the log lines), or always/never on request:
+//! `always` draws them into whatever stderr is (a CI log), which indicatif
+//! would otherwise hide. A bar shows a total and an ETA once the count is
+//! known, and a phase that had nothing to do leaves no bar behind. stdout is
 //! not touched here: it carries the plan and the report.
 
 use crate::timestamp::{format_ms, now_ms};
@@ -75,10 +78,14 @@ impl Progress {
             ProgressMode::Never => false,
             ProgressMode::Auto => !quiet && std::io::stderr().is_terminal(),
         };
-        let multi = MultiProgress::with_draw_target(if draw {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
+        let multi = MultiProgress::with_draw_target(match (draw, mode) {
+            (false, _) => ProgressDrawTarget::hidden(),
+            // indicatif hides a stderr that is not a terminal; asked for
+            // bars, the user gets them there too.
+            (true, ProgressMode::Always) if !std::io::stderr().is_terminal() => {
+                ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr::new()), 4)
+            }
+            (true, _) => ProgressDrawTarget::stderr(),
         });
         let level = match (quiet, verbose) {
             (true, _) => "crmsync=warn",
@@ -125,17 +132,189 @@ impl Progress {
             Some(n) => ProgressBar::new(n),
             None => ProgressBar::no_length(),
         };
-        let template = if total.is_some() {
-            "{prefix:>24} [{bar:30}] {pos}/{len} records {elapsed}"
-        } else {
-            "{prefix:>24} {spinner} {pos} records {elapsed}"
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template)
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        bar.set_style(style(total.is_some()));
         bar.set_prefix(prefix.to_string());
         self.multi.add(bar)
+    }
+
+    /// A counting bar for a phase whose size is learnt as it goes (the
+    /// writes of pair after pair): drawn only once `reveal` finds something
+    /// to count, so a phase with nothing to do never shows an empty `0/0`.
+    pub fn pending_bar(&self, prefix: &str) -> ProgressBar {
+        let bar = ProgressBar::hidden();
+        bar.set_length(0);
+        bar.set_style(style(true));
+        bar.set_prefix(prefix.to_string());
+        bar
+    }
+
+    /// Draws a `pending_bar` once its length is above zero.
+    pub fn reveal(&self, bar: &ProgressBar) {
+        // A bar still on its own hidden target has not joined the others.
+        if bar.length().unwrap_or(0) > 0 && bar.is_hidden() && !self.multi.is_hidden() {
+            self.multi.add(bar.clone());
+        }
+    }
+
+    /// Ends a phase's bar: kept with its count, or, when the phase had
+    /// nothing to do (no record read or written), removed, so no empty
+    /// `0/0` bar is left behind.
+    pub fn finish(&self, bar: &ProgressBar) {
+        if bar.position() == 0 {
+            bar.finish_and_clear();
+            self.multi.remove(bar);
+        } else {
+            bar.finish();
+        }
+    }
+}
+
+/// Moves a counting bar to `done`; once a `total` is known the bar shows it
+/// and an ETA.
+pub fn advance(bar: &ProgressBar, done: u64, total: Option<u64>) {
+    // A total of 0 is nothing to do: the bar stays a plain count (and is
+    // removed when the phase ends) rather than showing an empty `0/0`.
+    if let Some(total) = total.filter(|t| *t > 0) {
+        if bar.length().is_none() {
+            bar.set_style(style(true));
+        }
+        bar.set_length(total.max(done));
+    }
+    bar.set_position(done);
+}
+
+fn style(counted: bool) -> ProgressStyle {
+    let template = if counted {
+        "{prefix:>24} [{bar:30}] {pos}/{len} records {elapsed} (eta {eta})"
+    } else {
+        "{prefix:>24} {spinner} {pos} records {elapsed}"
+    };
+    ProgressStyle::with_template(template)
+        .expect("valid template")
+        .progress_chars("=> ")
+}
+
+/// stderr as a plain stream (a file, a pipe, a CI log), driven with ANSI
+/// cursor moves, for `--progress always`. indicatif pads each bar line to
+/// the width and counts on the terminal to wrap to the next line; a plain
+/// stream does not wrap, so this does it the way terminals do: a line that
+/// reaches the width moves on only when more text follows.
+#[derive(Debug)]
+struct PlainStderr {
+    width: u16,
+    /// The column the next character lands in, and whether the line is full.
+    cursor: Mutex<(usize, bool)>,
+}
+
+impl PlainStderr {
+    fn new() -> PlainStderr {
+        // No terminal to ask: `COLUMNS` if the environment sets it.
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .filter(|w| *w > 20)
+            .unwrap_or(100);
+        PlainStderr {
+            width,
+            cursor: Mutex::new((0, false)),
+        }
+    }
+
+    /// Writes text, wrapping it at the width.
+    fn emit(&self, text: &str) -> std::io::Result<()> {
+        let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::with_capacity(text.len() + 2);
+        for c in text.chars() {
+            match c {
+                '\r' | '\n' => *cursor = (0, false),
+                _ => {
+                    if cursor.1 {
+                        out.push('\n');
+                        *cursor = (0, false);
+                    }
+                    cursor.0 += 1;
+                    if cursor.0 >= usize::from(self.width) {
+                        *cursor = (0, true);
+                    }
+                }
+            }
+            out.push(c);
+        }
+        std::io::stderr().write_all(out.as_bytes())
+    }
+
+    /// Moves the cursor `n` places in a direction (ANSI `A` up, `B` down,
+    /// `C` right, `D` left).
+    fn cursor_move(&self, n: usize, direction: char) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.control(&format!("\x1b[{n}{direction}"), false)
+    }
+
+    /// Writes a cursor move; like a terminal, it ends a full line's wait.
+    fn control(&self, sequence: &str, to_line_start: bool) -> std::io::Result<()> {
+        let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        if to_line_start {
+            *cursor = (0, false);
+        } else {
+            cursor.1 = false;
+        }
+        std::io::stderr().write_all(sequence.as_bytes())
+    }
+}
+
+impl indicatif::TermLike for PlainStderr {
+    fn width(&self) -> u16 {
+        self.width
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.cursor_move(n, 'A')
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.cursor_move(n, 'B')
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.cursor_move(n, 'C')
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.cursor_move(n, 'D')
+    }
+
+    fn write_line(&self, line: &str) -> std::io::Result<()> {
+        self.emit(&format!("{line}\n"))
+    }
+
+    fn write_str(&self, text: &str) -> std::io::Result<()> {
+        self.emit(text)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.control("\r\x1b[2K", true)
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_takes_a_total_when_one_becomes_known() {
+        let bar = ProgressBar::hidden();
+        advance(&bar, 200, None);
+        assert_eq!((bar.position(), bar.length()), (200, None));
+        advance(&bar, 400, Some(1000));
+        assert_eq!((bar.position(), bar.length()), (400, Some(1000)));
+        // A total that turns out low never shows more done than there is.
+        advance(&bar, 1200, Some(1000));
+        assert_eq!(bar.length(), Some(1200));
     }
 }

@@ -102,11 +102,22 @@ impl Config {
     /// Validates mapping-file text; `path` names the file in messages and
     /// anchors a relative `state_dir`.
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse(text, path, true)
+    }
+
+    /// Validates the text of a file that may hold no `[[pairs]]` yet, as
+    /// `init` reads it: the systems (and everything else present) are
+    /// checked exactly as `from_str` checks them.
+    pub fn systems_from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse(text, path, false)
+    }
+
+    fn parse(text: &str, path: &Path, pairs_required: bool) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let loc = Locator::new(&file, text);
         let raw = RawConfig::parse(text, &loc)?;
         let fingerprint = crate::model::content_hash(text.as_bytes());
-        Config::from_raw(&raw, path, fingerprint, &loc)
+        Config::from_raw(&raw, path, fingerprint, &loc, pairs_required)
     }
 
     /// The typed config, one table at a time: systems need `[retry]`, pairs
@@ -116,6 +127,7 @@ impl Config {
         path: &Path,
         fingerprint: String,
         loc: &Locator,
+        pairs_required: bool,
     ) -> Result<Config, ConfigError> {
         let retry = RetrySettings::from_raw(raw.retry.as_ref(), loc)?;
         let alerts = raw
@@ -132,10 +144,10 @@ impl Config {
         for p in &raw.pairs {
             pairs.push(PairConfig::from_raw(p, &systems, &pairs, loc)?);
         }
-        if pairs.is_empty() {
+        if pairs_required && pairs.is_empty() {
             return Err(loc.at(
                 None,
-                "no [[pairs]] defined; add at least one (see sync.toml.example)",
+                "no [[pairs]] defined; add at least one (see sync.toml.example), or let `crmsync init` write them from the accounts",
             ));
         }
         Ok(Config {

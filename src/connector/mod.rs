@@ -80,6 +80,60 @@ pub struct Dependency {
     pub options: BTreeMap<String, Vec<String>>,
 }
 
+/// What a field stands for when every CRM has one like it, so `init` can
+/// pair fields whose names differ between vendors (HubSpot `dealname`,
+/// Pipedrive `title`) and choose their value maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    Email,
+    FirstName,
+    LastName,
+    Phone,
+    DealName,
+    Amount,
+    CloseDate,
+    /// The id of the user who owns the record.
+    Owner,
+    /// A deal's pipeline.
+    Pipeline,
+    /// A deal's stage; its options are grouped by pipeline.
+    Stage,
+    /// Ids of records of another object (a deal's contact or person);
+    /// `many` when it holds several, joined by `;`.
+    Related {
+        object: ObjectKind,
+        many: bool,
+    },
+}
+
+/// A field of an object as the account describes it, for writing a mapping
+/// file (`init`): everything `describe` tells, plus labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDescription {
+    /// The name the mapping file uses for it.
+    pub name: String,
+    /// The name people see in the vendor's web app.
+    pub label: String,
+    pub kind: FieldType,
+    /// A choice that holds several options at once (joined by `;`).
+    pub multiple: bool,
+    /// The options of a `Choice`; empty when any value goes.
+    pub options: Vec<OptionDescription>,
+    pub read_only: bool,
+    /// Made by the account's users rather than the vendor.
+    pub is_custom: bool,
+    pub meaning: Option<Meaning>,
+}
+
+/// One option of a field, as its value is written and its label is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionDescription {
+    pub value: String,
+    pub label: String,
+    /// The value of the field this option belongs under: a stage's pipeline.
+    pub group: Option<String>,
+}
+
 /// What a vendor requires of a write, known without asking the account, so
 /// the planner can show an impossible write as `invalid` instead of sending
 /// it. Fields are named as in the mapping file.
@@ -151,6 +205,25 @@ impl WriteOutcome {
     }
 }
 
+/// How far a listing has come: the records read so far, and how many there
+/// are where the vendor's answer says so at no extra cost (HubSpot search's
+/// `total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+impl Listed {
+    /// Records read so far, with no total known.
+    pub fn so_far(done: usize) -> Listed {
+        Listed {
+            done: done as u64,
+            total: None,
+        }
+    }
+}
+
 /// One configured CRM account.
 ///
 /// Errors returned as `Err` are whole-call failures (auth, outage, rate limit);
@@ -168,7 +241,7 @@ pub trait Connector: Send + Sync {
         &self,
         object: ObjectKind,
         fields: &[String],
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
 
     /// The live records of `object` modified at or after `since_ms`, for an
@@ -179,7 +252,7 @@ pub trait Connector: Send + Sync {
         object: ObjectKind,
         fields: &[String],
         since_ms: i64,
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
 
     /// The records with these ids that still exist (at most `max_batch`).
@@ -218,6 +291,11 @@ pub trait Connector: Send + Sync {
     /// options), for value maps by label. A field without options is a
     /// mapping error.
     fn labels(&self, object: ObjectKind, field: &str) -> Result<Vec<(String, String)>>;
+
+    /// Every field of `object` a mapping file can name, with labels, kinds
+    /// and options (stages grouped by pipeline), for `init`. Reads metadata
+    /// only.
+    fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>>;
 
     /// Requests made so far, by endpoint.
     fn request_counts(&self) -> BTreeMap<String, u64>;

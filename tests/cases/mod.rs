@@ -5,6 +5,7 @@ mod consolidation;
 mod contract;
 mod hub;
 mod hubspot_sync;
+mod init;
 mod pipedrive_sync;
 mod pipedrive_writes;
 mod plans;

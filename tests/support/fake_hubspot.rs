@@ -1211,7 +1211,11 @@ impl HubSpotState {
     }
 
     fn properties_json(&self, kind: Kind) -> Value {
+        // HubSpot marks the properties it defines; the account's own have
+        // no `hubspotDefined`.
+        let defaults = default_schema(kind);
         let describe = |d: &PropertyDef| {
+            let hubspot_defined = defaults.iter().any(|p| p.name == d.name);
             let options = self.options(d, None);
             let options: Vec<Value> = (options.iter().enumerate())
                 .map(|(i, (v, l))| json!({ "label": l, "value": v, "displayOrder": i, "hidden": false }))
@@ -1223,11 +1227,15 @@ impl HubSpotState {
                 "bool" => "booleancheckbox",
                 _ => "text",
             };
-            json!({
+            let mut property = json!({
                 "name": d.name, "label": d.label, "type": d.kind, "fieldType": field_type,
                 "options": options, "hasUniqueValue": d.unique,
                 "modificationMetadata": { "readOnlyValue": d.read_only, "archivable": !d.read_only },
-            })
+            });
+            if hubspot_defined {
+                property["hubspotDefined"] = json!(true);
+            }
+            property
         };
         json!({ "results": self.schemas[&kind].iter().map(describe).collect::<Vec<_>>() })
     }

@@ -179,8 +179,16 @@ pub struct Stage {
 #[derive(Debug, Deserialize)]
 pub struct Property {
     pub name: String,
+    #[serde(default)]
+    pub label: String,
     #[serde(rename = "type", default)]
     pub kind: String,
+    /// The input shown in the web app; `checkbox` holds several options.
+    #[serde(rename = "fieldType", default)]
+    pub field_type: String,
+    /// Defined by HubSpot rather than the account (absent on custom ones).
+    #[serde(rename = "hubspotDefined", default)]
+    pub hubspot_defined: Option<bool>,
     #[serde(default)]
     pub options: Vec<PropertyOption>,
     #[serde(rename = "modificationMetadata", default)]
@@ -202,6 +210,9 @@ pub struct PropertyOption {
 /// The answer of `POST …/search`.
 #[derive(Debug, Deserialize)]
 pub struct SearchPage {
+    /// How many records match the query (optional in the schema).
+    #[serde(default)]
+    pub total: Option<u64>,
     #[serde(default)]
     pub results: Vec<ApiObject>,
     pub paging: Option<Paging>,

@@ -20,9 +20,10 @@ mod limits;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    AnsweredError, AnsweredRecord, Capabilities, Connector, Dependency, FieldInfo, FieldType,
-    NewRecord, Page, RecordRef, RecordUpdate, SentInput, WriteOutcome, WriteResult,
-    applied_without_body, for_each_input, match_answers,
+    AnsweredError, AnsweredRecord, Capabilities, Connector, Dependency, FieldDescription,
+    FieldInfo, FieldType, Listed, Meaning, NewRecord, OptionDescription, Page, RecordRef,
+    RecordUpdate, SentInput, WriteOutcome, WriteResult, applied_without_body, for_each_input,
+    match_answers,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
@@ -91,6 +92,17 @@ impl HubSpot {
             }
         };
         Ok(format!("/crm/objects/{}/{kind}", self.version))
+    }
+
+    /// Where the property definitions of `object` are read.
+    fn properties_path(&self, object: ObjectKind) -> Result<String> {
+        let kind = self
+            .objects_path(object)?
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Ok(format!("/crm/properties/{}/{kind}", self.version))
     }
 
     /// Sends one batch write and matches every input to its result
@@ -193,7 +205,7 @@ impl Connector for HubSpot {
         &self,
         object: ObjectKind,
         fields: &[String],
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let path = self.objects_path(object)?;
         let mut query = vec![
@@ -220,7 +232,7 @@ impl Connector for HubSpot {
                 }
                 records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
             }
-            progress(records.len() as u64);
+            progress(Listed::so_far(records.len()));
             Ok(())
         })?;
         if !paged.is_empty() {
@@ -240,7 +252,7 @@ impl Connector for HubSpot {
         object: ObjectKind,
         fields: &[String],
         since_ms: i64,
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let path = format!("{}/search", self.objects_path(object)?);
         let modified = modified_property(object);
@@ -253,6 +265,8 @@ impl Connector for HubSpot {
             let mut after: Option<String> = None;
             let mut reached = 0;
             let mut last_id = None;
+            // A query above the last id counts only what is left.
+            let before_query = records.len() as u64;
             let more = loop {
                 let mut filters = vec![
                     json!({"propertyName": modified, "operator": "GTE", "value": since_ms.to_string()}),
@@ -280,7 +294,10 @@ impl Connector for HubSpot {
                     records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
                     last_id = Some(api.id.clone());
                 }
-                progress(records.len() as u64);
+                progress(Listed {
+                    done: records.len() as u64,
+                    total: page.total.map(|t| before_query + t),
+                });
                 match page.paging.and_then(|p| p.next) {
                     Some(next) if reached + SEARCH_PAGE <= SEARCH_REACH => after = Some(next.after),
                     Some(_) => break true,
@@ -508,14 +525,7 @@ impl Connector for HubSpot {
                     .collect()
             });
         }
-        let kind = self
-            .objects_path(object)?
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let properties: Vec<Property> =
-            self.metadata(&format!("/crm/properties/{}/{kind}", self.version))?;
+        let properties: Vec<Property> = self.metadata(&self.properties_path(object)?)?;
         match properties.into_iter().find(|p| p.name == field) {
             Some(p) if !p.options.is_empty() => Ok(p.options.into_iter().map(|o| (o.value, o.label)).collect()),
             _ => Err(ConfigError(format!(
@@ -527,14 +537,7 @@ impl Connector for HubSpot {
     }
 
     fn describe(&self, object: ObjectKind, fields: &[String]) -> Result<Vec<Option<FieldInfo>>> {
-        let kind = self
-            .objects_path(object)?
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let properties: Vec<Property> =
-            self.metadata(&format!("/crm/properties/{}/{kind}", self.version))?;
+        let properties: Vec<Property> = self.metadata(&self.properties_path(object)?)?;
         fields
             .iter()
             .map(|field| {
@@ -600,9 +603,102 @@ impl Connector for HubSpot {
             .collect()
     }
 
+    fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>> {
+        let properties: Vec<Property> = self.metadata(&self.properties_path(object)?)?;
+        let names: Vec<String> = properties.iter().map(|p| p.name.clone()).collect();
+        let infos = self.describe(object, &names)?;
+        let pipelines: Vec<Pipeline> = if object == ObjectKind::Deals {
+            self.metadata(&format!("/crm/pipelines/{}/deals", self.version))?
+        } else {
+            Vec::new()
+        };
+        let mut fields = Vec::new();
+        if object == ObjectKind::Deals {
+            for (name, label, many) in [
+                (CONTACTS_FIELD, "Associated contacts", true),
+                (CONTACT_FIELD, "Primary contact", false),
+            ] {
+                fields.push(FieldDescription {
+                    name: name.to_string(),
+                    label: label.to_string(),
+                    kind: FieldType::Relation(ObjectKind::Contacts),
+                    multiple: many,
+                    options: Vec::new(),
+                    read_only: false,
+                    is_custom: false,
+                    meaning: Some(Meaning::Related {
+                        object: ObjectKind::Contacts,
+                        many,
+                    }),
+                });
+            }
+        }
+        for (property, info) in properties.iter().zip(infos) {
+            let Some(info) = info else { continue };
+            let option = |value: &str, label: &str, group: Option<&str>| OptionDescription {
+                value: value.to_string(),
+                label: label.to_string(),
+                group: group.map(str::to_string),
+            };
+            let meaning = meaning_of(object, &property.name);
+            let options = match meaning {
+                Some(Meaning::Pipeline) => pipelines
+                    .iter()
+                    .map(|p| option(&p.id, &p.label, None))
+                    .collect(),
+                Some(Meaning::Stage) => pipelines
+                    .iter()
+                    .flat_map(|p| {
+                        p.stages
+                            .iter()
+                            .map(|s| option(&s.id, &s.label, Some(&p.id)))
+                    })
+                    .collect(),
+                _ => property
+                    .options
+                    .iter()
+                    .map(|o| option(&o.value, &o.label, None))
+                    .collect(),
+            };
+            fields.push(FieldDescription {
+                name: property.name.clone(),
+                label: if property.label.is_empty() {
+                    property.name.clone()
+                } else {
+                    property.label.clone()
+                },
+                kind: info.kind,
+                multiple: property.field_type == "checkbox",
+                options,
+                read_only: info.read_only,
+                is_custom: property.hubspot_defined != Some(true),
+                meaning,
+            });
+        }
+        Ok(fields)
+    }
+
     fn request_counts(&self) -> BTreeMap<String, u64> {
         self.http.request_counts()
     }
+}
+
+/// The properties every HubSpot account has that stand for a field every
+/// CRM has (see `Meaning`).
+fn meaning_of(object: ObjectKind, property: &str) -> Option<Meaning> {
+    Some(match (object, property) {
+        (ObjectKind::Contacts, "email") => Meaning::Email,
+        (ObjectKind::Contacts, "firstname") => Meaning::FirstName,
+        (ObjectKind::Contacts, "lastname") => Meaning::LastName,
+        (ObjectKind::Contacts, "phone") => Meaning::Phone,
+        (ObjectKind::Deals, "dealname") => Meaning::DealName,
+        (ObjectKind::Deals, "amount") => Meaning::Amount,
+        (ObjectKind::Deals, "closedate") => Meaning::CloseDate,
+        (ObjectKind::Deals, "pipeline") => Meaning::Pipeline,
+        (ObjectKind::Deals, "dealstage") => Meaning::Stage,
+        (_, "hubspot_owner_id") => Meaning::Owner,
+        _ => return None,
+    })
 }
 
 impl HubSpot {

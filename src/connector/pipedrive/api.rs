@@ -101,4 +101,7 @@ pub struct User {
 pub struct Named {
     pub id: i64,
     pub name: String,
+    /// A stage's pipeline (absent on pipelines).
+    #[serde(default)]
+    pub pipeline_id: Option<i64>,
 }

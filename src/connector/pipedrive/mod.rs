@@ -16,8 +16,9 @@ mod limits;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, FieldInfo, FieldType, NewRecord, Page, RecordRef, RecordUpdate,
-    WriteOutcome, WriteResult, applied_without_body,
+    Capabilities, Connector, FieldDescription, FieldInfo, FieldType, Listed, Meaning, NewRecord,
+    OptionDescription, Page, RecordRef, RecordUpdate, WriteOutcome, WriteResult,
+    applied_without_body,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record};
@@ -131,6 +132,12 @@ impl Pipedrive {
         super::pages(self.system(), path, fetch, on_page)
     }
 
+    /// A stages or pipelines list, read whole.
+    fn named(&self, path: &str) -> Result<Vec<Named>> {
+        self.all_pages(path, &[])
+            .with_context(|| format!("reading {path} from {}", self.system()))
+    }
+
     fn malformed(&self, detail: String) -> ApiError {
         super::malformed(self.system(), detail)
     }
@@ -230,7 +237,7 @@ impl Connector for Pipedrive {
         &self,
         object: ObjectKind,
         fields: &[String],
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
@@ -240,7 +247,7 @@ impl Connector for Pipedrive {
             for e in &page {
                 records.push(self.to_record(object, e, &resolved)?);
             }
-            progress(records.len() as u64);
+            progress(Listed::so_far(records.len()));
             Ok(())
         })
         .with_context(|| format!("listing {object} from {}", self.system()))?;
@@ -252,7 +259,7 @@ impl Connector for Pipedrive {
         object: ObjectKind,
         fields: &[String],
         since_ms: i64,
-        progress: &dyn Fn(u64),
+        progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
@@ -269,7 +276,7 @@ impl Connector for Pipedrive {
             for e in &page {
                 records.push(self.to_record(object, e, &resolved)?);
             }
-            progress(records.len() as u64);
+            progress(Listed::so_far(records.len()));
             Ok(())
         })
         .with_context(|| format!("listing changed {object} from {}", self.system()))?;
@@ -386,10 +393,8 @@ impl Connector for Pipedrive {
 
     fn labels(&self, object: ObjectKind, field: &str) -> Result<Vec<(String, String)>> {
         let named = |path: &str| -> Result<Vec<(String, String)>> {
-            let items: Vec<Named> = self
-                .all_pages(path, &[])
-                .with_context(|| format!("reading {path} from {}", self.system()))?;
-            Ok(items
+            Ok(self
+                .named(path)?
                 .into_iter()
                 .map(|n| (n.id.to_string(), n.name))
                 .collect())
@@ -465,7 +470,125 @@ impl Connector for Pipedrive {
             .collect()
     }
 
+    fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>> {
+        let schema = self.metadata(object)?;
+        let custom: Vec<&Field> = schema.iter().filter(|f| f.is_custom_field).collect();
+        // A custom field is named by its display name where that names it
+        // alone (the mapping file reads better), else by its key.
+        let custom_name = |field: &Field| {
+            let shared = builtins(object)
+                .iter()
+                .any(|(n, _, _)| n.eq_ignore_ascii_case(&field.field_name))
+                || custom
+                    .iter()
+                    .filter(|f| f.field_name.eq_ignore_ascii_case(&field.field_name))
+                    .count()
+                    > 1;
+            if shared {
+                field.field_code.clone()
+            } else {
+                field.field_name.clone()
+            }
+        };
+        let mut names: Vec<String> = builtins(object)
+            .iter()
+            .map(|(n, _, _)| n.to_string())
+            .collect();
+        names.extend(custom.iter().map(|f| custom_name(f)));
+        let infos = self.describe(object, &names)?;
+        let (pipelines, stages) = if object == ObjectKind::Deals {
+            (
+                self.named("/api/v2/pipelines")?,
+                self.named("/api/v2/stages")?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let option = |value: String, label: &str, group: Option<i64>| OptionDescription {
+            value,
+            label: label.to_string(),
+            group: group.map(|g| g.to_string()),
+        };
+        let mut fields = Vec::new();
+        for (name, info) in names.iter().zip(infos) {
+            let Some(info) = info else { continue };
+            let field = schema
+                .iter()
+                .find(|f| f.field_code == *name || (f.is_custom_field && custom_name(f) == *name));
+            let meaning = meaning_of(object, name);
+            let options = match meaning {
+                Some(Meaning::Pipeline) => pipelines
+                    .iter()
+                    .map(|p| option(p.id.to_string(), &p.name, None))
+                    .collect(),
+                Some(Meaning::Stage) => stages
+                    .iter()
+                    .map(|s| option(s.id.to_string(), &s.name, s.pipeline_id))
+                    .collect(),
+                _ => match field.and_then(|f| f.options.as_ref()) {
+                    // Custom options are read and written by their labels.
+                    Some(options) if field.is_some_and(|f| f.is_custom_field) => options
+                        .iter()
+                        .map(|o| option(o.label.clone(), &o.label, None))
+                        .collect(),
+                    Some(options) => options
+                        .iter()
+                        .map(|o| option(text(Some(&o.id)), &o.label, None))
+                        .collect(),
+                    None => Vec::new(),
+                },
+            };
+            let field_type = field.map_or("", |f| f.field_type.as_str());
+            // Ids of other records or users: only a `link:` or owner map
+            // could carry them to another account.
+            // (A user field holds ids of the account's users, the people
+            // who own records: persons of the account, to crmsync.)
+            let refers_to = match field_type {
+                _ if name == "org_id" => Some(ObjectKind::Organizations),
+                "org" => Some(ObjectKind::Organizations),
+                "people" | "user" => Some(ObjectKind::Persons),
+                _ => None,
+            };
+            let kind = match refers_to {
+                Some(object) if meaning.is_none() => FieldType::Relation(object),
+                _ => info.kind,
+            };
+            fields.push(FieldDescription {
+                name: name.clone(),
+                label: field.map_or_else(|| name.clone(), |f| f.field_name.clone()),
+                kind,
+                multiple: field_type == "set",
+                options,
+                read_only: info.read_only,
+                is_custom: field.is_some_and(|f| f.is_custom_field),
+                meaning,
+            });
+        }
+        Ok(fields)
+    }
+
     fn request_counts(&self) -> BTreeMap<String, u64> {
         self.http.request_counts()
     }
+}
+
+/// The built-in fields that stand for a field every CRM has (see `Meaning`).
+fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
+    Some(match (object, field) {
+        (ObjectKind::Persons, "email") => Meaning::Email,
+        (ObjectKind::Persons, "first_name") => Meaning::FirstName,
+        (ObjectKind::Persons, "last_name") => Meaning::LastName,
+        (ObjectKind::Persons, "phone") => Meaning::Phone,
+        (ObjectKind::Deals, "title") => Meaning::DealName,
+        (ObjectKind::Deals, "value") => Meaning::Amount,
+        (ObjectKind::Deals, "expected_close_date") => Meaning::CloseDate,
+        (ObjectKind::Deals, "pipeline_id") => Meaning::Pipeline,
+        (ObjectKind::Deals, "stage_id") => Meaning::Stage,
+        (ObjectKind::Deals, "person_id") => Meaning::Related {
+            object: ObjectKind::Persons,
+            many: false,
+        },
+        (_, "owner_id") => Meaning::Owner,
+        _ => return None,
+    })
 }

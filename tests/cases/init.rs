@@ -1,0 +1,515 @@
+//! Issue 14, a first run made easy. `crmsync init`: from a file holding
+//! only `[systems.*]`, a mapping file read from the accounts' metadata that
+//! works as it stands (`diff` finds the drift, `sync` settles it, the next
+//! `diff` is clean), while init itself writes to no CRM. Also the shell
+//! completions, and progress bars drawn on request into a stderr that is
+//! not a terminal.
+
+use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
+use crate::support::fake_pipedrive::FakePipedrive;
+use crate::support::harness::{EU_TOKEN, PD_TOKEN, US_TOKEN, Workdir, read};
+use serde_json::{Value, json};
+
+const OWNER: &str = "sam@corp.example";
+
+fn hubspot_and_pipedrive_systems(hs: &str, pd: &str) -> String {
+    format!(
+        r#"# my accounts
+[systems.hs]
+kind = "hubspot"
+token_env = "HUBSPOT_TOKEN"
+base_url = "{hs}"
+
+[systems.pd]
+kind = "pipedrive"
+token_env = "PIPEDRIVE_TOKEN"
+base_url = "{pd}"
+requests_per_10s = 10000
+"#
+    )
+}
+
+/// A HubSpot account and a Pipedrive company set up as a user would find
+/// them: a custom field that matches by label and one that does not, an
+/// enumeration whose options match only in part, two pipelines on each side
+/// with partly matching stage names, and owners on both; a person, a
+/// contact and a deal on each side.
+struct Mixed {
+    hs: FakeHubSpot,
+    pd: FakePipedrive,
+    work: Workdir,
+    /// Pipedrive's "Sales Pipeline" / "Closed won" and "renewals" / "Renewed".
+    pd_closed_won: i64,
+    pd_renewed: i64,
+}
+
+impl Mixed {
+    fn new() -> Mixed {
+        let hs = FakeHubSpot::start(US_TOKEN);
+        let pd = FakePipedrive::start(PD_TOKEN);
+        pd.set_rate_limit(10_000, 2_000);
+        let hs_sam = hs.add_owner(OWNER, "Sam", "Lee");
+        hs.add_owner("only.hubspot@corp.example", "Hal", "Hub");
+        let pd_sam = pd.add_user(OWNER, "Sam Lee");
+        pd.add_custom_field("person", "Job title", "varchar", &[]);
+        pd.add_custom_field("person", "Shoe size", "double", &[]);
+        pd.add_custom_field(
+            "person",
+            "Lifecycle stage",
+            "enum",
+            &["Lead", "Customer", "Partner"],
+        );
+        hs.define_property(
+            "contacts",
+            PropertyDef::new("favourite_colour", "Favourite colour", "string"),
+        );
+        hs.add_pipeline(
+            "renewals",
+            "Renewals",
+            &[
+                ("r-open", "Open"),
+                ("r-renewed", "Renewed"),
+                ("r-churned", "Churned"),
+            ],
+        );
+        let sales = pd.add_pipeline("Sales Pipeline");
+        let mut pd_closed_won = 0;
+        for stage in [
+            "Appointment scheduled",
+            "Qualified to buy",
+            "Closed won",
+            "Negotiation",
+        ] {
+            let id = pd.add_stage(sales, stage);
+            if stage == "Closed won" {
+                pd_closed_won = id;
+            }
+        }
+        let renewals = pd.add_pipeline("renewals");
+        pd.add_stage(renewals, "Open");
+        let pd_renewed = pd.add_stage(renewals, "Renewed");
+
+        let ann = hs.seed(
+            "contacts",
+            &[
+                ("email", "ann@example.com"),
+                ("firstname", "Ann"),
+                ("lastname", "Lee"),
+                ("jobtitle", "CTO"),
+                ("lifecyclestage", "lead"),
+                ("hubspot_owner_id", &hs_sam),
+            ],
+        );
+        let renewal = hs.seed(
+            "deals",
+            &[
+                ("dealname", "Renewal A"),
+                ("amount", "500"),
+                ("pipeline", "renewals"),
+                ("dealstage", "r-renewed"),
+                ("hubspot_owner_id", &hs_sam),
+            ],
+        );
+        hs.associate(&renewal, &ann);
+        let bo = pd.seed_person(json!({
+            "name": "Bo Chen",
+            "emails": [{"value": "bo@example.com", "primary": true, "label": "work"}],
+            "owner_id": pd_sam,
+            "custom_fields": {},
+        }));
+        pd.seed_deal(json!({
+            "title": "Big deal",
+            "value": 1000,
+            "stage_id": pd_closed_won,
+            "owner_id": pd_sam,
+            "person_id": bo,
+        }));
+        let work = Workdir::new()
+            .with_env("HUBSPOT_TOKEN", US_TOKEN)
+            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+        work.write_config(&hubspot_and_pipedrive_systems(&hs.url(), &pd.url()));
+        Mixed {
+            hs,
+            pd,
+            work,
+            pd_closed_won,
+            pd_renewed,
+        }
+    }
+
+    fn writes(&self) -> usize {
+        self.hs.server().write_request_count() + self.pd.server().write_request_count()
+    }
+}
+
+/// Runs `init`, checks it wrote to no account and left the file alone, and
+/// returns the mapping it printed.
+#[track_caller]
+fn init_output(work: &Workdir, writes: &dyn Fn() -> usize) -> String {
+    let before = read(&work.config_path());
+    let run = work.run(&["init"]).expect(0);
+    assert_eq!(writes(), 0, "init makes metadata reads only");
+    assert_eq!(
+        read(&work.config_path()),
+        before,
+        "without --write the file is left alone"
+    );
+    run.stdout
+}
+
+/// Every one of `lines` is in the mapping.
+#[track_caller]
+fn assert_lines(mapping: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(mapping.contains(line), "missing {line:?} in\n{mapping}");
+    }
+}
+
+/// Every one of `names` is named on a comment line of the mapping.
+#[track_caller]
+fn assert_commented(mapping: &str, names: &[&str]) {
+    for name in names {
+        let commented = mapping
+            .lines()
+            .any(|l| l.trim_start().starts_with('#') && l.contains(name));
+        assert!(commented, "no comment naming {name:?} in\n{mapping}");
+    }
+}
+
+/// `init` output saved: `diff` finds the drift (3), `sync` settles it (0),
+/// and the next `diff` is clean (0).
+#[track_caller]
+fn assert_mapping_syncs(work: &Workdir, mapping: &str) {
+    work.write_config(mapping);
+    let diff = work.run(&["diff"]).expect(3);
+    assert!(diff.stdout.contains("Plan:"), "{}", diff.stdout);
+    let sync = work.run(&["sync"]).expect(0);
+    assert!(sync.stdout.contains(" 0 invalid"), "{}", sync.stdout);
+    work.run(&["diff"]).expect(0);
+}
+
+#[test]
+fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
+    let m = Mixed::new();
+    let mapping = init_output(&m.work, &|| m.writes());
+    // The user's own lines are kept; the pairs follow.
+    assert!(
+        mapping.starts_with("# my accounts\n[systems.hs]"),
+        "{mapping}"
+    );
+    assert_lines(
+        &mapping,
+        &[
+            "left = \"hs.contacts\"",
+            "right = \"pd.persons\"",
+            "match = \"email\"",
+            "direction = \"both\"",
+            "firstname = \"first_name\"",
+            // A Pipedrive custom field, matched by its label and named by it.
+            "jobtitle = \"Job title\"",
+            "dealname = \"title\"",
+            "amount = \"value\"",
+            "hubspot_owner_id = \"owner-by-email\"",
+            "contact = \"link:contacts\"",
+            // Options that match only in part: an explicit table.
+            "[pairs.values.lifecyclestage]",
+            "lead = \"Lead\"",
+            "[pairs.values.pipeline]",
+            "renewals = \"3\"",
+            "[pairs.values.dealstage]",
+            &format!("closedwon = \"{}\"", m.pd_closed_won),
+            &format!("r-renewed = \"{}\"", m.pd_renewed),
+        ],
+    );
+    // What matched nothing is named in comments: fields, options, stages,
+    // pipelines and owners.
+    assert_commented(
+        &mapping,
+        &[
+            "\"Shoe size\" (number, custom)",
+            "favourite_colour \"Favourite colour\" (text, custom)",
+            "\"Partner\"",
+            "\"Contract Sent\" (contractsent)",
+            "\"Negotiation\"",
+            "\"Churned\" (r-churned)",
+            "pipeline \"Pipeline\" of pd has no match",
+            "owners only in hs: only.hubspot@corp.example",
+        ],
+    );
+
+    assert_mapping_syncs(&m.work, &mapping);
+    // Both sides hold both people and both deals, in the matching stages.
+    let renewal = &m
+        .pd
+        .deals()
+        .into_iter()
+        .find(|d| d["title"] == json!("Renewal A"));
+    let renewal = renewal
+        .as_ref()
+        .expect("the HubSpot deal reached Pipedrive");
+    assert_eq!(renewal["stage_id"], json!(m.pd_renewed));
+    let ann =
+        m.pd.persons()
+            .into_iter()
+            .find(|p| p["emails"][0]["value"] == json!("ann@example.com"))
+            .expect("Ann reached Pipedrive");
+    assert_eq!(renewal["person_id"], ann["id"]);
+    let custom: Vec<&Value> = ann["custom_fields"].as_object().unwrap().values().collect();
+    assert!(custom.contains(&&json!("CTO")), "{ann}");
+    let big = m.hs.find("deals", "dealname", "Big deal");
+    assert_eq!(big.len(), 1, "the Pipedrive deal reached HubSpot");
+    assert_eq!(big[0].properties["dealstage"], "closedwon");
+    assert_eq!(big[0].properties["pipeline"], "default");
+    let bo = m.hs.find("contacts", "email", "bo@example.com");
+    assert_eq!(m.hs.associations(&big[0].id), vec![bo[0].id.clone()]);
+}
+
+#[test]
+fn init_write_replaces_the_file_and_keeps_the_old_one_private() {
+    let m = Mixed::new();
+    let systems = read(&m.work.config_path());
+    let printed = init_output(&m.work, &|| m.writes());
+    m.work.run(&["init", "--write"]).expect(0);
+    assert_eq!(m.writes(), 0, "init --write writes no CRM");
+    assert_eq!(read(&m.work.config_path()), printed);
+    let backup = m.work.path("sync.toml.bak");
+    assert_eq!(read(&backup), systems);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in [backup, m.work.config_path()] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+    }
+    // The file written is the mapping, and it loads as it stands.
+    m.work.run(&["diff"]).expect(3);
+}
+
+#[test]
+fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
+    let m = Mixed::new();
+    let systems = read(&m.work.config_path());
+    let mapping = init_output(&m.work, &|| m.writes());
+    m.work.write_config(&mapping);
+    let run = m.work.run(&["init"]).expect(2);
+    assert!(
+        run.stderr.contains("already holds [[pairs]]"),
+        "{}",
+        run.stderr
+    );
+    let one = systems.split("[systems.pd]").next().unwrap();
+    m.work.write_config(one);
+    let run = m.work.run(&["init"]).expect(2);
+    assert!(run.stderr.contains("at least two"), "{}", run.stderr);
+    m.work.write_config(&systems);
+    m.hs.server().reset_requests();
+    let run = m
+        .work
+        .command(&["init"])
+        .env_remove("PIPEDRIVE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(7), "a missing token is exit 7");
+    assert_eq!(m.writes(), 0);
+    assert_eq!(
+        m.hs.server().counts_by_endpoint().values().sum::<usize>(),
+        0,
+        "tokens are checked before any request"
+    );
+}
+
+fn two_hubspot_systems(us: &str, eu: &str) -> String {
+    format!(
+        r#"state_dir = "state"
+
+[systems.us]
+kind = "hubspot"
+token_env = "HUBSPOT_US_TOKEN"
+base_url = "{us}"
+
+[systems.eu]
+kind = "hubspot"
+token_env = "HUBSPOT_EU_TOKEN"
+base_url = "{eu}"
+"#
+    )
+}
+
+#[test]
+fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
+    let us = FakeHubSpot::start(US_TOKEN);
+    let eu = FakeHubSpot::start(EU_TOKEN);
+    let us_sam = us.add_owner(OWNER, "Sam", "Lee");
+    let eu_sam = eu.add_owner(OWNER, "Sam", "Lee");
+    eu.add_owner("only.eu@corp.example", "Eve", "Eu");
+    let region = |name: &str, options: &[(&str, &str)]| PropertyDef {
+        options: options
+            .iter()
+            .map(|(v, l)| (v.to_string(), l.to_string()))
+            .collect(),
+        ..PropertyDef::new(name, "Region", "enumeration")
+    };
+    // Custom fields: one matches by label (under another name), one does not.
+    us.define_property(
+        "contacts",
+        region("region", &[("emea", "EMEA"), ("amer", "Americas")]),
+    );
+    eu.define_property(
+        "contacts",
+        region("sales_region", &[("emea", "EMEA"), ("apac", "APAC")]),
+    );
+    us.define_property(
+        "contacts",
+        PropertyDef::new("favourite_colour", "Favourite colour", "string"),
+    );
+    eu.define_property(
+        "contacts",
+        PropertyDef::new("shoe_size", "Shoe size", "number"),
+    );
+    us.add_pipeline(
+        "renewals",
+        "Renewals",
+        &[
+            ("r-open", "Open"),
+            ("r-renewed", "Renewed"),
+            ("r-churned", "Churned"),
+        ],
+    );
+    eu.add_pipeline(
+        "eu-renewals",
+        "Renewals",
+        &[
+            ("eu-open", "Open"),
+            ("eu-renewed", "Renewed"),
+            ("eu-lost", "Lost"),
+        ],
+    );
+    let ann = us.seed(
+        "contacts",
+        &[
+            ("email", "ann@example.com"),
+            ("firstname", "Ann"),
+            ("region", "emea"),
+            ("hubspot_owner_id", &us_sam),
+        ],
+    );
+    let renewal = us.seed(
+        "deals",
+        &[
+            ("dealname", "Renewal A"),
+            ("pipeline", "renewals"),
+            ("dealstage", "r-renewed"),
+            ("hubspot_owner_id", &us_sam),
+        ],
+    );
+    us.associate(&renewal, &ann);
+    let bo = eu.seed(
+        "contacts",
+        &[("email", "bo@example.com"), ("firstname", "Bo")],
+    );
+    let big = eu.seed(
+        "deals",
+        &[
+            ("dealname", "Big deal"),
+            ("amount", "1000"),
+            ("pipeline", "default"),
+            ("dealstage", "closedwon"),
+            ("hubspot_owner_id", &eu_sam),
+        ],
+    );
+    eu.associate(&big, &bo);
+    let work = Workdir::new()
+        .with_env("HUBSPOT_US_TOKEN", US_TOKEN)
+        .with_env("HUBSPOT_EU_TOKEN", EU_TOKEN);
+    work.write_config(&two_hubspot_systems(&us.url(), &eu.url()));
+
+    let writes = || us.server().write_request_count() + eu.server().write_request_count();
+    let mapping = init_output(&work, &writes);
+    assert_lines(
+        &mapping,
+        &[
+            "left = \"us.contacts\"",
+            "right = \"eu.contacts\"",
+            "match = \"email\"",
+            "region = \"sales_region\"",
+            "[pairs.values.region]",
+            "emea = \"emea\"",
+            "contacts = \"contacts\"",
+            "contacts = \"link:contacts\"",
+            "pipeline = \"by-label\"",
+            "[pairs.values.dealstage]",
+            "r-renewed = \"eu-renewed\"",
+            "closedwon = \"closedwon\"",
+        ],
+    );
+    assert_commented(
+        &mapping,
+        &[
+            "favourite_colour \"Favourite colour\" (text, custom)",
+            "shoe_size \"Shoe size\" (number, custom)",
+            "\"Americas\" (amer)",
+            "\"APAC\" (apac)",
+            "\"Churned\" (r-churned)",
+            "\"Lost\" (eu-lost)",
+            "owners only in eu: only.eu@corp.example",
+        ],
+    );
+
+    assert_mapping_syncs(&work, &mapping);
+    let renewal = eu.find("deals", "dealname", "Renewal A");
+    assert_eq!(renewal.len(), 1, "the us deal reached eu");
+    assert_eq!(renewal[0].properties["dealstage"], "eu-renewed");
+    assert_eq!(renewal[0].properties["pipeline"], "eu-renewals");
+    let eu_ann = eu.find("contacts", "email", "ann@example.com");
+    assert_eq!(eu_ann[0].properties["sales_region"], "emea");
+    assert_eq!(eu.associations(&renewal[0].id), vec![eu_ann[0].id.clone()]);
+    let big = us.find("deals", "dealname", "Big deal");
+    assert_eq!(big[0].properties["hubspot_owner_id"], us_sam);
+    let us_bo = us.find("contacts", "email", "bo@example.com");
+    assert_eq!(us.associations(&big[0].id), vec![us_bo[0].id.clone()]);
+}
+
+#[test]
+fn progress_always_draws_bars_into_a_plain_stderr_with_totals_and_no_empty_bars() {
+    let two = super::TwoAccounts::new();
+    two.seed_us_contacts(3);
+    // Under test stderr is a pipe: `auto` draws nothing there.
+    let bar_drawn = |stderr: &str| stderr.contains("\x1b[2K");
+    let first = two.work.run(&["--progress", "always", "sync"]).expect(0);
+    assert!(bar_drawn(&first.stderr), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("writing [") && first.stderr.contains("3/3 records"),
+        "a bar for the three writes: {}",
+        first.stderr
+    );
+    // The next pulls are HubSpot searches, whose answers give the total:
+    // those bars show it with an ETA. The deals had nothing to do: no `0/0`.
+    let second = two.work.run(&["--progress", "always", "sync"]).expect(0);
+    assert!(
+        second.stderr.contains(" us.contacts [") && second.stderr.contains("(eta "),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("0/0"), "{}", second.stderr);
+    let auto = two.work.run(&["sync"]).expect(0);
+    assert!(!bar_drawn(&auto.stderr), "{}", auto.stderr);
+}
+
+#[test]
+fn completions_print_a_script_for_each_shell_from_the_same_definitions() {
+    let work = Workdir::new();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef crmsync"),
+        ("fish", "complete -c crmsync"),
+    ] {
+        // No mapping file is needed.
+        let run = work.run(&["completions", shell]).expect(0);
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        for word in ["init", "completions", "pair", "progress", "max-deletes"] {
+            assert!(run.stdout.contains(word), "{shell} lacks {word}");
+        }
+    }
+    work.run(&["completions", "powershell-ish"]).expect(2);
+}
