@@ -1,5 +1,6 @@
-//! A stateful, strict fake of Pipedrive's API v2 (persons, deals, their
-//! field endpoints, pipelines, stages) plus the v1 users list, built on
+//! A stateful, strict fake of Pipedrive's API v2 (persons, deals,
+//! organizations, their field endpoints, pipelines, stages) plus the v1
+//! users list, built on
 //! `server.rs`. It models what crmsync calls; any other path (the search
 //! endpoints among them) is an unknown route.
 //!
@@ -88,6 +89,11 @@ impl FakePipedrive {
         self.write_as_user(Entity::Deal, None, deal)
     }
 
+    /// Creates an organization from a v2 POST body; see `seed_person`.
+    pub fn seed_organization(&self, organization: Value) -> i64 {
+        self.write_as_user(Entity::Organization, None, organization)
+    }
+
     /// A human edit in the web app: validated like PATCH, advances `update_time`.
     pub fn edit_person(&self, id: i64, patch: Value) {
         self.write_as_user(Entity::Person, Some(id), patch);
@@ -96,6 +102,11 @@ impl FakePipedrive {
     /// A human edit of a deal; see `edit_person`.
     pub fn edit_deal(&self, id: i64, patch: Value) {
         self.write_as_user(Entity::Deal, Some(id), patch);
+    }
+
+    /// A human edit of an organization; see `edit_person`.
+    pub fn edit_organization(&self, id: i64, patch: Value) {
+        self.write_as_user(Entity::Organization, Some(id), patch);
     }
 
     /// Appends an entry to a person's `emails` or `phones` as stored, past
@@ -125,6 +136,12 @@ impl FakePipedrive {
         self.remove(Entity::Deal, id)
     }
 
+    /// Soft-deletes an organization as the web app would (panics if it is
+    /// not live); its persons and deals are unlinked (see `delete`).
+    pub fn delete_organization(&self, id: i64) {
+        self.remove(Entity::Organization, id)
+    }
+
     /// A person in the v2 GET shape; deleted persons are returned too (with
     /// `is_deleted: true`) so tests can check deletions. `None` if never created.
     pub fn person(&self, id: i64) -> Option<Value> {
@@ -146,6 +163,16 @@ impl FakePipedrive {
         self.server.state().render_live(Entity::Deal)
     }
 
+    /// An organization in the v2 GET shape; see `person`.
+    pub fn organization(&self, id: i64) -> Option<Value> {
+        self.server.state().render_one(Entity::Organization, id)
+    }
+
+    /// Every organization that is not deleted, by id.
+    pub fn organizations(&self) -> Vec<Value> {
+        self.server.state().render_live(Entity::Organization)
+    }
+
     /// Adds an active user (a possible `owner_id`) and returns its id.
     pub fn add_user(&self, email: &str, name: &str) -> i64 {
         self.server.state().add_user(email, name)
@@ -161,7 +188,8 @@ impl FakePipedrive {
         self.server.state().add_stage(pipeline_id, name)
     }
 
-    /// Adds a custom field to `"person"` or `"deal"` and returns its 40-hex
+    /// Adds a custom field to `"person"`, `"deal"` or `"organization"` and
+    /// returns its 40-hex
     /// `field_code`. `options` are the labels of an enum/set field; their ids
     /// are assigned by the fake (read them from the fields endpoint).
     pub fn add_custom_field(
@@ -174,7 +202,10 @@ impl FakePipedrive {
         let entity = match entity {
             "person" => Entity::Person,
             "deal" => Entity::Deal,
-            other => panic!("custom fields exist for \"person\" or \"deal\", not {other:?}"),
+            "organization" => Entity::Organization,
+            other => panic!(
+                "custom fields exist for \"person\", \"deal\" or \"organization\", not {other:?}"
+            ),
         };
         assert!(
             CUSTOM_FIELD_TYPES.contains(&field_type),
@@ -248,8 +279,10 @@ pub struct PipedriveState {
     stages: Vec<Stage>,
     person_fields: Vec<CustomField>,
     deal_fields: Vec<CustomField>,
+    organization_fields: Vec<CustomField>,
     persons: Table,
     deals: Table,
+    organizations: Table,
     limits: Limits,
     unknown_routes: Vec<String>,
     /// Person and deal lists leave `additional_data` out (the spec does not
@@ -338,6 +371,15 @@ struct Table {
     rows: BTreeMap<i64, Record>,
 }
 
+impl Table {
+    fn new() -> Table {
+        Table {
+            next_id: 1,
+            rows: BTreeMap::new(),
+        }
+    }
+}
+
 impl PipedriveState {
     fn new(token: &str) -> PipedriveState {
         let mut state = PipedriveState {
@@ -348,14 +390,10 @@ impl PipedriveState {
             stages: Vec::new(),
             person_fields: Vec::new(),
             deal_fields: Vec::new(),
-            persons: Table {
-                next_id: 1,
-                rows: BTreeMap::new(),
-            },
-            deals: Table {
-                next_id: 1,
-                rows: BTreeMap::new(),
-            },
+            organization_fields: Vec::new(),
+            persons: Table::new(),
+            deals: Table::new(),
+            organizations: Table::new(),
             limits: Limits {
                 burst: Bucket::new(DEFAULT_BURST, BURST_WINDOW),
                 rejected: 0,
@@ -471,6 +509,7 @@ impl PipedriveState {
         match entity {
             Entity::Person => &self.person_fields,
             Entity::Deal => &self.deal_fields,
+            Entity::Organization => &self.organization_fields,
         }
     }
 
@@ -478,6 +517,7 @@ impl PipedriveState {
         match entity {
             Entity::Person => &mut self.person_fields,
             Entity::Deal => &mut self.deal_fields,
+            Entity::Organization => &mut self.organization_fields,
         }
     }
 
@@ -485,6 +525,7 @@ impl PipedriveState {
         match entity {
             Entity::Person => &self.persons,
             Entity::Deal => &self.deals,
+            Entity::Organization => &self.organizations,
         }
     }
 
@@ -492,6 +533,7 @@ impl PipedriveState {
         match entity {
             Entity::Person => &mut self.persons,
             Entity::Deal => &mut self.deals,
+            Entity::Organization => &mut self.organizations,
         }
     }
 
@@ -531,13 +573,14 @@ impl PipedriveState {
 }
 
 // ---------------------------------------------------------------------------
-// Entities: what differs between persons and deals
+// Entities: what differs between persons, deals and organizations
 // ---------------------------------------------------------------------------
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Entity {
     Person,
     Deal,
+    Organization,
 }
 
 impl Entity {
@@ -545,6 +588,7 @@ impl Entity {
         match segment {
             "persons" => Some(Entity::Person),
             "deals" => Some(Entity::Deal),
+            "organizations" => Some(Entity::Organization),
             _ => None,
         }
     }
@@ -553,6 +597,7 @@ impl Entity {
         match segment {
             "personFields" => Some(Entity::Person),
             "dealFields" => Some(Entity::Deal),
+            "organizationFields" => Some(Entity::Organization),
             _ => None,
         }
     }
@@ -561,12 +606,15 @@ impl Entity {
         match self {
             Entity::Person => "person",
             Entity::Deal => "deal",
+            Entity::Organization => "organization",
         }
     }
 
     /// The write-body fields of POST/PATCH (spec: addPerson/updatePerson,
-    /// addDeal/updateDeal). Only what those schemas mark `nullable` takes
-    /// `null` (deals' `probability`, `lost_reason`, `close_time`); any other
+    /// addDeal/updateDeal, addOrganization/updateOrganization). Only what
+    /// those schemas mark `nullable` takes `null` (deals' `probability`,
+    /// `lost_reason`, `close_time`; organizations' `website`, `linkedin`,
+    /// `industry`, `annual_revenue`, `employee_count`); any other
     /// `null` is refused with a 400, as the schema validation of v2 would. Contact-sync fields (`im`, `postal_address`,
     /// `notes`, `birthday`, `job_title`) and `marketing_status` are left out:
     /// this company has neither contact sync nor Campaigns, so they are
@@ -618,9 +666,24 @@ impl Entity {
             BodyField::new("label_ids", LabelIds),
             BodyField::new("custom_fields", CustomFields),
         ];
+        const ORGANIZATION: &[BodyField] = &[
+            BodyField::new("name", NonEmptyText),
+            BodyField::new("owner_id", Reference(Ref::User)),
+            BodyField::new("add_time", AddTime).post_only(),
+            BodyField::new("visible_to", VisibleTo),
+            BodyField::new("label_ids", LabelIds),
+            BodyField::new("address", Address),
+            BodyField::new("website", Text).nullable(),
+            BodyField::new("linkedin", Text).nullable(),
+            BodyField::new("industry", Integer).nullable(),
+            BodyField::new("annual_revenue", Integer).nullable(),
+            BodyField::new("employee_count", Integer).nullable(),
+            BodyField::new("custom_fields", CustomFields),
+        ];
         match self {
             Entity::Person => PERSON,
             Entity::Deal => DEAL,
+            Entity::Organization => ORGANIZATION,
         }
     }
 
@@ -644,6 +707,12 @@ impl Entity {
                 "visible_to": DEFAULT_VISIBLE_TO, "label_ids": [],
                 "origin": origin, "origin_id": null, "channel": null, "channel_id": null,
             }),
+            Entity::Organization => json!({
+                "name": null, "owner_id": TOKEN_USER, "address": null,
+                "visible_to": DEFAULT_VISIBLE_TO, "label_ids": [],
+                "website": null, "linkedin": null, "industry": null,
+                "annual_revenue": null, "employee_count": null,
+            }),
         };
         match value {
             Value::Object(map) => map,
@@ -656,14 +725,16 @@ impl Entity {
         match self {
             Entity::Person => &["owner_id", "org_id"],
             Entity::Deal => &["owner_id", "person_id", "org_id", "pipeline_id", "stage_id"],
+            Entity::Organization => &["owner_id"],
         }
     }
 
-    /// The list filter each entity has beyond `equality_filters`.
-    fn special_list_filter(self) -> &'static str {
+    /// The list filters each entity has beyond `equality_filters`.
+    fn special_list_filters(self) -> &'static [&'static str] {
         match self {
-            Entity::Person => "deal_id",
-            Entity::Deal => "status",
+            Entity::Person => &["deal_id"],
+            Entity::Deal => &["status"],
+            Entity::Organization => &[],
         }
     }
 
@@ -706,6 +777,20 @@ impl Entity {
                 ("close_time", "Deal closed on", "date"),
                 ("won_time", "Won time", "date"),
                 ("lost_time", "Lost time", "date"),
+            ],
+            Entity::Organization => &[
+                ("name", "Name", "varchar"),
+                ("owner_id", "Owner", "user"),
+                ("address", "Address", "address"),
+                ("website", "Website", "varchar"),
+                ("linkedin", "LinkedIn profile", "varchar"),
+                ("industry", "Industry", "int"),
+                ("annual_revenue", "Annual revenue", "int"),
+                ("employee_count", "Number of employees", "int"),
+                ("label_ids", "Labels", "set"),
+                ("visible_to", "Visible to", "visible_to"),
+                ("add_time", "Organization created", "date"),
+                ("update_time", "Update time", "date"),
             ],
         }
     }
@@ -771,10 +856,15 @@ impl Route {
         const VIEW: &[&str] = &["custom_fields", "include_option_labels"];
         const LIST: &[&str] = &["ids", "updated_since", "updated_until"];
         match self {
-            Route::List(e) => {
-                let special = [e.special_list_filter()];
-                [PAGING, SORTING, VIEW, LIST, e.equality_filters(), &special].concat()
-            }
+            Route::List(e) => [
+                PAGING,
+                SORTING,
+                VIEW,
+                LIST,
+                e.equality_filters(),
+                e.special_list_filters(),
+            ]
+            .concat(),
             Route::Get(..) => VIEW.to_vec(),
             Route::Create(_) | Route::Update(..) | Route::Delete(..) | Route::Users => Vec::new(),
             Route::Fields(_) => PAGING.to_vec(),
@@ -1027,7 +1117,11 @@ impl PipedriveState {
     }
 
     /// Soft delete: `is_deleted` and, per the migration guide, `update_time`
-    /// becomes the delete time.
+    /// becomes the delete time. An organization's persons and deals stay,
+    /// unlinked from it (`org_id` null), as the web app shows them. No
+    /// document says whether that moves their `update_time`: the fake takes
+    /// the stricter reading and leaves it, so a client cannot learn of the
+    /// unlink from an incremental listing.
     fn delete(&mut self, entity: Entity, id: i64) -> Result<(), ApiError> {
         self.live(entity, id)?;
         let now = self.clock.now();
@@ -1038,6 +1132,15 @@ impl PipedriveState {
             .expect("live record");
         record.is_deleted = true;
         record.update_time = now;
+        if entity == Entity::Organization {
+            for linked in [&mut self.persons, &mut self.deals] {
+                for row in linked.rows.values_mut() {
+                    if row.field_i64("org_id") == Some(id) {
+                        row.fields.insert("org_id".into(), Value::Null);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1129,6 +1232,8 @@ enum Kind {
     Text,
     NonEmptyText,
     Number,
+    /// A number without a fraction (the spec's `type: integer`).
+    Integer,
     Probability,
     Currency,
     Status,
@@ -1142,6 +1247,8 @@ enum Kind {
     Contacts,
     LabelIds,
     CustomFields,
+    /// An organization's `OrganizationItemAddress`.
+    Address,
     Reference(Ref),
     /// Accepted only as `false`; `true` is refused with this reason.
     OnlyFalse(&'static str),
@@ -1156,7 +1263,7 @@ enum Ref {
     Person,
     Pipeline,
     Stage,
-    /// The fake has no organizations, so any id is refused.
+    /// A live (not deleted) organization.
     Org,
 }
 
@@ -1257,6 +1364,11 @@ impl PipedriveState {
         match entity {
             Entity::Person => finish_person(&mut change.fields, existing)?,
             Entity::Deal => self.finish_deal(&mut change.fields, existing, now)?,
+            // `name` is the one required field of addOrganization.
+            Entity::Organization if creating && !change.fields.contains_key("name") => {
+                return Err(ApiError::validation("name", "Parameter 'name' is required"));
+            }
+            Entity::Organization => {}
         }
         Ok(change)
     }
@@ -1278,6 +1390,11 @@ impl PipedriveState {
                 .is_number()
                 .then(|| value.clone())
                 .ok_or_else(|| invalid("Expected 'number'")),
+            Kind::Integer => value
+                .is_i64()
+                .then(|| value.clone())
+                .ok_or_else(|| invalid("Expected 'integer'")),
+            Kind::Address => check_address(name, value),
             Kind::Probability => match value.as_f64() {
                 Some(p) if (0.0..=100.0).contains(&p) => Ok(value.clone()),
                 Some(_) => Err(invalid("Value must be between 0 and 100")),
@@ -1339,7 +1456,7 @@ impl PipedriveState {
             Ref::Person => (self.live(Entity::Person, id).is_ok(), "Person"),
             Ref::Pipeline => (self.pipelines.iter().any(|p| p.id == id), "Pipeline"),
             Ref::Stage => (self.stage(id).is_some(), "Stage"),
-            Ref::Org => (false, "Organization"),
+            Ref::Org => (self.live(Entity::Organization, id).is_ok(), "Organization"),
         };
         if exists {
             Ok(())
@@ -1646,6 +1763,51 @@ fn check_contacts(name: &str, value: &Value, held: Option<&Value>) -> Result<Val
         }
     }
     Ok(Value::Array(out))
+}
+
+/// The keys of `OrganizationItemAddress` (addOrganization/updateOrganization).
+const ADDRESS_PARTS: &[&str] = &[
+    "value",
+    "country",
+    "admin_area_level_1",
+    "admin_area_level_2",
+    "locality",
+    "sublocality",
+    "route",
+    "street_number",
+    "subpremise",
+    "postal_code",
+];
+
+/// An organization's address: an object of the spec's string parts. The
+/// spec requires none of them; the fake takes the stricter reading of the
+/// migration guide's custom address ("only `value` is required") and wants
+/// a non-empty `value`, the full address. It stores what was sent (the real
+/// API geocodes `value` into the parts; nothing documents how), and the
+/// object replaces the old one whole.
+fn check_address(name: &str, value: &Value) -> Result<Value, ApiError> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| ApiError::validation(name, "Expected 'object'"))?;
+    for (key, part) in object {
+        let path = format!("{name}.{key}");
+        if !ADDRESS_PARTS.contains(&key.as_str()) {
+            return Err(ApiError::validation(
+                &path,
+                format!("Parameter '{key}' is not allowed for this request"),
+            ));
+        }
+        if !part.is_string() {
+            return Err(ApiError::validation(&path, "Expected 'string'"));
+        }
+    }
+    match object.get("value").and_then(Value::as_str) {
+        Some(full) if !full.trim().is_empty() => Ok(value.clone()),
+        _ => Err(ApiError::validation(
+            &format!("{name}.value"),
+            "The full address is required",
+        )),
+    }
 }
 
 fn parse_timestamp(name: &str, value: &Value) -> Result<i64, ApiError> {
@@ -2545,6 +2707,139 @@ mod tests {
         assert_eq!(deal["probability"], Value::Null);
         assert_eq!(deal["custom_fields"][&notes], Value::Null);
         assert_eq!(deal["person_id"], json!(person));
+    }
+
+    #[test]
+    fn organizations_are_validated_like_persons_and_linked_only_while_live() {
+        let fake = FakePipedrive::start(TOKEN);
+        let industry =
+            fake.add_custom_field("organization", "Segment", "enum", &["SMB", "Enterprise"]);
+        assert_schema_error(
+            &call(
+                &fake,
+                "POST",
+                "/api/v2/organizations",
+                Some(json!({"website": "x.io"})),
+            ),
+            "name",
+        );
+        assert_schema_error(
+            &call(
+                &fake,
+                "POST",
+                "/api/v2/organizations",
+                Some(json!({"name": "A", "domain": "a.io"})),
+            ),
+            "domain",
+        );
+        assert_schema_error(
+            &call(
+                &fake,
+                "POST",
+                "/api/v2/organizations",
+                Some(json!({"name": "A", "address": "1 Main St"})),
+            ),
+            "address",
+        );
+        assert_schema_error(
+            &call(
+                &fake,
+                "POST",
+                "/api/v2/organizations",
+                Some(json!({"name": "A", "address": {"value": "1 Main St", "city": "X"}})),
+            ),
+            "address.city",
+        );
+        assert_schema_error(
+            &call(
+                &fake,
+                "POST",
+                "/api/v2/organizations",
+                Some(json!({"name": "A", "employee_count": 1.5})),
+            ),
+            "employee_count",
+        );
+        let created = call(
+            &fake,
+            "POST",
+            "/api/v2/organizations",
+            Some(
+                json!({"name": "Acme", "website": "https://acme.example", "address": {"value": "1 Main St, Springfield"},
+                "employee_count": 40, "custom_fields": {industry.clone(): 102}}),
+            ),
+        );
+        assert_eq!(created.status, 200, "{}", created.body);
+        let org = created.body["data"]["id"].as_i64().unwrap();
+        assert_eq!(
+            created.body["data"]["address"]["value"],
+            json!("1 Main St, Springfield")
+        );
+        assert_eq!(created.body["data"]["custom_fields"][&industry], json!(102));
+        let path = format!("/api/v2/organizations/{org}");
+        for field in ["name", "owner_id", "visible_to", "address"] {
+            assert_schema_error(
+                &call(&fake, "PATCH", &path, Some(json!({field: null}))),
+                field,
+            );
+        }
+        let cleared = call(
+            &fake,
+            "PATCH",
+            &path,
+            Some(json!({"website": null, "employee_count": null})),
+        );
+        assert_eq!(cleared.status, 200, "{}", cleared.body);
+        assert_eq!(fake.organization(org).unwrap()["website"], Value::Null);
+        let fields = get(&fake, "/api/v2/organizationFields");
+        let codes: Vec<&str> = fields.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["field_code"].as_str())
+            .collect();
+        assert!(
+            codes.contains(&"address") && codes.contains(&industry.as_str()),
+            "{codes:?}"
+        );
+
+        // A person or deal may name only a live organization.
+        assert_eq!(
+            call(
+                &fake,
+                "POST",
+                "/api/v2/persons",
+                Some(json!({"name": "Bo", "org_id": 999}))
+            )
+            .status,
+            400
+        );
+        let person = fake.seed_person(json!({"name": "Bo", "org_id": org}));
+        let deal = fake.seed_deal(json!({"title": "D", "org_id": org}));
+        let listed = get(&fake, &format!("/api/v2/persons?org_id={org}"));
+        assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+        let before = fake.person(person).unwrap()["update_time"].clone();
+        assert_eq!(call(&fake, "DELETE", &path, None).status, 200);
+        assert_eq!(get(&fake, &path).status, 404);
+        assert!(fake.organizations().is_empty());
+        // Its persons and deals stay, unlinked, their update_time as it was.
+        let person = fake.person(person).unwrap();
+        assert_eq!(
+            (person["org_id"].clone(), person["is_deleted"].clone()),
+            (Value::Null, json!(false))
+        );
+        assert_eq!(person["update_time"], before);
+        assert_eq!(fake.deal(deal).unwrap()["org_id"], Value::Null);
+        assert_eq!(
+            call(
+                &fake,
+                "PATCH",
+                &format!("/api/v2/deals/{deal}"),
+                Some(json!({"org_id": org}))
+            )
+            .status,
+            400,
+            "a deleted organization cannot be linked"
+        );
     }
 
     #[test]

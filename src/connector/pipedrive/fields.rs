@@ -1,7 +1,8 @@
 //! Pipedrive's field model: which fields crmsync maps and how each is read,
-//! written and cleared (`PERSON_FIELDS`, `DEAL_FIELDS`, `write_rules`),
-//! custom fields resolved through the fields API, and the conversion of a
-//! person or deal to a `Record` and of values back into a request body.
+//! written and cleared (`PERSON_FIELDS`, `DEAL_FIELDS`,
+//! `ORGANIZATION_FIELDS`, `write_rules`), custom fields resolved through the
+//! fields API, and the conversion of a person, deal or organization to a
+//! `Record` and of values back into a request body.
 //! It makes no request of its own but the fields API read (`metadata`).
 
 use super::api::*;
@@ -25,13 +26,18 @@ pub(super) enum FieldKind {
     Date,
     /// The primary entry of `emails` or `phones`.
     Primary(&'static str),
+    /// An organization's `address`: an object whose `value` is the full
+    /// address (addOrganization/updateOrganization, `OrganizationItemAddress`).
+    Address,
     Custom(Field),
 }
 
 /// How a built-in field is emptied. The v2 write schemas (addPerson,
-/// updatePerson, addDeal, updateDeal in pipedrive-openapi-v2.yaml) mark only
-/// deals' `probability`, `lost_reason` and `close_time` nullable; README
-/// "Vendor notes" lists what was found for each field.
+/// updatePerson, addDeal, updateDeal, addOrganization, updateOrganization in
+/// pipedrive-openapi-v2.yaml) mark only deals' `probability`, `lost_reason`
+/// and `close_time` and organizations' `website`, `linkedin`, `industry`,
+/// `annual_revenue` and `employee_count` nullable; README "Vendor notes"
+/// lists what was found for each field.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Clear {
     /// `null`, which the spec allows for this field.
@@ -62,7 +68,9 @@ pub(super) const PERSON_FIELDS: &[(&str, FieldKind, Clear)] = &[
     (
         "org_id",
         FieldKind::Integer,
-        Clear::Never("updatePerson does not take null for it"),
+        Clear::Never(
+            "updatePerson does not take null for it, so a person cannot be unlinked from its organization",
+        ),
     ),
     (
         "visible_to",
@@ -115,7 +123,9 @@ pub(super) const DEAL_FIELDS: &[(&str, FieldKind, Clear)] = &[
     (
         "org_id",
         FieldKind::Integer,
-        Clear::Never("updateDeal does not take null for it"),
+        Clear::Never(
+            "updateDeal does not take null for it, so a deal cannot be unlinked from its organization",
+        ),
     ),
     ("probability", FieldKind::Number, Clear::Null),
     (
@@ -131,11 +141,46 @@ pub(super) const DEAL_FIELDS: &[(&str, FieldKind, Clear)] = &[
     ),
 ];
 
+/// The body fields of addOrganization/updateOrganization crmsync maps
+/// (`label_ids` and `add_time` are left out, as for persons and deals).
+pub(super) const ORGANIZATION_FIELDS: &[(&str, FieldKind, Clear)] = &[
+    (
+        "name",
+        FieldKind::Text,
+        Clear::Never("Pipedrive requires an organization's name"),
+    ),
+    (
+        "owner_id",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive organization always has an owner"),
+    ),
+    (
+        "visible_to",
+        FieldKind::Integer,
+        Clear::Never("a Pipedrive organization always has a visibility"),
+    ),
+    (
+        "address",
+        FieldKind::Address,
+        Clear::Never(
+            "updateOrganization does not take null for it, and no document says how to empty it",
+        ),
+    ),
+    ("website", FieldKind::Text, Clear::Null),
+    ("linkedin", FieldKind::Text, Clear::Null),
+    ("industry", FieldKind::Integer, Clear::Null),
+    ("annual_revenue", FieldKind::Integer, Clear::Null),
+    ("employee_count", FieldKind::Integer, Clear::Null),
+];
+
+/// The built-in fields of a Pipedrive object (none for the objects
+/// Pipedrive does not have; `collection` refuses those).
 pub(super) fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind, Clear)] {
-    if object == ObjectKind::Persons {
-        PERSON_FIELDS
-    } else {
-        DEAL_FIELDS
+    match object {
+        ObjectKind::Persons => PERSON_FIELDS,
+        ObjectKind::Deals => DEAL_FIELDS,
+        ObjectKind::Organizations => ORGANIZATION_FIELDS,
+        ObjectKind::Contacts | ObjectKind::Companies => &[],
     }
 }
 
@@ -165,21 +210,26 @@ pub fn write_rules(object: ObjectKind) -> WriteRules {
             _ => None,
         })
         .collect();
-    let required_on_create = if object == ObjectKind::Persons {
-        uncleared.push(required(
-            &["first_name", "last_name"],
-            "Pipedrive requires a person's name, which crmsync writes from `first_name` and `last_name`",
-        ));
-        // A person created without a name is named by its email (`body`).
-        vec![required(
-            &["name", "first_name", "last_name", "email"],
-            "Pipedrive requires a person's name; map `name`, `first_name`, `last_name` or `email` and give the record a value in one of them",
-        )]
-    } else {
-        vec![required(
+    let required_on_create = match object {
+        ObjectKind::Persons => {
+            uncleared.push(required(
+                &["first_name", "last_name"],
+                "Pipedrive requires a person's name, which crmsync writes from `first_name` and `last_name`",
+            ));
+            // A person created without a name is named by its email (`body`).
+            vec![required(
+                &["name", "first_name", "last_name", "email"],
+                "Pipedrive requires a person's name; map `name`, `first_name`, `last_name` or `email` and give the record a value in one of them",
+            )]
+        }
+        ObjectKind::Organizations => vec![required(
+            &["name"],
+            "Pipedrive requires an organization's name (`name` is the one required field of addOrganization)",
+        )],
+        _ => vec![required(
             &["title"],
             "Pipedrive requires a deal title (`title` is the one required field of addDeal)",
-        )]
+        )],
     };
     WriteRules {
         required_on_create,
@@ -231,6 +281,7 @@ impl Pipedrive {
         }
         let path = match object {
             ObjectKind::Persons => "/api/v2/personFields",
+            ObjectKind::Organizations => "/api/v2/organizationFields",
             _ => "/api/v2/dealFields",
         };
         let fields: Vec<Field> = self
@@ -291,7 +342,7 @@ impl Pipedrive {
         Ok(resolved)
     }
 
-    /// Turns a person or deal into a record of the mapped fields.
+    /// Turns a person, deal or organization into a record of the mapped fields.
     pub(super) fn to_record(
         &self,
         object: ObjectKind,
@@ -400,6 +451,11 @@ impl Pipedrive {
                         name.clone(),
                         date(value).map_err(|e| format!("`{name}`: {e}"))?,
                     );
+                }
+                // The spec's `OrganizationItemAddress` takes the full address
+                // as `value`; Pipedrive derives the parts from it.
+                FieldKind::Address => {
+                    body.insert(name.clone(), json!({"value": value.trim()}));
                 }
                 FieldKind::Custom(field) => {
                     custom.insert(
@@ -568,6 +624,9 @@ pub(super) fn read_value(entity: &Entity, name: &str, kind: &FieldKind) -> Strin
                 .and_then(|c| c.get(&field.field_code));
             custom_text(field, value)
         }
+        // The formatted full address; its parts are Pipedrive's own reading
+        // of it.
+        FieldKind::Address => text(entity.rest.get(name).and_then(|a| a.get("value"))),
         _ => text(entity.rest.get(name)),
     }
 }

@@ -1,5 +1,5 @@
-//! Pipedrive connector on API v2 (persons, deals, fields) and v1 (users,
-//! which v2 does not offer).
+//! Pipedrive connector on API v2 (persons, deals, organizations, their
+//! fields) and v1 (users, which v2 does not offer).
 //!
 //! Lists with cursor pagination (`limit=500`, `additional_data.next_cursor`);
 //! writes one record per call (Pipedrive has no batch writes), in batches
@@ -8,7 +8,9 @@
 //! of `emails`/`phones`, and writing one keeps the other entries; `first_name`
 //! and `last_name` are written through `name`; custom fields are named by
 //! display name or key and resolved through the fields API, enum options by
-//! label. Mirrors `hubspot/` file for file.
+//! label; `person_id` and `org_id` are relations (ids of records another
+//! pair syncs); an organization's `address` is its full address. Mirrors
+//! `hubspot/` file for file.
 
 mod api;
 mod fields;
@@ -442,6 +444,9 @@ impl Connector for Pipedrive {
                     (ObjectKind::Deals, "person_id", _) => {
                         (FieldType::Relation(ObjectKind::Persons), Vec::new())
                     }
+                    (ObjectKind::Persons | ObjectKind::Deals, "org_id", _) => {
+                        (FieldType::Relation(ObjectKind::Organizations), Vec::new())
+                    }
                     (_, _, FieldKind::Number | FieldKind::Integer) => {
                         (FieldType::Number, Vec::new())
                     }
@@ -544,7 +549,6 @@ impl Connector for Pipedrive {
             // (A user field holds ids of the account's users, the people
             // who own records: persons of the account, to crmsync.)
             let refers_to = match field_type {
-                _ if name == "org_id" => Some(ObjectKind::Organizations),
                 "org" => Some(ObjectKind::Organizations),
                 "people" | "user" => Some(ObjectKind::Persons),
                 _ => None,
@@ -586,6 +590,10 @@ fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
         (ObjectKind::Deals, "stage_id") => Meaning::Stage,
         (ObjectKind::Deals, "person_id") => Meaning::Related {
             object: ObjectKind::Persons,
+            many: false,
+        },
+        (ObjectKind::Persons | ObjectKind::Deals, "org_id") => Meaning::Related {
+            object: ObjectKind::Organizations,
             many: false,
         },
         (_, "owner_id") => Meaning::Owner,
