@@ -31,19 +31,20 @@ fn system(kind: SystemKind, url: &str) -> SystemConfig {
     }
 }
 
-/// What the suite needs from each vendor.
+/// What the suite needs from each vendor and object.
 struct Subject<'a> {
     connector: Box<dyn Connector>,
     impostor: Box<dyn Connector>,
     object: ObjectKind,
-    /// The email field and a name field, in the vendor's own names.
+    /// A text field the records are told apart by (an email; an
+    /// organization's website), and a name field, in the vendor's own names.
     email: &'a str,
     name: &'a str,
     /// Records already in the account (more than one page).
     seeded: usize,
     inject_429: &'a dyn Fn(),
     /// Arranges that the second of the next two creates is refused by the
-    /// server, and returns the email that record is to be sent with.
+    /// server, and returns the `email` value that record is to be sent with.
     refuse_second_create: &'a dyn Fn() -> String,
 }
 
@@ -245,11 +246,24 @@ fn hubspot_connector_conforms() {
 
 #[test]
 fn pipedrive_connector_conforms() {
+    pipedrive_conforms(ObjectKind::Persons, "email", &|fake, i| {
+        fake.seed_person(json!({"name": format!("Seed {i}"), "emails": [{"value": format!("seed{i}@example.com"), "primary": true}]}));
+    });
+}
+
+/// The suite against the fake Pipedrive for one object: `email` is the
+/// object's text field that tells records apart, `seed` makes its i-th
+/// record in the account (501 of them: more than one page).
+pub(super) fn pipedrive_conforms(
+    object: ObjectKind,
+    email: &str,
+    seed: &dyn Fn(&FakePipedrive, usize),
+) {
     let fake = FakePipedrive::start("pd-token");
     fake.set_rate_limit(10_000, 2_000);
     let seeded = 501;
     for i in 0..seeded {
-        fake.seed_person(json!({"name": format!("Seed {i}"), "emails": [{"value": format!("seed{i}@example.com"), "primary": true}]}));
+        seed(&fake, i);
     }
     let connector = Pipedrive::new(
         &system(SystemKind::Pipedrive, &fake.url()),
@@ -271,25 +285,20 @@ fn pipedrive_connector_conforms() {
     };
     // Pipedrive writes one record a call: its second POST is answered
     // with a validation error.
+    let create = format!("POST /api/v2/{object}");
     let refuse = || {
         let body = json!({"success": false, "error": "Validation failed: name: Value must not be empty", "errorCode": 400});
-        fake.server().inject(
-            "POST /api/v2/persons",
-            1,
-            Fault::Delay(std::time::Duration::ZERO),
-        );
-        fake.server().inject(
-            "POST /api/v2/persons",
-            1,
-            Fault::Respond(Response::json(400, &body)),
-        );
+        fake.server()
+            .inject(&create, 1, Fault::Delay(std::time::Duration::ZERO));
+        fake.server()
+            .inject(&create, 1, Fault::Respond(Response::json(400, &body)));
         "bad@example.com".to_string()
     };
     conformance(Subject {
         connector: Box::new(connector),
         impostor: Box::new(impostor),
-        object: ObjectKind::Persons,
-        email: "email",
+        object,
+        email,
         name: "name",
         seeded,
         inject_429: &inject,

@@ -6,6 +6,7 @@ mod contract;
 mod hub;
 mod hubspot_sync;
 mod init;
+mod organizations;
 mod pipedrive_sync;
 mod pipedrive_writes;
 mod plans;
