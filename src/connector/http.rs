@@ -181,6 +181,14 @@ pub fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
     headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok()
 }
 
+/// The string under `key` of a JSON error body, else the body's start.
+pub fn message_at(body: &str, key: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|b| b.get(key).and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| body_snippet(body))
+}
+
 /// The start of an error body, for a vendor whose body has no message.
 pub fn body_snippet(text: &str) -> String {
     let snippet: String = text.chars().take(200).collect();

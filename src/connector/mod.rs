@@ -564,6 +564,16 @@ mod tests {
             .collect()
     }
 
+    /// An input with nothing but its key and values (a create).
+    fn sent<'a>(key: &'a str, values: &'a BTreeMap<String, String>) -> SentInput<'a> {
+        SentInput {
+            key,
+            id: None,
+            unique: None,
+            values,
+        }
+    }
+
     fn answer(id: &str, trace: Option<&str>, pairs: &[(&str, &str)]) -> AnsweredRecord {
         AnsweredRecord {
             trace: trace.map(str::to_string),
@@ -593,17 +603,10 @@ mod tests {
             values(&[("name", "D")]),
         );
         let sent = [
+            sent("0", &a),
             SentInput {
-                key: "0",
-                id: None,
-                unique: None,
-                values: &a,
-            },
-            SentInput {
-                key: "1",
                 id: Some("11"),
-                unique: None,
-                values: &b,
+                ..sent("1", &b)
             },
             SentInput {
                 key: "2",
@@ -611,12 +614,7 @@ mod tests {
                 unique: Some(("email", "c@x.io")),
                 values: &c,
             },
-            SentInput {
-                key: "3",
-                id: None,
-                unique: None,
-                values: &d,
-            },
+            sent("3", &d),
         ];
         let results = vec![
             answer("14", None, &[("name", "D")]),
@@ -638,26 +636,7 @@ mod tests {
             values(&[("amount", "5"), ("name", "X")]),
             values(&[("name", "X")]),
         );
-        let sent = [
-            SentInput {
-                key: "0",
-                id: None,
-                unique: None,
-                values: &narrow,
-            },
-            SentInput {
-                key: "1",
-                id: None,
-                unique: None,
-                values: &wide,
-            },
-            SentInput {
-                key: "2",
-                id: None,
-                unique: None,
-                values: &same,
-            },
-        ];
+        let sent = [sent("0", &narrow), sent("1", &wide), sent("2", &same)];
         // The wide result fits all three; it belongs to the input that sent
         // the amount. The two narrow ones take the other two in any order.
         let results = vec![
@@ -676,20 +655,7 @@ mod tests {
     #[test]
     fn a_result_fitting_inputs_that_sent_different_fields_goes_to_none() {
         let (first, second) = (values(&[("a", "1")]), values(&[("b", "2")]));
-        let sent = [
-            SentInput {
-                key: "0",
-                id: None,
-                unique: None,
-                values: &first,
-            },
-            SentInput {
-                key: "1",
-                id: None,
-                unique: None,
-                values: &second,
-            },
-        ];
+        let sent = [sent("0", &first), sent("1", &second)];
         let results = vec![answer("30", None, &[("a", "1"), ("b", "2")])];
         let matched = match_answers(&sent, results, &[], "no result");
         assert!(
@@ -707,24 +673,12 @@ mod tests {
             values(&[("n", "C")]),
         );
         let sent = [
+            sent("0", &a),
             SentInput {
-                key: "0",
-                id: None,
-                unique: None,
-                values: &a,
-            },
-            SentInput {
-                key: "1",
                 id: Some("41"),
-                unique: None,
-                values: &b,
+                ..sent("1", &b)
             },
-            SentInput {
-                key: "2",
-                id: None,
-                unique: None,
-                values: &c,
-            },
+            sent("2", &c),
         ];
         let errors = [
             AnsweredError {

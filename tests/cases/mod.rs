@@ -132,6 +132,24 @@ impl TwoAccounts {
     }
 }
 
+/// The `[systems]` of two HubSpot accounts, `us` and `eu`.
+pub fn hubspot_systems(t: &TwoAccounts) -> String {
+    format!(
+        r#"[systems.us]
+kind = "hubspot"
+token_env = "HUBSPOT_US_TOKEN"
+base_url = "{}"
+
+[systems.eu]
+kind = "hubspot"
+token_env = "HUBSPOT_EU_TOKEN"
+base_url = "{}"
+"#,
+        t.us.url(),
+        t.eu.url()
+    )
+}
+
 pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
     format!(
         r#"# two HubSpot accounts

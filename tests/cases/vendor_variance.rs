@@ -5,7 +5,7 @@
 //! write whose outcome is not known is `unknown` (never `failed`), and the
 //! next run finds what it made instead of making it again.
 
-use super::{TwoAccounts, id_of, requests_matching, two_account_config};
+use super::{TwoAccounts, hubspot_systems, id_of, requests_matching, two_account_config};
 use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef, Quirks};
 use crate::support::harness::read;
 use crate::support::server::{Fault, Response};
@@ -254,16 +254,7 @@ fn an_error_that_names_no_input_leaves_it_unknown_and_one_naming_its_id_fails_it
 /// us ↔ eu contacts and deals with every contact of a deal carried across.
 fn deal_contacts_config(t: &TwoAccounts) -> String {
     format!(
-        r#"[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{}"
-
+        r#"{}
 [[pairs]]
 name = "contacts"
 left = "us.contacts"
@@ -282,8 +273,7 @@ contacts = "contacts"
 [pairs.values]
 contacts = "link:contacts"
 {RETRY}"#,
-        t.us.url(),
-        t.eu.url()
+        hubspot_systems(t)
     )
 }
 

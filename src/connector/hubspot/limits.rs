@@ -3,11 +3,8 @@
 //! per-second search limit and the `message` of its error bodies. Nothing
 //! else here: no request is made.
 
-use crate::connector::http::{
-    Role, Vendor, Window, body_snippet, header_number, retry_after_header,
-};
+use crate::connector::http::{Role, Vendor, Window, header_number, message_at, retry_after_header};
 use reqwest::header::HeaderMap;
-use serde_json::Value;
 use std::time::Duration;
 
 pub struct HubSpotLimits;
@@ -67,10 +64,7 @@ impl Vendor for HubSpotLimits {
     }
 
     fn error_message(&self, body: &str) -> String {
-        serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|b| b.get("message").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| body_snippet(body))
+        message_at(body, "message")
     }
 }
 

@@ -4,9 +4,7 @@
 //! the firewall in front of it, and the `error` of its error bodies. Nothing
 //! else here: no request is made.
 
-use crate::connector::http::{
-    Role, Vendor, Window, body_snippet, header_number, retry_after_header,
-};
+use crate::connector::http::{Role, Vendor, Window, header_number, message_at, retry_after_header};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
@@ -56,10 +54,7 @@ impl Vendor for PipedriveLimits {
     }
 
     fn error_message(&self, body: &str) -> String {
-        serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|b| b.get("error").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| body_snippet(body))
+        message_at(body, "error")
     }
 }
 

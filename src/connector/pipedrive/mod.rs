@@ -81,6 +81,26 @@ impl Pipedrive {
     }
 
     /// Follows `next_cursor` to the end.
+    /// The records of a listing, page by page.
+    fn records(
+        &self,
+        object: ObjectKind,
+        path: &str,
+        query: &[(&str, String)],
+        resolved: &[(String, FieldKind)],
+        progress: &dyn Fn(Listed),
+    ) -> Result<Vec<Record>> {
+        let mut records = Vec::new();
+        self.pages(path, query, &mut |page: Vec<Entity>| {
+            for e in &page {
+                records.push(self.to_record(object, e, resolved)?);
+            }
+            progress(Listed::so_far(records.len()));
+            Ok(())
+        })?;
+        Ok(records)
+    }
+
     /// Every item of a listing.
     fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
@@ -244,16 +264,8 @@ impl Connector for Pipedrive {
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         let query: Vec<_> = custom_fields_query(&resolved).into_iter().collect();
-        let mut records = Vec::new();
-        self.pages(&path, &query, &mut |page: Vec<Entity>| {
-            for e in &page {
-                records.push(self.to_record(object, e, &resolved)?);
-            }
-            progress(Listed::so_far(records.len()));
-            Ok(())
-        })
-        .with_context(|| format!("listing {object} from {}", self.system()))?;
-        Ok(records)
+        self.records(object, &path, &query, &resolved, progress)
+            .with_context(|| format!("listing {object} from {}", self.system()))
     }
 
     fn list_changed(
@@ -273,16 +285,8 @@ impl Connector for Pipedrive {
             ("sort_direction", "asc".to_string()),
         ];
         query.extend(custom_fields_query(&resolved));
-        let mut records = Vec::new();
-        self.pages(&path, &query, &mut |page: Vec<Entity>| {
-            for e in &page {
-                records.push(self.to_record(object, e, &resolved)?);
-            }
-            progress(Listed::so_far(records.len()));
-            Ok(())
-        })
-        .with_context(|| format!("listing changed {object} from {}", self.system()))?;
-        Ok(records)
+        self.records(object, &path, &query, &resolved, progress)
+            .with_context(|| format!("listing changed {object} from {}", self.system()))
     }
 
     fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>> {
