@@ -2478,6 +2478,16 @@ mod tests {
         call(fake, "GET", path, None)
     }
 
+    /// The `field_code`s a fields endpoint lists.
+    fn field_codes(fake: &FakePipedrive, path: &str) -> Vec<String> {
+        get(fake, path).body["data"]
+            .as_array()
+            .expect("a list of fields")
+            .iter()
+            .filter_map(|f| f["field_code"].as_str().map(str::to_string))
+            .collect()
+    }
+
     fn assert_schema_error(answer: &Answer, needle: &str) {
         assert_eq!(answer.status, 400, "{}", answer.body);
         assert_eq!(answer.body["success"], json!(false));
@@ -2790,15 +2800,9 @@ mod tests {
         );
         assert_eq!(cleared.status, 200, "{}", cleared.body);
         assert_eq!(fake.organization(org).unwrap()["website"], Value::Null);
-        let fields = get(&fake, "/api/v2/organizationFields");
-        let codes: Vec<&str> = fields.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|f| f["field_code"].as_str())
-            .collect();
+        let codes = field_codes(&fake, "/api/v2/organizationFields");
         assert!(
-            codes.contains(&"address") && codes.contains(&industry.as_str()),
+            codes.contains(&"address".to_string()) && codes.contains(&industry),
             "{codes:?}"
         );
 
@@ -3080,14 +3084,8 @@ mod tests {
         );
         let code = fake.add_custom_field("person", "Source", "set", &["Web", "Event"]);
         assert_eq!(code.len(), 40);
-        let fields = get(&fake, "/api/v2/personFields?limit=500");
-        let codes: Vec<&str> = fields.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|f| f["field_code"].as_str())
-            .collect();
-        assert!(codes.contains(&"name") && codes.contains(&code.as_str()));
+        let codes = field_codes(&fake, "/api/v2/personFields?limit=500");
+        assert!(codes.contains(&"name".to_string()) && codes.contains(&code));
     }
 
     #[test]
