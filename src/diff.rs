@@ -380,7 +380,18 @@ fn merge(
         };
         let l_to_r = translator.translate(Side::Left, &f.left, lv);
         let translated = l_to_r.as_deref().unwrap_or(lv);
-        let decision = decide(lv, rv, translated, field_base);
+        // Records first paired by their match field hold the same key in
+        // it, though perhaps written two ways (`Acme.io` and
+        // `https://www.acme.io/`): each side keeps its own form.
+        let same_key = field_base.is_none()
+            && pair.match_field.as_ref() == Some(&f.left)
+            && !lv.trim().is_empty()
+            && pair.match_key().of(lv) == pair.match_key().of(rv);
+        let decision = if same_key {
+            Decision::Settle
+        } else {
+            decide(lv, rv, translated, field_base)
+        };
         let (copy_from, conflict) = match decision {
             Decision::Nothing => continue,
             Decision::Settle => {
