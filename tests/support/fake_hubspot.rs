@@ -2697,6 +2697,70 @@ mod tests {
     }
 
     #[test]
+    fn companies_share_domains_and_associate_with_contacts_from_either_end() {
+        let fake = FakeHubSpot::start(TOKEN);
+        let create = json!({ "inputs": [
+            { "properties": { "name": "Acme", "domain": "acme.io" }, "associations": [] },
+            { "properties": { "name": "Acme EU", "domain": "ACME.io" }, "associations": [] },
+        ] });
+        let path = format!("/crm/objects/{V}/companies/batch/create");
+        assert_eq!(
+            post(&fake, &path, create).status,
+            201,
+            "domain is not unique"
+        );
+        let [acme, _] = [0, 1].map(|i| fake.records("companies")[i].id.clone());
+        let contact = fake.seed("contacts", &[("email", "c@example.com")]);
+        let lone = fake.seed("contacts", &[("email", "lone@example.com")]);
+        let base = format!("/crm/associations/{V}/contacts/companies/batch");
+        let link = json!({ "inputs": [{ "from": { "id": contact }, "to": { "id": acme } }] });
+        let made = post(&fake, &format!("{base}/associate/default"), link);
+        assert_eq!(
+            made.body["results"][0]["associationSpec"]["associationTypeId"],
+            json!(279)
+        );
+        // Seen from the company's end too, and embedded in a contacts list.
+        assert_eq!(
+            fake.associated_ids("companies", &acme, "contacts"),
+            vec![contact.clone()]
+        );
+        let listed = get(
+            &fake,
+            &format!("/crm/objects/{V}/contacts?associations=companies,deals"),
+        );
+        let embedded = &listed.body["results"][0]["associations"];
+        assert_eq!(embedded["companies"]["results"][0]["id"], json!(acme));
+        assert!(embedded.get("deals").is_none(), "no deals: left out");
+        assert!(listed.body["results"][1].get("associations").is_none());
+        let read = post(
+            &fake,
+            &format!("{base}/read"),
+            json!({ "inputs": [{ "id": contact }, { "id": lone }] }),
+        );
+        assert_eq!(read.status, 207);
+        assert_eq!(read.body["results"][0]["to"][0]["toObjectId"], json!(acme));
+        assert_eq!(
+            read.body["errors"][0]["context"]["fromObjectId"],
+            json!([lone])
+        );
+        // Archiving the company hides the association; the contact stays.
+        fake.archive("companies", &acme);
+        assert!(
+            fake.associated_ids("contacts", &contact, "companies")
+                .is_empty()
+        );
+        assert!(
+            fake.record("contacts", &contact)
+                .is_some_and(|c| !c.archived)
+        );
+        let same = format!("/crm/associations/{V}/companies/companies/batch/read");
+        assert_eq!(
+            post(&fake, &same, json!({ "inputs": [{ "id": acme }] })).status,
+            404
+        );
+    }
+
+    #[test]
     fn reads_and_updates_refuse_missing_records_and_taken_emails() {
         let fake = FakeHubSpot::start(TOKEN);
         let a = fake.seed("contacts", &[("email", "a@example.com")]);
