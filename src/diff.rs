@@ -740,6 +740,40 @@ phone = "phone"
     }
 
     #[test]
+    fn companies_paired_by_domain_keep_each_spelling_of_it() {
+        let text = r#"
+[systems.us]
+kind = "hubspot"
+token_env = "A"
+[systems.eu]
+kind = "hubspot"
+token_env = "B"
+[[pairs]]
+name = "companies"
+left = "us.companies"
+right = "eu.companies"
+match = "domain"
+[pairs.fields]
+name = "name"
+domain = "domain"
+"#;
+        let p = Config::from_str(text, Path::new("t.toml"))
+            .unwrap()
+            .pairs
+            .remove(0);
+        let l = rec("1", 5, &[("name", "Acme"), ("domain", "acme.io")]);
+        let r = rec(
+            "9",
+            6,
+            &[("name", "Acme"), ("domain", "https://www.Acme.io/")],
+        );
+        let out = plan(&p, &[l], &[r], &PairState::default());
+        let actions: Vec<_> = out.items.iter().map(|i| i.action()).collect();
+        assert_eq!(actions, [Action::Link], "no update, no conflict");
+        assert_eq!(out.items[0].settle().len(), 2, "name and domain settled");
+    }
+
+    #[test]
     fn new_matches_link_fill_blanks_and_creates_carry_every_field() {
         let p = pair("");
         let l = rec("1", 5, &[("email", "A@x.io"), ("firstname", "Ann")]);
