@@ -1,5 +1,6 @@
 //! End-to-end scenarios, by theme.
 
+mod companies;
 mod config_and_exit;
 mod consolidation;
 mod contract;
