@@ -34,11 +34,12 @@ struct Family {
 /// The families in the order their pairs are written: companies, then
 /// people, then deals, so a `link:` map names an earlier pair, as the
 /// mapping file requires. Companies pair on their domain where both sides
-/// have one (HubSpot), else on their name.
+/// have one (HubSpot), else on their name (HubSpot ↔ Pipedrive
+/// organizations, whose `website` is a URL many leave empty).
 const FAMILIES: &[Family] = &[
     Family {
         name: "companies",
-        objects: &[ObjectKind::Companies],
+        objects: &[ObjectKind::Companies, ObjectKind::Organizations],
         match_on: &[Meaning::Domain, Meaning::CompanyName],
     },
     Family {

@@ -2,13 +2,19 @@
 //! hang off them: organizations through the connector conformance suite;
 //! two Pipedrive accounts synced by organization name, `org_id` on persons
 //! and deals carried through `link:companies`; an unlink Pipedrive cannot
-//! make and an organization without a name shown as `invalid`, never sent.
+//! make and an organization without a name shown as `invalid`, never sent;
+//! and HubSpot ↔ Pipedrive both ways by name, contacts' and deals'
+//! companies as persons' and deals' organizations, with the request counts
+//! of a first and an unchanged second sync against the floor.
 
 use super::contract::pipedrive_conforms;
+use super::id_of;
+use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, Workdir};
+use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
 use crmsync::model::ObjectKind;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 const PD2_TOKEN: &str = "pd2fedcba9876543210fedcba9876543210fedcb";
 
@@ -108,7 +114,11 @@ person_id = "link:people"
         let found: Vec<Value> = pd
             .organizations()
             .into_iter()
-            .filter(|o| o["name"].as_str().is_some_and(|n| n.trim() == name))
+            .filter(|o| {
+                o["name"]
+                    .as_str()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+            })
             .collect();
         assert_eq!(found.len(), 1, "one organization named {name}: {found:?}");
         found[0].clone()
@@ -165,6 +175,11 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
     assert_eq!(t.us.organizations().len(), 2, "Acme linked, Globex created");
     let us_acme_now = TwoCompanies::org_named(&t.us, "Acme Corp");
     assert_eq!(us_acme_now["id"], json!(us_acme));
+    assert_eq!(
+        us_acme_now["name"],
+        json!("  ACME corp "),
+        "each side keeps its own spelling"
+    );
     assert_eq!(
         us_acme_now["address"]["value"],
         json!("1 Main St, Springfield")
@@ -271,4 +286,412 @@ fn an_organization_without_a_name_is_invalid_and_not_created() {
             .map(|o| o["name"].clone())
             .collect();
     assert_eq!(names, vec![json!("Acme Corp")]);
+}
+
+const HS_COMPANIES: usize = 30;
+const HS_CONTACTS: usize = 60;
+const HS_DEALS: usize = 20;
+/// Organizations already in Pipedrive: the first five share a name with a
+/// HubSpot company (in another case, padded), the rest are Pipedrive's own.
+const PD_ORGS: usize = 8;
+const PD_PERSONS: usize = 8;
+const PD_DEALS: usize = 4;
+
+/// HubSpot ↔ Pipedrive, every pair both ways: companies ↔ organizations by
+/// name (deletes propagated), contacts ↔ persons by email and deals ↔ deals,
+/// each carrying its company as the person's or deal's `org_id`.
+struct Mixed {
+    hs: FakeHubSpot,
+    pd: FakePipedrive,
+    work: Workdir,
+}
+
+impl Mixed {
+    fn new() -> Mixed {
+        let hs = FakeHubSpot::start(US_TOKEN);
+        let pd = FakePipedrive::start(PD_TOKEN);
+        pd.set_rate_limit(10_000, 2_000);
+        let work = Workdir::new()
+            .with_env("HUBSPOT_TOKEN", US_TOKEN)
+            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+        work.write_config(&format!(
+            r#"
+[systems.hs]
+kind = "hubspot"
+token_env = "HUBSPOT_TOKEN"
+base_url = "{}"
+
+[systems.pd]
+kind = "pipedrive"
+token_env = "PIPEDRIVE_TOKEN"
+base_url = "{}"
+requests_per_10s = 10000
+
+[[pairs]]
+name = "companies"
+left = "hs.companies"
+right = "pd.organizations"
+match = "name"
+deletes = "propagate"
+[pairs.fields]
+name = "name"
+website = "website"
+
+[[pairs]]
+name = "contacts"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+primary_company = "org_id"
+[pairs.values]
+primary_company = "link:companies"
+
+[[pairs]]
+name = "deals"
+left = "hs.deals"
+right = "pd.deals"
+[pairs.fields]
+dealname = "title"
+contact = "person_id"
+primary_company = "org_id"
+[pairs.values]
+contact = "link:contacts"
+primary_company = "link:companies"
+"#,
+            hs.url(),
+            pd.url()
+        ));
+        Mixed { hs, pd, work }
+    }
+
+    /// HubSpot: companies `Company {i}`, contacts `c{i}@example.com` at
+    /// company `i % 30` (every third also at the next one: the lowest id is
+    /// the primary), deals `Deal {i}` with contact `i` and company `i % 30`.
+    /// Pipedrive: organizations `COMPANY {i}` (the first five) and
+    /// `Pd Org {i}`, persons `p{i}@example.com` and deals `Pd deal {i}` in
+    /// organization `i`. Returns the HubSpot company ids.
+    fn seed(&self) -> Vec<String> {
+        let props = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect()
+        };
+        let companies = self.hs.seed_many(
+            "companies",
+            (0..HS_COMPANIES)
+                .map(|i| {
+                    props(&[
+                        ("name", format!("Company {i}")),
+                        ("website", format!("https://co{i}.example")),
+                    ])
+                })
+                .collect(),
+        );
+        let contacts = self.hs.seed_many(
+            "contacts",
+            (0..HS_CONTACTS)
+                .map(|i| {
+                    props(&[
+                        ("email", format!("c{i}@example.com")),
+                        ("firstname", format!("First{i}")),
+                        ("lastname", format!("Last{i}")),
+                    ])
+                })
+                .collect(),
+        );
+        for (i, contact) in contacts.iter().enumerate() {
+            let company = &companies[i % HS_COMPANIES];
+            self.hs
+                .associate_records("contacts", contact, "companies", company);
+            if i % 3 == 0 {
+                let next = &companies[(i + 1) % HS_COMPANIES];
+                self.hs
+                    .associate_records("contacts", contact, "companies", next);
+            }
+        }
+        let deals = self.hs.seed_many(
+            "deals",
+            (0..HS_DEALS)
+                .map(|i| props(&[("dealname", format!("Deal {i}"))]))
+                .collect(),
+        );
+        for (i, deal) in deals.iter().enumerate() {
+            self.hs.associate(deal, &contacts[i]);
+            self.hs
+                .associate_records("deals", deal, "companies", &companies[i % HS_COMPANIES]);
+        }
+        let orgs: Vec<i64> = (0..PD_ORGS)
+            .map(|i| {
+                let name = if i < 5 {
+                    format!(" COMPANY {i} ")
+                } else {
+                    format!("Pd Org {i}")
+                };
+                self.pd.seed_organization(
+                    json!({"name": name, "website": format!("https://co{i}.example")}),
+                )
+            })
+            .collect();
+        for i in 0..PD_PERSONS {
+            let person = self.pd.seed_person(json!({"name": format!("Pd Person{i}"),
+                "org_id": orgs[i], "emails": [{"value": format!("p{i}@example.com"), "primary": true}]}));
+            if i < PD_DEALS {
+                self.pd.seed_deal(json!({"title": format!("Pd deal {i}"),
+                    "person_id": person, "org_id": orgs[i]}));
+            }
+        }
+        companies
+    }
+
+    /// The organization partnering HubSpot company `name` (by name, case
+    /// and spaces aside), and that company's id.
+    fn partners(&self, name: &str) -> (String, i64) {
+        let hs = id_of(&self.hs, "companies", "name", name);
+        let orgs: Vec<i64> = self
+            .pd
+            .organizations()
+            .iter()
+            .filter(|o| {
+                o["name"]
+                    .as_str()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+            })
+            .filter_map(|o| o["id"].as_i64())
+            .collect();
+        assert_eq!(orgs.len(), 1, "one organization named {name}");
+        (hs, orgs[0])
+    }
+
+    fn person(&self, email: &str) -> Value {
+        let found: Vec<Value> = self
+            .pd
+            .persons()
+            .into_iter()
+            .filter(|p| p["emails"][0]["value"] == json!(email))
+            .collect();
+        assert_eq!(found.len(), 1, "one person {email}");
+        found[0].clone()
+    }
+
+    fn requests(&self) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+        (
+            self.hs.server().counts_by_endpoint(),
+            self.pd.server().counts_by_endpoint(),
+        )
+    }
+
+    fn writes(&self) -> usize {
+        self.hs.server().write_request_count() + self.pd.server().write_request_count()
+    }
+
+    fn reset_requests(&self) {
+        self.hs.server().reset_requests();
+        self.pd.server().reset_requests();
+    }
+}
+
+/// Prints one run's requests by endpoint against the floor: the list
+/// pages of each object (⌈N/100⌉ on HubSpot, ⌈N/500⌉ on Pipedrive) plus
+/// one request per write the run made. Returns (requests, floor).
+fn report_requests(
+    run: &str,
+    m: &Mixed,
+    hs_objects: &[usize],
+    pd_objects: &[usize],
+) -> (usize, usize) {
+    let (hs, pd) = m.requests();
+    let total: usize = hs.values().sum::<usize>() + pd.values().sum::<usize>();
+    let pages: usize = hs_objects
+        .iter()
+        .map(|n| n.div_ceil(100).max(1))
+        .sum::<usize>()
+        + pd_objects
+            .iter()
+            .map(|n| n.div_ceil(500).max(1))
+            .sum::<usize>();
+    let floor = pages + m.writes();
+    eprintln!(
+        "{run}: {total} requests, floor {floor} ({pages} list pages + {} writes)",
+        m.writes()
+    );
+    eprintln!("  HubSpot: {hs:?}");
+    eprintln!("  Pipedrive: {pd:?}");
+    (total, floor)
+}
+
+#[test]
+fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_both_ways() {
+    let m = Mixed::new();
+    let companies = m.seed();
+
+    m.work.run(&["sync"]).expect(0);
+    let (first, first_floor) = report_requests(
+        "first sync",
+        &m,
+        &[HS_COMPANIES, HS_CONTACTS, HS_DEALS],
+        &[PD_ORGS, PD_PERSONS, PD_DEALS],
+    );
+
+    // Companies: the five shared names linked, not duplicated; each side's
+    // own companies created on the other.
+    let all_companies = HS_COMPANIES + PD_ORGS - 5;
+    assert_eq!(m.hs.records("companies").len(), all_companies);
+    assert_eq!(m.pd.organizations().len(), all_companies);
+    for i in 0..5 {
+        let (_, org) = m.partners(&format!("Company {i}"));
+        assert_eq!(
+            m.pd.organization(org).unwrap()["name"],
+            json!(format!(" COMPANY {i} ")),
+            "linked, its own spelling kept"
+        );
+    }
+    // Contacts ↔ persons with their company as the person's organization.
+    assert_eq!(m.pd.persons().len(), HS_CONTACTS + PD_PERSONS);
+    for i in 0..HS_CONTACTS {
+        let (_, org) = m.partners(&format!("Company {}", i % HS_COMPANIES));
+        let person = m.person(&format!("c{i}@example.com"));
+        // A contact at two companies: the primary is the lowest id, which
+        // is the company seeded first.
+        assert_eq!(person["org_id"], json!(org), "c{i}'s organization");
+    }
+    for i in 0..PD_PERSONS {
+        let org =
+            m.pd.person(
+                m.person(&format!("p{i}@example.com"))["id"]
+                    .as_i64()
+                    .unwrap(),
+            )
+            .unwrap()["org_id"]
+                .clone();
+        let name = m.pd.organization(org.as_i64().unwrap()).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .trim()
+            .to_string();
+        let contact = id_of(&m.hs, "contacts", "email", &format!("p{i}@example.com"));
+        let hs_company = id_of(&m.hs, "companies", "name", &name);
+        assert_eq!(
+            m.hs.associated_ids("contacts", &contact, "companies"),
+            vec![hs_company]
+        );
+    }
+    // Deals both ways, with their organization and person.
+    assert_eq!(m.pd.deals().len(), HS_DEALS + PD_DEALS);
+    assert_eq!(m.hs.records("deals").len(), HS_DEALS + PD_DEALS);
+    for i in 0..HS_DEALS {
+        let deal = TwoCompanies::named(m.pd.deals(), "title", &format!("Deal {i}"));
+        let (_, org) = m.partners(&format!("Company {}", i % HS_COMPANIES));
+        assert_eq!(deal["org_id"], json!(org));
+        assert_eq!(
+            deal["person_id"],
+            m.person(&format!("c{i}@example.com"))["id"]
+        );
+    }
+    for i in 0..PD_DEALS {
+        let deal = id_of(&m.hs, "deals", "dealname", &format!("Pd deal {i}"));
+        let name = if i < 5 {
+            format!("Company {i}")
+        } else {
+            format!("Pd Org {i}")
+        };
+        let (hs_company, _) = m.partners(&name);
+        assert_eq!(
+            m.hs.associated_ids("deals", &deal, "companies"),
+            vec![hs_company]
+        );
+        let contact = id_of(&m.hs, "contacts", "email", &format!("p{i}@example.com"));
+        assert_eq!(m.hs.associations(&deal), vec![contact]);
+    }
+    assert!(m.hs.unknown_routes().is_empty() && m.pd.unknown_routes().is_empty());
+
+    // Unchanged: a second sync writes nothing.
+    m.reset_requests();
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(m.writes(), 0);
+    let (second, second_floor) = report_requests(
+        "unchanged second sync",
+        &m,
+        &[HS_COMPANIES, HS_CONTACTS, HS_DEALS],
+        &[PD_ORGS, PD_PERSONS, PD_DEALS],
+    );
+    eprintln!(
+        "request counts: first sync {first} (floor {first_floor}), unchanged second sync {second} (floor {second_floor})"
+    );
+    // Above the floor: the first sync reads HubSpot's properties of each
+    // object once (Pipedrive's fields API is not needed for built-in
+    // fields); an incremental sync's search results carry no associations,
+    // so each relation costs one associations batch read.
+    assert_eq!(first, first_floor + 3, "first sync");
+    assert_eq!(second, second_floor + 3, "unchanged second sync");
+
+    // A Pipedrive organization deleted in the web app: its HubSpot company
+    // is archived, and the persons and contacts at it stay.
+    let (hs_two, org_two) = m.partners("Company 2");
+    let contacts_at_two: Vec<String> = (0..HS_CONTACTS)
+        .filter(|i| i % HS_COMPANIES == 2)
+        .map(|i| id_of(&m.hs, "contacts", "email", &format!("c{i}@example.com")))
+        .collect();
+    m.pd.delete_organization(org_two);
+    m.work.run(&["sync", "--full"]).expect(0);
+    assert!(
+        m.hs.record("companies", &hs_two).unwrap().archived,
+        "archived on HubSpot"
+    );
+    assert_eq!(
+        m.pd.persons().len(),
+        HS_CONTACTS + PD_PERSONS,
+        "persons stay"
+    );
+    for contact in &contacts_at_two {
+        assert!(
+            m.hs.record("contacts", contact)
+                .is_some_and(|c| !c.archived)
+        );
+        assert!(
+            m.hs.associated_ids("contacts", contact, "companies")
+                .is_empty()
+        );
+    }
+
+    // A HubSpot company archived: its organization is deleted, the persons
+    // stay. Pipedrive unlinks them itself, but this run planned on persons
+    // pulled before the delete, and their unlink cannot be written: they
+    // are `invalid` this once, and the next run finds them unlinked.
+    let (hs_five, org_five) = m.partners("Company 5");
+    let persons_at_five: Vec<i64> = (0..HS_CONTACTS)
+        .filter(|i| i % HS_COMPANIES == 5)
+        .map(|i| {
+            m.person(&format!("c{i}@example.com"))["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    m.hs.archive("companies", &companies[5]);
+    assert_eq!(hs_five, companies[5]);
+    let run = m.work.run(&["sync", "--full"]).expect(4);
+    for reason in [
+        "pd.persons `org_id` is not cleared: Pipedrive documents no way to clear `org_id`",
+        "pd.deals `org_id` is not cleared: Pipedrive documents no way to clear `org_id`",
+    ] {
+        assert!(run.stdout.contains(reason), "{reason}\n{}", run.stdout);
+    }
+    assert!(
+        m.pd.organization(org_five).unwrap()["is_deleted"] == json!(true),
+        "deleted on Pipedrive"
+    );
+    assert_eq!(persons_at_five.len(), 2, "c5 and c35, at company 5 alone");
+    for person in &persons_at_five {
+        let person = m.pd.person(*person).unwrap();
+        assert_eq!(person["is_deleted"], json!(false), "persons stay");
+        assert_eq!(person["org_id"], Value::Null);
+    }
+    assert_eq!(m.hs.records("contacts").len(), HS_CONTACTS + PD_PERSONS);
+    m.reset_requests();
+    m.work.run(&["sync", "--full"]).expect(0);
+    assert_eq!(m.writes(), 0, "{:?}", m.requests());
 }

@@ -596,6 +596,7 @@ fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
             object: ObjectKind::Persons,
             many: false,
         },
+        (ObjectKind::Organizations, "name") => Meaning::CompanyName,
         (ObjectKind::Persons | ObjectKind::Deals, "org_id") => Meaning::Related {
             object: ObjectKind::Organizations,
             many: false,
