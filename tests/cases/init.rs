@@ -200,9 +200,16 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     assert_lines(
         &mapping,
         &[
+            // Companies first, paired with organizations by name.
+            "left = \"hs.companies\"",
+            "right = \"pd.organizations\"",
+            "match = \"name\"",
             "left = \"hs.contacts\"",
             "right = \"pd.persons\"",
             "match = \"email\"",
+            // A contact's and a deal's company is the person's and deal's organization.
+            "primary_company = \"org_id\"",
+            "primary_company = \"link:companies\"",
             "direction = \"both\"",
             "firstname = \"first_name\"",
             // A Pipedrive custom field, matched by its label and named by it.
