@@ -3,7 +3,8 @@
 //! starts the fakes, writes `sync.toml.example` pointed at them into a
 //! temporary directory, then runs `crmsync diff`, `crmsync sync` (twice)
 //! and `crmsync diff` again, printing what each prints, and finally shows
-//! how records arrived on the other sides.
+//! how records arrived on the other sides: a contact and a deal with their
+//! company, as a Pipedrive person and deal in its organization.
 
 #[path = "mod.rs"]
 mod support;
@@ -37,12 +38,15 @@ fn main() -> anyhow::Result<()> {
     us.add_owner("owner@example.com", "Pat", "Owner");
     eu.add_owner("owner@example.com", "Pat", "Owner");
     pd.add_user("sam@corp.example", "Sam Lee");
+    let initech = pd.seed_organization(
+        json!({"name": "Initech", "website": "https://initech.example", "address": {"value": "4120 Freidrich Ln, Austin, TX"}}),
+    );
     let mia = pd.seed_person(
-        json!({"name": "Mia Park", "emails": [{"value": "mia.park@example.com", "primary": true},
+        json!({"name": "Mia Park", "org_id": initech, "emails": [{"value": "mia.park@example.com", "primary": true},
         {"value": "mia@home.example", "primary": false, "label": "home"}]}),
     );
     pd.seed_deal(
-        json!({"title": "Initech upgrade", "value": 4500, "stage_id": 2, "person_id": mia}),
+        json!({"title": "Initech upgrade", "value": 4500, "stage_id": 2, "person_id": mia, "org_id": initech}),
     );
 
     let dir = tempfile::tempdir()?;
@@ -73,11 +77,11 @@ fn main() -> anyhow::Result<()> {
         ),
         (
             "sync",
-            "Apply it. Mia comes from Pipedrive into us through `people`, and on to eu through `contacts`, in this one run:",
+            "Apply it. Companies go first, so Ann and the Acme renewal reach Pipedrive in the Acme Corp organization; Mia comes from Pipedrive into us (at Initech) through `people`, and on to eu through `contacts`, in this one run:",
         ),
         (
             "sync",
-            "Mia reached eu in the first run. Left for this one: Bo's phone, which came into us from eu after `people` ran, goes on to Pipedrive, and the Initech deal that came through us gets its contact on eu:",
+            "Mia reached eu in the first run. Left for this one: Bo's phone, which came into us from eu after `people` ran, goes on to Pipedrive, and the Initech deal that came through us gets its contact and company on eu:",
         ),
         ("diff", "Everything is in step (exit 0):"),
     ];
@@ -102,6 +106,40 @@ fn main() -> anyhow::Result<()> {
     println!("On eu, Mia (from pd) is: {:?}", mia_on_eu.properties);
     let mia = pd.person(mia).expect("seeded");
     println!("On pd, Mia keeps both her emails: {}", mia["emails"]);
+    // Ann and the Acme renewal were seeded in us at Acme Corp; on Pipedrive
+    // they arrive in its organization.
+    let org_name = |id: &serde_json::Value| {
+        id.as_i64()
+            .and_then(|id| pd.organization(id))
+            .map_or("none".to_string(), |o| o["name"].to_string())
+    };
+    let ann_on_pd = pd
+        .persons()
+        .into_iter()
+        .find(|p| p["emails"][0]["value"] == json!("ann.lee@example.com"))
+        .expect("Ann reached pd");
+    println!(
+        "On pd, Ann (from us) is in organization {}",
+        org_name(&ann_on_pd["org_id"])
+    );
+    let renewal = pd
+        .deals()
+        .into_iter()
+        .find(|d| d["title"] == json!("Acme renewal"))
+        .expect("the renewal reached pd");
+    println!(
+        "On pd, the Acme renewal (from us) is in organization {} with person {}",
+        org_name(&renewal["org_id"]),
+        renewal["person_id"]
+    );
+    let mia_on_us = &us.find("contacts", "email", "mia.park@example.com")[0];
+    let companies: Vec<String> = us
+        .associated_ids("contacts", &mia_on_us.id, "companies")
+        .iter()
+        .filter_map(|id| us.record("companies", id))
+        .map(|c| c.properties["name"].clone())
+        .collect();
+    println!("On us, Mia (from pd) is at {companies:?}");
     println!(
         "Requests the fake accounts served: us {}, eu {}, pd {}.",
         us.server().request_count(),
@@ -137,7 +175,29 @@ fn seed(us: &FakeHubSpot, eu: &FakeHubSpot, owner: &str) {
             ])
         })
         .collect();
-    us.seed_many("contacts", contacts);
+    let contacts = us.seed_many("contacts", contacts);
+    let companies = us.seed_many(
+        "companies",
+        [("Acme Corp", "acme.example"), ("Globex", "globex.example")]
+            .iter()
+            .map(|(name, domain)| {
+                BTreeMap::from([
+                    ("name".to_string(), name.to_string()),
+                    ("domain".to_string(), domain.to_string()),
+                    ("website".to_string(), format!("https://{domain}")),
+                ])
+            })
+            .collect(),
+    );
+    // Ann and Bo work at Acme, Cy at Globex.
+    for (contact, company) in [(0, 0), (1, 0), (2, 1)] {
+        us.associate_records(
+            "contacts",
+            &contacts[contact],
+            "companies",
+            &companies[company],
+        );
+    }
     // One person already exists on eu, with another phone: linked, not duplicated.
     eu.seed(
         "contacts",
@@ -146,11 +206,14 @@ fn seed(us: &FakeHubSpot, eu: &FakeHubSpot, owner: &str) {
             ("phone", "+44 20 7946 0001"),
         ],
     );
-    for (name, stage) in [
+    for (i, (name, stage)) in [
         ("Acme renewal", "appointmentscheduled"),
         ("Globex pilot", "closedwon"),
-    ] {
-        us.seed(
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let deal = us.seed(
             "deals",
             &[
                 ("dealname", name),
@@ -159,5 +222,7 @@ fn seed(us: &FakeHubSpot, eu: &FakeHubSpot, owner: &str) {
                 ("hubspot_owner_id", owner),
             ],
         );
+        us.associate(&deal, &contacts[i * 2]);
+        us.associate_records("deals", &deal, "companies", &companies[i]);
     }
 }
