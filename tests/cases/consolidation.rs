@@ -14,7 +14,10 @@
 //! must not bring back what was deleted. Edits are ordered with a short sleep where `conflict = "newest"` must see
 //! which came last; nothing here asserts on time taken.
 
-use super::{TwoAccounts, hubspot_systems, id_of, requests_matching, two_account_config};
+use super::{
+    TwoAccounts, hubspot_and_pipedrive, hubspot_systems, id_of, requests_matching,
+    two_account_config,
+};
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
@@ -163,25 +166,7 @@ impl HubAndDrive {
         let hs = FakeHubSpot::start(US_TOKEN);
         let pd = FakePipedrive::start(PD_TOKEN);
         pd.set_rate_limit(10_000, 2_000);
-        let work = Workdir::new()
-            .with_env("HUBSPOT_TOKEN", US_TOKEN)
-            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-        work.write_config(&format!(
-            r#"
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{}"
-requests_per_10s = 10000
-{pairs}"#,
-            hs.url(),
-            pd.url()
-        ));
+        let work = hubspot_and_pipedrive(&hs, &pd, pairs);
         HubAndDrive { hs, pd, work }
     }
 

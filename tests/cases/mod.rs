@@ -15,7 +15,8 @@ mod reliability;
 mod vendor_variance;
 
 use crate::support::fake_hubspot::FakeHubSpot;
-use crate::support::harness::{EU_TOKEN, US_TOKEN, Workdir};
+use crate::support::fake_pipedrive::FakePipedrive;
+use crate::support::harness::{EU_TOKEN, PD_TOKEN, US_TOKEN, Workdir};
 use std::collections::BTreeMap;
 
 /// Two HubSpot accounts, `us` (left) and `eu` (right), and a work directory
@@ -149,6 +150,33 @@ base_url = "{}"
         t.us.url(),
         t.eu.url()
     )
+}
+
+/// A work directory holding the tokens of a HubSpot account `hs` and a
+/// Pipedrive account `pd`, and a mapping file naming them (Pipedrive paced
+/// at 10,000 requests per 10 s, for fakes set to take that) followed by
+/// `pairs`.
+pub fn hubspot_and_pipedrive(hs: &FakeHubSpot, pd: &FakePipedrive, pairs: &str) -> Workdir {
+    let work = Workdir::new()
+        .with_env("HUBSPOT_TOKEN", US_TOKEN)
+        .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+    work.write_config(&format!(
+        r#"
+[systems.hs]
+kind = "hubspot"
+token_env = "HUBSPOT_TOKEN"
+base_url = "{}"
+
+[systems.pd]
+kind = "pipedrive"
+token_env = "PIPEDRIVE_TOKEN"
+base_url = "{}"
+requests_per_10s = 10000
+{pairs}"#,
+        hs.url(),
+        pd.url()
+    ));
+    work
 }
 
 pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {

@@ -8,7 +8,7 @@
 //! of a first and an unchanged second sync against the floor.
 
 use super::contract::pipedrive_conforms;
-use super::id_of;
+use super::{hubspot_and_pipedrive, id_of};
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
@@ -311,22 +311,10 @@ impl Mixed {
         let hs = FakeHubSpot::start(US_TOKEN);
         let pd = FakePipedrive::start(PD_TOKEN);
         pd.set_rate_limit(10_000, 2_000);
-        let work = Workdir::new()
-            .with_env("HUBSPOT_TOKEN", US_TOKEN)
-            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-        work.write_config(&format!(
+        let work = hubspot_and_pipedrive(
+            &hs,
+            &pd,
             r#"
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{}"
-requests_per_10s = 10000
-
 [[pairs]]
 name = "companies"
 left = "hs.companies"
@@ -362,9 +350,7 @@ primary_company = "org_id"
 contact = "link:contacts"
 primary_company = "link:companies"
 "#,
-            hs.url(),
-            pd.url()
-        ));
+        );
         Mixed { hs, pd, work }
     }
 
@@ -437,12 +423,12 @@ primary_company = "link:companies"
                 )
             })
             .collect();
-        for i in 0..PD_PERSONS {
+        for (i, org) in orgs.iter().enumerate().take(PD_PERSONS) {
             let person = self.pd.seed_person(json!({"name": format!("Pd Person{i}"),
-                "org_id": orgs[i], "emails": [{"value": format!("p{i}@example.com"), "primary": true}]}));
+                "org_id": org, "emails": [{"value": format!("p{i}@example.com"), "primary": true}]}));
             if i < PD_DEALS {
                 self.pd.seed_deal(json!({"title": format!("Pd deal {i}"),
-                    "person_id": person, "org_id": orgs[i]}));
+                    "person_id": person, "org_id": org}));
             }
         }
         companies
@@ -560,14 +546,7 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
         assert_eq!(person["org_id"], json!(org), "c{i}'s organization");
     }
     for i in 0..PD_PERSONS {
-        let org =
-            m.pd.person(
-                m.person(&format!("p{i}@example.com"))["id"]
-                    .as_i64()
-                    .unwrap(),
-            )
-            .unwrap()["org_id"]
-                .clone();
+        let org = m.person(&format!("p{i}@example.com"))["org_id"].clone();
         let name = m.pd.organization(org.as_i64().unwrap()).unwrap()["name"]
             .as_str()
             .unwrap()

@@ -5,6 +5,7 @@
 //! a create without its required name or title is `invalid` too, and a
 //! listing whose answers leave out the paging cursor is never taken as whole.
 
+use super::hubspot_and_pipedrive;
 use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
 use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
@@ -38,22 +39,10 @@ impl Accounts {
             PropertyDef::new("deal_notes", "Deal notes", "string"),
         );
         let notes = pd.add_custom_field("deal", "Deal Notes", "varchar", &[]);
-        let work = Workdir::new()
-            .with_env("HUBSPOT_TOKEN", US_TOKEN)
-            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-        work.write_config(&format!(
+        let work = hubspot_and_pipedrive(
+            &hs,
+            &pd,
             r#"
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{}"
-requests_per_10s = 10000
-
 [[pairs]]
 name = "contacts"
 left = "hs.contacts"
@@ -77,9 +66,7 @@ win_chance = "probability"
 deal_notes = "Deal Notes"
 closedate = "expected_close_date"
 "#,
-            hs.url(),
-            pd.url()
-        ));
+        );
         Accounts {
             hs,
             pd,
