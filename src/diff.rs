@@ -508,14 +508,8 @@ mod tests {
     use std::path::Path;
 
     fn pair(extra: &str) -> PairConfig {
-        let text = format!(
+        pair_of(&format!(
             r#"
-[systems.us]
-kind = "hubspot"
-token_env = "A"
-[systems.eu]
-kind = "hubspot"
-token_env = "B"
 [[pairs]]
 name = "contacts"
 left = "us.contacts"
@@ -527,6 +521,20 @@ email = "email"
 firstname = "firstname"
 phone = "phone"
 "#
+        ))
+    }
+
+    /// The one pair of `pairs` between two HubSpot accounts `us` and `eu`.
+    fn pair_of(pairs: &str) -> PairConfig {
+        let text = format!(
+            r#"
+[systems.us]
+kind = "hubspot"
+token_env = "A"
+[systems.eu]
+kind = "hubspot"
+token_env = "B"
+{pairs}"#
         );
         Config::from_str(&text, Path::new("t.toml"))
             .unwrap()
@@ -741,13 +749,8 @@ phone = "phone"
 
     #[test]
     fn companies_paired_by_domain_keep_each_spelling_of_it() {
-        let text = r#"
-[systems.us]
-kind = "hubspot"
-token_env = "A"
-[systems.eu]
-kind = "hubspot"
-token_env = "B"
+        let p = pair_of(
+            r#"
 [[pairs]]
 name = "companies"
 left = "us.companies"
@@ -756,11 +759,8 @@ match = "domain"
 [pairs.fields]
 name = "name"
 domain = "domain"
-"#;
-        let p = Config::from_str(text, Path::new("t.toml"))
-            .unwrap()
-            .pairs
-            .remove(0);
+"#,
+        );
         let l = rec("1", 5, &[("name", "Acme"), ("domain", "acme.io")]);
         let r = rec(
             "9",

@@ -34,20 +34,7 @@ const MAPPED: [&str; 4] = ["email", "firstname", "lastname", "phone"];
 
 /// The `[systems]` of two HubSpot accounts, `us` and `eu`.
 fn hubspot_systems(t: &TwoAccounts) -> String {
-    format!(
-        r#"[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{}"
-"#,
-        t.us.url(),
-        t.eu.url()
-    )
+    super::hubspot_systems(&t.us.url(), &t.eu.url())
 }
 
 /// A contacts pair us ↔ eu, both ways, matched by email; `keys` go into the

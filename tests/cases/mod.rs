@@ -132,10 +132,10 @@ impl TwoAccounts {
     }
 }
 
-pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
+/// The `[systems]` of two HubSpot accounts, `us` and `eu`.
+pub fn hubspot_systems(us_url: &str, eu_url: &str) -> String {
     format!(
-        r#"# two HubSpot accounts
-[systems.us]
+        r#"[systems.us]
 kind = "hubspot"
 token_env = "HUBSPOT_US_TOKEN"
 base_url = "{us_url}"
@@ -144,7 +144,15 @@ base_url = "{us_url}"
 kind = "hubspot"
 token_env = "HUBSPOT_EU_TOKEN"
 base_url = "{eu_url}"
+"#
+    )
+}
 
+pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
+    let systems = hubspot_systems(us_url, eu_url);
+    format!(
+        r#"# two HubSpot accounts
+{systems}
 [[pairs]]
 name = "contacts"
 left = "us.contacts"

@@ -5,7 +5,7 @@
 //! write whose outcome is not known is `unknown` (never `failed`), and the
 //! next run finds what it made instead of making it again.
 
-use super::{TwoAccounts, id_of, requests_matching, two_account_config};
+use super::{TwoAccounts, hubspot_systems, id_of, requests_matching, two_account_config};
 use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef, Quirks};
 use crate::support::harness::read;
 use crate::support::server::{Fault, Response};
@@ -253,17 +253,9 @@ fn an_error_that_names_no_input_leaves_it_unknown_and_one_naming_its_id_fails_it
 
 /// us ↔ eu contacts and deals with every contact of a deal carried across.
 fn deal_contacts_config(t: &TwoAccounts) -> String {
+    let systems = hubspot_systems(&t.us.url(), &t.eu.url());
     format!(
-        r#"[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{}"
-
+        r#"{systems}
 [[pairs]]
 name = "contacts"
 left = "us.contacts"
@@ -281,9 +273,7 @@ dealname = "dealname"
 contacts = "contacts"
 [pairs.values]
 contacts = "link:contacts"
-{RETRY}"#,
-        t.us.url(),
-        t.eu.url()
+{RETRY}"#
     )
 }
 
