@@ -380,7 +380,18 @@ fn merge(
         };
         let l_to_r = translator.translate(Side::Left, &f.left, lv);
         let translated = l_to_r.as_deref().unwrap_or(lv);
-        let decision = decide(lv, rv, translated, field_base);
+        // Records first paired by their match field hold the same key in
+        // it, though perhaps written two ways (`Acme.io` and
+        // `https://www.acme.io/`): each side keeps its own form.
+        let same_key = field_base.is_none()
+            && pair.match_field.as_ref() == Some(&f.left)
+            && !lv.trim().is_empty()
+            && pair.match_key().of(lv) == pair.match_key().of(rv);
+        let decision = if same_key {
+            Decision::Settle
+        } else {
+            decide(lv, rv, translated, field_base)
+        };
         let (copy_from, conflict) = match decision {
             Decision::Nothing => continue,
             Decision::Settle => {
@@ -497,14 +508,8 @@ mod tests {
     use std::path::Path;
 
     fn pair(extra: &str) -> PairConfig {
-        let text = format!(
+        pair_of(&format!(
             r#"
-[systems.us]
-kind = "hubspot"
-token_env = "A"
-[systems.eu]
-kind = "hubspot"
-token_env = "B"
 [[pairs]]
 name = "contacts"
 left = "us.contacts"
@@ -516,6 +521,20 @@ email = "email"
 firstname = "firstname"
 phone = "phone"
 "#
+        ))
+    }
+
+    /// The one pair of `pairs` between two HubSpot accounts `us` and `eu`.
+    fn pair_of(pairs: &str) -> PairConfig {
+        let text = format!(
+            r#"
+[systems.us]
+kind = "hubspot"
+token_env = "A"
+[systems.eu]
+kind = "hubspot"
+token_env = "B"
+{pairs}"#
         );
         Config::from_str(&text, Path::new("t.toml"))
             .unwrap()
@@ -726,6 +745,32 @@ phone = "phone"
         p.direction = Direction::RightToLeft;
         let out = plan(&p, &[l], &[r], &PairState::default());
         assert!(out.items.iter().all(|i| i.target() != Some(Side::Right)));
+    }
+
+    #[test]
+    fn companies_paired_by_domain_keep_each_spelling_of_it() {
+        let p = pair_of(
+            r#"
+[[pairs]]
+name = "companies"
+left = "us.companies"
+right = "eu.companies"
+match = "domain"
+[pairs.fields]
+name = "name"
+domain = "domain"
+"#,
+        );
+        let l = rec("1", 5, &[("name", "Acme"), ("domain", "acme.io")]);
+        let r = rec(
+            "9",
+            6,
+            &[("name", "Acme"), ("domain", "https://www.Acme.io/")],
+        );
+        let out = plan(&p, &[l], &[r], &PairState::default());
+        let actions: Vec<_> = out.items.iter().map(|i| i.action()).collect();
+        assert_eq!(actions, [Action::Link], "no update, no conflict");
+        assert_eq!(out.items[0].settle().len(), 2, "name and domain settled");
     }
 
     #[test]

@@ -26,23 +26,30 @@ struct Family {
     name: &'static str,
     /// The objects that hold it, whichever vendor offers each.
     objects: &'static [ObjectKind],
-    /// The field that pairs records not linked yet.
-    match_on: Option<Meaning>,
+    /// The fields that pair records not linked yet, the best first: the
+    /// first one both sides hold is used.
+    match_on: &'static [Meaning],
 }
 
-/// The families in the order their pairs are written: people before deals,
-/// so a deal's `link:` map names an earlier pair, as the mapping file
-/// requires. Companies join by one more entry.
+/// The families in the order their pairs are written: companies, then
+/// people, then deals, so a `link:` map names an earlier pair, as the
+/// mapping file requires. Companies pair on their domain where both sides
+/// have one (HubSpot), else on their name.
 const FAMILIES: &[Family] = &[
+    Family {
+        name: "companies",
+        objects: &[ObjectKind::Companies],
+        match_on: &[Meaning::Domain, Meaning::CompanyName],
+    },
     Family {
         name: "contacts",
         objects: &[ObjectKind::Contacts, ObjectKind::Persons],
-        match_on: Some(Meaning::Email),
+        match_on: &[Meaning::Email],
     },
     Family {
         name: "deals",
         objects: &[ObjectKind::Deals],
-        match_on: None,
+        match_on: &[],
     },
 ];
 
@@ -126,13 +133,13 @@ pub fn mapping_file(systems_text: &str, accounts: &[Account]) -> String {
         );
     }
     out.push_str(
-        "# Fields were paired by meaning, then by internal name, then by label; review\n# them, then run `crmsync diff`. Pairs run in file order: contacts before deals.\n",
+        "# Fields were paired by meaning, then by internal name, then by label; review\n# them, then run `crmsync diff`. Pairs run in file order: companies, contacts, deals.\n",
     );
     let Some((hub, spokes)) = accounts.split_first() else {
         return out;
     };
     for spoke in spokes {
-        // The people pair of this spoke, once written, for the deals' links.
+        // The pairs of this spoke written so far, for the links of later ones.
         let mut written: Vec<(&'static Family, String)> = Vec::new();
         for family in FAMILIES {
             let object_of = |account: &Account| {
@@ -295,8 +302,15 @@ fn draft_pair(
                 if let Verdict::Map(map) = verdict {
                     draft.values.push((lf.name.clone(), map));
                 }
-                if family.match_on.is_some() && lf.meaning == family.match_on {
-                    draft.match_field = Some(lf.name.clone());
+                let rank = |m: Option<Meaning>| family.match_on.iter().position(|o| Some(*o) == m);
+                if let Some(better) = rank(lf.meaning) {
+                    let current = draft.match_field.as_ref().and_then(|name| {
+                        let field = left.fields.iter().find(|f| &f.name == name);
+                        rank(field.and_then(|f| f.meaning))
+                    });
+                    if current.is_none_or(|c| better < c) {
+                        draft.match_field = Some(lf.name.clone());
+                    }
                 }
                 draft
                     .fields

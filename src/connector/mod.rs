@@ -92,6 +92,10 @@ pub enum Meaning {
     DealName,
     Amount,
     CloseDate,
+    /// A company's or an organisation's name.
+    CompanyName,
+    /// A company's web domain (or website), which pairs companies.
+    Domain,
     /// The id of the user who owns the record.
     Owner,
     /// A deal's pipeline.

@@ -419,6 +419,14 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
         ],
     );
     eu.associate(&big, &bo);
+    // Acme on both sides, its domain written two ways: paired, not copied.
+    let us_acme = us.seed("companies", &[("name", "Acme"), ("domain", "acme.io")]);
+    us.associate_records("contacts", &ann, "companies", &us_acme);
+    us.associate_records("deals", &renewal, "companies", &us_acme);
+    let eu_acme = eu.seed(
+        "companies",
+        &[("name", "Acme"), ("domain", "https://www.Acme.io")],
+    );
     let work = Workdir::new()
         .with_env("HUBSPOT_US_TOKEN", US_TOKEN)
         .with_env("HUBSPOT_EU_TOKEN", EU_TOKEN);
@@ -429,6 +437,10 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
     assert_lines(
         &mapping,
         &[
+            "left = \"us.companies\"",
+            "right = \"eu.companies\"",
+            "match = \"domain\"",
+            "companies = \"link:companies\"",
             "left = \"us.contacts\"",
             "right = \"eu.contacts\"",
             "match = \"email\"",
@@ -464,6 +476,14 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
     let eu_ann = eu.find("contacts", "email", "ann@example.com");
     assert_eq!(eu_ann[0].properties["sales_region"], "emea");
     assert_eq!(eu.associations(&renewal[0].id), vec![eu_ann[0].id.clone()]);
+    assert_eq!(eu.records("companies").len(), 1, "Acme linked, not copied");
+    for (object, id) in [("contacts", &eu_ann[0].id), ("deals", &renewal[0].id)] {
+        assert_eq!(
+            eu.associated_ids(object, id, "companies"),
+            vec![eu_acme.clone()],
+            "{object} at Acme"
+        );
+    }
     let big = us.find("deals", "dealname", "Big deal");
     assert_eq!(big[0].properties["hubspot_owner_id"], us_sam);
     let us_bo = us.find("contacts", "email", "bo@example.com");

@@ -1,5 +1,6 @@
 //! End-to-end scenarios, by theme.
 
+mod companies;
 mod config_and_exit;
 mod consolidation;
 mod contract;
@@ -132,27 +133,9 @@ impl TwoAccounts {
 }
 
 /// The `[systems]` of two HubSpot accounts, `us` and `eu`.
-pub fn hubspot_systems(t: &TwoAccounts) -> String {
+pub fn hubspot_systems(us_url: &str, eu_url: &str) -> String {
     format!(
         r#"[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{}"
-"#,
-        t.us.url(),
-        t.eu.url()
-    )
-}
-
-pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
-    format!(
-        r#"# two HubSpot accounts
-[systems.us]
 kind = "hubspot"
 token_env = "HUBSPOT_US_TOKEN"
 base_url = "{us_url}"
@@ -161,7 +144,15 @@ base_url = "{us_url}"
 kind = "hubspot"
 token_env = "HUBSPOT_EU_TOKEN"
 base_url = "{eu_url}"
+"#
+    )
+}
 
+pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
+    let systems = hubspot_systems(us_url, eu_url);
+    format!(
+        r#"# two HubSpot accounts
+{systems}
 [[pairs]]
 name = "contacts"
 left = "us.contacts"

@@ -1,6 +1,7 @@
 //! A stateful, strict fake of HubSpot's CRM REST API on its date-versioned
-//! paths (objects, search, properties, owners, deal pipelines and deal–contact
-//! associations), built on `server.rs`.
+//! paths (contacts, deals and companies: objects, search, properties, owners,
+//! deal pipelines, and the associations between any two of those objects),
+//! built on `server.rs`.
 //!
 //! It owns HubSpot's wire behaviour as documented in
 //! `../shared/api/hubspot.md` and HubSpot's published reference: bearer auth
@@ -32,9 +33,12 @@ const ALL_SCOPES: &[&str] = &[
     "crm.objects.contacts.write",
     "crm.objects.deals.read",
     "crm.objects.deals.write",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
     "crm.objects.owners.read",
     "crm.schemas.contacts.read",
     "crm.schemas.deals.read",
+    "crm.schemas.companies.read",
 ];
 const MAX_BATCH: usize = 100;
 const DEFAULT_PAGE: usize = 10;
@@ -261,24 +265,33 @@ impl FakeHubSpot {
 
     /// Associates a deal with a contact (default type); both must be live.
     pub fn associate(&self, deal_id: &str, contact_id: &str) {
+        self.associate_records("deals", deal_id, "contacts", contact_id);
+    }
+
+    /// Associates two live records of different objects (default type), as
+    /// a user does in the UI.
+    pub fn associate_records(&self, object: &str, id: &str, other: &str, other_id: &str) {
+        let (kind, other_kind) = (Kind::expect(object), Kind::expect(other));
         let mut state = self.state();
-        let pair = (
-            state.live_id(Kind::Deals, deal_id),
-            state.live_id(Kind::Contacts, contact_id),
-        );
-        let (Some(deal), Some(contact)) = pair else {
-            panic!("associate: deal {deal_id} or contact {contact_id} is not live");
+        let pair = (state.live_id(kind, id), state.live_id(other_kind, other_id));
+        let (Some(a), Some(b)) = pair else {
+            panic!("associate: {object} {id} or {other} {other_id} is not live");
         };
-        state.deal_contacts.entry(deal).or_default().insert(contact);
+        state.link(kind, a, other_kind, b);
     }
 
     /// Ids of the live contacts associated with a deal.
     pub fn associations(&self, deal_id: &str) -> Vec<String> {
-        let Ok(deal) = deal_id.parse() else {
+        self.associated_ids("deals", deal_id, "contacts")
+    }
+
+    /// Ids of the live records of `other` associated with a record, lowest first.
+    pub fn associated_ids(&self, object: &str, id: &str, other: &str) -> Vec<String> {
+        let Ok(id) = id.parse() else {
             return vec![];
         };
         self.state()
-            .associated(Kind::Deals, deal)
+            .associated(Kind::expect(object), id, Kind::expect(other))
             .iter()
             .map(u64::to_string)
             .collect()
@@ -303,7 +316,10 @@ impl FakeHubSpot {
 enum Kind {
     Contacts,
     Deals,
+    Companies,
 }
+
+const KINDS: [Kind; 3] = [Kind::Contacts, Kind::Deals, Kind::Companies];
 
 /// What differs between the two object types.
 struct KindInfo {
@@ -317,8 +333,6 @@ struct KindInfo {
     write_scope: &'static str,
     /// Reads its properties (and, for deals, pipelines).
     schema_scope: &'static str,
-    /// Default association label and type id towards the other kind.
-    association: (&'static str, u64),
 }
 
 const CONTACTS: KindInfo = KindInfo {
@@ -329,7 +343,6 @@ const CONTACTS: KindInfo = KindInfo {
     read_scope: "crm.objects.contacts.read",
     write_scope: "crm.objects.contacts.write",
     schema_scope: "crm.schemas.contacts.read",
-    association: ("contact_to_deal", 4),
 };
 
 const DEALS: KindInfo = KindInfo {
@@ -340,7 +353,16 @@ const DEALS: KindInfo = KindInfo {
     read_scope: "crm.objects.deals.read",
     write_scope: "crm.objects.deals.write",
     schema_scope: "crm.schemas.deals.read",
-    association: ("deal_to_contact", 3),
+};
+
+const COMPANIES: KindInfo = KindInfo {
+    name: "companies",
+    singular: "Company",
+    modified: "hs_lastmodifieddate",
+    defaults: &["name", "domain"],
+    read_scope: "crm.objects.companies.read",
+    write_scope: "crm.objects.companies.write",
+    schema_scope: "crm.schemas.companies.read",
 };
 
 impl Kind {
@@ -348,24 +370,32 @@ impl Kind {
         match self {
             Kind::Contacts => &CONTACTS,
             Kind::Deals => &DEALS,
+            Kind::Companies => &COMPANIES,
         }
     }
 
     fn parse(name: &str) -> Option<Kind> {
-        [Kind::Contacts, Kind::Deals]
-            .into_iter()
-            .find(|k| k.info().name == name)
+        KINDS.into_iter().find(|k| k.info().name == name)
     }
 
     fn expect(name: &str) -> Kind {
         Kind::parse(name)
-            .unwrap_or_else(|| panic!("FakeHubSpot has contacts and deals, not {name}"))
+            .unwrap_or_else(|| panic!("FakeHubSpot has contacts, deals and companies, not {name}"))
     }
 
-    fn other(self) -> Kind {
-        match self {
-            Kind::Contacts => Kind::Deals,
-            Kind::Deals => Kind::Contacts,
+    /// The label and type id of the default (unlabeled) association from
+    /// this kind to `to`, HubSpot's published ids. For contact→company and
+    /// deal→company HubSpot also has a "primary" type (1 and 5); the
+    /// default association API makes the unlabeled one.
+    fn association(self, to: Kind) -> (&'static str, u64) {
+        match (self, to) {
+            (Kind::Contacts, Kind::Deals) => ("contact_to_deal", 4),
+            (Kind::Deals, Kind::Contacts) => ("deal_to_contact", 3),
+            (Kind::Contacts, Kind::Companies) => ("contact_to_company_unlabeled", 279),
+            (Kind::Companies, Kind::Contacts) => ("company_to_contact_unlabeled", 280),
+            (Kind::Deals, Kind::Companies) => ("deal_to_company_unlabeled", 341),
+            (Kind::Companies, Kind::Deals) => ("company_to_deal_unlabeled", 342),
+            _ => panic!("no association from {self:?} to itself"),
         }
     }
 
@@ -484,7 +514,8 @@ pub struct HubSpotState {
     records: BTreeMap<Kind, BTreeMap<u64, FakeRecord>>,
     owners: Vec<Owner>,
     pipelines: Vec<Pipeline>,
-    deal_contacts: BTreeMap<u64, BTreeSet<u64>>,
+    /// Associations, kept in both directions: (kind, id) → other kind → ids.
+    links: BTreeMap<(Kind, u64), BTreeMap<Kind, BTreeSet<u64>>>,
     limits: Limits,
     unknown_routes: Vec<String>,
     /// Answers the published schema allows that crmsync must survive.
@@ -537,6 +568,18 @@ fn default_schema(kind: Kind) -> Vec<PropertyDef> {
             def("closedate", "Close Date", "date"),
             def("hubspot_owner_id", "Deal owner", "enumeration"),
         ],
+        // `domain` is not unique by default: HubSpot deduplicates companies
+        // by domain only when they are created in its UI or by its own
+        // automation, never on the API's batch create.
+        Kind::Companies => vec![
+            def("name", "Company name", "string"),
+            def("domain", "Company Domain Name", "string"),
+            def("website", "Website URL", "string"),
+            def("phone", "Phone Number", "string"),
+            def("city", "City", "string"),
+            def("industry", "Industry", "string"),
+            def("hubspot_owner_id", "Company owner", "enumeration"),
+        ],
     };
     let read_only = [
         def("hs_object_id", "Record ID", "number"),
@@ -570,7 +613,7 @@ fn default_pipeline() -> Pipeline {
 
 impl HubSpotState {
     fn new(token: &str, instance: u64) -> HubSpotState {
-        let kinds = [Kind::Contacts, Kind::Deals];
+        let kinds = KINDS;
         HubSpotState {
             token: token.into(),
             instance,
@@ -581,7 +624,7 @@ impl HubSpotState {
             records: kinds.map(|k| (k, BTreeMap::new())).into(),
             owners: vec![],
             pipelines: vec![default_pipeline()],
-            deal_contacts: BTreeMap::new(),
+            links: BTreeMap::new(),
             unique_index: RefCell::new(None),
             limits: Limits {
                 max: 190,
@@ -700,25 +743,36 @@ impl HubSpotState {
         self.schemas[&kind].iter().find(|d| d.name == name)
     }
 
-    /// Live records of the other kind associated with this one.
-    fn associated(&self, kind: Kind, id: u64) -> Vec<u64> {
-        let links = self.deal_contacts.iter();
-        let ids: Vec<u64> = match kind {
-            Kind::Deals => self
-                .deal_contacts
-                .get(&id)
-                .into_iter()
-                .flatten()
-                .copied()
-                .collect(),
-            Kind::Contacts => links
-                .filter(|(_, c)| c.contains(&id))
-                .map(|(d, _)| *d)
-                .collect(),
-        };
+    /// Live records of `other` associated with this one, in id order.
+    fn associated(&self, kind: Kind, id: u64, other: Kind) -> Vec<u64> {
+        let ids = self.links.get(&(kind, id)).and_then(|l| l.get(&other));
         ids.into_iter()
-            .filter(|i| self.live_id(kind.other(), &i.to_string()).is_some())
+            .flatten()
+            .copied()
+            .filter(|i| self.live_id(other, &i.to_string()).is_some())
             .collect()
+    }
+
+    /// Associates two records, both ways.
+    fn link(&mut self, kind: Kind, id: u64, other: Kind, other_id: u64) {
+        let mut add = |(k, i), (o, oi)| {
+            let linked = self.links.entry((k, i)).or_default();
+            linked.entry(o).or_default().insert(oi);
+        };
+        add((kind, id), (other, other_id));
+        add((other, other_id), (kind, id));
+    }
+
+    /// Removes an association, both ways.
+    fn unlink(&mut self, kind: Kind, id: u64, other: Kind, other_id: u64) {
+        for ((k, i), (o, oi)) in [
+            ((kind, id), (other, other_id)),
+            ((other, other_id), (kind, id)),
+        ] {
+            if let Some(ids) = self.links.get_mut(&(k, i)).and_then(|l| l.get_mut(&o)) {
+                ids.remove(&oi);
+            }
+        }
     }
 
     /// Valid values of an enumeration; dynamic ones come from owners and
@@ -820,7 +874,8 @@ enum Route {
     Properties(Kind),
     Owners,
     Pipelines,
-    Associations(AssocOp),
+    /// Associations from the first kind's records to the second's.
+    Associations(Kind, Kind, AssocOp),
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -867,12 +922,19 @@ fn parse_route(req: &Request) -> Option<Route> {
         ("GET", "properties", [t]) => Route::Properties(Kind::parse(t)?),
         ("GET", "owners", []) => Route::Owners,
         ("GET", "pipelines", ["deals"]) => Route::Pipelines,
-        ("POST", "associations", ["deals", "contacts", "batch", op @ ..]) => match op {
-            ["read"] => Route::Associations(AssocOp::Read),
-            ["associate", "default"] => Route::Associations(AssocOp::Create),
-            ["archive"] => Route::Associations(AssocOp::Archive),
-            _ => return None,
-        },
+        ("POST", "associations", [from, to, "batch", op @ ..]) => {
+            let (from, to) = (Kind::parse(from)?, Kind::parse(to)?);
+            if from == to {
+                return None;
+            }
+            let op = match op {
+                ["read"] => AssocOp::Read,
+                ["associate", "default"] => AssocOp::Create,
+                ["archive"] => AssocOp::Archive,
+                _ => return None,
+            };
+            Route::Associations(from, to, op)
+        }
         _ => return None,
     };
     Some(route)
@@ -889,8 +951,12 @@ impl Route {
             Route::Properties(k) => vec![k.info().schema_scope],
             Route::Owners => vec!["crm.objects.owners.read"],
             Route::Pipelines => vec![DEALS.schema_scope],
-            Route::Associations(AssocOp::Read) => vec![DEALS.read_scope, CONTACTS.read_scope],
-            Route::Associations(_) => vec![DEALS.write_scope, CONTACTS.write_scope],
+            Route::Associations(from, to, AssocOp::Read) => {
+                vec![from.info().read_scope, to.info().read_scope]
+            }
+            Route::Associations(from, to, _) => {
+                vec![from.info().write_scope, to.info().write_scope]
+            }
         }
     }
 }
@@ -956,8 +1022,8 @@ impl HubSpotState {
             Route::Properties(kind) => Ok(Response::json(200, &self.properties_json(kind))),
             Route::Owners => self.list_owners(req),
             Route::Pipelines => Ok(Response::json(200, &self.pipelines_json())),
-            Route::Associations(AssocOp::Read) => self.read_associations(req),
-            Route::Associations(op) => self.change_associations(op, req),
+            Route::Associations(from, to, AssocOp::Read) => self.read_associations(from, to, req),
+            Route::Associations(from, to, op) => self.change_associations(from, to, op, req),
         }
     }
 }
@@ -1014,10 +1080,31 @@ fn requested_properties(req: &Request, kind: Kind) -> Vec<String> {
     names.map(str::to_string).collect()
 }
 
-fn wants_associations(req: &Request, kind: Kind) -> bool {
-    let other = kind.other().info().name;
-    req.query_param("associations")
-        .is_some_and(|a| a.split(',').any(|t| t.trim() == other))
+/// The objects named by `associations=a,b` (repeatable). An unknown
+/// object, or the record's own, is refused: HubSpot's answer to either is
+/// undocumented, and refusing is the stricter reading.
+fn wants_associations(req: &Request, kind: Kind) -> Result<Vec<Kind>, Failure> {
+    let lists = req.query.iter().filter(|(k, _)| k == "associations");
+    let names = lists
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let mut kinds = vec![];
+    for name in names {
+        match Kind::parse(name) {
+            Some(other) if other != kind => kinds.push(other),
+            _ => {
+                return Err(format!(
+                    "associations: {name} is not an object associated with {}",
+                    kind.info().name
+                )
+                .into());
+            }
+        }
+    }
+    kinds.sort();
+    kinds.dedup();
+    Ok(kinds)
 }
 
 /// `properties` from a JSON body: an array of names, or the defaults if absent.
@@ -1069,7 +1156,13 @@ fn batch_body(started: String, results: Vec<Value>, errors: Vec<Value>) -> Value
 impl HubSpotState {
     /// A record as the API shows it: the requested properties that exist
     /// (unset ones as null, unknown names silently dropped), plus the built-ins.
-    fn record_json(&self, kind: Kind, record: &FakeRecord, names: &[String], links: bool) -> Value {
+    fn record_json(
+        &self,
+        kind: Kind,
+        record: &FakeRecord,
+        names: &[String],
+        links: &[Kind],
+    ) -> Value {
         let mut props = Map::new();
         for name in names.iter().map(String::as_str).chain(kind.builtins()) {
             if self.property(kind, name).is_some() {
@@ -1084,13 +1177,15 @@ impl HubSpotState {
             "id": record.id, "properties": props, "createdAt": format_iso(record.created_ms),
             "updatedAt": format_iso(record.updated_ms), "archived": record.archived,
         });
-        let linked = if links {
-            self.associated(kind, record.id.parse().unwrap_or(0))
-        } else {
-            vec![]
-        };
-        if !linked.is_empty() {
-            let label = kind.info().association.0;
+        // An object with no associations is left out of the map, and the
+        // map itself when it would be empty, as HubSpot answers.
+        let mut associations = Map::new();
+        for other in links {
+            let linked = self.associated(kind, record.id.parse().unwrap_or(0), *other);
+            if linked.is_empty() {
+                continue;
+            }
+            let label = kind.association(*other).0;
             let page = self.quirks.association_page.unwrap_or(usize::MAX);
             let results: Vec<Value> = linked
                 .iter()
@@ -1101,7 +1196,10 @@ impl HubSpotState {
             if linked.len() > page {
                 list["paging"] = json!({ "next": { "after": page.to_string() } });
             }
-            out["associations"] = json!({ kind.other().info().name: list });
+            associations.insert(other.info().name.to_string(), list);
+        }
+        if !associations.is_empty() {
+            out["associations"] = Value::Object(associations);
         }
         out
     }
@@ -1118,7 +1216,7 @@ impl HubSpotState {
         };
         let (names, links) = (
             requested_properties(req, kind),
-            wants_associations(req, kind),
+            wants_associations(req, kind)?,
         );
         let matching = self
             .table(kind)
@@ -1130,7 +1228,7 @@ impl HubSpotState {
         });
         let results: Vec<Value> = page
             .iter()
-            .map(|r| self.record_json(kind, r, &names, links))
+            .map(|r| self.record_json(kind, r, &names, &links))
             .collect();
         Ok(with_paging(req, json!({ "results": results }), next))
     }
@@ -1163,7 +1261,7 @@ impl HubSpotState {
             kind,
             &self.table(kind)[&id],
             &names,
-            wants_associations(req, kind),
+            &wants_associations(req, kind)?,
         );
         Ok(Response::json(200, &body))
     }
@@ -1194,7 +1292,7 @@ impl HubSpotState {
         let results = found
             .iter()
             .rev()
-            .map(|id| self.record_json(kind, &table[id], &names, false));
+            .map(|id| self.record_json(kind, &table[id], &names, &[]));
         let mut errors = vec![];
         if !missing.is_empty() {
             let object = kind.info().singular.to_uppercase();
@@ -1302,8 +1400,8 @@ struct PlannedWrite {
     target: Option<u64>,
     /// Normalised values; "" clears.
     values: BTreeMap<String, String>,
-    /// Records of the other kind to associate with.
-    links: Vec<u64>,
+    /// Records of other kinds to associate with.
+    links: Vec<(Kind, u64)>,
 }
 
 impl HubSpotState {
@@ -1520,14 +1618,13 @@ impl HubSpotState {
     }
 
     /// `associations` on a create: `[{"to":{"id"},"types":[{"associationCategory","associationTypeId"}]}]`.
-    fn plan_links(&self, kind: Kind, input: &Value) -> Result<Vec<u64>, Failure> {
+    /// The type id names the object `to.id` belongs to; only the default
+    /// (unlabeled) types are modelled.
+    fn plan_links(&self, kind: Kind, input: &Value) -> Result<Vec<(Kind, u64)>, Failure> {
         let Some(list) = input.get("associations") else {
             return Ok(vec![]);
         };
         let list = list.as_array().ok_or("associations must be an array")?;
-        let type_id = kind.info().association.1;
-        let spec =
-            json!({ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id });
         let link = |a: &Value| {
             let to = a
                 .pointer("/to/id")
@@ -1536,18 +1633,29 @@ impl HubSpotState {
             let types = a
                 .get("types")
                 .and_then(Value::as_array)
-                .filter(|t| !t.is_empty());
-            if !types.is_some_and(|t| t.iter().all(|t| *t == spec)) {
-                return Err(format!("association types must be [{spec}]").into());
-            }
+                .filter(|t| t.len() == 1);
+            let spec = |other: Kind| json!({ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": kind.association(other).1 });
+            let other = KINDS
+                .into_iter()
+                .filter(|o| *o != kind)
+                .find(|o| types.is_some_and(|t| t[0] == spec(*o)));
+            let Some(other) = other else {
+                return Err(format!(
+                    "association types must be one default type of {}",
+                    kind.info().name
+                )
+                .into());
+            };
             let missing = || {
                 format!(
                     "association target {to:?} is not a live {}",
-                    kind.other().info().singular
+                    other.info().singular
                 )
             };
-            self.live_id(kind.other(), to)
-                .ok_or_else(|| missing().into())
+            let id = self
+                .live_id(other, to)
+                .ok_or_else(|| Failure::from(missing()))?;
+            Ok((other, id))
         };
         list.iter().map(link).collect()
     }
@@ -1590,13 +1698,8 @@ impl HubSpotState {
                 .properties
                 .extend(stamps.map(|(name, ms)| (name.to_string(), format_iso(ms))));
         });
-        for other in plan.links {
-            let (deal, contact) = if kind == Kind::Deals {
-                (id, other)
-            } else {
-                (other, id)
-            };
-            self.deal_contacts.entry(deal).or_default().insert(contact);
+        for (other, other_id) in plan.links {
+            self.link(kind, id, other, other_id);
         }
         (id, created)
     }
@@ -1662,7 +1765,7 @@ impl HubSpotState {
         for (trace, plan) in plans {
             let names: Vec<String> = plan.values.keys().cloned().collect();
             let (id, created) = self.apply_write(kind, plan);
-            let mut result = self.record_json(kind, &self.table(kind)[&id], &names, false);
+            let mut result = self.record_json(kind, &self.table(kind)[&id], &names, &[]);
             if let Some(trace) = trace.filter(|_| !quirks.no_trace_ids) {
                 result["objectWriteTraceId"] = json!(trace);
             }
@@ -1839,7 +1942,7 @@ impl HubSpotState {
         let page = hits.get(offset..end).unwrap_or_default();
         let results: Vec<Value> = page
             .iter()
-            .map(|r| self.record_json(kind, r, &names, false))
+            .map(|r| self.record_json(kind, r, &names, &[]))
             .collect();
         let mut out = json!({ "total": total, "results": results });
         if end < total {
@@ -1949,20 +2052,22 @@ impl HubSpotState {
 }
 
 // ---------------------------------------------------------------------------
-// Associations (deals → contacts). Like object batches they take 1 to 100
-// inputs: HubSpot documents higher caps here; the fake keeps the stricter one.
+// Associations between any two of contacts, deals and companies, read and
+// written from either end. Like object batches they take 1 to 100 inputs:
+// HubSpot documents higher caps here; the fake keeps the stricter one.
 // ---------------------------------------------------------------------------
 
 impl HubSpotState {
-    fn read_associations(&mut self, req: &Request) -> Answer {
+    fn read_associations(&mut self, from: Kind, to: Kind, req: &Request) -> Answer {
         let (_, inputs) = batch_inputs(req)?;
         let started = format_iso(now_ms());
+        let (type_id, singular) = (from.association(to).1, from.info().singular.to_lowercase());
         let (mut results, mut errors) = (vec![], vec![]);
         for input in &inputs {
             let key = input_id(input)?;
-            let deal = self.live_id(Kind::Deals, key);
-            let contacts = deal
-                .map(|id| self.associated(Kind::Deals, id))
+            let record = self.live_id(from, key);
+            let linked = record
+                .map(|id| self.associated(from, id, to))
                 .unwrap_or_default();
             let offset = match input.get("after") {
                 None => 0,
@@ -1970,20 +2075,21 @@ impl HubSpotState {
                     .ok_or(format!("invalid paging cursor {a}"))?,
             };
             let page = self.quirks.association_page.unwrap_or(usize::MAX);
-            let more = contacts.len() > offset.saturating_add(page);
-            let contacts: Vec<u64> = contacts.into_iter().skip(offset).take(page).collect();
-            if contacts.is_empty() && offset == 0 {
+            let more = linked.len() > offset.saturating_add(page);
+            let linked: Vec<u64> = linked.into_iter().skip(offset).take(page).collect();
+            if linked.is_empty() && offset == 0 {
                 errors.push(json!({
                     "status": "error", "category": "OBJECT_NOT_FOUND",
                     "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                    "message": format!("No contacts are associated with deal {key}."),
+                    "message": format!("No {} are associated with {singular} {key}.", to.info().name),
                     "context": { "fromObjectId": [key] },
                 }));
                 continue;
             }
-            let kinds = json!([{ "category": "HUBSPOT_DEFINED", "typeId": 3, "label": null }]);
+            let kinds =
+                json!([{ "category": "HUBSPOT_DEFINED", "typeId": type_id, "label": null }]);
             // `toObjectId` is a string in the schema.
-            let to: Vec<Value> = contacts
+            let to: Vec<Value> = linked
                 .iter()
                 .map(|c| json!({ "toObjectId": c.to_string(), "associationTypes": kinds }))
                 .collect();
@@ -2005,15 +2111,15 @@ impl HubSpotState {
     }
 
     /// associate/default (`"to":{"id"}`) and archive (`"to":[{"id"}]`). A
-    /// missing deal or contact fails the batch on create; archive ignores it.
-    /// Associations never move a record's modified time.
-    fn change_associations(&mut self, op: AssocOp, req: &Request) -> Answer {
+    /// missing record at either end fails the batch on create; archive
+    /// ignores it. Associations never move a record's modified time.
+    fn change_associations(&mut self, from: Kind, to: Kind, op: AssocOp, req: &Request) -> Answer {
         let (_, inputs) = batch_inputs(req)?;
         let started = format_iso(now_ms());
         let mut pairs = vec![];
         for input in &inputs {
-            let from = input.pointer("/from/id").and_then(Value::as_str);
-            let to: Option<Vec<&str>> = match (op, input.get("to")) {
+            let from_id = input.pointer("/from/id").and_then(Value::as_str);
+            let to_ids: Option<Vec<&str>> = match (op, input.get("to")) {
                 (AssocOp::Create, Some(to)) => {
                     to.get("id").and_then(Value::as_str).map(|id| vec![id])
                 }
@@ -2023,30 +2129,35 @@ impl HubSpotState {
                     .collect(),
                 _ => None,
             };
-            let (Some(from), Some(to)) = (from, to.filter(|t| !t.is_empty())) else {
+            let (Some(from_id), Some(to_ids)) = (from_id, to_ids.filter(|t| !t.is_empty())) else {
                 return Err("each input needs from.id and to ids".into());
             };
-            let deal = self.live_id(Kind::Deals, from);
-            let contacts: Vec<Option<u64>> =
-                to.iter().map(|c| self.live_id(Kind::Contacts, c)).collect();
-            match (deal, contacts.iter().all(Option::is_some)) {
-                (Some(deal), true) => pairs.push((deal, contacts.into_iter().flatten())),
+            let record = self.live_id(from, from_id);
+            let others: Vec<Option<u64>> = to_ids.iter().map(|c| self.live_id(to, c)).collect();
+            match (record, others.iter().all(Option::is_some)) {
+                (Some(record), true) => pairs.push((record, others.into_iter().flatten())),
                 _ if op == AssocOp::Archive => {}
-                _ => return Err(format!("deal {from} or contact {to:?} does not exist").into()),
+                _ => {
+                    let (a, b) = (
+                        from.info().singular.to_lowercase(),
+                        to.info().singular.to_lowercase(),
+                    );
+                    return Err(format!("{a} {from_id} or {b} {to_ids:?} does not exist").into());
+                }
             }
         }
+        let type_id = from.association(to).1;
         let mut results = vec![];
-        for (deal, contacts) in pairs {
-            let linked = self.deal_contacts.entry(deal).or_default();
-            for contact in contacts {
+        for (record, others) in pairs {
+            for other in others {
                 if op == AssocOp::Archive {
-                    linked.remove(&contact);
+                    self.unlink(from, record, to, other);
                     continue;
                 }
-                linked.insert(contact);
+                self.link(from, record, to, other);
                 results.push(json!({
-                    "from": { "id": deal.to_string() }, "to": { "id": contact.to_string() },
-                    "associationSpec": { "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3 },
+                    "from": { "id": record.to_string() }, "to": { "id": other.to_string() },
+                    "associationSpec": { "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id },
                 }));
             }
         }
@@ -2583,6 +2694,70 @@ mod tests {
         let unlink = json!({ "inputs": [{ "from": { "id": deal }, "to": [{ "id": contact }] }] });
         assert_eq!(post(&fake, &format!("{base}/archive"), unlink).status, 204);
         assert!(fake.associations(&deal).is_empty());
+    }
+
+    #[test]
+    fn companies_share_domains_and_associate_with_contacts_from_either_end() {
+        let fake = FakeHubSpot::start(TOKEN);
+        let create = json!({ "inputs": [
+            { "properties": { "name": "Acme", "domain": "acme.io" }, "associations": [] },
+            { "properties": { "name": "Acme EU", "domain": "ACME.io" }, "associations": [] },
+        ] });
+        let path = format!("/crm/objects/{V}/companies/batch/create");
+        assert_eq!(
+            post(&fake, &path, create).status,
+            201,
+            "domain is not unique"
+        );
+        let [acme, _] = [0, 1].map(|i| fake.records("companies")[i].id.clone());
+        let contact = fake.seed("contacts", &[("email", "c@example.com")]);
+        let lone = fake.seed("contacts", &[("email", "lone@example.com")]);
+        let base = format!("/crm/associations/{V}/contacts/companies/batch");
+        let link = json!({ "inputs": [{ "from": { "id": contact }, "to": { "id": acme } }] });
+        let made = post(&fake, &format!("{base}/associate/default"), link);
+        assert_eq!(
+            made.body["results"][0]["associationSpec"]["associationTypeId"],
+            json!(279)
+        );
+        // Seen from the company's end too, and embedded in a contacts list.
+        assert_eq!(
+            fake.associated_ids("companies", &acme, "contacts"),
+            vec![contact.clone()]
+        );
+        let listed = get(
+            &fake,
+            &format!("/crm/objects/{V}/contacts?associations=companies,deals"),
+        );
+        let embedded = &listed.body["results"][0]["associations"];
+        assert_eq!(embedded["companies"]["results"][0]["id"], json!(acme));
+        assert!(embedded.get("deals").is_none(), "no deals: left out");
+        assert!(listed.body["results"][1].get("associations").is_none());
+        let read = post(
+            &fake,
+            &format!("{base}/read"),
+            json!({ "inputs": [{ "id": contact }, { "id": lone }] }),
+        );
+        assert_eq!(read.status, 207);
+        assert_eq!(read.body["results"][0]["to"][0]["toObjectId"], json!(acme));
+        assert_eq!(
+            read.body["errors"][0]["context"]["fromObjectId"],
+            json!([lone])
+        );
+        // Archiving the company hides the association; the contact stays.
+        fake.archive("companies", &acme);
+        assert!(
+            fake.associated_ids("contacts", &contact, "companies")
+                .is_empty()
+        );
+        assert!(
+            fake.record("contacts", &contact)
+                .is_some_and(|c| !c.archived)
+        );
+        let same = format!("/crm/associations/{V}/companies/companies/batch/read");
+        assert_eq!(
+            post(&fake, &same, json!({ "inputs": [{ "id": acme }] })).status,
+            404
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! HubSpot's field model: properties asked for and read (the modified
 //! time's name per object, values as text), the conversion of an object to a
-//! `Record`, and a deal's contacts, which are associations rather than
-//! properties (`contact`, `contacts`) and are written as `Relink`s. It makes
-//! no request.
+//! `Record`, and the relations: a record's associated records of another
+//! object, which are associations rather than properties (a deal's `contact`
+//! and `contacts`; a contact's or a deal's `primary_company` and
+//! `companies`) and are written as `Relink`s. It makes no request.
 
 use super::HubSpot;
 use super::api::*;
@@ -16,19 +17,145 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const CONTACT_FIELD: &str = "contact";
 /// The pseudo-field for all of a deal's associated contacts, ids joined by `;`.
 pub const CONTACTS_FIELD: &str = "contacts";
+/// The pseudo-field for a contact's or a deal's primary associated company
+/// (the lowest id). Not `company`: contacts have a text property of that
+/// name (the company a person typed), which stays an ordinary property.
+pub const PRIMARY_COMPANY_FIELD: &str = "primary_company";
+/// The pseudo-field for all of a contact's or a deal's associated
+/// companies, ids joined by `;`.
+pub const COMPANIES_FIELD: &str = "companies";
 
-/// Returns true if and only if `field` is a deal↔contact association rather
-/// than a property.
-pub(super) fn is_relation(field: &str) -> bool {
-    field == CONTACT_FIELD || field == CONTACTS_FIELD
+/// A relation pseudo-field: the records of `to` associated with a record.
+#[derive(Debug)]
+pub(super) struct Relation {
+    pub(super) field: &'static str,
+    pub(super) to: ObjectKind,
+    /// All of them (ids joined by `;`), or only the primary (the lowest id).
+    pub(super) many: bool,
+    pub(super) label: &'static str,
 }
 
-/// A deal whose primary contact changes from `old` to `new` (either may be
-/// empty; `contacts` values are `;`-joined id sets), identified by its write
-/// key.
+const fn relation(
+    field: &'static str,
+    to: ObjectKind,
+    many: bool,
+    label: &'static str,
+) -> Relation {
+    Relation {
+        field,
+        to,
+        many,
+        label,
+    }
+}
+
+const ASSOCIATED_COMPANIES: Relation = relation(
+    COMPANIES_FIELD,
+    ObjectKind::Companies,
+    true,
+    "Associated companies",
+);
+const PRIMARY_COMPANY: Relation = relation(
+    PRIMARY_COMPANY_FIELD,
+    ObjectKind::Companies,
+    false,
+    "Primary company",
+);
+/// The set before the single one, so that `init`, which pairs a record's
+/// relation to one kind of record once, carries whole sets between two
+/// HubSpot accounts.
+const DEAL_RELATIONS: &[Relation] = &[
+    relation(
+        CONTACTS_FIELD,
+        ObjectKind::Contacts,
+        true,
+        "Associated contacts",
+    ),
+    relation(
+        CONTACT_FIELD,
+        ObjectKind::Contacts,
+        false,
+        "Primary contact",
+    ),
+    ASSOCIATED_COMPANIES,
+    PRIMARY_COMPANY,
+];
+const CONTACT_RELATIONS: &[Relation] = &[ASSOCIATED_COMPANIES, PRIMARY_COMPANY];
+
+/// The relation pseudo-fields `object` offers.
+pub(super) fn relations(object: ObjectKind) -> &'static [Relation] {
+    match object {
+        ObjectKind::Deals => DEAL_RELATIONS,
+        ObjectKind::Contacts => CONTACT_RELATIONS,
+        _ => &[],
+    }
+}
+
+/// The relation `field` of `object` stands for, if it is one.
+pub(super) fn relation_of(object: ObjectKind, field: &str) -> Option<&'static Relation> {
+    relations(object).iter().find(|r| r.field == field)
+}
+
+/// Returns true if and only if `field` of `object` is an association rather
+/// than a property.
+pub(super) fn is_relation(object: ObjectKind, field: &str) -> bool {
+    relation_of(object, field).is_some()
+}
+
+/// The objects whose associations the mapped `fields` of `object` hold,
+/// each once.
+pub(super) fn relation_targets(object: ObjectKind, fields: &[String]) -> Vec<ObjectKind> {
+    let targets: BTreeSet<ObjectKind> = fields
+        .iter()
+        .filter_map(|f| relation_of(object, f))
+        .map(|r| r.to)
+        .collect();
+    targets.into_iter().collect()
+}
+
+/// HubSpot's name of an object type, in paths and in a list's
+/// `associations` map.
+pub(super) fn type_name(object: ObjectKind) -> Option<&'static str> {
+    match object {
+        ObjectKind::Contacts => Some("contacts"),
+        ObjectKind::Deals => Some("deals"),
+        ObjectKind::Companies => Some("companies"),
+        ObjectKind::Persons | ObjectKind::Organizations => None,
+    }
+}
+
+/// Sets the relation fields of `record` that point at `to` from its
+/// associated ids (in any order, repeats allowed): the primary one is the
+/// lowest id, the set all of them joined by `;`.
+pub(super) fn set_relations(
+    object: ObjectKind,
+    to: ObjectKind,
+    record: &mut Record,
+    mut ids: Vec<String>,
+    fields: &[String],
+) {
+    ids.sort_by(|a, b| crate::model::id_order(a, b));
+    ids.dedup();
+    for relation in relations(object).iter().filter(|r| r.to == to) {
+        if !fields.iter().any(|f| f == relation.field) {
+            continue;
+        }
+        let value = if relation.many {
+            ids.join(";")
+        } else {
+            ids.first().cloned().unwrap_or_default()
+        };
+        set_field(&mut record.fields, relation.field, &value);
+    }
+}
+
+/// A record whose associated records of `to` change from `old` to `new`
+/// (either may be empty; a set's values are `;`-joined ids), identified by
+/// its write key.
 pub(super) struct Relink {
     pub(super) key: String,
     pub(super) field: &'static str,
+    pub(super) to: ObjectKind,
     pub(super) old: String,
     pub(super) new: String,
 }
@@ -36,18 +163,20 @@ pub(super) struct Relink {
 impl Relink {
     /// The association changes among a write's fields.
     pub(super) fn of(
+        object: ObjectKind,
         key: &str,
         fields: &BTreeMap<String, String>,
         previous: &BTreeMap<String, String>,
     ) -> Vec<Relink> {
-        [CONTACT_FIELD, CONTACTS_FIELD]
-            .into_iter()
-            .filter_map(|field| {
-                let new = fields.get(field)?.clone();
-                let old = previous.get(field).cloned().unwrap_or_default();
+        relations(object)
+            .iter()
+            .filter_map(|relation| {
+                let new = fields.get(relation.field)?.clone();
+                let old = previous.get(relation.field).cloned().unwrap_or_default();
                 Some(Relink {
                     key: key.to_string(),
-                    field,
+                    field: relation.field,
+                    to: relation.to,
                     old,
                     new,
                 })
@@ -64,14 +193,19 @@ impl Relink {
 }
 
 /// The properties to send: everything but the association pseudo-fields.
-pub(super) fn without_relations(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(super) fn without_relations(
+    object: ObjectKind,
+    fields: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     fields
         .iter()
-        .filter(|(k, _)| !is_relation(k))
+        .filter(|(k, _)| !is_relation(object, k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
+/// The modified-time property: contacts keep the older name; deals and
+/// companies have `hs_lastmodifieddate`.
 pub(super) fn modified_property(object: ObjectKind) -> &'static str {
     match object {
         ObjectKind::Contacts => "lastmodifieddate",
@@ -92,7 +226,11 @@ pub(super) fn value_text(value: &Value) -> String {
 impl HubSpot {
     /// Properties to ask for: the mapped ones plus the modified time.
     pub(super) fn properties(object: ObjectKind, fields: &[String]) -> Vec<String> {
-        let mut props: Vec<String> = fields.iter().filter(|f| !is_relation(f)).cloned().collect();
+        let mut props: Vec<String> = fields
+            .iter()
+            .filter(|f| !is_relation(object, f))
+            .cloned()
+            .collect();
         props.push(modified_property(object).to_string());
         props.sort();
         props.dedup();
@@ -114,24 +252,12 @@ impl HubSpot {
                 set_field(&mut record.fields, field, &value_text(value));
             }
         }
-        if fields.iter().any(|f| is_relation(f)) {
-            let mut ids: Vec<&str> = api
-                .associations
-                .get("contacts")
-                .map(|c| c.results.iter().map(|a| a.id.as_str()).collect())
+        for to in relation_targets(object, fields) {
+            let ids = type_name(to)
+                .and_then(|name| api.associations.get(name))
+                .map(|list| list.results.iter().map(|a| a.id.clone()).collect())
                 .unwrap_or_default();
-            ids.sort_by(|a, b| crate::model::id_order(a, b));
-            ids.dedup();
-            if fields.iter().any(|f| f == CONTACT_FIELD) {
-                set_field(
-                    &mut record.fields,
-                    CONTACT_FIELD,
-                    ids.first().copied().unwrap_or(""),
-                );
-            }
-            if fields.iter().any(|f| f == CONTACTS_FIELD) {
-                set_field(&mut record.fields, CONTACTS_FIELD, &ids.join(";"));
-            }
+            set_relations(object, to, &mut record, ids, fields);
         }
         let modified = api.updated_at.clone().or_else(|| {
             api.properties

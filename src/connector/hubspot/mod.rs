@@ -9,10 +9,13 @@
 //! `batch/upsert` on `email`, so a create that is retried, or resumed after a
 //! crash, finds the contact it made instead of making a second one.
 //!
-//! A deal's `contact` and `contacts` are not properties: they are the deal's
-//! associated contacts (the primary one, the lowest id; or all of them, ids
-//! joined by `;`), read with `associations=contacts` and written through the
-//! associations batch API, which leaves the deal's modified time alone.
+//! A deal's `contact` and `contacts`, and a contact's or a deal's
+//! `primary_company` and `companies`, are not properties: they are the
+//! record's associated contacts or companies (the primary one, the lowest id;
+//! or all of them, ids joined by `;`), read with `associations=…` on a list
+//! (the associations batch read for search results and paged sets) and
+//! written through the associations batch API, which leaves the record's
+//! modified time alone. One code path serves every (from, to) pair.
 
 mod api;
 mod fields;
@@ -31,7 +34,7 @@ use crate::secret::Secret;
 use anyhow::{Context, Result};
 use api::*;
 use fields::*;
-pub use fields::{CONTACT_FIELD, CONTACTS_FIELD};
+pub use fields::{COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, PRIMARY_COMPANY_FIELD};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -83,13 +86,8 @@ impl HubSpot {
     }
 
     fn objects_path(&self, object: ObjectKind) -> Result<String> {
-        let kind = match object {
-            ObjectKind::Contacts => "contacts",
-            ObjectKind::Deals => "deals",
-            ObjectKind::Companies => "companies",
-            ObjectKind::Persons | ObjectKind::Organizations => {
-                anyhow::bail!("HubSpot has no {object}; use contacts or companies")
-            }
+        let Some(kind) = type_name(object) else {
+            anyhow::bail!("HubSpot has no {object}; use contacts or companies")
         };
         Ok(format!("/crm/objects/{}/{kind}", self.version))
     }
@@ -213,36 +211,40 @@ impl Connector for HubSpot {
             ("properties", Self::properties(object, fields).join(",")),
             ("archived", "false".to_string()),
         ];
-        if object == ObjectKind::Deals && fields.iter().any(|f| is_relation(f)) {
-            query.push(("associations", "contacts".to_string()));
+        let targets = relation_targets(object, fields);
+        if !targets.is_empty() {
+            let names: Vec<&str> = targets.iter().filter_map(|t| type_name(*t)).collect();
+            query.push(("associations", names.join(",")));
         }
         let mut records = Vec::new();
-        // Deals whose listed contacts are only a first page.
-        let mut paged = Vec::new();
+        // Per associated object, the records whose listed set is only a
+        // first page.
+        let mut paged: BTreeMap<ObjectKind, Vec<usize>> = BTreeMap::new();
         self.pages(&path, &query, object.as_str(), &mut |page: Vec<
             ApiObject,
         >| {
             for api in &page {
-                let more = api
-                    .associations
-                    .get("contacts")
-                    .and_then(|a| a.paging.as_ref());
-                if more.is_some_and(|p| p.next.is_some()) {
-                    paged.push(records.len());
+                for to in &targets {
+                    let more = type_name(*to)
+                        .and_then(|name| api.associations.get(name))
+                        .and_then(|a| a.paging.as_ref());
+                    if more.is_some_and(|p| p.next.is_some()) {
+                        paged.entry(*to).or_default().push(records.len());
+                    }
                 }
                 records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
             }
             progress(Listed::so_far(records.len()));
             Ok(())
         })?;
-        if !paged.is_empty() {
-            let mut deals: Vec<&mut Record> = records
+        for (to, indexes) in paged {
+            let mut cut: Vec<&mut Record> = records
                 .iter_mut()
                 .enumerate()
-                .filter(|(i, _)| paged.binary_search(i).is_ok())
+                .filter(|(i, _)| indexes.binary_search(i).is_ok())
                 .map(|(_, r)| r)
                 .collect();
-            self.read_associations(&mut deals, fields)?;
+            self.read_associations(object, to, &mut cut, fields)?;
         }
         Ok(records)
     }
@@ -309,8 +311,9 @@ impl Connector for HubSpot {
             }
             above = last_id;
         }
-        if object == ObjectKind::Deals && fields.iter().any(|f| is_relation(f)) {
-            self.read_associations(&mut records.iter_mut().collect::<Vec<_>>(), fields)?;
+        for to in relation_targets(object, fields) {
+            let mut all: Vec<&mut Record> = records.iter_mut().collect();
+            self.read_associations(object, to, &mut all, fields)?;
         }
         Ok(records)
     }
@@ -351,7 +354,7 @@ impl Connector for HubSpot {
         let properties = |records: &[&NewRecord]| -> Vec<BTreeMap<String, String>> {
             records
                 .iter()
-                .map(|r| without_relations(&r.fields))
+                .map(|r| without_relations(object, &r.fields))
                 .collect()
         };
         let (upserted, created) = (properties(&upserts), properties(&creates));
@@ -396,7 +399,7 @@ impl Connector for HubSpot {
             .map(|s| CreateInput {
                 properties: s.values.clone(),
                 // Required by the schema even when empty; associations are
-                // written after the records exist (`relink_contacts`).
+                // written after the records exist (`relink`).
                 associations: Vec::new(),
                 trace_id: s.key.to_string(),
             })
@@ -411,9 +414,9 @@ impl Connector for HubSpot {
         )?);
         let relinks: Vec<Relink> = records
             .iter()
-            .flat_map(|r| Relink::of(&r.key, &r.fields, &BTreeMap::new()))
+            .flat_map(|r| Relink::of(object, &r.key, &r.fields, &BTreeMap::new()))
             .collect();
-        self.relink_contacts(&relinks, &mut results)?;
+        self.relink(object, &relinks, &mut results)?;
         Ok(results)
     }
 
@@ -424,12 +427,12 @@ impl Connector for HubSpot {
         fields: &[String],
     ) -> Result<Vec<WriteResult>> {
         // A change of associations alone is an association write, not an update.
-        let (with_properties, contact_only): (Vec<&RecordUpdate>, Vec<&RecordUpdate>) = records
+        let (with_properties, relations_only): (Vec<&RecordUpdate>, Vec<&RecordUpdate>) = records
             .iter()
-            .partition(|r| !without_relations(&r.fields).is_empty());
+            .partition(|r| !without_relations(object, &r.fields).is_empty());
         let properties: Vec<BTreeMap<String, String>> = with_properties
             .iter()
-            .map(|r| without_relations(&r.fields))
+            .map(|r| without_relations(object, &r.fields))
             .collect();
         let sent: Vec<SentInput> = with_properties
             .iter()
@@ -451,15 +454,15 @@ impl Connector for HubSpot {
             .collect();
         let mut results =
             self.batch_write(object, "update", &sent, inputs, fields, Repeat::Safe)?;
-        results.extend(contact_only.iter().map(|r| WriteResult {
+        results.extend(relations_only.iter().map(|r| WriteResult {
             key: r.key.clone(),
             outcome: applied_without_body(&r.id),
         }));
         let relinks: Vec<Relink> = records
             .iter()
-            .flat_map(|r| Relink::of(&r.key, &r.fields, &r.previous))
+            .flat_map(|r| Relink::of(object, &r.key, &r.fields, &r.previous))
             .collect();
-        self.relink_contacts(&relinks, &mut results)?;
+        self.relink(object, &relinks, &mut results)?;
         Ok(results)
     }
 
@@ -541,9 +544,9 @@ impl Connector for HubSpot {
         fields
             .iter()
             .map(|field| {
-                if object == ObjectKind::Deals && is_relation(field) {
+                if let Some(relation) = relation_of(object, field) {
                     return Ok(Some(FieldInfo {
-                        kind: FieldType::Relation(ObjectKind::Contacts),
+                        kind: FieldType::Relation(relation.to),
                         read_only: false,
                         options: Vec::new(),
                         depends_on: None,
@@ -612,27 +615,22 @@ impl Connector for HubSpot {
         } else {
             Vec::new()
         };
-        let mut fields = Vec::new();
-        if object == ObjectKind::Deals {
-            for (name, label, many) in [
-                (CONTACTS_FIELD, "Associated contacts", true),
-                (CONTACT_FIELD, "Primary contact", false),
-            ] {
-                fields.push(FieldDescription {
-                    name: name.to_string(),
-                    label: label.to_string(),
-                    kind: FieldType::Relation(ObjectKind::Contacts),
-                    multiple: many,
-                    options: Vec::new(),
-                    read_only: false,
-                    is_custom: false,
-                    meaning: Some(Meaning::Related {
-                        object: ObjectKind::Contacts,
-                        many,
-                    }),
-                });
-            }
-        }
+        let mut fields: Vec<FieldDescription> = relations(object)
+            .iter()
+            .map(|relation| FieldDescription {
+                name: relation.field.to_string(),
+                label: relation.label.to_string(),
+                kind: FieldType::Relation(relation.to),
+                multiple: relation.many,
+                options: Vec::new(),
+                read_only: false,
+                is_custom: false,
+                meaning: Some(Meaning::Related {
+                    object: relation.to,
+                    many: relation.many,
+                }),
+            })
+            .collect();
         for (property, info) in properties.iter().zip(infos) {
             let Some(info) = info else { continue };
             let option = |value: &str, label: &str, group: Option<&str>| OptionDescription {
@@ -696,6 +694,8 @@ fn meaning_of(object: ObjectKind, property: &str) -> Option<Meaning> {
         (ObjectKind::Deals, "closedate") => Meaning::CloseDate,
         (ObjectKind::Deals, "pipeline") => Meaning::Pipeline,
         (ObjectKind::Deals, "dealstage") => Meaning::Stage,
+        (ObjectKind::Companies, "name") => Meaning::CompanyName,
+        (ObjectKind::Companies, "domain") => Meaning::Domain,
         (_, "hubspot_owner_id") => Meaning::Owner,
         _ => return None,
     })
@@ -728,27 +728,44 @@ impl HubSpot {
         Ok(page.results)
     }
 
-    /// Reads the deals' contacts with the associations batch API (100 deals
-    /// a call), following each deal's own paging cursor until its set is
-    /// whole, and sets the relation fields from them. Search results carry
-    /// no associations, and a list carries only the first page of each.
-    /// A set that cannot be read whole stops the pull: a partial one would
-    /// be taken for removed contacts and archived on the other side.
-    fn read_associations(&self, deals: &mut [&mut Record], fields: &[String]) -> Result<()> {
-        let path = format!(
-            "/crm/associations/{}/deals/contacts/batch/read",
-            self.version
-        );
-        let unreadable = |deal: &str, why: String| {
+    /// Where the associations from `from` records to `to` records are read
+    /// and written (`…/batch/read`, `…/batch/associate/default`, …).
+    fn associations_path(&self, from: ObjectKind, to: ObjectKind) -> Result<String> {
+        match (type_name(from), type_name(to)) {
+            (Some(from), Some(to)) => Ok(format!(
+                "/crm/associations/{}/{from}/{to}/batch",
+                self.version
+            )),
+            _ => anyhow::bail!("HubSpot has no associations from {from} to {to}"),
+        }
+    }
+
+    /// Reads the records' associated `to` records with the associations
+    /// batch API (100 records a call), following each record's own paging
+    /// cursor until its set is whole, and sets the relation fields from
+    /// them. Search results carry no associations, and a list carries only
+    /// the first page of each. A set that cannot be read whole stops the
+    /// pull: a partial one would be taken for removed associations and
+    /// archived on the other side.
+    fn read_associations(
+        &self,
+        from: ObjectKind,
+        to: ObjectKind,
+        records: &mut [&mut Record],
+        fields: &[String],
+    ) -> Result<()> {
+        let path = format!("{}/read", self.associations_path(from, to)?);
+        let singular = from.as_str().trim_end_matches('s');
+        let unreadable = |id: &str, why: String| {
             self.malformed(format!(
-                "the contacts of deal {deal} could not be read whole ({why}); nothing was planned"
+                "the {to} of {singular} {id} could not be read whole ({why}); nothing was planned"
             ))
         };
-        let mut contacts: HashMap<String, Vec<String>> = HashMap::new();
-        let mut wanted: Vec<AssociationsInput> = deals
+        let mut associated: HashMap<String, Vec<String>> = HashMap::new();
+        let mut wanted: Vec<AssociationsInput> = records
             .iter()
-            .map(|d| AssociationsInput {
-                id: d.id.clone(),
+            .map(|r| AssociationsInput {
+                id: r.id.clone(),
                 after: None,
             })
             .collect();
@@ -758,7 +775,7 @@ impl HubSpot {
                 let reply = self
                     .http
                     .post(&path, &json!({ "inputs": chunk }), Repeat::Safe)
-                    .with_context(|| format!("reading deal contacts on {}", self.system()))?;
+                    .with_context(|| format!("reading the {to} of {from} on {}", self.system()))?;
                 let page: AssociationsPage = self.parse(reply.body, "associations")?;
                 let mut answered: BTreeSet<String> = BTreeSet::new();
                 for r in page.results {
@@ -766,12 +783,12 @@ impl HubSpot {
                     let Some(asked) = asked else {
                         return Err(unreadable(
                             &r.from.id,
-                            "an answer for a deal not asked for".into(),
+                            format!("an answer for a {singular} not asked for"),
                         )
                         .into());
                     };
                     let ids = r.to.iter().map(|t| value_text(&t.to_object_id));
-                    contacts.entry(r.from.id.clone()).or_default().extend(ids);
+                    associated.entry(r.from.id.clone()).or_default().extend(ids);
                     if let Some(more) = r.paging.and_then(|p| p.next) {
                         if asked.after.as_deref() == Some(more.after.as_str()) {
                             return Err(unreadable(
@@ -787,20 +804,20 @@ impl HubSpot {
                     }
                     answered.insert(r.from.id);
                 }
-                // A 207 names the deals that have no contacts; any other
-                // error leaves a deal's set unknown.
+                // A 207 names the records that have no associations; any
+                // other error leaves a record's set unknown.
                 for error in &page.errors {
-                    let deals = error.context_values("fromObjectId");
+                    let ids = error.context_values("fromObjectId");
                     let none = error
                         .sub_category
                         .as_str()
                         .is_some_and(|s| s.ends_with("NO_ASSOCIATIONS_FOUND"));
-                    if !none || deals.is_empty() {
-                        let deal = deals.first().map_or("?", String::as_str);
+                    if !none || ids.is_empty() {
+                        let id = ids.first().map_or("?", String::as_str);
                         let why = format!("{}: {}", error.category, error.message);
-                        return Err(unreadable(deal, why).into());
+                        return Err(unreadable(id, why).into());
                     }
-                    answered.extend(deals);
+                    answered.extend(ids);
                 }
                 if let Some(missing) = chunk.iter().find(|i| !answered.contains(&i.id)) {
                     return Err(
@@ -810,20 +827,9 @@ impl HubSpot {
             }
             wanted = next;
         }
-        for deal in deals.iter_mut() {
-            let mut ids = contacts.remove(&deal.id).unwrap_or_default();
-            ids.sort_by(|a, b| crate::model::id_order(a, b));
-            ids.dedup();
-            if fields.iter().any(|f| f == CONTACT_FIELD) {
-                set_field(
-                    &mut deal.fields,
-                    CONTACT_FIELD,
-                    ids.first().map(String::as_str).unwrap_or(""),
-                );
-            }
-            if fields.iter().any(|f| f == CONTACTS_FIELD) {
-                set_field(&mut deal.fields, CONTACTS_FIELD, &ids.join(";"));
-            }
+        for record in records.iter_mut() {
+            let ids = associated.remove(&record.id).unwrap_or_default();
+            set_relations(from, to, record, ids, fields);
         }
         Ok(())
     }
@@ -866,65 +872,86 @@ impl HubSpot {
         super::malformed(self.system(), detail)
     }
 
-    /// Moves each written deal's association from its old contact to its new
-    /// one (associations do not touch the deal's modified time).
-    fn relink_contacts(&self, relinks: &[Relink], results: &mut [WriteResult]) -> Result<()> {
-        let deal_of = |key: &str| {
+    /// Moves each written record's associations from its old related
+    /// records to its new ones, one associated object at a time
+    /// (associations do not touch the record's modified time).
+    fn relink(
+        &self,
+        object: ObjectKind,
+        relinks: &[Relink],
+        results: &mut [WriteResult],
+    ) -> Result<()> {
+        let targets: BTreeSet<ObjectKind> = relinks.iter().map(|r| r.to).collect();
+        for to in targets {
+            let group: Vec<&Relink> = relinks.iter().filter(|r| r.to == to).collect();
+            self.relink_to(object, to, &group, results)?;
+        }
+        Ok(())
+    }
+
+    /// `relink` for the associations to one object.
+    fn relink_to(
+        &self,
+        from: ObjectKind,
+        to: ObjectKind,
+        relinks: &[&Relink],
+        results: &mut [WriteResult],
+    ) -> Result<()> {
+        let written_id = |key: &str| {
             results
                 .iter()
                 .find(|r| r.key == key)
                 .and_then(|r| r.outcome.written())
                 .map(|rec| rec.id.clone())
         };
-        let mut associate = Vec::new();
-        let mut dissociate = Vec::new();
+        // A record's relinks to one object are merged (`primary_company`
+        // and `companies` may both name a company), so each association is
+        // sent once and one kept by either field is not archived.
+        let mut changed: BTreeMap<String, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
         let mut keys = Vec::new();
         for relink in relinks.iter().filter(|r| r.old != r.new) {
-            let Some(deal) = deal_of(&relink.key) else {
+            let Some(id) = written_id(&relink.key) else {
                 continue;
             };
             keys.push(relink.key.clone());
-            let (old, new) = (Relink::ids(&relink.old), Relink::ids(&relink.new));
+            let (old, new) = changed.entry(id).or_default();
+            old.extend(Relink::ids(&relink.old));
+            new.extend(Relink::ids(&relink.new));
+        }
+        let mut associate = Vec::new();
+        let mut dissociate = Vec::new();
+        for (id, (old, new)) in &changed {
             let removed: Vec<IdInput> = old
-                .difference(&new)
+                .difference(new)
                 .map(|id| IdInput { id: id.to_string() })
                 .collect();
             if !removed.is_empty() {
                 dissociate.push(DissociateInput {
-                    from: IdInput { id: deal.clone() },
+                    from: IdInput { id: id.clone() },
                     to: removed,
                 });
             }
-            for id in new.difference(&old) {
+            for other in new.difference(old) {
                 associate.push(AssociateInput {
-                    from: IdInput { id: deal.clone() },
-                    to: IdInput { id: id.to_string() },
+                    from: IdInput { id: id.clone() },
+                    to: IdInput {
+                        id: other.to_string(),
+                    },
                 });
             }
         }
-        let base = format!("/crm/associations/{}/deals/contacts/batch", self.version);
+        let base = self.associations_path(from, to)?;
+        let singular = to.as_str().trim_end_matches('s');
         let mut failure = None;
         for (action, inputs) in [
-            (
-                "archive",
-                serde_json::to_value(BatchInput { inputs: dissociate })?,
-            ),
-            (
-                "associate/default",
-                serde_json::to_value(BatchInput { inputs: associate })?,
-            ),
+            ("archive", serde_json::to_value(dissociate)?),
+            ("associate/default", serde_json::to_value(associate)?),
         ] {
-            if inputs["inputs"].as_array().is_none_or(|a| a.is_empty()) {
-                continue;
-            }
-            for chunk in inputs["inputs"]
-                .as_array()
-                .expect("array")
-                .chunks(MAX_BATCH)
-            {
+            let inputs = inputs.as_array().cloned().unwrap_or_default();
+            for chunk in inputs.chunks(MAX_BATCH) {
                 match self.http.post(
                     &format!("{base}/{action}"),
-                    &serde_json::json!({ "inputs": chunk }),
+                    &json!({ "inputs": chunk }),
                     Repeat::Safe,
                 ) {
                     // A 200 or 207 may still list inputs it refused.
@@ -934,7 +961,7 @@ impl HubSpot {
                             .unwrap_or_default();
                         if let Some(error) = refused.first() {
                             failure = Some(format!(
-                                "contact association refused ({}: {})",
+                                "{singular} association refused ({}: {})",
                                 error.category, error.message
                             ));
                         }
@@ -942,11 +969,13 @@ impl HubSpot {
                     Err(ApiError::Rejected {
                         status, message, ..
                     }) => {
-                        failure = Some(format!("contact association refused ({status}: {message})"))
+                        failure = Some(format!(
+                            "{singular} association refused ({status}: {message})"
+                        ))
                     }
                     Err(e) => {
                         return Err(e).with_context(|| {
-                            format!("associating deals with contacts on {}", self.system())
+                            format!("associating {from} with {to} on {}", self.system())
                         });
                     }
                 }
@@ -954,7 +983,7 @@ impl HubSpot {
         }
         if let Some(reason) = &failure {
             log::warn!(
-                "{}: {reason}; the deals are kept and the association is retried next run",
+                "{}: {reason}; the {from} are kept and the association is retried next run",
                 self.system()
             );
         }
@@ -963,9 +992,9 @@ impl HubSpot {
                 let WriteOutcome::Written(record) = &mut result.outcome else {
                     continue;
                 };
-                // A deal that was written stays linked even if its association
-                // was refused (dropping it would create it again next run);
-                // recording the old contact makes the next run retry.
+                // A record that was written stays linked even if its
+                // association was refused (dropping it would create it again
+                // next run); recording the old value makes the next run retry.
                 let stored = if failure.is_some() && keys.contains(&result.key) {
                     &relink.old
                 } else {
