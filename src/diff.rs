@@ -318,6 +318,99 @@ fn hold_uncleared(
     }
 }
 
+/// The items one merge builds, at most one of each per target.
+struct Merged {
+    writes: Sided<Write>,
+    unresolved: Held,
+    invalid: Invalid,
+    baseline: Agreement,
+}
+
+impl Merged {
+    fn new(l: &Record, r: &Record, label: String) -> Merged {
+        let ids = Sided::new(l.id.clone(), r.id.clone());
+        let expect = Sided::new(l.updated_ms, r.updated_ms);
+        Merged {
+            writes: Sided::from_fn(|target| Write {
+                target,
+                ids: ids.clone(),
+                label: label.clone(),
+                changes: Vec::new(),
+                conflicts: Vec::new(),
+                expect,
+            }),
+            unresolved: Held {
+                ids: ids.clone(),
+                label: label.clone(),
+                conflicts: Vec::new(),
+                settle: Vec::new(),
+                expect,
+            },
+            invalid: Invalid {
+                ids: ids.clone().map(Some),
+                label: label.clone(),
+                problems: Vec::new(),
+                conflicts: Vec::new(),
+            },
+            baseline: Agreement {
+                ids,
+                label,
+                settle: Vec::new(),
+                expect,
+            },
+        }
+    }
+
+    /// The items that do something, in plan order: the right side's update
+    /// and association writes, the left side's, conflicts held, invalid
+    /// values, and the agreed base.
+    fn into_items(mut self, pair: &PairConfig) -> Vec<Item> {
+        let associations = Sided::from_fn(|target| split_relations(pair, &mut self.writes[target]));
+        let written = |w: &Write| !w.changes.is_empty() || !w.conflicts.is_empty();
+        let Sided { left, right } = self.writes;
+        let mut items = Vec::new();
+        for (update, associate) in [(right, associations.right), (left, associations.left)] {
+            if written(&update) {
+                items.push(Item::Update(update));
+            }
+            if written(&associate) {
+                items.push(Item::Associate(associate));
+            }
+        }
+        if !self.unresolved.conflicts.is_empty() || !self.unresolved.settle.is_empty() {
+            items.push(Item::Conflict(self.unresolved));
+        }
+        if !self.invalid.problems.is_empty() || !self.invalid.conflicts.is_empty() {
+            items.push(Item::Invalid(self.invalid));
+        }
+        if !self.baseline.settle.is_empty() {
+            items.push(Item::Baseline(self.baseline));
+        }
+        items
+    }
+}
+
+/// A field changed on both sides: the pair's policy for it names the side
+/// kept (none for `skip`), written across where the direction allows.
+fn clash(pair: &PairConfig, field: &str, l: &Record, r: &Record, values: (&str, &str)) -> Conflict {
+    let policy = pair.conflict_for(field);
+    let winner = match policy {
+        ConflictPolicy::Left => Some(Side::Left),
+        ConflictPolicy::Right => Some(Side::Right),
+        ConflictPolicy::Skip => None,
+        ConflictPolicy::Newest if r.updated_ms > l.updated_ms => Some(Side::Right),
+        ConflictPolicy::Newest => Some(Side::Left),
+    };
+    Conflict {
+        field: field.to_string(),
+        left: values.0.into(),
+        right: values.1.into(),
+        policy,
+        winner,
+        applied: winner.is_some_and(|w| pair.direction.writes(w.other())),
+    }
+}
+
 /// Merges one pair of records; returns its update, association, conflict,
 /// invalid and baseline items (at most one of each per target).
 fn merge(
@@ -338,37 +431,7 @@ fn merge(
     if base.is_some_and(in_step) {
         return Vec::new();
     }
-    let label = label(pair, Some(l), Some(r));
-    let ids = Sided::new(l.id.clone(), r.id.clone());
-    let expect = Sided::new(l.updated_ms, r.updated_ms);
-    let mut writes = Sided::from_fn(|target| Write {
-        target,
-        ids: ids.clone(),
-        label: label.clone(),
-        changes: Vec::new(),
-        conflicts: Vec::new(),
-        expect,
-    });
-    let mut unresolved = Held {
-        ids: ids.clone(),
-        label: label.clone(),
-        conflicts: Vec::new(),
-        settle: Vec::new(),
-        expect,
-    };
-    let mut invalid = Invalid {
-        ids: ids.clone().map(Some),
-        label: label.clone(),
-        problems: Vec::new(),
-        conflicts: Vec::new(),
-    };
-    let mut baseline = Agreement {
-        ids,
-        label,
-        settle: Vec::new(),
-        expect,
-    };
-
+    let mut merged = Merged::new(l, r, label(pair, Some(l), Some(r)));
     for f in &pair.fields {
         let (lv, rv) = (l.get(&f.left), r.get(&f.right));
         let field_base = base.and_then(|b| Some((b.left.get(&f.left)?, b.right.get(&f.right)?)));
@@ -395,33 +458,18 @@ fn merge(
         let (copy_from, conflict) = match decision {
             Decision::Nothing => continue,
             Decision::Settle => {
-                baseline.settle.push(settle);
+                merged.baseline.settle.push(settle);
                 continue;
             }
             Decision::Copy(from) => (Some(from), None),
             Decision::Clash => {
-                let policy = pair.conflict_for(&f.left);
-                let winner = match policy {
-                    ConflictPolicy::Left => Some(Side::Left),
-                    ConflictPolicy::Right => Some(Side::Right),
-                    ConflictPolicy::Skip => None,
-                    ConflictPolicy::Newest if r.updated_ms > l.updated_ms => Some(Side::Right),
-                    ConflictPolicy::Newest => Some(Side::Left),
-                };
-                let conflict = Conflict {
-                    field: f.left.clone(),
-                    left: lv.into(),
-                    right: rv.into(),
-                    policy,
-                    winner,
-                    applied: winner.is_some_and(|w| pair.direction.writes(w.other())),
-                };
-                (winner, Some(conflict))
+                let conflict = clash(pair, &f.left, l, r, (lv, rv));
+                (conflict.winner, Some(conflict))
             }
         };
         let Some(from) = copy_from else {
             // `skip`: leave both values and the base as they are.
-            unresolved.conflicts.extend(conflict);
+            merged.unresolved.conflicts.extend(conflict);
             continue;
         };
         if !pair.direction.writes(from.other()) {
@@ -429,15 +477,12 @@ fn merge(
             // one-sided change is left alone; in a conflict the kept side
             // wins, so both values become the base.
             if let Some(c) = conflict {
-                unresolved.conflicts.push(c);
-                unresolved.settle.push(settle);
+                merged.unresolved.conflicts.push(c);
+                merged.unresolved.settle.push(settle);
             }
             continue;
         }
-        let (source_field, source_value, target_field, target_value) = match from {
-            Side::Left => (&f.left, lv, &f.right, rv),
-            Side::Right => (&f.right, rv, &f.left, lv),
-        };
+        let values = Sided::new(lv, rv);
         let to = match from {
             Side::Left => l_to_r.clone(),
             Side::Right => translator.translate(Side::Right, &f.left, rv),
@@ -445,17 +490,17 @@ fn merge(
         let to = match to {
             Ok(v) => v,
             Err(problem) => {
-                invalid.problems.push(problem);
+                merged.invalid.problems.push(problem);
                 continue;
             }
         };
-        let write = &mut writes[from.other()];
+        let write = &mut merged.writes[from.other()];
         write.changes.push(Change {
-            field: target_field.clone(),
-            from: target_value.into(),
+            field: f[from.other()].clone(),
+            from: values[from.other()].into(),
             to,
-            source_field: source_field.clone(),
-            source_value: source_value.into(),
+            source_field: f[from].clone(),
+            source_value: values[from].into(),
         });
         write.conflicts.extend(conflict);
     }
@@ -465,35 +510,11 @@ fn merge(
             pair,
             &rules[target],
             records[target],
-            &mut writes[target],
-            &mut invalid,
+            &mut merged.writes[target],
+            &mut merged.invalid,
         );
     }
-    let associations = Sided::from_fn(|target| split_relations(pair, &mut writes[target]));
-    let Sided {
-        left: to_left,
-        right: to_right,
-    } = writes;
-    let written = |w: &Write| !w.changes.is_empty() || !w.conflicts.is_empty();
-    let mut items = Vec::new();
-    for (update, associate) in [(to_right, associations.right), (to_left, associations.left)] {
-        if written(&update) {
-            items.push(Item::Update(update));
-        }
-        if written(&associate) {
-            items.push(Item::Associate(associate));
-        }
-    }
-    if !unresolved.conflicts.is_empty() || !unresolved.settle.is_empty() {
-        items.push(Item::Conflict(unresolved));
-    }
-    if !invalid.problems.is_empty() || !invalid.conflicts.is_empty() {
-        items.push(Item::Invalid(invalid));
-    }
-    if !baseline.settle.is_empty() {
-        items.push(Item::Baseline(baseline));
-    }
-    items
+    merged.into_items(pair)
 }
 
 #[cfg(test)]
@@ -508,14 +529,8 @@ mod tests {
     use std::path::Path;
 
     fn pair(extra: &str) -> PairConfig {
-        let text = format!(
+        pair_of(&format!(
             r#"
-[systems.us]
-kind = "hubspot"
-token_env = "A"
-[systems.eu]
-kind = "hubspot"
-token_env = "B"
 [[pairs]]
 name = "contacts"
 left = "us.contacts"
@@ -527,6 +542,20 @@ email = "email"
 firstname = "firstname"
 phone = "phone"
 "#
+        ))
+    }
+
+    /// The one pair of `pairs` between two HubSpot accounts `us` and `eu`.
+    fn pair_of(pairs: &str) -> PairConfig {
+        let text = format!(
+            r#"
+[systems.us]
+kind = "hubspot"
+token_env = "A"
+[systems.eu]
+kind = "hubspot"
+token_env = "B"
+{pairs}"#
         );
         Config::from_str(&text, Path::new("t.toml"))
             .unwrap()
@@ -741,13 +770,8 @@ phone = "phone"
 
     #[test]
     fn companies_paired_by_domain_keep_each_spelling_of_it() {
-        let text = r#"
-[systems.us]
-kind = "hubspot"
-token_env = "A"
-[systems.eu]
-kind = "hubspot"
-token_env = "B"
+        let p = pair_of(
+            r#"
 [[pairs]]
 name = "companies"
 left = "us.companies"
@@ -756,11 +780,8 @@ match = "domain"
 [pairs.fields]
 name = "name"
 domain = "domain"
-"#;
-        let p = Config::from_str(text, Path::new("t.toml"))
-            .unwrap()
-            .pairs
-            .remove(0);
+"#,
+        );
         let l = rec("1", 5, &[("name", "Acme"), ("domain", "acme.io")]);
         let r = rec(
             "9",

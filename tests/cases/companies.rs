@@ -5,7 +5,7 @@
 //! archived on the other side while its contacts stay, duplicates by domain
 //! left alone, and the mapping checks of the company relations.
 
-use super::{TwoAccounts, id_of, requests_matching};
+use super::{TwoAccounts, hubspot_systems, id_of, requests_matching};
 use crate::support::fake_hubspot::{FakeHubSpot, Quirks};
 use std::collections::BTreeMap;
 
@@ -16,17 +16,9 @@ const DEALS: usize = 20;
 /// Companies both ways by domain with deletes propagated, then contacts
 /// (both ways) and deals (us → eu) carrying their companies.
 fn companies_config(t: &TwoAccounts) -> String {
+    let systems = hubspot_systems(&t.us.url(), &t.eu.url());
     format!(
-        r#"[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{}"
-
+        r#"{systems}
 [[pairs]]
 name = "companies"
 left = "us.companies"
@@ -66,9 +58,7 @@ companies = "companies"
 [pairs.values]
 primary_company = "link:companies"
 companies = "link:companies"
-"#,
-        t.us.url(),
-        t.eu.url()
+"#
     )
 }
 
@@ -195,6 +185,16 @@ fn assert_companies_carried(
     }
 }
 
+/// A full pull (which reads every set again through the lists) finds
+/// nothing to do and writes nothing.
+#[track_caller]
+fn assert_full_sync_writes_nothing(t: &TwoAccounts) {
+    t.reset_requests();
+    let run = t.work.run(&["sync", "--full"]).expect(0);
+    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    assert_eq!(t.writes(), 0);
+}
+
 fn writes(fake: &FakeHubSpot) -> usize {
     fake.server().write_request_count()
 }
@@ -278,12 +278,7 @@ fn companies_matched_by_domain_bring_their_contacts_and_deals_in_one_run_and_the
     let second = t.us.server().request_count() + t.eu.server().request_count();
     assert_eq!(second, 2 * (3 + 2));
 
-    // A full pull reads every company set again, through the list's
-    // embedded associations: still nothing to do.
-    t.reset_requests();
-    let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    assert_eq!(t.writes(), 0);
+    assert_full_sync_writes_nothing(&t);
 }
 
 #[test]
@@ -332,10 +327,7 @@ fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay(
         vec![eu_company(&t, 6)]
     );
 
-    t.reset_requests();
-    let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    assert_eq!(t.writes(), 0);
+    assert_full_sync_writes_nothing(&t);
 }
 
 #[test]

@@ -14,10 +14,7 @@
 //! must not bring back what was deleted. Edits are ordered with a short sleep where `conflict = "newest"` must see
 //! which came last; nothing here asserts on time taken.
 
-use super::{
-    TwoAccounts, hubspot_and_pipedrive, hubspot_systems, id_of, requests_matching,
-    two_account_config,
-};
+use super::{TwoAccounts, hubspot_and_pipedrive, id_of, requests_matching, two_account_config};
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
@@ -34,6 +31,11 @@ const MAPPED: [&str; 4] = ["email", "firstname", "lastname", "phone"];
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
+
+/// The `[systems]` of two HubSpot accounts, `us` and `eu`.
+fn hubspot_systems(t: &TwoAccounts) -> String {
+    super::hubspot_systems(&t.us.url(), &t.eu.url())
+}
 
 /// A contacts pair us ↔ eu, both ways, matched by email; `keys` go into the
 /// `[[pairs]]` table (conflict, deletes, limits), `tables` after its fields.

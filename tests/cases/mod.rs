@@ -135,20 +135,18 @@ impl TwoAccounts {
 }
 
 /// The `[systems]` of two HubSpot accounts, `us` and `eu`.
-pub fn hubspot_systems(t: &TwoAccounts) -> String {
+pub fn hubspot_systems(us_url: &str, eu_url: &str) -> String {
     format!(
         r#"[systems.us]
 kind = "hubspot"
 token_env = "HUBSPOT_US_TOKEN"
-base_url = "{}"
+base_url = "{us_url}"
 
 [systems.eu]
 kind = "hubspot"
 token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{}"
-"#,
-        t.us.url(),
-        t.eu.url()
+base_url = "{eu_url}"
+"#
     )
 }
 
@@ -180,18 +178,10 @@ requests_per_10s = 10000
 }
 
 pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
+    let systems = hubspot_systems(us_url, eu_url);
     format!(
         r#"# two HubSpot accounts
-[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{us_url}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{eu_url}"
-
+{systems}
 [[pairs]]
 name = "contacts"
 left = "us.contacts"

@@ -253,8 +253,9 @@ fn an_error_that_names_no_input_leaves_it_unknown_and_one_naming_its_id_fails_it
 
 /// us ↔ eu contacts and deals with every contact of a deal carried across.
 fn deal_contacts_config(t: &TwoAccounts) -> String {
+    let systems = hubspot_systems(&t.us.url(), &t.eu.url());
     format!(
-        r#"{}
+        r#"{systems}
 [[pairs]]
 name = "contacts"
 left = "us.contacts"
@@ -272,8 +273,7 @@ dealname = "dealname"
 contacts = "contacts"
 [pairs.values]
 contacts = "link:contacts"
-{RETRY}"#,
-        hubspot_systems(t)
+{RETRY}"#
     )
 }
 

@@ -49,6 +49,18 @@ const fn relation(
     }
 }
 
+const ASSOCIATED_COMPANIES: Relation = relation(
+    COMPANIES_FIELD,
+    ObjectKind::Companies,
+    true,
+    "Associated companies",
+);
+const PRIMARY_COMPANY: Relation = relation(
+    PRIMARY_COMPANY_FIELD,
+    ObjectKind::Companies,
+    false,
+    "Primary company",
+);
 /// The set before the single one, so that `init`, which pairs a record's
 /// relation to one kind of record once, carries whole sets between two
 /// HubSpot accounts.
@@ -65,33 +77,10 @@ const DEAL_RELATIONS: &[Relation] = &[
         false,
         "Primary contact",
     ),
-    relation(
-        COMPANIES_FIELD,
-        ObjectKind::Companies,
-        true,
-        "Associated companies",
-    ),
-    relation(
-        PRIMARY_COMPANY_FIELD,
-        ObjectKind::Companies,
-        false,
-        "Primary company",
-    ),
+    ASSOCIATED_COMPANIES,
+    PRIMARY_COMPANY,
 ];
-const CONTACT_RELATIONS: &[Relation] = &[
-    relation(
-        COMPANIES_FIELD,
-        ObjectKind::Companies,
-        true,
-        "Associated companies",
-    ),
-    relation(
-        PRIMARY_COMPANY_FIELD,
-        ObjectKind::Companies,
-        false,
-        "Primary company",
-    ),
-];
+const CONTACT_RELATIONS: &[Relation] = &[ASSOCIATED_COMPANIES, PRIMARY_COMPANY];
 
 /// The relation pseudo-fields `object` offers.
 pub(super) fn relations(object: ObjectKind) -> &'static [Relation] {
