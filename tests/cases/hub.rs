@@ -194,23 +194,13 @@ fn against_pipedrive_reporting_20_per_2s_150_creates_run_at_19_per_window_with_n
         })
         .collect();
     hs.seed_many("contacts", contacts);
-    let work = Workdir::new()
-        .with_env("HUBSPOT_TOKEN", US_TOKEN)
-        .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
     // No requests_per_10s: the default (16 per 2 s) is below what the
     // server reports, so the pace must go up to it.
-    work.write_config(&format!(
+    let work = super::hubspot_and_pipedrive_paced(
+        &hs,
+        &pd,
+        "",
         r#"
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{}"
-
 [[pairs]]
 name = "people"
 left = "hs.contacts"
@@ -221,9 +211,7 @@ match = "email"
 email = "email"
 firstname = "first_name"
 "#,
-        hs.url(),
-        pd.url()
-    ));
+    );
     work.run(&["sync"]).expect(0);
     assert_eq!(pd.persons().len(), 150);
     assert_eq!(

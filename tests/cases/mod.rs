@@ -155,6 +155,17 @@ base_url = "{eu_url}"
 /// at 10,000 requests per 10 s, for fakes set to take that) followed by
 /// `pairs`.
 pub fn hubspot_and_pipedrive(hs: &FakeHubSpot, pd: &FakePipedrive, pairs: &str) -> Workdir {
+    hubspot_and_pipedrive_paced(hs, pd, "requests_per_10s = 10000", pairs)
+}
+
+/// `hubspot_and_pipedrive` with `pace` (a `requests_per_10s` line, or
+/// nothing for the default) in Pipedrive's table.
+pub fn hubspot_and_pipedrive_paced(
+    hs: &FakeHubSpot,
+    pd: &FakePipedrive,
+    pace: &str,
+    pairs: &str,
+) -> Workdir {
     let work = Workdir::new()
         .with_env("HUBSPOT_TOKEN", US_TOKEN)
         .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
@@ -169,7 +180,7 @@ base_url = "{}"
 kind = "pipedrive"
 token_env = "PIPEDRIVE_TOKEN"
 base_url = "{}"
-requests_per_10s = 10000
+{pace}
 {pairs}"#,
         hs.url(),
         pd.url()

@@ -210,22 +210,8 @@ impl DealsToPipedrive {
             })
             .collect();
         hs.seed_many("deals", records);
-        let work = Workdir::new()
-            .with_env("HUBSPOT_TOKEN", US_TOKEN)
-            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-        work.write_config(&format!(
+        let pairs = format!(
             r#"
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{}"
-requests_per_10s = 10000
-
 [[pairs]]
 name = "deals"
 left = "hs.deals"
@@ -239,10 +225,9 @@ dealstage = "stage_id"
 appointmentscheduled = "1"
 qualifiedtobuy = "2"
 {}"#,
-            hs.url(),
-            pd.url(),
             retry_table(3)
-        ));
+        );
+        let work = super::hubspot_and_pipedrive(&hs, &pd, &pairs);
         DealsToPipedrive { hs, pd, work }
     }
 
