@@ -10,7 +10,7 @@ use crate::diff;
 use crate::exit::SafetyStop;
 use crate::mapping::{OwnerDirectory, Translator};
 use crate::matcher;
-use crate::model::{Owner, Side, Sided};
+use crate::model::{Owner, Side, Sided, set_field};
 use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -477,6 +477,11 @@ pub fn plan_and_apply(
             }
         };
         let (written, result) = apply_pair(out, pair, &pair_plan, state, report, &bar);
+        for (side, write) in &written {
+            if let Written::Deleted { id } = write {
+                touched.extend(forget_relations_to(config, pair, *side, id, snapshots));
+            }
+        }
         for (side, records) in by_side(written) {
             let object = pair.endpoint(side).to_string();
             if let Some(snapshot) = snapshots.get_mut(&object) {
@@ -568,6 +573,55 @@ fn planned_write(pair: &str, index: usize, item: &Item) -> Option<Written> {
         }),
         _ => None,
     }
+}
+
+/// A record this run deleted is gone from the relations that held it: the
+/// vendors unlink (Pipedrive) or stop listing (HubSpot) associations to a
+/// deleted record themselves, but the snapshots the later pairs plan on
+/// were pulled before. Removes `id`, a record `pair` deleted on `side`,
+/// from every relation field translated through `pair` (`link:PAIR`) that
+/// holds records of that account object, and returns the snapshots changed.
+fn forget_relations_to(
+    config: &Config,
+    pair: &PairConfig,
+    side: Side,
+    id: &str,
+    snapshots: &mut Snapshots,
+) -> Vec<String> {
+    let link = ValueMap::Link(pair.name.clone());
+    let mut changed = Vec::new();
+    for other in &config.pairs {
+        let fields = other
+            .fields
+            .iter()
+            .filter(|f| other.values.get(&f.left) == Some(&link));
+        for f in fields {
+            let object = other.endpoint(side).to_string();
+            let Some(snapshot) = snapshots.get_mut(&object) else {
+                continue;
+            };
+            let field = &f[side];
+            let mut any = false;
+            for record in &mut snapshot.records {
+                let value = record.get(field);
+                if !value.split(';').any(|held| held.trim() == id) {
+                    continue;
+                }
+                let kept: Vec<&str> = value
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|held| !held.is_empty() && *held != id)
+                    .collect();
+                let kept = kept.join(";");
+                set_field(&mut record.fields, field, &kept);
+                any = true;
+            }
+            if any {
+                changed.push(object);
+            }
+        }
+    }
+    changed
 }
 
 fn by_side(written: Vec<(Side, Written)>) -> BTreeMap<Side, Vec<Written>> {
