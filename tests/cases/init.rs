@@ -13,20 +13,8 @@ use serde_json::{Value, json};
 const OWNER: &str = "sam@corp.example";
 
 fn hubspot_and_pipedrive_systems(hs: &str, pd: &str) -> String {
-    format!(
-        r#"# my accounts
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{hs}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{pd}"
-requests_per_10s = 10000
-"#
-    )
+    let systems = super::hubspot_and_pipedrive_systems(hs, pd, "requests_per_10s = 10000");
+    format!("# my accounts\n{systems}")
 }
 
 /// A HubSpot account and a Pipedrive company set up as a user would find

@@ -150,6 +150,25 @@ base_url = "{eu_url}"
     )
 }
 
+/// The `[systems]` of a HubSpot account `hs` and a Pipedrive account `pd`
+/// (tokens in `HUBSPOT_TOKEN` and `PIPEDRIVE_TOKEN`); `pace` is a line of
+/// Pipedrive's table (a `requests_per_10s`, or nothing for the default).
+pub fn hubspot_and_pipedrive_systems(hs_url: &str, pd_url: &str, pace: &str) -> String {
+    format!(
+        r#"[systems.hs]
+kind = "hubspot"
+token_env = "HUBSPOT_TOKEN"
+base_url = "{hs_url}"
+
+[systems.pd]
+kind = "pipedrive"
+token_env = "PIPEDRIVE_TOKEN"
+base_url = "{pd_url}"
+{pace}
+"#
+    )
+}
+
 /// A work directory holding the tokens of a HubSpot account `hs` and a
 /// Pipedrive account `pd`, and a mapping file naming them (Pipedrive paced
 /// at 10,000 requests per 10 s, for fakes set to take that) followed by
@@ -169,22 +188,8 @@ pub fn hubspot_and_pipedrive_paced(
     let work = Workdir::new()
         .with_env("HUBSPOT_TOKEN", US_TOKEN)
         .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-    work.write_config(&format!(
-        r#"
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{}"
-{pace}
-{pairs}"#,
-        hs.url(),
-        pd.url()
-    ));
+    let systems = hubspot_and_pipedrive_systems(&hs.url(), &pd.url(), pace);
+    work.write_config(&format!("{systems}{pairs}"));
     work
 }
 

@@ -19,19 +19,9 @@ struct Mixed {
 }
 
 fn mixed_config(hs: &str, pd: &str) -> String {
+    let systems = super::hubspot_and_pipedrive_systems(hs, pd, "requests_per_10s = 10000");
     format!(
-        r#"
-[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{hs}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{pd}"
-requests_per_10s = 10000
-
+        r#"{systems}
 [[pairs]]
 name = "contacts"
 left = "hs.contacts"
