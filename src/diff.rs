@@ -11,14 +11,14 @@
 //! update that clears what the vendor cannot clear, into `invalid` items
 //! rather than requests bound to fail. Pure: no I/O, deterministic order.
 
-use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig};
+use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, MergePolicy, PairConfig};
 use crate::connector::WriteRules;
 use crate::mapping::Translator;
-use crate::matcher::{Gone, Pairing};
+use crate::matcher::{Gone, MergeOutcome, Pairing};
 use crate::model::{Record, Side, Sided, values_equivalent};
 use crate::plan::{
-    Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, PairPlan, Settle, Unlink,
-    Write,
+    Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep, PairPlan,
+    Settle, Unlink, Write,
 };
 use crate::state::Base;
 
@@ -68,6 +68,7 @@ pub fn plan_pair(
             ));
         }
     }
+    items.extend(pairing.merges.iter().map(|m| merge_item(pair, m)));
     for gone in &pairing.gone {
         items.push(vanished(pair, gone));
     }
@@ -199,12 +200,43 @@ fn split_relations(pair: &PairConfig, update: &mut Write) -> Write {
     }
 }
 
+/// The item of a link a merge touched: the link follows the merge, is
+/// spent, or its partner is a second partner of the merged record: reported,
+/// or with `merges = "propagate"` (where the direction allows writing that
+/// side) merged into the partner the survivor kept, whose values win.
+fn merge_item(pair: &PairConfig, merge: &crate::matcher::Merge) -> Item {
+    let step = match merge.outcome {
+        MergeOutcome::Follows => MergeStep::Follow,
+        MergeOutcome::Spent => MergeStep::Spent,
+        MergeOutcome::SecondPartner { side, kept } => MergeStep::Partners {
+            side,
+            kept: kept.id.clone(),
+            propagate: pair.merges == MergePolicy::Propagate && pair.direction.writes(side.other()),
+        },
+    };
+    Item::Merge(Merge {
+        was: Sided::new(merge.link.left.clone(), merge.link.right.clone()),
+        now: merge.now.map(|r| r.id.clone()),
+        label: label(pair, Some(merge.now.left), Some(merge.now.right)),
+        step,
+        expect: merge.now.map(|r| r.updated_ms),
+    })
+}
+
 /// A linked record is gone from one side: with `deletes = "propagate"` (and a
 /// direction that allows writing there) its partner is deleted too; else the
-/// link is dropped and nothing is deleted.
+/// link is dropped and nothing is deleted. A record that is the result of a
+/// merge is never deleted.
 fn vanished(pair: &PairConfig, gone: &Gone) -> Item {
     let ids = Sided::new(gone.link.left.clone(), gone.link.right.clone());
     let label = label(pair, gone.left, gone.right);
+    if gone.merged {
+        return Item::Unlink(Unlink {
+            ids,
+            label,
+            reason: "merged into another record on one side and gone from the other; the link is dropped, nothing is deleted".into(),
+        });
+    }
     let survivor = match (gone.left, gone.right) {
         (Some(l), None) => Some((Side::Left, l)),
         (None, Some(r)) => Some((Side::Right, r)),
@@ -568,11 +600,7 @@ token_env = "B"
         for (k, v) in fields {
             set_field(&mut f, k, v);
         }
-        Record {
-            id: id.into(),
-            fields: f,
-            updated_ms,
-        }
+        Record::new(id, f, updated_ms)
     }
 
     fn base(left: &Record, right: &Record) -> Base {

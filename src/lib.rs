@@ -176,8 +176,10 @@ fn diff(
     } else {
         with_accounts(config, names, report, |pairs, connectors, _| {
             pipeline::validate(config, pairs, connectors)?;
-            let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
-            Ok(pipeline::plan(config, pairs, &snapshots, &state()?))
+            let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+            let mut state = state()?;
+            pipeline::follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
+            Ok(pipeline::plan(config, pairs, &snapshots, &state))
         })?
     };
     plan.save(&last_plan_path(config))?;
@@ -254,6 +256,7 @@ fn sync(
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, pairs, connectors)?;
         let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        pipeline::follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
         if dry_run {
             return Ok(pipeline::plan(config, pairs, &snapshots, &state));
         }

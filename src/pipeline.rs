@@ -10,7 +10,7 @@ use crate::diff;
 use crate::exit::SafetyStop;
 use crate::mapping::{OwnerDirectory, Translator};
 use crate::matcher;
-use crate::model::{Owner, Side, Sided, set_field};
+use crate::model::{Owner, Record, Side, Sided, set_field};
 use crate::plan::{Action, Item, PairPlan, Plan};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -239,6 +239,119 @@ pub fn pull(
         }
     }
     Ok(snapshots)
+}
+
+/// Settles what a listing cannot show about identity, before planning:
+/// a linked record a full listing no longer holds is asked for by its id
+/// (a merged id resolves to the record it went into, which then names it,
+/// so the planner follows the merge instead of taking it for a delete),
+/// and a merge whose answer was lost is looked up (a record merged away no
+/// longer answers under its own id), so it is found, never sent again.
+/// Changed snapshots are saved; the pending merges looked up are settled.
+pub fn follow_identities(
+    config: &Config,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    snapshots: &mut Snapshots,
+    state: &mut State,
+) -> Result<()> {
+    for pair in pairs {
+        for side in Side::BOTH {
+            let endpoint = pair.endpoint(side);
+            let Some(snapshot) = snapshots.get_mut(&endpoint.to_string()) else {
+                continue;
+            };
+            let Some(links) = state.pair(&pair.name) else {
+                continue;
+            };
+            let pending: Vec<String> = links
+                .pending_merges()
+                .iter()
+                .filter(|m| m.target == side)
+                .map(|m| m.merged.clone())
+                .collect();
+            let vanished: Vec<String> = if snapshot.complete && !links.is_empty() {
+                let listed: std::collections::HashSet<&str> = snapshot
+                    .records
+                    .iter()
+                    .flat_map(|r| std::iter::once(&r.id).chain(r.merged_from()))
+                    .map(String::as_str)
+                    .collect();
+                links
+                    .links()
+                    .map(|l| l.id(side))
+                    .filter(|id| !listed.contains(id))
+                    .map(str::to_string)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if pending.is_empty() && vanished.is_empty() {
+                continue;
+            }
+            let connector = &connectors[&endpoint.system];
+            let fields = snapshot.fields.clone();
+            let mut found: Vec<(String, Record)> = Vec::new();
+            for chunk in vanished.chunks(connector.capabilities().max_batch.max(1)) {
+                found.extend(
+                    connector
+                        .resolve_merged(endpoint.object, chunk, &fields)
+                        .with_context(|| format!("looking up records gone from {endpoint}"))?,
+                );
+            }
+            let mut merged_away = Vec::new();
+            if !pending.is_empty() {
+                let answered = connector
+                    .read(endpoint.object, &pending, &fields)
+                    .with_context(|| format!("looking up merges sent to {endpoint}"))?;
+                for id in &pending {
+                    if answered.iter().any(|r| r.id == *id) {
+                        log::info!("{endpoint} {id} was not merged; the merge is planned again");
+                    } else {
+                        log::info!("{endpoint} {id} was merged (its answer was lost)");
+                        merged_away.push(id.clone());
+                        found.extend(
+                            answered
+                                .iter()
+                                .filter(|r| r.merged_from().contains(id))
+                                .map(|r| (id.clone(), r.clone())),
+                        );
+                    }
+                }
+                let links = state.pair_mut(&pair.name);
+                for id in &pending {
+                    links.remove_pending_merge(side, id);
+                }
+            }
+            if found.is_empty() && merged_away.is_empty() {
+                continue;
+            }
+            snapshot.records.retain(|r| !merged_away.contains(&r.id));
+            for (old, survivor) in found {
+                log::info!("{endpoint} {old} was merged into {}", survivor.id);
+                match snapshot.records.iter_mut().find(|r| r.id == survivor.id) {
+                    Some(record) => {
+                        let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+                        if !identity.merged_from.contains(&old) {
+                            identity.merged_from.push(old);
+                        }
+                        record.set_identity(identity);
+                    }
+                    None => {
+                        let mut record = survivor;
+                        let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+                        if !identity.merged_from.contains(&old) {
+                            identity.merged_from.push(old);
+                        }
+                        record.set_identity(identity);
+                        snapshot.records.push(record);
+                    }
+                }
+            }
+            snapshot.save(&Snapshot::path(&config.state_dir, endpoint))?;
+        }
+    }
+    Ok(())
 }
 
 /// The last saved snapshots of the objects the pairs name, for an offline diff.
@@ -478,8 +591,14 @@ pub fn plan_and_apply(
         };
         let (written, result) = apply_pair(out, pair, &pair_plan, state, report, &bar);
         for (side, write) in &written {
-            if let Written::Deleted { id } = write {
-                touched.extend(forget_relations_to(config, pair, *side, id, snapshots));
+            match write {
+                Written::Deleted { id } => {
+                    touched.extend(relations_to(config, pair, *side, id, None, snapshots));
+                }
+                Written::Merged { id, into } => {
+                    touched.extend(relations_to(config, pair, *side, id, Some(into), snapshots));
+                }
+                Written::Saved { .. } => {}
             }
         }
         for (side, records) in by_side(written) {
@@ -571,21 +690,34 @@ fn planned_write(pair: &str, index: usize, item: &Item) -> Option<Written> {
         Item::Delete(d) => Some(Written::Deleted {
             id: d.ids[d.target].clone(),
         }),
+        Item::Merge(m) => {
+            let target = m.target()?;
+            match &m.step {
+                crate::plan::MergeStep::Partners { kept, .. } => Some(Written::Merged {
+                    id: m.now[target].clone(),
+                    into: kept.clone(),
+                }),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
 
-/// A record this run deleted is gone from the relations that held it: the
+/// A record this run deleted is gone from the relations that held it, and
+/// one it merged away is replaced in them by the record it went `into`: the
 /// vendors unlink (Pipedrive) or stop listing (HubSpot) associations to a
-/// deleted record themselves, but the snapshots the later pairs plan on
-/// were pulled before. Removes `id`, a record `pair` deleted on `side`,
-/// from every relation field translated through `pair` (`link:PAIR`) that
-/// holds records of that account object, and returns the snapshots changed.
-fn forget_relations_to(
+/// deleted record, and move those of a merged one, themselves, but the
+/// snapshots the later pairs plan on were pulled before. Changes `id`, a
+/// record `pair` deleted or merged on `side`, in every relation field
+/// translated through `pair` (`link:PAIR`) that holds records of that
+/// account object, and returns the snapshots changed.
+fn relations_to(
     config: &Config,
     pair: &PairConfig,
     side: Side,
     id: &str,
+    into: Option<&String>,
     snapshots: &mut Snapshots,
 ) -> Vec<String> {
     let link = ValueMap::Link(pair.name.clone());
@@ -607,11 +739,17 @@ fn forget_relations_to(
                 if !value.split(';').any(|held| held.trim() == id) {
                     continue;
                 }
-                let kept: Vec<&str> = value
+                let mut kept: Vec<&str> = value
                     .split(';')
                     .map(str::trim)
                     .filter(|held| !held.is_empty() && *held != id)
                     .collect();
+                if let Some(into) = into
+                    && !kept.contains(&into.as_str())
+                {
+                    kept.push(into);
+                    kept.sort_by(|a, b| crate::model::id_order(a, b));
+                }
                 let kept = kept.join(";");
                 set_field(&mut record.fields, field, &kept);
                 any = true;
@@ -657,10 +795,13 @@ pub struct Limits {
 /// `max_deletes`/`max_changes` (or their command-line overrides) allow,
 /// percentages taken of the records the pair held when it was planned.
 pub fn check_limits(pair: &PairConfig, plan: &PairPlan, overrides: Limits) -> Result<()> {
+    // A merge counts when it writes (`merges = "propagate"`).
     let count = |actions: &[Action]| {
         plan.items
             .iter()
-            .filter(|i| actions.contains(&i.action()))
+            .filter(|i| {
+                actions.contains(&i.action()) && (i.action() != Action::Merge || i.writes())
+            })
             .count() as u64
     };
     let total = plan.records;
@@ -681,6 +822,7 @@ pub fn check_limits(pair: &PairConfig, plan: &PairPlan, overrides: Limits) -> Re
                 Action::Update,
                 Action::Associate,
                 Action::Delete,
+                Action::Merge,
             ]),
             "change",
         ),

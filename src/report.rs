@@ -21,6 +21,10 @@ pub enum Result {
     Unknown,
     /// Not applied, on purpose: a conflict left for a human.
     Skipped,
+    /// Left for a human without failing the run: two records whose
+    /// partners were merged into one (`merges = "report"`), reported on
+    /// every run until they are merged too, as duplicates are.
+    Reported,
 }
 
 /// What happened to one plan item.
@@ -155,7 +159,9 @@ impl Report {
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &RecordOutcome> {
-        self.outcomes.iter().filter(|o| o.result != Result::Done)
+        self.outcomes
+            .iter()
+            .filter(|o| !matches!(o.result, Result::Done | Result::Reported))
     }
 
     /// Partial when any record failed or is unknown, or a conflict was left
@@ -193,6 +199,19 @@ impl fmt::Display for Report {
                 what,
                 o.label,
                 ids.join(", "),
+                o.message.as_deref().unwrap_or("")
+            )?;
+        }
+        for o in self
+            .outcomes
+            .iter()
+            .filter(|o| o.result == Result::Reported)
+        {
+            writeln!(
+                f,
+                "> {} {}: {}",
+                o.pair,
+                o.label,
                 o.message.as_deref().unwrap_or("")
             )?;
         }

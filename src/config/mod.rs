@@ -21,7 +21,9 @@ mod raw;
 mod system;
 
 pub use limit::Limit;
-pub use pair::{ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, PairConfig, ValueMap};
+pub use pair::{
+    ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, MergePolicy, PairConfig, ValueMap,
+};
 pub use system::{
     DEFAULT_HUBSPOT_API_VERSION, MissingToken, RetrySettings, SUPPORTED_HUBSPOT_API_VERSIONS,
     SystemConfig, SystemKind,
@@ -337,6 +339,11 @@ appointmentscheduled = "qualifiedtobuy"
                 "kind = \"hubspot\"\ntoken_env = \"HUBSPOT_EU",
                 "kind = \"zoho\"\ntoken_env = \"HUBSPOT_EU",
                 ":7: kind: unknown value `zoho`; use hubspot or pipedrive",
+            ),
+            (
+                "conflict = \"left\"",
+                "merges = \"always\"",
+                ":25: merges: unknown value `always`; use report or propagate",
             ),
             (
                 "conflict = \"left\"",

@@ -2,7 +2,7 @@
 //! tombstones, versioned and written atomically) and the journal beside it
 //! (`journal.jsonl`: one synced line per applied batch), replayed on load.
 
-use super::links::{Link, PairState, PendingCreate, Unjournaled};
+use super::links::{Link, PairState, PendingCreate, PendingMerge, Unjournaled};
 use crate::files;
 use crate::model::Sided;
 use anyhow::{Context, Result, bail};
@@ -27,14 +27,16 @@ struct PairFile {
     links: Vec<Link>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pending: Vec<PendingCreate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merges: Vec<PendingMerge>,
     #[serde(default, skip_serializing_if = "Tombstones::is_empty")]
     tombstones: Tombstones,
 }
 
 /// One line of the journal: what changed in each pair since the line
 /// before. A link listed replaces whatever its records were linked to; an
-/// id under `unlinked` lost its link; `pending`, when present, is the
-/// pair's whole list of pending creates.
+/// id under `unlinked` lost its link; `pending` and `merges`, when present,
+/// are the pair's whole lists of pending creates and merges.
 #[derive(Serialize, Deserialize)]
 struct JournalLine<'a> {
     format: Cow<'a, str>,
@@ -52,6 +54,8 @@ struct PairChanges<'a> {
     tombstones: Tombstones,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<Cow<'a, [PendingCreate]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    merges: Option<Cow<'a, [PendingMerge]>>,
 }
 
 /// Tombstoned ids, as saved.
@@ -127,6 +131,7 @@ impl State {
                     .with_context(|| format!("two links share one record; {}", recover()))?,
             );
             pair.pending = saved.pending;
+            pair.pending_merges = saved.merges;
             pair.tombstones = Sided::new(saved.tombstones.left, saved.tombstones.right);
         }
         log::debug!(
@@ -202,6 +207,9 @@ impl State {
                     unlinked,
                     tombstones: Tombstones { left, right },
                     pending: changes.pending.then_some(Cow::Borrowed(&pair.pending[..])),
+                    merges: changes
+                        .merges
+                        .then_some(Cow::Borrowed(&pair.pending_merges[..])),
                 };
                 (Cow::Borrowed(name.as_str()), changes)
             })
@@ -243,6 +251,8 @@ impl State {
             links: &'a [Link],
             #[serde(skip_serializing_if = "<[PendingCreate]>::is_empty")]
             pending: &'a [PendingCreate],
+            #[serde(skip_serializing_if = "<[PendingMerge]>::is_empty")]
+            merges: &'a [PendingMerge],
             tombstones: TombstonesRef<'a>,
         }
         #[derive(Serialize)]
@@ -258,6 +268,7 @@ impl State {
                 let file = PairRef {
                     links: &pair.links,
                     pending: &pair.pending,
+                    merges: &pair.pending_merges,
                     tombstones: TombstonesRef { left, right },
                 };
                 (name.as_str(), file)
@@ -296,6 +307,9 @@ fn replay(pair: &mut PairState, changes: PairChanges) {
     right.extend(changes.tombstones.right);
     if let Some(pending) = changes.pending {
         pair.pending = pending.into_owned();
+    }
+    if let Some(merges) = changes.merges {
+        pair.pending_merges = merges.into_owned();
     }
 }
 
