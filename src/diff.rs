@@ -922,4 +922,55 @@ domain = "domain"
         );
         assert!(invalid.changes().is_empty() && invalid.target().is_none());
     }
+    #[test]
+    fn merges_follow_report_or_propagate_and_are_never_deletes() {
+        for (extra, propagate) in [
+            ("deletes = \"propagate\"", false),
+            ("deletes = \"propagate\"\nmerges = \"propagate\"", true),
+            (
+                "direction = \"right-to-left\"\nmerges = \"propagate\"",
+                false,
+            ),
+        ] {
+            let p = pair(extra);
+            let ann = [("email", "a@x.io"), ("firstname", "Ann")];
+            let bo = [("email", "b@x.io"), ("firstname", "Bo")];
+            let (p1, p2) = (rec("1", 5, &ann), rec("2", 5, &bo));
+            let (e1, e2) = (rec("10", 5, &ann), rec("20", 5, &bo));
+            let mut state = linked(&p1, &e1, base(&p1, &e1));
+            state.link("2", "20").base = base(&p2, &e2);
+            // 2 merged into 1 on the left: a new record 9, renamed since.
+            let mut merged = rec("9", 7, &[("email", "a@x.io"), ("firstname", "Anne")]);
+            merged.set_identity(crate::model::Identity {
+                merged_from: vec!["1".into(), "2".into()],
+                also: vec![("email".into(), "b@x.io".into())],
+            });
+            let out = plan(&p, &[merged], &[e1, e2], &state);
+            let actions: Vec<_> = out.items.iter().map(|i| (i.action(), i.target())).collect();
+            let merge_target = propagate.then_some(Side::Right);
+            if extra.contains("right-to-left") {
+                assert_eq!(
+                    actions,
+                    [(Action::Merge, None), (Action::Merge, None)],
+                    "{extra}"
+                );
+                continue;
+            }
+            assert_eq!(
+                actions,
+                [
+                    (Action::Update, Some(Side::Right)),
+                    (Action::Merge, None),
+                    (Action::Merge, merge_target)
+                ],
+                "{extra}: {out:#?}"
+            );
+            assert_eq!(out.items[0].id(Side::Left), Some("9"));
+            assert_eq!(
+                out.items[0].changes()[0].to,
+                "Anne",
+                "the survivor's edit flows"
+            );
+        }
+    }
 }

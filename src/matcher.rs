@@ -878,4 +878,222 @@ contact = "link:contacts"
         assert_eq!(p.gone.len(), 1);
         assert!(p.left_only.is_empty(), "a linked record is not re-created");
     }
+    /// A record with an email, a first name, and what else it is known by.
+    fn known(id: &str, email: &str, first: &str, merged: &[&str], also: &[&str]) -> Record {
+        let mut r = rec(id, email);
+        crate::model::set_field(&mut r.fields, "firstname", first);
+        r.set_identity(crate::model::Identity {
+            merged_from: merged.iter().map(|m| m.to_string()).collect(),
+            also: also
+                .iter()
+                .map(|a| ("email".to_string(), a.to_string()))
+                .collect(),
+        });
+        r
+    }
+
+    /// Links left ↔ right with a base holding both records' email and name.
+    fn linked_as(state: &mut PairState, l: &Record, r: &Record) {
+        let link = state.link(&l.id, &r.id);
+        for (side, record) in [(Side::Left, l), (Side::Right, r)] {
+            for f in ["email", "firstname"] {
+                link.base[side].insert(f, record.get(f));
+            }
+        }
+    }
+
+    fn outcomes(p: &Pairing) -> Vec<(String, String, String)> {
+        p.merges
+            .iter()
+            .map(|m| {
+                let what = match m.outcome {
+                    MergeOutcome::Follows => "follows".to_string(),
+                    MergeOutcome::Spent => "spent".to_string(),
+                    MergeOutcome::SecondPartner { side, kept } => {
+                        format!("second partner of {} on {side}", kept.id)
+                    }
+                };
+                (
+                    format!("{}={}", m.link.left, m.link.right),
+                    format!("{}={}", m.now.left.id, m.now.right.id),
+                    what,
+                )
+            })
+            .collect()
+    }
+
+    fn row(a: &str, b: &str, c: &str) -> (String, String, String) {
+        (a.to_string(), b.to_string(), c.to_string())
+    }
+
+    #[test]
+    fn a_merge_with_a_new_id_moves_the_winners_link_and_makes_the_other_partner_a_second_one() {
+        let pair = contacts_pair();
+        let (p1, p2) = (
+            known("1", "a@x.io", "Ann", &[], &[]),
+            known("2", "b@x.io", "Bo", &[], &[]),
+        );
+        let (pd1, pd2) = (
+            known("10", "a@x.io", "Ann", &[], &[]),
+            known("20", "b@x.io", "Bo", &[], &[]),
+        );
+        let mut state = PairState::default();
+        linked_as(&mut state, &p1, &pd1);
+        linked_as(&mut state, &p2, &pd2);
+        // p2 merged into p1 (the primary): a new record 9 with p1's values
+        // and p2's email as a secondary one, listed after both (whatever
+        // order the vendor lists the merged ids in).
+        let merged = known("9", "a@x.io", "Ann", &["2", "1"], &["b@x.io"]);
+        for left in [
+            vec![merged.clone()],
+            vec![p1.clone(), p2.clone(), merged.clone()],
+        ] {
+            let right = vec![pd1.clone(), pd2.clone()];
+            let p = pair_records(&pair, &left, &right, &state);
+            assert_eq!(
+                outcomes(&p),
+                [
+                    row("1=10", "9=10", "follows"),
+                    row("2=20", "9=20", "second partner of 10 on left")
+                ]
+            );
+            let linked: Vec<_> = p
+                .linked
+                .iter()
+                .map(|(l, r, _)| (l.id.as_str(), r.id.as_str()))
+                .collect();
+            assert_eq!(
+                linked,
+                [("9", "10")],
+                "the survivor's edits flow to its partner"
+            );
+            assert!(p.left_only.is_empty() && p.right_only.is_empty(), "{p:#?}");
+            assert!(p.gone.is_empty() && p.duplicates.is_empty() && p.matched.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_vanished_record_whose_email_another_record_took_was_merged_into_it() {
+        let pair = contacts_pair();
+        let (p1, p2) = (
+            known("1", "a@x.io", "Ann", &[], &[]),
+            known("2", "b@x.io", "Bo", &[], &[]),
+        );
+        let (pd1, pd2) = (
+            known("10", "a@x.io", "Ann", &[], &[]),
+            known("20", "b@x.io", "Bo", &[], &[]),
+        );
+        let mut state = PairState::default();
+        linked_as(&mut state, &p1, &pd1);
+        linked_as(&mut state, &p2, &pd2);
+        // Pipedrive: 20 merged into 10, which keeps its id and takes its emails.
+        let survivor = known("10", "a@x.io", "Ann", &[], &["b@x.io"]);
+        let left = vec![p1.clone(), p2.clone()];
+        let p = pair_records(&pair, &left, std::slice::from_ref(&survivor), &state);
+        assert_eq!(
+            outcomes(&p),
+            [row("2=20", "2=10", "second partner of 1 on right")]
+        );
+        assert!(
+            p.gone.is_empty() && p.left_only.is_empty(),
+            "p2 is neither deleted nor created"
+        );
+        // Once p2 is merged into p1 too (a new id 9), the old link is spent.
+        let merged = known("9", "a@x.io", "Ann", &["1", "2"], &["b@x.io"]);
+        let p = pair_records(
+            &pair,
+            std::slice::from_ref(&merged),
+            std::slice::from_ref(&survivor),
+            &state,
+        );
+        assert_eq!(
+            outcomes(&p),
+            [row("1=10", "9=10", "follows"), row("2=20", "9=10", "spent")]
+        );
+        // A vanished record whose email nobody holds is gone, as before;
+        // one whose email two records hold is not guessed at.
+        let only = [pd1.clone()];
+        let p = pair_records(&pair, &left, &only, &state);
+        assert_eq!(p.gone.len(), 1);
+        assert!(!p.gone[0].merged && p.merges.is_empty());
+        let twice = [
+            pd1.clone(),
+            known("30", "c@x.io", "C", &[], &["b@x.io"]),
+            known("40", "b@x.io", "D", &[], &[]),
+        ];
+        let p = pair_records(&pair, &left, &twice, &state);
+        assert_eq!(p.gone.len(), 1, "{p:#?}");
+    }
+
+    #[test]
+    fn a_merged_record_whose_partner_is_gone_is_never_deleted() {
+        let pair = contacts_pair();
+        let (p1, pd1) = (
+            known("1", "a@x.io", "Ann", &[], &[]),
+            known("10", "a@x.io", "Ann", &[], &[]),
+        );
+        let mut state = PairState::default();
+        linked_as(&mut state, &p1, &pd1);
+        let merged = known("9", "z@x.io", "Zed", &["1"], &[]);
+        let left = [merged];
+        let p = pair_records(&pair, &left, &[], &state);
+        assert_eq!(p.gone.len(), 1);
+        assert!(p.gone[0].merged && p.gone[0].left.is_some_and(|r| r.id == "9"));
+        assert!(p.left_only.is_empty(), "the survivor is not copied across");
+    }
+
+    #[test]
+    fn every_email_of_a_record_pairs_it_and_one_known_by_two_records_is_never_guessed() {
+        let pair = contacts_pair();
+        let left = vec![
+            known("1", "p1@x.io", "", &[], &[]),
+            known("2", "c@x.io", "", &[], &["old0@x.io"]),
+            known("3", "a@x.io", "", &[], &[]),
+            known("4", "b@x.io", "", &[], &[]),
+        ];
+        let right = vec![
+            // A work email first, the HubSpot email second.
+            known("10", "work@corp.io", "", &[], &["P1@x.io"]),
+            // Only the other record's secondary email.
+            known("20", "old0@x.io", "", &[], &[]),
+            // Known by the emails of two different records.
+            known("30", "a@x.io", "", &[], &["b@x.io"]),
+        ];
+        let state = PairState::default();
+        let p = pair_records(&pair, &left, &right, &state);
+        let matched: Vec<_> = p
+            .matched
+            .iter()
+            .map(|(l, r)| (l.id.as_str(), r.id.as_str()))
+            .collect();
+        assert_eq!(matched, [("2", "20"), ("1", "10")]);
+        assert!(p.left_only.is_empty() && p.right_only.is_empty(), "{p:#?}");
+        let ambiguous: Vec<_> = p.ambiguous.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ambiguous, ["3", "4", "30"]);
+        assert_eq!(p.duplicates.len(), 1);
+        let d = &p.duplicates[0];
+        assert_eq!(
+            (d.side, d.key.as_str(), d.kept.as_str(), d.extra.clone()),
+            (Side::Left, "a@x.io, b@x.io", "3", vec!["4".to_string()])
+        );
+    }
+
+    #[test]
+    fn an_unlinked_record_with_any_email_of_a_linked_record_is_its_duplicate() {
+        let pair = contacts_pair();
+        let mut state = PairState::default();
+        state.link("1", "10");
+        let left = vec![
+            known("1", "a@x.io", "", &[], &[]),
+            known("2", "y@x.io", "", &[], &[]),
+        ];
+        let right = vec![known("10", "a@x.io", "", &[], &["Y@x.io"])];
+        let p = pair_records(&pair, &left, &right, &state);
+        assert!(p.left_only.is_empty(), "{p:#?}");
+        assert_eq!(p.duplicates.len(), 1);
+        assert_eq!(
+            (p.duplicates[0].kept.as_str(), p.duplicates[0].extra.clone()),
+            ("1", vec!["2".to_string()])
+        );
+    }
 }

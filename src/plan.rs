@@ -1033,7 +1033,65 @@ mod tests {
                 conflicts: Vec::new(),
             }),
             Item::Baseline(agreement),
+            Item::Merge(merge(MergeStep::Follow)),
+            Item::Merge(merge(MergeStep::Spent)),
+            Item::Merge(merge(MergeStep::Partners {
+                side: Side::Left,
+                kept: "8".into(),
+                propagate: true,
+            })),
         ]
+    }
+
+    /// us 2 (linked to eu 9) was merged into us 1.
+    fn merge(step: MergeStep) -> Merge {
+        Merge {
+            was: Sided::new("2".into(), "9".into()),
+            now: ids(),
+            label: "a@x.io".into(),
+            step,
+            expect: Sided::new(5, 6),
+        }
+    }
+
+    #[test]
+    fn merges_read_as_what_happened_and_only_plans_with_them_are_version_2() {
+        let plain = Plan::new("x", Vec::new());
+        assert_eq!(plain.version, 1, "older crmsync still applies it");
+        let pair = |step| PairPlan {
+            name: "people".into(),
+            left: "us.contacts".into(),
+            right: "eu.contacts".into(),
+            items: vec![Item::Merge(merge(step))],
+            duplicates: Vec::new(),
+            records: 2,
+        };
+        let partners = |propagate| MergeStep::Partners {
+            side: Side::Left,
+            kept: "8".into(),
+            propagate,
+        };
+        let reported = Plan::new("x", vec![pair(partners(false))]);
+        assert_eq!(reported.version, 2);
+        assert!(
+            reported.is_empty(),
+            "partners left for a human are no drift"
+        );
+        assert_eq!(
+            reported.to_string(),
+            "people  (us.contacts <-> eu.contacts)\n  >        merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: left alone (merge them in eu, or set merges = \"propagate\")\nPlan: nothing to do; 1 merged records left for you (>).\n"
+        );
+        let propagated = Plan::new("x", vec![pair(partners(true))]);
+        let text = propagated.to_string();
+        assert!(
+            !propagated.is_empty() && propagated.pairs[0].items[0].target() == Some(Side::Right)
+        );
+        assert!(text.contains("  > eu     merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: merging it into eu 8"), "{text}");
+        let follow = Plan::new("x", vec![pair(MergeStep::Follow)]).to_string();
+        assert!(
+            follow.contains("us 2 was merged into us 1; the link follows: us 1 = eu 9"),
+            "{follow}"
+        );
     }
 
     #[test]

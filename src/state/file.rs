@@ -329,6 +329,15 @@ mod tests {
         pair.link("2", "b");
         pair.link("3", "b");
         assert!(pair.by_left("2").is_none(), "b moved to 3");
+        // A link follows a merge with its base.
+        pair.link("4", "d").base.left.insert("email", "d@y.z");
+        let moved = pair.move_link(
+            &Sided::new("4".into(), "d".into()),
+            &Sided::new("5".into(), "d".into()),
+        );
+        assert!(moved && pair.by_left("4").is_none());
+        assert_eq!(pair.by_right("d").unwrap().base.left["email"], *"d@y.z");
+        pair.unlink("5");
         assert_eq!(pair.by_right("b").unwrap().left, "3");
         state.save(&State::path(&dir)).unwrap();
         let loaded = State::load(&State::path(&dir)).unwrap();
@@ -371,6 +380,12 @@ mod tests {
             .left
             .insert("email", "new@x.io");
         pair.bury("9", "y");
+        // A merge is journaled before it is sent.
+        pair.add_pending_merge(crate::state::PendingMerge {
+            target: Side::Right,
+            merged: "m2".into(),
+            kept: "m1".into(),
+        });
         state.journal(&path).unwrap();
         // The run is killed while appending the next line.
         std::fs::OpenOptions::new()
@@ -386,6 +401,7 @@ mod tests {
             assert_eq!(pair.by_left("1").unwrap().base.left["email"], *"1@x.io");
             assert_eq!(pair.by_right("z").unwrap().base.left["email"], *"new@x.io");
             assert!(pair.by_left("9").is_none() && pair.is_tombstoned(Side::Right, "y"));
+            assert_eq!(pair.pending_merges()[0].merged, "m2");
             assert_eq!(pair.len(), 2);
         };
         check(&State::load(&path).unwrap());
