@@ -477,11 +477,20 @@ fn merge(
         let translated = l_to_r.as_deref().unwrap_or(lv);
         // Records first paired by their match field hold the same key in
         // it, though perhaps written two ways (`Acme.io` and
-        // `https://www.acme.io/`): each side keeps its own form.
+        // `https://www.acme.io/`), or as one side's secondary value (a
+        // person whose work email comes first): each side keeps its own.
         let same_key = field_base.is_none()
             && pair.match_field.as_ref() == Some(&f.left)
             && !lv.trim().is_empty()
-            && pair.match_key().of(lv) == pair.match_key().of(rv);
+            && !rv.trim().is_empty()
+            && {
+                let key = pair.match_key();
+                let holds = |record: &Record, field: &str, value: &str| {
+                    let wanted = key.of(value);
+                    record.values_of(field).any(|v| key.of(v) == wanted)
+                };
+                holds(r, &f.right, lv) || holds(l, &f.left, rv)
+            };
         let decision = if same_key {
             Decision::Settle
         } else {
@@ -972,5 +981,19 @@ domain = "domain"
                 "the survivor's edit flows"
             );
         }
+    }
+    #[test]
+    fn records_paired_by_a_secondary_email_keep_each_sides_primary() {
+        let p = pair("");
+        let l = rec("1", 5, &[("email", "p1@x.io"), ("firstname", "Ann")]);
+        let mut r = rec("9", 6, &[("email", "work@corp.io"), ("firstname", "Ann")]);
+        r.set_identity(crate::model::Identity {
+            merged_from: Vec::new(),
+            also: vec![("email".into(), "P1@x.io".into())],
+        });
+        let out = plan(&p, &[l], &[r], &PairState::default());
+        let actions: Vec<_> = out.items.iter().map(|i| i.action()).collect();
+        assert_eq!(actions, [Action::Link], "no email is overwritten: {out:#?}");
+        assert_eq!(out.items[0].settle().len(), 3, "email, firstname and phone");
     }
 }
