@@ -265,6 +265,20 @@ fn apply_to_state(
                     }
                     Some((Res::Done, said))
                 }
+                MergeStep::Orphaned => {
+                    if holds_was(links) {
+                        links.bury(&merge.was.left, &merge.was.right);
+                    }
+                    // The merge's result takes the place of the merged
+                    // record, which would have been left alone.
+                    for side in Side::BOTH {
+                        let now = &merge.now[side];
+                        if *now != merge.was[side] && links.by(side, now).is_none() {
+                            links.tombstone(side, now);
+                        }
+                    }
+                    Some((Res::Done, said))
+                }
                 MergeStep::Partners {
                     propagate: false, ..
                 } => Some((Res::Reported, said)),

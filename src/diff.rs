@@ -231,10 +231,16 @@ fn vanished(pair: &PairConfig, gone: &Gone) -> Item {
     let ids = Sided::new(gone.link.left.clone(), gone.link.right.clone());
     let label = label(pair, gone.left, gone.right);
     if gone.merged {
-        return Item::Unlink(Unlink {
-            ids,
+        let now = |side: Side, record: Option<&Record>| {
+            record.map_or((ids[side].clone(), 0), |r| (r.id.clone(), r.updated_ms))
+        };
+        let (left, right) = (now(Side::Left, gone.left), now(Side::Right, gone.right));
+        return Item::Merge(Merge {
+            was: ids,
+            now: Sided::new(left.0, right.0),
             label,
-            reason: "merged into another record on one side and gone from the other; the link is dropped, nothing is deleted".into(),
+            step: MergeStep::Orphaned,
+            expect: Sided::new(left.1, right.1),
         });
     }
     let survivor = match (gone.left, gone.right) {

@@ -198,6 +198,11 @@ impl<'a> SideIndex<'a> {
 
     /// The live record `id` now is part of, if it was merged into one.
     fn survivor(&self, id: &str) -> Option<usize> {
+        // Nearly always no record names a merge: a million links are
+        // looked up without hashing anything twice.
+        if self.merged_into.is_empty() {
+            return None;
+        }
         let mut at = *self.merged_into.get(id)?;
         // A record merged again lists its merged ids on the next result;
         // a few steps reach the live one whatever the vendor lists.
@@ -221,7 +226,7 @@ impl<'a> SideIndex<'a> {
     /// Returns true if and only if the record at `at` was merged into
     /// another (an incremental snapshot may still list it).
     fn merged_away(&self, at: usize) -> bool {
-        !self.merged_into.is_empty() && self.survivor(&self.records[at].id).is_some()
+        self.survivor(&self.records[at].id).is_some()
     }
 }
 

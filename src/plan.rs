@@ -194,6 +194,10 @@ pub enum MergeStep {
         kept: String,
         propagate: bool,
     },
+    /// One side's record is gone (`now` holds its old id there): the link
+    /// is dropped and, as for a delete, neither record is copied across
+    /// again; nothing is deleted (state only).
+    Orphaned,
 }
 
 impl Merge {
@@ -241,6 +245,17 @@ impl Merge {
                 names.left, self.now.left, names.right, self.now.right
             )),
             MergeStep::Spent => text.push_str("; they are linked already, the old link is dropped"),
+            MergeStep::Orphaned => {
+                let gone: Vec<String> = Side::BOTH
+                    .into_iter()
+                    .filter(|side| self.expect[*side] == 0)
+                    .map(|side| format!("{} {}", names[side], self.was[side]))
+                    .collect();
+                text.push_str(&format!(
+                    "; {} is gone: the link is dropped, nothing is deleted or copied across",
+                    gone.join(" and ")
+                ));
+            }
             MergeStep::Partners {
                 side,
                 kept,
@@ -336,7 +351,8 @@ impl Item {
             Item::Update(w) | Item::Associate(w) => Some(w.expect[side]),
             Item::Conflict(h) => Some(h.expect[side]),
             Item::Delete(d) => (side == d.target).then_some(d.expect),
-            Item::Merge(m) => Some(m.expect[side]),
+            // A record an orphaned merge found gone has no modified time.
+            Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
             Item::Unlink(_) | Item::Invalid(_) => None,
         }
     }
@@ -769,6 +785,7 @@ impl From<Item> for WireItem {
                 let (step, side, kept_id, propagate) = match m.step {
                     MergeStep::Follow => ("follow", None, None, false),
                     MergeStep::Spent => ("spent", None, None, false),
+                    MergeStep::Orphaned => ("orphaned", None, None, false),
                     MergeStep::Partners {
                         side,
                         kept,
@@ -883,6 +900,7 @@ impl TryFrom<WireItem> for Item {
                 let step = match merge.step.as_str() {
                     "follow" => MergeStep::Follow,
                     "spent" => MergeStep::Spent,
+                    "orphaned" => MergeStep::Orphaned,
                     "partners" => MergeStep::Partners {
                         side: merge
                             .side
@@ -895,12 +913,16 @@ impl TryFrom<WireItem> for Item {
                     },
                     other => return Err(format!("a `merge` item with an unknown step `{other}`")),
                 };
+                let stamp_or_gone = |side| match step {
+                    MergeStep::Orphaned => Ok(stamp(side).unwrap_or(0)),
+                    _ => stamp(side),
+                };
                 let item = Merge {
                     was: Sided::new(merge.was_left_id.clone(), merge.was_right_id.clone()),
                     now: ids()?,
                     label: w.label.clone(),
+                    expect: Sided::new(stamp_or_gone(Side::Left)?, stamp_or_gone(Side::Right)?),
                     step,
-                    expect: stamps()?,
                 };
                 if item.target() != w.target {
                     return Err(missing("the side it writes to"));
@@ -1035,6 +1057,10 @@ mod tests {
             Item::Baseline(agreement),
             Item::Merge(merge(MergeStep::Follow)),
             Item::Merge(merge(MergeStep::Spent)),
+            Item::Merge(Merge {
+                expect: Sided::new(5, 0),
+                ..merge(MergeStep::Orphaned)
+            }),
             Item::Merge(merge(MergeStep::Partners {
                 side: Side::Left,
                 kept: "8".into(),

@@ -265,9 +265,14 @@ impl PairState {
     pub fn bury(&mut self, left: &str, right: &str) {
         self.unlink(left);
         for (side, id) in Sided::new(left, right).iter() {
-            self.tombstones[side].insert(id.to_string());
-            self.unjournaled.tombstones[side].insert(id.to_string());
+            self.tombstone(side, id);
         }
+    }
+
+    /// Remembers a record that must never be copied across (see `bury`).
+    pub fn tombstone(&mut self, side: Side, id: &str) {
+        self.tombstones[side].insert(id.to_string());
+        self.unjournaled.tombstones[side].insert(id.to_string());
     }
 
     /// Creates sent but not confirmed.
