@@ -1178,7 +1178,8 @@ impl PipedriveState {
     /// Merges record `id` into `merge_with_id`, as Pipedrive's merge
     /// tutorials describe: the record of `merge_with_id` survives with its
     /// id and its values; a field it has empty (`null`, no custom value, an
-    /// empty label list) takes the other's value; the other's emails and
+    /// empty label list) takes the other's value, except those in
+    /// `NOT_FILLED_BY_MERGE`; the other's emails and
     /// phones are added after its own (once each: emails compared without
     /// case, phones as written; the survivor's primary stays primary, the
     /// added entries are not primary); related records move to it (deals'
@@ -1214,7 +1215,7 @@ impl PipedriveState {
                 Some(Value::Array(items)) => items.is_empty() && name == "label_ids",
                 Some(_) => false,
             };
-            if empty && !matches!(name.as_str(), "emails" | "phones") {
+            if empty && !NOT_FILLED_BY_MERGE.contains(&name.as_str()) {
                 survivor.fields.insert(name.clone(), value.clone());
             }
         }
@@ -1223,7 +1224,6 @@ impl PipedriveState {
                 let joined = join_contacts(list, &survivor.fields[list], &other.fields[list]);
                 survivor.fields.insert(list.into(), joined);
             }
-            finish_name_after_fill(&mut survivor.fields);
         }
         for (code, value) in &other.custom {
             survivor
@@ -1384,6 +1384,25 @@ impl PipedriveState {
     }
 }
 
+/// Fields a merge never copies into an empty field of the survivor: the
+/// contact lists (joined instead), a person's name parts (the survivor
+/// always has a name, and its parts must match it), and a deal's fields
+/// that belong to its status (a lost deal's `lost_reason` on an open deal
+/// would be a deal no write could make).
+const NOT_FILLED_BY_MERGE: &[&str] = &[
+    "emails",
+    "phones",
+    "name",
+    "first_name",
+    "last_name",
+    "stage_change_time",
+    "close_time",
+    "won_time",
+    "lost_time",
+    "lost_reason",
+    "archive_time",
+];
+
 /// `mergePersonsRequest` and its siblings: exactly one integer
 /// `merge_with_id` above zero. v1 answers a bad body with its plain 400
 /// envelope (not v2's `ERR_SCHEMA_VALIDATION_FAILED`).
@@ -1443,20 +1462,6 @@ fn join_contacts(list: &str, kept: &Value, added: &Value) -> Value {
         first["primary"] = json!(true);
     }
     Value::Array(out)
-}
-
-/// A person always has a `name`; after filling empty name parts from the
-/// merged record it is rebuilt from them when the survivor had none.
-fn finish_name_after_fill(fields: &mut Map<String, Value>) {
-    if fields.get("name").is_some_and(|n| !n.is_null()) {
-        return;
-    }
-    let parts: Vec<&str> = ["first_name", "last_name"]
-        .iter()
-        .filter_map(|k| fields.get(*k).and_then(Value::as_str))
-        .collect();
-    let name = parts.join(" ");
-    fields.insert("name".into(), json!(name));
 }
 
 /// v1 times are `YYYY-MM-DD HH:MM:SS` (UTC).
@@ -3378,7 +3383,7 @@ mod tests {
         let fake = FakePipedrive::start(TOKEN);
         let org = fake.seed_organization(json!({"name": "Acme"}));
         let keep = fake.seed_person(json!({
-            "name": "Pat One",
+            "name": "Pat",
             "emails": [{"value": "p1@example.com", "primary": true, "label": "work"}],
             "phones": [{"value": "111", "primary": true}],
         }));
@@ -3410,10 +3415,13 @@ mod tests {
             (&data["email"], &data["phone"]),
             (&expected_emails, &expected_phones)
         );
+        let name = [&data["name"], &data["first_name"], &data["last_name"]];
         assert_eq!(
-            (&data["name"], &data["org_id"]),
-            (&json!("Pat One"), &json!(org))
+            name,
+            [&json!("Pat"), &json!("Pat"), &Value::Null],
+            "no name part filled"
         );
+        assert_eq!(data["org_id"], json!(org));
         assert_eq!(data["org_name"], json!("Acme"));
         assert!(
             !data["update_time"].as_str().unwrap().contains('T'),
@@ -3490,7 +3498,10 @@ mod tests {
         );
 
         let main = fake.seed_deal(json!({"title": "Main", "value": 100}));
-        let dup = fake.seed_deal(json!({"title": "Dup", "value": 5, "expected_close_date": "2026-12-01", "person_id": person}));
+        let dup = fake.seed_deal(
+            json!({"title": "Dup", "value": 5, "expected_close_date": "2026-12-01",
+            "person_id": person, "status": "lost", "lost_reason": "Price"}),
+        );
         let answer = merge(&fake, "deals", dup, json!({"merge_with_id": main}));
         assert_eq!(answer.status, 200, "{}", answer.body);
         let data = &answer.body["data"];
@@ -3503,9 +3514,17 @@ mod tests {
             (&json!("Main"), &json!(100), &json!(person))
         );
         assert_eq!(data["person_name"], json!("Pat"));
+        let survivor = fake.deal(main).unwrap();
+        assert_eq!(survivor["expected_close_date"], json!("2026-12-01"));
+        let status = [
+            &survivor["status"],
+            &survivor["lost_reason"],
+            &survivor["lost_time"],
+        ];
         assert_eq!(
-            fake.deal(main).unwrap()["expected_close_date"],
-            json!("2026-12-01")
+            status,
+            [&json!("open"), &Value::Null, &Value::Null],
+            "status fields stay the survivor's"
         );
         let deleted = get(&fake, "/api/v2/deals?status=deleted");
         assert_eq!(deleted.body["data"][0]["id"], json!(dup));
