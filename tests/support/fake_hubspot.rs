@@ -2032,20 +2032,21 @@ impl HubSpotState {
             let message = format!("Cannot merge {} {a} with itself", kind.info().singular);
             return Err(message.into());
         }
-        let (first, second) = (self.table(kind)[&a].clone(), self.table(kind)[&b].clone());
-        let mut properties = second.properties.clone();
-        properties.extend(first.properties.clone());
-        if kind == Kind::Deals && first.properties.contains_key("pipeline") {
+        let (primary_record, other_record) =
+            (self.table(kind)[&a].clone(), self.table(kind)[&b].clone());
+        let mut properties = other_record.properties.clone();
+        properties.extend(primary_record.properties.clone());
+        if kind == Kind::Deals && primary_record.properties.contains_key("pipeline") {
             // A stage belongs to its pipeline: the pair comes from the primary.
             properties.remove("dealstage");
             properties.extend(
-                first
+                primary_record
                     .properties
                     .get("dealstage")
                     .map(|s| ("dealstage".into(), s.clone())),
             );
         }
-        let mut merged_ids: Vec<u64> = [&first, &second]
+        let mut merged_ids: Vec<u64> = [&primary_record, &other_record]
             .iter()
             .filter_map(|r| r.properties.get(MERGED_IDS))
             .flat_map(|raw| {
@@ -2061,7 +2062,7 @@ impl HubSpotState {
         properties.insert(MERGED_IDS.into(), merged_ids.join(";"));
         if kind == Kind::Contacts {
             let email = properties.get("email").cloned().unwrap_or_default();
-            let addresses = [&first, &second].into_iter().flat_map(|r| {
+            let addresses = [&primary_record, &other_record].into_iter().flat_map(|r| {
                 let own = r.properties.get("email").map(String::as_str);
                 let extra = r
                     .properties
@@ -2084,9 +2085,9 @@ impl HubSpotState {
             }
         }
         let now = now_ms()
-            .max(first.updated_ms + 1)
-            .max(second.updated_ms + 1);
-        let created_ms = first.created_ms.min(second.created_ms);
+            .max(primary_record.updated_ms + 1)
+            .max(other_record.updated_ms + 1);
+        let created_ms = primary_record.created_ms.min(other_record.created_ms);
         for old in [a, b] {
             self.reindex(kind, old, false);
             self.records.entry(kind).or_default().remove(&old);
