@@ -33,13 +33,12 @@ pub fn plan_pair(
     // A record found through the create journal starts from the base its
     // create's answer would have given it; one paired by the match key
     // starts from none.
-    let found = pairing
-        .matched
-        .iter()
-        .map(|(l, r)| (*l, *r, None))
-        .chain(pairing.recovered.iter().map(|(l, r, pending)| {
-            (*l, *r, Some(found_base(pair, translator, l, r, pending)))
-        }));
+    let found = pairing.matched.iter().map(|(l, r)| (*l, *r, None)).chain(
+        pairing
+            .recovered
+            .iter()
+            .map(|(l, r, pending)| (*l, *r, Some(found_base(pair, translator, l, r, pending)))),
+    );
     for (l, r, base) in found {
         let mut rest = merge(pair, translator, rules, l, r, base.as_ref());
         // The link item records the fields both sides already agree on.
@@ -1003,30 +1002,49 @@ hubspot_owner_id = "owner-by-email"
         let bo = rec(
             "6",
             1,
-            &[("email", "bo@x.io"), ("firstname", "Bo"), ("hubspot_owner_id", "10")],
+            &[
+                ("email", "bo@x.io"),
+                ("firstname", "Bo"),
+                ("hubspot_owner_id", "10"),
+            ],
         );
         let made_ann = rec(
             "900",
             2,
-            &[("email", "ann@x.io"), ("firstname", "Ann"), ("hubspot_owner_id", "1")],
+            &[
+                ("email", "ann@x.io"),
+                ("firstname", "Ann"),
+                ("hubspot_owner_id", "1"),
+            ],
         );
         let made_bo = rec(
             "901",
             2,
-            &[("email", "BO@x.io"), ("firstname", "Bo"), ("hubspot_owner_id", "77")],
+            &[
+                ("email", "BO@x.io"),
+                ("firstname", "Bo"),
+                ("hubspot_owner_id", "77"),
+            ],
         );
         let mut state = PairState::default();
         for (source, sent) in [
             ("5", vec![("email", "ann@x.io"), ("firstname", "Ann")]),
             (
                 "6",
-                vec![("email", "bo@x.io"), ("firstname", "Bo"), ("hubspot_owner_id", "77")],
+                vec![
+                    ("email", "bo@x.io"),
+                    ("firstname", "Bo"),
+                    ("hubspot_owner_id", "77"),
+                ],
             ),
         ] {
             state.add_pending(crate::state::PendingCreate {
                 target: Side::Right,
                 source: source.into(),
-                fields: sent.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect(),
+                fields: sent
+                    .iter()
+                    .map(|(f, v)| (f.to_string(), v.to_string()))
+                    .collect(),
             });
         }
         let (left, right) = ([ann, bo], [made_ann, made_bo]);
@@ -1042,7 +1060,9 @@ hubspot_owner_id = "owner-by-email"
                 let link = state.link(&agreed.ids.left, &agreed.ids.right);
                 for s in &agreed.settle {
                     link.base.left.insert(s.left_field.clone(), s.left.clone());
-                    link.base.right.insert(s.right_field.clone(), s.right.clone());
+                    link.base
+                        .right
+                        .insert(s.right_field.clone(), s.right.clone());
                 }
             }
         }
