@@ -276,6 +276,37 @@ fn sigterm_mid_apply_stops_the_same_way_and_exits_143() {
 }
 
 #[test]
+fn sigint_during_a_hubspot_batch_lets_that_batch_finish_and_sends_no_other() {
+    let t = super::TwoAccounts::new();
+    t.seed_us_contacts(250);
+    let upsert = "POST /crm/objects/2026-09/contacts/batch/upsert";
+    let gate = Gate::default();
+    t.eu.server()
+        .inject(upsert, 1, Fault::Delay(Duration::ZERO));
+    t.eu.server().inject(upsert, 1, Fault::Hold(gate.clone()));
+    let mut run = Running::start(&t.work, &["sync"]);
+    gate.wait_until_held();
+    run.signal("INT");
+    run.wait_for_line("interrupted by SIGINT");
+    gate.open();
+    let (exit, stdout, stderr) = run.finish();
+    assert_eq!(exit, 130, "{stderr}");
+    assert!(
+        stderr.contains("interrupted: 200 of 250 items applied; run again to finish"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Applied: 200 created"), "{stdout}");
+    assert_eq!(t.eu.records("contacts").len(), 200, "two batches of 100");
+    assert_eq!(
+        super::requests_matching(&t.eu.server().counts_by_endpoint(), upsert),
+        2
+    );
+    t.work.run(&["sync"]).expect(0);
+    assert_eq!(t.eu.records("contacts").len(), 250);
+    t.assert_next_sync_writes_nothing();
+}
+
+#[test]
 fn a_second_sigint_exits_at_once_and_the_next_run_recovers() {
     let m = People::new(120);
     let gate = m.hold_create(60);
