@@ -477,7 +477,8 @@ pub fn check_fresh(
 /// Applies a saved plan (`push`) as it stands, pair by pair through the
 /// same door as `sync`; outcomes go into `report` as they happen, so a run
 /// that stops midway still reports what it did. The state is saved as it
-/// goes. Forward references are resolved as the creates they wait on answer.
+/// goes. Forward references are resolved as the creates they wait on
+/// answer. A signal stops it after the batch in flight (`report.interrupted`).
 pub fn apply(
     out: &Output,
     plan: &Plan,
@@ -497,7 +498,12 @@ pub fn apply(
                     pair_plan.name
                 )
             })?;
-        apply_pair(out, pair, pair_plan, &mut created, state, report, &bar).1?;
+        let applied = crate::interrupt::check()
+            .map_err(anyhow::Error::new)
+            .and_then(|()| apply_pair(out, pair, pair_plan, &mut created, state, report, &bar).1);
+        if stopped_by_signal(applied, report)? {
+            break;
+        }
     }
     out.progress.finish(&bar);
     Ok(())
@@ -505,6 +511,22 @@ pub fn apply(
 
 /// The ids of the records this run created, by their forward reference.
 type Created = std::collections::HashMap<String, String>;
+
+/// Returns true if a signal stopped the apply (noted in the report: the
+/// state of every batch answered is saved, and the run ends with what it
+/// applied); passes any other error on.
+fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
+    match applied {
+        Ok(()) => Ok(false),
+        Err(e) => match crate::interrupt::signal_of(&e) {
+            Some(signal) => {
+                report.interrupted = Some(signal);
+                Ok(true)
+            }
+            None => Err(e),
+        },
+    }
+}
 
 /// The one door to the applier, for `push` and `sync`: applies one pair's
 /// plan and returns what it wrote (also when it stopped midway), for the
@@ -573,7 +595,10 @@ fn apply_pair(
 
 /// Applies the plan `plan` made (`predicted`), pair after pair in file
 /// order, and returns the plan applied. Every pair's limits are checked on
-/// the predicted plan before the first write of the run.
+/// the predicted plan before the first write of the run. A signal stops the
+/// run after the batch in flight (`report.interrupted`, the snapshots still
+/// saved); the plan returned then holds the pairs not reached too, as
+/// predicted, so the run shows what it set out to do.
 ///
 /// A pair is applied as predicted unless a pair before it that it depends
 /// on wrote to a CRM: then it is planned again on the state and the
@@ -602,25 +627,30 @@ pub fn plan_and_apply(
     for (pair, plan) in pairs.iter().zip(&predicted.pairs) {
         check_limits(pair, plan, limits)?;
     }
+    let mut predicted: Vec<Option<PairPlan>> = predicted.pairs.into_iter().map(Some).collect();
     let mut pair_plans: Vec<PairPlan> = Vec::new();
     let mut created = Created::new();
     let mut touched = std::collections::BTreeSet::new();
     let bar = progress.pending_bar("writing");
-    for (n, (pair, predicted)) in pairs.iter().zip(predicted.pairs).enumerate() {
+    for (n, pair) in pairs.iter().enumerate() {
+        if stopped_by_signal(crate::interrupt::check().map_err(Into::into), report)? {
+            break;
+        }
         let upstream_wrote = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
             depends_on(pair, earlier) && plan.items.iter().any(Item::writes)
         });
-        let pair_plan = if upstream_wrote {
-            let plan = plan_pair(
-                pair,
-                pair_snapshots(snapshots, pair),
-                state,
-                &PlannedLinks::default(),
-            );
-            check_limits(pair, &plan, limits)?;
-            plan
-        } else {
-            predicted
+        let pair_plan = match predicted[n].take() {
+            Some(plan) if !upstream_wrote => plan,
+            _ => {
+                let plan = plan_pair(
+                    pair,
+                    pair_snapshots(snapshots, pair),
+                    state,
+                    &PlannedLinks::default(),
+                );
+                check_limits(pair, &plan, limits)?;
+                plan
+            }
         };
         let (written, result) =
             apply_pair(out, pair, &pair_plan, &mut created, state, report, &bar);
@@ -642,10 +672,20 @@ pub fn plan_and_apply(
                 touched.insert(object);
             }
         }
-        result?;
         pair_plans.push(pair_plan);
+        if stopped_by_signal(result, report)? {
+            break;
+        }
     }
     progress.finish(&bar);
+    if report.interrupted.is_some() {
+        // The plan shows the whole run: the pairs not reached as predicted.
+        pair_plans.extend(
+            predicted[pair_plans.len()..]
+                .iter_mut()
+                .filter_map(Option::take),
+        );
+    }
     for object in touched {
         let snapshot = &snapshots[&object];
         let endpoint = Endpoint {
