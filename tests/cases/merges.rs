@@ -159,10 +159,7 @@ fn contact_emails(properties: &BTreeMap<String, String>) -> BTreeSet<String> {
 fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_second_partner() {
     for deletes in ["ignore", "propagate"] {
         let (m, ids) = People::synced(deletes, "report", 5);
-        let (pd1, pd2) = (
-            m.person_id("p1@example.com"),
-            m.person_id("p2@example.com"),
-        );
+        let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
         // p2 merged into p1 (the primary): a new contact, renamed since.
         let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
         m.hs.edit("contacts", &merged, &[("firstname", "Merged")]);
@@ -182,10 +179,17 @@ fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_se
             "{}",
             run.stdout
         );
-        assert_eq!(m.pd.persons().len(), 5, "{deletes}: nothing deleted or created");
+        assert_eq!(
+            m.pd.persons().len(),
+            5,
+            "{deletes}: nothing deleted or created"
+        );
         assert_eq!(m.hs.records("contacts").len(), 4);
         assert_eq!(m.person("p1@example.com")["first_name"], json!("Merged"));
-        assert!(m.pd.person(pd2).is_some_and(|p| p["is_deleted"] != json!(true)));
+        assert!(
+            m.pd.person(pd2)
+                .is_some_and(|p| p["is_deleted"] != json!(true))
+        );
 
         // A full run sees p1 and p2 gone: still no delete and no create,
         // the notice again, and nothing written.
@@ -209,10 +213,7 @@ fn a_pipedrive_merge_keeps_the_survivors_link_deletes_and_creates_nothing_and_re
  {
     for deletes in ["ignore", "propagate"] {
         let (m, ids) = People::synced(deletes, "report", 5);
-        let (pd1, pd2) = (
-            m.person_id("p1@example.com"),
-            m.person_id("p2@example.com"),
-        );
+        let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
         // pd2 merged into pd1, which keeps its id and takes pd2's email;
         // then renamed.
         assert_eq!(m.pd.merge("persons", pd2, pd1), pd1);
@@ -225,7 +226,11 @@ fn a_pipedrive_merge_keeps_the_survivors_link_deletes_and_creates_nothing_and_re
             ids[2], ids[1]
         );
         assert!(run.stdout.contains(&notice), "{deletes}: {}", run.stdout);
-        assert_eq!(m.hs.records("contacts").len(), 5, "{deletes}: nothing deleted");
+        assert_eq!(
+            m.hs.records("contacts").len(),
+            5,
+            "{deletes}: nothing deleted"
+        );
         assert_eq!(m.pd.persons().len(), 4, "nothing created");
         let p1 = m.hs.record("contacts", &ids[1]).expect("p1");
         assert_eq!(p1.properties["firstname"], "Merged", "the survivor's edit");
@@ -239,15 +244,13 @@ fn a_pipedrive_merge_keeps_the_survivors_link_deletes_and_creates_nothing_and_re
 fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     // A HubSpot merge: the partners are merged in Pipedrive too.
     let (m, ids) = People::synced("propagate", "propagate", 4);
-    let (pd1, pd2) = (
-        m.person_id("p1@example.com"),
-        m.person_id("p2@example.com"),
-    );
+    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
     let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
     let run = m.work.run(&["sync"]).expect(0);
     assert!(
-        run.stdout
-            .contains(&format!("pd {pd2} faces the same record as pd {pd1}: merging it")),
+        run.stdout.contains(&format!(
+            "pd {pd2} faces the same record as pd {pd1}: merging it"
+        )),
         "{}",
         run.stdout
     );
@@ -262,10 +265,7 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     // A Pipedrive merge: the partners are merged in HubSpot, whose answer
     // is lost after the merge is made.
     let (m, ids) = People::synced("ignore", "propagate", 4);
-    let (pd1, pd2) = (
-        m.person_id("p1@example.com"),
-        m.person_id("p2@example.com"),
-    );
+    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
     m.pd.merge("persons", pd2, pd1);
     m.hs.server().inject("/merge", 1, Fault::CommitThenDrop);
     let run = m.work.run(&["sync", "--full"]);
@@ -302,9 +302,16 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
     // A tenth contact with a second email, as a merge leaves it.
     let ten = m.hs.seed(
         "contacts",
-        &[("email", "p9x@example.com"), ("firstname", "Ten"), ("lastname", "Nine")],
+        &[
+            ("email", "p9x@example.com"),
+            ("firstname", "Ten"),
+            ("lastname", "Nine"),
+        ],
     );
-    let old = m.hs.seed("contacts", &[("email", "old0@example.com"), ("firstname", "Ten")]);
+    let old = m.hs.seed(
+        "contacts",
+        &[("email", "old0@example.com"), ("firstname", "Ten")],
+    );
     let ten = m.hs.merge("contacts", &ten, &old);
     // A person known only by that second email, and one whose work email
     // comes first and whose second email is p1's.
@@ -322,13 +329,21 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
 
     let run = m.work.run(&["sync"]).expect(0);
     assert_eq!(m.hs.records("contacts").len(), 10, "{}", run.stdout);
-    assert_eq!(m.pd.persons().len(), 10, "10 in, 10 out, not 12: {}", run.stdout);
+    assert_eq!(
+        m.pd.persons().len(),
+        10,
+        "10 in, 10 out, not 12: {}",
+        run.stdout
+    );
     assert!(run.stdout.contains("2 linked"), "{}", run.stdout);
     // Each side keeps its own primary email and every other entry.
     let p1 = m.person("p1@example.com");
     assert_eq!(
         emails_of(&p1),
-        BTreeSet::from(["first1@corp.example".to_string(), "p1@example.com".to_string()])
+        BTreeSet::from([
+            "first1@corp.example".to_string(),
+            "p1@example.com".to_string()
+        ])
     );
     assert_eq!(m.contact("old0@example.com"), ten);
     assert_eq!(m.contact("p9x@example.com"), ten);
@@ -338,7 +353,10 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
     m.hs.edit("contacts", &ten, &[("lastname", "Tenth")]);
     m.work.run(&["sync"]).expect(0);
     let c1 = m.contact("p1@example.com");
-    assert_eq!(m.hs.record("contacts", &c1).unwrap().properties["firstname"], "Renamed");
+    assert_eq!(
+        m.hs.record("contacts", &c1).unwrap().properties["firstname"],
+        "Renamed"
+    );
     assert_eq!(m.person("old0@example.com")["last_name"], json!("Tenth"));
     m.full_sync_writes_nothing();
 }
@@ -368,7 +386,11 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
         let email = format!("s{next}@example.com");
         m.hs.seed(
             "contacts",
-            &[("email", &email), ("firstname", &format!("F{next}")), ("lastname", "Soak")],
+            &[
+                ("email", &email),
+                ("firstname", &format!("F{next}")),
+                ("lastname", "Soak"),
+            ],
         );
         names.insert(email, format!("F{next}"));
         next += 1;
@@ -377,7 +399,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
     for round in 0..5 {
         // Each person is touched at most once a round, on one side.
         let mut touched: BTreeSet<String> = BTreeSet::new();
-        let mut pick = |rng: &mut Rng, touched: &mut BTreeSet<String>, on_hs: bool| {
+        let pick = |rng: &mut Rng, touched: &mut BTreeSet<String>, on_hs: bool| {
             let holders: Vec<BTreeSet<String>> = if on_hs {
                 m.hs.records("contacts")
                     .iter()
@@ -386,10 +408,8 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
             } else {
                 m.pd.persons().iter().map(emails_of).collect()
             };
-            let free: Vec<&BTreeSet<String>> = holders
-                .iter()
-                .filter(|e| e.is_disjoint(touched))
-                .collect();
+            let free: Vec<&BTreeSet<String>> =
+                holders.iter().filter(|e| e.is_disjoint(touched)).collect();
             let chosen = free.get(rng.below(free.len()))?;
             touched.extend(chosen.iter().cloned());
             chosen.iter().next().cloned()
@@ -403,7 +423,11 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                     if on_hs {
                         m.hs.seed(
                             "contacts",
-                            &[("email", &email), ("firstname", &name), ("lastname", "Soak")],
+                            &[
+                                ("email", &email),
+                                ("firstname", &name),
+                                ("lastname", "Soak"),
+                            ],
                         );
                     } else {
                         m.pd.seed_person(json!({
@@ -446,7 +470,10 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                     if on_hs {
                         m.hs.edit("contacts", &m.contact(&email), &[("firstname", &name)]);
                     } else {
-                        m.pd.edit_person(m.person_id(&email), json!({"name": format!("{name} Soak")}));
+                        m.pd.edit_person(
+                            m.person_id(&email),
+                            json!({"name": format!("{name} Soak")}),
+                        );
                     }
                     let old = names[&email].clone();
                     for n in names.values_mut().filter(|n| **n == old) {
@@ -462,13 +489,24 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
         // No record lost, none duplicated, every edit landed.
         let contacts = m.hs.records("contacts");
         let persons = m.pd.persons();
-        assert_eq!(contacts.len(), persons.len(), "round {round}: one person for each contact");
+        assert_eq!(
+            contacts.len(),
+            persons.len(),
+            "round {round}: one person for each contact"
+        );
         for (email, name) in &names {
             let contact = m.contact(email);
             let person = m.person(email);
             let c = m.hs.record("contacts", &contact).unwrap();
-            assert_eq!(&c.properties["firstname"], name, "round {round}: {email} on hs");
-            assert_eq!(person["first_name"], json!(name), "round {round}: {email} on pd");
+            assert_eq!(
+                &c.properties["firstname"], name,
+                "round {round}: {email} on hs"
+            );
+            assert_eq!(
+                person["first_name"],
+                json!(name),
+                "round {round}: {email} on pd"
+            );
         }
     }
 }
