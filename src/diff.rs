@@ -272,10 +272,19 @@ fn merge_item(pair: &PairConfig, merge: &crate::matcher::Merge) -> Item {
             propagate: pair.merges == MergePolicy::Propagate && pair.direction.writes(side.other()),
         },
     };
+    // A second partner is named by what it holds itself.
+    let shown = match merge.outcome {
+        MergeOutcome::SecondPartner { side, .. } => {
+            let mut shown = merge.now.map(Some);
+            shown[side] = None;
+            shown
+        }
+        _ => merge.now.map(Some),
+    };
     Item::Merge(Merge {
         was: Sided::new(merge.link.left.clone(), merge.link.right.clone()),
         now: merge.now.map(|r| r.id.clone()),
-        label: label(pair, Some(merge.now.left), Some(merge.now.right)),
+        label: label(pair, shown.left, shown.right),
         step,
         expect: merge.now.map(|r| r.updated_ms),
     })
