@@ -468,9 +468,24 @@ fn a_pushed_item_waiting_on_a_create_the_server_refused_fails_alone_and_the_next
         1,
         Fault::Respond(Response::json(400, &body)),
     );
-    f.work
+    let push = f
+        .work
         .run(&["push", "review.json", "--report", "report.json"])
         .expect(4);
+    let waiting = push
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("! contacts Create failed c2@example.com"))
+        .unwrap_or_else(|| panic!("{}", push.stdout));
+    assert!(
+        waiting.contains("waits for new:companies:right:") && waiting.contains("next run"),
+        "{waiting}"
+    );
+    assert!(
+        push.stdout.contains("; 6 failed, 0 skipped;"),
+        "{}",
+        push.stdout
+    );
     let report: Value = serde_json::from_str(&read(&f.work.path("report.json"))).unwrap();
     let failed: Vec<&Value> = report["outcomes"]
         .as_array()
