@@ -885,11 +885,7 @@ lastname = "last_name"
             crate::model::set_field(&mut fields, "email", "mary@x.io");
             crate::model::set_field(&mut fields, "first_name", first);
             crate::model::set_field(&mut fields, "last_name", last);
-            Record {
-                id: id.into(),
-                fields,
-                updated_ms: 1,
-            }
+            Record::new(id, fields, 1)
         };
         let mut state = PairState::default();
         state.add_pending(crate::state::PendingCreate {
