@@ -31,8 +31,9 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only warnings and errors on stderr, no progress bars.
-    #[arg(short, long, global = true)]
+    /// Print only what changed or needs a look: a run with nothing to do
+    /// prints nothing; warnings and errors always; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
     /// Print one versioned JSON document on stdout instead of text.

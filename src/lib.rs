@@ -5,8 +5,11 @@
 //! subcommand to a small function that runs the pipeline
 //! (`pipeline.rs`) up to its stopping point and prints the result: `pull`
 //! stops after the snapshots, `diff` after the plan, `push` applies a saved
-//! plan, `sync` goes all the way. Printing goes to stdout; logs and bars to
-//! stderr. Exit codes are chosen in `exit.rs` only. `init` (a mapping file
+//! plan, `sync` goes all the way. Printing goes to stdout, through
+//! `Progress::print` so that no bar is drawn over it; logs and bars to
+//! stderr. Under `-q` a run with nothing to report prints nothing at all
+//! (`worth_printing`), so cron mails only what changed or needs a look.
+//! Exit codes are chosen in `exit.rs` only. `init` (a mapping file
 //! from the accounts' metadata, `init.rs`) and `completions` run before any
 //! mapping file is loaded.
 
@@ -139,16 +142,20 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
                 .collect();
             let requests = pipeline::request_counts(connectors);
             print_json(
+                progress,
                 &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": requests}),
-            );
-        } else {
+            )?;
+        } else if !cli.quiet {
+            // A pull changes nothing: under -q it has nothing to say.
+            let mut text = String::new();
             for p in pairs {
                 let [left, right] = sizes(p);
-                println!(
-                    "Pulled {}: {} {left} records, {} {right} records.",
+                text.push_str(&format!(
+                    "Pulled {}: {} {left} records, {} {right} records.\n",
                     p.name, p.left, p.right
-                );
+                ));
             }
+            progress.print(&text).context("writing to stdout")?;
         }
         Ok(Outcome::Done)
     })
@@ -189,7 +196,7 @@ fn diff(
             out.display()
         );
     }
-    print_plan(cli, &plan)?;
+    print_plan(cli, progress, &plan)?;
     Ok(drift_of(&plan))
 }
 
@@ -228,11 +235,11 @@ fn push(
         Ok(true)
     })?;
     if !applied {
-        print_plan(cli, &plan)?;
+        print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
-    print_run(cli, &plan, report)?;
+    print_run(cli, progress, &plan, report)?;
     Ok(report.outcome())
 }
 
@@ -265,11 +272,11 @@ fn sync(
         pipeline::plan_and_apply(&out, pairs, &mut snapshots, &mut state, report, limits)
     })?;
     if dry_run {
-        print_plan(cli, &plan)?;
+        print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
-    print_run(cli, &plan, report)?;
+    print_run(cli, progress, &plan, report)?;
     Ok(report.outcome())
 }
 
@@ -401,32 +408,52 @@ fn drift_of(plan: &Plan) -> Outcome {
     }
 }
 
-fn print_plan(cli: &Cli, plan: &Plan) -> Result<()> {
-    if cli.json {
-        print_json(&serde_json::to_value(plan)?);
-    } else {
-        print!("{plan}");
-    }
-    Ok(())
+/// Returns true if and only if a run's text is to be printed: always,
+/// except under `-q` when the plan changes nothing, names no duplicate and
+/// no record failed or was left unknown. (`--json` always prints: a script
+/// asked for a document.)
+fn worth_printing(cli: &Cli, plan: &Plan, report: Option<&Report>) -> bool {
+    !cli.quiet
+        || !plan.is_empty()
+        || plan.pairs.iter().any(|p| !p.duplicates.is_empty())
+        || report.is_some_and(|r| r.failures().next().is_some() || !r.duplicates.is_empty())
 }
 
-fn print_run(cli: &Cli, plan: &Plan, report: &Report) -> Result<()> {
+fn print_plan(cli: &Cli, progress: &Progress, plan: &Plan) -> Result<()> {
     if cli.json {
-        print_json(&json!({"format": "crmsync-run", "version": 1, "plan": plan, "report": report}));
+        print_json(progress, &serde_json::to_value(plan)?)
+    } else if worth_printing(cli, plan, None) {
+        progress
+            .print(&plan.to_string())
+            .context("writing to stdout")
     } else {
-        print!("{plan}{report}");
-        log::info!(
-            "{} requests in {:.2}s",
-            report.total_requests(),
-            report.duration_ms as f64 / 1000.0
+        Ok(())
+    }
+}
+
+fn print_run(cli: &Cli, progress: &Progress, plan: &Plan, report: &Report) -> Result<()> {
+    if cli.json {
+        return print_json(
+            progress,
+            &json!({"format": "crmsync-run", "version": 1, "plan": plan, "report": report}),
         );
     }
+    if worth_printing(cli, plan, Some(report)) {
+        progress
+            .print(&format!("{plan}{report}"))
+            .context("writing to stdout")?;
+    }
+    log::info!(
+        "{} requests in {:.2}s",
+        report.total_requests(),
+        report.duration_ms as f64 / 1000.0
+    );
     Ok(())
 }
 
-fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values serialise")
-    );
+fn print_json(progress: &Progress, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
+    progress
+        .print(&format!("{text}\n"))
+        .context("writing to stdout")
 }

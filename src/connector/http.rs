@@ -479,7 +479,9 @@ impl HttpClient {
                         detail: error_message(&text),
                     });
                 }
-                log::warn!(
+                // Expected pacing, handled here: told, but not a warning
+                // (under -q a cron run that waited out a 429 stays silent).
+                log::info!(
                     "{system}: rate limited; waiting {:.1}s as the server asks",
                     wait.as_secs_f64()
                 );
