@@ -6,7 +6,8 @@
 //! downcasting the error to the few types that carry a meaning (config,
 //! token, API, lock, safety). Nothing else in the crate picks an exit code.
 
-use crate::config::{ConfigError, MissingToken};
+use crate::cli::UsageError;
+use crate::config::{ConfigError, MissingTokens};
 use crate::connector::http::ApiError;
 use crate::state::LockHeld;
 use std::process::ExitCode;
@@ -63,10 +64,10 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         Err(e) => e,
     };
     for cause in error.chain() {
-        if cause.is::<ConfigError>() {
+        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
             return ExitStatus::Usage;
         }
-        if cause.is::<MissingToken>() {
+        if cause.is::<MissingTokens>() {
             return ExitStatus::Auth;
         }
         if cause.is::<LockHeld>() {
@@ -78,7 +79,9 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(api) = cause.downcast_ref::<ApiError>() {
             return match api {
                 ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
-                ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ExitStatus::TryLater,
+                ApiError::RateLimited { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::Unreachable { .. } => ExitStatus::TryLater,
                 ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,
             };
         }
@@ -95,6 +98,7 @@ mod tests {
     fn causes_deep_in_the_chain_pick_the_code() {
         let auth: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Unauthorized {
             system: "us".into(),
+            variable: "HUBSPOT_US_TOKEN".into(),
             message: "bad token".into(),
         }))
         .context("listing us.contacts");

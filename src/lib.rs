@@ -62,6 +62,7 @@ struct Ctx<'a> {
 /// Runs one command line: the subcommand, then the `--report` file and the
 /// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
+    cli.check()?;
     match &cli.command {
         Command::Init { write } => return init(&cli.config, *write),
         Command::Completions { shell } => return completions(*shell),
@@ -309,10 +310,8 @@ fn init(path: &Path, write: bool) -> Result<Outcome> {
     }
     let order = init::systems_in_file_order(&text, &names);
     // Every token is checked before the first request.
-    let connectors = order
-        .iter()
-        .map(|name| connector::connect(config.system(name)))
-        .collect::<Result<Vec<_>>>()?;
+    let systems: Vec<_> = order.iter().map(|name| config.system(name)).collect();
+    let connectors = connector::connect(&systems)?;
     let mut accounts = Vec::new();
     for (name, connector) in order.iter().zip(&connectors) {
         let kind = config.system(name).kind;
