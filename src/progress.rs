@@ -211,7 +211,7 @@ fn style(counted: bool) -> ProgressStyle {
     // At most 80 columns (the bar takes what the width leaves): a bar line
     // that wraps is two lines to move over on every redraw.
     let template = if counted {
-        "{prefix:>20} [{wide_bar}] {pos}/{len} (eta {eta})"
+        "{prefix:>20} [{wide_bar}] {pos}/{len} records (eta {eta})"
     } else {
         "{prefix:>20} {spinner} {pos} records {elapsed}"
     };

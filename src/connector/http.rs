@@ -760,10 +760,20 @@ fn describe_connect_error(e: &reqwest::Error) -> String {
         causes.push(cause);
         next = cause.source();
     }
+    // An I/O error may wrap another (hyper wraps rustls' InvalidData in an
+    // Other), and its `source` skips the wrapped one: look inside too.
     let io_kind = |kind| {
         causes.iter().any(|c| {
-            c.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == kind)
+            let mut io = c.downcast_ref::<std::io::Error>();
+            while let Some(error) = io {
+                if error.kind() == kind {
+                    return true;
+                }
+                io = error
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<std::io::Error>());
+            }
+            false
         })
     };
     let innermost = causes
