@@ -39,6 +39,8 @@ pub fn summary(
         ExitStatus::TryLater => "try later",
         ExitStatus::SafetyStop => "safety stop, nothing written",
         ExitStatus::Auth => "authentication",
+        ExitStatus::Interrupted => "interrupted by SIGINT",
+        ExitStatus::Terminated => "interrupted by SIGTERM",
     };
     let mut text = format!(
         "crmsync {command} ({config}) exited {} ({meaning})",

@@ -23,6 +23,7 @@ pub mod exit;
 pub mod fields;
 pub mod files;
 pub mod init;
+pub mod interrupt;
 pub mod mapping;
 pub mod matcher;
 pub mod model;
@@ -64,7 +65,9 @@ struct Ctx<'a> {
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     cli.check()?;
     match &cli.command {
-        Command::Init { write } => return init(&cli.config, *write),
+        Command::Init { write } => {
+            return settle_interrupt(progress, init(&cli.config, *write), &mut Report::default());
+        }
         Command::Completions { shell } => return completions(*shell),
         _ => {}
     }
@@ -100,6 +103,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
             unreachable!("run dispatches these before loading a mapping file")
         }
     };
+    let result = settle_interrupt(progress, result, &mut report);
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
@@ -241,6 +245,7 @@ fn push(
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, progress, &plan, report)?;
+    print_interrupted(progress, &plan, report);
     Ok(report.outcome())
 }
 
@@ -278,7 +283,55 @@ fn sync(
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, progress, &plan, report)?;
+    print_interrupted(progress, &plan, report);
     Ok(report.outcome())
+}
+
+/// A run a signal stopped before it applied anything (pulling, checking a
+/// plan) ends as interrupted, with one line saying nothing was written;
+/// other results pass unchanged.
+fn settle_interrupt(
+    progress: &Progress,
+    result: Result<Outcome>,
+    report: &mut Report,
+) -> Result<Outcome> {
+    let signal = match &result {
+        Err(e) => interrupt::signal_of(e),
+        Ok(_) => None,
+    };
+    let Some(signal) = signal else {
+        return result;
+    };
+    report.interrupted = Some(signal);
+    let applied = report.writes_done();
+    if applied == 0 {
+        progress.eprint(&format!(
+            "crmsync: interrupted by {signal} before any write; nothing was written"
+        ));
+    } else {
+        progress.eprint(&format!(
+            "crmsync: interrupted by {signal}: {applied} items applied; run again to finish"
+        ));
+    }
+    Ok(Outcome::Interrupted(signal))
+}
+
+/// After a run a signal stopped midway: how far it got, on stderr (the
+/// plan and the Applied line are on stdout).
+fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
+    if report.interrupted.is_none() {
+        return;
+    }
+    let planned = plan
+        .pairs
+        .iter()
+        .flat_map(|p| &p.items)
+        .filter(|i| i.writes())
+        .count();
+    progress.eprint(&format!(
+        "crmsync: interrupted: {} of {planned} items applied; run again to finish",
+        report.writes_done()
+    ));
 }
 
 /// `init`: reads the systems of the file at `path`, each account's field

@@ -7,6 +7,7 @@ mod contract;
 mod hub;
 mod hubspot_sync;
 mod init;
+mod interrupts;
 mod organizations;
 mod pipedrive_sync;
 mod pipedrive_writes;
