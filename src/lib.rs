@@ -155,9 +155,14 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
             let mut text = String::new();
             for p in pairs {
                 let [left, right] = sizes(p);
+                let records = |n: usize| plan::counted(n as u64, "record", "records");
                 text.push_str(&format!(
-                    "Pulled {}: {} {left} records, {} {right} records.\n",
-                    p.name, p.left, p.right
+                    "Pulled {}: {} {}, {} {}.\n",
+                    p.name,
+                    p.left,
+                    records(left),
+                    p.right,
+                    records(right)
                 ));
             }
             progress.print(&text).context("writing to stdout")?;
@@ -267,15 +272,24 @@ fn sync(
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, pairs, connectors)?;
         let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        let plan = pipeline::plan(config, pairs, &snapshots, &state);
         if dry_run {
-            return Ok(pipeline::plan(config, pairs, &snapshots, &state));
+            return Ok(plan);
         }
         let out = pipeline::Output {
             config,
             connectors,
             progress,
         };
-        pipeline::plan_and_apply(&out, pairs, &mut snapshots, &mut state, report, limits)
+        pipeline::plan_and_apply(
+            &out,
+            pairs,
+            plan,
+            &mut snapshots,
+            &mut state,
+            report,
+            limits,
+        )
     })?;
     if dry_run {
         print_plan(cli, progress, &plan)?;
