@@ -7,7 +7,8 @@
 //! token, API, lock, safety, interrupt). Nothing else in the crate picks an
 //! exit code.
 
-use crate::config::{ConfigError, MissingToken};
+use crate::cli::UsageError;
+use crate::config::{ConfigError, MissingTokens};
 use crate::connector::http::ApiError;
 use crate::interrupt::{Interrupted, Signal};
 use crate::state::LockHeld;
@@ -85,10 +86,10 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(Interrupted(signal)) = cause.downcast_ref::<Interrupted>() {
             return of_signal(*signal);
         }
-        if cause.is::<ConfigError>() {
+        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
             return ExitStatus::Usage;
         }
-        if cause.is::<MissingToken>() {
+        if cause.is::<MissingTokens>() {
             return ExitStatus::Auth;
         }
         if cause.is::<LockHeld>() {
@@ -100,7 +101,9 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(api) = cause.downcast_ref::<ApiError>() {
             return match api {
                 ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
-                ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ExitStatus::TryLater,
+                ApiError::RateLimited { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::Unreachable { .. } => ExitStatus::TryLater,
                 ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,
                 ApiError::Interrupted { cause, .. } => of_signal(cause.0),
             };
@@ -118,6 +121,7 @@ mod tests {
     fn causes_deep_in_the_chain_pick_the_code() {
         let auth: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Unauthorized {
             system: "us".into(),
+            variable: "HUBSPOT_US_TOKEN".into(),
             message: "bad token".into(),
         }))
         .context("listing us.contacts");
