@@ -12,9 +12,9 @@ use std::path::PathBuf;
 ///
 /// Exit status: 0 success (diff: in step), 1 error, 2 usage or invalid mapping
 /// file, 3 drift (diff / --dry-run found changes), 4 some records failed or
-/// their outcome is unknown, 5 try later (rate limit, outage, lock held),
-/// 6 safety stop (nothing written), 7 auth (token missing, rejected or
-/// lacking a scope).
+/// their outcome is unknown, 5 try later (rate limit, outage), 6 safety stop
+/// (nothing written), 7 auth (token missing, rejected or lacking a scope),
+/// 8 skipped (the previous run is still going; not an error).
 #[derive(Debug, Parser)]
 #[command(name = "crmsync", version, about, long_about)]
 pub struct Cli {

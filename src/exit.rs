@@ -5,6 +5,8 @@
 //! place that turns that into a number, by looking at the outcome or by
 //! downcasting the error to the few types that carry a meaning (config,
 //! token, API, lock, safety). Nothing else in the crate picks an exit code.
+//! A run skipped because a live earlier run holds the lock is neither a
+//! success nor a failure: it has a code of its own (8) that alerts nobody.
 
 use crate::config::{ConfigError, MissingToken};
 use crate::connector::http::ApiError;
@@ -21,6 +23,8 @@ pub enum Outcome {
     /// Some records failed (or a conflict was left for a human); the rest
     /// were applied. A rerun retries what is still needed.
     Partial,
+    /// Nothing done: a live earlier run holds the lock.
+    Skipped,
 }
 
 /// A refusal that protects data: nothing was written (exit 6).
@@ -46,6 +50,8 @@ pub enum ExitStatus {
     TryLater = 5,
     SafetyStop = 6,
     Auth = 7,
+    /// Skipped: the previous run is still going (it holds the lock).
+    Skipped = 8,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -60,6 +66,7 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         Ok(Outcome::Done) => return ExitStatus::Success,
         Ok(Outcome::Drift) => return ExitStatus::Drift,
         Ok(Outcome::Partial) => return ExitStatus::Partial,
+        Ok(Outcome::Skipped) => return ExitStatus::Skipped,
         Err(e) => e,
     };
     for cause in error.chain() {
@@ -70,7 +77,7 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
             return ExitStatus::Auth;
         }
         if cause.is::<LockHeld>() {
-            return ExitStatus::TryLater;
+            return ExitStatus::Skipped;
         }
         if cause.is::<SafetyStop>() {
             return ExitStatus::SafetyStop;
@@ -105,5 +112,12 @@ mod tests {
         assert_eq!(status_of(&other), ExitStatus::Error);
         assert_eq!(status_of(&Ok(Outcome::Drift)), ExitStatus::Drift);
         assert_eq!(status_of(&Ok(Outcome::Partial)), ExitStatus::Partial);
+        let held: anyhow::Result<Outcome> = Err(anyhow::Error::new(LockHeld {
+            state_dir: ".crmsync".into(),
+            holder: None,
+        }));
+        assert_eq!(status_of(&held), ExitStatus::Skipped);
+        assert_eq!(status_of(&Ok(Outcome::Skipped)), ExitStatus::Skipped);
+        assert_eq!(ExitStatus::Skipped as u8, 8);
     }
 }

@@ -98,6 +98,15 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
+    if status == exit::ExitStatus::Skipped {
+        // The run still going owns the report and alerts; this one did
+        // nothing, says so in one line (none under -q: cron would mail it
+        // every interval) and exits 8.
+        if let Err(e) = &result {
+            log::info!("{e:#}");
+        }
+        return Ok(Outcome::Skipped);
+    }
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
     if let Some(path) = &cli.report
         && let Err(e) = report.write(path, cli.command.name(), status as u8, error.as_deref())
@@ -374,7 +383,12 @@ fn with_accounts<T>(
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
     let result = (|| {
-        let _lock = RunLock::acquire(&config.state_dir)?;
+        let lock = RunLock::acquire(&config.state_dir)?;
+        if let Some(holder) = &lock.taken_over {
+            log::warn!(
+                "the previous run ({holder}) ended without letting go of the lock (killed, or the machine stopped); taking it over and recovering its work from the journal"
+            );
+        }
         body(&pairs, &connectors, report)
     })();
     report.requests = pipeline::request_counts(&connectors);

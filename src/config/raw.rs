@@ -20,7 +20,18 @@ pub(super) struct RawConfig {
     pub pairs: Vec<Spanned<RawPair>>,
     pub retry: Option<Spanned<RawRetry>>,
     pub alerts: Option<Spanned<RawAlerts>>,
-    pub full_pull_every: Option<u32>,
+    pub full_pull_every: Option<Spanned<RawFullPull>>,
+}
+
+/// `24` (runs) or `"6h"` (a duration).
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "use a count of runs (24) or a duration such as \"30m\", \"6h\" or \"1d\""
+)]
+pub(super) enum RawFullPull {
+    Runs(u32),
+    Duration(String),
 }
 
 #[derive(Deserialize)]
