@@ -3,7 +3,7 @@
 //! `completions`. The `///` comments are the `--help` text, and every
 //! option has one (a unit test walks them). Parsing only; no behaviour here.
 
-use crate::config::Limit;
+use crate::config::{Direction, Limit};
 use crate::progress::ProgressMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -126,6 +126,10 @@ pub enum Command {
         /// beside it with a .bak suffix).
         #[arg(long)]
         write: bool,
+        /// The direction of every pair written: both ways, or one way for a
+        /// migration (left is the first system in the file).
+        #[arg(long, value_enum, default_value = "both")]
+        direction: Direction,
     },
     /// Print a shell completion script for crmsync on stdout.
     Completions {

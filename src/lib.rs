@@ -60,7 +60,7 @@ struct Ctx<'a> {
 /// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     match &cli.command {
-        Command::Init { write } => return init(&cli.config, *write),
+        Command::Init { write, direction } => return init(&cli.config, *write, *direction),
         Command::Completions { shell } => return completions(*shell),
         _ => {}
     }
@@ -283,9 +283,10 @@ fn sync(
 }
 
 /// `init`: reads the systems of the file at `path`, each account's field
-/// metadata and owners (reads only), and prints the complete mapping file,
-/// or with `write` replaces the file with it (the old one kept as `.bak`).
-fn init(path: &Path, write: bool) -> Result<Outcome> {
+/// metadata and owners (reads only), and prints the complete mapping file
+/// (every pair going `direction`), or with `write` replaces the file with
+/// it (the old one kept as `.bak`).
+fn init(path: &Path, write: bool, direction: config::Direction) -> Result<Outcome> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError(format!(
             "{}: cannot read the mapping file: {e}; create it with one [systems.NAME] table per account (README, Quick start)",
@@ -341,7 +342,7 @@ fn init(path: &Path, write: bool) -> Result<Outcome> {
             owners,
         });
     }
-    let file = init::mapping_file(&text, &accounts);
+    let file = init::mapping_file(&text, &accounts, direction);
     // What init writes must load as it stands; if not, that is a bug here,
     // not a mistake of the user's (so not exit 2).
     if let Err(e) = Config::from_str(&file, path) {

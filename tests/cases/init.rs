@@ -29,6 +29,8 @@ struct Mixed {
     /// Pipedrive's "Sales Pipeline" / "Closed won" and "renewals" / "Renewed".
     pd_closed_won: i64,
     pd_renewed: i64,
+    /// Pipedrive's "Sales Pipeline" / "Negotiation", which HubSpot lacks.
+    pd_negotiation: i64,
 }
 
 impl Mixed {
@@ -61,7 +63,7 @@ impl Mixed {
             ],
         );
         let sales = pd.add_pipeline("Sales Pipeline");
-        let mut pd_closed_won = 0;
+        let (mut pd_closed_won, mut pd_negotiation) = (0, 0);
         for stage in [
             "Appointment scheduled",
             "Qualified to buy",
@@ -69,8 +71,10 @@ impl Mixed {
             "Negotiation",
         ] {
             let id = pd.add_stage(sales, stage);
-            if stage == "Closed won" {
-                pd_closed_won = id;
+            match stage {
+                "Closed won" => pd_closed_won = id,
+                "Negotiation" => pd_negotiation = id,
+                _ => {}
             }
         }
         let renewals = pd.add_pipeline("renewals");
@@ -122,6 +126,7 @@ impl Mixed {
             work,
             pd_closed_won,
             pd_renewed,
+            pd_negotiation,
         }
     }
 
@@ -188,10 +193,12 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     assert_lines(
         &mapping,
         &[
-            // Companies first, paired with organizations by name.
+            // Companies first, paired with organizations by web domain:
+            // HubSpot `domain` = Pipedrive `website`.
             "left = \"hs.companies\"",
             "right = \"pd.organizations\"",
-            "match = \"name\"",
+            "match = [\"domain\", \"name\"]",
+            "domain = \"website\"",
             "left = \"hs.contacts\"",
             "right = \"pd.persons\"",
             "match = \"email\"",
@@ -209,11 +216,27 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
             // Options that match only in part: an explicit table.
             "[pairs.values.lifecyclestage]",
             "lead = \"Lead\"",
+            // HubSpot `pipeline` = Pipedrive `pipeline_id`, by name where
+            // the names match.
+            "pipeline = \"pipeline_id\"",
             "[pairs.values.pipeline]",
+            "default = \"2\"",
             "renewals = \"3\"",
+            // Stages by name within pipelines of the same name.
+            "dealstage = \"stage_id\"",
             "[pairs.values.dealstage]",
             &format!("closedwon = \"{}\"", m.pd_closed_won),
             &format!("r-renewed = \"{}\"", m.pd_renewed),
+            // Every stage with no match is listed for the user to complete:
+            // HubSpot's commented out as entries, Pipedrive's with their ids.
+            "# contractsent = \"\"",
+            "# closedlost = \"\"",
+            "# r-churned = \"\"",
+            &format!(
+                "# stages of pd with no match: \"Negotiation\" ({})",
+                m.pd_negotiation
+            ),
+            "# pipelines of pd with no match: \"Pipeline\" (1)",
         ],
     );
     // What matched nothing is named in comments: fields, options, stages,
@@ -228,9 +251,34 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
             "\"Negotiation\"",
             "\"Churned\" (r-churned)",
             "pipeline \"Pipeline\" of pd has no match",
+            "\"Contact Made\" (2)",
             "owners only in hs: only.hubspot@corp.example",
         ],
     );
+    // No stage of either side goes unnamed: each is an entry, an entry
+    // commented out, or listed in a comment.
+    let table = mapping
+        .split("[pairs.values.dealstage]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("a dealstage table");
+    for stage in [
+        "appointmentscheduled",
+        "qualifiedtobuy",
+        "presentationscheduled",
+        "decisionmakerboughtin",
+        "contractsent",
+        "closedwon",
+        "closedlost",
+        "r-open",
+        "r-renewed",
+        "r-churned",
+        "\"Negotiation\"",
+        "\"Qualified\"",
+        "\"Negotiations Started\"",
+    ] {
+        assert!(table.contains(stage), "{stage} not in\n{table}");
+    }
 
     assert_mapping_syncs(&m.work, &mapping);
     // Both sides hold both people and both deals, in the matching stages.
@@ -434,7 +482,7 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
         &[
             "left = \"us.companies\"",
             "right = \"eu.companies\"",
-            "match = \"domain\"",
+            "match = [\"domain\", \"name\"]",
             "companies = \"link:companies\"",
             "left = \"us.contacts\"",
             "right = \"eu.contacts\"",
