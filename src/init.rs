@@ -843,8 +843,12 @@ fn render(draft: &PairDraft, left: &End, right: &End, direction: Direction) -> S
             comment(
                 &mut out,
                 &format!(
-                    "pairs records not linked yet {} where both have one, else by {} (trimmed, case-insensitive)",
-                    how(*domain),
+                    "pairs records not linked yet: by {} where both have one, else by {}",
+                    if *domain {
+                        "web domain"
+                    } else {
+                        first.as_str()
+                    },
                     rest.iter()
                         .map(|(_, f, _)| format!("`{f}`"))
                         .collect::<Vec<_>>()

@@ -31,6 +31,8 @@ struct Mixed {
     pd_renewed: i64,
     /// Pipedrive's "Sales Pipeline" / "Negotiation", which HubSpot lacks.
     pd_negotiation: i64,
+    /// The Pipedrive user who is an owner in HubSpot too.
+    pd_owner: i64,
 }
 
 impl Mixed {
@@ -127,6 +129,7 @@ impl Mixed {
             pd_closed_won,
             pd_renewed,
             pd_negotiation,
+            pd_owner: pd_sam,
         }
     }
 
@@ -305,6 +308,168 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     assert_eq!(big[0].properties["pipeline"], "default");
     let bo = m.hs.find("contacts", "email", "bo@example.com");
     assert_eq!(m.hs.associations(&big[0].id), vec![bo[0].id.clone()]);
+}
+
+#[test]
+fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs() {
+    let m = Mixed::new();
+    m.hs.seed("companies", &[("name", "Acme"), ("domain", "acme.io")]);
+    m.hs.seed("companies", &[("name", "Globex"), ("domain", "globex.com")]);
+    m.hs.seed("companies", &[("name", "Initech")]);
+    let owner = m.pd_owner;
+    m.pd.seed_organization(
+        json!({"name": "Acme Inc.", "website": "https://www.acme.io/", "owner_id": owner}),
+    );
+    m.pd.seed_organization(json!({"name": "Initech", "owner_id": owner}));
+    m.pd.seed_organization(
+        json!({"name": "Umbrella", "website": "umbrella.com", "owner_id": owner}),
+    );
+    let mapping = init_output(&m.work, &|| m.writes());
+    assert_lines(
+        &mapping,
+        &[
+            "match = [\"domain\", \"name\"]",
+            "domain = \"website\"",
+            "name = \"name\"",
+        ],
+    );
+    assert_commented(
+        &mapping,
+        &["by web domain where both have one, else by `name`"],
+    );
+
+    assert_mapping_syncs(&m.work, &mapping);
+    // Acme by its domain (names differ), Initech by its name (no website):
+    // linked, not copied. Globex and Umbrella went across with their domain.
+    let orgs = m.pd.organizations();
+    let websites: Vec<String> = orgs
+        .iter()
+        .map(|o| o["website"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(orgs.len(), 4, "{orgs:#?}");
+    assert_eq!(
+        orgs.iter()
+            .filter(|o| o["name"] == json!("Initech"))
+            .count(),
+        1,
+        "{orgs:#?}"
+    );
+    assert_eq!(
+        websites.iter().filter(|w| w.contains("acme.io")).count(),
+        1,
+        "{websites:?}"
+    );
+    assert!(websites.contains(&"globex.com".to_string()), "{websites:?}");
+    assert_eq!(m.hs.records("companies").len(), 4);
+    let umbrella = m.hs.find("companies", "name", "Umbrella");
+    assert_eq!(umbrella[0].properties["domain"], "umbrella.com");
+}
+
+#[test]
+fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
+    let m = Mixed::new();
+    let before = read(&m.work.config_path());
+    let run = m
+        .work
+        .run(&["init", "--direction", "left-to-right"])
+        .expect(0);
+    assert_eq!(m.writes(), 0);
+    assert_eq!(read(&m.work.config_path()), before);
+    let mapping = run.stdout;
+    assert_eq!(
+        mapping.matches("direction = \"left-to-right\"").count(),
+        3,
+        "companies, contacts, deals:\n{mapping}"
+    );
+    assert!(!mapping.contains("direction = \"both\""), "{mapping}");
+    assert_commented(&mapping, &["records go from hs to pd; hs is never written"]);
+
+    let hs_before = (m.hs.records("contacts").len(), m.hs.records("deals").len());
+    assert_mapping_syncs(&m.work, &mapping);
+    assert!(
+        m.pd.deals()
+            .iter()
+            .any(|d| d["title"] == json!("Renewal A")),
+        "the HubSpot deal reached Pipedrive"
+    );
+    assert!(
+        m.pd.persons()
+            .iter()
+            .any(|p| p["emails"][0]["value"] == json!("ann@example.com"))
+    );
+    assert_eq!(
+        (m.hs.records("contacts").len(), m.hs.records("deals").len()),
+        hs_before,
+        "nothing went into HubSpot"
+    );
+    assert!(m.hs.find("contacts", "email", "bo@example.com").is_empty());
+    m.work.run(&["init", "--direction", "sideways"]).expect(2);
+}
+
+#[test]
+fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_the_table() {
+    // HubSpot's "Sales Pipeline" and Pipedrive's "Pipeline": no name in common.
+    let hs = FakeHubSpot::start(US_TOKEN);
+    let pd = FakePipedrive::start(PD_TOKEN);
+    pd.set_rate_limit(10_000, 2_000);
+    hs.seed(
+        "deals",
+        &[
+            ("dealname", "Deal A"),
+            ("pipeline", "default"),
+            ("dealstage", "appointmentscheduled"),
+        ],
+    );
+    let work = Workdir::new()
+        .with_env("HUBSPOT_TOKEN", US_TOKEN)
+        .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+    work.write_config(&hubspot_and_pipedrive_systems(&hs.url(), &pd.url()));
+    let writes = || hs.server().write_request_count() + pd.server().write_request_count();
+    let mapping = init_output(&work, &writes);
+    // Both tables are written, with nothing to map by name: every pipeline
+    // and stage of HubSpot an entry to complete, every one of Pipedrive
+    // listed with its id.
+    assert_lines(
+        &mapping,
+        &[
+            "pipeline = \"pipeline_id\"",
+            "dealstage = \"stage_id\"",
+            "[pairs.values.pipeline]",
+            "# default = \"\"",
+            "# pipelines of pd with no match: \"Pipeline\" (1)",
+            "[pairs.values.dealstage]",
+            "# appointmentscheduled = \"\"",
+            "# closedlost = \"\"",
+            "# pipeline \"Sales Pipeline\" of hs has no match in pd",
+            "# pipeline \"Pipeline\" of pd has no match in hs; its stages: \"Qualified\" (1),",
+        ],
+    );
+    work.write_config(&mapping);
+    // As it stands the file loads and syncs; the deal is reported invalid,
+    // not written to Pipedrive's first stage.
+    let run = work.run(&["sync"]).expect(4);
+    assert!(run.stdout.contains("invalid"), "{}", run.stdout);
+    assert!(pd.deals().is_empty(), "{:?}", pd.deals());
+    // The user completes the two lines the deal needs: it goes across.
+    let completed = mapping
+        .replace("# default = \"\"", "default = \"1\"")
+        .replace(
+            "# appointmentscheduled = \"\"",
+            "appointmentscheduled = \"2\"",
+        );
+    work.write_config(&completed);
+    work.run(&["sync"]).expect(0);
+    let deals = pd.deals();
+    assert_eq!(deals.len(), 1, "{deals:?}");
+    assert_eq!(
+        (
+            &deals[0]["title"],
+            &deals[0]["pipeline_id"],
+            &deals[0]["stage_id"]
+        ),
+        (&json!("Deal A"), &json!(1), &json!(2))
+    );
+    work.run(&["diff"]).expect(0);
 }
 
 #[test]
