@@ -224,3 +224,71 @@ fn full_pull_every_as_a_duration_pulls_in_full_once_the_last_full_pull_is_older(
     assert!(after["last_full_ms"].as_i64().unwrap() >= first_full);
     assert_eq!(after["incremental_runs"], 0);
 }
+
+/// Runs `script` with `/bin/sh` in an empty environment, as cron does
+/// (cron sets little more than HOME, SHELL and a PATH without
+/// `~/.cargo/bin`; `env -i` sets nothing at all).
+fn under_env_i(script: &str) -> Run {
+    let mut command = Command::new("/usr/bin/env");
+    command.args(["-i", "/bin/sh", "-c", script]);
+    output(command)
+}
+
+#[test]
+fn the_documented_cron_line_works_under_an_empty_environment() {
+    let t = TwoAccounts::new();
+    t.seed_us_contacts(2);
+    let dir = t.work.dir.path().display().to_string();
+    let bin = assert_cmd::cargo::cargo_bin("crmsync")
+        .display()
+        .to_string();
+    // The tokens file as README "Running from cron" gives it: plain lines.
+    let tokens: String = t
+        .work
+        .env
+        .iter()
+        .map(|(name, value)| format!("{name}={value}\n"))
+        .collect();
+    std::fs::write(t.work.path("tokens.env"), tokens).unwrap();
+
+    // Sourced without `set -a` the lines set shell variables that crmsync
+    // never sees: exit 7, naming the variable.
+    let unexported = under_env_i(&format!("cd '{dir}' && . ./tokens.env && '{bin}' -q sync"));
+    eprintln!(
+        "without set -a: exit {}\n{}{}",
+        unexported.code, unexported.stdout, unexported.stderr
+    );
+    let unexported = unexported.expect(7);
+    assert!(
+        unexported.stderr.contains("HUBSPOT_"),
+        "{}",
+        unexported.stderr
+    );
+    assert!(t.eu.records("contacts").is_empty());
+
+    // Without the full path, the shell finds no crmsync on that PATH.
+    let no_path = under_env_i(&format!(
+        "cd '{dir}' && set -a && . ./tokens.env && set +a && crmsync -q sync"
+    ));
+    eprintln!(
+        "bare name: exit {}\n{}{}",
+        no_path.code, no_path.stdout, no_path.stderr
+    );
+    assert_eq!(no_path.code, 127, "{}", no_path.stderr);
+
+    let line = format!("cd '{dir}' && set -a && . ./tokens.env && set +a && '{bin}' -q sync");
+    let first = under_env_i(&line);
+    eprintln!(
+        "cron line, first run: exit {}\n{}{}",
+        first.code, first.stdout, first.stderr
+    );
+    first.expect(0);
+    assert_eq!(t.eu.records("contacts").len(), 2);
+    let second = under_env_i(&line);
+    eprintln!(
+        "cron line, second run: exit {}\n{}{}",
+        second.code, second.stdout, second.stderr
+    );
+    second.expect(0);
+    assert_eq!(t.eu.records("contacts").len(), 2);
+}
