@@ -6,7 +6,8 @@
 //! It owns HubSpot's wire behaviour as documented in
 //! `../shared/api/hubspot.md` and HubSpot's published reference: bearer auth
 //! and scopes, the ten-secondly and search rate limits with their headers, cursor and offset paging, batch limits, property validation, 207
-//! multi-status answers keyed by `objectWriteTraceId`, 409 duplicate emails
+//! multi-status answers keyed by `objectWriteTraceId`, 409 duplicate emails,
+//! merges that make a new record the old ids resolve to (see `merge_records`)
 //! and HubSpot's error bodies. It must not be kinder than the real API: where
 //! the documents leave a behaviour open it takes the stricter reading and says
 //! so in a comment. On purpose it answers every numbered path (`/crm/v3/…`,
@@ -56,6 +57,9 @@ const MAX_FILTERS: usize = 25;
 /// them rather than model what no request uses).
 const OPERATORS: &[&str] = &["GT", "GTE"];
 const DAY_MS: i64 = 86_400_000;
+/// Read-only properties a merge writes (semicolon-separated lists).
+const MERGED_IDS: &str = "hs_merged_object_ids";
+const ADDITIONAL_EMAILS: &str = "hs_additional_emails";
 const AUTH_MESSAGE: &str = "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview";
 const SCOPES_MESSAGE: &str = "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.";
 
@@ -179,7 +183,27 @@ impl FakeHubSpot {
         state.change_record(kind, live, |r| r.archived = true);
     }
 
-    /// The record with this id, live or archived.
+    /// Merges `merged` into `primary` as `POST …/{object}/merge` does (see
+    /// `merge_records`) and returns the NEW record's id; panics where the
+    /// API would refuse. Not a request: nothing is logged or rate limited.
+    pub fn merge(&self, object: &str, primary: &str, merged: &str) -> String {
+        let kind = Kind::expect(object);
+        let id = self.state().merge_records(kind, primary, merged);
+        let id =
+            id.unwrap_or_else(|e| panic!("merge {object} {merged} into {primary}: {}", e.message));
+        id.to_string()
+    }
+
+    /// The id of the live record an id was merged into (the newest one after
+    /// a chain of merges), or None if it was never merged away.
+    pub fn merged_into(&self, object: &str, id: &str) -> Option<String> {
+        let id: u64 = id.parse().ok()?;
+        let state = self.state();
+        let into = state.merged_into.get(&(Kind::expect(object), id))?;
+        Some(into.to_string())
+    }
+
+    /// The record with this id, live or archived (None for an id merged away).
     pub fn record(&self, object: &str, id: &str) -> Option<FakeRecord> {
         let id: u64 = id.parse().ok()?;
         self.state().table(Kind::expect(object)).get(&id).cloned()
@@ -528,6 +552,9 @@ pub struct HubSpotState {
     /// contacts). Built on first use, kept in step by `change_or_create`,
     /// dropped when a property is defined.
     unique_index: RefCell<Option<UniqueIndex>>,
+    /// (kind, merged-away id) → the id of the record it was merged into,
+    /// always the newest one (a chain of merges is kept one hop long).
+    merged_into: BTreeMap<(Kind, u64), u64>,
 }
 
 fn default_schema(kind: Kind) -> Vec<PropertyDef> {
@@ -581,12 +608,24 @@ fn default_schema(kind: Kind) -> Vec<PropertyDef> {
             def("hubspot_owner_id", "Company owner", "enumeration"),
         ],
     };
-    let read_only = [
+    let mut read_only = vec![
         def("hs_object_id", "Record ID", "number"),
         def("createdate", "Create Date", "datetime"),
         def(kind.info().modified, "Last Modified Date", "datetime"),
+        // Set by merges only, semicolon-separated (HubSpot's "Merged record
+        // IDs" property). HubSpot types it as a multi-value field; the fake
+        // lists it as a string, which is what every read returns.
+        def(MERGED_IDS, "Merged record IDs", "string"),
     ];
-    schema.extend(read_only.map(|d| PropertyDef {
+    if kind == Kind::Contacts {
+        // The other emails of a contact, semicolon-separated; a merge fills it.
+        read_only.push(def(
+            ADDITIONAL_EMAILS,
+            "Additional email addresses",
+            "string",
+        ));
+    }
+    schema.extend(read_only.into_iter().map(|d| PropertyDef {
         read_only: true,
         ..d
     }));
@@ -626,6 +665,7 @@ impl HubSpotState {
             pipelines: vec![default_pipeline()],
             links: BTreeMap::new(),
             unique_index: RefCell::new(None),
+            merged_into: BTreeMap::new(),
             limits: Limits {
                 max: 190,
                 interval: Duration::from_secs(10),
@@ -695,15 +735,23 @@ impl HubSpotState {
     }
 
     /// A record's index keys: one per unique property it holds a value of.
+    /// A contact's additional emails are keys too (under their own
+    /// property name), so no other contact may take one as its email.
     fn unique_keys(&self, kind: Kind, record: &FakeRecord) -> Vec<(Kind, String, String)> {
-        self.schemas[&kind]
+        let mut keys: Vec<(Kind, String, String)> = self.schemas[&kind]
             .iter()
             .filter(|d| d.unique)
             .filter_map(|d| {
                 let value = record.properties.get(&d.name)?;
                 Some((kind, d.name.clone(), value.to_lowercase()))
             })
-            .collect()
+            .collect();
+        if let Some(extra) = record.properties.get(ADDITIONAL_EMAILS) {
+            let extra =
+                split_list(extra).map(|e| (kind, ADDITIONAL_EMAILS.into(), e.to_lowercase()));
+            keys.extend(extra);
+        }
+        keys
     }
 
     /// The live records whose unique property `name` holds `value` (any
@@ -871,6 +919,7 @@ enum Route {
     Write(Kind, WriteOp),
     Archive(Kind),
     Search(Kind),
+    Merge(Kind),
     Properties(Kind),
     Owners,
     Pipelines,
@@ -907,6 +956,7 @@ fn parse_route(req: &Request) -> Option<Route> {
     let route = match (req.method.as_str(), *api, rest) {
         ("GET", "objects", [t]) => Route::List(Kind::parse(t)?),
         ("POST", "objects", [t, "search"]) => Route::Search(Kind::parse(t)?),
+        ("POST", "objects", [t, "merge"]) => Route::Merge(Kind::parse(t)?),
         ("POST", "objects", [t, "batch", op]) => {
             let kind = Kind::parse(t)?;
             match *op {
@@ -947,7 +997,9 @@ impl Route {
             Route::List(k) | Route::Get(k, _) | Route::Search(k) | Route::Read(k) => {
                 vec![k.info().read_scope]
             }
-            Route::Write(k, _) | Route::Archive(k) => vec![k.info().write_scope],
+            Route::Write(k, _) | Route::Archive(k) | Route::Merge(k) => {
+                vec![k.info().write_scope]
+            }
             Route::Properties(k) => vec![k.info().schema_scope],
             Route::Owners => vec!["crm.objects.owners.read"],
             Route::Pipelines => vec![DEALS.schema_scope],
@@ -1019,6 +1071,7 @@ impl HubSpotState {
             Route::Write(kind, op) => self.batch_write(kind, op, req),
             Route::Archive(kind) => self.batch_archive(kind, req),
             Route::Search(kind) => Ok(Response::json(200, &self.search(kind, &req.json()?)?)),
+            Route::Merge(kind) => self.merge_endpoint(kind, req),
             Route::Properties(kind) => Ok(Response::json(200, &self.properties_json(kind))),
             Route::Owners => self.list_owners(req),
             Route::Pipelines => Ok(Response::json(200, &self.pipelines_json())),
@@ -1234,6 +1287,9 @@ impl HubSpotState {
     }
 
     /// Finds a live record by id, or by a unique property with `idProperty`.
+    /// Writes take live ids only: an update by a merged-away id is refused
+    /// as not found (HubSpot documents that reads by an old id return the
+    /// merged record, not that writes follow it: the stricter reading).
     fn resolve(
         &self,
         kind: Kind,
@@ -1249,8 +1305,27 @@ impl HubSpotState {
         Ok(self.holders(kind, prop, key).first().copied())
     }
 
+    /// `resolve` for reads (GET and batch read): an id merged away answers
+    /// the record it was merged into, with that record's (new) id.
+    fn resolve_read(
+        &self,
+        kind: Kind,
+        key: &str,
+        id_property: Option<&str>,
+    ) -> Result<Option<u64>, Failure> {
+        let by_id = id_property.is_none_or(|p| p == "hs_object_id");
+        let merged = key
+            .parse()
+            .ok()
+            .and_then(|id| self.merged_into.get(&(kind, id)));
+        match merged {
+            Some(into) if by_id => Ok(self.live_id(kind, &into.to_string())),
+            _ => self.resolve(kind, key, id_property),
+        }
+    }
+
     fn get_one(&self, kind: Kind, id: &str, req: &Request) -> Answer {
-        let Some(id) = self.resolve(kind, id, req.query_param("idProperty"))? else {
+        let Some(id) = self.resolve_read(kind, id, req.query_param("idProperty"))? else {
             return Err(Failure {
                 category: "OBJECT_NOT_FOUND",
                 message: "Object not found.".into(),
@@ -1282,7 +1357,7 @@ impl HubSpotState {
         let (mut found, mut missing) = (BTreeSet::new(), vec![]);
         for input in &inputs {
             let key = input_id(input)?;
-            match self.resolve(kind, key, id_property)? {
+            match self.resolve_read(kind, key, id_property)? {
                 Some(id) => _ = found.insert(id),
                 None => missing.push(key),
             }
@@ -1592,7 +1667,14 @@ impl HubSpotState {
         let unique = |name: &str| self.property(kind, name).is_some_and(|d| d.unique);
         for (name, value) in values.iter().filter(|(n, v)| !v.is_empty() && unique(n)) {
             let lower = value.to_lowercase();
-            let holders = self.holders(kind, name, value);
+            let mut holders = self.holders(kind, name, value);
+            // HubSpot keeps an address on one contact, as its email or as
+            // one of its additional emails; taking another contact's
+            // additional email is refused like taking its email (the
+            // stricter reading: what HubSpot answers is not documented).
+            if kind == Kind::Contacts && name == "email" {
+                holders.extend(self.holders(kind, ADDITIONAL_EMAILS, value));
+            }
             if let Some(holder) = holders.iter().find(|id| Some(**id) != target) {
                 let message = format!(
                     "{} already exists. Existing ID: {}",
@@ -1840,6 +1922,172 @@ fn is_email(s: &str) -> bool {
 fn is_number(s: &str) -> bool {
     let numeric = |c: char| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E');
     s.chars().all(numeric) && s.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+// ---------------------------------------------------------------------------
+// Merges: `POST /crm/objects/{version}/{objectType}/merge`
+// ---------------------------------------------------------------------------
+
+/// The items of a semicolon-separated list property, trimmed, blanks dropped.
+fn split_list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl HubSpotState {
+    /// The endpoint: `PublicMergeInput` in, `SimplePublicObject` (the new
+    /// record) out with 200. Both fields are required strings and nothing
+    /// else is taken (the stricter reading of the schema).
+    fn merge_endpoint(&mut self, kind: Kind, req: &Request) -> Answer {
+        let body = req.json()?;
+        let Some(fields) = body.as_object() else {
+            return Err("the body must be a PublicMergeInput object".into());
+        };
+        let required = ["primaryObjectId", "objectIdToMerge"];
+        if let Some(extra) = fields.keys().find(|k| !required.contains(&k.as_str())) {
+            return Err(format!("Unrecognized field \"{extra}\" in PublicMergeInput").into());
+        }
+        let missing: Vec<&str> = (required.iter().copied())
+            .filter(|f| !fields.get(*f).is_some_and(Value::is_string))
+            .collect();
+        if !missing.is_empty() {
+            let missing = missing.join(", ");
+            return Err(format!(
+                "Invalid input JSON: Some required fields were not set or are not strings: [{missing}]"
+            )
+            .into());
+        }
+        let text = |f: &str| fields[f].as_str().unwrap_or_default().to_string();
+        let id = self.merge_records(kind, &text(required[0]), &text(required[1]))?;
+        let mut names = kind.default_properties();
+        names.push(MERGED_IDS.into());
+        if kind == Kind::Contacts {
+            names.push(ADDITIONAL_EMAILS.into());
+        }
+        let record = &self.table(kind)[&id];
+        Ok(Response::json(
+            200,
+            &self.record_json(kind, record, &names, &[]),
+        ))
+    }
+
+    /// Merges two live records of `kind` into a NEW record and returns its
+    /// id, as HubSpot does for contacts and companies since its 2025 change
+    /// (and, by that change's own account, already did for other objects):
+    /// - values: the primary's win; a property only the other has is kept;
+    /// - `email` (contacts): the primary's, else the other's; every other
+    ///   address of both records goes to `hs_additional_emails`;
+    /// - `hs_merged_object_ids`: both old ids and the ids they had merged in;
+    /// - associations of both move to the new record (once each);
+    /// - both old ids resolve to the new record on GET and batch read, and
+    ///   leave every list and search; writes by an old id are not found;
+    /// - `createdate` is the older of the two (undocumented; the fake's
+    ///   reading); the modified time is later than either record's.
+    fn merge_records(&mut self, kind: Kind, primary: &str, other: &str) -> Result<u64, Failure> {
+        let not_found = |key: &str| Failure {
+            category: "OBJECT_NOT_FOUND",
+            message: format!("Object not found. objectId: {key}"),
+        };
+        // An id merged away earlier is not live: merging by it is refused
+        // (whether HubSpot follows the old id here is undocumented).
+        let a = self
+            .live_id(kind, primary)
+            .ok_or_else(|| not_found(primary))?;
+        let b = self.live_id(kind, other).ok_or_else(|| not_found(other))?;
+        if a == b {
+            let message = format!("Cannot merge {} {a} with itself", kind.info().singular);
+            return Err(message.into());
+        }
+        let (first, second) = (self.table(kind)[&a].clone(), self.table(kind)[&b].clone());
+        let mut properties = second.properties.clone();
+        properties.extend(first.properties.clone());
+        if kind == Kind::Deals && first.properties.contains_key("pipeline") {
+            // A stage belongs to its pipeline: the pair comes from the primary.
+            properties.remove("dealstage");
+            properties.extend(
+                first
+                    .properties
+                    .get("dealstage")
+                    .map(|s| ("dealstage".into(), s.clone())),
+            );
+        }
+        let mut merged_ids: Vec<u64> = [&first, &second]
+            .iter()
+            .filter_map(|r| r.properties.get(MERGED_IDS))
+            .flat_map(|raw| {
+                split_list(raw)
+                    .filter_map(|id| id.parse().ok())
+                    .collect::<Vec<u64>>()
+            })
+            .chain([a, b])
+            .collect();
+        merged_ids.sort();
+        merged_ids.dedup();
+        let merged_ids: Vec<String> = merged_ids.iter().map(u64::to_string).collect();
+        properties.insert(MERGED_IDS.into(), merged_ids.join(";"));
+        if kind == Kind::Contacts {
+            let email = properties.get("email").cloned().unwrap_or_default();
+            let addresses = [&first, &second].into_iter().flat_map(|r| {
+                let own = r.properties.get("email").map(String::as_str);
+                let extra = r
+                    .properties
+                    .get(ADDITIONAL_EMAILS)
+                    .map_or("", String::as_str);
+                own.into_iter()
+                    .chain(split_list(extra))
+                    .map(str::to_lowercase)
+                    .collect::<Vec<_>>()
+            });
+            let mut additional: Vec<String> = vec![];
+            for address in addresses {
+                if address != email.to_lowercase() && !additional.contains(&address) {
+                    additional.push(address);
+                }
+            }
+            properties.remove(ADDITIONAL_EMAILS);
+            if !additional.is_empty() {
+                properties.insert(ADDITIONAL_EMAILS.into(), additional.join(";"));
+            }
+        }
+        let now = now_ms()
+            .max(first.updated_ms + 1)
+            .max(second.updated_ms + 1);
+        let created_ms = first.created_ms.min(second.created_ms);
+        for old in [a, b] {
+            self.reindex(kind, old, false);
+            self.records.entry(kind).or_default().remove(&old);
+        }
+        let id = self.alloc_id();
+        properties.insert("hs_object_id".into(), id.to_string());
+        properties.insert(kind.builtins()[1].into(), format_iso(created_ms));
+        properties.insert(kind.builtins()[2].into(), format_iso(now));
+        let fresh = || FakeRecord {
+            id: id.to_string(),
+            properties,
+            created_ms,
+            updated_ms: now,
+            archived: false,
+        };
+        self.change_or_create(kind, id, fresh, |_| ());
+        for into in self.merged_into.values_mut() {
+            if *into == a || *into == b {
+                *into = id;
+            }
+        }
+        self.merged_into.insert((kind, a), id);
+        self.merged_into.insert((kind, b), id);
+        for old in [a, b] {
+            let Some(linked) = self.links.remove(&(kind, old)) else {
+                continue;
+            };
+            for (other_kind, ids) in linked {
+                for other_id in ids {
+                    self.unlink(kind, old, other_kind, other_id);
+                    self.link(kind, id, other_kind, other_id);
+                }
+            }
+        }
+        Ok(id)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -2796,6 +3044,310 @@ mod tests {
         assert_eq!(
             fake.record("deals", &deal).unwrap().properties["pipeline"],
             "default"
+        );
+    }
+
+    fn merge_body(primary: &str, merged: &str) -> Value {
+        json!({ "primaryObjectId": primary, "objectIdToMerge": merged })
+    }
+
+    fn search_ids(fake: &FakeHubSpot, object: &str) -> Vec<String> {
+        let body = json!({ "filterGroups": [], "sorts": [], "properties": ["email"], "limit": 100, "after": null });
+        ids(
+            &post(fake, &format!("/crm/objects/{V}/{object}/search"), body),
+            "id",
+        )
+    }
+
+    #[test]
+    fn a_contact_merge_makes_a_new_record_that_both_old_ids_resolve_to() {
+        let fake = FakeHubSpot::start(TOKEN);
+        let primary = fake.seed(
+            "contacts",
+            &[("email", "p1@example.com"), ("firstname", "Pat")],
+        );
+        let older = fake.seed("contacts", &[("email", "old0@example.com")]);
+        let first = fake.seed(
+            "contacts",
+            &[
+                ("email", "p2@example.com"),
+                ("firstname", "Other"),
+                ("lastname", "Two"),
+            ],
+        );
+        // `other` already holds an additional email from an earlier merge.
+        let other = fake.merge("contacts", &first, &older);
+        let deal = fake.seed("deals", &[("dealname", "Shared")]);
+        let company = fake.seed("companies", &[("name", "Acme")]);
+        fake.associate(&deal, &primary);
+        fake.associate(&deal, &other);
+        fake.associate_records("contacts", &other, "companies", &company);
+        let before = [&primary, &other].map(|id| fake.record("contacts", id).unwrap().updated_ms);
+
+        let reply = post(
+            &fake,
+            &format!("/crm/objects/{V}/contacts/merge"),
+            merge_body(&primary, &other),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let new = reply.body["id"].as_str().unwrap().to_string();
+        assert!(new != primary && new != other, "a merge makes a new id");
+        let props = &reply.body["properties"];
+        assert_eq!(props["email"], "p1@example.com");
+        assert_eq!(props["firstname"], "Pat", "the primary's value wins");
+        assert_eq!(
+            props["lastname"], "Two",
+            "a value only the other has is kept"
+        );
+        assert_eq!(
+            props["hs_additional_emails"],
+            "p2@example.com;old0@example.com"
+        );
+        let mut merged_ids = [primary.clone(), first.clone(), other.clone(), older.clone()];
+        merged_ids.sort_by_key(|id| id.parse::<u64>().unwrap());
+        assert_eq!(props["hs_merged_object_ids"], json!(merged_ids.join(";")));
+        let record = fake.record("contacts", &new).unwrap();
+        assert!(before.iter().all(|b| record.updated_ms > *b));
+        assert_eq!(
+            record.properties["lastmodifieddate"],
+            reply.body["updatedAt"]
+        );
+
+        // Every old id reads as the new record, with the new id.
+        for old in [&primary, &first, &other, &older] {
+            let read = get(
+                &fake,
+                &format!("/crm/objects/{V}/contacts/{old}?properties=email,hs_merged_object_ids"),
+            );
+            assert_eq!((read.status, &read.body["id"]), (200, &json!(new)));
+            assert_eq!(fake.merged_into("contacts", old), Some(new.clone()));
+        }
+        let batch = json!({ "properties": ["hs_additional_emails"], "propertiesWithHistory": [],
+            "inputs": [{ "id": primary }, { "id": other }] });
+        let read = post(
+            &fake,
+            &format!("/crm/objects/{V}/contacts/batch/read"),
+            batch,
+        );
+        assert_eq!((read.status, ids(&read, "id")), (200, vec![new.clone()]));
+        assert_eq!(
+            read.body["results"][0]["properties"]["hs_additional_emails"],
+            "p2@example.com;old0@example.com"
+        );
+
+        // Old ids leave lists and searches; the new record is in both.
+        let listed = get(
+            &fake,
+            &format!("/crm/objects/{V}/contacts?properties=hs_merged_object_ids"),
+        );
+        assert_eq!(ids(&listed, "id"), vec![new.clone()]);
+        assert_eq!(
+            listed.body["results"][0]["properties"]["hs_merged_object_ids"],
+            json!(merged_ids.join(";"))
+        );
+        let archived = get(&fake, &format!("/crm/objects/{V}/contacts?archived=true"));
+        assert_eq!(archived.body["results"], json!([]));
+        assert_eq!(search_ids(&fake, "contacts"), vec![new.clone()]);
+
+        // Associations moved, once each, and read from either end.
+        assert_eq!(
+            fake.associated_ids("contacts", &new, "deals"),
+            vec![deal.clone()]
+        );
+        assert_eq!(fake.associations(&deal), vec![new.clone()]);
+        assert_eq!(
+            fake.associated_ids("companies", &company, "contacts"),
+            vec![new.clone()]
+        );
+
+        // Writes by an old id are not found; old and additional emails stay taken.
+        let update = json!({ "inputs": [{ "id": other, "properties": { "firstname": "X" } }] });
+        let refused = post(
+            &fake,
+            &format!("/crm/objects/{V}/contacts/batch/update"),
+            update,
+        );
+        assert_eq!(
+            (refused.status, &refused.body["category"]),
+            (404, &json!("OBJECT_NOT_FOUND"))
+        );
+        for taken in ["P1@example.com", "p2@example.com", "old0@example.com"] {
+            let create =
+                json!({ "inputs": [{ "properties": { "email": taken }, "associations": [] }] });
+            let reply = post(
+                &fake,
+                &format!("/crm/objects/{V}/contacts/batch/create"),
+                create,
+            );
+            assert_eq!(reply.status, 409, "{taken}: {}", reply.body);
+            assert!(reply.body["message"].as_str().unwrap().ends_with(&new));
+        }
+        let free = json!({ "inputs": [{ "properties": { "email": "p3@example.com" }, "associations": [] }] });
+        assert_eq!(
+            post(
+                &fake,
+                &format!("/crm/objects/{V}/contacts/batch/create"),
+                free
+            )
+            .status,
+            201
+        );
+    }
+
+    #[test]
+    fn merge_properties_are_read_only_and_listed_for_every_object() {
+        let fake = FakeHubSpot::start(TOKEN);
+        for (object, has_additional) in [("contacts", true), ("companies", false), ("deals", false)]
+        {
+            let reply = get(&fake, &format!("/crm/properties/{V}/{object}"));
+            let find = |name: &str| {
+                let results = reply.body["results"].as_array().unwrap();
+                results.iter().find(|p| p["name"] == name).cloned()
+            };
+            let merged = find("hs_merged_object_ids").expect("listed");
+            assert_eq!(merged["modificationMetadata"]["readOnlyValue"], json!(true));
+            assert_eq!(merged["hubspotDefined"], json!(true));
+            let additional = find("hs_additional_emails");
+            assert_eq!(additional.is_some(), has_additional, "{object}");
+            if let Some(additional) = additional {
+                assert_eq!(
+                    additional["modificationMetadata"]["readOnlyValue"],
+                    json!(true)
+                );
+            }
+        }
+        let id = fake.seed("contacts", &[("email", "a@example.com")]);
+        let path = format!("/crm/objects/{V}/contacts/batch/update");
+        let write = json!({ "inputs": [{ "id": id, "properties": { "hs_additional_emails": "b@example.com" } }] });
+        let reply = post(&fake, &path, write);
+        assert_eq!(reply.status, 400);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("READ_ONLY_VALUE")
+        );
+    }
+
+    #[test]
+    fn companies_and_deals_merge_into_a_new_id_and_chains_resolve_to_the_newest() {
+        let fake = FakeHubSpot::start(TOKEN);
+        let a = fake.seed("companies", &[("name", "Acme"), ("domain", "acme.example")]);
+        let b = fake.seed("companies", &[("name", "ACME Inc"), ("city", "Tartu")]);
+        let contact = fake.seed("contacts", &[("email", "c@example.com")]);
+        fake.associate_records("companies", &b, "contacts", &contact);
+        let ab = fake.merge("companies", &a, &b);
+        let record = fake.record("companies", &ab).unwrap();
+        assert_eq!(
+            (
+                record.properties["name"].as_str(),
+                record.properties["city"].as_str()
+            ),
+            ("Acme", "Tartu")
+        );
+        assert!(!record.properties.contains_key("hs_additional_emails"));
+        assert_eq!(
+            fake.associated_ids("contacts", &contact, "companies"),
+            vec![ab.clone()]
+        );
+        let c = fake.seed("companies", &[("name", "Acme Holding")]);
+        let abc = fake.merge("companies", &c, &ab);
+        for old in [&a, &b, &ab, &c] {
+            let read = get(&fake, &format!("/crm/objects/{V}/companies/{old}"));
+            assert_eq!(read.body["id"], json!(abc), "{old}");
+        }
+        let mut all = [&a, &b, &ab, &c].map(|id| id.parse::<u64>().unwrap());
+        all.sort();
+        let listed = all.map(|id| id.to_string()).join(";");
+        assert_eq!(
+            fake.record("companies", &abc).unwrap().properties["hs_merged_object_ids"],
+            listed
+        );
+
+        fake.add_pipeline("p2", "Partners", &[("intro", "Intro")]);
+        let deal_a = fake.seed("deals", &[("dealname", "Main"), ("amount", "100")]);
+        let deal_b = fake.seed(
+            "deals",
+            &[
+                ("dealname", "Dup"),
+                ("pipeline", "p2"),
+                ("dealstage", "intro"),
+                ("closedate", "2026-12-01"),
+            ],
+        );
+        let reply = post(
+            &fake,
+            &format!("/crm/objects/{V}/deals/merge"),
+            merge_body(&deal_a, &deal_b),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let merged = reply.body["id"].as_str().unwrap();
+        assert!(merged != deal_a && merged != deal_b);
+        let props = &fake.record("deals", merged).unwrap().properties;
+        assert_eq!(props.get("pipeline").map(String::as_str), Some("default"));
+        assert_eq!(props.get("dealstage"), None, "no stage of another pipeline");
+        assert_eq!(
+            props.get("closedate").map(String::as_str),
+            Some("2026-12-01")
+        );
+        assert_eq!(
+            get(&fake, &format!("/crm/objects/{V}/deals/{deal_b}")).body["id"],
+            json!(merged)
+        );
+    }
+
+    #[test]
+    fn merge_refuses_bad_input_with_hubspot_errors_and_writes_nothing() {
+        let fake = FakeHubSpot::start(TOKEN);
+        let a = fake.seed("contacts", &[("email", "a@example.com")]);
+        let b = fake.seed("contacts", &[("email", "b@example.com")]);
+        let deal = fake.seed("deals", &[("dealname", "D")]);
+        let path = format!("/crm/objects/{V}/contacts/merge");
+        let cases = [
+            (merge_body(&a, &a), 400, "VALIDATION_ERROR"),
+            (merge_body(&a, "999"), 404, "OBJECT_NOT_FOUND"),
+            (merge_body("999", &b), 404, "OBJECT_NOT_FOUND"),
+            (merge_body(&a, &deal), 404, "OBJECT_NOT_FOUND"),
+            (json!({ "primaryObjectId": a }), 400, "VALIDATION_ERROR"),
+            (
+                json!({ "primaryObjectId": a, "objectIdToMerge": 5 }),
+                400,
+                "VALIDATION_ERROR",
+            ),
+            (
+                json!({ "primaryObjectId": a, "objectIdToMerge": b, "x": 1 }),
+                400,
+                "VALIDATION_ERROR",
+            ),
+        ];
+        for (body, status, category) in cases {
+            let reply = post(&fake, &path, body.clone());
+            assert_eq!(
+                (reply.status, &reply.body["category"]),
+                (status, &json!(category)),
+                "{body}"
+            );
+            assert_eq!(reply.body["status"], "error");
+            assert!(reply.body["correlationId"].is_string() && reply.body["message"].is_string());
+        }
+        assert_eq!(
+            ids(&get(&fake, &format!("/crm/objects/{V}/contacts")), "id"),
+            vec![a.clone(), b.clone()]
+        );
+        assert_eq!(call(&fake, "", &path, Some(merge_body(&a, &b))).status, 401);
+        fake.set_scopes(&["crm.objects.contacts.read"]);
+        assert_eq!(post(&fake, &path, merge_body(&a, &b)).status, 403);
+        fake.set_scopes(ALL_SCOPES);
+        let merged = fake.merge("contacts", &a, &b);
+        // A merged-away id is no longer a record to merge.
+        let again = post(&fake, &path, merge_body(&merged, &b));
+        assert_eq!(
+            (again.status, &again.body["category"]),
+            (404, &json!("OBJECT_NOT_FOUND"))
+        );
+        assert_eq!(
+            post(&fake, "/crm/objects/v3/contacts/merge", merge_body(&a, &b)).status,
+            404
         );
     }
 }

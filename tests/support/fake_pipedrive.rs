@@ -1,6 +1,6 @@
 //! A stateful, strict fake of Pipedrive's API v2 (persons, deals,
 //! organizations, their field endpoints, pipelines, stages) plus the v1
-//! users list, built on
+//! users list and the v1 merges of persons, organizations and deals, built on
 //! `server.rs`. It models what crmsync calls; any other path (the search
 //! endpoints among them) is an unknown route.
 //!
@@ -26,6 +26,8 @@ const TOKEN_USER: i64 = 1;
 const DEFAULT_CURRENCY: &str = "USD";
 /// `visible_to` for new records when the body does not set it.
 const DEFAULT_VISIBLE_TO: i64 = 3;
+/// The company of every v1 answer that names one (`company_id`).
+const COMPANY_ID: i64 = 1;
 const ERROR_INFO: &str =
     "Please check developers.pipedrive.com for more information about Pipedrive API.";
 /// Burst limit for an API token on the Lite plan, the lowest documented
@@ -140,6 +142,19 @@ impl FakePipedrive {
     /// not live); its persons and deals are unlinked (see `delete`).
     pub fn delete_organization(&self, id: i64) {
         self.remove(Entity::Organization, id)
+    }
+
+    /// Merges record `id` into `merge_with_id` as `PUT /v1/{kind}/{id}/merge`
+    /// does (see `PipedriveState::merge`); `kind` is "persons",
+    /// "organizations" or "deals". Returns the survivor's id
+    /// (`merge_with_id`); panics where the API would refuse. Not a request:
+    /// nothing is logged or rate limited.
+    pub fn merge(&self, kind: &str, id: i64, merge_with_id: i64) -> i64 {
+        let entity = Entity::from_collection(kind).unwrap_or_else(|| {
+            panic!("merge takes \"persons\", \"organizations\" or \"deals\", not {kind:?}")
+        });
+        let merged = self.server.state().merge(entity, id, merge_with_id);
+        merged.unwrap_or_else(|e| panic!("merge {kind} {id} into {merge_with_id}: {}", e.body))
     }
 
     /// A person in the v2 GET shape; deleted persons are returned too (with
@@ -812,6 +827,9 @@ enum Route {
     Pipelines,
     Stages,
     Users,
+    /// `PUT /api/v1/{persons|organizations|deals}/{id}/merge` (v1 has no
+    /// replacement in v2).
+    Merge(Entity, i64),
 }
 
 impl Route {
@@ -821,6 +839,10 @@ impl Route {
         let segments: Vec<&str> = path.split('/').collect();
         let route = match (method, segments.as_slice()) {
             ("GET", ["", "api", "v1", "users"]) => Route::Users,
+            ("PUT", ["", "api", "v1", collection, id, "merge"]) => {
+                let entity = Entity::from_collection(collection)?;
+                Route::Merge(entity, id.parse().ok().filter(|id: &i64| *id > 0)?)
+            }
             ("GET", ["", "api", "v2", "pipelines"]) => Route::Pipelines,
             ("GET", ["", "api", "v2", "stages"]) => Route::Stages,
             (method, ["", "api", "v2", collection, rest @ ..]) => {
@@ -866,7 +888,11 @@ impl Route {
             ]
             .concat(),
             Route::Get(..) => VIEW.to_vec(),
-            Route::Create(_) | Route::Update(..) | Route::Delete(..) | Route::Users => Vec::new(),
+            Route::Create(_)
+            | Route::Update(..)
+            | Route::Delete(..)
+            | Route::Users
+            | Route::Merge(..) => Vec::new(),
             Route::Fields(_) => PAGING.to_vec(),
             Route::Pipelines => [PAGING, SORTING].concat(),
             Route::Stages => [PAGING, SORTING, &["pipeline_id"]].concat(),
@@ -931,6 +957,11 @@ impl PipedriveState {
             Route::Stages => self.stages(&params)?,
             Route::Users => {
                 json!({"success": true, "data": self.users.iter().map(render_user).collect::<Vec<_>>()})
+            }
+            Route::Merge(entity, id) => {
+                let merge_with_id = merge_with_id(&request_body(request)?)?;
+                let survivor = self.merge(entity, id, merge_with_id)?;
+                self.merge_response(entity, survivor, id)
             }
         };
         // The v2 spec documents 200 for POST too (addPerson, addDeal).
@@ -1144,6 +1175,155 @@ impl PipedriveState {
         Ok(())
     }
 
+    /// Merges record `id` into `merge_with_id`, as Pipedrive's merge
+    /// tutorials describe: the record of `merge_with_id` survives with its
+    /// id and its values; a field it has empty (`null`, no custom value, an
+    /// empty label list) takes the other's value, except those in
+    /// `NOT_FILLED_BY_MERGE`; the other's emails and
+    /// phones are added after its own (once each: emails compared without
+    /// case, phones as written; the survivor's primary stays primary, the
+    /// added entries are not primary); related records move to it (deals'
+    /// `person_id`/`org_id`, persons' `org_id`) and the other record is
+    /// removed. Undocumented, and read strictly here:
+    /// - the removed record is deleted exactly as DELETE deletes (404 on
+    ///   GET, `is_deleted` with the merge time as `update_time`, listed
+    ///   under deals' `status=deleted`); nothing in v2 says it was merged;
+    /// - the survivor's `update_time` becomes the merge time;
+    /// - the moved records keep their `update_time` (as an organization's
+    ///   delete unlinks without touching it), so an incremental listing
+    ///   does not show that their `person_id`/`org_id` changed;
+    /// - organizations' text fields are not combined (the organization
+    ///   tutorial says text is merged "where possible", without a format).
+    fn merge(&mut self, entity: Entity, id: i64, merge_with_id: i64) -> Result<i64, ApiError> {
+        let other = self.live(entity, id)?.clone();
+        if merge_with_id == id {
+            let what = entity.singular();
+            return Err(ApiError::bad_request(format!(
+                "Cannot merge a {what} with itself"
+            )));
+        }
+        self.live(entity, merge_with_id)?;
+        let now = self.clock.now();
+        let survivor = self
+            .table_mut(entity)
+            .rows
+            .get_mut(&merge_with_id)
+            .expect("live record");
+        for (name, value) in &other.fields {
+            let empty = match survivor.fields.get(name) {
+                None | Some(Value::Null) => true,
+                Some(Value::Array(items)) => items.is_empty() && name == "label_ids",
+                Some(_) => false,
+            };
+            if empty && !NOT_FILLED_BY_MERGE.contains(&name.as_str()) {
+                survivor.fields.insert(name.clone(), value.clone());
+            }
+        }
+        if entity == Entity::Person {
+            for list in ["emails", "phones"] {
+                let joined = join_contacts(list, &survivor.fields[list], &other.fields[list]);
+                survivor.fields.insert(list.into(), joined);
+            }
+        }
+        for (code, value) in &other.custom {
+            survivor
+                .custom
+                .entry(code.clone())
+                .or_insert_with(|| value.clone());
+        }
+        survivor.update_time = now;
+        let removed = self
+            .table_mut(entity)
+            .rows
+            .get_mut(&id)
+            .expect("live record");
+        removed.is_deleted = true;
+        removed.update_time = now;
+        let moved: &[(Entity, &str)] = match entity {
+            Entity::Person => &[(Entity::Deal, "person_id")],
+            Entity::Organization => &[(Entity::Person, "org_id"), (Entity::Deal, "org_id")],
+            Entity::Deal => &[],
+        };
+        for (related, field) in moved {
+            for row in self.table_mut(*related).rows.values_mut() {
+                if row.field_i64(field) == Some(id) {
+                    row.fields.insert(field.to_string(), json!(merge_with_id));
+                }
+            }
+        }
+        Ok(merge_with_id)
+    }
+
+    /// The 200 answer of a merge (v1 spec): persons get `mergePersonItem`
+    /// and deals `DealStrict`, each the survivor with `merge_what_id` (read
+    /// here as the id of the record merged into it); organizations only
+    /// `{"id"}` of the survivor.
+    fn merge_response(&self, entity: Entity, survivor: i64, merged: i64) -> Value {
+        let record = &self.table(entity).rows[&survivor];
+        let name_of = |table: &Table, id: Option<i64>| {
+            id.and_then(|id| table.rows.get(&id))
+                .and_then(|r| r.fields.get("name").cloned())
+                .unwrap_or(Value::Null)
+        };
+        let owner = record.field_i64("owner_id");
+        let owner_name = (self.users.iter())
+            .find(|u| Some(u.id) == owner)
+            .map_or(Value::Null, |u| json!(u.name));
+        let labels = record.fields.get("label_ids").cloned().unwrap_or(json!([]));
+        let first_label = labels.get(0).cloned().unwrap_or(Value::Null);
+        let visible_to = record
+            .fields
+            .get("visible_to")
+            .map_or(Value::Null, |v| json!(v.to_string()));
+        let field = |name: &str| record.fields.get(name).cloned().unwrap_or(Value::Null);
+        let data = match entity {
+            Entity::Organization => json!({"id": survivor}),
+            Entity::Person => {
+                let name = field("name");
+                let first_char = name
+                    .as_str()
+                    .and_then(|n| n.chars().next())
+                    .map(|c| c.to_lowercase().to_string());
+                json!({
+                    "id": survivor, "company_id": COMPANY_ID, "owner_id": owner, "org_id": field("org_id"),
+                    "name": name, "first_name": field("first_name"), "last_name": field("last_name"),
+                    "active_flag": true, "phone": field("phones"), "email": field("emails"),
+                    "first_char": first_char, "add_time": v1_time(record.add_time),
+                    "update_time": v1_time(record.update_time), "visible_to": visible_to,
+                    "picture_id": null, "label": first_label, "label_ids": labels,
+                    "org_name": name_of(&self.organizations, record.field_i64("org_id")),
+                    "owner_name": owner_name, "cc_email": null, "merge_what_id": merged,
+                })
+            }
+            Entity::Deal => {
+                let time = |name: &str| match field(name) {
+                    Value::String(t) => json!(t.replace('T', " ").replace('Z', "")),
+                    other => other,
+                };
+                let status = field("status");
+                json!({
+                    "id": survivor, "creator_user_id": field("creator_user_id"), "user_id": owner,
+                    "person_id": field("person_id"), "org_id": field("org_id"),
+                    "stage_id": field("stage_id"), "title": field("title"), "value": field("value"),
+                    "currency": field("currency"), "add_time": v1_time(record.add_time),
+                    "update_time": v1_time(record.update_time),
+                    "stage_change_time": time("stage_change_time"),
+                    "active": status == json!("open"), "deleted": false,
+                    "is_archived": field("is_archived"), "status": status,
+                    "probability": field("probability"), "lost_reason": field("lost_reason"),
+                    "visible_to": visible_to, "close_time": time("close_time"),
+                    "pipeline_id": field("pipeline_id"), "won_time": time("won_time"),
+                    "lost_time": time("lost_time"), "expected_close_date": field("expected_close_date"),
+                    "label": first_label,
+                    "person_name": name_of(&self.persons, record.field_i64("person_id")),
+                    "org_name": name_of(&self.organizations, record.field_i64("org_id")),
+                    "owner_name": owner_name, "merge_what_id": merged,
+                })
+            }
+        };
+        json!({"success": true, "data": data})
+    }
+
     fn fields(&self, entity: Entity, params: &Params) -> Result<Value, ApiError> {
         let builtin = entity.builtin_fields().iter().map(|(code, name, field_type)| {
             // Built-in option ids are strings (spec: personFields `options[].id`).
@@ -1202,6 +1382,91 @@ impl PipedriveState {
         });
         Ok(listing(data.collect(), next))
     }
+}
+
+/// Fields a merge never copies into an empty field of the survivor: the
+/// contact lists (joined instead), a person's name parts (the survivor
+/// always has a name, and its parts must match it), and a deal's fields
+/// that belong to its status (a lost deal's `lost_reason` on an open deal
+/// would be a deal no write could make).
+const NOT_FILLED_BY_MERGE: &[&str] = &[
+    "emails",
+    "phones",
+    "name",
+    "first_name",
+    "last_name",
+    "stage_change_time",
+    "close_time",
+    "won_time",
+    "lost_time",
+    "lost_reason",
+    "archive_time",
+];
+
+/// `mergePersonsRequest` and its siblings: exactly one integer
+/// `merge_with_id` above zero. v1 answers a bad body with its plain 400
+/// envelope (not v2's `ERR_SCHEMA_VALIDATION_FAILED`).
+fn merge_with_id(body: &Value) -> Result<i64, ApiError> {
+    let fields = body
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("The body must be a JSON object".into()))?;
+    if let Some(extra) = fields.keys().find(|k| *k != "merge_with_id") {
+        return Err(ApiError::bad_request(format!(
+            "Parameter '{extra}' is not allowed for this request"
+        )));
+    }
+    match fields.get("merge_with_id").and_then(Value::as_i64) {
+        Some(id) if id > 0 => Ok(id),
+        Some(_) => Err(ApiError::bad_request(
+            "merge_with_id must be a positive integer".into(),
+        )),
+        None => Err(ApiError::bad_request(
+            "merge_with_id is required (an integer)".into(),
+        )),
+    }
+}
+
+/// The survivor's emails or phones, then the other's not already there
+/// (emails compared without case, phones as written; entries without a
+/// value are kept as they are). Added entries are not primary, unless the
+/// survivor had no primary: then the first entry with a value becomes it.
+fn join_contacts(list: &str, kept: &Value, added: &Value) -> Value {
+    let key = |entry: &Value| {
+        let value = entry
+            .get("value")
+            .and_then(Value::as_str)?
+            .trim()
+            .to_string();
+        Some(if list == "emails" {
+            value.to_lowercase()
+        } else {
+            value
+        })
+    };
+    let mut out: Vec<Value> = kept.as_array().cloned().unwrap_or_default();
+    for entry in added.as_array().into_iter().flatten() {
+        if key(entry).is_some_and(|k| out.iter().any(|e| key(e).as_deref() == Some(k.as_str()))) {
+            continue;
+        }
+        let mut entry = entry.clone();
+        if entry.get("primary").is_some() {
+            entry["primary"] = json!(false);
+        }
+        out.push(entry);
+    }
+    let no_primary = !out.iter().any(|e| e["primary"] == json!(true));
+    if let Some(first) = out
+        .iter_mut()
+        .find(|e| no_primary && e.get("value").is_some())
+    {
+        first["primary"] = json!(true);
+    }
+    Value::Array(out)
+}
+
+/// v1 times are `YYYY-MM-DD HH:MM:SS` (UTC).
+fn v1_time(secs: i64) -> String {
+    format_time(secs).replace('T', " ").replace('Z', "")
 }
 
 /// The envelope of every paged answer.
@@ -3102,5 +3367,232 @@ mod tests {
                 text.as_bytes()
             );
         }
+    }
+
+    fn merge(fake: &FakePipedrive, kind: &str, id: i64, body: Value) -> Answer {
+        call(
+            fake,
+            "PUT",
+            &format!("/api/v1/{kind}/{id}/merge"),
+            Some(body),
+        )
+    }
+
+    #[test]
+    fn a_person_merge_keeps_the_survivor_and_takes_the_others_entries_and_deals() {
+        let fake = FakePipedrive::start(TOKEN);
+        let org = fake.seed_organization(json!({"name": "Acme"}));
+        let keep = fake.seed_person(json!({
+            "name": "Pat",
+            "emails": [{"value": "p1@example.com", "primary": true, "label": "work"}],
+            "phones": [{"value": "111", "primary": true}],
+        }));
+        let gone = fake.seed_person(json!({
+            "name": "Pat Two", "org_id": org,
+            "emails": [{"value": "work@example.com", "primary": true}, {"value": "P1@example.com"}],
+            "phones": [{"value": "222", "primary": true, "label": "mobile"}, {"value": "111"}],
+        }));
+        let deal = fake.seed_deal(json!({"title": "Theirs", "person_id": gone}));
+        let deal_time = fake.deal(deal).unwrap()["update_time"].clone();
+
+        let answer = merge(&fake, "persons", gone, json!({"merge_with_id": keep}));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let data = &answer.body["data"];
+        assert_eq!(
+            (data["id"].as_i64(), data["merge_what_id"].as_i64()),
+            (Some(keep), Some(gone))
+        );
+        assert_eq!(answer.body["success"], json!(true));
+        let expected_emails = json!([
+            {"value": "p1@example.com", "primary": true, "label": "work"},
+            {"value": "work@example.com", "primary": false, "label": "work"},
+        ]);
+        let expected_phones = json!([
+            {"value": "111", "primary": true, "label": "work"},
+            {"value": "222", "primary": false, "label": "mobile"},
+        ]);
+        assert_eq!(
+            (&data["email"], &data["phone"]),
+            (&expected_emails, &expected_phones)
+        );
+        let name = [&data["name"], &data["first_name"], &data["last_name"]];
+        assert_eq!(
+            name,
+            [&json!("Pat"), &json!("Pat"), &Value::Null],
+            "no name part filled"
+        );
+        assert_eq!(data["org_id"], json!(org));
+        assert_eq!(data["org_name"], json!("Acme"));
+        assert!(
+            !data["update_time"].as_str().unwrap().contains('T'),
+            "v1 time format"
+        );
+
+        let survivor = get(&fake, &format!("/api/v2/persons/{keep}")).body["data"].clone();
+        assert_eq!(
+            (&survivor["emails"], &survivor["phones"]),
+            (&expected_emails, &expected_phones)
+        );
+        assert_eq!(
+            survivor["org_id"],
+            json!(org),
+            "an empty field takes the other's value"
+        );
+        // The merged-away person is gone as a deleted one is.
+        assert_eq!(get(&fake, &format!("/api/v2/persons/{gone}")).status, 404);
+        let listed: Vec<Value> = get(&fake, "/api/v2/persons").body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect();
+        assert_eq!(listed, vec![json!(keep)]);
+        let removed = fake.person(gone).unwrap();
+        assert_eq!(removed["is_deleted"], json!(true));
+        assert_eq!(
+            removed["update_time"], survivor["update_time"],
+            "both stamped with the merge time"
+        );
+        let since = survivor["update_time"].as_str().unwrap();
+        let changed = get(&fake, &format!("/api/v2/persons?updated_since={since}"));
+        assert_eq!(changed.body["data"][0]["id"], json!(keep));
+        // Deals move to the survivor without a new update_time.
+        let moved = fake.deal(deal).unwrap();
+        assert_eq!(
+            (&moved["person_id"], &moved["update_time"]),
+            (&json!(keep), &deal_time)
+        );
+        let by_person = get(&fake, &format!("/api/v2/deals?person_id={keep}"));
+        assert_eq!(by_person.body["data"][0]["id"], json!(deal));
+        let third = fake.seed_person(json!({"name": "Third"}));
+        assert_eq!(
+            fake.merge("persons", keep, third),
+            third,
+            "the helper returns the survivor"
+        );
+        assert_eq!(fake.person(keep).unwrap()["is_deleted"], json!(true));
+        assert_eq!(fake.person(third).unwrap()["emails"], expected_emails);
+    }
+
+    #[test]
+    fn organization_and_deal_merges_move_relations_and_fill_only_empty_fields() {
+        let fake = FakePipedrive::start(TOKEN);
+        let keep = fake.seed_organization(json!({"name": "Acme", "website": null}));
+        let gone =
+            fake.seed_organization(json!({"name": "ACME Inc", "website": "https://acme.example"}));
+        let person = fake.seed_person(json!({"name": "Pat", "org_id": gone}));
+        let deal = fake.seed_deal(json!({"title": "Big", "org_id": gone, "person_id": person}));
+        let answer = merge(&fake, "organizations", gone, json!({"merge_with_id": keep}));
+        assert_eq!(answer.body, json!({"success": true, "data": {"id": keep}}));
+        let survivor = fake.organization(keep).unwrap();
+        assert_eq!(
+            (&survivor["name"], &survivor["website"]),
+            (&json!("Acme"), &json!("https://acme.example"))
+        );
+        assert_eq!(fake.organization(gone).unwrap()["is_deleted"], json!(true));
+        assert_eq!(fake.person(person).unwrap()["org_id"], json!(keep));
+        assert_eq!(fake.deal(deal).unwrap()["org_id"], json!(keep));
+        assert_eq!(
+            get(&fake, &format!("/api/v2/organizations/{gone}")).status,
+            404
+        );
+
+        let main = fake.seed_deal(json!({"title": "Main", "value": 100}));
+        let dup = fake.seed_deal(
+            json!({"title": "Dup", "value": 5, "expected_close_date": "2026-12-01",
+            "person_id": person, "status": "lost", "lost_reason": "Price"}),
+        );
+        let answer = merge(&fake, "deals", dup, json!({"merge_with_id": main}));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let data = &answer.body["data"];
+        assert_eq!(
+            (data["id"].as_i64(), data["merge_what_id"].as_i64()),
+            (Some(main), Some(dup))
+        );
+        assert_eq!(
+            (&data["title"], &data["value"], &data["person_id"]),
+            (&json!("Main"), &json!(100), &json!(person))
+        );
+        assert_eq!(data["person_name"], json!("Pat"));
+        let survivor = fake.deal(main).unwrap();
+        assert_eq!(survivor["expected_close_date"], json!("2026-12-01"));
+        let status = [
+            &survivor["status"],
+            &survivor["lost_reason"],
+            &survivor["lost_time"],
+        ];
+        assert_eq!(
+            status,
+            [&json!("open"), &Value::Null, &Value::Null],
+            "status fields stay the survivor's"
+        );
+        let deleted = get(&fake, "/api/v2/deals?status=deleted");
+        assert_eq!(deleted.body["data"][0]["id"], json!(dup));
+        assert_eq!(fake.merge("deals", deal, main), main);
+        assert_eq!(fake.deals().len(), 1);
+    }
+
+    #[test]
+    fn merge_refuses_bad_bodies_unknown_records_and_itself_and_changes_nothing() {
+        let fake = FakePipedrive::start(TOKEN);
+        let a = fake.seed_person(json!({"name": "A"}));
+        let b = fake.seed_person(json!({"name": "B"}));
+        let before = fake.persons();
+        let cases = [
+            (a, json!({}), 400),
+            (a, json!({"merge_with_id": b.to_string()}), 400),
+            (a, json!({"merge_with_id": 0}), 400),
+            (a, json!({"merge_with_id": b, "extra": 1}), 400),
+            (a, json!({"merge_with_id": a}), 400),
+            (99, json!({"merge_with_id": b}), 404),
+            (a, json!({"merge_with_id": 99}), 404),
+        ];
+        for (id, body, status) in cases {
+            let answer = merge(&fake, "persons", id, body.clone());
+            assert_eq!(answer.status, status, "{body}: {}", answer.body);
+            assert_eq!(answer.body["success"], json!(false));
+            assert!(answer.body["error"].is_string(), "{}", answer.body);
+        }
+        assert_eq!(fake.persons(), before);
+        let url = format!("{}/api/v1/persons/{a}/merge", fake.url());
+        let plain = Client::new()
+            .put(url)
+            .header("x-api-token", TOKEN)
+            .body("merge_with_id=2")
+            .send()
+            .unwrap();
+        assert_eq!(plain.status().as_u16(), 400, "a JSON body is required");
+        let unauthorized = call_with_token(
+            &fake,
+            "PUT",
+            &format!("/api/v1/persons/{a}/merge"),
+            Some(json!({"merge_with_id": b})),
+            None,
+        );
+        assert_eq!(unauthorized.status, 401);
+        assert_eq!(
+            merge(&fake, "persons", a, json!({"merge_with_id": b})).status,
+            200
+        );
+        // The merged-away person cannot be merged again, from either end.
+        assert_eq!(
+            merge(&fake, "persons", a, json!({"merge_with_id": b})).status,
+            404
+        );
+        assert_eq!(
+            merge(&fake, "persons", b, json!({"merge_with_id": a})).status,
+            404
+        );
+        let v2 = call(
+            &fake,
+            "PUT",
+            &format!("/api/v2/persons/{b}/merge"),
+            Some(json!({"merge_with_id": a})),
+        );
+        assert_eq!(v2.status, 404);
+        assert_eq!(
+            fake.unknown_routes(),
+            vec![format!("PUT /api/v2/persons/{b}/merge")]
+        );
     }
 }
