@@ -146,8 +146,9 @@ pub fn pair_snapshots<'a>(snapshots: &'a Snapshots, pair: &PairConfig) -> [&'a S
 /// snapshots. After a first full pull an object fetches only what changed
 /// since its snapshot's watermark and merges it in; when `full_pull_every`
 /// says so (so many runs, or a last full pull so old) or with `full`, it
-/// fetches everything again, which is when deletes are seen. Owners and labels are fetched on full pulls and only when a
-/// value map needs them, once per system (connectors cache their metadata).
+/// fetches everything again, which is when deletes are seen. Owners and
+/// labels are fetched on full pulls and only when a value map needs them,
+/// once per system (connectors cache their metadata).
 pub fn pull(
     config: &Config,
     pairs: &[&PairConfig],

@@ -4,8 +4,6 @@
 //! on how often cron runs. Parsing and the decision only; the time of the
 //! last full pull is kept by the snapshot.
 
-use std::fmt;
-
 /// How often a full pull comes round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullPullEvery {
@@ -46,15 +44,6 @@ impl FullPullEvery {
         match self {
             FullPullEvery::Runs(n) => incremental_runs.saturating_add(1) >= n,
             FullPullEvery::Age(age) => last_full_ms.is_none_or(|at| now_ms - at >= age),
-        }
-    }
-}
-
-impl fmt::Display for FullPullEvery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            FullPullEvery::Runs(n) => write!(f, "every {n} runs"),
-            FullPullEvery::Age(ms) => write!(f, "when the last full pull is {}s old", ms / 1000),
         }
     }
 }
