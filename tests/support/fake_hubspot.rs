@@ -194,6 +194,41 @@ impl FakeHubSpot {
         id.to_string()
     }
 
+    /// A user adding a secondary email to a contact in the UI: it joins
+    /// `hs_additional_emails` (lowercased) and the modified time advances.
+    /// Panics if the contact is not live, the address is invalid, or any
+    /// contact (this one included) already holds it.
+    pub fn add_additional_email(&self, contact_id: &str, email: &str) {
+        let kind = Kind::Contacts;
+        let email = email.trim().to_lowercase();
+        assert!(is_email(&email), "{email:?} is not an email address");
+        let mut state = self.state();
+        let Some(id) = state.live_id(kind, contact_id) else {
+            panic!("no live contact {contact_id}");
+        };
+        let mut holders = state.holders(kind, "email", &email);
+        holders.extend(state.holders(kind, ADDITIONAL_EMAILS, &email));
+        assert!(
+            holders.is_empty(),
+            "{email} is already held by contact {holders:?}"
+        );
+        state.change_record(kind, id, |record| {
+            let list = record
+                .properties
+                .entry(ADDITIONAL_EMAILS.into())
+                .or_default();
+            if !list.is_empty() {
+                list.push(';');
+            }
+            list.push_str(&email);
+            record.updated_ms = now_ms().max(record.updated_ms + 1);
+            let modified = format_iso(record.updated_ms);
+            record
+                .properties
+                .insert(kind.info().modified.into(), modified);
+        });
+    }
+
     /// The id of the live record an id was merged into (the newest one after
     /// a chain of merges), or None if it was never merged away.
     pub fn merged_into(&self, object: &str, id: &str) -> Option<String> {
@@ -1997,20 +2032,21 @@ impl HubSpotState {
             let message = format!("Cannot merge {} {a} with itself", kind.info().singular);
             return Err(message.into());
         }
-        let (first, second) = (self.table(kind)[&a].clone(), self.table(kind)[&b].clone());
-        let mut properties = second.properties.clone();
-        properties.extend(first.properties.clone());
-        if kind == Kind::Deals && first.properties.contains_key("pipeline") {
+        let (primary_record, other_record) =
+            (self.table(kind)[&a].clone(), self.table(kind)[&b].clone());
+        let mut properties = other_record.properties.clone();
+        properties.extend(primary_record.properties.clone());
+        if kind == Kind::Deals && primary_record.properties.contains_key("pipeline") {
             // A stage belongs to its pipeline: the pair comes from the primary.
             properties.remove("dealstage");
             properties.extend(
-                first
+                primary_record
                     .properties
                     .get("dealstage")
                     .map(|s| ("dealstage".into(), s.clone())),
             );
         }
-        let mut merged_ids: Vec<u64> = [&first, &second]
+        let mut merged_ids: Vec<u64> = [&primary_record, &other_record]
             .iter()
             .filter_map(|r| r.properties.get(MERGED_IDS))
             .flat_map(|raw| {
@@ -2026,7 +2062,7 @@ impl HubSpotState {
         properties.insert(MERGED_IDS.into(), merged_ids.join(";"));
         if kind == Kind::Contacts {
             let email = properties.get("email").cloned().unwrap_or_default();
-            let addresses = [&first, &second].into_iter().flat_map(|r| {
+            let addresses = [&primary_record, &other_record].into_iter().flat_map(|r| {
                 let own = r.properties.get("email").map(String::as_str);
                 let extra = r
                     .properties
@@ -2049,9 +2085,9 @@ impl HubSpotState {
             }
         }
         let now = now_ms()
-            .max(first.updated_ms + 1)
-            .max(second.updated_ms + 1);
-        let created_ms = first.created_ms.min(second.created_ms);
+            .max(primary_record.updated_ms + 1)
+            .max(other_record.updated_ms + 1);
+        let created_ms = primary_record.created_ms.min(other_record.created_ms);
         for old in [a, b] {
             self.reindex(kind, old, false);
             self.records.entry(kind).or_default().remove(&old);
@@ -3349,5 +3385,60 @@ mod tests {
             post(&fake, "/crm/objects/v3/contacts/merge", merge_body(&a, &b)).status,
             404
         );
+    }
+
+    #[test]
+    fn an_additional_email_added_by_hand_is_read_and_kept_unique() {
+        let fake = FakeHubSpot::start(TOKEN);
+        let id = fake.seed("contacts", &[("email", "p1@example.com")]);
+        let before = fake.record("contacts", &id).unwrap().updated_ms;
+        fake.add_additional_email(&id, "Old0@example.com");
+        fake.add_additional_email(&id, "old1@example.com");
+        let record = fake.record("contacts", &id).unwrap();
+        assert!(record.updated_ms > before);
+        let read = get(
+            &fake,
+            &format!("/crm/objects/{V}/contacts/{id}?properties=hs_additional_emails"),
+        );
+        assert_eq!(
+            read.body["properties"]["hs_additional_emails"],
+            "old0@example.com;old1@example.com"
+        );
+        let create = json!({ "inputs": [{ "properties": { "email": "old1@example.com" }, "associations": [] }] });
+        let path = format!("/crm/objects/{V}/contacts/batch/create");
+        assert_eq!(post(&fake, &path, create).status, 409);
+    }
+
+    #[test]
+    fn a_merge_whose_answer_is_lost_is_found_by_the_old_ids_and_not_repeated() {
+        let fake = FakeHubSpot::start(TOKEN);
+        let a = fake.seed("contacts", &[("email", "a@example.com")]);
+        let b = fake.seed("contacts", &[("email", "b@example.com")]);
+        let path = format!("/crm/objects/{V}/contacts/merge");
+        fake.server()
+            .inject("/merge", 1, super::super::server::Fault::CommitThenDrop);
+        let url = format!("{}{path}", fake.url());
+        let lost = Client::new()
+            .post(url)
+            .bearer_auth(TOKEN)
+            .json(&merge_body(&a, &b))
+            .send();
+        assert!(lost.is_err(), "the answer is dropped");
+        let found = get(
+            &fake,
+            &format!("/crm/objects/{V}/contacts/{b}?properties=hs_merged_object_ids"),
+        );
+        let new = found.body["id"].as_str().unwrap().to_string();
+        assert_ne!(new, b);
+        assert_eq!(
+            found.body["properties"]["hs_merged_object_ids"],
+            json!(format!("{a};{b}"))
+        );
+        let again = post(&fake, &path, merge_body(&a, &b));
+        assert_eq!(
+            (again.status, &again.body["category"]),
+            (404, &json!("OBJECT_NOT_FOUND"))
+        );
+        assert_eq!(fake.records("contacts").len(), 1);
     }
 }

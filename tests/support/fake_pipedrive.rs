@@ -3595,4 +3595,34 @@ mod tests {
             vec![format!("PUT /api/v2/persons/{b}/merge")]
         );
     }
+
+    #[test]
+    fn a_merge_whose_answer_is_lost_shows_on_the_survivor_and_is_not_repeated() {
+        let fake = FakePipedrive::start(TOKEN);
+        let keep =
+            fake.seed_person(json!({"name": "Keep", "emails": [{"value": "k@example.com"}]}));
+        let gone =
+            fake.seed_person(json!({"name": "Gone", "emails": [{"value": "g@example.com"}]}));
+        fake.server()
+            .inject("/merge", 1, super::super::server::Fault::CommitThenDrop);
+        let url = format!("{}/api/v1/persons/{gone}/merge", fake.url());
+        let body = json!({"merge_with_id": keep});
+        let lost = Client::new()
+            .put(url)
+            .header("x-api-token", TOKEN)
+            .json(&body)
+            .send();
+        assert!(lost.is_err(), "the answer is dropped");
+        let survivor = get(&fake, &format!("/api/v2/persons/{keep}")).body["data"].clone();
+        let emails: Vec<&Value> = survivor["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["value"])
+            .collect();
+        assert_eq!(emails, [&json!("k@example.com"), &json!("g@example.com")]);
+        assert_eq!(get(&fake, &format!("/api/v2/persons/{gone}")).status, 404);
+        assert_eq!(merge(&fake, "persons", gone, body).status, 404);
+        assert_eq!(fake.persons().len(), 1);
+    }
 }
