@@ -1,7 +1,8 @@
 //! Alerts: when a run ends in 1, 4, 5, 6 or 7 and `[alerts] webhook_env` is
-//! set (never for 8: a run skipped because the previous one is still going
-//! is the normal overlap of a short cron interval, not a failure), post a short Slack-compatible JSON summary (`{"text": …}`) to the URL
-//! in that variable. An alert that cannot be delivered is logged and never
+//! set, post a short Slack-compatible JSON summary (`{"text": …}`) to the
+//! URL in that variable. Never for 8: a run skipped because the previous
+//! one is still going is the normal overlap of a short cron interval, not a
+//! failure. An alert that cannot be delivered is logged and never
 //! changes the exit status. The URL is a secret: it is never logged, and
 //! neither is reqwest's error text, which could contain it.
 
@@ -41,6 +42,8 @@ pub fn summary(
         ExitStatus::SafetyStop => "safety stop, nothing written",
         ExitStatus::Auth => "authentication",
         ExitStatus::Skipped => "skipped, the previous run is still going",
+        ExitStatus::Interrupted => "interrupted by SIGINT",
+        ExitStatus::Terminated => "interrupted by SIGTERM",
     };
     let mut text = format!(
         "crmsync {command} ({config}) exited {} ({meaning})",
@@ -125,6 +128,8 @@ mod tests {
             ExitStatus::Usage,
             ExitStatus::Drift,
             ExitStatus::Skipped,
+            ExitStatus::Interrupted,
+            ExitStatus::Terminated,
         ] {
             assert!(!is_alerting(status), "{status:?}");
         }

@@ -4,12 +4,14 @@
 //! Every command returns `anyhow::Result<Outcome>`; `status_of` is the only
 //! place that turns that into a number, by looking at the outcome or by
 //! downcasting the error to the few types that carry a meaning (config,
-//! token, API, lock, safety). Nothing else in the crate picks an exit code.
-//! A run skipped because a live earlier run holds the lock is neither a
-//! success nor a failure: it has a code of its own (8) that alerts nobody.
+//! token, API, lock, safety, interrupt). Nothing else in the crate picks an
+//! exit code. A run skipped because a live earlier run holds the lock is
+//! neither a success nor a failure: it has a code of its own (8) that
+//! alerts nobody.
 
 use crate::config::{ConfigError, MissingToken};
 use crate::connector::http::ApiError;
+use crate::interrupt::{Interrupted, Signal};
 use crate::state::LockHeld;
 use std::process::ExitCode;
 
@@ -25,6 +27,9 @@ pub enum Outcome {
     Partial,
     /// Nothing done: a live earlier run holds the lock.
     Skipped,
+    /// A signal stopped the run cleanly: what was applied is saved, the
+    /// rest waits for the next run.
+    Interrupted(Signal),
 }
 
 /// A refusal that protects data: nothing was written (exit 6).
@@ -52,6 +57,19 @@ pub enum ExitStatus {
     Auth = 7,
     /// Skipped: the previous run is still going (it holds the lock).
     Skipped = 8,
+    /// Stopped by SIGINT (128 + 2, as shells report it).
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15).
+    Terminated = 143,
+}
+
+/// The status of a run a signal stopped, cleanly or (a second signal) at
+/// once.
+pub fn of_signal(signal: Signal) -> ExitStatus {
+    match signal {
+        Signal::Interrupt => ExitStatus::Interrupted,
+        Signal::Terminate => ExitStatus::Terminated,
+    }
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -67,9 +85,13 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         Ok(Outcome::Drift) => return ExitStatus::Drift,
         Ok(Outcome::Partial) => return ExitStatus::Partial,
         Ok(Outcome::Skipped) => return ExitStatus::Skipped,
+        Ok(Outcome::Interrupted(signal)) => return of_signal(*signal),
         Err(e) => e,
     };
     for cause in error.chain() {
+        if let Some(Interrupted(signal)) = cause.downcast_ref::<Interrupted>() {
+            return of_signal(*signal);
+        }
         if cause.is::<ConfigError>() {
             return ExitStatus::Usage;
         }
@@ -87,6 +109,7 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
                 ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
                 ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ExitStatus::TryLater,
                 ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,
+                ApiError::Interrupted { cause, .. } => of_signal(cause.0),
             };
         }
     }
@@ -119,5 +142,16 @@ mod tests {
         assert_eq!(status_of(&held), ExitStatus::Skipped);
         assert_eq!(status_of(&Ok(Outcome::Skipped)), ExitStatus::Skipped);
         assert_eq!(ExitStatus::Skipped as u8, 8);
+        let stopped: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Interrupted {
+            system: "pd".into(),
+            maybe_applied: false,
+            cause: Interrupted(Signal::Terminate),
+        }))
+        .context("listing pd.persons");
+        assert_eq!(status_of(&stopped) as u8, 143);
+        assert_eq!(
+            status_of(&Ok(Outcome::Interrupted(Signal::Interrupt))) as u8,
+            130
+        );
     }
 }

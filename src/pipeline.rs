@@ -394,7 +394,8 @@ pub fn check_fresh(
 
 /// Applies a saved plan (`push`), pair by pair through the same door as
 /// `sync`; outcomes go into `report` as they happen, so a run that stops
-/// midway still reports what it did. The state is saved as it goes.
+/// midway still reports what it did. The state is saved as it goes. A
+/// signal stops it after the batch in flight (`report.interrupted`).
 pub fn apply(
     out: &Output,
     plan: &Plan,
@@ -413,10 +414,31 @@ pub fn apply(
                     pair_plan.name
                 )
             })?;
-        apply_pair(out, pair, pair_plan, state, report, &bar).1?;
+        let applied = crate::interrupt::check()
+            .map_err(anyhow::Error::new)
+            .and_then(|()| apply_pair(out, pair, pair_plan, state, report, &bar).1);
+        if stopped_by_signal(applied, report)? {
+            break;
+        }
     }
     out.progress.finish(&bar);
     Ok(())
+}
+
+/// Returns true if a signal stopped the apply (noted in the report: the
+/// state of every batch answered is saved, and the run ends with what it
+/// applied); passes any other error on.
+fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
+    match applied {
+        Ok(()) => Ok(false),
+        Err(e) => match crate::interrupt::signal_of(&e) {
+            Some(signal) => {
+                report.interrupted = Some(signal);
+                Ok(true)
+            }
+            None => Err(e),
+        },
+    }
 }
 
 /// The one door to the applier, for `push` and `sync`: applies one pair's
@@ -444,7 +466,10 @@ fn apply_pair(
 /// the records they wrote to its account objects (a person Pipedrive
 /// brought into the hub goes on to the other HubSpot account). The written
 /// records are folded into the snapshots, which are saved when all pairs
-/// are done. Returns the plan that was applied.
+/// are done. Returns the plan that was applied. A signal stops the run
+/// after the batch in flight (`report.interrupted`, the snapshots still
+/// saved); the plan returned then holds the pairs not reached too, as
+/// predicted, so the run shows what it set out to do.
 ///
 /// Every pair's limits are checked before the first write of the run, on
 /// the plan it is predicted to have when its turn comes (the pairs before
@@ -471,6 +496,9 @@ pub fn plan_and_apply(
     let mut touched = std::collections::BTreeSet::new();
     let bar = progress.pending_bar("writing");
     for (n, pair) in pairs.iter().enumerate() {
+        if stopped_by_signal(crate::interrupt::check().map_err(Into::into), report)? {
+            break;
+        }
         let upstream_changed = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
             depends_on(pair, earlier) && plan.items.iter().any(|i| i.is_change())
         });
@@ -495,10 +523,20 @@ pub fn plan_and_apply(
                 touched.insert(object);
             }
         }
-        result?;
         pair_plans.push(pair_plan);
+        if stopped_by_signal(result, report)? {
+            break;
+        }
     }
     progress.finish(&bar);
+    if report.interrupted.is_some() {
+        // The plan shows the whole run: the pairs not reached as predicted.
+        pair_plans.extend(
+            predicted[pair_plans.len()..]
+                .iter_mut()
+                .filter_map(Option::take),
+        );
+    }
     for object in touched {
         let snapshot = &snapshots[&object];
         let endpoint = Endpoint {

@@ -4,6 +4,7 @@
 //! `--json` document. Decides between exit 0 and 4, nothing else.
 
 use crate::exit::Outcome;
+use crate::interrupt::Signal;
 use crate::model::{Duplicate, Side};
 use crate::plan::Action;
 use serde::Serialize;
@@ -83,6 +84,18 @@ pub struct Report {
     /// system → endpoint → requests.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
     pub duration_ms: u64,
+    /// The signal that stopped the run before it was done (`"interrupted":
+    /// true` in the JSON): what was applied is in `outcomes`, the rest waits
+    /// for the next run.
+    #[serde(serialize_with = "as_flag")]
+    pub interrupted: Option<Signal>,
+}
+
+fn as_flag<S: serde::Serializer>(
+    signal: &Option<Signal>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_bool(signal.is_some())
 }
 
 /// pair → side written (`left`, `right`, or `none` for state-only items)
@@ -158,14 +171,24 @@ impl Report {
         self.outcomes.iter().filter(|o| o.result != Result::Done)
     }
 
-    /// Partial when any record failed or is unknown, or a conflict was left
-    /// for a human.
+    /// Interrupted when a signal stopped the run; else partial when any
+    /// record failed or is unknown, or a conflict was left for a human.
     pub fn outcome(&self) -> Outcome {
-        if self.failures().next().is_some() {
+        if let Some(signal) = self.interrupted {
+            Outcome::Interrupted(signal)
+        } else if self.failures().next().is_some() {
             Outcome::Partial
         } else {
             Outcome::Done
         }
+    }
+
+    /// Records written (created, updated, associated, deleted) as planned.
+    pub fn writes_done(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.target.is_some() && o.result == Result::Done)
+            .count()
     }
 
     pub fn total_requests(&self) -> u64 {

@@ -8,6 +8,7 @@ mod cron;
 mod hub;
 mod hubspot_sync;
 mod init;
+mod interrupts;
 mod organizations;
 mod pipedrive_sync;
 mod pipedrive_writes;
