@@ -52,8 +52,12 @@ pub fn summary(
     let failed: Vec<_> = report.failures().collect();
     if !report.outcomes.is_empty() {
         text.push_str(&format!(
-            ": {} records done, {} not",
-            report.outcomes.len() - failed.len(),
+            ": {} done, {} not",
+            crate::plan::counted(
+                (report.outcomes.len() - failed.len()) as u64,
+                "record",
+                "records"
+            ),
             failed.len()
         ));
     }

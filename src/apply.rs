@@ -37,6 +37,9 @@ pub struct Applier<'a> {
     /// The records written, by the side of their pair, for the snapshots the
     /// pairs after this one plan on.
     pub written: Vec<(Side, Written)>,
+    /// The ids of the records created, by their item's position in the
+    /// pair's plan, for the forward references of the pairs after it.
+    pub created: Vec<(usize, String)>,
 }
 
 /// The state file is rewritten at most this often while batches go out
@@ -61,6 +64,7 @@ impl<'a> Applier<'a> {
             saved_at: Instant::now(),
             save_cost: Duration::ZERO,
             written: Vec::new(),
+            created: Vec::new(),
         }
     }
 
@@ -213,6 +217,7 @@ impl<'a> Applier<'a> {
                         let mut done = outcome(item, Res::Done, None);
                         // A created record's id is known only now.
                         if let Some(id) = write.settle(links, &written) {
+                            self.created.push((*n, id.clone()));
                             done.set_id(target, id);
                         }
                         done

@@ -160,9 +160,14 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
         } else {
             for p in pairs {
                 let [left, right] = sizes(p);
+                let records = |n: usize| plan::counted(n as u64, "record", "records");
                 println!(
-                    "Pulled {}: {} {left} records, {} {right} records.",
-                    p.name, p.left, p.right
+                    "Pulled {}: {} {}, {} {}.",
+                    p.name,
+                    p.left,
+                    records(left),
+                    p.right,
+                    records(right)
                 );
             }
         }
@@ -271,15 +276,24 @@ fn sync(
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, pairs, connectors)?;
         let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        let plan = pipeline::plan(config, pairs, &snapshots, &state);
         if dry_run {
-            return Ok(pipeline::plan(config, pairs, &snapshots, &state));
+            return Ok(plan);
         }
         let out = pipeline::Output {
             config,
             connectors,
             progress,
         };
-        pipeline::plan_and_apply(&out, pairs, &mut snapshots, &mut state, report, limits)
+        pipeline::plan_and_apply(
+            &out,
+            pairs,
+            plan,
+            &mut snapshots,
+            &mut state,
+            report,
+            limits,
+        )
     })?;
     if dry_run {
         print_plan(cli, &plan)?;

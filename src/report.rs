@@ -6,7 +6,7 @@
 use crate::exit::Outcome;
 use crate::interrupt::Signal;
 use crate::model::{Duplicate, Side};
-use crate::plan::Action;
+use crate::plan::{Action, counted as counted_noun};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,6 +36,10 @@ pub struct RecordOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub right_id: Option<String>,
     pub label: String,
+    /// True when the item settles a conflict (a write of the winner's
+    /// value, or a conflict kept on the side the direction allows).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settles_conflict: bool,
     pub result: Result,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -63,6 +67,7 @@ impl RecordOutcome {
             left_id: item.id(Side::Left).map(str::to_string),
             right_id: item.id(Side::Right).map(str::to_string),
             label: item.label().to_string(),
+            settles_conflict: item.settles_conflict(),
             result,
             message,
         }
@@ -231,28 +236,48 @@ impl fmt::Display for Report {
                 dup.kept
             )?;
         }
-        let done = |a| self.count(a, Result::Done);
-        let counted = |result| self.outcomes.iter().filter(|o| o.result == result).count();
+        let done = |a| self.count(a, Result::Done) as u64;
+        let counted = |result| {
+            self.outcomes
+                .iter()
+                .filter(|o| o.result == result && o.action != Action::Invalid)
+                .count() as u64
+        };
         let (failed, unknown, skipped) = (
             counted(Result::Failed),
             counted(Result::Unknown),
             counted(Result::Skipped),
         );
+        let settled = self
+            .outcomes
+            .iter()
+            .filter(|o| o.settles_conflict && o.result == Result::Done)
+            .count() as u64;
+        let invalid = self.count(Action::Invalid, Result::Failed);
+        let duplicates: usize = self
+            .duplicates
+            .iter()
+            .map(|d| d.duplicate.extra.len())
+            .sum();
         // Outcomes left open are named only when there are some.
         let unknown = if unknown > 0 {
             format!(", {unknown} unknown")
         } else {
             String::new()
         };
+        // The counts follow the plan's summary line, kind for kind.
         writeln!(
             f,
-            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed{unknown}, {skipped} skipped; {} requests in {:.2}s.",
+            "Applied: {} created, {} updated, {} associated, {} deleted, {} linked, {} settled, {} unlinked, {invalid} invalid, {} left alone; {failed} failed{unknown}, {skipped} skipped; {} in {:.2}s.",
             done(Action::Create),
             done(Action::Update),
+            done(Action::Associate),
+            done(Action::Delete),
             done(Action::Link),
+            counted_noun(settled, "conflict", "conflicts"),
             done(Action::Unlink),
-            done(Action::Conflict),
-            self.total_requests(),
+            counted_noun(duplicates as u64, "duplicate", "duplicates"),
+            counted_noun(self.total_requests(), "request", "requests"),
             self.duration_ms as f64 / 1000.0
         )
     }

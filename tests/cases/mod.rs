@@ -5,6 +5,7 @@ mod config_and_exit;
 mod consolidation;
 mod contract;
 mod cron;
+mod forecast;
 mod hub;
 mod hubspot_sync;
 mod init;
