@@ -17,6 +17,7 @@ use crate::model::{
     Duplicate, Fnv, IdMap, MatchKey, Record, Side, comparable_value, id_order, values_equivalent,
 };
 use crate::state::{Link, PairState, PendingCreate};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
 
@@ -67,13 +68,43 @@ fn unmarked<'a>(records: impl IntoIterator<Item = &'a Record>, marks: &[bool]) -
 /// holding them.
 type ValueIndex = HashMap<u64, Vec<usize>>;
 
-/// The fields a pending create sent that its record must hold, in name order.
-fn sent_values<'p>(pair: &PairConfig, pending: &'p PendingCreate) -> Vec<(&'p str, &'p str)> {
-    pending
+/// What the record a pending create made must hold, as (fields, value):
+/// each field sent with a value, in name order, then each group of fields
+/// the target's vendor stores as one value and splits again its own way
+/// (`WriteRules::joined`: Pipedrive's first and last name) as one value,
+/// the group's values joined by spaces. Relations are left out.
+fn sent_values<'p>(
+    pair: &PairConfig,
+    joined: &'p [Vec<String>],
+    pending: &'p PendingCreate,
+) -> Vec<(Vec<&'p str>, String)> {
+    let grouped = |field: &str| joined.iter().flatten().any(|g| g == field);
+    let mut sent: Vec<(Vec<&str>, String)> = pending
         .fields
         .iter()
-        .filter(|(field, value)| !value.is_empty() && !pair.is_relation(field))
-        .collect()
+        .filter(|(field, value)| !value.is_empty() && !pair.is_relation(field) && !grouped(field))
+        .map(|(field, value)| (vec![field], value.to_string()))
+        .collect();
+    for group in joined {
+        let value = joined_value(
+            group
+                .iter()
+                .map(|f| pending.fields.get(f).unwrap_or_default()),
+        );
+        if !value.is_empty() {
+            sent.push((group.iter().map(String::as_str).collect(), value));
+        }
+    }
+    sent
+}
+
+/// Values trimmed and joined by single spaces, empty ones left out.
+fn joined_value<'v>(values: impl Iterator<Item = &'v str>) -> String {
+    values
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The (left, right) positions in the unlinked lists of every pending create
@@ -81,11 +112,11 @@ fn sent_values<'p>(pair: &PairConfig, pending: &'p PendingCreate) -> Vec<(&'p st
 /// sent, with that create. Relation fields are left out of the comparison: a
 /// create's associations are written after it, so a lost answer may leave
 /// them unmade.
-fn recover_lost_creates<'s>(
+fn recover_lost_creates<'s, 'r>(
     pair: &PairConfig,
     state: &'s PairState,
-    unlinked_left: &[&Record],
-    unlinked_right: &[&Record],
+    unlinked_left: &[&'r Record],
+    unlinked_right: &[&'r Record],
 ) -> Vec<(usize, usize, &'s PendingCreate)> {
     let sides = [unlinked_left, unlinked_right];
     let at = [
@@ -104,38 +135,50 @@ fn recover_lost_creates<'s>(
     // One index per target side and set of field names sent (a pair's
     // creates send a handful of distinct sets): hash of those fields'
     // values → the unlinked targets holding them.
-    let mut indexes: HashMap<(usize, Vec<&str>), ValueIndex> = HashMap::new();
+    let mut indexes: HashMap<(usize, Vec<Vec<&str>>), ValueIndex> = HashMap::new();
     let mut taken = [
         vec![false; unlinked_left.len()],
         vec![false; unlinked_right.len()],
     ];
+    let joined = [Side::Left, Side::Right].map(|side| {
+        let endpoint = pair.endpoint(side);
+        crate::connector::write_rules(endpoint.kind, endpoint.object).joined
+    });
+    // A single field is read in place: a million unlinked records are indexed.
+    let held = |record: &'r Record, fields: &[&str]| -> Cow<'r, str> {
+        match fields {
+            [field] => Cow::Borrowed(record.get(field)),
+            _ => Cow::Owned(joined_value(fields.iter().map(|f| record.get(f)))),
+        }
+    };
     let mut found = Vec::new();
     for pending in state.pending() {
         let (source_side, target_side) = (slot(pending.target.other()), slot(pending.target));
         let Some(&source) = at[source_side].get(pending.source.as_str()) else {
             continue;
         };
-        let sent = sent_values(pair, pending);
+        let sent = sent_values(pair, &joined[target_side], pending);
         if taken[source_side][source] || sent.is_empty() {
             continue;
         }
-        let names: Vec<&str> = sent.iter().map(|(f, _)| *f).collect();
+        let names: Vec<Vec<&str>> = sent.iter().map(|(f, _)| f.clone()).collect();
         let index = indexes
             .entry((target_side, names.clone()))
             .or_insert_with(|| {
                 let mut index = ValueIndex::new();
                 for (t, target) in sides[target_side].iter().enumerate() {
-                    let key = key_of(&mut names.iter().map(|f| target.get(f)));
+                    let values: Vec<Cow<str>> = names.iter().map(|f| held(target, f)).collect();
+                    let key = key_of(&mut values.iter().map(|v| v.as_ref()));
                     index.entry(key).or_default().push(t);
                 }
                 index
             });
-        let candidates = index.get(&key_of(&mut sent.iter().map(|(_, v)| *v)));
+        let candidates = index.get(&key_of(&mut sent.iter().map(|(_, v)| v.as_str())));
         let made = candidates.into_iter().flatten().copied().find(|&t| {
             !taken[target_side][t]
                 && sent
                     .iter()
-                    .all(|(f, v)| values_equivalent(sides[target_side][t].get(f), v))
+                    .all(|(f, v)| values_equivalent(&held(sides[target_side][t], f), v))
         });
         if let Some(target) = made {
             taken[source_side][source] = true;
@@ -542,6 +585,66 @@ name = "name"
             ("1", "11")
         );
         assert!(p.left_only.is_empty());
+    }
+
+    #[test]
+    fn a_lost_person_is_found_though_pipedrive_split_its_name_its_own_way() {
+        let text = r#"
+[systems.hs]
+kind = "hubspot"
+token_env = "A"
+[systems.pd]
+kind = "pipedrive"
+token_env = "B"
+base_url = "https://acme.pipedrive.com"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+"#;
+        let pair = crate::config::Config::from_str(text, std::path::Path::new("t.toml"))
+            .unwrap()
+            .pairs
+            .remove(0);
+        let person = |id: &str, first: &str, last: &str| {
+            let mut fields = crate::model::Fields::new();
+            crate::model::set_field(&mut fields, "email", "mary@x.io");
+            crate::model::set_field(&mut fields, "first_name", first);
+            crate::model::set_field(&mut fields, "last_name", last);
+            Record {
+                id: id.into(),
+                fields,
+                updated_ms: 1,
+            }
+        };
+        let mut state = PairState::default();
+        state.add_pending(crate::state::PendingCreate {
+            target: Side::Right,
+            source: "1".into(),
+            fields: crate::model::Fields::from([
+                ("email".to_string(), "mary@x.io".to_string()),
+                ("first_name".to_string(), "Mary Ann".to_string()),
+                ("last_name".to_string(), "Smith".to_string()),
+            ]),
+        });
+        let left = vec![rec("1", "mary@x.io")];
+        // Written as the name "Mary Ann Smith", split at its first space;
+        // a Mary Ann Smythe is not the one.
+        let right = vec![
+            person("8", "Mary", "Ann Smythe"),
+            person("9", "Mary", "Ann Smith"),
+        ];
+        let p = pair_records(&pair, &left, &right, &state);
+        let found: Vec<_> = p
+            .recovered
+            .iter()
+            .map(|(l, r, _)| (l.id.as_str(), r.id.as_str()))
+            .collect();
+        assert_eq!(found, [("1", "9")]);
     }
 
     #[test]

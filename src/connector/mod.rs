@@ -148,6 +148,11 @@ pub struct WriteRules {
     /// An update may not leave every field of a group empty; a group of one
     /// is a field the vendor offers no way to clear.
     pub uncleared: Vec<Required>,
+    /// Fields the vendor stores as one value and splits again its own way
+    /// (Pipedrive's `first_name` and `last_name`, written as `name`): a
+    /// record holds what was written to them when their values, joined by
+    /// spaces, are what was sent joined.
+    pub joined: Vec<Vec<String>>,
 }
 
 /// A group of fields that must keep a value, and why.
