@@ -9,7 +9,8 @@
 //! neither a success nor a failure: it has a code of its own (8) that
 //! alerts nobody.
 
-use crate::config::{ConfigError, MissingToken};
+use crate::cli::UsageError;
+use crate::config::{ConfigError, MissingTokens};
 use crate::connector::http::ApiError;
 use crate::interrupt::{Interrupted, Signal};
 use crate::state::LockHeld;
@@ -92,10 +93,10 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(Interrupted(signal)) = cause.downcast_ref::<Interrupted>() {
             return of_signal(*signal);
         }
-        if cause.is::<ConfigError>() {
+        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
             return ExitStatus::Usage;
         }
-        if cause.is::<MissingToken>() {
+        if cause.is::<MissingTokens>() {
             return ExitStatus::Auth;
         }
         if cause.is::<LockHeld>() {
@@ -107,7 +108,9 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(api) = cause.downcast_ref::<ApiError>() {
             return match api {
                 ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
-                ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ExitStatus::TryLater,
+                ApiError::RateLimited { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::Unreachable { .. } => ExitStatus::TryLater,
                 ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,
                 ApiError::Interrupted { cause, .. } => of_signal(cause.0),
             };
@@ -125,6 +128,7 @@ mod tests {
     fn causes_deep_in_the_chain_pick_the_code() {
         let auth: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Unauthorized {
             system: "us".into(),
+            variable: "HUBSPOT_US_TOKEN".into(),
             message: "bad token".into(),
         }))
         .context("listing us.contacts");

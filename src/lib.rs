@@ -5,8 +5,11 @@
 //! subcommand to a small function that runs the pipeline
 //! (`pipeline.rs`) up to its stopping point and prints the result: `pull`
 //! stops after the snapshots, `diff` after the plan, `push` applies a saved
-//! plan, `sync` goes all the way. Printing goes to stdout; logs and bars to
-//! stderr. Exit codes are chosen in `exit.rs` only. `init` (a mapping file
+//! plan, `sync` goes all the way. Printing goes to stdout, through
+//! `Progress::print` so that no bar is drawn over it; logs and bars to
+//! stderr. Under `-q` a run with nothing to report prints nothing at all
+//! (`worth_printing`), so cron mails only what changed or needs a look.
+//! Exit codes are chosen in `exit.rs` only. `init` (a mapping file
 //! from the accounts' metadata, `init.rs`) and `completions` run before any
 //! mapping file is loaded.
 
@@ -60,9 +63,11 @@ struct Ctx<'a> {
 /// Runs one command line: the subcommand, then the `--report` file and the
 /// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
+    cli.check()?;
     match &cli.command {
         Command::Init { write, direction } => {
             return settle_interrupt(
+                progress,
                 init(&cli.config, *write, *direction),
                 &mut Report::default(),
             );
@@ -102,7 +107,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
             unreachable!("run dispatches these before loading a mapping file")
         }
     };
-    let result = settle_interrupt(result, &mut report);
+    let result = settle_interrupt(progress, result, &mut report);
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
     if status == exit::ExitStatus::Skipped {
@@ -155,21 +160,25 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
                 .collect();
             let requests = pipeline::request_counts(connectors);
             print_json(
+                progress,
                 &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": requests}),
-            );
-        } else {
+            )?;
+        } else if !cli.quiet {
+            // A pull changes nothing: under -q it has nothing to say.
+            let mut text = String::new();
             for p in pairs {
                 let [left, right] = sizes(p);
                 let records = |n: usize| plan::counted(n as u64, "record", "records");
-                println!(
-                    "Pulled {}: {} {}, {} {}.",
+                text.push_str(&format!(
+                    "Pulled {}: {} {}, {} {}.\n",
                     p.name,
                     p.left,
                     records(left),
                     p.right,
                     records(right)
-                );
+                ));
             }
+            progress.print(&text).context("writing to stdout")?;
         }
         Ok(Outcome::Done)
     })
@@ -210,7 +219,7 @@ fn diff(
             out.display()
         );
     }
-    print_plan(cli, &plan)?;
+    print_plan(cli, progress, &plan)?;
     Ok(drift_of(&plan))
 }
 
@@ -249,12 +258,12 @@ fn push(
         Ok(true)
     })?;
     if !applied {
-        print_plan(cli, &plan)?;
+        print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
-    print_run(cli, &plan, report)?;
-    print_interrupted(&plan, report);
+    print_run(cli, progress, &plan, report)?;
+    print_interrupted(progress, &plan, report);
     Ok(report.outcome())
 }
 
@@ -296,19 +305,23 @@ fn sync(
         )
     })?;
     if dry_run {
-        print_plan(cli, &plan)?;
+        print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
-    print_run(cli, &plan, report)?;
-    print_interrupted(&plan, report);
+    print_run(cli, progress, &plan, report)?;
+    print_interrupted(progress, &plan, report);
     Ok(report.outcome())
 }
 
 /// A run a signal stopped before it applied anything (pulling, checking a
 /// plan) ends as interrupted, with one line saying nothing was written;
 /// other results pass unchanged.
-fn settle_interrupt(result: Result<Outcome>, report: &mut Report) -> Result<Outcome> {
+fn settle_interrupt(
+    progress: &Progress,
+    result: Result<Outcome>,
+    report: &mut Report,
+) -> Result<Outcome> {
     let signal = match &result {
         Err(e) => interrupt::signal_of(e),
         Ok(_) => None,
@@ -319,16 +332,20 @@ fn settle_interrupt(result: Result<Outcome>, report: &mut Report) -> Result<Outc
     report.interrupted = Some(signal);
     let applied = report.writes_done();
     if applied == 0 {
-        eprintln!("crmsync: interrupted by {signal} before any write; nothing was written");
+        progress.eprint(&format!(
+            "crmsync: interrupted by {signal} before any write; nothing was written"
+        ));
     } else {
-        eprintln!("crmsync: interrupted by {signal}: {applied} items applied; run again to finish");
+        progress.eprint(&format!(
+            "crmsync: interrupted by {signal}: {applied} items applied; run again to finish"
+        ));
     }
     Ok(Outcome::Interrupted(signal))
 }
 
 /// After a run a signal stopped midway: how far it got, on stderr (the
 /// plan and the Applied line are on stdout).
-fn print_interrupted(plan: &Plan, report: &Report) {
+fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
     if report.interrupted.is_none() {
         return;
     }
@@ -338,10 +355,10 @@ fn print_interrupted(plan: &Plan, report: &Report) {
         .flat_map(|p| &p.items)
         .filter(|i| i.writes())
         .count();
-    eprintln!(
+    progress.eprint(&format!(
         "crmsync: interrupted: {} of {planned} items applied; run again to finish",
         report.writes_done()
-    );
+    ));
 }
 
 /// `init`: reads the systems of the file at `path`, each account's field
@@ -374,10 +391,8 @@ fn init(path: &Path, write: bool, direction: config::Direction) -> Result<Outcom
     }
     let order = init::systems_in_file_order(&text, &names);
     // Every token is checked before the first request.
-    let connectors = order
-        .iter()
-        .map(|name| connector::connect(config.system(name)))
-        .collect::<Result<Vec<_>>>()?;
+    let systems: Vec<_> = order.iter().map(|name| config.system(name)).collect();
+    let connectors = connector::connect(&systems)?;
     let mut accounts = Vec::new();
     for (name, connector) in order.iter().zip(&connectors) {
         let kind = config.system(name).kind;
@@ -478,32 +493,52 @@ fn drift_of(plan: &Plan) -> Outcome {
     }
 }
 
-fn print_plan(cli: &Cli, plan: &Plan) -> Result<()> {
-    if cli.json {
-        print_json(&serde_json::to_value(plan)?);
-    } else {
-        print!("{plan}");
-    }
-    Ok(())
+/// Returns true if and only if a run's text is to be printed: always,
+/// except under `-q` when the plan changes nothing, names no duplicate and
+/// no record failed or was left unknown. (`--json` always prints: a script
+/// asked for a document.)
+fn worth_printing(cli: &Cli, plan: &Plan, report: Option<&Report>) -> bool {
+    !cli.quiet
+        || !plan.is_empty()
+        || plan.pairs.iter().any(|p| !p.duplicates.is_empty())
+        || report.is_some_and(|r| r.failures().next().is_some() || !r.duplicates.is_empty())
 }
 
-fn print_run(cli: &Cli, plan: &Plan, report: &Report) -> Result<()> {
+fn print_plan(cli: &Cli, progress: &Progress, plan: &Plan) -> Result<()> {
     if cli.json {
-        print_json(&json!({"format": "crmsync-run", "version": 1, "plan": plan, "report": report}));
+        print_json(progress, &serde_json::to_value(plan)?)
+    } else if worth_printing(cli, plan, None) {
+        progress
+            .print(&plan.to_string())
+            .context("writing to stdout")
     } else {
-        print!("{plan}{report}");
-        log::info!(
-            "{} requests in {:.2}s",
-            report.total_requests(),
-            report.duration_ms as f64 / 1000.0
+        Ok(())
+    }
+}
+
+fn print_run(cli: &Cli, progress: &Progress, plan: &Plan, report: &Report) -> Result<()> {
+    if cli.json {
+        return print_json(
+            progress,
+            &json!({"format": "crmsync-run", "version": 1, "plan": plan, "report": report}),
         );
     }
+    if worth_printing(cli, plan, Some(report)) {
+        progress
+            .print(&format!("{plan}{report}"))
+            .context("writing to stdout")?;
+    }
+    log::info!(
+        "{} requests in {:.2}s",
+        report.total_requests(),
+        report.duration_ms as f64 / 1000.0
+    );
     Ok(())
 }
 
-fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values serialise")
-    );
+fn print_json(progress: &Progress, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
+    progress
+        .print(&format!("{text}\n"))
+        .context("writing to stdout")
 }

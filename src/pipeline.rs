@@ -32,21 +32,22 @@ pub struct Output<'a> {
     pub progress: &'a Progress,
 }
 
-/// Builds a connector for every system the pairs use; a missing token fails
-/// here, before any request.
+/// Builds a connector for every system the pairs use; missing tokens fail
+/// here, all named at once, before any request.
 pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
-    let mut connectors = Connectors::new();
-    for pair in pairs {
-        for endpoint in [&pair.left, &pair.right] {
-            if !connectors.contains_key(&endpoint.system) {
-                connectors.insert(
-                    endpoint.system.clone(),
-                    connector::connect(config.system(&endpoint.system))?,
-                );
-            }
+    let mut names: Vec<&str> = Vec::new();
+    for endpoint in pairs.iter().flat_map(|p| [&p.left, &p.right]) {
+        if !names.contains(&endpoint.system.as_str()) {
+            names.push(&endpoint.system);
         }
     }
-    Ok(connectors)
+    let systems: Vec<_> = names.iter().map(|name| config.system(name)).collect();
+    let connectors = connector::connect(&systems)?;
+    Ok(names
+        .into_iter()
+        .map(str::to_string)
+        .zip(connectors)
+        .collect())
 }
 
 /// Checks every pair's mapping against both accounts' metadata and stops

@@ -4,8 +4,8 @@
 //! Everything a user can get wrong in the file is caught here, before any
 //! network call, and reported as a `ConfigError` naming the file, the line
 //! and the fix (exit 2). Tokens are never read from the file: a system names
-//! the environment variable that holds its token, and `SystemConfig::token`
-//! reads it when a connector is built. This module does no I/O besides
+//! the environment variable that holds its token, and `read_tokens` reads
+//! them when the connectors are built (naming every missing one at once). This module does no I/O besides
 //! reading the file and the environment.
 //!
 //! Reading is two-stage: `raw` holds the file as serde reads it (typos and
@@ -25,8 +25,8 @@ pub use full_pull::FullPullEvery;
 pub use limit::Limit;
 pub use pair::{ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, PairConfig, ValueMap};
 pub use system::{
-    DEFAULT_HUBSPOT_API_VERSION, MissingToken, RetrySettings, SUPPORTED_HUBSPOT_API_VERSIONS,
-    SystemConfig, SystemKind,
+    DEFAULT_HUBSPOT_API_VERSION, MissingToken, MissingTokens, RetrySettings,
+    SUPPORTED_HUBSPOT_API_VERSIONS, SystemConfig, SystemKind, read_tokens,
 };
 
 use locate::Locator;

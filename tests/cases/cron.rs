@@ -289,6 +289,11 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
         "cron line, second run: exit {}\n{}{}",
         second.code, second.stdout, second.stderr
     );
-    second.expect(0);
+    let second = second.expect(0);
+    assert_eq!(
+        (second.stdout.as_str(), second.stderr.as_str()),
+        ("", ""),
+        "nothing to do under -q: nothing for cron to mail"
+    );
     assert_eq!(t.eu.records("contacts").len(), 2);
 }

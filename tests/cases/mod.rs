@@ -14,6 +14,7 @@ mod organizations;
 mod pipedrive_sync;
 mod pipedrive_writes;
 mod plans;
+mod quiet_and_terminal;
 mod reliability;
 mod vendor_variance;
 

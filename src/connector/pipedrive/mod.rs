@@ -51,8 +51,7 @@ pub struct Pipedrive {
 impl Pipedrive {
     pub fn new(system: &SystemConfig, token: &Secret) -> Result<Pipedrive> {
         let http = HttpClient::new(
-            &system.name,
-            &system.base_url,
+            system,
             token,
             AuthStyle::Header("x-api-token"),
             Pacing {
