@@ -246,7 +246,7 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     let (m, ids) = People::synced("propagate", "propagate", 4);
     let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
     let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
-    let run = m.work.run(&["sync"]).expect(0);
+    let run = m.work.run(&["sync", "--dry-run"]).expect(3);
     assert!(
         run.stdout.contains(&format!(
             "pd {pd2} faces the same record as pd {pd1}: merging it"
@@ -254,6 +254,16 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
         "{}",
         run.stdout
     );
+    // Pipedrive merges, and the answer is lost: the next (incremental) run
+    // finds the merge made instead of sending it again.
+    m.pd.server().inject("/merge", 1, Fault::CommitThenDrop);
+    let run = m.work.run(&["sync"]);
+    assert_eq!(run.code, 5, "a lost answer stops the run\n{}", run.stderr);
+    assert_eq!(m.pd.persons().len(), 3);
+    m.reset_requests();
+    m.work.run(&["sync"]).expect(0);
+    let merges = super::requests_matching(&m.pd.server().counts_by_endpoint(), "/merge");
+    assert_eq!(merges, 0, "the merge that happened is found, not repeated");
     assert_eq!(m.pd.persons().len(), 3);
     let survivor = m.person("p2@example.com");
     assert_eq!(survivor["id"], json!(pd1), "pd1's values won");
