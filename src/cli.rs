@@ -5,7 +5,7 @@
 //! refuses a global option the subcommand cannot honour rather than
 //! ignoring it; no behaviour here.
 
-use crate::config::Limit;
+use crate::config::{Direction, Limit};
 use crate::progress::ProgressMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -14,9 +14,9 @@ use std::path::PathBuf;
 ///
 /// Exit status: 0 success (diff: in step), 1 error, 2 usage or invalid mapping
 /// file, 3 drift (diff / --dry-run found changes), 4 some records failed or
-/// their outcome is unknown, 5 try later (rate limit, outage, lock held),
-/// 6 safety stop (nothing written), 7 auth (token missing, rejected or
-/// lacking a scope).
+/// their outcome is unknown, 5 try later (rate limit, outage), 6 safety stop
+/// (nothing written), 7 auth (token missing, rejected or lacking a scope),
+/// 8 skipped (the previous run is still going; not an error).
 #[derive(Debug, Parser)]
 #[command(name = "crmsync", version, about, long_about)]
 pub struct Cli {
@@ -173,6 +173,10 @@ pub enum Command {
         /// beside it with a .bak suffix).
         #[arg(long)]
         write: bool,
+        /// The direction of every pair written: both ways, or one way for a
+        /// migration (left is the first system in the file).
+        #[arg(long, value_enum, default_value = "both")]
+        direction: Direction,
     },
     /// Print a shell completion script for crmsync on stdout.
     Completions {

@@ -65,8 +65,12 @@ struct Ctx<'a> {
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     cli.check()?;
     match &cli.command {
-        Command::Init { write } => {
-            return settle_interrupt(progress, init(&cli.config, *write), &mut Report::default());
+        Command::Init { write, direction } => {
+            return settle_interrupt(
+                progress,
+                init(&cli.config, *write, *direction),
+                &mut Report::default(),
+            );
         }
         Command::Completions { shell } => return completions(*shell),
         _ => {}
@@ -106,6 +110,15 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     let result = settle_interrupt(progress, result, &mut report);
     report.duration_ms = timestamp::millis(started.elapsed());
     let status = exit::status_of(&result);
+    if status == exit::ExitStatus::Skipped {
+        // The run still going owns the report and alerts; this one did
+        // nothing, says so in one line (none under -q: cron would mail it
+        // every interval) and exits 8.
+        if let Err(e) = &result {
+            log::info!("{e:#}");
+        }
+        return Ok(Outcome::Skipped);
+    }
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
     if let Some(path) = &cli.report
         && let Err(e) = report.write(path, cli.command.name(), status as u8, error.as_deref())
@@ -349,9 +362,10 @@ fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
 }
 
 /// `init`: reads the systems of the file at `path`, each account's field
-/// metadata and owners (reads only), and prints the complete mapping file,
-/// or with `write` replaces the file with it (the old one kept as `.bak`).
-fn init(path: &Path, write: bool) -> Result<Outcome> {
+/// metadata and owners (reads only), and prints the complete mapping file
+/// (every pair going `direction`), or with `write` replaces the file with
+/// it (the old one kept as `.bak`).
+fn init(path: &Path, write: bool, direction: config::Direction) -> Result<Outcome> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError(format!(
             "{}: cannot read the mapping file: {e}; create it with one [systems.NAME] table per account (README, Quick start)",
@@ -405,7 +419,7 @@ fn init(path: &Path, write: bool) -> Result<Outcome> {
             owners,
         });
     }
-    let file = init::mapping_file(&text, &accounts);
+    let file = init::mapping_file(&text, &accounts, direction);
     // What init writes must load as it stands; if not, that is a bug here,
     // not a mistake of the user's (so not exit 2).
     if let Err(e) = Config::from_str(&file, path) {
@@ -447,7 +461,12 @@ fn with_accounts<T>(
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
     let result = (|| {
-        let _lock = RunLock::acquire(&config.state_dir)?;
+        let lock = RunLock::acquire(&config.state_dir)?;
+        if let Some(holder) = &lock.taken_over {
+            log::warn!(
+                "the previous run ({holder}) ended without letting go of the lock (killed, or the machine stopped); taking it over and recovering its work from the journal"
+            );
+        }
         body(&pairs, &connectors, report)
     })();
     report.requests = pipeline::request_counts(&connectors);

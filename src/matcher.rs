@@ -8,11 +8,13 @@
 //! left alone; they are never merged, and never created on the other side,
 //! where they would collide with the record already paired. A source whose
 //! create was journaled but never confirmed is paired with the target record
-//! holding exactly the values sent, instead of being created again. Pure.
+//! holding exactly the values sent, instead of being created again. Then,
+//! with `match = ["domain", "name"]`, each further key pairs what is left
+//! where the keys before it are missing on one side. Pure.
 
-use crate::config::PairConfig;
+use crate::config::{FieldMap, PairConfig};
 use crate::model::{
-    Duplicate, Fnv, IdMap, Record, Side, comparable_value, id_order, values_equivalent,
+    Duplicate, Fnv, IdMap, MatchKey, Record, Side, comparable_value, id_order, values_equivalent,
 };
 use crate::state::{Link, PairState, PendingCreate};
 use std::borrow::Cow;
@@ -325,7 +327,61 @@ pub fn pair_records<'a>(
     }
     pairing.left_only.sort_by(|a, b| id_order(&a.id, &b.id));
     pairing.right_only.sort_by(|a, b| id_order(&a.id, &b.id));
+    let mut earlier = vec![(match_field, match_key)];
+    for fallback in pair.fallback_match_fields() {
+        pair_by_fallback(&mut pairing, &earlier, &fallback);
+        earlier.push(fallback);
+    }
     pairing
+}
+
+/// Pairs the records no earlier key paired on one more key (`match =
+/// ["domain", "name"]`): a left and a right record holding the same value
+/// of it are paired unless both hold some earlier key, which then decided
+/// (they differ in it: two companies of one name and two domains are two
+/// companies). Records sharing a value on one side are not duplicates here
+/// (a name is not an identity): each is paired at most once, in id order,
+/// and the rest stay unpaired.
+fn pair_by_fallback<'a>(
+    pairing: &mut Pairing<'a>,
+    earlier: &[(FieldMap, MatchKey)],
+    (field, key): &(FieldMap, MatchKey),
+) {
+    let holds =
+        |r: &Record, side: Side, (f, k): &(FieldMap, MatchKey)| !k.of(r.get(&f[side])).is_empty();
+    let sides = [&pairing.left_only, &pairing.right_only];
+    let mut groups: BTreeMap<String, [Vec<usize>; 2]> = BTreeMap::new();
+    for (slot, side) in [Side::Left, Side::Right].into_iter().enumerate() {
+        for (i, r) in sides[slot].iter().enumerate() {
+            let value = key.of(r.get(&field[side]));
+            if !value.is_empty() {
+                groups.entry(value).or_default()[slot].push(i);
+            }
+        }
+    }
+    let mut taken = [
+        vec![false; pairing.left_only.len()],
+        vec![false; pairing.right_only.len()],
+    ];
+    for [lefts, rights] in groups.into_values() {
+        for l in lefts {
+            let left = pairing.left_only[l];
+            let partner = rights.iter().copied().find(|&r| {
+                let right = pairing.right_only[r];
+                !taken[1][r]
+                    && !earlier
+                        .iter()
+                        .any(|k| holds(left, Side::Left, k) && holds(right, Side::Right, k))
+            });
+            if let Some(r) = partner {
+                taken[0][l] = true;
+                taken[1][r] = true;
+                pairing.matched.push((left, pairing.right_only[r]));
+            }
+        }
+    }
+    pairing.left_only = unmarked(pairing.left_only.iter().copied(), &taken[0]);
+    pairing.right_only = unmarked(pairing.right_only.iter().copied(), &taken[1]);
 }
 
 #[cfg(test)]
@@ -356,6 +412,67 @@ firstname = "firstname"
             fields,
             updated_ms: 1,
         }
+    }
+
+    fn company(id: &str, domain: &str, name: &str) -> Record {
+        let mut fields = crate::model::Fields::new();
+        crate::model::set_field(&mut fields, "domain", domain);
+        crate::model::set_field(&mut fields, "name", name);
+        Record {
+            id: id.into(),
+            fields,
+            updated_ms: 1,
+        }
+    }
+
+    #[test]
+    fn companies_pair_on_their_domain_where_both_have_one_else_on_their_name() {
+        let pair = crate::config::test_pairs(
+            r#"
+[[pairs]]
+name = "companies"
+left = "a.companies"
+right = "b.companies"
+match = ["domain", "name"]
+[pairs.fields]
+domain = "domain"
+name = "name"
+"#,
+        )
+        .remove(0);
+        let left = vec![
+            company("1", "acme.io", "Acme"),
+            company("2", "", "Globex"),
+            company("3", "initech.com", "Initech"),
+            company("4", "umbrella.com", "Umbrella"),
+            company("5", "", "Hooli"),
+            company("6", "", "Hooli"),
+        ];
+        let right = vec![
+            company("10", "https://www.Acme.io/", "Acme Inc."),
+            company("20", "globex.com", "globex "),
+            company("30", "", "Initech"),
+            company("40", "umbrella.de", "Umbrella"),
+            company("50", "", "Hooli"),
+        ];
+        let state = PairState::default();
+        let p = pair_records(&pair, &left, &right, &state);
+        let mut matched: Vec<(&str, &str)> = p
+            .matched
+            .iter()
+            .map(|(l, r)| (l.id.as_str(), r.id.as_str()))
+            .collect();
+        matched.sort();
+        // By domain whatever the names; by name where one side has no
+        // domain; never by name against two different domains.
+        assert_eq!(
+            matched,
+            [("1", "10"), ("2", "20"), ("3", "30"), ("5", "50")]
+        );
+        let ids = |records: &[&Record]| records.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&p.left_only), ["4", "6"]);
+        assert_eq!(ids(&p.right_only), ["40"]);
+        assert!(p.duplicates.is_empty(), "a shared name is not a duplicate");
     }
 
     #[test]

@@ -146,10 +146,11 @@ pub fn pair_snapshots<'a>(snapshots: &'a Snapshots, pair: &PairConfig) -> [&'a S
 /// Pulls every account object the pairs name once (all of them
 /// concurrently), with the fields all its pairs map, and saves the
 /// snapshots. After a first full pull an object fetches only what changed
-/// since its snapshot's watermark and merges it in; every `full_pull_every`
-/// runs (or with `full`) it fetches everything again, which is when deletes
-/// are seen. Owners and labels are fetched on full pulls and only when a
-/// value map needs them, once per system (connectors cache their metadata).
+/// since its snapshot's watermark and merges it in; when `full_pull_every`
+/// says so (so many runs, or a last full pull so old) or with `full`, it
+/// fetches everything again, which is when deletes are seen. Owners and
+/// labels are fetched on full pulls and only when a value map needs them,
+/// once per system (connectors cache their metadata).
 pub fn pull(
     config: &Config,
     pairs: &[&PairConfig],
@@ -177,7 +178,12 @@ pub fn pull(
         let started_ms = crate::timestamp::now_ms();
         let mut snapshot = match previous {
             Some(mut previous)
-                if !full && previous.incremental_runs + 1 < config.full_pull_every =>
+                if !full
+                    && !config.full_pull_every.is_due(
+                        previous.incremental_runs,
+                        previous.last_full_ms(),
+                        started_ms,
+                    ) =>
             {
                 let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
                 let changed = connector.list_changed(object.object, &fields, since, &|listed| {

@@ -4,6 +4,7 @@ mod companies;
 mod config_and_exit;
 mod consolidation;
 mod contract;
+mod cron;
 mod forecast;
 mod hub;
 mod hubspot_sync;

@@ -628,6 +628,8 @@ fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
             many: false,
         },
         (ObjectKind::Organizations, "name") => Meaning::CompanyName,
+        // A URL, compared as a web domain: HubSpot's `domain` pairs with it.
+        (ObjectKind::Organizations, "website") => Meaning::Domain,
         (ObjectKind::Persons | ObjectKind::Deals, "org_id") => Meaning::Related {
             object: ObjectKind::Organizations,
             many: false,
