@@ -589,7 +589,7 @@ primary_company = "link:companies"
     let b = &hs.find("contacts", "email", "b@globex.example")[0];
     assert_eq!(
         hs.associated_ids("contacts", &b.id, "companies"),
-        [acme.clone()]
+        std::slice::from_ref(&acme)
     );
     let stdout = {
         hs.server().reset_requests();
