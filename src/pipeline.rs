@@ -661,7 +661,8 @@ pub fn check_fresh(
     }
     // A forward reference must name a create of an earlier pair of the
     // plan, or the item waiting on it could never be applied.
-    let mut stale = plan.dangling_refs();
+    let mut stale = plan
+        .dangling_refs(&|pair, field| pairs.iter().any(|p| p.name == pair && p.is_relation(field)));
     let empty = Default::default();
     for pair_plan in &plan.pairs {
         let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) else {
@@ -792,11 +793,12 @@ fn apply_pair(
     let resolved;
     // The plan's own item behind each item applied, by position.
     let mut planned_items: Vec<&Item> = plan.items.iter().collect();
-    let plan = if plan.items.iter().any(Item::has_forward_refs) {
+    let is_relation = |field: &str| pair.is_relation(field);
+    let plan = if plan.items.iter().any(|i| i.has_forward_refs(&is_relation)) {
         let mut items = Vec::with_capacity(plan.items.len());
         planned_items.clear();
         for item in &plan.items {
-            match item.resolve(&|reference| created.get(reference).cloned()) {
+            match item.resolve(&|reference| created.get(reference).cloned(), &is_relation) {
                 Ok(ready) => {
                     items.push(ready);
                     planned_items.push(item);
@@ -1135,6 +1137,16 @@ mod tests {
     use crate::plan::is_forward_ref;
     use std::path::Path;
 
+    /// The relation fields of `config`'s pairs, by pair name.
+    fn relation_of(config: &Config) -> impl Fn(&str, &str) -> bool + '_ {
+        |pair, field| {
+            config
+                .pairs
+                .iter()
+                .any(|p| p.name == pair && p.is_relation(field))
+        }
+    }
+
     /// Companies (matched by name), then contacts whose primary company is
     /// translated through the companies pair's links.
     fn config() -> Config {
@@ -1279,16 +1291,23 @@ primary_company = "link:companies"
                 invalid.problems()
             );
         }
-        assert!(plan.dangling_refs().is_empty());
+        assert!(plan.dangling_refs(&relation_of(&config)).is_empty());
 
         // Applied: the reference becomes the id Acme's create answered with;
         // with no answer the item cannot be resolved, and says what it waits on.
         let known = |r: &str| (r == "new:companies:right:1").then(|| "77".to_string());
         assert_eq!(
-            written(&x.resolve(&known).unwrap(), "primary_company"),
+            written(
+                &x.resolve(&known, &|f| pairs[1].is_relation(f)).unwrap(),
+                "primary_company"
+            ),
             "77"
         );
-        assert_eq!(x.resolve(&|_| None).unwrap_err(), "new:companies:right:1");
+        assert_eq!(
+            x.resolve(&|_| None, &|f| pairs[1].is_relation(f))
+                .unwrap_err(),
+            "new:companies:right:1"
+        );
         // Planned alone, as `diff` did before, x would have been invalid.
         let alone = plan_pair(
             pairs[1],
@@ -1307,7 +1326,7 @@ primary_company = "link:companies"
         let (snapshots, state) = accounts(&config);
         let mut plan = plan(&config, &pairs, &snapshots, &state);
         plan.pairs[0].items.retain(|i| i.label() != "Acme");
-        let dangling = plan.dangling_refs();
+        let dangling = plan.dangling_refs(&relation_of(&config));
         assert_eq!(dangling.len(), 1, "{dangling:?}");
         assert!(dangling[0].contains("x@a.io"), "{dangling:?}");
         assert!(
@@ -1317,7 +1336,7 @@ primary_company = "link:companies"
         // The order counts too: a reference to a later pair's create dangles.
         let mut plan = super::plan(&config, &pairs, &snapshots, &state);
         plan.pairs.reverse();
-        assert_eq!(plan.dangling_refs().len(), 1);
+        assert_eq!(plan.dangling_refs(&relation_of(&config)).len(), 1);
     }
 
     #[test]
@@ -1381,6 +1400,11 @@ email = "email"
         assert_eq!(link.id(Side::Left), Some("new:ab:left:7"));
         assert_eq!(link.id(Side::Right), Some("9"));
         let known = |r: &str| (r == "new:ab:left:7").then(|| "1001".to_string());
-        assert_eq!(link.resolve(&known).unwrap().id(Side::Left), Some("1001"));
+        assert_eq!(
+            link.resolve(&known, &|f| pairs[1].is_relation(f))
+                .unwrap()
+                .id(Side::Left),
+            Some("1001")
+        );
     }
 }

@@ -493,8 +493,10 @@ fn resolved(value: &str, known: &dyn Fn(&str) -> Option<String>) -> Result<Strin
 
 impl Item {
     /// Every id and value the item holds that a forward reference can
-    /// stand in: record ids, and the values written, compared or recorded.
-    fn ids_and_values_mut(&mut self) -> Vec<&mut String> {
+    /// stand in: record ids, and the values written, compared or recorded
+    /// in a relation field (`is_relation`, by either side's field name). A
+    /// text field's value is never a reference, whatever it looks like.
+    fn ids_and_values_mut(&mut self, is_relation: &dyn Fn(&str) -> bool) -> Vec<&mut String> {
         let mut held: Vec<&mut String> = Vec::new();
         let (ids, changes, conflicts, settle): (
             Vec<&mut String>,
@@ -558,19 +560,26 @@ impl Item {
         };
         held.extend(ids);
         for c in changes {
-            held.extend([&mut c.from, &mut c.to, &mut c.source_value]);
+            if is_relation(&c.field) || is_relation(&c.source_field) {
+                held.extend([&mut c.from, &mut c.to, &mut c.source_value]);
+            }
         }
         for c in conflicts {
-            held.extend([&mut c.left, &mut c.right]);
+            if is_relation(&c.field) {
+                held.extend([&mut c.left, &mut c.right]);
+            }
         }
         for s in settle {
-            held.extend([&mut s.left, &mut s.right]);
+            if is_relation(&s.left_field) || is_relation(&s.right_field) {
+                held.extend([&mut s.left, &mut s.right]);
+            }
         }
         held
     }
 
-    /// Returns true if and only if the item holds a forward reference.
-    pub fn has_forward_refs(&self) -> bool {
+    /// Returns true if and only if the item holds a forward reference, in
+    /// a record id or in a relation field (`is_relation`).
+    pub fn has_forward_refs(&self, is_relation: &dyn Fn(&str) -> bool) -> bool {
         let ids: Vec<&str> = match self {
             Item::Link(a) | Item::Baseline(a) => vec![&a.ids.left, &a.ids.right],
             Item::Create(c) => vec![&c.source_id],
@@ -590,19 +599,30 @@ impl Item {
         let values = self
             .changes()
             .iter()
+            .filter(|c| is_relation(&c.field) || is_relation(&c.source_field))
             .flat_map(|c| [&c.from, &c.to, &c.source_value])
-            .chain(self.conflicts().iter().flat_map(|c| [&c.left, &c.right]))
-            .chain(self.settle().iter().flat_map(|s| [&s.left, &s.right]));
+            .chain(
+                self.conflicts()
+                    .iter()
+                    .filter(|c| is_relation(&c.field))
+                    .flat_map(|c| [&c.left, &c.right]),
+            )
+            .chain(
+                self.settle()
+                    .iter()
+                    .filter(|s| is_relation(&s.left_field) || is_relation(&s.right_field))
+                    .flat_map(|s| [&s.left, &s.right]),
+            );
         ids.into_iter()
             .chain(values.map(String::as_str))
             .any(|value| refs_in(value).next().is_some())
     }
 
-    /// The forward references the item holds, each once.
-    pub fn forward_refs(&self) -> Vec<String> {
+    /// The forward references the item holds (`has_forward_refs`), each once.
+    pub fn forward_refs(&self, is_relation: &dyn Fn(&str) -> bool) -> Vec<String> {
         let mut item = self.clone();
         let mut refs: Vec<String> = item
-            .ids_and_values_mut()
+            .ids_and_values_mut(is_relation)
             .into_iter()
             .flat_map(|value| refs_in(value).map(str::to_string).collect::<Vec<_>>())
             .collect();
@@ -614,10 +634,15 @@ impl Item {
     /// The item with every forward reference replaced by the id of the
     /// record it stands for, as `known` gives it; `Err` names a reference
     /// `known` has no id for (the create it waits on failed, is unknown,
-    /// or is not in the plan): such an item must not be applied.
-    pub fn resolve(&self, known: &dyn Fn(&str) -> Option<String>) -> Result<Item, String> {
+    /// or is not in the plan): such an item must not be applied. Only
+    /// record ids and relation fields (`is_relation`) can hold one.
+    pub fn resolve(
+        &self,
+        known: &dyn Fn(&str) -> Option<String>,
+        is_relation: &dyn Fn(&str) -> bool,
+    ) -> Result<Item, String> {
         let mut item = self.clone();
-        for value in item.ids_and_values_mut() {
+        for value in item.ids_and_values_mut(is_relation) {
             *value = resolved(value, known)?;
         }
         Ok(item)
@@ -745,13 +770,19 @@ impl Plan {
     /// Checks that every forward reference names a create of an earlier
     /// pair of this plan, as planning makes them; returns one line per
     /// reference that does not (the create was removed, or the plan was
-    /// put together by hand).
-    pub fn dangling_refs(&self) -> Vec<String> {
+    /// put together by hand). `is_relation` tells a pair's relation fields
+    /// (pair name, field name).
+    pub fn dangling_refs(&self, is_relation: &dyn Fn(&str, &str) -> bool) -> Vec<String> {
         let mut creates = std::collections::HashSet::new();
         let mut dangling = Vec::new();
         for pair in &self.pairs {
-            for item in pair.items.iter().filter(|i| i.has_forward_refs()) {
-                for reference in item.forward_refs() {
+            let is_relation = |field: &str| is_relation(&pair.name, field);
+            for item in pair
+                .items
+                .iter()
+                .filter(|i| i.has_forward_refs(&is_relation))
+            {
+                for reference in item.forward_refs(&is_relation) {
                     if !creates.contains(&reference) {
                         dangling.push(format!(
                             "{} {} waits for {reference}, which no earlier pair of the plan creates",
@@ -1413,9 +1444,17 @@ mod tests {
         };
         w.changes[0].to = format!("900;{reference};15");
         w.ids.left = nested.clone();
-        assert!(associate.has_forward_refs());
+        let any_field = |_: &str| true;
+        // In a text field the same value is text, left as it is.
+        let text = |_: &str| false;
+        assert_eq!(associate.forward_refs(&text), vec![nested.clone()]);
+        let as_text = associate
+            .resolve(&|r| (r == nested).then(|| "5".to_string()), &text)
+            .unwrap();
+        assert_eq!(as_text.changes()[0].to, format!("900;{reference};15"));
+        assert!(associate.has_forward_refs(&any_field));
         assert_eq!(
-            associate.forward_refs(),
+            associate.forward_refs(&any_field),
             vec![reference.clone(), nested.clone()]
         );
         let json = serde_json::to_value(&associate).unwrap();
@@ -1426,17 +1465,17 @@ mod tests {
             "new:contacts:left:new:people:left:3" => Some("5".to_string()),
             _ => None,
         };
-        let ready = back.resolve(&known).unwrap();
-        assert!(!ready.has_forward_refs());
+        let ready = back.resolve(&known, &any_field).unwrap();
+        assert!(!ready.has_forward_refs(&any_field));
         assert_eq!(ready.id(Side::Left), Some("5"));
         // A set stays sorted as the planner keeps it.
         assert_eq!(ready.changes()[0].to, "15;20;900");
         let only_one = |r: &str| (r == reference).then(|| "20".to_string());
-        assert_eq!(back.resolve(&only_one).unwrap_err(), nested);
+        assert_eq!(back.resolve(&only_one, &any_field).unwrap_err(), nested);
         // Items with no reference are returned as they are.
         for item in every_kind() {
-            assert!(!item.has_forward_refs());
-            assert_eq!(item.resolve(&|_| None).unwrap(), item);
+            assert!(!item.has_forward_refs(&any_field));
+            assert_eq!(item.resolve(&|_| None, &any_field).unwrap(), item);
         }
     }
 
