@@ -1248,8 +1248,8 @@ impl fmt::Display for Plan {
         if self.is_empty() && summary.merge > 0 {
             writeln!(
                 f,
-                "Plan: nothing to do; {} merged records left for you (>).",
-                summary.merge
+                "Plan: nothing to do; {} left for you (>).",
+                counted(summary.merge as u64, "merged record", "merged records")
             )
         } else if self.is_empty() {
             writeln!(f, "Plan: nothing to do, both sides are in step.")
@@ -1384,7 +1384,7 @@ mod tests {
         );
         assert_eq!(
             reported.to_string(),
-            "people  (us.contacts <-> eu.contacts)\n  >        merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: left alone (merge them in eu, or set merges = \"propagate\")\nPlan: nothing to do; 1 merged records left for you (>).\n"
+            "people  (us.contacts <-> eu.contacts)\n  >        merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: left alone (merge them in eu, or set merges = \"propagate\")\nPlan: nothing to do; 1 merged record left for you (>).\n"
         );
         let propagated = Plan::new("x", vec![pair(partners(true))]);
         let text = propagated.to_string();
