@@ -6,6 +6,7 @@ use super::TwoAccounts;
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
+use crate::support::server::{Fault, Gate};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -445,4 +446,123 @@ fn a_merge_result_edited_on_both_sides_settles_once_and_does_not_ping_pong() {
     assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
     assert_eq!(m.pd.persons().len(), 2);
     assert_eq!(m.hs.records("contacts").len(), 2);
+}
+
+/// Runs `crmsync --report report.json sync` and interrupts it with SIGINT while the first
+/// request to `server` matching `matching` is held; that request is then
+/// let through. Returns the exit code, stdout and stderr.
+fn sync_interrupted_at<S: Send + 'static>(
+    work: &Workdir,
+    server: &crate::support::server::Server<S>,
+    matching: &str,
+) -> (i32, String, String) {
+    use std::io::{BufRead, BufReader};
+    let gate = Gate::default();
+    server.inject(matching, 1, Fault::Hold(gate.clone()));
+    let stdout_path = work.path("interrupted.out");
+    let mut child = work
+        .command(&["--report", "report.json", "sync"])
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn crmsync");
+    gate.wait_until_held();
+    let sent = std::process::Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let mut stderr = Vec::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let seen = line.contains("interrupted by SIGINT");
+        stderr.push(line);
+        if seen {
+            break;
+        }
+    }
+    gate.open();
+    stderr.extend(lines.map_while(Result::ok));
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (code, read(&stdout_path), stderr.join("\n"))
+}
+
+/// SIGINT while Pipedrive merges the second partner of a HubSpot merge,
+/// the last request of a run that also creates and updates: the signal
+/// stops nothing, but the run still exits 130 and reports itself
+/// interrupted (a shell loop around it must stop); the rerun finishes
+/// without merging twice, duplicating or losing an edit.
+#[test]
+fn sigint_during_the_last_request_a_propagated_merge_makes_exits_130_and_the_rerun_converges() {
+    let (m, ids) = People::synced("merges = \"propagate\"", 4);
+    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
+    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
+    m.hs.edit("contacts", &ids[0], &[("lastname", "Edited0")]);
+    m.hs.edit("contacts", &ids[3], &[("lastname", "Edited3")]);
+    m.hs.seed(
+        "contacts",
+        &[
+            ("email", "p9@example.com"),
+            ("firstname", "New"),
+            ("lastname", "Nine"),
+        ],
+    );
+    let (code, stdout, stderr) = sync_interrupted_at(&m.work, m.pd.server(), "/merge");
+    assert_eq!(code, 130, "{stdout}\n{stderr}");
+    assert!(stderr.contains("run again to finish"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
+    assert_eq!(report["interrupted"], json!(true), "{report:#}");
+    assert_eq!(report["exit_status"], json!(130), "{report:#}");
+    m.reset();
+    let rerun = m.work.run(&["sync"]).expect(0);
+    let merges = super::requests_matching(&m.pd.server().counts_by_endpoint(), "/merge");
+    assert_eq!(merges, 0, "merged once: {}", rerun.stdout);
+    assert!(
+        m.pd.persons().iter().all(|p| p["id"] != json!(pd2)),
+        "pd2 merged away"
+    );
+    assert_eq!(m.pd.persons().len(), 4, "{:#?}", m.pd.persons());
+    let last = |email: &str| m.pd.person(m.person_id(email)).unwrap()["last_name"].clone();
+    assert_eq!(last("p0@example.com"), json!("Edited0"));
+    assert_eq!(last("p3@example.com"), json!("Edited3"));
+    assert_eq!(last("p9@example.com"), json!("Nine"));
+    assert_eq!(m.person_id("p2@example.com"), pd1);
+    assert_eq!(m.hs.records("contacts").len(), 4);
+    assert!(m.hs.record("contacts", &merged).is_some());
+    m.full_sync_writes_nothing();
+}
+
+/// SIGINT while the first of two organizations a run creates is on the
+/// wire, before the persons that wait on them: exit 130, and the rerun
+/// makes the rest, each person in its organization, nothing twice.
+#[test]
+fn sigint_before_the_records_waiting_on_a_create_converges_on_the_rerun() {
+    let hs = FakeHubSpot::start(US_TOKEN);
+    let pd = FakePipedrive::start(PD_TOKEN);
+    pd.set_rate_limit(10_000, 2_000);
+    let work = companies_and_contacts(&hs, &pd, "report");
+    for name in ["Acme", "Beta", "Gamma"] {
+        let company = hs.seed("companies", &[("name", name)]);
+        contact_at(&hs, &format!("x@{}.example", name.to_lowercase()), &company);
+    }
+    let (code, stdout, stderr) =
+        sync_interrupted_at(&work, pd.server(), "POST /api/v2/organizations");
+    assert_eq!(code, 130, "{stdout}\n{stderr}");
+    assert!(pd.persons().len() < 3, "{stdout}");
+    work.run(&["sync"]).expect(0);
+    assert_eq!(pd.organizations().len(), 3, "{:#?}", pd.organizations());
+    assert_eq!(pd.persons().len(), 3);
+    for name in ["Acme", "Beta", "Gamma"] {
+        let email = format!("x@{}.example", name.to_lowercase());
+        assert_eq!(org_name_of(&pd, &email), json!(name));
+    }
+    pd.server().reset_requests();
+    hs.server().reset_requests();
+    work.run(&["sync", "--full"]).expect(0);
+    assert_eq!(
+        pd.server().write_request_count() + hs.server().write_request_count(),
+        0
+    );
 }
