@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod calendar;
 pub mod fake_hubspot;
 pub mod fake_pipedrive;
 pub mod harness;
