@@ -34,8 +34,7 @@ struct Mixed {
 impl Mixed {
     fn new() -> Mixed {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let hs_sam = hs.add_owner(OWNER, "Sam", "Lee");
         hs.add_owner("only.hubspot@corp.example", "Hal", "Hub");
         let pd_sam = pd.add_user(OWNER, "Sam Lee");

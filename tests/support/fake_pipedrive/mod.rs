@@ -92,6 +92,15 @@ impl FakePipedrive {
         }
     }
 
+    /// `start`, with a burst limit of 10,000 requests per 2 s, which no test
+    /// reaches: for tests that are not about pacing, where the Lite plan's
+    /// limit would only make them wait.
+    pub fn start_unthrottled(token: &str) -> FakePipedrive {
+        let fake = FakePipedrive::start(token);
+        fake.set_rate_limit(10_000, 2_000);
+        fake
+    }
+
     /// The company base URL; API paths are `/api/v2/...` and `/api/v1/...`.
     pub fn url(&self) -> String {
         self.server.url()
