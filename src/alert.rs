@@ -39,6 +39,8 @@ pub fn summary(
         ExitStatus::TryLater => "try later",
         ExitStatus::SafetyStop => "safety stop, nothing written",
         ExitStatus::Auth => "authentication",
+        ExitStatus::Interrupted => "interrupted by SIGINT",
+        ExitStatus::Terminated => "interrupted by SIGTERM",
     };
     let mut text = format!(
         "crmsync {command} ({config}) exited {} ({meaning})",
@@ -47,8 +49,12 @@ pub fn summary(
     let failed: Vec<_> = report.failures().collect();
     if !report.outcomes.is_empty() {
         text.push_str(&format!(
-            ": {} records done, {} not",
-            report.outcomes.len() - failed.len(),
+            ": {} done, {} not",
+            crate::plan::counted(
+                (report.outcomes.len() - failed.len()) as u64,
+                "record",
+                "records"
+            ),
             failed.len()
         ));
     }

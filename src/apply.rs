@@ -9,7 +9,8 @@
 //! the API refuses is a failed outcome; one whose answer leaves open whether
 //! it was written is an unknown outcome (never a failed one: its create stays
 //! journaled); the rest of the batch and of the run go on. Whole-call failures (auth, outage) stop the run after the state of
-//! every finished batch is saved.
+//! every finished batch is saved, and so does an interrupt (SIGINT,
+//! SIGTERM), which lets the batch in flight finish first.
 
 use crate::config::PairConfig;
 use crate::connector::http::ApiError;
@@ -36,6 +37,9 @@ pub struct Applier<'a> {
     /// The records written, by the side of their pair, for the snapshots the
     /// pairs after this one plan on.
     pub written: Vec<(Side, Written)>,
+    /// The ids of the records created, by their item's position in the
+    /// pair's plan, for the forward references of the pairs after it.
+    pub created: Vec<(usize, String)>,
 }
 
 /// The state file is rewritten at most this often while batches go out
@@ -60,6 +64,7 @@ impl<'a> Applier<'a> {
             saved_at: Instant::now(),
             save_cost: Duration::ZERO,
             written: Vec::new(),
+            created: Vec::new(),
         }
     }
 
@@ -158,6 +163,9 @@ impl<'a> Applier<'a> {
         let outcome =
             |item: &Item, result, message| RecordOutcome::of(&pair.name, item, result, message);
         for chunk in items.chunks(batch) {
+            // An interrupt stops the run between batches: the one in flight
+            // was answered and recorded; this one is not sent.
+            crate::interrupt::check()?;
             let links = self.state.pair_mut(&pair.name);
             let mut journaled = false;
             for (_, write, _) in chunk {
@@ -197,12 +205,19 @@ impl<'a> Applier<'a> {
                         endpoint.system
                     ))
                 });
+                if result == WriteOutcome::NotSent {
+                    // An interrupt kept it from being sent: no record was
+                    // made, and the next run plans it again.
+                    write.refused(links);
+                    continue;
+                }
                 report.outcomes.push(match result {
                     WriteOutcome::Written(written) => {
                         self.written.push((target, write.written(&written)));
                         let mut done = outcome(item, Res::Done, None);
                         // A created record's id is known only now.
                         if let Some(id) = write.settle(links, &written) {
+                            self.created.push((*n, id.clone()));
                             done.set_id(target, id);
                         }
                         done
@@ -214,6 +229,7 @@ impl<'a> Applier<'a> {
                     // A write that may have been applied changes nothing
                     // here; a create stays journaled for the next run.
                     WriteOutcome::Unknown(message) => outcome(item, Res::Unknown, Some(message)),
+                    WriteOutcome::NotSent => unreachable!("not-sent writes are skipped above"),
                 });
             }
             self.checkpoint(false)?;
@@ -411,7 +427,14 @@ fn may_have_applied(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         matches!(
             cause.downcast_ref::<ApiError>(),
-            Some(ApiError::Unavailable { .. } | ApiError::Malformed { .. })
+            Some(
+                ApiError::Unavailable { .. }
+                    | ApiError::Malformed { .. }
+                    | ApiError::Interrupted {
+                        maybe_applied: true,
+                        ..
+                    }
+            )
         )
     })
 }

@@ -20,7 +20,7 @@ use crate::plan::{
     Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, PairPlan, Settle, Unlink,
     Write,
 };
-use crate::state::Base;
+use crate::state::{Base, PendingCreate};
 
 /// Plans one pair; `rules` are the left and the right side's write rules.
 pub fn plan_pair(
@@ -30,16 +30,25 @@ pub fn plan_pair(
     rules: &Sided<WriteRules>,
 ) -> PairPlan {
     let mut items = Vec::new();
-    for (l, r) in &pairing.matched {
-        let mut rest = merge(pair, translator, rules, l, r, None);
+    // A record found through the create journal starts from the base its
+    // create's answer would have given it; one paired by the match key
+    // starts from none.
+    let found = pairing.matched.iter().map(|(l, r)| (*l, *r, None)).chain(
+        pairing
+            .recovered
+            .iter()
+            .map(|(l, r, pending)| (*l, *r, Some(found_base(pair, translator, l, r, pending)))),
+    );
+    for (l, r, base) in found {
+        let mut rest = merge(pair, translator, rules, l, r, base.as_ref());
         // The link item records the fields both sides already agree on.
-        let settle = match rest.iter().position(|i| matches!(i, Item::Baseline(_))) {
-            Some(pos) => match rest.remove(pos) {
-                Item::Baseline(agreed) => agreed.settle,
+        let mut settle = base.map_or_else(Vec::new, |b| settled(pair, &b));
+        if let Some(pos) = rest.iter().position(|i| matches!(i, Item::Baseline(_))) {
+            match rest.remove(pos) {
+                Item::Baseline(agreed) => settle.extend(agreed.settle),
                 _ => unreachable!("the position of a baseline"),
-            },
-            None => Vec::new(),
-        };
+            }
+        }
         items.push(Item::Link(Agreement {
             ids: Sided::new(l.id.clone(), r.id.clone()),
             label: label(pair, Some(l), Some(r)),
@@ -79,6 +88,55 @@ pub fn plan_pair(
         duplicates: pairing.duplicates.clone(),
         records: 0,
     }
+}
+
+/// The base of a record found through the create journal, its create's
+/// answer lost: what an answered create records (`apply.rs`), the target's
+/// values as the server holds them, defaults it set included (Pipedrive's
+/// owner of a person created without one), against the source values the
+/// create was made from. Left out, and so merged as for a first match: a
+/// relation the target does not hold as sent (associations are written
+/// after the record), and a field whose source value no longer translates
+/// to what was sent (it changed since).
+fn found_base(
+    pair: &PairConfig,
+    translator: &Translator,
+    l: &Record,
+    r: &Record,
+    pending: &PendingCreate,
+) -> Base {
+    let (target, source) = (pending.target, pending.target.other());
+    let records = Sided::new(l, r);
+    let mut base = Base::default();
+    for f in &pair.fields {
+        let sent = pending.fields.get(&f[target]).unwrap_or_default();
+        let held = records[target].get(&f[target]);
+        let source_value = records[source].get(&f[source]);
+        let unchanged = translator
+            .translate(source, &f.left, source_value)
+            .is_ok_and(|to| values_equivalent(&to, sent));
+        let made = !pair.is_relation(&f.left) || values_equivalent(held, sent);
+        if unchanged && made {
+            base[target].insert(&f[target], held);
+            base[source].insert(&f[source], source_value);
+        }
+    }
+    base
+}
+
+/// The base's fields as a link item settles them.
+fn settled(pair: &PairConfig, base: &Base) -> Vec<Settle> {
+    pair.fields
+        .iter()
+        .filter_map(|f| {
+            Some(Settle {
+                left_field: f.left.clone(),
+                left: base.left.get(&f.left)?.to_string(),
+                right_field: f.right.clone(),
+                right: base.right.get(&f.right)?.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// What a human recognises a record by: the match value, else a name or
@@ -893,5 +951,123 @@ domain = "domain"
             ["eu.contacts `phone` is not cleared: phones stay"]
         );
         assert!(invalid.changes().is_empty() && invalid.target().is_none());
+    }
+
+    /// Contacts with owners by email, both ways: us owner 10 is sam, eu
+    /// users 77 (sam) and 1 (the admin, who owns what is created without
+    /// an owner, and has no us owner).
+    fn owned_contacts() -> (PairConfig, OwnerDirectory) {
+        let pair = pair_of(
+            r#"
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "firstname"
+hubspot_owner_id = "hubspot_owner_id"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+"#,
+        );
+        let owner = |id: &str, email: &str| crate::model::Owner {
+            id: id.into(),
+            email: email.into(),
+        };
+        let owners = OwnerDirectory::new(
+            &[owner("10", "sam@x.io")],
+            &[owner("77", "sam@x.io"), owner("1", "admin@x.io")],
+        );
+        (pair, owners)
+    }
+
+    fn plan_owned(left: &[Record], right: &[Record], state: &PairState) -> PairPlan {
+        let (pair, owners) = owned_contacts();
+        let links = crate::state::State::default();
+        let labels = crate::model::Labels::new();
+        let translator = Translator::new(&pair, &owners, &links, Sided::new(&labels, &labels));
+        let pairing = pair_records(&pair, left, right, state);
+        let rules = Sided::new(WriteRules::default(), WriteRules::default());
+        plan_pair(&pair, &pairing, &translator, &rules)
+    }
+
+    #[test]
+    fn a_create_found_through_the_journal_is_settled_like_an_answered_one() {
+        // Ann was created on eu without an owner, and the server gave her
+        // its default one (the admin, unknown to us); the answer was lost.
+        // Bo was created with sam, and his answer was lost too.
+        let ann = rec("5", 1, &[("email", "ann@x.io"), ("firstname", "Ann")]);
+        let bo = rec(
+            "6",
+            1,
+            &[
+                ("email", "bo@x.io"),
+                ("firstname", "Bo"),
+                ("hubspot_owner_id", "10"),
+            ],
+        );
+        let made_ann = rec(
+            "900",
+            2,
+            &[
+                ("email", "ann@x.io"),
+                ("firstname", "Ann"),
+                ("hubspot_owner_id", "1"),
+            ],
+        );
+        let made_bo = rec(
+            "901",
+            2,
+            &[
+                ("email", "BO@x.io"),
+                ("firstname", "Bo"),
+                ("hubspot_owner_id", "77"),
+            ],
+        );
+        let mut state = PairState::default();
+        for (source, sent) in [
+            ("5", vec![("email", "ann@x.io"), ("firstname", "Ann")]),
+            (
+                "6",
+                vec![
+                    ("email", "bo@x.io"),
+                    ("firstname", "Bo"),
+                    ("hubspot_owner_id", "77"),
+                ],
+            ),
+        ] {
+            state.add_pending(crate::state::PendingCreate {
+                target: Side::Right,
+                source: source.into(),
+                fields: sent
+                    .iter()
+                    .map(|(f, v)| (f.to_string(), v.to_string()))
+                    .collect(),
+            });
+        }
+        let (left, right) = ([ann, bo], [made_ann, made_bo]);
+        let out = plan_owned(&left, &right, &state);
+        let actions: Vec<_> = out.items.iter().map(|i| i.action()).collect();
+        assert_eq!(actions, [Action::Link, Action::Link], "{out:#?}");
+        for item in &out.items {
+            assert_eq!(item.settle().len(), 3, "every field settled: {item:#?}");
+        }
+        // Applied, the links hold every value as it is: nothing to do again.
+        for item in &out.items {
+            if let Item::Link(agreed) = item {
+                let link = state.link(&agreed.ids.left, &agreed.ids.right);
+                for s in &agreed.settle {
+                    link.base.left.insert(s.left_field.clone(), s.left.clone());
+                    link.base
+                        .right
+                        .insert(s.right_field.clone(), s.right.clone());
+                }
+            }
+        }
+        assert!(state.pending().is_empty());
+        let again = plan_owned(&left, &right, &state);
+        assert!(again.items.is_empty(), "{again:#?}");
     }
 }

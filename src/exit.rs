@@ -4,10 +4,12 @@
 //! Every command returns `anyhow::Result<Outcome>`; `status_of` is the only
 //! place that turns that into a number, by looking at the outcome or by
 //! downcasting the error to the few types that carry a meaning (config,
-//! token, API, lock, safety). Nothing else in the crate picks an exit code.
+//! token, API, lock, safety, interrupt). Nothing else in the crate picks an
+//! exit code.
 
 use crate::config::{ConfigError, MissingToken};
 use crate::connector::http::ApiError;
+use crate::interrupt::{Interrupted, Signal};
 use crate::state::LockHeld;
 use std::process::ExitCode;
 
@@ -21,6 +23,9 @@ pub enum Outcome {
     /// Some records failed (or a conflict was left for a human); the rest
     /// were applied. A rerun retries what is still needed.
     Partial,
+    /// A signal stopped the run cleanly: what was applied is saved, the
+    /// rest waits for the next run.
+    Interrupted(Signal),
 }
 
 /// A refusal that protects data: nothing was written (exit 6).
@@ -46,6 +51,19 @@ pub enum ExitStatus {
     TryLater = 5,
     SafetyStop = 6,
     Auth = 7,
+    /// Stopped by SIGINT (128 + 2, as shells report it).
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15).
+    Terminated = 143,
+}
+
+/// The status of a run a signal stopped, cleanly or (a second signal) at
+/// once.
+pub fn of_signal(signal: Signal) -> ExitStatus {
+    match signal {
+        Signal::Interrupt => ExitStatus::Interrupted,
+        Signal::Terminate => ExitStatus::Terminated,
+    }
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -60,9 +78,13 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         Ok(Outcome::Done) => return ExitStatus::Success,
         Ok(Outcome::Drift) => return ExitStatus::Drift,
         Ok(Outcome::Partial) => return ExitStatus::Partial,
+        Ok(Outcome::Interrupted(signal)) => return of_signal(*signal),
         Err(e) => e,
     };
     for cause in error.chain() {
+        if let Some(Interrupted(signal)) = cause.downcast_ref::<Interrupted>() {
+            return of_signal(*signal);
+        }
         if cause.is::<ConfigError>() {
             return ExitStatus::Usage;
         }
@@ -80,6 +102,7 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
                 ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
                 ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ExitStatus::TryLater,
                 ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,
+                ApiError::Interrupted { cause, .. } => of_signal(cause.0),
             };
         }
     }
@@ -105,5 +128,16 @@ mod tests {
         assert_eq!(status_of(&other), ExitStatus::Error);
         assert_eq!(status_of(&Ok(Outcome::Drift)), ExitStatus::Drift);
         assert_eq!(status_of(&Ok(Outcome::Partial)), ExitStatus::Partial);
+        let stopped: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Interrupted {
+            system: "pd".into(),
+            maybe_applied: false,
+            cause: Interrupted(Signal::Terminate),
+        }))
+        .context("listing pd.persons");
+        assert_eq!(status_of(&stopped) as u8, 143);
+        assert_eq!(
+            status_of(&Ok(Outcome::Interrupted(Signal::Interrupt))) as u8,
+            130
+        );
     }
 }

@@ -20,6 +20,7 @@ pub mod exit;
 pub mod fields;
 pub mod files;
 pub mod init;
+pub mod interrupt;
 pub mod mapping;
 pub mod matcher;
 pub mod model;
@@ -60,7 +61,9 @@ struct Ctx<'a> {
 /// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     match &cli.command {
-        Command::Init { write } => return init(&cli.config, *write),
+        Command::Init { write } => {
+            return settle_interrupt(init(&cli.config, *write), &mut Report::default());
+        }
         Command::Completions { shell } => return completions(*shell),
         _ => {}
     }
@@ -96,6 +99,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
             unreachable!("run dispatches these before loading a mapping file")
         }
     };
+    let result = settle_interrupt(result, &mut report);
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
@@ -144,9 +148,14 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
         } else {
             for p in pairs {
                 let [left, right] = sizes(p);
+                let records = |n: usize| plan::counted(n as u64, "record", "records");
                 println!(
-                    "Pulled {}: {} {left} records, {} {right} records.",
-                    p.name, p.left, p.right
+                    "Pulled {}: {} {}, {} {}.",
+                    p.name,
+                    p.left,
+                    records(left),
+                    p.right,
+                    records(right)
                 );
             }
         }
@@ -233,6 +242,7 @@ fn push(
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, &plan, report)?;
+    print_interrupted(&plan, report);
     Ok(report.outcome())
 }
 
@@ -254,15 +264,24 @@ fn sync(
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, pairs, connectors)?;
         let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        let plan = pipeline::plan(config, pairs, &snapshots, &state);
         if dry_run {
-            return Ok(pipeline::plan(config, pairs, &snapshots, &state));
+            return Ok(plan);
         }
         let out = pipeline::Output {
             config,
             connectors,
             progress,
         };
-        pipeline::plan_and_apply(&out, pairs, &mut snapshots, &mut state, report, limits)
+        pipeline::plan_and_apply(
+            &out,
+            pairs,
+            plan,
+            &mut snapshots,
+            &mut state,
+            report,
+            limits,
+        )
     })?;
     if dry_run {
         print_plan(cli, &plan)?;
@@ -270,7 +289,47 @@ fn sync(
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
     print_run(cli, &plan, report)?;
+    print_interrupted(&plan, report);
     Ok(report.outcome())
+}
+
+/// A run a signal stopped before it applied anything (pulling, checking a
+/// plan) ends as interrupted, with one line saying nothing was written;
+/// other results pass unchanged.
+fn settle_interrupt(result: Result<Outcome>, report: &mut Report) -> Result<Outcome> {
+    let signal = match &result {
+        Err(e) => interrupt::signal_of(e),
+        Ok(_) => None,
+    };
+    let Some(signal) = signal else {
+        return result;
+    };
+    report.interrupted = Some(signal);
+    let applied = report.writes_done();
+    if applied == 0 {
+        eprintln!("crmsync: interrupted by {signal} before any write; nothing was written");
+    } else {
+        eprintln!("crmsync: interrupted by {signal}: {applied} items applied; run again to finish");
+    }
+    Ok(Outcome::Interrupted(signal))
+}
+
+/// After a run a signal stopped midway: how far it got, on stderr (the
+/// plan and the Applied line are on stdout).
+fn print_interrupted(plan: &Plan, report: &Report) {
+    if report.interrupted.is_none() {
+        return;
+    }
+    let planned = plan
+        .pairs
+        .iter()
+        .flat_map(|p| &p.items)
+        .filter(|i| i.writes())
+        .count();
+    eprintln!(
+        "crmsync: interrupted: {} of {planned} items applied; run again to finish",
+        report.writes_done()
+    );
 }
 
 /// `init`: reads the systems of the file at `path`, each account's field

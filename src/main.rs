@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         cli.progress,
         cli.log_file.as_deref(),
     );
+    if let Err(e) = crmsync::interrupt::install() {
+        log::warn!("cannot catch SIGINT and SIGTERM ({e}); an interrupt stops the run at once");
+    }
     let result = crmsync::run(&cli, &progress);
     if let Err(error) = &result {
         if cli.verbose > 0 {

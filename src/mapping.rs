@@ -33,11 +33,55 @@ impl OwnerDirectory {
     }
 }
 
+/// The links the pairs planned earlier in a run will make or drop when
+/// applied, over the links in the state: a record an earlier pair creates
+/// (under its forward reference, `plan::forward_ref`) or links is a valid
+/// relation target for a later pair, and one it unlinks or deletes is not.
+/// Only what the plan changes is held, never a copy of the state.
+#[derive(Debug, Default, Clone)]
+pub struct PlannedLinks {
+    /// pair → for each side, the record's id → its partner's id.
+    made: HashMap<String, Sided<HashMap<String, String>>>,
+    /// pair → for each side, the ids whose link the plan drops.
+    dropped: HashMap<String, Sided<std::collections::HashSet<String>>>,
+}
+
+impl PlannedLinks {
+    /// `pair` will link `left` and `right` (a match, or a create and its source).
+    pub fn link(&mut self, pair: &str, left: &str, right: &str) {
+        let made = self.made.entry(pair.to_string()).or_default();
+        made.left.insert(left.to_string(), right.to_string());
+        made.right.insert(right.to_string(), left.to_string());
+    }
+
+    /// `pair` will drop the link of `left` and `right` (an unlink or a delete).
+    pub fn drop_link(&mut self, pair: &str, left: &str, right: &str) {
+        let dropped = self.dropped.entry(pair.to_string()).or_default();
+        dropped.left.insert(left.to_string());
+        dropped.right.insert(right.to_string());
+    }
+
+    /// The partner of `id` (held on `from`) through `pair` once the plan is
+    /// applied: `Some(Some(partner))` for a link the plan makes,
+    /// `Some(None)` for one it drops, `None` when the plan leaves it as the
+    /// state has it.
+    fn partner(&self, pair: &str, from: Side, id: &str) -> Option<Option<&str>> {
+        if let Some(partner) = self.made.get(pair).and_then(|m| m[from].get(id)) {
+            return Some(Some(partner));
+        }
+        self.dropped
+            .get(pair)
+            .is_some_and(|d| d[from].contains(id))
+            .then_some(None)
+    }
+}
+
 /// Translates one pair's values from either side to the other.
 pub struct Translator<'a> {
     pair: &'a PairConfig,
     owners: &'a OwnerDirectory,
     links: &'a State,
+    planned: Option<&'a PlannedLinks>,
     /// Each side's field options, keyed by that side's field name.
     labels: Sided<&'a Labels>,
 }
@@ -53,8 +97,16 @@ impl<'a> Translator<'a> {
             pair,
             owners,
             links,
+            planned: None,
             labels,
         }
+    }
+
+    /// Translates relations through the links the pairs planned before
+    /// this one will make or drop, too.
+    pub fn with_planned(mut self, planned: &'a PlannedLinks) -> Translator<'a> {
+        self.planned = Some(planned);
+        self
     }
 
     /// `value` → its label on side `from` → the value with that label on
@@ -140,8 +192,14 @@ impl<'a> Translator<'a> {
                     .map(str::trim)
                     .filter(|id| !id.is_empty())
                     .map(|id| {
-                        let link = links.and_then(|p| p.by(from, id));
-                        link.map(|l| l.id(from.other()).to_string()).ok_or_else(|| {
+                        let planned = self.planned.and_then(|p| p.partner(other, from, id));
+                        let partner = match planned {
+                            Some(planned) => planned.map(str::to_string),
+                            None => links
+                                .and_then(|p| p.by(from, id))
+                                .map(|l| l.id(from.other()).to_string()),
+                        };
+                        partner.ok_or_else(|| {
                             format!("{from} record `{id}` of `{left_field}` is not synced by pair `{other}` yet; it will be once `{other}` links it")
                         })
                     })

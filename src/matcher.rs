@@ -31,8 +31,11 @@ pub struct Gone<'a> {
 pub struct Pairing<'a> {
     /// Already linked, both present.
     pub linked: Vec<(&'a Record, &'a Record, &'a Link)>,
-    /// Newly paired by the match key, or found as the result of a lost create.
+    /// Newly paired by the match key.
     pub matched: Vec<(&'a Record, &'a Record)>,
+    /// Found as the record a journaled create made, its answer lost: the
+    /// source, the target, and the create as it was sent.
+    pub recovered: Vec<(&'a Record, &'a Record, &'a PendingCreate)>,
     pub left_only: Vec<&'a Record>,
     pub right_only: Vec<&'a Record>,
     /// Links whose record is missing on at least one side, with the record
@@ -73,14 +76,15 @@ fn sent_values<'p>(pair: &PairConfig, pending: &'p PendingCreate) -> Vec<(&'p st
 
 /// The (left, right) positions in the unlinked lists of every pending create
 /// whose source is still unlinked and whose target holds exactly the values
-/// sent. Relation fields are left out of the comparison: a create's
-/// associations are written after it, so a lost answer may leave them unmade.
-fn recover_lost_creates(
+/// sent, with that create. Relation fields are left out of the comparison: a
+/// create's associations are written after it, so a lost answer may leave
+/// them unmade.
+fn recover_lost_creates<'s>(
     pair: &PairConfig,
-    state: &PairState,
+    state: &'s PairState,
     unlinked_left: &[&Record],
     unlinked_right: &[&Record],
-) -> Vec<(usize, usize)> {
+) -> Vec<(usize, usize, &'s PendingCreate)> {
     let sides = [unlinked_left, unlinked_right];
     let at = [
         positions(unlinked_left.iter().copied()),
@@ -135,8 +139,8 @@ fn recover_lost_creates(
             taken[source_side][source] = true;
             taken[target_side][target] = true;
             found.push(match pending.target {
-                Side::Right => (source, target),
-                Side::Left => (target, source),
+                Side::Right => (source, target, pending),
+                Side::Left => (target, source, pending),
             });
         }
     }
@@ -193,10 +197,12 @@ pub fn pair_records<'a>(
             vec![false; unlinked_left.len()],
             vec![false; unlinked_right.len()],
         ];
-        for (l, r) in recovered {
+        for (l, r, pending) in recovered {
             taken[0][l] = true;
             taken[1][r] = true;
-            pairing.matched.push((unlinked_left[l], unlinked_right[r]));
+            pairing
+                .recovered
+                .push((unlinked_left[l], unlinked_right[r], pending));
         }
         let [taken_left, taken_right] = &taken;
         unlinked_left = unmarked(unlinked_left, taken_left);
@@ -413,9 +419,9 @@ firstname = "firstname"
         let left = vec![rec("1", "x@y.io")];
         let right = vec![rec("10", "other@y.io"), rec("11", "x@y.io")];
         let p = pair_records(&pair, &left, &right, &state);
-        assert_eq!(p.matched.len(), 1);
+        assert_eq!(p.recovered.len(), 1);
         assert_eq!(
-            (p.matched[0].0.id.as_str(), p.matched[0].1.id.as_str()),
+            (p.recovered[0].0.id.as_str(), p.recovered[0].1.id.as_str()),
             ("1", "11")
         );
         assert!(p.left_only.is_empty());
@@ -480,11 +486,11 @@ contact = "link:contacts"
             });
         }
         let p = pair_records(&pair, &left, &right, &state);
-        assert_eq!(p.matched.len(), 250);
+        assert_eq!(p.recovered.len(), 250);
         assert!(
-            p.matched
+            p.recovered
                 .iter()
-                .all(|(l, r)| r.id == format!("{}", 10_000 + l.id.parse::<u32>().unwrap()))
+                .all(|(l, r, _)| r.id == format!("{}", 10_000 + l.id.parse::<u32>().unwrap()))
         );
         assert_eq!(p.left_only.len(), 250, "the creates never made are made");
         assert!(p.right_only.is_empty());

@@ -8,11 +8,12 @@ use crate::config::{Config, ConfigError, Endpoint, Limit, PairConfig, ValueMap};
 use crate::connector::{self, Connector};
 use crate::diff;
 use crate::exit::SafetyStop;
-use crate::mapping::{OwnerDirectory, Translator};
+use crate::mapping::{OwnerDirectory, PlannedLinks, Translator};
 use crate::matcher;
 use crate::model::{Owner, Side, Sided, set_field};
-use crate::plan::{Action, Item, PairPlan, Plan};
+use crate::plan::{Action, Item, PairPlan, Plan, forward_ref};
 use crate::progress::Progress;
+use crate::report::RecordOutcome;
 use crate::report::Report;
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
@@ -181,7 +182,10 @@ pub fn pull(
                 let changed = connector.list_changed(object.object, &fields, since, &|listed| {
                     crate::progress::advance(&bar, listed.done, listed.total)
                 })?;
-                log::info!("pulled {} changed records from {object}", changed.len());
+                log::info!(
+                    "pulled {} from {object}",
+                    crate::plan::counted(changed.len() as u64, "changed record", "changed records")
+                );
                 previous.merge_changes(changed, started_ms);
                 previous
             }
@@ -189,7 +193,10 @@ pub fn pull(
                 let records = connector.list(object.object, &fields, &|listed| {
                     crate::progress::advance(&bar, listed.done, listed.total)
                 })?;
-                log::info!("pulled {} records from {object}", records.len());
+                log::info!(
+                    "pulled {} from {object}",
+                    crate::plan::counted(records.len() as u64, "record", "records")
+                );
                 Snapshot::new(&object.system, object.object, fields, records, started_ms)
             }
         };
@@ -268,8 +275,15 @@ pub fn load_saved(config: &Config, pairs: &[&PairConfig]) -> Result<(Snapshots, 
 }
 
 /// Matches and merges one pair, and notes its size (the larger side), which
-/// its percentage limits are taken of. Pure.
-pub fn plan_pair(pair: &PairConfig, [left, right]: [&Snapshot; 2], state: &State) -> PairPlan {
+/// its percentage limits are taken of. Relations translate through the
+/// links in `state` and those `planned` (the pairs before this one in the
+/// run). Pure.
+pub fn plan_pair(
+    pair: &PairConfig,
+    [left, right]: [&Snapshot; 2],
+    state: &State,
+    planned: &PlannedLinks,
+) -> PairPlan {
     let started = std::time::Instant::now();
     let empty = Default::default();
     let links = state.pair(&pair.name).unwrap_or(&empty);
@@ -285,7 +299,8 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: [&Snapshot; 2], state: &State
         &owners,
         state,
         Sided::new(&left.labels, &right.labels),
-    );
+    )
+    .with_planned(planned);
     let rules = Sided::from_fn(|side| {
         let endpoint = pair.endpoint(side);
         connector::write_rules(endpoint.kind, endpoint.object)
@@ -304,14 +319,83 @@ pub fn plan_pair(pair: &PairConfig, [left, right]: [&Snapshot; 2], state: &State
     plan
 }
 
-/// Plans every pair on the snapshots as pulled and the state as it is: what
-/// `diff` shows and `push` applies. Pure.
+/// The one planning path: what `diff` shows, `diff --out` saves, `sync
+/// --dry-run` prints, `push` applies and `sync` applies. Plans pair after
+/// pair, in file order, as a run applies them: each pair plans on the
+/// accounts and links as the pairs before it will leave them. A record an
+/// earlier pair creates is in the later pairs' snapshots under its forward
+/// reference (`plan::forward_ref`), which stands in for its id wherever a
+/// later item needs it (a relation, a link, a copy) until the apply step
+/// knows it; a record an earlier pair links is a relation target at once;
+/// one it unlinks or deletes no longer is. Snapshots are copied only where
+/// a later pair reads what an earlier one writes, and the state never.
+/// Pure.
 pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &Snapshots, state: &State) -> Plan {
-    let pair_plans = pairs
-        .iter()
-        .map(|pair| plan_pair(pair, pair_snapshots(snapshots, pair), state))
-        .collect();
+    let mut foreseen = Snapshots::new();
+    let mut planned = PlannedLinks::default();
+    let mut pair_plans = Vec::new();
+    for (n, pair) in pairs.iter().enumerate() {
+        let view = [Side::Left, Side::Right].map(|side| {
+            let object = pair.endpoint(side).to_string();
+            foreseen.get(&object).unwrap_or(&snapshots[&object])
+        });
+        let plan = plan_pair(pair, view, state, &planned);
+        let read_later = |object: &str| {
+            pairs[n + 1..]
+                .iter()
+                .any(|later| later.left.to_string() == object || later.right.to_string() == object)
+        };
+        for item in &plan.items {
+            match item {
+                Item::Link(a) => planned.link(&pair.name, &a.ids.left, &a.ids.right),
+                Item::Create(c) => {
+                    let mut ids = Sided::new(c.source_id.clone(), c.source_id.clone());
+                    ids[c.target] = forward_ref(&pair.name, c.target, &c.source_id);
+                    planned.link(&pair.name, &ids.left, &ids.right);
+                }
+                Item::Unlink(u) => planned.drop_link(&pair.name, &u.ids.left, &u.ids.right),
+                Item::Delete(d) => {
+                    planned.drop_link(&pair.name, &d.ids.left, &d.ids.right);
+                    for (object, field) in relations_through(config, pair, d.target) {
+                        if read_later(&object) {
+                            forget_in(
+                                foreseen_mut(&mut foreseen, snapshots, &object),
+                                &field,
+                                &d.ids[d.target],
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let written = by_side(
+            plan.items
+                .iter()
+                .filter_map(|item| Some((item.target()?, planned_write(&pair.name, item)?)))
+                .collect(),
+        );
+        for (side, records) in written {
+            let object = pair.endpoint(side).to_string();
+            if read_later(&object) {
+                foreseen_mut(&mut foreseen, snapshots, &object).absorb(records);
+            }
+        }
+        pair_plans.push(plan);
+    }
     Plan::new(&config.fingerprint, pair_plans)
+}
+
+/// The snapshot of `object` as the pairs planned so far leave it: copied
+/// from the pulled one the first time a pair writes to it.
+fn foreseen_mut<'s>(
+    foreseen: &'s mut Snapshots,
+    snapshots: &Snapshots,
+    object: &str,
+) -> &'s mut Snapshot {
+    foreseen
+        .entry(object.to_string())
+        .or_insert_with(|| snapshots[object].clone())
 }
 
 /// Refuses a saved plan whose records changed since it was made, before any
@@ -330,7 +414,9 @@ pub fn check_fresh(
         ))
         .into());
     }
-    let mut stale = Vec::new();
+    // A forward reference must name a create of an earlier pair of the
+    // plan, or the item waiting on it could never be applied.
+    let mut stale = plan.dangling_refs();
     let empty = Default::default();
     for pair_plan in &plan.pairs {
         let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) else {
@@ -344,6 +430,8 @@ pub fn check_fresh(
                 .iter()
                 .filter(|i| i.is_change())
                 .filter_map(|i| Some((i.id(side)?, i.expect(side)?)))
+                // A record this run creates cannot have changed.
+                .filter(|(id, _)| !crate::plan::is_forward_ref(id))
                 .collect();
             let ids: Vec<String> = expected.keys().map(|s| s.to_string()).collect();
             let current: BTreeMap<String, i64> = connectors[&endpoint.system]
@@ -378,17 +466,19 @@ pub fn check_fresh(
     }
     let shown: Vec<_> = stale.iter().take(5).cloned().collect();
     Err(SafetyStop(format!(
-        "the plan is stale ({} records changed since it was made: {}{}); nothing written: run `crmsync diff --out PLAN` again and review it",
-        stale.len(),
+        "the plan is stale ({} changed since it was made: {}{}); nothing written: run `crmsync diff --out PLAN` again and review it",
+        crate::plan::counted(stale.len() as u64, "record", "records"),
         shown.join(", "),
         if stale.len() > 5 { ", …" } else { "" }
     ))
     .into())
 }
 
-/// Applies a saved plan (`push`), pair by pair through the same door as
-/// `sync`; outcomes go into `report` as they happen, so a run that stops
-/// midway still reports what it did. The state is saved as it goes.
+/// Applies a saved plan (`push`) as it stands, pair by pair through the
+/// same door as `sync`; outcomes go into `report` as they happen, so a run
+/// that stops midway still reports what it did. The state is saved as it
+/// goes. Forward references are resolved as the creates they wait on
+/// answer. A signal stops it after the batch in flight (`report.interrupted`).
 pub fn apply(
     out: &Output,
     plan: &Plan,
@@ -397,6 +487,7 @@ pub fn apply(
     report: &mut Report,
 ) -> Result<()> {
     let bar = out.progress.pending_bar("writing");
+    let mut created = Created::new();
     for pair_plan in &plan.pairs {
         let pair = *pairs
             .iter()
@@ -407,47 +498,124 @@ pub fn apply(
                     pair_plan.name
                 )
             })?;
-        apply_pair(out, pair, pair_plan, state, report, &bar).1?;
+        let applied = crate::interrupt::check()
+            .map_err(anyhow::Error::new)
+            .and_then(|()| apply_pair(out, pair, pair_plan, &mut created, state, report, &bar).1);
+        if stopped_by_signal(applied, report)? {
+            break;
+        }
     }
     out.progress.finish(&bar);
     Ok(())
 }
 
+/// The ids of the records this run created, by their forward reference.
+type Created = std::collections::HashMap<String, String>;
+
+/// Returns true if a signal stopped the apply (noted in the report: the
+/// state of every batch answered is saved, and the run ends with what it
+/// applied); passes any other error on.
+fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
+    match applied {
+        Ok(()) => Ok(false),
+        Err(e) => match crate::interrupt::signal_of(&e) {
+            Some(signal) => {
+                report.interrupted = Some(signal);
+                Ok(true)
+            }
+            None => Err(e),
+        },
+    }
+}
+
 /// The one door to the applier, for `push` and `sync`: applies one pair's
 /// plan and returns what it wrote (also when it stopped midway), for the
-/// snapshots the later pairs plan on, and how it ended.
+/// snapshots the later pairs plan on, and how it ended. Each item's forward
+/// references are first replaced by the ids `created` holds; an item
+/// waiting on a create that did not answer with an id (refused, unknown) is
+/// a failed outcome, never a write with a wrong or empty relation. The ids
+/// this pair's creates answer with go into `created`.
 fn apply_pair(
     out: &Output,
     pair: &PairConfig,
     plan: &PairPlan,
+    created: &mut Created,
     state: &mut State,
     report: &mut Report,
     bar: &indicatif::ProgressBar,
 ) -> (Vec<(Side, Written)>, Result<()>) {
+    let resolved;
+    // The plan's own item behind each item applied, by position.
+    let mut planned_items: Vec<&Item> = plan.items.iter().collect();
+    let plan = if plan.items.iter().any(Item::has_forward_refs) {
+        let mut items = Vec::with_capacity(plan.items.len());
+        planned_items.clear();
+        for item in &plan.items {
+            match item.resolve(&|reference| created.get(reference).cloned()) {
+                Ok(ready) => {
+                    items.push(ready);
+                    planned_items.push(item);
+                }
+                Err(_) if !item.is_change() => {}
+                Err(reference) => report.outcomes.push(RecordOutcome::of(
+                    &pair.name,
+                    item,
+                    crate::report::Result::Failed,
+                    Some(format!(
+                        "waits for {reference}, which this run did not create; the next run plans it again"
+                    )),
+                )),
+            }
+        }
+        resolved = PairPlan {
+            name: plan.name.clone(),
+            left: plan.left.clone(),
+            right: plan.right.clone(),
+            items,
+            duplicates: plan.duplicates.clone(),
+            records: plan.records,
+        };
+        &resolved
+    } else {
+        plan
+    };
     let writes = plan.items.iter().filter(|i| i.writes()).count();
     bar.inc_length(writes as u64);
     out.progress.reveal(bar);
     let state_path = State::path(&out.config.state_dir);
     let mut applier = Applier::new(out.connectors, state, &state_path);
     let applied = applier.apply_pair(pair, plan, report, bar);
+    for (at, id) in std::mem::take(&mut applier.created) {
+        if let Some(reference) = planned_items[at].created_ref(&pair.name) {
+            created.insert(reference, id);
+        }
+    }
     (std::mem::take(&mut applier.written), applied)
 }
 
-/// Plans and applies pair after pair, in file order, so a pair sees the
-/// links the pairs before it made in this run (a deal's new contact) and
-/// the records they wrote to its account objects (a person Pipedrive
-/// brought into the hub goes on to the other HubSpot account). The written
-/// records are folded into the snapshots, which are saved when all pairs
-/// are done. Returns the plan that was applied.
+/// Applies the plan `plan` made (`predicted`), pair after pair in file
+/// order, and returns the plan applied. Every pair's limits are checked on
+/// the predicted plan before the first write of the run. A signal stops the
+/// run after the batch in flight (`report.interrupted`, the snapshots still
+/// saved); the plan returned then holds the pairs not reached too, as
+/// predicted, so the run shows what it set out to do.
 ///
-/// Every pair's limits are checked before the first write of the run, on
-/// the plan it is predicted to have when its turn comes (the pairs before
-/// it applied as planned); each pair is checked again on the plan actually
-/// applied. A pair is planned a second time only when a pair before it
-/// changed something it plans on.
+/// A pair is applied as predicted unless a pair before it that it depends
+/// on wrote to a CRM: then it is planned again on the state and the
+/// snapshots as those writes left them, and checked against its limits
+/// again. That is where a prediction can be wrong: the server answered with
+/// the created records' ids and its own spelling of the values written
+/// (normalised, defaults filled in), or refused some. Replanning on the
+/// answers keeps the base exactly what the accounts hold, so the next run
+/// finds nothing to do; on accounts that answer as predicted it plans the
+/// same items. Links, unlinks and conflicts settled without a write are
+/// predicted exactly and never cause a second planning. The written
+/// records are folded into the snapshots, which are saved when all pairs
+/// are done.
 pub fn plan_and_apply(
     out: &Output,
     pairs: &[&PairConfig],
+    predicted: Plan,
     snapshots: &mut Snapshots,
     state: &mut State,
     report: &mut Report,
@@ -456,30 +624,45 @@ pub fn plan_and_apply(
     let Output {
         config, progress, ..
     } = *out;
-    let mut predicted: Vec<Option<PairPlan>> = Vec::new();
-    for (pair, plan) in predict(pairs, snapshots, state) {
-        check_limits(pair, &plan, limits)?;
-        predicted.push(Some(plan));
+    for (pair, plan) in pairs.iter().zip(&predicted.pairs) {
+        check_limits(pair, plan, limits)?;
     }
+    let mut predicted: Vec<Option<PairPlan>> = predicted.pairs.into_iter().map(Some).collect();
     let mut pair_plans: Vec<PairPlan> = Vec::new();
+    let mut created = Created::new();
     let mut touched = std::collections::BTreeSet::new();
     let bar = progress.pending_bar("writing");
     for (n, pair) in pairs.iter().enumerate() {
-        let upstream_changed = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
-            depends_on(pair, earlier) && plan.items.iter().any(|i| i.is_change())
+        if stopped_by_signal(crate::interrupt::check().map_err(Into::into), report)? {
+            break;
+        }
+        let upstream_wrote = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
+            depends_on(pair, earlier) && plan.items.iter().any(Item::writes)
         });
         let pair_plan = match predicted[n].take() {
-            Some(plan) if !upstream_changed => plan,
+            Some(plan) if !upstream_wrote => plan,
             _ => {
-                let plan = plan_pair(pair, pair_snapshots(snapshots, pair), state);
+                let plan = plan_pair(
+                    pair,
+                    pair_snapshots(snapshots, pair),
+                    state,
+                    &PlannedLinks::default(),
+                );
                 check_limits(pair, &plan, limits)?;
                 plan
             }
         };
-        let (written, result) = apply_pair(out, pair, &pair_plan, state, report, &bar);
+        let (written, result) =
+            apply_pair(out, pair, &pair_plan, &mut created, state, report, &bar);
         for (side, write) in &written {
             if let Written::Deleted { id } = write {
-                touched.extend(forget_relations_to(config, pair, *side, id, snapshots));
+                for (object, field) in relations_through(config, pair, *side) {
+                    if let Some(snapshot) = snapshots.get_mut(&object)
+                        && forget_in(snapshot, &field, id)
+                    {
+                        touched.insert(object);
+                    }
+                }
             }
         }
         for (side, records) in by_side(written) {
@@ -489,10 +672,20 @@ pub fn plan_and_apply(
                 touched.insert(object);
             }
         }
-        result?;
         pair_plans.push(pair_plan);
+        if stopped_by_signal(result, report)? {
+            break;
+        }
     }
     progress.finish(&bar);
+    if report.interrupted.is_some() {
+        // The plan shows the whole run: the pairs not reached as predicted.
+        pair_plans.extend(
+            predicted[pair_plans.len()..]
+                .iter_mut()
+                .filter_map(Option::take),
+        );
+    }
     for object in touched {
         let snapshot = &snapshots[&object];
         let endpoint = Endpoint {
@@ -505,52 +698,9 @@ pub fn plan_and_apply(
     Ok(Plan::new(&config.fingerprint, pair_plans))
 }
 
-/// Each pair's plan as it will be when its turn comes: the pairs before it are taken
-/// to write what they plan (a create as a new record with the values sent),
-/// so a record one pair brings into an account counts against the limits of
-/// the pairs that carry it on, before anything is written. Snapshots are
-/// copied only when a later pair reads what an earlier one writes. Pure.
-fn predict<'a>(
-    pairs: &[&'a PairConfig],
-    snapshots: &Snapshots,
-    state: &State,
-) -> Vec<(&'a PairConfig, PairPlan)> {
-    let mut foreseen: Snapshots = Snapshots::new();
-    let mut predicted = Vec::new();
-    for (n, pair) in pairs.iter().enumerate() {
-        let view = [Side::Left, Side::Right].map(|side| {
-            let object = pair.endpoint(side).to_string();
-            foreseen.get(&object).unwrap_or(&snapshots[&object])
-        });
-        let plan = plan_pair(pair, view, state);
-        let written = by_side(
-            plan.items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| Some((item.target()?, planned_write(&pair.name, i, item)?)))
-                .collect(),
-        );
-        for (side, records) in written {
-            let object = pair.endpoint(side);
-            let read_later = pairs[n + 1..]
-                .iter()
-                .any(|later| later.left == *object || later.right == *object);
-            if read_later {
-                let key = object.to_string();
-                foreseen
-                    .entry(key.clone())
-                    .or_insert_with(|| snapshots[&key].clone())
-                    .absorb(records);
-            }
-        }
-        predicted.push((*pair, plan));
-    }
-    predicted
-}
-
 /// What an item will leave in its target account if it is applied as
-/// planned; a create gets a stand-in id, unique in the run.
-fn planned_write(pair: &str, index: usize, item: &Item) -> Option<Written> {
+/// planned; a create's record goes under its forward reference.
+fn planned_write(pair: &str, item: &Item) -> Option<Written> {
     let values = |changes: &[crate::plan::Change]| {
         changes
             .iter()
@@ -559,7 +709,7 @@ fn planned_write(pair: &str, index: usize, item: &Item) -> Option<Written> {
     };
     match item {
         Item::Create(c) => Some(Written::Saved {
-            id: format!("planned:{pair}:{index}"),
+            id: forward_ref(pair, c.target, &c.source_id),
             values: values(&c.changes),
             updated_ms: crate::timestamp::now_ms(),
         }),
@@ -575,53 +725,46 @@ fn planned_write(pair: &str, index: usize, item: &Item) -> Option<Written> {
     }
 }
 
-/// A record this run deleted is gone from the relations that held it: the
+/// A record this run deletes is gone from the relations that held it: the
 /// vendors unlink (Pipedrive) or stop listing (HubSpot) associations to a
 /// deleted record themselves, but the snapshots the later pairs plan on
-/// were pulled before. Removes `id`, a record `pair` deleted on `side`,
-/// from every relation field translated through `pair` (`link:PAIR`) that
-/// holds records of that account object, and returns the snapshots changed.
-fn forget_relations_to(
-    config: &Config,
-    pair: &PairConfig,
-    side: Side,
-    id: &str,
-    snapshots: &mut Snapshots,
-) -> Vec<String> {
-    let link = ValueMap::Link(pair.name.clone());
-    let mut changed = Vec::new();
-    for other in &config.pairs {
-        let fields = other
-            .fields
-            .iter()
-            .filter(|f| other.values.get(&f.left) == Some(&link));
-        for f in fields {
-            let object = other.endpoint(side).to_string();
-            let Some(snapshot) = snapshots.get_mut(&object) else {
-                continue;
-            };
-            let field = &f[side];
-            let mut any = false;
-            for record in &mut snapshot.records {
-                let value = record.get(field);
-                if !value.split(';').any(|held| held.trim() == id) {
-                    continue;
-                }
-                let kept: Vec<&str> = value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|held| !held.is_empty() && *held != id)
-                    .collect();
-                let kept = kept.join(";");
-                set_field(&mut record.fields, field, &kept);
-                any = true;
-            }
-            if any {
-                changed.push(object);
-            }
+/// were pulled before. Returns the relation fields translated through
+/// `pair` (`link:PAIR`) that hold records of its `side`, each as the
+/// account object whose snapshot holds it and that object's field name.
+fn relations_through(config: &Config, pair: &PairConfig, side: Side) -> Vec<(String, String)> {
+    let link = &ValueMap::Link(pair.name.clone());
+    config
+        .pairs
+        .iter()
+        .flat_map(|other| {
+            other
+                .fields
+                .iter()
+                .filter(move |f| other.values.get(&f.left) == Some(link))
+                .map(move |f| (other.endpoint(side).to_string(), f[side].clone()))
+        })
+        .collect()
+}
+
+/// Removes `id` from `field` of every record of `snapshot`; returns true
+/// if any record held it.
+fn forget_in(snapshot: &mut Snapshot, field: &str, id: &str) -> bool {
+    let mut any = false;
+    for record in &mut snapshot.records {
+        let value = record.get(field);
+        if !value.split(';').any(|held| held.trim() == id) {
+            continue;
         }
+        let kept: Vec<&str> = value
+            .split(';')
+            .map(str::trim)
+            .filter(|held| !held.is_empty() && *held != id)
+            .collect();
+        let kept = kept.join(";");
+        set_field(&mut record.fields, field, &kept);
+        any = true;
     }
-    changed
+    any
 }
 
 fn by_side(written: Vec<(Side, Written)>) -> BTreeMap<Side, Vec<Written>> {
@@ -690,8 +833,9 @@ pub fn check_limits(pair: &PairConfig, plan: &PairPlan, overrides: Limits) -> Re
             && planned > limit.of(total)
         {
             return Err(SafetyStop(format!(
-                "pair `{}` would {verb} {planned} of {total} records, over {key} = {limit}; nothing written: check both accounts, and if it is meant, rerun with {flag} {planned}",
-                pair.name
+                "pair `{}` would {verb} {planned} of {}, over {key} = {limit}; nothing written: check both accounts, and if it is meant, rerun with {flag} {planned}",
+                pair.name,
+                crate::plan::counted(total as u64, "record", "records")
             ))
             .into());
         }
@@ -705,4 +849,265 @@ pub fn request_counts(connectors: &Connectors) -> BTreeMap<String, BTreeMap<Stri
         .iter()
         .map(|(name, c)| (name.clone(), c.request_counts()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Fields, ObjectKind, Record};
+    use crate::plan::is_forward_ref;
+    use std::path::Path;
+
+    /// Companies (matched by name), then contacts whose primary company is
+    /// translated through the companies pair's links.
+    fn config() -> Config {
+        Config::from_str(
+            r#"
+[systems.a]
+kind = "hubspot"
+token_env = "A"
+[systems.b]
+kind = "hubspot"
+token_env = "B"
+
+[[pairs]]
+name = "companies"
+left = "a.companies"
+right = "b.companies"
+match = "name"
+[pairs.fields]
+name = "name"
+
+[[pairs]]
+name = "contacts"
+left = "a.contacts"
+right = "b.contacts"
+match = "email"
+[pairs.fields]
+email = "email"
+primary_company = "primary_company"
+[pairs.values]
+primary_company = "link:companies"
+"#,
+            Path::new("t.toml"),
+        )
+        .unwrap()
+    }
+
+    fn rec(id: &str, fields: &[(&str, &str)]) -> Record {
+        let mut f = Fields::new();
+        for (k, v) in fields {
+            set_field(&mut f, k, v);
+        }
+        Record {
+            id: id.into(),
+            fields: f,
+            updated_ms: 1,
+        }
+    }
+
+    fn snapshots(config: &Config, records: [(&str, Vec<Record>); 4]) -> Snapshots {
+        records
+            .into_iter()
+            .map(|(object, records)| {
+                let (system, kind) = object.split_once('.').unwrap();
+                let kind = match kind {
+                    "companies" => ObjectKind::Companies,
+                    _ => ObjectKind::Contacts,
+                };
+                let endpoint = account_objects(&config.pairs.iter().collect::<Vec<_>>())
+                    .into_iter()
+                    .find(|e| e.to_string() == object)
+                    .unwrap();
+                let fields = object_fields(config, &endpoint);
+                (
+                    object.to_string(),
+                    Snapshot::new(system, kind, fields, records, 0),
+                )
+            })
+            .collect()
+    }
+
+    /// a: Acme (1, new), Globex (2, also on b as 50), Initech (3, linked to
+    /// b's 60, which is gone); contacts at each, and one at a company no
+    /// pair knows.
+    fn accounts(config: &Config) -> (Snapshots, State) {
+        let snapshots = snapshots(
+            config,
+            [
+                (
+                    "a.companies",
+                    vec![
+                        rec("1", &[("name", "Acme")]),
+                        rec("2", &[("name", "Globex")]),
+                        rec("3", &[("name", "Initech")]),
+                    ],
+                ),
+                ("b.companies", vec![rec("50", &[("name", "Globex")])]),
+                (
+                    "a.contacts",
+                    vec![
+                        rec("10", &[("email", "x@a.io"), ("primary_company", "1")]),
+                        rec("11", &[("email", "y@a.io"), ("primary_company", "2")]),
+                        rec("12", &[("email", "z@a.io"), ("primary_company", "3")]),
+                        rec("13", &[("email", "w@a.io"), ("primary_company", "4")]),
+                    ],
+                ),
+                ("b.contacts", vec![]),
+            ],
+        );
+        let mut state = State::default();
+        state.pair_mut("companies").link("3", "60");
+        (snapshots, state)
+    }
+
+    fn item<'a>(plan: &'a Plan, pair: usize, label: &str) -> &'a Item {
+        plan.pairs[pair]
+            .items
+            .iter()
+            .find(|i| i.label() == label)
+            .unwrap_or_else(|| panic!("no item {label}"))
+    }
+
+    fn written(item: &Item, field: &str) -> String {
+        let change = item.changes().iter().find(|c| c.field == field).unwrap();
+        change.to.clone()
+    }
+
+    #[test]
+    fn a_later_pair_refers_to_what_an_earlier_pair_creates_or_links_and_not_to_what_it_unlinks() {
+        let config = config();
+        let pairs: Vec<&PairConfig> = config.pairs.iter().collect();
+        let (snapshots, state) = accounts(&config);
+        let plan = plan(&config, &pairs, &snapshots, &state);
+        assert_eq!(item(&plan, 0, "Acme").action(), Action::Create);
+        assert_eq!(item(&plan, 0, "Globex").action(), Action::Link);
+        assert_eq!(item(&plan, 0, "Initech").action(), Action::Unlink);
+
+        // Acme is created in the run: x's company is a forward reference to
+        // that create; Globex is linked in the run: y's is its id at once.
+        let x = item(&plan, 1, "x@a.io");
+        assert_eq!(x.action(), Action::Create);
+        let acme = written(x, "primary_company");
+        assert_eq!(acme, "new:companies:right:1");
+        assert!(is_forward_ref(&acme));
+        assert_eq!(
+            item(&plan, 0, "Acme").created_ref("companies").as_deref(),
+            Some(acme.as_str())
+        );
+        assert_eq!(written(item(&plan, 1, "y@a.io"), "primary_company"), "50");
+        // Initech's link is dropped in the run, and company 4 is in no pair.
+        for label in ["z@a.io", "w@a.io"] {
+            let invalid = item(&plan, 1, label);
+            assert_eq!(invalid.action(), Action::Invalid, "{label}");
+            assert!(
+                invalid.problems()[0].contains("not synced by pair `companies`"),
+                "{label}: {:?}",
+                invalid.problems()
+            );
+        }
+        assert!(plan.dangling_refs().is_empty());
+
+        // Applied: the reference becomes the id Acme's create answered with;
+        // with no answer the item cannot be resolved, and says what it waits on.
+        let known = |r: &str| (r == "new:companies:right:1").then(|| "77".to_string());
+        assert_eq!(
+            written(&x.resolve(&known).unwrap(), "primary_company"),
+            "77"
+        );
+        assert_eq!(x.resolve(&|_| None).unwrap_err(), "new:companies:right:1");
+        // Planned alone, as `diff` did before, x would have been invalid.
+        let alone = plan_pair(
+            pairs[1],
+            pair_snapshots(&snapshots, pairs[1]),
+            &state,
+            &PlannedLinks::default(),
+        );
+        let x_alone = alone.items.iter().find(|i| i.label() == "x@a.io").unwrap();
+        assert_eq!(x_alone.action(), Action::Invalid);
+    }
+
+    #[test]
+    fn a_plan_missing_the_create_a_reference_names_has_a_dangling_reference() {
+        let config = config();
+        let pairs: Vec<&PairConfig> = config.pairs.iter().collect();
+        let (snapshots, state) = accounts(&config);
+        let mut plan = plan(&config, &pairs, &snapshots, &state);
+        plan.pairs[0].items.retain(|i| i.label() != "Acme");
+        let dangling = plan.dangling_refs();
+        assert_eq!(dangling.len(), 1, "{dangling:?}");
+        assert!(dangling[0].contains("x@a.io"), "{dangling:?}");
+        assert!(
+            dangling[0].contains("new:companies:right:1"),
+            "{dangling:?}"
+        );
+        // The order counts too: a reference to a later pair's create dangles.
+        let mut plan = super::plan(&config, &pairs, &snapshots, &state);
+        plan.pairs.reverse();
+        assert_eq!(plan.dangling_refs().len(), 1);
+    }
+
+    #[test]
+    fn a_record_an_earlier_pair_creates_is_copied_on_by_a_later_pair_under_its_reference() {
+        // A hub: a.contacts ↔ b.contacts, then a.contacts ↔ c.contacts.
+        let config = Config::from_str(
+            r#"
+[systems.a]
+kind = "hubspot"
+token_env = "A"
+[systems.b]
+kind = "hubspot"
+token_env = "B"
+[systems.c]
+kind = "hubspot"
+token_env = "C"
+[[pairs]]
+name = "ab"
+left = "a.contacts"
+right = "b.contacts"
+match = "email"
+[pairs.fields]
+email = "email"
+[[pairs]]
+name = "ac"
+left = "a.contacts"
+right = "c.contacts"
+match = "email"
+[pairs.fields]
+email = "email"
+"#,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let pairs: Vec<&PairConfig> = config.pairs.iter().collect();
+        let snapshot = |system: &str, records| {
+            Snapshot::new(
+                system,
+                ObjectKind::Contacts,
+                vec!["email".into()],
+                records,
+                0,
+            )
+        };
+        let snapshots = Snapshots::from([
+            ("a.contacts".to_string(), snapshot("a", vec![])),
+            (
+                "b.contacts".to_string(),
+                snapshot("b", vec![rec("7", &[("email", "new@b.io")])]),
+            ),
+            (
+                "c.contacts".to_string(),
+                snapshot("c", vec![rec("9", &[("email", "new@b.io")])]),
+            ),
+        ]);
+        let plan = plan(&config, &pairs, &snapshots, &State::default());
+        assert_eq!(item(&plan, 0, "new@b.io").action(), Action::Create);
+        // ac links c's record to the one ab creates in a.
+        let link = item(&plan, 1, "new@b.io");
+        assert_eq!(link.action(), Action::Link);
+        assert_eq!(link.id(Side::Left), Some("new:ab:left:7"));
+        assert_eq!(link.id(Side::Right), Some("9"));
+        let known = |r: &str| (r == "new:ab:left:7").then(|| "1001".to_string());
+        assert_eq!(link.resolve(&known).unwrap().id(Side::Left), Some("1001"));
+    }
 }

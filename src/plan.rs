@@ -234,6 +234,17 @@ impl Item {
         }
     }
 
+    /// Returns true if and only if applying the item settles a conflict:
+    /// a write of the winner's value, or a conflict item no field of which
+    /// is left for a human.
+    pub fn settles_conflict(&self) -> bool {
+        match self {
+            Item::Update(w) | Item::Associate(w) => w.conflicts.iter().any(|c| c.applied),
+            Item::Conflict(h) => h.conflicts.iter().all(|c| c.winner.is_some()),
+            _ => false,
+        }
+    }
+
     /// The fields the item writes.
     pub fn changes(&self) -> &[Change] {
         match self {
@@ -272,6 +283,189 @@ impl Item {
     /// the link table (what `diff` calls drift).
     pub fn is_change(&self) -> bool {
         !matches!(self, Item::Baseline(_))
+    }
+}
+
+/// What a forward reference starts with. Record ids of the systems crmsync
+/// speaks are digits, so no id is taken for one.
+const FORWARD_PREFIX: &str = "new:";
+
+/// The forward reference to the record pair `pair` creates on its `target`
+/// side from `source_id` in this run: `new:PAIR:SIDE:SOURCE_ID`. A later pair
+/// of the same plan holds it where the record's id will be (a relation, or
+/// the record it links or copies); the apply step puts the id in once the
+/// create has answered. It names the create by what it copies, not by its
+/// place in the plan, so a plan edited by hand cannot make it name another.
+pub fn forward_ref(pair: &str, target: Side, source_id: &str) -> String {
+    format!("{FORWARD_PREFIX}{pair}:{target}:{source_id}")
+}
+
+/// Returns true if and only if `id` is a forward reference (`forward_ref`):
+/// a record of this run that has no id yet.
+pub fn is_forward_ref(id: &str) -> bool {
+    id.strip_prefix(FORWARD_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(pair, rest)| {
+            !pair.is_empty()
+                && pair
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && (rest.starts_with("left:") || rest.starts_with("right:"))
+        })
+}
+
+/// The forward references a value holds: the value itself, or members of
+/// a set of ids joined by `;` (a deal's contacts).
+fn refs_in(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|token| is_forward_ref(token))
+}
+
+/// `value` with each forward reference replaced by the id `known` gives it;
+/// a set is sorted again, as the planner keeps it. `Err` names the first
+/// reference `known` has no id for.
+fn resolved(value: &str, known: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    if refs_in(value).next().is_none() {
+        return Ok(value.to_string());
+    }
+    let mut ids = value
+        .split(';')
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .map(|token| {
+            if is_forward_ref(token) {
+                known(token).ok_or_else(|| token.to_string())
+            } else {
+                Ok(token.to_string())
+            }
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    ids.sort_by(|a, b| crate::model::id_order(a, b));
+    Ok(ids.join(";"))
+}
+
+impl Item {
+    /// Every id and value the item holds that a forward reference can
+    /// stand in: record ids, and the values written, compared or recorded.
+    fn ids_and_values_mut(&mut self) -> Vec<&mut String> {
+        let mut held: Vec<&mut String> = Vec::new();
+        let (ids, changes, conflicts, settle): (
+            Vec<&mut String>,
+            &mut [Change],
+            &mut [Conflict],
+            &mut [Settle],
+        ) = match self {
+            Item::Link(a) | Item::Baseline(a) => (
+                vec![&mut a.ids.left, &mut a.ids.right],
+                &mut [],
+                &mut [],
+                &mut a.settle,
+            ),
+            Item::Create(c) => (vec![&mut c.source_id], &mut c.changes, &mut [], &mut []),
+            Item::Update(w) | Item::Associate(w) => (
+                vec![&mut w.ids.left, &mut w.ids.right],
+                &mut w.changes,
+                &mut w.conflicts,
+                &mut [],
+            ),
+            Item::Conflict(h) => (
+                vec![&mut h.ids.left, &mut h.ids.right],
+                &mut [],
+                &mut h.conflicts,
+                &mut h.settle,
+            ),
+            Item::Unlink(u) => (
+                vec![&mut u.ids.left, &mut u.ids.right],
+                &mut [],
+                &mut [],
+                &mut [],
+            ),
+            Item::Delete(d) => (
+                vec![&mut d.ids.left, &mut d.ids.right],
+                &mut [],
+                &mut [],
+                &mut [],
+            ),
+            Item::Invalid(i) => (
+                i.ids
+                    .left
+                    .iter_mut()
+                    .chain(i.ids.right.iter_mut())
+                    .collect(),
+                &mut [],
+                &mut i.conflicts,
+                &mut [],
+            ),
+        };
+        held.extend(ids);
+        for c in changes {
+            held.extend([&mut c.from, &mut c.to, &mut c.source_value]);
+        }
+        for c in conflicts {
+            held.extend([&mut c.left, &mut c.right]);
+        }
+        for s in settle {
+            held.extend([&mut s.left, &mut s.right]);
+        }
+        held
+    }
+
+    /// Returns true if and only if the item holds a forward reference.
+    pub fn has_forward_refs(&self) -> bool {
+        let ids: Vec<&str> = match self {
+            Item::Link(a) | Item::Baseline(a) => vec![&a.ids.left, &a.ids.right],
+            Item::Create(c) => vec![&c.source_id],
+            Item::Update(w) | Item::Associate(w) => vec![&w.ids.left, &w.ids.right],
+            Item::Conflict(h) => vec![&h.ids.left, &h.ids.right],
+            Item::Unlink(u) => vec![&u.ids.left, &u.ids.right],
+            Item::Delete(d) => vec![&d.ids.left, &d.ids.right],
+            Item::Invalid(i) => i.ids.iter().filter_map(|(_, id)| id.as_deref()).collect(),
+        };
+        let values = self
+            .changes()
+            .iter()
+            .flat_map(|c| [&c.from, &c.to, &c.source_value])
+            .chain(self.conflicts().iter().flat_map(|c| [&c.left, &c.right]))
+            .chain(self.settle().iter().flat_map(|s| [&s.left, &s.right]));
+        ids.into_iter()
+            .chain(values.map(String::as_str))
+            .any(|value| refs_in(value).next().is_some())
+    }
+
+    /// The forward references the item holds, each once.
+    pub fn forward_refs(&self) -> Vec<String> {
+        let mut item = self.clone();
+        let mut refs: Vec<String> = item
+            .ids_and_values_mut()
+            .into_iter()
+            .flat_map(|value| refs_in(value).map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+
+    /// The item with every forward reference replaced by the id of the
+    /// record it stands for, as `known` gives it; `Err` names a reference
+    /// `known` has no id for (the create it waits on failed, is unknown,
+    /// or is not in the plan): such an item must not be applied.
+    pub fn resolve(&self, known: &dyn Fn(&str) -> Option<String>) -> Result<Item, String> {
+        let mut item = self.clone();
+        for value in item.ids_and_values_mut() {
+            *value = resolved(value, known)?;
+        }
+        Ok(item)
+    }
+
+    /// The forward reference a later pair holds for the record this item
+    /// creates; `None` for an item that creates nothing.
+    pub fn created_ref(&self, pair: &str) -> Option<String> {
+        match self {
+            Item::Create(c) => Some(forward_ref(pair, c.target, &c.source_id)),
+            _ => None,
+        }
     }
 }
 
@@ -363,10 +557,38 @@ impl Plan {
                     Action::Invalid => s.invalid += 1,
                     Action::Baseline => {}
                 }
-                s.conflict += item.conflicts().iter().filter(|c| c.applied).count();
+                // A write that settles a conflict counts once, as a
+                // conflict item does: both are one record's conflict.
+                if item.settles_conflict() && item.writes() {
+                    s.conflict += 1;
+                }
             }
         }
         s
+    }
+
+    /// Checks that every forward reference names a create of an earlier
+    /// pair of this plan, as planning makes them; returns one line per
+    /// reference that does not (the create was removed, or the plan was
+    /// put together by hand).
+    pub fn dangling_refs(&self) -> Vec<String> {
+        let mut creates = std::collections::HashSet::new();
+        let mut dangling = Vec::new();
+        for pair in &self.pairs {
+            for item in pair.items.iter().filter(|i| i.has_forward_refs()) {
+                for reference in item.forward_refs() {
+                    if !creates.contains(&reference) {
+                        dangling.push(format!(
+                            "{} {} waits for {reference}, which no earlier pair of the plan creates",
+                            pair.name,
+                            item.label()
+                        ));
+                    }
+                }
+            }
+            creates.extend(pair.items.iter().filter_map(|i| i.created_ref(&pair.name)));
+        }
+        dangling
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -687,20 +909,27 @@ impl TryFrom<WireItem> for Item {
     }
 }
 
+/// `n` and the noun, in the singular for one ("1 conflict", "2 conflicts").
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = |n: usize| n as u64;
         write!(
             f,
-            "{} to create, {} to update, {} to associate, {} to delete, {} to link, {} conflicts, {} to unlink, {} invalid, {} duplicates",
+            "{} to create, {} to update, {} to associate, {} to delete, {} to link, {}, {} to unlink, {} invalid, {}",
             self.create,
             self.update,
             self.associate,
             self.delete,
             self.link,
-            self.conflict,
+            counted(n(self.conflict), "conflict", "conflicts"),
             self.unlink,
             self.invalid,
-            self.duplicate
+            counted(n(self.duplicate), "duplicate", "duplicates"),
         )
     }
 }
@@ -818,6 +1047,110 @@ mod tests {
                 "expect": {"right_updated_ms": 6},
             })
         );
+    }
+
+    #[test]
+    fn forward_references_in_ids_and_sets_resolve_and_survive_the_json_plan() {
+        let reference = forward_ref("companies", Side::Right, "12");
+        assert_eq!(reference, "new:companies:right:12");
+        assert!(is_forward_ref(&reference));
+        for not_one in [
+            "12",
+            "new:",
+            "new:a b:left:1",
+            "new:x:up:1",
+            "renew:x:left:1",
+        ] {
+            assert!(!is_forward_ref(not_one), "{not_one}");
+        }
+        let nested = forward_ref(
+            "contacts",
+            Side::Left,
+            &forward_ref("people", Side::Left, "3"),
+        );
+        assert!(is_forward_ref(&nested));
+        let mut associate = every_kind()[3].clone();
+        let Item::Associate(w) = &mut associate else {
+            unreachable!()
+        };
+        w.changes[0].to = format!("900;{reference};15");
+        w.ids.left = nested.clone();
+        assert!(associate.has_forward_refs());
+        assert_eq!(
+            associate.forward_refs(),
+            vec![reference.clone(), nested.clone()]
+        );
+        let json = serde_json::to_value(&associate).unwrap();
+        let back: Item = serde_json::from_value(json).unwrap();
+        assert_eq!(back, associate, "a reference is kept as written");
+        let known = |r: &str| match r {
+            "new:companies:right:12" => Some("20".to_string()),
+            "new:contacts:left:new:people:left:3" => Some("5".to_string()),
+            _ => None,
+        };
+        let ready = back.resolve(&known).unwrap();
+        assert!(!ready.has_forward_refs());
+        assert_eq!(ready.id(Side::Left), Some("5"));
+        // A set stays sorted as the planner keeps it.
+        assert_eq!(ready.changes()[0].to, "15;20;900");
+        let only_one = |r: &str| (r == reference).then(|| "20".to_string());
+        assert_eq!(back.resolve(&only_one).unwrap_err(), nested);
+        // Items with no reference are returned as they are.
+        for item in every_kind() {
+            assert!(!item.has_forward_refs());
+            assert_eq!(item.resolve(&|_| None).unwrap(), item);
+        }
+    }
+
+    #[test]
+    fn summary_counts_a_record_conflict_once_and_speaks_in_the_singular_for_one() {
+        let conflict = |winner: Option<Side>, applied: bool| Conflict {
+            field: "firstname".into(),
+            left: "A".into(),
+            right: "B".into(),
+            policy: ConflictPolicy::Newest,
+            winner,
+            applied,
+        };
+        let mut settled = every_kind()[2].clone();
+        if let Item::Update(w) = &mut settled {
+            w.conflicts = vec![
+                conflict(Some(Side::Left), true),
+                conflict(Some(Side::Left), true),
+            ];
+        }
+        assert!(settled.settles_conflict());
+        let held = |winner| {
+            Item::Conflict(Held {
+                ids: ids(),
+                label: "a@x.io".into(),
+                conflicts: vec![conflict(winner, false)],
+                settle: Vec::new(),
+                expect: Sided::new(5, 6),
+            })
+        };
+        assert!(held(Some(Side::Right)).settles_conflict());
+        assert!(!held(None).settles_conflict());
+        let plan = |items: Vec<Item>| {
+            Plan::new(
+                "f",
+                vec![PairPlan {
+                    name: "p".into(),
+                    left: "a.contacts".into(),
+                    right: "b.contacts".into(),
+                    items,
+                    duplicates: Vec::new(),
+                    records: 1,
+                }],
+            )
+        };
+        assert_eq!(
+            plan(vec![settled.clone()]).summary().to_string(),
+            "0 to create, 1 to update, 0 to associate, 0 to delete, 0 to link, 1 conflict, 0 to unlink, 0 invalid, 0 duplicates"
+        );
+        assert_eq!(plan(vec![settled, held(None)]).summary().conflict, 2);
+        assert_eq!(counted(1u64, "record", "records"), "1 record");
+        assert_eq!(counted(0u64, "record", "records"), "0 records");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! `--json` document. Decides between exit 0 and 4, nothing else.
 
 use crate::exit::Outcome;
+use crate::interrupt::Signal;
 use crate::model::{Duplicate, Side};
-use crate::plan::Action;
+use crate::plan::{Action, counted as counted_noun};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,6 +36,10 @@ pub struct RecordOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub right_id: Option<String>,
     pub label: String,
+    /// True when the item settles a conflict (a write of the winner's
+    /// value, or a conflict kept on the side the direction allows).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settles_conflict: bool,
     pub result: Result,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -62,6 +67,7 @@ impl RecordOutcome {
             left_id: item.id(Side::Left).map(str::to_string),
             right_id: item.id(Side::Right).map(str::to_string),
             label: item.label().to_string(),
+            settles_conflict: item.settles_conflict(),
             result,
             message,
         }
@@ -83,6 +89,18 @@ pub struct Report {
     /// system → endpoint → requests.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
     pub duration_ms: u64,
+    /// The signal that stopped the run before it was done (`"interrupted":
+    /// true` in the JSON): what was applied is in `outcomes`, the rest waits
+    /// for the next run.
+    #[serde(serialize_with = "as_flag")]
+    pub interrupted: Option<Signal>,
+}
+
+fn as_flag<S: serde::Serializer>(
+    signal: &Option<Signal>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_bool(signal.is_some())
 }
 
 /// pair → side written (`left`, `right`, or `none` for state-only items)
@@ -158,14 +176,24 @@ impl Report {
         self.outcomes.iter().filter(|o| o.result != Result::Done)
     }
 
-    /// Partial when any record failed or is unknown, or a conflict was left
-    /// for a human.
+    /// Interrupted when a signal stopped the run; else partial when any
+    /// record failed or is unknown, or a conflict was left for a human.
     pub fn outcome(&self) -> Outcome {
-        if self.failures().next().is_some() {
+        if let Some(signal) = self.interrupted {
+            Outcome::Interrupted(signal)
+        } else if self.failures().next().is_some() {
             Outcome::Partial
         } else {
             Outcome::Done
         }
+    }
+
+    /// Records written (created, updated, associated, deleted) as planned.
+    pub fn writes_done(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.target.is_some() && o.result == Result::Done)
+            .count()
     }
 
     pub fn total_requests(&self) -> u64 {
@@ -208,28 +236,48 @@ impl fmt::Display for Report {
                 dup.kept
             )?;
         }
-        let done = |a| self.count(a, Result::Done);
-        let counted = |result| self.outcomes.iter().filter(|o| o.result == result).count();
+        let done = |a| self.count(a, Result::Done) as u64;
+        let counted = |result| {
+            self.outcomes
+                .iter()
+                .filter(|o| o.result == result && o.action != Action::Invalid)
+                .count() as u64
+        };
         let (failed, unknown, skipped) = (
             counted(Result::Failed),
             counted(Result::Unknown),
             counted(Result::Skipped),
         );
+        let settled = self
+            .outcomes
+            .iter()
+            .filter(|o| o.settles_conflict && o.result == Result::Done)
+            .count() as u64;
+        let invalid = self.count(Action::Invalid, Result::Failed);
+        let duplicates: usize = self
+            .duplicates
+            .iter()
+            .map(|d| d.duplicate.extra.len())
+            .sum();
         // Outcomes left open are named only when there are some.
         let unknown = if unknown > 0 {
             format!(", {unknown} unknown")
         } else {
             String::new()
         };
+        // The counts follow the plan's summary line, kind for kind.
         writeln!(
             f,
-            "Applied: {} created, {} updated, {} linked, {} unlinked, {} conflicts settled; {failed} failed{unknown}, {skipped} skipped; {} requests in {:.2}s.",
+            "Applied: {} created, {} updated, {} associated, {} deleted, {} linked, {} settled, {} unlinked, {invalid} invalid, {} left alone; {failed} failed{unknown}, {skipped} skipped; {} in {:.2}s.",
             done(Action::Create),
             done(Action::Update),
+            done(Action::Associate),
+            done(Action::Delete),
             done(Action::Link),
+            counted_noun(settled, "conflict", "conflicts"),
             done(Action::Unlink),
-            done(Action::Conflict),
-            self.total_requests(),
+            counted_noun(duplicates as u64, "duplicate", "duplicates"),
+            counted_noun(self.total_requests(), "request", "requests"),
             self.duration_ms as f64 / 1000.0
         )
     }

@@ -46,6 +46,15 @@ pub enum ApiError {
     },
     /// A success status with a body we cannot read.
     Malformed { system: String, detail: String },
+    /// A signal asked the run to stop before this request was sent (or
+    /// sent again): `maybe_applied` when an earlier attempt may have
+    /// reached the server (a retried 5xx or timeout), false when nothing
+    /// was sent or the server surely acted on none (429s).
+    Interrupted {
+        system: String,
+        maybe_applied: bool,
+        cause: crate::interrupt::Interrupted,
+    },
 }
 
 impl fmt::Display for ApiError {
@@ -80,11 +89,29 @@ impl fmt::Display for ApiError {
                 f,
                 "{system}: unreadable response ({detail}); the API may have changed: report it with -v output"
             ),
+            ApiError::Interrupted {
+                system,
+                maybe_applied,
+                ..
+            } => {
+                if *maybe_applied {
+                    write!(f, "{system}: stopped before retrying a request")
+                } else {
+                    write!(f, "{system}: stopped before sending a request")
+                }
+            }
         }
     }
 }
 
-impl std::error::Error for ApiError {}
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Interrupted { cause, .. } => Some(cause),
+            _ => None,
+        }
+    }
+}
 
 /// Where the token goes.
 #[derive(Debug, Clone, Copy)]
@@ -311,7 +338,10 @@ impl HttpClient {
         self.send("PATCH", path, &[], Some(body), Repeat::Safe)
     }
 
-    /// Sends one request, pacing and retrying per the policy above.
+    /// Sends one request, pacing and retrying per the policy above. Once a
+    /// signal asks the run to stop, no request is sent or sent again and no
+    /// wait goes on (`ApiError::Interrupted`); a request already on the
+    /// wire is answered first.
     pub fn send(
         &self,
         method: &str,
@@ -326,18 +356,31 @@ impl HttpClient {
         let max_wait = self.retry.max_wait;
         // Each pause is cut to what is left of the budget, so the total wait
         // stays within `max_wait`.
-        let delays =
+        let mut delays =
             Exponential::from_millis_with_factor(self.retry.first_delay.as_millis() as u64, 2.0)
                 .map(jitter)
                 .map(move |d| d.min(max_wait.saturating_sub(started.elapsed())))
                 .take(self.retry.attempts);
         let search = path.ends_with("/search");
-        let outcome = retry::retry_with_index(delays, |attempt| {
-            let search_pacer = self.search_pacer.as_ref().filter(|_| search);
+        let search_pacer = self.search_pacer.as_ref().filter(|_| search);
+        // Whether an attempt so far may have reached the server and acted.
+        let mut maybe_applied = false;
+        let interrupted = |cause, maybe_applied| ApiError::Interrupted {
+            system: self.system.clone(),
+            maybe_applied,
+            cause,
+        };
+        for attempt in 1.. {
+            crate::interrupt::check().map_err(|cause| interrupted(cause, maybe_applied))?;
             if let Some(pacer) = search_pacer {
-                take_slot(pacer);
+                take_slot(pacer).map_err(|cause| interrupted(cause, maybe_applied))?;
             }
-            take_slot(&self.pacer);
+            if let Err(cause) = take_slot(&self.pacer) {
+                if let Some(pacer) = search_pacer {
+                    finish(pacer, None, Role::Search);
+                }
+                return Err(interrupted(cause, maybe_applied));
+            }
             *self
                 .counts
                 .lock()
@@ -371,7 +414,11 @@ impl HttpClient {
             if let Some(pacer) = search_pacer {
                 finish(pacer, headers, Role::Search);
             }
-            match sent {
+            maybe_applied |= match &sent {
+                Ok(response) => response.status().as_u16() != 429,
+                Err(e) => !e.is_connect(),
+            };
+            let outcome = match sent {
                 Ok(response) => self.classify(response, repeat, remaining),
                 Err(e) => {
                     let unsent = e.is_connect();
@@ -394,9 +441,21 @@ impl HttpClient {
                         })
                     }
                 }
+            };
+            match outcome {
+                OperationResult::Ok(reply) => return Ok(reply),
+                OperationResult::Err(error) => return Err(error),
+                OperationResult::Retry(error) => {
+                    crate::interrupt::check().map_err(|cause| interrupted(cause, maybe_applied))?;
+                    match delays.next() {
+                        None => return Err(error),
+                        Some(delay) => crate::interrupt::sleep(delay)
+                            .map_err(|cause| interrupted(cause, maybe_applied))?,
+                    }
+                }
             }
-        });
-        outcome.map_err(|e| e.error)
+        }
+        unreachable!("the attempts are counted without end")
     }
 
     fn classify(
@@ -483,7 +542,9 @@ impl HttpClient {
                     "{system}: rate limited; waiting {:.1}s as the server asks",
                     wait.as_secs_f64()
                 );
-                std::thread::sleep(wait);
+                // An interrupt cuts the wait short; the retry loop then stops
+                // before sending again.
+                let _ = crate::interrupt::sleep(wait);
                 OperationResult::Retry(ApiError::RateLimited {
                     system,
                     detail: error_message(&text),
@@ -651,17 +712,18 @@ impl Pacer {
     }
 }
 
-/// Waits until `pacer` has a slot, then takes it. The lock is not held while
-/// waiting, so requests in flight on other threads can be answered.
-fn take_slot(pacer: &Mutex<Pacer>) {
+/// Waits until `pacer` has a slot, then takes it, unless a signal asks the
+/// run to stop meanwhile. The lock is not held while waiting, so requests
+/// in flight on other threads can be answered.
+fn take_slot(pacer: &Mutex<Pacer>) -> Result<(), crate::interrupt::Interrupted> {
     loop {
         let wait = pacer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .try_take(Instant::now());
         match wait {
-            None => return,
-            Some(wait) => std::thread::sleep(wait),
+            None => return Ok(()),
+            Some(wait) => crate::interrupt::sleep(wait)?,
         }
     }
 }

@@ -197,6 +197,9 @@ pub enum WriteOutcome {
     /// cut off or unreadable). A create in this state is looked for by the
     /// next run instead of being made again.
     Unknown(String),
+    /// Never sent: a signal stopped the run before this record's request
+    /// went out, so nothing was written and the next run plans it again.
+    NotSent,
 }
 
 impl WriteOutcome {
@@ -204,6 +207,23 @@ impl WriteOutcome {
     pub fn written(&self) -> Option<&Record> {
         match self {
             WriteOutcome::Written(record) => Some(record),
+            _ => None,
+        }
+    }
+
+    /// The outcome of a write whose request an interrupt stopped, if `error`
+    /// is such a stop: not sent, or unknown when an earlier attempt may
+    /// have reached the server.
+    pub fn of_interrupted(error: &ApiError) -> Option<WriteOutcome> {
+        match error {
+            ApiError::Interrupted {
+                maybe_applied: false,
+                ..
+            } => Some(WriteOutcome::NotSent),
+            ApiError::Interrupted { .. } => Some(WriteOutcome::Unknown(
+                "the run was interrupted before retrying it; the next run finds out whether it was written"
+                    .into(),
+            )),
             _ => None,
         }
     }

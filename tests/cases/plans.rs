@@ -226,7 +226,7 @@ fn the_plan_text_is_exactly_as_documented() {
         &contacts[1],
         &[("firstname", "UsFirst"), ("lastname", "UsLast")],
     );
-    t.us.seed(
+    let new_contact = t.us.seed(
         "contacts",
         &[("email", "new@example.com"), ("firstname", "New")],
     );
@@ -247,6 +247,10 @@ fn the_plan_text_is_exactly_as_documented() {
     deal("Untranslated", "contractsent");
     deal("Twice", "closedwon");
     deal("Twice", "closedwon");
+    // A deal whose contact the contacts pair creates in the same run: its
+    // relation is a forward reference to that create.
+    let forward = deal("Forward", "appointmentscheduled");
+    t.us.associate(&forward, &new_contact);
     for (object, id) in &gone {
         t.eu.archive(object, id);
     }
@@ -274,10 +278,42 @@ deals  (us.deals <-> eu.deals)
         ! dealname: us "Us name" | eu "Eu name" -> eu kept; direction forbids writing the other side
   !        invalid   Untranslated  us us-deal-3: left value `contractsent` of `dealstage` has no entry in [pairs.values.dealstage]; add one
   + eu     create    Twice  (from us us-deal-4)  dealname="Twice" dealstage="eu-won" pipeline="eu-sales"
+  + eu     create    Forward  (from us us-deal-6)  contacts="new:contacts:right:us-contact-4" dealname="Forward" dealstage="eu-appointment" pipeline="eu-sales"
   x        unlink    Gone on eu  us us-deal-2 = eu eu-deal-2  (deleted on the right side; the link is dropped, nothing is deleted)
   ? us     duplicate twice  us us-deal-5 share it with us us-deal-4; left alone (merge them in us)
-Plan: 2 to create, 2 to update, 1 to associate, 1 to delete, 1 to link, 3 conflicts, 1 to unlink, 1 invalid, 1 duplicates.
+Plan: 3 to create, 2 to update, 1 to associate, 1 to delete, 1 to link, 3 conflicts, 1 to unlink, 1 invalid, 1 duplicate.
 "#
+    );
+
+    // Applied, the plan's counts come back kind for kind: the conflict won
+    // by a write and the one kept by the direction are settled, the one
+    // left for a human is skipped, and the forward reference is the
+    // contact created in the same run.
+    let run = t.work.run(&["sync", "--full"]).expect(4);
+    let plan_line = run.stdout.lines().find(|l| l.starts_with("Plan:")).unwrap();
+    assert_eq!(
+        plan_line,
+        "Plan: 3 to create, 2 to update, 1 to associate, 1 to delete, 1 to link, 3 conflicts, 1 to unlink, 1 invalid, 1 duplicate."
+    );
+    let applied = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Applied:"))
+        .unwrap();
+    let (counts, requests) = applied.rsplit_once("; ").unwrap();
+    assert_eq!(
+        counts,
+        "Applied: 3 created, 2 updated, 1 associated, 1 deleted, 1 linked, 2 conflicts settled, 1 unlinked, 1 invalid, 1 duplicate left alone; 0 failed, 1 skipped"
+    );
+    assert!(
+        requests.ends_with("s.") && requests.contains(" requests in "),
+        "{requests}"
+    );
+    let forward_on_eu = eu_id("deals", "dealname", "Forward");
+    assert_eq!(
+        t.eu.associated_ids("deals", &forward_on_eu, "contacts"),
+        vec![eu_id("contacts", "email", "new@example.com")],
+        "the forward reference became the id of the contact created"
     );
 }
 

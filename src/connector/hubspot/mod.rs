@@ -136,6 +136,9 @@ impl HubSpot {
                 ))));
             }
             Err(e) => {
+                if let Some(outcome) = WriteOutcome::of_interrupted(&e) {
+                    return Ok(every(outcome));
+                }
                 return Err(e)
                     .with_context(|| format!("{} {action} of {object}", self.http.system()));
             }
@@ -492,7 +495,13 @@ impl Connector for HubSpot {
                 records.iter().map(|r| r.key.as_str()),
                 &WriteOutcome::Refused(format!("{status}: {message}")),
             )),
-            Err(e) => Err(e).with_context(|| format!("archiving {object} on {}", self.system())),
+            Err(e) => match WriteOutcome::of_interrupted(&e) {
+                Some(outcome) => Ok(for_each_input(
+                    records.iter().map(|r| r.key.as_str()),
+                    &outcome,
+                )),
+                None => Err(e).with_context(|| format!("archiving {object} on {}", self.system())),
+            },
         }
     }
 
@@ -971,6 +980,13 @@ impl HubSpot {
                     }) => {
                         failure = Some(format!(
                             "{singular} association refused ({status}: {message})"
+                        ))
+                    }
+                    // The records are written; their associations wait
+                    // for the next run, like refused ones.
+                    Err(ApiError::Interrupted { .. }) => {
+                        failure = Some(format!(
+                            "{singular} association not written: the run was interrupted"
                         ))
                     }
                     Err(e) => {

@@ -228,14 +228,27 @@ impl Pipedrive {
             Err(ApiError::Rejected {
                 status, message, ..
             }) => WriteOutcome::Refused(format!("{status}: {message}")),
-            Err(e) => {
-                return Err(e).with_context(|| format!("writing {object} to {}", self.system()));
-            }
+            Err(e) => match WriteOutcome::of_interrupted(&e) {
+                Some(outcome) => outcome,
+                None => {
+                    return Err(e)
+                        .with_context(|| format!("writing {object} to {}", self.system()));
+                }
+            },
         };
         Ok(WriteResult {
             key: key.to_string(),
             outcome,
         })
+    }
+}
+
+/// A record whose request an interrupt kept from being sent: one call per
+/// record, so the records after the one in flight are never sent.
+fn not_sent(key: &str) -> WriteResult {
+    WriteResult {
+        key: key.to_string(),
+        outcome: WriteOutcome::NotSent,
     }
 }
 
@@ -315,6 +328,9 @@ impl Connector for Pipedrive {
         records
             .iter()
             .map(|r| {
+                if crate::interrupt::requested().is_some() {
+                    return Ok(not_sent(&r.key));
+                }
                 let request = self
                     .body(object, &r.fields, &resolved, None, true)
                     .map(|b| (path.clone(), b));
@@ -334,11 +350,20 @@ impl Connector for Pipedrive {
         records
             .iter()
             .map(|r| {
+                if crate::interrupt::requested().is_some() {
+                    return Ok(not_sent(&r.key));
+                }
                 let needs_parts = ["email", "phone", "first_name", "last_name"]
                     .iter()
                     .any(|f| r.fields.contains_key(*f));
                 let current = if object == ObjectKind::Persons && needs_parts {
-                    Some(self.person_parts(&r.id)?)
+                    match self.person_parts(&r.id) {
+                        Ok(parts) => Some(parts),
+                        Err(e) if crate::interrupt::signal_of(&e).is_some() => {
+                            return Ok(not_sent(&r.key));
+                        }
+                        Err(e) => return Err(e),
+                    }
                 } else {
                     None
                 };
@@ -355,6 +380,9 @@ impl Connector for Pipedrive {
         records
             .iter()
             .map(|r| {
+                if crate::interrupt::requested().is_some() {
+                    return Ok(not_sent(&r.key));
+                }
                 let outcome = match self.http.delete(&format!("/api/v2/{collection}/{}", r.id)) {
                     Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => {
                         applied_without_body(&r.id)
@@ -362,10 +390,14 @@ impl Connector for Pipedrive {
                     Err(ApiError::Rejected {
                         status, message, ..
                     }) => WriteOutcome::Refused(format!("{status}: {message}")),
-                    Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("deleting {object} on {}", self.system()));
-                    }
+                    Err(e) => match WriteOutcome::of_interrupted(&e) {
+                        Some(outcome) => outcome,
+                        None => {
+                            return Err(e).with_context(|| {
+                                format!("deleting {object} on {}", self.system())
+                            });
+                        }
+                    },
                 };
                 Ok(WriteResult {
                     key: r.key.clone(),

@@ -1,0 +1,451 @@
+//! Interrupts end to end: SIGINT and SIGTERM during a first HubSpot →
+//! Pipedrive sync stop it after the request in flight, with the state
+//! settled, the report written, what was applied printed and exit 130 or
+//! 143; a second Ctrl-C stops it at once; and the records a killed run
+//! left behind (found again through the create journal) are settled so
+//! that no later run sees them as changes or as invalid.
+//!
+//! Nothing here waits on the clock: the signal is sent while a Pipedrive
+//! write is held at the fake (`Fault::Hold`), and the request is let go
+//! only once the run has said, on stderr, that it saw the signal.
+
+use crate::support::fake_hubspot::FakeHubSpot;
+use crate::support::fake_pipedrive::FakePipedrive;
+use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
+use crate::support::server::{Fault, Gate, Response};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+const PERSONS_POST: &str = "POST /api/v2/persons";
+/// The HubSpot owner (and Pipedrive user) some contacts have.
+const REP: &str = "rep@corp.example";
+
+/// HubSpot contacts → Pipedrive persons, both ways, owners by email. The
+/// Pipedrive token's user (`owner@example.com`), who owns every person
+/// created without an owner, has no HubSpot owner.
+struct People {
+    hs: FakeHubSpot,
+    pd: FakePipedrive,
+    work: Workdir,
+}
+
+impl People {
+    /// `n` HubSpot contacts, every third owned by the rep, no person yet.
+    fn new(n: usize) -> People {
+        let hs = FakeHubSpot::start(US_TOKEN);
+        let pd = FakePipedrive::start(PD_TOKEN);
+        pd.set_rate_limit(10_000, 2_000);
+        let rep = hs.add_owner(REP, "Rae", "Rep");
+        pd.add_user(REP, "Rae Rep");
+        let contacts = (0..n)
+            .map(|i| {
+                let mut c = BTreeMap::from([
+                    ("email".to_string(), format!("p{i}@example.com")),
+                    ("firstname".to_string(), format!("First{i}")),
+                    ("lastname".to_string(), format!("Last{i}")),
+                ]);
+                if i % 3 == 0 {
+                    c.insert("hubspot_owner_id".to_string(), rep.clone());
+                }
+                c
+            })
+            .collect();
+        hs.seed_many("contacts", contacts);
+        let pairs = r#"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+direction = "both"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+hubspot_owner_id = "owner_id"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+
+[retry]
+max_wait_secs = 3
+timeout_secs = 5
+connect_timeout_secs = 1
+first_delay_ms = 50
+"#;
+        let work = super::hubspot_and_pipedrive(&hs, &pd, pairs);
+        People { hs, pd, work }
+    }
+
+    /// Holds the `nth` person create (1-based, counted from now) at a gate.
+    fn hold_create(&self, nth: usize) -> Gate {
+        let gate = Gate::default();
+        self.pd.server().clear_faults();
+        if nth > 1 {
+            self.pd
+                .server()
+                .inject(PERSONS_POST, nth - 1, Fault::Delay(Duration::ZERO));
+        }
+        self.pd
+            .server()
+            .inject(PERSONS_POST, 1, Fault::Hold(gate.clone()));
+        gate
+    }
+
+    fn person_creates(&self) -> usize {
+        super::requests_matching(&self.pd.server().counts_by_endpoint(), PERSONS_POST)
+    }
+
+    /// Every contact is a person exactly once, no email twice.
+    #[track_caller]
+    fn assert_everyone_once(&self, n: usize) {
+        let emails: Vec<String> = self.pd.persons().iter().map(primary_email).collect();
+        let distinct: BTreeSet<&String> = emails.iter().collect();
+        assert_eq!(
+            (emails.len(), distinct.len()),
+            (n, n),
+            "persons and distinct emails"
+        );
+        assert_eq!(self.hs.records("contacts").len(), n, "no contact added");
+    }
+
+    /// A run with nothing to do: exit 0, no write on either side.
+    #[track_caller]
+    fn assert_run_writes_nothing(&self, args: &[&str]) {
+        self.hs.server().reset_requests();
+        self.pd.server().reset_requests();
+        self.work.run(args).expect(0);
+        assert_eq!(
+            self.hs.server().write_request_count() + self.pd.server().write_request_count(),
+            0,
+            "{args:?} writes: hs {:?} pd {:?}",
+            self.hs.server().counts_by_endpoint(),
+            self.pd.server().counts_by_endpoint()
+        );
+    }
+}
+
+fn primary_email(person: &Value) -> String {
+    let emails = person["emails"].as_array().cloned().unwrap_or_default();
+    emails
+        .iter()
+        .find(|e| e["primary"] == json!(true))
+        .or(emails.first())
+        .map(|e| e["value"].as_str().unwrap_or("").to_lowercase())
+        .unwrap_or_default()
+}
+
+/// A run of the binary in the background, its stderr read line by line as
+/// it comes and its stdout gathered.
+struct Running {
+    child: Child,
+    stderr: Receiver<String>,
+    seen: Vec<String>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    fn start(work: &Workdir, args: &[&str]) -> Running {
+        let mut child = work
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn crmsync");
+        let (send, stderr) = channel();
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out = child.stdout.take().expect("stdout");
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            text
+        });
+        Running {
+            child,
+            stderr,
+            seen: Vec::new(),
+            stdout,
+        }
+    }
+
+    /// Sends `signal` (`INT`, `TERM`, `KILL`) to the run.
+    fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -s {signal}");
+    }
+
+    /// Returns once a stderr line contains `needle` (panics after 20 s, or
+    /// when stderr ends first).
+    fn wait_for_line(&mut self, needle: &str) {
+        loop {
+            match self.stderr.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(e) => panic!(
+                    "no stderr line with {needle:?} ({e}); stderr so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for the exit; returns its code, stdout and the whole stderr.
+    fn finish(mut self) -> (i32, String, String) {
+        let status = self.child.wait().expect("wait for crmsync");
+        self.seen.extend(self.stderr.iter());
+        let stdout = self.stdout.join().expect("stdout reader");
+        (status.code().unwrap_or(-1), stdout, self.seen.join("\n"))
+    }
+}
+
+/// Interrupts a first sync of 120 contacts with `signal` while the 60th
+/// person create is on the wire (the 10th of the second batch of 50); the
+/// run finishes that request, sends none after it, and exits `code`.
+fn interrupt_mid_apply(signal: &str, name: &str, code: i32) {
+    let m = People::new(120);
+    let gate = m.hold_create(60);
+    let mut run = Running::start(&m.work, &["--report", "report.json", "sync"]);
+    gate.wait_until_held();
+    run.signal(signal);
+    run.wait_for_line(&format!("interrupted by {name}"));
+    gate.open();
+    let (exit, stdout, stderr) = run.finish();
+    eprintln!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    assert_eq!(exit, code, "exit status");
+    assert!(
+        stderr.contains("interrupted: 60 of 120 items applied; run again to finish"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Applied: 60 created"),
+        "what was applied is printed: {stdout}"
+    );
+    assert_eq!(m.person_creates(), 60, "no create after the one in flight");
+    assert_eq!(m.pd.persons().len(), 60);
+
+    let report: Value = serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
+    assert_eq!(report["interrupted"], json!(true), "{report:#}");
+    assert_eq!(report["exit_status"], json!(code));
+    assert_eq!(
+        report["counts"]["people"]["right"]["create"]["done"],
+        json!(60),
+        "{report:#}"
+    );
+    assert!(
+        report["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["result"] == "done"),
+        "the batch in flight ended known: {report:#}"
+    );
+    // The state was settled: the rerun creates exactly the other 60.
+    m.pd.server().reset_requests();
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(m.person_creates(), 60, "only the persons not made yet");
+    m.assert_everyone_once(120);
+    m.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn sigint_mid_apply_finishes_the_request_in_flight_reports_and_exits_130() {
+    interrupt_mid_apply("INT", "SIGINT", 130);
+}
+
+#[test]
+fn sigterm_mid_apply_stops_the_same_way_and_exits_143() {
+    interrupt_mid_apply("TERM", "SIGTERM", 143);
+}
+
+#[test]
+fn sigint_during_a_hubspot_batch_lets_that_batch_finish_and_sends_no_other() {
+    let t = super::TwoAccounts::new();
+    t.seed_us_contacts(250);
+    let upsert = "POST /crm/objects/2026-09/contacts/batch/upsert";
+    let gate = Gate::default();
+    t.eu.server()
+        .inject(upsert, 1, Fault::Delay(Duration::ZERO));
+    t.eu.server().inject(upsert, 1, Fault::Hold(gate.clone()));
+    let mut run = Running::start(&t.work, &["sync"]);
+    gate.wait_until_held();
+    run.signal("INT");
+    run.wait_for_line("interrupted by SIGINT");
+    gate.open();
+    let (exit, stdout, stderr) = run.finish();
+    assert_eq!(exit, 130, "{stderr}");
+    assert!(
+        stderr.contains("interrupted: 200 of 250 items applied; run again to finish"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Applied: 200 created"), "{stdout}");
+    assert_eq!(t.eu.records("contacts").len(), 200, "two batches of 100");
+    assert_eq!(
+        super::requests_matching(&t.eu.server().counts_by_endpoint(), upsert),
+        2
+    );
+    t.work.run(&["sync"]).expect(0);
+    assert_eq!(t.eu.records("contacts").len(), 250);
+    t.assert_next_sync_writes_nothing();
+}
+
+#[test]
+fn a_second_sigint_exits_at_once_and_the_next_run_recovers() {
+    let m = People::new(120);
+    let gate = m.hold_create(60);
+    let mut run = Running::start(&m.work, &["sync"]);
+    gate.wait_until_held();
+    run.signal("INT");
+    run.wait_for_line("interrupted by SIGINT");
+    run.signal("INT");
+    // The run is still waiting for the held request's answer: it can only
+    // exit now if the second signal ends it on the spot.
+    let (exit, _, stderr) = run.finish();
+    assert_eq!(exit, 130, "{stderr}");
+    assert!(stderr.contains("stopping at once"), "{stderr}");
+    // The held create now reaches the fake with nobody to answer: made, but
+    // its answer lost, as after kill -9.
+    gate.open();
+    while m.person_creates() < 60 {
+        std::thread::yield_now();
+    }
+    assert_eq!(m.pd.persons().len(), 60);
+
+    m.pd.server().reset_requests();
+    // Exit 0: nothing invalid, nothing failed.
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(
+        m.person_creates(),
+        60,
+        "the 10 whose answers were never journaled were found, not made again"
+    );
+    m.assert_everyone_once(120);
+    m.assert_run_writes_nothing(&["sync", "--full"]);
+}
+
+#[test]
+fn sigint_while_a_pull_waits_out_a_429_stops_at_once_with_nothing_written() {
+    let m = People::new(30);
+    let config = read(&m.work.config_path()).replace("max_wait_secs = 3", "max_wait_secs = 7200");
+    m.work.write_config(&config);
+    // HubSpot asks for an hour's pause on the first contacts page.
+    let busy = Response::json(
+        429,
+        &json!({"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}),
+    )
+    .with_header("Retry-After", "3600");
+    m.hs.server()
+        .inject("GET /crm/objects/2026-09/contacts", 1, Fault::Respond(busy));
+    let mut run = Running::start(&m.work, &["--report", "report.json", "sync"]);
+    run.wait_for_line("rate limited; waiting 3600");
+    run.signal("INT");
+    let (exit, stdout, stderr) = run.finish();
+    assert_eq!(exit, 130, "{stderr}");
+    assert!(
+        stderr.contains("crmsync: interrupted by SIGINT before any write; nothing was written"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("error"),
+        "a clean stop, not an error: {stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(
+        m.hs.server().write_request_count() + m.pd.server().write_request_count(),
+        0
+    );
+    let report: Value = serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
+    assert_eq!(report["interrupted"], json!(true), "{report:#}");
+    assert_eq!(report["exit_status"], json!(130), "{report:#}");
+
+    m.work.run(&["sync"]).expect(0);
+    m.assert_everyone_once(30);
+}
+
+/// A small seeded generator, so the moments are arbitrary but the same on
+/// every run of the test.
+struct Moments(u64);
+
+impl Moments {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % below as u64) as usize
+    }
+}
+
+#[test]
+fn runs_killed_or_interrupted_at_seeded_moments_leave_no_record_invalid() {
+    const N: usize = 300;
+    for seed in [0x5eed_u64, 0xc0ffee, 0xdecaf] {
+        let m = People::new(N);
+        let mut moments = Moments(seed);
+        for (round, signal) in ["KILL", "INT", "KILL", "INT"].into_iter().enumerate() {
+            // Somewhere in the next two batches of 50.
+            let nth = 1 + moments.next(100);
+            let made = m.pd.persons().len();
+            if made + nth > N {
+                break;
+            }
+            let gate = m.hold_create(nth);
+            let before = m.person_creates();
+            let mut run = Running::start(&m.work, &["-q", "sync"]);
+            gate.wait_until_held();
+            run.signal(signal);
+            if signal == "INT" {
+                run.wait_for_line("interrupted by SIGINT");
+            }
+            let exit = if signal == "KILL" {
+                // Killed while the create is held: it reaches the fake after
+                // the run is gone, made with its answer lost.
+                let (exit, _, _) = run.finish();
+                gate.open();
+                while m.person_creates() < before + nth {
+                    std::thread::yield_now();
+                }
+                exit
+            } else {
+                gate.open();
+                run.finish().0
+            };
+            eprintln!(
+                "seed {seed:#x} round {round}: {signal} at create {nth} of the run (exit {exit}); persons {made} -> {}",
+                m.pd.persons().len()
+            );
+            assert_eq!(exit, if signal == "KILL" { -1 } else { 130 });
+        }
+        m.pd.server().clear_faults();
+        let report = m.work.path("report.json");
+        m.work.run(&["--report", "report.json", "sync"]).expect(0);
+        let report: Value = serde_json::from_str(&read(&report)).unwrap();
+        let invalid = report["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["action"] == "invalid")
+            .count();
+        assert_eq!(invalid, 0, "seed {seed:#x}: {report:#}");
+        m.assert_everyone_once(N);
+        m.assert_run_writes_nothing(&["sync", "--full"]);
+        m.assert_run_writes_nothing(&["sync"]);
+    }
+}
