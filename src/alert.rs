@@ -1,6 +1,8 @@
 //! Alerts: when a run ends in 1, 4, 5, 6 or 7 and `[alerts] webhook_env` is
-//! set, post a short Slack-compatible JSON summary (`{"text": …}`) to the URL
-//! in that variable. An alert that cannot be delivered is logged and never
+//! set, post a short Slack-compatible JSON summary (`{"text": …}`) to the
+//! URL in that variable. Never for 8: a run skipped because the previous
+//! one is still going is the normal overlap of a short cron interval, not a
+//! failure. An alert that cannot be delivered is logged and never
 //! changes the exit status. The URL is a secret: it is never logged, and
 //! neither is reqwest's error text, which could contain it.
 
@@ -39,6 +41,7 @@ pub fn summary(
         ExitStatus::TryLater => "try later",
         ExitStatus::SafetyStop => "safety stop, nothing written",
         ExitStatus::Auth => "authentication",
+        ExitStatus::Skipped => "skipped, the previous run is still going",
         ExitStatus::Interrupted => "interrupted by SIGINT",
         ExitStatus::Terminated => "interrupted by SIGTERM",
     };
@@ -106,5 +109,33 @@ pub fn notify(alerts: &Alerts, status: ExitStatus, text: &str) {
             "alert not delivered: could not reach the webhook in {}",
             alerts.webhook_env
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_alert_and_a_skipped_run_does_not() {
+        for status in [
+            ExitStatus::Error,
+            ExitStatus::Partial,
+            ExitStatus::TryLater,
+            ExitStatus::SafetyStop,
+            ExitStatus::Auth,
+        ] {
+            assert!(is_alerting(status), "{status:?}");
+        }
+        for status in [
+            ExitStatus::Success,
+            ExitStatus::Usage,
+            ExitStatus::Drift,
+            ExitStatus::Skipped,
+            ExitStatus::Interrupted,
+            ExitStatus::Terminated,
+        ] {
+            assert!(!is_alerting(status), "{status:?}");
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! The command line (DESIGN §3, a contract): global options, the four
 //! subcommands that are stopping points of one pipeline, `init` and
 //! `completions`. The `///` comments are the `--help` text, and every
-//! option has one (a unit test walks them). Parsing only; no behaviour here.
+//! option has one (a unit test walks them). Parsing only, and `check`, which
+//! refuses a global option the subcommand cannot honour rather than
+//! ignoring it; no behaviour here.
 
-use crate::config::Limit;
+use crate::config::{Direction, Limit};
 use crate::progress::ProgressMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -12,9 +14,9 @@ use std::path::PathBuf;
 ///
 /// Exit status: 0 success (diff: in step), 1 error, 2 usage or invalid mapping
 /// file, 3 drift (diff / --dry-run found changes), 4 some records failed or
-/// their outcome is unknown, 5 try later (rate limit, outage, lock held),
-/// 6 safety stop (nothing written), 7 auth (token missing, rejected or
-/// lacking a scope).
+/// their outcome is unknown, 5 try later (rate limit, outage), 6 safety stop
+/// (nothing written), 7 auth (token missing, rejected or lacking a scope),
+/// 8 skipped (the previous run is still going; not an error).
 #[derive(Debug, Parser)]
 #[command(name = "crmsync", version, about, long_about)]
 pub struct Cli {
@@ -31,8 +33,9 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only warnings and errors on stderr, no progress bars.
-    #[arg(short, long, global = true)]
+    /// Print only what changed or needs a look: a run with nothing to do
+    /// prints nothing; warnings and errors always; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
     /// Print one versioned JSON document on stdout instead of text.
@@ -53,6 +56,50 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A combination of options the command cannot honour (exit 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+impl Cli {
+    /// Refuses a global option that the subcommand cannot honour (or two
+    /// that contradict each other), so that nobody counts on a `--report`
+    /// or a JSON document that never comes.
+    pub fn check(&self) -> Result<(), UsageError> {
+        if self.quiet && self.progress == ProgressMode::Always {
+            return Err(UsageError(
+                "-q draws no progress bars: drop -q or --progress always".into(),
+            ));
+        }
+        let prints = match self.command {
+            Command::Init { .. } => "a mapping file (TOML)",
+            Command::Completions { .. } => "a shell script",
+            _ => return Ok(()),
+        };
+        let name = self.command.name();
+        let refused = if self.json {
+            Some(("--json", format!("it prints {prints}")))
+        } else if self.report.is_some() {
+            Some(("--report", "it makes no run report".to_string()))
+        } else {
+            None
+        };
+        match refused {
+            Some((flag, why)) => Err(UsageError(format!(
+                "{flag} does not apply to `{name}`: {why}; drop {flag}"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Command {
@@ -126,6 +173,10 @@ pub enum Command {
         /// beside it with a .bak suffix).
         #[arg(long)]
         write: bool,
+        /// The direction of every pair written: both ways, or one way for a
+        /// migration (left is the first system in the file).
+        #[arg(long, value_enum, default_value = "both")]
+        direction: Direction,
     },
     /// Print a shell completion script for crmsync on stdout.
     Completions {

@@ -898,6 +898,7 @@ domain = "domain"
         let rules = WriteRules {
             required_on_create: vec![group(&["firstname"], "names are required")],
             uncleared: Vec::new(),
+            joined: Vec::new(),
         };
         let nameless = rec("1", 5, &[("email", "a@x.io")]);
         let named = rec("2", 5, &[("email", "b@x.io"), ("firstname", "Bo")]);
@@ -924,6 +925,7 @@ domain = "domain"
                 // A group clears only when every field of it ends up empty.
                 group(&["firstname", "email"], "one of them stays"),
             ],
+            joined: Vec::new(),
         };
         let (_, r0, state) = linked_ann();
         let l = rec("1", 7, &[("email", "a@x.io")]);

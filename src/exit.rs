@@ -5,9 +5,12 @@
 //! place that turns that into a number, by looking at the outcome or by
 //! downcasting the error to the few types that carry a meaning (config,
 //! token, API, lock, safety, interrupt). Nothing else in the crate picks an
-//! exit code.
+//! exit code. A run skipped because a live earlier run holds the lock is
+//! neither a success nor a failure: it has a code of its own (8) that
+//! alerts nobody.
 
-use crate::config::{ConfigError, MissingToken};
+use crate::cli::UsageError;
+use crate::config::{ConfigError, MissingTokens};
 use crate::connector::http::ApiError;
 use crate::interrupt::{Interrupted, Signal};
 use crate::state::LockHeld;
@@ -23,6 +26,8 @@ pub enum Outcome {
     /// Some records failed (or a conflict was left for a human); the rest
     /// were applied. A rerun retries what is still needed.
     Partial,
+    /// Nothing done: a live earlier run holds the lock.
+    Skipped,
     /// A signal stopped the run cleanly: what was applied is saved, the
     /// rest waits for the next run.
     Interrupted(Signal),
@@ -51,6 +56,8 @@ pub enum ExitStatus {
     TryLater = 5,
     SafetyStop = 6,
     Auth = 7,
+    /// Skipped: the previous run is still going (it holds the lock).
+    Skipped = 8,
     /// Stopped by SIGINT (128 + 2, as shells report it).
     Interrupted = 130,
     /// Stopped by SIGTERM (128 + 15).
@@ -78,6 +85,7 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         Ok(Outcome::Done) => return ExitStatus::Success,
         Ok(Outcome::Drift) => return ExitStatus::Drift,
         Ok(Outcome::Partial) => return ExitStatus::Partial,
+        Ok(Outcome::Skipped) => return ExitStatus::Skipped,
         Ok(Outcome::Interrupted(signal)) => return of_signal(*signal),
         Err(e) => e,
     };
@@ -85,14 +93,14 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(Interrupted(signal)) = cause.downcast_ref::<Interrupted>() {
             return of_signal(*signal);
         }
-        if cause.is::<ConfigError>() {
+        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
             return ExitStatus::Usage;
         }
-        if cause.is::<MissingToken>() {
+        if cause.is::<MissingTokens>() {
             return ExitStatus::Auth;
         }
         if cause.is::<LockHeld>() {
-            return ExitStatus::TryLater;
+            return ExitStatus::Skipped;
         }
         if cause.is::<SafetyStop>() {
             return ExitStatus::SafetyStop;
@@ -100,7 +108,9 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(api) = cause.downcast_ref::<ApiError>() {
             return match api {
                 ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
-                ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ExitStatus::TryLater,
+                ApiError::RateLimited { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::Unreachable { .. } => ExitStatus::TryLater,
                 ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,
                 ApiError::Interrupted { cause, .. } => of_signal(cause.0),
             };
@@ -118,6 +128,7 @@ mod tests {
     fn causes_deep_in_the_chain_pick_the_code() {
         let auth: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Unauthorized {
             system: "us".into(),
+            variable: "HUBSPOT_US_TOKEN".into(),
             message: "bad token".into(),
         }))
         .context("listing us.contacts");
@@ -128,6 +139,13 @@ mod tests {
         assert_eq!(status_of(&other), ExitStatus::Error);
         assert_eq!(status_of(&Ok(Outcome::Drift)), ExitStatus::Drift);
         assert_eq!(status_of(&Ok(Outcome::Partial)), ExitStatus::Partial);
+        let held: anyhow::Result<Outcome> = Err(anyhow::Error::new(LockHeld {
+            state_dir: ".crmsync".into(),
+            holder: None,
+        }));
+        assert_eq!(status_of(&held), ExitStatus::Skipped);
+        assert_eq!(status_of(&Ok(Outcome::Skipped)), ExitStatus::Skipped);
+        assert_eq!(ExitStatus::Skipped as u8, 8);
         let stopped: anyhow::Result<Outcome> = Err(anyhow::Error::new(ApiError::Interrupted {
             system: "pd".into(),
             maybe_applied: false,

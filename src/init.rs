@@ -13,7 +13,7 @@
 //! Pure: the metadata is read by the caller and this module only turns it
 //! into TOML text. It makes no request and writes no file.
 
-use crate::config::SystemKind;
+use crate::config::{Direction, SystemKind};
 use crate::connector::{FieldDescription, FieldType, Meaning, OptionDescription};
 use crate::model::{ObjectKind, Owner};
 use std::collections::BTreeSet;
@@ -33,9 +33,9 @@ struct Family {
 
 /// The families in the order their pairs are written: companies, then
 /// people, then deals, so a `link:` map names an earlier pair, as the
-/// mapping file requires. Companies pair on their domain where both sides
-/// have one (HubSpot), else on their name (HubSpot ↔ Pipedrive
-/// organizations, whose `website` is a URL many leave empty).
+/// mapping file requires. Companies pair on their web domain where both
+/// sides have such a field (HubSpot `domain`, Pipedrive `website`, compared
+/// as domains), else on their name.
 const FAMILIES: &[Family] = &[
     Family {
         name: "companies",
@@ -115,7 +115,7 @@ pub fn systems_in_file_order(text: &str, names: &[String]) -> Vec<String> {
 /// The mapping file: `systems_text` (the user's file holding the systems,
 /// kept as written) followed by the generated pairs. `accounts[0]` is the
 /// hub; every other account is paired with it.
-pub fn mapping_file(systems_text: &str, accounts: &[Account]) -> String {
+pub fn mapping_file(systems_text: &str, accounts: &[Account], direction: Direction) -> String {
     let mut out = systems_text.trim_end().to_string();
     let names: Vec<&str> = accounts.iter().map(|a| a.system.as_str()).collect();
     out.push_str(
@@ -136,6 +136,21 @@ pub fn mapping_file(systems_text: &str, accounts: &[Account]) -> String {
     out.push_str(
         "# Fields were paired by meaning, then by internal name, then by label; review\n# them, then run `crmsync diff`. Pairs run in file order: companies, contacts, deals.\n",
     );
+    match direction {
+        Direction::Both => {}
+        Direction::LeftToRight | Direction::RightToLeft => {
+            let (from, to) = if direction == Direction::LeftToRight {
+                (names[0].to_string(), names[1..].join(", "))
+            } else {
+                (names[1..].join(", "), names[0].to_string())
+            };
+            let _ = writeln!(
+                out,
+                "# Every pair is one-way ({}): records go from {from} to {to}; {from} is never written.",
+                direction_word(direction)
+            );
+        }
+    }
     let Some((hub, spokes)) = accounts.split_first() else {
         return out;
     };
@@ -186,7 +201,7 @@ pub fn mapping_file(systems_text: &str, accounts: &[Account]) -> String {
                 );
                 continue;
             }
-            out.push_str(&render(&draft, &left, &right));
+            out.push_str(&render(&draft, &left, &right, direction));
             written.push((family, name));
         }
     }
@@ -209,7 +224,9 @@ impl End<'_> {
 /// A pair as it will be written.
 struct PairDraft {
     name: String,
-    match_field: Option<String>,
+    /// The match fields (left names), with their rank in the family's
+    /// `match_on` and whether they compare as web domains.
+    match_fields: Vec<(usize, String, bool)>,
     /// `left = right`, with a comment saying how they were paired.
     fields: Vec<(String, String, String)>,
     values: Vec<(String, ValueMapDraft)>,
@@ -222,8 +239,31 @@ struct PairDraft {
 enum ValueMapDraft {
     /// `owner-by-email`, `by-label` or `link:PAIR`, with comment lines.
     Named(String, Vec<String>),
-    /// An explicit table; each entry with a comment, then comment lines.
-    Table(Vec<(String, String, String)>, Vec<String>),
+    /// An explicit table, line by line.
+    Table(Vec<TableLine>),
+}
+
+/// One line of an explicit value table.
+enum TableLine {
+    /// `left = "right"  # comment`
+    Entry(String, String, String),
+    /// An entry commented out for the user to complete: a value with no
+    /// match, whose records are `invalid` until it has one.
+    Todo(String, String, String),
+    /// A comment line.
+    Note(String),
+}
+
+/// A table of `entries` followed by the comment lines `notes`.
+fn table(entries: Vec<(String, String, String)>, notes: Vec<String>) -> ValueMapDraft {
+    let entries = entries
+        .into_iter()
+        .map(|(l, r, c)| TableLine::Entry(l, r, c));
+    ValueMapDraft::Table(
+        entries
+            .chain(notes.into_iter().map(TableLine::Note))
+            .collect(),
+    )
 }
 
 /// How a pair of fields was found.
@@ -244,7 +284,7 @@ fn draft_pair(
     let candidates = pair_candidates(left.fields, right.fields);
     let mut draft = PairDraft {
         name: name.to_string(),
-        match_field: None,
+        match_fields: Vec::new(),
         fields: Vec::new(),
         values: Vec::new(),
         left_out: Vec::new(),
@@ -303,15 +343,13 @@ fn draft_pair(
                 if let Verdict::Map(map) = verdict {
                     draft.values.push((lf.name.clone(), map));
                 }
-                let rank = |m: Option<Meaning>| family.match_on.iter().position(|o| Some(*o) == m);
-                if let Some(better) = rank(lf.meaning) {
-                    let current = draft.match_field.as_ref().and_then(|name| {
-                        let field = left.fields.iter().find(|f| &f.name == name);
-                        rank(field.and_then(|f| f.meaning))
-                    });
-                    if current.is_none_or(|c| better < c) {
-                        draft.match_field = Some(lf.name.clone());
-                    }
+                let rank = family.match_on.iter().position(|o| Some(*o) == lf.meaning);
+                if let Some(rank) = rank
+                    && !draft.match_fields.iter().any(|(r, _, _)| *r == rank)
+                {
+                    let domain = lf.meaning == Some(Meaning::Domain);
+                    draft.match_fields.push((rank, lf.name.clone(), domain));
+                    draft.match_fields.sort();
                 }
                 draft
                     .fields
@@ -440,7 +478,7 @@ fn convert(l: &FieldDescription, r: &FieldDescription, systems: [&str; 2]) -> Ve
     }
     let notes = unmatched_note("options", systems, &l.options, &r.options, &matched);
     let entries = table_entries(&matched, &l.options, &r.options, None);
-    Verdict::Map(ValueMapDraft::Table(entries, notes))
+    Verdict::Map(table(entries, notes))
 }
 
 /// Owners are translated through their email; the ones that cannot be are
@@ -471,15 +509,17 @@ fn owners_map(left: &End, right: &End) -> Verdict {
     Verdict::Map(ValueMapDraft::Named("owner-by-email".to_string(), notes))
 }
 
+/// Pipelines are matched by name: all matched, `by-label` (or nothing
+/// when the values are the same too); otherwise a table of the matched ones
+/// with every other pipeline of both sides in comments, a left one as an
+/// entry to complete. Never left out: a deal in a pipeline with no
+/// translation is reported `invalid`, never written to a default pipeline.
 fn pipelines_map(
     lf: &FieldDescription,
     rf: &FieldDescription,
     matched: &[(usize, usize)],
     systems: [&str; 2],
 ) -> Verdict {
-    if matched.is_empty() {
-        return Verdict::LeftOut("no pipeline names match".to_string());
-    }
     let all = matched.len() == lf.options.len() && matched.len() == rf.options.len();
     if all
         && matched
@@ -494,15 +534,26 @@ fn pipelines_map(
             vec![format!("all {} pipeline names match", matched.len())],
         ));
     }
-    let notes = unmatched_note("pipelines", systems, &lf.options, &rf.options, matched);
-    let entries = table_entries(matched, &lf.options, &rf.options, None);
-    Verdict::Map(ValueMapDraft::Table(entries, notes))
+    let mut lines: Vec<TableLine> = table_entries(matched, &lf.options, &rf.options, None)
+        .into_iter()
+        .map(|(l, r, c)| TableLine::Entry(l, r, c))
+        .collect();
+    lines.extend(todo_lines(
+        "pipeline",
+        systems,
+        &lf.options,
+        &rf.options,
+        matched,
+    ));
+    Verdict::Map(ValueMapDraft::Table(lines))
 }
 
 /// Stages are matched by name inside each pair of matched pipelines (stage
 /// names repeat across pipelines, so a match by label alone would be
-/// ambiguous): an explicit table, grouped by pipeline, with the stages left
-/// unmatched named.
+/// ambiguous): an explicit table, grouped by pipeline. Every stage that
+/// found no match is listed too, of both sides, a left one as an entry
+/// commented out for the user to complete, so nothing is dropped without a
+/// word: until it is completed, a deal in such a stage is `invalid`.
 fn stages_map(
     left: &End,
     right: &End,
@@ -520,8 +571,8 @@ fn stages_map(
             .cloned()
             .collect::<Vec<_>>()
     };
-    let mut entries = Vec::new();
-    let mut notes = Vec::new();
+    let names = systems(left, right);
+    let mut lines = Vec::new();
     let mut identical = true;
     for &(l, r) in pipelines {
         let (lpipe, rpipe) = (&lp.options[l], &rp.options[r]);
@@ -534,36 +585,127 @@ fn stages_map(
             && matched.len() == rs.len()
             && matched.iter().all(|(a, b)| ls[*a].value == rs[*b].value);
         let heading = format!("pipeline {} = {}", quote(&lpipe.label), quote(&rpipe.label));
-        let before = entries.len();
-        entries.extend(table_entries(&matched, &ls, &rs, Some(&heading)));
-        if entries.len() == before {
-            notes.push(format!("{heading}: no stage names match"));
-        }
-        for note in unmatched_note("stages", systems(left, right), &ls, &rs, &matched) {
-            notes.push(format!("{heading}: {note}"));
-        }
+        lines.push(TableLine::Note(format!("{heading}:")));
+        lines.extend(
+            table_entries(&matched, &ls, &rs, None)
+                .into_iter()
+                .map(|(l, r, c)| TableLine::Entry(l, r, c)),
+        );
+        lines.extend(todo_lines("stage", names, &ls, &rs, &matched));
     }
     let paired_left: BTreeSet<usize> = pipelines.iter().map(|p| p.0).collect();
     let paired_right: BTreeSet<usize> = pipelines.iter().map(|p| p.1).collect();
-    for (end, field, paired) in [(left, lp, &paired_left), (right, rp, &paired_right)] {
-        for (i, pipeline) in field.options.iter().enumerate() {
-            if !paired.contains(&i) {
-                identical = false;
-                notes.push(format!(
-                    "pipeline {} of {} has no match: its stages are not mapped",
-                    quote(&pipeline.label),
-                    end.account.system
-                ));
-            }
+    for (i, pipeline) in lp.options.iter().enumerate() {
+        if paired_left.contains(&i) {
+            continue;
+        }
+        identical = false;
+        lines.push(TableLine::Note(format!(
+            "pipeline {} of {} has no match in {}; give its stages a stage of {}:",
+            quote(&pipeline.label),
+            names[0],
+            names[1],
+            names[1]
+        )));
+        for stage in in_pipeline(&lf.options, pipeline) {
+            lines.push(TableLine::Todo(
+                stage.value.clone(),
+                String::new(),
+                option_name(&stage),
+            ));
         }
     }
-    if entries.is_empty() {
-        return Verdict::LeftOut("no stage names match in matching pipelines".to_string());
+    for (i, pipeline) in rp.options.iter().enumerate() {
+        if paired_right.contains(&i) {
+            continue;
+        }
+        identical = false;
+        let stages: Vec<String> = in_pipeline(&rf.options, pipeline)
+            .iter()
+            .map(option_name)
+            .collect();
+        lines.push(TableLine::Note(format!(
+            "pipeline {} of {} has no match in {}; its stages: {}",
+            quote(&pipeline.label),
+            names[1],
+            names[0],
+            if stages.is_empty() {
+                "(none)".to_string()
+            } else {
+                stages.join(", ")
+            }
+        )));
     }
     if identical {
         return Verdict::Plain;
     }
-    Verdict::Map(ValueMapDraft::Table(entries, notes))
+    let todo = lines.iter().any(|l| matches!(l, TableLine::Todo(..)))
+        || lines
+            .iter()
+            .any(|l| matches!(l, TableLine::Note(n) if n.contains("no match")));
+    if todo {
+        lines.insert(
+            0,
+            TableLine::Note(format!(
+                "Stages match by name within pipelines of the same name. Give each stage commented out below the value of a stage of {} (in parentheses where listed), or deals in it are reported `invalid`, never written to another stage.",
+                names[1]
+            )),
+        );
+    }
+    Verdict::Map(ValueMapDraft::Table(lines))
+}
+
+/// `"Label" (value)`, or `"Label"` where they are the same.
+fn option_name(o: &OptionDescription) -> String {
+    if o.label == o.value {
+        quote(&o.label)
+    } else {
+        format!("{} ({})", quote(&o.label), clean(&o.value))
+    }
+}
+
+/// The options of both sides that found no match: each left one as an
+/// entry commented out for the user to complete, the right ones in a
+/// comment with their values to choose from.
+fn todo_lines(
+    what: &str,
+    systems: [&str; 2],
+    left: &[OptionDescription],
+    right: &[OptionDescription],
+    matched: &[(usize, usize)],
+) -> Vec<TableLine> {
+    let used_left: BTreeSet<usize> = matched.iter().map(|m| m.0).collect();
+    let used_right: BTreeSet<usize> = matched.iter().map(|m| m.1).collect();
+    let mut lines: Vec<TableLine> = left
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used_left.contains(i))
+        .map(|(_, o)| {
+            TableLine::Todo(
+                o.value.clone(),
+                String::new(),
+                format!(
+                    "{}: no {what} of that name in {}",
+                    option_name(o),
+                    systems[1]
+                ),
+            )
+        })
+        .collect();
+    let unmatched: Vec<String> = right
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used_right.contains(i))
+        .map(|(_, o)| option_name(o))
+        .collect();
+    if !unmatched.is_empty() {
+        lines.push(TableLine::Note(format!(
+            "{what}s of {} with no match: {}",
+            systems[1],
+            unmatched.join(", ")
+        )));
+    }
+    lines
 }
 
 /// The two systems' names, as comments name the sides.
@@ -659,19 +801,61 @@ fn unmatched_note(
     notes
 }
 
-fn render(draft: &PairDraft, left: &End, right: &End) -> String {
+/// `direction` as the mapping file spells it.
+fn direction_word(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Both => "both",
+        Direction::LeftToRight => "left-to-right",
+        Direction::RightToLeft => "right-to-left",
+    }
+}
+
+fn render(draft: &PairDraft, left: &End, right: &End, direction: Direction) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "[[pairs]]");
     let _ = writeln!(out, "name = {}", quote(&draft.name));
     let _ = writeln!(out, "left = {}", quote(&left.endpoint()));
     let _ = writeln!(out, "right = {}", quote(&right.endpoint()));
-    let _ = writeln!(out, "direction = \"both\"");
-    if let Some(field) = &draft.match_field {
-        let _ = writeln!(
-            out,
-            "match = {}            # pairs records not linked yet (trimmed, case-insensitive)",
-            quote(field)
-        );
+    let _ = writeln!(out, "direction = \"{}\"", direction_word(direction));
+    let how = |domain: bool| {
+        if domain {
+            "by web domain (case, scheme and www. aside)"
+        } else {
+            "(trimmed, case-insensitive)"
+        }
+    };
+    match draft.match_fields.as_slice() {
+        [] => {}
+        [(_, field, domain)] => {
+            let _ = writeln!(
+                out,
+                "match = {}            # pairs records not linked yet {}",
+                quote(field),
+                how(*domain)
+            );
+        }
+        [(_, first, domain), rest @ ..] => {
+            let names: Vec<String> = std::iter::once(first)
+                .chain(rest.iter().map(|(_, f, _)| f))
+                .map(|f| quote(f))
+                .collect();
+            let _ = writeln!(out, "match = [{}]", names.join(", "));
+            comment(
+                &mut out,
+                &format!(
+                    "pairs records not linked yet: by {} where both have one, else by {}",
+                    if *domain {
+                        "web domain"
+                    } else {
+                        first.as_str()
+                    },
+                    rest.iter()
+                        .map(|(_, f, _)| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", then ")
+                ),
+            );
+        }
     }
     let _ = writeln!(out, "conflict = \"newest\"");
     let _ = writeln!(out, "[pairs.fields]");
@@ -696,14 +880,20 @@ fn render(draft: &PairDraft, left: &End, right: &End) -> String {
         }
     }
     for (field, map) in &draft.values {
-        if let ValueMapDraft::Table(entries, notes) = map {
+        if let ValueMapDraft::Table(lines) = map {
             let _ = writeln!(out, "[pairs.values.{}]", quote_key(field));
-            for (l, r, comment) in entries {
-                let line = format!("{} = {}", quote_key(l), quote(r));
-                let _ = writeln!(out, "{line:<40} # {comment}");
-            }
-            for note in notes {
-                comment(&mut out, note);
+            for line in lines {
+                match line {
+                    TableLine::Entry(l, r, note) => {
+                        let line = format!("{} = {}", quote_key(l), quote(r));
+                        let _ = writeln!(out, "{line:<40} # {note}");
+                    }
+                    TableLine::Todo(l, r, note) => {
+                        let line = format!("# {} = {}", quote_key(l), quote(r));
+                        let _ = writeln!(out, "{line:<40} # {}", clean(note));
+                    }
+                    TableLine::Note(note) => comment(&mut out, note),
+                }
             }
         }
     }
@@ -986,7 +1176,7 @@ mod tests {
             account("pd", SystemKind::Pipedrive),
             account("eu", SystemKind::Hubspot),
         ];
-        let text = mapping_file(systems, &accounts);
+        let text = mapping_file(systems, &accounts, Direction::Both);
         let config = Config::from_str(&text, Path::new("sync.toml"))
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let names: Vec<(&str, String, String)> = config
@@ -1032,10 +1222,23 @@ mod tests {
             Verdict::Map(ValueMapDraft::Named(ref n, _)) if n == "by-label"
         ));
         let some = choice("Stage", "Stage", &[("Lead", "Lead"), ("Lost", "Lost")]);
-        let Verdict::Map(ValueMapDraft::Table(entries, notes)) = convert(&hs, &some, ["a", "b"])
-        else {
+        let Verdict::Map(ValueMapDraft::Table(lines)) = convert(&hs, &some, ["a", "b"]) else {
             panic!("a partial match is a table");
         };
+        let entries: Vec<(&String, &String)> = lines
+            .iter()
+            .filter_map(|l| match l {
+                TableLine::Entry(l, r, _) => Some((l, r)),
+                _ => None,
+            })
+            .collect();
+        let notes: Vec<&String> = lines
+            .iter()
+            .filter_map(|l| match l {
+                TableLine::Note(n) => Some(n),
+                _ => None,
+            })
+            .collect();
         assert_eq!(entries.len(), 1);
         assert_eq!(
             (entries[0].0.as_str(), entries[0].1.as_str()),

@@ -5,8 +5,11 @@
 //! subcommand to a small function that runs the pipeline
 //! (`pipeline.rs`) up to its stopping point and prints the result: `pull`
 //! stops after the snapshots, `diff` after the plan, `push` applies a saved
-//! plan, `sync` goes all the way. Printing goes to stdout; logs and bars to
-//! stderr. Exit codes are chosen in `exit.rs` only. `init` (a mapping file
+//! plan, `sync` goes all the way. Printing goes to stdout, through
+//! `Progress::print` so that no bar is drawn over it; logs and bars to
+//! stderr. Under `-q` a run with nothing to report prints nothing at all
+//! (`worth_printing`), so cron mails only what changed or needs a look.
+//! Exit codes are chosen in `exit.rs` only. `init` (a mapping file
 //! from the accounts' metadata, `init.rs`) and `completions` run before any
 //! mapping file is loaded.
 
@@ -60,9 +63,14 @@ struct Ctx<'a> {
 /// Runs one command line: the subcommand, then the `--report` file and the
 /// alert, whatever the outcome.
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
+    cli.check()?;
     match &cli.command {
-        Command::Init { write } => {
-            return settle_interrupt(init(&cli.config, *write), &mut Report::default());
+        Command::Init { write, direction } => {
+            return settle_interrupt(
+                progress,
+                init(&cli.config, *write, *direction),
+                &mut Report::default(),
+            );
         }
         Command::Completions { shell } => return completions(*shell),
         _ => {}
@@ -99,9 +107,18 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
             unreachable!("run dispatches these before loading a mapping file")
         }
     };
-    let result = settle_interrupt(result, &mut report);
+    let result = settle_interrupt(progress, result, &mut report);
     report.duration_ms = started.elapsed().as_millis() as u64;
     let status = exit::status_of(&result);
+    if status == exit::ExitStatus::Skipped {
+        // The run still going owns the report and alerts; this one did
+        // nothing, says so in one line (none under -q: cron would mail it
+        // every interval) and exits 8.
+        if let Err(e) = &result {
+            log::info!("{e:#}");
+        }
+        return Ok(Outcome::Skipped);
+    }
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
     if let Some(path) = &cli.report
         && let Err(e) = report.write(path, cli.command.name(), status as u8, error.as_deref())
@@ -143,21 +160,25 @@ fn pull(ctx: &Ctx, report: &mut Report, names: &[String], full: bool) -> Result<
                 .collect();
             let requests = pipeline::request_counts(connectors);
             print_json(
+                progress,
                 &json!({"format": "crmsync-pull", "version": 1, "pairs": counts, "requests": requests}),
-            );
-        } else {
+            )?;
+        } else if !cli.quiet {
+            // A pull changes nothing: under -q it has nothing to say.
+            let mut text = String::new();
             for p in pairs {
                 let [left, right] = sizes(p);
                 let records = |n: usize| plan::counted(n as u64, "record", "records");
-                println!(
-                    "Pulled {}: {} {}, {} {}.",
+                text.push_str(&format!(
+                    "Pulled {}: {} {}, {} {}.\n",
                     p.name,
                     p.left,
                     records(left),
                     p.right,
                     records(right)
-                );
+                ));
             }
+            progress.print(&text).context("writing to stdout")?;
         }
         Ok(Outcome::Done)
     })
@@ -198,7 +219,7 @@ fn diff(
             out.display()
         );
     }
-    print_plan(cli, &plan)?;
+    print_plan(cli, progress, &plan)?;
     Ok(drift_of(&plan))
 }
 
@@ -237,12 +258,12 @@ fn push(
         Ok(true)
     })?;
     if !applied {
-        print_plan(cli, &plan)?;
+        print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
-    print_run(cli, &plan, report)?;
-    print_interrupted(&plan, report);
+    print_run(cli, progress, &plan, report)?;
+    print_interrupted(progress, &plan, report);
     Ok(report.outcome())
 }
 
@@ -284,19 +305,23 @@ fn sync(
         )
     })?;
     if dry_run {
-        print_plan(cli, &plan)?;
+        print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
     report.duration_ms = ctx.started.elapsed().as_millis() as u64;
-    print_run(cli, &plan, report)?;
-    print_interrupted(&plan, report);
+    print_run(cli, progress, &plan, report)?;
+    print_interrupted(progress, &plan, report);
     Ok(report.outcome())
 }
 
 /// A run a signal stopped before it applied anything (pulling, checking a
 /// plan) ends as interrupted, with one line saying nothing was written;
 /// other results pass unchanged.
-fn settle_interrupt(result: Result<Outcome>, report: &mut Report) -> Result<Outcome> {
+fn settle_interrupt(
+    progress: &Progress,
+    result: Result<Outcome>,
+    report: &mut Report,
+) -> Result<Outcome> {
     let signal = match &result {
         Err(e) => interrupt::signal_of(e),
         Ok(_) => None,
@@ -307,16 +332,20 @@ fn settle_interrupt(result: Result<Outcome>, report: &mut Report) -> Result<Outc
     report.interrupted = Some(signal);
     let applied = report.writes_done();
     if applied == 0 {
-        eprintln!("crmsync: interrupted by {signal} before any write; nothing was written");
+        progress.eprint(&format!(
+            "crmsync: interrupted by {signal} before any write; nothing was written"
+        ));
     } else {
-        eprintln!("crmsync: interrupted by {signal}: {applied} items applied; run again to finish");
+        progress.eprint(&format!(
+            "crmsync: interrupted by {signal}: {applied} items applied; run again to finish"
+        ));
     }
     Ok(Outcome::Interrupted(signal))
 }
 
 /// After a run a signal stopped midway: how far it got, on stderr (the
 /// plan and the Applied line are on stdout).
-fn print_interrupted(plan: &Plan, report: &Report) {
+fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
     if report.interrupted.is_none() {
         return;
     }
@@ -326,16 +355,17 @@ fn print_interrupted(plan: &Plan, report: &Report) {
         .flat_map(|p| &p.items)
         .filter(|i| i.writes())
         .count();
-    eprintln!(
+    progress.eprint(&format!(
         "crmsync: interrupted: {} of {planned} items applied; run again to finish",
         report.writes_done()
-    );
+    ));
 }
 
 /// `init`: reads the systems of the file at `path`, each account's field
-/// metadata and owners (reads only), and prints the complete mapping file,
-/// or with `write` replaces the file with it (the old one kept as `.bak`).
-fn init(path: &Path, write: bool) -> Result<Outcome> {
+/// metadata and owners (reads only), and prints the complete mapping file
+/// (every pair going `direction`), or with `write` replaces the file with
+/// it (the old one kept as `.bak`).
+fn init(path: &Path, write: bool, direction: config::Direction) -> Result<Outcome> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError(format!(
             "{}: cannot read the mapping file: {e}; create it with one [systems.NAME] table per account (README, Quick start)",
@@ -361,10 +391,8 @@ fn init(path: &Path, write: bool) -> Result<Outcome> {
     }
     let order = init::systems_in_file_order(&text, &names);
     // Every token is checked before the first request.
-    let connectors = order
-        .iter()
-        .map(|name| connector::connect(config.system(name)))
-        .collect::<Result<Vec<_>>>()?;
+    let systems: Vec<_> = order.iter().map(|name| config.system(name)).collect();
+    let connectors = connector::connect(&systems)?;
     let mut accounts = Vec::new();
     for (name, connector) in order.iter().zip(&connectors) {
         let kind = config.system(name).kind;
@@ -391,7 +419,7 @@ fn init(path: &Path, write: bool) -> Result<Outcome> {
             owners,
         });
     }
-    let file = init::mapping_file(&text, &accounts);
+    let file = init::mapping_file(&text, &accounts, direction);
     // What init writes must load as it stands; if not, that is a bug here,
     // not a mistake of the user's (so not exit 2).
     if let Err(e) = Config::from_str(&file, path) {
@@ -433,7 +461,12 @@ fn with_accounts<T>(
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
     let result = (|| {
-        let _lock = RunLock::acquire(&config.state_dir)?;
+        let lock = RunLock::acquire(&config.state_dir)?;
+        if let Some(holder) = &lock.taken_over {
+            log::warn!(
+                "the previous run ({holder}) ended without letting go of the lock (killed, or the machine stopped); taking it over and recovering its work from the journal"
+            );
+        }
         body(&pairs, &connectors, report)
     })();
     report.requests = pipeline::request_counts(&connectors);
@@ -460,32 +493,52 @@ fn drift_of(plan: &Plan) -> Outcome {
     }
 }
 
-fn print_plan(cli: &Cli, plan: &Plan) -> Result<()> {
-    if cli.json {
-        print_json(&serde_json::to_value(plan)?);
-    } else {
-        print!("{plan}");
-    }
-    Ok(())
+/// Returns true if and only if a run's text is to be printed: always,
+/// except under `-q` when the plan changes nothing, names no duplicate and
+/// no record failed or was left unknown. (`--json` always prints: a script
+/// asked for a document.)
+fn worth_printing(cli: &Cli, plan: &Plan, report: Option<&Report>) -> bool {
+    !cli.quiet
+        || !plan.is_empty()
+        || plan.pairs.iter().any(|p| !p.duplicates.is_empty())
+        || report.is_some_and(|r| r.failures().next().is_some() || !r.duplicates.is_empty())
 }
 
-fn print_run(cli: &Cli, plan: &Plan, report: &Report) -> Result<()> {
+fn print_plan(cli: &Cli, progress: &Progress, plan: &Plan) -> Result<()> {
     if cli.json {
-        print_json(&json!({"format": "crmsync-run", "version": 1, "plan": plan, "report": report}));
+        print_json(progress, &serde_json::to_value(plan)?)
+    } else if worth_printing(cli, plan, None) {
+        progress
+            .print(&plan.to_string())
+            .context("writing to stdout")
     } else {
-        print!("{plan}{report}");
-        log::info!(
-            "{} requests in {:.2}s",
-            report.total_requests(),
-            report.duration_ms as f64 / 1000.0
+        Ok(())
+    }
+}
+
+fn print_run(cli: &Cli, progress: &Progress, plan: &Plan, report: &Report) -> Result<()> {
+    if cli.json {
+        return print_json(
+            progress,
+            &json!({"format": "crmsync-run", "version": 1, "plan": plan, "report": report}),
         );
     }
+    if worth_printing(cli, plan, Some(report)) {
+        progress
+            .print(&format!("{plan}{report}"))
+            .context("writing to stdout")?;
+    }
+    log::info!(
+        "{} requests in {:.2}s",
+        report.total_requests(),
+        report.duration_ms as f64 / 1000.0
+    );
     Ok(())
 }
 
-fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values serialise")
-    );
+fn print_json(progress: &Progress, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
+    progress
+        .print(&format!("{text}\n"))
+        .context("writing to stdout")
 }

@@ -20,11 +20,12 @@ fn main() -> ExitCode {
     }
     let result = crmsync::run(&cli, &progress);
     if let Err(error) = &result {
-        if cli.verbose > 0 {
-            eprintln!("crmsync: error: {error:?}");
+        // A run that stops midway may leave a bar up: the error goes below it.
+        progress.eprint(&if cli.verbose > 0 {
+            format!("crmsync: error: {error:?}")
         } else {
-            eprintln!("crmsync: error: {error:#}");
-        }
+            format!("crmsync: error: {error:#}")
+        });
     }
     exit::status_of(&result).into()
 }

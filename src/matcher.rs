@@ -8,13 +8,16 @@
 //! left alone; they are never merged, and never created on the other side,
 //! where they would collide with the record already paired. A source whose
 //! create was journaled but never confirmed is paired with the target record
-//! holding exactly the values sent, instead of being created again. Pure.
+//! holding exactly the values sent, instead of being created again. Then,
+//! with `match = ["domain", "name"]`, each further key pairs what is left
+//! where the keys before it are missing on one side. Pure.
 
-use crate::config::PairConfig;
+use crate::config::{FieldMap, PairConfig};
 use crate::model::{
-    Duplicate, Fnv, IdMap, Record, Side, comparable_value, id_order, values_equivalent,
+    Duplicate, Fnv, IdMap, MatchKey, Record, Side, comparable_value, id_order, values_equivalent,
 };
 use crate::state::{Link, PairState, PendingCreate};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
 
@@ -65,13 +68,43 @@ fn unmarked<'a>(records: impl IntoIterator<Item = &'a Record>, marks: &[bool]) -
 /// holding them.
 type ValueIndex = HashMap<u64, Vec<usize>>;
 
-/// The fields a pending create sent that its record must hold, in name order.
-fn sent_values<'p>(pair: &PairConfig, pending: &'p PendingCreate) -> Vec<(&'p str, &'p str)> {
-    pending
+/// What the record a pending create made must hold, as (fields, value):
+/// each field sent with a value, in name order, then each group of fields
+/// the target's vendor stores as one value and splits again its own way
+/// (`WriteRules::joined`: Pipedrive's first and last name) as one value,
+/// the group's values joined by spaces. Relations are left out.
+fn sent_values<'p>(
+    pair: &PairConfig,
+    joined: &'p [Vec<String>],
+    pending: &'p PendingCreate,
+) -> Vec<(Vec<&'p str>, String)> {
+    let grouped = |field: &str| joined.iter().flatten().any(|g| g == field);
+    let mut sent: Vec<(Vec<&str>, String)> = pending
         .fields
         .iter()
-        .filter(|(field, value)| !value.is_empty() && !pair.is_relation(field))
-        .collect()
+        .filter(|(field, value)| !value.is_empty() && !pair.is_relation(field) && !grouped(field))
+        .map(|(field, value)| (vec![field], value.to_string()))
+        .collect();
+    for group in joined {
+        let value = joined_value(
+            group
+                .iter()
+                .map(|f| pending.fields.get(f).unwrap_or_default()),
+        );
+        if !value.is_empty() {
+            sent.push((group.iter().map(String::as_str).collect(), value));
+        }
+    }
+    sent
+}
+
+/// Values trimmed and joined by single spaces, empty ones left out.
+fn joined_value<'v>(values: impl Iterator<Item = &'v str>) -> String {
+    values
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The (left, right) positions in the unlinked lists of every pending create
@@ -79,11 +112,11 @@ fn sent_values<'p>(pair: &PairConfig, pending: &'p PendingCreate) -> Vec<(&'p st
 /// sent, with that create. Relation fields are left out of the comparison: a
 /// create's associations are written after it, so a lost answer may leave
 /// them unmade.
-fn recover_lost_creates<'s>(
+fn recover_lost_creates<'s, 'r>(
     pair: &PairConfig,
     state: &'s PairState,
-    unlinked_left: &[&Record],
-    unlinked_right: &[&Record],
+    unlinked_left: &[&'r Record],
+    unlinked_right: &[&'r Record],
 ) -> Vec<(usize, usize, &'s PendingCreate)> {
     let sides = [unlinked_left, unlinked_right];
     let at = [
@@ -102,38 +135,50 @@ fn recover_lost_creates<'s>(
     // One index per target side and set of field names sent (a pair's
     // creates send a handful of distinct sets): hash of those fields'
     // values → the unlinked targets holding them.
-    let mut indexes: HashMap<(usize, Vec<&str>), ValueIndex> = HashMap::new();
+    let mut indexes: HashMap<(usize, Vec<Vec<&str>>), ValueIndex> = HashMap::new();
     let mut taken = [
         vec![false; unlinked_left.len()],
         vec![false; unlinked_right.len()],
     ];
+    let joined = [Side::Left, Side::Right].map(|side| {
+        let endpoint = pair.endpoint(side);
+        crate::connector::write_rules(endpoint.kind, endpoint.object).joined
+    });
+    // A single field is read in place: a million unlinked records are indexed.
+    let held = |record: &'r Record, fields: &[&str]| -> Cow<'r, str> {
+        match fields {
+            [field] => Cow::Borrowed(record.get(field)),
+            _ => Cow::Owned(joined_value(fields.iter().map(|f| record.get(f)))),
+        }
+    };
     let mut found = Vec::new();
     for pending in state.pending() {
         let (source_side, target_side) = (slot(pending.target.other()), slot(pending.target));
         let Some(&source) = at[source_side].get(pending.source.as_str()) else {
             continue;
         };
-        let sent = sent_values(pair, pending);
+        let sent = sent_values(pair, &joined[target_side], pending);
         if taken[source_side][source] || sent.is_empty() {
             continue;
         }
-        let names: Vec<&str> = sent.iter().map(|(f, _)| *f).collect();
+        let names: Vec<Vec<&str>> = sent.iter().map(|(f, _)| f.clone()).collect();
         let index = indexes
             .entry((target_side, names.clone()))
             .or_insert_with(|| {
                 let mut index = ValueIndex::new();
                 for (t, target) in sides[target_side].iter().enumerate() {
-                    let key = key_of(&mut names.iter().map(|f| target.get(f)));
+                    let values: Vec<Cow<str>> = names.iter().map(|f| held(target, f)).collect();
+                    let key = key_of(&mut values.iter().map(|v| v.as_ref()));
                     index.entry(key).or_default().push(t);
                 }
                 index
             });
-        let candidates = index.get(&key_of(&mut sent.iter().map(|(_, v)| *v)));
+        let candidates = index.get(&key_of(&mut sent.iter().map(|(_, v)| v.as_str())));
         let made = candidates.into_iter().flatten().copied().find(|&t| {
             !taken[target_side][t]
                 && sent
                     .iter()
-                    .all(|(f, v)| values_equivalent(sides[target_side][t].get(f), v))
+                    .all(|(f, v)| values_equivalent(&held(sides[target_side][t], f), v))
         });
         if let Some(target) = made {
             taken[source_side][source] = true;
@@ -282,7 +327,61 @@ pub fn pair_records<'a>(
     }
     pairing.left_only.sort_by(|a, b| id_order(&a.id, &b.id));
     pairing.right_only.sort_by(|a, b| id_order(&a.id, &b.id));
+    let mut earlier = vec![(match_field, match_key)];
+    for fallback in pair.fallback_match_fields() {
+        pair_by_fallback(&mut pairing, &earlier, &fallback);
+        earlier.push(fallback);
+    }
     pairing
+}
+
+/// Pairs the records no earlier key paired on one more key (`match =
+/// ["domain", "name"]`): a left and a right record holding the same value
+/// of it are paired unless both hold some earlier key, which then decided
+/// (they differ in it: two companies of one name and two domains are two
+/// companies). Records sharing a value on one side are not duplicates here
+/// (a name is not an identity): each is paired at most once, in id order,
+/// and the rest stay unpaired.
+fn pair_by_fallback<'a>(
+    pairing: &mut Pairing<'a>,
+    earlier: &[(FieldMap, MatchKey)],
+    (field, key): &(FieldMap, MatchKey),
+) {
+    let holds =
+        |r: &Record, side: Side, (f, k): &(FieldMap, MatchKey)| !k.of(r.get(&f[side])).is_empty();
+    let sides = [&pairing.left_only, &pairing.right_only];
+    let mut groups: BTreeMap<String, [Vec<usize>; 2]> = BTreeMap::new();
+    for (slot, side) in [Side::Left, Side::Right].into_iter().enumerate() {
+        for (i, r) in sides[slot].iter().enumerate() {
+            let value = key.of(r.get(&field[side]));
+            if !value.is_empty() {
+                groups.entry(value).or_default()[slot].push(i);
+            }
+        }
+    }
+    let mut taken = [
+        vec![false; pairing.left_only.len()],
+        vec![false; pairing.right_only.len()],
+    ];
+    for [lefts, rights] in groups.into_values() {
+        for l in lefts {
+            let left = pairing.left_only[l];
+            let partner = rights.iter().copied().find(|&r| {
+                let right = pairing.right_only[r];
+                !taken[1][r]
+                    && !earlier
+                        .iter()
+                        .any(|k| holds(left, Side::Left, k) && holds(right, Side::Right, k))
+            });
+            if let Some(r) = partner {
+                taken[0][l] = true;
+                taken[1][r] = true;
+                pairing.matched.push((left, pairing.right_only[r]));
+            }
+        }
+    }
+    pairing.left_only = unmarked(pairing.left_only.iter().copied(), &taken[0]);
+    pairing.right_only = unmarked(pairing.right_only.iter().copied(), &taken[1]);
 }
 
 #[cfg(test)]
@@ -313,6 +412,67 @@ firstname = "firstname"
             fields,
             updated_ms: 1,
         }
+    }
+
+    fn company(id: &str, domain: &str, name: &str) -> Record {
+        let mut fields = crate::model::Fields::new();
+        crate::model::set_field(&mut fields, "domain", domain);
+        crate::model::set_field(&mut fields, "name", name);
+        Record {
+            id: id.into(),
+            fields,
+            updated_ms: 1,
+        }
+    }
+
+    #[test]
+    fn companies_pair_on_their_domain_where_both_have_one_else_on_their_name() {
+        let pair = crate::config::test_pairs(
+            r#"
+[[pairs]]
+name = "companies"
+left = "a.companies"
+right = "b.companies"
+match = ["domain", "name"]
+[pairs.fields]
+domain = "domain"
+name = "name"
+"#,
+        )
+        .remove(0);
+        let left = vec![
+            company("1", "acme.io", "Acme"),
+            company("2", "", "Globex"),
+            company("3", "initech.com", "Initech"),
+            company("4", "umbrella.com", "Umbrella"),
+            company("5", "", "Hooli"),
+            company("6", "", "Hooli"),
+        ];
+        let right = vec![
+            company("10", "https://www.Acme.io/", "Acme Inc."),
+            company("20", "globex.com", "globex "),
+            company("30", "", "Initech"),
+            company("40", "umbrella.de", "Umbrella"),
+            company("50", "", "Hooli"),
+        ];
+        let state = PairState::default();
+        let p = pair_records(&pair, &left, &right, &state);
+        let mut matched: Vec<(&str, &str)> = p
+            .matched
+            .iter()
+            .map(|(l, r)| (l.id.as_str(), r.id.as_str()))
+            .collect();
+        matched.sort();
+        // By domain whatever the names; by name where one side has no
+        // domain; never by name against two different domains.
+        assert_eq!(
+            matched,
+            [("1", "10"), ("2", "20"), ("3", "30"), ("5", "50")]
+        );
+        let ids = |records: &[&Record]| records.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&p.left_only), ["4", "6"]);
+        assert_eq!(ids(&p.right_only), ["40"]);
+        assert!(p.duplicates.is_empty(), "a shared name is not a duplicate");
     }
 
     #[test]
@@ -425,6 +585,66 @@ firstname = "firstname"
             ("1", "11")
         );
         assert!(p.left_only.is_empty());
+    }
+
+    #[test]
+    fn a_lost_person_is_found_though_pipedrive_split_its_name_its_own_way() {
+        let text = r#"
+[systems.hs]
+kind = "hubspot"
+token_env = "A"
+[systems.pd]
+kind = "pipedrive"
+token_env = "B"
+base_url = "https://acme.pipedrive.com"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+"#;
+        let pair = crate::config::Config::from_str(text, std::path::Path::new("t.toml"))
+            .unwrap()
+            .pairs
+            .remove(0);
+        let person = |id: &str, first: &str, last: &str| {
+            let mut fields = crate::model::Fields::new();
+            crate::model::set_field(&mut fields, "email", "mary@x.io");
+            crate::model::set_field(&mut fields, "first_name", first);
+            crate::model::set_field(&mut fields, "last_name", last);
+            Record {
+                id: id.into(),
+                fields,
+                updated_ms: 1,
+            }
+        };
+        let mut state = PairState::default();
+        state.add_pending(crate::state::PendingCreate {
+            target: Side::Right,
+            source: "1".into(),
+            fields: crate::model::Fields::from([
+                ("email".to_string(), "mary@x.io".to_string()),
+                ("first_name".to_string(), "Mary Ann".to_string()),
+                ("last_name".to_string(), "Smith".to_string()),
+            ]),
+        });
+        let left = vec![rec("1", "mary@x.io")];
+        // Written as the name "Mary Ann Smith", split at its first space;
+        // a Mary Ann Smythe is not the one.
+        let right = vec![
+            person("8", "Mary", "Ann Smythe"),
+            person("9", "Mary", "Ann Smith"),
+        ];
+        let p = pair_records(&pair, &left, &right, &state);
+        let found: Vec<_> = p
+            .recovered
+            .iter()
+            .map(|(l, r, _)| (l.id.as_str(), r.id.as_str()))
+            .collect();
+        assert_eq!(found, [("1", "9")]);
     }
 
     #[test]

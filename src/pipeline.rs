@@ -32,21 +32,22 @@ pub struct Output<'a> {
     pub progress: &'a Progress,
 }
 
-/// Builds a connector for every system the pairs use; a missing token fails
-/// here, before any request.
+/// Builds a connector for every system the pairs use; missing tokens fail
+/// here, all named at once, before any request.
 pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
-    let mut connectors = Connectors::new();
-    for pair in pairs {
-        for endpoint in [&pair.left, &pair.right] {
-            if !connectors.contains_key(&endpoint.system) {
-                connectors.insert(
-                    endpoint.system.clone(),
-                    connector::connect(config.system(&endpoint.system))?,
-                );
-            }
+    let mut names: Vec<&str> = Vec::new();
+    for endpoint in pairs.iter().flat_map(|p| [&p.left, &p.right]) {
+        if !names.contains(&endpoint.system.as_str()) {
+            names.push(&endpoint.system);
         }
     }
-    Ok(connectors)
+    let systems: Vec<_> = names.iter().map(|name| config.system(name)).collect();
+    let connectors = connector::connect(&systems)?;
+    Ok(names
+        .into_iter()
+        .map(str::to_string)
+        .zip(connectors)
+        .collect())
 }
 
 /// Checks every pair's mapping against both accounts' metadata and stops
@@ -145,10 +146,11 @@ pub fn pair_snapshots<'a>(snapshots: &'a Snapshots, pair: &PairConfig) -> [&'a S
 /// Pulls every account object the pairs name once (all of them
 /// concurrently), with the fields all its pairs map, and saves the
 /// snapshots. After a first full pull an object fetches only what changed
-/// since its snapshot's watermark and merges it in; every `full_pull_every`
-/// runs (or with `full`) it fetches everything again, which is when deletes
-/// are seen. Owners and labels are fetched on full pulls and only when a
-/// value map needs them, once per system (connectors cache their metadata).
+/// since its snapshot's watermark and merges it in; when `full_pull_every`
+/// says so (so many runs, or a last full pull so old) or with `full`, it
+/// fetches everything again, which is when deletes are seen. Owners and
+/// labels are fetched on full pulls and only when a value map needs them,
+/// once per system (connectors cache their metadata).
 pub fn pull(
     config: &Config,
     pairs: &[&PairConfig],
@@ -176,7 +178,12 @@ pub fn pull(
         let started_ms = crate::timestamp::now_ms();
         let mut snapshot = match previous {
             Some(mut previous)
-                if !full && previous.incremental_runs + 1 < config.full_pull_every =>
+                if !full
+                    && !config.full_pull_every.is_due(
+                        previous.incremental_runs,
+                        previous.last_full_ms(),
+                        started_ms,
+                    ) =>
             {
                 let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
                 let changed = connector.list_changed(object.object, &fields, since, &|listed| {

@@ -1,4 +1,5 @@
-//! Logging and progress bars on stderr.
+//! Logging and progress bars on stderr, and the one door to stdout while
+//! bars may be on screen.
 //!
 //! env_logger formats the log lines (default `crmsync=info`; `-v`, `-q` and
 //! `RUST_LOG` adjust it); a thin wrapper suspends the bars while a line is
@@ -6,9 +7,15 @@
 //! timestamp to `--log-file`. Bars are drawn only on a terminal (so
 //! cron mail holds just the log lines), or always/never on request:
 //! `always` draws them into whatever stderr is (a CI log), which indicatif
-//! would otherwise hide. A bar shows a total and an ETA once the count is
-//! known, and a phase that had nothing to do leaves no bar behind. stdout is
-//! not touched here: it carries the plan and the report.
+//! would otherwise hide. `-q` draws none, whatever the terminal. A bar
+//! shows a total and an ETA once the count is known; bars are transient:
+//! each is taken off the screen when its phase ends (its log line and the
+//! report tell what it did), so none is left behind and none is redrawn
+//! over what comes after. stdout and stderr share one terminal: a bar
+//! redraw moves the cursor up over the lines it drew, so a line printed on
+//! stdout beside drawn bars would be wiped. Every stdout line therefore
+//! goes through `Progress::print`, which takes the bars down around it.
+//! What is printed is decided by the caller, never here.
 
 use crate::timestamp::{format_ms, now_ms};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -73,10 +80,13 @@ impl Progress {
     /// Sets up the logger and the bars; call once. A log file that cannot
     /// be opened is reported on stderr and the run goes on without it.
     pub fn init(verbose: u8, quiet: bool, mode: ProgressMode, log_file: Option<&Path>) -> Progress {
+        // Quiet means no bars on any terminal (asking for both is refused
+        // with the command line's other usage errors).
         let draw = match mode {
+            _ if quiet => false,
             ProgressMode::Always => true,
             ProgressMode::Never => false,
-            ProgressMode::Auto => !quiet && std::io::stderr().is_terminal(),
+            ProgressMode::Auto => std::io::stderr().is_terminal(),
         };
         let multi = MultiProgress::with_draw_target(match (draw, mode) {
             (false, _) => ProgressDrawTarget::hidden(),
@@ -128,10 +138,10 @@ impl Progress {
 
     /// A progress bar that counts records; hidden unless bars are drawn.
     pub fn bar(&self, prefix: &str, total: Option<u64>) -> ProgressBar {
-        let bar = match total {
-            Some(n) => ProgressBar::new(n),
-            None => ProgressBar::no_length(),
-        };
+        // Made hidden and only then given to the bars: a new bar draws on
+        // stderr by itself as soon as it is styled, a line the others know
+        // nothing of and never clear (a stale `0 records` spinner).
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
         bar.set_style(style(total.is_some()));
         bar.set_prefix(prefix.to_string());
         self.multi.add(bar)
@@ -156,16 +166,30 @@ impl Progress {
         }
     }
 
-    /// Ends a phase's bar: kept with its count, or, when the phase had
-    /// nothing to do (no record read or written), removed, so no empty
-    /// `0/0` bar is left behind.
+    /// Ends a phase's bar and takes it off the screen. A finished bar left
+    /// standing would be redrawn below every later line, and one that had
+    /// nothing to do would stay a stale `0 records` spinner; what the phase
+    /// did is in its log line and in the report.
     pub fn finish(&self, bar: &ProgressBar) {
-        if bar.position() == 0 {
-            bar.finish_and_clear();
-            self.multi.remove(bar);
-        } else {
-            bar.finish();
-        }
+        bar.finish_and_clear();
+        self.multi.remove(bar);
+    }
+
+    /// Writes `text` to stdout with the bars taken down around it, so the
+    /// next redraw starts below it and cannot wipe it. The plan, the report
+    /// and every other stdout line go through here.
+    pub fn print(&self, text: &str) -> std::io::Result<()> {
+        self.multi.suspend(|| {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()
+        })
+    }
+
+    /// Writes a line to stderr with the bars taken down around it (the
+    /// final error, which no log line carries).
+    pub fn eprint(&self, line: &str) {
+        self.multi.suspend(|| eprintln!("{line}"));
     }
 }
 
@@ -184,10 +208,12 @@ pub fn advance(bar: &ProgressBar, done: u64, total: Option<u64>) {
 }
 
 fn style(counted: bool) -> ProgressStyle {
+    // At most 80 columns (the bar takes what the width leaves): a bar line
+    // that wraps is two lines to move over on every redraw.
     let template = if counted {
-        "{prefix:>24} [{bar:30}] {pos}/{len} records {elapsed} (eta {eta})"
+        "{prefix:>20} [{wide_bar}] {pos}/{len} records (eta {eta})"
     } else {
-        "{prefix:>24} {spinner} {pos} records {elapsed}"
+        "{prefix:>20} {spinner} {pos} records {elapsed}"
     };
     ProgressStyle::with_template(template)
         .expect("valid template")

@@ -51,6 +51,10 @@ pub struct Snapshot {
     /// Incremental pulls since the last full one.
     #[serde(default)]
     pub incremental_runs: u32,
+    /// When the last full pull began (epoch ms), for a `full_pull_every`
+    /// given as a duration. Absent in snapshots of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_ms: Option<i64>,
     pub records: Vec<Record>,
     /// The account's owners, kept when a value map translates owners, so an
     /// offline diff needs no API call.
@@ -79,6 +83,7 @@ impl Snapshot {
             fetched_at_ms: started_ms,
             complete: true,
             incremental_runs: 0,
+            last_full_ms: Some(started_ms),
             records,
             owners: Vec::new(),
             labels: Labels::new(),
@@ -107,6 +112,14 @@ impl Snapshot {
     /// behind ours by more than the lookback.
     pub fn watermark_ms(&self) -> i64 {
         self.fetched_at_ms
+    }
+
+    /// When the last full pull of this object began, where known: a
+    /// snapshot of an older version that no incremental pull has touched
+    /// yet is itself that full pull.
+    pub fn last_full_ms(&self) -> Option<i64> {
+        self.last_full_ms
+            .or((self.complete && self.incremental_runs == 0).then_some(self.fetched_at_ms))
     }
 
     /// Record id → its position in `records`.

@@ -17,6 +17,11 @@ impl<'a> Locator<'a> {
         Locator { file, text }
     }
 
+    /// The mapping file's name, as errors show it.
+    pub(super) fn file(&self) -> &'a str {
+        self.file
+    }
+
     /// A problem at the line where `span` starts.
     pub(super) fn error(&self, span: Range<usize>, problem: impl Display) -> ConfigError {
         self.at(Some(span), problem)

@@ -4,8 +4,8 @@
 //! Everything a user can get wrong in the file is caught here, before any
 //! network call, and reported as a `ConfigError` naming the file, the line
 //! and the fix (exit 2). Tokens are never read from the file: a system names
-//! the environment variable that holds its token, and `SystemConfig::token`
-//! reads it when a connector is built. This module does no I/O besides
+//! the environment variable that holds its token, and `read_tokens` reads
+//! them when the connectors are built (naming every missing one at once). This module does no I/O besides
 //! reading the file and the environment.
 //!
 //! Reading is two-stage: `raw` holds the file as serde reads it (typos and
@@ -14,21 +14,23 @@
 //! `[alerts]`, each `[systems.NAME]` (`system`) and each `[[pairs]]`
 //! (`pair`), checking what needs more than one table.
 
+mod full_pull;
 mod limit;
 mod locate;
 mod pair;
 mod raw;
 mod system;
 
+pub use full_pull::FullPullEvery;
 pub use limit::Limit;
 pub use pair::{ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, PairConfig, ValueMap};
 pub use system::{
-    DEFAULT_HUBSPOT_API_VERSION, MissingToken, RetrySettings, SUPPORTED_HUBSPOT_API_VERSIONS,
-    SystemConfig, SystemKind,
+    DEFAULT_HUBSPOT_API_VERSION, MissingToken, MissingTokens, RetrySettings,
+    SUPPORTED_HUBSPOT_API_VERSIONS, SystemConfig, SystemKind, read_tokens,
 };
 
 use locate::Locator;
-use raw::{RawAlerts, RawConfig};
+use raw::{RawAlerts, RawConfig, RawFullPull};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -58,9 +60,10 @@ pub struct Config {
     pub systems: BTreeMap<String, SystemConfig>,
     pub pairs: Vec<PairConfig>,
     pub alerts: Option<Alerts>,
-    /// After a first full pull, runs pull only what changed; every this many
-    /// runs a full pull catches deletes and anything missed (1: always full).
-    pub full_pull_every: u32,
+    /// After a first full pull, runs pull only what changed; every so many
+    /// runs, or once the last full pull is so old, a full pull catches
+    /// deletes and anything missed.
+    pub full_pull_every: FullPullEvery,
     /// A hash of the file's text; a saved plan records it so `push` can tell
     /// that the mapping changed since the plan was made.
     pub fingerprint: String,
@@ -156,7 +159,7 @@ impl Config {
             systems,
             pairs,
             alerts,
-            full_pull_every: raw.full_pull_every.unwrap_or(24).max(1),
+            full_pull_every: full_pull_every(raw.full_pull_every.as_ref(), loc)?,
             fingerprint,
         })
     }
@@ -182,6 +185,27 @@ impl Config {
 
     pub fn system(&self, name: &str) -> &SystemConfig {
         &self.systems[name]
+    }
+}
+
+/// `full_pull_every`: runs (0 taken as 1: always full), or a duration,
+/// refused at its line when it is neither.
+fn full_pull_every(
+    raw: Option<&Spanned<RawFullPull>>,
+    loc: &Locator,
+) -> Result<FullPullEvery, ConfigError> {
+    match raw.map(|r| (r.get_ref(), r.span())) {
+        None => Ok(FullPullEvery::default()),
+        Some((RawFullPull::Runs(n), _)) => Ok(FullPullEvery::Runs((*n).max(1))),
+        Some((RawFullPull::Duration(text), span)) => FullPullEvery::parse_duration(text)
+            .ok_or_else(|| {
+                loc.error(
+                    span,
+                    format!(
+                        "full_pull_every: `{text}` is not a duration; use a whole number and s, m, h or d (\"30m\", \"6h\", \"1d\"), or a count of runs (24)"
+                    ),
+                )
+            }),
     }
 }
 
@@ -302,6 +326,35 @@ appointmentscheduled = "qualifiedtobuy"
         let e = error("this is not toml");
         assert!(
             e.starts_with("/etc/crmsync/sync.toml:1:") && e.contains("fix the TOML syntax"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn full_pull_every_takes_runs_or_a_duration_and_names_the_line_of_a_bad_one() {
+        let with = |value: &str| format!("full_pull_every = {value}\n{GOOD}");
+        assert_eq!(
+            parse(GOOD).unwrap().full_pull_every,
+            FullPullEvery::Runs(24)
+        );
+        assert_eq!(
+            parse(&with("3")).unwrap().full_pull_every,
+            FullPullEvery::Runs(3)
+        );
+        assert_eq!(
+            parse(&with("\"6h\"")).unwrap().full_pull_every,
+            FullPullEvery::Age(6 * 3_600_000)
+        );
+        let e = error(&with("\"6 hours\""));
+        assert!(
+            e.starts_with(
+                "/etc/crmsync/sync.toml:1: full_pull_every: `6 hours` is not a duration; use"
+            ),
+            "{e}"
+        );
+        let e = error(&with("true"));
+        assert!(
+            e.starts_with("/etc/crmsync/sync.toml:1: full_pull_every: invalid value; use a count of runs (24) or a duration"),
             "{e}"
         );
     }

@@ -28,8 +28,8 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Which way changes may flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// Which way changes may flow (also `init --direction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     #[default]
@@ -102,6 +102,10 @@ pub struct PairConfig {
     pub direction: Direction,
     /// The left field used to pair records that are not linked yet.
     pub match_field: Option<String>,
+    /// Left fields that pair, in order, the records still unpaired after
+    /// `match_field` (`match = ["domain", "name"]`), each only where an
+    /// earlier key is missing on one side or the other.
+    pub match_fallbacks: Vec<String>,
     pub conflict: ConflictPolicy,
     /// Per-field overrides of `conflict`, keyed by the left field.
     pub field_conflicts: BTreeMap<String, ConflictPolicy>,
@@ -138,11 +142,18 @@ impl PairConfig {
     /// `domain` or `website` on either side (`match = "domain"`), else as
     /// trimmed, lowercased text (`match = "email"`, `match = "name"`).
     pub fn match_key(&self) -> MatchKey {
-        let is_domain = |name: &String| name == "domain" || name == "website";
-        match self.match_fields() {
-            Some(f) if is_domain(&f.left) || is_domain(&f.right) => MatchKey::Domain,
-            _ => MatchKey::Text,
-        }
+        self.match_fields()
+            .map_or(MatchKey::Text, |f| match_key_of(&f))
+    }
+
+    /// The fallback match fields (`match_fallbacks`), each with how its
+    /// values compare.
+    pub fn fallback_match_fields(&self) -> Vec<(FieldMap, MatchKey)> {
+        self.match_fallbacks
+            .iter()
+            .filter_map(|left| self.fields.iter().find(|f| &f.left == left))
+            .map(|f| (f.clone(), match_key_of(f)))
+            .collect()
     }
 
     /// The match field's name on each side.
@@ -196,12 +207,19 @@ impl PairConfig {
         let max_changes = limit(p, &p.max_changes, "max_changes").map_err(fail)?;
         let fields = fields(p, raw.span(), loc)?;
         check_match(p, &fields).map_err(fail)?;
+        let mut match_fields = p
+            .match_field
+            .as_ref()
+            .map(|m| m.fields())
+            .unwrap_or_default();
+        let match_field = (!match_fields.is_empty()).then(|| match_fields.remove(0));
         Ok(PairConfig {
             name: p.name.clone(),
             left,
             right,
             direction: p.direction,
-            match_field: p.match_field.clone(),
+            match_field,
+            match_fallbacks: match_fields,
             conflict: p.conflict,
             field_conflicts: field_conflicts(p, &fields).map_err(fail)?,
             deletes: p.deletes,
@@ -310,14 +328,43 @@ fn is_left_field(fields: &[FieldMap], name: &str) -> bool {
     fields.iter().any(|f| f.left == name)
 }
 
-/// `match` names a mapped left field.
+/// `match` names mapped left fields, each once, at least one.
 fn check_match(p: &RawPair, fields: &[FieldMap]) -> Result<(), String> {
-    match &p.match_field {
-        Some(m) if !is_left_field(fields, m) => Err(format!(
-            "pair `{}` matches on `{m}`, which is not a left field in [pairs.fields]; map it or change match",
+    let Some(raw) = &p.match_field else {
+        return Ok(());
+    };
+    let names = raw.fields();
+    if names.is_empty() {
+        return Err(format!(
+            "pair `{}` has an empty match list; name a left field, or remove match",
             p.name
-        )),
-        _ => Ok(()),
+        ));
+    }
+    for (i, m) in names.iter().enumerate() {
+        if !is_left_field(fields, m) {
+            return Err(format!(
+                "pair `{}` matches on `{m}`, which is not a left field in [pairs.fields]; map it or change match",
+                p.name
+            ));
+        }
+        if names[..i].contains(m) {
+            return Err(format!(
+                "pair `{}` lists `{m}` twice in match; list each field once",
+                p.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How a match field's values compare: as web domains when it is a
+/// `domain` or `website` on either side, else as text.
+fn match_key_of(f: &FieldMap) -> MatchKey {
+    let is_domain = |name: &str| name == "domain" || name == "website";
+    if is_domain(&f.left) || is_domain(&f.right) {
+        MatchKey::Domain
+    } else {
+        MatchKey::Text
     }
 }
 

@@ -20,7 +20,18 @@ pub(super) struct RawConfig {
     pub pairs: Vec<Spanned<RawPair>>,
     pub retry: Option<Spanned<RawRetry>>,
     pub alerts: Option<Spanned<RawAlerts>>,
-    pub full_pull_every: Option<u32>,
+    pub full_pull_every: Option<Spanned<RawFullPull>>,
+}
+
+/// `24` (runs) or `"6h"` (a duration).
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "use a count of runs (24) or a duration such as \"30m\", \"6h\" or \"1d\""
+)]
+pub(super) enum RawFullPull {
+    Runs(u32),
+    Duration(String),
 }
 
 #[derive(Deserialize)]
@@ -59,7 +70,7 @@ pub(super) struct RawPair {
     #[serde(default)]
     pub direction: Direction,
     #[serde(rename = "match")]
-    pub match_field: Option<String>,
+    pub match_field: Option<RawMatch>,
     #[serde(default)]
     pub conflict: ConflictPolicy,
     #[serde(default)]
@@ -71,6 +82,27 @@ pub(super) struct RawPair {
     pub fields: Option<Spanned<BTreeMap<String, String>>>,
     #[serde(default)]
     pub values: BTreeMap<String, RawValueMap>,
+}
+
+/// `"email"`, or keys tried in order: `["domain", "name"]`.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "use a left field (\"email\") or a list of them tried in order ([\"domain\", \"name\"])"
+)]
+pub(super) enum RawMatch {
+    One(String),
+    InOrder(Vec<String>),
+}
+
+impl RawMatch {
+    /// The match fields, the first one first.
+    pub(super) fn fields(&self) -> Vec<String> {
+        match self {
+            RawMatch::One(field) => vec![field.clone()],
+            RawMatch::InOrder(fields) => fields.clone(),
+        }
+    }
 }
 
 /// `10` or `"5%"`.

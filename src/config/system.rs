@@ -49,24 +49,67 @@ impl SystemKind {
     }
 }
 
-/// A token variable that is unset or empty: exit 7.
-#[derive(Debug)]
+/// A token variable that gives no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingToken {
     pub system: String,
     pub variable: String,
+    /// Set, but empty (or blank): a different mistake (an `export VAR=`
+    /// with nothing after it, a tokens file that was not read) from a
+    /// variable that is not set at all.
+    pub empty: bool,
 }
 
 impl fmt::Display for MissingToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.empty { "empty" } else { "not set" };
         write!(
             f,
-            "the token for system `{}` is missing: environment variable {} is not set; export it with the account's access token",
-            self.system, self.variable
+            "{} is {state} (token_env of [systems.{}])",
+            self.variable, self.system
         )
     }
 }
 
-impl std::error::Error for MissingToken {}
+/// Every token variable of a run that gives no token, named at once: exit 7.
+#[derive(Debug)]
+pub struct MissingTokens(pub Vec<MissingToken>);
+
+impl fmt::Display for MissingTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        let (what, fix) = if self.0.len() == 1 {
+            ("token missing", "export it with the account's access token")
+        } else {
+            (
+                "tokens missing",
+                "export each with its account's access token",
+            )
+        };
+        write!(f, "{what}: {}; {fix}", list.join(", "))
+    }
+}
+
+impl std::error::Error for MissingTokens {}
+
+/// Reads the tokens of `systems`, in order; fails naming every variable
+/// that is not set or empty, not just the first.
+pub fn read_tokens(systems: &[&SystemConfig]) -> Result<Vec<Secret>, MissingTokens> {
+    let mut tokens = Vec::new();
+    let mut missing = Vec::new();
+    for system in systems {
+        match system.token() {
+            Ok(token) => tokens.push(token),
+            Err(problem) if !missing.contains(&problem) => missing.push(problem),
+            Err(_) => {}
+        }
+    }
+    if missing.is_empty() {
+        Ok(tokens)
+    } else {
+        Err(MissingTokens(missing))
+    }
+}
 
 /// `[retry]`: how long one request may keep trying (DESIGN §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +160,8 @@ impl RetrySettings {
 #[derive(Debug, Clone)]
 pub struct SystemConfig {
     pub name: String,
+    /// The mapping file this table is in, for errors that say where to fix it.
+    pub file: String,
     pub kind: SystemKind,
     pub token_env: String,
     pub base_url: String,
@@ -131,12 +176,19 @@ pub struct SystemConfig {
 impl SystemConfig {
     /// Reads the token from the environment variable the file names.
     pub fn token(&self) -> Result<Secret, MissingToken> {
-        match std::env::var(&self.token_env) {
-            Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
-            _ => Err(MissingToken {
-                system: self.name.clone(),
-                variable: self.token_env.clone(),
-            }),
+        let missing = |empty| MissingToken {
+            system: self.name.clone(),
+            variable: self.token_env.clone(),
+            empty,
+        };
+        match std::env::var_os(&self.token_env) {
+            None => Err(missing(false)),
+            Some(v) => match v.to_str().map(str::trim) {
+                Some("") => Err(missing(true)),
+                Some(token) => Ok(Secret::new(token.to_string())),
+                // Not UTF-8 cannot be a token; the header check says so.
+                None => Ok(Secret::new(v.to_string_lossy().into_owned())),
+            },
         }
     }
 
@@ -172,6 +224,7 @@ impl SystemConfig {
         }
         Ok(SystemConfig {
             name: name.to_string(),
+            file: loc.file().to_string(),
             kind: s.kind,
             token_env,
             base_url,

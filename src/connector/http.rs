@@ -9,11 +9,18 @@
 //! retry; retry 5xx, timeouts and dropped connections with exponential backoff
 //! and jitter (the `retry` crate) — but only for requests that are safe to
 //! repeat: a create that may have reached the server is never sent twice here.
-//! Other 4xx are never retried. This module knows HTTP, not vendors: paths and
+//! Other 4xx are never retried. A system that has never answered is not
+//! retried either when the connection cannot be made (refused, no such
+//! host, a failed TLS handshake): that is a wrong `base_url` far more often
+//! than an outage, so the run stops at once naming the system, the URL and
+//! its `[systems.NAME]` table; once the system has answered, the same
+//! failure is a blip and gets the retry budget. Errors name what to fix
+//! (the token's variable on a 401). This module knows HTTP, not vendors: paths and
 //! JSON shapes belong to the connector that calls it, and what a vendor's
 //! answers say about its limits and refusals (header names, a firewall's
 //! 403, an error body's message) comes from the connector's `Vendor`.
 
+use crate::config::SystemConfig;
 use crate::secret::Secret;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -23,6 +30,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How an API call failed as a whole. Per-record rejections inside a
@@ -30,7 +38,12 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub enum ApiError {
     /// 401: the token is wrong or revoked.
-    Unauthorized { system: String, message: String },
+    Unauthorized {
+        system: String,
+        /// The environment variable the token came from.
+        variable: String,
+        message: String,
+    },
     /// 403: the token lacks a scope (or the vendor blocked us).
     Forbidden { system: String, message: String },
     /// 429s outlasted the retries.
@@ -38,6 +51,15 @@ pub enum ApiError {
     /// 5xx, timeouts or connection failures outlasted the retries (or could
     /// not be retried safely).
     Unavailable { system: String, detail: String },
+    /// The system's first request could not connect (refused, no such
+    /// host, TLS failure): most likely a wrong `base_url`.
+    Unreachable {
+        system: String,
+        base_url: String,
+        /// The mapping file that names the URL.
+        file: String,
+        detail: String,
+    },
     /// Any other 4xx: the request itself was refused.
     Rejected {
         system: String,
@@ -60,9 +82,13 @@ pub enum ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Unauthorized { system, message } => write!(
+            ApiError::Unauthorized {
+                system,
+                variable,
+                message,
+            } => write!(
                 f,
-                "{system}: the token was rejected (401: {message}); check the token variable of [systems.{system}] holds a valid, unrevoked access token"
+                "{system}: the token in {variable} was rejected (401: {message}); check that {variable} (token_env of [systems.{system}]) holds a valid, unrevoked access token"
             ),
             ApiError::Forbidden { system, message } => write!(
                 f,
@@ -78,6 +104,15 @@ impl fmt::Display for ApiError {
                     "{system}: service unavailable ({detail}); try again later"
                 )
             }
+            ApiError::Unreachable {
+                system,
+                base_url,
+                file,
+                detail,
+            } => write!(
+                f,
+                "cannot connect to {system} at {base_url} ({detail}): check base_url in [systems.{system}] of {file}"
+            ),
             ApiError::Rejected {
                 system,
                 status,
@@ -242,6 +277,12 @@ impl From<crate::config::RetrySettings> for RetryPolicy {
 pub struct HttpClient {
     system: String,
     base_url: String,
+    /// The token's environment variable and the mapping file, for errors
+    /// that say what to fix.
+    token_env: String,
+    file: String,
+    /// Whether the system has answered any request yet (see the module doc).
+    answered: AtomicBool,
     client: Client,
     pacer: Mutex<Pacer>,
     /// Search endpoints have a budget of their own (HubSpot: 5 a second),
@@ -264,21 +305,21 @@ impl fmt::Debug for HttpClient {
 
 impl HttpClient {
     pub fn new(
-        system: &str,
-        base_url: &str,
+        account: &SystemConfig,
         token: &Secret,
         auth: AuthStyle,
         pacing: Pacing,
         retry: RetryPolicy,
         vendor: &'static dyn Vendor,
     ) -> anyhow::Result<HttpClient> {
+        let system = &account.name;
         let mut headers = HeaderMap::new();
         let (name, value) = match auth {
             AuthStyle::Bearer => ("authorization", format!("Bearer {}", token.expose())),
             AuthStyle::Header(name) => (name, token.expose().to_string()),
         };
         let mut value = HeaderValue::from_str(&value)
-            .map_err(|_| anyhow::anyhow!("{system}: the token contains characters not allowed in an HTTP header; check its variable"))?;
+            .map_err(|_| anyhow::anyhow!("{system}: the token in {} contains characters not allowed in an HTTP header; check the variable", account.token_env))?;
         value.set_sensitive(true);
         headers.insert(name, value);
         let client = Client::builder()
@@ -289,7 +330,10 @@ impl HttpClient {
             .build()?;
         Ok(HttpClient {
             system: system.to_string(),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: account.base_url.trim_end_matches('/').to_string(),
+            token_env: account.token_env.clone(),
+            file: account.file.clone(),
+            answered: AtomicBool::new(false),
             client,
             pacer: Mutex::new(Pacer::new(pacing.requests, pacing.window, vendor)),
             search_pacer: None,
@@ -402,6 +446,9 @@ impl HttpClient {
             // counted the request by then, so pacing from this moment keeps
             // the server's window under the limit whatever the network delay.
             let headers = sent.as_ref().ok().map(|r| r.headers());
+            if sent.is_ok() {
+                self.answered.store(true, Ordering::Relaxed);
+            }
             finish(
                 &self.pacer,
                 headers,
@@ -420,6 +467,14 @@ impl HttpClient {
             };
             let outcome = match sent {
                 Ok(response) => self.classify(response, repeat, remaining),
+                Err(e) if e.is_connect() && !self.answered.load(Ordering::Relaxed) => {
+                    OperationResult::Err(ApiError::Unreachable {
+                        system: self.system.clone(),
+                        base_url: self.base_url.clone(),
+                        file: self.file.clone(),
+                        detail: describe_connect_error(&e),
+                    })
+                }
                 Err(e) => {
                     let unsent = e.is_connect();
                     let detail = describe_transport_error(&e);
@@ -513,6 +568,7 @@ impl HttpClient {
             }
             401 => OperationResult::Err(ApiError::Unauthorized {
                 system,
+                variable: self.token_env.clone(),
                 message: error_message(&text),
             }),
             // A block by something in front of the API: stop and try
@@ -538,7 +594,9 @@ impl HttpClient {
                         detail: error_message(&text),
                     });
                 }
-                log::warn!(
+                // Expected pacing, handled here: told, but not a warning
+                // (under -q a cron run that waited out a 429 stays silent).
+                log::info!(
                     "{system}: rate limited; waiting {:.1}s as the server asks",
                     wait.as_secs_f64()
                 );
@@ -755,6 +813,49 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     }
 }
 
+/// Why a connection could not be made, in a few words: refused, a DNS or a
+/// TLS failure, or else the innermost cause.
+fn describe_connect_error(e: &reqwest::Error) -> String {
+    let mut causes: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        causes.push(cause);
+        next = cause.source();
+    }
+    // An I/O error may wrap another (hyper wraps rustls' InvalidData in an
+    // Other), and its `source` skips the wrapped one: look inside too.
+    let io_kind = |kind| {
+        causes.iter().any(|c| {
+            let mut io = c.downcast_ref::<std::io::Error>();
+            while let Some(error) = io {
+                if error.kind() == kind {
+                    return true;
+                }
+                io = error
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<std::io::Error>());
+            }
+            false
+        })
+    };
+    let innermost = causes
+        .last()
+        .map_or_else(|| e.to_string(), ToString::to_string);
+    if io_kind(std::io::ErrorKind::ConnectionRefused) {
+        "connection refused".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else if causes.iter().any(|c| c.to_string().contains("dns error")) {
+        let reason = innermost.trim_start_matches("failed to lookup address information: ");
+        format!("DNS lookup failed: {reason}")
+    } else if io_kind(std::io::ErrorKind::InvalidData) {
+        // rustls reports a failed handshake as invalid data.
+        format!("TLS handshake failed: {innermost}")
+    } else {
+        innermost
+    }
+}
+
 fn fold_ids(path: &str) -> String {
     path.split('/')
         .map(|seg| {
@@ -879,6 +980,96 @@ pub(crate) mod tests {
             Role::Account,
         );
         assert_eq!(pacer.windows, paced_at(3, 300));
+    }
+
+    fn account(url: &str) -> SystemConfig {
+        SystemConfig {
+            name: "pd".into(),
+            file: "sync.toml".into(),
+            kind: crate::config::SystemKind::Pipedrive,
+            token_env: "PIPEDRIVE_TOKEN".into(),
+            base_url: url.into(),
+            api_version: String::new(),
+            requests_per_10s: 1000,
+            retry: Default::default(),
+        }
+    }
+
+    /// A client of `url` that retries three times, at once.
+    fn quick_client(url: &str) -> HttpClient {
+        let retry = RetryPolicy {
+            attempts: 3,
+            first_delay: Duration::from_millis(1),
+            max_wait: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+        };
+        let pacing = Pacing {
+            requests: 1000,
+            window: Duration::from_secs(1),
+        };
+        let token = Secret::new("t".into());
+        HttpClient::new(
+            &account(url),
+            &token,
+            AuthStyle::Bearer,
+            pacing,
+            retry,
+            &Reporting,
+        )
+        .expect("client")
+    }
+
+    /// A loopback port nothing listens on: bound, then let go.
+    fn refused_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    }
+
+    #[test]
+    fn a_first_request_that_cannot_connect_fails_at_once_naming_url_and_table() {
+        let url = format!("http://127.0.0.1:{}", refused_port());
+        let client = quick_client(&url);
+        let error = client.get("/v1/persons", &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cannot connect to pd at {url} (connection refused): check base_url in [systems.pd] of sync.toml"
+            )
+        );
+        assert_eq!(client.request_counts()["GET /v1/persons"], 1, "no retry");
+    }
+
+    #[test]
+    fn once_the_system_has_answered_a_refused_connection_gets_the_retries() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        // Answers one request, then stops listening: the port refuses.
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("a request");
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                .expect("answer");
+        });
+        let client = quick_client(&url);
+        client.get("/v1/persons", &[]).expect("answered");
+        server.join().expect("server thread");
+        let error = client.get("/v1/persons", &[]).unwrap_err();
+        assert!(matches!(error, ApiError::Unavailable { .. }), "{error}");
+        assert_eq!(
+            client.request_counts()["GET /v1/persons"],
+            1 + 1 + 3,
+            "the answered request, then the failing one and its three retries"
+        );
     }
 
     #[test]

@@ -148,6 +148,11 @@ pub struct WriteRules {
     /// An update may not leave every field of a group empty; a group of one
     /// is a field the vendor offers no way to clear.
     pub uncleared: Vec<Required>,
+    /// Fields the vendor stores as one value and splits again its own way
+    /// (Pipedrive's `first_name` and `last_name`, written as `name`): a
+    /// record holds what was written to them when their values, joined by
+    /// spaces, are what was sent joined.
+    pub joined: Vec<Vec<String>>,
 }
 
 /// A group of fields that must keep a value, and why.
@@ -390,13 +395,20 @@ pub fn applied_without_body(id: &str) -> WriteOutcome {
     })
 }
 
-/// Builds the connector for a configured system; reads its token.
-pub fn connect(system: &SystemConfig) -> Result<Box<dyn Connector>> {
-    let token = system.token()?;
-    match system.kind {
-        SystemKind::Hubspot => Ok(Box::new(hubspot::HubSpot::new(system, &token)?)),
-        SystemKind::Pipedrive => Ok(Box::new(pipedrive::Pipedrive::new(system, &token)?)),
-    }
+/// Builds the connectors for configured systems, in order. Every token is
+/// read first, so all missing ones are named at once, before any request.
+pub fn connect(systems: &[&SystemConfig]) -> Result<Vec<Box<dyn Connector>>> {
+    let tokens = crate::config::read_tokens(systems)?;
+    systems
+        .iter()
+        .zip(&tokens)
+        .map(|(system, token)| -> Result<Box<dyn Connector>> {
+            Ok(match system.kind {
+                SystemKind::Hubspot => Box::new(hubspot::HubSpot::new(system, token)?),
+                SystemKind::Pipedrive => Box::new(pipedrive::Pipedrive::new(system, token)?),
+            })
+        })
+        .collect()
 }
 
 /// One input of a batch write, with everything an answer may name it by.

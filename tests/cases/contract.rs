@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 fn system(kind: SystemKind, url: &str) -> SystemConfig {
     SystemConfig {
         name: "fake".into(),
+        file: "sync.toml".into(),
         kind,
         token_env: "UNUSED".into(),
         base_url: url.into(),

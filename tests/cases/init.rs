@@ -29,6 +29,10 @@ struct Mixed {
     /// Pipedrive's "Sales Pipeline" / "Closed won" and "renewals" / "Renewed".
     pd_closed_won: i64,
     pd_renewed: i64,
+    /// Pipedrive's "Sales Pipeline" / "Negotiation", which HubSpot lacks.
+    pd_negotiation: i64,
+    /// The Pipedrive user who is an owner in HubSpot too.
+    pd_owner: i64,
 }
 
 impl Mixed {
@@ -60,7 +64,7 @@ impl Mixed {
             ],
         );
         let sales = pd.add_pipeline("Sales Pipeline");
-        let mut pd_closed_won = 0;
+        let (mut pd_closed_won, mut pd_negotiation) = (0, 0);
         for stage in [
             "Appointment scheduled",
             "Qualified to buy",
@@ -68,8 +72,10 @@ impl Mixed {
             "Negotiation",
         ] {
             let id = pd.add_stage(sales, stage);
-            if stage == "Closed won" {
-                pd_closed_won = id;
+            match stage {
+                "Closed won" => pd_closed_won = id,
+                "Negotiation" => pd_negotiation = id,
+                _ => {}
             }
         }
         let renewals = pd.add_pipeline("renewals");
@@ -121,6 +127,8 @@ impl Mixed {
             work,
             pd_closed_won,
             pd_renewed,
+            pd_negotiation,
+            pd_owner: pd_sam,
         }
     }
 
@@ -187,10 +195,12 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     assert_lines(
         &mapping,
         &[
-            // Companies first, paired with organizations by name.
+            // Companies first, paired with organizations by web domain:
+            // HubSpot `domain` = Pipedrive `website`.
             "left = \"hs.companies\"",
             "right = \"pd.organizations\"",
-            "match = \"name\"",
+            "match = [\"domain\", \"name\"]",
+            "domain = \"website\"",
             "left = \"hs.contacts\"",
             "right = \"pd.persons\"",
             "match = \"email\"",
@@ -208,11 +218,27 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
             // Options that match only in part: an explicit table.
             "[pairs.values.lifecyclestage]",
             "lead = \"Lead\"",
+            // HubSpot `pipeline` = Pipedrive `pipeline_id`, by name where
+            // the names match.
+            "pipeline = \"pipeline_id\"",
             "[pairs.values.pipeline]",
+            "default = \"2\"",
             "renewals = \"3\"",
+            // Stages by name within pipelines of the same name.
+            "dealstage = \"stage_id\"",
             "[pairs.values.dealstage]",
             &format!("closedwon = \"{}\"", m.pd_closed_won),
             &format!("r-renewed = \"{}\"", m.pd_renewed),
+            // Every stage with no match is listed for the user to complete:
+            // HubSpot's commented out as entries, Pipedrive's with their ids.
+            "# contractsent = \"\"",
+            "# closedlost = \"\"",
+            "# r-churned = \"\"",
+            &format!(
+                "# stages of pd with no match: \"Negotiation\" ({})",
+                m.pd_negotiation
+            ),
+            "# pipelines of pd with no match: \"Pipeline\" (1)",
         ],
     );
     // What matched nothing is named in comments: fields, options, stages,
@@ -227,9 +253,34 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
             "\"Negotiation\"",
             "\"Churned\" (r-churned)",
             "pipeline \"Pipeline\" of pd has no match",
+            "\"Contact Made\" (2)",
             "owners only in hs: only.hubspot@corp.example",
         ],
     );
+    // No stage of either side goes unnamed: each is an entry, an entry
+    // commented out, or listed in a comment.
+    let table = mapping
+        .split("[pairs.values.dealstage]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("a dealstage table");
+    for stage in [
+        "appointmentscheduled",
+        "qualifiedtobuy",
+        "presentationscheduled",
+        "decisionmakerboughtin",
+        "contractsent",
+        "closedwon",
+        "closedlost",
+        "r-open",
+        "r-renewed",
+        "r-churned",
+        "\"Negotiation\"",
+        "\"Qualified\"",
+        "\"Negotiations Started\"",
+    ] {
+        assert!(table.contains(stage), "{stage} not in\n{table}");
+    }
 
     assert_mapping_syncs(&m.work, &mapping);
     // Both sides hold both people and both deals, in the matching stages.
@@ -256,6 +307,167 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     assert_eq!(big[0].properties["pipeline"], "default");
     let bo = m.hs.find("contacts", "email", "bo@example.com");
     assert_eq!(m.hs.associations(&big[0].id), vec![bo[0].id.clone()]);
+}
+
+#[test]
+fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs() {
+    let m = Mixed::new();
+    m.hs.seed("companies", &[("name", "Acme"), ("domain", "acme.io")]);
+    m.hs.seed("companies", &[("name", "Globex"), ("domain", "globex.com")]);
+    m.hs.seed("companies", &[("name", "Initech")]);
+    let owner = m.pd_owner;
+    m.pd.seed_organization(
+        json!({"name": "Acme Inc.", "website": "https://www.acme.io/", "owner_id": owner}),
+    );
+    m.pd.seed_organization(json!({"name": "Initech", "owner_id": owner}));
+    m.pd.seed_organization(
+        json!({"name": "Umbrella", "website": "umbrella.com", "owner_id": owner}),
+    );
+    let mapping = init_output(&m.work, &|| m.writes());
+    assert_lines(
+        &mapping,
+        &[
+            "match = [\"domain\", \"name\"]",
+            "domain = \"website\"",
+            "name = \"name\"",
+        ],
+    );
+    assert_commented(
+        &mapping,
+        &["by web domain where both have one, else by `name`"],
+    );
+
+    assert_mapping_syncs(&m.work, &mapping);
+    // Acme by its domain (names differ), Initech by its name (no website):
+    // linked, not copied. Globex and Umbrella went across with their domain.
+    let orgs = m.pd.organizations();
+    let websites: Vec<String> = orgs
+        .iter()
+        .map(|o| o["website"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(orgs.len(), 4, "{orgs:#?}");
+    assert_eq!(
+        orgs.iter()
+            .filter(|o| o["name"] == json!("Initech"))
+            .count(),
+        1,
+        "{orgs:#?}"
+    );
+    assert_eq!(
+        websites.iter().filter(|w| w.contains("acme.io")).count(),
+        1,
+        "{websites:?}"
+    );
+    assert!(websites.contains(&"globex.com".to_string()), "{websites:?}");
+    assert_eq!(m.hs.records("companies").len(), 4);
+    let umbrella = m.hs.find("companies", "name", "Umbrella");
+    assert_eq!(umbrella[0].properties["domain"], "umbrella.com");
+}
+
+#[test]
+fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
+    let m = Mixed::new();
+    let before = read(&m.work.config_path());
+    let run = m
+        .work
+        .run(&["init", "--direction", "left-to-right"])
+        .expect(0);
+    assert_eq!(m.writes(), 0);
+    assert_eq!(read(&m.work.config_path()), before);
+    let mapping = run.stdout;
+    assert_eq!(
+        mapping.matches("direction = \"left-to-right\"").count(),
+        3,
+        "companies, contacts, deals:\n{mapping}"
+    );
+    assert!(!mapping.contains("direction = \"both\""), "{mapping}");
+    assert_commented(&mapping, &["records go from hs to pd; hs is never written"]);
+
+    let hs_before = (m.hs.records("contacts").len(), m.hs.records("deals").len());
+    assert_mapping_syncs(&m.work, &mapping);
+    assert!(
+        m.pd.deals()
+            .iter()
+            .any(|d| d["title"] == json!("Renewal A")),
+        "the HubSpot deal reached Pipedrive"
+    );
+    assert!(
+        m.pd.persons()
+            .iter()
+            .any(|p| p["emails"][0]["value"] == json!("ann@example.com"))
+    );
+    assert_eq!(
+        (m.hs.records("contacts").len(), m.hs.records("deals").len()),
+        hs_before,
+        "nothing went into HubSpot"
+    );
+    assert!(m.hs.find("contacts", "email", "bo@example.com").is_empty());
+    m.work.run(&["init", "--direction", "sideways"]).expect(2);
+}
+
+#[test]
+fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_the_table() {
+    // HubSpot's "Sales Pipeline" and Pipedrive's "Pipeline": no name in common.
+    let hs = FakeHubSpot::start(US_TOKEN);
+    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
+    hs.seed(
+        "deals",
+        &[
+            ("dealname", "Deal A"),
+            ("pipeline", "default"),
+            ("dealstage", "appointmentscheduled"),
+        ],
+    );
+    let work = Workdir::new()
+        .with_env("HUBSPOT_TOKEN", US_TOKEN)
+        .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
+    work.write_config(&hubspot_and_pipedrive_systems(&hs.url(), &pd.url()));
+    let writes = || hs.server().write_request_count() + pd.server().write_request_count();
+    let mapping = init_output(&work, &writes);
+    // Both tables are written, with nothing to map by name: every pipeline
+    // and stage of HubSpot an entry to complete, every one of Pipedrive
+    // listed with its id.
+    assert_lines(
+        &mapping,
+        &[
+            "pipeline = \"pipeline_id\"",
+            "dealstage = \"stage_id\"",
+            "[pairs.values.pipeline]",
+            "# default = \"\"",
+            "# pipelines of pd with no match: \"Pipeline\" (1)",
+            "[pairs.values.dealstage]",
+            "# appointmentscheduled = \"\"",
+            "# closedlost = \"\"",
+            "# pipeline \"Sales Pipeline\" of hs has no match in pd",
+            "# pipeline \"Pipeline\" of pd has no match in hs; its stages: \"Qualified\" (1),",
+        ],
+    );
+    work.write_config(&mapping);
+    // As it stands the file loads and syncs; the deal is reported invalid,
+    // not written to Pipedrive's first stage.
+    let run = work.run(&["sync"]).expect(4);
+    assert!(run.stdout.contains("invalid"), "{}", run.stdout);
+    assert!(pd.deals().is_empty(), "{:?}", pd.deals());
+    // The user completes the two lines the deal needs: it goes across.
+    let completed = mapping
+        .replace("# default = \"\"", "default = \"1\"")
+        .replace(
+            "# appointmentscheduled = \"\"",
+            "appointmentscheduled = \"2\"",
+        );
+    work.write_config(&completed);
+    work.run(&["sync"]).expect(0);
+    let deals = pd.deals();
+    assert_eq!(deals.len(), 1, "{deals:?}");
+    assert_eq!(
+        (
+            &deals[0]["title"],
+            &deals[0]["pipeline_id"],
+            &deals[0]["stage_id"]
+        ),
+        (&json!("Deal A"), &json!(1), &json!(2))
+    );
+    work.run(&["diff"]).expect(0);
 }
 
 #[test]
@@ -433,7 +645,7 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
         &[
             "left = \"us.companies\"",
             "right = \"eu.companies\"",
-            "match = \"domain\"",
+            "match = [\"domain\", \"name\"]",
             "companies = \"link:companies\"",
             "left = \"us.contacts\"",
             "right = \"eu.contacts\"",

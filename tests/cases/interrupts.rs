@@ -34,7 +34,8 @@ struct People {
 }
 
 impl People {
-    /// `n` HubSpot contacts, every third owned by the rep, no person yet.
+    /// `n` HubSpot contacts, every third owned by the rep, every fourth with
+    /// a first name of two words, no person yet.
     fn new(n: usize) -> People {
         let hs = FakeHubSpot::start(US_TOKEN);
         let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
@@ -44,7 +45,15 @@ impl People {
             .map(|i| {
                 let mut c = BTreeMap::from([
                     ("email".to_string(), format!("p{i}@example.com")),
-                    ("firstname".to_string(), format!("First{i}")),
+                    // Pipedrive splits "Mary Ann" / "Last4" as "Mary" / "Ann Last4".
+                    (
+                        "firstname".to_string(),
+                        if i % 4 == 0 {
+                            format!("Mary Ann{i}")
+                        } else {
+                            format!("First{i}")
+                        },
+                    ),
                     ("lastname".to_string(), format!("Last{i}")),
                 ]);
                 if i % 3 == 0 {

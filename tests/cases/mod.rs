@@ -4,6 +4,7 @@ mod companies;
 mod config_and_exit;
 mod consolidation;
 mod contract;
+mod cron;
 mod forecast;
 mod hub;
 mod hubspot_sync;
@@ -13,6 +14,7 @@ mod organizations;
 mod pipedrive_sync;
 mod pipedrive_writes;
 mod plans;
+mod quiet_and_terminal;
 mod reliability;
 mod vendor_variance;
 

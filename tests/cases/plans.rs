@@ -113,7 +113,7 @@ fn a_plan_made_under_another_mapping_is_refused() {
 }
 
 #[test]
-fn a_second_run_while_one_holds_the_lock_exits_5_at_once() {
+fn a_second_run_while_one_holds_the_lock_is_skipped_with_exit_8_at_once() {
     let t = TwoAccounts::new();
     t.seed_us_contacts(1);
     // The first run stops at its first request, holding the lock.
@@ -121,13 +121,15 @@ fn a_second_run_while_one_holds_the_lock_exits_5_at_once() {
     t.us.server().inject("GET", 1, Fault::Hold(gate.clone()));
     let mut first = t.work.command(&["sync"]).spawn().expect("spawn");
     gate.wait_until_held();
-    let second = t.work.run(&["sync"]).expect(5);
+    let second = t.work.run(&["sync"]).expect(8);
     assert!(
         first.try_wait().unwrap().is_none(),
         "refused at once: the first run still waits at its first request"
     );
     assert!(
-        second.stderr.contains("another crmsync run"),
+        second
+            .stderr
+            .contains("skipped: the previous run is still going"),
         "{}",
         second.stderr
     );

@@ -61,8 +61,7 @@ pub struct HubSpot {
 impl HubSpot {
     pub fn new(system: &SystemConfig, token: &Secret) -> Result<HubSpot> {
         let http = HttpClient::new(
-            &system.name,
-            &system.base_url,
+            system,
             token,
             AuthStyle::Bearer,
             Pacing {

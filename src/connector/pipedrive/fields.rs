@@ -231,9 +231,16 @@ pub fn write_rules(object: ObjectKind) -> WriteRules {
             "Pipedrive requires a deal title (`title` is the one required field of addDeal)",
         )],
     };
+    // `name` is split at its first space ("Mary Ann" / "Smith" comes back as
+    // "Mary" / "Ann Smith"; migration guide: the name is split from `name`).
+    let joined = match object {
+        ObjectKind::Persons => vec![vec!["first_name".to_string(), "last_name".to_string()]],
+        _ => Vec::new(),
+    };
     WriteRules {
         required_on_create,
         uncleared,
+        joined,
     }
 }
 

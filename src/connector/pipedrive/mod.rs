@@ -51,8 +51,7 @@ pub struct Pipedrive {
 impl Pipedrive {
     pub fn new(system: &SystemConfig, token: &Secret) -> Result<Pipedrive> {
         let http = HttpClient::new(
-            &system.name,
-            &system.base_url,
+            system,
             token,
             AuthStyle::Header("x-api-token"),
             Pacing {
@@ -629,6 +628,8 @@ fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
             many: false,
         },
         (ObjectKind::Organizations, "name") => Meaning::CompanyName,
+        // A URL, compared as a web domain: HubSpot's `domain` pairs with it.
+        (ObjectKind::Organizations, "website") => Meaning::Domain,
         (ObjectKind::Persons | ObjectKind::Deals, "org_id") => Meaning::Related {
             object: ObjectKind::Organizations,
             many: false,
