@@ -24,8 +24,7 @@ struct People {
 impl People {
     fn new(deletes: &str, merges: &str) -> People {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let work = super::hubspot_and_pipedrive(
             &hs,
             &pd,
