@@ -108,7 +108,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
         }
     };
     let result = settle_interrupt(progress, result, &mut report);
-    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.duration_ms = timestamp::millis(started.elapsed());
     let status = exit::status_of(&result);
     if status == exit::ExitStatus::Skipped {
         // The run still going owns the report and alerts; this one did
@@ -263,7 +263,7 @@ fn push(
         print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
-    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
+    report.duration_ms = timestamp::millis(ctx.started.elapsed());
     print_run(cli, progress, &plan, report)?;
     print_interrupted(progress, &plan, report);
     Ok(report.outcome())
@@ -311,7 +311,7 @@ fn sync(
         print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
-    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
+    report.duration_ms = timestamp::millis(ctx.started.elapsed());
     print_run(cli, progress, &plan, report)?;
     print_interrupted(progress, &plan, report);
     Ok(report.outcome())

@@ -6,7 +6,7 @@
 //! `companies`) and are written as `Relink`s. It makes no request.
 
 use super::HubSpot;
-use super::api::*;
+use super::api::ApiObject;
 use crate::connector::http::ApiError;
 use crate::model::{Fields, Identity, ObjectKind, Record, set_field};
 use crate::timestamp;

@@ -32,9 +32,16 @@ use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
 use anyhow::{Context, Result};
-use api::*;
-use fields::*;
+use api::{
+    ApiObject, ApiOwner, AssociateInput, AssociationsInput, AssociationsPage, BatchInput,
+    BatchResponse, CreateInput, DissociateInput, IdInput, Pipeline, Property, ReadInput,
+    SearchPage, UpdateInput, UpsertInput,
+};
 pub use fields::{COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, PRIMARY_COMPANY_FIELD};
+use fields::{
+    Relink, modified_property, relation_of, relation_targets, relations, set_relations, type_name,
+    value_text, without_relations,
+};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;

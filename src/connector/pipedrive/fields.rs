@@ -5,7 +5,7 @@
 //! `Record` and of values back into a request body.
 //! It makes no request of its own but the fields API read (`metadata`).
 
-use super::api::*;
+use super::api::{Contact, ContactEntry, Entity, Field};
 use super::{MAX_CUSTOM_FIELDS, Pipedrive};
 use crate::config::ConfigError;
 use crate::connector::http::ApiError;
