@@ -12,6 +12,8 @@ use std::process::Output;
 pub const US_TOKEN: &str = "pat-us-0123456789-secret";
 pub const EU_TOKEN: &str = "pat-eu-9876543210-secret";
 pub const PD_TOKEN: &str = "pd0123456789abcdef0123456789abcdef01234567";
+/// A second Pipedrive account's token.
+pub const PD2_TOKEN: &str = "pd2fedcba9876543210fedcba9876543210fedcb";
 
 /// The result of one run of the binary.
 #[derive(Debug)]
