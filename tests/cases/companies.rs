@@ -5,7 +5,7 @@
 //! archived on the other side while its contacts stay, duplicates by domain
 //! left alone, and the mapping checks of the company relations.
 
-use super::{id_of, requests_matching, us_and_eu};
+use super::{id_of, props, requests_matching, sorted, us_and_eu};
 use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::{FakeHubSpot, Quirks};
 use std::collections::BTreeMap;
@@ -61,13 +61,6 @@ companies = "companies"
 primary_company = "link:companies"
 companies = "link:companies"
 "#;
-
-fn props(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 /// The us side of the scenario: 30 companies (`co{i}.example`), 60
 /// contacts each at company `i % 30` and, every third, also at the next
@@ -154,11 +147,6 @@ fn eu_company(t: &Fixture, i: usize) -> String {
     )
 }
 
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids
-}
-
 /// Asserts that each us record of `object` found by `property` = `value(i)`
 /// has, on eu, the partners of its us companies.
 #[track_caller]
@@ -205,7 +193,7 @@ fn assert_companies_carried(
 fn assert_full_sync_writes_nothing(t: &Fixture) {
     t.reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     assert_eq!(t.writes(), 0);
 }
 
@@ -285,7 +273,7 @@ fn companies_matched_by_domain_bring_their_contacts_and_deals_in_one_run_and_the
 
     t.reset_requests();
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     eprintln!(
         "second sync requests: us {:?}\n eu {:?}",
         t.hubspot("us").server().counts_by_endpoint(),
@@ -330,7 +318,7 @@ fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay(
     t.hubspot("us").archive("companies", &us_companies[7]);
     // Deletes are seen only by a full pull.
     let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("co7.example"), "{}", run.stdout);
+    run.assert_stdout_has("co7.example");
     assert!(
         t.hubspot("eu").record("companies", &gone).unwrap().archived,
         "archived on eu"
@@ -493,5 +481,5 @@ fn company_sets_paged_two_at_a_time_in_shuffled_answers_are_carried_whole() {
     t.clear_faults();
     t.assert_run_writes_nothing(&["sync"]);
     let diff = t.work.run(&["diff", "--full"]).expect(0);
-    assert!(diff.stdout.contains("nothing to do"), "{}", diff.stdout);
+    diff.assert_stdout_has("nothing to do");
 }

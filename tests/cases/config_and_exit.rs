@@ -20,28 +20,15 @@ fn a_broken_mapping_file_exits_2_naming_file_line_and_fix() {
     let t = two_accounts();
     t.edit_mapping(|config| config.replace("direction = \"both\"", "direction = \"sideways\""));
     let run = t.work.run(&["sync"]).expect(2);
-    assert!(run.stderr.contains("sync.toml:"), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("use both, left-to-right or right-to-left"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("sync.toml:");
+    run.assert_stderr_has("use both, left-to-right or right-to-left");
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
     let run = Workdir::new().run(&["sync"]).expect(2);
-    assert!(
-        run.stderr.contains("cannot read the mapping file"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("cannot read the mapping file");
 
     let run = t.work.run(&["frobnicate"]).expect(2);
-    assert!(
-        run.stderr.contains("unrecognized subcommand"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("unrecognized subcommand");
 }
 
 #[test]
@@ -51,12 +38,8 @@ fn a_rejected_token_exits_7_with_hubspots_message_and_never_prints_the_token() {
     with_eu_at(&t, &impostor.url());
     seed_us_contacts(&t, 1);
     let run = t.work.run(&["-v", "sync"]).expect(7);
-    assert!(run.stderr.contains("401"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("Authentication credentials not found"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("401");
+    run.assert_stderr_has("Authentication credentials not found");
     for secret in [US_TOKEN, crate::support::harness::EU_TOKEN] {
         assert!(
             !run.stderr.contains(secret) && !run.stdout.contains(secret),

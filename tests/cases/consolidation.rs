@@ -15,8 +15,8 @@
 //! which came last; nothing here asserts on time taken.
 
 use super::{
-    OWNER_EMAIL, hs_and_pd, id_of, requests_matching, seed_us_contacts, seed_us_deals,
-    two_accounts, us_and_eu,
+    OWNER_EMAIL, deal_titled, hs_and_pd, id_of, primary_email, primary_phone, requests_matching,
+    seed_us_contacts, seed_us_deals, sorted, two_accounts, us_and_eu,
 };
 use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::FakeHubSpot;
@@ -164,41 +164,8 @@ fn person_named(m: &Fixture, name: &str) -> Vec<Value> {
         .collect()
 }
 
-fn deal_titled(m: &Fixture, title: &str) -> Value {
-    let deals: Vec<Value> = m
-        .pipedrive("pd")
-        .deals()
-        .into_iter()
-        .filter(|d| d["title"] == json!(title))
-        .collect();
-    assert_eq!(deals.len(), 1, "one Pipedrive deal {title}: {deals:?}");
-    deals[0].clone()
-}
-
 fn person_id(person: &Value) -> i64 {
     person["id"].as_i64().expect("person id")
-}
-
-fn primary_email(person: &Value) -> String {
-    let emails = person["emails"].as_array().cloned().unwrap_or_default();
-    emails
-        .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(emails.first())
-        .and_then(|e| e["value"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
-fn primary_phone(person: &Value) -> String {
-    let phones = person["phones"].as_array().cloned().unwrap_or_default();
-    phones
-        .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(phones.first())
-        .and_then(|e| e["value"].as_str())
-        .unwrap_or("")
-        .to_string()
 }
 
 // ---------------------------------------------------------------------------
@@ -405,9 +372,7 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
         assert_eq!(prop(fake, "contacts", id, "phone"), "+44 222");
         assert_eq!(prop(fake, "contacts", id, "lastname"), "FromUS");
     }
-    t.reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.writes(), 0);
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -622,7 +587,7 @@ fn records_without_an_email_are_created_once_named_and_then_linked_by_id() {
 
     m.reset_requests();
     let run = m.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     assert_eq!(m.writes(), 0, "no second creation");
     assert_eq!(
         (
@@ -660,11 +625,6 @@ fn records_without_an_email_are_created_once_named_and_then_linked_by_id() {
 // ---------------------------------------------------------------------------
 // 4. Associations
 // ---------------------------------------------------------------------------
-
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids
-}
 
 #[test]
 fn a_deal_carries_all_its_contacts_across_and_an_added_one_comes_back_without_touching_the_deal() {
@@ -749,9 +709,8 @@ contacts = "link:contacts"
         "an association write alone does not move the deal's modified time"
     );
 
-    t.reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.writes(), 0, "nothing echoes back");
+    // Nothing echoes back.
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
@@ -793,12 +752,17 @@ contact = "link:contacts"
     let ann_person = person_id(&person_named(&m, "Ann Lee")[0]);
     let bo = id_of(m.hubspot("hs"), "contacts", "email", "bo@example.com");
     let globex = id_of(m.hubspot("hs"), "deals", "dealname", "Globex");
-    assert_eq!(deal_titled(&m, "Acme")["person_id"], json!(ann_person));
+    assert_eq!(
+        deal_titled(m.pipedrive("pd"), "Acme")["person_id"],
+        json!(ann_person)
+    );
     assert_eq!(m.hubspot("hs").associations(&globex), vec![bo.clone()]);
 
     // Pipedrive moves Acme to Bo; HubSpot adds Ann (the lower id) to Globex.
     m.pipedrive("pd").edit_deal(
-        deal_titled(&m, "Acme")["id"].as_i64().unwrap(),
+        deal_titled(m.pipedrive("pd"), "Acme")["id"]
+            .as_i64()
+            .unwrap(),
         json!({"person_id": bo_person}),
     );
     m.hubspot("hs").associate(&globex, &ann);
@@ -830,9 +794,8 @@ contact = "link:contacts"
         (2, 2)
     );
 
-    m.reset_requests();
-    m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.writes(), 0, "no ping-pong");
+    // No ping-pong.
+    m.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -961,7 +924,7 @@ fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept(
         .run(&["--report", "report.json", "sync", "--full"])
         .expect(0);
     assert_line(&run.stdout, &["x", "unlink", "c0@example.com"]);
-    assert!(run.stdout.contains("1 unlinked"), "{}", run.stdout);
+    run.assert_stdout_has("1 unlinked");
     assert_eq!(t.writes(), 0, "nothing deleted");
     let eu = t.hubspot("eu").record("contacts", &eu_id).unwrap();
     assert!(!eu.archived, "the eu contact still exists");
@@ -1018,9 +981,8 @@ fn with_deletes_propagated_an_archived_contact_archives_its_partner_on_either_si
     }
     assert_contacts_mirrored(&t);
 
-    t.reset_requests();
-    t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(t.writes(), 0, "nothing comes back");
+    // Nothing comes back.
+    t.assert_run_writes_nothing(&["sync", "--full"]);
     assert_eq!(
         (
             t.hubspot("us").records("contacts").len(),
@@ -1064,9 +1026,7 @@ fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
             .find("contacts", "email", "c1@example.com")
             .is_empty()
     );
-    t.reset_requests();
-    t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(t.writes(), 0);
+    t.assert_run_writes_nothing(&["sync", "--full"]);
     assert_eq!(
         (
             t.hubspot("us").records("contacts").len(),
@@ -1119,9 +1079,7 @@ fn with_deletes_propagated_a_deleted_person_archives_its_contact_and_the_reverse
         (1, 1)
     );
 
-    m.reset_requests();
-    m.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(m.writes(), 0);
+    m.assert_run_writes_nothing(&["sync", "--full"]);
     assert_eq!(
         (
             m.hubspot("hs").records("contacts").len(),
@@ -1179,7 +1137,7 @@ fn more_deletes_than_max_deletes_stop_before_any_write_until_the_flag_allows_the
 
     t.reset_requests();
     let run = t.work.run(&["-q", "sync", "--full"]).expect(6);
-    assert!(run.stderr.contains("max_deletes"), "{}", run.stderr);
+    run.assert_stderr_has("max_deletes");
     assert_eq!(t.writes(), 0);
     assert_eq!(
         t.hubspot("eu").records("contacts").len(),
@@ -1228,7 +1186,7 @@ fn more_edits_than_max_changes_percent_stop_sync_and_push_before_any_write() {
 
     t.reset_requests();
     let run = t.work.run(&["-q", "sync"]).expect(6);
-    assert!(run.stderr.contains("max_changes"), "{}", run.stderr);
+    run.assert_stderr_has("max_changes");
     assert_eq!(t.writes(), 0);
     assert_eq!(edited_on_eu(), 0);
 
@@ -1343,7 +1301,5 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
         prop(t.hubspot("eu"), "deals", &charlie, "dealstage"),
         "eu-lost"
     );
-    t.reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.writes(), 0);
+    t.assert_run_writes_nothing(&["sync"]);
 }

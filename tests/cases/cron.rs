@@ -70,14 +70,10 @@ fn a_run_finding_the_previous_one_still_going_is_skipped_with_exit_8_and_no_aler
     let plain = output(with_alerts(&["sync"])).expect(8);
     assert_eq!(plain.stdout, "");
     assert_eq!(plain.stderr.lines().count(), 1, "{}", plain.stderr);
-    assert!(
-        plain.stderr.contains(&format!(
-            "skipped: the previous run is still going (pid {}, started ",
-            first.id()
-        )),
-        "{}",
-        plain.stderr
-    );
+    plain.assert_stderr_has(&format!(
+        "skipped: the previous run is still going (pid {}, started ",
+        first.id()
+    ));
     // `diff` and `pull` take the lock too; `diff --offline` reads only.
     output(with_alerts(&["diff"])).expect(8);
     output(with_alerts(&["pull"])).expect(8);
@@ -132,13 +128,8 @@ fn a_lock_left_by_a_killed_run_is_taken_over_and_its_work_finished() {
     assert!(read(&lock).starts_with(&format!("{pid} ")));
 
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(
-        run.stderr
-            .contains(&format!("the previous run (pid {pid}, started ")),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("taking it over"), "{}", run.stderr);
+    run.assert_stderr_has(&format!("the previous run (pid {pid}, started "));
+    run.assert_stderr_has("taking it over");
     assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
     assert_eq!(read(&lock), "", "a run that ends lets go of the lock");
     // The next run finds a lock let go: nothing to take over, nothing to say.
@@ -263,11 +254,7 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
         unexported.code, unexported.stdout, unexported.stderr
     );
     let unexported = unexported.expect(7);
-    assert!(
-        unexported.stderr.contains("HUBSPOT_"),
-        "{}",
-        unexported.stderr
-    );
+    unexported.assert_stderr_has("HUBSPOT_");
     assert!(t.hubspot("eu").records("contacts").is_empty());
 
     // Without the full path, the shell finds no crmsync on that PATH.

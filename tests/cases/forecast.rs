@@ -7,7 +7,7 @@
 //! as forward references, which `push` resolves as the creates answer, and
 //! refuses whole when one names a create the plan no longer holds.
 
-use super::{hs_and_pd, seed_us_contacts};
+use super::{hs_and_pd, props, seed_us_contacts};
 use crate::support::accounts::{Accounts, Fixture};
 use crate::support::harness::{Workdir, read};
 use crate::support::server::{Fault, Response};
@@ -141,17 +141,11 @@ fn fresh() -> Fixture {
     ] {
         stages.insert(hubspot, pd.add_stage(sales, label));
     }
-    let text = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    };
     let companies = hs.seed_many(
         "companies",
         (0..COMPANIES)
             .map(|i| {
-                text(&[
+                props(&[
                     ("name", format!("Company {i}")),
                     ("domain", format!("co{i}.example")),
                 ])
@@ -162,7 +156,7 @@ fn fresh() -> Fixture {
         "contacts",
         (0..CONTACTS)
             .map(|i| {
-                text(&[
+                props(&[
                     ("email", format!("c{i}@example.com")),
                     ("firstname", format!("First{i}")),
                     ("lastname", format!("Last{i}")),
@@ -179,7 +173,7 @@ fn fresh() -> Fixture {
         "deals",
         (0..DEALS)
             .map(|i| {
-                text(&[
+                props(&[
                     ("dealname", format!("Deal {i}")),
                     ("amount", format!("{}", (i + 1) * 100)),
                     ("pipeline", "default".to_string()),
@@ -342,12 +336,8 @@ fn a_pushed_plan_whose_forward_reference_names_no_create_is_refused_whole() {
     std::fs::write(f.work.path("edited.json"), plan.to_string()).unwrap();
     f.reset_requests();
     let run = f.work.run(&["push", "edited.json"]).expect(6);
-    assert!(run.stderr.contains("the plan is stale"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("new:companies:right:"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("the plan is stale");
+    run.assert_stderr_has("new:companies:right:");
     assert!(
         run.stderr.contains("diff --out"),
         "names the fix: {}",

@@ -119,9 +119,7 @@ fn a_state_dir_with_snapshots_per_pair_from_before_is_pulled_in_full_once_and_no
         std::fs::remove_file(snapshots.join(format!("{object}.json"))).expect("remove");
     }
 
-    hub.reset_requests();
-    hub.work.run(&["sync"]).expect(0);
-    assert_eq!(hub.writes(), 0);
+    hub.assert_run_writes_nothing(&["sync"]);
     // The one-time full pull: every object listed again.
     let us = hub.hubspot("us").server().counts_by_endpoint();
     assert_eq!(

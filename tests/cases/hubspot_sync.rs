@@ -14,11 +14,7 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
     seed_us_deals(&t, 120);
 
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(
-        run.stdout.contains("Applied: 370 created"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("Applied: 370 created");
 
     let eu_contacts = t.hubspot("eu").records("contacts");
     assert_eq!(eu_contacts.len(), 250);
@@ -86,7 +82,7 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
 
     t.reset_requests();
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     assert_eq!(t.writes(), 0);
     let second: usize =
         t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count();
@@ -103,7 +99,7 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
     // A full pull reads every page again (and the owners): the full floor.
     t.reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     assert_eq!(t.writes(), 0);
     let full = t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count();
     eprintln!(
@@ -128,11 +124,7 @@ fn edits_on_either_side_flow_across_and_settle() {
     t.hubspot("eu")
         .edit("contacts", &eu_bob, &[("phone", "+44 20 7946 0000")]);
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(
-        run.stdout.contains("firstname: \"First1\" -> \"Annabel\""),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("firstname: \"First1\" -> \"Annabel\"");
 
     assert_eq!(
         t.hubspot("eu")
@@ -145,9 +137,7 @@ fn edits_on_either_side_flow_across_and_settle() {
     assert_eq!(us_bob.properties["phone"], "+44 20 7946 0000");
 
     // Our own writes moved both modified times, yet nothing echoes back.
-    t.reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.writes(), 0);
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
@@ -164,12 +154,7 @@ fn a_field_edited_on_both_sides_is_settled_by_the_policy_and_shown() {
     t.hubspot("eu")
         .edit("contacts", &eu_id, &[("lastname", "FromEU")]);
     let run = t.work.run(&["diff"]).expect(3);
-    assert!(
-        run.stdout
-            .contains("! lastname: us \"FromUS\" | eu \"FromEU\" -> eu wins (newest)"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("! lastname: us \"FromUS\" | eu \"FromEU\" -> eu wins (newest)");
     t.work.run(&["sync"]).expect(0);
     assert_eq!(
         t.hubspot("us")
@@ -199,11 +184,7 @@ fn a_field_edited_on_both_sides_is_settled_by_the_policy_and_shown() {
         .edit("contacts", &eu_id, &[("phone", "222")]);
     for _ in 0..2 {
         let run = t.work.run(&["sync"]).expect(4);
-        assert!(
-            run.stdout.contains("left for you (conflict = skip)"),
-            "{}",
-            run.stdout
-        );
+        run.assert_stdout_has("left for you (conflict = skip)");
     }
     assert_eq!(
         t.hubspot("us")
@@ -259,7 +240,7 @@ fn existing_contacts_on_both_sides_are_linked_by_email_not_duplicated() {
         &[("email", "shared@example.com"), ("lastname", "Smith")],
     );
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("= "), "{}", run.stdout);
+    run.assert_stdout_has("= ");
     assert_eq!(t.hubspot("eu").records("contacts").len(), 1);
     assert_eq!(t.hubspot("us").records("contacts").len(), 1);
     let eu = &t.hubspot("eu").records("contacts")[0];
@@ -287,7 +268,7 @@ fn incremental_runs_see_edits_but_never_infer_deletes_which_a_full_pull_finds() 
     t.hubspot("us").archive("contacts", &us_ids[1]);
     t.hubspot("us").server().reset_requests();
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("\"Edited\""), "{}", run.stdout);
+    run.assert_stdout_has("\"Edited\"");
     let counts = t.hubspot("us").server().counts_by_endpoint();
     assert!(
         !counts.contains_key("GET /crm/objects/2026-09/contacts"),
@@ -300,8 +281,8 @@ fn incremental_runs_see_edits_but_never_infer_deletes_which_a_full_pull_finds() 
     // A full pull lists everything, sees the contact gone, and unlinks it
     // (deletes = ignore by default: nothing is deleted on eu).
     let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("  x "), "{}", run.stdout);
-    assert!(run.stdout.contains("1 unlinked"), "{}", run.stdout);
+    run.assert_stdout_has("  x ");
+    run.assert_stdout_has("1 unlinked");
     assert_eq!(t.hubspot("eu").records("contacts").len(), 5);
 }
 

@@ -166,9 +166,9 @@ fn assert_commented(mapping: &str, names: &[&str]) {
 fn assert_mapping_syncs(work: &Workdir, mapping: &str) {
     work.write_config(mapping);
     let diff = work.run(&["diff"]).expect(3);
-    assert!(diff.stdout.contains("Plan:"), "{}", diff.stdout);
+    diff.assert_stdout_has("Plan:");
     let sync = work.run(&["sync"]).expect(0);
-    assert!(sync.stdout.contains(" 0 invalid"), "{}", sync.stdout);
+    sync.assert_stdout_has(" 0 invalid");
     work.run(&["diff"]).expect(0);
 }
 
@@ -450,7 +450,7 @@ fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_th
     // As it stands the file loads and syncs; the deal is reported invalid,
     // not written to Pipedrive's first stage.
     let run = work.run(&["sync"]).expect(4);
-    assert!(run.stdout.contains("invalid"), "{}", run.stdout);
+    run.assert_stdout_has("invalid");
     assert!(pd.deals().is_empty(), "{:?}", pd.deals());
     // The user completes the two lines the deal needs: it goes across.
     let completed = mapping
@@ -503,15 +503,11 @@ fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
     let mapping = init_output(&m);
     m.work.write_config(&mapping);
     let run = m.work.run(&["init"]).expect(2);
-    assert!(
-        run.stderr.contains("already holds [[pairs]]"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("already holds [[pairs]]");
     let one = systems.split("[systems.pd]").next().unwrap();
     m.work.write_config(one);
     let run = m.work.run(&["init"]).expect(2);
-    assert!(run.stderr.contains("at least two"), "{}", run.stderr);
+    run.assert_stderr_has("at least two");
     m.work.write_config(&systems);
     m.hubspot("hs").server().reset_requests();
     let run = m
@@ -704,11 +700,9 @@ fn progress_always_draws_bars_into_a_plain_stderr_with_totals_and_no_empty_bars(
     // The next pulls are HubSpot searches, whose answers give the total:
     // those bars show it with an ETA. The deals had nothing to do: no `0/0`.
     let second = two.work.run(&["--progress", "always", "sync"]).expect(0);
-    assert!(
-        second.stderr.contains(" us.contacts [") && second.stderr.contains("(eta "),
-        "{}",
-        second.stderr
-    );
+    second
+        .assert_stderr_has(" us.contacts [")
+        .assert_stderr_has("(eta ");
     assert!(!second.stderr.contains("0/0"), "{}", second.stderr);
     let auto = two.work.run(&["sync"]).expect(0);
     assert!(!bar_drawn(&auto.stderr), "{}", auto.stderr);

@@ -9,7 +9,7 @@
 //! write is held at the fake (`Fault::Hold`), and the request is let go
 //! only once the run has said, on stderr, that it saw the signal.
 
-use super::hs_and_pd;
+use super::{hs_and_pd, primary_email};
 use crate::support::accounts::Fixture;
 use crate::support::harness::{Workdir, read};
 use crate::support::server::{Fault, Gate, Response};
@@ -112,7 +112,7 @@ fn assert_everyone_once(m: &Fixture, n: usize) {
         .pipedrive("pd")
         .persons()
         .iter()
-        .map(primary_email)
+        .map(|p| primary_email(p).to_lowercase())
         .collect();
     let distinct: BTreeSet<&String> = emails.iter().collect();
     assert_eq!(
@@ -125,16 +125,6 @@ fn assert_everyone_once(m: &Fixture, n: usize) {
         n,
         "no contact added"
     );
-}
-
-fn primary_email(person: &Value) -> String {
-    let emails = person["emails"].as_array().cloned().unwrap_or_default();
-    emails
-        .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(emails.first())
-        .map(|e| e["value"].as_str().unwrap_or("").to_lowercase())
-        .unwrap_or_default()
 }
 
 /// A run of the binary in the background, its stderr read line by line as

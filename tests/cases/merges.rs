@@ -225,13 +225,9 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     );
     let merged = m.hubspot("hs").merge("contacts", &ids[1], &ids[2]);
     let run = m.work.run(&["sync", "--dry-run"]).expect(3);
-    assert!(
-        run.stdout.contains(&format!(
-            "pd {pd2} faces the same record as pd {pd1}: merging it"
-        )),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has(&format!(
+        "pd {pd2} faces the same record as pd {pd1}: merging it"
+    ));
     // Pipedrive merges, and the answer is lost: the next (incremental) run
     // finds the merge made instead of sending it again.
     m.pipedrive("pd")
@@ -337,7 +333,7 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
         "10 in, 10 out, not 12: {}",
         run.stdout
     );
-    assert!(run.stdout.contains("2 linked"), "{}", run.stdout);
+    run.assert_stdout_has("2 linked");
     // Each side keeps its own primary email and every other entry.
     let p1 = person(&m, "p1@example.com");
     assert_eq!(
@@ -584,7 +580,7 @@ primary_company = "link:companies"
     let notice = format!(
         "pd {pd_globex} was merged into pd {pd_acme}; hs {globex} faces the same record as hs {acme}"
     );
-    assert!(run.stdout.contains(&notice), "{}", run.stdout);
+    run.assert_stdout_has(&notice);
     assert_eq!(hs.records("companies").len(), 2, "nothing deleted");
     assert_eq!(pd.organizations().len(), 1, "nothing created");
     // The person's move reaches its contact.
@@ -613,7 +609,7 @@ fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
     let plan = m.work.path("review.json");
     let plan = plan.to_str().unwrap();
     let run = m.work.run(&["diff", "--out", plan]).expect(3);
-    assert!(run.stdout.contains("merging it into"), "{}", run.stdout);
+    run.assert_stdout_has("merging it into");
     let saved = crate::support::harness::read(std::path::Path::new(plan));
     assert!(
         saved.contains("\"action\": \"merge\"") && saved.contains("\"version\": 2"),
@@ -624,7 +620,7 @@ fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
     m.reset_requests();
     let run = m.work.run(&["push", plan]);
     assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("stale"), "{}", run.stderr);
+    run.assert_stderr_has("stale");
     assert_eq!(m.writes(), 0, "nothing written");
     assert_eq!(m.pipedrive("pd").persons().len(), 3);
     // Planned afresh, it goes through.

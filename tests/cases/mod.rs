@@ -21,7 +21,9 @@ mod vendor_variance;
 
 use crate::support::accounts::{Accounts, Fixture};
 use crate::support::fake_hubspot::FakeHubSpot;
-use std::collections::BTreeMap;
+use crate::support::fake_pipedrive::FakePipedrive;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const OWNER_EMAIL: &str = "sam@corp.example";
 
@@ -172,4 +174,88 @@ pub fn requests_matching(counts: &BTreeMap<String, usize>, needle: &str) -> usiz
         .filter(|(k, _)| k.contains(needle))
         .map(|(_, n)| n)
         .sum()
+}
+
+/// A record's properties from (name, value) pairs.
+pub fn props(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// `ids` in order, to compare sets of ids.
+pub fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// The value of a Pipedrive person's primary entry in `list` (`emails` or
+/// `phones`), else of its first; empty when it has none.
+fn primary(person: &Value, list: &str) -> String {
+    let entries = person[list].as_array().cloned().unwrap_or_default();
+    entries
+        .iter()
+        .find(|e| e["primary"] == json!(true))
+        .or(entries.first())
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A Pipedrive person's primary email (see `primary`).
+pub fn primary_email(person: &Value) -> String {
+    primary(person, "emails")
+}
+
+/// A Pipedrive person's primary phone (see `primary`).
+pub fn primary_phone(person: &Value) -> String {
+    primary(person, "phones")
+}
+
+/// The one Pipedrive deal titled `title`.
+#[track_caller]
+pub fn deal_titled(pd: &FakePipedrive, title: &str) -> Value {
+    let mut found: Vec<Value> = pd
+        .deals()
+        .into_iter()
+        .filter(|d| d["title"] == json!(title))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one Pipedrive deal titled {title}: {found:?}"
+    );
+    found.remove(0)
+}
+
+/// Every live record's `property` on `fake` (empty where unset).
+pub fn values_of(fake: &FakeHubSpot, object: &str, property: &str) -> Vec<String> {
+    fake.records(object)
+        .iter()
+        .map(|r| r.properties.get(property).cloned().unwrap_or_default())
+        .collect()
+}
+
+/// How many values occur more than once, case aside (each extra copy
+/// counts).
+pub fn duplicates(values: impl IntoIterator<Item = String>) -> usize {
+    let values: Vec<String> = values.into_iter().map(|v| v.to_lowercase()).collect();
+    values.len() - values.iter().collect::<BTreeSet<_>>().len()
+}
+
+/// `fake` holds `count` records of `object`, each `property` value once
+/// (case aside).
+#[track_caller]
+pub fn assert_each_once(fake: &FakeHubSpot, object: &str, property: &str, count: usize) {
+    let all: Vec<String> = values_of(fake, object, property)
+        .iter()
+        .map(|v| v.to_lowercase())
+        .collect();
+    let distinct: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(
+        (all.len(), distinct.len()),
+        (count, count),
+        "{object}: {count} records, no {property} twice"
+    );
 }

@@ -8,7 +8,7 @@
 //! of a first and an unchanged second sync against the floor.
 
 use super::contract::pipedrive_conforms;
-use super::{hs_and_pd, id_of};
+use super::{hs_and_pd, id_of, props};
 use crate::support::accounts::{Accounts, Fixture};
 use crate::support::fake_pipedrive::FakePipedrive;
 use crmsync::model::ObjectKind;
@@ -186,9 +186,8 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
     let eu_cy = named(t.pipedrive("eu").persons(), "name", "Cy Free");
     assert_eq!(eu_cy["org_id"], json!(globex));
 
-    t.reset_requests();
-    t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(t.writes(), 0, "a sync with nothing changed writes nothing");
+    // A sync with nothing changed writes nothing.
+    t.assert_run_writes_nothing(&["sync", "--full"]);
 }
 
 #[test]
@@ -324,12 +323,6 @@ primary_company = "link:companies"
 /// `Pd Org {i}`, persons `p{i}@example.com` and deals `Pd deal {i}` in
 /// organization `i`. Returns the HubSpot company ids.
 fn seed(m: &Fixture) -> Vec<String> {
-    let props = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    };
     let companies = m.hubspot("hs").seed_many(
         "companies",
         (0..HS_COMPANIES)

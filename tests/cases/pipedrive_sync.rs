@@ -3,7 +3,7 @@
 //! deals both ways with stages mapped and the deal's contact carried as the
 //! Pipedrive person.
 
-use super::{hs_and_pd, requests_matching};
+use super::{hs_and_pd, primary_email, requests_matching};
 use crate::support::accounts::Fixture;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -82,16 +82,6 @@ fn person_by_email(m: &Fixture, email: &str) -> Vec<Value> {
         .collect()
 }
 
-fn primary_email(person: &Value) -> String {
-    let emails = person["emails"].as_array().cloned().unwrap_or_default();
-    emails
-        .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(emails.first())
-        .map(|e| e["value"].as_str().unwrap_or("").to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on_both_sides() {
     let m = mixed();
@@ -142,7 +132,7 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
         m.hubspot("hs").server().counts_by_endpoint(),
         m.pipedrive("pd").server().counts_by_endpoint()
     );
-    assert!(run.stdout.contains("100 linked"), "{}", run.stdout);
+    run.assert_stdout_has("100 linked");
     assert_eq!(m.hubspot("hs").records("contacts").len(), 800);
     assert_eq!(m.pipedrive("pd").persons().len(), 800);
     for i in [0, 3, 99] {
@@ -203,7 +193,7 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
     m.hubspot("hs").server().reset_requests();
     m.pipedrive("pd").server().reset_requests();
     let run = m.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     eprintln!(
         "unchanged HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}",
         m.hubspot("hs").server().counts_by_endpoint(),

@@ -5,7 +5,7 @@
 //! a create without its required name or title is `invalid` too, and a
 //! listing whose answers leave out the paging cursor is never taken as whole.
 
-use super::hs_and_pd;
+use super::{deal_titled, hs_and_pd};
 use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::PropertyDef;
 use serde_json::{Value, json};
@@ -60,17 +60,6 @@ closedate = "expected_close_date"
         .pipedrive("pd")
         .add_custom_field("deal", "Deal Notes", "varchar", &[]);
     (a, notes)
-}
-
-fn deal_titled(a: &Fixture, title: &str) -> Value {
-    let mut found: Vec<Value> = a
-        .pipedrive("pd")
-        .deals()
-        .into_iter()
-        .filter(|d| d["title"] == json!(title))
-        .collect();
-    assert_eq!(found.len(), 1, "one Pipedrive deal titled {title}");
-    found.remove(0)
 }
 
 /// Pipedrive write requests (POST/PATCH/DELETE) to `path`, since the
@@ -150,12 +139,7 @@ fn a_primary_entry_without_a_value_is_never_rewritten() {
         .edit("contacts", &contact, &[("email", "bo@example.com")]);
     a.pipedrive("pd").server().reset_requests();
     let run = a.work.run(&["sync"]).expect(4);
-    assert!(
-        run.stdout
-            .contains("primary entry has no value crmsync can read"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("primary entry has no value crmsync can read");
     assert_eq!(
         pd_writes_to(&a, "PATCH", &format!("/api/v2/persons/{bo}")),
         0,
@@ -181,7 +165,7 @@ fn clearing_a_field_pipedrive_documents_as_nullable_sends_null_and_clears_it() {
         ],
     );
     a.work.run(&["sync"]).expect(0);
-    let acme = deal_titled(&a, "Acme");
+    let acme = deal_titled(a.pipedrive("pd"), "Acme");
     let notes = &notes;
     assert_eq!(acme["probability"], json!(40));
     assert_eq!(acme["custom_fields"][notes], json!("call back"));
@@ -215,7 +199,9 @@ fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it
         .hubspot("hs")
         .seed("deals", &[("dealname", "Globex"), ("amount", "900")]);
     a.work.run(&["sync"]).expect(0);
-    let acme_id = deal_titled(&a, "Acme")["id"].as_i64().unwrap();
+    let acme_id = deal_titled(a.pipedrive("pd"), "Acme")["id"]
+        .as_i64()
+        .unwrap();
 
     a.hubspot("hs")
         .edit("deals", &acme, &[("amount", ""), ("closedate", "")]);
@@ -239,7 +225,7 @@ fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it
     let acme = a.pipedrive("pd").deal(acme_id).unwrap();
     assert_eq!(acme["value"], json!(1200));
     assert_eq!(acme["expected_close_date"], json!("2026-03-01"));
-    deal_titled(&a, "Globex Corp");
+    deal_titled(a.pipedrive("pd"), "Globex Corp");
     // Until HubSpot has a value again, every run reports it.
     a.work.run(&["sync"]).expect(4);
     assert_eq!(
@@ -270,7 +256,7 @@ fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
     let posts = |path| pd_writes_to(&a, "POST", path);
     assert_eq!(posts("/api/v2/deals"), 1, "only Acme is sent");
     assert_eq!(posts("/api/v2/persons"), 1, "only Cy is sent");
-    deal_titled(&a, "Acme");
+    deal_titled(a.pipedrive("pd"), "Acme");
     let persons = a.pipedrive("pd").persons();
     assert_eq!(persons.len(), 1);
     assert_eq!(
@@ -293,9 +279,5 @@ fn a_full_page_without_a_paging_cursor_stops_the_run_instead_of_ending_the_listi
             .seed_person(json!({"name": format!("Person {i}")}));
     }
     let run = a.work.run(&["pull", "--full"]).expect(1);
-    assert!(
-        run.stderr.contains("cannot tell whether more follow"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("cannot tell whether more follow");
 }

@@ -13,12 +13,8 @@ fn diff_prints_the_plan_exits_3_and_writes_nothing() {
     seed_us_contacts(&t, 3);
     seed_us_deals(&t, 2);
     let run = t.work.run(&["diff"]).expect(3);
-    assert!(
-        run.stdout.contains("+ eu     create    c0@example.com"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("Plan: 5 to create"), "{}", run.stdout);
+    run.assert_stdout_has("+ eu     create    c0@example.com");
+    run.assert_stdout_has("Plan: 5 to create");
     assert_eq!(t.writes(), 0);
     assert!(t.hubspot("eu").records("contacts").is_empty());
 
@@ -36,7 +32,7 @@ fn offline_diff_makes_no_request() {
     t.work.run(&["pull"]).expect(0);
     t.reset_requests();
     let run = t.work.run(&["diff", "--offline"]).expect(3);
-    assert!(run.stdout.contains("3 to create"), "{}", run.stdout);
+    run.assert_stdout_has("3 to create");
     assert_eq!(
         t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
         0
@@ -60,7 +56,7 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     t.hubspot("eu").server().reset_requests();
     let run = t.work.run(&["-q", "push", "review.json"]).expect(6);
     assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
-    assert!(run.stderr.contains("the plan is stale"), "{}", run.stderr);
+    run.assert_stderr_has("the plan is stale");
     assert!(run.stderr.contains("diff"), "names the fix: {}", run.stderr);
     assert_eq!(
         t.hubspot("eu").server().write_request_count()
@@ -119,7 +115,7 @@ fn a_plan_made_under_another_mapping_is_refused() {
     t.work.run(&["diff", "--out", "plan.json"]).expect(3);
     t.edit_mapping(|config| config.replace("phone = \"phone\"", ""));
     let run = t.work.run(&["push", "plan.json"]).expect(6);
-    assert!(run.stderr.contains("different"), "{}", run.stderr);
+    run.assert_stderr_has("different");
     assert!(t.hubspot("eu").records("contacts").is_empty());
 }
 

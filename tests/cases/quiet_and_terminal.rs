@@ -103,7 +103,7 @@ fn quiet_runs_on_accounts_in_step_print_nothing_at_all() {
     }
     // Without -q the same run still says so.
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("Plan: nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("Plan: nothing to do");
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn a_quiet_run_that_changes_something_prints_its_items_and_the_applied_line() {
         .filter(|l| l.trim_start().starts_with("+ eu"))
         .count();
     assert_eq!(creates, 2, "{}", run.stdout);
-    assert!(run.stdout.contains("\nPlan: "), "{}", run.stdout);
+    run.assert_stdout_has("\nPlan: ");
     assert!(
         run.stdout
             .lines()
@@ -132,6 +132,6 @@ fn a_quiet_run_that_changes_something_prints_its_items_and_the_applied_line() {
     t.hubspot("us")
         .seed("contacts", &[("email", "late@example.com")]);
     let run = t.work.run(&["-q", "diff"]).expect(3);
-    assert!(run.stdout.contains("late@example.com"), "{}", run.stdout);
+    run.assert_stdout_has("late@example.com");
     assert_eq!(run.stderr, "");
 }

@@ -10,15 +10,15 @@
 //! are configured small (`[retry]`) so the whole file runs in seconds.
 
 use super::{
-    hs_and_pd, requests_matching, seed_us_contacts, seed_us_deals, two_account_mapping,
-    two_accounts_under,
+    duplicates, hs_and_pd, requests_matching, seed_us_contacts, seed_us_deals, two_account_mapping,
+    two_accounts_under, values_of,
 };
 use crate::support::accounts::Fixture;
-use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
+use crate::support::fake_hubspot::PropertyDef;
 use crate::support::harness::{EU_TOKEN, Run, US_TOKEN, Workdir, read};
 use crate::support::server::{Fault, Request, Response, Server};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -51,19 +51,6 @@ fn accounts() -> Fixture {
     accounts_with(3, "")
 }
 
-/// How many values occur more than once (each extra copy counts).
-fn duplicates(values: impl IntoIterator<Item = String>) -> usize {
-    let values: Vec<String> = values.into_iter().map(|v| v.to_lowercase()).collect();
-    values.len() - values.iter().collect::<BTreeSet<_>>().len()
-}
-
-fn hs_values(fake: &FakeHubSpot, object: &str, property: &str) -> Vec<String> {
-    fake.records(object)
-        .iter()
-        .map(|r| r.properties.get(property).cloned().unwrap_or_default())
-        .collect()
-}
-
 /// Both accounts hold exactly `n` contacts, every us contact exists once on
 /// eu with the same values, and neither side has a duplicate email.
 #[track_caller]
@@ -74,11 +61,11 @@ fn assert_contacts_mirrored(t: &Fixture, n: usize) {
     );
     assert_eq!((us.len(), eu.len()), (n, n), "contacts on us and eu");
     assert_eq!(
-        duplicates(hs_values(t.hubspot("us"), "contacts", "email")),
+        duplicates(values_of(t.hubspot("us"), "contacts", "email")),
         0
     );
     assert_eq!(
-        duplicates(hs_values(t.hubspot("eu"), "contacts", "email")),
+        duplicates(values_of(t.hubspot("eu"), "contacts", "email")),
         0
     );
     for contact in us {
@@ -105,7 +92,7 @@ fn assert_deals_mirrored(t: &Fixture, n: usize) {
     );
     assert_eq!((us.len(), eu.len()), (n, n), "deals on us and eu");
     assert_eq!(
-        duplicates(hs_values(t.hubspot("eu"), "deals", "dealname")),
+        duplicates(values_of(t.hubspot("eu"), "deals", "dealname")),
         0
     );
     let stage = |s: &str| match s {
@@ -555,7 +542,7 @@ fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_
     let eu = t.hubspot("eu").records("contacts");
     assert_eq!(eu.len(), 98, "98 applied");
     assert_eq!(
-        duplicates(hs_values(t.hubspot("eu"), "contacts", "email")),
+        duplicates(values_of(t.hubspot("eu"), "contacts", "email")),
         0
     );
     for (_, email) in bad {
@@ -639,7 +626,7 @@ fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
 
     let run = t.work.run(&["-q", "sync"]).expect(7);
     assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
-    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    run.assert_stderr_has("401");
     assert_eq!(
         t.hubspot("eu").records("deals").len(),
         100,
@@ -761,8 +748,8 @@ fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
     }
 
     let run = t.work.run(&["sync"]);
-    let contacts = hs_values(t.hubspot("eu"), "contacts", "email");
-    let deals = hs_values(t.hubspot("eu"), "deals", "dealname");
+    let contacts = values_of(t.hubspot("eu"), "contacts", "email");
+    let deals = values_of(t.hubspot("eu"), "deals", "dealname");
     eprintln!(
         "after {interrupted} kills and a final run (exit {}): contacts expected {N} found {} duplicates {}; deals expected {N} found {} duplicates {}",
         run.code,
@@ -840,7 +827,7 @@ fn an_edit_made_after_a_killed_run_wrote_that_record_is_kept_not_overwritten() {
         let found = fake.find("contacts", "email", &email);
         assert_eq!(found[0].properties["firstname"], "EuEdit", "{email}");
     }
-    let us_values = hs_values(t.hubspot("us"), "contacts", "firstname");
+    let us_values = values_of(t.hubspot("us"), "contacts", "firstname");
     assert_eq!(
         us_values.iter().filter(|v| v.starts_with("Us")).count(),
         149,

@@ -6,14 +6,14 @@
 //! next run finds what it made instead of making it again.
 
 use super::{
-    id_of, requests_matching, seed_us_contacts, seed_us_deals, two_account_mapping, us_and_eu,
+    assert_each_once, id_of, requests_matching, seed_us_contacts, seed_us_deals, sorted,
+    two_account_mapping, us_and_eu,
 };
 use crate::support::accounts::Fixture;
-use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef, Quirks};
+use crate::support::fake_hubspot::{PropertyDef, Quirks};
 use crate::support::harness::read;
 use crate::support::server::{Fault, Response};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 const DEALS_CREATE: &str = "POST /crm/objects/2026-09/deals/batch/create";
@@ -39,33 +39,6 @@ fn accounts(quirks: Quirks) -> Fixture {
 
 const RETRY: &str = "\n[retry]\nmax_wait_secs = 2\ntimeout_secs = 2\nconnect_timeout_secs = 1\nfirst_delay_ms = 50\n";
 
-/// Every live record's `property` on `fake`, lowercased.
-fn values(fake: &FakeHubSpot, object: &str, property: &str) -> Vec<String> {
-    fake.records(object)
-        .iter()
-        .map(|r| {
-            r.properties
-                .get(property)
-                .cloned()
-                .unwrap_or_default()
-                .to_lowercase()
-        })
-        .collect()
-}
-
-/// Asserts that `fake` holds `count` records of `object`, each `property`
-/// value once.
-#[track_caller]
-fn assert_each_once(fake: &FakeHubSpot, object: &str, property: &str, count: usize) {
-    let all = values(fake, object, property);
-    let distinct: BTreeSet<&String> = all.iter().collect();
-    assert_eq!(
-        (all.len(), distinct.len()),
-        (count, count),
-        "{object}: {count} records, no {property} twice"
-    );
-}
-
 fn report(t: &Fixture) -> Value {
     serde_json::from_str(&read(&t.work.path("report.json"))).expect("report JSON")
 }
@@ -87,11 +60,7 @@ fn answers_without_trace_ids_in_any_order_link_everything_once() {
     seed_us_deals(&t, 120);
 
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(
-        run.stdout.contains("Applied: 370 created"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("Applied: 370 created");
     assert_each_once(t.hubspot("eu"), "contacts", "email", 250);
     assert_each_once(t.hubspot("eu"), "deals", "dealname", 120);
     for i in [0, 7, 119] {
@@ -103,7 +72,7 @@ fn answers_without_trace_ids_in_any_order_link_everything_once() {
     t.clear_faults();
     t.assert_run_writes_nothing(&["sync"]);
     let diff = t.work.run(&["diff", "--full"]).expect(0);
-    assert!(diff.stdout.contains("nothing to do"), "{}", diff.stdout);
+    diff.assert_stdout_has("nothing to do");
     assert_each_once(t.hubspot("eu"), "deals", "dealname", 120);
 }
 
@@ -162,7 +131,7 @@ fn a_success_with_no_result_is_unknown_and_the_next_run_looks_before_creating() 
         .server()
         .inject(DEALS_CREATE, 1, Fault::Respond(Response::json(201, &empty)));
     let run = t.work.run(&["--report", "report.json", "sync"]).expect(4);
-    assert!(run.stdout.contains("0 failed, 3 unknown"), "{}", run.stdout);
+    run.assert_stdout_has("0 failed, 3 unknown");
     let report = report(&t);
     let unknown = outcomes(&report, "unknown");
     assert_eq!(unknown.len(), 3, "{report:#}");
@@ -191,7 +160,7 @@ fn a_cut_off_create_answer_is_unknown_and_its_records_are_found_not_made_again()
         .server()
         .inject(DEALS_CREATE, 1, Fault::Truncate);
     let run = t.work.run(&["--report", "report.json", "sync"]).expect(5);
-    assert!(run.stderr.contains("try again later"), "{}", run.stderr);
+    run.assert_stderr_has("try again later");
     let report = report(&t);
     assert_eq!(outcomes(&report, "unknown").len(), 100, "{report:#}");
     assert_eq!(
@@ -304,11 +273,6 @@ contacts = "link:contacts"
     t
 }
 
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids
-}
-
 #[test]
 fn a_deal_with_six_hundred_contacts_is_carried_whole_through_paged_associations() {
     let paged = Quirks {
@@ -343,7 +307,7 @@ fn a_deal_with_six_hundred_contacts_is_carried_whole_through_paged_associations(
     // A full pull reads the list's first page of each deal's contacts and
     // the rest through the associations API: still all 600, nothing to do.
     let diff = t.work.run(&["diff", "--full"]).expect(0);
-    assert!(diff.stdout.contains("nothing to do"), "{}", diff.stdout);
+    diff.assert_stdout_has("nothing to do");
 }
 
 #[test]
@@ -379,7 +343,7 @@ fn association_paging_that_breaks_midway_archives_nothing() {
         .inject(ASSOCIATIONS_READ, 100, Fault::Respond(failing));
     t.hubspot("eu").server().reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(5);
-    assert!(run.stderr.contains("try again later"), "{}", run.stderr);
+    run.assert_stderr_has("try again later");
     let archived = requests_matching(
         &t.hubspot("eu").server().counts_by_endpoint(),
         ASSOCIATIONS_ARCHIVE,

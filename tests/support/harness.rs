@@ -42,6 +42,28 @@ impl Run {
         );
         self
     }
+
+    /// Panics with stderr when it does not contain `needle`.
+    #[track_caller]
+    pub fn assert_stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics with stdout when it does not contain `needle`.
+    #[track_caller]
+    pub fn assert_stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
 }
 
 /// A working directory holding `sync.toml` and the state directory.
