@@ -523,8 +523,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
 #[test]
 fn a_pipedrive_organization_merge_is_seen_by_its_persons_moving_and_is_never_a_delete() {
     let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start(PD_TOKEN);
-    pd.set_rate_limit(10_000, 2_000);
+    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
     let work = super::hubspot_and_pipedrive(
         &hs,
         &pd,
