@@ -14,12 +14,14 @@
 
 use crate::config::PairConfig;
 use crate::connector::http::ApiError;
-use crate::connector::{Connector, NewRecord, RecordRef, RecordUpdate, WriteOutcome, WriteResult};
+use crate::connector::{
+    Connector, MergeRequest, NewRecord, RecordRef, RecordUpdate, WriteOutcome, WriteResult,
+};
 use crate::model::{ObjectKind, Record, Side, Sided};
-use crate::plan::{Change, Create, Delete, Item, PairPlan, Settle, Write};
+use crate::plan::{Change, Create, Delete, Item, Merge, MergeStep, PairPlan, Settle, Write};
 use crate::report::{RecordOutcome, Report, Result as Res};
 use crate::snapshot::Written;
-use crate::state::{Link, PairState, PendingCreate, State};
+use crate::state::{Link, PairState, PendingCreate, PendingMerge, State};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use std::collections::BTreeMap;
@@ -112,10 +114,12 @@ impl<'a> Applier<'a> {
                     duplicate: d.clone(),
                 }),
         );
-        // State-only items first: links must exist before updates settle on them.
+        // State-only items first: links must exist before updates settle on
+        // them (and follow merges before the survivors' edits are written).
+        let names = Sided::new(pair.left.system.as_str(), pair.right.system.as_str());
         let links = self.state.pair_mut(&pair.name);
         for item in &plan.items {
-            if let Some((result, message)) = apply_to_state(item, links) {
+            if let Some((result, message)) = apply_to_state(item, links, &names) {
                 report
                     .outcomes
                     .push(RecordOutcome::of(&pair.name, item, result, message));
@@ -128,8 +132,10 @@ impl<'a> Applier<'a> {
             let mut updates = Vec::new();
             let mut associations = Vec::new();
             let mut deletes = Vec::new();
+            let mut merges = Vec::new();
             for (n, item) in plan.items.iter().enumerate() {
                 match item {
+                    Item::Merge(m) if m.target() == Some(target) => merges.push((n, m, item)),
                     Item::Create(c) if c.target == target => creates.push((n, c, item)),
                     Item::Update(w) if w.target == target => updates.push((n, w, item)),
                     Item::Associate(w) if w.target == target => associations.push((n, w, item)),
@@ -140,6 +146,7 @@ impl<'a> Applier<'a> {
             self.write(pair, target, &creates, report, bar)?;
             self.write(pair, target, &updates, report, bar)?;
             self.write(pair, target, &associations, report, bar)?;
+            self.write(pair, target, &merges, report, bar)?;
             self.write(pair, target, &deletes, report, bar)?;
         }
         Ok(())
@@ -213,7 +220,12 @@ impl<'a> Applier<'a> {
                 }
                 report.outcomes.push(match result {
                     WriteOutcome::Written(written) => {
-                        self.written.push((target, write.written(&written)));
+                        self.written.extend(
+                            write
+                                .written(&written)
+                                .into_iter()
+                                .map(|record| (target, record)),
+                        );
                         let mut done = outcome(item, Res::Done, None);
                         // A created record's id is known only now.
                         if let Some(id) = write.settle(links, &written) {
@@ -242,8 +254,55 @@ impl<'a> Applier<'a> {
 /// The apply step of an item that writes nothing to a CRM: the link table
 /// and the base change, and the report gets its outcome (`None`: a baseline,
 /// which is not reported).
-fn apply_to_state(item: &Item, links: &mut PairState) -> Option<(Res, Option<String>)> {
+fn apply_to_state(
+    item: &Item,
+    links: &mut PairState,
+    names: &Sided<&str>,
+) -> Option<(Res, Option<String>)> {
     match item {
+        Item::Merge(merge) => {
+            let said = Some(merge.describe(names));
+            let holds_was = |links: &PairState| {
+                links
+                    .by_left(&merge.was.left)
+                    .is_some_and(|l| l.right == merge.was.right)
+            };
+            match merge.step {
+                MergeStep::Follow if links.move_link(&merge.was, &merge.now) => {
+                    Some((Res::Done, said))
+                }
+                MergeStep::Follow => Some((
+                    Res::Failed,
+                    Some("the link it was planned on changed since; run again".into()),
+                )),
+                MergeStep::Spent => {
+                    if holds_was(links) {
+                        links.unlink(&merge.was.left);
+                    }
+                    Some((Res::Done, said))
+                }
+                MergeStep::Orphaned => {
+                    if holds_was(links) {
+                        links.bury(&merge.was.left, &merge.was.right);
+                    }
+                    // The merge's result takes the place of the merged
+                    // record, which would have been left alone.
+                    for side in Side::BOTH {
+                        let now = &merge.now[side];
+                        if *now != merge.was[side] && links.by(side, now).is_none() {
+                            links.tombstone(side, now);
+                        }
+                    }
+                    Some((Res::Done, said))
+                }
+                MergeStep::Partners {
+                    propagate: false, ..
+                } => Some((Res::Reported, said)),
+                MergeStep::Partners {
+                    propagate: true, ..
+                } => None,
+            }
+        }
         Item::Link(agreed) => {
             settle_fields(
                 links.link(&agreed.ids.left, &agreed.ids.right),
@@ -306,8 +365,9 @@ trait WriteStep {
     /// made.
     fn settle(&self, links: &mut PairState, written: &Record) -> Option<String>;
 
-    /// The record as the write left it, for the snapshots later pairs plan on.
-    fn written(&self, answer: &Record) -> Written;
+    /// The records as the write left them, for the snapshots later pairs
+    /// plan on.
+    fn written(&self, answer: &Record) -> Vec<Written>;
 
     /// Records a write the server refused.
     fn refused(&self, _links: &mut PairState) {}
@@ -346,8 +406,8 @@ impl WriteStep for Create {
         Some(written.id.clone())
     }
 
-    fn written(&self, answer: &Record) -> Written {
-        as_written(&self.changes, answer)
+    fn written(&self, answer: &Record) -> Vec<Written> {
+        vec![as_written(&self.changes, answer)]
     }
 
     /// A refused create made no record: it is no longer pending.
@@ -386,8 +446,8 @@ impl WriteStep for Write {
         None
     }
 
-    fn written(&self, answer: &Record) -> Written {
-        as_written(&self.changes, answer)
+    fn written(&self, answer: &Record) -> Vec<Written> {
+        vec![as_written(&self.changes, answer)]
     }
 }
 
@@ -413,9 +473,108 @@ impl WriteStep for Delete {
         None
     }
 
-    fn written(&self, _answer: &Record) -> Written {
-        Written::Deleted {
+    fn written(&self, _answer: &Record) -> Vec<Written> {
+        vec![Written::Deleted {
             id: self.ids[self.target].clone(),
+        }]
+    }
+}
+
+/// A merge propagated to the other side (`merges = "propagate"`): the
+/// second partner goes into the partner the survivor kept.
+impl Merge {
+    /// (target side, the record merged away, the record kept).
+    fn propagated(&self) -> Option<(Side, &str, &str)> {
+        match &self.step {
+            MergeStep::Partners {
+                side,
+                kept,
+                propagate: true,
+            } => Some((side.other(), self.now[side.other()].as_str(), kept.as_str())),
+            _ => None,
+        }
+    }
+}
+
+impl WriteStep for Merge {
+    fn send(
+        connector: &dyn Connector,
+        object: ObjectKind,
+        batch: &[(String, &Merge)],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        let merges: Vec<MergeRequest> = batch
+            .iter()
+            .filter_map(|(key, m)| {
+                let (_, merged, kept) = m.propagated()?;
+                Some(MergeRequest {
+                    key: key.clone(),
+                    kept: kept.to_string(),
+                    merged: merged.to_string(),
+                })
+            })
+            .collect();
+        connector.merge(object, &merges, fields)
+    }
+
+    /// Journaled before sending: a merge whose answer is lost is looked
+    /// for by the next run, never sent again blindly.
+    fn before_sending(&self, links: &mut PairState) -> bool {
+        let Some((target, merged, kept)) = self.propagated() else {
+            return false;
+        };
+        links.add_pending_merge(PendingMerge {
+            target,
+            merged: merged.to_string(),
+            kept: kept.to_string(),
+        });
+        true
+    }
+
+    /// The link of the record merged away is spent; the link of the kept
+    /// record moves to the merge's result where that has a new id.
+    fn settle(&self, links: &mut PairState, written: &Record) -> Option<String> {
+        let (target, merged, kept) = self.propagated()?;
+        links.remove_pending_merge(target, merged);
+        if links
+            .by_left(&self.was.left)
+            .is_some_and(|l| l.right == self.was.right)
+        {
+            links.unlink(&self.was.left);
+        }
+        if written.id != kept
+            && let Some(held) = links.by(target, kept)
+        {
+            let was = Sided::new(held.left.clone(), held.right.clone());
+            let mut now = was.clone();
+            now[target] = written.id.clone();
+            links.move_link(&was, &now);
+        }
+        None
+    }
+
+    fn written(&self, answer: &Record) -> Vec<Written> {
+        let Some((_, merged, kept)) = self.propagated() else {
+            return Vec::new();
+        };
+        let mut written = vec![Written::Merged {
+            id: merged.to_string(),
+            into: answer.id.clone(),
+        }];
+        if answer.id != kept {
+            written.push(Written::Merged {
+                id: kept.to_string(),
+                into: answer.id.clone(),
+            });
+        }
+        written.push(as_written(&[], answer));
+        written
+    }
+
+    /// A refused merge merged nothing: it is no longer pending.
+    fn refused(&self, links: &mut PairState) {
+        if let Some((target, merged, _)) = self.propagated() {
+            links.remove_pending_merge(target, merged);
         }
     }
 }

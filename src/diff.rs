@@ -11,14 +11,14 @@
 //! update that clears what the vendor cannot clear, into `invalid` items
 //! rather than requests bound to fail. Pure: no I/O, deterministic order.
 
-use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, PairConfig};
+use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, MergePolicy, PairConfig};
 use crate::connector::WriteRules;
 use crate::mapping::Translator;
-use crate::matcher::{Gone, Pairing};
+use crate::matcher::{Gone, MergeOutcome, Pairing};
 use crate::model::{Record, Side, Sided, values_equivalent};
 use crate::plan::{
-    Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, PairPlan, Settle, Unlink,
-    Write,
+    Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep, PairPlan,
+    Settle, Unlink, Write,
 };
 use crate::state::{Base, PendingCreate};
 
@@ -77,6 +77,7 @@ pub fn plan_pair(
             ));
         }
     }
+    items.extend(pairing.merges.iter().map(|m| merge_item(pair, m)));
     for gone in &pairing.gone {
         items.push(vanished(pair, gone));
     }
@@ -257,12 +258,58 @@ fn split_relations(pair: &PairConfig, update: &mut Write) -> Write {
     }
 }
 
+/// The item of a link a merge touched: the link follows the merge, is
+/// spent, or its partner is a second partner of the merged record: reported,
+/// or with `merges = "propagate"` (where the direction allows writing that
+/// side) merged into the partner the survivor kept, whose values win.
+fn merge_item(pair: &PairConfig, merge: &crate::matcher::Merge) -> Item {
+    let step = match merge.outcome {
+        MergeOutcome::Follows => MergeStep::Follow,
+        MergeOutcome::Spent => MergeStep::Spent,
+        MergeOutcome::SecondPartner { side, kept } => MergeStep::Partners {
+            side,
+            kept: kept.id.clone(),
+            propagate: pair.merges == MergePolicy::Propagate && pair.direction.writes(side.other()),
+        },
+    };
+    // A second partner is named by what it holds itself.
+    let shown = match merge.outcome {
+        MergeOutcome::SecondPartner { side, .. } => {
+            let mut shown = merge.now.map(Some);
+            shown[side] = None;
+            shown
+        }
+        _ => merge.now.map(Some),
+    };
+    Item::Merge(Merge {
+        was: Sided::new(merge.link.left.clone(), merge.link.right.clone()),
+        now: merge.now.map(|r| r.id.clone()),
+        label: label(pair, shown.left, shown.right),
+        step,
+        expect: merge.now.map(|r| r.updated_ms),
+    })
+}
+
 /// A linked record is gone from one side: with `deletes = "propagate"` (and a
 /// direction that allows writing there) its partner is deleted too; else the
-/// link is dropped and nothing is deleted.
+/// link is dropped and nothing is deleted. A record that is the result of a
+/// merge is never deleted.
 fn vanished(pair: &PairConfig, gone: &Gone) -> Item {
     let ids = Sided::new(gone.link.left.clone(), gone.link.right.clone());
     let label = label(pair, gone.left, gone.right);
+    if gone.merged {
+        let now = |side: Side, record: Option<&Record>| {
+            record.map_or((ids[side].clone(), 0), |r| (r.id.clone(), r.updated_ms))
+        };
+        let (left, right) = (now(Side::Left, gone.left), now(Side::Right, gone.right));
+        return Item::Merge(Merge {
+            was: ids,
+            now: Sided::new(left.0, right.0),
+            label,
+            step: MergeStep::Orphaned,
+            expect: Sided::new(left.1, right.1),
+        });
+    }
     let survivor = match (gone.left, gone.right) {
         (Some(l), None) => Some((Side::Left, l)),
         (None, Some(r)) => Some((Side::Right, r)),
@@ -503,11 +550,20 @@ fn merge(
         let translated = l_to_r.as_deref().unwrap_or(lv);
         // Records first paired by their match field hold the same key in
         // it, though perhaps written two ways (`Acme.io` and
-        // `https://www.acme.io/`): each side keeps its own form.
+        // `https://www.acme.io/`), or as one side's secondary value (a
+        // person whose work email comes first): each side keeps its own.
         let same_key = field_base.is_none()
             && pair.match_field.as_ref() == Some(&f.left)
             && !lv.trim().is_empty()
-            && pair.match_key().of(lv) == pair.match_key().of(rv);
+            && !rv.trim().is_empty()
+            && {
+                let key = pair.match_key();
+                let holds = |record: &Record, field: &str, value: &str| {
+                    let wanted = key.of(value);
+                    record.values_of(field).any(|v| key.of(v) == wanted)
+                };
+                holds(r, &f.right, lv) || holds(l, &f.left, rv)
+            };
         let decision = if same_key {
             Decision::Settle
         } else {
@@ -626,11 +682,7 @@ token_env = "B"
         for (k, v) in fields {
             set_field(&mut f, k, v);
         }
-        Record {
-            id: id.into(),
-            fields: f,
-            updated_ms,
-        }
+        Record::new(id, f, updated_ms)
     }
 
     fn base(left: &Record, right: &Record) -> Base {
@@ -953,6 +1005,71 @@ domain = "domain"
             ["eu.contacts `phone` is not cleared: phones stay"]
         );
         assert!(invalid.changes().is_empty() && invalid.target().is_none());
+    }
+    #[test]
+    fn merges_follow_report_or_propagate_and_are_never_deletes() {
+        for (extra, propagate) in [
+            ("deletes = \"propagate\"", false),
+            ("deletes = \"propagate\"\nmerges = \"propagate\"", true),
+            (
+                "direction = \"right-to-left\"\nmerges = \"propagate\"",
+                false,
+            ),
+        ] {
+            let p = pair(extra);
+            let ann = [("email", "a@x.io"), ("firstname", "Ann")];
+            let bo = [("email", "b@x.io"), ("firstname", "Bo")];
+            let (p1, p2) = (rec("1", 5, &ann), rec("2", 5, &bo));
+            let (e1, e2) = (rec("10", 5, &ann), rec("20", 5, &bo));
+            let mut state = linked(&p1, &e1, base(&p1, &e1));
+            state.link("2", "20").base = base(&p2, &e2);
+            // 2 merged into 1 on the left: a new record 9, renamed since.
+            let mut merged = rec("9", 7, &[("email", "a@x.io"), ("firstname", "Anne")]);
+            merged.set_identity(crate::model::Identity {
+                merged_from: vec!["1".into(), "2".into()],
+                also: vec![("email".into(), "b@x.io".into())],
+            });
+            let out = plan(&p, &[merged], &[e1, e2], &state);
+            let actions: Vec<_> = out.items.iter().map(|i| (i.action(), i.target())).collect();
+            let merge_target = propagate.then_some(Side::Right);
+            if extra.contains("right-to-left") {
+                assert_eq!(
+                    actions,
+                    [(Action::Merge, None), (Action::Merge, None)],
+                    "{extra}"
+                );
+                continue;
+            }
+            assert_eq!(
+                actions,
+                [
+                    (Action::Update, Some(Side::Right)),
+                    (Action::Merge, None),
+                    (Action::Merge, merge_target)
+                ],
+                "{extra}: {out:#?}"
+            );
+            assert_eq!(out.items[0].id(Side::Left), Some("9"));
+            assert_eq!(
+                out.items[0].changes()[0].to,
+                "Anne",
+                "the survivor's edit flows"
+            );
+        }
+    }
+    #[test]
+    fn records_paired_by_a_secondary_email_keep_each_sides_primary() {
+        let p = pair("");
+        let l = rec("1", 5, &[("email", "p1@x.io"), ("firstname", "Ann")]);
+        let mut r = rec("9", 6, &[("email", "work@corp.io"), ("firstname", "Ann")]);
+        r.set_identity(crate::model::Identity {
+            merged_from: Vec::new(),
+            also: vec![("email".into(), "P1@x.io".into())],
+        });
+        let out = plan(&p, &[l], &[r], &PairState::default());
+        let actions: Vec<_> = out.items.iter().map(|i| i.action()).collect();
+        assert_eq!(actions, [Action::Link], "no email is overwritten: {out:#?}");
+        assert_eq!(out.items[0].settle().len(), 3, "email, firstname and phone");
     }
 
     /// Contacts with owners by email, both ways: us owner 10 is sam, eu

@@ -144,8 +144,9 @@ pub fn sleep(duration: Duration) -> Result<(), Interrupted> {
 
 /// Catches SIGINT and SIGTERM for the rest of the process: the first asks
 /// the run to stop after the request in flight (a warning says so), a
-/// second exits at once with that signal's status.
-pub fn install() -> std::io::Result<()> {
+/// second exits at once with the status `exit_status` gives that signal
+/// (the caller's choice: this module picks no exit code).
+pub fn install(exit_status: fn(Signal) -> i32) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("signals".into())
@@ -164,7 +165,7 @@ pub fn install() -> std::io::Result<()> {
                     eprintln!(
                         "crmsync: interrupted again by {signal}: stopping at once; the next run picks up where this one stopped"
                     );
-                    std::process::exit(crate::exit::of_signal(signal) as i32);
+                    std::process::exit(exit_status(signal));
                 }
             }
         })?;

@@ -108,7 +108,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
         }
     };
     let result = settle_interrupt(progress, result, &mut report);
-    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.duration_ms = timestamp::millis(started.elapsed());
     let status = exit::status_of(&result);
     if status == exit::ExitStatus::Skipped {
         // The run still going owns the report and alerts; this one did
@@ -206,8 +206,10 @@ fn diff(
     } else {
         with_accounts(config, names, report, |pairs, connectors, _| {
             pipeline::validate(config, pairs, connectors)?;
-            let snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
-            Ok(pipeline::plan(config, pairs, &snapshots, &state()?))
+            let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+            let mut state = state()?;
+            pipeline::follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
+            Ok(pipeline::plan(config, pairs, &snapshots, &state))
         })?
     };
     plan.save(&last_plan_path(config))?;
@@ -261,7 +263,7 @@ fn push(
         print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
-    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
+    report.duration_ms = timestamp::millis(ctx.started.elapsed());
     print_run(cli, progress, &plan, report)?;
     print_interrupted(progress, &plan, report);
     Ok(report.outcome())
@@ -285,6 +287,7 @@ fn sync(
         let mut state = State::load(&State::path(&config.state_dir))?;
         pipeline::validate(config, pairs, connectors)?;
         let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
+        pipeline::follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
         let plan = pipeline::plan(config, pairs, &snapshots, &state);
         if dry_run {
             return Ok(plan);
@@ -308,7 +311,7 @@ fn sync(
         print_plan(cli, progress, &plan)?;
         return Ok(drift_of(&plan));
     }
-    report.duration_ms = ctx.started.elapsed().as_millis() as u64;
+    report.duration_ms = timestamp::millis(ctx.started.elapsed());
     print_run(cli, progress, &plan, report)?;
     print_interrupted(progress, &plan, report);
     Ok(report.outcome())
@@ -414,12 +417,15 @@ fn drift_of(plan: &Plan) -> Outcome {
 
 /// Returns true if and only if a run's text is to be printed: always,
 /// except under `-q` when the plan changes nothing, names no duplicate and
-/// no record failed or was left unknown. (`--json` always prints: a script
-/// asked for a document.)
+/// no merged record left for a human, and no record failed or was left
+/// unknown. (`--json` always prints: a script asked for a document.)
 fn worth_printing(cli: &Cli, plan: &Plan, report: Option<&Report>) -> bool {
     !cli.quiet
         || !plan.is_empty()
-        || plan.pairs.iter().any(|p| !p.duplicates.is_empty())
+        || plan
+            .pairs
+            .iter()
+            .any(|p| !p.duplicates.is_empty() || p.items.iter().any(plan::Item::is_shown))
         || report.is_some_and(|r| r.failures().next().is_some() || !r.duplicates.is_empty())
 }
 

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         cli.progress,
         cli.log_file.as_deref(),
     );
-    if let Err(e) = crmsync::interrupt::install() {
+    if let Err(e) = crmsync::interrupt::install(|signal| exit::of_signal(signal) as i32) {
         log::warn!("cannot catch SIGINT and SIGTERM ({e}); an interrupt stops the run at once");
     }
     let result = crmsync::run(&cli, &progress);

@@ -14,7 +14,8 @@
 
 use crate::config::{FieldMap, PairConfig};
 use crate::model::{
-    Duplicate, Fnv, IdMap, MatchKey, Record, Side, comparable_value, id_order, values_equivalent,
+    Duplicate, Fnv, IdMap, MatchKey, Record, Side, Sided, comparable_value, id_order,
+    values_equivalent,
 };
 use crate::state::{Link, PairState, PendingCreate};
 use std::borrow::Cow;
@@ -27,6 +28,9 @@ pub struct Gone<'a> {
     pub link: &'a Link,
     pub left: Option<&'a Record>,
     pub right: Option<&'a Record>,
+    /// The record still there is the result of a merge (of the link's
+    /// record or another): whatever became of the other, it is not deleted.
+    pub merged: bool,
 }
 
 /// The split of one pair's records.
@@ -44,7 +48,12 @@ pub struct Pairing<'a> {
     /// Links whose record is missing on at least one side, with the record
     /// that is still there, if any.
     pub gone: Vec<Gone<'a>>,
+    /// Links touched by a merge on either side.
+    pub merges: Vec<Merge<'a>>,
     pub duplicates: Vec<Duplicate>,
+    /// Unlinked records known by values that pair them with more than one
+    /// record (reported among `duplicates`): neither paired nor created.
+    pub ambiguous: Vec<&'a Record>,
 }
 
 /// Record id → position in `records`.
@@ -192,44 +201,229 @@ fn recover_lost_creates<'s, 'r>(
     found
 }
 
+/// Where a linked id stands in its side's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Listed under its own id.
+    Live(usize),
+    /// Merged into the record at this position.
+    Merged(usize),
+    /// Neither: gone, as far as the records tell.
+    Missing,
+}
+
+impl Found {
+    fn position(self) -> Option<usize> {
+        match self {
+            Found::Live(i) | Found::Merged(i) => Some(i),
+            Found::Missing => None,
+        }
+    }
+}
+
+/// One side's records as the matcher looks them up: by id, and (for the
+/// few records that name ids merged into them) by those merged ids.
+struct SideIndex<'a> {
+    records: &'a [Record],
+    by_id: IdMap<&'a str, usize>,
+    /// Merged id → the position of the live record it went into (chains of
+    /// merges followed).
+    merged_into: IdMap<&'a str, usize>,
+}
+
+impl<'a> SideIndex<'a> {
+    fn new(records: &'a [Record]) -> SideIndex<'a> {
+        let mut merged_into = IdMap::default();
+        for (i, r) in records.iter().enumerate() {
+            if r.identity.is_some() {
+                merged_into.extend(r.merged_from().iter().map(|id| (id.as_str(), i)));
+            }
+        }
+        SideIndex {
+            records,
+            by_id: positions(records.iter()),
+            merged_into,
+        }
+    }
+
+    /// The live record `id` now is part of, if it was merged into one.
+    fn survivor(&self, id: &str) -> Option<usize> {
+        // Nearly always no record names a merge: a million links are
+        // looked up without hashing anything twice.
+        if self.merged_into.is_empty() {
+            return None;
+        }
+        let mut at = *self.merged_into.get(id)?;
+        // A record merged again lists its merged ids on the next result;
+        // a few steps reach the live one whatever the vendor lists.
+        for _ in 0..8 {
+            match self.merged_into.get(self.records[at].id.as_str()) {
+                Some(&next) if next != at => at = next,
+                _ => break,
+            }
+        }
+        (self.records[at].id != id).then_some(at)
+    }
+
+    fn find(&self, id: &str) -> Found {
+        match (self.survivor(id), self.by_id.get(id)) {
+            (Some(at), _) => Found::Merged(at),
+            (None, Some(&at)) => Found::Live(at),
+            (None, None) => Found::Missing,
+        }
+    }
+
+    /// Returns true if and only if the record at `at` was merged into
+    /// another (an incremental snapshot may still list it).
+    fn merged_away(&self, at: usize) -> bool {
+        self.survivor(&self.records[at].id).is_some()
+    }
+}
+
+/// A link one of whose records was merged into another record of its
+/// account: an identity event, never a delete and never a new partner.
+#[derive(Debug)]
+pub struct Merge<'a> {
+    pub link: &'a Link,
+    /// The records the link's ids are part of now, on each side (the
+    /// link's own record where that side was not merged).
+    pub now: Sided<&'a Record>,
+    pub outcome: MergeOutcome<'a>,
+}
+
+/// What a merge does to the link it touched.
+#[derive(Debug, Clone, Copy)]
+pub enum MergeOutcome<'a> {
+    /// No other link holds the records: the link moves to them with its
+    /// base (the pair is also in `linked`, so their edits flow).
+    Follows,
+    /// Another link holds exactly these two records (both sides merged):
+    /// this one is spent.
+    Spent,
+    /// The record on `side` is held by another link, with `kept` as its
+    /// partner: `now[side.other()]` faces the same record as `kept` does.
+    SecondPartner { side: Side, kept: &'a Record },
+}
+
+/// How well `record` still holds the base values a link recorded for
+/// `side`: the record whose values won a merge holds most of its own
+/// (the match field counts twice, as a merge keeps the winner's).
+fn agreement(pair: &PairConfig, link: &Link, side: Side, record: &Record) -> usize {
+    let match_field = pair.match_field.as_deref();
+    pair.fields
+        .iter()
+        .filter(|f| {
+            link.base[side].get(&f[side]).is_some_and(|base| {
+                !base.is_empty() && values_equivalent(base, record.get(&f[side]))
+            })
+        })
+        .map(|f| {
+            if Some(f.left.as_str()) == match_field {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// The links whose records are not both listed under their own ids: for
+/// each side that is `Missing`, a record now holding the match value the
+/// link last synced there (an email a merge moved onto the survivor, as
+/// Pipedrive's merges leave no other trace) counts as the one it was
+/// merged into, when exactly one record holds it.
+fn find_by_match_value(
+    pair: &PairConfig,
+    sides: &Sided<SideIndex>,
+    unsettled: &mut [(&Link, Sided<Found>)],
+) {
+    let Some(match_field) = pair.match_fields() else {
+        return;
+    };
+    let match_key = pair.match_key();
+    for side in Side::BOTH {
+        let field = &match_field[side];
+        let wanted: HashMap<String, Vec<usize>> = unsettled
+            .iter()
+            .filter(|(_, found)| found[side] == Found::Missing)
+            .filter_map(|(link, _)| link.base[side].get(field))
+            .map(|value| (match_key.of(value), Vec::new()))
+            .filter(|(key, _)| !key.is_empty())
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut holders = wanted;
+        let index = &sides[side];
+        for (i, record) in index.records.iter().enumerate() {
+            for value in record.values_of(field) {
+                if let Some(at) = holders.get_mut(&match_key.of(value))
+                    && at.last() != Some(&i)
+                    && !index.merged_away(i)
+                {
+                    at.push(i);
+                }
+            }
+        }
+        for (link, found) in unsettled.iter_mut() {
+            if found[side] != Found::Missing {
+                continue;
+            }
+            let key = link.base[side].get(field).map(|v| match_key.of(v));
+            if let Some([only]) = key.and_then(|k| holders.get(&k)).map(Vec::as_slice) {
+                found[side] = Found::Merged(*only);
+            }
+        }
+    }
+}
+
 pub fn pair_records<'a>(
     pair: &PairConfig,
     left: &'a [Record],
     right: &'a [Record],
     state: &'a PairState,
 ) -> Pairing<'a> {
-    // Record id → its position, and whether a link holds it.
-    let (left_by_id, right_by_id) =
-        crate::par::join(|| positions(left.iter()), || positions(right.iter()));
-    let (mut left_linked, mut right_linked) = (vec![false; left.len()], vec![false; right.len()]);
+    let (left_index, right_index) =
+        crate::par::join(|| SideIndex::new(left), || SideIndex::new(right));
+    let sides = Sided::new(left_index, right_index);
+    let records = Sided::new(left, right);
+    // Whether a link (or a merge) holds the record at each position.
+    let mut held = Sided::new(vec![false; left.len()], vec![false; right.len()]);
     let mut pairing = Pairing::default();
+    // Links whose records are not both listed under their own ids.
+    let mut unsettled: Vec<(&'a Link, Sided<Found>)> = Vec::new();
 
     for link in state.links() {
-        let l = left_by_id.get(link.left.as_str()).copied();
-        let r = right_by_id.get(link.right.as_str()).copied();
-        for (position, linked) in [(l, &mut left_linked), (r, &mut right_linked)] {
-            if let Some(i) = position {
-                linked[i] = true;
+        let found = Sided::new(sides.left.find(&link.left), sides.right.find(&link.right));
+        match (found.left, found.right) {
+            (Found::Live(l), Found::Live(r)) => {
+                held.left[l] = true;
+                held.right[r] = true;
+                pairing.linked.push((&left[l], &right[r], link));
             }
-        }
-        match (l, r) {
-            (Some(l), Some(r)) => pairing.linked.push((&left[l], &right[r], link)),
-            (l, r) => pairing.gone.push(Gone {
-                link,
-                left: l.map(|i| &left[i]),
-                right: r.map(|i| &right[i]),
-            }),
+            _ => unsettled.push((link, found)),
         }
     }
-    let unlinked = |records: &'a [Record], linked: &[bool], side: Side| {
-        let mut unlinked = unmarked(records, linked);
-        unlinked.retain(|r| !state.is_tombstoned(side, &r.id));
+    if !unsettled.is_empty() {
+        find_by_match_value(pair, &sides, &mut unsettled);
+        follow_merges(pair, &sides, records, unsettled, &mut held, &mut pairing);
+    }
+
+    let unlinked = |side: Side, held: &[bool]| {
+        let index = &sides[side];
+        let mut unlinked: Vec<&'a Record> = records[side]
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                !held[*i] && !index.merged_away(*i) && !state.is_tombstoned(side, &r.id)
+            })
+            .map(|(_, r)| r)
+            .collect();
+        unlinked.sort_by(|a, b| id_order(&a.id, &b.id));
         unlinked
     };
-    let mut unlinked_left = unlinked(left, &left_linked, Side::Left);
-    let mut unlinked_right = unlinked(right, &right_linked, Side::Right);
-    unlinked_left.sort_by(|a, b| id_order(&a.id, &b.id));
-    unlinked_right.sort_by(|a, b| id_order(&a.id, &b.id));
+    let mut unlinked_left = unlinked(Side::Left, &held.left);
+    let mut unlinked_right = unlinked(Side::Right, &held.right);
 
     // A create whose answer was lost may have made its record: pair the
     // source with the unlinked target record holding exactly what was sent.
@@ -254,48 +448,257 @@ pub fn pair_records<'a>(
         unlinked_right = unmarked(unlinked_right, taken_right);
     }
 
-    let Some(match_field) = pair.match_fields() else {
+    if pair.match_fields().is_none() {
         pairing.left_only = unlinked_left;
         pairing.right_only = unlinked_right;
         return pairing;
+    }
+    match_unlinked(pair, unlinked_left, unlinked_right, &mut pairing);
+    pairing.left_only.sort_by(|a, b| id_order(&a.id, &b.id));
+    pairing.right_only.sort_by(|a, b| id_order(&a.id, &b.id));
+    // Further keys (`match = ["domain", "name"]`) pair what is left.
+    if let Some(match_field) = pair.match_fields() {
+        let mut earlier = vec![(match_field, pair.match_key())];
+        for fallback in pair.fallback_match_fields() {
+            pair_by_fallback(&mut pairing, &earlier, &fallback);
+            earlier.push(fallback);
+        }
+    }
+    pairing
+}
+
+/// Settles the links whose records were merged (or are gone): where a
+/// record went into another, the link follows it unless another link holds
+/// that record already, in which case the link's partner is a second
+/// partner of it, or the link is spent. Links are settled best first: the
+/// one whose record's values won the merge (it holds the most of the
+/// link's base) follows, so the survivor keeps the partner of the winner.
+fn follow_merges<'a>(
+    pair: &PairConfig,
+    sides: &Sided<SideIndex<'a>>,
+    records: Sided<&'a [Record]>,
+    unsettled: Vec<(&'a Link, Sided<Found>)>,
+    held: &mut Sided<Vec<bool>>,
+    pairing: &mut Pairing<'a>,
+) {
+    let mut candidates = Vec::new();
+    for (link, found) in unsettled {
+        let merged = found.iter().any(|(_, f)| matches!(f, Found::Merged(_)));
+        match (found.left.position(), found.right.position()) {
+            (Some(l), Some(r)) if merged => candidates.push((link, found, Sided::new(l, r))),
+            (l, r) => {
+                // A merged record whose partner is gone is not deleted.
+                for (side, at) in [(Side::Left, l), (Side::Right, r)] {
+                    if let Some(at) = at {
+                        held[side][at] = true;
+                    }
+                }
+                pairing.gone.push(Gone {
+                    link,
+                    left: l.map(|i| &records.left[i]),
+                    right: r.map(|i| &records.right[i]),
+                    merged,
+                });
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return;
+    }
+    let score = |link: &Link, found: &Sided<Found>, at: &Sided<usize>| -> usize {
+        Side::BOTH
+            .into_iter()
+            .filter(|side| matches!(found[*side], Found::Merged(_)))
+            .map(|side| agreement(pair, link, side, &records[side][at[side]]))
+            .sum()
     };
+    candidates.sort_by(|(a, fa, pa), (b, fb, pb)| {
+        score(b, fb, pb)
+            .cmp(&score(a, fa, pa))
+            .then_with(|| id_order(&a.left, &b.left))
+    });
+    // Which record of the other side holds each record, by position.
+    const NONE: usize = usize::MAX;
+    let mut partner = Sided::new(
+        vec![NONE; records.left.len()],
+        vec![NONE; records.right.len()],
+    );
+    for (l, r, _) in &pairing.linked {
+        let (l, r) = (
+            sides.left.by_id[l.id.as_str()],
+            sides.right.by_id[r.id.as_str()],
+        );
+        partner.left[l] = r;
+        partner.right[r] = l;
+    }
+    for (link, _, at) in candidates {
+        let now = Sided::new(&records.left[at.left], &records.right[at.right]);
+        held.left[at.left] = true;
+        held.right[at.right] = true;
+        let outcome = match (partner.left[at.left], partner.right[at.right]) {
+            (NONE, NONE) => {
+                partner.left[at.left] = at.right;
+                partner.right[at.right] = at.left;
+                pairing.linked.push((now.left, now.right, link));
+                MergeOutcome::Follows
+            }
+            (r, l) if r == at.right && l == at.left => MergeOutcome::Spent,
+            (NONE, l) => MergeOutcome::SecondPartner {
+                side: Side::Right,
+                kept: &records.left[l],
+            },
+            (r, _) => MergeOutcome::SecondPartner {
+                side: Side::Left,
+                kept: &records.right[r],
+            },
+        };
+        pairing.merges.push(Merge { link, now, outcome });
+    }
+}
+
+/// Pairs unlinked records by every value of the match field they are known
+/// by (a primary and any secondary emails): records sharing any of them
+/// are one group. A group whose records all share one value pairs as one
+/// match value does: the oldest record of each side is kept, the rest are
+/// duplicates, and a value only one side has that a linked pair carries
+/// makes the group duplicates of that pair. A group held together by
+/// different values (a record known by two records of the other side) is
+/// never guessed at: nothing in it is paired or created, and it is
+/// reported.
+fn match_unlinked<'a>(
+    pair: &PairConfig,
+    unlinked_left: Vec<&'a Record>,
+    unlinked_right: Vec<&'a Record>,
+    pairing: &mut Pairing<'a>,
+) {
+    let match_field = pair.match_fields().expect("called with a match field");
     let match_key = pair.match_key();
-    let key_of = |r: &Record, side: Side| match_key.of(r.get(&match_field[side]));
-    // Keys already taken by a linked pair: an unlinked record carrying one is
-    // a duplicate of that pair, not a new record.
-    // Either side's key of a linked pair → the pair's (left id, right id).
-    let mut linked_keys: BTreeMap<String, (&'a str, &'a str)> = BTreeMap::new();
+    let keys_of = |r: &Record, side: Side| -> Vec<String> {
+        let mut keys: Vec<String> = r
+            .values_of(&match_field[side])
+            .map(|v| match_key.of(v))
+            .filter(|k| !k.is_empty())
+            .collect();
+        if keys.len() > 1 {
+            keys.sort();
+            keys.dedup();
+        }
+        keys
+    };
+    // Keys already taken by a linked pair: an unlinked record carrying one
+    // is a duplicate of that pair, not a new record.
+    // Any key of a linked pair's records → the pair's (left id, right id).
+    let mut linked_keys: HashMap<String, (&'a str, &'a str)> = HashMap::new();
     let anything_unlinked = !unlinked_left.is_empty() || !unlinked_right.is_empty();
     for (l, r, _) in pairing.linked.iter().filter(|_| anything_unlinked) {
-        for key in [key_of(l, Side::Left), key_of(r, Side::Right)] {
+        for key in keys_of(l, Side::Left)
+            .into_iter()
+            .chain(keys_of(r, Side::Right))
+        {
             linked_keys
                 .entry(key)
                 .or_insert((l.id.as_str(), r.id.as_str()));
         }
     }
-    let mut groups: BTreeMap<String, [Vec<&Record>; 2]> = BTreeMap::new();
-    for r in unlinked_left {
-        let key = key_of(r, Side::Left);
-        if key.is_empty() {
-            pairing.left_only.push(r);
-        } else {
-            groups.entry(key).or_default()[0].push(r);
+    // Every unlinked record, left then right, with its keys; records
+    // sharing a key are joined into one group (union-find).
+    let members: Vec<(Side, &'a Record, Vec<String>)> = unlinked_left
+        .into_iter()
+        .map(|r| (Side::Left, r))
+        .chain(unlinked_right.into_iter().map(|r| (Side::Right, r)))
+        .map(|(side, r)| (side, r, keys_of(r, side)))
+        .collect();
+    let mut parent: Vec<usize> = (0..members.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut first_holder: HashMap<&str, usize> = HashMap::with_capacity(members.len());
+    for (i, (_, _, keys)) in members.iter().enumerate() {
+        for key in keys {
+            match first_holder.get(key.as_str()) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    first_holder.insert(key, i);
+                }
+            }
         }
     }
-    for r in unlinked_right {
-        let key = key_of(r, Side::Right);
-        if key.is_empty() {
-            pairing.right_only.push(r);
-        } else {
-            groups.entry(key).or_default()[1].push(r);
+    drop(first_holder);
+    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, (side, record, keys)) in members.iter().enumerate() {
+        if keys.is_empty() {
+            match side {
+                Side::Left => pairing.left_only.push(record),
+                Side::Right => pairing.right_only.push(record),
+            }
+            continue;
         }
+        groups.entry(root(&mut parent, i)).or_default().push(i);
     }
-    for (key, [lefts, rights]) in groups {
+    // A group's key: the one value all its records share (the smallest),
+    // else all of them joined (a group no value holds together).
+    let mut keyed: Vec<(String, bool, Vec<usize>)> = groups
+        .into_values()
+        .map(|group| {
+            let first = &members[group[0]].2;
+            let common = first
+                .iter()
+                .find(|k| group.iter().all(|&i| members[i].2.contains(k)));
+            match common {
+                Some(key) => (key.clone(), true, group),
+                None => {
+                    let mut all: Vec<&str> = group
+                        .iter()
+                        .flat_map(|&i| members[i].2.iter().map(String::as_str))
+                        .collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    (all.join(", "), false, group)
+                }
+            }
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, whole, group) in keyed {
+        let of_side = |side: Side| -> Vec<&'a Record> {
+            group
+                .iter()
+                .filter(|&&i| members[i].0 == side)
+                .map(|&i| members[i].1)
+                .collect()
+        };
+        let (lefts, rights) = (of_side(Side::Left), of_side(Side::Right));
+        if !whole {
+            for (side, records) in [(Side::Left, &lefts), (Side::Right, &rights)] {
+                if let Some((kept, extra)) = records.split_first().filter(|(_, e)| !e.is_empty()) {
+                    pairing.duplicates.push(Duplicate {
+                        side,
+                        key: key.clone(),
+                        kept: kept.id.clone(),
+                        extra: extra.iter().map(|r| r.id.clone()).collect(),
+                    });
+                }
+            }
+            pairing
+                .ambiguous
+                .extend(lefts.iter().chain(&rights).copied());
+            continue;
+        }
         // With records on both sides the key pairs them; a key on one side
         // only that a linked pair already carries marks duplicates of the
         // linked record on that side.
         let taken = if lefts.is_empty() || rights.is_empty() {
-            linked_keys.get(&key).copied()
+            group
+                .iter()
+                .flat_map(|&i| &members[i].2)
+                .find_map(|k| linked_keys.get(k).copied())
         } else {
             None
         };
@@ -316,8 +719,8 @@ pub fn pair_records<'a>(
                 }
                 kept
             };
-        let l = kept(&lefts, Side::Left, &mut pairing);
-        let r = kept(&rights, Side::Right, &mut pairing);
+        let l = kept(&lefts, Side::Left, pairing);
+        let r = kept(&rights, Side::Right, pairing);
         match (l, r) {
             (Some(l), Some(r)) => pairing.matched.push((l, r)),
             (Some(l), None) => pairing.left_only.push(l),
@@ -325,14 +728,6 @@ pub fn pair_records<'a>(
             (None, None) => {}
         }
     }
-    pairing.left_only.sort_by(|a, b| id_order(&a.id, &b.id));
-    pairing.right_only.sort_by(|a, b| id_order(&a.id, &b.id));
-    let mut earlier = vec![(match_field, match_key)];
-    for fallback in pair.fallback_match_fields() {
-        pair_by_fallback(&mut pairing, &earlier, &fallback);
-        earlier.push(fallback);
-    }
-    pairing
 }
 
 /// Pairs the records no earlier key paired on one more key (`match =
@@ -407,22 +802,14 @@ firstname = "firstname"
     fn rec(id: &str, email: &str) -> Record {
         let mut fields = crate::model::Fields::new();
         crate::model::set_field(&mut fields, "email", email);
-        Record {
-            id: id.into(),
-            fields,
-            updated_ms: 1,
-        }
+        Record::new(id, fields, 1)
     }
 
     fn company(id: &str, domain: &str, name: &str) -> Record {
         let mut fields = crate::model::Fields::new();
         crate::model::set_field(&mut fields, "domain", domain);
         crate::model::set_field(&mut fields, "name", name);
-        Record {
-            id: id.into(),
-            fields,
-            updated_ms: 1,
-        }
+        Record::new(id, fields, 1)
     }
 
     #[test]
@@ -615,11 +1002,7 @@ lastname = "last_name"
             crate::model::set_field(&mut fields, "email", "mary@x.io");
             crate::model::set_field(&mut fields, "first_name", first);
             crate::model::set_field(&mut fields, "last_name", last);
-            Record {
-                id: id.into(),
-                fields,
-                updated_ms: 1,
-            }
+            Record::new(id, fields, 1)
         };
         let mut state = PairState::default();
         state.add_pending(crate::state::PendingCreate {
@@ -675,11 +1058,7 @@ contact = "link:contacts"
             let mut fields = crate::model::Fields::new();
             crate::model::set_field(&mut fields, "dealname", name);
             crate::model::set_field(&mut fields, "amount", amount);
-            Record {
-                id: id.into(),
-                fields,
-                updated_ms: 1,
-            }
+            Record::new(id, fields, 1)
         };
         let mut state = PairState::default();
         let (mut left, mut right) = (Vec::new(), Vec::new());
@@ -725,5 +1104,223 @@ contact = "link:contacts"
         let p = pair_records(&pair, &left, &[], &state);
         assert_eq!(p.gone.len(), 1);
         assert!(p.left_only.is_empty(), "a linked record is not re-created");
+    }
+    /// A record with an email, a first name, and what else it is known by.
+    fn known(id: &str, email: &str, first: &str, merged: &[&str], also: &[&str]) -> Record {
+        let mut r = rec(id, email);
+        crate::model::set_field(&mut r.fields, "firstname", first);
+        r.set_identity(crate::model::Identity {
+            merged_from: merged.iter().map(|m| m.to_string()).collect(),
+            also: also
+                .iter()
+                .map(|a| ("email".to_string(), a.to_string()))
+                .collect(),
+        });
+        r
+    }
+
+    /// Links left ↔ right with a base holding both records' email and name.
+    fn linked_as(state: &mut PairState, l: &Record, r: &Record) {
+        let link = state.link(&l.id, &r.id);
+        for (side, record) in [(Side::Left, l), (Side::Right, r)] {
+            for f in ["email", "firstname"] {
+                link.base[side].insert(f, record.get(f));
+            }
+        }
+    }
+
+    fn outcomes(p: &Pairing) -> Vec<(String, String, String)> {
+        p.merges
+            .iter()
+            .map(|m| {
+                let what = match m.outcome {
+                    MergeOutcome::Follows => "follows".to_string(),
+                    MergeOutcome::Spent => "spent".to_string(),
+                    MergeOutcome::SecondPartner { side, kept } => {
+                        format!("second partner of {} on {side}", kept.id)
+                    }
+                };
+                (
+                    format!("{}={}", m.link.left, m.link.right),
+                    format!("{}={}", m.now.left.id, m.now.right.id),
+                    what,
+                )
+            })
+            .collect()
+    }
+
+    fn row(a: &str, b: &str, c: &str) -> (String, String, String) {
+        (a.to_string(), b.to_string(), c.to_string())
+    }
+
+    #[test]
+    fn a_merge_with_a_new_id_moves_the_winners_link_and_makes_the_other_partner_a_second_one() {
+        let pair = contacts_pair();
+        let (p1, p2) = (
+            known("1", "a@x.io", "Ann", &[], &[]),
+            known("2", "b@x.io", "Bo", &[], &[]),
+        );
+        let (pd1, pd2) = (
+            known("10", "a@x.io", "Ann", &[], &[]),
+            known("20", "b@x.io", "Bo", &[], &[]),
+        );
+        let mut state = PairState::default();
+        linked_as(&mut state, &p1, &pd1);
+        linked_as(&mut state, &p2, &pd2);
+        // p2 merged into p1 (the primary): a new record 9 with p1's values
+        // and p2's email as a secondary one, listed after both (whatever
+        // order the vendor lists the merged ids in).
+        let merged = known("9", "a@x.io", "Ann", &["2", "1"], &["b@x.io"]);
+        for left in [
+            vec![merged.clone()],
+            vec![p1.clone(), p2.clone(), merged.clone()],
+        ] {
+            let right = vec![pd1.clone(), pd2.clone()];
+            let p = pair_records(&pair, &left, &right, &state);
+            assert_eq!(
+                outcomes(&p),
+                [
+                    row("1=10", "9=10", "follows"),
+                    row("2=20", "9=20", "second partner of 10 on left")
+                ]
+            );
+            let linked: Vec<_> = p
+                .linked
+                .iter()
+                .map(|(l, r, _)| (l.id.as_str(), r.id.as_str()))
+                .collect();
+            assert_eq!(
+                linked,
+                [("9", "10")],
+                "the survivor's edits flow to its partner"
+            );
+            assert!(p.left_only.is_empty() && p.right_only.is_empty(), "{p:#?}");
+            assert!(p.gone.is_empty() && p.duplicates.is_empty() && p.matched.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_vanished_record_whose_email_another_record_took_was_merged_into_it() {
+        let pair = contacts_pair();
+        let (p1, p2) = (
+            known("1", "a@x.io", "Ann", &[], &[]),
+            known("2", "b@x.io", "Bo", &[], &[]),
+        );
+        let (pd1, pd2) = (
+            known("10", "a@x.io", "Ann", &[], &[]),
+            known("20", "b@x.io", "Bo", &[], &[]),
+        );
+        let mut state = PairState::default();
+        linked_as(&mut state, &p1, &pd1);
+        linked_as(&mut state, &p2, &pd2);
+        // Pipedrive: 20 merged into 10, which keeps its id and takes its emails.
+        let survivor = known("10", "a@x.io", "Ann", &[], &["b@x.io"]);
+        let left = vec![p1.clone(), p2.clone()];
+        let p = pair_records(&pair, &left, std::slice::from_ref(&survivor), &state);
+        assert_eq!(
+            outcomes(&p),
+            [row("2=20", "2=10", "second partner of 1 on right")]
+        );
+        assert!(
+            p.gone.is_empty() && p.left_only.is_empty(),
+            "p2 is neither deleted nor created"
+        );
+        // Once p2 is merged into p1 too (a new id 9), the old link is spent.
+        let merged = known("9", "a@x.io", "Ann", &["1", "2"], &["b@x.io"]);
+        let p = pair_records(
+            &pair,
+            std::slice::from_ref(&merged),
+            std::slice::from_ref(&survivor),
+            &state,
+        );
+        assert_eq!(
+            outcomes(&p),
+            [row("1=10", "9=10", "follows"), row("2=20", "9=10", "spent")]
+        );
+        // A vanished record whose email nobody holds is gone, as before;
+        // one whose email two records hold is not guessed at.
+        let only = [pd1.clone()];
+        let p = pair_records(&pair, &left, &only, &state);
+        assert_eq!(p.gone.len(), 1);
+        assert!(!p.gone[0].merged && p.merges.is_empty());
+        let twice = [
+            pd1.clone(),
+            known("30", "c@x.io", "C", &[], &["b@x.io"]),
+            known("40", "b@x.io", "D", &[], &[]),
+        ];
+        let p = pair_records(&pair, &left, &twice, &state);
+        assert_eq!(p.gone.len(), 1, "{p:#?}");
+    }
+
+    #[test]
+    fn a_merged_record_whose_partner_is_gone_is_never_deleted() {
+        let pair = contacts_pair();
+        let (p1, pd1) = (
+            known("1", "a@x.io", "Ann", &[], &[]),
+            known("10", "a@x.io", "Ann", &[], &[]),
+        );
+        let mut state = PairState::default();
+        linked_as(&mut state, &p1, &pd1);
+        let merged = known("9", "z@x.io", "Zed", &["1"], &[]);
+        let left = [merged];
+        let p = pair_records(&pair, &left, &[], &state);
+        assert_eq!(p.gone.len(), 1);
+        assert!(p.gone[0].merged && p.gone[0].left.is_some_and(|r| r.id == "9"));
+        assert!(p.left_only.is_empty(), "the survivor is not copied across");
+    }
+
+    #[test]
+    fn every_email_of_a_record_pairs_it_and_one_known_by_two_records_is_never_guessed() {
+        let pair = contacts_pair();
+        let left = vec![
+            known("1", "p1@x.io", "", &[], &[]),
+            known("2", "c@x.io", "", &[], &["old0@x.io"]),
+            known("3", "a@x.io", "", &[], &[]),
+            known("4", "b@x.io", "", &[], &[]),
+        ];
+        let right = vec![
+            // A work email first, the HubSpot email second.
+            known("10", "work@corp.io", "", &[], &["P1@x.io"]),
+            // Only the other record's secondary email.
+            known("20", "old0@x.io", "", &[], &[]),
+            // Known by the emails of two different records.
+            known("30", "a@x.io", "", &[], &["b@x.io"]),
+        ];
+        let state = PairState::default();
+        let p = pair_records(&pair, &left, &right, &state);
+        let matched: Vec<_> = p
+            .matched
+            .iter()
+            .map(|(l, r)| (l.id.as_str(), r.id.as_str()))
+            .collect();
+        assert_eq!(matched, [("2", "20"), ("1", "10")]);
+        assert!(p.left_only.is_empty() && p.right_only.is_empty(), "{p:#?}");
+        let ambiguous: Vec<_> = p.ambiguous.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ambiguous, ["3", "4", "30"]);
+        assert_eq!(p.duplicates.len(), 1);
+        let d = &p.duplicates[0];
+        assert_eq!(
+            (d.side, d.key.as_str(), d.kept.as_str(), d.extra.clone()),
+            (Side::Left, "a@x.io, b@x.io", "3", vec!["4".to_string()])
+        );
+    }
+
+    #[test]
+    fn an_unlinked_record_with_any_email_of_a_linked_record_is_its_duplicate() {
+        let pair = contacts_pair();
+        let mut state = PairState::default();
+        state.link("1", "10");
+        let left = vec![
+            known("1", "a@x.io", "", &[], &[]),
+            known("2", "y@x.io", "", &[], &[]),
+        ];
+        let right = vec![known("10", "a@x.io", "", &[], &["Y@x.io"])];
+        let p = pair_records(&pair, &left, &right, &state);
+        assert!(p.left_only.is_empty(), "{p:#?}");
+        assert_eq!(p.duplicates.len(), 1);
+        assert_eq!(
+            (p.duplicates[0].kept.as_str(), p.duplicates[0].extra.clone()),
+            ("1", vec!["2".to_string()])
+        );
     }
 }

@@ -20,12 +20,71 @@ pub struct Record {
     pub fields: Fields,
     /// Modified time, epoch milliseconds.
     pub updated_ms: i64,
+    /// What else the record is known by, for the few records that are
+    /// known by more than their id and field values (merged records,
+    /// secondary emails); `None` for the rest, so it costs them one word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Box<Identity>>,
+}
+
+/// What a record is known by besides its id and its mapped values, as the
+/// vendor reports it: the ids of records merged into it (which now resolve
+/// to it) and further values of its fields that identify it as much as the
+/// field's own value does (a contact's secondary emails).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Ids of records merged into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    /// (field, value): more values the record is known by under a mapped
+    /// field, beside the field's own value (read-only; never written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<(String, String)>,
+}
+
+impl Identity {
+    pub fn is_empty(&self) -> bool {
+        self.merged_from.is_empty() && self.also.is_empty()
+    }
 }
 
 impl Record {
+    /// A record known by its id and field values alone.
+    pub fn new(id: impl Into<String>, fields: Fields, updated_ms: i64) -> Record {
+        Record {
+            id: id.into(),
+            fields,
+            updated_ms,
+            identity: None,
+        }
+    }
+
     /// The value of `field`, or `""` when it has none.
     pub fn get(&self, field: &str) -> &str {
         self.fields.get(field).unwrap_or("")
+    }
+
+    /// Ids of the records merged into this one.
+    pub fn merged_from(&self) -> &[String] {
+        self.identity.as_ref().map_or(&[], |i| &i.merged_from)
+    }
+
+    /// Every value the record is known by under `field`: its own value (if
+    /// any), then the further ones its identity names.
+    pub fn values_of<'a>(&'a self, field: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let own = Some(self.get(field)).filter(|v| !v.is_empty());
+        let more = self
+            .identity
+            .iter()
+            .flat_map(|i| i.also.iter())
+            .filter(move |(f, v)| f == field && !v.is_empty())
+            .map(|(_, v)| v.as_str());
+        own.into_iter().chain(more)
+    }
+
+    /// Sets what the record is known by; an empty identity is none.
+    pub fn set_identity(&mut self, identity: Identity) {
+        self.identity = (!identity.is_empty()).then(|| Box::new(identity));
     }
 }
 

@@ -10,8 +10,8 @@ use crate::diff;
 use crate::exit::SafetyStop;
 use crate::mapping::{OwnerDirectory, PlannedLinks, Translator};
 use crate::matcher;
-use crate::model::{Owner, Side, Sided, set_field};
-use crate::plan::{Action, Item, PairPlan, Plan, forward_ref};
+use crate::model::{Owner, Record, Side, Sided, set_field};
+use crate::plan::{Action, Item, MergeStep, PairPlan, Plan, forward_ref};
 use crate::progress::Progress;
 use crate::report::RecordOutcome;
 use crate::report::Report;
@@ -255,6 +255,119 @@ pub fn pull(
     Ok(snapshots)
 }
 
+/// Settles what a listing cannot show about identity, before planning:
+/// a linked record a full listing no longer holds is asked for by its id
+/// (a merged id resolves to the record it went into, which then names it,
+/// so the planner follows the merge instead of taking it for a delete),
+/// and a merge whose answer was lost is looked up (a record merged away no
+/// longer answers under its own id), so it is found, never sent again.
+/// Changed snapshots are saved; the pending merges looked up are settled.
+pub fn follow_identities(
+    config: &Config,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    snapshots: &mut Snapshots,
+    state: &mut State,
+) -> Result<()> {
+    for pair in pairs {
+        for side in Side::BOTH {
+            let endpoint = pair.endpoint(side);
+            let Some(snapshot) = snapshots.get_mut(&endpoint.to_string()) else {
+                continue;
+            };
+            let Some(links) = state.pair(&pair.name) else {
+                continue;
+            };
+            let pending: Vec<String> = links
+                .pending_merges()
+                .iter()
+                .filter(|m| m.target == side)
+                .map(|m| m.merged.clone())
+                .collect();
+            let vanished: Vec<String> = if snapshot.complete && !links.is_empty() {
+                let listed: std::collections::HashSet<&str> = snapshot
+                    .records
+                    .iter()
+                    .flat_map(|r| std::iter::once(&r.id).chain(r.merged_from()))
+                    .map(String::as_str)
+                    .collect();
+                links
+                    .links()
+                    .map(|l| l.id(side))
+                    .filter(|id| !listed.contains(id))
+                    .map(str::to_string)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if pending.is_empty() && vanished.is_empty() {
+                continue;
+            }
+            let connector = &connectors[&endpoint.system];
+            let fields = snapshot.fields.clone();
+            let mut found: Vec<(String, Record)> = Vec::new();
+            for chunk in vanished.chunks(connector.capabilities().max_batch.max(1)) {
+                found.extend(
+                    connector
+                        .resolve_merged(endpoint.object, chunk, &fields)
+                        .with_context(|| format!("looking up records gone from {endpoint}"))?,
+                );
+            }
+            let mut merged_away = Vec::new();
+            if !pending.is_empty() {
+                let answered = connector
+                    .read(endpoint.object, &pending, &fields)
+                    .with_context(|| format!("looking up merges sent to {endpoint}"))?;
+                for id in &pending {
+                    if answered.iter().any(|r| r.id == *id) {
+                        log::info!("{endpoint} {id} was not merged; the merge is planned again");
+                    } else {
+                        log::info!("{endpoint} {id} was merged (its answer was lost)");
+                        merged_away.push(id.clone());
+                        found.extend(
+                            answered
+                                .iter()
+                                .filter(|r| r.merged_from().contains(id))
+                                .map(|r| (id.clone(), r.clone())),
+                        );
+                    }
+                }
+                let links = state.pair_mut(&pair.name);
+                for id in &pending {
+                    links.remove_pending_merge(side, id);
+                }
+            }
+            if found.is_empty() && merged_away.is_empty() {
+                continue;
+            }
+            snapshot.records.retain(|r| !merged_away.contains(&r.id));
+            for (old, survivor) in found {
+                log::info!("{endpoint} {old} was merged into {}", survivor.id);
+                match snapshot.records.iter_mut().find(|r| r.id == survivor.id) {
+                    Some(record) => {
+                        let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+                        if !identity.merged_from.contains(&old) {
+                            identity.merged_from.push(old);
+                        }
+                        record.set_identity(identity);
+                    }
+                    None => {
+                        let mut record = survivor;
+                        let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+                        if !identity.merged_from.contains(&old) {
+                            identity.merged_from.push(old);
+                        }
+                        record.set_identity(identity);
+                        snapshot.records.push(record);
+                    }
+                }
+            }
+            snapshot.save(&Snapshot::path(&config.state_dir, endpoint))?;
+        }
+    }
+    Ok(())
+}
+
 /// The last saved snapshots of the objects the pairs name, for an offline diff.
 fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Snapshots> {
     account_objects(pairs)
@@ -361,6 +474,17 @@ pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &Snapshots, state
                     planned.link(&pair.name, &ids.left, &ids.right);
                 }
                 Item::Unlink(u) => planned.drop_link(&pair.name, &u.ids.left, &u.ids.right),
+                // A link that follows a merge is one to the merge's result.
+                Item::Merge(m) => match m.step {
+                    MergeStep::Follow => {
+                        planned.drop_link(&pair.name, &m.was.left, &m.was.right);
+                        planned.link(&pair.name, &m.now.left, &m.now.right);
+                    }
+                    MergeStep::Spent | MergeStep::Orphaned => {
+                        planned.drop_link(&pair.name, &m.was.left, &m.was.right)
+                    }
+                    MergeStep::Partners { .. } => {}
+                },
                 Item::Delete(d) => {
                     planned.drop_link(&pair.name, &d.ids.left, &d.ids.right);
                     for (object, field) in relations_through(config, pair, d.target) {
@@ -662,10 +786,15 @@ pub fn plan_and_apply(
         let (written, result) =
             apply_pair(out, pair, &pair_plan, &mut created, state, report, &bar);
         for (side, write) in &written {
-            if let Written::Deleted { id } = write {
+            let into = match write {
+                Written::Deleted { id } => Some((id, None)),
+                Written::Merged { id, into } => Some((id, Some(into.as_str()))),
+                Written::Saved { .. } => None,
+            };
+            if let Some((id, into)) = into {
                 for (object, field) in relations_through(config, pair, *side) {
                     if let Some(snapshot) = snapshots.get_mut(&object)
-                        && forget_in(snapshot, &field, id)
+                        && replace_in(snapshot, &field, id, into)
                     {
                         touched.insert(object);
                     }
@@ -728,6 +857,16 @@ fn planned_write(pair: &str, item: &Item) -> Option<Written> {
         Item::Delete(d) => Some(Written::Deleted {
             id: d.ids[d.target].clone(),
         }),
+        Item::Merge(m) => {
+            let target = m.target()?;
+            match &m.step {
+                crate::plan::MergeStep::Partners { kept, .. } => Some(Written::Merged {
+                    id: m.now[target].clone(),
+                    into: kept.clone(),
+                }),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -756,17 +895,30 @@ fn relations_through(config: &Config, pair: &PairConfig, side: Side) -> Vec<(Str
 /// Removes `id` from `field` of every record of `snapshot`; returns true
 /// if any record held it.
 fn forget_in(snapshot: &mut Snapshot, field: &str, id: &str) -> bool {
+    replace_in(snapshot, field, id, None)
+}
+
+/// Removes `id` from `field` of every record of `snapshot`, putting `into`
+/// in its place where given (a record merged into another: the vendors
+/// move its relations to the result); returns true if any record held it.
+fn replace_in(snapshot: &mut Snapshot, field: &str, id: &str, into: Option<&str>) -> bool {
     let mut any = false;
     for record in &mut snapshot.records {
         let value = record.get(field);
         if !value.split(';').any(|held| held.trim() == id) {
             continue;
         }
-        let kept: Vec<&str> = value
+        let mut kept: Vec<&str> = value
             .split(';')
             .map(str::trim)
             .filter(|held| !held.is_empty() && *held != id)
             .collect();
+        if let Some(into) = into
+            && !kept.contains(&into)
+        {
+            kept.push(into);
+            kept.sort_by(|a, b| crate::model::id_order(a, b));
+        }
         let kept = kept.join(";");
         set_field(&mut record.fields, field, &kept);
         any = true;
@@ -807,10 +959,13 @@ pub struct Limits {
 /// `max_deletes`/`max_changes` (or their command-line overrides) allow,
 /// percentages taken of the records the pair held when it was planned.
 pub fn check_limits(pair: &PairConfig, plan: &PairPlan, overrides: Limits) -> Result<()> {
+    // A merge counts when it writes (`merges = "propagate"`).
     let count = |actions: &[Action]| {
         plan.items
             .iter()
-            .filter(|i| actions.contains(&i.action()))
+            .filter(|i| {
+                actions.contains(&i.action()) && (i.action() != Action::Merge || i.writes())
+            })
             .count() as u64
     };
     let total = plan.records;
@@ -831,6 +986,7 @@ pub fn check_limits(pair: &PairConfig, plan: &PairPlan, overrides: Limits) -> Re
                 Action::Update,
                 Action::Associate,
                 Action::Delete,
+                Action::Merge,
             ]),
             "change",
         ),
@@ -906,11 +1062,7 @@ primary_company = "link:companies"
         for (k, v) in fields {
             set_field(&mut f, k, v);
         }
-        Record {
-            id: id.into(),
-            fields: f,
-            updated_ms: 1,
-        }
+        Record::new(id, f, 1)
     }
 
     fn snapshots(config: &Config, records: [(&str, Vec<Record>); 4]) -> Snapshots {

@@ -16,7 +16,13 @@ use std::fmt;
 use std::path::Path;
 
 pub const FORMAT: &str = "crmsync-plan";
-pub const VERSION: u32 = 1;
+/// The newest format version this crmsync writes and reads. A plan is
+/// written in the oldest version that can hold it, so an older crmsync
+/// still applies what it understands and refuses, by the version, what it
+/// does not: version 2 adds `merge` items; a plan without one is version 1.
+pub const VERSION: u32 = 2;
+/// The format version of plans without `merge` items.
+const VERSION_WITHOUT_MERGES: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -55,6 +61,7 @@ pub enum Action {
     Delete,
     Invalid,
     Baseline,
+    Merge,
 }
 
 /// One thing a plan does to one record or pair of records. Each variant
@@ -86,6 +93,11 @@ pub enum Item {
     Invalid(Invalid),
     /// Record the base only (both sides already agree); not shown.
     Baseline(Agreement),
+    /// Records merged in one account, as a link found them: the link
+    /// follows the merge, or is spent, or its partner faces the same record
+    /// as another link's partner (reported, or merged too with
+    /// `merges = "propagate"`).
+    Merge(Merge),
 }
 
 /// Two linked (or newly matched) records whose agreeing values become the
@@ -153,6 +165,121 @@ pub struct Delete {
     pub expect: i64,
 }
 
+/// A link whose records were merged into others (see `MergeStep`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merge {
+    /// The records the link held.
+    pub was: Sided<String>,
+    /// The records those are part of now (the same id where a side was
+    /// not merged).
+    pub now: Sided<String>,
+    pub label: String,
+    pub step: MergeStep,
+    /// The modified times of `now` when planned.
+    pub expect: Sided<i64>,
+}
+
+/// What a merge item does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeStep {
+    /// The link moves to `now`, keeping its base (state only).
+    Follow,
+    /// Another link holds `now` already: this one is dropped (state only).
+    Spent,
+    /// Another link holds `now[side]`, with `kept` as its partner:
+    /// `now[side.other()]` faces the same record as `kept`. Reported, or
+    /// with `propagate` merged into `kept` (whose values win).
+    Partners {
+        side: Side,
+        kept: String,
+        propagate: bool,
+    },
+    /// One side's record is gone (`now` holds its old id there): the link
+    /// is dropped and, as for a delete, neither record is copied across
+    /// again; nothing is deleted (state only).
+    Orphaned,
+}
+
+impl Merge {
+    /// Returns true if and only if the item only reports (partners left
+    /// for a human).
+    pub fn is_notice(&self) -> bool {
+        matches!(
+            self.step,
+            MergeStep::Partners {
+                propagate: false,
+                ..
+            }
+        )
+    }
+
+    /// The side a propagated merge writes to.
+    pub fn target(&self) -> Option<Side> {
+        match self.step {
+            MergeStep::Partners {
+                side,
+                propagate: true,
+                ..
+            } => Some(side.other()),
+            _ => None,
+        }
+    }
+
+    /// "us 1 was merged into us 9" for each side whose record was merged.
+    pub fn describe(&self, names: &Sided<&str>) -> String {
+        let moved: Vec<String> = Side::BOTH
+            .into_iter()
+            .filter(|side| self.was[*side] != self.now[*side])
+            .map(|side| {
+                let system = names[side];
+                format!(
+                    "{system} {} was merged into {system} {}",
+                    self.was[side], self.now[side]
+                )
+            })
+            .collect();
+        let mut text = moved.join(" and ");
+        match &self.step {
+            MergeStep::Follow => text.push_str(&format!(
+                "; the link follows: {} {} = {} {}",
+                names.left, self.now.left, names.right, self.now.right
+            )),
+            MergeStep::Spent => text.push_str("; they are linked already, the old link is dropped"),
+            MergeStep::Orphaned => {
+                let gone: Vec<String> = Side::BOTH
+                    .into_iter()
+                    .filter(|side| self.expect[*side] == 0)
+                    .map(|side| format!("{} {}", names[side], self.was[side]))
+                    .collect();
+                text.push_str(&format!(
+                    "; {} is gone: the link is dropped, nothing is deleted or copied across",
+                    gone.join(" and ")
+                ));
+            }
+            MergeStep::Partners {
+                side,
+                kept,
+                propagate,
+            } => {
+                let other = side.other();
+                let system = names[other];
+                text.push_str(&format!(
+                    "; {system} {} faces the same record as {system} {kept}",
+                    self.now[other]
+                ));
+                if *propagate {
+                    text.push_str(&format!(": merging it into {system} {kept}"));
+                } else {
+                    text.push_str(&format!(
+                        ": left alone (merge them in {system}, or set merges = \"propagate\")"
+                    ));
+                }
+            }
+        }
+        text
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid {
     /// The records concerned: one (a record that cannot be created) or both.
@@ -174,6 +301,7 @@ impl Item {
             Item::Delete(_) => Action::Delete,
             Item::Invalid(_) => Action::Invalid,
             Item::Baseline(_) => Action::Baseline,
+            Item::Merge(_) => Action::Merge,
         }
     }
 
@@ -186,6 +314,7 @@ impl Item {
             Item::Unlink(u) => &u.label,
             Item::Delete(d) => &d.label,
             Item::Invalid(i) => &i.label,
+            Item::Merge(m) => &m.label,
         }
     }
 
@@ -199,6 +328,7 @@ impl Item {
             Item::Unlink(u) => Some(&u.ids[side]),
             Item::Delete(d) => Some(&d.ids[side]),
             Item::Invalid(i) => i.ids[side].as_deref(),
+            Item::Merge(m) => Some(&m.now[side]),
         }
     }
 
@@ -208,6 +338,7 @@ impl Item {
             Item::Create(c) => Some(c.target),
             Item::Update(w) | Item::Associate(w) => Some(w.target),
             Item::Delete(d) => Some(d.target),
+            Item::Merge(m) => m.target(),
             _ => None,
         }
     }
@@ -220,6 +351,8 @@ impl Item {
             Item::Update(w) | Item::Associate(w) => Some(w.expect[side]),
             Item::Conflict(h) => Some(h.expect[side]),
             Item::Delete(d) => (side == d.target).then_some(d.expect),
+            // A record an orphaned merge found gone has no modified time.
+            Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
             Item::Unlink(_) | Item::Invalid(_) => None,
         }
     }
@@ -280,9 +413,21 @@ impl Item {
     }
 
     /// Returns true if and only if applying the item changes a record or
-    /// the link table (what `diff` calls drift).
+    /// the link table (what `diff` calls drift). Partners of a merge left
+    /// for a human are a notice, as duplicates are: reported on every run,
+    /// and no drift.
     pub fn is_change(&self) -> bool {
-        !matches!(self, Item::Baseline(_))
+        match self {
+            Item::Baseline(_) => false,
+            Item::Merge(m) => !m.is_notice(),
+            _ => true,
+        }
+    }
+
+    /// Returns true if and only if the plan shows the item: it is a change,
+    /// or a notice.
+    pub fn is_shown(&self) -> bool {
+        self.is_change() || matches!(self, Item::Merge(m) if m.is_notice())
     }
 }
 
@@ -398,6 +543,18 @@ impl Item {
                 &mut i.conflicts,
                 &mut [],
             ),
+            Item::Merge(m) => {
+                let mut ids = vec![
+                    &mut m.was.left,
+                    &mut m.was.right,
+                    &mut m.now.left,
+                    &mut m.now.right,
+                ];
+                if let MergeStep::Partners { kept, .. } = &mut m.step {
+                    ids.push(kept);
+                }
+                (ids, &mut [], &mut [], &mut [])
+            }
         };
         held.extend(ids);
         for c in changes {
@@ -422,6 +579,13 @@ impl Item {
             Item::Unlink(u) => vec![&u.ids.left, &u.ids.right],
             Item::Delete(d) => vec![&d.ids.left, &d.ids.right],
             Item::Invalid(i) => i.ids.iter().filter_map(|(_, id)| id.as_deref()).collect(),
+            Item::Merge(m) => {
+                let mut ids = vec![&m.was.left, &m.was.right, &m.now.left, &m.now.right];
+                if let MergeStep::Partners { kept, .. } = &m.step {
+                    ids.push(kept);
+                }
+                ids.into_iter().map(String::as_str).collect()
+            }
         };
         let values = self
             .changes()
@@ -519,13 +683,23 @@ pub struct Summary {
     pub delete: usize,
     pub invalid: usize,
     pub duplicate: usize,
+    /// Merge items: links following merges and partners of merged records.
+    pub merge: usize,
 }
 
 impl Plan {
     pub fn new(config_fingerprint: &str, pairs: Vec<PairPlan>) -> Plan {
+        let merges = pairs
+            .iter()
+            .flat_map(|p| &p.items)
+            .any(|i| matches!(i, Item::Merge(_)));
         Plan {
             format: FORMAT.into(),
-            version: VERSION,
+            version: if merges {
+                VERSION
+            } else {
+                VERSION_WITHOUT_MERGES
+            },
             created_at_ms: crate::timestamp::now_ms(),
             config_fingerprint: config_fingerprint.into(),
             pairs,
@@ -555,6 +729,7 @@ impl Plan {
                     Action::Unlink => s.unlink += 1,
                     Action::Delete => s.delete += 1,
                     Action::Invalid => s.invalid += 1,
+                    Action::Merge => s.merge += 1,
                     Action::Baseline => {}
                 }
                 // A write that settles a conflict counts once, as a
@@ -611,7 +786,7 @@ impl Plan {
         })?;
         let plan: Plan = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a crmsync plan (or is damaged); make a new one with `crmsync diff --out`", path.display()))?;
-        if plan.format != FORMAT || plan.version != VERSION {
+        if plan.format != FORMAT || !(VERSION_WITHOUT_MERGES..=VERSION).contains(&plan.version) {
             bail!(
                 "{} is a {} v{} document; this crmsync applies {FORMAT} v{VERSION}",
                 path.display(),
@@ -635,7 +810,7 @@ impl fmt::Display for PairPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = Sided::new(system_of(&self.left), system_of(&self.right));
         writeln!(f, "{}  ({} <-> {})", self.name, self.left, self.right)?;
-        for item in self.items.iter().filter(|i| i.is_change()) {
+        for item in self.items.iter().filter(|i| i.is_shown()) {
             item.write_line(f, &names)?;
             for c in item.conflicts() {
                 let outcome = match (c.winner, c.applied) {
@@ -746,6 +921,18 @@ impl Item {
                 ids(i.ids.as_ref().map(|id| id.as_deref())),
                 i.problems.join("; ")
             ),
+            Item::Merge(m) => {
+                let shown = match m.target() {
+                    Some(target) => names[target],
+                    None => "",
+                };
+                writeln!(
+                    f,
+                    "  > {shown:<6} merge     {}  {}",
+                    m.label,
+                    m.describe(names)
+                )
+            }
             Item::Baseline(_) => Ok(()),
         }
     }
@@ -775,6 +962,26 @@ struct WireItem {
     expect: Option<Expect>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     problems: Vec<String>,
+    /// A `merge` item's link as it was and what it does (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    merge: Option<WireMerge>,
+}
+
+/// What a `merge` item holds beyond the ids it names now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WireMerge {
+    /// `follow`, `spent` or `partners`.
+    step: String,
+    was_left_id: String,
+    was_right_id: String,
+    /// For `partners`: the side whose record another link holds, and that
+    /// link's partner on the other side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    side: Option<Side>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kept_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    propagate: bool,
 }
 
 /// The modified times an item was planned on, as the JSON plan writes them.
@@ -805,6 +1012,7 @@ impl From<Item> for WireItem {
             settle: Vec::new(),
             expect,
             problems: Vec::new(),
+            merge: None,
         };
         match item {
             Item::Link(a) | Item::Baseline(a) => wire.settle = a.settle,
@@ -814,6 +1022,26 @@ impl From<Item> for WireItem {
             Item::Unlink(u) => wire.problems = vec![u.reason],
             Item::Delete(d) => wire.problems = vec![d.reason],
             Item::Invalid(i) => wire.problems = i.problems,
+            Item::Merge(m) => {
+                let (step, side, kept_id, propagate) = match m.step {
+                    MergeStep::Follow => ("follow", None, None, false),
+                    MergeStep::Spent => ("spent", None, None, false),
+                    MergeStep::Orphaned => ("orphaned", None, None, false),
+                    MergeStep::Partners {
+                        side,
+                        kept,
+                        propagate,
+                    } => ("partners", Some(side), Some(kept), propagate),
+                };
+                wire.merge = Some(WireMerge {
+                    step: step.to_string(),
+                    was_left_id: m.was.left,
+                    was_right_id: m.was.right,
+                    side,
+                    kept_id,
+                    propagate,
+                });
+            }
         }
         wire
     }
@@ -905,6 +1133,43 @@ impl TryFrom<WireItem> for Item {
                 problems: w.problems.clone(),
                 conflicts: w.conflicts.clone(),
             }),
+            Action::Merge => {
+                let merge = w
+                    .merge
+                    .as_ref()
+                    .ok_or_else(|| missing("the link it found merged"))?;
+                let step = match merge.step.as_str() {
+                    "follow" => MergeStep::Follow,
+                    "spent" => MergeStep::Spent,
+                    "orphaned" => MergeStep::Orphaned,
+                    "partners" => MergeStep::Partners {
+                        side: merge
+                            .side
+                            .ok_or_else(|| missing("the side of the kept partner"))?,
+                        kept: merge
+                            .kept_id
+                            .clone()
+                            .ok_or_else(|| missing("the kept partner"))?,
+                        propagate: merge.propagate,
+                    },
+                    other => return Err(format!("a `merge` item with an unknown step `{other}`")),
+                };
+                let stamp_or_gone = |side| match step {
+                    MergeStep::Orphaned => Ok(stamp(side).unwrap_or(0)),
+                    _ => stamp(side),
+                };
+                let item = Merge {
+                    was: Sided::new(merge.was_left_id.clone(), merge.was_right_id.clone()),
+                    now: ids()?,
+                    label: w.label.clone(),
+                    expect: Sided::new(stamp_or_gone(Side::Left)?, stamp_or_gone(Side::Right)?),
+                    step,
+                };
+                if item.target() != w.target {
+                    return Err(missing("the side it writes to"));
+                }
+                Item::Merge(item)
+            }
         })
     }
 }
@@ -930,7 +1195,11 @@ impl fmt::Display for Summary {
             self.unlink,
             self.invalid,
             counted(n(self.duplicate), "duplicate", "duplicates"),
-        )
+        )?;
+        if self.merge > 0 {
+            write!(f, ", {}", counted(n(self.merge), "merge", "merges"))?;
+        }
+        Ok(())
     }
 }
 
@@ -940,14 +1209,21 @@ impl fmt::Display for Plan {
         for pair in self
             .pairs
             .iter()
-            .filter(|p| p.items.iter().any(Item::is_change) || !p.duplicates.is_empty())
+            .filter(|p| p.items.iter().any(Item::is_shown) || !p.duplicates.is_empty())
         {
             write!(f, "{pair}")?;
         }
-        if self.is_empty() {
+        let summary = self.summary();
+        if self.is_empty() && summary.merge > 0 {
+            writeln!(
+                f,
+                "Plan: nothing to do; {} merged records left for you (>).",
+                summary.merge
+            )
+        } else if self.is_empty() {
             writeln!(f, "Plan: nothing to do, both sides are in step.")
         } else {
-            writeln!(f, "Plan: {}.", self.summary())
+            writeln!(f, "Plan: {summary}.")
         }
     }
 }
@@ -1027,7 +1303,69 @@ mod tests {
                 conflicts: Vec::new(),
             }),
             Item::Baseline(agreement),
+            Item::Merge(merge(MergeStep::Follow)),
+            Item::Merge(merge(MergeStep::Spent)),
+            Item::Merge(Merge {
+                expect: Sided::new(5, 0),
+                ..merge(MergeStep::Orphaned)
+            }),
+            Item::Merge(merge(MergeStep::Partners {
+                side: Side::Left,
+                kept: "8".into(),
+                propagate: true,
+            })),
         ]
+    }
+
+    /// us 2 (linked to eu 9) was merged into us 1.
+    fn merge(step: MergeStep) -> Merge {
+        Merge {
+            was: Sided::new("2".into(), "9".into()),
+            now: ids(),
+            label: "a@x.io".into(),
+            step,
+            expect: Sided::new(5, 6),
+        }
+    }
+
+    #[test]
+    fn merges_read_as_what_happened_and_only_plans_with_them_are_version_2() {
+        let plain = Plan::new("x", Vec::new());
+        assert_eq!(plain.version, 1, "older crmsync still applies it");
+        let pair = |step| PairPlan {
+            name: "people".into(),
+            left: "us.contacts".into(),
+            right: "eu.contacts".into(),
+            items: vec![Item::Merge(merge(step))],
+            duplicates: Vec::new(),
+            records: 2,
+        };
+        let partners = |propagate| MergeStep::Partners {
+            side: Side::Left,
+            kept: "8".into(),
+            propagate,
+        };
+        let reported = Plan::new("x", vec![pair(partners(false))]);
+        assert_eq!(reported.version, 2);
+        assert!(
+            reported.is_empty(),
+            "partners left for a human are no drift"
+        );
+        assert_eq!(
+            reported.to_string(),
+            "people  (us.contacts <-> eu.contacts)\n  >        merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: left alone (merge them in eu, or set merges = \"propagate\")\nPlan: nothing to do; 1 merged records left for you (>).\n"
+        );
+        let propagated = Plan::new("x", vec![pair(partners(true))]);
+        let text = propagated.to_string();
+        assert!(
+            !propagated.is_empty() && propagated.pairs[0].items[0].target() == Some(Side::Right)
+        );
+        assert!(text.contains("  > eu     merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: merging it into eu 8"), "{text}");
+        let follow = Plan::new("x", vec![pair(MergeStep::Follow)]).to_string();
+        assert!(
+            follow.contains("us 2 was merged into us 1; the link follows: us 1 = eu 9"),
+            "{follow}"
+        );
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub enum Result {
     Unknown,
     /// Not applied, on purpose: a conflict left for a human.
     Skipped,
+    /// Left for a human without failing the run: two records whose
+    /// partners were merged into one (`merges = "report"`), reported on
+    /// every run until they are merged too, as duplicates are.
+    Reported,
 }
 
 /// What happened to one plan item.
@@ -173,7 +177,9 @@ impl Report {
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &RecordOutcome> {
-        self.outcomes.iter().filter(|o| o.result != Result::Done)
+        self.outcomes
+            .iter()
+            .filter(|o| !matches!(o.result, Result::Done | Result::Reported))
     }
 
     /// Interrupted when a signal stopped the run; else partial when any
@@ -224,6 +230,19 @@ impl fmt::Display for Report {
                 o.message.as_deref().unwrap_or("")
             )?;
         }
+        for o in self
+            .outcomes
+            .iter()
+            .filter(|o| o.result == Result::Reported)
+        {
+            writeln!(
+                f,
+                "> {} {}: {}",
+                o.pair,
+                o.label,
+                o.message.as_deref().unwrap_or("")
+            )?;
+        }
         for d in &self.duplicates {
             let dup = &d.duplicate;
             writeln!(
@@ -265,10 +284,23 @@ impl fmt::Display for Report {
         } else {
             String::new()
         };
+        // As the plan's summary line, merges only when there are some.
+        let merges = self
+            .outcomes
+            .iter()
+            .filter(|o| {
+                o.action == Action::Merge && matches!(o.result, Result::Done | Result::Reported)
+            })
+            .count() as u64;
+        let merges = if merges > 0 {
+            format!(", {}", counted_noun(merges, "merge", "merges"))
+        } else {
+            String::new()
+        };
         // The counts follow the plan's summary line, kind for kind.
         writeln!(
             f,
-            "Applied: {} created, {} updated, {} associated, {} deleted, {} linked, {} settled, {} unlinked, {invalid} invalid, {} left alone; {failed} failed{unknown}, {skipped} skipped; {} in {:.2}s.",
+            "Applied: {} created, {} updated, {} associated, {} deleted, {} linked, {} settled, {} unlinked, {invalid} invalid, {} left alone{merges}; {failed} failed{unknown}, {skipped} skipped; {} in {:.2}s.",
             done(Action::Create),
             done(Action::Update),
             done(Action::Associate),

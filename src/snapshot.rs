@@ -33,6 +33,12 @@ pub enum Written {
     Deleted {
         id: String,
     },
+    /// Merged into another record: no longer live, and never a delete (the
+    /// records related to it now belong to the record it became).
+    Merged {
+        id: String,
+        into: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,7 +139,18 @@ impl Snapshot {
 
     /// Folds the records changed since the last pull, which began at
     /// `started_ms`, into this snapshot.
+    /// A changed record that names records merged into it (HubSpot gives
+    /// the result of a merge a new id) replaces them: they are no longer
+    /// live, although an incremental pull cannot see them go.
     pub fn merge_changes(&mut self, changed: Vec<crate::model::Record>, started_ms: i64) {
+        let merged: std::collections::HashSet<&str> = changed
+            .iter()
+            .flat_map(|r| r.merged_from())
+            .map(String::as_str)
+            .collect();
+        if !merged.is_empty() {
+            self.records.retain(|r| !merged.contains(r.id.as_str()));
+        }
         let mut index = self.positions();
         for record in changed {
             match index.get(&record.id) {
@@ -159,7 +176,7 @@ impl Snapshot {
         let mut deleted = std::collections::HashSet::new();
         for write in written {
             match write {
-                Written::Deleted { id } => {
+                Written::Deleted { id } | Written::Merged { id, .. } => {
                     deleted.insert(id);
                 }
                 Written::Saved {
@@ -168,11 +185,11 @@ impl Snapshot {
                     updated_ms,
                 } => {
                     let at = *index.entry(id.clone()).or_insert_with(|| {
-                        self.records.push(Record {
+                        self.records.push(Record::new(
                             id,
-                            fields: Default::default(),
-                            updated_ms: crate::timestamp::now_ms(),
-                        });
+                            Default::default(),
+                            crate::timestamp::now_ms(),
+                        ));
                         self.records.len() - 1
                     });
                     let record = &mut self.records[at];

@@ -3,10 +3,16 @@
 //! Both vendors send modified times as text (HubSpot `2026-11-23T03:47:22.123Z`,
 //! Pipedrive v2 `2026-11-23T03:47:22Z`, Pipedrive v1 `2026-11-23 03:47:22`) or
 //! as epoch milliseconds; the engine compares plain `i64` milliseconds. This
-//! module owns that conversion and nothing else: no time zones beyond UTC
-//! offsets, no calendars, no clock.
+//! module owns that conversion, and a duration's milliseconds, and nothing
+//! else: no time zones beyond UTC offsets, no calendars, no clock.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A duration in whole milliseconds (saturating: no run lasts 584 million
+/// years).
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

@@ -23,7 +23,9 @@ mod system;
 
 pub use full_pull::FullPullEvery;
 pub use limit::Limit;
-pub use pair::{ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, PairConfig, ValueMap};
+pub use pair::{
+    ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, MergePolicy, PairConfig, ValueMap,
+};
 pub use system::{
     DEFAULT_HUBSPOT_API_VERSION, MissingToken, MissingTokens, RetrySettings,
     SUPPORTED_HUBSPOT_API_VERSIONS, SystemConfig, SystemKind, read_tokens,
@@ -390,6 +392,11 @@ appointmentscheduled = "qualifiedtobuy"
                 "kind = \"hubspot\"\ntoken_env = \"HUBSPOT_EU",
                 "kind = \"zoho\"\ntoken_env = \"HUBSPOT_EU",
                 ":7: kind: unknown value `zoho`; use hubspot or pipedrive",
+            ),
+            (
+                "conflict = \"left\"",
+                "merges = \"always\"",
+                ":25: merges: unknown value `always`; use report or propagate",
             ),
             (
                 "conflict = \"left\"",

@@ -73,6 +73,18 @@ pub enum DeletePolicy {
     Propagate,
 }
 
+/// What becomes of two linked records whose partners were merged into one
+/// record on the other side (the second partner faces the same record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergePolicy {
+    /// Report the two partners once a run, write nothing (the default).
+    #[default]
+    Report,
+    /// Merge the two partners too, through the vendor's merge API.
+    Propagate,
+}
+
 /// One `left field = right field` line of `[pairs.fields]`: the field's
 /// name on each side.
 pub type FieldMap = Sided<String>;
@@ -110,6 +122,7 @@ pub struct PairConfig {
     /// Per-field overrides of `conflict`, keyed by the left field.
     pub field_conflicts: BTreeMap<String, ConflictPolicy>,
     pub deletes: DeletePolicy,
+    pub merges: MergePolicy,
     pub max_deletes: Option<Limit>,
     pub max_changes: Option<Limit>,
     pub fields: Vec<FieldMap>,
@@ -223,6 +236,7 @@ impl PairConfig {
             conflict: p.conflict,
             field_conflicts: field_conflicts(p, &fields).map_err(fail)?,
             deletes: p.deletes,
+            merges: p.merges,
             max_deletes,
             max_changes,
             values: value_maps(p, &fields, earlier).map_err(fail)?,

@@ -1,11 +1,11 @@
 //! The mapping file as written: serde types that mirror `sync.toml` table
 //! for table. Closed sets of words (`kind`, `direction`, `conflict`,
-//! `deletes`) are enums, so serde refuses anything else and toml points at
+//! `deletes`, `merges`) are enums, so serde refuses anything else and toml points at
 //! the line; what needs more than one table to check is left to
 //! `Config::from_raw`.
 
 use super::locate::Locator;
-use super::{ConfigError, ConflictPolicy, DeletePolicy, Direction, SystemKind};
+use super::{ConfigError, ConflictPolicy, DeletePolicy, Direction, MergePolicy, SystemKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -77,6 +77,8 @@ pub(super) struct RawPair {
     pub conflicts: BTreeMap<String, ConflictPolicy>,
     #[serde(default)]
     pub deletes: DeletePolicy,
+    #[serde(default)]
+    pub merges: MergePolicy,
     pub max_deletes: Option<RawLimit>,
     pub max_changes: Option<RawLimit>,
     pub fields: Option<Spanned<BTreeMap<String, String>>>,

@@ -174,6 +174,15 @@ pub fn write_rules(kind: SystemKind, object: ObjectKind) -> WriteRules {
     }
 }
 
+/// Two records of one account to merge into one: `kept`'s values win.
+/// `key` correlates the result with the input.
+#[derive(Debug, Clone)]
+pub struct MergeRequest {
+    pub key: String,
+    pub kept: String,
+    pub merged: String,
+}
+
 /// A record to delete. `key` correlates the result with the input.
 #[derive(Debug, Clone)]
 pub struct RecordRef {
@@ -309,6 +318,28 @@ pub trait Connector: Send + Sync {
     /// Pipedrive deletes them. A record already gone counts as deleted.
     fn delete(&self, object: ObjectKind, records: &[RecordRef]) -> Result<Vec<WriteResult>>;
 
+    /// Merges records of one account (at most `max_batch` merges): each
+    /// request's `merged` record goes into its `kept` one, whose values win.
+    /// A written outcome holds the resulting record, which may have a new
+    /// id (HubSpot gives a merge's result one; Pipedrive keeps `kept`'s).
+    fn merge(
+        &self,
+        object: ObjectKind,
+        merges: &[MergeRequest],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>>;
+
+    /// What became of records a full listing no longer holds: for each id
+    /// of `ids` that was merged into a live record, (that id, the record it
+    /// is now part of). Ids the vendor answers nothing for are left out:
+    /// as far as it tells, they were deleted.
+    fn resolve_merged(
+        &self,
+        object: ObjectKind,
+        ids: &[String],
+        fields: &[String],
+    ) -> Result<Vec<(String, Record)>>;
+
     /// The account's users who can own records.
     fn owners(&self) -> Result<Vec<Owner>>;
 
@@ -388,11 +419,7 @@ pub fn for_each_input<'a>(
 /// an association-only change): the record is known by its id alone, with
 /// no fields and no modified time.
 pub fn applied_without_body(id: &str) -> WriteOutcome {
-    WriteOutcome::Written(Record {
-        id: id.to_string(),
-        fields: crate::model::Fields::new(),
-        updated_ms: 0,
-    })
+    WriteOutcome::Written(Record::new(id, crate::model::Fields::new(), 0))
 }
 
 /// Builds the connectors for configured systems, in order. Every token is
@@ -615,11 +642,7 @@ mod tests {
             trace: trace.map(str::to_string),
             id: id.to_string(),
             values: values(pairs),
-            record: Ok(Record {
-                id: id.to_string(),
-                fields: Fields::new(),
-                updated_ms: 1,
-            }),
+            record: Ok(Record::new(id, Fields::new(), 1)),
         }
     }
 

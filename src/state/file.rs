@@ -2,7 +2,7 @@
 //! tombstones, versioned and written atomically) and the journal beside it
 //! (`journal.jsonl`: one synced line per applied batch), replayed on load.
 
-use super::links::{Link, PairState, PendingCreate, Unjournaled};
+use super::links::{Link, PairState, PendingCreate, PendingMerge, Unjournaled};
 use crate::files;
 use crate::model::Sided;
 use anyhow::{Context, Result, bail};
@@ -27,14 +27,16 @@ struct PairFile {
     links: Vec<Link>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pending: Vec<PendingCreate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merges: Vec<PendingMerge>,
     #[serde(default, skip_serializing_if = "Tombstones::is_empty")]
     tombstones: Tombstones,
 }
 
 /// One line of the journal: what changed in each pair since the line
 /// before. A link listed replaces whatever its records were linked to; an
-/// id under `unlinked` lost its link; `pending`, when present, is the
-/// pair's whole list of pending creates.
+/// id under `unlinked` lost its link; `pending` and `merges`, when present,
+/// are the pair's whole lists of pending creates and merges.
 #[derive(Serialize, Deserialize)]
 struct JournalLine<'a> {
     format: Cow<'a, str>,
@@ -52,6 +54,8 @@ struct PairChanges<'a> {
     tombstones: Tombstones,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<Cow<'a, [PendingCreate]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    merges: Option<Cow<'a, [PendingMerge]>>,
 }
 
 /// Tombstoned ids, as saved.
@@ -127,6 +131,7 @@ impl State {
                     .with_context(|| format!("two links share one record; {}", recover()))?,
             );
             pair.pending = saved.pending;
+            pair.pending_merges = saved.merges;
             pair.tombstones = Sided::new(saved.tombstones.left, saved.tombstones.right);
         }
         log::debug!(
@@ -202,6 +207,9 @@ impl State {
                     unlinked,
                     tombstones: Tombstones { left, right },
                     pending: changes.pending.then_some(Cow::Borrowed(&pair.pending[..])),
+                    merges: changes
+                        .merges
+                        .then_some(Cow::Borrowed(&pair.pending_merges[..])),
                 };
                 (Cow::Borrowed(name.as_str()), changes)
             })
@@ -243,6 +251,8 @@ impl State {
             links: &'a [Link],
             #[serde(skip_serializing_if = "<[PendingCreate]>::is_empty")]
             pending: &'a [PendingCreate],
+            #[serde(skip_serializing_if = "<[PendingMerge]>::is_empty")]
+            merges: &'a [PendingMerge],
             tombstones: TombstonesRef<'a>,
         }
         #[derive(Serialize)]
@@ -258,6 +268,7 @@ impl State {
                 let file = PairRef {
                     links: &pair.links,
                     pending: &pair.pending,
+                    merges: &pair.pending_merges,
                     tombstones: TombstonesRef { left, right },
                 };
                 (name.as_str(), file)
@@ -297,6 +308,9 @@ fn replay(pair: &mut PairState, changes: PairChanges) {
     if let Some(pending) = changes.pending {
         pair.pending = pending.into_owned();
     }
+    if let Some(merges) = changes.merges {
+        pair.pending_merges = merges.into_owned();
+    }
 }
 
 #[cfg(test)]
@@ -315,6 +329,15 @@ mod tests {
         pair.link("2", "b");
         pair.link("3", "b");
         assert!(pair.by_left("2").is_none(), "b moved to 3");
+        // A link follows a merge with its base.
+        pair.link("4", "d").base.left.insert("email", "d@y.z");
+        let moved = pair.move_link(
+            &Sided::new("4".into(), "d".into()),
+            &Sided::new("5".into(), "d".into()),
+        );
+        assert!(moved && pair.by_left("4").is_none());
+        assert_eq!(pair.by_right("d").unwrap().base.left["email"], *"d@y.z");
+        pair.unlink("5");
         assert_eq!(pair.by_right("b").unwrap().left, "3");
         state.save(&State::path(&dir)).unwrap();
         let loaded = State::load(&State::path(&dir)).unwrap();
@@ -357,6 +380,12 @@ mod tests {
             .left
             .insert("email", "new@x.io");
         pair.bury("9", "y");
+        // A merge is journaled before it is sent.
+        pair.add_pending_merge(crate::state::PendingMerge {
+            target: Side::Right,
+            merged: "m2".into(),
+            kept: "m1".into(),
+        });
         state.journal(&path).unwrap();
         // The run is killed while appending the next line.
         std::fs::OpenOptions::new()
@@ -372,6 +401,7 @@ mod tests {
             assert_eq!(pair.by_left("1").unwrap().base.left["email"], *"1@x.io");
             assert_eq!(pair.by_right("z").unwrap().base.left["email"], *"new@x.io");
             assert!(pair.by_left("9").is_none() && pair.is_tombstoned(Side::Right, "y"));
+            assert_eq!(pair.pending_merges()[0].merged, "m2");
             assert_eq!(pair.len(), 2);
         };
         check(&State::load(&path).unwrap());

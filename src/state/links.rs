@@ -42,6 +42,19 @@ pub struct PendingCreate {
     pub fields: Fields,
 }
 
+/// A merge that was sent but whose answer was never recorded. The next run
+/// asks whether `merged` still exists before planning it again, so a merge
+/// that happened is found, never repeated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMerge {
+    /// The side the records were merged on.
+    pub target: Side,
+    /// The record merged away.
+    pub merged: String,
+    /// The record it was merged into.
+    pub kept: String,
+}
+
 /// Record id → position in a link list, without a second copy of the id: the
 /// id's 64-bit hash finds the position, and the link there is checked to
 /// hold that id. The rare id whose hash another id already holds goes to
@@ -137,6 +150,7 @@ pub(super) struct Unjournaled {
     /// Tombstones added, as in `PairState::tombstones`.
     pub(super) tombstones: Sided<BTreeSet<String>>,
     pub(super) pending: bool,
+    pub(super) merges: bool,
 }
 
 impl Unjournaled {
@@ -144,6 +158,7 @@ impl Unjournaled {
         self.touched.is_empty()
             && self.tombstones.iter().all(|(_, ids)| ids.is_empty())
             && !self.pending
+            && !self.merges
     }
 }
 
@@ -156,6 +171,7 @@ pub struct PairState {
     by_left: IdIndex,
     by_right: IdIndex,
     pub(super) pending: Vec<PendingCreate>,
+    pub(super) pending_merges: Vec<PendingMerge>,
     /// What changed since the journal was last written.
     pub(super) unjournaled: Unjournaled,
     /// Records whose link ended because its partner was deleted (left ids,
@@ -249,9 +265,14 @@ impl PairState {
     pub fn bury(&mut self, left: &str, right: &str) {
         self.unlink(left);
         for (side, id) in Sided::new(left, right).iter() {
-            self.tombstones[side].insert(id.to_string());
-            self.unjournaled.tombstones[side].insert(id.to_string());
+            self.tombstone(side, id);
         }
+    }
+
+    /// Remembers a record that must never be copied across (see `bury`).
+    pub fn tombstone(&mut self, side: Side, id: &str) {
+        self.tombstones[side].insert(id.to_string());
+        self.unjournaled.tombstones[side].insert(id.to_string());
     }
 
     /// Creates sent but not confirmed.
@@ -309,6 +330,43 @@ impl PairState {
             }
         };
         &mut self.links[at]
+    }
+
+    /// Merges sent but not confirmed.
+    pub fn pending_merges(&self) -> &[PendingMerge] {
+        &self.pending_merges
+    }
+
+    /// Journals a merge before it is sent.
+    pub fn add_pending_merge(&mut self, merge: PendingMerge) {
+        self.pending_merges
+            .retain(|m| !(m.target == merge.target && m.merged == merge.merged));
+        self.pending_merges.push(merge);
+        self.unjournaled.merges = true;
+    }
+
+    /// Forgets a journaled merge once its outcome is known.
+    pub fn remove_pending_merge(&mut self, target: Side, merged: &str) {
+        let before = self.pending_merges.len();
+        self.pending_merges
+            .retain(|m| !(m.target == target && m.merged == merged));
+        self.unjournaled.merges |= self.pending_merges.len() != before;
+    }
+
+    /// Moves the link holding `was` to the records `now`, keeping its base:
+    /// the records it linked were merged into those. Returns false if no
+    /// link holds exactly `was`.
+    pub fn move_link(&mut self, was: &Sided<String>, now: &Sided<String>) -> bool {
+        let Some(at) = self
+            .left_position(&was.left, &self.links)
+            .filter(|&at| self.links[at].right == was.right)
+        else {
+            return false;
+        };
+        let base = std::mem::take(&mut self.links[at].base);
+        self.remove_at(at);
+        self.link(&now.left, &now.right).base = base;
+        true
     }
 
     /// The link of `left`, to change its base.

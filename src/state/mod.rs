@@ -20,7 +20,7 @@ mod links;
 mod lock;
 
 pub use file::State;
-pub use links::{Base, Link, PairState, PendingCreate};
+pub use links::{Base, Link, PairState, PendingCreate, PendingMerge};
 pub use lock::{LockHeld, RunLock};
 
 /// A fresh private directory for one test.

@@ -10,6 +10,7 @@ mod hub;
 mod hubspot_sync;
 mod init;
 mod interrupts;
+mod merges;
 mod organizations;
 mod pipedrive_sync;
 mod pipedrive_writes;

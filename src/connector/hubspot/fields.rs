@@ -6,9 +6,9 @@
 //! `companies`) and are written as `Relink`s. It makes no request.
 
 use super::HubSpot;
-use super::api::*;
+use super::api::ApiObject;
 use crate::connector::http::ApiError;
-use crate::model::{Fields, ObjectKind, Record, set_field};
+use crate::model::{Fields, Identity, ObjectKind, Record, set_field};
 use crate::timestamp;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,6 +204,41 @@ pub(super) fn without_relations(
         .collect()
 }
 
+/// The ids merged into a record, `;`-separated: set on the record a merge
+/// makes (which has a new id; the merged ids still resolve to it).
+/// https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/guide#merge-contacts
+pub(super) const MERGED_IDS: &str = "hs_merged_object_ids";
+/// A contact's other emails, `;`-separated and read-only: where a merge
+/// puts the merged contact's email, and where users add secondary ones.
+pub(super) const ADDITIONAL_EMAILS: &str = "hs_additional_emails";
+
+/// What a record is known by besides its id and mapped values: the ids
+/// merged into it, and a contact's additional emails (as more values of
+/// `email`).
+fn identity_of(api: &ApiObject) -> Identity {
+    let listed = |name: &str| -> Vec<String> {
+        api.properties
+            .get(name)
+            .map(value_text)
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    Identity {
+        merged_from: listed(MERGED_IDS)
+            .into_iter()
+            .filter(|id| *id != api.id)
+            .collect(),
+        also: listed(ADDITIONAL_EMAILS)
+            .into_iter()
+            .map(|email| ("email".to_string(), email))
+            .collect(),
+    }
+}
+
 /// The modified-time property: contacts keep the older name; deals and
 /// companies have `hs_lastmodifieddate`.
 pub(super) fn modified_property(object: ObjectKind) -> &'static str {
@@ -232,6 +267,11 @@ impl HubSpot {
             .cloned()
             .collect();
         props.push(modified_property(object).to_string());
+        // What the record is known by besides its values (`identity_of`).
+        props.push(MERGED_IDS.to_string());
+        if object == ObjectKind::Contacts && fields.iter().any(|f| f == "email") {
+            props.push(ADDITIONAL_EMAILS.to_string());
+        }
         props.sort();
         props.dedup();
         props
@@ -242,11 +282,8 @@ impl HubSpot {
         api: &ApiObject,
         fields: &[String],
     ) -> Result<Record, ApiError> {
-        let mut record = Record {
-            id: api.id.clone(),
-            fields: Fields::new(),
-            updated_ms: 0,
-        };
+        let mut record = Record::new(api.id.clone(), Fields::new(), 0);
+        record.set_identity(identity_of(api));
         for field in fields {
             if let Some(value) = api.properties.get(field) {
                 set_field(&mut record.fields, field, &value_text(value));

@@ -1,9 +1,11 @@
 //! What HubSpot's answers say about its limits and refusals, for the shared
-//! HTTP client (`http::Vendor`): the `X-HubSpot-RateLimit-*` headers, the
+//! HTTP client (`http::VendorAnswers`): the `X-HubSpot-RateLimit-*` headers, the
 //! per-second search limit and the `message` of its error bodies. Nothing
 //! else here: no request is made.
 
-use crate::connector::http::{Role, Vendor, Window, header_number, message_at, retry_after_header};
+use crate::connector::http::{
+    Role, VendorAnswers, Window, header_number, message_at, retry_after_header,
+};
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ fn interval(headers: &HeaderMap, default_span: Duration) -> Duration {
         .map_or(default_span, |ms| Duration::from_millis(ms as u64))
 }
 
-impl Vendor for HubSpotLimits {
+impl VendorAnswers for HubSpotLimits {
     /// The account's maximum over its interval, and, where an answer
     /// reports one, its per-second limit as a second window (which also
     /// paces the search endpoints).

@@ -24,17 +24,24 @@ mod limits;
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
     AnsweredError, AnsweredRecord, Capabilities, Connector, Dependency, FieldDescription,
-    FieldInfo, FieldType, Listed, Meaning, NewRecord, OptionDescription, Page, RecordRef,
-    RecordUpdate, SentInput, WriteOutcome, WriteResult, applied_without_body, for_each_input,
-    match_answers,
+    FieldInfo, FieldType, Listed, Meaning, MergeRequest, NewRecord, OptionDescription, Page,
+    RecordRef, RecordUpdate, SentInput, WriteOutcome, WriteResult, applied_without_body,
+    for_each_input, match_answers,
 };
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
 use anyhow::{Context, Result};
-use api::*;
-use fields::*;
+use api::{
+    ApiObject, ApiOwner, AssociateInput, AssociationsInput, AssociationsPage, BatchInput,
+    BatchResponse, CreateInput, DissociateInput, IdInput, Pipeline, Property, ReadInput,
+    SearchPage, UpdateInput, UpsertInput,
+};
 pub use fields::{COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, PRIMARY_COMPANY_FIELD};
+use fields::{
+    Relink, modified_property, relation_of, relation_targets, relations, set_relations, type_name,
+    value_text, without_relations,
+};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -502,6 +509,67 @@ impl Connector for HubSpot {
                 None => Err(e).with_context(|| format!("archiving {object} on {}", self.system())),
             },
         }
+    }
+
+    fn merge(
+        &self,
+        object: ObjectKind,
+        merges: &[MergeRequest],
+        fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        let path = format!("{}/merge", self.objects_path(object)?);
+        let mut results = Vec::new();
+        for m in merges {
+            let body = json!({"primaryObjectId": m.kept, "objectIdToMerge": m.merged});
+            // Not repeated once sent: a merge that happened cannot be made
+            // again; the next run finds it through `hs_merged_object_ids`.
+            let outcome = match self.http.post(&path, &body, Repeat::OnlyIfUnsent) {
+                Ok(reply) => match self.parse::<ApiObject>(reply.body, "merge answer") {
+                    Ok(api) => match Self::to_record(object, &api, fields) {
+                        Ok(record) => WriteOutcome::Written(record),
+                        Err(e) => {
+                            WriteOutcome::Unknown(format!("its answer could not be read ({e})"))
+                        }
+                    },
+                    Err(e) => WriteOutcome::Unknown(format!("its answer could not be read ({e})")),
+                },
+                Err(ApiError::Malformed { detail, .. }) => {
+                    WriteOutcome::Unknown(format!("its answer could not be read ({detail})"))
+                }
+                Err(ApiError::Rejected {
+                    status, message, ..
+                }) => WriteOutcome::Refused(format!("{status}: {message}")),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("merging {object} on {}", self.system()));
+                }
+            };
+            results.push(WriteResult {
+                key: m.key.clone(),
+                outcome,
+            });
+        }
+        Ok(results)
+    }
+
+    /// A merged id still resolves on a batch read, to the record the merge
+    /// made, which names it in `hs_merged_object_ids`.
+    fn resolve_merged(
+        &self,
+        object: ObjectKind,
+        ids: &[String],
+        fields: &[String],
+    ) -> Result<Vec<(String, Record)>> {
+        let answered = self.read(object, ids, fields)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let survivor = answered
+                    .iter()
+                    .find(|r| r.id != *id && r.merged_from().contains(id))?;
+                Some((id.clone(), survivor.clone()))
+            })
+            .collect())
     }
 
     fn owners(&self) -> Result<Vec<Owner>> {

@@ -5,12 +5,12 @@
 //! `Record` and of values back into a request body.
 //! It makes no request of its own but the fields API read (`metadata`).
 
-use super::api::*;
+use super::api::{Contact, ContactEntry, Entity, Field};
 use super::{MAX_CUSTOM_FIELDS, Pipedrive};
 use crate::config::ConfigError;
 use crate::connector::http::ApiError;
 use crate::connector::{Connector, Required, WriteRules};
-use crate::model::{Fields, ObjectKind, Record, set_field};
+use crate::model::{Fields, Identity, ObjectKind, Record, set_field};
 use crate::timestamp;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
@@ -356,13 +356,18 @@ impl Pipedrive {
         entity: &Entity,
         fields: &[(String, FieldKind)],
     ) -> Result<Record, ApiError> {
-        let mut record = Record {
-            id: entity.id.to_string(),
-            fields: Fields::new(),
-            updated_ms: 0,
-        };
+        let mut record = Record::new(entity.id.to_string(), Fields::new(), 0);
         for (name, kind) in fields {
             set_field(&mut record.fields, name, &read_value(entity, name, kind));
+            if let FieldKind::Primary("emails") = kind {
+                record.set_identity(Identity {
+                    merged_from: Vec::new(),
+                    also: secondary_emails(entity)
+                        .into_iter()
+                        .map(|email| (name.clone(), email))
+                        .collect(),
+                });
+            }
         }
         record.updated_ms = entity
             .update_time
@@ -557,6 +562,23 @@ pub(super) fn entry_value(entry: &ContactEntry) -> Option<&str> {
         ContactEntry::Read(c) => Some(&c.value),
         ContactEntry::Raw(v) => v.get("value").and_then(Value::as_str),
     }
+}
+
+/// A person's emails other than the primary one: each is an identity of
+/// the person as much as the primary is (a merge moves the merged person's
+/// emails here).
+pub(super) fn secondary_emails(entity: &Entity) -> Vec<String> {
+    let entries = contact_entries(entity.rest.get("emails")).unwrap_or_default();
+    let primary = primary_index(&entries);
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != primary)
+        .filter_map(|(_, e)| entry_value(e))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The entry marked primary, else the first ("if none are marked as

@@ -1,17 +1,19 @@
 //! What Pipedrive's answers say about its limits and refusals, for the
-//! shared HTTP client (`http::Vendor`): the `x-ratelimit-*` headers of its
+//! shared HTTP client (`http::VendorAnswers`): the `x-ratelimit-*` headers of its
 //! two-second burst window (a search answer's describe the search window),
 //! the firewall in front of it, and the `error` of its error bodies. Nothing
 //! else here: no request is made.
 
-use crate::connector::http::{Role, Vendor, Window, header_number, message_at, retry_after_header};
+use crate::connector::http::{
+    Role, VendorAnswers, Window, header_number, message_at, retry_after_header,
+};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
 
 pub struct PipedriveLimits;
 
-impl Vendor for PipedriveLimits {
+impl VendorAnswers for PipedriveLimits {
     /// `x-ratelimit-limit` over the burst window (Pipedrive names no span).
     fn reported_limits(
         &self,

@@ -18,8 +18,8 @@ mod limits;
 
 use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use super::{
-    Capabilities, Connector, FieldDescription, FieldInfo, FieldType, Listed, Meaning, NewRecord,
-    OptionDescription, Page, RecordRef, RecordUpdate, WriteOutcome, WriteResult,
+    Capabilities, Connector, FieldDescription, FieldInfo, FieldType, Listed, Meaning, MergeRequest,
+    NewRecord, OptionDescription, Page, RecordRef, RecordUpdate, WriteOutcome, WriteResult,
     applied_without_body,
 };
 use crate::config::{ConfigError, SystemConfig};
@@ -27,9 +27,9 @@ use crate::model::{ObjectKind, Owner, Record};
 use crate::secret::Secret;
 use crate::timestamp;
 use anyhow::{Context, Result};
-use api::*;
+use api::{Entity, Field, ListPage, Named, One, User};
 pub use fields::write_rules;
-use fields::*;
+use fields::{FieldKind, PersonParts, builtins, custom_fields_query, text};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -404,6 +404,66 @@ impl Connector for Pipedrive {
                 })
             })
             .collect()
+    }
+
+    /// `PUT /v1/{persons|organizations|deals}/{id}/merge` with
+    /// `merge_with_id`: the record `merge_with_id` names keeps its id and
+    /// wins conflicts; the other is gone. v2 has no merge.
+    fn merge(
+        &self,
+        object: ObjectKind,
+        merges: &[MergeRequest],
+        _fields: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        let collection = Self::collection(object)?;
+        let mut results = Vec::new();
+        for m in merges {
+            let Ok(kept) = m.kept.parse::<i64>() else {
+                results.push(WriteResult {
+                    key: m.key.clone(),
+                    outcome: WriteOutcome::Refused(format!("`{}` is not a Pipedrive id", m.kept)),
+                });
+                continue;
+            };
+            let path = format!("/api/v1/{collection}/{}/merge", m.merged);
+            let body = serde_json::json!({ "merge_with_id": kept });
+            // Not repeated once sent: the merged record is gone after it.
+            let outcome = match self
+                .http
+                .send("PUT", &path, &[], Some(&body), Repeat::OnlyIfUnsent)
+            {
+                // The answer is a v1 record; the survivor is `kept`, whose
+                // fields the next pull reads.
+                Ok(_) => applied_without_body(&m.kept),
+                Err(ApiError::Malformed { detail, .. }) => {
+                    WriteOutcome::Unknown(format!("its answer could not be read ({detail})"))
+                }
+                Err(ApiError::Rejected {
+                    status, message, ..
+                }) => WriteOutcome::Refused(format!("{status}: {message}")),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("merging {object} on {}", self.system()));
+                }
+            };
+            results.push(WriteResult {
+                key: m.key.clone(),
+                outcome,
+            });
+        }
+        Ok(results)
+    }
+
+    /// Pipedrive answers a merged-away id as it answers a deleted one: the
+    /// engine tells a merge by the record's match values (emails) now held
+    /// by another record.
+    fn resolve_merged(
+        &self,
+        _object: ObjectKind,
+        _ids: &[String],
+        _fields: &[String],
+    ) -> Result<Vec<(String, Record)>> {
+        Ok(Vec::new())
     }
 
     fn owners(&self) -> Result<Vec<Owner>> {

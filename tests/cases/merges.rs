@@ -1,0 +1,512 @@
+//! Identity that follows the CRM, end to end between HubSpot and Pipedrive:
+//! a merge in either account (HubSpot: a new id; Pipedrive: the survivor
+//! keeps its id) moves links instead of deleting or creating records, under
+//! either `deletes` policy; the second partner of a merged record is
+//! reported, or merged too with `merges = "propagate"` (also when the merge
+//! answer is lost); every email of a record pairs it; and a soak of random
+//! merges, edits and creates on both sides.
+
+use crate::support::fake_hubspot::FakeHubSpot;
+use crate::support::fake_pipedrive::FakePipedrive;
+use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
+use crate::support::server::Fault;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A HubSpot account `hs` and a Pipedrive account `pd` whose contacts and
+/// persons are one pair, `people`, matched by email.
+struct People {
+    hs: FakeHubSpot,
+    pd: FakePipedrive,
+    work: Workdir,
+}
+
+impl People {
+    fn new(deletes: &str, merges: &str) -> People {
+        let hs = FakeHubSpot::start(US_TOKEN);
+        let pd = FakePipedrive::start(PD_TOKEN);
+        pd.set_rate_limit(10_000, 2_000);
+        let work = super::hubspot_and_pipedrive(
+            &hs,
+            &pd,
+            &format!(
+                r#"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+deletes = "{deletes}"
+merges = "{merges}"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+"#
+            ),
+        );
+        People { hs, pd, work }
+    }
+
+    /// `n` contacts on HubSpot, p{i}@example.com, First{i} Last{i}, synced
+    /// to Pipedrive; their HubSpot ids.
+    fn synced(deletes: &str, merges: &str, n: usize) -> (People, Vec<String>) {
+        let m = People::new(deletes, merges);
+        let ids = (0..n)
+            .map(|i| {
+                m.hs.seed(
+                    "contacts",
+                    &[
+                        ("email", &format!("p{i}@example.com")),
+                        ("firstname", &format!("First{i}")),
+                        ("lastname", &format!("Last{i}")),
+                    ],
+                )
+            })
+            .collect();
+        m.work.run(&["sync"]).expect(0);
+        assert_eq!(m.pd.persons().len(), n);
+        (m, ids)
+    }
+
+    /// The one live person holding `email` among its emails.
+    #[track_caller]
+    fn person(&self, email: &str) -> Value {
+        let found: Vec<Value> = self
+            .pd
+            .persons()
+            .into_iter()
+            .filter(|p| emails_of(p).contains(&email.to_lowercase()))
+            .collect();
+        assert_eq!(found.len(), 1, "one person with {email}: {found:#?}");
+        found[0].clone()
+    }
+
+    fn person_id(&self, email: &str) -> i64 {
+        self.person(email)["id"].as_i64().expect("a person id")
+    }
+
+    /// The one live contact holding `email` (its own or an additional one).
+    #[track_caller]
+    fn contact(&self, email: &str) -> String {
+        let found: Vec<String> = self
+            .hs
+            .records("contacts")
+            .into_iter()
+            .filter(|c| contact_emails(&c.properties).contains(&email.to_lowercase()))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(found.len(), 1, "one contact with {email}");
+        found[0].clone()
+    }
+
+    fn reset_requests(&self) {
+        self.hs.server().reset_requests();
+        self.pd.server().reset_requests();
+    }
+
+    fn writes(&self) -> usize {
+        self.hs.server().write_request_count() + self.pd.server().write_request_count()
+    }
+
+    /// A full sync exits 0 and writes nothing; returns its output.
+    #[track_caller]
+    fn full_sync_writes_nothing(&self) -> String {
+        self.hs.server().clear_faults();
+        self.pd.server().clear_faults();
+        self.reset_requests();
+        let run = self.work.run(&["sync", "--full"]).expect(0);
+        assert_eq!(
+            self.writes(),
+            0,
+            "writes: hs {:?} pd {:?}\n{}",
+            self.hs.server().counts_by_endpoint(),
+            self.pd.server().counts_by_endpoint(),
+            run.stdout
+        );
+        run.stdout
+    }
+}
+
+/// A person's emails, lowercased.
+fn emails_of(person: &Value) -> BTreeSet<String> {
+    person["emails"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["value"].as_str())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A contact's `email` and `hs_additional_emails`, lowercased.
+fn contact_emails(properties: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let additional = properties
+        .get("hs_additional_emails")
+        .map(String::as_str)
+        .unwrap_or("");
+    properties
+        .get("email")
+        .map(String::as_str)
+        .into_iter()
+        .chain(additional.split(';'))
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+#[test]
+fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_second_partner() {
+    for deletes in ["ignore", "propagate"] {
+        let (m, ids) = People::synced(deletes, "report", 5);
+        let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
+        // p2 merged into p1 (the primary): a new contact, renamed since.
+        let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
+        m.hs.edit("contacts", &merged, &[("firstname", "Merged")]);
+
+        // The incremental run sees the new record and follows the merge.
+        let run = m.work.run(&["sync"]).expect(0);
+        let notice = format!(
+            "hs {} was merged into hs {merged}; pd {pd2} faces the same record as pd {pd1}",
+            ids[2]
+        );
+        assert!(run.stdout.contains(&notice), "{deletes}: {}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!(
+                "hs {} was merged into hs {merged}; the link follows",
+                ids[1]
+            )),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(
+            m.pd.persons().len(),
+            5,
+            "{deletes}: nothing deleted or created"
+        );
+        assert_eq!(m.hs.records("contacts").len(), 4);
+        assert_eq!(m.person("p1@example.com")["first_name"], json!("Merged"));
+        assert!(
+            m.pd.person(pd2)
+                .is_some_and(|p| p["is_deleted"] != json!(true))
+        );
+
+        // A full run sees p1 and p2 gone: still no delete and no create,
+        // the notice again, and nothing written.
+        let stdout = m.full_sync_writes_nothing();
+        assert!(stdout.contains(&notice), "{stdout}");
+        assert_eq!(m.pd.persons().len(), 5);
+        assert_eq!(m.hs.records("contacts").len(), 4);
+        // Once the partners are merged in Pipedrive too, the notice is gone.
+        m.pd.merge("persons", pd2, pd1);
+        let stdout = m.full_sync_writes_nothing();
+        assert!(stdout.contains("the old link is dropped"), "{stdout}");
+        let stdout = m.full_sync_writes_nothing();
+        assert!(stdout.contains("nothing to do"), "{stdout}");
+        assert_eq!(m.hs.records("contacts").len(), 4);
+        assert_eq!(m.pd.persons().len(), 4);
+    }
+}
+
+#[test]
+fn a_pipedrive_merge_keeps_the_survivors_link_deletes_and_creates_nothing_and_reports_the_second_partner()
+ {
+    for deletes in ["ignore", "propagate"] {
+        let (m, ids) = People::synced(deletes, "report", 5);
+        let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
+        // pd2 merged into pd1, which keeps its id and takes pd2's email;
+        // then renamed.
+        assert_eq!(m.pd.merge("persons", pd2, pd1), pd1);
+        m.pd.edit_person(pd1, json!({"name": "Merged Last1"}));
+
+        m.work.run(&["sync"]).expect(0);
+        let run = m.work.run(&["sync", "--full"]).expect(0);
+        let notice = format!(
+            "pd {pd2} was merged into pd {pd1}; hs {} faces the same record as hs {}",
+            ids[2], ids[1]
+        );
+        assert!(run.stdout.contains(&notice), "{deletes}: {}", run.stdout);
+        assert_eq!(
+            m.hs.records("contacts").len(),
+            5,
+            "{deletes}: nothing deleted"
+        );
+        assert_eq!(m.pd.persons().len(), 4, "nothing created");
+        let p1 = m.hs.record("contacts", &ids[1]).expect("p1");
+        assert_eq!(p1.properties["firstname"], "Merged", "the survivor's edit");
+        let stdout = m.full_sync_writes_nothing();
+        assert!(stdout.contains(&notice), "{stdout}");
+        assert_eq!(m.hs.records("contacts").len(), 5);
+    }
+}
+
+#[test]
+fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
+    // A HubSpot merge: the partners are merged in Pipedrive too.
+    let (m, ids) = People::synced("propagate", "propagate", 4);
+    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
+    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
+    let run = m.work.run(&["sync"]).expect(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "pd {pd2} faces the same record as pd {pd1}: merging it"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(m.pd.persons().len(), 3);
+    let survivor = m.person("p2@example.com");
+    assert_eq!(survivor["id"], json!(pd1), "pd1's values won");
+    assert!(emails_of(&survivor).contains("p1@example.com"));
+    assert_eq!(m.contact("p2@example.com"), merged);
+    let stdout = m.full_sync_writes_nothing();
+    assert!(!stdout.contains("merge"), "{stdout}");
+
+    // A Pipedrive merge: the partners are merged in HubSpot, whose answer
+    // is lost after the merge is made.
+    let (m, ids) = People::synced("ignore", "propagate", 4);
+    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
+    m.pd.merge("persons", pd2, pd1);
+    m.hs.server().inject("/merge", 1, Fault::CommitThenDrop);
+    let run = m.work.run(&["sync", "--full"]);
+    assert_eq!(run.code, 5, "a lost answer stops the run\n{}", run.stderr);
+    let merged = m.contact("p1@example.com");
+    assert!(!ids.contains(&merged), "HubSpot made a new record");
+    assert_eq!(m.contact("p2@example.com"), merged);
+    m.reset_requests();
+    m.work.run(&["sync"]).expect(0);
+    let merges = super::requests_matching(&m.hs.server().counts_by_endpoint(), "/merge");
+    assert_eq!(merges, 0, "the merge that happened is found, not repeated");
+    assert_eq!(m.hs.records("contacts").len(), 3);
+    assert_eq!(m.pd.persons().len(), 3);
+    m.hs.edit("contacts", &merged, &[("lastname", "Followed")]);
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(m.person("p1@example.com")["last_name"], json!("Followed"));
+    let stdout = m.full_sync_writes_nothing();
+    assert!(!stdout.contains("merge"), "{stdout}");
+}
+
+#[test]
+fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
+    let m = People::new("ignore", "report");
+    for i in 0..9 {
+        m.hs.seed(
+            "contacts",
+            &[
+                ("email", &format!("p{i}@example.com")),
+                ("firstname", &format!("First{i}")),
+                ("lastname", &format!("Last{i}")),
+            ],
+        );
+    }
+    // A tenth contact with a second email, as a merge leaves it.
+    let ten = m.hs.seed(
+        "contacts",
+        &[
+            ("email", "p9x@example.com"),
+            ("firstname", "Ten"),
+            ("lastname", "Nine"),
+        ],
+    );
+    let old = m.hs.seed(
+        "contacts",
+        &[("email", "old0@example.com"), ("firstname", "Ten")],
+    );
+    let ten = m.hs.merge("contacts", &ten, &old);
+    // A person known only by that second email, and one whose work email
+    // comes first and whose second email is p1's.
+    m.pd.seed_person(json!({
+        "name": "Ten Nine",
+        "emails": [{"value": "old0@example.com", "primary": true, "label": "work"}],
+    }));
+    m.pd.seed_person(json!({
+        "name": "First1 Last1",
+        "emails": [
+            {"value": "first1@corp.example", "primary": true, "label": "work"},
+            {"value": "p1@example.com", "primary": false, "label": "home"},
+        ],
+    }));
+
+    let run = m.work.run(&["sync"]).expect(0);
+    assert_eq!(m.hs.records("contacts").len(), 10, "{}", run.stdout);
+    assert_eq!(
+        m.pd.persons().len(),
+        10,
+        "10 in, 10 out, not 12: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("2 linked"), "{}", run.stdout);
+    // Each side keeps its own primary email and every other entry.
+    let p1 = m.person("p1@example.com");
+    assert_eq!(
+        emails_of(&p1),
+        BTreeSet::from([
+            "first1@corp.example".to_string(),
+            "p1@example.com".to_string()
+        ])
+    );
+    assert_eq!(m.contact("old0@example.com"), ten);
+    assert_eq!(m.contact("p9x@example.com"), ten);
+    m.full_sync_writes_nothing();
+    // Edits flow between the records paired by a second email.
+    m.pd.edit_person(p1["id"].as_i64().unwrap(), json!({"name": "Renamed Last1"}));
+    m.hs.edit("contacts", &ten, &[("lastname", "Tenth")]);
+    m.work.run(&["sync"]).expect(0);
+    let c1 = m.contact("p1@example.com");
+    assert_eq!(
+        m.hs.record("contacts", &c1).unwrap().properties["firstname"],
+        "Renamed"
+    );
+    assert_eq!(m.person("old0@example.com")["last_name"], json!("Tenth"));
+    m.full_sync_writes_nothing();
+}
+
+/// A small deterministic random source (xorshift64*), so the soak is the
+/// same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n.max(1)
+    }
+}
+
+#[test]
+fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_duplicates_nothing() {
+    let m = People::new("propagate", "propagate");
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut next = 0usize;
+    // Every email ever created, and the first name last written for the
+    // person holding it.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for _ in 0..12 {
+        let email = format!("s{next}@example.com");
+        m.hs.seed(
+            "contacts",
+            &[
+                ("email", &email),
+                ("firstname", &format!("F{next}")),
+                ("lastname", "Soak"),
+            ],
+        );
+        names.insert(email, format!("F{next}"));
+        next += 1;
+    }
+    m.work.run(&["sync"]).expect(0);
+    for round in 0..5 {
+        // Each person is touched at most once a round, on one side.
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let pick = |rng: &mut Rng, touched: &mut BTreeSet<String>, on_hs: bool| {
+            let holders: Vec<BTreeSet<String>> = if on_hs {
+                m.hs.records("contacts")
+                    .iter()
+                    .map(|c| contact_emails(&c.properties))
+                    .collect()
+            } else {
+                m.pd.persons().iter().map(emails_of).collect()
+            };
+            let free: Vec<&BTreeSet<String>> =
+                holders.iter().filter(|e| e.is_disjoint(touched)).collect();
+            let chosen = free.get(rng.below(free.len()))?;
+            touched.extend(chosen.iter().cloned());
+            chosen.iter().next().cloned()
+        };
+        for op in 0..8 {
+            let on_hs = rng.below(2) == 0;
+            match rng.below(4) {
+                0 => {
+                    let email = format!("s{next}@example.com");
+                    let name = format!("N{round}x{op}");
+                    if on_hs {
+                        m.hs.seed(
+                            "contacts",
+                            &[
+                                ("email", &email),
+                                ("firstname", &name),
+                                ("lastname", "Soak"),
+                            ],
+                        );
+                    } else {
+                        m.pd.seed_person(json!({
+                            "name": format!("{name} Soak"),
+                            "emails": [{"value": email, "primary": true, "label": "work"}],
+                        }));
+                    }
+                    touched.insert(email.clone());
+                    names.insert(email, name);
+                    next += 1;
+                }
+                1 => {
+                    let (Some(kept), Some(gone)) = (
+                        pick(&mut rng, &mut touched, on_hs),
+                        pick(&mut rng, &mut touched, on_hs),
+                    ) else {
+                        continue;
+                    };
+                    if on_hs {
+                        m.hs.merge("contacts", &m.contact(&kept), &m.contact(&gone));
+                    } else {
+                        m.pd.merge("persons", m.person_id(&gone), m.person_id(&kept));
+                    }
+                    // The kept record's values win.
+                    let name = names[&kept].clone();
+                    let all: Vec<String> = names
+                        .iter()
+                        .filter(|(_, n)| **n == names[&gone])
+                        .map(|(e, _)| e.clone())
+                        .collect();
+                    for email in all {
+                        names.insert(email, name.clone());
+                    }
+                }
+                _ => {
+                    let Some(email) = pick(&mut rng, &mut touched, on_hs) else {
+                        continue;
+                    };
+                    let name = format!("E{round}x{op}");
+                    if on_hs {
+                        m.hs.edit("contacts", &m.contact(&email), &[("firstname", &name)]);
+                    } else {
+                        m.pd.edit_person(
+                            m.person_id(&email),
+                            json!({"name": format!("{name} Soak")}),
+                        );
+                    }
+                    let old = names[&email].clone();
+                    for n in names.values_mut().filter(|n| **n == old) {
+                        *n = name.clone();
+                    }
+                }
+            }
+        }
+        m.work.run(&["sync"]).expect(0);
+        m.work.run(&["sync", "--full"]).expect(0);
+        m.work.run(&["sync", "--full"]).expect(0);
+        m.full_sync_writes_nothing();
+        // No record lost, none duplicated, every edit landed.
+        let contacts = m.hs.records("contacts");
+        let persons = m.pd.persons();
+        assert_eq!(
+            contacts.len(),
+            persons.len(),
+            "round {round}: one person for each contact"
+        );
+        for (email, name) in &names {
+            let contact = m.contact(email);
+            let person = m.person(email);
+            let c = m.hs.record("contacts", &contact).unwrap();
+            assert_eq!(
+                &c.properties["firstname"], name,
+                "round {round}: {email} on hs"
+            );
+            assert_eq!(
+                person["first_name"],
+                json!(name),
+                "round {round}: {email} on pd"
+            );
+        }
+    }
+}
