@@ -166,6 +166,35 @@ impl Snapshot {
         self.fetched_at_ms = started_ms;
     }
 
+    /// Keeps what an earlier snapshot knew of the ids merged into records
+    /// this one still lists: a vendor that does not list them (Pipedrive)
+    /// was found to have merged them once (`pipeline::follow_identities`),
+    /// and a full pull must not forget it, or the merged record would look
+    /// deleted. Only records that name a merge are looked at.
+    pub fn keep_merges_of(&mut self, earlier: &Snapshot) {
+        let known: std::collections::HashMap<&str, &[String]> = earlier
+            .records
+            .iter()
+            .filter(|r| !r.merged_from().is_empty())
+            .map(|r| (r.id.as_str(), r.merged_from()))
+            .collect();
+        if known.is_empty() {
+            return;
+        }
+        for record in &mut self.records {
+            let Some(merged) = known.get(record.id.as_str()) else {
+                continue;
+            };
+            let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+            for id in *merged {
+                if !identity.merged_from.contains(id) {
+                    identity.merged_from.push(id.clone());
+                }
+            }
+            record.set_identity(identity);
+        }
+    }
+
     /// Folds in what this run wrote to the account, as the write answers
     /// gave it: a saved record's written values replace its old ones (the
     /// fields nobody wrote keep theirs), a new record is added, a deleted
