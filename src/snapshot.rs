@@ -291,3 +291,53 @@ impl Snapshot {
         Ok(snapshot)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Fields, Identity};
+
+    fn merged(id: &str, from: &[&str]) -> Record {
+        let mut r = Record::new(id, Fields::new(), 1);
+        r.set_identity(Identity {
+            merged_from: from.iter().map(|f| f.to_string()).collect(),
+            also: Vec::new(),
+        });
+        r
+    }
+
+    #[test]
+    fn merges_are_remembered_across_full_pulls_and_replace_what_they_merged() {
+        let fields = vec!["email".to_string()];
+        let plain = |id: &str| Record::new(id, Fields::new(), 1);
+        let earlier = Snapshot::new(
+            "pd",
+            ObjectKind::Persons,
+            fields.clone(),
+            vec![merged("1", &["2"]), plain("3")],
+            1,
+        );
+        // A full pull lists no merges (Pipedrive): what was learnt stays.
+        let mut full = Snapshot::new(
+            "pd",
+            ObjectKind::Persons,
+            fields.clone(),
+            vec![plain("1"), plain("3")],
+            2,
+        );
+        full.keep_merges_of(&earlier);
+        assert_eq!(full.records[0].merged_from(), ["2".to_string()]);
+        assert!(full.records[1].identity.is_none());
+        // An incremental pull bringing a merge's result drops what it merged.
+        let mut incremental = earlier.clone();
+        incremental.merge_changes(vec![merged("9", &["1", "3"])], 3);
+        let ids: Vec<&str> = incremental.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["9"]);
+        // Older snapshots, without identities, load as they are.
+        let json = serde_json::to_string(&full).unwrap();
+        assert!(json.contains("\"merged_from\":[\"2\"]"), "{json}");
+        let old = json.replace(",\"identity\":{\"merged_from\":[\"2\"]}", "");
+        let loaded: Snapshot = serde_json::from_str(&old).unwrap();
+        assert!(loaded.records.iter().all(|r| r.identity.is_none()));
+    }
+}

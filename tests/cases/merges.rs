@@ -601,3 +601,38 @@ primary_company = "link:companies"
     };
     assert!(stdout.contains(&notice), "{stdout}");
 }
+
+#[test]
+fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
+    let (m, ids) = People::synced("ignore", "propagate", 3);
+    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
+    m.hs.edit("contacts", &merged, &[("lastname", "Merged")]);
+    // One update and one merge: over a limit of one change.
+    m.reset_requests();
+    let run = m.work.run(&["sync", "--max-changes", "1"]);
+    assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(m.writes(), 0);
+    // A reviewed plan is applied exactly or not at all: the survivor
+    // changed since, so the merge is refused with the rest.
+    let plan = m.work.path("review.json");
+    let plan = plan.to_str().unwrap();
+    let run = m.work.run(&["diff", "--out", plan]).expect(3);
+    assert!(run.stdout.contains("merging it into"), "{}", run.stdout);
+    let saved = crate::support::harness::read(std::path::Path::new(plan));
+    assert!(
+        saved.contains("\"action\": \"merge\"") && saved.contains("\"version\": 2"),
+        "{saved}"
+    );
+    m.hs.edit("contacts", &merged, &[("firstname", "Later")]);
+    m.reset_requests();
+    let run = m.work.run(&["push", plan]);
+    assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("stale"), "{}", run.stderr);
+    assert_eq!(m.writes(), 0, "nothing written");
+    assert_eq!(m.pd.persons().len(), 3);
+    // Planned afresh, it goes through.
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(m.pd.persons().len(), 2);
+    assert_eq!(m.person("p2@example.com")["first_name"], json!("Later"));
+    m.full_sync_writes_nothing();
+}
