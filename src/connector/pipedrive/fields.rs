@@ -8,8 +8,8 @@
 use super::api::{Contact, ContactEntry, Entity, Field};
 use super::{MAX_CUSTOM_FIELDS, Pipedrive};
 use crate::config::ConfigError;
-use crate::connector::http::ApiError;
 use crate::connector::Connector;
+use crate::connector::http::ApiError;
 use crate::model::{Fields, Identity, ObjectKind, Record, set_field};
 use crate::timestamp;
 use crate::vendor::pipedrive_never_cleared;
