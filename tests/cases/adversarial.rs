@@ -2,10 +2,10 @@
 //! markers, plans pushed twice or after the run they planned, merges and
 //! forward references in one run, and exit codes of the runs cron sees.
 
-use super::TwoAccounts;
+use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
+use crate::support::harness::{Workdir, read};
 use crate::support::server::{Fault, Gate};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 /// reviewed plan's `push`, and the next run has nothing to do.
 #[test]
 fn a_text_value_shaped_like_a_forward_reference_is_copied_as_it_is() {
-    let t = TwoAccounts::new();
+    let t = super::two_accounts();
     let odd = "new:contacts:left:5";
-    let id = t.us.seed(
+    let id = t.hubspot("us").seed(
         "contacts",
         &[
             ("email", "odd@example.com"),
@@ -25,45 +25,53 @@ fn a_text_value_shaped_like_a_forward_reference_is_copied_as_it_is() {
             ("lastname", odd),
         ],
     );
-    t.work.run(&["sync"]).expect(0);
-    let copied = super::id_of(&t.eu, "contacts", "email", "odd@example.com");
+    t.run(&["sync"]).expect(0);
+    let copied = super::id_of(t.hubspot("eu"), "contacts", "email", "odd@example.com");
     assert_eq!(
-        t.eu.record("contacts", &copied).unwrap().properties["lastname"],
+        t.hubspot("eu")
+            .record("contacts", &copied)
+            .unwrap()
+            .properties["lastname"],
         odd
     );
-    t.assert_next_sync_writes_nothing();
+    t.assert_run_writes_nothing(&["sync"]);
 
     // The same through a reviewed plan.
-    t.us.edit("contacts", &id, &[("firstname", "new:deals:right:7")]);
-    t.work.run(&["diff", "--out", "plan.json"]).expect(3);
-    let run = t.work.run(&["push", "plan.json"]);
+    t.hubspot("us")
+        .edit("contacts", &id, &[("firstname", "new:deals:right:7")]);
+    t.run(&["diff", "--out", "plan.json"]).expect(3);
+    let run = t.run(&["push", "plan.json"]);
     let run = run.expect(0);
     assert!(!run.stdout.is_empty());
     assert_eq!(
-        t.eu.record("contacts", &copied).unwrap().properties["firstname"],
+        t.hubspot("eu")
+            .record("contacts", &copied)
+            .unwrap()
+            .properties["firstname"],
         "new:deals:right:7"
     );
-    t.assert_next_sync_writes_nothing();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 /// A HubSpot account `hs` and a Pipedrive account `pd` whose contacts and
 /// persons are one pair, `people`, matched by email, with `extra` lines in
 /// the pair's table.
 struct People {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
+    f: Fixture,
 }
 
 impl People {
+    fn hs(&self) -> &FakeHubSpot {
+        self.f.hubspot("hs")
+    }
+
+    fn pd(&self) -> &FakePipedrive {
+        self.f.pipedrive("pd")
+    }
+
     fn synced(extra: &str, n: usize) -> (People, Vec<String>) {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
-        let work = super::hubspot_and_pipedrive(
-            &hs,
-            &pd,
-            &format!(
+        let f = super::hs_and_pd()
+            .toml(&format!(
                 r#"
 [[pairs]]
 name = "people"
@@ -76,8 +84,9 @@ email = "email"
 firstname = "first_name"
 lastname = "last_name"
 "#
-            ),
-        );
+            ))
+            .build();
+        let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
         let ids = (0..n)
             .map(|i| {
                 hs.seed(
@@ -92,12 +101,12 @@ lastname = "last_name"
             .collect();
         work.run(&["sync"]).expect(0);
         assert_eq!(pd.persons().len(), n);
-        (People { hs, pd, work }, ids)
+        (People { f }, ids)
     }
 
     /// The ids of the live persons holding `email` among their emails.
     fn persons_with(&self, email: &str) -> Vec<i64> {
-        self.pd
+        self.pd()
             .persons()
             .into_iter()
             .filter(|p| {
@@ -119,12 +128,12 @@ lastname = "last_name"
 
     fn writes(&self) -> BTreeMap<String, usize> {
         let mut all = BTreeMap::new();
-        for (k, n) in self.hs.server().counts_by_endpoint() {
+        for (k, n) in self.hs().server().counts_by_endpoint() {
             if !k.starts_with("GET") && !k.ends_with("/search") {
                 all.insert(format!("hs {k}"), n);
             }
         }
-        for (k, n) in self.pd.server().counts_by_endpoint() {
+        for (k, n) in self.pd().server().counts_by_endpoint() {
             if !k.starts_with("GET") {
                 all.insert(format!("pd {k}"), n);
             }
@@ -133,17 +142,17 @@ lastname = "last_name"
     }
 
     fn reset(&self) {
-        self.hs.server().reset_requests();
-        self.pd.server().reset_requests();
+        self.hs().server().reset_requests();
+        self.pd().server().reset_requests();
     }
 
     /// A full sync exits 0 and writes nothing; returns its stdout.
     #[track_caller]
     fn full_sync_writes_nothing(&self) -> String {
         self.reset();
-        let run = self.work.run(&["sync", "--full"]).expect(0);
+        let run = self.f.work.run(&["sync", "--full"]).expect(0);
         assert_eq!(
-            self.hs.server().write_request_count() + self.pd.server().write_request_count(),
+            self.hs().server().write_request_count() + self.pd().server().write_request_count(),
             0,
             "{:?}\n{}",
             self.writes(),
@@ -160,31 +169,31 @@ lastname = "last_name"
 #[test]
 fn a_chain_of_hubspot_merges_between_two_runs_deletes_and_creates_nothing() {
     let (m, ids) = People::synced("deletes = \"propagate\"", 5);
-    let m1 = m.hs.merge("contacts", &ids[1], &ids[2]);
-    let m2 = m.hs.merge("contacts", &m1, &ids[3]);
-    m.hs.edit("contacts", &m2, &[("firstname", "Chained")]);
-    let run = m.work.run(&["sync"]).expect(0);
+    let m1 = m.hs().merge("contacts", &ids[1], &ids[2]);
+    let m2 = m.hs().merge("contacts", &m1, &ids[3]);
+    m.hs().edit("contacts", &m2, &[("firstname", "Chained")]);
+    let run = m.f.work.run(&["sync"]).expect(0);
     eprintln!("{}", run.stdout);
-    assert_eq!(m.pd.persons().len(), 5, "nothing deleted or created");
+    assert_eq!(m.pd().persons().len(), 5, "nothing deleted or created");
     let pd1 = m.person_id("p1@example.com");
-    assert_eq!(m.pd.person(pd1).unwrap()["first_name"], json!("Chained"));
+    assert_eq!(m.pd().person(pd1).unwrap()["first_name"], json!("Chained"));
     let stdout = m.full_sync_writes_nothing();
     eprintln!("{stdout}");
-    assert_eq!(m.pd.persons().len(), 5);
-    assert_eq!(m.hs.records("contacts").len(), 3);
+    assert_eq!(m.pd().persons().len(), 5);
+    assert_eq!(m.hs().records("contacts").len(), 3);
     // With the partners merged by crmsync, all three are one person.
     let (m, ids) = People::synced("deletes = \"propagate\"\nmerges = \"propagate\"", 5);
-    let m1 = m.hs.merge("contacts", &ids[1], &ids[2]);
-    m.hs.merge("contacts", &m1, &ids[3]);
-    let run = m.work.run(&["sync"]).expect(0);
+    let m1 = m.hs().merge("contacts", &ids[1], &ids[2]);
+    m.hs().merge("contacts", &m1, &ids[3]);
+    let run = m.f.work.run(&["sync"]).expect(0);
     eprintln!("{}", run.stdout);
-    assert_eq!(m.pd.persons().len(), 3, "{:#?}", m.pd.persons());
+    assert_eq!(m.pd().persons().len(), 3, "{:#?}", m.pd().persons());
     for email in ["p0@example.com", "p1@example.com", "p4@example.com"] {
         m.person_id(email);
     }
     m.full_sync_writes_nothing();
-    assert_eq!(m.pd.persons().len(), 3);
-    assert_eq!(m.hs.records("contacts").len(), 3);
+    assert_eq!(m.pd().persons().len(), 3);
+    assert_eq!(m.hs().records("contacts").len(), 3);
 }
 
 /// A Pipedrive merge under `direction = "left-to-right"` and `merges =
@@ -197,13 +206,13 @@ fn a_pipedrive_merge_under_left_to_right_never_writes_hubspot() {
         4,
     );
     let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    m.pd.merge("persons", pd2, pd1);
+    m.pd().merge("persons", pd2, pd1);
     m.reset();
-    let run = m.work.run(&["sync", "--full"]).expect(0);
+    let run = m.f.work.run(&["sync", "--full"]).expect(0);
     eprintln!("{}", run.stdout);
-    assert_eq!(m.hs.server().write_request_count(), 0, "{:?}", m.writes());
-    assert_eq!(m.hs.records("contacts").len(), 4);
-    assert!(m.hs.record("contacts", &ids[2]).is_some());
+    assert_eq!(m.hs().server().write_request_count(), 0, "{:?}", m.writes());
+    assert_eq!(m.hs().records("contacts").len(), 4);
+    assert!(m.hs().record("contacts", &ids[2]).is_some());
     // HubSpot's p2 is not copied again as a new person either.
     assert_eq!(m.persons_with("p2@example.com"), vec![pd1]);
     assert!(
@@ -213,7 +222,7 @@ fn a_pipedrive_merge_under_left_to_right_never_writes_hubspot() {
         run.stdout
     );
     m.full_sync_writes_nothing();
-    assert_eq!(m.pd.persons().len(), 3);
+    assert_eq!(m.pd().persons().len(), 3);
 }
 
 /// A linked person takes a second email that is a linked contact's own
@@ -224,7 +233,7 @@ fn a_pipedrive_merge_under_left_to_right_never_writes_hubspot() {
 fn a_second_email_already_linked_elsewhere_relinks_nothing() {
     let (m, ids) = People::synced("", 3);
     let (pd0, pd1) = (m.person_id("p0@example.com"), m.person_id("p1@example.com"));
-    m.pd.edit_person(
+    m.pd().edit_person(
         pd0,
         json!({"emails": [
             {"value": "p0@example.com", "primary": true, "label": "work"},
@@ -233,14 +242,14 @@ fn a_second_email_already_linked_elsewhere_relinks_nothing() {
     );
     let stdout = m.full_sync_writes_nothing();
     eprintln!("{stdout}");
-    m.hs.edit("contacts", &ids[1], &[("lastname", "Edited1")]);
-    m.hs.edit("contacts", &ids[0], &[("lastname", "Edited0")]);
-    m.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(m.pd.person(pd1).unwrap()["last_name"], json!("Edited1"));
-    assert_eq!(m.pd.person(pd0).unwrap()["last_name"], json!("Edited0"));
+    m.hs().edit("contacts", &ids[1], &[("lastname", "Edited1")]);
+    m.hs().edit("contacts", &ids[0], &[("lastname", "Edited0")]);
+    m.f.work.run(&["sync", "--full"]).expect(0);
+    assert_eq!(m.pd().person(pd1).unwrap()["last_name"], json!("Edited1"));
+    assert_eq!(m.pd().person(pd0).unwrap()["last_name"], json!("Edited0"));
     m.full_sync_writes_nothing();
 
-    let stranger = m.pd.seed_person(json!({
+    let stranger = m.pd().seed_person(json!({
         "name": "New Person",
         "first_name": "New",
         "last_name": "Person",
@@ -249,17 +258,20 @@ fn a_second_email_already_linked_elsewhere_relinks_nothing() {
             {"value": "p2@example.com", "primary": false, "label": "home"}
         ]
     }));
-    let run = m.work.run(&["sync", "--full"]);
+    let run = m.f.work.run(&["sync", "--full"]);
     eprintln!("{}\n{}", run.code, run.stdout);
-    let hs_p2 = m.hs.record("contacts", &ids[2]).unwrap();
+    let hs_p2 = m.hs().record("contacts", &ids[2]).unwrap();
     assert_eq!(hs_p2.properties["lastname"], "Last2", "p2 untouched");
-    assert_eq!(m.pd.person(stranger).unwrap()["last_name"], json!("Person"));
+    assert_eq!(
+        m.pd().person(stranger).unwrap()["last_name"],
+        json!("Person")
+    );
     let pd2 = m.persons_with("p2@example.com");
     assert_eq!(pd2.len(), 2);
-    m.hs.edit("contacts", &ids[2], &[("lastname", "Edited2")]);
-    m.work.run(&["sync"]);
+    m.hs().edit("contacts", &ids[2], &[("lastname", "Edited2")]);
+    m.f.work.run(&["sync"]);
     assert_eq!(
-        m.pd.person(stranger).unwrap()["last_name"],
+        m.pd().person(stranger).unwrap()["last_name"],
         json!("Person"),
         "the stranger is not p2's partner"
     );
@@ -267,11 +279,9 @@ fn a_second_email_already_linked_elsewhere_relinks_nothing() {
 
 /// HubSpot companies and contacts to Pipedrive organizations and persons,
 /// the contacts' company through the companies pair.
-fn companies_and_contacts(hs: &FakeHubSpot, pd: &FakePipedrive, merges: &str) -> Workdir {
-    super::hubspot_and_pipedrive(
-        hs,
-        pd,
-        &format!(
+fn companies_and_contacts(merges: &str) -> Fixture {
+    super::hs_and_pd()
+        .toml(&format!(
             r#"
 [[pairs]]
 name = "companies"
@@ -296,8 +306,8 @@ primary_company = "org_id"
 [pairs.values]
 primary_company = "link:companies"
 "#
-        ),
-    )
+        ))
+        .build()
 }
 
 /// Seeds a contact at `company`; returns its id.
@@ -328,10 +338,8 @@ fn org_name_of(pd: &FakePipedrive, email: &str) -> serde_json::Value {
 #[test]
 fn a_plan_with_forward_references_is_applied_once() {
     for applied_by in ["push", "sync"] {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
-        let work = companies_and_contacts(&hs, &pd, "report");
+        let f = companies_and_contacts("report");
+        let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
         let acme = hs.seed("companies", &[("name", "Acme")]);
         let beta = hs.seed("companies", &[("name", "Beta")]);
         contact_at(&hs, "a@acme.example", &acme);
@@ -370,10 +378,8 @@ fn a_plan_with_forward_references_is_applied_once() {
 /// nothing.
 #[test]
 fn a_merge_and_forward_references_in_one_run_land_every_person_once() {
-    let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start(PD_TOKEN);
-    pd.set_rate_limit(10_000, 2_000);
-    let work = companies_and_contacts(&hs, &pd, "propagate");
+    let f = companies_and_contacts("propagate");
+    let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
     let acme = hs.seed("companies", &[("name", "Acme")]);
     let acme_inc = hs.seed("companies", &[("name", "Acme Inc")]);
     contact_at(&hs, "a@acme.example", &acme);
@@ -414,21 +420,23 @@ fn a_merge_and_forward_references_in_one_run_land_every_person_once() {
 fn a_merge_result_edited_on_both_sides_settles_once_and_does_not_ping_pong() {
     let (m, ids) = People::synced("conflict = \"newest\"", 3);
     let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
-    m.hs.edit("contacts", &merged, &[("firstname", "FromHubSpot")]);
-    m.pd.edit_person(pd1, json!({"first_name": "FromPipedrive"}));
-    let run = m.work.run(&["sync"]).expect(0);
+    let merged = m.hs().merge("contacts", &ids[1], &ids[2]);
+    m.hs()
+        .edit("contacts", &merged, &[("firstname", "FromHubSpot")]);
+    m.pd()
+        .edit_person(pd1, json!({"first_name": "FromPipedrive"}));
+    let run = m.f.work.run(&["sync"]).expect(0);
     eprintln!("{}", run.stdout);
     // Either edit may be the newer one (Pipedrive keeps whole seconds);
     // both sides hold the winner.
-    let contact = m.hs.record("contacts", &merged).unwrap();
+    let contact = m.hs().record("contacts", &merged).unwrap();
     let winner = contact.properties["firstname"].clone();
     assert!(["FromHubSpot", "FromPipedrive"].contains(&winner.as_str()));
-    assert_eq!(m.pd.person(pd1).unwrap()["first_name"], json!(winner));
+    assert_eq!(m.pd().person(pd1).unwrap()["first_name"], json!(winner));
     for _ in 0..2 {
         m.reset();
-        let quiet = m.work.run(&["-q", "sync"]).expect(0);
-        let writes = m.hs.server().write_request_count() + m.pd.server().write_request_count();
+        let quiet = m.f.work.run(&["-q", "sync"]).expect(0);
+        let writes = m.hs().server().write_request_count() + m.pd().server().write_request_count();
         assert_eq!(writes, 0, "{:?}\n{}", m.writes(), quiet.stdout);
         assert!(
             quiet
@@ -440,12 +448,12 @@ fn a_merge_result_edited_on_both_sides_settles_once_and_does_not_ping_pong() {
         assert_eq!(quiet.stderr, "");
     }
     m.full_sync_writes_nothing();
-    m.pd.merge("persons", pd2, pd1);
-    m.work.run(&["sync", "--full"]).expect(0);
-    let quiet = m.work.run(&["-q", "sync", "--full"]).expect(0);
+    m.pd().merge("persons", pd2, pd1);
+    m.f.work.run(&["sync", "--full"]).expect(0);
+    let quiet = m.f.work.run(&["-q", "sync", "--full"]).expect(0);
     assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
-    assert_eq!(m.pd.persons().len(), 2);
-    assert_eq!(m.hs.records("contacts").len(), 2);
+    assert_eq!(m.pd().persons().len(), 2);
+    assert_eq!(m.hs().records("contacts").len(), 2);
 }
 
 /// Runs `crmsync --report report.json sync` and interrupts it with SIGINT while the first
@@ -497,10 +505,10 @@ fn sync_interrupted_at<S: Send + 'static>(
 fn sigint_during_the_last_request_a_propagated_merge_makes_exits_130_and_the_rerun_converges() {
     let (m, ids) = People::synced("merges = \"propagate\"", 4);
     let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
-    m.hs.edit("contacts", &ids[0], &[("lastname", "Edited0")]);
-    m.hs.edit("contacts", &ids[3], &[("lastname", "Edited3")]);
-    m.hs.seed(
+    let merged = m.hs().merge("contacts", &ids[1], &ids[2]);
+    m.hs().edit("contacts", &ids[0], &[("lastname", "Edited0")]);
+    m.hs().edit("contacts", &ids[3], &[("lastname", "Edited3")]);
+    m.hs().seed(
         "contacts",
         &[
             ("email", "p9@example.com"),
@@ -508,29 +516,29 @@ fn sigint_during_the_last_request_a_propagated_merge_makes_exits_130_and_the_rer
             ("lastname", "Nine"),
         ],
     );
-    let (code, stdout, stderr) = sync_interrupted_at(&m.work, m.pd.server(), "/merge");
+    let (code, stdout, stderr) = sync_interrupted_at(&m.f.work, m.pd().server(), "/merge");
     assert_eq!(code, 130, "{stdout}\n{stderr}");
     assert!(stderr.contains("run again to finish"), "{stderr}");
     let report: serde_json::Value =
-        serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
+        serde_json::from_str(&read(&m.f.work.path("report.json"))).unwrap();
     assert_eq!(report["interrupted"], json!(true), "{report:#}");
     assert_eq!(report["exit_status"], json!(130), "{report:#}");
     m.reset();
-    let rerun = m.work.run(&["sync"]).expect(0);
-    let merges = super::requests_matching(&m.pd.server().counts_by_endpoint(), "/merge");
+    let rerun = m.f.work.run(&["sync"]).expect(0);
+    let merges = super::requests_matching(&m.pd().server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "merged once: {}", rerun.stdout);
     assert!(
-        m.pd.persons().iter().all(|p| p["id"] != json!(pd2)),
+        m.pd().persons().iter().all(|p| p["id"] != json!(pd2)),
         "pd2 merged away"
     );
-    assert_eq!(m.pd.persons().len(), 4, "{:#?}", m.pd.persons());
-    let last = |email: &str| m.pd.person(m.person_id(email)).unwrap()["last_name"].clone();
+    assert_eq!(m.pd().persons().len(), 4, "{:#?}", m.pd().persons());
+    let last = |email: &str| m.pd().person(m.person_id(email)).unwrap()["last_name"].clone();
     assert_eq!(last("p0@example.com"), json!("Edited0"));
     assert_eq!(last("p3@example.com"), json!("Edited3"));
     assert_eq!(last("p9@example.com"), json!("Nine"));
     assert_eq!(m.person_id("p2@example.com"), pd1);
-    assert_eq!(m.hs.records("contacts").len(), 4);
-    assert!(m.hs.record("contacts", &merged).is_some());
+    assert_eq!(m.hs().records("contacts").len(), 4);
+    assert!(m.hs().record("contacts", &merged).is_some());
     m.full_sync_writes_nothing();
 }
 
@@ -539,10 +547,8 @@ fn sigint_during_the_last_request_a_propagated_merge_makes_exits_130_and_the_rer
 /// makes the rest, each person in its organization, nothing twice.
 #[test]
 fn sigint_before_the_records_waiting_on_a_create_converges_on_the_rerun() {
-    let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start(PD_TOKEN);
-    pd.set_rate_limit(10_000, 2_000);
-    let work = companies_and_contacts(&hs, &pd, "report");
+    let f = companies_and_contacts("report");
+    let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
     for name in ["Acme", "Beta", "Gamma"] {
         let company = hs.seed("companies", &[("name", name)]);
         contact_at(&hs, &format!("x@{}.example", name.to_lowercase()), &company);
