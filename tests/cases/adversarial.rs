@@ -342,8 +342,8 @@ fn a_plan_with_forward_references_is_applied_once() {
         let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
         let acme = hs.seed("companies", &[("name", "Acme")]);
         let beta = hs.seed("companies", &[("name", "Beta")]);
-        contact_at(&hs, "a@acme.example", &acme);
-        contact_at(&hs, "b@beta.example", &beta);
+        contact_at(hs, "a@acme.example", &acme);
+        contact_at(hs, "b@beta.example", &beta);
         work.run(&["diff", "--out", "plan.json"]).expect(3);
         let plan = read(&work.path("plan.json"));
         assert!(plan.contains("new:companies:right:"), "{plan}");
@@ -351,8 +351,8 @@ fn a_plan_with_forward_references_is_applied_once() {
             "push" => work.run(&["push", "plan.json"]).expect(0),
             _ => work.run(&["sync"]).expect(0),
         };
-        assert_eq!(org_name_of(&pd, "a@acme.example"), json!("Acme"));
-        assert_eq!(org_name_of(&pd, "b@beta.example"), json!("Beta"));
+        assert_eq!(org_name_of(pd, "a@acme.example"), json!("Acme"));
+        assert_eq!(org_name_of(pd, "b@beta.example"), json!("Beta"));
         pd.server().reset_requests();
         hs.server().reset_requests();
         let again = work.run(&["push", "plan.json"]).expect(6);
@@ -382,24 +382,24 @@ fn a_merge_and_forward_references_in_one_run_land_every_person_once() {
     let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
     let acme = hs.seed("companies", &[("name", "Acme")]);
     let acme_inc = hs.seed("companies", &[("name", "Acme Inc")]);
-    contact_at(&hs, "a@acme.example", &acme);
-    contact_at(&hs, "b@acme.example", &acme_inc);
+    contact_at(hs, "a@acme.example", &acme);
+    contact_at(hs, "b@acme.example", &acme_inc);
     work.run(&["sync"]).expect(0);
     assert_eq!(pd.organizations().len(), 2);
 
     let merged = hs.merge("companies", &acme, &acme_inc);
-    contact_at(&hs, "c@acme.example", &merged);
+    contact_at(hs, "c@acme.example", &merged);
     let gamma = hs.seed("companies", &[("name", "Gamma")]);
-    contact_at(&hs, "g@gamma.example", &gamma);
+    contact_at(hs, "g@gamma.example", &gamma);
     let diff = work.run(&["--json", "diff"]).expect(3);
     let run = work.run(&["sync"]).expect(0);
     eprintln!("{}\n{}", diff.stdout, run.stdout);
     assert_eq!(pd.organizations().len(), 2, "{:#?}", pd.organizations());
     assert_eq!(pd.persons().len(), 4);
     for email in ["a@acme.example", "b@acme.example", "c@acme.example"] {
-        assert_eq!(org_name_of(&pd, email), json!("Acme"), "{email}");
+        assert_eq!(org_name_of(pd, email), json!("Acme"), "{email}");
     }
-    assert_eq!(org_name_of(&pd, "g@gamma.example"), json!("Gamma"));
+    assert_eq!(org_name_of(pd, "g@gamma.example"), json!("Gamma"));
     hs.server().reset_requests();
     pd.server().reset_requests();
     let run = work.run(&["sync", "--full"]).expect(0);
@@ -551,10 +551,10 @@ fn sigint_before_the_records_waiting_on_a_create_converges_on_the_rerun() {
     let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
     for name in ["Acme", "Beta", "Gamma"] {
         let company = hs.seed("companies", &[("name", name)]);
-        contact_at(&hs, &format!("x@{}.example", name.to_lowercase()), &company);
+        contact_at(hs, &format!("x@{}.example", name.to_lowercase()), &company);
     }
     let (code, stdout, stderr) =
-        sync_interrupted_at(&work, pd.server(), "POST /api/v2/organizations");
+        sync_interrupted_at(work, pd.server(), "POST /api/v2/organizations");
     assert_eq!(code, 130, "{stdout}\n{stderr}");
     assert!(pd.persons().len() < 3, "{stdout}");
     work.run(&["sync"]).expect(0);
@@ -562,7 +562,7 @@ fn sigint_before_the_records_waiting_on_a_create_converges_on_the_rerun() {
     assert_eq!(pd.persons().len(), 3);
     for name in ["Acme", "Beta", "Gamma"] {
         let email = format!("x@{}.example", name.to_lowercase());
-        assert_eq!(org_name_of(&pd, &email), json!(name));
+        assert_eq!(org_name_of(pd, &email), json!(name));
     }
     pd.server().reset_requests();
     hs.server().reset_requests();
