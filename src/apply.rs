@@ -1,9 +1,10 @@
 //! Applies a plan: writes through the connectors in batches, records every
 //! item's outcome, and moves the link table and the base forward after each
 //! batch, journaling the change (state.rs) before the next batch goes out;
-//! every create is journaled before it is sent. A run killed at any point
-//! therefore resumes with nothing lost and nothing done twice: a create it
-//! sent is found through the journal instead of being made again.
+//! every create and every merge is journaled before it is sent. A run killed
+//! at any point therefore resumes with nothing lost and nothing done twice:
+//! a create it sent is found through the journal instead of being made
+//! again, and a merge is looked up before it is planned again.
 //!
 //! Only this module writes to a CRM, and only what the plan says. A record
 //! the API refuses is a failed outcome; one whose answer leaves open whether

@@ -1,5 +1,5 @@
 //! The three-way merge: from a pairing of two snapshots and the stored base,
-//! decide per record and per field what to write where (DESIGN §5).
+//! decide per record and per field what to write where.
 //!
 //! Per field of a linked pair: unchanged on both sides → nothing; changed on
 //! one side only → copy it across if the direction allows; changed on both
@@ -9,7 +9,10 @@
 //! two different values are a conflict. Each side's `WriteRules` (what its
 //! vendor requires of a write) turn a create without a required value, or an
 //! update that clears what the vendor cannot clear, into `invalid` items
-//! rather than requests bound to fail. Pure: no I/O, deterministic order.
+//! rather than requests bound to fail. A link a merge touched becomes a
+//! `merge` item (it follows, is spent, or names a second partner: reported,
+//! or merged too with `merges = "propagate"`), never a delete. Pure: no
+//! I/O, deterministic order.
 
 use crate::config::{ConflictPolicy, DeletePolicy, FieldMap, MergePolicy, PairConfig};
 use crate::connector::WriteRules;

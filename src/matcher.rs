@@ -2,8 +2,14 @@
 //! into a deterministic split (rclone's march, in memory).
 //!
 //! Linked records are paired by id whatever their fields say, so editing an
-//! email never breaks a link. Unlinked records are paired by the match key
-//! (trimmed, lowercased). Several records sharing a key on one side are
+//! email never breaks a link. A linked record merged into another (it is
+//! named by a live record's merged ids, or a vanished record's match value
+//! now sits on exactly one other record) is followed: its link moves to the
+//! merge's result, or is spent, or its partner becomes a second partner of
+//! a record another link holds; it is never gone. Unlinked records are
+//! paired by every value of the match key they hold (a secondary email as
+//! much as the primary; trimmed, lowercased); records held together only by
+//! different values are reported, never paired by a guess. Several records sharing a key on one side are
 //! duplicates: the oldest (lowest id) is paired, the others are reported and
 //! left alone; they are never merged, and never created on the other side,
 //! where they would collide with the record already paired. A source whose

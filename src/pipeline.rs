@@ -19,7 +19,7 @@ use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 use crate::validate;
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 pub type Connectors = BTreeMap<String, Box<dyn Connector>>;
@@ -204,7 +204,12 @@ pub fn pull(
                     "pulled {} from {object}",
                     crate::plan::counted(records.len() as u64, "record", "records")
                 );
-                Snapshot::new(&object.system, object.object, fields, records, started_ms)
+                let mut fresh =
+                    Snapshot::new(&object.system, object.object, fields, records, started_ms);
+                if let Some(previous) = &previous {
+                    fresh.keep_merges_of(previous);
+                }
+                fresh
             }
         };
         progress.finish(&bar);
@@ -272,7 +277,7 @@ pub fn follow_identities(
     for pair in pairs {
         for side in Side::BOTH {
             let endpoint = pair.endpoint(side);
-            let Some(snapshot) = snapshots.get_mut(&endpoint.to_string()) else {
+            let Some(snapshot) = snapshots.get(&endpoint.to_string()) else {
                 continue;
             };
             let Some(links) = state.pair(&pair.name) else {
@@ -313,6 +318,20 @@ pub fn follow_identities(
                         .with_context(|| format!("looking up records gone from {endpoint}"))?,
                 );
             }
+            let unresolved: Vec<&String> = vanished
+                .iter()
+                .filter(|id| !found.iter().any(|(old, _)| old == *id))
+                .collect();
+            if !unresolved.is_empty() {
+                let moved = merged_by_relations(config, pair, side, &unresolved, snapshots, state);
+                found.extend(moved.into_iter().filter_map(|(old, into)| {
+                    let survivor = snapshot.records.iter().find(|r| r.id == into)?;
+                    Some((old, survivor.clone()))
+                }));
+            }
+            let snapshot = snapshots
+                .get_mut(&endpoint.to_string())
+                .expect("the snapshot read above");
             let mut merged_away = Vec::new();
             if !pending.is_empty() {
                 let answered = connector
@@ -366,6 +385,101 @@ pub fn follow_identities(
         }
     }
     Ok(())
+}
+
+/// Records a full pull no longer lists whose related records moved: a
+/// vendor that merges a record into another moves what related to it to
+/// the survivor (Pipedrive moves an organization's persons and deals, which
+/// leaves no other trace of the merge). For each id of `vanished`, records
+/// of `pair`'s `side`, the relation fields translated through `pair`
+/// (`link:PAIR`) are read on the other pairs' links: where a link's base
+/// held the vanished id and its record now holds, instead, one other live
+/// record of that account, and every such record agrees on which, the
+/// vanished record was merged into that one. Returns (old id, survivor id).
+fn merged_by_relations(
+    config: &Config,
+    pair: &PairConfig,
+    side: Side,
+    vanished: &[&String],
+    snapshots: &Snapshots,
+    state: &State,
+) -> Vec<(String, String)> {
+    let ids = |value: &str| -> Vec<String> {
+        value
+            .split(';')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let live: std::collections::HashSet<&str> = snapshots[&pair.endpoint(side).to_string()]
+        .records
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    let wanted: std::collections::HashSet<&str> = vanished.iter().map(|id| id.as_str()).collect();
+    // Old id → where its related records went ("" for nowhere or unclear).
+    let mut votes: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let link = ValueMap::Link(pair.name.clone());
+    for other in &config.pairs {
+        let Some(links) = state.pair(&other.name) else {
+            continue;
+        };
+        let Some(related) = snapshots
+            .get(&other.endpoint(side).to_string())
+            .filter(|s| s.complete)
+        else {
+            continue;
+        };
+        let fields: Vec<&String> = other
+            .fields
+            .iter()
+            .filter(|f| other.values.get(&f.left) == Some(&link))
+            .map(|f| &f[side])
+            .collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let by_id: HashMap<&str, &Record> =
+            related.records.iter().map(|r| (r.id.as_str(), r)).collect();
+        for l in links.links() {
+            for field in &fields {
+                let Some(was) = l.base[side].get(field).map(ids) else {
+                    continue;
+                };
+                if !was.iter().any(|id| wanted.contains(id.as_str())) {
+                    continue;
+                }
+                let Some(record) = by_id.get(l.id(side)) else {
+                    continue;
+                };
+                let now = ids(record.get(field));
+                let arrived: Vec<&String> = now
+                    .iter()
+                    .filter(|id| !was.contains(id) && live.contains(id.as_str()))
+                    .collect();
+                for old in was.iter().filter(|id| wanted.contains(id.as_str())) {
+                    if now.contains(old) {
+                        continue;
+                    }
+                    let into = match arrived.as_slice() {
+                        [one] => (*one).clone(),
+                        _ => String::new(),
+                    };
+                    votes.entry(old.clone()).or_default().insert(into);
+                }
+            }
+        }
+    }
+    votes
+        .into_iter()
+        .filter_map(
+            |(old, into)| match into.into_iter().collect::<Vec<_>>().as_slice() {
+                [one] if !one.is_empty() => Some((old, one.clone())),
+                _ => None,
+            },
+        )
+        .collect()
 }
 
 /// The last saved snapshots of the objects the pairs name, for an offline diff.

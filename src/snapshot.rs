@@ -166,6 +166,35 @@ impl Snapshot {
         self.fetched_at_ms = started_ms;
     }
 
+    /// Keeps what an earlier snapshot knew of the ids merged into records
+    /// this one still lists: a vendor that does not list them (Pipedrive)
+    /// was found to have merged them once (`pipeline::follow_identities`),
+    /// and a full pull must not forget it, or the merged record would look
+    /// deleted. Only records that name a merge are looked at.
+    pub fn keep_merges_of(&mut self, earlier: &Snapshot) {
+        let known: std::collections::HashMap<&str, &[String]> = earlier
+            .records
+            .iter()
+            .filter(|r| !r.merged_from().is_empty())
+            .map(|r| (r.id.as_str(), r.merged_from()))
+            .collect();
+        if known.is_empty() {
+            return;
+        }
+        for record in &mut self.records {
+            let Some(merged) = known.get(record.id.as_str()) else {
+                continue;
+            };
+            let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+            for id in *merged {
+                if !identity.merged_from.contains(id) {
+                    identity.merged_from.push(id.clone());
+                }
+            }
+            record.set_identity(identity);
+        }
+    }
+
     /// Folds in what this run wrote to the account, as the write answers
     /// gave it: a saved record's written values replace its old ones (the
     /// fields nobody wrote keep theirs), a new record is added, a deleted
@@ -260,5 +289,55 @@ impl Snapshot {
             started.elapsed().as_secs_f64()
         );
         Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Fields, Identity};
+
+    fn merged(id: &str, from: &[&str]) -> Record {
+        let mut r = Record::new(id, Fields::new(), 1);
+        r.set_identity(Identity {
+            merged_from: from.iter().map(|f| f.to_string()).collect(),
+            also: Vec::new(),
+        });
+        r
+    }
+
+    #[test]
+    fn merges_are_remembered_across_full_pulls_and_replace_what_they_merged() {
+        let fields = vec!["email".to_string()];
+        let plain = |id: &str| Record::new(id, Fields::new(), 1);
+        let earlier = Snapshot::new(
+            "pd",
+            ObjectKind::Persons,
+            fields.clone(),
+            vec![merged("1", &["2"]), plain("3")],
+            1,
+        );
+        // A full pull lists no merges (Pipedrive): what was learnt stays.
+        let mut full = Snapshot::new(
+            "pd",
+            ObjectKind::Persons,
+            fields.clone(),
+            vec![plain("1"), plain("3")],
+            2,
+        );
+        full.keep_merges_of(&earlier);
+        assert_eq!(full.records[0].merged_from(), ["2".to_string()]);
+        assert!(full.records[1].identity.is_none());
+        // An incremental pull bringing a merge's result drops what it merged.
+        let mut incremental = earlier.clone();
+        incremental.merge_changes(vec![merged("9", &["1", "3"])], 3);
+        let ids: Vec<&str> = incremental.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["9"]);
+        // Older snapshots, without identities, load as they are.
+        let json = serde_json::to_string(&full).unwrap();
+        assert!(json.contains("\"merged_from\":[\"2\"]"), "{json}");
+        let old = json.replace(",\"identity\":{\"merged_from\":[\"2\"]}", "");
+        let loaded: Snapshot = serde_json::from_str(&old).unwrap();
+        assert!(loaded.records.iter().all(|r| r.identity.is_none()));
     }
 }

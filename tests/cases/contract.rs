@@ -11,8 +11,8 @@ use crate::support::server::{Fault, Response};
 use crmsync::config::{DEFAULT_HUBSPOT_API_VERSION, SystemConfig, SystemKind};
 use crmsync::connector::http::ApiError;
 use crmsync::connector::{
-    Connector, FieldType, NewRecord, RecordRef, RecordUpdate, WriteOutcome, hubspot::HubSpot,
-    pipedrive::Pipedrive,
+    Connector, FieldType, MergeRequest, NewRecord, RecordRef, RecordUpdate, WriteOutcome,
+    hubspot::HubSpot, pipedrive::Pipedrive,
 };
 use crmsync::model::ObjectKind;
 use crmsync::secret::Secret;
@@ -378,5 +378,110 @@ fn pipedrive_incremental_listing_asks_for_updates_since_in_whole_seconds() {
         query
             .iter()
             .any(|(k, v)| k == "sort_by" && v == "update_time")
+    );
+}
+
+#[test]
+fn both_connectors_merge_and_say_what_a_merged_record_became() {
+    let fields = vec!["email".to_string(), "firstname".to_string()];
+    let hs = FakeHubSpot::start("hs-token");
+    let primary = hs.seed(
+        "contacts",
+        &[("email", "a@example.com"), ("firstname", "A")],
+    );
+    let other = hs.seed(
+        "contacts",
+        &[("email", "b@example.com"), ("firstname", "B")],
+    );
+    let connector = HubSpot::new(
+        &system(SystemKind::Hubspot, &hs.url()),
+        &Secret::new("hs-token".into()),
+    )
+    .unwrap();
+    let merged = connector
+        .merge(
+            ObjectKind::Contacts,
+            &[MergeRequest {
+                key: "0".into(),
+                kept: primary.clone(),
+                merged: other.clone(),
+            }],
+            &fields,
+        )
+        .expect("merge");
+    let result = merged[0].outcome.written().expect("merged").clone();
+    assert!(result.id != primary && result.id != other, "a new id");
+    assert_eq!(result.get("firstname"), "A", "the primary's values");
+    // Listed, the result names what it is made of and every email.
+    let listed = connector
+        .list(ObjectKind::Contacts, &fields, &|_| {})
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    let mut from = listed[0].merged_from().to_vec();
+    from.sort();
+    assert_eq!(from, [primary.clone(), other.clone()]);
+    let emails: Vec<&str> = listed[0].values_of("email").collect();
+    assert_eq!(emails, ["a@example.com", "b@example.com"]);
+    // An old id resolves to the result; an id never merged to nothing.
+    let resolved = connector
+        .resolve_merged(
+            ObjectKind::Contacts,
+            &[other.clone(), "999".into()],
+            &fields,
+        )
+        .expect("resolve");
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(
+        (resolved[0].0.as_str(), resolved[0].1.id.as_str()),
+        (other.as_str(), result.id.as_str())
+    );
+
+    let pd = FakePipedrive::start("pd-token");
+    let person = |email: &str| json!({"name": "P", "emails": [{"value": email, "primary": true}]});
+    let (kept, gone) = (
+        pd.seed_person(person("a@example.com")),
+        pd.seed_person(person("b@example.com")),
+    );
+    let connector = Pipedrive::new(
+        &system(SystemKind::Pipedrive, &pd.url()),
+        &Secret::new("pd-token".into()),
+    )
+    .unwrap();
+    // The answer of a merge that happened is lost: it is unknown, never
+    // failed, and the merged person no longer answers under its id.
+    pd.server().inject("/merge", 1, Fault::CommitThenDrop);
+    let request = MergeRequest {
+        key: "0".into(),
+        kept: kept.to_string(),
+        merged: gone.to_string(),
+    };
+    let lost = connector.merge(
+        ObjectKind::Persons,
+        std::slice::from_ref(&request),
+        &["email".to_string()],
+    );
+    assert!(lost.is_err(), "a dropped answer stops the run: {lost:?}");
+    let read = connector
+        .read(
+            ObjectKind::Persons,
+            &[gone.to_string(), kept.to_string()],
+            &["email".to_string()],
+        )
+        .expect("read");
+    let ids: Vec<&str> = read.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [kept.to_string()]);
+    let emails: Vec<&str> = read[0].values_of("email").collect();
+    assert_eq!(
+        emails,
+        ["a@example.com", "b@example.com"],
+        "the survivor took the email"
+    );
+    // Sent again, the merge is refused for that record alone.
+    let again = connector
+        .merge(ObjectKind::Persons, &[request], &["email".to_string()])
+        .expect("a refusal is an outcome");
+    assert!(
+        matches!(again[0].outcome, WriteOutcome::Refused(_)),
+        "{again:?}"
     );
 }

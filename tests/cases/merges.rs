@@ -246,7 +246,7 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     let (m, ids) = People::synced("propagate", "propagate", 4);
     let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
     let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
-    let run = m.work.run(&["sync"]).expect(0);
+    let run = m.work.run(&["sync", "--dry-run"]).expect(3);
     assert!(
         run.stdout.contains(&format!(
             "pd {pd2} faces the same record as pd {pd1}: merging it"
@@ -254,6 +254,16 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
         "{}",
         run.stdout
     );
+    // Pipedrive merges, and the answer is lost: the next (incremental) run
+    // finds the merge made instead of sending it again.
+    m.pd.server().inject("/merge", 1, Fault::CommitThenDrop);
+    let run = m.work.run(&["sync"]);
+    assert_eq!(run.code, 5, "a lost answer stops the run\n{}", run.stderr);
+    assert_eq!(m.pd.persons().len(), 3);
+    m.reset_requests();
+    m.work.run(&["sync"]).expect(0);
+    let merges = super::requests_matching(&m.pd.server().counts_by_endpoint(), "/merge");
+    assert_eq!(merges, 0, "the merge that happened is found, not repeated");
     assert_eq!(m.pd.persons().len(), 3);
     let survivor = m.person("p2@example.com");
     assert_eq!(survivor["id"], json!(pd1), "pd1's values won");
@@ -509,4 +519,120 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
             );
         }
     }
+}
+
+#[test]
+fn a_pipedrive_organization_merge_is_seen_by_its_persons_moving_and_is_never_a_delete() {
+    let hs = FakeHubSpot::start(US_TOKEN);
+    let pd = FakePipedrive::start(PD_TOKEN);
+    pd.set_rate_limit(10_000, 2_000);
+    let work = super::hubspot_and_pipedrive(
+        &hs,
+        &pd,
+        r#"
+[[pairs]]
+name = "companies"
+left = "hs.companies"
+right = "pd.organizations"
+match = "name"
+deletes = "propagate"
+[pairs.fields]
+name = "name"
+
+[[pairs]]
+name = "contacts"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+deletes = "propagate"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+primary_company = "org_id"
+[pairs.values]
+primary_company = "link:companies"
+"#,
+    );
+    let acme = hs.seed("companies", &[("name", "Acme")]);
+    let globex = hs.seed("companies", &[("name", "Globex")]);
+    for (email, company) in [("a@acme.example", &acme), ("b@globex.example", &globex)] {
+        let contact = hs.seed(
+            "contacts",
+            &[("email", email), ("firstname", "F"), ("lastname", "L")],
+        );
+        hs.associate_records("contacts", &contact, "companies", company);
+    }
+    work.run(&["sync"]).expect(0);
+    let org = |name: &str| -> i64 {
+        let found: Vec<i64> = pd
+            .organizations()
+            .iter()
+            .filter(|o| o["name"] == json!(name))
+            .map(|o| o["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(found.len(), 1, "one organization {name}");
+        found[0]
+    };
+    let (pd_acme, pd_globex) = (org("Acme"), org("Globex"));
+    // Globex merged into Acme: its person moves to Acme; nothing else says so.
+    pd.merge("organizations", pd_globex, pd_acme);
+
+    let run = work.run(&["sync", "--full"]).expect(0);
+    let notice = format!(
+        "pd {pd_globex} was merged into pd {pd_acme}; hs {globex} faces the same record as hs {acme}"
+    );
+    assert!(run.stdout.contains(&notice), "{}", run.stdout);
+    assert_eq!(hs.records("companies").len(), 2, "nothing deleted");
+    assert_eq!(pd.organizations().len(), 1, "nothing created");
+    // The person's move reaches its contact.
+    let b = &hs.find("contacts", "email", "b@globex.example")[0];
+    assert_eq!(
+        hs.associated_ids("contacts", &b.id, "companies"),
+        std::slice::from_ref(&acme)
+    );
+    let stdout = {
+        hs.server().reset_requests();
+        pd.server().reset_requests();
+        let run = work.run(&["sync", "--full"]).expect(0);
+        let writes = hs.server().write_request_count() + pd.server().write_request_count();
+        assert_eq!(writes, 0, "{}", run.stdout);
+        run.stdout
+    };
+    assert!(stdout.contains(&notice), "{stdout}");
+}
+
+#[test]
+fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
+    let (m, ids) = People::synced("ignore", "propagate", 3);
+    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
+    m.hs.edit("contacts", &merged, &[("lastname", "Merged")]);
+    // One update and one merge: over a limit of one change.
+    m.reset_requests();
+    let run = m.work.run(&["sync", "--max-changes", "1"]);
+    assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(m.writes(), 0);
+    // A reviewed plan is applied exactly or not at all: the survivor
+    // changed since, so the merge is refused with the rest.
+    let plan = m.work.path("review.json");
+    let plan = plan.to_str().unwrap();
+    let run = m.work.run(&["diff", "--out", plan]).expect(3);
+    assert!(run.stdout.contains("merging it into"), "{}", run.stdout);
+    let saved = crate::support::harness::read(std::path::Path::new(plan));
+    assert!(
+        saved.contains("\"action\": \"merge\"") && saved.contains("\"version\": 2"),
+        "{saved}"
+    );
+    m.hs.edit("contacts", &merged, &[("firstname", "Later")]);
+    m.reset_requests();
+    let run = m.work.run(&["push", plan]);
+    assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("stale"), "{}", run.stderr);
+    assert_eq!(m.writes(), 0, "nothing written");
+    assert_eq!(m.pd.persons().len(), 3);
+    // Planned afresh, it goes through.
+    m.work.run(&["sync"]).expect(0);
+    assert_eq!(m.pd.persons().len(), 2);
+    assert_eq!(m.person("p2@example.com")["first_name"], json!("Later"));
+    m.full_sync_writes_nothing();
 }
