@@ -25,8 +25,10 @@ use crate::plan::{
 };
 use crate::state::{Base, PendingCreate};
 
-/// Plans one pair; `rules` are the left and the right side's write rules.
-pub fn plan_pair(
+/// The three-way merge of one pair: from its pairing of the two snapshots
+/// and the base, the items that bring both sides into step; `rules` are the
+/// left and the right side's write rules.
+pub fn merge_pair(
     pair: &PairConfig,
     pairing: &Pairing,
     translator: &Translator,
@@ -717,7 +719,7 @@ token_env = "B"
         let labels = crate::model::Labels::new();
         let translator = Translator::new(pair, &owners, &links, Sided::new(&labels, &labels));
         let pairing = pair_records(pair, left, right, state);
-        plan_pair(
+        merge_pair(
             pair,
             &pairing,
             &translator,
@@ -1112,7 +1114,7 @@ hubspot_owner_id = "owner-by-email"
         let translator = Translator::new(&pair, &owners, &links, Sided::new(&labels, &labels));
         let pairing = pair_records(&pair, left, right, state);
         let rules = Sided::new(WriteRules::default(), WriteRules::default());
-        plan_pair(&pair, &pairing, &translator, &rules)
+        merge_pair(&pair, &pairing, &translator, &rules)
     }
 
     #[test]

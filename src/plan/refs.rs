@@ -4,7 +4,7 @@
 //! does not apply anything.
 
 use super::model::{Change, Conflict, Item, MergeStep, Settle};
-use crate::model::Side;
+use crate::model::{Side, join_set, set_members};
 
 /// What a forward reference starts with. Record ids of the systems crmsync
 /// speaks are digits, so no id is taken for one.
@@ -37,10 +37,7 @@ pub fn is_forward_ref(id: &str) -> bool {
 /// The forward references a value holds: the value itself, or members of
 /// a set of ids joined by `;` (a deal's contacts).
 fn refs_in(value: &str) -> impl Iterator<Item = &str> {
-    value
-        .split(';')
-        .map(str::trim)
-        .filter(|token| is_forward_ref(token))
+    set_members(value).filter(|token| is_forward_ref(token))
 }
 
 /// `value` with each forward reference replaced by the id `known` gives it;
@@ -50,10 +47,7 @@ fn resolved(value: &str, known: &dyn Fn(&str) -> Option<String>) -> Result<Strin
     if refs_in(value).next().is_none() {
         return Ok(value.to_string());
     }
-    let mut ids = value
-        .split(';')
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
+    let mut ids = set_members(value)
         .map(|token| {
             if is_forward_ref(token) {
                 known(token).ok_or_else(|| token.to_string())
@@ -63,7 +57,7 @@ fn resolved(value: &str, known: &dyn Fn(&str) -> Option<String>) -> Result<Strin
         })
         .collect::<Result<Vec<String>, String>>()?;
     ids.sort_by(|a, b| crate::model::id_order(a, b));
-    Ok(ids.join(";"))
+    Ok(join_set(&ids))
 }
 
 impl Item {
