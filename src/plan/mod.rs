@@ -56,24 +56,6 @@ pub struct PairPlan {
 }
 
 impl Plan {
-    pub fn new(config_fingerprint: &str, pairs: Vec<PairPlan>) -> Plan {
-        let merges = pairs
-            .iter()
-            .flat_map(|p| &p.items)
-            .any(|i| matches!(i, Item::Merge(_)));
-        Plan {
-            format: FORMAT.into(),
-            version: if merges {
-                VERSION
-            } else {
-                wire::VERSION_WITHOUT_MERGES
-            },
-            created_at_ms: crate::timestamp::now_ms(),
-            config_fingerprint: config_fingerprint.into(),
-            pairs,
-        }
-    }
-
     /// Returns true if and only if applying the plan would change nothing.
     pub fn is_empty(&self) -> bool {
         !self

@@ -25,10 +25,9 @@ pub enum Action {
 
 /// One thing a plan does to one record or pair of records. Each variant
 /// holds exactly what it needs: an item that cannot be carried out cannot
-/// be built (or loaded from a saved plan). Its `Display` line is in this
-/// file, its apply step in `apply.rs`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "super::wire::WireItem", try_from = "super::wire::WireItem")]
+/// be built (or loaded from a saved plan). Its `Display` line is in
+/// `text.rs`, its JSON form in `wire.rs`, its apply step in `apply.rs`.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     /// Pair two records found by the match key (state only), recording the
     /// fields both already agree on.

@@ -3,15 +3,15 @@
 //! action needs, and saving and loading a plan file. It decides nothing
 //! about what a plan does.
 
-use super::Plan;
 use super::model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
     Settle, Unlink, Write,
 };
+use super::{PairPlan, Plan};
 use crate::files;
 use crate::model::{Side, Sided};
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::Path;
 
 pub const FORMAT: &str = "crmsync-plan";
@@ -21,9 +21,29 @@ pub const FORMAT: &str = "crmsync-plan";
 /// does not: version 2 adds `merge` items; a plan without one is version 1.
 pub const VERSION: u32 = 2;
 /// The format version of plans without `merge` items.
-pub(super) const VERSION_WITHOUT_MERGES: u32 = 1;
+const VERSION_WITHOUT_MERGES: u32 = 1;
 
 impl Plan {
+    /// A plan of `pairs`, written in the oldest format version that holds
+    /// them.
+    pub fn new(config_fingerprint: &str, pairs: Vec<PairPlan>) -> Plan {
+        let merges = pairs
+            .iter()
+            .flat_map(|p| &p.items)
+            .any(|i| matches!(i, Item::Merge(_)));
+        Plan {
+            format: FORMAT.into(),
+            version: if merges {
+                VERSION
+            } else {
+                VERSION_WITHOUT_MERGES
+            },
+            created_at_ms: crate::timestamp::now_ms(),
+            config_fingerprint: config_fingerprint.into(),
+            pairs,
+        }
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -61,7 +81,7 @@ impl Plan {
 /// this type knows that shape; loading checks that each action has what
 /// it needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct WireItem {
+struct WireItem {
     action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     target: Option<Side>,
@@ -109,6 +129,19 @@ struct Expect {
     left_updated_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     right_updated_ms: Option<i64>,
+}
+
+// An item is written and read in its wire form only.
+impl Serialize for Item {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireItem::from(self.clone()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Item, D::Error> {
+        Item::try_from(WireItem::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
 }
 
 impl From<Item> for WireItem {
