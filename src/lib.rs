@@ -10,7 +10,7 @@
 //! stderr. Under `-q` a run with nothing to report prints nothing at all
 //! (`worth_printing`), so cron mails only what changed or needs a look.
 //! Exit codes are chosen in `exit.rs` only. `init` (a mapping file
-//! from the accounts' metadata, `init.rs`) and `completions` run before any
+//! from the accounts' metadata, `init/`) and `completions` run before any
 //! mapping file is loaded.
 
 pub mod alert;
@@ -40,7 +40,7 @@ pub mod validate;
 
 use anyhow::{Context, Result};
 use cli::{Cli, Command};
-use config::{Config, ConfigError};
+use config::Config;
 use exit::Outcome;
 use plan::Plan;
 use progress::Progress;
@@ -68,7 +68,7 @@ pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
         Command::Init { write, direction } => {
             return settle_interrupt(
                 progress,
-                init(&cli.config, *write, *direction),
+                init::run(&cli.config, *write, *direction),
                 &mut Report::default(),
             );
         }
@@ -362,87 +362,6 @@ fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
         "crmsync: interrupted: {} of {planned} items applied; run again to finish",
         report.writes_done()
     ));
-}
-
-/// `init`: reads the systems of the file at `path`, each account's field
-/// metadata and owners (reads only), and prints the complete mapping file
-/// (every pair going `direction`), or with `write` replaces the file with
-/// it (the old one kept as `.bak`).
-fn init(path: &Path, write: bool, direction: config::Direction) -> Result<Outcome> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError(format!(
-            "{}: cannot read the mapping file: {e}; create it with one [systems.NAME] table per account (README, Quick start)",
-            path.display()
-        ))
-    })?;
-    let config = Config::systems_from_str(&text, path)?;
-    if !config.pairs.is_empty() {
-        return Err(ConfigError(format!(
-            "{}: already holds [[pairs]]; init writes the pairs itself: start from a file holding only [systems.*] (and state_dir)",
-            path.display()
-        ))
-        .into());
-    }
-    let names: Vec<String> = config.systems.keys().cloned().collect();
-    if names.len() < 2 {
-        return Err(ConfigError(format!(
-            "{}: init pairs accounts and needs at least two [systems.*] tables; found {}",
-            path.display(),
-            names.len()
-        ))
-        .into());
-    }
-    let order = init::systems_in_file_order(&text, &names);
-    // Every token is checked before the first request.
-    let systems: Vec<_> = order.iter().map(|name| config.system(name)).collect();
-    let connectors = connector::connect(&systems)?;
-    let mut accounts = Vec::new();
-    for (name, connector) in order.iter().zip(&connectors) {
-        let kind = config.system(name).kind;
-        let objects = init::objects_to_read(kind)
-            .into_iter()
-            .map(|object| {
-                let fields = connector
-                    .catalog(object)
-                    .with_context(|| format!("reading the fields of {name}.{object}"))?;
-                Ok((object, fields))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let owners = if init::needs_owners(&objects) {
-            connector
-                .owners()
-                .with_context(|| format!("reading the owners of {name}"))?
-        } else {
-            Vec::new()
-        };
-        accounts.push(init::Account {
-            system: name.clone(),
-            kind,
-            objects,
-            owners,
-        });
-    }
-    let file = init::mapping_file(&text, &accounts, direction);
-    // What init writes must load as it stands; if not, that is a bug here,
-    // not a mistake of the user's (so not exit 2).
-    if let Err(e) = Config::from_str(&file, path) {
-        anyhow::bail!("the mapping file init made does not load ({e}); please report this");
-    }
-    if !write {
-        print!("{file}");
-        return Ok(Outcome::Done);
-    }
-    let mut backup = path.as_os_str().to_owned();
-    backup.push(".bak");
-    let backup = PathBuf::from(backup);
-    files::write_atomic(&backup, text.as_bytes())?;
-    files::write_atomic(path, file.as_bytes())?;
-    log::info!(
-        "wrote {} (the old file is kept as {}); review it, then run `crmsync diff`",
-        path.display(),
-        backup.display()
-    );
-    Ok(Outcome::Done)
 }
 
 /// `completions`: the shell completion script, from the same clap

@@ -29,9 +29,11 @@ pub(super) fn decide(lv: &str, rv: &str, translated: &str, base: Option<(&str, &
         }
         Some((bl, br)) => match (lv != bl, rv != br) {
             (false, false) => Decision::Nothing,
+            // Changed into what the other side already holds (a relation
+            // moved by a merge on both sides, say): nothing to write.
+            _ if values_equivalent(translated, rv) => Decision::Settle,
             (true, false) => Decision::Copy(Side::Left),
             (false, true) => Decision::Copy(Side::Right),
-            (true, true) if values_equivalent(translated, rv) => Decision::Settle,
             (true, true) => Decision::Clash,
         },
     }

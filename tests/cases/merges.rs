@@ -636,3 +636,83 @@ fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
     assert_eq!(m.person("p2@example.com")["first_name"], json!("Later"));
     m.full_sync_writes_nothing();
 }
+
+#[test]
+fn a_hubspot_company_merge_follows_and_its_contacts_keep_their_organization() {
+    let hs = FakeHubSpot::start(US_TOKEN);
+    let pd = FakePipedrive::start(PD_TOKEN);
+    pd.set_rate_limit(10_000, 2_000);
+    let work = super::hubspot_and_pipedrive(
+        &hs,
+        &pd,
+        r#"
+[[pairs]]
+name = "companies"
+left = "hs.companies"
+right = "pd.organizations"
+match = "name"
+deletes = "propagate"
+merges = "propagate"
+[pairs.fields]
+name = "name"
+
+[[pairs]]
+name = "contacts"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+primary_company = "org_id"
+[pairs.values]
+primary_company = "link:companies"
+"#,
+    );
+    let acme = hs.seed("companies", &[("name", "Acme")]);
+    let acme_inc = hs.seed("companies", &[("name", "Acme Inc")]);
+    for (email, company) in [("a@acme.example", &acme), ("b@acme.example", &acme_inc)] {
+        let contact = hs.seed(
+            "contacts",
+            &[("email", email), ("firstname", "F"), ("lastname", "L")],
+        );
+        hs.associate_records("contacts", &contact, "companies", company);
+    }
+    work.run(&["sync"]).expect(0);
+    assert_eq!(pd.organizations().len(), 2);
+    let org_of = |email: &str| {
+        pd.persons()
+            .into_iter()
+            .find(|p| emails_of(p).contains(email))
+            .map(|p| p["org_id"].clone())
+            .unwrap()
+    };
+    let pd_acme = org_of("a@acme.example");
+    // Acme Inc merged into Acme: a new company, both contacts move to it.
+    let merged = hs.merge("companies", &acme, &acme_inc);
+    pd.server().reset_requests();
+    let run = work.run(&["sync", "--full"]).expect(0);
+    let person_writes = super::requests_matching(&pd.server().counts_by_endpoint(), "PATCH");
+    assert_eq!(person_writes, 0, "no person needs a write: {}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "hs {acme} was merged into hs {merged}; the link follows"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(hs.records("companies").len(), 1);
+    assert_eq!(pd.organizations().len(), 1, "the organizations merged too");
+    assert_eq!(org_of("a@acme.example"), pd_acme);
+    assert_eq!(
+        org_of("b@acme.example"),
+        pd_acme,
+        "b's organization is Acme's"
+    );
+    hs.server().reset_requests();
+    pd.server().reset_requests();
+    let run = work.run(&["sync", "--full"]).expect(0);
+    let writes = hs.server().write_request_count() + pd.server().write_request_count();
+    assert_eq!(writes, 0, "{}", run.stdout);
+}
