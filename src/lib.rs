@@ -37,6 +37,7 @@ pub mod snapshot;
 pub mod state;
 pub mod timestamp;
 pub mod validate;
+pub mod vendor;
 
 use anyhow::{Context, Result};
 use cli::{Cli, Command};

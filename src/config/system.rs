@@ -6,48 +6,22 @@
 use super::ConfigError;
 use super::locate::Locator;
 use super::raw::{RawRetry, RawSystem};
-use crate::model::ObjectKind;
 use crate::secret::Secret;
-use serde::Deserialize;
+pub use crate::vendor::SystemKind;
+use crate::vendor::{HUBSPOT, Profile};
 use std::fmt;
 use toml::Spanned;
 
-/// The default HubSpot date-based API version (see shared/api/hubspot.md).
-pub const DEFAULT_HUBSPOT_API_VERSION: &str = "2026-09";
+/// The default HubSpot date-based API version.
+pub const DEFAULT_HUBSPOT_API_VERSION: &str = match &HUBSPOT.api_versions {
+    Some(versions) => versions.default,
+    None => "",
+};
 /// The HubSpot API versions crmsync's requests and responses are written for.
-pub const SUPPORTED_HUBSPOT_API_VERSIONS: &[&str] = &["2026-03", "2026-09"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SystemKind {
-    Hubspot,
-    Pipedrive,
-}
-
-impl SystemKind {
-    /// The object kinds this system offers.
-    pub fn objects(self) -> &'static [ObjectKind] {
-        match self {
-            SystemKind::Hubspot => &[
-                ObjectKind::Contacts,
-                ObjectKind::Deals,
-                ObjectKind::Companies,
-            ],
-            SystemKind::Pipedrive => &[
-                ObjectKind::Persons,
-                ObjectKind::Deals,
-                ObjectKind::Organizations,
-            ],
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SystemKind::Hubspot => "hubspot",
-            SystemKind::Pipedrive => "pipedrive",
-        }
-    }
-}
+pub const SUPPORTED_HUBSPOT_API_VERSIONS: &[&str] = match &HUBSPOT.api_versions {
+    Some(versions) => versions.supported,
+    None => &[],
+};
 
 /// A token variable that gives no token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,10 +187,9 @@ impl SystemConfig {
         };
         let base_url = base_url(name, s).map_err(fail)?;
         let api_version = api_version(name, s).map_err(fail)?;
-        let requests_per_10s = s.requests_per_10s.unwrap_or(match s.kind {
-            SystemKind::Hubspot => 100,
-            SystemKind::Pipedrive => 80,
-        });
+        let requests_per_10s = s
+            .requests_per_10s
+            .unwrap_or(s.kind.profile().requests_per_10s);
         if requests_per_10s == 0 {
             return Err(fail(format!(
                 "system `{name}`: requests_per_10s must be at least 1"
@@ -235,14 +208,17 @@ impl SystemConfig {
     }
 }
 
-/// The system's base URL without a trailing slash; HubSpot's by default.
+/// The system's base URL without a trailing slash; the vendor's by default
+/// where it has one (HubSpot).
 fn base_url(name: &str, s: &RawSystem) -> Result<String, String> {
-    let url = match (&s.base_url, s.kind) {
+    let profile = s.kind.profile();
+    let url = match (&s.base_url, profile.default_base_url) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
-        (None, SystemKind::Hubspot) => "https://api.hubapi.com".to_string(),
-        (None, SystemKind::Pipedrive) => {
+        (None, Some(url)) => url.to_string(),
+        (None, None) => {
             return Err(format!(
-                "system `{name}` has no base_url; add base_url = \"https://yourcompany.pipedrive.com\""
+                "system `{name}` has no base_url; add base_url = \"{}\"",
+                profile.base_url_example
             ));
         }
     };
@@ -276,21 +252,33 @@ fn check_base_url(url: &str) -> Result<(), String> {
     ))
 }
 
-/// The HubSpot API version asked for (a supported one), or the default;
-/// Pipedrive takes none.
+/// The API version asked for (a supported one), or the vendor's default;
+/// a vendor without versions (Pipedrive) takes none.
 fn api_version(name: &str, s: &RawSystem) -> Result<String, String> {
-    match (s.kind, &s.api_version) {
-        (SystemKind::Pipedrive, Some(_)) => Err(format!(
-            "system `{name}`: api_version applies to HubSpot only; remove it"
+    let profile = s.kind.profile();
+    match (&profile.api_versions, &s.api_version) {
+        (None, Some(_)) => Err(format!(
+            "system `{name}`: api_version applies to {} only; remove it",
+            versioned_vendors()
         )),
-        (SystemKind::Hubspot, Some(v)) if !SUPPORTED_HUBSPOT_API_VERSIONS.contains(&v.as_str()) => {
-            Err(format!(
-                "system `{name}` asks for HubSpot API version `{v}`; supported: {}",
-                SUPPORTED_HUBSPOT_API_VERSIONS.join(", ")
-            ))
-        }
-        (_, v) => Ok(v
-            .clone()
-            .unwrap_or_else(|| DEFAULT_HUBSPOT_API_VERSION.to_string())),
+        (Some(versions), Some(v)) if !versions.supported.contains(&v.as_str()) => Err(format!(
+            "system `{name}` asks for {} API version `{v}`; supported: {}",
+            profile.name,
+            versions.supported.join(", ")
+        )),
+        (Some(_), Some(v)) => Ok(v.clone()),
+        (Some(versions), None) => Ok(versions.default.to_string()),
+        (None, None) => Ok(String::new()),
     }
+}
+
+/// The vendors that take an `api_version`, as a message names them.
+fn versioned_vendors() -> String {
+    let names: Vec<&str> = SystemKind::ALL
+        .iter()
+        .map(|k| k.profile())
+        .filter(|p: &&Profile| p.api_versions.is_some())
+        .map(|p| p.name)
+        .collect();
+    names.join(" and ")
 }

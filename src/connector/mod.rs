@@ -138,40 +138,11 @@ pub struct OptionDescription {
     pub group: Option<String>,
 }
 
-/// What a vendor requires of a write, known without asking the account, so
-/// the planner can show an impossible write as `invalid` instead of sending
-/// it. Fields are named as in the mapping file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WriteRules {
-    /// A created record needs a value in at least one field of each group.
-    pub required_on_create: Vec<Required>,
-    /// An update may not leave every field of a group empty; a group of one
-    /// is a field the vendor offers no way to clear.
-    pub uncleared: Vec<Required>,
-    /// Fields the vendor stores as one value and splits again its own way
-    /// (Pipedrive's `first_name` and `last_name`, written as `name`): a
-    /// record holds what was written to them when their values, joined by
-    /// spaces, are what was sent joined.
-    pub joined: Vec<Vec<String>>,
-}
+pub use crate::vendor::{Required, WriteRules};
 
-/// A group of fields that must keep a value, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Required {
-    pub fields: Vec<String>,
-    pub reason: String,
-}
-
-/// The write rules of an object of a kind of system. Static (no request), so
-/// an offline diff plans with them too.
+/// The write rules of an object of a kind of system (the vendor profile's).
 pub fn write_rules(kind: SystemKind, object: ObjectKind) -> WriteRules {
-    match kind {
-        // HubSpot clears any property by writing an empty string; what it
-        // requires on create is not described here yet, so a HubSpot create
-        // missing a required property still fails as a request.
-        SystemKind::Hubspot => WriteRules::default(),
-        SystemKind::Pipedrive => pipedrive::write_rules(object),
-    }
+    kind.write_rules(object)
 }
 
 /// Two records of one account to merge into one: `kept`'s values win.

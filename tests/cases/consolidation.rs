@@ -166,8 +166,7 @@ phone = "phone"
 impl HubAndDrive {
     fn new(pairs: &str) -> HubAndDrive {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let work = hubspot_and_pipedrive(&hs, &pd, pairs);
         HubAndDrive { hs, pd, work }
     }
@@ -373,7 +372,7 @@ fn under_skip_both_phones_stay_and_every_run_exits_4_naming_the_conflict() {
                 "left for you",
             ],
         );
-        assert_eq!(writes(&t.us) + writes(&t.eu), 0, "skip writes nothing");
+        assert_eq!(t.writes(), 0, "skip writes nothing");
         assert_eq!(prop(&t.us, "contacts", &us_id, "phone"), "+1 111");
         assert_eq!(prop(&t.eu, "contacts", &eu_id, "phone"), "+44 222");
     }
@@ -411,7 +410,7 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
     }
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0);
+    assert_eq!(t.writes(), 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -488,7 +487,7 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
 
         t.reset_requests();
         t.work.run(&["diff"]).expect(0);
-        assert_eq!(writes(&t.us) + writes(&t.eu), 0, "run {n}: diff");
+        assert_eq!(t.writes(), 0, "run {n}: diff");
     }
 }
 
@@ -713,7 +712,7 @@ contacts = "link:contacts"
 
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0, "nothing echoes back");
+    assert_eq!(t.writes(), 0, "nothing echoes back");
 }
 
 #[test]
@@ -804,7 +803,7 @@ fn assert_refused_before_any_write(t: &TwoAccounts, command: &str, problems: &[&
         assert_line(&run.stderr, parts);
     }
     assert_eq!(
-        writes(&t.us) + writes(&t.eu),
+        t.writes(),
         0,
         "{command}: us {:?} eu {:?}",
         t.us.server().counts_by_endpoint(),
@@ -915,7 +914,7 @@ fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept(
         .expect(0);
     assert_line(&run.stdout, &["x", "unlink", "c0@example.com"]);
     assert!(run.stdout.contains("1 unlinked"), "{}", run.stdout);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0, "nothing deleted");
+    assert_eq!(t.writes(), 0, "nothing deleted");
     let eu = t.eu.record("contacts", &eu_id).unwrap();
     assert!(!eu.archived, "the eu contact still exists");
     assert_eq!(t.eu.records("contacts").len(), 3);
@@ -973,7 +972,7 @@ fn with_deletes_propagated_an_archived_contact_archives_its_partner_on_either_si
 
     t.reset_requests();
     t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0, "nothing comes back");
+    assert_eq!(t.writes(), 0, "nothing comes back");
     assert_eq!(
         (
             t.us.records("contacts").len(),
@@ -1001,7 +1000,7 @@ fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
         t.reset_requests();
         let run = t.work.run(&["sync"]).expect(0);
         assert_eq!(
-            writes(&t.us) + writes(&t.eu),
+            t.writes(),
             0,
             "incremental run {n} recreated what was deleted:\n{}",
             run.stdout
@@ -1011,7 +1010,7 @@ fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
     assert!(t.eu.find("contacts", "email", "c1@example.com").is_empty());
     t.reset_requests();
     t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0);
+    assert_eq!(t.writes(), 0);
     assert_eq!(
         (
             t.us.records("contacts").len(),
@@ -1111,7 +1110,7 @@ fn more_deletes_than_max_deletes_stop_before_any_write_until_the_flag_allows_the
     t.reset_requests();
     let run = t.work.run(&["-q", "sync", "--full"]).expect(6);
     assert!(run.stderr.contains("max_deletes"), "{}", run.stderr);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0);
+    assert_eq!(t.writes(), 0);
     assert_eq!(t.eu.records("contacts").len(), 5, "nothing archived on eu");
 
     let run = t
@@ -1148,12 +1147,12 @@ fn more_edits_than_max_changes_percent_stop_sync_and_push_before_any_write() {
     t.reset_requests();
     let run = t.work.run(&["-q", "sync"]).expect(6);
     assert!(run.stderr.contains("max_changes"), "{}", run.stderr);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0);
+    assert_eq!(t.writes(), 0);
     assert_eq!(edited_on_eu(), 0);
 
     t.work.run(&["diff", "--out", "plan.json"]).expect(3);
     t.work.run(&["-q", "push", "plan.json"]).expect(6);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0);
+    assert_eq!(t.writes(), 0);
     assert_eq!(edited_on_eu(), 0);
 
     t.work
@@ -1254,5 +1253,5 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
     assert_eq!(prop(&t.eu, "deals", &charlie, "dealstage"), "eu-lost");
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(writes(&t.us) + writes(&t.eu), 0);
+    assert_eq!(t.writes(), 0);
 }

@@ -260,8 +260,7 @@ pub(super) fn pipedrive_conforms(
     email: &str,
     seed: &dyn Fn(&FakePipedrive, usize),
 ) {
-    let fake = FakePipedrive::start("pd-token");
-    fake.set_rate_limit(10_000, 2_000);
+    let fake = FakePipedrive::start_unthrottled("pd-token");
     let seeded = 501;
     for i in 0..seeded {
         seed(&fake, i);
@@ -342,8 +341,7 @@ fn hubspot_incremental_listing_reaches_past_the_ten_thousand_search_cap() {
 
 #[test]
 fn pipedrive_incremental_listing_asks_for_updates_since_in_whole_seconds() {
-    let fake = FakePipedrive::start("pd-token");
-    fake.set_rate_limit(10_000, 2_000);
+    let fake = FakePipedrive::start_unthrottled("pd-token");
     let old = fake.seed_person(
         json!({"name": "Old", "emails": [{"value": "old@example.com", "primary": true}]}),
     );

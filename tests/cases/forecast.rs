@@ -129,8 +129,7 @@ const DEALS: usize = 12;
 impl Fresh {
     fn new() -> Fresh {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let owner = hs.add_owner("sam@corp.example", "Sam", "Lee");
         // Pipedrive's default user, who owns what is made there without an
         // owner, works in HubSpot too.
@@ -369,8 +368,7 @@ fn a_pushed_plan_whose_forward_reference_names_no_create_is_refused_whole() {
 fn a_three_account_hub_syncs_exactly_what_diff_planned() {
     let us = FakeHubSpot::start(US_TOKEN);
     let eu = FakeHubSpot::start(EU_TOKEN);
-    let pd = FakePipedrive::start(PD_TOKEN);
-    pd.set_rate_limit(10_000, 2_000);
+    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
     let owner = us.add_owner("sam@corp.example", "Sam", "Lee");
     eu.add_owner("sam@corp.example", "Sam", "Lee");
     us.add_owner("owner@example.com", "Pat", "Owner");

@@ -49,8 +49,7 @@ impl Hub {
     /// 120 contacts and 30 deals on us; 5 people only on Pipedrive.
     fn new() -> Hub {
         let mut t = TwoAccounts::new();
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         t.work.env.push(("PIPEDRIVE_TOKEN".into(), PD_TOKEN.into()));
         t.work
             .write_config(&hub_config(&t.us.url(), &t.eu.url(), &pd.url()));

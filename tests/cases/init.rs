@@ -38,8 +38,7 @@ struct Mixed {
 impl Mixed {
     fn new() -> Mixed {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let hs_sam = hs.add_owner(OWNER, "Sam", "Lee");
         hs.add_owner("only.hubspot@corp.example", "Hal", "Hub");
         let pd_sam = pd.add_user(OWNER, "Sam Lee");
@@ -410,8 +409,7 @@ fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
 fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_the_table() {
     // HubSpot's "Sales Pipeline" and Pipedrive's "Pipeline": no name in common.
     let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start(PD_TOKEN);
-    pd.set_rate_limit(10_000, 2_000);
+    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
     hs.seed(
         "deals",
         &[

@@ -38,8 +38,7 @@ impl People {
     /// a first name of two words, no person yet.
     fn new(n: usize) -> People {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let rep = hs.add_owner(REP, "Rae", "Rep");
         pd.add_user(REP, "Rae Rep");
         let contacts = (0..n)

@@ -24,8 +24,7 @@ struct People {
 impl People {
     fn new(deletes: &str, merges: &str) -> People {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let work = super::hubspot_and_pipedrive(
             &hs,
             &pd,
@@ -524,8 +523,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
 #[test]
 fn a_pipedrive_organization_merge_is_seen_by_its_persons_moving_and_is_never_a_delete() {
     let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start(PD_TOKEN);
-    pd.set_rate_limit(10_000, 2_000);
+    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
     let work = super::hubspot_and_pipedrive(
         &hs,
         &pd,
@@ -640,8 +638,7 @@ fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
 #[test]
 fn a_hubspot_company_merge_follows_and_its_contacts_keep_their_organization() {
     let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start(PD_TOKEN);
-    pd.set_rate_limit(10_000, 2_000);
+    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
     let work = super::hubspot_and_pipedrive(
         &hs,
         &pd,

@@ -40,11 +40,8 @@ struct TwoCompanies {
 
 impl TwoCompanies {
     fn new(deletes: &str) -> TwoCompanies {
-        let eu = FakePipedrive::start(PD_TOKEN);
-        let us = FakePipedrive::start(PD2_TOKEN);
-        for pd in [&eu, &us] {
-            pd.set_rate_limit(10_000, 2_000);
-        }
+        let eu = FakePipedrive::start_unthrottled(PD_TOKEN);
+        let us = FakePipedrive::start_unthrottled(PD2_TOKEN);
         let legal = eu.add_custom_field("organization", "Legal name", "varchar", &[]);
         let work = Workdir::new()
             .with_env("PD_EU_TOKEN", PD_TOKEN)
@@ -309,8 +306,7 @@ struct Mixed {
 impl Mixed {
     fn new() -> Mixed {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let work = hubspot_and_pipedrive(
             &hs,
             &pd,

@@ -65,8 +65,7 @@ closedwon = "5"
 impl Mixed {
     fn new() -> Mixed {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let hs_owner = hs.add_owner("rep@corp.example", "Rae", "Rep");
         // Pipedrive gives every person an owner: its default user exists on HubSpot too.
         hs.add_owner("owner@example.com", "Default", "Owner");

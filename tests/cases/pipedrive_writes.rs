@@ -28,8 +28,7 @@ impl Accounts {
     /// two built-ins that cannot be cleared (`value`, `expected_close_date`).
     fn new() -> Accounts {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         hs.define_property(
             "deals",
             PropertyDef::new("win_chance", "Win chance", "number"),

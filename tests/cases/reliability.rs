@@ -194,8 +194,7 @@ struct DealsToPipedrive {
 impl DealsToPipedrive {
     fn new(deals: usize) -> DealsToPipedrive {
         let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start(PD_TOKEN);
-        pd.set_rate_limit(10_000, 2_000);
+        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
         let records = (0..deals)
             .map(|i| {
                 BTreeMap::from([

@@ -1,10 +1,12 @@
 //! Test support: the HTTP server core, the stateful fake HubSpot and
-//! Pipedrive accounts built on it, the demo's accounts, and the harness that
-//! runs the real binary against them (also on a pseudo-terminal). Shared by
-//! the integration tests, the demo and the benchmark.
+//! Pipedrive accounts built on it with the calendar they share, the demo's
+//! accounts, and the harness that runs the real binary against them (also on
+//! a pseudo-terminal). Shared by the integration tests, the demo and the
+//! benchmark.
 
 #![allow(dead_code)]
 
+pub mod calendar;
 pub mod demo_accounts;
 pub mod fake_hubspot;
 pub mod fake_pipedrive;

@@ -10,6 +10,7 @@ use super::api::ApiObject;
 use crate::connector::http::ApiError;
 use crate::model::{Fields, Identity, ObjectKind, Record, set_field};
 use crate::timestamp;
+use crate::vendor::HUBSPOT;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,14 +115,9 @@ pub(super) fn relation_targets(object: ObjectKind, fields: &[String]) -> Vec<Obj
 }
 
 /// HubSpot's name of an object type, in paths and in a list's
-/// `associations` map.
+/// `associations` map: the kind's own name, for the kinds HubSpot offers.
 pub(super) fn type_name(object: ObjectKind) -> Option<&'static str> {
-    match object {
-        ObjectKind::Contacts => Some("contacts"),
-        ObjectKind::Deals => Some("deals"),
-        ObjectKind::Companies => Some("companies"),
-        ObjectKind::Persons | ObjectKind::Organizations => None,
-    }
+    HUBSPOT.offers(object).then(|| object.as_str())
 }
 
 /// Sets the relation fields of `record` that point at `to` from its

@@ -31,6 +31,7 @@ use super::{
 use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record, set_field};
 use crate::secret::Secret;
+use crate::vendor::HUBSPOT;
 use anyhow::{Context, Result};
 use api::{
     ApiObject, ApiOwner, AssociateInput, AssociationsInput, AssociationsPage, BatchInput,
@@ -47,16 +48,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// HubSpot caps list pages and batch inputs at 100.
-const MAX_BATCH: usize = 100;
+/// HubSpot caps batch inputs at 100 (the profile's batch size) and list
+/// pages at 100.
+const MAX_BATCH: usize = HUBSPOT.max_batch;
 const PAGE_SIZE: usize = 100;
 /// Search pages hold at most 200 results, and one query reaches at most
 /// 10,000 of them.
 const SEARCH_PAGE: usize = 200;
 const SEARCH_REACH: usize = 10_000;
 /// HubSpot's search index lags recent writes by seconds: an incremental pull
-/// starts two minutes before the previous pull began.
-pub const SEARCH_LOOKBACK_MS: i64 = 120_000;
+/// starts this long before the previous pull began (the profile's lookback).
+pub const SEARCH_LOOKBACK_MS: i64 = HUBSPOT.lookback_ms;
+
 pub struct HubSpot {
     http: HttpClient,
     version: String,
@@ -72,8 +75,8 @@ impl HubSpot {
             token,
             AuthStyle::Bearer,
             Pacing {
-                requests: system.requests_per_10s,
-                window: Duration::from_secs(10),
+                requests: HUBSPOT.requests_per_window(system.requests_per_10s),
+                window: HUBSPOT.pace_window,
             },
             RetryPolicy::from(system.retry),
             &limits::HubSpotLimits,
@@ -93,7 +96,7 @@ impl HubSpot {
 
     fn objects_path(&self, object: ObjectKind) -> Result<String> {
         let Some(kind) = type_name(object) else {
-            anyhow::bail!("HubSpot has no {object}; use contacts or companies")
+            anyhow::bail!(HUBSPOT.not_offered(object))
         };
         Ok(format!("/crm/objects/{}/{kind}", self.version))
     }
@@ -203,8 +206,8 @@ impl Connector for HubSpot {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            max_batch: MAX_BATCH,
-            lookback_ms: SEARCH_LOOKBACK_MS,
+            max_batch: HUBSPOT.max_batch,
+            lookback_ms: HUBSPOT.lookback_ms,
         }
     }
 

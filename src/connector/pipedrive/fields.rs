@@ -1,6 +1,6 @@
 //! Pipedrive's field model: which fields crmsync maps and how each is read,
-//! written and cleared (`PERSON_FIELDS`, `DEAL_FIELDS`,
-//! `ORGANIZATION_FIELDS`, `write_rules`), custom fields resolved through the
+//! written (`PERSON_FIELDS`, `DEAL_FIELDS`, `ORGANIZATION_FIELDS`; which
+//! cannot be cleared is the vendor profile's), custom fields resolved through the
 //! fields API, and the conversion of a person, deal or organization to a
 //! `Record` and of values back into a request body.
 //! It makes no request of its own but the fields API read (`metadata`).
@@ -8,10 +8,11 @@
 use super::api::{Contact, ContactEntry, Entity, Field};
 use super::{MAX_CUSTOM_FIELDS, Pipedrive};
 use crate::config::ConfigError;
+use crate::connector::Connector;
 use crate::connector::http::ApiError;
-use crate::connector::{Connector, Required, WriteRules};
 use crate::model::{Fields, Identity, ObjectKind, Record, set_field};
 use crate::timestamp;
+use crate::vendor::pipedrive_never_cleared;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -32,215 +33,59 @@ pub(super) enum FieldKind {
     Custom(Field),
 }
 
-/// How a built-in field is emptied. The v2 write schemas (addPerson,
-/// updatePerson, addDeal, updateDeal, addOrganization, updateOrganization in
-/// pipedrive-openapi-v2.yaml) mark only deals' `probability`, `lost_reason`
-/// and `close_time` and organizations' `website`, `linkedin`, `industry`,
-/// `annual_revenue` and `employee_count` nullable; README "Vendor notes"
-/// lists what was found for each field.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Clear {
-    /// `null`, which the spec allows for this field.
-    Null,
-    /// The primary entry is left out of the list written back.
-    DropEntry,
-    /// Written through `name`; the name must keep the other part.
-    NamePart,
-    /// No documented way: why the field keeps a value.
-    Never(&'static str),
-}
-
-pub(super) const PERSON_FIELDS: &[(&str, FieldKind, Clear)] = &[
-    (
-        "name",
-        FieldKind::Text,
-        Clear::Never("Pipedrive requires a person's name"),
-    ),
-    ("first_name", FieldKind::Text, Clear::NamePart),
-    ("last_name", FieldKind::Text, Clear::NamePart),
-    ("email", FieldKind::Primary("emails"), Clear::DropEntry),
-    ("phone", FieldKind::Primary("phones"), Clear::DropEntry),
-    (
-        "owner_id",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive person always has an owner"),
-    ),
-    (
-        "org_id",
-        FieldKind::Integer,
-        Clear::Never(
-            "updatePerson does not take null for it, so a person cannot be unlinked from its organization",
-        ),
-    ),
-    (
-        "visible_to",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive person always has a visibility"),
-    ),
+pub(super) const PERSON_FIELDS: &[(&str, FieldKind)] = &[
+    ("name", FieldKind::Text),
+    ("first_name", FieldKind::Text),
+    ("last_name", FieldKind::Text),
+    ("email", FieldKind::Primary("emails")),
+    ("phone", FieldKind::Primary("phones")),
+    ("owner_id", FieldKind::Integer),
+    ("org_id", FieldKind::Integer),
+    ("visible_to", FieldKind::Integer),
 ];
 
-pub(super) const DEAL_FIELDS: &[(&str, FieldKind, Clear)] = &[
-    (
-        "title",
-        FieldKind::Text,
-        Clear::Never("Pipedrive requires a deal title"),
-    ),
-    (
-        "value",
-        FieldKind::Number,
-        Clear::Never("updateDeal does not take null for it"),
-    ),
-    (
-        "currency",
-        FieldKind::Text,
-        Clear::Never("a Pipedrive deal always has a currency"),
-    ),
-    (
-        "status",
-        FieldKind::Text,
-        Clear::Never("a Pipedrive deal is always open, won or lost"),
-    ),
-    (
-        "stage_id",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive deal is always in a stage"),
-    ),
-    (
-        "pipeline_id",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive deal is always in a pipeline"),
-    ),
-    (
-        "owner_id",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive deal always has an owner"),
-    ),
-    (
-        "person_id",
-        FieldKind::Integer,
-        Clear::Never("updateDeal does not take null for it"),
-    ),
-    (
-        "org_id",
-        FieldKind::Integer,
-        Clear::Never(
-            "updateDeal does not take null for it, so a deal cannot be unlinked from its organization",
-        ),
-    ),
-    ("probability", FieldKind::Number, Clear::Null),
-    (
-        "expected_close_date",
-        FieldKind::Date,
-        Clear::Never("updateDeal does not take null for it"),
-    ),
-    ("lost_reason", FieldKind::Text, Clear::Null),
-    (
-        "visible_to",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive deal always has a visibility"),
-    ),
+pub(super) const DEAL_FIELDS: &[(&str, FieldKind)] = &[
+    ("title", FieldKind::Text),
+    ("value", FieldKind::Number),
+    ("currency", FieldKind::Text),
+    ("status", FieldKind::Text),
+    ("stage_id", FieldKind::Integer),
+    ("pipeline_id", FieldKind::Integer),
+    ("owner_id", FieldKind::Integer),
+    ("person_id", FieldKind::Integer),
+    ("org_id", FieldKind::Integer),
+    ("probability", FieldKind::Number),
+    ("expected_close_date", FieldKind::Date),
+    ("lost_reason", FieldKind::Text),
+    ("visible_to", FieldKind::Integer),
 ];
 
 /// The body fields of addOrganization/updateOrganization crmsync maps
 /// (`label_ids` and `add_time` are left out, as for persons and deals).
-pub(super) const ORGANIZATION_FIELDS: &[(&str, FieldKind, Clear)] = &[
-    (
-        "name",
-        FieldKind::Text,
-        Clear::Never("Pipedrive requires an organization's name"),
-    ),
-    (
-        "owner_id",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive organization always has an owner"),
-    ),
-    (
-        "visible_to",
-        FieldKind::Integer,
-        Clear::Never("a Pipedrive organization always has a visibility"),
-    ),
-    (
-        "address",
-        FieldKind::Address,
-        Clear::Never(
-            "updateOrganization does not take null for it, and no document says how to empty it",
-        ),
-    ),
-    ("website", FieldKind::Text, Clear::Null),
-    ("linkedin", FieldKind::Text, Clear::Null),
-    ("industry", FieldKind::Integer, Clear::Null),
-    ("annual_revenue", FieldKind::Integer, Clear::Null),
-    ("employee_count", FieldKind::Integer, Clear::Null),
+pub(super) const ORGANIZATION_FIELDS: &[(&str, FieldKind)] = &[
+    ("name", FieldKind::Text),
+    ("owner_id", FieldKind::Integer),
+    ("visible_to", FieldKind::Integer),
+    ("address", FieldKind::Address),
+    ("website", FieldKind::Text),
+    ("linkedin", FieldKind::Text),
+    ("industry", FieldKind::Integer),
+    ("annual_revenue", FieldKind::Integer),
+    ("employee_count", FieldKind::Integer),
 ];
 
 /// The built-in fields of a Pipedrive object (none for the objects
-/// Pipedrive does not have; `collection` refuses those).
-pub(super) fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind, Clear)] {
+/// Pipedrive does not have; `collection` refuses those). Which of them
+/// cannot be emptied, and why, is the vendor profile's
+/// (`vendor::pipedrive_never_cleared`): a primary email or phone is cleared
+/// by leaving its entry out, a name part through `name`, anything else,
+/// custom fields included, with `null`.
+pub(super) fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind)] {
     match object {
         ObjectKind::Persons => PERSON_FIELDS,
         ObjectKind::Deals => DEAL_FIELDS,
         ObjectKind::Organizations => ORGANIZATION_FIELDS,
         ObjectKind::Contacts | ObjectKind::Companies => &[],
-    }
-}
-
-/// How a mapped field is emptied: built-ins by the table, custom fields by
-/// `null` ("To clear a custom field value, set it to `null`", the spec's
-/// `custom_fields` description, for every field type).
-pub(super) fn clearing(object: ObjectKind, name: &str) -> Clear {
-    builtins(object)
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map_or(Clear::Null, |(_, _, clear)| *clear)
-}
-
-/// What the planner must know of Pipedrive's writes (see `WriteRules`).
-pub fn write_rules(object: ObjectKind) -> WriteRules {
-    let required = |fields: &[&str], reason: &str| Required {
-        fields: fields.iter().map(|f| f.to_string()).collect(),
-        reason: reason.to_string(),
-    };
-    let mut uncleared: Vec<Required> = builtins(object)
-        .iter()
-        .filter_map(|(name, _, clear)| match clear {
-            Clear::Never(why) => Some(required(
-                &[name],
-                &format!("Pipedrive documents no way to clear `{name}` ({why})"),
-            )),
-            _ => None,
-        })
-        .collect();
-    let required_on_create = match object {
-        ObjectKind::Persons => {
-            uncleared.push(required(
-                &["first_name", "last_name"],
-                "Pipedrive requires a person's name, which crmsync writes from `first_name` and `last_name`",
-            ));
-            // A person created without a name is named by its email (`body`).
-            vec![required(
-                &["name", "first_name", "last_name", "email"],
-                "Pipedrive requires a person's name; map `name`, `first_name`, `last_name` or `email` and give the record a value in one of them",
-            )]
-        }
-        ObjectKind::Organizations => vec![required(
-            &["name"],
-            "Pipedrive requires an organization's name (`name` is the one required field of addOrganization)",
-        )],
-        _ => vec![required(
-            &["title"],
-            "Pipedrive requires a deal title (`title` is the one required field of addDeal)",
-        )],
-    };
-    // `name` is split at its first space ("Mary Ann" / "Smith" comes back as
-    // "Mary" / "Ann Smith"; migration guide: the name is split from `name`).
-    let joined = match object {
-        ObjectKind::Persons => vec![vec!["first_name".to_string(), "last_name".to_string()]],
-        _ => Vec::new(),
-    };
-    WriteRules {
-        required_on_create,
-        uncleared,
-        joined,
     }
 }
 
@@ -312,7 +157,7 @@ impl Pipedrive {
         let builtins = builtins(object);
         let mut resolved = Vec::new();
         for name in names {
-            if let Some((_, kind, _)) = builtins.iter().find(|(n, _, _)| n == name) {
+            if let Some((_, kind)) = builtins.iter().find(|(n, _)| n == name) {
                 resolved.push((name.clone(), kind.clone()));
                 continue;
             }
@@ -335,7 +180,7 @@ impl Pipedrive {
                         .filter(|f| f.is_custom_field)
                         .map(|f| f.field_name.as_str())
                         .collect();
-                    let builtin: Vec<_> = builtins.iter().map(|(n, _, _)| *n).collect();
+                    let builtin: Vec<_> = builtins.iter().map(|(n, _)| *n).collect();
                     return Err(ConfigError(format!(
                         "{}.{object} has no field `{name}`; use one of {} or a custom field's name or key ({})",
                         self.system(),
@@ -408,15 +253,14 @@ impl Pipedrive {
                 continue;
             };
             if value.trim().is_empty() {
-                match (create, clearing(object, name)) {
-                    // A create leaves out what it has no value for.
-                    (true, _) => continue,
-                    // The planner shows these as invalid; a saved plan from
-                    // before it knew is refused here rather than sent.
-                    (false, Clear::Never(why)) => {
-                        return Err(format!("`{name}` cannot be cleared on Pipedrive ({why})"));
-                    }
-                    _ => {}
+                // A create leaves out what it has no value for.
+                if create {
+                    continue;
+                }
+                // The planner shows these as invalid; a saved plan from
+                // before it knew is refused here rather than sent.
+                if let Some(why) = pipedrive_never_cleared(object, name) {
+                    return Err(format!("`{name}` cannot be cleared on Pipedrive ({why})"));
                 }
             }
             match kind {

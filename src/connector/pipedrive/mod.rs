@@ -26,14 +26,13 @@ use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record};
 use crate::secret::Secret;
 use crate::timestamp;
+use crate::vendor::PIPEDRIVE;
 use anyhow::{Context, Result};
 use api::{Entity, Field, ListPage, Named, One, User};
-pub use fields::write_rules;
 use fields::{FieldKind, PersonParts, builtins, custom_fields_query, text};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Pipedrive caps list pages at 500.
 const PAGE_SIZE: usize = 500;
@@ -55,8 +54,8 @@ impl Pipedrive {
             token,
             AuthStyle::Header("x-api-token"),
             Pacing {
-                requests: (system.requests_per_10s / 5).max(1),
-                window: Duration::from_secs(2),
+                requests: PIPEDRIVE.requests_per_window(system.requests_per_10s),
+                window: PIPEDRIVE.pace_window,
             },
             RetryPolicy::from(system.retry),
             &limits::PipedriveLimits,
@@ -68,15 +67,13 @@ impl Pipedrive {
         })
     }
 
+    /// The collection of `object` in paths: the kind's own name, for the
+    /// kinds Pipedrive offers.
     fn collection(object: ObjectKind) -> Result<&'static str> {
-        match object {
-            ObjectKind::Persons => Ok("persons"),
-            ObjectKind::Deals => Ok("deals"),
-            ObjectKind::Organizations => Ok("organizations"),
-            ObjectKind::Contacts | ObjectKind::Companies => {
-                anyhow::bail!("Pipedrive has no {object}; use persons or organizations")
-            }
+        if !PIPEDRIVE.offers(object) {
+            anyhow::bail!(PIPEDRIVE.not_offered(object))
         }
+        Ok(object.as_str())
     }
 
     /// Follows `next_cursor` to the end.
@@ -257,13 +254,9 @@ impl Connector for Pipedrive {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // One call per record, but the engine saves its state every 50
-        // records rather than after each (the create journal covers a crash
-        // in between). `updated_since` is exact and inclusive; a minute of
-        // lookback covers clock skew.
         Capabilities {
-            max_batch: 50,
-            lookback_ms: 60_000,
+            max_batch: PIPEDRIVE.max_batch,
+            lookback_ms: PIPEDRIVE.lookback_ms,
         }
     }
 
@@ -578,7 +571,7 @@ impl Connector for Pipedrive {
         let custom_name = |field: &Field| {
             let shared = builtins(object)
                 .iter()
-                .any(|(n, _, _)| n.eq_ignore_ascii_case(&field.field_name))
+                .any(|(n, _)| n.eq_ignore_ascii_case(&field.field_name))
                 || custom
                     .iter()
                     .filter(|f| f.field_name.eq_ignore_ascii_case(&field.field_name))
@@ -592,7 +585,7 @@ impl Connector for Pipedrive {
         };
         let mut names: Vec<String> = builtins(object)
             .iter()
-            .map(|(n, _, _)| n.to_string())
+            .map(|(n, _)| n.to_string())
             .collect();
         names.extend(custom.iter().map(|f| custom_name(f)));
         let infos = self.describe(object, &names)?;
