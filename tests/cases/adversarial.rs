@@ -572,3 +572,72 @@ fn sigint_before_the_records_waiting_on_a_create_converges_on_the_rerun() {
         0
     );
 }
+
+/// A person deleted in Pipedrive while another person already held its
+/// email as a second one (Pipedrive lets two persons share an email) was
+/// not merged: under `merges = "propagate"` crmsync must not merge the two
+/// HubSpot contacts (a HubSpot merge cannot be undone).
+#[test]
+fn a_delete_of_a_person_whose_email_another_already_held_merges_nothing() {
+    let (m, ids) = People::synced("deletes = \"ignore\"\nmerges = \"propagate\"", 3);
+    let (pd0, pd1) = (m.person_id("p0@example.com"), m.person_id("p1@example.com"));
+    m.pd().edit_person(
+        pd0,
+        json!({"emails": [
+            {"value": "p0@example.com", "primary": true, "label": "work"},
+            {"value": "p1@example.com", "primary": false, "label": "home"}
+        ]}),
+    );
+    m.f.work.run(&["sync", "--full"]).expect(0);
+    m.pd().delete_person(pd1);
+    m.reset();
+    let run = m.f.work.run(&["sync", "--full"]);
+    eprintln!("{}\n{}\n{}", run.code, run.stdout, run.stderr);
+    let merges = super::requests_matching(&m.hs().server().counts_by_endpoint(), "/merge");
+    assert_eq!(merges, 0, "{}", run.stdout);
+    assert!(m.hs().record("contacts", &ids[0]).is_some());
+    assert!(m.hs().record("contacts", &ids[1]).is_some());
+    assert_eq!(m.hs().records("contacts").len(), 3);
+}
+
+/// An organization deleted in Pipedrive after its one person moved to
+/// another organization was not merged: under `deletes = "ignore"` and
+/// `merges = "propagate"` the HubSpot company stays, unmerged.
+#[test]
+fn an_organization_deleted_after_its_persons_moved_merges_nothing() {
+    let f = companies_and_contacts("propagate");
+    let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
+    let config =
+        read(&work.config_path()).replace("deletes = \"propagate\"", "deletes = \"ignore\"");
+    work.write_config(&config);
+    let acme = hs.seed("companies", &[("name", "Acme")]);
+    let beta = hs.seed("companies", &[("name", "Beta")]);
+    contact_at(hs, "a@acme.example", &acme);
+    contact_at(hs, "b@beta.example", &beta);
+    work.run(&["sync"]).expect(0);
+    let org = |name: &str| {
+        pd.organizations()
+            .into_iter()
+            .find(|o| o["name"] == json!(name))
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (pd_acme, pd_beta) = (org("Acme"), org("Beta"));
+    let b = pd
+        .persons()
+        .into_iter()
+        .find(|p| p["emails"][0]["value"] == json!("b@beta.example"))
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    pd.edit_person(b, json!({"org_id": pd_acme}));
+    pd.delete_organization(pd_beta);
+    hs.server().reset_requests();
+    let run = work.run(&["sync", "--full"]);
+    eprintln!("{}\n{}\n{}", run.code, run.stdout, run.stderr);
+    let merges = super::requests_matching(&hs.server().counts_by_endpoint(), "/merge");
+    assert_eq!(merges, 0, "{}", run.stdout);
+    assert!(hs.record("companies", &beta).is_some());
+    assert_eq!(hs.records("companies").len(), 2);
+}
