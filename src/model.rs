@@ -40,11 +40,36 @@ pub struct Identity {
     /// field, beside the field's own value (read-only; never written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<(String, String)>,
+    /// The ids of `merged_from` that no vendor named: crmsync inferred the
+    /// merge from traces a delete can leave too (the records related to
+    /// the vanished one now point here), so it follows the link but never
+    /// writes a merge for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<String>,
+    /// (field, value): values the record holds that it did not hold at the
+    /// full pull before the last one, the footprint a merge into it leaves
+    /// (Pipedrive's survivor takes the merged record's emails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gained: Vec<(String, String)>,
 }
 
 impl Identity {
     pub fn is_empty(&self) -> bool {
-        self.merged_from.is_empty() && self.also.is_empty()
+        self.merged_from.is_empty() && self.also.is_empty() && self.gained.is_empty()
+    }
+
+    /// Names `old` as merged into the record, confirmed (a vendor said so)
+    /// or inferred; a confirmation is never taken back by an inference.
+    pub fn add_merged(&mut self, old: &str, confirmed: bool) {
+        let known = self.merged_from.iter().any(|id| id == old);
+        if !known {
+            self.merged_from.push(old.to_string());
+        }
+        if confirmed {
+            self.unconfirmed.retain(|id| id != old);
+        } else if !known && !self.unconfirmed.iter().any(|id| id == old) {
+            self.unconfirmed.push(old.to_string());
+        }
     }
 }
 
@@ -80,6 +105,80 @@ impl Record {
             .filter(move |(f, v)| f == field && !v.is_empty())
             .map(|(_, v)| v.as_str());
         own.into_iter().chain(more)
+    }
+
+    /// Returns true if and only if a vendor named `old` as merged into this
+    /// record (it is among `merged_from` and was not only inferred).
+    pub fn merge_confirmed(&self, old: &str) -> bool {
+        self.identity
+            .as_ref()
+            .is_some_and(|i| !i.unconfirmed.iter().any(|id| id == old))
+    }
+
+    /// Every (field, value) the record holds, its own and its identity's.
+    fn held(&self) -> impl Iterator<Item = (&str, &str)> {
+        let own = self.fields.iter().map(|(f, v)| (f, v));
+        let more = self
+            .identity
+            .iter()
+            .flat_map(|i| i.also.iter())
+            .map(|(f, v)| (f.as_str(), v.as_str()));
+        own.chain(more).filter(|(_, v)| !v.is_empty())
+    }
+
+    /// Notes the values this record holds that `was`, an earlier version
+    /// of it, did not hold, beside the gains `was` had noted (when
+    /// `with_earlier`) that this one still holds. Linear in the record's
+    /// values, with no allocation for a record whose values did not change
+    /// (nearly all of them on every full pull).
+    pub fn note_gains(&mut self, was: &Record, with_earlier: bool) {
+        let earlier: &[(String, String)] = match (&was.identity, with_earlier) {
+            (Some(i), true) => &i.gained,
+            _ => &[],
+        };
+        let unchanged = self.fields == was.fields
+            && self.identity.as_ref().map(|i| &i.also) == was.identity.as_ref().map(|i| &i.also);
+        let mut gained: Vec<(String, String)> = Vec::new();
+        if unchanged {
+            gained.extend_from_slice(earlier);
+        } else {
+            let before: std::collections::HashSet<(&str, &str)> = was.held().collect();
+            let now: std::collections::HashSet<(&str, &str)> = self.held().collect();
+            for (f, v) in earlier {
+                if now.contains(&(f.as_str(), v.as_str())) {
+                    gained.push((f.clone(), v.clone()));
+                }
+            }
+            for (f, v) in self.held() {
+                if !before.contains(&(f, v)) && !gained.iter().any(|(gf, gv)| gf == f && gv == v) {
+                    gained.push((f.to_string(), v.to_string()));
+                }
+            }
+        }
+        if gained.is_empty() && self.identity.as_ref().is_none_or(|i| i.gained.is_empty()) {
+            return;
+        }
+        let mut identity = self.identity.take().map(|i| *i).unwrap_or_default();
+        identity.gained = gained;
+        self.set_identity(identity);
+    }
+
+    /// Forgets the gains noted (a full pull starts counting again).
+    pub fn forget_gains(&mut self) {
+        if let Some(mut identity) = self.identity.take().map(|i| *i) {
+            identity.gained.clear();
+            self.set_identity(identity);
+        }
+    }
+
+    /// Returns true if and only if `value` of `field` (compared by `key`)
+    /// is among the values the record gained since the full pull before
+    /// the last one.
+    pub fn gained(&self, field: &str, key: impl Fn(&str) -> String, wanted: &str) -> bool {
+        self.identity
+            .iter()
+            .flat_map(|i| i.gained.iter())
+            .any(|(f, v)| f == field && key(v) == wanted)
     }
 
     /// Sets what the record is known by; an empty identity is none.

@@ -142,10 +142,20 @@ impl Snapshot {
         if !merged.is_empty() {
             self.records.retain(|r| !merged.contains(r.id.as_str()));
         }
+        if self.complete {
+            // Gains are counted from the last full pull on: this is the
+            // first incremental pull since.
+            for record in self.records.iter_mut().filter(|r| r.identity.is_some()) {
+                record.forget_gains();
+            }
+        }
         let mut index = self.positions();
-        for record in changed {
+        for mut record in changed {
             match index.get(&record.id) {
-                Some(&i) => self.records[i] = record,
+                Some(&i) => {
+                    record.note_gains(&self.records[i], true);
+                    self.records[i] = record;
+                }
                 None => {
                     index.insert(record.id.clone(), self.records.len());
                     self.records.push(record);
@@ -163,26 +173,44 @@ impl Snapshot {
     /// and a full pull must not forget it, or the merged record would look
     /// deleted. Only records that name a merge are looked at.
     pub fn keep_merges_of(&mut self, earlier: &Snapshot) {
-        let known: std::collections::HashMap<&str, &[String]> = earlier
+        let known: std::collections::HashMap<&str, &crate::model::Record> = earlier
             .records
             .iter()
             .filter(|r| !r.merged_from().is_empty())
-            .map(|r| (r.id.as_str(), r.merged_from()))
+            .map(|r| (r.id.as_str(), r))
             .collect();
         if known.is_empty() {
             return;
         }
         for record in &mut self.records {
-            let Some(merged) = known.get(record.id.as_str()) else {
+            let Some(was) = known.get(record.id.as_str()) else {
                 continue;
             };
             let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
-            for id in *merged {
-                if !identity.merged_from.contains(id) {
-                    identity.merged_from.push(id.clone());
-                }
+            for id in was.merged_from() {
+                // What the vendor lists now is confirmed; what was inferred
+                // stays inferred.
+                let listed = identity.merged_from.contains(id);
+                identity.add_merged(id, listed || was.merge_confirmed(id));
             }
             record.set_identity(identity);
+        }
+    }
+
+    /// Notes, on each record this full listing shares with the `earlier`
+    /// snapshot, the values it holds now that it did not hold at the full
+    /// pull before this one: what a merge into it since then brought (a
+    /// merged person's emails). A record new since then gains nothing: no
+    /// earlier state, no footprint to tell.
+    pub fn note_gains_since(&mut self, earlier: &Snapshot) {
+        let before: std::collections::HashMap<&str, &crate::model::Record> =
+            earlier.records.iter().map(|r| (r.id.as_str(), r)).collect();
+        for record in &mut self.records {
+            if let Some(was) = before.get(record.id.as_str()) {
+                // An earlier snapshot that incremental pulls updated holds
+                // the gains since the full pull before it.
+                record.note_gains(was, !earlier.complete);
+            }
         }
     }
 
@@ -292,9 +320,97 @@ mod tests {
         let mut r = Record::new(id, Fields::new(), 1);
         r.set_identity(Identity {
             merged_from: from.iter().map(|f| f.to_string()).collect(),
-            also: Vec::new(),
+            ..Identity::default()
         });
         r
+    }
+
+    /// A person with these emails (the first its own, the rest secondary).
+    fn person(id: &str, emails: &[&str]) -> Record {
+        let mut fields = Fields::new();
+        fields.insert("email", emails[0]);
+        let mut r = Record::new(id, fields, 1);
+        r.set_identity(Identity {
+            also: emails[1..]
+                .iter()
+                .map(|e| ("email".to_string(), e.to_string()))
+                .collect(),
+            ..Identity::default()
+        });
+        r
+    }
+
+    fn gained(snapshot: &Snapshot, id: &str) -> Vec<String> {
+        let r = snapshot.records.iter().find(|r| r.id == id).unwrap();
+        let gains = r.identity.iter().flat_map(|i| i.gained.iter());
+        gains.map(|(_, v)| v.clone()).collect()
+    }
+
+    fn full(records: Vec<Record>, at: i64) -> Snapshot {
+        Snapshot::new("pd", ObjectKind::Persons, vec!["email".into()], records, at)
+    }
+
+    #[test]
+    fn gains_count_what_a_record_took_since_the_full_pull_before_the_last() {
+        let first = full(
+            vec![person("1", &["a@x.io", "b@x.io"]), person("2", &["c@x.io"])],
+            1,
+        );
+        // Full after full: 1 held b@x.io before (no gain); 2 took d@x.io.
+        let mut second = full(
+            vec![
+                person("1", &["a@x.io", "b@x.io"]),
+                person("2", &["c@x.io", "d@x.io"]),
+            ],
+            2,
+        );
+        second.note_gains_since(&first);
+        assert!(gained(&second, "1").is_empty());
+        assert_eq!(gained(&second, "2"), ["d@x.io"]);
+        // Seen first by an incremental pull (the gains since the full pull
+        // are counted afresh), then by the next full one: still a gain.
+        let mut incremental = second.clone();
+        incremental.merge_changes(vec![person("1", &["a@x.io", "b@x.io", "e@x.io"])], 3);
+        assert_eq!(gained(&incremental, "1"), ["e@x.io"]);
+        assert!(
+            gained(&incremental, "2").is_empty(),
+            "an older gain is forgotten"
+        );
+        let mut third = full(
+            vec![
+                person("1", &["a@x.io", "b@x.io", "e@x.io"]),
+                person("2", &["c@x.io", "d@x.io"]),
+            ],
+            4,
+        );
+        third.note_gains_since(&incremental);
+        assert_eq!(gained(&third, "1"), ["e@x.io"]);
+        assert!(gained(&third, "2").is_empty());
+        // The full pull after that one: no gain is left.
+        let mut fourth = full(third.records.clone(), 5);
+        fourth.note_gains_since(&third);
+        assert!(gained(&fourth, "1").is_empty());
+        // A record new since has nothing to compare with: no gain.
+        let mut fifth = full(vec![person("7", &["e@x.io"])], 6);
+        fifth.note_gains_since(&fourth);
+        assert!(gained(&fifth, "7").is_empty());
+    }
+
+    #[test]
+    fn an_inferred_merge_stays_unconfirmed_across_full_pulls_and_a_listed_one_is_confirmed() {
+        let mut inferred = merged("1", &["2"]);
+        let mut identity = inferred.identity.take().map(|i| *i).unwrap();
+        identity.unconfirmed = vec!["2".into()];
+        inferred.set_identity(identity);
+        let earlier = full(vec![inferred.clone()], 1);
+        let mut later = full(vec![Record::new("1", Fields::new(), 1)], 2);
+        later.keep_merges_of(&earlier);
+        assert_eq!(later.records[0].merged_from(), ["2".to_string()]);
+        assert!(!later.records[0].merge_confirmed("2"));
+        // The vendor listing the merge itself confirms it.
+        let mut listed = full(vec![merged("1", &["2"])], 3);
+        listed.keep_merges_of(&later);
+        assert!(listed.records[0].merge_confirmed("2"));
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub(super) fn merge_item(pair: &PairConfig, merge: &crate::matcher::Merge) -> It
         MergeOutcome::SecondPartner { side, kept } => MergeStep::Partners {
             side,
             kept: kept.id.clone(),
-            propagate: pair.merges == MergePolicy::Propagate && pair.direction.writes(side.other()),
+            // A merge crmsync only inferred may have been a delete: a
+            // HubSpot merge cannot be undone, so it is never written.
+            propagate: merge.confirmed
+                && pair.merges == MergePolicy::Propagate
+                && pair.direction.writes(side.other()),
         },
     };
     // A second partner is named by what it holds itself.
@@ -37,6 +41,7 @@ pub(super) fn merge_item(pair: &PairConfig, merge: &crate::matcher::Merge) -> It
         now: merge.now.map(|r| r.id.clone()),
         label: label(pair, shown.left, shown.right),
         step,
+        confirmed: merge.confirmed,
         expect: merge.now.map(|r| r.updated_ms),
     })
 }
@@ -58,6 +63,7 @@ pub(super) fn vanished(pair: &PairConfig, gone: &Gone) -> Item {
             now: Sided::new(left.0, right.0),
             label,
             step: MergeStep::Orphaned,
+            confirmed: gone.confirmed,
             expect: Sided::new(left.1, right.1),
         });
     }

@@ -397,6 +397,7 @@ fn merges_follow_report_or_propagate_and_are_never_deletes() {
         merged.set_identity(crate::model::Identity {
             merged_from: vec!["1".into(), "2".into()],
             also: vec![("email".into(), "b@x.io".into())],
+            ..Default::default()
         });
         let out = plan(&p, &[merged], &[e1, e2], &state);
         let actions: Vec<_> = out.items.iter().map(|i| (i.action(), i.target())).collect();
@@ -427,6 +428,29 @@ fn merges_follow_report_or_propagate_and_are_never_deletes() {
     }
 }
 #[test]
+fn an_unconfirmed_merge_is_followed_but_never_propagated_nor_a_delete() {
+    let p = pair("deletes = \"propagate\"\nmerges = \"propagate\"");
+    let ann = [("email", "a@x.io"), ("firstname", "Ann")];
+    let bo = [("email", "b@x.io"), ("firstname", "Bo")];
+    let (p1, p2) = (rec("1", 5, &ann), rec("2", 5, &bo));
+    let (e1, e2) = (rec("10", 5, &ann), rec("20", 5, &bo));
+    let mut state = linked(&p1, &e1, base(&p1, &e1));
+    state.link("2", "20").base = base(&p2, &e2);
+    // 2 is gone and 1 is taken for its survivor on inference alone.
+    let mut survivor = p1.clone();
+    let mut identity = crate::model::Identity::default();
+    identity.add_merged("2", false);
+    survivor.set_identity(identity);
+    let out = plan(&p, &[survivor], &[e1, e2], &state);
+    let actions: Vec<_> = out.items.iter().map(|i| (i.action(), i.target())).collect();
+    assert_eq!(actions, [(Action::Merge, None)], "{out:#?}");
+    let Item::Merge(merge) = &out.items[0] else {
+        unreachable!()
+    };
+    assert!(!merge.confirmed && merge.is_notice(), "{merge:?}");
+}
+
+#[test]
 fn records_paired_by_a_secondary_email_keep_each_sides_primary() {
     let p = pair("");
     let l = rec("1", 5, &[("email", "p1@x.io"), ("firstname", "Ann")]);
@@ -434,6 +458,7 @@ fn records_paired_by_a_secondary_email_keep_each_sides_primary() {
     r.set_identity(crate::model::Identity {
         merged_from: Vec::new(),
         also: vec![("email".into(), "P1@x.io".into())],
+        ..Default::default()
     });
     let out = plan(&p, &[l], &[r], &PairState::default());
     let actions: Vec<_> = out.items.iter().map(|i| i.action()).collect();

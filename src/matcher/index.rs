@@ -10,8 +10,10 @@ use crate::model::{IdMap, Record};
 pub(super) enum Found {
     /// Listed under its own id.
     Live(usize),
-    /// Merged into the record at this position.
-    Merged(usize),
+    /// Merged into the record at `at`: `confirmed` when the vendor said so
+    /// or the survivor bears the merge's footprint, else only inferred
+    /// from traces a delete can leave too (followed, never written).
+    Merged { at: usize, confirmed: bool },
     /// Neither: gone, as far as the records tell.
     Missing,
 }
@@ -19,7 +21,7 @@ pub(super) enum Found {
 impl Found {
     pub(super) fn position(self) -> Option<usize> {
         match self {
-            Found::Live(i) | Found::Merged(i) => Some(i),
+            Found::Live(i) | Found::Merged { at: i, .. } => Some(i),
             Found::Missing => None,
         }
     }
@@ -52,26 +54,37 @@ impl<'a> SideIndex<'a> {
 
     /// The live record `id` now is part of, if it was merged into one.
     pub(super) fn survivor(&self, id: &str) -> Option<usize> {
+        self.merged_into_live(id).map(|(at, _)| at)
+    }
+
+    /// The live record `id` now is part of, if it was merged into one, and
+    /// whether every merge on the way was confirmed.
+    fn merged_into_live(&self, id: &str) -> Option<(usize, bool)> {
         // Nearly always no record names a merge: a million links are
         // looked up without hashing anything twice.
         if self.merged_into.is_empty() {
             return None;
         }
         let mut at = *self.merged_into.get(id)?;
+        let mut confirmed = self.records[at].merge_confirmed(id);
         // A record merged again lists its merged ids on the next result;
         // a few steps reach the live one whatever the vendor lists.
         for _ in 0..8 {
-            match self.merged_into.get(self.records[at].id.as_str()) {
-                Some(&next) if next != at => at = next,
+            let here = self.records[at].id.as_str();
+            match self.merged_into.get(here) {
+                Some(&next) if next != at => {
+                    confirmed &= self.records[next].merge_confirmed(here);
+                    at = next;
+                }
                 _ => break,
             }
         }
-        (self.records[at].id != id).then_some(at)
+        (self.records[at].id != id).then_some((at, confirmed))
     }
 
     pub(super) fn find(&self, id: &str) -> Found {
-        match (self.survivor(id), self.by_id.get(id)) {
-            (Some(at), _) => Found::Merged(at),
+        match (self.merged_into_live(id), self.by_id.get(id)) {
+            (Some((at, confirmed)), _) => Found::Merged { at, confirmed },
             (None, Some(&at)) => Found::Live(at),
             (None, None) => Found::Missing,
         }

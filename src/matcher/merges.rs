@@ -3,6 +3,10 @@
 //! other record) is followed; the link moves to the merge's result, is
 //! spent, or its partner becomes a second partner of a record another link
 //! holds. Never a delete; what to do about it is the three-way merge's job.
+//! Each merge says whether it is confirmed (the vendor named it, or the
+//! survivor took the merged record's match value since the full pull
+//! before the last one) or only inferred from traces a delete can leave
+//! too, which is followed but never written.
 
 use super::index::{Found, SideIndex};
 use super::{Gone, Pairing};
@@ -16,6 +20,11 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub struct Merge<'a> {
     pub link: &'a Link,
+    /// True if and only if every merge seen is confirmed: a vendor named
+    /// it, or the survivor took the merged record's match value since the
+    /// full pull before the last one. An unconfirmed merge may be a delete
+    /// (its traces are the same): followed, never written.
+    pub confirmed: bool,
     /// The records the link's ids are part of now, on each side (the
     /// link's own record where that side was not merged).
     pub now: Sided<&'a Record>,
@@ -100,12 +109,61 @@ pub(super) fn find_by_match_value(
             if found[side] != Found::Missing {
                 continue;
             }
-            let key = link.base[side].get(field).map(|v| match_key.of(v));
-            if let Some([only]) = key.and_then(|k| holders.get(&k)).map(Vec::as_slice) {
-                found[side] = Found::Merged(*only);
+            let Some(key) = link.base[side].get(field).map(|v| match_key.of(v)) else {
+                continue;
+            };
+            if let Some([only]) = holders.get(&key).map(Vec::as_slice) {
+                // A merge moves the value onto the survivor; a value the
+                // survivor held already (two records sharing an email, one
+                // then deleted) is no footprint of a merge.
+                let confirmed = index.records[*only].gained(field, |v| match_key.of(v), &key);
+                found[side] = Found::Merged {
+                    at: *only,
+                    confirmed,
+                };
             }
         }
     }
+}
+
+/// The vanished records of `side` (linked ids `vanished`, none listed in
+/// `records`) that a merge since the full pull before the last one took
+/// in: the one live record holding the match value the link last synced
+/// there took it since (the footprint Pipedrive's merge leaves on its
+/// survivor, which keeps its id and takes the other's emails). Returns
+/// (vanished id, survivor id). A value the survivor held before is no
+/// footprint: two records may share an email, and one may then be
+/// deleted. Pure.
+pub fn merged_by_gained_value(
+    pair: &PairConfig,
+    side: Side,
+    records: &[Record],
+    vanished: &[(&Link, &str)],
+) -> Vec<(String, String)> {
+    let Some(match_field) = pair.match_fields() else {
+        return Vec::new();
+    };
+    let (field, match_key) = (&match_field[side], pair.match_key());
+    let index = SideIndex::new(records);
+    let mut found = Vec::new();
+    for (link, id) in vanished {
+        let Some(key) = link.base[side].get(field).map(|v| match_key.of(v)) else {
+            continue;
+        };
+        if key.is_empty() {
+            continue;
+        }
+        let holders: Vec<usize> = (0..records.len())
+            .filter(|i| !index.merged_away(*i))
+            .filter(|i| records[*i].values_of(field).any(|v| match_key.of(v) == key))
+            .collect();
+        if let [only] = holders.as_slice()
+            && records[*only].gained(field, |v| match_key.of(v), &key)
+        {
+            found.push((id.to_string(), records[*only].id.clone()));
+        }
+    }
+    found
 }
 
 /// Settles the links whose records were merged (or are gone): where a
@@ -124,9 +182,20 @@ pub(super) fn follow_merges<'a>(
 ) {
     let mut candidates = Vec::new();
     for (link, found) in unsettled {
-        let merged = found.iter().any(|(_, f)| matches!(f, Found::Merged(_)));
+        let merged = found.iter().any(|(_, f)| matches!(f, Found::Merged { .. }));
+        let confirmed = found.iter().all(|(_, f)| {
+            !matches!(
+                f,
+                Found::Merged {
+                    confirmed: false,
+                    ..
+                }
+            )
+        });
         match (found.left.position(), found.right.position()) {
-            (Some(l), Some(r)) if merged => candidates.push((link, found, Sided::new(l, r))),
+            (Some(l), Some(r)) if merged => {
+                candidates.push((link, found, Sided::new(l, r), confirmed))
+            }
             (l, r) => {
                 // A merged record whose partner is gone is not deleted.
                 for (side, at) in [(Side::Left, l), (Side::Right, r)] {
@@ -139,6 +208,7 @@ pub(super) fn follow_merges<'a>(
                     left: l.map(|i| &records.left[i]),
                     right: r.map(|i| &records.right[i]),
                     merged,
+                    confirmed,
                 });
             }
         }
@@ -149,11 +219,11 @@ pub(super) fn follow_merges<'a>(
     let score = |link: &Link, found: &Sided<Found>, at: &Sided<usize>| -> usize {
         Side::BOTH
             .into_iter()
-            .filter(|side| matches!(found[*side], Found::Merged(_)))
+            .filter(|side| matches!(found[*side], Found::Merged { .. }))
             .map(|side| agreement(pair, link, side, &records[side][at[side]]))
             .sum()
     };
-    candidates.sort_by(|(a, fa, pa), (b, fb, pb)| {
+    candidates.sort_by(|(a, fa, pa, _), (b, fb, pb, _)| {
         score(b, fb, pb)
             .cmp(&score(a, fa, pa))
             .then_with(|| id_order(&a.left, &b.left))
@@ -172,7 +242,7 @@ pub(super) fn follow_merges<'a>(
         partner.left[l] = r;
         partner.right[r] = l;
     }
-    for (link, _, at) in candidates {
+    for (link, _, at, confirmed) in candidates {
         let now = Sided::new(&records.left[at.left], &records.right[at.right]);
         held.left[at.left] = true;
         held.right[at.right] = true;
@@ -193,6 +263,11 @@ pub(super) fn follow_merges<'a>(
                 kept: &records.right[r],
             },
         };
-        pairing.merges.push(Merge { link, now, outcome });
+        pairing.merges.push(Merge {
+            link,
+            confirmed,
+            now,
+            outcome,
+        });
     }
 }

@@ -34,7 +34,7 @@ mod recover;
 #[cfg(test)]
 mod tests;
 
-pub use merges::{Merge, MergeOutcome};
+pub use merges::{Merge, MergeOutcome, merged_by_gained_value};
 
 use crate::config::PairConfig;
 use crate::model::{Duplicate, IdMap, Record, Side, Sided, id_order};
@@ -53,6 +53,8 @@ pub struct Gone<'a> {
     /// The record still there is the result of a merge (of the link's
     /// record or another): whatever became of the other, it is not deleted.
     pub merged: bool,
+    /// With `merged`: every merge seen was confirmed (see `Merge`).
+    pub confirmed: bool,
 }
 
 /// The split of one pair's records.

@@ -335,8 +335,107 @@ fn known(id: &str, email: &str, first: &str, merged: &[&str], also: &[&str]) -> 
             .iter()
             .map(|a| ("email".to_string(), a.to_string()))
             .collect(),
+        ..Default::default()
     });
     r
+}
+
+/// `record` as having gained `email` since the full pull before the last.
+fn gaining(mut record: Record, email: &str) -> Record {
+    let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+    identity.gained.push(("email".into(), email.into()));
+    record.set_identity(identity);
+    record
+}
+
+#[test]
+fn a_vanished_records_email_is_a_confirmed_merge_only_where_the_survivor_took_it_since() {
+    let pair = contacts_pair();
+    let (p1, p2) = (
+        known("1", "a@x.io", "Ann", &[], &[]),
+        known("2", "b@x.io", "Bo", &[], &[]),
+    );
+    let (pd1, pd2) = (
+        known("10", "a@x.io", "Ann", &[], &[]),
+        known("20", "b@x.io", "Bo", &[], &[]),
+    );
+    let mut state = PairState::default();
+    linked_as(&mut state, &p1, &pd1);
+    linked_as(&mut state, &p2, &pd2);
+    let left = vec![p1.clone(), p2.clone()];
+    let link = state.links().find(|l| l.right == "20").unwrap().clone();
+    // 10 held b@x.io already when 20 went: a delete leaves this too.
+    let held_before = known("10", "a@x.io", "Ann", &[], &["b@x.io"]);
+    // 10 took b@x.io since: the footprint of Pipedrive's merge.
+    let took = gaining(held_before.clone(), "B@x.io");
+    for (survivor, confirmed) in [(held_before, false), (took, true)] {
+        let right = std::slice::from_ref(&survivor);
+        let p = pair_records(&pair, &left, right, &state);
+        assert_eq!(
+            outcomes(&p),
+            [row("2=20", "2=10", "second partner of 1 on right")]
+        );
+        assert_eq!(p.merges[0].confirmed, confirmed, "{survivor:?}");
+        let found = merged_by_gained_value(&pair, Side::Right, right, &[(&link, "20")]);
+        let expected: Vec<(String, String)> = if confirmed {
+            vec![("20".into(), "10".into())]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(found, expected);
+    }
+    // A gain of another value, or one two records hold, confirms nothing.
+    let other = gaining(known("10", "a@x.io", "Ann", &[], &["b@x.io"]), "c@x.io");
+    let p = pair_records(&pair, &left, std::slice::from_ref(&other), &state);
+    assert!(!p.merges[0].confirmed);
+    let two = [
+        gaining(known("10", "a@x.io", "Ann", &[], &["b@x.io"]), "b@x.io"),
+        known("30", "b@x.io", "Cy", &[], &[]),
+    ];
+    assert!(merged_by_gained_value(&pair, Side::Right, &two, &[(&link, "20")]).is_empty());
+}
+
+#[test]
+fn a_merge_named_by_inference_only_is_unconfirmed_and_a_vendors_word_confirms_it() {
+    let pair = contacts_pair();
+    let (p1, p2) = (
+        known("1", "a@x.io", "Ann", &[], &[]),
+        known("2", "b@x.io", "Bo", &[], &[]),
+    );
+    let (pd1, pd2) = (
+        known("10", "a@x.io", "Ann", &[], &[]),
+        known("20", "b@x.io", "Bo", &[], &[]),
+    );
+    let mut state = PairState::default();
+    linked_as(&mut state, &p1, &pd1);
+    linked_as(&mut state, &p2, &pd2);
+    let left = vec![p1, p2];
+    // 20's related records moved to 10: inferred, not confirmed.
+    let mut survivor = known("10", "a@x.io", "Ann", &[], &[]);
+    let mut identity = crate::model::Identity::default();
+    identity.add_merged("20", false);
+    survivor.set_identity(identity.clone());
+    let p = pair_records(&pair, &left, std::slice::from_ref(&survivor), &state);
+    assert_eq!(
+        outcomes(&p),
+        [row("2=20", "2=10", "second partner of 1 on right")]
+    );
+    assert!(!p.merges[0].confirmed);
+    assert!(
+        p.gone.is_empty(),
+        "an unconfirmed merge is no delete either"
+    );
+    // Inferring it again keeps it unconfirmed; the vendor's word confirms
+    // it, and no inference takes that back.
+    identity.add_merged("20", false);
+    assert_eq!(identity.unconfirmed, ["20"]);
+    identity.add_merged("20", true);
+    identity.add_merged("20", false);
+    assert!(identity.unconfirmed.is_empty());
+    assert_eq!(identity.merged_from, ["20"]);
+    survivor.set_identity(identity);
+    let p = pair_records(&pair, &left, std::slice::from_ref(&survivor), &state);
+    assert!(p.merges[0].confirmed);
 }
 
 /// Links left ↔ right with a base holding both records' email and name.

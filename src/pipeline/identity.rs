@@ -1,6 +1,8 @@
 //! Identity settled before planning: linked records a full listing no
 //! longer holds are looked up by id (a merged id names its survivor) or
-//! found through the relations that moved to the survivor, and merges whose
+//! found by the match value their survivor took since the full pull before
+//! (confirmed), or through the relations that moved to the survivor (only
+//! inferred: a delete after a move leaves that too), and merges whose
 //! answer was lost are looked up rather than sent again. It edits the
 //! snapshots and the pending merges of the state; it plans nothing.
 
@@ -62,23 +64,50 @@ pub fn follow_identities(
             }
             let connector = &connectors[&endpoint.system];
             let fields = snapshot.fields.clone();
-            let mut found: Vec<(String, Record)> = Vec::new();
+            // (old id, the record it went into, whether a vendor said so).
+            let mut found: Vec<(String, Record, bool)> = Vec::new();
             for chunk in vanished.chunks(connector.capabilities().max_batch.max(1)) {
                 found.extend(
                     connector
                         .resolve_merged(endpoint.object, chunk, &fields)
-                        .with_context(|| format!("looking up records gone from {endpoint}"))?,
+                        .with_context(|| format!("looking up records gone from {endpoint}"))?
+                        .into_iter()
+                        .map(|(old, into)| (old, into, true)),
                 );
             }
             let unresolved: Vec<&String> = vanished
                 .iter()
-                .filter(|id| !found.iter().any(|(old, _)| old == *id))
+                .filter(|id| !found.iter().any(|(old, ..)| old == *id))
+                .collect();
+            if !unresolved.is_empty() {
+                // A value the vanished record held, taken by one record
+                // since: the merge's own footprint, kept as confirmed so
+                // later runs know it when the footprint is old.
+                let wanted: std::collections::HashSet<&str> =
+                    unresolved.iter().map(|id| id.as_str()).collect();
+                let gone: Vec<(&crate::state::Link, &str)> = links
+                    .links()
+                    .filter(|l| wanted.contains(l.id(side)))
+                    .map(|l| (l, l.id(side)))
+                    .collect();
+                let taken =
+                    crate::matcher::merged_by_gained_value(pair, side, &snapshot.records, &gone);
+                found.extend(taken.into_iter().filter_map(|(old, into)| {
+                    let survivor = snapshot.records.iter().find(|r| r.id == into)?;
+                    Some((old, survivor.clone(), true))
+                }));
+            }
+            let unresolved: Vec<&String> = vanished
+                .iter()
+                .filter(|id| !found.iter().any(|(old, ..)| old == *id))
                 .collect();
             if !unresolved.is_empty() {
                 let moved = merged_by_relations(config, pair, side, &unresolved, snapshots, state);
                 found.extend(moved.into_iter().filter_map(|(old, into)| {
                     let survivor = snapshot.records.iter().find(|r| r.id == into)?;
-                    Some((old, survivor.clone()))
+                    // Persons moved and their organization deleted leave
+                    // the same trace: a merge inferred, never confirmed.
+                    Some((old, survivor.clone(), false))
                 }));
             }
             let snapshot = snapshots
@@ -99,7 +128,7 @@ pub fn follow_identities(
                             answered
                                 .iter()
                                 .filter(|r| r.merged_from().contains(id))
-                                .map(|r| (id.clone(), r.clone())),
+                                .map(|r| (id.clone(), r.clone(), true)),
                         );
                     }
                 }
@@ -112,26 +141,26 @@ pub fn follow_identities(
                 continue;
             }
             snapshot.records.retain(|r| !merged_away.contains(&r.id));
-            for (old, survivor) in found {
-                log::info!("{endpoint} {old} was merged into {}", survivor.id);
-                match snapshot.records.iter_mut().find(|r| r.id == survivor.id) {
-                    Some(record) => {
-                        let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
-                        if !identity.merged_from.contains(&old) {
-                            identity.merged_from.push(old);
-                        }
-                        record.set_identity(identity);
-                    }
-                    None => {
-                        let mut record = survivor;
-                        let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
-                        if !identity.merged_from.contains(&old) {
-                            identity.merged_from.push(old);
-                        }
-                        record.set_identity(identity);
-                        snapshot.records.push(record);
-                    }
+            for (old, survivor, confirmed) in found {
+                if confirmed {
+                    log::info!("{endpoint} {old} was merged into {}", survivor.id);
+                } else {
+                    log::info!(
+                        "{endpoint} {old} looks merged into {} (its related records moved there; not confirmed)",
+                        survivor.id
+                    );
                 }
+                let at = match snapshot.records.iter().position(|r| r.id == survivor.id) {
+                    Some(at) => at,
+                    None => {
+                        snapshot.records.push(survivor);
+                        snapshot.records.len() - 1
+                    }
+                };
+                let record = &mut snapshot.records[at];
+                let mut identity = record.identity.take().map(|i| *i).unwrap_or_default();
+                identity.add_merged(&old, confirmed);
+                record.set_identity(identity);
             }
             snapshot.save(&Snapshot::path(&config.state_dir, endpoint))?;
         }

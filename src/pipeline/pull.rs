@@ -78,6 +78,7 @@ pub fn pull(
                     Snapshot::new(&object.system, object.object, fields, records, started_ms);
                 if let Some(previous) = &previous {
                     fresh.keep_merges_of(previous);
+                    fresh.note_gains_since(previous);
                 }
                 fresh
             }

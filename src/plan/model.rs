@@ -133,6 +133,11 @@ pub struct Merge {
     pub now: Sided<String>,
     pub label: String,
     pub step: MergeStep,
+    /// True if and only if crmsync is sure there was a merge: the vendor
+    /// said so, or the survivor took the merged record's match value. An
+    /// unconfirmed merge (its traces are those of a delete too) is
+    /// followed but never written: `propagate` is then always false.
+    pub confirmed: bool,
     /// The modified times of `now` when planned.
     pub expect: Sided<i64>,
 }
@@ -160,7 +165,7 @@ pub enum MergeStep {
 
 impl Merge {
     /// Returns true if and only if the item only reports (partners left
-    /// for a human).
+    /// for a human, among them those of a merge crmsync could not confirm).
     pub fn is_notice(&self) -> bool {
         matches!(
             self.step,

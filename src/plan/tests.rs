@@ -97,8 +97,62 @@ fn merge(step: MergeStep) -> Merge {
         now: ids(),
         label: "a@x.io".into(),
         step,
+        confirmed: true,
         expect: Sided::new(5, 6),
     }
+}
+
+#[test]
+fn an_unconfirmed_merge_is_data_says_what_to_do_and_never_writes() {
+    let unconfirmed = Merge {
+        confirmed: false,
+        ..merge(MergeStep::Partners {
+            side: Side::Left,
+            kept: "8".into(),
+            propagate: false,
+        })
+    };
+    let json = serde_json::to_value(Item::Merge(unconfirmed.clone())).unwrap();
+    assert_eq!(
+        json["merge"]["confirmed"],
+        serde_json::json!(false),
+        "{json}"
+    );
+    let back: Item = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, Item::Merge(unconfirmed.clone()));
+    let plan = Plan::new(
+        "x",
+        vec![PairPlan {
+            name: "people".into(),
+            left: "us.contacts".into(),
+            right: "eu.contacts".into(),
+            items: vec![Item::Merge(unconfirmed)],
+            duplicates: Vec::new(),
+            records: 2,
+        }],
+    );
+    assert!(plan.is_empty(), "a notice, no drift");
+    assert_eq!(
+        plan.to_string(),
+        "people  (us.contacts <-> eu.contacts)\n  >        merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8, unless us 2 was deleted: crmsync could not confirm the merge and merges or deletes nothing (if it was a merge, merge them in eu; if a delete, delete eu 9 yourself)\nPlan: nothing to do; 1 merged record left for you (>).\n"
+    );
+    // A saved plan that would write an unconfirmed merge is refused; one
+    // from before the distinction holds confirmed merges only.
+    let mut writes = serde_json::to_value(Item::Merge(merge(MergeStep::Partners {
+        side: Side::Left,
+        kept: "8".into(),
+        propagate: true,
+    })))
+    .unwrap();
+    assert_eq!(writes["merge"]["confirmed"], serde_json::json!(true));
+    writes["merge"].as_object_mut().unwrap().remove("confirmed");
+    let older: Item = serde_json::from_value(writes.clone()).unwrap();
+    assert!(matches!(older, Item::Merge(m) if m.confirmed));
+    writes["merge"]["confirmed"] = serde_json::json!(false);
+    let refused = serde_json::from_value::<Item>(writes)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("could not confirm"), "{refused}");
 }
 
 #[test]

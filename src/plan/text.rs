@@ -52,12 +52,29 @@ impl Merge {
                 ));
                 if *propagate {
                     text.push_str(&format!(": merging it into {system} {kept}"));
+                    return text;
+                } else if !self.confirmed {
+                    let gone = Side::BOTH
+                        .into_iter()
+                        .find(|s| self.was[*s] != self.now[*s])
+                        .map(|s| format!("{} {}", names[s], self.was[s]))
+                        .unwrap_or_default();
+                    text.push_str(&format!(
+                        ", unless {gone} was deleted: crmsync could not confirm the merge and merges or deletes nothing (if it was a merge, merge them in {system}; if a delete, delete {system} {} yourself)",
+                        self.now[other]
+                    ));
                 } else {
                     text.push_str(&format!(
                         ": left alone (merge them in {system}, or set merges = \"propagate\")"
                     ));
                 }
+                return text;
             }
+        }
+        if !self.confirmed {
+            text.push_str(
+                " (crmsync could not confirm the merge: a delete leaves the same traces)",
+            );
         }
         text
     }

@@ -120,6 +120,14 @@ struct WireMerge {
     kept_id: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     propagate: bool,
+    /// False for a merge crmsync inferred but could not confirm (never
+    /// written); plans that predate it hold confirmed merges only.
+    #[serde(default = "confirmed_by_default")]
+    confirmed: bool,
+}
+
+fn confirmed_by_default() -> bool {
+    true
 }
 
 /// The modified times an item was planned on, as the JSON plan writes them.
@@ -191,6 +199,7 @@ impl From<Item> for WireItem {
                     side,
                     kept_id,
                     propagate,
+                    confirmed: m.confirmed,
                 });
             }
         }
@@ -315,7 +324,13 @@ impl TryFrom<WireItem> for Item {
                     label: w.label.clone(),
                     expect: Sided::new(stamp_or_gone(Side::Left)?, stamp_or_gone(Side::Right)?),
                     step,
+                    confirmed: merge.confirmed,
                 };
+                if item.target().is_some() && !item.confirmed {
+                    return Err(
+                        "a `merge` item that writes a merge crmsync could not confirm".to_string(),
+                    );
+                }
                 if item.target() != w.target {
                     return Err(missing("the side it writes to"));
                 }

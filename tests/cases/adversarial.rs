@@ -598,6 +598,21 @@ fn a_delete_of_a_person_whose_email_another_already_held_merges_nothing() {
     assert!(m.hs().record("contacts", &ids[0]).is_some());
     assert!(m.hs().record("contacts", &ids[1]).is_some());
     assert_eq!(m.hs().records("contacts").len(), 3);
+    // Reported as a merge crmsync could not confirm, with what to do.
+    let unconfirmed = format!(
+        "pd {pd1} was merged into pd {pd0}; hs {} faces the same record as hs {}, unless pd {pd1} was deleted: crmsync could not confirm the merge and merges or deletes nothing",
+        ids[1], ids[0]
+    );
+    assert!(run.stdout.contains(&unconfirmed), "{}", run.stdout);
+    assert_eq!(
+        m.pd().persons().len(),
+        2,
+        "nothing created, nothing deleted"
+    );
+    // A later run neither confirms nor writes it: the same notice.
+    let stdout = m.full_sync_writes_nothing();
+    assert!(stdout.contains(&unconfirmed), "{stdout}");
+    assert_eq!(m.hs().records("contacts").len(), 3);
 }
 
 /// An organization deleted in Pipedrive after its one person moved to
@@ -639,5 +654,20 @@ fn an_organization_deleted_after_its_persons_moved_merges_nothing() {
     let merges = super::requests_matching(&hs.server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "{}", run.stdout);
     assert!(hs.record("companies", &beta).is_some());
+    assert_eq!(hs.records("companies").len(), 2);
+    assert_eq!(hs.records("contacts").len(), 2, "no contact deleted");
+    assert_eq!(pd.persons().len(), 2, "no person deleted or created");
+    let unconfirmed = format!(
+        "pd {pd_beta} was merged into pd {pd_acme}; hs {beta} faces the same record as hs {acme}, unless pd {pd_beta} was deleted: crmsync could not confirm the merge"
+    );
+    run.assert_stdout_has(&unconfirmed);
+    // The person's move reaches its contact; a later run writes nothing.
+    let b = &hs.find("contacts", "email", "b@beta.example")[0];
+    assert_eq!(
+        hs.associated_ids("contacts", &b.id, "companies"),
+        std::slice::from_ref(&acme)
+    );
+    let stdout = f.assert_run_writes_nothing(&["sync", "--full"]).stdout;
+    assert!(stdout.contains(&unconfirmed), "{stdout}");
     assert_eq!(hs.records("companies").len(), 2);
 }

@@ -274,6 +274,34 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     assert!(!stdout.contains("merge"), "{stdout}");
 }
 
+/// The footprint of a Pipedrive merge (the survivor took the merged
+/// person's email) confirms it even when an incremental run saw the
+/// survivor change first: the next full run merges the HubSpot partners,
+/// and the run after writes nothing.
+#[test]
+fn a_pipedrive_merge_seen_first_by_an_incremental_run_is_confirmed_and_propagated() {
+    let (m, ids) = synced("propagate", "propagate", 3);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let (pd1, pd2) = (
+        person_id(&m, "p1@example.com"),
+        person_id(&m, "p2@example.com"),
+    );
+    pd.merge("persons", pd2, pd1);
+    m.work.run(&["sync"]).expect(0);
+    let run = m.work.run(&["sync", "--full"]).expect(0);
+    let merging = format!(
+        "pd {pd2} was merged into pd {pd1}; hs {} faces the same record as hs {}: merging it into hs {}",
+        ids[2], ids[1], ids[1]
+    );
+    assert!(run.stdout.contains(&merging), "{}", run.stdout);
+    assert!(!run.stdout.contains("could not confirm"), "{}", run.stdout);
+    let merged = contact(&m, "p1@example.com");
+    assert_eq!(contact(&m, "p2@example.com"), merged, "one contact now");
+    assert_eq!(hs.records("contacts").len(), 2, "merged, nothing deleted");
+    assert_eq!(pd.persons().len(), 2);
+    full_sync_writes_nothing(&m);
+}
+
 #[test]
 fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
     let m = people("ignore", "report");

@@ -224,6 +224,7 @@ fn identity_of(api: &ApiObject) -> Identity {
             .into_iter()
             .map(|email| ("email".to_string(), email))
             .collect(),
+        ..Identity::default()
     }
 }
 

@@ -206,11 +206,11 @@ impl Pipedrive {
             set_field(&mut record.fields, name, &read_value(entity, name, kind));
             if let FieldKind::Primary("emails") = kind {
                 record.set_identity(Identity {
-                    merged_from: Vec::new(),
                     also: secondary_emails(entity)
                         .into_iter()
                         .map(|email| (name.clone(), email))
                         .collect(),
+                    ..Identity::default()
                 });
             }
         }
