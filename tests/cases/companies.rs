@@ -5,7 +5,8 @@
 //! archived on the other side while its contacts stay, duplicates by domain
 //! left alone, and the mapping checks of the company relations.
 
-use super::{TwoAccounts, hubspot_systems, id_of, requests_matching};
+use super::{id_of, props, requests_matching, sorted, us_and_eu};
+use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::{FakeHubSpot, Quirks};
 use std::collections::BTreeMap;
 
@@ -15,10 +16,11 @@ const DEALS: usize = 20;
 
 /// Companies both ways by domain with deletes propagated, then contacts
 /// (both ways) and deals (us → eu) carrying their companies.
-fn companies_config(t: &TwoAccounts) -> String {
-    let systems = hubspot_systems(&t.us.url(), &t.eu.url());
-    format!(
-        r#"{systems}
+fn companies() -> Fixture {
+    us_and_eu().toml(COMPANIES_PAIRS).build()
+}
+
+const COMPANIES_PAIRS: &str = r#"
 [[pairs]]
 name = "companies"
 left = "us.companies"
@@ -58,23 +60,14 @@ companies = "companies"
 [pairs.values]
 primary_company = "link:companies"
 companies = "link:companies"
-"#
-    )
-}
-
-fn props(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
+"#;
 
 /// The us side of the scenario: 30 companies (`co{i}.example`), 60
 /// contacts each at company `i % 30` and, every third, also at the next
 /// one, and 20 deals each with company `i % 30` and `(i + 7) % 30`.
 /// Returns the company ids in index order.
-fn seed_us(t: &TwoAccounts) -> Vec<String> {
-    let companies = t.us.seed_many(
+fn seed_us(t: &Fixture) -> Vec<String> {
+    let companies = t.hubspot("us").seed_many(
         "companies",
         (0..COMPANIES)
             .map(|i| {
@@ -86,7 +79,7 @@ fn seed_us(t: &TwoAccounts) -> Vec<String> {
             })
             .collect(),
     );
-    let contacts = t.us.seed_many(
+    let contacts = t.hubspot("us").seed_many(
         "contacts",
         (0..CONTACTS)
             .map(|i| {
@@ -99,13 +92,15 @@ fn seed_us(t: &TwoAccounts) -> Vec<String> {
     );
     for (i, contact) in contacts.iter().enumerate() {
         let first = &companies[i % COMPANIES];
-        t.us.associate_records("contacts", contact, "companies", first);
+        t.hubspot("us")
+            .associate_records("contacts", contact, "companies", first);
         if i % 3 == 0 {
             let next = &companies[(i + 1) % COMPANIES];
-            t.us.associate_records("contacts", contact, "companies", next);
+            t.hubspot("us")
+                .associate_records("contacts", contact, "companies", next);
         }
     }
-    let deals = t.us.seed_many(
+    let deals = t.hubspot("us").seed_many(
         "deals",
         (0..DEALS)
             .map(|i| props(&[("dealname", format!("Deal {i}"))]))
@@ -113,7 +108,8 @@ fn seed_us(t: &TwoAccounts) -> Vec<String> {
     );
     for (i, deal) in deals.iter().enumerate() {
         for c in [i % COMPANIES, (i + 7) % COMPANIES] {
-            t.us.associate_records("deals", deal, "companies", &companies[c]);
+            t.hubspot("us")
+                .associate_records("deals", deal, "companies", &companies[c]);
         }
     }
     companies
@@ -121,7 +117,7 @@ fn seed_us(t: &TwoAccounts) -> Vec<String> {
 
 /// The eu companies already there: the first five, their domain in
 /// another case, one with a scheme and `www.`.
-fn seed_eu_existing(t: &TwoAccounts) -> Vec<String> {
+fn seed_eu_existing(t: &Fixture) -> Vec<String> {
     (0..5)
         .map(|i| {
             let domain = if i == 4 {
@@ -129,7 +125,7 @@ fn seed_eu_existing(t: &TwoAccounts) -> Vec<String> {
             } else {
                 format!("CO{i}.EXAMPLE")
             };
-            t.eu.seed(
+            t.hubspot("eu").seed(
                 "companies",
                 &[
                     ("name", &format!("Company {i}")),
@@ -142,20 +138,20 @@ fn seed_eu_existing(t: &TwoAccounts) -> Vec<String> {
 }
 
 /// The eu company partnering us company `i` (found by its name).
-fn eu_company(t: &TwoAccounts, i: usize) -> String {
-    id_of(&t.eu, "companies", "name", &format!("Company {i}"))
-}
-
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids
+fn eu_company(t: &Fixture, i: usize) -> String {
+    id_of(
+        t.hubspot("eu"),
+        "companies",
+        "name",
+        &format!("Company {i}"),
+    )
 }
 
 /// Asserts that each us record of `object` found by `property` = `value(i)`
 /// has, on eu, the partners of its us companies.
 #[track_caller]
 fn assert_companies_carried(
-    t: &TwoAccounts,
+    t: &Fixture,
     object: &str,
     property: &str,
     count: usize,
@@ -163,21 +159,27 @@ fn assert_companies_carried(
 ) {
     let us_to_eu: BTreeMap<String, String> = (0..COMPANIES)
         .map(|i| {
-            let us = id_of(&t.us, "companies", "name", &format!("Company {i}"));
+            let us = id_of(
+                t.hubspot("us"),
+                "companies",
+                "name",
+                &format!("Company {i}"),
+            );
             (us, eu_company(t, i))
         })
         .collect();
     for i in 0..count {
-        let us = id_of(&t.us, object, property, &value(i));
-        let eu = id_of(&t.eu, object, property, &value(i));
-        let expected: Vec<String> =
-            t.us.associated_ids(object, &us, "companies")
-                .iter()
-                .map(|c| us_to_eu[c].clone())
-                .collect();
+        let us = id_of(t.hubspot("us"), object, property, &value(i));
+        let eu = id_of(t.hubspot("eu"), object, property, &value(i));
+        let expected: Vec<String> = t
+            .hubspot("us")
+            .associated_ids(object, &us, "companies")
+            .iter()
+            .map(|c| us_to_eu[c].clone())
+            .collect();
         assert!(!expected.is_empty(), "{object} {i} has companies on us");
         assert_eq!(
-            sorted(t.eu.associated_ids(object, &eu, "companies")),
+            sorted(t.hubspot("eu").associated_ids(object, &eu, "companies")),
             sorted(expected),
             "{object} {} arrives with its companies",
             value(i)
@@ -188,10 +190,10 @@ fn assert_companies_carried(
 /// A full pull (which reads every set again through the lists) finds
 /// nothing to do and writes nothing.
 #[track_caller]
-fn assert_full_sync_writes_nothing(t: &TwoAccounts) {
+fn assert_full_sync_writes_nothing(t: &Fixture) {
     t.reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     assert_eq!(t.writes(), 0);
 }
 
@@ -202,19 +204,18 @@ fn writes(fake: &FakeHubSpot) -> usize {
 #[test]
 fn companies_matched_by_domain_bring_their_contacts_and_deals_in_one_run_and_the_next_writes_nothing()
  {
-    let t = TwoAccounts::new();
-    t.work.write_config(&companies_config(&t));
+    let t = companies();
     seed_us(&t);
     let existing = seed_eu_existing(&t);
     let existing_domains: Vec<String> = existing
         .iter()
-        .map(|id| t.eu.record("companies", id).unwrap().properties["domain"].clone())
+        .map(|id| t.hubspot("eu").record("companies", id).unwrap().properties["domain"].clone())
         .collect();
 
     let run = t.work.run(&["sync"]).expect(0);
     let (us_first, eu_first) = (
-        t.us.server().counts_by_endpoint(),
-        t.eu.server().counts_by_endpoint(),
+        t.hubspot("us").server().counts_by_endpoint(),
+        t.hubspot("eu").server().counts_by_endpoint(),
     );
     eprintln!("first sync requests: us {us_first:?}\n eu {eu_first:?}");
     assert!(
@@ -225,22 +226,26 @@ fn companies_matched_by_domain_bring_their_contacts_and_deals_in_one_run_and_the
 
     // Linked, not duplicated: one eu company per domain, the five that were
     // there kept with their own spelling of it.
-    assert_eq!(t.eu.records("companies").len(), COMPANIES);
+    assert_eq!(t.hubspot("eu").records("companies").len(), COMPANIES);
     for (i, id) in existing.iter().enumerate() {
         assert_eq!(eu_company(&t, i), *id, "company {i} linked, not created");
         assert_eq!(
-            t.eu.record("companies", id).unwrap().properties["domain"],
+            t.hubspot("eu").record("companies", id).unwrap().properties["domain"],
             existing_domains[i]
         );
     }
-    assert_eq!(t.us.records("companies").len(), COMPANIES);
-    assert_eq!(t.eu.records("contacts").len(), CONTACTS);
-    assert_eq!(t.eu.records("deals").len(), DEALS);
+    assert_eq!(t.hubspot("us").records("companies").len(), COMPANIES);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), CONTACTS);
+    assert_eq!(t.hubspot("eu").records("deals").len(), DEALS);
     assert_companies_carried(&t, "contacts", "email", CONTACTS, &|i| {
         format!("c{i}@example.com")
     });
     assert_companies_carried(&t, "deals", "dealname", DEALS, &|i| format!("Deal {i}"));
-    assert_eq!(writes(&t.us), 0, "nothing new on eu to bring back");
+    assert_eq!(
+        writes(t.hubspot("us")),
+        0,
+        "nothing new on eu to bring back"
+    );
 
     // The floor of writes: one batch per object and association kind.
     for (endpoint, calls) in [
@@ -258,24 +263,27 @@ fn companies_matched_by_domain_bring_their_contacts_and_deals_in_one_run_and_the
     ] {
         assert_eq!(requests_matching(&eu_first, endpoint), calls, "{endpoint}");
     }
-    assert_eq!(writes(&t.eu), 5, "eu writes: {eu_first:?}");
+    assert_eq!(writes(t.hubspot("eu")), 5, "eu writes: {eu_first:?}");
     // Reads: one list page and the properties of each object, per side.
-    let first = t.us.server().request_count() + t.eu.server().request_count();
+    let first = t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count();
     assert_eq!(first, 6 + 6 + 5);
-    assert!(t.us.unknown_routes().is_empty() && t.eu.unknown_routes().is_empty());
+    assert!(
+        t.hubspot("us").unknown_routes().is_empty() && t.hubspot("eu").unknown_routes().is_empty()
+    );
 
     t.reset_requests();
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     eprintln!(
         "second sync requests: us {:?}\n eu {:?}",
-        t.us.server().counts_by_endpoint(),
-        t.eu.server().counts_by_endpoint()
+        t.hubspot("us").server().counts_by_endpoint(),
+        t.hubspot("eu").server().counts_by_endpoint()
     );
     assert_eq!(t.writes(), 0);
     // Per side, a search per object and one associations batch read per
     // relation (search results carry no associations).
-    let second = t.us.server().request_count() + t.eu.server().request_count();
+    let second =
+        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count();
     assert_eq!(second, 2 * (3 + 2));
 
     assert_full_sync_writes_nothing(&t);
@@ -283,47 +291,59 @@ fn companies_matched_by_domain_bring_their_contacts_and_deals_in_one_run_and_the
 
 #[test]
 fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay() {
-    let t = TwoAccounts::new();
-    t.work.write_config(&companies_config(&t));
+    let t = companies();
     let us_companies = seed_us(&t);
     t.work.run(&["sync"]).expect(0);
     let gone = eu_company(&t, 7);
-    let eu_contacts_before = t.eu.records("contacts").len();
+    let eu_contacts_before = t.hubspot("eu").records("contacts").len();
     // Contacts 6, 7, 37 are at company 7 (6 also at 6, as it is every third).
     let at_seven: Vec<String> = [6, 7, 37]
         .iter()
-        .map(|i| id_of(&t.eu, "contacts", "email", &format!("c{i}@example.com")))
+        .map(|i| {
+            id_of(
+                t.hubspot("eu"),
+                "contacts",
+                "email",
+                &format!("c{i}@example.com"),
+            )
+        })
         .collect();
     for contact in &at_seven {
-        let companies = t.eu.associated_ids("contacts", contact, "companies");
+        let companies = t
+            .hubspot("eu")
+            .associated_ids("contacts", contact, "companies");
         assert!(companies.contains(&gone), "{contact} is at company 7");
     }
 
-    t.us.archive("companies", &us_companies[7]);
+    t.hubspot("us").archive("companies", &us_companies[7]);
     // Deletes are seen only by a full pull.
     let run = t.work.run(&["sync", "--full"]).expect(0);
-    assert!(run.stdout.contains("co7.example"), "{}", run.stdout);
+    run.assert_stdout_has("co7.example");
     assert!(
-        t.eu.record("companies", &gone).unwrap().archived,
+        t.hubspot("eu").record("companies", &gone).unwrap().archived,
         "archived on eu"
     );
-    assert_eq!(t.eu.records("companies").len(), COMPANIES - 1);
+    assert_eq!(t.hubspot("eu").records("companies").len(), COMPANIES - 1);
     assert_eq!(
-        t.eu.records("contacts").len(),
+        t.hubspot("eu").records("contacts").len(),
         eu_contacts_before,
         "its contacts keep existing"
     );
     for contact in &at_seven {
         assert!(
-            t.eu.record("contacts", contact)
+            t.hubspot("eu")
+                .record("contacts", contact)
                 .is_some_and(|c| !c.archived)
         );
-        let companies = t.eu.associated_ids("contacts", contact, "companies");
+        let companies = t
+            .hubspot("eu")
+            .associated_ids("contacts", contact, "companies");
         assert!(!companies.contains(&gone));
     }
     // Contact 6 keeps its other company.
     assert_eq!(
-        t.eu.associated_ids("contacts", &at_seven[0], "companies"),
+        t.hubspot("eu")
+            .associated_ids("contacts", &at_seven[0], "companies"),
         vec![eu_company(&t, 6)]
     );
 
@@ -332,17 +352,16 @@ fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay(
 
 #[test]
 fn two_companies_with_one_domain_in_one_account_are_reported_and_left_alone() {
-    let t = TwoAccounts::new();
-    t.work.write_config(&companies_config(&t));
-    let kept = t.us.seed(
+    let t = companies();
+    let kept = t.hubspot("us").seed(
         "companies",
         &[("name", "Dup One"), ("domain", "dup.example")],
     );
-    let extra = t.us.seed(
+    let extra = t.hubspot("us").seed(
         "companies",
         &[("name", "Dup Two"), ("domain", "www.DUP.example")],
     );
-    t.us.seed(
+    t.hubspot("us").seed(
         "companies",
         &[("name", "Single"), ("domain", "single.example")],
     );
@@ -359,7 +378,7 @@ fn two_companies_with_one_domain_in_one_account_are_reported_and_left_alone() {
             run.stdout
         );
     }
-    let on_eu = t.eu.records("companies");
+    let on_eu = t.hubspot("eu").records("companies");
     let names: Vec<&str> = on_eu
         .iter()
         .map(|c| c.properties["name"].as_str())
@@ -368,13 +387,18 @@ fn two_companies_with_one_domain_in_one_account_are_reported_and_left_alone() {
         sorted(names.iter().map(|s| s.to_string()).collect()),
         ["Dup One", "Single"]
     );
-    assert!(t.us.record("companies", &kept).is_some_and(|c| !c.archived));
     assert!(
-        t.us.record("companies", &extra)
+        t.hubspot("us")
+            .record("companies", &kept)
+            .is_some_and(|c| !c.archived)
+    );
+    assert!(
+        t.hubspot("us")
+            .record("companies", &extra)
             .is_some_and(|c| !c.archived)
     );
     assert_eq!(
-        t.us.records("companies").len(),
+        t.hubspot("us").records("companies").len(),
         3,
         "nothing merged or deleted"
     );
@@ -383,7 +407,7 @@ fn two_companies_with_one_domain_in_one_account_are_reported_and_left_alone() {
 /// The run exits 2 and names one problem, on one line holding every hint;
 /// nothing is written.
 #[track_caller]
-fn assert_refused_in_one_line(t: &TwoAccounts, hints: &[&str]) {
+fn assert_refused_in_one_line(t: &Fixture, hints: &[&str]) {
     t.reset_requests();
     let run = t.work.run(&["-q", "sync"]).expect(2);
     let problems: Vec<&str> = run
@@ -400,9 +424,9 @@ fn assert_refused_in_one_line(t: &TwoAccounts, hints: &[&str]) {
 
 #[test]
 fn a_primary_company_without_its_link_map_or_linked_through_contacts_is_refused_with_exit_2() {
-    let t = TwoAccounts::new();
+    let t = companies();
     seed_us(&t);
-    let config = companies_config(&t);
+    let config = t.mapping_text();
 
     let unlinked = config.replacen("primary_company = \"link:companies\"\n", "", 1);
     t.work.write_config(&unlinked);
@@ -422,23 +446,24 @@ fn a_primary_company_without_its_link_map_or_linked_through_contacts_is_refused_
 
 #[test]
 fn company_sets_paged_two_at_a_time_in_shuffled_answers_are_carried_whole() {
-    let t = TwoAccounts::new();
+    let t = companies();
     let loose = Quirks {
         no_trace_ids: true,
         shuffled: true,
         association_page: Some(2),
     };
-    t.us.set_quirks(loose);
-    t.eu.set_quirks(loose);
-    t.work.write_config(&companies_config(&t));
+    t.hubspot("us").set_quirks(loose);
+    t.hubspot("eu").set_quirks(loose);
     let companies = seed_us(&t);
     // Three more companies on one contact (four in all) and one deal
     // (five): several pages each.
-    let contact = id_of(&t.us, "contacts", "email", "c1@example.com");
-    let deal = id_of(&t.us, "deals", "dealname", "Deal 1");
+    let contact = id_of(t.hubspot("us"), "contacts", "email", "c1@example.com");
+    let deal = id_of(t.hubspot("us"), "deals", "dealname", "Deal 1");
     for company in &companies[10..13] {
-        t.us.associate_records("contacts", &contact, "companies", company);
-        t.us.associate_records("deals", &deal, "companies", company);
+        t.hubspot("us")
+            .associate_records("contacts", &contact, "companies", company);
+        t.hubspot("us")
+            .associate_records("deals", &deal, "companies", company);
     }
 
     t.work.run(&["sync"]).expect(0);
@@ -446,13 +471,15 @@ fn company_sets_paged_two_at_a_time_in_shuffled_answers_are_carried_whole() {
         format!("c{i}@example.com")
     });
     assert_companies_carried(&t, "deals", "dealname", DEALS, &|i| format!("Deal {i}"));
-    let eu_contact = id_of(&t.eu, "contacts", "email", "c1@example.com");
+    let eu_contact = id_of(t.hubspot("eu"), "contacts", "email", "c1@example.com");
     assert_eq!(
-        t.eu.associated_ids("contacts", &eu_contact, "companies")
+        t.hubspot("eu")
+            .associated_ids("contacts", &eu_contact, "companies")
             .len(),
         4
     );
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
     let diff = t.work.run(&["diff", "--full"]).expect(0);
-    assert!(diff.stdout.contains("nothing to do"), "{}", diff.stdout);
+    diff.assert_stdout_has("nothing to do");
 }

@@ -6,7 +6,8 @@
 //! is refused (2). (Broken TOML and a missing token are in `reliability`'s
 //! bad-input catalogue.)
 
-use super::TwoAccounts;
+use super::{seed_us_contacts, two_accounts};
+use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::harness::{Run, US_TOKEN, Workdir};
 use std::io::Write;
@@ -16,52 +17,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[test]
 fn a_broken_mapping_file_exits_2_naming_file_line_and_fix() {
-    let t = TwoAccounts::new();
-    let config = std::fs::read_to_string(t.work.config_path()).unwrap();
-    t.work
-        .write_config(&config.replace("direction = \"both\"", "direction = \"sideways\""));
+    let t = two_accounts();
+    t.edit_mapping(|config| config.replace("direction = \"both\"", "direction = \"sideways\""));
     let run = t.work.run(&["sync"]).expect(2);
-    assert!(run.stderr.contains("sync.toml:"), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("use both, left-to-right or right-to-left"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("sync.toml:");
+    run.assert_stderr_has("use both, left-to-right or right-to-left");
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
     let run = Workdir::new().run(&["sync"]).expect(2);
-    assert!(
-        run.stderr.contains("cannot read the mapping file"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("cannot read the mapping file");
 
     let run = t.work.run(&["frobnicate"]).expect(2);
-    assert!(
-        run.stderr.contains("unrecognized subcommand"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("unrecognized subcommand");
 }
 
 #[test]
 fn a_rejected_token_exits_7_with_hubspots_message_and_never_prints_the_token() {
-    let t = TwoAccounts::new();
+    let t = two_accounts();
     let impostor = FakeHubSpot::start("a-different-token");
-    t.work.write_config(&super::two_account_config(
-        &t.us.url(),
-        &impostor.url(),
-        "newest",
-    ));
-    t.seed_us_contacts(1);
+    with_eu_at(&t, &impostor.url());
+    seed_us_contacts(&t, 1);
     let run = t.work.run(&["-v", "sync"]).expect(7);
-    assert!(run.stderr.contains("401"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("Authentication credentials not found"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("401");
+    run.assert_stderr_has("Authentication credentials not found");
     for secret in [US_TOKEN, crate::support::harness::EU_TOKEN] {
         assert!(
             !run.stderr.contains(secret) && !run.stdout.contains(secret),
@@ -76,8 +54,8 @@ fn a_rejected_token_exits_7_with_hubspots_message_and_never_prints_the_token() {
 
 #[test]
 fn state_files_are_private() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(1);
+    let t = two_accounts();
+    seed_us_contacts(&t, 1);
     t.work.run(&["sync"]).expect(0);
     #[cfg(unix)]
     {
@@ -126,15 +104,15 @@ fn refused_port() -> u16 {
 }
 
 /// The two-account mapping file of `t` with eu's `base_url` replaced.
-fn with_eu_at(t: &TwoAccounts, url: &str) {
-    let config = std::fs::read_to_string(t.work.config_path()).unwrap();
-    t.work.write_config(&config.replace(&t.eu.url(), url));
+fn with_eu_at(t: &Fixture, url: &str) {
+    let eu = t.hubspot("eu").url();
+    t.edit_mapping(|config| config.replace(&eu, url));
 }
 
 #[test]
 fn a_refused_connection_on_the_first_request_exits_5_at_once_naming_the_url_and_its_table() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(1);
+    let t = two_accounts();
+    seed_us_contacts(&t, 1);
     let url = format!("http://127.0.0.1:{}", refused_port());
     with_eu_at(&t, &url);
     for command in ["sync", "diff", "pull"] {
@@ -149,12 +127,12 @@ fn a_refused_connection_on_the_first_request_exits_5_at_once_naming_the_url_and_
         // At once: not one retry (the retry budget is two minutes).
         assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
     }
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 }
 
 #[test]
 fn an_unknown_host_exits_5_naming_the_url_and_its_table() {
-    let t = TwoAccounts::new();
+    let t = two_accounts();
     // `.invalid` never resolves (RFC 6761).
     let url = "https://crmsync-test.invalid";
     with_eu_at(&t, url);
@@ -212,7 +190,7 @@ impl Drop for PlainTextPort {
 
 #[test]
 fn a_failed_tls_handshake_exits_5_naming_the_url_and_its_table() {
-    let t = TwoAccounts::new();
+    let t = two_accounts();
     let plain = PlainTextPort::start();
     let url = format!("https://127.0.0.1:{}", plain.port);
     with_eu_at(&t, &url);
@@ -229,8 +207,8 @@ fn a_failed_tls_handshake_exits_5_naming_the_url_and_its_table() {
 
 #[test]
 fn every_missing_token_is_named_at_once_and_an_empty_one_is_called_empty() {
-    let t = TwoAccounts::new();
-    let config = std::fs::read_to_string(t.work.config_path()).unwrap();
+    let t = two_accounts();
+    let config = t.mapping_text();
     let none = Workdir::new();
     none.write_config(&config);
     let line = one_error_line(&none.run(&["sync"]).expect(7));
@@ -251,14 +229,14 @@ fn every_missing_token_is_named_at_once_and_an_empty_one_is_called_empty() {
     );
     // init reads its tokens the same way.
     let systems = Workdir::new().with_env("HUBSPOT_US_TOKEN", "");
-    systems.write_config(&super::hubspot_systems(&t.us.url(), &t.eu.url()));
+    systems.write_config(&t.systems_toml());
     let line = one_error_line(&systems.run(&["init"]).expect(7));
     assert!(
         line.contains("HUBSPOT_US_TOKEN is empty") && line.contains("HUBSPOT_EU_TOKEN is not set"),
         "{line}"
     );
     assert_eq!(
-        t.us.server().request_count() + t.eu.server().request_count(),
+        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
         0,
         "refused before any request"
     );
@@ -266,13 +244,9 @@ fn every_missing_token_is_named_at_once_and_an_empty_one_is_called_empty() {
 
 #[test]
 fn a_rejected_token_names_its_variable() {
-    let t = TwoAccounts::new();
+    let t = two_accounts();
     let impostor = FakeHubSpot::start("a-different-token");
-    t.work.write_config(&super::two_account_config(
-        &t.us.url(),
-        &impostor.url(),
-        "newest",
-    ));
+    with_eu_at(&t, &impostor.url());
     let line = one_error_line(&t.work.run(&["-q", "sync"]).expect(7));
     assert!(
         line.contains("the token in HUBSPOT_EU_TOKEN was rejected (401")
@@ -283,9 +257,8 @@ fn a_rejected_token_names_its_variable() {
 
 #[test]
 fn a_global_flag_the_command_cannot_honour_is_refused_with_exit_2() {
-    let t = TwoAccounts::new();
-    t.work
-        .write_config(&super::hubspot_systems(&t.us.url(), &t.eu.url()));
+    let t = two_accounts();
+    t.write_mapping(&t.systems_toml());
     for (args, named) in [
         (&["init", "--json"][..], "--json does not apply to `init`"),
         (
@@ -312,7 +285,7 @@ fn a_global_flag_the_command_cannot_honour_is_refused_with_exit_2() {
     }
     assert!(!t.work.path("r.json").exists());
     assert_eq!(
-        t.us.server().request_count() + t.eu.server().request_count(),
+        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
         0
     );
 }

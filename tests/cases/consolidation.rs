@@ -14,10 +14,13 @@
 //! must not bring back what was deleted. Edits are ordered with a short sleep where `conflict = "newest"` must see
 //! which came last; nothing here asserts on time taken.
 
-use super::{TwoAccounts, hubspot_and_pipedrive, id_of, requests_matching, two_account_config};
+use super::{
+    OWNER_EMAIL, deal_titled, hs_and_pd, id_of, primary_email, primary_phone, requests_matching,
+    seed_us_contacts, seed_us_deals, sorted, two_accounts, us_and_eu,
+};
+use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::FakeHubSpot;
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
+use crate::support::harness::read;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,11 +34,6 @@ const MAPPED: [&str; 4] = ["email", "firstname", "lastname", "phone"];
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// The `[systems]` of two HubSpot accounts, `us` and `eu`.
-fn hubspot_systems(t: &TwoAccounts) -> String {
-    super::hubspot_systems(&t.us.url(), &t.eu.url())
-}
 
 /// A contacts pair us ↔ eu, both ways, matched by email; `keys` go into the
 /// `[[pairs]]` table (conflict, deletes, limits), `tables` after its fields.
@@ -60,14 +58,8 @@ phone = "phone"
 }
 
 /// Two HubSpot accounts whose mapping file holds only the contacts pair.
-fn contacts_only(keys: &str, tables: &str) -> TwoAccounts {
-    let t = TwoAccounts::new();
-    t.work.write_config(&format!(
-        "{}{}",
-        hubspot_systems(&t),
-        contacts_pair(keys, tables)
-    ));
-    t
+fn contacts_only(keys: &str, tables: &str) -> Fixture {
+    us_and_eu().toml(&contacts_pair(keys, tables)).build()
 }
 
 fn prop(fake: &FakeHubSpot, object: &str, id: &str, property: &str) -> String {
@@ -83,12 +75,15 @@ fn writes(fake: &FakeHubSpot) -> usize {
 
 /// Both accounts hold the same contacts (by email) with the same mapped values.
 #[track_caller]
-fn assert_contacts_mirrored(t: &TwoAccounts) {
-    let (us, eu) = (t.us.records("contacts"), t.eu.records("contacts"));
+fn assert_contacts_mirrored(t: &Fixture) {
+    let (us, eu) = (
+        t.hubspot("us").records("contacts"),
+        t.hubspot("eu").records("contacts"),
+    );
     assert_eq!(us.len(), eu.len(), "contacts on us and eu");
     for contact in us {
         let email = &contact.properties["email"];
-        let copies = t.eu.find("contacts", "email", email);
+        let copies = t.hubspot("eu").find("contacts", "email", email);
         assert_eq!(copies.len(), 1, "{email} exists once on eu");
         for f in MAPPED {
             assert_eq!(
@@ -137,10 +132,8 @@ fn later() {
 }
 
 /// HubSpot (`hs`) and Pipedrive (`pd`) with the pairs given.
-struct HubAndDrive {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
+fn hub_and_drive(pairs: &str) -> Fixture {
+    hs_and_pd().toml(pairs).build()
 }
 
 /// A persons pair hs.contacts ↔ pd.persons matched by email; `keys` go
@@ -163,67 +156,16 @@ phone = "phone"
     )
 }
 
-impl HubAndDrive {
-    fn new(pairs: &str) -> HubAndDrive {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let work = hubspot_and_pipedrive(&hs, &pd, pairs);
-        HubAndDrive { hs, pd, work }
-    }
-
-    fn reset_requests(&self) {
-        self.hs.server().reset_requests();
-        self.pd.server().reset_requests();
-    }
-
-    fn writes(&self) -> usize {
-        self.hs.server().write_request_count() + self.pd.server().write_request_count()
-    }
-
-    fn person_named(&self, name: &str) -> Vec<Value> {
-        self.pd
-            .persons()
-            .into_iter()
-            .filter(|p| p["name"] == json!(name))
-            .collect()
-    }
-
-    fn deal_titled(&self, title: &str) -> Value {
-        let deals: Vec<Value> = self
-            .pd
-            .deals()
-            .into_iter()
-            .filter(|d| d["title"] == json!(title))
-            .collect();
-        assert_eq!(deals.len(), 1, "one Pipedrive deal {title}: {deals:?}");
-        deals[0].clone()
-    }
+fn person_named(m: &Fixture, name: &str) -> Vec<Value> {
+    m.pipedrive("pd")
+        .persons()
+        .into_iter()
+        .filter(|p| p["name"] == json!(name))
+        .collect()
 }
 
 fn person_id(person: &Value) -> i64 {
     person["id"].as_i64().expect("person id")
-}
-
-fn primary_email(person: &Value) -> String {
-    let emails = person["emails"].as_array().cloned().unwrap_or_default();
-    emails
-        .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(emails.first())
-        .and_then(|e| e["value"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
-fn primary_phone(person: &Value) -> String {
-    let phones = person["phones"].as_array().cloned().unwrap_or_default();
-    phones
-        .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(phones.first())
-        .and_then(|e| e["value"].as_str())
-        .unwrap_or("")
-        .to_string()
 }
 
 // ---------------------------------------------------------------------------
@@ -231,8 +173,8 @@ fn primary_phone(person: &Value) -> String {
 // ---------------------------------------------------------------------------
 
 /// One synced contact per account; returns (us id, eu id).
-fn one_synced_contact(t: &TwoAccounts, email: &str) -> (String, String) {
-    t.us.seed(
+fn one_synced_contact(t: &Fixture, email: &str) -> (String, String) {
+    t.hubspot("us").seed(
         "contacts",
         &[
             ("email", email),
@@ -243,8 +185,8 @@ fn one_synced_contact(t: &TwoAccounts, email: &str) -> (String, String) {
     );
     t.work.run(&["sync"]).expect(0);
     (
-        id_of(&t.us, "contacts", "email", email),
-        id_of(&t.eu, "contacts", "email", email),
+        id_of(t.hubspot("us"), "contacts", "email", email),
+        id_of(t.hubspot("eu"), "contacts", "email", email),
     )
 }
 
@@ -252,22 +194,26 @@ fn one_synced_contact(t: &TwoAccounts, email: &str) -> (String, String) {
 fn under_newest_the_phone_edited_last_wins_whichever_side_that_is() {
     let t = contacts_only("conflict = \"newest\"", "");
     let (us_a, eu_a) = one_synced_contact(&t, "a@example.com");
-    t.us.seed(
+    t.hubspot("us").seed(
         "contacts",
         &[("email", "b@example.com"), ("phone", "+1 000")],
     );
     t.work.run(&["sync"]).expect(0);
     let (us_b, eu_b) = (
-        id_of(&t.us, "contacts", "email", "b@example.com"),
-        id_of(&t.eu, "contacts", "email", "b@example.com"),
+        id_of(t.hubspot("us"), "contacts", "email", "b@example.com"),
+        id_of(t.hubspot("eu"), "contacts", "email", "b@example.com"),
     );
 
     // a: us first, eu last → eu wins. b: eu first, us last → us wins.
-    t.us.edit("contacts", &us_a, &[("phone", "+1 111")]);
-    t.eu.edit("contacts", &eu_b, &[("phone", "+44 b-eu")]);
+    t.hubspot("us")
+        .edit("contacts", &us_a, &[("phone", "+1 111")]);
+    t.hubspot("eu")
+        .edit("contacts", &eu_b, &[("phone", "+44 b-eu")]);
     later();
-    t.eu.edit("contacts", &eu_a, &[("phone", "+44 222")]);
-    t.us.edit("contacts", &us_b, &[("phone", "+1 b-us")]);
+    t.hubspot("eu")
+        .edit("contacts", &eu_a, &[("phone", "+44 222")]);
+    t.hubspot("us")
+        .edit("contacts", &us_b, &[("phone", "+1 b-us")]);
 
     let diff = t.work.run(&["--json", "diff"]).expect(3);
     let conflicts: Vec<Value> = plan_items(&json_of(&diff.stdout))
@@ -306,10 +252,10 @@ fn under_newest_the_phone_edited_last_wins_whichever_side_that_is() {
             "us wins (newest)",
         ],
     );
-    assert_eq!(prop(&t.us, "contacts", &us_a, "phone"), "+44 222");
-    assert_eq!(prop(&t.eu, "contacts", &eu_a, "phone"), "+44 222");
-    assert_eq!(prop(&t.us, "contacts", &us_b, "phone"), "+1 b-us");
-    assert_eq!(prop(&t.eu, "contacts", &eu_b, "phone"), "+1 b-us");
+    assert_eq!(prop(t.hubspot("us"), "contacts", &us_a, "phone"), "+44 222");
+    assert_eq!(prop(t.hubspot("eu"), "contacts", &eu_a, "phone"), "+44 222");
+    assert_eq!(prop(t.hubspot("us"), "contacts", &us_b, "phone"), "+1 b-us");
+    assert_eq!(prop(t.hubspot("eu"), "contacts", &eu_b, "phone"), "+1 b-us");
     assert_contacts_mirrored(&t);
     t.work.run(&["diff"]).expect(0);
 }
@@ -321,13 +267,17 @@ fn under_left_and_right_the_named_side_wins_even_when_the_other_edited_last() {
         let (us_id, eu_id) = one_synced_contact(&t, "c@example.com");
         // The policy's side edits first, so `newest` would pick the other.
         if us_value_last {
-            t.eu.edit("contacts", &eu_id, &[("phone", "+44 222")]);
+            t.hubspot("eu")
+                .edit("contacts", &eu_id, &[("phone", "+44 222")]);
             later();
-            t.us.edit("contacts", &us_id, &[("phone", "+1 111")]);
+            t.hubspot("us")
+                .edit("contacts", &us_id, &[("phone", "+1 111")]);
         } else {
-            t.us.edit("contacts", &us_id, &[("phone", "+1 111")]);
+            t.hubspot("us")
+                .edit("contacts", &us_id, &[("phone", "+1 111")]);
             later();
-            t.eu.edit("contacts", &eu_id, &[("phone", "+44 222")]);
+            t.hubspot("eu")
+                .edit("contacts", &eu_id, &[("phone", "+44 222")]);
         }
         let (winner, value) = if policy == "left" {
             ("us", "+1 111")
@@ -345,10 +295,18 @@ fn under_left_and_right_the_named_side_wins_even_when_the_other_edited_last() {
                 &format!("{winner} wins ({policy})"),
             ],
         );
-        assert_eq!(prop(&t.us, "contacts", &us_id, "phone"), value, "{policy}");
-        assert_eq!(prop(&t.eu, "contacts", &eu_id, "phone"), value, "{policy}");
-        assert_eq!(t.us.records("contacts").len(), 1);
-        assert_eq!(t.eu.records("contacts").len(), 1);
+        assert_eq!(
+            prop(t.hubspot("us"), "contacts", &us_id, "phone"),
+            value,
+            "{policy}"
+        );
+        assert_eq!(
+            prop(t.hubspot("eu"), "contacts", &eu_id, "phone"),
+            value,
+            "{policy}"
+        );
+        assert_eq!(t.hubspot("us").records("contacts").len(), 1);
+        assert_eq!(t.hubspot("eu").records("contacts").len(), 1);
         t.work.run(&["diff"]).expect(0);
     }
 }
@@ -357,8 +315,10 @@ fn under_left_and_right_the_named_side_wins_even_when_the_other_edited_last() {
 fn under_skip_both_phones_stay_and_every_run_exits_4_naming_the_conflict() {
     let t = contacts_only("conflict = \"skip\"", "");
     let (us_id, eu_id) = one_synced_contact(&t, "s@example.com");
-    t.us.edit("contacts", &us_id, &[("phone", "+1 111")]);
-    t.eu.edit("contacts", &eu_id, &[("phone", "+44 222")]);
+    t.hubspot("us")
+        .edit("contacts", &us_id, &[("phone", "+1 111")]);
+    t.hubspot("eu")
+        .edit("contacts", &eu_id, &[("phone", "+44 222")]);
 
     for _ in 0..2 {
         t.reset_requests();
@@ -373,13 +333,17 @@ fn under_skip_both_phones_stay_and_every_run_exits_4_naming_the_conflict() {
             ],
         );
         assert_eq!(t.writes(), 0, "skip writes nothing");
-        assert_eq!(prop(&t.us, "contacts", &us_id, "phone"), "+1 111");
-        assert_eq!(prop(&t.eu, "contacts", &eu_id, "phone"), "+44 222");
+        assert_eq!(prop(t.hubspot("us"), "contacts", &us_id, "phone"), "+1 111");
+        assert_eq!(
+            prop(t.hubspot("eu"), "contacts", &eu_id, "phone"),
+            "+44 222"
+        );
     }
     // A human settles it on one side: the next run copies it and is clean.
-    t.eu.edit("contacts", &eu_id, &[("phone", "+1 111")]);
+    t.hubspot("eu")
+        .edit("contacts", &eu_id, &[("phone", "+1 111")]);
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(prop(&t.eu, "contacts", &eu_id, "phone"), "+1 111");
+    assert_eq!(prop(t.hubspot("eu"), "contacts", &eu_id, "phone"), "+1 111");
     t.work.run(&["diff"]).expect(0);
 }
 
@@ -390,12 +354,12 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
         "[pairs.conflicts]\nphone = \"right\"\n",
     );
     let (us_id, eu_id) = one_synced_contact(&t, "o@example.com");
-    t.us.edit(
+    t.hubspot("us").edit(
         "contacts",
         &us_id,
         &[("phone", "+1 111"), ("lastname", "FromUS")],
     );
-    t.eu.edit(
+    t.hubspot("eu").edit(
         "contacts",
         &eu_id,
         &[("phone", "+44 222"), ("lastname", "FromEU")],
@@ -404,13 +368,11 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
     let run = t.work.run(&["sync"]).expect(0);
     assert_line(&run.stdout, &["! phone:", "eu wins (right)"]);
     assert_line(&run.stdout, &["! lastname:", "us wins (left)"]);
-    for (fake, id) in [(&t.us, &us_id), (&t.eu, &eu_id)] {
+    for (fake, id) in [(t.hubspot("us"), &us_id), (t.hubspot("eu"), &eu_id)] {
         assert_eq!(prop(fake, "contacts", id, "phone"), "+44 222");
         assert_eq!(prop(fake, "contacts", id, "lastname"), "FromUS");
     }
-    t.reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.writes(), 0);
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -420,14 +382,14 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
 #[test]
 fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
     let t = contacts_only("", "");
-    t.seed_us_contacts(3);
+    seed_us_contacts(&t, 3);
     t.work.run(&["sync"]).expect(0);
     let ids = |fake: &FakeHubSpot| -> Vec<String> {
         (0..3)
             .map(|i| id_of(fake, "contacts", "email", &format!("c{i}@example.com")))
             .collect()
     };
-    let (us_ids, eu_ids) = (ids(&t.us), ids(&t.eu));
+    let (us_ids, eu_ids) = (ids(t.hubspot("us")), ids(t.hubspot("eu")));
     // Consecutive runs sometimes edit the field the other side edited last.
     let fields = [
         "phone",
@@ -444,9 +406,9 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
 
     for (n, field) in (1..=10).zip(fields) {
         let (source, target, source_ids) = if n % 2 == 1 {
-            (&t.us, &t.eu, &us_ids)
+            (t.hubspot("us"), t.hubspot("eu"), &us_ids)
         } else {
-            (&t.eu, &t.us, &eu_ids)
+            (t.hubspot("eu"), t.hubspot("us"), &eu_ids)
         };
         // Every third run edits two contacts: still one batch.
         let edited: Vec<usize> = if n % 3 == 0 {
@@ -497,22 +459,22 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
 
 #[test]
 fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
-    let m = HubAndDrive::new(&persons_pair("direction = \"both\""));
-    let kept = m.pd.seed_person(json!({
+    let m = hub_and_drive(&persons_pair("direction = \"both\""));
+    let kept = m.pipedrive("pd").seed_person(json!({
         "name": "Dana Dup",
         "emails": [{"value": "dup@example.com", "primary": true}],
     }));
-    let extra = m.pd.seed_person(json!({
+    let extra = m.pipedrive("pd").seed_person(json!({
         "name": "Eve Copy",
         "emails": [{"value": "DUP@example.com ", "primary": true}],
     }));
     assert!(kept < extra);
-    m.pd.seed_person(json!({
+    m.pipedrive("pd").seed_person(json!({
         "name": "Sol Single",
         "emails": [{"value": "single@example.com", "primary": true}],
     }));
     // Sol is on both sides already: linked by email, not created.
-    m.hs.seed(
+    m.hubspot("hs").seed(
         "contacts",
         &[("email", "Single@Example.com"), ("firstname", "Sol")],
     );
@@ -521,14 +483,18 @@ fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
     let dup_line = ["?", "duplicate", "dup@example.com", &format!("pd {extra}")];
     assert_line(&run.stdout, &dup_line);
     assert_line(&run.stdout, &["=", "link", "single@example.com"]);
-    let contacts = m.hs.find("contacts", "email", "dup@example.com");
+    let contacts = m.hubspot("hs").find("contacts", "email", "dup@example.com");
     assert_eq!(contacts.len(), 1, "one HubSpot contact for both persons");
     assert_eq!(
         contacts[0].properties["firstname"], "Dana",
         "from the lower id"
     );
     assert_eq!(contacts[0].properties["lastname"], "Dup");
-    assert_eq!(m.hs.records("contacts").len(), 2, "dup and single");
+    assert_eq!(
+        m.hubspot("hs").records("contacts").len(),
+        2,
+        "dup and single"
+    );
 
     let report = json_of(&read(&m.work.path("first.json")));
     let created = report["outcomes"]
@@ -561,24 +527,31 @@ fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
     let second = json_of(&read(&m.work.path("second.json")));
     assert!(named_in(&second), "{second:#}");
     assert_eq!(m.writes(), 0, "the second run writes nothing");
-    assert_eq!(m.pd.persons().len(), 3, "both duplicates are kept");
-    assert_eq!(m.person_named("Eve Copy").len(), 1);
-    assert_eq!(m.hs.records("contacts").len(), 2);
+    assert_eq!(
+        m.pipedrive("pd").persons().len(),
+        3,
+        "both duplicates are kept"
+    );
+    assert_eq!(person_named(&m, "Eve Copy").len(), 1);
+    assert_eq!(m.hubspot("hs").records("contacts").len(), 2);
 
     // The contact follows the lower id, not the other one.
-    m.pd.edit_person(
+    m.pipedrive("pd").edit_person(
         kept,
         json!({"phones": [{"value": "+1 555 0101", "primary": true}]}),
     );
-    m.pd.edit_person(
+    m.pipedrive("pd").edit_person(
         extra,
         json!({"phones": [{"value": "+1 555 0202", "primary": true}]}),
     );
     m.work.run(&["sync"]).expect(0);
-    let contact = &m.hs.find("contacts", "email", "dup@example.com")[0];
+    let contact = &m.hubspot("hs").find("contacts", "email", "dup@example.com")[0];
     assert_eq!(contact.properties["phone"], "+1 555 0101");
-    assert_eq!(primary_phone(&m.pd.person(extra).unwrap()), "+1 555 0202");
-    assert_eq!(m.pd.persons().len(), 3);
+    assert_eq!(
+        primary_phone(&m.pipedrive("pd").person(extra).unwrap()),
+        "+1 555 0202"
+    );
+    assert_eq!(m.pipedrive("pd").persons().len(), 3);
 
     // Stable: the second run named the same duplicate, kept beside the same
     // (lowest) id.
@@ -587,52 +560,64 @@ fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
 
 #[test]
 fn records_without_an_email_are_created_once_named_and_then_linked_by_id() {
-    let m = HubAndDrive::new(&persons_pair("direction = \"both\""));
-    let nora = m.hs.seed(
+    let m = hub_and_drive(&persons_pair("direction = \"both\""));
+    let nora = m.hubspot("hs").seed(
         "contacts",
         &[("firstname", "Nora"), ("lastname", "Noemail")],
     );
-    let omar = m.pd.seed_person(json!({"name": "Omar Nomail"}));
+    let omar = m
+        .pipedrive("pd")
+        .seed_person(json!({"name": "Omar Nomail"}));
 
     m.work.run(&["sync"]).expect(0);
-    let persons = m.person_named("Nora Noemail");
-    assert_eq!(persons.len(), 1, "{:?}", m.pd.persons());
+    let persons = person_named(&m, "Nora Noemail");
+    assert_eq!(persons.len(), 1, "{:?}", m.pipedrive("pd").persons());
     assert_eq!(primary_email(&persons[0]), "");
     let nora_person = person_id(&persons[0]);
-    let omars = m.hs.find("contacts", "firstname", "Omar");
+    let omars = m.hubspot("hs").find("contacts", "firstname", "Omar");
     assert_eq!(omars.len(), 1);
     assert_eq!(omars[0].properties["lastname"], "Nomail");
     assert_eq!(
-        (m.hs.records("contacts").len(), m.pd.persons().len()),
+        (
+            m.hubspot("hs").records("contacts").len(),
+            m.pipedrive("pd").persons().len()
+        ),
         (2, 2)
     );
 
     m.reset_requests();
     let run = m.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     assert_eq!(m.writes(), 0, "no second creation");
     assert_eq!(
-        (m.hs.records("contacts").len(), m.pd.persons().len()),
+        (
+            m.hubspot("hs").records("contacts").len(),
+            m.pipedrive("pd").persons().len()
+        ),
         (2, 2)
     );
 
     // Linked by id: edits flow to the same records.
-    m.hs.edit("contacts", &nora, &[("phone", "+1 555 0303")]);
-    m.pd.edit_person(
+    m.hubspot("hs")
+        .edit("contacts", &nora, &[("phone", "+1 555 0303")]);
+    m.pipedrive("pd").edit_person(
         omar,
         json!({"phones": [{"value": "+1 555 0404", "primary": true}]}),
     );
     m.work.run(&["sync"]).expect(0);
     assert_eq!(
-        primary_phone(&m.pd.person(nora_person).unwrap()),
+        primary_phone(&m.pipedrive("pd").person(nora_person).unwrap()),
         "+1 555 0303"
     );
     assert_eq!(
-        prop(&m.hs, "contacts", &omars[0].id, "phone"),
+        prop(m.hubspot("hs"), "contacts", &omars[0].id, "phone"),
         "+1 555 0404"
     );
     assert_eq!(
-        (m.hs.records("contacts").len(), m.pd.persons().len()),
+        (
+            m.hubspot("hs").records("contacts").len(),
+            m.pipedrive("pd").persons().len()
+        ),
         (2, 2)
     );
 }
@@ -641,19 +626,12 @@ fn records_without_an_email_are_created_once_named_and_then_linked_by_id() {
 // 4. Associations
 // ---------------------------------------------------------------------------
 
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids
-}
-
 #[test]
 fn a_deal_carries_all_its_contacts_across_and_an_added_one_comes_back_without_touching_the_deal() {
-    let t = TwoAccounts::new();
-    t.work.write_config(&format!(
-        "{}{}{}",
-        hubspot_systems(&t),
-        contacts_pair("", ""),
-        r#"
+    let t = us_and_eu()
+        .toml(&contacts_pair("", ""))
+        .toml(
+            r#"
 [[pairs]]
 name = "deals"
 left = "us.deals"
@@ -664,60 +642,80 @@ dealname = "dealname"
 contacts = "contacts"
 [pairs.values]
 contacts = "link:contacts"
-"#
-    ));
-    t.seed_us_contacts(3);
+"#,
+        )
+        .build();
+    seed_us_contacts(&t, 3);
     let us_c: Vec<String> = (0..3)
-        .map(|i| id_of(&t.us, "contacts", "email", &format!("c{i}@example.com")))
+        .map(|i| {
+            id_of(
+                t.hubspot("us"),
+                "contacts",
+                "email",
+                &format!("c{i}@example.com"),
+            )
+        })
         .collect();
-    let us_deal = t.us.seed("deals", &[("dealname", "Big deal")]);
-    t.us.associate(&us_deal, &us_c[0]);
-    t.us.associate(&us_deal, &us_c[1]);
+    let us_deal = t.hubspot("us").seed("deals", &[("dealname", "Big deal")]);
+    t.hubspot("us").associate(&us_deal, &us_c[0]);
+    t.hubspot("us").associate(&us_deal, &us_c[1]);
 
     // The contacts are new on eu in this very run.
     t.work.run(&["sync"]).expect(0);
     let eu_c: Vec<String> = (0..3)
-        .map(|i| id_of(&t.eu, "contacts", "email", &format!("c{i}@example.com")))
+        .map(|i| {
+            id_of(
+                t.hubspot("eu"),
+                "contacts",
+                "email",
+                &format!("c{i}@example.com"),
+            )
+        })
         .collect();
-    let eu_deal = id_of(&t.eu, "deals", "dealname", "Big deal");
+    let eu_deal = id_of(t.hubspot("eu"), "deals", "dealname", "Big deal");
     assert_eq!(
-        sorted(t.eu.associations(&eu_deal)),
+        sorted(t.hubspot("eu").associations(&eu_deal)),
         sorted(vec![eu_c[0].clone(), eu_c[1].clone()])
     );
-    assert_eq!(t.eu.records("deals").len(), 1);
+    assert_eq!(t.hubspot("eu").records("deals").len(), 1);
 
-    t.eu.associate(&eu_deal, &eu_c[2]);
-    let us_modified = prop(&t.us, "deals", &us_deal, "hs_lastmodifieddate");
+    t.hubspot("eu").associate(&eu_deal, &eu_c[2]);
+    let us_modified = prop(t.hubspot("us"), "deals", &us_deal, "hs_lastmodifieddate");
     let diff = t.work.run(&["diff"]).expect(3);
     assert_line(&diff.stdout, &["~ us", "associate", "Big deal", &us_deal]);
     assert_line(&diff.stdout, &["contacts:", &us_c[2]]);
 
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(sorted(t.us.associations(&us_deal)), sorted(us_c.clone()));
-    assert_eq!(sorted(t.eu.associations(&eu_deal)), sorted(eu_c.clone()));
-    let us_counts = t.us.server().counts_by_endpoint();
+    assert_eq!(
+        sorted(t.hubspot("us").associations(&us_deal)),
+        sorted(us_c.clone())
+    );
+    assert_eq!(
+        sorted(t.hubspot("eu").associations(&eu_deal)),
+        sorted(eu_c.clone())
+    );
+    let us_counts = t.hubspot("us").server().counts_by_endpoint();
     assert_eq!(requests_matching(&us_counts, ASSOCIATE), 1, "{us_counts:?}");
     assert_eq!(
         requests_matching(&us_counts, DEALS_UPDATE),
         0,
         "{us_counts:?}"
     );
-    assert_eq!(writes(&t.eu), 0);
+    assert_eq!(writes(t.hubspot("eu")), 0);
     assert_eq!(
-        prop(&t.us, "deals", &us_deal, "hs_lastmodifieddate"),
+        prop(t.hubspot("us"), "deals", &us_deal, "hs_lastmodifieddate"),
         us_modified,
         "an association write alone does not move the deal's modified time"
     );
 
-    t.reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.writes(), 0, "nothing echoes back");
+    // Nothing echoes back.
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
 fn a_deals_contact_and_its_pipedrive_person_follow_each_other_both_ways() {
-    let m = HubAndDrive::new(&format!(
+    let m = hub_and_drive(&format!(
         "{}{}",
         persons_pair("direction = \"both\""),
         r#"
@@ -733,7 +731,7 @@ contact = "person_id"
 contact = "link:contacts"
 "#
     ));
-    let ann = m.hs.seed(
+    let ann = m.hubspot("hs").seed(
         "contacts",
         &[
             ("email", "ann@example.com"),
@@ -741,52 +739,63 @@ contact = "link:contacts"
             ("lastname", "Lee"),
         ],
     );
-    let bo_person = m.pd.seed_person(
+    let bo_person = m.pipedrive("pd").seed_person(
         json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}),
     );
-    let acme = m.hs.seed("deals", &[("dealname", "Acme")]);
-    m.hs.associate(&acme, &ann);
-    let globex_deal =
-        m.pd.seed_deal(json!({"title": "Globex", "person_id": bo_person}));
+    let acme = m.hubspot("hs").seed("deals", &[("dealname", "Acme")]);
+    m.hubspot("hs").associate(&acme, &ann);
+    let globex_deal = m
+        .pipedrive("pd")
+        .seed_deal(json!({"title": "Globex", "person_id": bo_person}));
 
     m.work.run(&["sync"]).expect(0);
-    let ann_person = person_id(&m.person_named("Ann Lee")[0]);
-    let bo = id_of(&m.hs, "contacts", "email", "bo@example.com");
-    let globex = id_of(&m.hs, "deals", "dealname", "Globex");
-    assert_eq!(m.deal_titled("Acme")["person_id"], json!(ann_person));
-    assert_eq!(m.hs.associations(&globex), vec![bo.clone()]);
+    let ann_person = person_id(&person_named(&m, "Ann Lee")[0]);
+    let bo = id_of(m.hubspot("hs"), "contacts", "email", "bo@example.com");
+    let globex = id_of(m.hubspot("hs"), "deals", "dealname", "Globex");
+    assert_eq!(
+        deal_titled(m.pipedrive("pd"), "Acme")["person_id"],
+        json!(ann_person)
+    );
+    assert_eq!(m.hubspot("hs").associations(&globex), vec![bo.clone()]);
 
     // Pipedrive moves Acme to Bo; HubSpot adds Ann (the lower id) to Globex.
-    m.pd.edit_deal(
-        m.deal_titled("Acme")["id"].as_i64().unwrap(),
+    m.pipedrive("pd").edit_deal(
+        deal_titled(m.pipedrive("pd"), "Acme")["id"]
+            .as_i64()
+            .unwrap(),
         json!({"person_id": bo_person}),
     );
-    m.hs.associate(&globex, &ann);
-    let acme_modified = prop(&m.hs, "deals", &acme, "hs_lastmodifieddate");
+    m.hubspot("hs").associate(&globex, &ann);
+    let acme_modified = prop(m.hubspot("hs"), "deals", &acme, "hs_lastmodifieddate");
     let diff = m.work.run(&["diff"]).expect(3);
     assert_line(&diff.stdout, &["~ hs", "associate", "Acme"]);
     assert_line(&diff.stdout, &["~ pd", "associate", "Globex"]);
 
     m.work.run(&["sync"]).expect(0);
     assert_eq!(
-        m.hs.associations(&acme),
+        m.hubspot("hs").associations(&acme),
         vec![bo.clone()],
         "Acme's contact is Bo"
     );
     assert_eq!(
-        m.pd.deal(globex_deal).unwrap()["person_id"],
+        m.pipedrive("pd").deal(globex_deal).unwrap()["person_id"],
         json!(ann_person),
         "Globex's person is Ann, its primary contact"
     );
     assert_eq!(
-        prop(&m.hs, "deals", &acme, "hs_lastmodifieddate"),
+        prop(m.hubspot("hs"), "deals", &acme, "hs_lastmodifieddate"),
         acme_modified
     );
-    assert_eq!((m.hs.records("deals").len(), m.pd.deals().len()), (2, 2));
+    assert_eq!(
+        (
+            m.hubspot("hs").records("deals").len(),
+            m.pipedrive("pd").deals().len()
+        ),
+        (2, 2)
+    );
 
-    m.reset_requests();
-    m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.writes(), 0, "no ping-pong");
+    // No ping-pong.
+    m.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -796,7 +805,7 @@ contact = "link:contacts"
 /// The run exits 2, stderr names every problem (each on a line of its own),
 /// and neither account received a write.
 #[track_caller]
-fn assert_refused_before_any_write(t: &TwoAccounts, command: &str, problems: &[&[&str]]) {
+fn assert_refused_before_any_write(t: &Fixture, command: &str, problems: &[&[&str]]) {
     t.reset_requests();
     let run = t.work.run(&["-q", command]).expect(2);
     for parts in problems {
@@ -806,66 +815,68 @@ fn assert_refused_before_any_write(t: &TwoAccounts, command: &str, problems: &[&
         t.writes(),
         0,
         "{command}: us {:?} eu {:?}",
-        t.us.server().counts_by_endpoint(),
-        t.eu.server().counts_by_endpoint()
+        t.hubspot("us").server().counts_by_endpoint(),
+        t.hubspot("eu").server().counts_by_endpoint()
     );
 }
 
 #[test]
 fn an_unknown_property_stops_diff_and_sync_with_exit_2_before_any_write() {
     let t = contacts_only("", "");
-    let config = read(&t.work.config_path()).replace(
+    let config = t.mapping_text().replace(
         "phone = \"phone\"",
         "phone = \"phone\"\nfavourite_colour = \"favourite_colour\"",
     );
-    t.work.write_config(&config);
-    t.seed_us_contacts(2);
+    t.write_mapping(&config);
+    seed_us_contacts(&t, 2);
     let problems: &[&[&str]] = &[
         &["us.contacts", "favourite_colour"],
         &["eu.contacts", "favourite_colour"],
     ];
     assert_refused_before_any_write(&t, "diff", problems);
     assert_refused_before_any_write(&t, "sync", problems);
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 }
 
 #[test]
 fn a_stage_id_no_target_pipeline_has_stops_the_run_with_exit_2_before_any_write() {
-    let t = TwoAccounts::new();
-    let config = two_account_config(&t.us.url(), &t.eu.url(), "newest")
+    let t = two_accounts();
+    let config = t
+        .mapping_text()
         .replace("closedlost = \"eu-lost\"", "closedlost = \"eu-nonesuch\"");
-    t.work.write_config(&config);
-    t.seed_us_contacts(2);
-    t.seed_us_deals(4);
+    t.write_mapping(&config);
+    seed_us_contacts(&t, 2);
+    seed_us_deals(&t, 4);
     assert_refused_before_any_write(&t, "sync", &[&["eu-nonesuch", "dealstage"]]);
     assert!(
-        t.eu.records("contacts").is_empty(),
+        t.hubspot("eu").records("contacts").is_empty(),
         "not even the valid pair"
     );
-    assert!(t.eu.records("deals").is_empty());
+    assert!(t.hubspot("eu").records("deals").is_empty());
 }
 
 #[test]
 fn a_stage_id_of_another_pipeline_than_the_deals_go_to_stops_the_run_with_exit_2() {
     // eu's default pipeline has `closedlost`; the deals go to `eu-sales`.
-    let t = TwoAccounts::new();
-    let config = two_account_config(&t.us.url(), &t.eu.url(), "newest")
+    let t = two_accounts();
+    let config = t
+        .mapping_text()
         .replace("closedlost = \"eu-lost\"", "closedlost = \"closedlost\"");
-    t.work.write_config(&config);
-    t.seed_us_deals(4);
+    t.write_mapping(&config);
+    seed_us_deals(&t, 4);
     assert_refused_before_any_write(&t, "sync", &[&["closedlost", "dealstage"]]);
-    assert!(t.eu.records("deals").is_empty());
+    assert!(t.hubspot("eu").records("deals").is_empty());
 }
 
 #[test]
 fn a_read_only_target_on_a_both_ways_pair_stops_the_run_with_exit_2_before_any_write() {
     let t = contacts_only("", "");
-    let config = read(&t.work.config_path()).replace(
+    let config = t.mapping_text().replace(
         "phone = \"phone\"",
         "phone = \"phone\"\ncreatedate = \"createdate\"",
     );
-    t.work.write_config(&config);
-    t.seed_us_contacts(2);
+    t.write_mapping(&config);
+    seed_us_contacts(&t, 2);
     assert_refused_before_any_write(
         &t,
         "sync",
@@ -874,16 +885,16 @@ fn a_read_only_target_on_a_both_ways_pair_stops_the_run_with_exit_2_before_any_w
             &["createdate", "eu.contacts", "read-only"],
         ],
     );
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 
     // Read on the source side only, it is fine: a one-way pair copies it.
     let config = config
         .replace("direction = \"both\"", "direction = \"left-to-right\"")
         .replace("createdate = \"createdate\"", "createdate = \"jobtitle\"");
-    t.work.write_config(&config);
+    t.write_mapping(&config);
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.eu.records("contacts").len(), 2);
-    for c in t.eu.records("contacts") {
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
+    for c in t.hubspot("eu").records("contacts") {
         assert!(
             !c.properties.get("jobtitle").is_none_or(String::is_empty),
             "{c:?}"
@@ -901,11 +912,11 @@ fn a_read_only_target_on_a_both_ways_pair_stops_the_run_with_exit_2_before_any_w
 #[test]
 fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept() {
     let t = contacts_only("", "");
-    t.seed_us_contacts(3);
+    seed_us_contacts(&t, 3);
     t.work.run(&["sync"]).expect(0);
-    let us_id = id_of(&t.us, "contacts", "email", "c0@example.com");
-    let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
-    t.us.archive("contacts", &us_id);
+    let us_id = id_of(t.hubspot("us"), "contacts", "email", "c0@example.com");
+    let eu_id = id_of(t.hubspot("eu"), "contacts", "email", "c0@example.com");
+    t.hubspot("us").archive("contacts", &us_id);
 
     t.reset_requests();
     let run = t
@@ -913,12 +924,12 @@ fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept(
         .run(&["--report", "report.json", "sync", "--full"])
         .expect(0);
     assert_line(&run.stdout, &["x", "unlink", "c0@example.com"]);
-    assert!(run.stdout.contains("1 unlinked"), "{}", run.stdout);
+    run.assert_stdout_has("1 unlinked");
     assert_eq!(t.writes(), 0, "nothing deleted");
-    let eu = t.eu.record("contacts", &eu_id).unwrap();
+    let eu = t.hubspot("eu").record("contacts", &eu_id).unwrap();
     assert!(!eu.archived, "the eu contact still exists");
-    assert_eq!(t.eu.records("contacts").len(), 3);
-    assert_eq!(t.us.records("contacts").len(), 2);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
+    assert_eq!(t.hubspot("us").records("contacts").len(), 2);
     let report = json_of(&read(&t.work.path("report.json")));
     assert!(
         report["outcomes"]
@@ -932,15 +943,15 @@ fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept(
 
 /// Contacts us ↔ eu with `deletes = "propagate"`, `n` synced; returns the
 /// (us, eu) ids of c0 and c1.
-fn propagating(n: usize, keys: &str) -> (TwoAccounts, [(String, String); 2]) {
+fn propagating(n: usize, keys: &str) -> (Fixture, [(String, String); 2]) {
     let t = contacts_only(&format!("deletes = \"propagate\"\n{keys}"), "");
-    t.seed_us_contacts(n);
+    seed_us_contacts(&t, n);
     t.work.run(&["sync"]).expect(0);
     let ids = [0, 1].map(|i| {
         let email = format!("c{i}@example.com");
         (
-            id_of(&t.us, "contacts", "email", &email),
-            id_of(&t.eu, "contacts", "email", &email),
+            id_of(t.hubspot("us"), "contacts", "email", &email),
+            id_of(t.hubspot("eu"), "contacts", "email", &email),
         )
     });
     (t, ids)
@@ -949,18 +960,18 @@ fn propagating(n: usize, keys: &str) -> (TwoAccounts, [(String, String); 2]) {
 #[test]
 fn with_deletes_propagated_an_archived_contact_archives_its_partner_on_either_side() {
     let (t, [(us0, eu0), (us1, eu1)]) = propagating(3, "");
-    t.us.archive("contacts", &us0);
-    t.eu.archive("contacts", &eu1);
+    t.hubspot("us").archive("contacts", &us0);
+    t.hubspot("eu").archive("contacts", &eu1);
 
     t.reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(0);
     assert_line(&run.stdout, &["- eu", "delete", "c0@example.com", &eu0]);
     assert_line(&run.stdout, &["- us", "delete", "c1@example.com", &us1]);
-    assert!(t.eu.record("contacts", &eu0).unwrap().archived);
-    assert!(t.us.record("contacts", &us1).unwrap().archived);
-    assert_eq!(t.us.records("contacts").len(), 1);
-    assert_eq!(t.eu.records("contacts").len(), 1);
-    for fake in [&t.us, &t.eu] {
+    assert!(t.hubspot("eu").record("contacts", &eu0).unwrap().archived);
+    assert!(t.hubspot("us").record("contacts", &us1).unwrap().archived);
+    assert_eq!(t.hubspot("us").records("contacts").len(), 1);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 1);
+    for fake in [t.hubspot("us"), t.hubspot("eu")] {
         let counts = fake.server().counts_by_endpoint();
         assert_eq!(
             requests_matching(&counts, CONTACTS_ARCHIVE),
@@ -970,13 +981,12 @@ fn with_deletes_propagated_an_archived_contact_archives_its_partner_on_either_si
     }
     assert_contacts_mirrored(&t);
 
-    t.reset_requests();
-    t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(t.writes(), 0, "nothing comes back");
+    // Nothing comes back.
+    t.assert_run_writes_nothing(&["sync", "--full"]);
     assert_eq!(
         (
-            t.us.records("contacts").len(),
-            t.eu.records("contacts").len()
+            t.hubspot("us").records("contacts").len(),
+            t.hubspot("eu").records("contacts").len()
         ),
         (1, 1)
     );
@@ -985,13 +995,13 @@ fn with_deletes_propagated_an_archived_contact_archives_its_partner_on_either_si
 #[test]
 fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
     let (t, [(us0, _), (_, eu1)]) = propagating(3, "");
-    t.us.archive("contacts", &us0);
-    t.eu.archive("contacts", &eu1);
+    t.hubspot("us").archive("contacts", &us0);
+    t.hubspot("eu").archive("contacts", &eu1);
     t.work.run(&["sync", "--full"]).expect(0);
     assert_eq!(
         (
-            t.us.records("contacts").len(),
-            t.eu.records("contacts").len()
+            t.hubspot("us").records("contacts").len(),
+            t.hubspot("eu").records("contacts").len()
         ),
         (1, 1)
     );
@@ -1006,15 +1016,21 @@ fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
             run.stdout
         );
     }
-    assert!(t.us.find("contacts", "email", "c0@example.com").is_empty());
-    assert!(t.eu.find("contacts", "email", "c1@example.com").is_empty());
-    t.reset_requests();
-    t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(t.writes(), 0);
+    assert!(
+        t.hubspot("us")
+            .find("contacts", "email", "c0@example.com")
+            .is_empty()
+    );
+    assert!(
+        t.hubspot("eu")
+            .find("contacts", "email", "c1@example.com")
+            .is_empty()
+    );
+    t.assert_run_writes_nothing(&["sync", "--full"]);
     assert_eq!(
         (
-            t.us.records("contacts").len(),
-            t.eu.records("contacts").len()
+            t.hubspot("us").records("contacts").len(),
+            t.hubspot("eu").records("contacts").len()
         ),
         (1, 1)
     );
@@ -1022,13 +1038,13 @@ fn propagated_deletes_are_not_undone_by_the_incremental_runs_that_follow() {
 
 #[test]
 fn with_deletes_propagated_a_deleted_person_archives_its_contact_and_the_reverse() {
-    let m = HubAndDrive::new(&persons_pair(
+    let m = hub_and_drive(&persons_pair(
         "direction = \"both\"\ndeletes = \"propagate\"",
     ));
-    let gone_person = m.pd.seed_person(
+    let gone_person = m.pipedrive("pd").seed_person(
         json!({"name": "Pia Gone", "emails": [{"value": "pia@example.com", "primary": true}]}),
     );
-    let archived = m.hs.seed(
+    let archived = m.hubspot("hs").seed(
         "contacts",
         &[
             ("email", "hal@example.com"),
@@ -1036,42 +1052,49 @@ fn with_deletes_propagated_a_deleted_person_archives_its_contact_and_the_reverse
             ("lastname", "Gone"),
         ],
     );
-    m.hs.seed(
+    m.hubspot("hs").seed(
         "contacts",
         &[("email", "kim@example.com"), ("firstname", "Kim")],
     );
     m.work.run(&["sync"]).expect(0);
-    let pia = id_of(&m.hs, "contacts", "email", "pia@example.com");
-    let hal_person = person_id(&m.person_named("Hal Gone")[0]);
+    let pia = id_of(m.hubspot("hs"), "contacts", "email", "pia@example.com");
+    let hal_person = person_id(&person_named(&m, "Hal Gone")[0]);
 
-    m.pd.delete_person(gone_person);
-    m.hs.archive("contacts", &archived);
+    m.pipedrive("pd").delete_person(gone_person);
+    m.hubspot("hs").archive("contacts", &archived);
     m.work.run(&["sync", "--full"]).expect(0);
     assert!(
-        m.hs.record("contacts", &pia).unwrap().archived,
+        m.hubspot("hs").record("contacts", &pia).unwrap().archived,
         "Pia archived on HubSpot"
     );
-    assert_eq!(m.pd.person(hal_person).unwrap()["is_deleted"], json!(true));
     assert_eq!(
-        (m.hs.records("contacts").len(), m.pd.persons().len()),
+        m.pipedrive("pd").person(hal_person).unwrap()["is_deleted"],
+        json!(true)
+    );
+    assert_eq!(
+        (
+            m.hubspot("hs").records("contacts").len(),
+            m.pipedrive("pd").persons().len()
+        ),
         (1, 1)
     );
 
-    m.reset_requests();
-    m.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(m.writes(), 0);
+    m.assert_run_writes_nothing(&["sync", "--full"]);
     assert_eq!(
-        (m.hs.records("contacts").len(), m.pd.persons().len()),
+        (
+            m.hubspot("hs").records("contacts").len(),
+            m.pipedrive("pd").persons().len()
+        ),
         (1, 1)
     );
 }
 
 #[test]
 fn a_deleted_person_leaves_its_contact_alone_when_the_pair_only_writes_pipedrive() {
-    let m = HubAndDrive::new(&persons_pair(
+    let m = hub_and_drive(&persons_pair(
         "direction = \"left-to-right\"\ndeletes = \"propagate\"",
     ));
-    let contact = m.hs.seed(
+    let contact = m.hubspot("hs").seed(
         "contacts",
         &[
             ("email", "lu@example.com"),
@@ -1080,15 +1103,20 @@ fn a_deleted_person_leaves_its_contact_alone_when_the_pair_only_writes_pipedrive
         ],
     );
     m.work.run(&["sync"]).expect(0);
-    let person = person_id(&m.person_named("Lu Kept")[0]);
+    let person = person_id(&person_named(&m, "Lu Kept")[0]);
 
-    m.pd.delete_person(person);
+    m.pipedrive("pd").delete_person(person);
     m.reset_requests();
     let run = m.work.run(&["sync", "--full"]).expect(0);
     assert_line(&run.stdout, &["x", "unlink", "lu@example.com"]);
-    assert_eq!(m.hs.server().write_request_count(), 0);
-    assert!(!m.hs.record("contacts", &contact).unwrap().archived);
-    assert_eq!(m.hs.records("contacts").len(), 1);
+    assert_eq!(m.hubspot("hs").server().write_request_count(), 0);
+    assert!(
+        !m.hubspot("hs")
+            .record("contacts", &contact)
+            .unwrap()
+            .archived
+    );
+    assert_eq!(m.hubspot("hs").records("contacts").len(), 1);
 }
 
 #[test]
@@ -1098,20 +1126,24 @@ fn more_deletes_than_max_deletes_stop_before_any_write_until_the_flag_allows_the
         .map(|i| {
             let email = format!("c{i}@example.com");
             (
-                id_of(&t.us, "contacts", "email", &email),
-                id_of(&t.eu, "contacts", "email", &email),
+                id_of(t.hubspot("us"), "contacts", "email", &email),
+                id_of(t.hubspot("eu"), "contacts", "email", &email),
             )
         })
         .collect();
     for (us_id, _) in &doomed {
-        t.us.archive("contacts", us_id);
+        t.hubspot("us").archive("contacts", us_id);
     }
 
     t.reset_requests();
     let run = t.work.run(&["-q", "sync", "--full"]).expect(6);
-    assert!(run.stderr.contains("max_deletes"), "{}", run.stderr);
+    run.assert_stderr_has("max_deletes");
     assert_eq!(t.writes(), 0);
-    assert_eq!(t.eu.records("contacts").len(), 5, "nothing archived on eu");
+    assert_eq!(
+        t.hubspot("eu").records("contacts").len(),
+        5,
+        "nothing archived on eu"
+    );
 
     let run = t
         .work
@@ -1119,34 +1151,42 @@ fn more_deletes_than_max_deletes_stop_before_any_write_until_the_flag_allows_the
         .expect(0);
     for (_, eu_id) in &doomed {
         assert!(
-            t.eu.record("contacts", eu_id).unwrap().archived,
+            t.hubspot("eu").record("contacts", eu_id).unwrap().archived,
             "{}",
             run.stdout
         );
     }
-    assert_eq!(t.eu.records("contacts").len(), 2);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
     assert_contacts_mirrored(&t);
 }
 
 #[test]
 fn more_edits_than_max_changes_percent_stop_sync_and_push_before_any_write() {
     let t = contacts_only("max_changes = \"10%\"", "");
-    t.seed_us_contacts(50);
+    seed_us_contacts(&t, 50);
     // Fifty creates are fifty changes too: the first sync needs the flag.
     t.work.run(&["-q", "sync"]).expect(6);
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
     t.work.run(&["sync", "--max-changes", "50"]).expect(0);
     let edited: Vec<String> = (0..10)
-        .map(|i| id_of(&t.us, "contacts", "email", &format!("c{i}@example.com")))
+        .map(|i| {
+            id_of(
+                t.hubspot("us"),
+                "contacts",
+                "email",
+                &format!("c{i}@example.com"),
+            )
+        })
         .collect();
     for id in &edited {
-        t.us.edit("contacts", id, &[("lastname", "Edited")]);
+        t.hubspot("us")
+            .edit("contacts", id, &[("lastname", "Edited")]);
     }
-    let edited_on_eu = || t.eu.find("contacts", "lastname", "Edited").len();
+    let edited_on_eu = || t.hubspot("eu").find("contacts", "lastname", "Edited").len();
 
     t.reset_requests();
     let run = t.work.run(&["-q", "sync"]).expect(6);
-    assert!(run.stderr.contains("max_changes"), "{}", run.stderr);
+    run.assert_stderr_has("max_changes");
     assert_eq!(t.writes(), 0);
     assert_eq!(edited_on_eu(), 0);
 
@@ -1168,17 +1208,17 @@ fn more_edits_than_max_changes_percent_stop_sync_and_push_before_any_write() {
 
 #[test]
 fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_without_a_blank_stage() {
-    let t = TwoAccounts::new();
+    let t = two_accounts();
     let deal = |name: &str, stage: &str| {
         BTreeMap::from([
             ("dealname".to_string(), name.to_string()),
             ("amount".to_string(), "100".to_string()),
             ("pipeline".to_string(), "default".to_string()),
             ("dealstage".to_string(), stage.to_string()),
-            ("hubspot_owner_id".to_string(), t.us_owner.clone()),
+            ("hubspot_owner_id".to_string(), t.owner("us", OWNER_EMAIL)),
         ])
     };
-    let ids = t.us.seed_many(
+    let ids = t.hubspot("us").seed_many(
         "deals",
         vec![
             deal("Alpha", "appointmentscheduled"),
@@ -1198,9 +1238,13 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
     );
     let run = t.work.run(&["--report", "report.json", "sync"]).expect(4);
     assert_line(&run.stdout, &["invalid", "Charlie", "contractsent"]);
-    let eu_deals = t.eu.records("deals");
+    let eu_deals = t.hubspot("eu").records("deals");
     assert_eq!(eu_deals.len(), 2, "Alpha and Bravo");
-    assert!(t.eu.find("deals", "dealname", "Charlie").is_empty());
+    assert!(
+        t.hubspot("eu")
+            .find("deals", "dealname", "Charlie")
+            .is_empty()
+    );
     for d in &eu_deals {
         assert!(!d.properties["dealstage"].is_empty(), "{d:?}");
     }
@@ -1214,44 +1258,48 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
 
     // A linked deal moved to the unmapped stage keeps its stage on eu; its
     // other edits and the other deals still go across.
-    let eu_alpha = id_of(&t.eu, "deals", "dealname", "Alpha");
-    let eu_bravo = id_of(&t.eu, "deals", "dealname", "Bravo");
+    let eu_alpha = id_of(t.hubspot("eu"), "deals", "dealname", "Alpha");
+    let eu_bravo = id_of(t.hubspot("eu"), "deals", "dealname", "Bravo");
     // Edits name the pipeline: the fake drops a deal's pipeline on an
     // update that leaves it out.
-    t.us.edit(
+    t.hubspot("us").edit(
         "deals",
         &ids[0],
         &[("pipeline", "default"), ("dealstage", "contractsent")],
     );
-    t.us.edit(
+    t.hubspot("us").edit(
         "deals",
         &ids[1],
         &[("pipeline", "default"), ("amount", "250")],
     );
     t.work.run(&["sync"]).expect(4);
     assert_eq!(
-        prop(&t.eu, "deals", &eu_alpha, "dealstage"),
+        prop(t.hubspot("eu"), "deals", &eu_alpha, "dealstage"),
         "eu-appointment"
     );
-    assert_eq!(prop(&t.eu, "deals", &eu_bravo, "amount"), "250");
-    assert_eq!(t.eu.records("deals").len(), 2);
+    assert_eq!(prop(t.hubspot("eu"), "deals", &eu_bravo, "amount"), "250");
+    assert_eq!(t.hubspot("eu").records("deals").len(), 2);
 
     // Once the stage is one the table knows, everything syncs and runs clean.
-    t.us.edit(
+    t.hubspot("us").edit(
         "deals",
         &ids[0],
         &[("pipeline", "default"), ("dealstage", "closedwon")],
     );
-    t.us.edit(
+    t.hubspot("us").edit(
         "deals",
         &ids[2],
         &[("pipeline", "default"), ("dealstage", "closedlost")],
     );
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(prop(&t.eu, "deals", &eu_alpha, "dealstage"), "eu-won");
-    let charlie = id_of(&t.eu, "deals", "dealname", "Charlie");
-    assert_eq!(prop(&t.eu, "deals", &charlie, "dealstage"), "eu-lost");
-    t.reset_requests();
-    t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.writes(), 0);
+    assert_eq!(
+        prop(t.hubspot("eu"), "deals", &eu_alpha, "dealstage"),
+        "eu-won"
+    );
+    let charlie = id_of(t.hubspot("eu"), "deals", "dealname", "Charlie");
+    assert_eq!(
+        prop(t.hubspot("eu"), "deals", &charlie, "dealstage"),
+        "eu-lost"
+    );
+    t.assert_run_writes_nothing(&["sync"]);
 }

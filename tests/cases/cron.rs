@@ -5,7 +5,8 @@
 //! object in full when its last full pull is older than that, however many
 //! runs came between.
 
-use super::TwoAccounts;
+use super::{seed_us_contacts, two_accounts};
+use crate::support::accounts::Fixture;
 use crate::support::harness::{Run, read};
 use crate::support::server::{Fault, Gate, Request, Response, Server};
 use serde_json::Value;
@@ -29,12 +30,11 @@ fn record_alert(bodies: &mut Vec<Value>, req: &Request) -> Response {
     Response::text(200, "text/plain", "ok")
 }
 
-/// `TwoAccounts` whose mapping file starts with `top` (top-level keys) and
+/// `Fixture` whose mapping file starts with `top` (top-level keys) and
 /// ends with `tail` (tables).
-fn accounts_with(top: &str, tail: &str) -> TwoAccounts {
-    let t = TwoAccounts::new();
-    let config = read(&t.work.config_path());
-    t.work.write_config(&format!("{top}{config}{tail}"));
+fn accounts_with(top: &str, tail: &str) -> Fixture {
+    let t = two_accounts();
+    t.edit_mapping(|config| format!("{top}{config}{tail}"));
     t
 }
 
@@ -43,7 +43,7 @@ fn a_run_finding_the_previous_one_still_going_is_skipped_with_exit_8_and_no_aler
     let receiver = Server::start(Vec::new(), record_alert);
     let hook = format!("{}/hook", receiver.url());
     let t = accounts_with("", "\n[alerts]\nwebhook_env = \"CRMSYNC_ALERT_URL\"\n");
-    t.seed_us_contacts(2);
+    seed_us_contacts(&t, 2);
     let with_alerts = |args: &[&str]| {
         let mut command = t.work.command(args);
         command.env("CRMSYNC_ALERT_URL", &hook);
@@ -51,7 +51,9 @@ fn a_run_finding_the_previous_one_still_going_is_skipped_with_exit_8_and_no_aler
     };
     // The first run stops at its first request, holding the lock.
     let gate = Gate::default();
-    t.us.server().inject("GET", 1, Fault::Hold(gate.clone()));
+    t.hubspot("us")
+        .server()
+        .inject("GET", 1, Fault::Hold(gate.clone()));
     let mut first = with_alerts(&["sync"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -68,28 +70,24 @@ fn a_run_finding_the_previous_one_still_going_is_skipped_with_exit_8_and_no_aler
     let plain = output(with_alerts(&["sync"])).expect(8);
     assert_eq!(plain.stdout, "");
     assert_eq!(plain.stderr.lines().count(), 1, "{}", plain.stderr);
-    assert!(
-        plain.stderr.contains(&format!(
-            "skipped: the previous run is still going (pid {}, started ",
-            first.id()
-        )),
-        "{}",
-        plain.stderr
-    );
+    plain.assert_stderr_has(&format!(
+        "skipped: the previous run is still going (pid {}, started ",
+        first.id()
+    ));
     // `diff` and `pull` take the lock too; `diff --offline` reads only.
     output(with_alerts(&["diff"])).expect(8);
     output(with_alerts(&["pull"])).expect(8);
     assert!(first.try_wait().unwrap().is_none(), "still at the gate");
     assert!(receiver.state().is_empty(), "a skipped run alerts nobody");
     assert!(
-        t.eu.records("contacts").is_empty(),
+        t.hubspot("eu").records("contacts").is_empty(),
         "the skipped runs wrote nothing"
     );
 
     gate.open();
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert_eq!(
-        t.eu.records("contacts").len(),
+        t.hubspot("eu").records("contacts").len(),
         2,
         "the first run completed alone"
     );
@@ -102,10 +100,12 @@ fn a_run_finding_the_previous_one_still_going_is_skipped_with_exit_8_and_no_aler
 
 #[test]
 fn a_lock_left_by_a_killed_run_is_taken_over_and_its_work_finished() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(3);
+    let t = two_accounts();
+    seed_us_contacts(&t, 3);
     let gate = Gate::default();
-    t.us.server().inject("GET", 1, Fault::Hold(gate.clone()));
+    t.hubspot("us")
+        .server()
+        .inject("GET", 1, Fault::Hold(gate.clone()));
     let mut killed = t
         .work
         .command(&["sync"])
@@ -128,14 +128,9 @@ fn a_lock_left_by_a_killed_run_is_taken_over_and_its_work_finished() {
     assert!(read(&lock).starts_with(&format!("{pid} ")));
 
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(
-        run.stderr
-            .contains(&format!("the previous run (pid {pid}, started ")),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("taking it over"), "{}", run.stderr);
-    assert_eq!(t.eu.records("contacts").len(), 3);
+    run.assert_stderr_has(&format!("the previous run (pid {pid}, started "));
+    run.assert_stderr_has("taking it over");
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
     assert_eq!(read(&lock), "", "a run that ends lets go of the lock");
     // The next run finds a lock let go: nothing to take over, nothing to say.
     let next = t.work.run(&["sync"]).expect(0);
@@ -143,7 +138,7 @@ fn a_lock_left_by_a_killed_run_is_taken_over_and_its_work_finished() {
 }
 
 /// Sets top-level keys of a saved snapshot.
-fn edit_snapshot(t: &TwoAccounts, object: &str, edits: &[(&str, Value)]) {
+fn edit_snapshot(t: &Fixture, object: &str, edits: &[(&str, Value)]) {
     let path = t
         .work
         .state_dir()
@@ -156,7 +151,7 @@ fn edit_snapshot(t: &TwoAccounts, object: &str, edits: &[(&str, Value)]) {
     std::fs::write(&path, snapshot.to_string()).unwrap();
 }
 
-fn snapshot(t: &TwoAccounts, object: &str) -> Value {
+fn snapshot(t: &Fixture, object: &str) -> Value {
     let path = t
         .work
         .state_dir()
@@ -168,9 +163,9 @@ fn snapshot(t: &TwoAccounts, object: &str) -> Value {
 #[test]
 fn full_pull_every_as_a_duration_pulls_in_full_once_the_last_full_pull_is_older() {
     let t = accounts_with("full_pull_every = \"6h\"\n", "");
-    let ids = t.seed_us_contacts(3);
-    let us_listings = |t: &TwoAccounts| {
-        let counts = t.us.server().counts_by_endpoint();
+    let ids = seed_us_contacts(&t, 3);
+    let us_listings = |t: &Fixture| {
+        let counts = t.hubspot("us").server().counts_by_endpoint();
         (
             counts.get(CONTACTS_LIST).copied().unwrap_or(0),
             counts.get(CONTACTS_SEARCH).copied().unwrap_or(0),
@@ -183,7 +178,7 @@ fn full_pull_every_as_a_duration_pulls_in_full_once_the_last_full_pull_is_older(
 
     // However many runs came since: the last full pull is recent.
     edit_snapshot(&t, "us.contacts", &[("incremental_runs", 1000.into())]);
-    t.us.archive("contacts", &ids[0]);
+    t.hubspot("us").archive("contacts", &ids[0]);
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
     let (lists, searches) = us_listings(&t);
@@ -210,7 +205,7 @@ fn full_pull_every_as_a_duration_pulls_in_full_once_the_last_full_pull_is_older(
     let (lists, searches) = us_listings(&t);
     assert!(lists > 0, "a full listing of us.contacts");
     assert_eq!(searches, 0);
-    let eu_counts = t.eu.server().counts_by_endpoint();
+    let eu_counts = t.hubspot("eu").server().counts_by_endpoint();
     assert!(
         !eu_counts.contains_key(CONTACTS_LIST),
         "eu.contacts had its full pull recently: {eu_counts:?}"
@@ -236,8 +231,8 @@ fn under_env_i(script: &str) -> Run {
 
 #[test]
 fn the_documented_cron_line_works_under_an_empty_environment() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(2);
+    let t = two_accounts();
+    seed_us_contacts(&t, 2);
     let dir = t.work.dir.path().display().to_string();
     let bin = assert_cmd::cargo::cargo_bin("crmsync")
         .display()
@@ -259,12 +254,8 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
         unexported.code, unexported.stdout, unexported.stderr
     );
     let unexported = unexported.expect(7);
-    assert!(
-        unexported.stderr.contains("HUBSPOT_"),
-        "{}",
-        unexported.stderr
-    );
-    assert!(t.eu.records("contacts").is_empty());
+    unexported.assert_stderr_has("HUBSPOT_");
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 
     // Without the full path, the shell finds no crmsync on that PATH.
     let no_path = under_env_i(&format!(
@@ -283,7 +274,7 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
         first.code, first.stdout, first.stderr
     );
     first.expect(0);
-    assert_eq!(t.eu.records("contacts").len(), 2);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
     let second = under_env_i(&line);
     eprintln!(
         "cron line, second run: exit {}\n{}{}",
@@ -295,5 +286,5 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
         ("", ""),
         "nothing to do under -q: nothing for cron to mail"
     );
-    assert_eq!(t.eu.records("contacts").len(), 2);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
 }

@@ -7,9 +7,9 @@
 //! as forward references, which `push` resolves as the creates answer, and
 //! refuses whole when one names a create the plan no longer holds.
 
-use crate::support::fake_hubspot::FakeHubSpot;
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{EU_TOKEN, PD_TOKEN, US_TOKEN, Workdir, read};
+use super::{hs_and_pd, props, seed_us_contacts};
+use crate::support::accounts::{Accounts, Fixture};
+use crate::support::harness::{Workdir, read};
 use crate::support::server::{Fault, Response};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -113,144 +113,126 @@ fn assert_sync_applies_the_diff(work: &Workdir) -> Counts {
     planned
 }
 
-/// A HubSpot account with companies, contacts at them and deals with a
-/// contact and a company, and a Pipedrive company holding some of the same
-/// and some of its own: the first sync of a fresh mapping.
-struct Fresh {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
-}
-
 const COMPANIES: usize = 8;
 const CONTACTS: usize = 24;
 const DEALS: usize = 12;
 
-impl Fresh {
-    fn new() -> Fresh {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let owner = hs.add_owner("sam@corp.example", "Sam", "Lee");
-        // Pipedrive's default user, who owns what is made there without an
-        // owner, works in HubSpot too.
-        hs.add_owner("owner@example.com", "Pat", "Owner");
-        let pd_sam = pd.add_user("sam@corp.example", "Sam Lee");
-        let sales = pd.add_pipeline("Sales Pipeline");
-        let mut stages = BTreeMap::new();
-        for (hubspot, label) in [
-            ("appointmentscheduled", "Appointment scheduled"),
-            ("qualifiedtobuy", "Qualified to buy"),
-            ("closedwon", "Closed won"),
-        ] {
-            stages.insert(hubspot, pd.add_stage(sales, label));
-        }
-        let text = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect()
-        };
-        let companies = hs.seed_many(
-            "companies",
-            (0..COMPANIES)
-                .map(|i| {
-                    text(&[
-                        ("name", format!("Company {i}")),
-                        ("domain", format!("co{i}.example")),
-                    ])
-                })
-                .collect(),
-        );
-        let contacts = hs.seed_many(
-            "contacts",
-            (0..CONTACTS)
-                .map(|i| {
-                    text(&[
-                        ("email", format!("c{i}@example.com")),
-                        ("firstname", format!("First{i}")),
-                        ("lastname", format!("Last{i}")),
-                        ("hubspot_owner_id", owner.clone()),
-                    ])
-                })
-                .collect(),
-        );
-        for (i, contact) in contacts.iter().enumerate() {
-            hs.associate_records("contacts", contact, "companies", &companies[i % COMPANIES]);
-        }
-        let stage_names: Vec<&str> = stages.keys().copied().collect();
-        let deals = hs.seed_many(
-            "deals",
-            (0..DEALS)
-                .map(|i| {
-                    text(&[
-                        ("dealname", format!("Deal {i}")),
-                        ("amount", format!("{}", (i + 1) * 100)),
-                        ("pipeline", "default".to_string()),
-                        ("dealstage", stage_names[i % stage_names.len()].to_string()),
-                        ("hubspot_owner_id", owner.clone()),
-                    ])
-                })
-                .collect(),
-        );
-        for (i, deal) in deals.iter().enumerate() {
-            hs.associate(deal, &contacts[i]);
-            hs.associate_records("deals", deal, "companies", &companies[i % COMPANIES]);
-        }
-        // On Pipedrive: two of the companies already (linked, not made
-        // again), one of its own with its people and a deal, and two of the
-        // HubSpot contacts (linked) in an organization.
-        let orgs: Vec<i64> = (0..2)
-            .map(|i| {
-                pd.seed_organization(json!({
-                    "name": format!("Company {i}"),
-                    "website": format!("https://co{i}.example"),
-                }))
-            })
-            .collect();
-        let own_org =
-            pd.seed_organization(json!({"name": "Pd Only", "website": "https://pd-only.example"}));
-        for (i, org) in orgs.iter().enumerate() {
-            pd.seed_person(json!({
-                "name": format!("First{i} Last{i}"),
-                "emails": [{"value": format!("c{i}@example.com"), "primary": true}],
-                "org_id": org,
-                "owner_id": pd_sam,
-            }));
-        }
-        for i in 0..4 {
-            let person = pd.seed_person(json!({
-                "name": format!("Pia{i} Drive"),
-                "emails": [{"value": format!("pia{i}@drive.example"), "primary": true}],
-                "org_id": own_org,
-                "owner_id": pd_sam,
-            }));
-            if i < 2 {
-                pd.seed_deal(json!({
-                    "title": format!("Pd deal {i}"),
-                    "value": 700,
-                    "stage_id": stages["closedwon"],
-                    "owner_id": pd_sam,
-                    "person_id": person,
-                    "org_id": own_org,
-                }));
-            }
-        }
-        let work = Workdir::new()
-            .with_env("HUBSPOT_TOKEN", US_TOKEN)
-            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-        work.write_config(&super::hubspot_and_pipedrive_systems(
-            &hs.url(),
-            &pd.url(),
-            "requests_per_10s = 10000",
-        ));
-        work.run(&["init", "--write"]).expect(0);
-        Fresh { hs, pd, work }
+/// A HubSpot account with companies, contacts at them and deals with a
+/// contact and a company, and a Pipedrive company holding some of the same
+/// and some of its own, with the mapping `init --write` made for them: the
+/// first sync of a fresh mapping.
+fn fresh() -> Fixture {
+    let f = hs_and_pd()
+        .owner("hs", "sam@corp.example", "Sam Lee")
+        // Pipedrive's default user, who owns what is made there without
+        // an owner, works in HubSpot too.
+        .owner("hs", "owner@example.com", "Pat Owner")
+        .owner("pd", "sam@corp.example", "Sam Lee")
+        .build();
+    let (hs, pd) = (f.hubspot("hs"), f.pipedrive("pd"));
+    let owner = f.owner("hs", "sam@corp.example");
+    let pd_sam = f.user("pd", "sam@corp.example");
+    let sales = pd.add_pipeline("Sales Pipeline");
+    let mut stages = BTreeMap::new();
+    for (hubspot, label) in [
+        ("appointmentscheduled", "Appointment scheduled"),
+        ("qualifiedtobuy", "Qualified to buy"),
+        ("closedwon", "Closed won"),
+    ] {
+        stages.insert(hubspot, pd.add_stage(sales, label));
     }
+    let companies = hs.seed_many(
+        "companies",
+        (0..COMPANIES)
+            .map(|i| {
+                props(&[
+                    ("name", format!("Company {i}")),
+                    ("domain", format!("co{i}.example")),
+                ])
+            })
+            .collect(),
+    );
+    let contacts = hs.seed_many(
+        "contacts",
+        (0..CONTACTS)
+            .map(|i| {
+                props(&[
+                    ("email", format!("c{i}@example.com")),
+                    ("firstname", format!("First{i}")),
+                    ("lastname", format!("Last{i}")),
+                    ("hubspot_owner_id", owner.clone()),
+                ])
+            })
+            .collect(),
+    );
+    for (i, contact) in contacts.iter().enumerate() {
+        hs.associate_records("contacts", contact, "companies", &companies[i % COMPANIES]);
+    }
+    let stage_names: Vec<&str> = stages.keys().copied().collect();
+    let deals = hs.seed_many(
+        "deals",
+        (0..DEALS)
+            .map(|i| {
+                props(&[
+                    ("dealname", format!("Deal {i}")),
+                    ("amount", format!("{}", (i + 1) * 100)),
+                    ("pipeline", "default".to_string()),
+                    ("dealstage", stage_names[i % stage_names.len()].to_string()),
+                    ("hubspot_owner_id", owner.clone()),
+                ])
+            })
+            .collect(),
+    );
+    for (i, deal) in deals.iter().enumerate() {
+        hs.associate(deal, &contacts[i]);
+        hs.associate_records("deals", deal, "companies", &companies[i % COMPANIES]);
+    }
+    // On Pipedrive: two of the companies already (linked, not made
+    // again), one of its own with its people and a deal, and two of the
+    // HubSpot contacts (linked) in an organization.
+    let orgs: Vec<i64> = (0..2)
+        .map(|i| {
+            pd.seed_organization(json!({
+                "name": format!("Company {i}"),
+                "website": format!("https://co{i}.example"),
+            }))
+        })
+        .collect();
+    let own_org =
+        pd.seed_organization(json!({"name": "Pd Only", "website": "https://pd-only.example"}));
+    for (i, org) in orgs.iter().enumerate() {
+        pd.seed_person(json!({
+            "name": format!("First{i} Last{i}"),
+            "emails": [{"value": format!("c{i}@example.com"), "primary": true}],
+            "org_id": org,
+            "owner_id": pd_sam,
+        }));
+    }
+    for i in 0..4 {
+        let person = pd.seed_person(json!({
+            "name": format!("Pia{i} Drive"),
+            "emails": [{"value": format!("pia{i}@drive.example"), "primary": true}],
+            "org_id": own_org,
+            "owner_id": pd_sam,
+        }));
+        if i < 2 {
+            pd.seed_deal(json!({
+                "title": format!("Pd deal {i}"),
+                "value": 700,
+                "stage_id": stages["closedwon"],
+                "owner_id": pd_sam,
+                "person_id": person,
+                "org_id": own_org,
+            }));
+        }
+    }
+    f.run(&["init", "--write"]).expect(0);
+    f
 }
 
 #[test]
 fn a_fresh_hubspot_and_pipedrive_mapping_with_companies_syncs_exactly_what_diff_planned() {
-    let f = Fresh::new();
+    let f = fresh();
     let counts = assert_sync_applies_the_diff(&f.work);
     eprintln!("planned = applied: {counts:?}");
     // Every HubSpot company, contact and deal not on Pipedrive is created
@@ -262,34 +244,45 @@ fn a_fresh_hubspot_and_pipedrive_mapping_with_companies_syncs_exactly_what_diff_
     );
     assert_eq!(total(&counts, "link"), 2 + 2, "{counts:?}");
     let org_of = |email: &str| {
-        let person =
-            f.pd.persons()
-                .into_iter()
-                .find(|p| p["emails"][0]["value"] == json!(email))
-                .unwrap_or_else(|| panic!("{email} reached Pipedrive"));
-        let org =
-            f.pd.organization(person["org_id"].as_i64().unwrap())
-                .unwrap();
+        let person = f
+            .pipedrive("pd")
+            .persons()
+            .into_iter()
+            .find(|p| p["emails"][0]["value"] == json!(email))
+            .unwrap_or_else(|| panic!("{email} reached Pipedrive"));
+        let org = f
+            .pipedrive("pd")
+            .organization(person["org_id"].as_i64().unwrap())
+            .unwrap();
         org["name"].as_str().unwrap().to_string()
     };
     // A contact created in the run that created its company is in it.
     assert_eq!(org_of("c5@example.com"), "Company 5");
-    let deal =
-        f.pd.deals()
-            .into_iter()
-            .find(|d| d["title"] == json!("Deal 7"))
-            .expect("Deal 7 reached Pipedrive");
-    let person = f.pd.person(deal["person_id"].as_i64().unwrap()).unwrap();
+    let deal = f
+        .pipedrive("pd")
+        .deals()
+        .into_iter()
+        .find(|d| d["title"] == json!("Deal 7"))
+        .expect("Deal 7 reached Pipedrive");
+    let person = f
+        .pipedrive("pd")
+        .person(deal["person_id"].as_i64().unwrap())
+        .unwrap();
     assert_eq!(person["emails"][0]["value"], json!("c7@example.com"));
-    let hs_deal = &f.hs.find("deals", "dealname", "Pd deal 1")[0];
-    let hs_contact = &f.hs.find("contacts", "email", "pia1@drive.example")[0];
-    assert_eq!(f.hs.associations(&hs_deal.id), vec![hs_contact.id.clone()]);
+    let hs_deal = &f.hubspot("hs").find("deals", "dealname", "Pd deal 1")[0];
+    let hs_contact = &f
+        .hubspot("hs")
+        .find("contacts", "email", "pia1@drive.example")[0];
+    assert_eq!(
+        f.hubspot("hs").associations(&hs_deal.id),
+        vec![hs_contact.id.clone()]
+    );
     f.work.run(&["diff"]).expect(0);
 }
 
 #[test]
 fn a_pushed_plan_resolves_its_forward_references_and_applies_the_counts_it_showed() {
-    let f = Fresh::new();
+    let f = fresh();
     f.work.run(&["diff", "--out", "review.json"]).expect(3);
     let saved: Value = serde_json::from_str(&read(&f.work.path("review.json"))).unwrap();
     let planned = planned(&saved);
@@ -304,12 +297,16 @@ fn a_pushed_plan_resolves_its_forward_references_and_applies_the_counts_it_showe
         .expect(0);
     let report: Value = serde_json::from_str(&read(&f.work.path("report.json"))).unwrap();
     assert_eq!(applied(&report), planned);
-    let c5 =
-        f.pd.persons()
-            .into_iter()
-            .find(|p| p["emails"][0]["value"] == json!("c5@example.com"))
-            .expect("c5 reached Pipedrive");
-    let org = f.pd.organization(c5["org_id"].as_i64().unwrap()).unwrap();
+    let c5 = f
+        .pipedrive("pd")
+        .persons()
+        .into_iter()
+        .find(|p| p["emails"][0]["value"] == json!("c5@example.com"))
+        .expect("c5 reached Pipedrive");
+    let org = f
+        .pipedrive("pd")
+        .organization(c5["org_id"].as_i64().unwrap())
+        .unwrap();
     assert_eq!(
         org["name"],
         json!("Company 5"),
@@ -320,7 +317,7 @@ fn a_pushed_plan_resolves_its_forward_references_and_applies_the_counts_it_showe
 
 #[test]
 fn a_pushed_plan_whose_forward_reference_names_no_create_is_refused_whole() {
-    let f = Fresh::new();
+    let f = fresh();
     f.work.run(&["diff", "--out", "review.json"]).expect(3);
     let mut plan: Value = serde_json::from_str(&read(&f.work.path("review.json"))).unwrap();
     // Someone takes the create of Company 5's organization out of the
@@ -337,25 +334,16 @@ fn a_pushed_plan_whose_forward_reference_names_no_create_is_refused_whole() {
     items.retain(|i| !(i["action"] == json!("create") && i["label"] == json!("co5.example")));
     assert_eq!(items.len(), before - 1);
     std::fs::write(f.work.path("edited.json"), plan.to_string()).unwrap();
-    f.hs.server().reset_requests();
-    f.pd.server().reset_requests();
+    f.reset_requests();
     let run = f.work.run(&["push", "edited.json"]).expect(6);
-    assert!(run.stderr.contains("the plan is stale"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("new:companies:right:"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("the plan is stale");
+    run.assert_stderr_has("new:companies:right:");
     assert!(
         run.stderr.contains("diff --out"),
         "names the fix: {}",
         run.stderr
     );
-    assert_eq!(
-        f.hs.server().write_request_count() + f.pd.server().write_request_count(),
-        0,
-        "nothing written"
-    );
+    assert_eq!(f.writes(), 0, "nothing written");
     // The plan as made still applies.
     f.work.run(&["push", "review.json"]).expect(0);
 }
@@ -366,14 +354,18 @@ fn a_pushed_plan_whose_forward_reference_names_no_create_is_refused_whole() {
 /// pairs before it bring in during the run.
 #[test]
 fn a_three_account_hub_syncs_exactly_what_diff_planned() {
-    let us = FakeHubSpot::start(US_TOKEN);
-    let eu = FakeHubSpot::start(EU_TOKEN);
-    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-    let owner = us.add_owner("sam@corp.example", "Sam", "Lee");
-    eu.add_owner("sam@corp.example", "Sam", "Lee");
-    us.add_owner("owner@example.com", "Pat", "Owner");
-    eu.add_owner("owner@example.com", "Pat", "Owner");
-    pd.add_user("sam@corp.example", "Sam Lee");
+    let f = Accounts::new()
+        .hubspot("us")
+        .hubspot("eu")
+        .pipedrive("pd")
+        .owner("us", "sam@corp.example", "Sam Lee")
+        .owner("eu", "sam@corp.example", "Sam Lee")
+        .owner("us", "owner@example.com", "Pat Owner")
+        .owner("eu", "owner@example.com", "Pat Owner")
+        .owner("pd", "sam@corp.example", "Sam Lee")
+        .build();
+    let (us, eu, pd) = (f.hubspot("us"), f.hubspot("eu"), f.pipedrive("pd"));
+    let owner = f.owner("us", "sam@corp.example");
     let companies: Vec<String> = (0..6)
         .map(|i| {
             us.seed(
@@ -439,10 +431,6 @@ fn a_three_account_hub_syncs_exactly_what_diff_planned() {
     }
     pd.seed_deal(json!({"title": "Initech upgrade", "value": 4500, "stage_id": 2, "person_id": people[0], "org_id": org}));
 
-    let work = Workdir::new()
-        .with_env("HUBSPOT_US_TOKEN", US_TOKEN)
-        .with_env("HUBSPOT_EU_TOKEN", EU_TOKEN)
-        .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
     let mut text =
         read(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sync.toml.example"));
     for (marker, url) in [
@@ -457,9 +445,9 @@ fn a_three_account_hub_syncs_exactly_what_diff_planned() {
         text = text.replace(marker, &format!("base_url = \"{url}\""));
     }
     text = text.replace("[systems.pd]", "[systems.pd]\nrequests_per_10s = 10000");
-    work.write_config(&text);
+    f.write_mapping(&text);
 
-    let counts = assert_sync_applies_the_diff(&work);
+    let counts = assert_sync_applies_the_diff(&f.work);
     eprintln!("planned = applied: {counts:?}");
     // Pipedrive's people reached us and went on to eu in the same run, in
     // their organization's company there.
@@ -482,12 +470,12 @@ fn a_three_account_hub_syncs_exactly_what_diff_planned() {
 
 #[test]
 fn a_pushed_item_waiting_on_a_create_the_server_refused_fails_alone_and_the_next_run_finishes_it() {
-    let f = Fresh::new();
+    let f = fresh();
     f.work.run(&["diff", "--out", "review.json"]).expect(3);
     // The first organization Pipedrive is asked to create (Company 2's)
     // is refused; its persons and deals wait on it.
     let body = json!({"success": false, "error": "Validation failed", "errorCode": 400});
-    f.pd.server().inject(
+    f.pipedrive("pd").server().inject(
         "POST /api/v2/organizations",
         1,
         Fault::Respond(Response::json(400, &body)),
@@ -542,7 +530,7 @@ fn a_pushed_item_waiting_on_a_create_the_server_refused_fails_alone_and_the_next
         );
     }
     // Nothing was written with a wrong or empty organization.
-    for person in f.pd.persons() {
+    for person in f.pipedrive("pd").persons() {
         let email = person["emails"][0]["value"].as_str().unwrap().to_string();
         assert!(
             !["c2@example.com", "c10@example.com", "c18@example.com"].contains(&email.as_str())
@@ -552,35 +540,41 @@ fn a_pushed_item_waiting_on_a_create_the_server_refused_fails_alone_and_the_next
             .and_then(|e| e.strip_suffix("@example.com"))
         {
             let i: usize = i.parse().unwrap();
-            let org =
-                f.pd.organization(person["org_id"].as_i64().expect("an organization"))
-                    .unwrap();
+            let org = f
+                .pipedrive("pd")
+                .organization(person["org_id"].as_i64().expect("an organization"))
+                .unwrap();
             assert_eq!(org["name"], json!(format!("Company {}", i % COMPANIES)));
         }
     }
     // The next run makes what waited, in its organization.
     f.work.run(&["sync"]).expect(0);
     f.work.run(&["diff"]).expect(0);
-    let c10 =
-        f.pd.persons()
-            .into_iter()
-            .find(|p| p["emails"][0]["value"] == json!("c10@example.com"))
-            .expect("c10 made by the next run");
-    let org = f.pd.organization(c10["org_id"].as_i64().unwrap()).unwrap();
+    let c10 = f
+        .pipedrive("pd")
+        .persons()
+        .into_iter()
+        .find(|p| p["emails"][0]["value"] == json!("c10@example.com"))
+        .expect("c10 made by the next run");
+    let org = f
+        .pipedrive("pd")
+        .organization(c10["org_id"].as_i64().unwrap())
+        .unwrap();
     assert_eq!(org["name"], json!("Company 2"));
 }
 
 #[test]
 fn one_pair_syncs_exactly_what_diff_planned() {
-    let t = super::TwoAccounts::new();
-    let config = read(&t.work.config_path());
-    let one_pair = &config[..config
-        .find("[[pairs]]\nname = \"deals\"")
-        .expect("deals pair")];
-    t.work.write_config(one_pair);
-    t.seed_us_contacts(30);
+    let t = super::two_accounts();
+    t.edit_mapping(|config| {
+        let deals = config
+            .find("[[pairs]]\nname = \"deals\"")
+            .expect("deals pair");
+        config[..deals].to_string()
+    });
+    seed_us_contacts(&t, 30);
     for i in 0..3 {
-        t.eu.seed(
+        t.hubspot("eu").seed(
             "contacts",
             &[
                 ("email", format!("c{i}@example.com").as_str()),
@@ -588,7 +582,8 @@ fn one_pair_syncs_exactly_what_diff_planned() {
             ],
         );
     }
-    t.eu.seed("contacts", &[("email", "eu.only@example.com")]);
+    t.hubspot("eu")
+        .seed("contacts", &[("email", "eu.only@example.com")]);
     let counts = assert_sync_applies_the_diff(&t.work);
     assert_eq!(total(&counts, "create"), 27 + 1, "{counts:?}");
     assert_eq!(total(&counts, "link"), 3, "{counts:?}");

@@ -1,20 +1,22 @@
-//! Issue 14, a first run made easy. `crmsync init`: from a file holding
+//! A first run made easy. `crmsync init`: from a file holding
 //! only `[systems.*]`, a mapping file read from the accounts' metadata that
 //! works as it stands (`diff` finds the drift, `sync` settles it, the next
 //! `diff` is clean), while init itself writes to no CRM. Also the shell
 //! completions, and progress bars drawn on request into a stderr that is
 //! not a terminal.
 
-use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{EU_TOKEN, PD_TOKEN, US_TOKEN, Workdir, read};
+use super::hs_and_pd;
+use crate::support::accounts::{Accounts, Fixture};
+use crate::support::fake_hubspot::PropertyDef;
+use crate::support::harness::{Workdir, read};
 use serde_json::{Value, json};
 
 const OWNER: &str = "sam@corp.example";
 
-fn hubspot_and_pipedrive_systems(hs: &str, pd: &str) -> String {
-    let systems = super::hubspot_and_pipedrive_systems(hs, pd, "requests_per_10s = 10000");
-    format!("# my accounts\n{systems}")
+/// HubSpot (`hs`) and Pipedrive (`pd`) in a file holding only the user's
+/// comment and the `[systems.*]`.
+fn my_accounts() -> Accounts {
+    hs_and_pd().head("# my accounts\n")
 }
 
 /// A HubSpot account and a Pipedrive company set up as a user would find
@@ -22,130 +24,117 @@ fn hubspot_and_pipedrive_systems(hs: &str, pd: &str) -> String {
 /// enumeration whose options match only in part, two pipelines on each side
 /// with partly matching stage names, and owners on both; a person, a
 /// contact and a deal on each side.
-struct Mixed {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
+struct PdStages {
     /// Pipedrive's "Sales Pipeline" / "Closed won" and "renewals" / "Renewed".
-    pd_closed_won: i64,
-    pd_renewed: i64,
+    closed_won: i64,
+    renewed: i64,
     /// Pipedrive's "Sales Pipeline" / "Negotiation", which HubSpot lacks.
-    pd_negotiation: i64,
-    /// The Pipedrive user who is an owner in HubSpot too.
-    pd_owner: i64,
+    negotiation: i64,
 }
 
-impl Mixed {
-    fn new() -> Mixed {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let hs_sam = hs.add_owner(OWNER, "Sam", "Lee");
-        hs.add_owner("only.hubspot@corp.example", "Hal", "Hub");
-        let pd_sam = pd.add_user(OWNER, "Sam Lee");
-        pd.add_custom_field("person", "Job title", "varchar", &[]);
-        pd.add_custom_field("person", "Shoe size", "double", &[]);
-        pd.add_custom_field(
-            "person",
-            "Lifecycle stage",
-            "enum",
-            &["Lead", "Customer", "Partner"],
-        );
-        hs.define_property(
-            "contacts",
-            PropertyDef::new("favourite_colour", "Favourite colour", "string"),
-        );
-        hs.add_pipeline(
-            "renewals",
-            "Renewals",
-            &[
-                ("r-open", "Open"),
-                ("r-renewed", "Renewed"),
-                ("r-churned", "Churned"),
-            ],
-        );
-        let sales = pd.add_pipeline("Sales Pipeline");
-        let (mut pd_closed_won, mut pd_negotiation) = (0, 0);
-        for stage in [
-            "Appointment scheduled",
-            "Qualified to buy",
-            "Closed won",
-            "Negotiation",
-        ] {
-            let id = pd.add_stage(sales, stage);
-            match stage {
-                "Closed won" => pd_closed_won = id,
-                "Negotiation" => pd_negotiation = id,
-                _ => {}
-            }
-        }
-        let renewals = pd.add_pipeline("renewals");
-        pd.add_stage(renewals, "Open");
-        let pd_renewed = pd.add_stage(renewals, "Renewed");
-
-        let ann = hs.seed(
-            "contacts",
-            &[
-                ("email", "ann@example.com"),
-                ("firstname", "Ann"),
-                ("lastname", "Lee"),
-                ("jobtitle", "CTO"),
-                ("lifecyclestage", "lead"),
-                ("hubspot_owner_id", &hs_sam),
-            ],
-        );
-        let renewal = hs.seed(
-            "deals",
-            &[
-                ("dealname", "Renewal A"),
-                ("amount", "500"),
-                ("pipeline", "renewals"),
-                ("dealstage", "r-renewed"),
-                ("hubspot_owner_id", &hs_sam),
-            ],
-        );
-        hs.associate(&renewal, &ann);
-        let bo = pd.seed_person(json!({
-            "name": "Bo Chen",
-            "emails": [{"value": "bo@example.com", "primary": true, "label": "work"}],
-            "owner_id": pd_sam,
-            "custom_fields": {},
-        }));
-        pd.seed_deal(json!({
-            "title": "Big deal",
-            "value": 1000,
-            "stage_id": pd_closed_won,
-            "owner_id": pd_sam,
-            "person_id": bo,
-        }));
-        let work = Workdir::new()
-            .with_env("HUBSPOT_TOKEN", US_TOKEN)
-            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-        work.write_config(&hubspot_and_pipedrive_systems(&hs.url(), &pd.url()));
-        Mixed {
-            hs,
-            pd,
-            work,
-            pd_closed_won,
-            pd_renewed,
-            pd_negotiation,
-            pd_owner: pd_sam,
+/// The accounts (`OWNER` is an owner on both), and the Pipedrive stages
+/// the tests look for.
+fn mixed() -> (Fixture, PdStages) {
+    let m = my_accounts()
+        .owner("hs", OWNER, "Sam Lee")
+        .owner("hs", "only.hubspot@corp.example", "Hal Hub")
+        .owner("pd", OWNER, "Sam Lee")
+        .build();
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let hs_sam = m.owner("hs", OWNER);
+    let pd_sam = m.user("pd", OWNER);
+    pd.add_custom_field("person", "Job title", "varchar", &[]);
+    pd.add_custom_field("person", "Shoe size", "double", &[]);
+    pd.add_custom_field(
+        "person",
+        "Lifecycle stage",
+        "enum",
+        &["Lead", "Customer", "Partner"],
+    );
+    hs.define_property(
+        "contacts",
+        PropertyDef::new("favourite_colour", "Favourite colour", "string"),
+    );
+    hs.add_pipeline(
+        "renewals",
+        "Renewals",
+        &[
+            ("r-open", "Open"),
+            ("r-renewed", "Renewed"),
+            ("r-churned", "Churned"),
+        ],
+    );
+    let sales = pd.add_pipeline("Sales Pipeline");
+    let (mut pd_closed_won, mut pd_negotiation) = (0, 0);
+    for stage in [
+        "Appointment scheduled",
+        "Qualified to buy",
+        "Closed won",
+        "Negotiation",
+    ] {
+        let id = pd.add_stage(sales, stage);
+        match stage {
+            "Closed won" => pd_closed_won = id,
+            "Negotiation" => pd_negotiation = id,
+            _ => {}
         }
     }
+    let renewals = pd.add_pipeline("renewals");
+    pd.add_stage(renewals, "Open");
+    let pd_renewed = pd.add_stage(renewals, "Renewed");
 
-    fn writes(&self) -> usize {
-        self.hs.server().write_request_count() + self.pd.server().write_request_count()
-    }
+    let ann = hs.seed(
+        "contacts",
+        &[
+            ("email", "ann@example.com"),
+            ("firstname", "Ann"),
+            ("lastname", "Lee"),
+            ("jobtitle", "CTO"),
+            ("lifecyclestage", "lead"),
+            ("hubspot_owner_id", &hs_sam),
+        ],
+    );
+    let renewal = hs.seed(
+        "deals",
+        &[
+            ("dealname", "Renewal A"),
+            ("amount", "500"),
+            ("pipeline", "renewals"),
+            ("dealstage", "r-renewed"),
+            ("hubspot_owner_id", &hs_sam),
+        ],
+    );
+    hs.associate(&renewal, &ann);
+    let bo = pd.seed_person(json!({
+        "name": "Bo Chen",
+        "emails": [{"value": "bo@example.com", "primary": true, "label": "work"}],
+        "owner_id": pd_sam,
+        "custom_fields": {},
+    }));
+    pd.seed_deal(json!({
+        "title": "Big deal",
+        "value": 1000,
+        "stage_id": pd_closed_won,
+        "owner_id": pd_sam,
+        "person_id": bo,
+    }));
+    let stages = PdStages {
+        closed_won: pd_closed_won,
+        renewed: pd_renewed,
+        negotiation: pd_negotiation,
+    };
+    (m, stages)
 }
 
 /// Runs `init`, checks it wrote to no account and left the file alone, and
 /// returns the mapping it printed.
 #[track_caller]
-fn init_output(work: &Workdir, writes: &dyn Fn() -> usize) -> String {
-    let before = read(&work.config_path());
-    let run = work.run(&["init"]).expect(0);
-    assert_eq!(writes(), 0, "init makes metadata reads only");
+fn init_output(f: &Fixture) -> String {
+    let before = f.mapping_text();
+    let run = f.run(&["init"]).expect(0);
+    assert_eq!(f.writes(), 0, "init makes metadata reads only");
     assert_eq!(
-        read(&work.config_path()),
+        f.mapping_text(),
         before,
         "without --write the file is left alone"
     );
@@ -177,16 +166,16 @@ fn assert_commented(mapping: &str, names: &[&str]) {
 fn assert_mapping_syncs(work: &Workdir, mapping: &str) {
     work.write_config(mapping);
     let diff = work.run(&["diff"]).expect(3);
-    assert!(diff.stdout.contains("Plan:"), "{}", diff.stdout);
+    diff.assert_stdout_has("Plan:");
     let sync = work.run(&["sync"]).expect(0);
-    assert!(sync.stdout.contains(" 0 invalid"), "{}", sync.stdout);
+    sync.assert_stdout_has(" 0 invalid");
     work.run(&["diff"]).expect(0);
 }
 
 #[test]
 fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
-    let m = Mixed::new();
-    let mapping = init_output(&m.work, &|| m.writes());
+    let (m, stages) = mixed();
+    let mapping = init_output(&m);
     // The user's own lines are kept; the pairs follow.
     assert!(
         mapping.starts_with("# my accounts\n[systems.hs]"),
@@ -227,8 +216,8 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
             // Stages by name within pipelines of the same name.
             "dealstage = \"stage_id\"",
             "[pairs.values.dealstage]",
-            &format!("closedwon = \"{}\"", m.pd_closed_won),
-            &format!("r-renewed = \"{}\"", m.pd_renewed),
+            &format!("closedwon = \"{}\"", stages.closed_won),
+            &format!("r-renewed = \"{}\"", stages.renewed),
             // Every stage with no match is listed for the user to complete:
             // HubSpot's commented out as entries, Pipedrive's with their ids.
             "# contractsent = \"\"",
@@ -236,7 +225,7 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
             "# r-churned = \"\"",
             &format!(
                 "# stages of pd with no match: \"Negotiation\" ({})",
-                m.pd_negotiation
+                stages.negotiation
             ),
             "# pipelines of pd with no match: \"Pipeline\" (1)",
         ],
@@ -285,45 +274,52 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     assert_mapping_syncs(&m.work, &mapping);
     // Both sides hold both people and both deals, in the matching stages.
     let renewal = &m
-        .pd
+        .pipedrive("pd")
         .deals()
         .into_iter()
         .find(|d| d["title"] == json!("Renewal A"));
     let renewal = renewal
         .as_ref()
         .expect("the HubSpot deal reached Pipedrive");
-    assert_eq!(renewal["stage_id"], json!(m.pd_renewed));
-    let ann =
-        m.pd.persons()
-            .into_iter()
-            .find(|p| p["emails"][0]["value"] == json!("ann@example.com"))
-            .expect("Ann reached Pipedrive");
+    assert_eq!(renewal["stage_id"], json!(stages.renewed));
+    let ann = m
+        .pipedrive("pd")
+        .persons()
+        .into_iter()
+        .find(|p| p["emails"][0]["value"] == json!("ann@example.com"))
+        .expect("Ann reached Pipedrive");
     assert_eq!(renewal["person_id"], ann["id"]);
     let custom: Vec<&Value> = ann["custom_fields"].as_object().unwrap().values().collect();
     assert!(custom.contains(&&json!("CTO")), "{ann}");
-    let big = m.hs.find("deals", "dealname", "Big deal");
+    let big = m.hubspot("hs").find("deals", "dealname", "Big deal");
     assert_eq!(big.len(), 1, "the Pipedrive deal reached HubSpot");
     assert_eq!(big[0].properties["dealstage"], "closedwon");
     assert_eq!(big[0].properties["pipeline"], "default");
-    let bo = m.hs.find("contacts", "email", "bo@example.com");
-    assert_eq!(m.hs.associations(&big[0].id), vec![bo[0].id.clone()]);
+    let bo = m.hubspot("hs").find("contacts", "email", "bo@example.com");
+    assert_eq!(
+        m.hubspot("hs").associations(&big[0].id),
+        vec![bo[0].id.clone()]
+    );
 }
 
 #[test]
 fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs() {
-    let m = Mixed::new();
-    m.hs.seed("companies", &[("name", "Acme"), ("domain", "acme.io")]);
-    m.hs.seed("companies", &[("name", "Globex"), ("domain", "globex.com")]);
-    m.hs.seed("companies", &[("name", "Initech")]);
-    let owner = m.pd_owner;
-    m.pd.seed_organization(
+    let (m, _) = mixed();
+    m.hubspot("hs")
+        .seed("companies", &[("name", "Acme"), ("domain", "acme.io")]);
+    m.hubspot("hs")
+        .seed("companies", &[("name", "Globex"), ("domain", "globex.com")]);
+    m.hubspot("hs").seed("companies", &[("name", "Initech")]);
+    let owner = m.user("pd", OWNER);
+    m.pipedrive("pd").seed_organization(
         json!({"name": "Acme Inc.", "website": "https://www.acme.io/", "owner_id": owner}),
     );
-    m.pd.seed_organization(json!({"name": "Initech", "owner_id": owner}));
-    m.pd.seed_organization(
+    m.pipedrive("pd")
+        .seed_organization(json!({"name": "Initech", "owner_id": owner}));
+    m.pipedrive("pd").seed_organization(
         json!({"name": "Umbrella", "website": "umbrella.com", "owner_id": owner}),
     );
-    let mapping = init_output(&m.work, &|| m.writes());
+    let mapping = init_output(&m);
     assert_lines(
         &mapping,
         &[
@@ -340,7 +336,7 @@ fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs
     assert_mapping_syncs(&m.work, &mapping);
     // Acme by its domain (names differ), Initech by its name (no website):
     // linked, not copied. Globex and Umbrella went across with their domain.
-    let orgs = m.pd.organizations();
+    let orgs = m.pipedrive("pd").organizations();
     let websites: Vec<String> = orgs
         .iter()
         .map(|o| o["website"].as_str().unwrap_or("").to_string())
@@ -359,21 +355,21 @@ fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs
         "{websites:?}"
     );
     assert!(websites.contains(&"globex.com".to_string()), "{websites:?}");
-    assert_eq!(m.hs.records("companies").len(), 4);
-    let umbrella = m.hs.find("companies", "name", "Umbrella");
+    assert_eq!(m.hubspot("hs").records("companies").len(), 4);
+    let umbrella = m.hubspot("hs").find("companies", "name", "Umbrella");
     assert_eq!(umbrella[0].properties["domain"], "umbrella.com");
 }
 
 #[test]
 fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
-    let m = Mixed::new();
-    let before = read(&m.work.config_path());
+    let (m, _) = mixed();
+    let before = read(&m.mapping());
     let run = m
         .work
         .run(&["init", "--direction", "left-to-right"])
         .expect(0);
     assert_eq!(m.writes(), 0);
-    assert_eq!(read(&m.work.config_path()), before);
+    assert_eq!(read(&m.mapping()), before);
     let mapping = run.stdout;
     assert_eq!(
         mapping.matches("direction = \"left-to-right\"").count(),
@@ -383,33 +379,45 @@ fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
     assert!(!mapping.contains("direction = \"both\""), "{mapping}");
     assert_commented(&mapping, &["records go from hs to pd; hs is never written"]);
 
-    let hs_before = (m.hs.records("contacts").len(), m.hs.records("deals").len());
+    let hs_before = (
+        m.hubspot("hs").records("contacts").len(),
+        m.hubspot("hs").records("deals").len(),
+    );
     assert_mapping_syncs(&m.work, &mapping);
     assert!(
-        m.pd.deals()
+        m.pipedrive("pd")
+            .deals()
             .iter()
             .any(|d| d["title"] == json!("Renewal A")),
         "the HubSpot deal reached Pipedrive"
     );
     assert!(
-        m.pd.persons()
+        m.pipedrive("pd")
+            .persons()
             .iter()
             .any(|p| p["emails"][0]["value"] == json!("ann@example.com"))
     );
     assert_eq!(
-        (m.hs.records("contacts").len(), m.hs.records("deals").len()),
+        (
+            m.hubspot("hs").records("contacts").len(),
+            m.hubspot("hs").records("deals").len()
+        ),
         hs_before,
         "nothing went into HubSpot"
     );
-    assert!(m.hs.find("contacts", "email", "bo@example.com").is_empty());
+    assert!(
+        m.hubspot("hs")
+            .find("contacts", "email", "bo@example.com")
+            .is_empty()
+    );
     m.work.run(&["init", "--direction", "sideways"]).expect(2);
 }
 
 #[test]
 fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_the_table() {
     // HubSpot's "Sales Pipeline" and Pipedrive's "Pipeline": no name in common.
-    let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
+    let f = my_accounts().build();
+    let (hs, pd) = (f.hubspot("hs"), f.pipedrive("pd"));
     hs.seed(
         "deals",
         &[
@@ -418,12 +426,8 @@ fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_th
             ("dealstage", "appointmentscheduled"),
         ],
     );
-    let work = Workdir::new()
-        .with_env("HUBSPOT_TOKEN", US_TOKEN)
-        .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-    work.write_config(&hubspot_and_pipedrive_systems(&hs.url(), &pd.url()));
-    let writes = || hs.server().write_request_count() + pd.server().write_request_count();
-    let mapping = init_output(&work, &writes);
+    let mapping = init_output(&f);
+    let work = &f.work;
     // Both tables are written, with nothing to map by name: every pipeline
     // and stage of HubSpot an entry to complete, every one of Pipedrive
     // listed with its id.
@@ -446,7 +450,7 @@ fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_th
     // As it stands the file loads and syncs; the deal is reported invalid,
     // not written to Pipedrive's first stage.
     let run = work.run(&["sync"]).expect(4);
-    assert!(run.stdout.contains("invalid"), "{}", run.stdout);
+    run.assert_stdout_has("invalid");
     assert!(pd.deals().is_empty(), "{:?}", pd.deals());
     // The user completes the two lines the deal needs: it goes across.
     let completed = mapping
@@ -472,18 +476,18 @@ fn init_with_no_pipeline_names_in_common_lists_every_stage_and_deals_wait_for_th
 
 #[test]
 fn init_write_replaces_the_file_and_keeps_the_old_one_private() {
-    let m = Mixed::new();
-    let systems = read(&m.work.config_path());
-    let printed = init_output(&m.work, &|| m.writes());
+    let (m, _) = mixed();
+    let systems = read(&m.mapping());
+    let printed = init_output(&m);
     m.work.run(&["init", "--write"]).expect(0);
     assert_eq!(m.writes(), 0, "init --write writes no CRM");
-    assert_eq!(read(&m.work.config_path()), printed);
+    assert_eq!(read(&m.mapping()), printed);
     let backup = m.work.path("sync.toml.bak");
     assert_eq!(read(&backup), systems);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        for file in [backup, m.work.config_path()] {
+        for file in [backup, m.mapping()] {
             let mode = std::fs::metadata(&file).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{}", file.display());
         }
@@ -494,22 +498,18 @@ fn init_write_replaces_the_file_and_keeps_the_old_one_private() {
 
 #[test]
 fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
-    let m = Mixed::new();
-    let systems = read(&m.work.config_path());
-    let mapping = init_output(&m.work, &|| m.writes());
+    let (m, _) = mixed();
+    let systems = read(&m.mapping());
+    let mapping = init_output(&m);
     m.work.write_config(&mapping);
     let run = m.work.run(&["init"]).expect(2);
-    assert!(
-        run.stderr.contains("already holds [[pairs]]"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("already holds [[pairs]]");
     let one = systems.split("[systems.pd]").next().unwrap();
     m.work.write_config(one);
     let run = m.work.run(&["init"]).expect(2);
-    assert!(run.stderr.contains("at least two"), "{}", run.stderr);
+    run.assert_stderr_has("at least two");
     m.work.write_config(&systems);
-    m.hs.server().reset_requests();
+    m.hubspot("hs").server().reset_requests();
     let run = m
         .work
         .command(&["init"])
@@ -519,36 +519,28 @@ fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
     assert_eq!(run.status.code(), Some(7), "a missing token is exit 7");
     assert_eq!(m.writes(), 0);
     assert_eq!(
-        m.hs.server().counts_by_endpoint().values().sum::<usize>(),
+        m.hubspot("hs")
+            .server()
+            .counts_by_endpoint()
+            .values()
+            .sum::<usize>(),
         0,
         "tokens are checked before any request"
     );
 }
 
-fn two_hubspot_systems(us: &str, eu: &str) -> String {
-    format!(
-        r#"state_dir = "state"
-
-[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{us}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{eu}"
-"#
-    )
-}
-
 #[test]
 fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
-    let us = FakeHubSpot::start(US_TOKEN);
-    let eu = FakeHubSpot::start(EU_TOKEN);
-    let us_sam = us.add_owner(OWNER, "Sam", "Lee");
-    let eu_sam = eu.add_owner(OWNER, "Sam", "Lee");
-    eu.add_owner("only.eu@corp.example", "Eve", "Eu");
+    let f = Accounts::new()
+        .head("state_dir = \"state\"\n\n")
+        .hubspot("us")
+        .hubspot("eu")
+        .owner("us", OWNER, "Sam Lee")
+        .owner("eu", OWNER, "Sam Lee")
+        .owner("eu", "only.eu@corp.example", "Eve Eu")
+        .build();
+    let (us, eu) = (f.hubspot("us"), f.hubspot("eu"));
+    let (us_sam, eu_sam) = (f.owner("us", OWNER), f.owner("eu", OWNER));
     let region = |name: &str, options: &[(&str, &str)]| PropertyDef {
         options: options
             .iter()
@@ -633,13 +625,9 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
         "companies",
         &[("name", "Acme"), ("domain", "https://www.Acme.io")],
     );
-    let work = Workdir::new()
-        .with_env("HUBSPOT_US_TOKEN", US_TOKEN)
-        .with_env("HUBSPOT_EU_TOKEN", EU_TOKEN);
-    work.write_config(&two_hubspot_systems(&us.url(), &eu.url()));
 
-    let writes = || us.server().write_request_count() + eu.server().write_request_count();
-    let mapping = init_output(&work, &writes);
+    let mapping = init_output(&f);
+    let work = &f.work;
     assert_lines(
         &mapping,
         &[
@@ -674,7 +662,7 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
         ],
     );
 
-    assert_mapping_syncs(&work, &mapping);
+    assert_mapping_syncs(work, &mapping);
     let renewal = eu.find("deals", "dealname", "Renewal A");
     assert_eq!(renewal.len(), 1, "the us deal reached eu");
     assert_eq!(renewal[0].properties["dealstage"], "eu-renewed");
@@ -698,8 +686,8 @@ fn init_for_two_hubspot_accounts_prints_a_mapping_that_syncs_as_it_stands() {
 
 #[test]
 fn progress_always_draws_bars_into_a_plain_stderr_with_totals_and_no_empty_bars() {
-    let two = super::TwoAccounts::new();
-    two.seed_us_contacts(3);
+    let two = super::two_accounts();
+    super::seed_us_contacts(&two, 3);
     // Under test stderr is a pipe: `auto` draws nothing there.
     let bar_drawn = |stderr: &str| stderr.contains("\x1b[2K");
     let first = two.work.run(&["--progress", "always", "sync"]).expect(0);
@@ -712,11 +700,9 @@ fn progress_always_draws_bars_into_a_plain_stderr_with_totals_and_no_empty_bars(
     // The next pulls are HubSpot searches, whose answers give the total:
     // those bars show it with an ETA. The deals had nothing to do: no `0/0`.
     let second = two.work.run(&["--progress", "always", "sync"]).expect(0);
-    assert!(
-        second.stderr.contains(" us.contacts [") && second.stderr.contains("(eta "),
-        "{}",
-        second.stderr
-    );
+    second
+        .assert_stderr_has(" us.contacts [")
+        .assert_stderr_has("(eta ");
     assert!(!second.stderr.contains("0/0"), "{}", second.stderr);
     let auto = two.work.run(&["sync"]).expect(0);
     assert!(!bar_drawn(&auto.stderr), "{}", auto.stderr);

@@ -9,9 +9,9 @@
 //! write is held at the fake (`Fault::Hold`), and the request is let go
 //! only once the run has said, on stderr, that it saw the signal.
 
-use crate::support::fake_hubspot::FakeHubSpot;
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir, read};
+use super::{hs_and_pd, primary_email};
+use crate::support::accounts::Fixture;
+use crate::support::harness::{Workdir, read};
 use crate::support::server::{Fault, Gate, Response};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,44 +26,42 @@ const REP: &str = "rep@corp.example";
 
 /// HubSpot contacts → Pipedrive persons, both ways, owners by email. The
 /// Pipedrive token's user (`owner@example.com`), who owns every person
-/// created without an owner, has no HubSpot owner.
-struct People {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
+/// created without an owner, has no HubSpot owner. `n` HubSpot contacts,
+/// every third owned by the rep, every fourth with a first name of two
+/// words, no person yet.
+fn people(n: usize) -> Fixture {
+    let m = hs_and_pd()
+        .owner("hs", REP, "Rae Rep")
+        .owner("pd", REP, "Rae Rep")
+        .toml(PEOPLE_PAIRS)
+        .build();
+    let rep = m.owner("hs", REP);
+    let contacts = (0..n)
+        .map(|i| {
+            let mut c = BTreeMap::from([
+                ("email".to_string(), format!("p{i}@example.com")),
+                // Pipedrive splits "Mary Ann" / "Last4" as "Mary" / "Ann Last4".
+                (
+                    "firstname".to_string(),
+                    if i % 4 == 0 {
+                        format!("Mary Ann{i}")
+                    } else {
+                        format!("First{i}")
+                    },
+                ),
+                ("lastname".to_string(), format!("Last{i}")),
+            ]);
+            if i % 3 == 0 {
+                c.insert("hubspot_owner_id".to_string(), rep.clone());
+            }
+            c
+        })
+        .collect();
+    m.hubspot("hs").seed_many("contacts", contacts);
+    m
 }
 
-impl People {
-    /// `n` HubSpot contacts, every third owned by the rep, every fourth with
-    /// a first name of two words, no person yet.
-    fn new(n: usize) -> People {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let rep = hs.add_owner(REP, "Rae", "Rep");
-        pd.add_user(REP, "Rae Rep");
-        let contacts = (0..n)
-            .map(|i| {
-                let mut c = BTreeMap::from([
-                    ("email".to_string(), format!("p{i}@example.com")),
-                    // Pipedrive splits "Mary Ann" / "Last4" as "Mary" / "Ann Last4".
-                    (
-                        "firstname".to_string(),
-                        if i % 4 == 0 {
-                            format!("Mary Ann{i}")
-                        } else {
-                            format!("First{i}")
-                        },
-                    ),
-                    ("lastname".to_string(), format!("Last{i}")),
-                ]);
-                if i % 3 == 0 {
-                    c.insert("hubspot_owner_id".to_string(), rep.clone());
-                }
-                c
-            })
-            .collect();
-        hs.seed_many("contacts", contacts);
-        let pairs = r#"
+const PEOPLE_PAIRS: &str = r#"
 [[pairs]]
 name = "people"
 left = "hs.contacts"
@@ -84,66 +82,49 @@ timeout_secs = 5
 connect_timeout_secs = 1
 first_delay_ms = 50
 "#;
-        let work = super::hubspot_and_pipedrive(&hs, &pd, pairs);
-        People { hs, pd, work }
-    }
 
-    /// Holds the `nth` person create (1-based, counted from now) at a gate.
-    fn hold_create(&self, nth: usize) -> Gate {
-        let gate = Gate::default();
-        self.pd.server().clear_faults();
-        if nth > 1 {
-            self.pd
-                .server()
-                .inject(PERSONS_POST, nth - 1, Fault::Delay(Duration::ZERO));
-        }
-        self.pd
+/// Holds the `nth` person create (1-based, counted from now) at a gate.
+fn hold_create(m: &Fixture, nth: usize) -> Gate {
+    let gate = Gate::default();
+    m.pipedrive("pd").server().clear_faults();
+    if nth > 1 {
+        m.pipedrive("pd")
             .server()
-            .inject(PERSONS_POST, 1, Fault::Hold(gate.clone()));
-        gate
+            .inject(PERSONS_POST, nth - 1, Fault::Delay(Duration::ZERO));
     }
-
-    fn person_creates(&self) -> usize {
-        super::requests_matching(&self.pd.server().counts_by_endpoint(), PERSONS_POST)
-    }
-
-    /// Every contact is a person exactly once, no email twice.
-    #[track_caller]
-    fn assert_everyone_once(&self, n: usize) {
-        let emails: Vec<String> = self.pd.persons().iter().map(primary_email).collect();
-        let distinct: BTreeSet<&String> = emails.iter().collect();
-        assert_eq!(
-            (emails.len(), distinct.len()),
-            (n, n),
-            "persons and distinct emails"
-        );
-        assert_eq!(self.hs.records("contacts").len(), n, "no contact added");
-    }
-
-    /// A run with nothing to do: exit 0, no write on either side.
-    #[track_caller]
-    fn assert_run_writes_nothing(&self, args: &[&str]) {
-        self.hs.server().reset_requests();
-        self.pd.server().reset_requests();
-        self.work.run(args).expect(0);
-        assert_eq!(
-            self.hs.server().write_request_count() + self.pd.server().write_request_count(),
-            0,
-            "{args:?} writes: hs {:?} pd {:?}",
-            self.hs.server().counts_by_endpoint(),
-            self.pd.server().counts_by_endpoint()
-        );
-    }
+    m.pipedrive("pd")
+        .server()
+        .inject(PERSONS_POST, 1, Fault::Hold(gate.clone()));
+    gate
 }
 
-fn primary_email(person: &Value) -> String {
-    let emails = person["emails"].as_array().cloned().unwrap_or_default();
-    emails
+fn person_creates(m: &Fixture) -> usize {
+    super::requests_matching(
+        &m.pipedrive("pd").server().counts_by_endpoint(),
+        PERSONS_POST,
+    )
+}
+
+/// Every contact is a person exactly once, no email twice.
+#[track_caller]
+fn assert_everyone_once(m: &Fixture, n: usize) {
+    let emails: Vec<String> = m
+        .pipedrive("pd")
+        .persons()
         .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(emails.first())
-        .map(|e| e["value"].as_str().unwrap_or("").to_lowercase())
-        .unwrap_or_default()
+        .map(|p| primary_email(p).to_lowercase())
+        .collect();
+    let distinct: BTreeSet<&String> = emails.iter().collect();
+    assert_eq!(
+        (emails.len(), distinct.len()),
+        (n, n),
+        "persons and distinct emails"
+    );
+    assert_eq!(
+        m.hubspot("hs").records("contacts").len(),
+        n,
+        "no contact added"
+    );
 }
 
 /// A run of the binary in the background, its stderr read line by line as
@@ -228,8 +209,8 @@ impl Running {
 /// person create is on the wire (the 10th of the second batch of 50); the
 /// run finishes that request, sends none after it, and exits `code`.
 fn interrupt_mid_apply(signal: &str, name: &str, code: i32) {
-    let m = People::new(120);
-    let gate = m.hold_create(60);
+    let m = people(120);
+    let gate = hold_create(&m, 60);
     let mut run = Running::start(&m.work, &["--report", "report.json", "sync"]);
     gate.wait_until_held();
     run.signal(signal);
@@ -246,8 +227,8 @@ fn interrupt_mid_apply(signal: &str, name: &str, code: i32) {
         stdout.contains("Applied: 60 created"),
         "what was applied is printed: {stdout}"
     );
-    assert_eq!(m.person_creates(), 60, "no create after the one in flight");
-    assert_eq!(m.pd.persons().len(), 60);
+    assert_eq!(person_creates(&m), 60, "no create after the one in flight");
+    assert_eq!(m.pipedrive("pd").persons().len(), 60);
 
     let report: Value = serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
     assert_eq!(report["interrupted"], json!(true), "{report:#}");
@@ -266,10 +247,10 @@ fn interrupt_mid_apply(signal: &str, name: &str, code: i32) {
         "the batch in flight ended known: {report:#}"
     );
     // The state was settled: the rerun creates exactly the other 60.
-    m.pd.server().reset_requests();
+    m.pipedrive("pd").server().reset_requests();
     m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.person_creates(), 60, "only the persons not made yet");
-    m.assert_everyone_once(120);
+    assert_eq!(person_creates(&m), 60, "only the persons not made yet");
+    assert_everyone_once(&m, 120);
     m.assert_run_writes_nothing(&["sync"]);
 }
 
@@ -285,13 +266,16 @@ fn sigterm_mid_apply_stops_the_same_way_and_exits_143() {
 
 #[test]
 fn sigint_during_a_hubspot_batch_lets_that_batch_finish_and_sends_no_other() {
-    let t = super::TwoAccounts::new();
-    t.seed_us_contacts(250);
+    let t = super::two_accounts();
+    super::seed_us_contacts(&t, 250);
     let upsert = "POST /crm/objects/2026-09/contacts/batch/upsert";
     let gate = Gate::default();
-    t.eu.server()
+    t.hubspot("eu")
+        .server()
         .inject(upsert, 1, Fault::Delay(Duration::ZERO));
-    t.eu.server().inject(upsert, 1, Fault::Hold(gate.clone()));
+    t.hubspot("eu")
+        .server()
+        .inject(upsert, 1, Fault::Hold(gate.clone()));
     let mut run = Running::start(&t.work, &["sync"]);
     gate.wait_until_held();
     run.signal("INT");
@@ -304,20 +288,25 @@ fn sigint_during_a_hubspot_batch_lets_that_batch_finish_and_sends_no_other() {
         "{stderr}"
     );
     assert!(stdout.contains("Applied: 200 created"), "{stdout}");
-    assert_eq!(t.eu.records("contacts").len(), 200, "two batches of 100");
     assert_eq!(
-        super::requests_matching(&t.eu.server().counts_by_endpoint(), upsert),
+        t.hubspot("eu").records("contacts").len(),
+        200,
+        "two batches of 100"
+    );
+    assert_eq!(
+        super::requests_matching(&t.hubspot("eu").server().counts_by_endpoint(), upsert),
         2
     );
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.eu.records("contacts").len(), 250);
-    t.assert_next_sync_writes_nothing();
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 250);
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
 fn a_second_sigint_exits_at_once_and_the_next_run_recovers() {
-    let m = People::new(120);
-    let gate = m.hold_create(60);
+    let m = people(120);
+    let gate = hold_create(&m, 60);
     let mut run = Running::start(&m.work, &["sync"]);
     gate.wait_until_held();
     run.signal("INT");
@@ -331,26 +320,26 @@ fn a_second_sigint_exits_at_once_and_the_next_run_recovers() {
     // The held create now reaches the fake with nobody to answer: made, but
     // its answer lost, as after kill -9.
     gate.open();
-    while m.person_creates() < 60 {
+    while person_creates(&m) < 60 {
         std::thread::yield_now();
     }
-    assert_eq!(m.pd.persons().len(), 60);
+    assert_eq!(m.pipedrive("pd").persons().len(), 60);
 
-    m.pd.server().reset_requests();
+    m.pipedrive("pd").server().reset_requests();
     // Exit 0: nothing invalid, nothing failed.
     m.work.run(&["sync"]).expect(0);
     assert_eq!(
-        m.person_creates(),
+        person_creates(&m),
         60,
         "the 10 whose answers were never journaled were found, not made again"
     );
-    m.assert_everyone_once(120);
+    assert_everyone_once(&m, 120);
     m.assert_run_writes_nothing(&["sync", "--full"]);
 }
 
 #[test]
 fn sigint_while_a_pull_waits_out_a_429_stops_at_once_with_nothing_written() {
-    let m = People::new(30);
+    let m = people(30);
     let config = read(&m.work.config_path()).replace("max_wait_secs = 3", "max_wait_secs = 7200");
     m.work.write_config(&config);
     // HubSpot asks for an hour's pause on the first contacts page.
@@ -360,7 +349,8 @@ fn sigint_while_a_pull_waits_out_a_429_stops_at_once_with_nothing_written() {
                 "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}),
     )
     .with_header("Retry-After", "3600");
-    m.hs.server()
+    m.hubspot("hs")
+        .server()
         .inject("GET /crm/objects/2026-09/contacts", 1, Fault::Respond(busy));
     let mut run = Running::start(&m.work, &["--report", "report.json", "sync"]);
     run.wait_for_line("rate limited; waiting 3600");
@@ -376,16 +366,13 @@ fn sigint_while_a_pull_waits_out_a_429_stops_at_once_with_nothing_written() {
         "a clean stop, not an error: {stderr}"
     );
     assert!(stdout.is_empty(), "{stdout}");
-    assert_eq!(
-        m.hs.server().write_request_count() + m.pd.server().write_request_count(),
-        0
-    );
+    assert_eq!(m.writes(), 0);
     let report: Value = serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
     assert_eq!(report["interrupted"], json!(true), "{report:#}");
     assert_eq!(report["exit_status"], json!(130), "{report:#}");
 
     m.work.run(&["sync"]).expect(0);
-    m.assert_everyone_once(30);
+    assert_everyone_once(&m, 30);
 }
 
 /// A small seeded generator, so the moments are arbitrary but the same on
@@ -405,17 +392,17 @@ impl Moments {
 fn runs_killed_or_interrupted_at_seeded_moments_leave_no_record_invalid() {
     const N: usize = 300;
     for seed in [0x5eed_u64, 0xc0ffee, 0xdecaf] {
-        let m = People::new(N);
+        let m = people(N);
         let mut moments = Moments(seed);
         for (round, signal) in ["KILL", "INT", "KILL", "INT"].into_iter().enumerate() {
             // Somewhere in the next two batches of 50.
             let nth = 1 + moments.next(100);
-            let made = m.pd.persons().len();
+            let made = m.pipedrive("pd").persons().len();
             if made + nth > N {
                 break;
             }
-            let gate = m.hold_create(nth);
-            let before = m.person_creates();
+            let gate = hold_create(&m, nth);
+            let before = person_creates(&m);
             let mut run = Running::start(&m.work, &["-q", "sync"]);
             gate.wait_until_held();
             run.signal(signal);
@@ -427,7 +414,7 @@ fn runs_killed_or_interrupted_at_seeded_moments_leave_no_record_invalid() {
                 // the run is gone, made with its answer lost.
                 let (exit, _, _) = run.finish();
                 gate.open();
-                while m.person_creates() < before + nth {
+                while person_creates(&m) < before + nth {
                     std::thread::yield_now();
                 }
                 exit
@@ -437,11 +424,11 @@ fn runs_killed_or_interrupted_at_seeded_moments_leave_no_record_invalid() {
             };
             eprintln!(
                 "seed {seed:#x} round {round}: {signal} at create {nth} of the run (exit {exit}); persons {made} -> {}",
-                m.pd.persons().len()
+                m.pipedrive("pd").persons().len()
             );
             assert_eq!(exit, if signal == "KILL" { -1 } else { 130 });
         }
-        m.pd.server().clear_faults();
+        m.pipedrive("pd").server().clear_faults();
         let report = m.work.path("report.json");
         m.work.run(&["--report", "report.json", "sync"]).expect(0);
         let report: Value = serde_json::from_str(&read(&report)).unwrap();
@@ -452,7 +439,7 @@ fn runs_killed_or_interrupted_at_seeded_moments_leave_no_record_invalid() {
             .filter(|o| o["action"] == "invalid")
             .count();
         assert_eq!(invalid, 0, "seed {seed:#x}: {report:#}");
-        m.assert_everyone_once(N);
+        assert_everyone_once(&m, N);
         m.assert_run_writes_nothing(&["sync", "--full"]);
         m.assert_run_writes_nothing(&["sync"]);
     }

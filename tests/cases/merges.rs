@@ -6,30 +6,18 @@
 //! answer is lost); every email of a record pairs it; and a soak of random
 //! merges, edits and creates on both sides.
 
-use crate::support::fake_hubspot::FakeHubSpot;
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
+use super::hs_and_pd;
+use crate::support::accounts::Fixture;
 use crate::support::server::Fault;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A HubSpot account `hs` and a Pipedrive account `pd` whose contacts and
 /// persons are one pair, `people`, matched by email.
-struct People {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
-}
-
-impl People {
-    fn new(deletes: &str, merges: &str) -> People {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let work = super::hubspot_and_pipedrive(
-            &hs,
-            &pd,
-            &format!(
-                r#"
+fn people(deletes: &str, merges: &str) -> Fixture {
+    hs_and_pd()
+        .toml(&format!(
+            r#"
 [[pairs]]
 name = "people"
 left = "hs.contacts"
@@ -42,89 +30,68 @@ email = "email"
 firstname = "first_name"
 lastname = "last_name"
 "#
-            ),
-        );
-        People { hs, pd, work }
-    }
+        ))
+        .build()
+}
 
-    /// `n` contacts on HubSpot, p{i}@example.com, First{i} Last{i}, synced
-    /// to Pipedrive; their HubSpot ids.
-    fn synced(deletes: &str, merges: &str, n: usize) -> (People, Vec<String>) {
-        let m = People::new(deletes, merges);
-        let ids = (0..n)
-            .map(|i| {
-                m.hs.seed(
-                    "contacts",
-                    &[
-                        ("email", &format!("p{i}@example.com")),
-                        ("firstname", &format!("First{i}")),
-                        ("lastname", &format!("Last{i}")),
-                    ],
-                )
-            })
-            .collect();
-        m.work.run(&["sync"]).expect(0);
-        assert_eq!(m.pd.persons().len(), n);
-        (m, ids)
-    }
+/// `n` contacts on HubSpot, p{i}@example.com, First{i} Last{i}, synced
+/// to Pipedrive; their HubSpot ids.
+fn synced(deletes: &str, merges: &str, n: usize) -> (Fixture, Vec<String>) {
+    let m = people(deletes, merges);
+    let ids = (0..n)
+        .map(|i| {
+            m.hubspot("hs").seed(
+                "contacts",
+                &[
+                    ("email", &format!("p{i}@example.com")),
+                    ("firstname", &format!("First{i}")),
+                    ("lastname", &format!("Last{i}")),
+                ],
+            )
+        })
+        .collect();
+    m.run(&["sync"]).expect(0);
+    assert_eq!(m.pipedrive("pd").persons().len(), n);
+    (m, ids)
+}
 
-    /// The one live person holding `email` among its emails.
-    #[track_caller]
-    fn person(&self, email: &str) -> Value {
-        let found: Vec<Value> = self
-            .pd
-            .persons()
-            .into_iter()
-            .filter(|p| emails_of(p).contains(&email.to_lowercase()))
-            .collect();
-        assert_eq!(found.len(), 1, "one person with {email}: {found:#?}");
-        found[0].clone()
-    }
+/// The one live person holding `email` among its emails.
+#[track_caller]
+fn person(m: &Fixture, email: &str) -> Value {
+    let found: Vec<Value> = m
+        .pipedrive("pd")
+        .persons()
+        .into_iter()
+        .filter(|p| emails_of(p).contains(&email.to_lowercase()))
+        .collect();
+    assert_eq!(found.len(), 1, "one person with {email}: {found:#?}");
+    found[0].clone()
+}
 
-    fn person_id(&self, email: &str) -> i64 {
-        self.person(email)["id"].as_i64().expect("a person id")
-    }
+fn person_id(m: &Fixture, email: &str) -> i64 {
+    person(m, email)["id"].as_i64().expect("a person id")
+}
 
-    /// The one live contact holding `email` (its own or an additional one).
-    #[track_caller]
-    fn contact(&self, email: &str) -> String {
-        let found: Vec<String> = self
-            .hs
-            .records("contacts")
-            .into_iter()
-            .filter(|c| contact_emails(&c.properties).contains(&email.to_lowercase()))
-            .map(|c| c.id)
-            .collect();
-        assert_eq!(found.len(), 1, "one contact with {email}");
-        found[0].clone()
-    }
+/// The one live contact holding `email` (its own or an additional one).
+#[track_caller]
+fn contact(m: &Fixture, email: &str) -> String {
+    let found: Vec<String> = m
+        .hubspot("hs")
+        .records("contacts")
+        .into_iter()
+        .filter(|c| contact_emails(&c.properties).contains(&email.to_lowercase()))
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(found.len(), 1, "one contact with {email}");
+    found[0].clone()
+}
 
-    fn reset_requests(&self) {
-        self.hs.server().reset_requests();
-        self.pd.server().reset_requests();
-    }
-
-    fn writes(&self) -> usize {
-        self.hs.server().write_request_count() + self.pd.server().write_request_count()
-    }
-
-    /// A full sync exits 0 and writes nothing; returns its output.
-    #[track_caller]
-    fn full_sync_writes_nothing(&self) -> String {
-        self.hs.server().clear_faults();
-        self.pd.server().clear_faults();
-        self.reset_requests();
-        let run = self.work.run(&["sync", "--full"]).expect(0);
-        assert_eq!(
-            self.writes(),
-            0,
-            "writes: hs {:?} pd {:?}\n{}",
-            self.hs.server().counts_by_endpoint(),
-            self.pd.server().counts_by_endpoint(),
-            run.stdout
-        );
-        run.stdout
-    }
+/// With every fault cleared, a full sync exits 0 and writes nothing;
+/// returns its output.
+#[track_caller]
+fn full_sync_writes_nothing(m: &Fixture) -> String {
+    m.clear_faults();
+    m.assert_run_writes_nothing(&["sync", "--full"]).stdout
 }
 
 /// A person's emails, lowercased.
@@ -157,11 +124,15 @@ fn contact_emails(properties: &BTreeMap<String, String>) -> BTreeSet<String> {
 #[test]
 fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_second_partner() {
     for deletes in ["ignore", "propagate"] {
-        let (m, ids) = People::synced(deletes, "report", 5);
-        let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
+        let (m, ids) = synced(deletes, "report", 5);
+        let (pd1, pd2) = (
+            person_id(&m, "p1@example.com"),
+            person_id(&m, "p2@example.com"),
+        );
         // p2 merged into p1 (the primary): a new contact, renamed since.
-        let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
-        m.hs.edit("contacts", &merged, &[("firstname", "Merged")]);
+        let merged = m.hubspot("hs").merge("contacts", &ids[1], &ids[2]);
+        m.hubspot("hs")
+            .edit("contacts", &merged, &[("firstname", "Merged")]);
 
         // The incremental run sees the new record and follows the merge.
         let run = m.work.run(&["sync"]).expect(0);
@@ -179,31 +150,32 @@ fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_se
             run.stdout
         );
         assert_eq!(
-            m.pd.persons().len(),
+            m.pipedrive("pd").persons().len(),
             5,
             "{deletes}: nothing deleted or created"
         );
-        assert_eq!(m.hs.records("contacts").len(), 4);
-        assert_eq!(m.person("p1@example.com")["first_name"], json!("Merged"));
+        assert_eq!(m.hubspot("hs").records("contacts").len(), 4);
+        assert_eq!(person(&m, "p1@example.com")["first_name"], json!("Merged"));
         assert!(
-            m.pd.person(pd2)
+            m.pipedrive("pd")
+                .person(pd2)
                 .is_some_and(|p| p["is_deleted"] != json!(true))
         );
 
         // A full run sees p1 and p2 gone: still no delete and no create,
         // the notice again, and nothing written.
-        let stdout = m.full_sync_writes_nothing();
+        let stdout = full_sync_writes_nothing(&m);
         assert!(stdout.contains(&notice), "{stdout}");
-        assert_eq!(m.pd.persons().len(), 5);
-        assert_eq!(m.hs.records("contacts").len(), 4);
+        assert_eq!(m.pipedrive("pd").persons().len(), 5);
+        assert_eq!(m.hubspot("hs").records("contacts").len(), 4);
         // Once the partners are merged in Pipedrive too, the notice is gone.
-        m.pd.merge("persons", pd2, pd1);
-        let stdout = m.full_sync_writes_nothing();
+        m.pipedrive("pd").merge("persons", pd2, pd1);
+        let stdout = full_sync_writes_nothing(&m);
         assert!(stdout.contains("the old link is dropped"), "{stdout}");
-        let stdout = m.full_sync_writes_nothing();
+        let stdout = full_sync_writes_nothing(&m);
         assert!(stdout.contains("nothing to do"), "{stdout}");
-        assert_eq!(m.hs.records("contacts").len(), 4);
-        assert_eq!(m.pd.persons().len(), 4);
+        assert_eq!(m.hubspot("hs").records("contacts").len(), 4);
+        assert_eq!(m.pipedrive("pd").persons().len(), 4);
     }
 }
 
@@ -211,12 +183,16 @@ fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_se
 fn a_pipedrive_merge_keeps_the_survivors_link_deletes_and_creates_nothing_and_reports_the_second_partner()
  {
     for deletes in ["ignore", "propagate"] {
-        let (m, ids) = People::synced(deletes, "report", 5);
-        let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
+        let (m, ids) = synced(deletes, "report", 5);
+        let (pd1, pd2) = (
+            person_id(&m, "p1@example.com"),
+            person_id(&m, "p2@example.com"),
+        );
         // pd2 merged into pd1, which keeps its id and takes pd2's email;
         // then renamed.
-        assert_eq!(m.pd.merge("persons", pd2, pd1), pd1);
-        m.pd.edit_person(pd1, json!({"name": "Merged Last1"}));
+        assert_eq!(m.pipedrive("pd").merge("persons", pd2, pd1), pd1);
+        m.pipedrive("pd")
+            .edit_person(pd1, json!({"name": "Merged Last1"}));
 
         m.work.run(&["sync"]).expect(0);
         let run = m.work.run(&["sync", "--full"]).expect(0);
@@ -226,80 +202,88 @@ fn a_pipedrive_merge_keeps_the_survivors_link_deletes_and_creates_nothing_and_re
         );
         assert!(run.stdout.contains(&notice), "{deletes}: {}", run.stdout);
         assert_eq!(
-            m.hs.records("contacts").len(),
+            m.hubspot("hs").records("contacts").len(),
             5,
             "{deletes}: nothing deleted"
         );
-        assert_eq!(m.pd.persons().len(), 4, "nothing created");
-        let p1 = m.hs.record("contacts", &ids[1]).expect("p1");
+        assert_eq!(m.pipedrive("pd").persons().len(), 4, "nothing created");
+        let p1 = m.hubspot("hs").record("contacts", &ids[1]).expect("p1");
         assert_eq!(p1.properties["firstname"], "Merged", "the survivor's edit");
-        let stdout = m.full_sync_writes_nothing();
+        let stdout = full_sync_writes_nothing(&m);
         assert!(stdout.contains(&notice), "{stdout}");
-        assert_eq!(m.hs.records("contacts").len(), 5);
+        assert_eq!(m.hubspot("hs").records("contacts").len(), 5);
     }
 }
 
 #[test]
 fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     // A HubSpot merge: the partners are merged in Pipedrive too.
-    let (m, ids) = People::synced("propagate", "propagate", 4);
-    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
-    let run = m.work.run(&["sync", "--dry-run"]).expect(3);
-    assert!(
-        run.stdout.contains(&format!(
-            "pd {pd2} faces the same record as pd {pd1}: merging it"
-        )),
-        "{}",
-        run.stdout
+    let (m, ids) = synced("propagate", "propagate", 4);
+    let (pd1, pd2) = (
+        person_id(&m, "p1@example.com"),
+        person_id(&m, "p2@example.com"),
     );
+    let merged = m.hubspot("hs").merge("contacts", &ids[1], &ids[2]);
+    let run = m.work.run(&["sync", "--dry-run"]).expect(3);
+    run.assert_stdout_has(&format!(
+        "pd {pd2} faces the same record as pd {pd1}: merging it"
+    ));
     // Pipedrive merges, and the answer is lost: the next (incremental) run
     // finds the merge made instead of sending it again.
-    m.pd.server().inject("/merge", 1, Fault::CommitThenDrop);
+    m.pipedrive("pd")
+        .server()
+        .inject("/merge", 1, Fault::CommitThenDrop);
     let run = m.work.run(&["sync"]);
     assert_eq!(run.code, 5, "a lost answer stops the run\n{}", run.stderr);
-    assert_eq!(m.pd.persons().len(), 3);
+    assert_eq!(m.pipedrive("pd").persons().len(), 3);
     m.reset_requests();
     m.work.run(&["sync"]).expect(0);
-    let merges = super::requests_matching(&m.pd.server().counts_by_endpoint(), "/merge");
+    let merges =
+        super::requests_matching(&m.pipedrive("pd").server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "the merge that happened is found, not repeated");
-    assert_eq!(m.pd.persons().len(), 3);
-    let survivor = m.person("p2@example.com");
+    assert_eq!(m.pipedrive("pd").persons().len(), 3);
+    let survivor = person(&m, "p2@example.com");
     assert_eq!(survivor["id"], json!(pd1), "pd1's values won");
     assert!(emails_of(&survivor).contains("p1@example.com"));
-    assert_eq!(m.contact("p2@example.com"), merged);
-    let stdout = m.full_sync_writes_nothing();
+    assert_eq!(contact(&m, "p2@example.com"), merged);
+    let stdout = full_sync_writes_nothing(&m);
     assert!(!stdout.contains("merge"), "{stdout}");
 
     // A Pipedrive merge: the partners are merged in HubSpot, whose answer
     // is lost after the merge is made.
-    let (m, ids) = People::synced("ignore", "propagate", 4);
-    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    m.pd.merge("persons", pd2, pd1);
-    m.hs.server().inject("/merge", 1, Fault::CommitThenDrop);
+    let (m, ids) = synced("ignore", "propagate", 4);
+    let (pd1, pd2) = (
+        person_id(&m, "p1@example.com"),
+        person_id(&m, "p2@example.com"),
+    );
+    m.pipedrive("pd").merge("persons", pd2, pd1);
+    m.hubspot("hs")
+        .server()
+        .inject("/merge", 1, Fault::CommitThenDrop);
     let run = m.work.run(&["sync", "--full"]);
     assert_eq!(run.code, 5, "a lost answer stops the run\n{}", run.stderr);
-    let merged = m.contact("p1@example.com");
+    let merged = contact(&m, "p1@example.com");
     assert!(!ids.contains(&merged), "HubSpot made a new record");
-    assert_eq!(m.contact("p2@example.com"), merged);
+    assert_eq!(contact(&m, "p2@example.com"), merged);
     m.reset_requests();
     m.work.run(&["sync"]).expect(0);
-    let merges = super::requests_matching(&m.hs.server().counts_by_endpoint(), "/merge");
+    let merges = super::requests_matching(&m.hubspot("hs").server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "the merge that happened is found, not repeated");
-    assert_eq!(m.hs.records("contacts").len(), 3);
-    assert_eq!(m.pd.persons().len(), 3);
-    m.hs.edit("contacts", &merged, &[("lastname", "Followed")]);
+    assert_eq!(m.hubspot("hs").records("contacts").len(), 3);
+    assert_eq!(m.pipedrive("pd").persons().len(), 3);
+    m.hubspot("hs")
+        .edit("contacts", &merged, &[("lastname", "Followed")]);
     m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.person("p1@example.com")["last_name"], json!("Followed"));
-    let stdout = m.full_sync_writes_nothing();
+    assert_eq!(person(&m, "p1@example.com")["last_name"], json!("Followed"));
+    let stdout = full_sync_writes_nothing(&m);
     assert!(!stdout.contains("merge"), "{stdout}");
 }
 
 #[test]
 fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
-    let m = People::new("ignore", "report");
+    let m = people("ignore", "report");
     for i in 0..9 {
-        m.hs.seed(
+        m.hubspot("hs").seed(
             "contacts",
             &[
                 ("email", &format!("p{i}@example.com")),
@@ -309,7 +293,7 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
         );
     }
     // A tenth contact with a second email, as a merge leaves it.
-    let ten = m.hs.seed(
+    let ten = m.hubspot("hs").seed(
         "contacts",
         &[
             ("email", "p9x@example.com"),
@@ -317,18 +301,18 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
             ("lastname", "Nine"),
         ],
     );
-    let old = m.hs.seed(
+    let old = m.hubspot("hs").seed(
         "contacts",
         &[("email", "old0@example.com"), ("firstname", "Ten")],
     );
-    let ten = m.hs.merge("contacts", &ten, &old);
+    let ten = m.hubspot("hs").merge("contacts", &ten, &old);
     // A person known only by that second email, and one whose work email
     // comes first and whose second email is p1's.
-    m.pd.seed_person(json!({
+    m.pipedrive("pd").seed_person(json!({
         "name": "Ten Nine",
         "emails": [{"value": "old0@example.com", "primary": true, "label": "work"}],
     }));
-    m.pd.seed_person(json!({
+    m.pipedrive("pd").seed_person(json!({
         "name": "First1 Last1",
         "emails": [
             {"value": "first1@corp.example", "primary": true, "label": "work"},
@@ -337,16 +321,21 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
     }));
 
     let run = m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.hs.records("contacts").len(), 10, "{}", run.stdout);
     assert_eq!(
-        m.pd.persons().len(),
+        m.hubspot("hs").records("contacts").len(),
+        10,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        m.pipedrive("pd").persons().len(),
         10,
         "10 in, 10 out, not 12: {}",
         run.stdout
     );
-    assert!(run.stdout.contains("2 linked"), "{}", run.stdout);
+    run.assert_stdout_has("2 linked");
     // Each side keeps its own primary email and every other entry.
-    let p1 = m.person("p1@example.com");
+    let p1 = person(&m, "p1@example.com");
     assert_eq!(
         emails_of(&p1),
         BTreeSet::from([
@@ -354,20 +343,22 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
             "p1@example.com".to_string()
         ])
     );
-    assert_eq!(m.contact("old0@example.com"), ten);
-    assert_eq!(m.contact("p9x@example.com"), ten);
-    m.full_sync_writes_nothing();
+    assert_eq!(contact(&m, "old0@example.com"), ten);
+    assert_eq!(contact(&m, "p9x@example.com"), ten);
+    full_sync_writes_nothing(&m);
     // Edits flow between the records paired by a second email.
-    m.pd.edit_person(p1["id"].as_i64().unwrap(), json!({"name": "Renamed Last1"}));
-    m.hs.edit("contacts", &ten, &[("lastname", "Tenth")]);
+    m.pipedrive("pd")
+        .edit_person(p1["id"].as_i64().unwrap(), json!({"name": "Renamed Last1"}));
+    m.hubspot("hs")
+        .edit("contacts", &ten, &[("lastname", "Tenth")]);
     m.work.run(&["sync"]).expect(0);
-    let c1 = m.contact("p1@example.com");
+    let c1 = contact(&m, "p1@example.com");
     assert_eq!(
-        m.hs.record("contacts", &c1).unwrap().properties["firstname"],
+        m.hubspot("hs").record("contacts", &c1).unwrap().properties["firstname"],
         "Renamed"
     );
-    assert_eq!(m.person("old0@example.com")["last_name"], json!("Tenth"));
-    m.full_sync_writes_nothing();
+    assert_eq!(person(&m, "old0@example.com")["last_name"], json!("Tenth"));
+    full_sync_writes_nothing(&m);
 }
 
 /// A small deterministic random source (xorshift64*), so the soak is the
@@ -385,7 +376,7 @@ impl Rng {
 
 #[test]
 fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_duplicates_nothing() {
-    let m = People::new("propagate", "propagate");
+    let m = people("propagate", "propagate");
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let mut next = 0usize;
     // Every email ever created, and the first name last written for the
@@ -393,7 +384,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for _ in 0..12 {
         let email = format!("s{next}@example.com");
-        m.hs.seed(
+        m.hubspot("hs").seed(
             "contacts",
             &[
                 ("email", &email),
@@ -410,12 +401,13 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let pick = |rng: &mut Rng, touched: &mut BTreeSet<String>, on_hs: bool| {
             let holders: Vec<BTreeSet<String>> = if on_hs {
-                m.hs.records("contacts")
+                m.hubspot("hs")
+                    .records("contacts")
                     .iter()
                     .map(|c| contact_emails(&c.properties))
                     .collect()
             } else {
-                m.pd.persons().iter().map(emails_of).collect()
+                m.pipedrive("pd").persons().iter().map(emails_of).collect()
             };
             let free: Vec<&BTreeSet<String>> =
                 holders.iter().filter(|e| e.is_disjoint(touched)).collect();
@@ -430,7 +422,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                     let email = format!("s{next}@example.com");
                     let name = format!("N{round}x{op}");
                     if on_hs {
-                        m.hs.seed(
+                        m.hubspot("hs").seed(
                             "contacts",
                             &[
                                 ("email", &email),
@@ -439,7 +431,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                             ],
                         );
                     } else {
-                        m.pd.seed_person(json!({
+                        m.pipedrive("pd").seed_person(json!({
                             "name": format!("{name} Soak"),
                             "emails": [{"value": email, "primary": true, "label": "work"}],
                         }));
@@ -456,9 +448,14 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                         continue;
                     };
                     if on_hs {
-                        m.hs.merge("contacts", &m.contact(&kept), &m.contact(&gone));
+                        m.hubspot("hs")
+                            .merge("contacts", &contact(&m, &kept), &contact(&m, &gone));
                     } else {
-                        m.pd.merge("persons", m.person_id(&gone), m.person_id(&kept));
+                        m.pipedrive("pd").merge(
+                            "persons",
+                            person_id(&m, &gone),
+                            person_id(&m, &kept),
+                        );
                     }
                     // The kept record's values win.
                     let name = names[&kept].clone();
@@ -477,10 +474,14 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                     };
                     let name = format!("E{round}x{op}");
                     if on_hs {
-                        m.hs.edit("contacts", &m.contact(&email), &[("firstname", &name)]);
+                        m.hubspot("hs").edit(
+                            "contacts",
+                            &contact(&m, &email),
+                            &[("firstname", &name)],
+                        );
                     } else {
-                        m.pd.edit_person(
-                            m.person_id(&email),
+                        m.pipedrive("pd").edit_person(
+                            person_id(&m, &email),
                             json!({"name": format!("{name} Soak")}),
                         );
                     }
@@ -494,19 +495,19 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
         m.work.run(&["sync"]).expect(0);
         m.work.run(&["sync", "--full"]).expect(0);
         m.work.run(&["sync", "--full"]).expect(0);
-        m.full_sync_writes_nothing();
+        full_sync_writes_nothing(&m);
         // No record lost, none duplicated, every edit landed.
-        let contacts = m.hs.records("contacts");
-        let persons = m.pd.persons();
+        let contacts = m.hubspot("hs").records("contacts");
+        let persons = m.pipedrive("pd").persons();
         assert_eq!(
             contacts.len(),
             persons.len(),
             "round {round}: one person for each contact"
         );
         for (email, name) in &names {
-            let contact = m.contact(email);
-            let person = m.person(email);
-            let c = m.hs.record("contacts", &contact).unwrap();
+            let contact = contact(&m, email);
+            let person = person(&m, email);
+            let c = m.hubspot("hs").record("contacts", &contact).unwrap();
             assert_eq!(
                 &c.properties["firstname"], name,
                 "round {round}: {email} on hs"
@@ -522,12 +523,9 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
 
 #[test]
 fn a_pipedrive_organization_merge_is_seen_by_its_persons_moving_and_is_never_a_delete() {
-    let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-    let work = super::hubspot_and_pipedrive(
-        &hs,
-        &pd,
-        r#"
+    let f = hs_and_pd()
+        .toml(
+            r#"
 [[pairs]]
 name = "companies"
 left = "hs.companies"
@@ -551,7 +549,9 @@ primary_company = "org_id"
 [pairs.values]
 primary_company = "link:companies"
 "#,
-    );
+        )
+        .build();
+    let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
     let acme = hs.seed("companies", &[("name", "Acme")]);
     let globex = hs.seed("companies", &[("name", "Globex")]);
     for (email, company) in [("a@acme.example", &acme), ("b@globex.example", &globex)] {
@@ -580,7 +580,7 @@ primary_company = "link:companies"
     let notice = format!(
         "pd {pd_globex} was merged into pd {pd_acme}; hs {globex} faces the same record as hs {acme}"
     );
-    assert!(run.stdout.contains(&notice), "{}", run.stdout);
+    run.assert_stdout_has(&notice);
     assert_eq!(hs.records("companies").len(), 2, "nothing deleted");
     assert_eq!(pd.organizations().len(), 1, "nothing created");
     // The person's move reaches its contact.
@@ -589,22 +589,16 @@ primary_company = "link:companies"
         hs.associated_ids("contacts", &b.id, "companies"),
         std::slice::from_ref(&acme)
     );
-    let stdout = {
-        hs.server().reset_requests();
-        pd.server().reset_requests();
-        let run = work.run(&["sync", "--full"]).expect(0);
-        let writes = hs.server().write_request_count() + pd.server().write_request_count();
-        assert_eq!(writes, 0, "{}", run.stdout);
-        run.stdout
-    };
+    let stdout = f.assert_run_writes_nothing(&["sync", "--full"]).stdout;
     assert!(stdout.contains(&notice), "{stdout}");
 }
 
 #[test]
 fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
-    let (m, ids) = People::synced("ignore", "propagate", 3);
-    let merged = m.hs.merge("contacts", &ids[1], &ids[2]);
-    m.hs.edit("contacts", &merged, &[("lastname", "Merged")]);
+    let (m, ids) = synced("ignore", "propagate", 3);
+    let merged = m.hubspot("hs").merge("contacts", &ids[1], &ids[2]);
+    m.hubspot("hs")
+        .edit("contacts", &merged, &[("lastname", "Merged")]);
     // One update and one merge: over a limit of one change.
     m.reset_requests();
     let run = m.work.run(&["sync", "--max-changes", "1"]);
@@ -615,34 +609,32 @@ fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
     let plan = m.work.path("review.json");
     let plan = plan.to_str().unwrap();
     let run = m.work.run(&["diff", "--out", plan]).expect(3);
-    assert!(run.stdout.contains("merging it into"), "{}", run.stdout);
+    run.assert_stdout_has("merging it into");
     let saved = crate::support::harness::read(std::path::Path::new(plan));
     assert!(
         saved.contains("\"action\": \"merge\"") && saved.contains("\"version\": 2"),
         "{saved}"
     );
-    m.hs.edit("contacts", &merged, &[("firstname", "Later")]);
+    m.hubspot("hs")
+        .edit("contacts", &merged, &[("firstname", "Later")]);
     m.reset_requests();
     let run = m.work.run(&["push", plan]);
     assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("stale"), "{}", run.stderr);
+    run.assert_stderr_has("stale");
     assert_eq!(m.writes(), 0, "nothing written");
-    assert_eq!(m.pd.persons().len(), 3);
+    assert_eq!(m.pipedrive("pd").persons().len(), 3);
     // Planned afresh, it goes through.
     m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.pd.persons().len(), 2);
-    assert_eq!(m.person("p2@example.com")["first_name"], json!("Later"));
-    m.full_sync_writes_nothing();
+    assert_eq!(m.pipedrive("pd").persons().len(), 2);
+    assert_eq!(person(&m, "p2@example.com")["first_name"], json!("Later"));
+    full_sync_writes_nothing(&m);
 }
 
 #[test]
 fn a_hubspot_company_merge_follows_and_its_contacts_keep_their_organization() {
-    let hs = FakeHubSpot::start(US_TOKEN);
-    let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-    let work = super::hubspot_and_pipedrive(
-        &hs,
-        &pd,
-        r#"
+    let f = hs_and_pd()
+        .toml(
+            r#"
 [[pairs]]
 name = "companies"
 left = "hs.companies"
@@ -666,7 +658,9 @@ primary_company = "org_id"
 [pairs.values]
 primary_company = "link:companies"
 "#,
-    );
+        )
+        .build();
+    let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
     let acme = hs.seed("companies", &[("name", "Acme")]);
     let acme_inc = hs.seed("companies", &[("name", "Acme Inc")]);
     for (email, company) in [("a@acme.example", &acme), ("b@acme.example", &acme_inc)] {
@@ -692,13 +686,9 @@ primary_company = "link:companies"
     let run = work.run(&["sync", "--full"]).expect(0);
     let person_writes = super::requests_matching(&pd.server().counts_by_endpoint(), "PATCH");
     assert_eq!(person_writes, 0, "no person needs a write: {}", run.stdout);
-    assert!(
-        run.stdout.contains(&format!(
-            "hs {acme} was merged into hs {merged}; the link follows"
-        )),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has(&format!(
+        "hs {acme} was merged into hs {merged}; the link follows"
+    ));
     assert_eq!(hs.records("companies").len(), 1);
     assert_eq!(pd.organizations().len(), 1, "the organizations merged too");
     assert_eq!(org_of("a@acme.example"), pd_acme);
@@ -707,9 +697,5 @@ primary_company = "link:companies"
         pd_acme,
         "b's organization is Acme's"
     );
-    hs.server().reset_requests();
-    pd.server().reset_requests();
-    let run = work.run(&["sync", "--full"]).expect(0);
-    let writes = hs.server().write_request_count() + pd.server().write_request_count();
-    assert_eq!(writes, 0, "{}", run.stdout);
+    f.assert_run_writes_nothing(&["sync", "--full"]);
 }

@@ -19,191 +19,109 @@ mod quiet_and_terminal;
 mod reliability;
 mod vendor_variance;
 
+use crate::support::accounts::{Accounts, Fixture};
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{EU_TOKEN, PD_TOKEN, US_TOKEN, Workdir};
-use std::collections::BTreeMap;
-
-/// Two HubSpot accounts, `us` (left) and `eu` (right), and a work directory
-/// whose mapping file syncs contacts both ways and deals from us to eu, with
-/// stage, pipeline and owner value maps.
-pub struct TwoAccounts {
-    pub us: FakeHubSpot,
-    pub eu: FakeHubSpot,
-    pub work: Workdir,
-    pub us_owner: String,
-    pub eu_owner: String,
-}
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const OWNER_EMAIL: &str = "sam@corp.example";
 
-impl TwoAccounts {
-    pub fn new() -> TwoAccounts {
-        TwoAccounts::with_conflict("newest")
-    }
-
-    pub fn with_conflict(policy: &str) -> TwoAccounts {
-        let us = FakeHubSpot::start(US_TOKEN);
-        let eu = FakeHubSpot::start(EU_TOKEN);
-        let us_owner = us.add_owner(OWNER_EMAIL, "Sam", "Lee");
-        eu.add_owner("someone.else@corp.example", "Other", "Person");
-        let eu_owner = eu.add_owner(OWNER_EMAIL, "Sam", "Lee");
-        eu.add_pipeline(
-            "eu-sales",
-            "EU Sales",
-            &[
-                ("eu-appointment", "Appointment"),
-                ("eu-qualified", "Qualified"),
-                ("eu-won", "Won"),
-                ("eu-lost", "Lost"),
-            ],
-        );
-        let work = Workdir::new()
-            .with_env("HUBSPOT_US_TOKEN", US_TOKEN)
-            .with_env("HUBSPOT_EU_TOKEN", EU_TOKEN);
-        work.write_config(&two_account_config(&us.url(), &eu.url(), policy));
-        TwoAccounts {
-            us,
-            eu,
-            work,
-            us_owner,
-            eu_owner,
-        }
-    }
-
-    /// Forgets both fakes' request logs.
-    pub fn reset_requests(&self) {
-        self.us.server().reset_requests();
-        self.eu.server().reset_requests();
-    }
-
-    /// Write requests made to both accounts since the last reset.
-    pub fn writes(&self) -> usize {
-        self.us.server().write_request_count() + self.eu.server().write_request_count()
-    }
-
-    /// With every fault cleared, one more sync exits 0 and writes nothing.
-    #[track_caller]
-    pub fn assert_next_sync_writes_nothing(&self) {
-        self.us.server().clear_faults();
-        self.eu.server().clear_faults();
-        self.reset_requests();
-        self.work.run(&["sync"]).expect(0);
-        assert_eq!(
-            self.writes(),
-            0,
-            "writes: us {:?} eu {:?}",
-            self.us.server().counts_by_endpoint(),
-            self.eu.server().counts_by_endpoint()
-        );
-    }
-
-    /// Seeds `n` contacts on us: c{i}@example.com, First{i}, Last{i}, phone.
-    pub fn seed_us_contacts(&self, n: usize) -> Vec<String> {
-        let records = (0..n)
-            .map(|i| {
-                BTreeMap::from([
-                    ("email".to_string(), format!("c{i}@example.com")),
-                    ("firstname".to_string(), format!("First{i}")),
-                    ("lastname".to_string(), format!("Last{i}")),
-                    ("phone".to_string(), format!("+1555{i:06}")),
-                ])
-            })
-            .collect();
-        self.us.seed_many("contacts", records)
-    }
-
-    /// Seeds `n` deals on us, cycling through the mapped stages.
-    pub fn seed_us_deals(&self, n: usize) -> Vec<String> {
-        let stages = [
-            "appointmentscheduled",
-            "qualifiedtobuy",
-            "closedwon",
-            "closedlost",
-        ];
-        let records = (0..n)
-            .map(|i| {
-                BTreeMap::from([
-                    ("dealname".to_string(), format!("Deal {i}")),
-                    ("amount".to_string(), format!("{}", (i + 1) * 100)),
-                    ("pipeline".to_string(), "default".to_string()),
-                    (
-                        "dealstage".to_string(),
-                        stages[i % stages.len()].to_string(),
-                    ),
-                    ("hubspot_owner_id".to_string(), self.us_owner.clone()),
-                ])
-            })
-            .collect();
-        self.us.seed_many("deals", records)
-    }
+/// Two HubSpot accounts, `us` and `eu`, with the owner `OWNER_EMAIL` on
+/// both (on eu after another one, so the ids differ) and, on eu, an
+/// "EU Sales" pipeline; no pairs yet.
+pub fn us_and_eu() -> Accounts {
+    Accounts::new()
+        .hubspot("us")
+        .hubspot("eu")
+        .owner("us", OWNER_EMAIL, "Sam Lee")
+        .owner("eu", "someone.else@corp.example", "Other Person")
+        .owner("eu", OWNER_EMAIL, "Sam Lee")
+        .setup(|f| {
+            f.hubspot("eu").add_pipeline(
+                "eu-sales",
+                "EU Sales",
+                &[
+                    ("eu-appointment", "Appointment"),
+                    ("eu-qualified", "Qualified"),
+                    ("eu-won", "Won"),
+                    ("eu-lost", "Lost"),
+                ],
+            );
+        })
 }
 
-/// The `[systems]` of two HubSpot accounts, `us` and `eu`.
-pub fn hubspot_systems(us_url: &str, eu_url: &str) -> String {
+/// `us_and_eu` with a mapping file that syncs contacts both ways under
+/// `conflict = "newest"` and deals from us to eu, with stage, pipeline and
+/// owner value maps.
+pub fn two_accounts() -> Fixture {
+    two_accounts_under("newest")
+}
+
+/// `two_accounts` under the conflict policy `policy`.
+pub fn two_accounts_under(policy: &str) -> Fixture {
+    two_account_mapping(policy).build()
+}
+
+/// The builder of `two_accounts_under(policy)`, for more TOML after it.
+pub fn two_account_mapping(policy: &str) -> Accounts {
+    us_and_eu()
+        .head("# two HubSpot accounts\n")
+        .toml(&format!("\n{}", two_account_pairs(policy)))
+}
+
+/// HubSpot (`hs`) and Pipedrive (`pd`), with no pairs yet.
+pub fn hs_and_pd() -> Accounts {
+    Accounts::new().hubspot("hs").pipedrive("pd")
+}
+
+/// Seeds `n` contacts on us: c{i}@example.com, First{i}, Last{i}, phone.
+pub fn seed_us_contacts(t: &Fixture, n: usize) -> Vec<String> {
+    let records = (0..n)
+        .map(|i| {
+            BTreeMap::from([
+                ("email".to_string(), format!("c{i}@example.com")),
+                ("firstname".to_string(), format!("First{i}")),
+                ("lastname".to_string(), format!("Last{i}")),
+                ("phone".to_string(), format!("+1555{i:06}")),
+            ])
+        })
+        .collect();
+    t.hubspot("us").seed_many("contacts", records)
+}
+
+/// Seeds `n` deals on us, cycling through the mapped stages, owned by
+/// `OWNER_EMAIL`.
+pub fn seed_us_deals(t: &Fixture, n: usize) -> Vec<String> {
+    let stages = [
+        "appointmentscheduled",
+        "qualifiedtobuy",
+        "closedwon",
+        "closedlost",
+    ];
+    let owner = t.owner("us", OWNER_EMAIL);
+    let records = (0..n)
+        .map(|i| {
+            BTreeMap::from([
+                ("dealname".to_string(), format!("Deal {i}")),
+                ("amount".to_string(), format!("{}", (i + 1) * 100)),
+                ("pipeline".to_string(), "default".to_string()),
+                (
+                    "dealstage".to_string(),
+                    stages[i % stages.len()].to_string(),
+                ),
+                ("hubspot_owner_id".to_string(), owner.clone()),
+            ])
+        })
+        .collect();
+    t.hubspot("us").seed_many("deals", records)
+}
+
+/// The pairs of `two_accounts`: contacts both ways under `policy`, deals
+/// from us to eu.
+pub fn two_account_pairs(policy: &str) -> String {
     format!(
-        r#"[systems.us]
-kind = "hubspot"
-token_env = "HUBSPOT_US_TOKEN"
-base_url = "{us_url}"
-
-[systems.eu]
-kind = "hubspot"
-token_env = "HUBSPOT_EU_TOKEN"
-base_url = "{eu_url}"
-"#
-    )
-}
-
-/// The `[systems]` of a HubSpot account `hs` and a Pipedrive account `pd`
-/// (tokens in `HUBSPOT_TOKEN` and `PIPEDRIVE_TOKEN`); `pace` is a line of
-/// Pipedrive's table (a `requests_per_10s`, or nothing for the default).
-pub fn hubspot_and_pipedrive_systems(hs_url: &str, pd_url: &str, pace: &str) -> String {
-    format!(
-        r#"[systems.hs]
-kind = "hubspot"
-token_env = "HUBSPOT_TOKEN"
-base_url = "{hs_url}"
-
-[systems.pd]
-kind = "pipedrive"
-token_env = "PIPEDRIVE_TOKEN"
-base_url = "{pd_url}"
-{pace}
-"#
-    )
-}
-
-/// A work directory holding the tokens of a HubSpot account `hs` and a
-/// Pipedrive account `pd`, and a mapping file naming them (Pipedrive paced
-/// at 10,000 requests per 10 s, for fakes set to take that) followed by
-/// `pairs`.
-pub fn hubspot_and_pipedrive(hs: &FakeHubSpot, pd: &FakePipedrive, pairs: &str) -> Workdir {
-    hubspot_and_pipedrive_paced(hs, pd, "requests_per_10s = 10000", pairs)
-}
-
-/// `hubspot_and_pipedrive` with `pace` (a `requests_per_10s` line, or
-/// nothing for the default) in Pipedrive's table.
-pub fn hubspot_and_pipedrive_paced(
-    hs: &FakeHubSpot,
-    pd: &FakePipedrive,
-    pace: &str,
-    pairs: &str,
-) -> Workdir {
-    let work = Workdir::new()
-        .with_env("HUBSPOT_TOKEN", US_TOKEN)
-        .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-    let systems = hubspot_and_pipedrive_systems(&hs.url(), &pd.url(), pace);
-    work.write_config(&format!("{systems}{pairs}"));
-    work
-}
-
-pub fn two_account_config(us_url: &str, eu_url: &str, policy: &str) -> String {
-    let systems = hubspot_systems(us_url, eu_url);
-    format!(
-        r#"# two HubSpot accounts
-{systems}
-[[pairs]]
+        r#"[[pairs]]
 name = "contacts"
 left = "us.contacts"
 right = "eu.contacts"
@@ -256,4 +174,88 @@ pub fn requests_matching(counts: &BTreeMap<String, usize>, needle: &str) -> usiz
         .filter(|(k, _)| k.contains(needle))
         .map(|(_, n)| n)
         .sum()
+}
+
+/// A record's properties from (name, value) pairs.
+pub fn props(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// `ids` in order, to compare sets of ids.
+pub fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// The value of a Pipedrive person's primary entry in `list` (`emails` or
+/// `phones`), else of its first; empty when it has none.
+fn primary(person: &Value, list: &str) -> String {
+    let entries = person[list].as_array().cloned().unwrap_or_default();
+    entries
+        .iter()
+        .find(|e| e["primary"] == json!(true))
+        .or(entries.first())
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A Pipedrive person's primary email (see `primary`).
+pub fn primary_email(person: &Value) -> String {
+    primary(person, "emails")
+}
+
+/// A Pipedrive person's primary phone (see `primary`).
+pub fn primary_phone(person: &Value) -> String {
+    primary(person, "phones")
+}
+
+/// The one Pipedrive deal titled `title`.
+#[track_caller]
+pub fn deal_titled(pd: &FakePipedrive, title: &str) -> Value {
+    let mut found: Vec<Value> = pd
+        .deals()
+        .into_iter()
+        .filter(|d| d["title"] == json!(title))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one Pipedrive deal titled {title}: {found:?}"
+    );
+    found.remove(0)
+}
+
+/// Every live record's `property` on `fake` (empty where unset).
+pub fn values_of(fake: &FakeHubSpot, object: &str, property: &str) -> Vec<String> {
+    fake.records(object)
+        .iter()
+        .map(|r| r.properties.get(property).cloned().unwrap_or_default())
+        .collect()
+}
+
+/// How many values occur more than once, case aside (each extra copy
+/// counts).
+pub fn duplicates(values: impl IntoIterator<Item = String>) -> usize {
+    let values: Vec<String> = values.into_iter().map(|v| v.to_lowercase()).collect();
+    values.len() - values.iter().collect::<BTreeSet<_>>().len()
+}
+
+/// `fake` holds `count` records of `object`, each `property` value once
+/// (case aside).
+#[track_caller]
+pub fn assert_each_once(fake: &FakeHubSpot, object: &str, property: &str, count: usize) {
+    let all: Vec<String> = values_of(fake, object, property)
+        .iter()
+        .map(|v| v.to_lowercase())
+        .collect();
+    let distinct: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(
+        (all.len(), distinct.len()),
+        (count, count),
+        "{object}: {count} records, no {property} twice"
+    );
 }

@@ -8,15 +8,12 @@
 //! of a first and an unchanged second sync against the floor.
 
 use super::contract::pipedrive_conforms;
-use super::{hubspot_and_pipedrive, id_of};
-use crate::support::fake_hubspot::FakeHubSpot;
+use super::{hs_and_pd, id_of, props};
+use crate::support::accounts::{Accounts, Fixture};
 use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
 use crmsync::model::ObjectKind;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-const PD2_TOKEN: &str = "pd2fedcba9876543210fedcba9876543210fedcb";
 
 #[test]
 fn pipedrive_organizations_conform() {
@@ -29,37 +26,15 @@ fn pipedrive_organizations_conform() {
 
 /// Two Pipedrive accounts: `eu` (left) and `us` (right), organizations
 /// matched by name, then persons by email and deals, each carrying its
-/// organization through the links of `companies`.
-struct TwoCompanies {
-    eu: FakePipedrive,
-    us: FakePipedrive,
-    work: Workdir,
-    /// eu's organization custom field "Legal name", mapped to us's `name`.
-    legal: String,
-}
-
-impl TwoCompanies {
-    fn new(deletes: &str) -> TwoCompanies {
-        let eu = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let us = FakePipedrive::start_unthrottled(PD2_TOKEN);
-        let legal = eu.add_custom_field("organization", "Legal name", "varchar", &[]);
-        let work = Workdir::new()
-            .with_env("PD_EU_TOKEN", PD_TOKEN)
-            .with_env("PD_US_TOKEN", PD2_TOKEN);
-        work.write_config(&format!(
+/// organization through the links of `companies`. Returns the accounts and
+/// the key of eu's organization custom field "Legal name", mapped to us's
+/// `name`.
+fn two_companies(deletes: &str) -> (Fixture, String) {
+    let t = Accounts::new()
+        .pipedrive("eu")
+        .pipedrive("us")
+        .toml(&format!(
             r#"
-[systems.eu]
-kind = "pipedrive"
-token_env = "PD_EU_TOKEN"
-base_url = "{}"
-requests_per_10s = 10000
-
-[systems.us]
-kind = "pipedrive"
-token_env = "PD_US_TOKEN"
-base_url = "{}"
-requests_per_10s = 10000
-
 [[pairs]]
 name = "companies"
 left = "eu.organizations"
@@ -95,61 +70,47 @@ person_id = "person_id"
 [pairs.values]
 org_id = "link:companies"
 person_id = "link:people"
-"#,
-            eu.url(),
-            us.url()
-        ));
-        TwoCompanies {
-            eu,
-            us,
-            work,
-            legal,
-        }
-    }
+"#
+        ))
+        .build();
+    let legal = t
+        .pipedrive("eu")
+        .add_custom_field("organization", "Legal name", "varchar", &[]);
+    (t, legal)
+}
 
-    fn org_named(pd: &FakePipedrive, name: &str) -> Value {
-        let found: Vec<Value> = pd
-            .organizations()
-            .into_iter()
-            .filter(|o| {
-                o["name"]
-                    .as_str()
-                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "one organization named {name}: {found:?}");
-        found[0].clone()
-    }
+fn org_named(pd: &FakePipedrive, name: &str) -> Value {
+    let found: Vec<Value> = pd
+        .organizations()
+        .into_iter()
+        .filter(|o| {
+            o["name"]
+                .as_str()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one organization named {name}: {found:?}");
+    found[0].clone()
+}
 
-    fn named(records: Vec<Value>, field: &str, value: &str) -> Value {
-        let found: Vec<Value> = records
-            .into_iter()
-            .filter(|r| r[field] == json!(value))
-            .collect();
-        assert_eq!(found.len(), 1, "one record with {field} = {value}");
-        found[0].clone()
-    }
-
-    /// POST, PATCH and DELETE requests to both accounts since the last reset.
-    fn writes(&self) -> usize {
-        self.eu.server().write_request_count() + self.us.server().write_request_count()
-    }
-
-    fn reset_requests(&self) {
-        self.eu.server().reset_requests();
-        self.us.server().reset_requests();
-    }
+fn named(records: Vec<Value>, field: &str, value: &str) -> Value {
+    let found: Vec<Value> = records
+        .into_iter()
+        .filter(|r| r[field] == json!(value))
+        .collect();
+    assert_eq!(found.len(), 1, "one record with {field} = {value}");
+    found[0].clone()
 }
 
 #[test]
 fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipedrive_accounts() {
-    let t = TwoCompanies::new("ignore");
+    let (t, legal_key) = two_companies("ignore");
     let org = |name: &str, legal: &str, extra: Value| {
-        let mut body = json!({"name": name, "custom_fields": {t.legal.clone(): legal}});
+        let mut body = json!({"name": name, "custom_fields": {legal_key.clone(): legal}});
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        t.eu.seed_organization(body)
+        t.pipedrive("eu").seed_organization(body)
     };
     let acme = org(
         "Acme",
@@ -158,19 +119,29 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
     );
     let globex = org("Globex", "Globex Inc", json!({}));
     // Already in us, its name in another case and padded: linked, not duplicated.
-    let us_acme = t.us.seed_organization(json!({"name": "  ACME corp "}));
-    let ann = t.eu.seed_person(json!({"name": "Ann Lee", "org_id": acme,
+    let us_acme = t
+        .pipedrive("us")
+        .seed_organization(json!({"name": "  ACME corp "}));
+    let ann = t
+        .pipedrive("eu")
+        .seed_person(json!({"name": "Ann Lee", "org_id": acme,
         "emails": [{"value": "ann@acme.example", "primary": true}]}));
-    t.eu.seed_person(json!({"name": "Bo Chen", "org_id": globex,
+    t.pipedrive("eu")
+        .seed_person(json!({"name": "Bo Chen", "org_id": globex,
         "emails": [{"value": "bo@globex.example", "primary": true}]}));
-    t.eu.seed_person(json!({"name": "Cy Free",
+    t.pipedrive("eu").seed_person(json!({"name": "Cy Free",
         "emails": [{"value": "cy@free.example", "primary": true}]}));
-    t.eu.seed_deal(json!({"title": "Acme renewal", "org_id": acme, "person_id": ann}));
+    t.pipedrive("eu")
+        .seed_deal(json!({"title": "Acme renewal", "org_id": acme, "person_id": ann}));
 
     t.work.run(&["sync"]).expect(0);
 
-    assert_eq!(t.us.organizations().len(), 2, "Acme linked, Globex created");
-    let us_acme_now = TwoCompanies::org_named(&t.us, "Acme Corp");
+    assert_eq!(
+        t.pipedrive("us").organizations().len(),
+        2,
+        "Acme linked, Globex created"
+    );
+    let us_acme_now = org_named(t.pipedrive("us"), "Acme Corp");
     assert_eq!(us_acme_now["id"], json!(us_acme));
     assert_eq!(
         us_acme_now["name"],
@@ -183,9 +154,10 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
     );
     assert_eq!(us_acme_now["website"], json!("https://acme.example"));
     assert_eq!(us_acme_now["employee_count"], json!(40));
-    let us_globex = TwoCompanies::org_named(&t.us, "Globex Inc")["id"].clone();
+    let us_globex = org_named(t.pipedrive("us"), "Globex Inc")["id"].clone();
     let person = |email: &str| {
-        t.us.persons()
+        t.pipedrive("us")
+            .persons()
             .into_iter()
             .find(|p| p["emails"][0]["value"] == json!(email))
             .unwrap_or_else(|| panic!("{email} reached us"))
@@ -194,45 +166,48 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
     assert_eq!(us_ann["org_id"], json!(us_acme));
     assert_eq!(person("bo@globex.example")["org_id"], us_globex);
     assert_eq!(person("cy@free.example")["org_id"], Value::Null);
-    let deal = TwoCompanies::named(t.us.deals(), "title", "Acme renewal");
+    let deal = named(t.pipedrive("us").deals(), "title", "Acme renewal");
     assert_eq!(deal["org_id"], json!(us_acme));
     assert_eq!(deal["person_id"], us_ann["id"]);
 
     // An organization edited and a person moved on one side follow.
-    t.us.edit_organization(
+    t.pipedrive("us").edit_organization(
         us_acme,
         json!({"address": {"value": "2 Side Rd, Springfield"}}),
     );
     let us_cy = person("cy@free.example")["id"].as_i64().unwrap();
-    t.us.edit_person(us_cy, json!({"org_id": us_globex}));
+    t.pipedrive("us")
+        .edit_person(us_cy, json!({"org_id": us_globex}));
     t.work.run(&["sync"]).expect(0);
     assert_eq!(
-        t.eu.organization(acme).unwrap()["address"]["value"],
+        t.pipedrive("eu").organization(acme).unwrap()["address"]["value"],
         json!("2 Side Rd, Springfield")
     );
-    let eu_cy = TwoCompanies::named(t.eu.persons(), "name", "Cy Free");
+    let eu_cy = named(t.pipedrive("eu").persons(), "name", "Cy Free");
     assert_eq!(eu_cy["org_id"], json!(globex));
 
-    t.reset_requests();
-    t.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(t.writes(), 0, "a sync with nothing changed writes nothing");
+    // A sync with nothing changed writes nothing.
+    t.assert_run_writes_nothing(&["sync", "--full"]);
 }
 
 #[test]
 fn unlinking_an_organization_pipedrive_cannot_unlink_is_invalid_and_nothing_is_sent() {
-    let t = TwoCompanies::new("ignore");
-    let acme = t.eu.seed_organization(
-        json!({"name": "Acme", "custom_fields": {t.legal.clone(): "Acme Corp"}}),
+    let (t, legal_key) = two_companies("ignore");
+    let acme = t.pipedrive("eu").seed_organization(
+        json!({"name": "Acme", "custom_fields": {legal_key.clone(): "Acme Corp"}}),
     );
-    let ann = t.eu.seed_person(json!({"name": "Ann Lee", "org_id": acme,
+    let ann = t
+        .pipedrive("eu")
+        .seed_person(json!({"name": "Ann Lee", "org_id": acme,
         "emails": [{"value": "ann@acme.example", "primary": true}]}));
-    t.eu.seed_deal(json!({"title": "Acme renewal", "org_id": acme, "person_id": ann}));
+    t.pipedrive("eu")
+        .seed_deal(json!({"title": "Acme renewal", "org_id": acme, "person_id": ann}));
     t.work.run(&["sync"]).expect(0);
-    let us_acme = TwoCompanies::org_named(&t.us, "Acme Corp")["id"].clone();
+    let us_acme = org_named(t.pipedrive("us"), "Acme Corp")["id"].clone();
 
     // Deleting Acme in eu unlinks its person and deal there; us cannot
     // follow (updatePerson/updateDeal take no null `org_id`).
-    t.eu.delete_organization(acme);
+    t.pipedrive("eu").delete_organization(acme);
     t.reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(4);
     for reason in [
@@ -245,15 +220,15 @@ fn unlinking_an_organization_pipedrive_cannot_unlink_is_invalid_and_nothing_is_s
         t.writes(),
         0,
         "nothing is sent: {:?}",
-        t.us.server().counts_by_endpoint()
+        t.pipedrive("us").server().counts_by_endpoint()
     );
-    let us_ann = TwoCompanies::named(t.us.persons(), "name", "Ann Lee");
+    let us_ann = named(t.pipedrive("us").persons(), "name", "Ann Lee");
     assert_eq!(
         us_ann["org_id"], us_acme,
         "us keeps the link it cannot remove"
     );
     assert_eq!(
-        t.us.organizations().len(),
+        t.pipedrive("us").organizations().len(),
         1,
         "deletes = ignore: us keeps Acme"
     );
@@ -261,10 +236,11 @@ fn unlinking_an_organization_pipedrive_cannot_unlink_is_invalid_and_nothing_is_s
 
 #[test]
 fn an_organization_without_a_name_is_invalid_and_not_created() {
-    let t = TwoCompanies::new("ignore");
-    t.eu.seed_organization(json!({"name": "Nameless"}));
-    t.eu.seed_organization(
-        json!({"name": "Acme", "custom_fields": {t.legal.clone(): "Acme Corp"}}),
+    let (t, legal_key) = two_companies("ignore");
+    t.pipedrive("eu")
+        .seed_organization(json!({"name": "Nameless"}));
+    t.pipedrive("eu").seed_organization(
+        json!({"name": "Acme", "custom_fields": {legal_key.clone(): "Acme Corp"}}),
     );
 
     let diff = t.work.run(&["diff"]).expect(3);
@@ -272,16 +248,18 @@ fn an_organization_without_a_name_is_invalid_and_not_created() {
     assert!(diff.stdout.contains(reason), "{reason}\n{}", diff.stdout);
     t.work.run(&["sync"]).expect(4);
     assert_eq!(
-        t.us.server()
+        t.pipedrive("us")
+            .server()
             .counts_by_endpoint()
             .get("POST /api/v2/organizations"),
         Some(&1)
     );
-    let names: Vec<Value> =
-        t.us.organizations()
-            .iter()
-            .map(|o| o["name"].clone())
-            .collect();
+    let names: Vec<Value> = t
+        .pipedrive("us")
+        .organizations()
+        .iter()
+        .map(|o| o["name"].clone())
+        .collect();
     assert_eq!(names, vec![json!("Acme Corp")]);
 }
 
@@ -297,20 +275,11 @@ const PD_DEALS: usize = 4;
 /// HubSpot ↔ Pipedrive, every pair both ways: companies ↔ organizations by
 /// name (deletes propagated), contacts ↔ persons by email and deals ↔ deals,
 /// each carrying its company as the person's or deal's `org_id`.
-struct Mixed {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
+fn mixed() -> Fixture {
+    hs_and_pd().toml(MIXED_PAIRS).build()
 }
 
-impl Mixed {
-    fn new() -> Mixed {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let work = hubspot_and_pipedrive(
-            &hs,
-            &pd,
-            r#"
+const MIXED_PAIRS: &str = r#"
 [[pairs]]
 name = "companies"
 left = "hs.companies"
@@ -345,136 +314,120 @@ primary_company = "org_id"
 [pairs.values]
 contact = "link:contacts"
 primary_company = "link:companies"
-"#,
-        );
-        Mixed { hs, pd, work }
-    }
+"#;
 
-    /// HubSpot: companies `Company {i}`, contacts `c{i}@example.com` at
-    /// company `i % 30` (every third also at the next one: the lowest id is
-    /// the primary), deals `Deal {i}` with contact `i` and company `i % 30`.
-    /// Pipedrive: organizations `COMPANY {i}` (the first five) and
-    /// `Pd Org {i}`, persons `p{i}@example.com` and deals `Pd deal {i}` in
-    /// organization `i`. Returns the HubSpot company ids.
-    fn seed(&self) -> Vec<String> {
-        let props = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect()
-        };
-        let companies = self.hs.seed_many(
-            "companies",
-            (0..HS_COMPANIES)
-                .map(|i| {
-                    props(&[
-                        ("name", format!("Company {i}")),
-                        ("website", format!("https://co{i}.example")),
-                    ])
-                })
-                .collect(),
-        );
-        let contacts = self.hs.seed_many(
-            "contacts",
-            (0..HS_CONTACTS)
-                .map(|i| {
-                    props(&[
-                        ("email", format!("c{i}@example.com")),
-                        ("firstname", format!("First{i}")),
-                        ("lastname", format!("Last{i}")),
-                    ])
-                })
-                .collect(),
-        );
-        for (i, contact) in contacts.iter().enumerate() {
-            let company = &companies[i % HS_COMPANIES];
-            self.hs
-                .associate_records("contacts", contact, "companies", company);
-            if i % 3 == 0 {
-                let next = &companies[(i + 1) % HS_COMPANIES];
-                self.hs
-                    .associate_records("contacts", contact, "companies", next);
-            }
-        }
-        let deals = self.hs.seed_many(
-            "deals",
-            (0..HS_DEALS)
-                .map(|i| props(&[("dealname", format!("Deal {i}"))]))
-                .collect(),
-        );
-        for (i, deal) in deals.iter().enumerate() {
-            self.hs.associate(deal, &contacts[i]);
-            self.hs
-                .associate_records("deals", deal, "companies", &companies[i % HS_COMPANIES]);
-        }
-        let orgs: Vec<i64> = (0..PD_ORGS)
+/// HubSpot: companies `Company {i}`, contacts `c{i}@example.com` at
+/// company `i % 30` (every third also at the next one: the lowest id is
+/// the primary), deals `Deal {i}` with contact `i` and company `i % 30`.
+/// Pipedrive: organizations `COMPANY {i}` (the first five) and
+/// `Pd Org {i}`, persons `p{i}@example.com` and deals `Pd deal {i}` in
+/// organization `i`. Returns the HubSpot company ids.
+fn seed(m: &Fixture) -> Vec<String> {
+    let companies = m.hubspot("hs").seed_many(
+        "companies",
+        (0..HS_COMPANIES)
             .map(|i| {
-                let name = if i < 5 {
-                    format!(" COMPANY {i} ")
-                } else {
-                    format!("Pd Org {i}")
-                };
-                self.pd.seed_organization(
-                    json!({"name": name, "website": format!("https://co{i}.example")}),
-                )
+                props(&[
+                    ("name", format!("Company {i}")),
+                    ("website", format!("https://co{i}.example")),
+                ])
             })
-            .collect();
-        for (i, org) in orgs.iter().enumerate().take(PD_PERSONS) {
-            let person = self.pd.seed_person(json!({"name": format!("Pd Person{i}"),
-                "org_id": org, "emails": [{"value": format!("p{i}@example.com"), "primary": true}]}));
-            if i < PD_DEALS {
-                self.pd.seed_deal(json!({"title": format!("Pd deal {i}"),
-                    "person_id": person, "org_id": org}));
-            }
+            .collect(),
+    );
+    let contacts = m.hubspot("hs").seed_many(
+        "contacts",
+        (0..HS_CONTACTS)
+            .map(|i| {
+                props(&[
+                    ("email", format!("c{i}@example.com")),
+                    ("firstname", format!("First{i}")),
+                    ("lastname", format!("Last{i}")),
+                ])
+            })
+            .collect(),
+    );
+    for (i, contact) in contacts.iter().enumerate() {
+        let company = &companies[i % HS_COMPANIES];
+        m.hubspot("hs")
+            .associate_records("contacts", contact, "companies", company);
+        if i % 3 == 0 {
+            let next = &companies[(i + 1) % HS_COMPANIES];
+            m.hubspot("hs")
+                .associate_records("contacts", contact, "companies", next);
         }
-        companies
     }
+    let deals = m.hubspot("hs").seed_many(
+        "deals",
+        (0..HS_DEALS)
+            .map(|i| props(&[("dealname", format!("Deal {i}"))]))
+            .collect(),
+    );
+    for (i, deal) in deals.iter().enumerate() {
+        m.hubspot("hs").associate(deal, &contacts[i]);
+        m.hubspot("hs")
+            .associate_records("deals", deal, "companies", &companies[i % HS_COMPANIES]);
+    }
+    let orgs: Vec<i64> = (0..PD_ORGS)
+        .map(|i| {
+            let name = if i < 5 {
+                format!(" COMPANY {i} ")
+            } else {
+                format!("Pd Org {i}")
+            };
+            m.pipedrive("pd").seed_organization(
+                json!({"name": name, "website": format!("https://co{i}.example")}),
+            )
+        })
+        .collect();
+    for (i, org) in orgs.iter().enumerate().take(PD_PERSONS) {
+        let person = m
+            .pipedrive("pd")
+            .seed_person(json!({"name": format!("Pd Person{i}"),
+            "org_id": org, "emails": [{"value": format!("p{i}@example.com"), "primary": true}]}));
+        if i < PD_DEALS {
+            m.pipedrive("pd")
+                .seed_deal(json!({"title": format!("Pd deal {i}"),
+                "person_id": person, "org_id": org}));
+        }
+    }
+    companies
+}
 
-    /// The organization partnering HubSpot company `name` (by name, case
-    /// and spaces aside), and that company's id.
-    fn partners(&self, name: &str) -> (String, i64) {
-        let hs = id_of(&self.hs, "companies", "name", name);
-        let orgs: Vec<i64> = self
-            .pd
-            .organizations()
-            .iter()
-            .filter(|o| {
-                o["name"]
-                    .as_str()
-                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
-            })
-            .filter_map(|o| o["id"].as_i64())
-            .collect();
-        assert_eq!(orgs.len(), 1, "one organization named {name}");
-        (hs, orgs[0])
-    }
+/// The organization partnering HubSpot company `name` (by name, case
+/// and spaces aside), and that company's id.
+fn partners(m: &Fixture, name: &str) -> (String, i64) {
+    let hs = id_of(m.hubspot("hs"), "companies", "name", name);
+    let orgs: Vec<i64> = m
+        .pipedrive("pd")
+        .organizations()
+        .iter()
+        .filter(|o| {
+            o["name"]
+                .as_str()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+        })
+        .filter_map(|o| o["id"].as_i64())
+        .collect();
+    assert_eq!(orgs.len(), 1, "one organization named {name}");
+    (hs, orgs[0])
+}
 
-    fn person(&self, email: &str) -> Value {
-        let found: Vec<Value> = self
-            .pd
-            .persons()
-            .into_iter()
-            .filter(|p| p["emails"][0]["value"] == json!(email))
-            .collect();
-        assert_eq!(found.len(), 1, "one person {email}");
-        found[0].clone()
-    }
+fn person(m: &Fixture, email: &str) -> Value {
+    let found: Vec<Value> = m
+        .pipedrive("pd")
+        .persons()
+        .into_iter()
+        .filter(|p| p["emails"][0]["value"] == json!(email))
+        .collect();
+    assert_eq!(found.len(), 1, "one person {email}");
+    found[0].clone()
+}
 
-    fn requests(&self) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
-        (
-            self.hs.server().counts_by_endpoint(),
-            self.pd.server().counts_by_endpoint(),
-        )
-    }
-
-    fn writes(&self) -> usize {
-        self.hs.server().write_request_count() + self.pd.server().write_request_count()
-    }
-
-    fn reset_requests(&self) {
-        self.hs.server().reset_requests();
-        self.pd.server().reset_requests();
-    }
+fn requests(m: &Fixture) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    (
+        m.hubspot("hs").server().counts_by_endpoint(),
+        m.pipedrive("pd").server().counts_by_endpoint(),
+    )
 }
 
 /// Prints one run's requests by endpoint against the floor: the list
@@ -482,11 +435,11 @@ primary_company = "link:companies"
 /// one request per write the run made. Returns (requests, floor).
 fn report_requests(
     run: &str,
-    m: &Mixed,
+    m: &Fixture,
     hs_objects: &[usize],
     pd_objects: &[usize],
 ) -> (usize, usize) {
-    let (hs, pd) = m.requests();
+    let (hs, pd) = requests(m);
     let total: usize = hs.values().sum::<usize>() + pd.values().sum::<usize>();
     let pages: usize = hs_objects
         .iter()
@@ -508,8 +461,8 @@ fn report_requests(
 
 #[test]
 fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_both_ways() {
-    let m = Mixed::new();
-    let companies = m.seed();
+    let m = mixed();
+    let companies = seed(&m);
 
     m.work.run(&["sync"]).expect(0);
     let (first, first_floor) = report_requests(
@@ -522,72 +475,92 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
     // Companies: the five shared names linked, not duplicated; each side's
     // own companies created on the other.
     let all_companies = HS_COMPANIES + PD_ORGS - 5;
-    assert_eq!(m.hs.records("companies").len(), all_companies);
-    assert_eq!(m.pd.organizations().len(), all_companies);
+    assert_eq!(m.hubspot("hs").records("companies").len(), all_companies);
+    assert_eq!(m.pipedrive("pd").organizations().len(), all_companies);
     for i in 0..5 {
-        let (_, org) = m.partners(&format!("Company {i}"));
+        let (_, org) = partners(&m, &format!("Company {i}"));
         assert_eq!(
-            m.pd.organization(org).unwrap()["name"],
+            m.pipedrive("pd").organization(org).unwrap()["name"],
             json!(format!(" COMPANY {i} ")),
             "linked, its own spelling kept"
         );
     }
     // Contacts ↔ persons with their company as the person's organization.
-    assert_eq!(m.pd.persons().len(), HS_CONTACTS + PD_PERSONS);
+    assert_eq!(m.pipedrive("pd").persons().len(), HS_CONTACTS + PD_PERSONS);
     for i in 0..HS_CONTACTS {
-        let (_, org) = m.partners(&format!("Company {}", i % HS_COMPANIES));
-        let person = m.person(&format!("c{i}@example.com"));
+        let (_, org) = partners(&m, &format!("Company {}", i % HS_COMPANIES));
+        let person = person(&m, &format!("c{i}@example.com"));
         // A contact at two companies: the primary is the lowest id, which
         // is the company seeded first.
         assert_eq!(person["org_id"], json!(org), "c{i}'s organization");
     }
     for i in 0..PD_PERSONS {
-        let org = m.person(&format!("p{i}@example.com"))["org_id"].clone();
-        let name = m.pd.organization(org.as_i64().unwrap()).unwrap()["name"]
+        let org = person(&m, &format!("p{i}@example.com"))["org_id"].clone();
+        let name = m
+            .pipedrive("pd")
+            .organization(org.as_i64().unwrap())
+            .unwrap()["name"]
             .as_str()
             .unwrap()
             .trim()
             .to_string();
-        let contact = id_of(&m.hs, "contacts", "email", &format!("p{i}@example.com"));
-        let hs_company = id_of(&m.hs, "companies", "name", &name);
+        let contact = id_of(
+            m.hubspot("hs"),
+            "contacts",
+            "email",
+            &format!("p{i}@example.com"),
+        );
+        let hs_company = id_of(m.hubspot("hs"), "companies", "name", &name);
         assert_eq!(
-            m.hs.associated_ids("contacts", &contact, "companies"),
+            m.hubspot("hs")
+                .associated_ids("contacts", &contact, "companies"),
             vec![hs_company]
         );
     }
     // Deals both ways, with their organization and person.
-    assert_eq!(m.pd.deals().len(), HS_DEALS + PD_DEALS);
-    assert_eq!(m.hs.records("deals").len(), HS_DEALS + PD_DEALS);
+    assert_eq!(m.pipedrive("pd").deals().len(), HS_DEALS + PD_DEALS);
+    assert_eq!(m.hubspot("hs").records("deals").len(), HS_DEALS + PD_DEALS);
     for i in 0..HS_DEALS {
-        let deal = TwoCompanies::named(m.pd.deals(), "title", &format!("Deal {i}"));
-        let (_, org) = m.partners(&format!("Company {}", i % HS_COMPANIES));
+        let deal = named(m.pipedrive("pd").deals(), "title", &format!("Deal {i}"));
+        let (_, org) = partners(&m, &format!("Company {}", i % HS_COMPANIES));
         assert_eq!(deal["org_id"], json!(org));
         assert_eq!(
             deal["person_id"],
-            m.person(&format!("c{i}@example.com"))["id"]
+            person(&m, &format!("c{i}@example.com"))["id"]
         );
     }
     for i in 0..PD_DEALS {
-        let deal = id_of(&m.hs, "deals", "dealname", &format!("Pd deal {i}"));
+        let deal = id_of(
+            m.hubspot("hs"),
+            "deals",
+            "dealname",
+            &format!("Pd deal {i}"),
+        );
         let name = if i < 5 {
             format!("Company {i}")
         } else {
             format!("Pd Org {i}")
         };
-        let (hs_company, _) = m.partners(&name);
+        let (hs_company, _) = partners(&m, &name);
         assert_eq!(
-            m.hs.associated_ids("deals", &deal, "companies"),
+            m.hubspot("hs").associated_ids("deals", &deal, "companies"),
             vec![hs_company]
         );
-        let contact = id_of(&m.hs, "contacts", "email", &format!("p{i}@example.com"));
-        assert_eq!(m.hs.associations(&deal), vec![contact]);
+        let contact = id_of(
+            m.hubspot("hs"),
+            "contacts",
+            "email",
+            &format!("p{i}@example.com"),
+        );
+        assert_eq!(m.hubspot("hs").associations(&deal), vec![contact]);
     }
-    assert!(m.hs.unknown_routes().is_empty() && m.pd.unknown_routes().is_empty());
+    assert!(
+        m.hubspot("hs").unknown_routes().is_empty()
+            && m.pipedrive("pd").unknown_routes().is_empty()
+    );
 
     // Unchanged: a second sync writes nothing.
-    m.reset_requests();
-    m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.writes(), 0);
+    m.assert_run_writes_nothing(&["sync"]);
     let (second, second_floor) = report_requests(
         "unchanged second sync",
         &m,
@@ -606,29 +579,41 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
 
     // A Pipedrive organization deleted in the web app: its HubSpot company
     // is archived, and the persons and contacts at it stay.
-    let (hs_two, org_two) = m.partners("Company 2");
+    let (hs_two, org_two) = partners(&m, "Company 2");
     let contacts_at_two: Vec<String> = (0..HS_CONTACTS)
         .filter(|i| i % HS_COMPANIES == 2)
-        .map(|i| id_of(&m.hs, "contacts", "email", &format!("c{i}@example.com")))
+        .map(|i| {
+            id_of(
+                m.hubspot("hs"),
+                "contacts",
+                "email",
+                &format!("c{i}@example.com"),
+            )
+        })
         .collect();
-    m.pd.delete_organization(org_two);
+    m.pipedrive("pd").delete_organization(org_two);
     m.work.run(&["sync", "--full"]).expect(0);
     assert!(
-        m.hs.record("companies", &hs_two).unwrap().archived,
+        m.hubspot("hs")
+            .record("companies", &hs_two)
+            .unwrap()
+            .archived,
         "archived on HubSpot"
     );
     assert_eq!(
-        m.pd.persons().len(),
+        m.pipedrive("pd").persons().len(),
         HS_CONTACTS + PD_PERSONS,
         "persons stay"
     );
     for contact in &contacts_at_two {
         assert!(
-            m.hs.record("contacts", contact)
+            m.hubspot("hs")
+                .record("contacts", contact)
                 .is_some_and(|c| !c.archived)
         );
         assert!(
-            m.hs.associated_ids("contacts", contact, "companies")
+            m.hubspot("hs")
+                .associated_ids("contacts", contact, "companies")
                 .is_empty()
         );
     }
@@ -637,34 +622,35 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
     // stay. Pipedrive unlinks them itself, and this run, which deleted the
     // organization, takes their `org_id` as gone too: nothing is invalid,
     // nothing is left to do.
-    let (hs_five, org_five) = m.partners("Company 5");
+    let (hs_five, org_five) = partners(&m, "Company 5");
     let persons_at_five: Vec<i64> = (0..HS_CONTACTS)
         .filter(|i| i % HS_COMPANIES == 5)
         .map(|i| {
-            m.person(&format!("c{i}@example.com"))["id"]
+            person(&m, &format!("c{i}@example.com"))["id"]
                 .as_i64()
                 .unwrap()
         })
         .collect();
-    m.hs.archive("companies", &companies[5]);
+    m.hubspot("hs").archive("companies", &companies[5]);
     assert_eq!(hs_five, companies[5]);
     let run = m.work.run(&["sync", "--full"]).expect(0);
     assert!(!run.stdout.contains("not cleared"), "{}", run.stdout);
     assert!(
-        m.pd.organization(org_five).unwrap()["is_deleted"] == json!(true),
+        m.pipedrive("pd").organization(org_five).unwrap()["is_deleted"] == json!(true),
         "deleted on Pipedrive"
     );
     assert_eq!(persons_at_five.len(), 2, "c5 and c35, at company 5 alone");
     for person in &persons_at_five {
-        let person = m.pd.person(*person).unwrap();
+        let person = m.pipedrive("pd").person(*person).unwrap();
         assert_eq!(person["is_deleted"], json!(false), "persons stay");
         assert_eq!(person["org_id"], Value::Null);
     }
-    assert_eq!(m.hs.records("contacts").len(), HS_CONTACTS + PD_PERSONS);
+    assert_eq!(
+        m.hubspot("hs").records("contacts").len(),
+        HS_CONTACTS + PD_PERSONS
+    );
     // Neither an incremental nor a full run finds anything left to do.
     for args in [&["sync"][..], &["sync", "--full"][..]] {
-        m.reset_requests();
-        m.work.run(args).expect(0);
-        assert_eq!(m.writes(), 0, "{args:?}: {:?}", m.requests());
+        m.assert_run_writes_nothing(args);
     }
 }

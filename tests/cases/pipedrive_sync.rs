@@ -3,25 +3,33 @@
 //! deals both ways with stages mapped and the deal's contact carried as the
 //! Pipedrive person.
 
-use super::requests_matching;
-use crate::support::fake_hubspot::FakeHubSpot;
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
+use super::{hs_and_pd, primary_email, requests_matching};
+use crate::support::accounts::Fixture;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-struct Mixed {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
-    hs_owner: String,
-    pd_owner: i64,
+/// The HubSpot rep, a Pipedrive user too.
+const REP: &str = "rep@corp.example";
+
+/// HubSpot (`hs`) and Pipedrive (`pd`): contacts ↔ persons and deals ↔
+/// deals, with the rep as an owner on both sides, a "Job Title" and a
+/// "Lifecycle" custom field on Pipedrive.
+fn mixed() -> Fixture {
+    hs_and_pd()
+        .owner("hs", REP, "Rae Rep")
+        // Pipedrive gives every person an owner: its default user exists on HubSpot too.
+        .owner("hs", "owner@example.com", "Default Owner")
+        .owner("pd", REP, "Rae Rep")
+        .toml(MIXED_PAIRS)
+        .setup(|m| {
+            let pd = m.pipedrive("pd");
+            pd.add_custom_field("person", "Job Title", "varchar", &[]);
+            pd.add_custom_field("person", "Lifecycle", "enum", &["Lead", "Customer"]);
+        })
+        .build()
 }
 
-fn mixed_config(hs: &str, pd: &str) -> String {
-    let systems = super::hubspot_and_pipedrive_systems(hs, pd, "requests_per_10s = 10000");
-    format!(
-        r#"{systems}
+const MIXED_PAIRS: &str = r#"
 [[pairs]]
 name = "contacts"
 left = "hs.contacts"
@@ -58,61 +66,25 @@ qualifiedtobuy = "2"
 presentationscheduled = "3"
 contractsent = "4"
 closedwon = "5"
-"#
-    )
-}
+"#;
 
-impl Mixed {
-    fn new() -> Mixed {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let hs_owner = hs.add_owner("rep@corp.example", "Rae", "Rep");
-        // Pipedrive gives every person an owner: its default user exists on HubSpot too.
-        hs.add_owner("owner@example.com", "Default", "Owner");
-        let pd_owner = pd.add_user("rep@corp.example", "Rae Rep");
-        pd.add_custom_field("person", "Job Title", "varchar", &[]);
-        pd.add_custom_field("person", "Lifecycle", "enum", &["Lead", "Customer"]);
-        let work = Workdir::new()
-            .with_env("HUBSPOT_TOKEN", US_TOKEN)
-            .with_env("PIPEDRIVE_TOKEN", PD_TOKEN);
-        work.write_config(&mixed_config(&hs.url(), &pd.url()));
-        Mixed {
-            hs,
-            pd,
-            work,
-            hs_owner,
-            pd_owner,
-        }
-    }
-
-    fn person_by_email(&self, email: &str) -> Vec<Value> {
-        self.pd
-            .persons()
-            .into_iter()
-            .filter(|p| {
-                p["emails"].as_array().into_iter().flatten().any(|e| {
-                    e["value"]
-                        .as_str()
-                        .is_some_and(|v| v.eq_ignore_ascii_case(email))
-                })
+fn person_by_email(m: &Fixture, email: &str) -> Vec<Value> {
+    m.pipedrive("pd")
+        .persons()
+        .into_iter()
+        .filter(|p| {
+            p["emails"].as_array().into_iter().flatten().any(|e| {
+                e["value"]
+                    .as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(email))
             })
-            .collect()
-    }
-}
-
-fn primary_email(person: &Value) -> String {
-    let emails = person["emails"].as_array().cloned().unwrap_or_default();
-    emails
-        .iter()
-        .find(|e| e["primary"] == json!(true))
-        .or(emails.first())
-        .map(|e| e["value"].as_str().unwrap_or("").to_string())
-        .unwrap_or_default()
+        })
+        .collect()
 }
 
 #[test]
 fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on_both_sides() {
-    let m = Mixed::new();
+    let m = mixed();
     let contacts = (0..600)
         .map(|i| {
             BTreeMap::from([
@@ -124,11 +96,11 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
                     "lifecyclestage".to_string(),
                     if i % 2 == 0 { "lead" } else { "customer" }.to_string(),
                 ),
-                ("hubspot_owner_id".to_string(), m.hs_owner.clone()),
+                ("hubspot_owner_id".to_string(), m.owner("hs", REP)),
             ])
         })
         .collect();
-    m.hs.seed_many("contacts", contacts);
+    m.hubspot("hs").seed_many("contacts", contacts);
     for i in 0..300 {
         // The first 100 are the same people, some with another letter case.
         let email = if i < 100 {
@@ -146,33 +118,33 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
                 json!({"value": "second.address@example.com", "primary": false, "label": "home"}),
             );
         }
-        m.pd.seed_person(json!({
+        m.pipedrive("pd").seed_person(json!({
             "name": format!("First{i} Last{i}"),
             "emails": emails,
             "phones": [{"value": format!("+49 30 {i:06}"), "primary": true, "label": "work"}],
-            "owner_id": m.pd_owner,
+            "owner_id": m.user("pd", REP),
         }));
     }
 
     let run = m.work.run(&["sync"]).expect(0);
     eprintln!(
         "first HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}",
-        m.hs.server().counts_by_endpoint(),
-        m.pd.server().counts_by_endpoint()
+        m.hubspot("hs").server().counts_by_endpoint(),
+        m.pipedrive("pd").server().counts_by_endpoint()
     );
-    assert!(run.stdout.contains("100 linked"), "{}", run.stdout);
-    assert_eq!(m.hs.records("contacts").len(), 800);
-    assert_eq!(m.pd.persons().len(), 800);
+    run.assert_stdout_has("100 linked");
+    assert_eq!(m.hubspot("hs").records("contacts").len(), 800);
+    assert_eq!(m.pipedrive("pd").persons().len(), 800);
     for i in [0, 3, 99] {
         let email = format!("c{i}@example.com");
         assert_eq!(
-            m.hs.find("contacts", "email", &email).len(),
+            m.hubspot("hs").find("contacts", "email", &email).len(),
             1,
             "{email} once on HubSpot"
         );
-        let persons = m.person_by_email(&email);
+        let persons = person_by_email(&m, &email);
         assert_eq!(persons.len(), 1, "{email} once on Pipedrive");
-        let contact = &m.hs.find("contacts", "email", &email)[0];
+        let contact = &m.hubspot("hs").find("contacts", "email", &email)[0];
         assert_eq!(
             contact.properties["phone"],
             persons[0]["phones"][0]["value"].as_str().unwrap(),
@@ -181,8 +153,8 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
         assert_eq!(persons[0]["first_name"], json!(format!("First{i}")));
     }
     // HubSpot-only people arrive with the custom field, the enum by label and the owner.
-    let p = &m.person_by_email("c500@example.com")[0];
-    assert_eq!(p["owner_id"], json!(m.pd_owner));
+    let p = &person_by_email(&m, "c500@example.com")[0];
+    assert_eq!(p["owner_id"], json!(m.user("pd", REP)));
     let fields = p["custom_fields"].as_object().unwrap();
     assert!(fields.values().any(|v| v == &json!("Engineer")), "{p}");
     // `lead` is labelled "Lead" on HubSpot; Pipedrive's "Lead" option is stored by its id.
@@ -191,17 +163,19 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
         "the enum option id was written: {p}"
     );
     // Pipedrive-only people arrive on HubSpot.
-    let c = &m.hs.find("contacts", "email", "p250@example.com")[0];
+    let c = &m
+        .hubspot("hs")
+        .find("contacts", "email", "p250@example.com")[0];
     assert_eq!(c.properties["firstname"], "First250");
     assert_eq!(
-        m.hs.find("contacts", "email", "c0@example.com")[0].properties["lifecyclestage"],
+        m.hubspot("hs").find("contacts", "email", "c0@example.com")[0].properties["lifecyclestage"],
         "lead"
     );
-    assert_eq!(c.properties["hubspot_owner_id"], m.hs_owner);
+    assert_eq!(c.properties["hubspot_owner_id"], m.owner("hs", REP));
 
     // Floor: ⌈600/100⌉ HubSpot pages, ⌈300/500⌉ Pipedrive page, one call per Pipedrive write.
-    let hs_counts = m.hs.server().counts_by_endpoint();
-    let pd_counts = m.pd.server().counts_by_endpoint();
+    let hs_counts = m.hubspot("hs").server().counts_by_endpoint();
+    let pd_counts = m.pipedrive("pd").server().counts_by_endpoint();
     assert_eq!(
         requests_matching(&hs_counts, "GET /crm/objects/2026-09/contacts"),
         6
@@ -216,27 +190,31 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
         2
     );
 
-    m.hs.server().reset_requests();
-    m.pd.server().reset_requests();
+    m.hubspot("hs").server().reset_requests();
+    m.pipedrive("pd").server().reset_requests();
     let run = m.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("nothing to do");
     eprintln!(
         "unchanged HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}",
-        m.hs.server().counts_by_endpoint(),
-        m.pd.server().counts_by_endpoint()
+        m.hubspot("hs").server().counts_by_endpoint(),
+        m.pipedrive("pd").server().counts_by_endpoint()
     );
     assert_eq!(
-        m.hs.server().write_request_count() + m.pd.server().write_request_count(),
+        m.hubspot("hs").server().write_request_count()
+            + m.pipedrive("pd").server().write_request_count(),
         0
     );
 
     // A person with two emails keeps both when HubSpot changes the primary one.
-    let contact = m.hs.find("contacts", "email", "p150@example.com")[0]
+    let contact = m
+        .hubspot("hs")
+        .find("contacts", "email", "p150@example.com")[0]
         .id
         .clone();
-    m.hs.edit("contacts", &contact, &[("email", "p150.new@example.com")]);
+    m.hubspot("hs")
+        .edit("contacts", &contact, &[("email", "p150.new@example.com")]);
     m.work.run(&["sync"]).expect(0);
-    let person = &m.person_by_email("p150.new@example.com")[0];
+    let person = &person_by_email(&m, "p150.new@example.com")[0];
     assert_eq!(primary_email(person), "p150.new@example.com");
     assert!(
         person["emails"]
@@ -251,8 +229,8 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
 
 #[test]
 fn edits_flow_both_ways_and_deals_carry_their_person() {
-    let m = Mixed::new();
-    let ann = m.hs.seed(
+    let m = mixed();
+    let ann = m.hubspot("hs").seed(
         "contacts",
         &[
             ("email", "ann@example.com"),
@@ -260,30 +238,31 @@ fn edits_flow_both_ways_and_deals_carry_their_person() {
             ("lastname", "Lee"),
         ],
     );
-    let bo = m.pd.seed_person(
+    let bo = m.pipedrive("pd").seed_person(
         json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}),
     );
-    let hs_deal = m.hs.seed(
+    let hs_deal = m.hubspot("hs").seed(
         "deals",
         &[
             ("dealname", "Acme"),
             ("amount", "1200"),
             ("dealstage", "qualifiedtobuy"),
-            ("hubspot_owner_id", &m.hs_owner),
+            ("hubspot_owner_id", &m.owner("hs", REP)),
         ],
     );
-    m.hs.associate(&hs_deal, &ann);
-    m.pd.seed_deal(json!({"title": "Globex", "value": 900, "stage_id": 5, "person_id": bo, "owner_id": m.pd_owner}));
+    m.hubspot("hs").associate(&hs_deal, &ann);
+    m.pipedrive("pd").seed_deal(json!({"title": "Globex", "value": 900, "stage_id": 5, "person_id": bo, "owner_id": m.user("pd", REP)}));
 
     m.work.run(&["sync"]).expect(0);
-    let ann_person = m.person_by_email("ann@example.com")[0]["id"]
+    let ann_person = person_by_email(&m, "ann@example.com")[0]["id"]
         .as_i64()
         .unwrap();
-    let acme =
-        m.pd.deals()
-            .into_iter()
-            .find(|d| d["title"] == json!("Acme"))
-            .expect("Acme on Pipedrive");
+    let acme = m
+        .pipedrive("pd")
+        .deals()
+        .into_iter()
+        .find(|d| d["title"] == json!("Acme"))
+        .expect("Acme on Pipedrive");
     assert_eq!(
         acme["person_id"],
         json!(ann_person),
@@ -291,31 +270,32 @@ fn edits_flow_both_ways_and_deals_carry_their_person() {
     );
     assert_eq!(acme["stage_id"], json!(2));
     assert_eq!(acme["value"], json!(1200));
-    assert_eq!(acme["owner_id"], json!(m.pd_owner));
-    let globex = &m.hs.find("deals", "dealname", "Globex")[0];
+    assert_eq!(acme["owner_id"], json!(m.user("pd", REP)));
+    let globex = &m.hubspot("hs").find("deals", "dealname", "Globex")[0];
     assert_eq!(globex.properties["dealstage"], "closedwon");
-    let bo_contact = m.hs.find("contacts", "email", "bo@example.com")[0]
+    let bo_contact = m.hubspot("hs").find("contacts", "email", "bo@example.com")[0]
         .id
         .clone();
     assert_eq!(
-        m.hs.associations(&globex.id),
+        m.hubspot("hs").associations(&globex.id),
         vec![bo_contact],
         "the person is the deal's contact"
     );
 
     // Edits on either side flow across.
-    m.hs.edit("contacts", &ann, &[("firstname", "Annabel")]);
-    m.pd.edit_person(
+    m.hubspot("hs")
+        .edit("contacts", &ann, &[("firstname", "Annabel")]);
+    m.pipedrive("pd").edit_person(
         bo,
         json!({"phones": [{"value": "+1 555 0100", "primary": true}]}),
     );
     m.work.run(&["sync"]).expect(0);
     assert_eq!(
-        m.person_by_email("ann@example.com")[0]["first_name"],
+        person_by_email(&m, "ann@example.com")[0]["first_name"],
         json!("Annabel")
     );
     assert_eq!(
-        m.hs.find("contacts", "email", "bo@example.com")[0].properties["phone"],
+        m.hubspot("hs").find("contacts", "email", "bo@example.com")[0].properties["phone"],
         "+1 555 0100"
     );
     m.work.run(&["diff"]).expect(0);

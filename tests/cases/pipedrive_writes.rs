@@ -5,42 +5,22 @@
 //! a create without its required name or title is `invalid` too, and a
 //! listing whose answers leave out the paging cursor is never taken as whole.
 
-use super::hubspot_and_pipedrive;
-use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{PD_TOKEN, US_TOKEN, Workdir};
+use super::{deal_titled, hs_and_pd};
+use crate::support::accounts::Fixture;
+use crate::support::fake_hubspot::PropertyDef;
 use serde_json::{Value, json};
 
 /// 2026-03-01T00:00:00Z, as HubSpot holds a date.
 const MARCH_FIRST_MS: &str = "1772323200000";
 
-struct Accounts {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
-    /// The Pipedrive deal custom field "Deal Notes".
-    notes: String,
-}
-
-impl Accounts {
-    /// Contacts ↔ persons both ways (by email); deals from HubSpot to
-    /// Pipedrive with a nullable built-in (`probability`), a custom field and
-    /// two built-ins that cannot be cleared (`value`, `expected_close_date`).
-    fn new() -> Accounts {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        hs.define_property(
-            "deals",
-            PropertyDef::new("win_chance", "Win chance", "number"),
-        );
-        hs.define_property(
-            "deals",
-            PropertyDef::new("deal_notes", "Deal notes", "string"),
-        );
-        let notes = pd.add_custom_field("deal", "Deal Notes", "varchar", &[]);
-        let work = hubspot_and_pipedrive(
-            &hs,
-            &pd,
+/// Contacts ↔ persons both ways (by email); deals from HubSpot to Pipedrive
+/// with a nullable built-in (`probability`), a custom field and two
+/// built-ins that cannot be cleared (`value`, `expected_close_date`).
+/// Returns the accounts and the key of Pipedrive's deal custom field
+/// "Deal Notes".
+fn contacts_and_deals() -> (Fixture, String) {
+    let a = hs_and_pd()
+        .toml(
             r#"
 [[pairs]]
 name = "contacts"
@@ -65,42 +45,38 @@ win_chance = "probability"
 deal_notes = "Deal Notes"
 closedate = "expected_close_date"
 "#,
-        );
-        Accounts {
-            hs,
-            pd,
-            work,
-            notes,
-        }
-    }
+        )
+        .build();
+    let hs = a.hubspot("hs");
+    hs.define_property(
+        "deals",
+        PropertyDef::new("win_chance", "Win chance", "number"),
+    );
+    hs.define_property(
+        "deals",
+        PropertyDef::new("deal_notes", "Deal notes", "string"),
+    );
+    let notes = a
+        .pipedrive("pd")
+        .add_custom_field("deal", "Deal Notes", "varchar", &[]);
+    (a, notes)
+}
 
-    fn deal_titled(&self, title: &str) -> Value {
-        let mut found: Vec<Value> = self
-            .pd
-            .deals()
-            .into_iter()
-            .filter(|d| d["title"] == json!(title))
-            .collect();
-        assert_eq!(found.len(), 1, "one Pipedrive deal titled {title}");
-        found.remove(0)
-    }
-
-    /// Pipedrive write requests (POST/PATCH/DELETE) to `path`, since the
-    /// last reset.
-    fn pd_writes_to(&self, method: &str, path: &str) -> usize {
-        self.pd
-            .server()
-            .requests()
-            .iter()
-            .filter(|r| r.method == method && r.path == path)
-            .count()
-    }
+/// Pipedrive write requests (POST/PATCH/DELETE) to `path`, since the
+/// last reset.
+fn pd_writes_to(a: &Fixture, method: &str, path: &str) -> usize {
+    a.pipedrive("pd")
+        .server()
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .count()
 }
 
 #[test]
 fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_one() {
-    let a = Accounts::new();
-    a.hs.seed(
+    let (a, _) = contacts_and_deals();
+    a.hubspot("hs").seed(
         "contacts",
         &[
             ("email", "ann@example.com"),
@@ -109,7 +85,7 @@ fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_on
             ("phone", "+1 555 0100"),
         ],
     );
-    let ann = a.pd.seed_person(json!({
+    let ann = a.pipedrive("pd").seed_person(json!({
         "name": "Ann Lee",
         "emails": [{"value": "ann@example.com", "primary": true, "label": "work"}],
         "phones": [{"value": "+1 555 0100", "primary": true, "label": "work"}],
@@ -119,19 +95,21 @@ fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_on
     // The spec requires no field of an entry: these have no `value`.
     let odd_email = json!({"label": "other", "primary": false});
     let odd_phone = json!({"label": "mobile", "primary": false});
-    a.pd.add_raw_contact(ann, "emails", odd_email.clone());
-    a.pd.add_raw_contact(ann, "phones", odd_phone.clone());
-    let contact = a.hs.find("contacts", "email", "ann@example.com")[0]
+    a.pipedrive("pd")
+        .add_raw_contact(ann, "emails", odd_email.clone());
+    a.pipedrive("pd")
+        .add_raw_contact(ann, "phones", odd_phone.clone());
+    let contact = a.hubspot("hs").find("contacts", "email", "ann@example.com")[0]
         .id
         .clone();
-    a.hs.edit(
+    a.hubspot("hs").edit(
         "contacts",
         &contact,
         &[("email", "ann.lee@example.com"), ("phone", "+1 555 0199")],
     );
     a.work.run(&["sync"]).expect(0);
 
-    let person = a.pd.person(ann).unwrap();
+    let person = a.pipedrive("pd").person(ann).unwrap();
     assert_eq!(
         person["emails"],
         json!([{"value": "ann.lee@example.com", "primary": true, "label": "work"}, odd_email]),
@@ -146,35 +124,37 @@ fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_on
 
 #[test]
 fn a_primary_entry_without_a_value_is_never_rewritten() {
-    let a = Accounts::new();
-    let bo = a.pd.seed_person(json!({"name": "Bo Chen"}));
+    let (a, _) = contacts_and_deals();
+    let bo = a.pipedrive("pd").seed_person(json!({"name": "Bo Chen"}));
     let unreadable = json!({"label": "work", "primary": true});
-    a.pd.add_raw_contact(bo, "emails", unreadable.clone());
+    a.pipedrive("pd")
+        .add_raw_contact(bo, "emails", unreadable.clone());
     // Bo has no readable email: he is created on HubSpot by name.
     a.work.run(&["sync"]).expect(0);
-    let contact = a.hs.find("contacts", "firstname", "Bo")[0].id.clone();
+    let contact = a.hubspot("hs").find("contacts", "firstname", "Bo")[0]
+        .id
+        .clone();
 
-    a.hs.edit("contacts", &contact, &[("email", "bo@example.com")]);
-    a.pd.server().reset_requests();
+    a.hubspot("hs")
+        .edit("contacts", &contact, &[("email", "bo@example.com")]);
+    a.pipedrive("pd").server().reset_requests();
     let run = a.work.run(&["sync"]).expect(4);
-    assert!(
-        run.stdout
-            .contains("primary entry has no value crmsync can read"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("primary entry has no value crmsync can read");
     assert_eq!(
-        a.pd_writes_to("PATCH", &format!("/api/v2/persons/{bo}")),
+        pd_writes_to(&a, "PATCH", &format!("/api/v2/persons/{bo}")),
         0,
         "nothing is sent for Bo"
     );
-    assert_eq!(a.pd.person(bo).unwrap()["emails"], json!([unreadable]));
+    assert_eq!(
+        a.pipedrive("pd").person(bo).unwrap()["emails"],
+        json!([unreadable])
+    );
 }
 
 #[test]
 fn clearing_a_field_pipedrive_documents_as_nullable_sends_null_and_clears_it() {
-    let a = Accounts::new();
-    let deal = a.hs.seed(
+    let (a, notes) = contacts_and_deals();
+    let deal = a.hubspot("hs").seed(
         "deals",
         &[
             ("dealname", "Acme"),
@@ -185,18 +165,19 @@ fn clearing_a_field_pipedrive_documents_as_nullable_sends_null_and_clears_it() {
         ],
     );
     a.work.run(&["sync"]).expect(0);
-    let acme = a.deal_titled("Acme");
-    let notes = &a.notes;
+    let acme = deal_titled(a.pipedrive("pd"), "Acme");
+    let notes = &notes;
     assert_eq!(acme["probability"], json!(40));
     assert_eq!(acme["custom_fields"][notes], json!("call back"));
     assert_eq!(acme["expected_close_date"], json!("2026-03-01"));
 
-    a.hs.edit("deals", &deal, &[("win_chance", ""), ("deal_notes", "")]);
-    a.pd.server().reset_requests();
+    a.hubspot("hs")
+        .edit("deals", &deal, &[("win_chance", ""), ("deal_notes", "")]);
+    a.pipedrive("pd").server().reset_requests();
     a.work.run(&["sync"]).expect(0);
     let id = acme["id"].as_i64().unwrap();
-    assert_eq!(a.pd_writes_to("PATCH", &format!("/api/v2/deals/{id}")), 1);
-    let acme = a.pd.deal(id).unwrap();
+    assert_eq!(pd_writes_to(&a, "PATCH", &format!("/api/v2/deals/{id}")), 1);
+    let acme = a.pipedrive("pd").deal(id).unwrap();
     assert_eq!(acme["probability"], Value::Null);
     assert_eq!(acme["custom_fields"][notes], Value::Null);
     assert_eq!(acme["value"], json!(1200), "the rest is as it was");
@@ -205,8 +186,8 @@ fn clearing_a_field_pipedrive_documents_as_nullable_sends_null_and_clears_it() {
 
 #[test]
 fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it() {
-    let a = Accounts::new();
-    let acme = a.hs.seed(
+    let (a, _) = contacts_and_deals();
+    let acme = a.hubspot("hs").seed(
         "deals",
         &[
             ("dealname", "Acme"),
@@ -214,13 +195,18 @@ fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it
             ("closedate", MARCH_FIRST_MS),
         ],
     );
-    let globex =
-        a.hs.seed("deals", &[("dealname", "Globex"), ("amount", "900")]);
+    let globex = a
+        .hubspot("hs")
+        .seed("deals", &[("dealname", "Globex"), ("amount", "900")]);
     a.work.run(&["sync"]).expect(0);
-    let acme_id = a.deal_titled("Acme")["id"].as_i64().unwrap();
+    let acme_id = deal_titled(a.pipedrive("pd"), "Acme")["id"]
+        .as_i64()
+        .unwrap();
 
-    a.hs.edit("deals", &acme, &[("amount", ""), ("closedate", "")]);
-    a.hs.edit("deals", &globex, &[("dealname", "Globex Corp")]);
+    a.hubspot("hs")
+        .edit("deals", &acme, &[("amount", ""), ("closedate", "")]);
+    a.hubspot("hs")
+        .edit("deals", &globex, &[("dealname", "Globex Corp")]);
     let diff = a.work.run(&["diff"]).expect(3);
     for reason in [
         "pd.deals `value` is not cleared: Pipedrive documents no way to clear `value`",
@@ -229,32 +215,35 @@ fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it
         assert!(diff.stdout.contains(reason), "{reason}\n{}", diff.stdout);
     }
 
-    a.pd.server().reset_requests();
+    a.pipedrive("pd").server().reset_requests();
     a.work.run(&["sync"]).expect(4);
     assert_eq!(
-        a.pd_writes_to("PATCH", &format!("/api/v2/deals/{acme_id}")),
+        pd_writes_to(&a, "PATCH", &format!("/api/v2/deals/{acme_id}")),
         0,
         "nothing is sent for Acme"
     );
-    let acme = a.pd.deal(acme_id).unwrap();
+    let acme = a.pipedrive("pd").deal(acme_id).unwrap();
     assert_eq!(acme["value"], json!(1200));
     assert_eq!(acme["expected_close_date"], json!("2026-03-01"));
-    a.deal_titled("Globex Corp");
+    deal_titled(a.pipedrive("pd"), "Globex Corp");
     // Until HubSpot has a value again, every run reports it.
     a.work.run(&["sync"]).expect(4);
     assert_eq!(
-        a.pd_writes_to("PATCH", &format!("/api/v2/deals/{acme_id}")),
+        pd_writes_to(&a, "PATCH", &format!("/api/v2/deals/{acme_id}")),
         0
     );
 }
 
 #[test]
 fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
-    let a = Accounts::new();
-    a.hs.seed("deals", &[("amount", "500")]);
-    a.hs.seed("deals", &[("dealname", "Acme"), ("amount", "1200")]);
-    a.hs.seed("contacts", &[("phone", "+1 555 0142")]);
-    a.hs.seed("contacts", &[("email", "cy@example.com")]);
+    let (a, _) = contacts_and_deals();
+    a.hubspot("hs").seed("deals", &[("amount", "500")]);
+    a.hubspot("hs")
+        .seed("deals", &[("dealname", "Acme"), ("amount", "1200")]);
+    a.hubspot("hs")
+        .seed("contacts", &[("phone", "+1 555 0142")]);
+    a.hubspot("hs")
+        .seed("contacts", &[("email", "cy@example.com")]);
 
     let diff = a.work.run(&["diff"]).expect(3);
     for reason in [
@@ -264,11 +253,11 @@ fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
         assert!(diff.stdout.contains(reason), "{reason}\n{}", diff.stdout);
     }
     a.work.run(&["sync"]).expect(4);
-    let posts = |path| a.pd_writes_to("POST", path);
+    let posts = |path| pd_writes_to(&a, "POST", path);
     assert_eq!(posts("/api/v2/deals"), 1, "only Acme is sent");
     assert_eq!(posts("/api/v2/persons"), 1, "only Cy is sent");
-    a.deal_titled("Acme");
-    let persons = a.pd.persons();
+    deal_titled(a.pipedrive("pd"), "Acme");
+    let persons = a.pipedrive("pd").persons();
     assert_eq!(persons.len(), 1);
     assert_eq!(
         persons[0]["name"],
@@ -279,19 +268,16 @@ fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
 
 #[test]
 fn a_full_page_without_a_paging_cursor_stops_the_run_instead_of_ending_the_listing() {
-    let a = Accounts::new();
-    a.pd.omit_additional_data(true);
-    a.pd.seed_person(json!({"name": "Ann Lee"}));
+    let (a, _) = contacts_and_deals();
+    a.pipedrive("pd").omit_additional_data(true);
+    a.pipedrive("pd").seed_person(json!({"name": "Ann Lee"}));
     // One short page: the listing is whole whatever the answer says.
     a.work.run(&["pull"]).expect(0);
 
     for i in 0..500 {
-        a.pd.seed_person(json!({"name": format!("Person {i}")}));
+        a.pipedrive("pd")
+            .seed_person(json!({"name": format!("Person {i}")}));
     }
     let run = a.work.run(&["pull", "--full"]).expect(1);
-    assert!(
-        run.stderr.contains("cannot tell whether more follow"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_has("cannot tell whether more follow");
 }

@@ -2,26 +2,21 @@
 //! reviewed plan exactly or refuses a stale one, and the run lock keeps two
 //! runs apart.
 
-use super::TwoAccounts;
-use super::id_of;
+use super::{id_of, seed_us_contacts, seed_us_deals, two_accounts, us_and_eu};
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::harness::read;
 use crate::support::server::{Fault, Gate};
 
 #[test]
 fn diff_prints_the_plan_exits_3_and_writes_nothing() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(3);
-    t.seed_us_deals(2);
+    let t = two_accounts();
+    seed_us_contacts(&t, 3);
+    seed_us_deals(&t, 2);
     let run = t.work.run(&["diff"]).expect(3);
-    assert!(
-        run.stdout.contains("+ eu     create    c0@example.com"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("Plan: 5 to create"), "{}", run.stdout);
+    run.assert_stdout_has("+ eu     create    c0@example.com");
+    run.assert_stdout_has("Plan: 5 to create");
     assert_eq!(t.writes(), 0);
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 
     let json = t.work.run(&["--json", "diff"]).expect(3);
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
@@ -32,41 +27,44 @@ fn diff_prints_the_plan_exits_3_and_writes_nothing() {
 
 #[test]
 fn offline_diff_makes_no_request() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(3);
+    let t = two_accounts();
+    seed_us_contacts(&t, 3);
     t.work.run(&["pull"]).expect(0);
     t.reset_requests();
     let run = t.work.run(&["diff", "--offline"]).expect(3);
-    assert!(run.stdout.contains("3 to create"), "{}", run.stdout);
+    run.assert_stdout_has("3 to create");
     assert_eq!(
-        t.us.server().request_count() + t.eu.server().request_count(),
+        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
         0
     );
 }
 
 #[test]
 fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(2);
+    let t = two_accounts();
+    seed_us_contacts(&t, 2);
     t.work.run(&["sync"]).expect(0);
-    let us_id = id_of(&t.us, "contacts", "email", "c0@example.com");
-    let eu_id = id_of(&t.eu, "contacts", "email", "c0@example.com");
+    let us_id = id_of(t.hubspot("us"), "contacts", "email", "c0@example.com");
+    let eu_id = id_of(t.hubspot("eu"), "contacts", "email", "c0@example.com");
 
     // A plan is made, then someone edits the record it would overwrite.
-    t.us.edit("contacts", &us_id, &[("firstname", "Planned")]);
+    t.hubspot("us")
+        .edit("contacts", &us_id, &[("firstname", "Planned")]);
     t.work.run(&["diff", "--out", "review.json"]).expect(3);
-    t.eu.edit("contacts", &eu_id, &[("lastname", "Edited after the plan")]);
-    t.eu.server().reset_requests();
+    t.hubspot("eu")
+        .edit("contacts", &eu_id, &[("lastname", "Edited after the plan")]);
+    t.hubspot("eu").server().reset_requests();
     let run = t.work.run(&["-q", "push", "review.json"]).expect(6);
     assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
-    assert!(run.stderr.contains("the plan is stale"), "{}", run.stderr);
+    run.assert_stderr_has("the plan is stale");
     assert!(run.stderr.contains("diff"), "names the fix: {}", run.stderr);
     assert_eq!(
-        t.eu.server().write_request_count() + t.us.server().write_request_count(),
+        t.hubspot("eu").server().write_request_count()
+            + t.hubspot("us").server().write_request_count(),
         0,
         "nothing written"
     );
-    let eu = t.eu.record("contacts", &eu_id).unwrap();
+    let eu = t.hubspot("eu").record("contacts", &eu_id).unwrap();
     assert_eq!(eu.properties["firstname"], "First0");
     assert_eq!(eu.properties["lastname"], "Edited after the plan");
 
@@ -81,44 +79,55 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
         run.stdout
     );
     assert_eq!(
-        t.eu.record("contacts", &eu_id).unwrap().properties["firstname"],
+        t.hubspot("eu")
+            .record("contacts", &eu_id)
+            .unwrap()
+            .properties["firstname"],
         "Planned"
     );
     assert_eq!(
-        t.us.record("contacts", &us_id).unwrap().properties["lastname"],
+        t.hubspot("us")
+            .record("contacts", &us_id)
+            .unwrap()
+            .properties["lastname"],
         "Edited after the plan"
     );
     t.work.run(&["diff"]).expect(0);
 
     // A bare push takes the last plan diff made.
-    t.us.edit("contacts", &us_id, &[("phone", "123")]);
+    t.hubspot("us")
+        .edit("contacts", &us_id, &[("phone", "123")]);
     t.work.run(&["diff"]).expect(3);
     t.work.run(&["push"]).expect(0);
     assert_eq!(
-        t.eu.record("contacts", &eu_id).unwrap().properties["phone"],
+        t.hubspot("eu")
+            .record("contacts", &eu_id)
+            .unwrap()
+            .properties["phone"],
         "123"
     );
 }
 
 #[test]
 fn a_plan_made_under_another_mapping_is_refused() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(1);
+    let t = two_accounts();
+    seed_us_contacts(&t, 1);
     t.work.run(&["diff", "--out", "plan.json"]).expect(3);
-    let config = read(&t.work.config_path()).replace("phone = \"phone\"", "");
-    t.work.write_config(&config);
+    t.edit_mapping(|config| config.replace("phone = \"phone\"", ""));
     let run = t.work.run(&["push", "plan.json"]).expect(6);
-    assert!(run.stderr.contains("different"), "{}", run.stderr);
-    assert!(t.eu.records("contacts").is_empty());
+    run.assert_stderr_has("different");
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 }
 
 #[test]
 fn a_second_run_while_one_holds_the_lock_is_skipped_with_exit_8_at_once() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(1);
+    let t = two_accounts();
+    seed_us_contacts(&t, 1);
     // The first run stops at its first request, holding the lock.
     let gate = Gate::default();
-    t.us.server().inject("GET", 1, Fault::Hold(gate.clone()));
+    t.hubspot("us")
+        .server()
+        .inject("GET", 1, Fault::Hold(gate.clone()));
     let mut first = t.work.command(&["sync"]).spawn().expect("spawn");
     gate.wait_until_held();
     let second = t.work.run(&["sync"]).expect(8);
@@ -136,7 +145,7 @@ fn a_second_run_while_one_holds_the_lock_is_skipped_with_exit_8_at_once() {
     gate.open();
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert_eq!(
-        t.eu.records("contacts").len(),
+        t.hubspot("eu").records("contacts").len(),
         1,
         "the first run completed alone"
     );
@@ -188,19 +197,15 @@ closedwon = "eu-won"
 /// record ids aside.
 #[test]
 fn the_plan_text_is_exactly_as_documented() {
-    let t = TwoAccounts::new();
-    let systems = read(&t.work.config_path());
-    let systems = &systems[..systems.find("[[pairs]]").unwrap()];
-    t.work
-        .write_config(&format!("{systems}{EVERY_KIND_CONFIG}"));
-    let contacts = t.seed_us_contacts(4);
+    let t = us_and_eu().toml(EVERY_KIND_CONFIG).build();
+    let contacts = seed_us_contacts(&t, 4);
     let deal = |name: &str, stage: &str| {
         let props = [
             ("dealname", name),
             ("pipeline", "default"),
             ("dealstage", stage),
         ];
-        t.us.seed("deals", &props)
+        t.hubspot("us").seed("deals", &props)
     };
     let deals = [
         deal("Associated", "appointmentscheduled"),
@@ -208,7 +213,8 @@ fn the_plan_text_is_exactly_as_documented() {
         deal("Gone on eu", "closedwon"),
     ];
     t.work.run(&["sync"]).expect(0);
-    let eu_id = |object: &str, property: &str, value: &str| id_of(&t.eu, object, property, value);
+    let eu_id =
+        |object: &str, property: &str, value: &str| id_of(t.hubspot("eu"), object, property, value);
     let gone = [
         ("contacts", eu_id("contacts", "email", "c2@example.com")),
         ("deals", eu_id("deals", "dealname", "Gone on eu")),
@@ -216,50 +222,56 @@ fn the_plan_text_is_exactly_as_documented() {
 
     // contacts: an update, a conflict won by the newest and one left for
     // a human, a delete, a create and a link.
-    t.us.edit("contacts", &contacts[0], &[("phone", "+1555999999")]);
+    t.hubspot("us")
+        .edit("contacts", &contacts[0], &[("phone", "+1555999999")]);
     let c1 = eu_id("contacts", "email", "c1@example.com");
-    t.eu.edit(
+    t.hubspot("eu").edit(
         "contacts",
         &c1,
         &[("firstname", "EuFirst"), ("lastname", "EuLast")],
     );
-    t.us.edit(
+    t.hubspot("us").edit(
         "contacts",
         &contacts[1],
         &[("firstname", "UsFirst"), ("lastname", "UsLast")],
     );
-    let new_contact = t.us.seed(
+    let new_contact = t.hubspot("us").seed(
         "contacts",
         &[("email", "new@example.com"), ("firstname", "New")],
     );
-    t.us.seed(
+    t.hubspot("us").seed(
         "contacts",
         &[("email", "both@example.com"), ("firstname", "Both")],
     );
-    t.eu.seed(
+    t.hubspot("eu").seed(
         "contacts",
         &[("email", "both@example.com"), ("firstname", "Both")],
     );
     // deals: an association, a conflict eu wins but cannot write, an
     // unlink, a stage with no translation and a name used twice.
-    t.us.associate(&deals[0], &contacts[3]);
+    t.hubspot("us").associate(&deals[0], &contacts[3]);
     let contested = eu_id("deals", "dealname", "Contested");
-    t.eu.edit("deals", &contested, &[("dealname", "Eu name")]);
-    t.us.edit("deals", &deals[1], &[("dealname", "Us name")]);
+    t.hubspot("eu")
+        .edit("deals", &contested, &[("dealname", "Eu name")]);
+    t.hubspot("us")
+        .edit("deals", &deals[1], &[("dealname", "Us name")]);
     deal("Untranslated", "contractsent");
     deal("Twice", "closedwon");
     deal("Twice", "closedwon");
     // A deal whose contact the contacts pair creates in the same run: its
     // relation is a forward reference to that create.
     let forward = deal("Forward", "appointmentscheduled");
-    t.us.associate(&forward, &new_contact);
+    t.hubspot("us").associate(&forward, &new_contact);
     for (object, id) in &gone {
-        t.eu.archive(object, id);
+        t.hubspot("eu").archive(object, id);
     }
 
     let run = t.work.run(&["diff", "--full"]).expect(3);
     let archived = gone.map(|(_, id)| id);
-    let names = record_names(&[("us", &t.us), ("eu", &t.eu)], &archived);
+    let names = record_names(
+        &[("us", t.hubspot("us")), ("eu", t.hubspot("eu"))],
+        &archived,
+    );
     assert_eq!(
         with_names(&run.stdout, &names),
         r#"contacts  (us.contacts <-> eu.contacts)
@@ -313,7 +325,8 @@ Plan: 3 to create, 2 to update, 1 to associate, 1 to delete, 1 to link, 3 confli
     );
     let forward_on_eu = eu_id("deals", "dealname", "Forward");
     assert_eq!(
-        t.eu.associated_ids("deals", &forward_on_eu, "contacts"),
+        t.hubspot("eu")
+            .associated_ids("deals", &forward_on_eu, "contacts"),
         vec![eu_id("contacts", "email", "new@example.com")],
         "the forward reference became the id of the contact created"
     );

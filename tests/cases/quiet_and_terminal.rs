@@ -5,7 +5,7 @@
 //! and a terminal emulator, at 80 columns, so long plan lines wrap as they
 //! do for a user.
 
-use super::TwoAccounts;
+use super::{seed_us_contacts, seed_us_deals, two_accounts};
 use crate::support::demo_accounts::DemoAccounts;
 use crate::support::terminal::run_on_terminal;
 
@@ -84,9 +84,9 @@ fn quiet_draws_no_bars_on_a_terminal_and_prints_what_changed() {
 
 #[test]
 fn quiet_runs_on_accounts_in_step_print_nothing_at_all() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(3);
-    t.seed_us_deals(2);
+    let t = two_accounts();
+    seed_us_contacts(&t, 3);
+    seed_us_deals(&t, 2);
     t.work.run(&["sync"]).expect(0);
     for args in [
         &["-q", "sync"][..],
@@ -103,13 +103,13 @@ fn quiet_runs_on_accounts_in_step_print_nothing_at_all() {
     }
     // Without -q the same run still says so.
     let run = t.work.run(&["sync"]).expect(0);
-    assert!(run.stdout.contains("Plan: nothing to do"), "{}", run.stdout);
+    run.assert_stdout_has("Plan: nothing to do");
 }
 
 #[test]
 fn a_quiet_run_that_changes_something_prints_its_items_and_the_applied_line() {
-    let t = TwoAccounts::new();
-    t.seed_us_contacts(2);
+    let t = two_accounts();
+    seed_us_contacts(&t, 2);
     let run = t.work.run(&["-q", "sync"]).expect(0);
     assert_eq!(run.stderr, "");
     let creates = run
@@ -118,7 +118,7 @@ fn a_quiet_run_that_changes_something_prints_its_items_and_the_applied_line() {
         .filter(|l| l.trim_start().starts_with("+ eu"))
         .count();
     assert_eq!(creates, 2, "{}", run.stdout);
-    assert!(run.stdout.contains("\nPlan: "), "{}", run.stdout);
+    run.assert_stdout_has("\nPlan: ");
     assert!(
         run.stdout
             .lines()
@@ -129,8 +129,9 @@ fn a_quiet_run_that_changes_something_prints_its_items_and_the_applied_line() {
         run.stdout
     );
     // A quiet diff with drift shows it (exit 3).
-    t.us.seed("contacts", &[("email", "late@example.com")]);
+    t.hubspot("us")
+        .seed("contacts", &[("email", "late@example.com")]);
     let run = t.work.run(&["-q", "diff"]).expect(3);
-    assert!(run.stdout.contains("late@example.com"), "{}", run.stdout);
+    run.assert_stdout_has("late@example.com");
     assert_eq!(run.stderr, "");
 }

@@ -9,13 +9,16 @@
 //! `[alerts]` webhook) are checked against their documented shape. Retries
 //! are configured small (`[retry]`) so the whole file runs in seconds.
 
-use super::{TwoAccounts, requests_matching, two_account_config};
-use crate::support::fake_hubspot::{FakeHubSpot, PropertyDef};
-use crate::support::fake_pipedrive::FakePipedrive;
-use crate::support::harness::{EU_TOKEN, PD_TOKEN, Run, US_TOKEN, Workdir, read};
+use super::{
+    duplicates, hs_and_pd, requests_matching, seed_us_contacts, seed_us_deals, two_account_mapping,
+    two_accounts_under, values_of,
+};
+use crate::support::accounts::Fixture;
+use crate::support::fake_hubspot::PropertyDef;
+use crate::support::harness::{EU_TOKEN, Run, US_TOKEN, Workdir, read};
 use crate::support::server::{Fault, Request, Response, Server};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -36,43 +39,38 @@ fn retry_table(max_wait_secs: u64) -> String {
     )
 }
 
-/// `TwoAccounts` whose mapping file also carries `[retry]` and `extra`.
-fn accounts_with(max_wait_secs: u64, extra: &str) -> TwoAccounts {
-    let t = TwoAccounts::new();
-    let config = two_account_config(&t.us.url(), &t.eu.url(), "newest");
-    t.work
-        .write_config(&format!("{config}{}{extra}", retry_table(max_wait_secs)));
-    t
+/// `Fixture` whose mapping file also carries `[retry]` and `extra`.
+fn accounts_with(max_wait_secs: u64, extra: &str) -> Fixture {
+    two_account_mapping("newest")
+        .toml(&retry_table(max_wait_secs))
+        .toml(extra)
+        .build()
 }
 
-fn accounts() -> TwoAccounts {
+fn accounts() -> Fixture {
     accounts_with(3, "")
-}
-
-/// How many values occur more than once (each extra copy counts).
-fn duplicates(values: impl IntoIterator<Item = String>) -> usize {
-    let values: Vec<String> = values.into_iter().map(|v| v.to_lowercase()).collect();
-    values.len() - values.iter().collect::<BTreeSet<_>>().len()
-}
-
-fn hs_values(fake: &FakeHubSpot, object: &str, property: &str) -> Vec<String> {
-    fake.records(object)
-        .iter()
-        .map(|r| r.properties.get(property).cloned().unwrap_or_default())
-        .collect()
 }
 
 /// Both accounts hold exactly `n` contacts, every us contact exists once on
 /// eu with the same values, and neither side has a duplicate email.
 #[track_caller]
-fn assert_contacts_mirrored(t: &TwoAccounts, n: usize) {
-    let (us, eu) = (t.us.records("contacts"), t.eu.records("contacts"));
+fn assert_contacts_mirrored(t: &Fixture, n: usize) {
+    let (us, eu) = (
+        t.hubspot("us").records("contacts"),
+        t.hubspot("eu").records("contacts"),
+    );
     assert_eq!((us.len(), eu.len()), (n, n), "contacts on us and eu");
-    assert_eq!(duplicates(hs_values(&t.us, "contacts", "email")), 0);
-    assert_eq!(duplicates(hs_values(&t.eu, "contacts", "email")), 0);
+    assert_eq!(
+        duplicates(values_of(t.hubspot("us"), "contacts", "email")),
+        0
+    );
+    assert_eq!(
+        duplicates(values_of(t.hubspot("eu"), "contacts", "email")),
+        0
+    );
     for contact in us {
         let email = &contact.properties["email"];
-        let copies = t.eu.find("contacts", "email", email);
+        let copies = t.hubspot("eu").find("contacts", "email", email);
         assert_eq!(copies.len(), 1, "{email} exists once on eu");
         for f in ["firstname", "lastname", "phone"] {
             assert_eq!(
@@ -87,10 +85,16 @@ fn assert_contacts_mirrored(t: &TwoAccounts, n: usize) {
 /// us holds `n` deals, eu holds exactly one copy of each (by name), with the
 /// stage translated.
 #[track_caller]
-fn assert_deals_mirrored(t: &TwoAccounts, n: usize) {
-    let (us, eu) = (t.us.records("deals"), t.eu.records("deals"));
+fn assert_deals_mirrored(t: &Fixture, n: usize) {
+    let (us, eu) = (
+        t.hubspot("us").records("deals"),
+        t.hubspot("eu").records("deals"),
+    );
     assert_eq!((us.len(), eu.len()), (n, n), "deals on us and eu");
-    assert_eq!(duplicates(hs_values(&t.eu, "deals", "dealname")), 0);
+    assert_eq!(
+        duplicates(values_of(t.hubspot("eu"), "deals", "dealname")),
+        0
+    );
     let stage = |s: &str| match s {
         "appointmentscheduled" => "eu-appointment",
         "qualifiedtobuy" => "eu-qualified",
@@ -99,7 +103,7 @@ fn assert_deals_mirrored(t: &TwoAccounts, n: usize) {
     };
     for deal in us {
         let name = &deal.properties["dealname"];
-        let copies = t.eu.find("deals", "dealname", name);
+        let copies = t.hubspot("eu").find("deals", "dealname", name);
         assert_eq!(copies.len(), 1, "{name} exists once on eu");
         assert_eq!(copies[0].properties["amount"], deal.properties["amount"]);
         assert_eq!(
@@ -176,8 +180,8 @@ fn json_file(path: &Path) -> Value {
 
 /// eu's account stores `phone` as a number, so a us phone that is not one
 /// is refused per record (a 207 entry with HubSpot's INVALID_FLOAT message).
-fn eu_phone_is_a_number(t: &TwoAccounts) {
-    t.eu.define_property(
+fn eu_phone_is_a_number(t: &Fixture) {
+    t.hubspot("eu").define_property(
         "contacts",
         PropertyDef::new("phone", "Phone number", "number"),
     );
@@ -185,32 +189,22 @@ fn eu_phone_is_a_number(t: &TwoAccounts) {
 
 /// HubSpot deals → Pipedrive deals: no match key, so only the create
 /// journal can tell a deal this tool made from a new one.
-struct DealsToPipedrive {
-    hs: FakeHubSpot,
-    pd: FakePipedrive,
-    work: Workdir,
-}
-
-impl DealsToPipedrive {
-    fn new(deals: usize) -> DealsToPipedrive {
-        let hs = FakeHubSpot::start(US_TOKEN);
-        let pd = FakePipedrive::start_unthrottled(PD_TOKEN);
-        let records = (0..deals)
-            .map(|i| {
-                BTreeMap::from([
-                    ("dealname".to_string(), format!("Deal {i}")),
-                    ("amount".to_string(), format!("{}", (i + 1) * 100)),
-                    ("pipeline".to_string(), "default".to_string()),
-                    (
-                        "dealstage".to_string(),
-                        ["appointmentscheduled", "qualifiedtobuy"][i % 2].to_string(),
-                    ),
-                ])
-            })
-            .collect();
-        hs.seed_many("deals", records);
-        let pairs = format!(
-            r#"
+fn deals_to_pipedrive(deals: usize) -> Fixture {
+    let records = (0..deals)
+        .map(|i| {
+            BTreeMap::from([
+                ("dealname".to_string(), format!("Deal {i}")),
+                ("amount".to_string(), format!("{}", (i + 1) * 100)),
+                ("pipeline".to_string(), "default".to_string()),
+                (
+                    "dealstage".to_string(),
+                    ["appointmentscheduled", "qualifiedtobuy"][i % 2].to_string(),
+                ),
+            ])
+        })
+        .collect();
+    let pairs = format!(
+        r#"
 [[pairs]]
 name = "deals"
 left = "hs.deals"
@@ -224,19 +218,19 @@ dealstage = "stage_id"
 appointmentscheduled = "1"
 qualifiedtobuy = "2"
 {}"#,
-            retry_table(3)
-        );
-        let work = super::hubspot_and_pipedrive(&hs, &pd, &pairs);
-        DealsToPipedrive { hs, pd, work }
-    }
+        retry_table(3)
+    );
+    let m = hs_and_pd().toml(&pairs).build();
+    m.hubspot("hs").seed_many("deals", records);
+    m
+}
 
-    fn titles(&self) -> Vec<String> {
-        self.pd
-            .deals()
-            .iter()
-            .map(|d| d["title"].as_str().unwrap_or("").to_string())
-            .collect()
-    }
+fn pipedrive_titles(m: &Fixture) -> Vec<String> {
+    m.pipedrive("pd")
+        .deals()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -246,14 +240,21 @@ qualifiedtobuy = "2"
 #[test]
 fn a_429_storm_with_retry_after_is_waited_out_and_the_sync_completes() {
     let t = accounts_with(10, "");
-    t.seed_us_contacts(150);
-    t.seed_us_deals(3);
-    t.us.server()
+    seed_us_contacts(&t, 150);
+    seed_us_deals(&t, 3);
+    t.hubspot("us")
+        .server()
         .inject(CONTACTS_LIST, 3, Fault::Respond(too_many_requests(1)));
 
     t.work.run(&["sync"]).expect(0);
 
-    let statuses: Vec<u16> = t.us.server().requests().iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = t
+        .hubspot("us")
+        .server()
+        .requests()
+        .iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 429).count(),
         3,
@@ -261,16 +262,18 @@ fn a_429_storm_with_retry_after_is_waited_out_and_the_sync_completes() {
     );
     assert_contacts_mirrored(&t, 150);
     assert_deals_mirrored(&t, 3);
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
 fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_nothing() {
     let t = accounts();
-    t.seed_us_contacts(5);
-    t.seed_us_deals(3);
+    seed_us_contacts(&t, 5);
+    seed_us_deals(&t, 3);
     // Every deal create is refused for far longer than max_wait_secs = 3.
-    t.eu.server()
+    t.hubspot("eu")
+        .server()
         .inject(DEALS_CREATE, 1000, Fault::Respond(too_many_requests(1)));
 
     let run = t.work.run(&["-q", "sync"]).expect(5);
@@ -278,15 +281,23 @@ fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_no
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(errors[0].contains("rate limit"), "{}", errors[0]);
     assert!(errors[0].contains("try again later"), "{}", errors[0]);
-    assert!(t.eu.records("deals").is_empty(), "a 429 writes nothing");
-    assert_eq!(t.us.records("deals").len(), 3);
-    assert_eq!(t.eu.records("contacts").len(), 5, "the contacts pair ran");
+    assert!(
+        t.hubspot("eu").records("deals").is_empty(),
+        "a 429 writes nothing"
+    );
+    assert_eq!(t.hubspot("us").records("deals").len(), 3);
+    assert_eq!(
+        t.hubspot("eu").records("contacts").len(),
+        5,
+        "the contacts pair ran"
+    );
 
-    t.eu.server().clear_faults();
+    t.hubspot("eu").server().clear_faults();
     t.work.run(&["sync"]).expect(0);
     assert_contacts_mirrored(&t, 5);
     assert_deals_mirrored(&t, 3);
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -296,58 +307,74 @@ fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_no
 #[test]
 fn a_500_and_a_lost_answer_on_a_batch_upsert_are_retried_and_each_contact_exists_once() {
     let t = accounts();
-    t.seed_us_contacts(150);
+    seed_us_contacts(&t, 150);
     // First attempt: 500 (nothing written). Second: written, answer lost.
-    t.eu.server()
+    t.hubspot("eu")
+        .server()
         .inject(CONTACTS_UPSERT, 1, Fault::Respond(server_error()));
-    t.eu.server()
+    t.hubspot("eu")
+        .server()
         .inject(CONTACTS_UPSERT, 1, Fault::CommitThenDrop);
 
     t.work.run(&["sync"]).expect(0);
 
-    let upserts = requests_matching(&t.eu.server().counts_by_endpoint(), CONTACTS_UPSERT);
+    let upserts = requests_matching(
+        &t.hubspot("eu").server().counts_by_endpoint(),
+        CONTACTS_UPSERT,
+    );
     assert_eq!(upserts, 4, "two batches, the first sent three times");
     assert_contacts_mirrored(&t, 150);
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
 fn a_connection_dropped_before_the_answer_on_a_read_is_retried() {
     let t = accounts();
-    t.seed_us_contacts(150);
-    t.seed_us_deals(2);
-    t.us.server().inject(CONTACTS_LIST, 2, Fault::Drop);
+    seed_us_contacts(&t, 150);
+    seed_us_deals(&t, 2);
+    t.hubspot("us")
+        .server()
+        .inject(CONTACTS_LIST, 2, Fault::Drop);
 
     t.work.run(&["sync"]).expect(0);
 
-    let dropped =
-        t.us.server()
-            .requests()
-            .iter()
-            .filter(|r| r.status == 0)
-            .count();
+    let dropped = t
+        .hubspot("us")
+        .server()
+        .requests()
+        .iter()
+        .filter(|r| r.status == 0)
+        .count();
     assert_eq!(dropped, 2, "both drops were served");
     assert_contacts_mirrored(&t, 150);
     assert_deals_mirrored(&t, 2);
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
 fn a_read_slower_than_the_timeout_is_abandoned_and_retried() {
     let t = accounts();
-    t.seed_us_contacts(20);
-    t.eu.seed(
+    seed_us_contacts(&t, 20);
+    t.hubspot("eu").seed(
         "contacts",
         &[("email", "eu.only@example.com"), ("firstname", "Eva")],
     );
     // timeout_secs = 1; the first eu listing answers after 2.5 s.
-    t.eu.server()
+    t.hubspot("eu")
+        .server()
         .inject(CONTACTS_LIST, 1, Fault::Delay(Duration::from_millis(2500)));
 
     t.work.run(&["sync"]).expect(0);
 
     // The server logs the slow request only once it has slept, after the run.
-    let listings = || requests_matching(&t.eu.server().counts_by_endpoint(), CONTACTS_LIST);
+    let listings = || {
+        requests_matching(
+            &t.hubspot("eu").server().counts_by_endpoint(),
+            CONTACTS_LIST,
+        )
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while listings() < 2 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -359,29 +386,38 @@ fn a_read_slower_than_the_timeout_is_abandoned_and_retried() {
     );
     assert_contacts_mirrored(&t, 21);
     assert_eq!(
-        t.us.find("contacts", "email", "eu.only@example.com")[0].properties["firstname"],
+        t.hubspot("us")
+            .find("contacts", "email", "eu.only@example.com")[0]
+            .properties["firstname"],
         "Eva"
     );
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
 fn a_list_page_cut_off_mid_body_is_read_again() {
     let t = accounts();
-    t.seed_us_contacts(250);
+    seed_us_contacts(&t, 250);
     // Page 1 whole, page 2 cut in half.
-    t.us.server().inject(CONTACTS_LIST, 1, pass());
-    t.us.server().inject(CONTACTS_LIST, 1, Fault::Truncate);
+    t.hubspot("us").server().inject(CONTACTS_LIST, 1, pass());
+    t.hubspot("us")
+        .server()
+        .inject(CONTACTS_LIST, 1, Fault::Truncate);
 
     t.work.run(&["sync"]).expect(0);
 
     assert_eq!(
-        requests_matching(&t.us.server().counts_by_endpoint(), CONTACTS_LIST),
+        requests_matching(
+            &t.hubspot("us").server().counts_by_endpoint(),
+            CONTACTS_LIST
+        ),
         4,
         "three pages, the second read twice"
     );
     assert_contacts_mirrored(&t, 250);
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -392,71 +428,88 @@ fn a_list_page_cut_off_mid_body_is_read_again() {
 fn a_hubspot_deal_batch_committed_without_an_answer_stops_the_run_and_the_rerun_makes_no_duplicate()
 {
     let t = accounts();
-    t.seed_us_contacts(3);
-    t.seed_us_deals(150);
+    seed_us_contacts(&t, 3);
+    seed_us_deals(&t, 150);
     // The second batch (50 deals) is written, then its answer is lost.
-    t.eu.server().inject(DEALS_CREATE, 1, pass());
-    t.eu.server().inject(DEALS_CREATE, 1, Fault::CommitThenDrop);
+    t.hubspot("eu").server().inject(DEALS_CREATE, 1, pass());
+    t.hubspot("eu")
+        .server()
+        .inject(DEALS_CREATE, 1, Fault::CommitThenDrop);
 
     let run = t.work.run(&["-q", "sync"]).expect(5);
     assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
     assert_eq!(
-        requests_matching(&t.eu.server().counts_by_endpoint(), DEALS_CREATE),
+        requests_matching(&t.hubspot("eu").server().counts_by_endpoint(), DEALS_CREATE),
         2,
         "the create whose fate is unknown was not resent"
     );
-    assert_eq!(t.eu.records("deals").len(), 150, "both batches reached eu");
+    assert_eq!(
+        t.hubspot("eu").records("deals").len(),
+        150,
+        "both batches reached eu"
+    );
 
-    t.eu.server().reset_requests();
+    t.hubspot("eu").server().reset_requests();
     t.work.run(&["sync"]).expect(0);
     eprintln!(
         "rerun after a lost create answer: eu {:?}",
-        t.eu.server().counts_by_endpoint()
+        t.hubspot("eu").server().counts_by_endpoint()
     );
     assert_eq!(
-        requests_matching(&t.eu.server().counts_by_endpoint(), DEALS_CREATE),
+        requests_matching(&t.hubspot("eu").server().counts_by_endpoint(), DEALS_CREATE),
         0,
         "the journaled deals were found, not created again"
     );
     assert_contacts_mirrored(&t, 3);
     assert_deals_mirrored(&t, 150);
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
 fn a_pipedrive_deal_post_committed_without_an_answer_stops_the_run_and_the_rerun_makes_no_duplicate()
  {
-    let m = DealsToPipedrive::new(5);
-    m.pd.server().inject("POST /api/v2/deals", 2, pass());
-    m.pd.server()
+    let m = deals_to_pipedrive(5);
+    m.pipedrive("pd")
+        .server()
+        .inject("POST /api/v2/deals", 2, pass());
+    m.pipedrive("pd")
+        .server()
         .inject("POST /api/v2/deals", 1, Fault::CommitThenDrop);
 
     let run = m.work.run(&["-q", "sync"]).expect(5);
     assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
     assert_eq!(
-        requests_matching(&m.pd.server().counts_by_endpoint(), "POST /api/v2/deals"),
+        requests_matching(
+            &m.pipedrive("pd").server().counts_by_endpoint(),
+            "POST /api/v2/deals"
+        ),
         3,
         "the POST whose fate is unknown was not resent"
     );
-    assert_eq!(m.pd.deals().len(), 3);
+    assert_eq!(m.pipedrive("pd").deals().len(), 3);
 
-    m.pd.server().reset_requests();
+    m.pipedrive("pd").server().reset_requests();
     m.work.run(&["sync"]).expect(0);
-    let titles = m.titles();
+    let titles = pipedrive_titles(&m);
     eprintln!("pipedrive deals after the rerun: {titles:?}");
     assert_eq!(titles.len(), 5, "{titles:?}");
     assert_eq!(duplicates(titles.clone()), 0, "{titles:?}");
     assert_eq!(
-        requests_matching(&m.pd.server().counts_by_endpoint(), "POST /api/v2/deals"),
+        requests_matching(
+            &m.pipedrive("pd").server().counts_by_endpoint(),
+            "POST /api/v2/deals"
+        ),
         2,
         "only the two deals never sent were created"
     );
-    for deal in m.hs.records("deals") {
+    for deal in m.hubspot("hs").records("deals") {
         let title = &deal.properties["dealname"];
-        let copy =
-            m.pd.deals()
-                .into_iter()
-                .find(|d| d["title"] == json!(title));
+        let copy = m
+            .pipedrive("pd")
+            .deals()
+            .into_iter()
+            .find(|d| d["title"] == json!(title));
         let copy = copy.unwrap_or_else(|| panic!("{title} on Pipedrive"));
         assert_eq!(
             copy["value"].as_f64(),
@@ -464,15 +517,9 @@ fn a_pipedrive_deal_post_committed_without_an_answer_stops_the_run_and_the_rerun
         );
     }
 
-    m.hs.server().reset_requests();
-    m.pd.server().reset_requests();
-    m.work.run(&["sync"]).expect(0);
-    assert_eq!(
-        m.hs.server().write_request_count() + m.pd.server().write_request_count(),
-        0,
-        "a third run writes nothing"
-    );
-    assert_eq!(m.pd.deals().len(), 5);
+    // A third run writes nothing.
+    m.assert_run_writes_nothing(&["sync"]);
+    assert_eq!(m.pipedrive("pd").deals().len(), 5);
 }
 
 // ---------------------------------------------------------------------------
@@ -483,24 +530,28 @@ fn a_pipedrive_deal_post_committed_without_an_answer_stops_the_run_and_the_rerun
 fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_those_two() {
     let t = accounts();
     eu_phone_is_a_number(&t);
-    let ids = t.seed_us_contacts(100);
+    let ids = seed_us_contacts(&t, 100);
     let bad = [(&ids[17], "c17@example.com"), (&ids[64], "c64@example.com")];
     for (id, _) in bad {
-        t.us.edit("contacts", id, &[("phone", "call after 5pm")]);
+        t.hubspot("us")
+            .edit("contacts", id, &[("phone", "call after 5pm")]);
     }
 
     t.work.run(&["--report", "report.json", "sync"]).expect(4);
 
-    let eu = t.eu.records("contacts");
+    let eu = t.hubspot("eu").records("contacts");
     assert_eq!(eu.len(), 98, "98 applied");
-    assert_eq!(duplicates(hs_values(&t.eu, "contacts", "email")), 0);
+    assert_eq!(
+        duplicates(values_of(t.hubspot("eu"), "contacts", "email")),
+        0
+    );
     for (_, email) in bad {
         assert!(
-            t.eu.find("contacts", "email", email).is_empty(),
+            t.hubspot("eu").find("contacts", "email", email).is_empty(),
             "{email} refused"
         );
     }
-    assert_eq!(t.us.records("contacts").len(), 100);
+    assert_eq!(t.hubspot("us").records("contacts").len(), 100);
     let report = json_file(&t.work.path("report.json"));
     let failed: Vec<&Value> = report["outcomes"]
         .as_array()
@@ -526,14 +577,14 @@ fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_
     t.work.run(&["--report", "report.json", "sync"]).expect(4);
     assert_eq!(
         (
-            t.eu.server().write_request_count(),
-            t.us.server().write_request_count()
+            t.hubspot("eu").server().write_request_count(),
+            t.hubspot("us").server().write_request_count()
         ),
         (1, 0),
         "one batch, for the two refused contacts: {:?}",
-        t.eu.server().counts_by_endpoint()
+        t.hubspot("eu").server().counts_by_endpoint()
     );
-    for r in t.eu.records("contacts") {
+    for r in t.hubspot("eu").records("contacts") {
         assert_eq!(
             Some(&r.updated_ms),
             stamps.get(&r.id),
@@ -558,8 +609,8 @@ fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_
 #[test]
 fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
     let t = accounts();
-    t.seed_us_contacts(20);
-    t.seed_us_deals(250);
+    seed_us_contacts(&t, 20);
+    seed_us_deals(&t, 250);
     let unauthorized = Response::json(
         401,
         &json!({
@@ -568,19 +619,24 @@ fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
             "category": "INVALID_AUTHENTICATION",
         }),
     );
-    t.eu.server().inject(DEALS_CREATE, 1, pass());
-    t.eu.server()
+    t.hubspot("eu").server().inject(DEALS_CREATE, 1, pass());
+    t.hubspot("eu")
+        .server()
         .inject(DEALS_CREATE, 1, Fault::Respond(unauthorized));
 
     let run = t.work.run(&["-q", "sync"]).expect(7);
     assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
-    assert!(run.stderr.contains("401"), "{}", run.stderr);
-    assert_eq!(t.eu.records("deals").len(), 100, "the first batch stays");
-    assert_eq!(t.eu.records("contacts").len(), 20);
+    run.assert_stderr_has("401");
+    assert_eq!(
+        t.hubspot("eu").records("deals").len(),
+        100,
+        "the first batch stays"
+    );
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 20);
 
-    t.eu.server().reset_requests();
+    t.hubspot("eu").server().reset_requests();
     t.work.run(&["sync"]).expect(0);
-    let counts = t.eu.server().counts_by_endpoint();
+    let counts = t.hubspot("eu").server().counts_by_endpoint();
     assert_eq!(
         requests_matching(&counts, DEALS_CREATE),
         2,
@@ -589,7 +645,8 @@ fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
     assert_eq!(requests_matching(&counts, CONTACTS_UPSERT), 0);
     assert_contacts_mirrored(&t, 20);
     assert_deals_mirrored(&t, 250);
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -608,7 +665,7 @@ enum KillAt {
 }
 
 /// Deal links and journaled (pending) creates in state.json, if readable.
-fn deal_state(t: &TwoAccounts) -> Option<(usize, usize)> {
+fn deal_state(t: &Fixture) -> Option<(usize, usize)> {
     let path = t.work.state_dir().join("state.json");
     if !path.exists() {
         return Some((0, 0));
@@ -622,14 +679,14 @@ fn deal_state(t: &TwoAccounts) -> Option<(usize, usize)> {
 fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
     const N: usize = 500;
     let t = accounts();
-    for fake in [&t.us, &t.eu] {
+    for fake in [t.hubspot("us"), t.hubspot("eu")] {
         fake.set_rate_limit(100_000, 10_000);
     }
-    t.seed_us_contacts(N);
-    t.seed_us_deals(N);
+    seed_us_contacts(&t, N);
+    seed_us_deals(&t, N);
     // Every write to eu takes a while, so kills land mid-write.
     let write_delay = Duration::from_millis(100);
-    t.eu.server().inject(
+    t.hubspot("eu").server().inject(
         "POST /crm/objects/2026-09/",
         100_000,
         Fault::Delay(write_delay),
@@ -646,7 +703,7 @@ fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
     ];
     let mut interrupted = 0;
     for kill in plan {
-        let deals_before = t.eu.records("deals").len();
+        let deals_before = t.hubspot("eu").records("deals").len();
         let mut child = t
             .work
             .command(&["-q", "sync"])
@@ -660,7 +717,7 @@ fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
             let exited = child.try_wait().expect("poll").is_some();
             let reached = match kill {
                 KillAt::After(d) => started.elapsed() >= d,
-                KillAt::DealsCommitted => t.eu.records("deals").len() > deals_before,
+                KillAt::DealsCommitted => t.hubspot("eu").records("deals").len() > deals_before,
             };
             exited || reached || std::time::Instant::now() >= deadline
         };
@@ -684,15 +741,15 @@ fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
             } else {
                 "killed"
             },
-            t.eu.records("contacts").len(),
-            t.eu.records("deals").len(),
+            t.hubspot("eu").records("contacts").len(),
+            t.hubspot("eu").records("deals").len(),
         );
         assert!(state.is_some(), "state.json is readable after a kill");
     }
 
     let run = t.work.run(&["sync"]);
-    let contacts = hs_values(&t.eu, "contacts", "email");
-    let deals = hs_values(&t.eu, "deals", "dealname");
+    let contacts = values_of(t.hubspot("eu"), "contacts", "email");
+    let deals = values_of(t.hubspot("eu"), "deals", "dealname");
     eprintln!(
         "after {interrupted} kills and a final run (exit {}): contacts expected {N} found {} duplicates {}; deals expected {N} found {} duplicates {}",
         run.code,
@@ -712,7 +769,8 @@ fn a_run_killed_at_any_point_is_resumed_with_every_record_exactly_once() {
         Some((N, 0)),
         "every deal linked, none pending"
     );
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 #[test]
@@ -720,18 +778,22 @@ fn an_edit_made_after_a_killed_run_wrote_that_record_is_kept_not_overwritten() {
     // `left` wins conflicts: had the killed run not recorded the batch it
     // applied, the eu edit below would look like a conflict with the us
     // value, and the us value would overwrite it.
-    let t = TwoAccounts::with_conflict("left");
-    let ids = t.seed_us_contacts(150);
+    let t = two_accounts_under("left");
+    let ids = seed_us_contacts(&t, 150);
     t.work.run(&["-q", "sync"]).expect(0);
     for (i, id) in ids.iter().enumerate() {
-        t.us.edit("contacts", id, &[("firstname", &format!("Us{i}"))]);
+        t.hubspot("us")
+            .edit("contacts", id, &[("firstname", &format!("Us{i}"))]);
     }
     let update = "POST /crm/objects/2026-09/contacts/batch/update";
     let hold = Duration::from_secs(2);
-    t.eu.server().inject(update, 1, pass());
-    t.eu.server().inject(update, 1, Fault::Delay(hold));
+    t.hubspot("eu").server().inject(update, 1, pass());
+    t.hubspot("eu")
+        .server()
+        .inject(update, 1, Fault::Delay(hold));
     let updated = || {
-        t.eu.records("contacts")
+        t.hubspot("eu")
+            .records("contacts")
             .into_iter()
             .filter(|c| c.properties["firstname"].starts_with("Us"))
             .collect::<Vec<_>>()
@@ -757,36 +819,33 @@ fn an_edit_made_after_a_killed_run_wrote_that_record_is_kept_not_overwritten() {
 
     let edited = updated().remove(0);
     let email = edited.properties["email"].clone();
-    t.eu.edit("contacts", &edited.id, &[("firstname", "EuEdit")]);
-    t.eu.server().clear_faults();
+    t.hubspot("eu")
+        .edit("contacts", &edited.id, &[("firstname", "EuEdit")]);
+    t.hubspot("eu").server().clear_faults();
     t.work.run(&["-q", "sync"]).expect(0);
-    for fake in [&t.us, &t.eu] {
+    for fake in [t.hubspot("us"), t.hubspot("eu")] {
         let found = fake.find("contacts", "email", &email);
         assert_eq!(found[0].properties["firstname"], "EuEdit", "{email}");
     }
-    let us_values = hs_values(&t.us, "contacts", "firstname");
+    let us_values = values_of(t.hubspot("us"), "contacts", "firstname");
     assert_eq!(
         us_values.iter().filter(|v| v.starts_with("Us")).count(),
         149,
         "every other us edit reached eu and stayed"
     );
-    t.assert_next_sync_writes_nothing();
+    t.clear_faults();
+    t.assert_run_writes_nothing(&["sync"]);
 }
 
 // ---------------------------------------------------------------------------
 // 11. Bad input: the exit code and one line naming the fix
 // ---------------------------------------------------------------------------
 
-/// The mapping file of `t`, with `edit` applied to its text.
-fn rewrite_config(t: &TwoAccounts, edit: impl FnOnce(String) -> String) {
-    t.work.write_config(&edit(read(&t.work.config_path())));
-}
-
 #[test]
 fn broken_toml_exits_2_naming_the_file_and_line() {
     let t = accounts();
-    rewrite_config(&t, |c| c.replacen("[systems.eu]", "[systems.eu", 1));
-    let config = read(&t.work.config_path());
+    t.edit_mapping(|c| c.replacen("[systems.eu]", "[systems.eu", 1));
+    let config = t.mapping_text();
     let line = 1 + config[..config.find("[systems.eu").unwrap()]
         .matches('\n')
         .count();
@@ -795,7 +854,7 @@ fn broken_toml_exits_2_naming_the_file_and_line() {
         assert_one_line_naming(&run, &[&format!("sync.toml:{line}:")]);
     }
     assert_eq!(
-        t.us.server().request_count() + t.eu.server().request_count(),
+        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
         0
     );
 }
@@ -803,7 +862,7 @@ fn broken_toml_exits_2_naming_the_file_and_line() {
 #[test]
 fn an_unknown_key_exits_2_naming_the_key() {
     let t = accounts();
-    rewrite_config(&t, |c| {
+    t.edit_mapping(|c| {
         c.replacen(
             "kind = \"hubspot\"",
             "kind = \"hubspot\"\ncolour = \"blue\"",
@@ -817,25 +876,23 @@ fn an_unknown_key_exits_2_naming_the_key() {
 #[test]
 fn an_unknown_system_exits_2_naming_it() {
     let t = accounts();
-    rewrite_config(&t, |c| {
-        c.replace("left = \"us.contacts\"", "left = \"usa.contacts\"")
-    });
+    t.edit_mapping(|c| c.replace("left = \"us.contacts\"", "left = \"usa.contacts\""));
     let run = t.work.run(&["-q", "sync"]).expect(2);
     assert_one_line_naming(&run, &["sync.toml:", "usa"]);
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 }
 
 #[test]
 fn a_missing_token_variable_exits_7_naming_it_before_any_request() {
     let t = accounts();
     let work = Workdir::new().with_env("HUBSPOT_US_TOKEN", US_TOKEN);
-    work.write_config(&read(&t.work.config_path()));
-    t.seed_us_contacts(1);
+    work.write_config(&t.mapping_text());
+    seed_us_contacts(&t, 1);
     let run = work.run(&["-q", "sync"]).expect(7);
     assert_one_line_naming(&run, &["HUBSPOT_EU_TOKEN is not set"]);
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
     assert_eq!(
-        t.us.server().request_count() + t.eu.server().request_count(),
+        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
         0,
         "refused before any request"
     );
@@ -845,7 +902,7 @@ fn a_missing_token_variable_exits_7_naming_it_before_any_request() {
 fn a_literal_token_in_the_file_exits_2_pointing_at_token_env_without_echoing_it() {
     let t = accounts();
     let literal = "pat-na1-literal-in-file-0000";
-    rewrite_config(&t, |c| {
+    t.edit_mapping(|c| {
         c.replacen(
             "token_env = \"HUBSPOT_US_TOKEN\"",
             &format!("token = \"{literal}\""),
@@ -860,8 +917,8 @@ fn a_literal_token_in_the_file_exits_2_pointing_at_token_env_without_echoing_it(
 #[test]
 fn plain_http_to_a_remote_host_exits_2_asking_for_https() {
     let t = accounts();
-    let eu = t.eu.url();
-    rewrite_config(&t, |c| c.replace(&eu, "http://api.hubapi.com"));
+    let eu = t.hubspot("eu").url();
+    t.edit_mapping(|c| c.replace(&eu, "http://api.hubapi.com"));
     let run = t.work.run(&["-q", "sync"]).expect(2);
     assert_one_line_naming(&run, &["sync.toml:", "https"]);
 }
@@ -869,8 +926,8 @@ fn plain_http_to_a_remote_host_exits_2_asking_for_https() {
 #[test]
 fn a_token_missing_a_scope_exits_7_naming_the_scope_fix() {
     let t = accounts();
-    t.seed_us_contacts(2);
-    t.eu.set_scopes(&[
+    seed_us_contacts(&t, 2);
+    t.hubspot("eu").set_scopes(&[
         "crm.objects.contacts.read",
         "crm.objects.deals.read",
         "crm.objects.deals.write",
@@ -880,30 +937,31 @@ fn a_token_missing_a_scope_exits_7_naming_the_scope_fix() {
     ]);
     let run = t.work.run(&["-q", "sync"]).expect(7);
     assert_one_line_naming(&run, &["403", "scope"]);
-    assert!(t.eu.records("contacts").is_empty());
-    assert_eq!(t.us.records("contacts").len(), 2);
+    assert!(t.hubspot("eu").records("contacts").is_empty());
+    assert_eq!(t.hubspot("us").records("contacts").len(), 2);
 }
 
 #[test]
 fn a_corrupt_state_file_exits_1_naming_the_file_and_writes_nothing() {
     let t = accounts();
-    t.seed_us_contacts(3);
+    seed_us_contacts(&t, 3);
     t.work.run(&["sync"]).expect(0);
-    t.us.seed("contacts", &[("email", "late@example.com")]);
+    t.hubspot("us")
+        .seed("contacts", &[("email", "late@example.com")]);
     let state = t.work.state_dir().join("state.json");
     std::fs::write(&state, "{\"format\": \"crmsync-state\", \"pai").unwrap();
-    t.eu.server().reset_requests();
+    t.hubspot("eu").server().reset_requests();
 
     let run = t.work.run(&["-q", "sync"]).expect(1);
     assert_one_line_naming(&run, &[".crmsync/state.json", "corrupt"]);
-    assert_eq!(t.eu.server().write_request_count(), 0);
-    assert_eq!(t.eu.records("contacts").len(), 3);
+    assert_eq!(t.hubspot("eu").server().write_request_count(), 0);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
 }
 
 #[test]
 fn a_held_lock_skips_the_run_at_once_without_a_request_or_a_word_under_q() {
     let t = accounts();
-    t.seed_us_contacts(2);
+    seed_us_contacts(&t, 2);
     std::fs::create_dir_all(t.work.state_dir()).unwrap();
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -916,10 +974,10 @@ fn a_held_lock_skips_the_run_at_once_without_a_request_or_a_word_under_q() {
     let run = t.work.run(&["-q", "sync"]).expect(8);
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
     assert_eq!(
-        t.us.server().request_count() + t.eu.server().request_count(),
+        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
         0
     );
-    assert!(t.eu.records("contacts").is_empty());
+    assert!(t.hubspot("eu").records("contacts").is_empty());
 
     drop(lock);
     t.work.run(&["sync"]).expect(0);
@@ -933,8 +991,8 @@ fn a_held_lock_skips_the_run_at_once_without_a_request_or_a_word_under_q() {
 #[test]
 fn the_report_file_is_the_documented_private_json() {
     let t = accounts();
-    t.seed_us_contacts(3);
-    t.seed_us_deals(2);
+    seed_us_contacts(&t, 3);
+    seed_us_deals(&t, 2);
 
     t.work.run(&["--report", "report.json", "sync"]).expect(0);
     assert_contacts_mirrored(&t, 3);
@@ -961,9 +1019,9 @@ fn the_report_file_is_the_documented_private_json() {
         );
         assert_eq!(o["target"], "right", "{o}");
     }
-    for us in t.us.records("contacts") {
+    for us in t.hubspot("us").records("contacts") {
         let email = &us.properties["email"];
-        let eu = &t.eu.find("contacts", "email", email)[0];
+        let eu = &t.hubspot("eu").find("contacts", "email", email)[0];
         let o = outcomes
             .iter()
             .find(|o| o["left_id"] == json!(us.id))
@@ -1013,13 +1071,14 @@ fn starts_with_timestamp(line: &str) -> bool {
 #[test]
 fn the_log_file_gathers_timestamped_lines_across_runs() {
     let t = accounts();
-    t.seed_us_contacts(3);
+    seed_us_contacts(&t, 3);
     let log = t.work.path("crmsync.log");
 
     t.work.run(&["--log-file", "crmsync.log", "sync"]).expect(0);
     let first = read(&log);
     assert!(!first.trim().is_empty(), "the first run logged");
-    t.us.seed("contacts", &[("email", "second@example.com")]);
+    t.hubspot("us")
+        .seed("contacts", &[("email", "second@example.com")]);
     t.work.run(&["--log-file", "crmsync.log", "sync"]).expect(0);
     let both = read(&log);
 
@@ -1043,7 +1102,7 @@ fn an_alert_is_posted_on_exit_4_not_on_exit_0_and_an_undeliverable_one_keeps_the
     let receiver = Server::start(Vec::new(), record_alert);
     let t = accounts_with(3, "\n[alerts]\nwebhook_env = \"CRMSYNC_ALERT_URL\"\n");
     let hook = format!("{}/hook", receiver.url());
-    t.seed_us_contacts(3);
+    seed_us_contacts(&t, 3);
 
     let alerting = |url: &str| {
         let mut cmd = t.work.command(&["-q", "sync"]);
@@ -1061,15 +1120,19 @@ fn an_alert_is_posted_on_exit_4_not_on_exit_0_and_an_undeliverable_one_keeps_the
     assert!(receiver.state().is_empty(), "no alert for a clean run");
 
     eu_phone_is_a_number(&t);
-    let bad = t.us.seed(
+    let bad = t.hubspot("us").seed(
         "contacts",
         &[("email", "bad@example.com"), ("phone", "ask reception")],
     );
     alerting(&hook).expect(4);
-    assert!(t.eu.find("contacts", "email", "bad@example.com").is_empty());
-    assert_eq!(t.eu.records("contacts").len(), 3);
+    assert!(
+        t.hubspot("eu")
+            .find("contacts", "email", "bad@example.com")
+            .is_empty()
+    );
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
     assert_eq!(
-        t.us.record("contacts", &bad).unwrap().properties["phone"],
+        t.hubspot("us").record("contacts", &bad).unwrap().properties["phone"],
         "ask reception"
     );
     let bodies = receiver.state().clone();
@@ -1093,5 +1156,5 @@ fn an_alert_is_posted_on_exit_4_not_on_exit_0_and_an_undeliverable_one_keeps_the
         run.stderr
     );
     assert_eq!(receiver.state().len(), 1);
-    assert_eq!(t.eu.records("contacts").len(), 3);
+    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
 }

@@ -12,6 +12,8 @@ use std::process::Output;
 pub const US_TOKEN: &str = "pat-us-0123456789-secret";
 pub const EU_TOKEN: &str = "pat-eu-9876543210-secret";
 pub const PD_TOKEN: &str = "pd0123456789abcdef0123456789abcdef01234567";
+/// A second Pipedrive account's token.
+pub const PD2_TOKEN: &str = "pd2fedcba9876543210fedcba9876543210fedcb";
 
 /// The result of one run of the binary.
 #[derive(Debug)]
@@ -37,6 +39,28 @@ impl Run {
             self.code, code,
             "exit code\n--- stdout\n{}\n--- stderr\n{}",
             self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics with stderr when it does not contain `needle`.
+    #[track_caller]
+    pub fn assert_stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics with stdout when it does not contain `needle`.
+    #[track_caller]
+    pub fn assert_stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
         );
         self
     }

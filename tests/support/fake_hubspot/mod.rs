@@ -3,9 +3,10 @@
 //! deal pipelines, and the associations between any two of those objects),
 //! built on `server.rs`.
 //!
-//! It owns HubSpot's wire behaviour as documented in
-//! `../shared/api/hubspot.md` and HubSpot's published reference: bearer auth
-//! and scopes, the ten-secondly and search rate limits with their headers, cursor and offset paging, batch limits, property validation, 207
+//! It owns HubSpot's wire behaviour as HubSpot's published reference
+//! documents it (e.g. <https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/guide>,
+//! <https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines>):
+//! bearer auth and scopes, the ten-secondly and search rate limits with their headers, cursor and offset paging, batch limits, property validation, 207
 //! multi-status answers keyed by `objectWriteTraceId`, 409 duplicate emails,
 //! merges that make a new record the old ids resolve to (see `merge_records`)
 //! and HubSpot's error bodies. It must not be kinder than the real API: where
@@ -52,7 +53,9 @@ use writes::is_email;
 
 /// Date versions served; any other version is a 404.
 const VERSIONS: &[&str] = &["2026-09", "2026-03"];
-/// Every scope hubspot.md lists; a new account's token holds all of them.
+/// Every scope crmsync's calls need
+/// (<https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/scopes>);
+/// a new account's token holds all of them.
 const ALL_SCOPES: &[&str] = &[
     "crm.objects.contacts.read",
     "crm.objects.contacts.write",

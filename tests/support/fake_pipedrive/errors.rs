@@ -54,7 +54,8 @@ impl ApiError {
         }
     }
 
-    /// The 429 body is not documented (pipedrive.md §6.3); the usual
+    /// The 429 body is not documented
+    /// (<https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>); the usual
     /// envelope with `errorCode` is assumed. No `Retry-After`: current docs
     /// do not promise one, so clients must use `x-ratelimit-reset`.
     pub(super) fn too_many(error: &str) -> ApiError {

@@ -4,9 +4,9 @@
 //! `server.rs`. It models what crmsync calls; any other path (the search
 //! endpoints among them) is an unknown route.
 //!
-//! It owns Pipedrive's wire behaviour as documented in
-//! `../shared/api/pipedrive.md` and the official OpenAPI specs in
-//! `../shared/specs/`: auth, the burst rate limit with its headers, cursor paging, request validation and error bodies. It must not
+//! It owns Pipedrive's wire behaviour as documented in Pipedrive's API
+//! reference and its published OpenAPI specs
+//! (<https://developers.pipedrive.com/docs/api/v1>): auth, the burst rate limit with its headers, cursor paging, request validation and error bodies. It must not
 //! be kinder than the real API: where the documents leave a behaviour open it
 //! takes the stricter reading (and says so in a comment), and a documented
 //! parameter it does not model is refused with a 400 rather than ignored. It
@@ -56,7 +56,8 @@ const COMPANY_ID: i64 = 1;
 const ERROR_INFO: &str =
     "Please check developers.pipedrive.com for more information about Pipedrive API.";
 /// Burst limit for an API token on the Lite plan, the lowest documented
-/// (pipedrive.md §6.2), so a client tuned against the fake works on any plan.
+/// (<https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>), so a
+/// client tuned against the fake works on any plan.
 const DEFAULT_BURST: u32 = 20;
 const BURST_WINDOW: Duration = Duration::from_secs(2);
 const MAX_LIMIT: usize = 500;

@@ -127,7 +127,8 @@ pub(super) fn handle(state: &mut PipedriveState, request: &Request) -> Response 
 impl PipedriveState {
     /// Only the `x-api-token` header authenticates. The legacy `api_token`
     /// query parameter is refused as unauthorized even when its value is
-    /// right: whether v2 still accepts it is unconfirmed (pipedrive.md §1),
+    /// right: whether v2 still accepts it is not documented
+    /// (<https://pipedrive.readme.io/docs/core-api-concepts-authentication>),
     /// so a client relying on it must fail here.
     pub(super) fn authorized(&self, request: &Request) -> bool {
         request.query_param("api_token").is_none()
@@ -241,7 +242,8 @@ impl Limits {
         Ok(())
     }
 
-    /// `x-ratelimit-*` describe the token's burst window (pipedrive.md §6.3).
+    /// `x-ratelimit-*` describe the token's burst window
+    /// (<https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>).
     pub(super) fn add_headers(&mut self, response: Response, now: Instant) -> Response {
         let bucket = &mut self.burst;
         bucket.forget_expired(now);

@@ -15,7 +15,8 @@ pub(super) fn v1_time(secs: i64) -> String {
 }
 
 /// RFC3339 with whole seconds and `Z` or `±HH:MM`. Fractional seconds are
-/// refused, as a connector reports the API does (pipedrive.md §8, UNCONFIRMED).
+/// refused, as a connector reports the API does (not confirmed by Pipedrive's
+/// documentation).
 pub(super) fn parse_rfc3339(s: &str) -> Result<i64, String> {
     let invalid = || format!("'{s}' is not a valid datetime (expected e.g. 2025-01-01T10:20:00Z)");
     if s.len() < 20 || s.as_bytes()[10] != b'T' {

@@ -279,7 +279,8 @@ impl PipedriveState {
         Ok(checked)
     }
 
-    /// The v2 value format per field type (pipedrive.md §4 table).
+    /// The v2 value format per field type
+    /// (<https://pipedrive.readme.io/docs/core-api-concepts-custom-fields>).
     pub(super) fn check_custom_value(
         &self,
         field: &CustomField,
