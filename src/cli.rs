@@ -1,4 +1,4 @@
-//! The command line (DESIGN §3, a contract): global options, the four
+//! The command line (a contract, documented in the README "Subcommands"): global options, the four
 //! subcommands that are stopping points of one pipeline, `init` and
 //! `completions`. The `///` comments are the `--help` text, and every
 //! option has one (a unit test walks them). Parsing only, and `check`, which

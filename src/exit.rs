@@ -1,4 +1,4 @@
-//! Exit status: the documented codes of DESIGN §4 and the one function that
+//! Exit status: the codes documented in the README ("Exit status") and the one function that
 //! chooses among them.
 //!
 //! Every command returns `anyhow::Result<Outcome>`; `status_of` is the only
@@ -46,7 +46,7 @@ impl std::fmt::Display for SafetyStop {
 
 impl std::error::Error for SafetyStop {}
 
-/// The documented exit codes (DESIGN §4, a contract).
+/// The documented exit codes (README "Exit status"; scripts rely on them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     Success = 0,

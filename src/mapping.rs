@@ -6,7 +6,7 @@
 //! Pure: owner directories and links are passed in.
 
 use crate::config::{PairConfig, ValueMap};
-use crate::model::{Labels, Owner, Side, Sided};
+use crate::model::{Labels, Owner, Side, Sided, join_set, set_members};
 use crate::state::State;
 use std::collections::HashMap;
 
@@ -187,10 +187,7 @@ impl<'a> Translator<'a> {
                 // One id, or a set of ids joined by `;` (all of a deal's
                 // contacts); each is translated, and the set is kept sorted.
                 let links = self.links.pair(other);
-                let mut ids = value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty())
+                let mut ids = set_members(value)
                     .map(|id| {
                         let planned = self.planned.and_then(|p| p.partner(other, from, id));
                         let partner = match planned {
@@ -205,7 +202,7 @@ impl<'a> Translator<'a> {
                     })
                     .collect::<Result<Vec<String>, String>>()?;
                 ids.sort_by(|a, b| crate::model::id_order(a, b));
-                Ok(ids.join(";"))
+                Ok(join_set(&ids))
             }
             Some(ValueMap::OwnerByEmail) => {
                 let email = self.owners.email_by_id[from]

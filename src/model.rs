@@ -259,6 +259,26 @@ pub fn id_order(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// The members of a value that holds several, joined by `;`: a relation's
+/// record ids (all of a deal's contacts), a multi-option field's labels.
+/// Each is trimmed, and empty ones are dropped. `join_set` writes the
+/// format; only these two know it.
+pub fn set_members(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|member| !member.is_empty())
+}
+
+/// The value that holds `members`, in the order given (`set_members`).
+pub fn join_set<S: AsRef<str>>(members: &[S]) -> String {
+    members
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<&str>>()
+        .join(";")
+}
+
 /// A CRM user who can own records; owner ids differ between accounts, so
 /// they are translated through the email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -392,6 +412,16 @@ pub fn content_hash(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_value_reads_its_trimmed_members_and_is_written_in_the_order_given() {
+        let members: Vec<&str> = set_members(" 12; 3 ;;4;").collect();
+        assert_eq!(members, ["12", "3", "4"]);
+        assert_eq!(set_members("").count(), 0);
+        assert_eq!(join_set(&members), "12;3;4");
+        assert_eq!(join_set(&[String::from("7")]), "7");
+        assert_eq!(join_set::<&str>(&[]), "");
+    }
 
     #[test]
     fn equivalence_ignores_vendor_normalisation_only() {

@@ -11,7 +11,7 @@
 
 use crate::config::Endpoint;
 use crate::files;
-use crate::model::{Labels, ObjectKind, Owner, Record, Side, set_field};
+use crate::model::{Labels, ObjectKind, Owner, Record, set_field};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -101,15 +101,6 @@ impl Snapshot {
         state_dir
             .join("snapshots")
             .join(format!("{}.{}.json", object.system, object.object))
-    }
-
-    /// Where versions before snapshots per account object kept one side of
-    /// one pair: `state_dir/snapshots/PAIR.SIDE.json`. Such files are no
-    /// longer read; a pull removes them.
-    pub fn legacy_path(state_dir: &Path, pair: &str, side: Side) -> PathBuf {
-        state_dir
-            .join("snapshots")
-            .join(format!("{pair}.{side}.json"))
     }
 
     /// Where the next incremental pull starts (less the connector's

@@ -1,4 +1,4 @@
-//! The mapping file (`sync.toml`, DESIGN §2): its schema, its validation and
+//! The mapping file (`sync.toml`, a contract documented in the README, "The mapping file"): its schema, its validation and
 //! the typed `Config` every other module reads.
 //!
 //! Everything a user can get wrong in the file is caught here, before any

@@ -137,7 +137,7 @@ pub(super) fn set_relations(
             continue;
         }
         let value = if relation.many {
-            ids.join(";")
+            crate::model::join_set(&ids)
         } else {
             ids.first().cloned().unwrap_or_default()
         };
@@ -181,10 +181,7 @@ impl Relink {
     }
 
     pub(super) fn ids(text: &str) -> BTreeSet<&str> {
-        text.split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect()
+        crate::model::set_members(text).collect()
     }
 }
 
@@ -213,13 +210,8 @@ pub(super) const ADDITIONAL_EMAILS: &str = "hs_additional_emails";
 /// `email`).
 fn identity_of(api: &ApiObject) -> Identity {
     let listed = |name: &str| -> Vec<String> {
-        api.properties
-            .get(name)
-            .map(value_text)
-            .unwrap_or_default()
-            .split(';')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+        let text = api.properties.get(name).map(value_text).unwrap_or_default();
+        crate::model::set_members(&text)
             .map(str::to_string)
             .collect()
     };

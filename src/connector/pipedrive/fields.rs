@@ -328,17 +328,18 @@ pub(super) fn custom_text(field: &Field, value: Option<&Value>) -> String {
                 .unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
             other => label(other),
         },
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::Object(o) => o
-                    .get("label")
-                    .map(|l| text(Some(l)))
-                    .unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
-                other => label(other),
-            })
-            .collect::<Vec<_>>()
-            .join(";"),
+        Some(Value::Array(items)) => crate::model::join_set(
+            &items
+                .iter()
+                .map(|i| match i {
+                    Value::Object(o) => o
+                        .get("label")
+                        .map(|l| text(Some(l)))
+                        .unwrap_or_else(|| label(o.get("id").unwrap_or(&Value::Null))),
+                    other => label(other),
+                })
+                .collect::<Vec<_>>(),
+        ),
         Some(Value::Object(o)) => text(o.get("value")),
         Some(other) => text(Some(other)),
     }
@@ -414,9 +415,7 @@ pub(super) fn custom_value(field: &Field, value: &str) -> Result<Value, String> 
     };
     match field.field_type.as_str() {
         "enum" => option_id(value),
-        "set" => value
-            .split(';')
-            .filter(|s| !s.trim().is_empty())
+        "set" => crate::model::set_members(value)
             .map(option_id)
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),

@@ -1,0 +1,138 @@
+//! The three-way merge: from a pairing of two snapshots and the stored base,
+//! decide per record and per field what to write where.
+//!
+//! Per field of a linked pair: unchanged on both sides → nothing; changed on
+//! one side only → copy it across if the direction allows; changed on both
+//! to different values → a conflict settled by the pair's policy. A field
+//! with no base yet (a fresh match, a newly mapped field) is reconciled: equal
+//! values are recorded as the base, a value against a blank fills the blank,
+//! two different values are a conflict. Each side's `WriteRules` (what its
+//! vendor requires of a write) turn a create without a required value, or an
+//! update that clears what the vendor cannot clear, into `invalid` items
+//! rather than requests bound to fail. A link a merge touched becomes a
+//! `merge` item (it follows, is spent, or names a second partner: reported,
+//! or merged too with `merges = "propagate"`), never a delete. Pure: no
+//! I/O, deterministic order.
+//!
+//! This file plans a pair (`merge_pair`) and names its records; `record`
+//! merges one pair of linked records field by field, `conflict` decides a
+//! field and settles a clash by the pair's policy, `create` copies an
+//! unpaired record across (and rebuilds the base of one found through the
+//! create journal), and `gone` turns a link whose records vanished or were
+//! merged into an unlink, delete or merge item.
+
+mod conflict;
+mod create;
+mod gone;
+mod record;
+
+#[cfg(test)]
+mod tests;
+
+use crate::config::{FieldMap, PairConfig};
+use crate::connector::WriteRules;
+use crate::mapping::Translator;
+use crate::matcher::Pairing;
+use crate::model::{Record, Side, Sided};
+use crate::plan::{Agreement, Item, PairPlan};
+use create::{create, found_base, settled};
+use gone::{merge_item, vanished};
+use record::merge_records;
+
+/// The three-way merge of one pair: from its pairing of the two snapshots
+/// and the base, the items that bring both sides into step; `rules` are the
+/// left and the right side's write rules.
+pub fn merge_pair(
+    pair: &PairConfig,
+    pairing: &Pairing,
+    translator: &Translator,
+    rules: &Sided<WriteRules>,
+) -> PairPlan {
+    let mut items = Vec::new();
+    // A record found through the create journal starts from the base its
+    // create's answer would have given it; one paired by the match key
+    // starts from none.
+    let found = pairing.matched.iter().map(|(l, r)| (*l, *r, None)).chain(
+        pairing
+            .recovered
+            .iter()
+            .map(|(l, r, pending)| (*l, *r, Some(found_base(pair, translator, l, r, pending)))),
+    );
+    for (l, r, base) in found {
+        let mut rest = merge_records(pair, translator, rules, l, r, base.as_ref());
+        // The link item records the fields both sides already agree on.
+        let mut settle = base.map_or_else(Vec::new, |b| settled(pair, &b));
+        if let Some(pos) = rest.iter().position(|i| matches!(i, Item::Baseline(_))) {
+            match rest.remove(pos) {
+                Item::Baseline(agreed) => settle.extend(agreed.settle),
+                _ => unreachable!("the position of a baseline"),
+            }
+        }
+        items.push(Item::Link(Agreement {
+            ids: Sided::new(l.id.clone(), r.id.clone()),
+            label: label(pair, Some(l), Some(r)),
+            settle,
+            expect: Sided::new(l.updated_ms, r.updated_ms),
+        }));
+        items.extend(rest);
+    }
+    items.extend(crate::par::flat_map(&pairing.linked, |(l, r, link)| {
+        merge_records(pair, translator, rules, l, r, Some(&link.base))
+    }));
+    for (source, records) in [
+        (Side::Left, &pairing.left_only),
+        (Side::Right, &pairing.right_only),
+    ] {
+        if !pair.direction.writes(source.other()) {
+            continue;
+        }
+        for record in records.iter() {
+            items.push(create(
+                pair,
+                translator,
+                &rules[source.other()],
+                source,
+                record,
+            ));
+        }
+    }
+    items.extend(pairing.merges.iter().map(|m| merge_item(pair, m)));
+    for gone in &pairing.gone {
+        items.push(vanished(pair, gone));
+    }
+    PairPlan {
+        name: pair.name.clone(),
+        left: pair.left.to_string(),
+        right: pair.right.to_string(),
+        items,
+        duplicates: pairing.duplicates.clone(),
+        records: 0,
+    }
+}
+
+/// What a human recognises a record by: the match value, else a name or
+/// title field, else the first mapped value, else the id.
+pub(super) fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
+    let value = |f: &FieldMap| {
+        [(left, &f.left), (right, &f.right)]
+            .into_iter()
+            .find_map(|(record, field)| record.map(|r| r.get(field)).filter(|v| !v.is_empty()))
+            .map(|v| v.trim().to_string())
+    };
+    let is_name = |f: &&FieldMap| {
+        ["name", "title"]
+            .iter()
+            .any(|n| f.left.contains(n) || f.right.contains(n))
+    };
+    let by_match = pair
+        .match_field
+        .as_ref()
+        .and_then(|m| pair.fields.iter().find(|f| &f.left == m));
+    by_match
+        .into_iter()
+        .chain(pair.fields.iter().filter(is_name))
+        .chain(pair.fields.iter())
+        .find_map(value)
+        .or_else(|| left.or(right).map(|r| r.id.clone()))
+        .unwrap_or_default()
+}

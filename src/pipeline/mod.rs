@@ -1,0 +1,155 @@
+//! The stages of the one pipeline the subcommands stop along:
+//! connect → pull (snapshots) → follow identities → plan (match + merge) →
+//! check (freshness, limits) → write. Each stage is a function of data in,
+//! data out; the subcommands in `lib.rs` only choose where to stop and what
+//! to print.
+//!
+//! This file connects and validates, and holds what the stages share: the
+//! connectors and snapshots of a run and the account objects the pairs
+//! name. `pull` pulls and loads snapshots, `identity` settles merged and
+//! vanished records, `planning` plans pair after pair, `checks` holds what
+//! stops a run before its first write, `write` applies through the applier,
+//! and `relations` edits the relation values of snapshots. No stage here
+//! decides a record's fate (the matcher and the three-way merge do) or
+//! sends a write itself (the applier does).
+
+mod checks;
+mod identity;
+mod planning;
+mod pull;
+mod relations;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use checks::{Limits, check_fresh, check_limits};
+pub use identity::follow_identities;
+pub use planning::{plan, plan_pair};
+pub use pull::{load_saved, pull};
+pub use write::{Output, apply, plan_and_apply};
+
+use crate::config::{Config, ConfigError, Endpoint, PairConfig};
+use crate::connector::{self, Connector};
+use crate::model::Side;
+use crate::snapshot::{Snapshot, Written};
+use crate::state;
+use crate::validate;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+
+pub type Connectors = BTreeMap<String, Box<dyn Connector>>;
+
+/// Builds a connector for every system the pairs use; missing tokens fail
+/// here, all named at once, before any request.
+pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
+    let mut names: Vec<&str> = Vec::new();
+    for endpoint in pairs.iter().flat_map(|p| [&p.left, &p.right]) {
+        if !names.contains(&endpoint.system.as_str()) {
+            names.push(&endpoint.system);
+        }
+    }
+    let systems: Vec<_> = names.iter().map(|name| config.system(name)).collect();
+    let connectors = connector::connect(&systems)?;
+    Ok(names
+        .into_iter()
+        .map(str::to_string)
+        .zip(connectors)
+        .collect())
+}
+
+/// Checks every pair's mapping against both accounts' metadata and stops
+/// with exit 2 (one line per problem) before any write. The check is
+/// remembered for the mapping file's fingerprint for a day, so an unchanged
+/// cron run does not pay for the metadata every few minutes.
+pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors) -> Result<()> {
+    let fresh = state::validated_recently(&config.state_dir, &config.fingerprint);
+    if fresh {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    for pair in pairs {
+        let describe = |side: Side| {
+            let endpoint = pair.endpoint(side);
+            connectors[&endpoint.system]
+                .describe(endpoint.object, &pair.field_names(side))
+                .with_context(|| format!("reading the fields of {endpoint}"))
+        };
+        problems.extend(validate::check_pair(
+            pair,
+            &describe(Side::Left)?,
+            &describe(Side::Right)?,
+            &config.pairs,
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError(format!(
+            "{} does not fit the accounts; nothing written:\n  {}",
+            config.path.display(),
+            problems.join("\n  ")
+        ))
+        .into());
+    }
+    state::record_validated(&config.state_dir, &config.fingerprint)
+}
+/// The snapshots of a run, one per account object, by `system.object`.
+pub type Snapshots = BTreeMap<String, Snapshot>;
+
+/// The account objects the pairs name, each once, in file order.
+pub fn account_objects(pairs: &[&PairConfig]) -> Vec<Endpoint> {
+    let mut objects: Vec<Endpoint> = Vec::new();
+    for pair in pairs {
+        for side in [Side::Left, Side::Right] {
+            let endpoint = pair.endpoint(side);
+            if !objects.contains(endpoint) {
+                objects.push(endpoint.clone());
+            }
+        }
+    }
+    objects
+}
+
+/// Every side of every pair in the file that names `object`: a snapshot
+/// holds what all of them map, whichever pairs a run selects, so one pair's
+/// `--pair` run does not cost the others a full pull.
+pub(super) fn sides_on<'a>(
+    config: &'a Config,
+    object: &'a Endpoint,
+) -> impl Iterator<Item = (&'a PairConfig, Side)> {
+    config.pairs.iter().flat_map(move |pair| {
+        [Side::Left, Side::Right]
+            .into_iter()
+            .filter(move |side| pair.endpoint(*side) == object)
+            .map(move |side| (pair, side))
+    })
+}
+
+/// The fields a snapshot of `object` holds: the union of what every pair
+/// maps on it, sorted.
+pub(super) fn object_fields(config: &Config, object: &Endpoint) -> Vec<String> {
+    let fields: std::collections::BTreeSet<String> = sides_on(config, object)
+        .flat_map(|(pair, side)| pair.field_names(side))
+        .collect();
+    fields.into_iter().collect()
+}
+
+/// The two snapshots a pair plans on.
+pub fn pair_snapshots<'a>(snapshots: &'a Snapshots, pair: &PairConfig) -> [&'a Snapshot; 2] {
+    [Side::Left, Side::Right].map(|side| &snapshots[&pair.endpoint(side).to_string()])
+}
+
+pub(super) fn by_side(written: Vec<(Side, Written)>) -> BTreeMap<Side, Vec<Written>> {
+    let mut sides: BTreeMap<Side, Vec<Written>> = BTreeMap::new();
+    for (side, record) in written {
+        sides.entry(side).or_default().push(record);
+    }
+    sides
+}
+
+/// Requests made so far by every connector.
+pub fn request_counts(connectors: &Connectors) -> BTreeMap<String, BTreeMap<String, u64>> {
+    connectors
+        .iter()
+        .map(|(name, c)| (name.clone(), c.request_counts()))
+        .collect()
+}

@@ -1,0 +1,188 @@
+//! The plan stage: each pair matched and merged on its two snapshots, pair
+//! after pair in file order, each planning on the accounts and links as the
+//! pairs before it will leave them (forward references stand in for the
+//! records they create). Pure: it reads no network and writes nothing.
+
+use super::relations::{forget_in, relations_through};
+use super::{Snapshots, by_side};
+use crate::config::{Config, PairConfig};
+use crate::connector;
+use crate::diff;
+use crate::mapping::{OwnerDirectory, PlannedLinks, Translator};
+use crate::matcher;
+use crate::model::{Side, Sided};
+use crate::plan::{Item, MergeStep, PairPlan, Plan, forward_ref};
+use crate::snapshot::{Snapshot, Written};
+use crate::state::State;
+
+/// Matches and merges one pair, and notes its size (the larger side), which
+/// its percentage limits are taken of. Relations translate through the
+/// links in `state` and those `planned` (the pairs before this one in the
+/// run). Pure.
+pub fn plan_pair(
+    pair: &PairConfig,
+    [left, right]: [&Snapshot; 2],
+    state: &State,
+    planned: &PlannedLinks,
+) -> PairPlan {
+    let started = std::time::Instant::now();
+    let empty = Default::default();
+    let links = state.pair(&pair.name).unwrap_or(&empty);
+    let mut pairing = matcher::pair_records(pair, &left.records, &right.records, links);
+    // A record missing from a snapshot that is not a full listing may just
+    // not have changed: deletes are inferred from full pulls only.
+    if !(left.complete && right.complete) {
+        pairing.gone.clear();
+    }
+    let owners = OwnerDirectory::new(&left.owners, &right.owners);
+    let translator = Translator::new(
+        pair,
+        &owners,
+        state,
+        Sided::new(&left.labels, &right.labels),
+    )
+    .with_planned(planned);
+    let rules = Sided::from_fn(|side| {
+        let endpoint = pair.endpoint(side);
+        connector::write_rules(endpoint.kind, endpoint.object)
+    });
+    let mut plan = diff::merge_pair(pair, &pairing, &translator, &rules);
+    plan.records = left.records.len().max(right.records.len());
+    log::debug!(
+        "planned {}: {} + {} records, {} links, {} items in {:.2} s",
+        pair.name,
+        left.records.len(),
+        right.records.len(),
+        links.len(),
+        plan.items.len(),
+        started.elapsed().as_secs_f64()
+    );
+    plan
+}
+
+/// The one planning path: what `diff` shows, `diff --out` saves, `sync
+/// --dry-run` prints, `push` applies and `sync` applies. Plans pair after
+/// pair, in file order, as a run applies them: each pair plans on the
+/// accounts and links as the pairs before it will leave them. A record an
+/// earlier pair creates is in the later pairs' snapshots under its forward
+/// reference (`plan::forward_ref`), which stands in for its id wherever a
+/// later item needs it (a relation, a link, a copy) until the apply step
+/// knows it; a record an earlier pair links is a relation target at once;
+/// one it unlinks or deletes no longer is. Snapshots are copied only where
+/// a later pair reads what an earlier one writes, and the state never.
+/// Pure.
+pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &Snapshots, state: &State) -> Plan {
+    let mut foreseen = Snapshots::new();
+    let mut planned = PlannedLinks::default();
+    let mut pair_plans = Vec::new();
+    for (n, pair) in pairs.iter().enumerate() {
+        let view = [Side::Left, Side::Right].map(|side| {
+            let object = pair.endpoint(side).to_string();
+            foreseen.get(&object).unwrap_or(&snapshots[&object])
+        });
+        let plan = plan_pair(pair, view, state, &planned);
+        let read_later = |object: &str| {
+            pairs[n + 1..]
+                .iter()
+                .any(|later| later.left.to_string() == object || later.right.to_string() == object)
+        };
+        for item in &plan.items {
+            match item {
+                Item::Link(a) => planned.link(&pair.name, &a.ids.left, &a.ids.right),
+                Item::Create(c) => {
+                    let mut ids = Sided::new(c.source_id.clone(), c.source_id.clone());
+                    ids[c.target] = forward_ref(&pair.name, c.target, &c.source_id);
+                    planned.link(&pair.name, &ids.left, &ids.right);
+                }
+                Item::Unlink(u) => planned.drop_link(&pair.name, &u.ids.left, &u.ids.right),
+                // A link that follows a merge is one to the merge's result.
+                Item::Merge(m) => match m.step {
+                    MergeStep::Follow => {
+                        planned.drop_link(&pair.name, &m.was.left, &m.was.right);
+                        planned.link(&pair.name, &m.now.left, &m.now.right);
+                    }
+                    MergeStep::Spent | MergeStep::Orphaned => {
+                        planned.drop_link(&pair.name, &m.was.left, &m.was.right)
+                    }
+                    MergeStep::Partners { .. } => {}
+                },
+                Item::Delete(d) => {
+                    planned.drop_link(&pair.name, &d.ids.left, &d.ids.right);
+                    for (object, field) in relations_through(config, pair, d.target) {
+                        if read_later(&object) {
+                            forget_in(
+                                foreseen_mut(&mut foreseen, snapshots, &object),
+                                &field,
+                                &d.ids[d.target],
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let written = by_side(
+            plan.items
+                .iter()
+                .filter_map(|item| Some((item.target()?, planned_write(&pair.name, item)?)))
+                .collect(),
+        );
+        for (side, records) in written {
+            let object = pair.endpoint(side).to_string();
+            if read_later(&object) {
+                foreseen_mut(&mut foreseen, snapshots, &object).absorb(records);
+            }
+        }
+        pair_plans.push(plan);
+    }
+    Plan::new(&config.fingerprint, pair_plans)
+}
+
+/// The snapshot of `object` as the pairs planned so far leave it: copied
+/// from the pulled one the first time a pair writes to it.
+fn foreseen_mut<'s>(
+    foreseen: &'s mut Snapshots,
+    snapshots: &Snapshots,
+    object: &str,
+) -> &'s mut Snapshot {
+    foreseen
+        .entry(object.to_string())
+        .or_insert_with(|| snapshots[object].clone())
+}
+
+/// What an item will leave in its target account if it is applied as
+/// planned; a create's record goes under its forward reference.
+fn planned_write(pair: &str, item: &Item) -> Option<Written> {
+    let values = |changes: &[crate::plan::Change]| {
+        changes
+            .iter()
+            .map(|c| (c.field.clone(), c.to.clone()))
+            .collect()
+    };
+    match item {
+        Item::Create(c) => Some(Written::Saved {
+            id: forward_ref(pair, c.target, &c.source_id),
+            values: values(&c.changes),
+            updated_ms: crate::timestamp::now_ms(),
+        }),
+        Item::Update(w) | Item::Associate(w) => Some(Written::Saved {
+            id: w.ids[w.target].clone(),
+            values: values(&w.changes),
+            updated_ms: crate::timestamp::now_ms(),
+        }),
+        Item::Delete(d) => Some(Written::Deleted {
+            id: d.ids[d.target].clone(),
+        }),
+        Item::Merge(m) => {
+            let target = m.target()?;
+            match &m.step {
+                crate::plan::MergeStep::Partners { kept, .. } => Some(Written::Merged {
+                    id: m.now[target].clone(),
+                    into: kept.clone(),
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,152 @@
+//! The pull stage: every account object the pairs name, pulled once (all
+//! concurrently) into a snapshot, incrementally or in full, with the owners
+//! and labels the value maps need; and the saved snapshots loaded again
+//! for an offline diff. It plans nothing and writes to no CRM.
+
+use super::{Connectors, Snapshots, account_objects, object_fields, sides_on};
+use crate::config::{Config, Endpoint, PairConfig};
+use crate::model::{Owner, Side};
+use crate::progress::Progress;
+use crate::snapshot::Snapshot;
+use crate::state::State;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Pulls every account object the pairs name once (all of them
+/// concurrently), with the fields all its pairs map, and saves the
+/// snapshots. After a first full pull an object fetches only what changed
+/// since its snapshot's watermark and merges it in; when `full_pull_every`
+/// says so (so many runs, or a last full pull so old) or with `full`, it
+/// fetches everything again, which is when deletes are seen. Owners and
+/// labels are fetched on full pulls and only when a value map needs them,
+/// once per system (connectors cache their metadata).
+pub fn pull(
+    config: &Config,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    progress: &Progress,
+    full: bool,
+) -> Result<Snapshots> {
+    let owners: Mutex<BTreeMap<String, Vec<Owner>>> = Mutex::new(BTreeMap::new());
+    let owners_of = |system: &str| -> Result<Vec<Owner>> {
+        let mut cache = owners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = cache.get(system) {
+            return Ok(o.clone());
+        }
+        let fetched = connectors[system].owners()?;
+        cache.insert(system.to_string(), fetched.clone());
+        Ok(fetched)
+    };
+    let pull_object = |object: &Endpoint| -> Result<Snapshot> {
+        let fields = object_fields(config, object);
+        let connector = &connectors[&object.system];
+        let path = Snapshot::path(&config.state_dir, object);
+        // A snapshot taken under another mapping does not load: full pull.
+        let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
+        let bar = progress.bar(&object.to_string(), None);
+        let started_ms = crate::timestamp::now_ms();
+        let mut snapshot = match previous {
+            Some(mut previous)
+                if !full
+                    && !config.full_pull_every.is_due(
+                        previous.incremental_runs,
+                        previous.last_full_ms(),
+                        started_ms,
+                    ) =>
+            {
+                let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
+                let changed = connector.list_changed(object.object, &fields, since, &|listed| {
+                    crate::progress::advance(&bar, listed.done, listed.total)
+                })?;
+                log::info!(
+                    "pulled {} from {object}",
+                    crate::plan::counted(changed.len() as u64, "changed record", "changed records")
+                );
+                previous.merge_changes(changed, started_ms);
+                previous
+            }
+            _ => {
+                let records = connector.list(object.object, &fields, &|listed| {
+                    crate::progress::advance(&bar, listed.done, listed.total)
+                })?;
+                log::info!(
+                    "pulled {} from {object}",
+                    crate::plan::counted(records.len() as u64, "record", "records")
+                );
+                let mut fresh =
+                    Snapshot::new(&object.system, object.object, fields, records, started_ms);
+                if let Some(previous) = &previous {
+                    fresh.keep_merges_of(previous);
+                }
+                fresh
+            }
+        };
+        progress.finish(&bar);
+        let sides: Vec<(&PairConfig, Side)> = sides_on(config, object).collect();
+        if sides.iter().any(|(pair, _)| pair.uses_owners())
+            && (snapshot.complete || snapshot.owners.is_empty())
+        {
+            snapshot.owners = owners_of(&object.system)?;
+        }
+        for (pair, side) in sides {
+            for map in pair.label_fields() {
+                let field = &map[side];
+                if snapshot.complete || !snapshot.labels.contains_key(field) {
+                    let options = connector.labels(object.object, field)?;
+                    snapshot.labels.insert(field.clone(), options);
+                }
+            }
+        }
+        snapshot.save(&path)?;
+        Ok(snapshot)
+    };
+    let objects = account_objects(pairs);
+    let pulled: Vec<Result<Snapshot>> = std::thread::scope(|s| {
+        let threads: Vec<_> = objects
+            .iter()
+            .map(|object| s.spawn(|| pull_object(object)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("pull thread panicked"))
+            .collect()
+    });
+    let mut snapshots = Snapshots::new();
+    for (object, snapshot) in objects.iter().zip(pulled) {
+        snapshots.insert(object.to_string(), snapshot?);
+    }
+    // Snapshots per pair, from before snapshots per account object: the
+    // objects just pulled replace them.
+    crate::state::legacy::remove_pair_snapshots(
+        &config.state_dir,
+        pairs.iter().map(|p| p.name.as_str()),
+    )?;
+    Ok(snapshots)
+}
+
+/// The last saved snapshots of the objects the pairs name, for an offline diff.
+fn load_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<Snapshots> {
+    account_objects(pairs)
+        .iter()
+        .map(|object| {
+            let snapshot = Snapshot::load(
+                &Snapshot::path(&config.state_dir, object),
+                &object.system,
+                object.object,
+                &object_fields(config, object),
+            )?;
+            Ok((object.to_string(), snapshot))
+        })
+        .collect()
+}
+
+/// The last saved snapshots and the state, for an offline diff: read on two
+/// threads, as each can be hundreds of MB of JSON for a million records.
+pub fn load_saved(config: &Config, pairs: &[&PairConfig]) -> Result<(Snapshots, State)> {
+    let (state, snapshots) = crate::par::join(
+        || State::load(&State::path(&config.state_dir)),
+        || load_snapshots(config, pairs),
+    );
+    Ok((snapshots?, state?))
+}

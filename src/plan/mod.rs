@@ -1,0 +1,118 @@
+//! The plan: every change a run would make, as data.
+//!
+//! `diff` prints it (`Display`, read like `terraform plan`), `--out` and
+//! `--json` serialise it (a versioned document), `push` loads it and applies
+//! exactly what it says, and `sync` applies it straight away. Each item
+//! carries what apply needs: the values to write, the base to record once the
+//! write succeeds, and the modified times it was planned on (its
+//! precondition). Building or printing a plan never touches the network.
+//!
+//! This file holds the plan and its pairs, with what is asked of a whole
+//! plan (counts, dangling references); `model` holds the items, `refs` the
+//! forward references, `text` the printed form and `wire` the JSON form.
+//! Nothing here reads a snapshot, the state or the network.
+
+mod model;
+mod refs;
+mod text;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::{
+    Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
+    Settle, Summary, Unlink, Write,
+};
+pub use refs::{forward_ref, is_forward_ref};
+pub use text::counted;
+pub use wire::{FORMAT, VERSION};
+
+use crate::model::Duplicate;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: String,
+    pub version: u32,
+    pub created_at_ms: i64,
+    /// The mapping file's fingerprint when the plan was made.
+    pub config_fingerprint: String,
+    pub pairs: Vec<PairPlan>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairPlan {
+    pub name: String,
+    /// `system.object`
+    pub left: String,
+    pub right: String,
+    pub items: Vec<Item>,
+    pub duplicates: Vec<Duplicate>,
+    /// The records the pair held when planned (the larger side): what the
+    /// percentage limits are taken of, by `sync` and by a later `push` alike.
+    #[serde(default)]
+    pub records: usize,
+}
+
+impl Plan {
+    /// Returns true if and only if applying the plan would change nothing.
+    pub fn is_empty(&self) -> bool {
+        !self
+            .pairs
+            .iter()
+            .flat_map(|p| &p.items)
+            .any(Item::is_change)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for pair in &self.pairs {
+            s.duplicate += pair.duplicates.iter().map(|d| d.extra.len()).sum::<usize>();
+            for item in &pair.items {
+                match item.action() {
+                    Action::Create => s.create += 1,
+                    Action::Update => s.update += 1,
+                    Action::Associate => s.associate += 1,
+                    Action::Link => s.link += 1,
+                    Action::Conflict => s.conflict += 1,
+                    Action::Unlink => s.unlink += 1,
+                    Action::Delete => s.delete += 1,
+                    Action::Invalid => s.invalid += 1,
+                    Action::Merge => s.merge += 1,
+                    Action::Baseline => {}
+                }
+                // A write that settles a conflict counts once, as a
+                // conflict item does: both are one record's conflict.
+                if item.settles_conflict() && item.writes() {
+                    s.conflict += 1;
+                }
+            }
+        }
+        s
+    }
+
+    /// Checks that every forward reference names a create of an earlier
+    /// pair of this plan, as planning makes them; returns one line per
+    /// reference that does not (the create was removed, or the plan was
+    /// put together by hand).
+    pub fn dangling_refs(&self) -> Vec<String> {
+        let mut creates = std::collections::HashSet::new();
+        let mut dangling = Vec::new();
+        for pair in &self.pairs {
+            for item in pair.items.iter().filter(|i| i.has_forward_refs()) {
+                for reference in item.forward_refs() {
+                    if !creates.contains(&reference) {
+                        dangling.push(format!(
+                            "{} {} waits for {reference}, which no earlier pair of the plan creates",
+                            pair.name,
+                            item.label()
+                        ));
+                    }
+                }
+            }
+            creates.extend(pair.items.iter().filter_map(|i| i.created_ref(&pair.name)));
+        }
+        dangling
+    }
+}

@@ -1,0 +1,258 @@
+//! The printed plan: one line per item (read like `terraform plan`), the
+//! conflicts under it, the duplicates of each pair and the closing summary.
+//! It only formats what the plan holds; it decides nothing.
+
+use super::model::{Item, Merge, MergeStep, Summary};
+use super::{PairPlan, Plan};
+use crate::model::{Side, Sided};
+use std::fmt;
+
+impl Merge {
+    /// "us 1 was merged into us 9" for each side whose record was merged.
+    pub fn describe(&self, names: &Sided<&str>) -> String {
+        let moved: Vec<String> = Side::BOTH
+            .into_iter()
+            .filter(|side| self.was[*side] != self.now[*side])
+            .map(|side| {
+                let system = names[side];
+                format!(
+                    "{system} {} was merged into {system} {}",
+                    self.was[side], self.now[side]
+                )
+            })
+            .collect();
+        let mut text = moved.join(" and ");
+        match &self.step {
+            MergeStep::Follow => text.push_str(&format!(
+                "; the link follows: {} {} = {} {}",
+                names.left, self.now.left, names.right, self.now.right
+            )),
+            MergeStep::Spent => text.push_str("; they are linked already, the old link is dropped"),
+            MergeStep::Orphaned => {
+                let gone: Vec<String> = Side::BOTH
+                    .into_iter()
+                    .filter(|side| self.expect[*side] == 0)
+                    .map(|side| format!("{} {}", names[side], self.was[side]))
+                    .collect();
+                text.push_str(&format!(
+                    "; {} is gone: the link is dropped, nothing is deleted or copied across",
+                    gone.join(" and ")
+                ));
+            }
+            MergeStep::Partners {
+                side,
+                kept,
+                propagate,
+            } => {
+                let other = side.other();
+                let system = names[other];
+                text.push_str(&format!(
+                    "; {system} {} faces the same record as {system} {kept}",
+                    self.now[other]
+                ));
+                if *propagate {
+                    text.push_str(&format!(": merging it into {system} {kept}"));
+                } else {
+                    text.push_str(&format!(
+                        ": left alone (merge them in {system}, or set merges = \"propagate\")"
+                    ));
+                }
+            }
+        }
+        text
+    }
+}
+
+fn system_of(endpoint: &str) -> &str {
+    endpoint.split('.').next().unwrap_or(endpoint)
+}
+
+fn quoted(v: &str) -> String {
+    format!("{v:?}")
+}
+
+impl fmt::Display for PairPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = Sided::new(system_of(&self.left), system_of(&self.right));
+        writeln!(f, "{}  ({} <-> {})", self.name, self.left, self.right)?;
+        for item in self.items.iter().filter(|i| i.is_shown()) {
+            item.write_line(f, &names)?;
+            for c in item.conflicts() {
+                let outcome = match (c.winner, c.applied) {
+                    (None, _) => "left for you (conflict = skip)".to_string(),
+                    (Some(w), true) => format!("{} wins ({:?})", names[w], c.policy).to_lowercase(),
+                    (Some(w), false) => format!(
+                        "{} kept; direction forbids writing the other side",
+                        names[w]
+                    ),
+                };
+                writeln!(
+                    f,
+                    "        ! {}: {} {} | {} {} -> {outcome}",
+                    c.field,
+                    names.left,
+                    quoted(&c.left),
+                    names.right,
+                    quoted(&c.right)
+                )?;
+            }
+        }
+        for d in &self.duplicates {
+            let system = names[d.side];
+            writeln!(
+                f,
+                "  ? {system:<6} duplicate {}  {system} {} share it with {system} {}; left alone (merge them in {system})",
+                d.key,
+                d.extra.join(", "),
+                d.kept
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Item {
+    /// The item's line in the printed plan; `names` are the two systems.
+    fn write_line(&self, f: &mut fmt::Formatter<'_>, names: &Sided<&str>) -> fmt::Result {
+        let ids = |ids: Sided<Option<&str>>| {
+            ids.iter()
+                .filter_map(|(side, id)| id.map(|id| format!("{} {id}", names[side])))
+                .collect::<Vec<_>>()
+                .join(" = ")
+        };
+        let both = |pair: &Sided<String>| ids(pair.as_ref().map(|id| Some(id.as_str())));
+        match self {
+            Item::Create(c) => {
+                let values: Vec<_> = c
+                    .changes
+                    .iter()
+                    .filter(|ch| !ch.to.is_empty())
+                    .map(|ch| format!("{}={}", ch.field, quoted(&ch.to)))
+                    .collect();
+                writeln!(
+                    f,
+                    "  + {:<6} create    {}  (from {} {})  {}",
+                    names[c.target],
+                    c.label,
+                    names[c.target.other()],
+                    c.source_id,
+                    values.join(" ")
+                )
+            }
+            Item::Update(w) | Item::Associate(w) => {
+                let verb = if matches!(self, Item::Update(_)) {
+                    "update   "
+                } else {
+                    "associate"
+                };
+                writeln!(
+                    f,
+                    "  ~ {:<6} {verb} {} ({})",
+                    names[w.target], w.label, w.ids[w.target]
+                )?;
+                for c in &w.changes {
+                    writeln!(
+                        f,
+                        "        {}: {} -> {}",
+                        c.field,
+                        quoted(&c.from),
+                        quoted(&c.to)
+                    )?;
+                }
+                Ok(())
+            }
+            Item::Link(a) => writeln!(f, "  = {:<6} link      {}  {}", "", a.label, both(&a.ids)),
+            Item::Conflict(h) => {
+                writeln!(f, "  ! {:<6} conflict  {}  {}", "", h.label, both(&h.ids))
+            }
+            Item::Unlink(u) => writeln!(
+                f,
+                "  x {:<6} unlink    {}  {}  ({})",
+                "",
+                u.label,
+                both(&u.ids),
+                u.reason
+            ),
+            Item::Delete(d) => writeln!(
+                f,
+                "  - {:<6} delete    {} ({})  ({})",
+                names[d.target], d.label, d.ids[d.target], d.reason
+            ),
+            Item::Invalid(i) => writeln!(
+                f,
+                "  ! {:<6} invalid   {}  {}: {}",
+                "",
+                i.label,
+                ids(i.ids.as_ref().map(|id| id.as_deref())),
+                i.problems.join("; ")
+            ),
+            Item::Merge(m) => {
+                let shown = match m.target() {
+                    Some(target) => names[target],
+                    None => "",
+                };
+                writeln!(
+                    f,
+                    "  > {shown:<6} merge     {}  {}",
+                    m.label,
+                    m.describe(names)
+                )
+            }
+            Item::Baseline(_) => Ok(()),
+        }
+    }
+}
+
+/// `n` and the noun, in the singular for one ("1 conflict", "2 conflicts").
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = |n: usize| n as u64;
+        write!(
+            f,
+            "{} to create, {} to update, {} to associate, {} to delete, {} to link, {}, {} to unlink, {} invalid, {}",
+            self.create,
+            self.update,
+            self.associate,
+            self.delete,
+            self.link,
+            counted(n(self.conflict), "conflict", "conflicts"),
+            self.unlink,
+            self.invalid,
+            counted(n(self.duplicate), "duplicate", "duplicates"),
+        )?;
+        if self.merge > 0 {
+            write!(f, ", {}", counted(n(self.merge), "merge", "merges"))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A pair with nothing to show is left out, so cron mail stays short.
+        for pair in self
+            .pairs
+            .iter()
+            .filter(|p| p.items.iter().any(Item::is_shown) || !p.duplicates.is_empty())
+        {
+            write!(f, "{pair}")?;
+        }
+        let summary = self.summary();
+        if self.is_empty() && summary.merge > 0 {
+            writeln!(
+                f,
+                "Plan: nothing to do; {} merged records left for you (>).",
+                summary.merge
+            )
+        } else if self.is_empty() {
+            writeln!(f, "Plan: nothing to do, both sides are in step.")
+        } else {
+            writeln!(f, "Plan: {summary}.")
+        }
+    }
+}
