@@ -341,7 +341,8 @@ fn settle_interrupt(
         ));
     } else {
         progress.eprint(&format!(
-            "crmsync: interrupted by {signal}: {applied} items applied; run again to finish"
+            "crmsync: interrupted by {signal}: {} applied; run again to finish",
+            plan::counted(applied as u64, "item", "items")
         ));
     }
     Ok(Outcome::Interrupted(signal))
@@ -359,8 +360,9 @@ fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
         .flat_map(|p| &p.items)
         .filter(|i| i.writes())
         .count();
+    let noun = if planned == 1 { "item" } else { "items" };
     progress.eprint(&format!(
-        "crmsync: interrupted: {} of {planned} items applied; run again to finish",
+        "crmsync: interrupted: {} of {planned} {noun} applied; run again to finish",
         report.writes_done()
     ));
 }

@@ -67,7 +67,8 @@ companies = "link:companies"
 /// one, and 20 deals each with company `i % 30` and `(i + 7) % 30`.
 /// Returns the company ids in index order.
 fn seed_us(t: &Fixture) -> Vec<String> {
-    let companies = t.hubspot("us").seed_many(
+    let us = t.hubspot("us");
+    let companies = us.seed_many(
         "companies",
         (0..COMPANIES)
             .map(|i| {
@@ -79,7 +80,7 @@ fn seed_us(t: &Fixture) -> Vec<String> {
             })
             .collect(),
     );
-    let contacts = t.hubspot("us").seed_many(
+    let contacts = us.seed_many(
         "contacts",
         (0..CONTACTS)
             .map(|i| {
@@ -92,15 +93,13 @@ fn seed_us(t: &Fixture) -> Vec<String> {
     );
     for (i, contact) in contacts.iter().enumerate() {
         let first = &companies[i % COMPANIES];
-        t.hubspot("us")
-            .associate_records("contacts", contact, "companies", first);
+        us.associate_records("contacts", contact, "companies", first);
         if i % 3 == 0 {
             let next = &companies[(i + 1) % COMPANIES];
-            t.hubspot("us")
-                .associate_records("contacts", contact, "companies", next);
+            us.associate_records("contacts", contact, "companies", next);
         }
     }
-    let deals = t.hubspot("us").seed_many(
+    let deals = us.seed_many(
         "deals",
         (0..DEALS)
             .map(|i| props(&[("dealname", format!("Deal {i}"))]))
@@ -108,8 +107,7 @@ fn seed_us(t: &Fixture) -> Vec<String> {
     );
     for (i, deal) in deals.iter().enumerate() {
         for c in [i % COMPANIES, (i + 7) % COMPANIES] {
-            t.hubspot("us")
-                .associate_records("deals", deal, "companies", &companies[c]);
+            us.associate_records("deals", deal, "companies", &companies[c]);
         }
     }
     companies
@@ -292,21 +290,15 @@ fn companies_matched_by_domain_bring_their_contacts_and_deals_in_one_run_and_the
 #[test]
 fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay() {
     let t = companies();
+    let eu = t.hubspot("eu");
     let us_companies = seed_us(&t);
     t.work.run(&["sync"]).expect(0);
     let gone = eu_company(&t, 7);
-    let eu_contacts_before = t.hubspot("eu").records("contacts").len();
+    let eu_contacts_before = eu.records("contacts").len();
     // Contacts 6, 7, 37 are at company 7 (6 also at 6, as it is every third).
     let at_seven: Vec<String> = [6, 7, 37]
         .iter()
-        .map(|i| {
-            id_of(
-                t.hubspot("eu"),
-                "contacts",
-                "email",
-                &format!("c{i}@example.com"),
-            )
-        })
+        .map(|i| id_of(eu, "contacts", "email", &format!("c{i}@example.com")))
         .collect();
     for contact in &at_seven {
         let companies = t
@@ -320,21 +312,17 @@ fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay(
     let run = t.work.run(&["sync", "--full"]).expect(0);
     run.assert_stdout_has("co7.example");
     assert!(
-        t.hubspot("eu").record("companies", &gone).unwrap().archived,
+        eu.record("companies", &gone).unwrap().archived,
         "archived on eu"
     );
-    assert_eq!(t.hubspot("eu").records("companies").len(), COMPANIES - 1);
+    assert_eq!(eu.records("companies").len(), COMPANIES - 1);
     assert_eq!(
-        t.hubspot("eu").records("contacts").len(),
+        eu.records("contacts").len(),
         eu_contacts_before,
         "its contacts keep existing"
     );
     for contact in &at_seven {
-        assert!(
-            t.hubspot("eu")
-                .record("contacts", contact)
-                .is_some_and(|c| !c.archived)
-        );
+        assert!(eu.record("contacts", contact).is_some_and(|c| !c.archived));
         let companies = t
             .hubspot("eu")
             .associated_ids("contacts", contact, "companies");
@@ -342,8 +330,7 @@ fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay(
     }
     // Contact 6 keeps its other company.
     assert_eq!(
-        t.hubspot("eu")
-            .associated_ids("contacts", &at_seven[0], "companies"),
+        eu.associated_ids("contacts", &at_seven[0], "companies"),
         vec![eu_company(&t, 6)]
     );
 
@@ -353,15 +340,16 @@ fn a_company_deleted_on_one_side_is_archived_on_the_other_and_its_contacts_stay(
 #[test]
 fn two_companies_with_one_domain_in_one_account_are_reported_and_left_alone() {
     let t = companies();
-    let kept = t.hubspot("us").seed(
+    let us = t.hubspot("us");
+    let kept = us.seed(
         "companies",
         &[("name", "Dup One"), ("domain", "dup.example")],
     );
-    let extra = t.hubspot("us").seed(
+    let extra = us.seed(
         "companies",
         &[("name", "Dup Two"), ("domain", "www.DUP.example")],
     );
-    t.hubspot("us").seed(
+    us.seed(
         "companies",
         &[("name", "Single"), ("domain", "single.example")],
     );
@@ -387,18 +375,10 @@ fn two_companies_with_one_domain_in_one_account_are_reported_and_left_alone() {
         sorted(names.iter().map(|s| s.to_string()).collect()),
         ["Dup One", "Single"]
     );
-    assert!(
-        t.hubspot("us")
-            .record("companies", &kept)
-            .is_some_and(|c| !c.archived)
-    );
-    assert!(
-        t.hubspot("us")
-            .record("companies", &extra)
-            .is_some_and(|c| !c.archived)
-    );
+    assert!(us.record("companies", &kept).is_some_and(|c| !c.archived));
+    assert!(us.record("companies", &extra).is_some_and(|c| !c.archived));
     assert_eq!(
-        t.hubspot("us").records("companies").len(),
+        us.records("companies").len(),
         3,
         "nothing merged or deleted"
     );
@@ -447,23 +427,22 @@ fn a_primary_company_without_its_link_map_or_linked_through_contacts_is_refused_
 #[test]
 fn company_sets_paged_two_at_a_time_in_shuffled_answers_are_carried_whole() {
     let t = companies();
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let loose = Quirks {
         no_trace_ids: true,
         shuffled: true,
         association_page: Some(2),
     };
-    t.hubspot("us").set_quirks(loose);
-    t.hubspot("eu").set_quirks(loose);
+    us.set_quirks(loose);
+    eu.set_quirks(loose);
     let companies = seed_us(&t);
     // Three more companies on one contact (four in all) and one deal
     // (five): several pages each.
-    let contact = id_of(t.hubspot("us"), "contacts", "email", "c1@example.com");
-    let deal = id_of(t.hubspot("us"), "deals", "dealname", "Deal 1");
+    let contact = id_of(us, "contacts", "email", "c1@example.com");
+    let deal = id_of(us, "deals", "dealname", "Deal 1");
     for company in &companies[10..13] {
-        t.hubspot("us")
-            .associate_records("contacts", &contact, "companies", company);
-        t.hubspot("us")
-            .associate_records("deals", &deal, "companies", company);
+        us.associate_records("contacts", &contact, "companies", company);
+        us.associate_records("deals", &deal, "companies", company);
     }
 
     t.work.run(&["sync"]).expect(0);
@@ -471,10 +450,9 @@ fn company_sets_paged_two_at_a_time_in_shuffled_answers_are_carried_whole() {
         format!("c{i}@example.com")
     });
     assert_companies_carried(&t, "deals", "dealname", DEALS, &|i| format!("Deal {i}"));
-    let eu_contact = id_of(t.hubspot("eu"), "contacts", "email", "c1@example.com");
+    let eu_contact = id_of(eu, "contacts", "email", "c1@example.com");
     assert_eq!(
-        t.hubspot("eu")
-            .associated_ids("contacts", &eu_contact, "companies")
+        eu.associated_ids("contacts", &eu_contact, "companies")
             .len(),
         4
     );

@@ -174,7 +174,8 @@ fn person_id(person: &Value) -> i64 {
 
 /// One synced contact per account; returns (us id, eu id).
 fn one_synced_contact(t: &Fixture, email: &str) -> (String, String) {
-    t.hubspot("us").seed(
+    let us = t.hubspot("us");
+    us.seed(
         "contacts",
         &[
             ("email", email),
@@ -185,7 +186,7 @@ fn one_synced_contact(t: &Fixture, email: &str) -> (String, String) {
     );
     t.work.run(&["sync"]).expect(0);
     (
-        id_of(t.hubspot("us"), "contacts", "email", email),
+        id_of(us, "contacts", "email", email),
         id_of(t.hubspot("eu"), "contacts", "email", email),
     )
 }
@@ -264,20 +265,17 @@ fn under_newest_the_phone_edited_last_wins_whichever_side_that_is() {
 fn under_left_and_right_the_named_side_wins_even_when_the_other_edited_last() {
     for (policy, us_value_last) in [("left", false), ("right", true)] {
         let t = contacts_only(&format!("conflict = \"{policy}\""), "");
+        let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
         let (us_id, eu_id) = one_synced_contact(&t, "c@example.com");
         // The policy's side edits first, so `newest` would pick the other.
         if us_value_last {
-            t.hubspot("eu")
-                .edit("contacts", &eu_id, &[("phone", "+44 222")]);
+            eu.edit("contacts", &eu_id, &[("phone", "+44 222")]);
             later();
-            t.hubspot("us")
-                .edit("contacts", &us_id, &[("phone", "+1 111")]);
+            us.edit("contacts", &us_id, &[("phone", "+1 111")]);
         } else {
-            t.hubspot("us")
-                .edit("contacts", &us_id, &[("phone", "+1 111")]);
+            us.edit("contacts", &us_id, &[("phone", "+1 111")]);
             later();
-            t.hubspot("eu")
-                .edit("contacts", &eu_id, &[("phone", "+44 222")]);
+            eu.edit("contacts", &eu_id, &[("phone", "+44 222")]);
         }
         let (winner, value) = if policy == "left" {
             ("us", "+1 111")
@@ -295,18 +293,10 @@ fn under_left_and_right_the_named_side_wins_even_when_the_other_edited_last() {
                 &format!("{winner} wins ({policy})"),
             ],
         );
-        assert_eq!(
-            prop(t.hubspot("us"), "contacts", &us_id, "phone"),
-            value,
-            "{policy}"
-        );
-        assert_eq!(
-            prop(t.hubspot("eu"), "contacts", &eu_id, "phone"),
-            value,
-            "{policy}"
-        );
-        assert_eq!(t.hubspot("us").records("contacts").len(), 1);
-        assert_eq!(t.hubspot("eu").records("contacts").len(), 1);
+        assert_eq!(prop(us, "contacts", &us_id, "phone"), value, "{policy}");
+        assert_eq!(prop(eu, "contacts", &eu_id, "phone"), value, "{policy}");
+        assert_eq!(us.records("contacts").len(), 1);
+        assert_eq!(eu.records("contacts").len(), 1);
         t.work.run(&["diff"]).expect(0);
     }
 }
@@ -314,11 +304,10 @@ fn under_left_and_right_the_named_side_wins_even_when_the_other_edited_last() {
 #[test]
 fn under_skip_both_phones_stay_and_every_run_exits_4_naming_the_conflict() {
     let t = contacts_only("conflict = \"skip\"", "");
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let (us_id, eu_id) = one_synced_contact(&t, "s@example.com");
-    t.hubspot("us")
-        .edit("contacts", &us_id, &[("phone", "+1 111")]);
-    t.hubspot("eu")
-        .edit("contacts", &eu_id, &[("phone", "+44 222")]);
+    us.edit("contacts", &us_id, &[("phone", "+1 111")]);
+    eu.edit("contacts", &eu_id, &[("phone", "+44 222")]);
 
     for _ in 0..2 {
         t.reset_requests();
@@ -333,17 +322,13 @@ fn under_skip_both_phones_stay_and_every_run_exits_4_naming_the_conflict() {
             ],
         );
         assert_eq!(t.writes(), 0, "skip writes nothing");
-        assert_eq!(prop(t.hubspot("us"), "contacts", &us_id, "phone"), "+1 111");
-        assert_eq!(
-            prop(t.hubspot("eu"), "contacts", &eu_id, "phone"),
-            "+44 222"
-        );
+        assert_eq!(prop(us, "contacts", &us_id, "phone"), "+1 111");
+        assert_eq!(prop(eu, "contacts", &eu_id, "phone"), "+44 222");
     }
     // A human settles it on one side: the next run copies it and is clean.
-    t.hubspot("eu")
-        .edit("contacts", &eu_id, &[("phone", "+1 111")]);
+    eu.edit("contacts", &eu_id, &[("phone", "+1 111")]);
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(prop(t.hubspot("eu"), "contacts", &eu_id, "phone"), "+1 111");
+    assert_eq!(prop(eu, "contacts", &eu_id, "phone"), "+1 111");
     t.work.run(&["diff"]).expect(0);
 }
 
@@ -353,13 +338,14 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
         "conflict = \"left\"",
         "[pairs.conflicts]\nphone = \"right\"\n",
     );
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let (us_id, eu_id) = one_synced_contact(&t, "o@example.com");
-    t.hubspot("us").edit(
+    us.edit(
         "contacts",
         &us_id,
         &[("phone", "+1 111"), ("lastname", "FromUS")],
     );
-    t.hubspot("eu").edit(
+    eu.edit(
         "contacts",
         &eu_id,
         &[("phone", "+44 222"), ("lastname", "FromEU")],
@@ -368,7 +354,7 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
     let run = t.work.run(&["sync"]).expect(0);
     assert_line(&run.stdout, &["! phone:", "eu wins (right)"]);
     assert_line(&run.stdout, &["! lastname:", "us wins (left)"]);
-    for (fake, id) in [(t.hubspot("us"), &us_id), (t.hubspot("eu"), &eu_id)] {
+    for (fake, id) in [(us, &us_id), (eu, &eu_id)] {
         assert_eq!(prop(fake, "contacts", id, "phone"), "+44 222");
         assert_eq!(prop(fake, "contacts", id, "lastname"), "FromUS");
     }
@@ -382,6 +368,7 @@ fn a_per_field_override_sends_phone_to_the_right_while_lastname_follows_the_pair
 #[test]
 fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
     let t = contacts_only("", "");
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     seed_us_contacts(&t, 3);
     t.work.run(&["sync"]).expect(0);
     let ids = |fake: &FakeHubSpot| -> Vec<String> {
@@ -389,7 +376,7 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
             .map(|i| id_of(fake, "contacts", "email", &format!("c{i}@example.com")))
             .collect()
     };
-    let (us_ids, eu_ids) = (ids(t.hubspot("us")), ids(t.hubspot("eu")));
+    let (us_ids, eu_ids) = (ids(us), ids(eu));
     // Consecutive runs sometimes edit the field the other side edited last.
     let fields = [
         "phone",
@@ -406,9 +393,9 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
 
     for (n, field) in (1..=10).zip(fields) {
         let (source, target, source_ids) = if n % 2 == 1 {
-            (t.hubspot("us"), t.hubspot("eu"), &us_ids)
+            (us, eu, &us_ids)
         } else {
-            (t.hubspot("eu"), t.hubspot("us"), &eu_ids)
+            (eu, us, &eu_ids)
         };
         // Every third run edits two contacts: still one batch.
         let edited: Vec<usize> = if n % 3 == 0 {
@@ -460,21 +447,22 @@ fn ten_alternating_edits_each_cross_once_in_one_batch_and_never_bounce_back() {
 #[test]
 fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
     let m = hub_and_drive(&persons_pair("direction = \"both\""));
-    let kept = m.pipedrive("pd").seed_person(json!({
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let kept = pd.seed_person(json!({
         "name": "Dana Dup",
         "emails": [{"value": "dup@example.com", "primary": true}],
     }));
-    let extra = m.pipedrive("pd").seed_person(json!({
+    let extra = pd.seed_person(json!({
         "name": "Eve Copy",
         "emails": [{"value": "DUP@example.com ", "primary": true}],
     }));
     assert!(kept < extra);
-    m.pipedrive("pd").seed_person(json!({
+    pd.seed_person(json!({
         "name": "Sol Single",
         "emails": [{"value": "single@example.com", "primary": true}],
     }));
     // Sol is on both sides already: linked by email, not created.
-    m.hubspot("hs").seed(
+    hs.seed(
         "contacts",
         &[("email", "Single@Example.com"), ("firstname", "Sol")],
     );
@@ -483,18 +471,14 @@ fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
     let dup_line = ["?", "duplicate", "dup@example.com", &format!("pd {extra}")];
     assert_line(&run.stdout, &dup_line);
     assert_line(&run.stdout, &["=", "link", "single@example.com"]);
-    let contacts = m.hubspot("hs").find("contacts", "email", "dup@example.com");
+    let contacts = hs.find("contacts", "email", "dup@example.com");
     assert_eq!(contacts.len(), 1, "one HubSpot contact for both persons");
     assert_eq!(
         contacts[0].properties["firstname"], "Dana",
         "from the lower id"
     );
     assert_eq!(contacts[0].properties["lastname"], "Dup");
-    assert_eq!(
-        m.hubspot("hs").records("contacts").len(),
-        2,
-        "dup and single"
-    );
+    assert_eq!(hs.records("contacts").len(), 2, "dup and single");
 
     let report = json_of(&read(&m.work.path("first.json")));
     let created = report["outcomes"]
@@ -527,31 +511,24 @@ fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
     let second = json_of(&read(&m.work.path("second.json")));
     assert!(named_in(&second), "{second:#}");
     assert_eq!(m.writes(), 0, "the second run writes nothing");
-    assert_eq!(
-        m.pipedrive("pd").persons().len(),
-        3,
-        "both duplicates are kept"
-    );
+    assert_eq!(pd.persons().len(), 3, "both duplicates are kept");
     assert_eq!(person_named(&m, "Eve Copy").len(), 1);
-    assert_eq!(m.hubspot("hs").records("contacts").len(), 2);
+    assert_eq!(hs.records("contacts").len(), 2);
 
     // The contact follows the lower id, not the other one.
-    m.pipedrive("pd").edit_person(
+    pd.edit_person(
         kept,
         json!({"phones": [{"value": "+1 555 0101", "primary": true}]}),
     );
-    m.pipedrive("pd").edit_person(
+    pd.edit_person(
         extra,
         json!({"phones": [{"value": "+1 555 0202", "primary": true}]}),
     );
     m.work.run(&["sync"]).expect(0);
-    let contact = &m.hubspot("hs").find("contacts", "email", "dup@example.com")[0];
+    let contact = &hs.find("contacts", "email", "dup@example.com")[0];
     assert_eq!(contact.properties["phone"], "+1 555 0101");
-    assert_eq!(
-        primary_phone(&m.pipedrive("pd").person(extra).unwrap()),
-        "+1 555 0202"
-    );
-    assert_eq!(m.pipedrive("pd").persons().len(), 3);
+    assert_eq!(primary_phone(&pd.person(extra).unwrap()), "+1 555 0202");
+    assert_eq!(pd.persons().len(), 3);
 
     // Stable: the second run named the same duplicate, kept beside the same
     // (lowest) id.
@@ -561,7 +538,8 @@ fn duplicate_persons_are_reported_every_run_and_only_the_lowest_id_is_synced() {
 #[test]
 fn records_without_an_email_are_created_once_named_and_then_linked_by_id() {
     let m = hub_and_drive(&persons_pair("direction = \"both\""));
-    let nora = m.hubspot("hs").seed(
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let nora = hs.seed(
         "contacts",
         &[("firstname", "Nora"), ("lastname", "Noemail")],
     );
@@ -571,55 +549,33 @@ fn records_without_an_email_are_created_once_named_and_then_linked_by_id() {
 
     m.work.run(&["sync"]).expect(0);
     let persons = person_named(&m, "Nora Noemail");
-    assert_eq!(persons.len(), 1, "{:?}", m.pipedrive("pd").persons());
+    assert_eq!(persons.len(), 1, "{:?}", pd.persons());
     assert_eq!(primary_email(&persons[0]), "");
     let nora_person = person_id(&persons[0]);
-    let omars = m.hubspot("hs").find("contacts", "firstname", "Omar");
+    let omars = hs.find("contacts", "firstname", "Omar");
     assert_eq!(omars.len(), 1);
     assert_eq!(omars[0].properties["lastname"], "Nomail");
-    assert_eq!(
-        (
-            m.hubspot("hs").records("contacts").len(),
-            m.pipedrive("pd").persons().len()
-        ),
-        (2, 2)
-    );
+    assert_eq!((hs.records("contacts").len(), pd.persons().len()), (2, 2));
 
     m.reset_requests();
     let run = m.work.run(&["sync"]).expect(0);
     run.assert_stdout_has("nothing to do");
     assert_eq!(m.writes(), 0, "no second creation");
-    assert_eq!(
-        (
-            m.hubspot("hs").records("contacts").len(),
-            m.pipedrive("pd").persons().len()
-        ),
-        (2, 2)
-    );
+    assert_eq!((hs.records("contacts").len(), pd.persons().len()), (2, 2));
 
     // Linked by id: edits flow to the same records.
-    m.hubspot("hs")
-        .edit("contacts", &nora, &[("phone", "+1 555 0303")]);
-    m.pipedrive("pd").edit_person(
+    hs.edit("contacts", &nora, &[("phone", "+1 555 0303")]);
+    pd.edit_person(
         omar,
         json!({"phones": [{"value": "+1 555 0404", "primary": true}]}),
     );
     m.work.run(&["sync"]).expect(0);
     assert_eq!(
-        primary_phone(&m.pipedrive("pd").person(nora_person).unwrap()),
+        primary_phone(&pd.person(nora_person).unwrap()),
         "+1 555 0303"
     );
-    assert_eq!(
-        prop(m.hubspot("hs"), "contacts", &omars[0].id, "phone"),
-        "+1 555 0404"
-    );
-    assert_eq!(
-        (
-            m.hubspot("hs").records("contacts").len(),
-            m.pipedrive("pd").persons().len()
-        ),
-        (2, 2)
-    );
+    assert_eq!(prop(hs, "contacts", &omars[0].id, "phone"), "+1 555 0404");
+    assert_eq!((hs.records("contacts").len(), pd.persons().len()), (2, 2));
 }
 
 // ---------------------------------------------------------------------------
@@ -645,20 +601,14 @@ contacts = "link:contacts"
 "#,
         )
         .build();
+    let us = t.hubspot("us");
     seed_us_contacts(&t, 3);
     let us_c: Vec<String> = (0..3)
-        .map(|i| {
-            id_of(
-                t.hubspot("us"),
-                "contacts",
-                "email",
-                &format!("c{i}@example.com"),
-            )
-        })
+        .map(|i| id_of(us, "contacts", "email", &format!("c{i}@example.com")))
         .collect();
-    let us_deal = t.hubspot("us").seed("deals", &[("dealname", "Big deal")]);
-    t.hubspot("us").associate(&us_deal, &us_c[0]);
-    t.hubspot("us").associate(&us_deal, &us_c[1]);
+    let us_deal = us.seed("deals", &[("dealname", "Big deal")]);
+    us.associate(&us_deal, &us_c[0]);
+    us.associate(&us_deal, &us_c[1]);
 
     // The contacts are new on eu in this very run.
     t.work.run(&["sync"]).expect(0);
@@ -680,22 +630,19 @@ contacts = "link:contacts"
     assert_eq!(t.hubspot("eu").records("deals").len(), 1);
 
     t.hubspot("eu").associate(&eu_deal, &eu_c[2]);
-    let us_modified = prop(t.hubspot("us"), "deals", &us_deal, "hs_lastmodifieddate");
+    let us_modified = prop(us, "deals", &us_deal, "hs_lastmodifieddate");
     let diff = t.work.run(&["diff"]).expect(3);
     assert_line(&diff.stdout, &["~ us", "associate", "Big deal", &us_deal]);
     assert_line(&diff.stdout, &["contacts:", &us_c[2]]);
 
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(
-        sorted(t.hubspot("us").associations(&us_deal)),
-        sorted(us_c.clone())
-    );
+    assert_eq!(sorted(us.associations(&us_deal)), sorted(us_c.clone()));
     assert_eq!(
         sorted(t.hubspot("eu").associations(&eu_deal)),
         sorted(eu_c.clone())
     );
-    let us_counts = t.hubspot("us").server().counts_by_endpoint();
+    let us_counts = us.server().counts_by_endpoint();
     assert_eq!(requests_matching(&us_counts, ASSOCIATE), 1, "{us_counts:?}");
     assert_eq!(
         requests_matching(&us_counts, DEALS_UPDATE),
@@ -704,7 +651,7 @@ contacts = "link:contacts"
     );
     assert_eq!(writes(t.hubspot("eu")), 0);
     assert_eq!(
-        prop(t.hubspot("us"), "deals", &us_deal, "hs_lastmodifieddate"),
+        prop(us, "deals", &us_deal, "hs_lastmodifieddate"),
         us_modified,
         "an association write alone does not move the deal's modified time"
     );
@@ -731,7 +678,8 @@ contact = "person_id"
 contact = "link:contacts"
 "#
     ));
-    let ann = m.hubspot("hs").seed(
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let ann = hs.seed(
         "contacts",
         &[
             ("email", "ann@example.com"),
@@ -739,60 +687,49 @@ contact = "link:contacts"
             ("lastname", "Lee"),
         ],
     );
-    let bo_person = m.pipedrive("pd").seed_person(
+    let bo_person = pd.seed_person(
         json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}),
     );
-    let acme = m.hubspot("hs").seed("deals", &[("dealname", "Acme")]);
-    m.hubspot("hs").associate(&acme, &ann);
+    let acme = hs.seed("deals", &[("dealname", "Acme")]);
+    hs.associate(&acme, &ann);
     let globex_deal = m
         .pipedrive("pd")
         .seed_deal(json!({"title": "Globex", "person_id": bo_person}));
 
     m.work.run(&["sync"]).expect(0);
     let ann_person = person_id(&person_named(&m, "Ann Lee")[0]);
-    let bo = id_of(m.hubspot("hs"), "contacts", "email", "bo@example.com");
-    let globex = id_of(m.hubspot("hs"), "deals", "dealname", "Globex");
-    assert_eq!(
-        deal_titled(m.pipedrive("pd"), "Acme")["person_id"],
-        json!(ann_person)
-    );
-    assert_eq!(m.hubspot("hs").associations(&globex), vec![bo.clone()]);
+    let bo = id_of(hs, "contacts", "email", "bo@example.com");
+    let globex = id_of(hs, "deals", "dealname", "Globex");
+    assert_eq!(deal_titled(pd, "Acme")["person_id"], json!(ann_person));
+    assert_eq!(hs.associations(&globex), vec![bo.clone()]);
 
     // Pipedrive moves Acme to Bo; HubSpot adds Ann (the lower id) to Globex.
-    m.pipedrive("pd").edit_deal(
-        deal_titled(m.pipedrive("pd"), "Acme")["id"]
-            .as_i64()
-            .unwrap(),
+    pd.edit_deal(
+        deal_titled(pd, "Acme")["id"].as_i64().unwrap(),
         json!({"person_id": bo_person}),
     );
-    m.hubspot("hs").associate(&globex, &ann);
-    let acme_modified = prop(m.hubspot("hs"), "deals", &acme, "hs_lastmodifieddate");
+    hs.associate(&globex, &ann);
+    let acme_modified = prop(hs, "deals", &acme, "hs_lastmodifieddate");
     let diff = m.work.run(&["diff"]).expect(3);
     assert_line(&diff.stdout, &["~ hs", "associate", "Acme"]);
     assert_line(&diff.stdout, &["~ pd", "associate", "Globex"]);
 
     m.work.run(&["sync"]).expect(0);
     assert_eq!(
-        m.hubspot("hs").associations(&acme),
+        hs.associations(&acme),
         vec![bo.clone()],
         "Acme's contact is Bo"
     );
     assert_eq!(
-        m.pipedrive("pd").deal(globex_deal).unwrap()["person_id"],
+        pd.deal(globex_deal).unwrap()["person_id"],
         json!(ann_person),
         "Globex's person is Ann, its primary contact"
     );
     assert_eq!(
-        prop(m.hubspot("hs"), "deals", &acme, "hs_lastmodifieddate"),
+        prop(hs, "deals", &acme, "hs_lastmodifieddate"),
         acme_modified
     );
-    assert_eq!(
-        (
-            m.hubspot("hs").records("deals").len(),
-            m.pipedrive("pd").deals().len()
-        ),
-        (2, 2)
-    );
+    assert_eq!((hs.records("deals").len(), pd.deals().len()), (2, 2));
 
     // No ping-pong.
     m.assert_run_writes_nothing(&["sync"]);
@@ -841,6 +778,7 @@ fn an_unknown_property_stops_diff_and_sync_with_exit_2_before_any_write() {
 #[test]
 fn a_stage_id_no_target_pipeline_has_stops_the_run_with_exit_2_before_any_write() {
     let t = two_accounts();
+    let eu = t.hubspot("eu");
     let config = t
         .mapping_text()
         .replace("closedlost = \"eu-lost\"", "closedlost = \"eu-nonesuch\"");
@@ -848,11 +786,8 @@ fn a_stage_id_no_target_pipeline_has_stops_the_run_with_exit_2_before_any_write(
     seed_us_contacts(&t, 2);
     seed_us_deals(&t, 4);
     assert_refused_before_any_write(&t, "sync", &[&["eu-nonesuch", "dealstage"]]);
-    assert!(
-        t.hubspot("eu").records("contacts").is_empty(),
-        "not even the valid pair"
-    );
-    assert!(t.hubspot("eu").records("deals").is_empty());
+    assert!(eu.records("contacts").is_empty(), "not even the valid pair");
+    assert!(eu.records("deals").is_empty());
 }
 
 #[test]
@@ -871,6 +806,7 @@ fn a_stage_id_of_another_pipeline_than_the_deals_go_to_stops_the_run_with_exit_2
 #[test]
 fn a_read_only_target_on_a_both_ways_pair_stops_the_run_with_exit_2_before_any_write() {
     let t = contacts_only("", "");
+    let eu = t.hubspot("eu");
     let config = t.mapping_text().replace(
         "phone = \"phone\"",
         "phone = \"phone\"\ncreatedate = \"createdate\"",
@@ -885,7 +821,7 @@ fn a_read_only_target_on_a_both_ways_pair_stops_the_run_with_exit_2_before_any_w
             &["createdate", "eu.contacts", "read-only"],
         ],
     );
-    assert!(t.hubspot("eu").records("contacts").is_empty());
+    assert!(eu.records("contacts").is_empty());
 
     // Read on the source side only, it is fine: a one-way pair copies it.
     let config = config
@@ -893,8 +829,8 @@ fn a_read_only_target_on_a_both_ways_pair_stops_the_run_with_exit_2_before_any_w
         .replace("createdate = \"createdate\"", "createdate = \"jobtitle\"");
     t.write_mapping(&config);
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
-    for c in t.hubspot("eu").records("contacts") {
+    assert_eq!(eu.records("contacts").len(), 2);
+    for c in eu.records("contacts") {
         assert!(
             !c.properties.get("jobtitle").is_none_or(String::is_empty),
             "{c:?}"
@@ -912,11 +848,12 @@ fn a_read_only_target_on_a_both_ways_pair_stops_the_run_with_exit_2_before_any_w
 #[test]
 fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept() {
     let t = contacts_only("", "");
+    let us = t.hubspot("us");
     seed_us_contacts(&t, 3);
     t.work.run(&["sync"]).expect(0);
-    let us_id = id_of(t.hubspot("us"), "contacts", "email", "c0@example.com");
+    let us_id = id_of(us, "contacts", "email", "c0@example.com");
     let eu_id = id_of(t.hubspot("eu"), "contacts", "email", "c0@example.com");
-    t.hubspot("us").archive("contacts", &us_id);
+    us.archive("contacts", &us_id);
 
     t.reset_requests();
     let run = t
@@ -929,7 +866,7 @@ fn by_default_an_archived_contact_is_unlinked_and_reported_and_its_partner_kept(
     let eu = t.hubspot("eu").record("contacts", &eu_id).unwrap();
     assert!(!eu.archived, "the eu contact still exists");
     assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
-    assert_eq!(t.hubspot("us").records("contacts").len(), 2);
+    assert_eq!(us.records("contacts").len(), 2);
     let report = json_of(&read(&t.work.path("report.json")));
     assert!(
         report["outcomes"]
@@ -1041,10 +978,11 @@ fn with_deletes_propagated_a_deleted_person_archives_its_contact_and_the_reverse
     let m = hub_and_drive(&persons_pair(
         "direction = \"both\"\ndeletes = \"propagate\"",
     ));
-    let gone_person = m.pipedrive("pd").seed_person(
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let gone_person = pd.seed_person(
         json!({"name": "Pia Gone", "emails": [{"value": "pia@example.com", "primary": true}]}),
     );
-    let archived = m.hubspot("hs").seed(
+    let archived = hs.seed(
         "contacts",
         &[
             ("email", "hal@example.com"),
@@ -1052,41 +990,26 @@ fn with_deletes_propagated_a_deleted_person_archives_its_contact_and_the_reverse
             ("lastname", "Gone"),
         ],
     );
-    m.hubspot("hs").seed(
+    hs.seed(
         "contacts",
         &[("email", "kim@example.com"), ("firstname", "Kim")],
     );
     m.work.run(&["sync"]).expect(0);
-    let pia = id_of(m.hubspot("hs"), "contacts", "email", "pia@example.com");
+    let pia = id_of(hs, "contacts", "email", "pia@example.com");
     let hal_person = person_id(&person_named(&m, "Hal Gone")[0]);
 
-    m.pipedrive("pd").delete_person(gone_person);
-    m.hubspot("hs").archive("contacts", &archived);
+    pd.delete_person(gone_person);
+    hs.archive("contacts", &archived);
     m.work.run(&["sync", "--full"]).expect(0);
     assert!(
-        m.hubspot("hs").record("contacts", &pia).unwrap().archived,
+        hs.record("contacts", &pia).unwrap().archived,
         "Pia archived on HubSpot"
     );
-    assert_eq!(
-        m.pipedrive("pd").person(hal_person).unwrap()["is_deleted"],
-        json!(true)
-    );
-    assert_eq!(
-        (
-            m.hubspot("hs").records("contacts").len(),
-            m.pipedrive("pd").persons().len()
-        ),
-        (1, 1)
-    );
+    assert_eq!(pd.person(hal_person).unwrap()["is_deleted"], json!(true));
+    assert_eq!((hs.records("contacts").len(), pd.persons().len()), (1, 1));
 
     m.assert_run_writes_nothing(&["sync", "--full"]);
-    assert_eq!(
-        (
-            m.hubspot("hs").records("contacts").len(),
-            m.pipedrive("pd").persons().len()
-        ),
-        (1, 1)
-    );
+    assert_eq!((hs.records("contacts").len(), pd.persons().len()), (1, 1));
 }
 
 #[test]
@@ -1094,7 +1017,8 @@ fn a_deleted_person_leaves_its_contact_alone_when_the_pair_only_writes_pipedrive
     let m = hub_and_drive(&persons_pair(
         "direction = \"left-to-right\"\ndeletes = \"propagate\"",
     ));
-    let contact = m.hubspot("hs").seed(
+    let hs = m.hubspot("hs");
+    let contact = hs.seed(
         "contacts",
         &[
             ("email", "lu@example.com"),
@@ -1109,41 +1033,33 @@ fn a_deleted_person_leaves_its_contact_alone_when_the_pair_only_writes_pipedrive
     m.reset_requests();
     let run = m.work.run(&["sync", "--full"]).expect(0);
     assert_line(&run.stdout, &["x", "unlink", "lu@example.com"]);
-    assert_eq!(m.hubspot("hs").server().write_request_count(), 0);
-    assert!(
-        !m.hubspot("hs")
-            .record("contacts", &contact)
-            .unwrap()
-            .archived
-    );
-    assert_eq!(m.hubspot("hs").records("contacts").len(), 1);
+    assert_eq!(hs.server().write_request_count(), 0);
+    assert!(!hs.record("contacts", &contact).unwrap().archived);
+    assert_eq!(hs.records("contacts").len(), 1);
 }
 
 #[test]
 fn more_deletes_than_max_deletes_stop_before_any_write_until_the_flag_allows_them() {
     let (t, _) = propagating(5, "max_deletes = 1");
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let doomed: Vec<(String, String)> = (0..3)
         .map(|i| {
             let email = format!("c{i}@example.com");
             (
-                id_of(t.hubspot("us"), "contacts", "email", &email),
-                id_of(t.hubspot("eu"), "contacts", "email", &email),
+                id_of(us, "contacts", "email", &email),
+                id_of(eu, "contacts", "email", &email),
             )
         })
         .collect();
     for (us_id, _) in &doomed {
-        t.hubspot("us").archive("contacts", us_id);
+        us.archive("contacts", us_id);
     }
 
     t.reset_requests();
     let run = t.work.run(&["-q", "sync", "--full"]).expect(6);
     run.assert_stderr_has("max_deletes");
     assert_eq!(t.writes(), 0);
-    assert_eq!(
-        t.hubspot("eu").records("contacts").len(),
-        5,
-        "nothing archived on eu"
-    );
+    assert_eq!(eu.records("contacts").len(), 5, "nothing archived on eu");
 
     let run = t
         .work
@@ -1151,38 +1067,31 @@ fn more_deletes_than_max_deletes_stop_before_any_write_until_the_flag_allows_the
         .expect(0);
     for (_, eu_id) in &doomed {
         assert!(
-            t.hubspot("eu").record("contacts", eu_id).unwrap().archived,
+            eu.record("contacts", eu_id).unwrap().archived,
             "{}",
             run.stdout
         );
     }
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
+    assert_eq!(eu.records("contacts").len(), 2);
     assert_contacts_mirrored(&t);
 }
 
 #[test]
 fn more_edits_than_max_changes_percent_stop_sync_and_push_before_any_write() {
     let t = contacts_only("max_changes = \"10%\"", "");
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     seed_us_contacts(&t, 50);
     // Fifty creates are fifty changes too: the first sync needs the flag.
     t.work.run(&["-q", "sync"]).expect(6);
-    assert!(t.hubspot("eu").records("contacts").is_empty());
+    assert!(eu.records("contacts").is_empty());
     t.work.run(&["sync", "--max-changes", "50"]).expect(0);
     let edited: Vec<String> = (0..10)
-        .map(|i| {
-            id_of(
-                t.hubspot("us"),
-                "contacts",
-                "email",
-                &format!("c{i}@example.com"),
-            )
-        })
+        .map(|i| id_of(us, "contacts", "email", &format!("c{i}@example.com")))
         .collect();
     for id in &edited {
-        t.hubspot("us")
-            .edit("contacts", id, &[("lastname", "Edited")]);
+        us.edit("contacts", id, &[("lastname", "Edited")]);
     }
-    let edited_on_eu = || t.hubspot("eu").find("contacts", "lastname", "Edited").len();
+    let edited_on_eu = || eu.find("contacts", "lastname", "Edited").len();
 
     t.reset_requests();
     let run = t.work.run(&["-q", "sync"]).expect(6);
@@ -1209,6 +1118,7 @@ fn more_edits_than_max_changes_percent_stop_sync_and_push_before_any_write() {
 #[test]
 fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_without_a_blank_stage() {
     let t = two_accounts();
+    let us = t.hubspot("us");
     let deal = |name: &str, stage: &str| {
         BTreeMap::from([
             ("dealname".to_string(), name.to_string()),
@@ -1218,7 +1128,7 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
             ("hubspot_owner_id".to_string(), t.owner("us", OWNER_EMAIL)),
         ])
     };
-    let ids = t.hubspot("us").seed_many(
+    let ids = us.seed_many(
         "deals",
         vec![
             deal("Alpha", "appointmentscheduled"),
@@ -1262,12 +1172,12 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
     let eu_bravo = id_of(t.hubspot("eu"), "deals", "dealname", "Bravo");
     // Edits name the pipeline: the fake drops a deal's pipeline on an
     // update that leaves it out.
-    t.hubspot("us").edit(
+    us.edit(
         "deals",
         &ids[0],
         &[("pipeline", "default"), ("dealstage", "contractsent")],
     );
-    t.hubspot("us").edit(
+    us.edit(
         "deals",
         &ids[1],
         &[("pipeline", "default"), ("amount", "250")],
@@ -1281,12 +1191,12 @@ fn a_deal_whose_stage_has_no_table_entry_is_invalid_while_the_others_sync_withou
     assert_eq!(t.hubspot("eu").records("deals").len(), 2);
 
     // Once the stage is one the table knows, everything syncs and runs clean.
-    t.hubspot("us").edit(
+    us.edit(
         "deals",
         &ids[0],
         &[("pipeline", "default"), ("dealstage", "closedwon")],
     );
-    t.hubspot("us").edit(
+    us.edit(
         "deals",
         &ids[2],
         &[("pipeline", "default"), ("dealstage", "closedlost")],

@@ -43,6 +43,7 @@ fn a_run_finding_the_previous_one_still_going_is_skipped_with_exit_8_and_no_aler
     let receiver = Server::start(Vec::new(), record_alert);
     let hook = format!("{}/hook", receiver.url());
     let t = accounts_with("", "\n[alerts]\nwebhook_env = \"CRMSYNC_ALERT_URL\"\n");
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 2);
     let with_alerts = |args: &[&str]| {
         let mut command = t.work.command(args);
@@ -80,14 +81,14 @@ fn a_run_finding_the_previous_one_still_going_is_skipped_with_exit_8_and_no_aler
     assert!(first.try_wait().unwrap().is_none(), "still at the gate");
     assert!(receiver.state().is_empty(), "a skipped run alerts nobody");
     assert!(
-        t.hubspot("eu").records("contacts").is_empty(),
+        eu.records("contacts").is_empty(),
         "the skipped runs wrote nothing"
     );
 
     gate.open();
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert_eq!(
-        t.hubspot("eu").records("contacts").len(),
+        eu.records("contacts").len(),
         2,
         "the first run completed alone"
     );
@@ -163,6 +164,7 @@ fn snapshot(t: &Fixture, object: &str) -> Value {
 #[test]
 fn full_pull_every_as_a_duration_pulls_in_full_once_the_last_full_pull_is_older() {
     let t = accounts_with("full_pull_every = \"6h\"\n", "");
+    let us = t.hubspot("us");
     let ids = seed_us_contacts(&t, 3);
     let us_listings = |t: &Fixture| {
         let counts = t.hubspot("us").server().counts_by_endpoint();
@@ -178,7 +180,7 @@ fn full_pull_every_as_a_duration_pulls_in_full_once_the_last_full_pull_is_older(
 
     // However many runs came since: the last full pull is recent.
     edit_snapshot(&t, "us.contacts", &[("incremental_runs", 1000.into())]);
-    t.hubspot("us").archive("contacts", &ids[0]);
+    us.archive("contacts", &ids[0]);
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
     let (lists, searches) = us_listings(&t);
@@ -232,6 +234,7 @@ fn under_env_i(script: &str) -> Run {
 #[test]
 fn the_documented_cron_line_works_under_an_empty_environment() {
     let t = two_accounts();
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 2);
     let dir = t.work.dir.path().display().to_string();
     let bin = assert_cmd::cargo::cargo_bin("crmsync")
@@ -255,7 +258,7 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
     );
     let unexported = unexported.expect(7);
     unexported.assert_stderr_has("HUBSPOT_");
-    assert!(t.hubspot("eu").records("contacts").is_empty());
+    assert!(eu.records("contacts").is_empty());
 
     // Without the full path, the shell finds no crmsync on that PATH.
     let no_path = under_env_i(&format!(
@@ -274,7 +277,7 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
         first.code, first.stdout, first.stderr
     );
     first.expect(0);
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
+    assert_eq!(eu.records("contacts").len(), 2);
     let second = under_env_i(&line);
     eprintln!(
         "cron line, second run: exit {}\n{}{}",
@@ -286,5 +289,5 @@ fn the_documented_cron_line_works_under_an_empty_environment() {
         ("", ""),
         "nothing to do under -q: nothing for cron to mail"
     );
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 2);
+    assert_eq!(eu.records("contacts").len(), 2);
 }

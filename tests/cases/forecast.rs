@@ -233,6 +233,7 @@ fn fresh() -> Fixture {
 #[test]
 fn a_fresh_hubspot_and_pipedrive_mapping_with_companies_syncs_exactly_what_diff_planned() {
     let f = fresh();
+    let hs = f.hubspot("hs");
     let counts = assert_sync_applies_the_diff(&f.work);
     eprintln!("planned = applied: {counts:?}");
     // Every HubSpot company, contact and deal not on Pipedrive is created
@@ -269,14 +270,11 @@ fn a_fresh_hubspot_and_pipedrive_mapping_with_companies_syncs_exactly_what_diff_
         .person(deal["person_id"].as_i64().unwrap())
         .unwrap();
     assert_eq!(person["emails"][0]["value"], json!("c7@example.com"));
-    let hs_deal = &f.hubspot("hs").find("deals", "dealname", "Pd deal 1")[0];
+    let hs_deal = &hs.find("deals", "dealname", "Pd deal 1")[0];
     let hs_contact = &f
         .hubspot("hs")
         .find("contacts", "email", "pia1@drive.example")[0];
-    assert_eq!(
-        f.hubspot("hs").associations(&hs_deal.id),
-        vec![hs_contact.id.clone()]
-    );
+    assert_eq!(hs.associations(&hs_deal.id), vec![hs_contact.id.clone()]);
     f.work.run(&["diff"]).expect(0);
 }
 
@@ -471,11 +469,12 @@ fn a_three_account_hub_syncs_exactly_what_diff_planned() {
 #[test]
 fn a_pushed_item_waiting_on_a_create_the_server_refused_fails_alone_and_the_next_run_finishes_it() {
     let f = fresh();
+    let pd = f.pipedrive("pd");
     f.work.run(&["diff", "--out", "review.json"]).expect(3);
     // The first organization Pipedrive is asked to create (Company 2's)
     // is refused; its persons and deals wait on it.
     let body = json!({"success": false, "error": "Validation failed", "errorCode": 400});
-    f.pipedrive("pd").server().inject(
+    pd.server().inject(
         "POST /api/v2/organizations",
         1,
         Fault::Respond(Response::json(400, &body)),
@@ -530,7 +529,7 @@ fn a_pushed_item_waiting_on_a_create_the_server_refused_fails_alone_and_the_next
         );
     }
     // Nothing was written with a wrong or empty organization.
-    for person in f.pipedrive("pd").persons() {
+    for person in pd.persons() {
         let email = person["emails"][0]["value"].as_str().unwrap().to_string();
         assert!(
             !["c2@example.com", "c10@example.com", "c18@example.com"].contains(&email.as_str())
@@ -566,6 +565,7 @@ fn a_pushed_item_waiting_on_a_create_the_server_refused_fails_alone_and_the_next
 #[test]
 fn one_pair_syncs_exactly_what_diff_planned() {
     let t = super::two_accounts();
+    let eu = t.hubspot("eu");
     t.edit_mapping(|config| {
         let deals = config
             .find("[[pairs]]\nname = \"deals\"")
@@ -574,7 +574,7 @@ fn one_pair_syncs_exactly_what_diff_planned() {
     });
     seed_us_contacts(&t, 30);
     for i in 0..3 {
-        t.hubspot("eu").seed(
+        eu.seed(
             "contacts",
             &[
                 ("email", format!("c{i}@example.com").as_str()),
@@ -582,8 +582,7 @@ fn one_pair_syncs_exactly_what_diff_planned() {
             ],
         );
     }
-    t.hubspot("eu")
-        .seed("contacts", &[("email", "eu.only@example.com")]);
+    eu.seed("contacts", &[("email", "eu.only@example.com")]);
     let counts = assert_sync_applies_the_diff(&t.work);
     assert_eq!(total(&counts, "create"), 27 + 1, "{counts:?}");
     assert_eq!(total(&counts, "link"), 3, "{counts:?}");

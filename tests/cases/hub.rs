@@ -55,6 +55,7 @@ fn pipedrive_only(i: usize) -> String {
 #[test]
 fn a_hub_lists_each_us_object_once_and_brings_pipedrive_people_to_eu_in_one_run() {
     let hub = hub();
+    let (eu, pd) = (hub.hubspot("eu"), hub.pipedrive("pd"));
     hub.work.run(&["sync"]).expect(0);
 
     let us = hub.hubspot("us").server().counts_by_endpoint();
@@ -66,21 +67,18 @@ fn a_hub_lists_each_us_object_once_and_brings_pipedrive_people_to_eu_in_one_run(
         2
     );
     assert_eq!(requests_matching(&us, "GET /crm/objects/2026-09/deals"), 1);
-    assert_eq!(
-        hub.pipedrive("pd").server().counts_by_endpoint()["GET /api/v2/persons"],
-        1
-    );
+    assert_eq!(pd.server().counts_by_endpoint()["GET /api/v2/persons"], 1);
 
     for i in 0..5 {
         let email = pipedrive_only(i);
-        let on_eu = hub.hubspot("eu").find("contacts", "email", &email);
+        let on_eu = eu.find("contacts", "email", &email);
         assert_eq!(on_eu.len(), 1, "{email} reached eu in the first run");
         assert_eq!(on_eu[0].properties["firstname"], format!("Pia{i}"));
         assert_eq!(hub.hubspot("us").find("contacts", "email", &email).len(), 1);
     }
-    assert_eq!(hub.hubspot("eu").records("contacts").len(), 125);
-    assert_eq!(hub.hubspot("eu").records("deals").len(), 30);
-    assert_eq!(hub.pipedrive("pd").persons().len(), 125);
+    assert_eq!(eu.records("contacts").len(), 125);
+    assert_eq!(eu.records("deals").len(), 30);
+    assert_eq!(pd.persons().len(), 125);
 
     // The second sync writes nothing.
     hub.assert_run_writes_nothing(&["sync"]);

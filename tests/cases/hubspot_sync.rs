@@ -113,27 +113,23 @@ fn first_sync_creates_everything_at_the_request_floor_and_the_second_writes_noth
 #[test]
 fn edits_on_either_side_flow_across_and_settle() {
     let t = two_accounts();
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     seed_us_contacts(&t, 5);
     t.work.run(&["sync"]).expect(0);
-    let us_ann = id_of(t.hubspot("us"), "contacts", "email", "c1@example.com");
-    let eu_ann = id_of(t.hubspot("eu"), "contacts", "email", "c1@example.com");
-    let eu_bob = id_of(t.hubspot("eu"), "contacts", "email", "c2@example.com");
+    let us_ann = id_of(us, "contacts", "email", "c1@example.com");
+    let eu_ann = id_of(eu, "contacts", "email", "c1@example.com");
+    let eu_bob = id_of(eu, "contacts", "email", "c2@example.com");
 
-    t.hubspot("us")
-        .edit("contacts", &us_ann, &[("firstname", "Annabel")]);
-    t.hubspot("eu")
-        .edit("contacts", &eu_bob, &[("phone", "+44 20 7946 0000")]);
+    us.edit("contacts", &us_ann, &[("firstname", "Annabel")]);
+    eu.edit("contacts", &eu_bob, &[("phone", "+44 20 7946 0000")]);
     let run = t.work.run(&["sync"]).expect(0);
     run.assert_stdout_has("firstname: \"First1\" -> \"Annabel\"");
 
     assert_eq!(
-        t.hubspot("eu")
-            .record("contacts", &eu_ann)
-            .unwrap()
-            .properties["firstname"],
+        eu.record("contacts", &eu_ann).unwrap().properties["firstname"],
         "Annabel"
     );
-    let us_bob = &t.hubspot("us").find("contacts", "email", "c2@example.com")[0];
+    let us_bob = &us.find("contacts", "email", "c2@example.com")[0];
     assert_eq!(us_bob.properties["phone"], "+44 20 7946 0000");
 
     // Our own writes moved both modified times, yet nothing echoes back.
@@ -205,26 +201,19 @@ fn a_field_edited_on_both_sides_is_settled_by_the_policy_and_shown() {
 #[test]
 fn a_contact_whose_email_changed_stays_one_contact() {
     let t = two_accounts();
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     seed_us_contacts(&t, 3);
     t.work.run(&["sync"]).expect(0);
-    let us_id = id_of(t.hubspot("us"), "contacts", "email", "c0@example.com");
-    let eu_id = id_of(t.hubspot("eu"), "contacts", "email", "c0@example.com");
-    t.hubspot("us")
-        .edit("contacts", &us_id, &[("email", "renamed@example.com")]);
+    let us_id = id_of(us, "contacts", "email", "c0@example.com");
+    let eu_id = id_of(eu, "contacts", "email", "c0@example.com");
+    us.edit("contacts", &us_id, &[("email", "renamed@example.com")]);
     t.work.run(&["sync"]).expect(0);
+    assert_eq!(eu.records("contacts").len(), 3, "no duplicate was created");
     assert_eq!(
-        t.hubspot("eu").records("contacts").len(),
-        3,
-        "no duplicate was created"
-    );
-    assert_eq!(
-        t.hubspot("eu")
-            .record("contacts", &eu_id)
-            .unwrap()
-            .properties["email"],
+        eu.record("contacts", &eu_id).unwrap().properties["email"],
         "renamed@example.com"
     );
-    assert_eq!(t.hubspot("us").records("contacts").len(), 3);
+    assert_eq!(us.records("contacts").len(), 3);
     t.work.run(&["diff"]).expect(0);
 }
 
@@ -253,6 +242,7 @@ fn existing_contacts_on_both_sides_are_linked_by_email_not_duplicated() {
 #[test]
 fn incremental_runs_see_edits_but_never_infer_deletes_which_a_full_pull_finds() {
     let t = two_accounts();
+    let us = t.hubspot("us");
     seed_us_contacts(&t, 5);
     t.work.run(&["sync"]).expect(0);
     let us_ids: Vec<String> = t
@@ -263,13 +253,12 @@ fn incremental_runs_see_edits_but_never_infer_deletes_which_a_full_pull_finds() 
         .collect();
 
     // An edit is picked up by the incremental pull.
-    t.hubspot("us")
-        .edit("contacts", &us_ids[0], &[("firstname", "Edited")]);
-    t.hubspot("us").archive("contacts", &us_ids[1]);
-    t.hubspot("us").server().reset_requests();
+    us.edit("contacts", &us_ids[0], &[("firstname", "Edited")]);
+    us.archive("contacts", &us_ids[1]);
+    us.server().reset_requests();
     let run = t.work.run(&["sync"]).expect(0);
     run.assert_stdout_has("\"Edited\"");
-    let counts = t.hubspot("us").server().counts_by_endpoint();
+    let counts = us.server().counts_by_endpoint();
     assert!(
         !counts.contains_key("GET /crm/objects/2026-09/contacts"),
         "incremental: no full listing {counts:?}"
@@ -289,13 +278,14 @@ fn incremental_runs_see_edits_but_never_infer_deletes_which_a_full_pull_finds() 
 #[test]
 fn a_full_pull_comes_round_every_n_runs_by_itself() {
     let t = two_accounts();
+    let us = t.hubspot("us");
     t.edit_mapping(|config| format!("full_pull_every = 3\n{config}"));
     seed_us_contacts(&t, 3);
     let mut full_listings = Vec::new();
     for _ in 0..6 {
-        t.hubspot("us").server().reset_requests();
+        us.server().reset_requests();
         t.work.run(&["sync"]).expect(0);
-        let counts = t.hubspot("us").server().counts_by_endpoint();
+        let counts = us.server().counts_by_endpoint();
         full_listings.push(counts.contains_key("GET /crm/objects/2026-09/contacts"));
     }
     assert_eq!(full_listings, [true, false, false, true, false, false]);

@@ -175,6 +175,7 @@ fn assert_mapping_syncs(work: &Workdir, mapping: &str) {
 #[test]
 fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     let (m, stages) = mixed();
+    let hs = m.hubspot("hs");
     let mapping = init_output(&m);
     // The user's own lines are kept; the pairs follow.
     assert!(
@@ -291,34 +292,27 @@ fn init_for_hubspot_and_pipedrive_prints_a_mapping_that_syncs_as_it_stands() {
     assert_eq!(renewal["person_id"], ann["id"]);
     let custom: Vec<&Value> = ann["custom_fields"].as_object().unwrap().values().collect();
     assert!(custom.contains(&&json!("CTO")), "{ann}");
-    let big = m.hubspot("hs").find("deals", "dealname", "Big deal");
+    let big = hs.find("deals", "dealname", "Big deal");
     assert_eq!(big.len(), 1, "the Pipedrive deal reached HubSpot");
     assert_eq!(big[0].properties["dealstage"], "closedwon");
     assert_eq!(big[0].properties["pipeline"], "default");
-    let bo = m.hubspot("hs").find("contacts", "email", "bo@example.com");
-    assert_eq!(
-        m.hubspot("hs").associations(&big[0].id),
-        vec![bo[0].id.clone()]
-    );
+    let bo = hs.find("contacts", "email", "bo@example.com");
+    assert_eq!(hs.associations(&big[0].id), vec![bo[0].id.clone()]);
 }
 
 #[test]
 fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs() {
     let (m, _) = mixed();
-    m.hubspot("hs")
-        .seed("companies", &[("name", "Acme"), ("domain", "acme.io")]);
-    m.hubspot("hs")
-        .seed("companies", &[("name", "Globex"), ("domain", "globex.com")]);
-    m.hubspot("hs").seed("companies", &[("name", "Initech")]);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    hs.seed("companies", &[("name", "Acme"), ("domain", "acme.io")]);
+    hs.seed("companies", &[("name", "Globex"), ("domain", "globex.com")]);
+    hs.seed("companies", &[("name", "Initech")]);
     let owner = m.user("pd", OWNER);
-    m.pipedrive("pd").seed_organization(
+    pd.seed_organization(
         json!({"name": "Acme Inc.", "website": "https://www.acme.io/", "owner_id": owner}),
     );
-    m.pipedrive("pd")
-        .seed_organization(json!({"name": "Initech", "owner_id": owner}));
-    m.pipedrive("pd").seed_organization(
-        json!({"name": "Umbrella", "website": "umbrella.com", "owner_id": owner}),
-    );
+    pd.seed_organization(json!({"name": "Initech", "owner_id": owner}));
+    pd.seed_organization(json!({"name": "Umbrella", "website": "umbrella.com", "owner_id": owner}));
     let mapping = init_output(&m);
     assert_lines(
         &mapping,
@@ -336,7 +330,7 @@ fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs
     assert_mapping_syncs(&m.work, &mapping);
     // Acme by its domain (names differ), Initech by its name (no website):
     // linked, not copied. Globex and Umbrella went across with their domain.
-    let orgs = m.pipedrive("pd").organizations();
+    let orgs = pd.organizations();
     let websites: Vec<String> = orgs
         .iter()
         .map(|o| o["website"].as_str().unwrap_or("").to_string())
@@ -355,14 +349,15 @@ fn init_pairs_companies_on_domain_and_website_else_on_name_and_the_mapping_syncs
         "{websites:?}"
     );
     assert!(websites.contains(&"globex.com".to_string()), "{websites:?}");
-    assert_eq!(m.hubspot("hs").records("companies").len(), 4);
-    let umbrella = m.hubspot("hs").find("companies", "name", "Umbrella");
+    assert_eq!(hs.records("companies").len(), 4);
+    let umbrella = hs.find("companies", "name", "Umbrella");
     assert_eq!(umbrella[0].properties["domain"], "umbrella.com");
 }
 
 #[test]
 fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
     let (m, _) = mixed();
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
     let before = read(&m.mapping());
     let run = m
         .work
@@ -379,37 +374,23 @@ fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
     assert!(!mapping.contains("direction = \"both\""), "{mapping}");
     assert_commented(&mapping, &["records go from hs to pd; hs is never written"]);
 
-    let hs_before = (
-        m.hubspot("hs").records("contacts").len(),
-        m.hubspot("hs").records("deals").len(),
-    );
+    let hs_before = (hs.records("contacts").len(), hs.records("deals").len());
     assert_mapping_syncs(&m.work, &mapping);
     assert!(
-        m.pipedrive("pd")
-            .deals()
-            .iter()
-            .any(|d| d["title"] == json!("Renewal A")),
+        pd.deals().iter().any(|d| d["title"] == json!("Renewal A")),
         "the HubSpot deal reached Pipedrive"
     );
     assert!(
-        m.pipedrive("pd")
-            .persons()
+        pd.persons()
             .iter()
             .any(|p| p["emails"][0]["value"] == json!("ann@example.com"))
     );
     assert_eq!(
-        (
-            m.hubspot("hs").records("contacts").len(),
-            m.hubspot("hs").records("deals").len()
-        ),
+        (hs.records("contacts").len(), hs.records("deals").len()),
         hs_before,
         "nothing went into HubSpot"
     );
-    assert!(
-        m.hubspot("hs")
-            .find("contacts", "email", "bo@example.com")
-            .is_empty()
-    );
+    assert!(hs.find("contacts", "email", "bo@example.com").is_empty());
     m.work.run(&["init", "--direction", "sideways"]).expect(2);
 }
 
@@ -499,6 +480,7 @@ fn init_write_replaces_the_file_and_keeps_the_old_one_private() {
 #[test]
 fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
     let (m, _) = mixed();
+    let hs = m.hubspot("hs");
     let systems = read(&m.mapping());
     let mapping = init_output(&m);
     m.work.write_config(&mapping);
@@ -509,7 +491,7 @@ fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
     let run = m.work.run(&["init"]).expect(2);
     run.assert_stderr_has("at least two");
     m.work.write_config(&systems);
-    m.hubspot("hs").server().reset_requests();
+    hs.server().reset_requests();
     let run = m
         .work
         .command(&["init"])
@@ -519,11 +501,7 @@ fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
     assert_eq!(run.status.code(), Some(7), "a missing token is exit 7");
     assert_eq!(m.writes(), 0);
     assert_eq!(
-        m.hubspot("hs")
-            .server()
-            .counts_by_endpoint()
-            .values()
-            .sum::<usize>(),
+        hs.server().counts_by_endpoint().values().sum::<usize>(),
         0,
         "tokens are checked before any request"
     );

@@ -85,15 +85,14 @@ first_delay_ms = 50
 
 /// Holds the `nth` person create (1-based, counted from now) at a gate.
 fn hold_create(m: &Fixture, nth: usize) -> Gate {
+    let pd = m.pipedrive("pd");
     let gate = Gate::default();
-    m.pipedrive("pd").server().clear_faults();
+    pd.server().clear_faults();
     if nth > 1 {
-        m.pipedrive("pd")
-            .server()
+        pd.server()
             .inject(PERSONS_POST, nth - 1, Fault::Delay(Duration::ZERO));
     }
-    m.pipedrive("pd")
-        .server()
+    pd.server()
         .inject(PERSONS_POST, 1, Fault::Hold(gate.clone()));
     gate
 }
@@ -210,6 +209,7 @@ impl Running {
 /// run finishes that request, sends none after it, and exits `code`.
 fn interrupt_mid_apply(signal: &str, name: &str, code: i32) {
     let m = people(120);
+    let pd = m.pipedrive("pd");
     let gate = hold_create(&m, 60);
     let mut run = Running::start(&m.work, &["--report", "report.json", "sync"]);
     gate.wait_until_held();
@@ -228,7 +228,7 @@ fn interrupt_mid_apply(signal: &str, name: &str, code: i32) {
         "what was applied is printed: {stdout}"
     );
     assert_eq!(person_creates(&m), 60, "no create after the one in flight");
-    assert_eq!(m.pipedrive("pd").persons().len(), 60);
+    assert_eq!(pd.persons().len(), 60);
 
     let report: Value = serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
     assert_eq!(report["interrupted"], json!(true), "{report:#}");
@@ -247,7 +247,7 @@ fn interrupt_mid_apply(signal: &str, name: &str, code: i32) {
         "the batch in flight ended known: {report:#}"
     );
     // The state was settled: the rerun creates exactly the other 60.
-    m.pipedrive("pd").server().reset_requests();
+    pd.server().reset_requests();
     m.work.run(&["sync"]).expect(0);
     assert_eq!(person_creates(&m), 60, "only the persons not made yet");
     assert_everyone_once(&m, 120);
@@ -267,15 +267,12 @@ fn sigterm_mid_apply_stops_the_same_way_and_exits_143() {
 #[test]
 fn sigint_during_a_hubspot_batch_lets_that_batch_finish_and_sends_no_other() {
     let t = super::two_accounts();
+    let eu = t.hubspot("eu");
     super::seed_us_contacts(&t, 250);
     let upsert = "POST /crm/objects/2026-09/contacts/batch/upsert";
     let gate = Gate::default();
-    t.hubspot("eu")
-        .server()
-        .inject(upsert, 1, Fault::Delay(Duration::ZERO));
-    t.hubspot("eu")
-        .server()
-        .inject(upsert, 1, Fault::Hold(gate.clone()));
+    eu.server().inject(upsert, 1, Fault::Delay(Duration::ZERO));
+    eu.server().inject(upsert, 1, Fault::Hold(gate.clone()));
     let mut run = Running::start(&t.work, &["sync"]);
     gate.wait_until_held();
     run.signal("INT");
@@ -288,17 +285,13 @@ fn sigint_during_a_hubspot_batch_lets_that_batch_finish_and_sends_no_other() {
         "{stderr}"
     );
     assert!(stdout.contains("Applied: 200 created"), "{stdout}");
+    assert_eq!(eu.records("contacts").len(), 200, "two batches of 100");
     assert_eq!(
-        t.hubspot("eu").records("contacts").len(),
-        200,
-        "two batches of 100"
-    );
-    assert_eq!(
-        super::requests_matching(&t.hubspot("eu").server().counts_by_endpoint(), upsert),
+        super::requests_matching(&eu.server().counts_by_endpoint(), upsert),
         2
     );
     t.work.run(&["sync"]).expect(0);
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 250);
+    assert_eq!(eu.records("contacts").len(), 250);
     t.clear_faults();
     t.assert_run_writes_nothing(&["sync"]);
 }
@@ -306,6 +299,7 @@ fn sigint_during_a_hubspot_batch_lets_that_batch_finish_and_sends_no_other() {
 #[test]
 fn a_second_sigint_exits_at_once_and_the_next_run_recovers() {
     let m = people(120);
+    let pd = m.pipedrive("pd");
     let gate = hold_create(&m, 60);
     let mut run = Running::start(&m.work, &["sync"]);
     gate.wait_until_held();
@@ -323,9 +317,9 @@ fn a_second_sigint_exits_at_once_and_the_next_run_recovers() {
     while person_creates(&m) < 60 {
         std::thread::yield_now();
     }
-    assert_eq!(m.pipedrive("pd").persons().len(), 60);
+    assert_eq!(pd.persons().len(), 60);
 
-    m.pipedrive("pd").server().reset_requests();
+    pd.server().reset_requests();
     // Exit 0: nothing invalid, nothing failed.
     m.work.run(&["sync"]).expect(0);
     assert_eq!(
@@ -393,11 +387,12 @@ fn runs_killed_or_interrupted_at_seeded_moments_leave_no_record_invalid() {
     const N: usize = 300;
     for seed in [0x5eed_u64, 0xc0ffee, 0xdecaf] {
         let m = people(N);
+        let pd = m.pipedrive("pd");
         let mut moments = Moments(seed);
         for (round, signal) in ["KILL", "INT", "KILL", "INT"].into_iter().enumerate() {
             // Somewhere in the next two batches of 50.
             let nth = 1 + moments.next(100);
-            let made = m.pipedrive("pd").persons().len();
+            let made = pd.persons().len();
             if made + nth > N {
                 break;
             }
@@ -424,11 +419,11 @@ fn runs_killed_or_interrupted_at_seeded_moments_leave_no_record_invalid() {
             };
             eprintln!(
                 "seed {seed:#x} round {round}: {signal} at create {nth} of the run (exit {exit}); persons {made} -> {}",
-                m.pipedrive("pd").persons().len()
+                pd.persons().len()
             );
             assert_eq!(exit, if signal == "KILL" { -1 } else { 130 });
         }
-        m.pipedrive("pd").server().clear_faults();
+        pd.server().clear_faults();
         let report = m.work.path("report.json");
         m.work.run(&["--report", "report.json", "sync"]).expect(0);
         let report: Value = serde_json::from_str(&read(&report)).unwrap();

@@ -125,14 +125,14 @@ fn contact_emails(properties: &BTreeMap<String, String>) -> BTreeSet<String> {
 fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_second_partner() {
     for deletes in ["ignore", "propagate"] {
         let (m, ids) = synced(deletes, "report", 5);
+        let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
         let (pd1, pd2) = (
             person_id(&m, "p1@example.com"),
             person_id(&m, "p2@example.com"),
         );
         // p2 merged into p1 (the primary): a new contact, renamed since.
-        let merged = m.hubspot("hs").merge("contacts", &ids[1], &ids[2]);
-        m.hubspot("hs")
-            .edit("contacts", &merged, &[("firstname", "Merged")]);
+        let merged = hs.merge("contacts", &ids[1], &ids[2]);
+        hs.edit("contacts", &merged, &[("firstname", "Merged")]);
 
         // The incremental run sees the new record and follows the merge.
         let run = m.work.run(&["sync"]).expect(0);
@@ -150,15 +150,14 @@ fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_se
             run.stdout
         );
         assert_eq!(
-            m.pipedrive("pd").persons().len(),
+            pd.persons().len(),
             5,
             "{deletes}: nothing deleted or created"
         );
-        assert_eq!(m.hubspot("hs").records("contacts").len(), 4);
+        assert_eq!(hs.records("contacts").len(), 4);
         assert_eq!(person(&m, "p1@example.com")["first_name"], json!("Merged"));
         assert!(
-            m.pipedrive("pd")
-                .person(pd2)
+            pd.person(pd2)
                 .is_some_and(|p| p["is_deleted"] != json!(true))
         );
 
@@ -166,16 +165,16 @@ fn a_hubspot_merge_moves_the_link_deletes_and_creates_nothing_and_reports_the_se
         // the notice again, and nothing written.
         let stdout = full_sync_writes_nothing(&m);
         assert!(stdout.contains(&notice), "{stdout}");
-        assert_eq!(m.pipedrive("pd").persons().len(), 5);
-        assert_eq!(m.hubspot("hs").records("contacts").len(), 4);
+        assert_eq!(pd.persons().len(), 5);
+        assert_eq!(hs.records("contacts").len(), 4);
         // Once the partners are merged in Pipedrive too, the notice is gone.
-        m.pipedrive("pd").merge("persons", pd2, pd1);
+        pd.merge("persons", pd2, pd1);
         let stdout = full_sync_writes_nothing(&m);
         assert!(stdout.contains("the old link is dropped"), "{stdout}");
         let stdout = full_sync_writes_nothing(&m);
         assert!(stdout.contains("nothing to do"), "{stdout}");
-        assert_eq!(m.hubspot("hs").records("contacts").len(), 4);
-        assert_eq!(m.pipedrive("pd").persons().len(), 4);
+        assert_eq!(hs.records("contacts").len(), 4);
+        assert_eq!(pd.persons().len(), 4);
     }
 }
 
@@ -219,29 +218,27 @@ fn a_pipedrive_merge_keeps_the_survivors_link_deletes_and_creates_nothing_and_re
 fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     // A HubSpot merge: the partners are merged in Pipedrive too.
     let (m, ids) = synced("propagate", "propagate", 4);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
     let (pd1, pd2) = (
         person_id(&m, "p1@example.com"),
         person_id(&m, "p2@example.com"),
     );
-    let merged = m.hubspot("hs").merge("contacts", &ids[1], &ids[2]);
+    let merged = hs.merge("contacts", &ids[1], &ids[2]);
     let run = m.work.run(&["sync", "--dry-run"]).expect(3);
     run.assert_stdout_has(&format!(
         "pd {pd2} faces the same record as pd {pd1}: merging it"
     ));
     // Pipedrive merges, and the answer is lost: the next (incremental) run
     // finds the merge made instead of sending it again.
-    m.pipedrive("pd")
-        .server()
-        .inject("/merge", 1, Fault::CommitThenDrop);
+    pd.server().inject("/merge", 1, Fault::CommitThenDrop);
     let run = m.work.run(&["sync"]);
     assert_eq!(run.code, 5, "a lost answer stops the run\n{}", run.stderr);
-    assert_eq!(m.pipedrive("pd").persons().len(), 3);
+    assert_eq!(pd.persons().len(), 3);
     m.reset_requests();
     m.work.run(&["sync"]).expect(0);
-    let merges =
-        super::requests_matching(&m.pipedrive("pd").server().counts_by_endpoint(), "/merge");
+    let merges = super::requests_matching(&pd.server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "the merge that happened is found, not repeated");
-    assert_eq!(m.pipedrive("pd").persons().len(), 3);
+    assert_eq!(pd.persons().len(), 3);
     let survivor = person(&m, "p2@example.com");
     assert_eq!(survivor["id"], json!(pd1), "pd1's values won");
     assert!(emails_of(&survivor).contains("p1@example.com"));
@@ -252,14 +249,13 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     // A Pipedrive merge: the partners are merged in HubSpot, whose answer
     // is lost after the merge is made.
     let (m, ids) = synced("ignore", "propagate", 4);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
     let (pd1, pd2) = (
         person_id(&m, "p1@example.com"),
         person_id(&m, "p2@example.com"),
     );
-    m.pipedrive("pd").merge("persons", pd2, pd1);
-    m.hubspot("hs")
-        .server()
-        .inject("/merge", 1, Fault::CommitThenDrop);
+    pd.merge("persons", pd2, pd1);
+    hs.server().inject("/merge", 1, Fault::CommitThenDrop);
     let run = m.work.run(&["sync", "--full"]);
     assert_eq!(run.code, 5, "a lost answer stops the run\n{}", run.stderr);
     let merged = contact(&m, "p1@example.com");
@@ -267,12 +263,11 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
     assert_eq!(contact(&m, "p2@example.com"), merged);
     m.reset_requests();
     m.work.run(&["sync"]).expect(0);
-    let merges = super::requests_matching(&m.hubspot("hs").server().counts_by_endpoint(), "/merge");
+    let merges = super::requests_matching(&hs.server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "the merge that happened is found, not repeated");
-    assert_eq!(m.hubspot("hs").records("contacts").len(), 3);
-    assert_eq!(m.pipedrive("pd").persons().len(), 3);
-    m.hubspot("hs")
-        .edit("contacts", &merged, &[("lastname", "Followed")]);
+    assert_eq!(hs.records("contacts").len(), 3);
+    assert_eq!(pd.persons().len(), 3);
+    hs.edit("contacts", &merged, &[("lastname", "Followed")]);
     m.work.run(&["sync"]).expect(0);
     assert_eq!(person(&m, "p1@example.com")["last_name"], json!("Followed"));
     let stdout = full_sync_writes_nothing(&m);
@@ -282,8 +277,9 @@ fn merges_propagate_merges_the_partners_once_even_when_the_answer_is_lost() {
 #[test]
 fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
     let m = people("ignore", "report");
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
     for i in 0..9 {
-        m.hubspot("hs").seed(
+        hs.seed(
             "contacts",
             &[
                 ("email", &format!("p{i}@example.com")),
@@ -293,7 +289,7 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
         );
     }
     // A tenth contact with a second email, as a merge leaves it.
-    let ten = m.hubspot("hs").seed(
+    let ten = hs.seed(
         "contacts",
         &[
             ("email", "p9x@example.com"),
@@ -301,18 +297,18 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
             ("lastname", "Nine"),
         ],
     );
-    let old = m.hubspot("hs").seed(
+    let old = hs.seed(
         "contacts",
         &[("email", "old0@example.com"), ("firstname", "Ten")],
     );
-    let ten = m.hubspot("hs").merge("contacts", &ten, &old);
+    let ten = hs.merge("contacts", &ten, &old);
     // A person known only by that second email, and one whose work email
     // comes first and whose second email is p1's.
-    m.pipedrive("pd").seed_person(json!({
+    pd.seed_person(json!({
         "name": "Ten Nine",
         "emails": [{"value": "old0@example.com", "primary": true, "label": "work"}],
     }));
-    m.pipedrive("pd").seed_person(json!({
+    pd.seed_person(json!({
         "name": "First1 Last1",
         "emails": [
             {"value": "first1@corp.example", "primary": true, "label": "work"},
@@ -321,14 +317,9 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
     }));
 
     let run = m.work.run(&["sync"]).expect(0);
+    assert_eq!(hs.records("contacts").len(), 10, "{}", run.stdout);
     assert_eq!(
-        m.hubspot("hs").records("contacts").len(),
-        10,
-        "{}",
-        run.stdout
-    );
-    assert_eq!(
-        m.pipedrive("pd").persons().len(),
+        pd.persons().len(),
         10,
         "10 in, 10 out, not 12: {}",
         run.stdout
@@ -347,14 +338,12 @@ fn every_email_pairs_a_record_both_ways_and_ten_people_stay_ten() {
     assert_eq!(contact(&m, "p9x@example.com"), ten);
     full_sync_writes_nothing(&m);
     // Edits flow between the records paired by a second email.
-    m.pipedrive("pd")
-        .edit_person(p1["id"].as_i64().unwrap(), json!({"name": "Renamed Last1"}));
-    m.hubspot("hs")
-        .edit("contacts", &ten, &[("lastname", "Tenth")]);
+    pd.edit_person(p1["id"].as_i64().unwrap(), json!({"name": "Renamed Last1"}));
+    hs.edit("contacts", &ten, &[("lastname", "Tenth")]);
     m.work.run(&["sync"]).expect(0);
     let c1 = contact(&m, "p1@example.com");
     assert_eq!(
-        m.hubspot("hs").record("contacts", &c1).unwrap().properties["firstname"],
+        hs.record("contacts", &c1).unwrap().properties["firstname"],
         "Renamed"
     );
     assert_eq!(person(&m, "old0@example.com")["last_name"], json!("Tenth"));
@@ -377,6 +366,7 @@ impl Rng {
 #[test]
 fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_duplicates_nothing() {
     let m = people("propagate", "propagate");
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let mut next = 0usize;
     // Every email ever created, and the first name last written for the
@@ -384,7 +374,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for _ in 0..12 {
         let email = format!("s{next}@example.com");
-        m.hubspot("hs").seed(
+        hs.seed(
             "contacts",
             &[
                 ("email", &email),
@@ -401,13 +391,12 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let pick = |rng: &mut Rng, touched: &mut BTreeSet<String>, on_hs: bool| {
             let holders: Vec<BTreeSet<String>> = if on_hs {
-                m.hubspot("hs")
-                    .records("contacts")
+                hs.records("contacts")
                     .iter()
                     .map(|c| contact_emails(&c.properties))
                     .collect()
             } else {
-                m.pipedrive("pd").persons().iter().map(emails_of).collect()
+                pd.persons().iter().map(emails_of).collect()
             };
             let free: Vec<&BTreeSet<String>> =
                 holders.iter().filter(|e| e.is_disjoint(touched)).collect();
@@ -422,7 +411,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                     let email = format!("s{next}@example.com");
                     let name = format!("N{round}x{op}");
                     if on_hs {
-                        m.hubspot("hs").seed(
+                        hs.seed(
                             "contacts",
                             &[
                                 ("email", &email),
@@ -431,7 +420,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                             ],
                         );
                     } else {
-                        m.pipedrive("pd").seed_person(json!({
+                        pd.seed_person(json!({
                             "name": format!("{name} Soak"),
                             "emails": [{"value": email, "primary": true, "label": "work"}],
                         }));
@@ -448,14 +437,9 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                         continue;
                     };
                     if on_hs {
-                        m.hubspot("hs")
-                            .merge("contacts", &contact(&m, &kept), &contact(&m, &gone));
+                        hs.merge("contacts", &contact(&m, &kept), &contact(&m, &gone));
                     } else {
-                        m.pipedrive("pd").merge(
-                            "persons",
-                            person_id(&m, &gone),
-                            person_id(&m, &kept),
-                        );
+                        pd.merge("persons", person_id(&m, &gone), person_id(&m, &kept));
                     }
                     // The kept record's values win.
                     let name = names[&kept].clone();
@@ -474,13 +458,9 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
                     };
                     let name = format!("E{round}x{op}");
                     if on_hs {
-                        m.hubspot("hs").edit(
-                            "contacts",
-                            &contact(&m, &email),
-                            &[("firstname", &name)],
-                        );
+                        hs.edit("contacts", &contact(&m, &email), &[("firstname", &name)]);
                     } else {
-                        m.pipedrive("pd").edit_person(
+                        pd.edit_person(
                             person_id(&m, &email),
                             json!({"name": format!("{name} Soak")}),
                         );
@@ -497,8 +477,8 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
         m.work.run(&["sync", "--full"]).expect(0);
         full_sync_writes_nothing(&m);
         // No record lost, none duplicated, every edit landed.
-        let contacts = m.hubspot("hs").records("contacts");
-        let persons = m.pipedrive("pd").persons();
+        let contacts = hs.records("contacts");
+        let persons = pd.persons();
         assert_eq!(
             contacts.len(),
             persons.len(),
@@ -507,7 +487,7 @@ fn a_soak_of_random_merges_edits_and_creates_on_both_sides_loses_nothing_and_dup
         for (email, name) in &names {
             let contact = contact(&m, email);
             let person = person(&m, email);
-            let c = m.hubspot("hs").record("contacts", &contact).unwrap();
+            let c = hs.record("contacts", &contact).unwrap();
             assert_eq!(
                 &c.properties["firstname"], name,
                 "round {round}: {email} on hs"
@@ -596,9 +576,9 @@ primary_company = "link:companies"
 #[test]
 fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
     let (m, ids) = synced("ignore", "propagate", 3);
-    let merged = m.hubspot("hs").merge("contacts", &ids[1], &ids[2]);
-    m.hubspot("hs")
-        .edit("contacts", &merged, &[("lastname", "Merged")]);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let merged = hs.merge("contacts", &ids[1], &ids[2]);
+    hs.edit("contacts", &merged, &[("lastname", "Merged")]);
     // One update and one merge: over a limit of one change.
     m.reset_requests();
     let run = m.work.run(&["sync", "--max-changes", "1"]);
@@ -615,17 +595,16 @@ fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
         saved.contains("\"action\": \"merge\"") && saved.contains("\"version\": 2"),
         "{saved}"
     );
-    m.hubspot("hs")
-        .edit("contacts", &merged, &[("firstname", "Later")]);
+    hs.edit("contacts", &merged, &[("firstname", "Later")]);
     m.reset_requests();
     let run = m.work.run(&["push", plan]);
     assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
     run.assert_stderr_has("stale");
     assert_eq!(m.writes(), 0, "nothing written");
-    assert_eq!(m.pipedrive("pd").persons().len(), 3);
+    assert_eq!(pd.persons().len(), 3);
     // Planned afresh, it goes through.
     m.work.run(&["sync"]).expect(0);
-    assert_eq!(m.pipedrive("pd").persons().len(), 2);
+    assert_eq!(pd.persons().len(), 2);
     assert_eq!(person(&m, "p2@example.com")["first_name"], json!("Later"));
     full_sync_writes_nothing(&m);
 }

@@ -105,12 +105,13 @@ fn named(records: Vec<Value>, field: &str, value: &str) -> Value {
 #[test]
 fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipedrive_accounts() {
     let (t, legal_key) = two_companies("ignore");
+    let eu = t.pipedrive("eu");
     let org = |name: &str, legal: &str, extra: Value| {
         let mut body = json!({"name": name, "custom_fields": {legal_key.clone(): legal}});
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        t.pipedrive("eu").seed_organization(body)
+        eu.seed_organization(body)
     };
     let acme = org(
         "Acme",
@@ -126,13 +127,11 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
         .pipedrive("eu")
         .seed_person(json!({"name": "Ann Lee", "org_id": acme,
         "emails": [{"value": "ann@acme.example", "primary": true}]}));
-    t.pipedrive("eu")
-        .seed_person(json!({"name": "Bo Chen", "org_id": globex,
+    eu.seed_person(json!({"name": "Bo Chen", "org_id": globex,
         "emails": [{"value": "bo@globex.example", "primary": true}]}));
-    t.pipedrive("eu").seed_person(json!({"name": "Cy Free",
+    eu.seed_person(json!({"name": "Cy Free",
         "emails": [{"value": "cy@free.example", "primary": true}]}));
-    t.pipedrive("eu")
-        .seed_deal(json!({"title": "Acme renewal", "org_id": acme, "person_id": ann}));
+    eu.seed_deal(json!({"title": "Acme renewal", "org_id": acme, "person_id": ann}));
 
     t.work.run(&["sync"]).expect(0);
 
@@ -180,10 +179,10 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
         .edit_person(us_cy, json!({"org_id": us_globex}));
     t.work.run(&["sync"]).expect(0);
     assert_eq!(
-        t.pipedrive("eu").organization(acme).unwrap()["address"]["value"],
+        eu.organization(acme).unwrap()["address"]["value"],
         json!("2 Side Rd, Springfield")
     );
-    let eu_cy = named(t.pipedrive("eu").persons(), "name", "Cy Free");
+    let eu_cy = named(eu.persons(), "name", "Cy Free");
     assert_eq!(eu_cy["org_id"], json!(globex));
 
     // A sync with nothing changed writes nothing.
@@ -237,9 +236,9 @@ fn unlinking_an_organization_pipedrive_cannot_unlink_is_invalid_and_nothing_is_s
 #[test]
 fn an_organization_without_a_name_is_invalid_and_not_created() {
     let (t, legal_key) = two_companies("ignore");
-    t.pipedrive("eu")
-        .seed_organization(json!({"name": "Nameless"}));
-    t.pipedrive("eu").seed_organization(
+    let eu = t.pipedrive("eu");
+    eu.seed_organization(json!({"name": "Nameless"}));
+    eu.seed_organization(
         json!({"name": "Acme", "custom_fields": {legal_key.clone(): "Acme Corp"}}),
     );
 
@@ -323,7 +322,8 @@ primary_company = "link:companies"
 /// `Pd Org {i}`, persons `p{i}@example.com` and deals `Pd deal {i}` in
 /// organization `i`. Returns the HubSpot company ids.
 fn seed(m: &Fixture) -> Vec<String> {
-    let companies = m.hubspot("hs").seed_many(
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let companies = hs.seed_many(
         "companies",
         (0..HS_COMPANIES)
             .map(|i| {
@@ -334,7 +334,7 @@ fn seed(m: &Fixture) -> Vec<String> {
             })
             .collect(),
     );
-    let contacts = m.hubspot("hs").seed_many(
+    let contacts = hs.seed_many(
         "contacts",
         (0..HS_CONTACTS)
             .map(|i| {
@@ -348,24 +348,21 @@ fn seed(m: &Fixture) -> Vec<String> {
     );
     for (i, contact) in contacts.iter().enumerate() {
         let company = &companies[i % HS_COMPANIES];
-        m.hubspot("hs")
-            .associate_records("contacts", contact, "companies", company);
+        hs.associate_records("contacts", contact, "companies", company);
         if i % 3 == 0 {
             let next = &companies[(i + 1) % HS_COMPANIES];
-            m.hubspot("hs")
-                .associate_records("contacts", contact, "companies", next);
+            hs.associate_records("contacts", contact, "companies", next);
         }
     }
-    let deals = m.hubspot("hs").seed_many(
+    let deals = hs.seed_many(
         "deals",
         (0..HS_DEALS)
             .map(|i| props(&[("dealname", format!("Deal {i}"))]))
             .collect(),
     );
     for (i, deal) in deals.iter().enumerate() {
-        m.hubspot("hs").associate(deal, &contacts[i]);
-        m.hubspot("hs")
-            .associate_records("deals", deal, "companies", &companies[i % HS_COMPANIES]);
+        hs.associate(deal, &contacts[i]);
+        hs.associate_records("deals", deal, "companies", &companies[i % HS_COMPANIES]);
     }
     let orgs: Vec<i64> = (0..PD_ORGS)
         .map(|i| {
@@ -374,9 +371,7 @@ fn seed(m: &Fixture) -> Vec<String> {
             } else {
                 format!("Pd Org {i}")
             };
-            m.pipedrive("pd").seed_organization(
-                json!({"name": name, "website": format!("https://co{i}.example")}),
-            )
+            pd.seed_organization(json!({"name": name, "website": format!("https://co{i}.example")}))
         })
         .collect();
     for (i, org) in orgs.iter().enumerate().take(PD_PERSONS) {
@@ -385,8 +380,7 @@ fn seed(m: &Fixture) -> Vec<String> {
             .seed_person(json!({"name": format!("Pd Person{i}"),
             "org_id": org, "emails": [{"value": format!("p{i}@example.com"), "primary": true}]}));
         if i < PD_DEALS {
-            m.pipedrive("pd")
-                .seed_deal(json!({"title": format!("Pd deal {i}"),
+            pd.seed_deal(json!({"title": format!("Pd deal {i}"),
                 "person_id": person, "org_id": org}));
         }
     }
@@ -462,6 +456,7 @@ fn report_requests(
 #[test]
 fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_both_ways() {
     let m = mixed();
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
     let companies = seed(&m);
 
     m.work.run(&["sync"]).expect(0);
@@ -475,18 +470,18 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
     // Companies: the five shared names linked, not duplicated; each side's
     // own companies created on the other.
     let all_companies = HS_COMPANIES + PD_ORGS - 5;
-    assert_eq!(m.hubspot("hs").records("companies").len(), all_companies);
-    assert_eq!(m.pipedrive("pd").organizations().len(), all_companies);
+    assert_eq!(hs.records("companies").len(), all_companies);
+    assert_eq!(pd.organizations().len(), all_companies);
     for i in 0..5 {
         let (_, org) = partners(&m, &format!("Company {i}"));
         assert_eq!(
-            m.pipedrive("pd").organization(org).unwrap()["name"],
+            pd.organization(org).unwrap()["name"],
             json!(format!(" COMPANY {i} ")),
             "linked, its own spelling kept"
         );
     }
     // Contacts ↔ persons with their company as the person's organization.
-    assert_eq!(m.pipedrive("pd").persons().len(), HS_CONTACTS + PD_PERSONS);
+    assert_eq!(pd.persons().len(), HS_CONTACTS + PD_PERSONS);
     for i in 0..HS_CONTACTS {
         let (_, org) = partners(&m, &format!("Company {}", i % HS_COMPANIES));
         let person = person(&m, &format!("c{i}@example.com"));
@@ -504,24 +499,18 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
             .unwrap()
             .trim()
             .to_string();
-        let contact = id_of(
-            m.hubspot("hs"),
-            "contacts",
-            "email",
-            &format!("p{i}@example.com"),
-        );
-        let hs_company = id_of(m.hubspot("hs"), "companies", "name", &name);
+        let contact = id_of(hs, "contacts", "email", &format!("p{i}@example.com"));
+        let hs_company = id_of(hs, "companies", "name", &name);
         assert_eq!(
-            m.hubspot("hs")
-                .associated_ids("contacts", &contact, "companies"),
+            hs.associated_ids("contacts", &contact, "companies"),
             vec![hs_company]
         );
     }
     // Deals both ways, with their organization and person.
-    assert_eq!(m.pipedrive("pd").deals().len(), HS_DEALS + PD_DEALS);
-    assert_eq!(m.hubspot("hs").records("deals").len(), HS_DEALS + PD_DEALS);
+    assert_eq!(pd.deals().len(), HS_DEALS + PD_DEALS);
+    assert_eq!(hs.records("deals").len(), HS_DEALS + PD_DEALS);
     for i in 0..HS_DEALS {
-        let deal = named(m.pipedrive("pd").deals(), "title", &format!("Deal {i}"));
+        let deal = named(pd.deals(), "title", &format!("Deal {i}"));
         let (_, org) = partners(&m, &format!("Company {}", i % HS_COMPANIES));
         assert_eq!(deal["org_id"], json!(org));
         assert_eq!(
@@ -530,12 +519,7 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
         );
     }
     for i in 0..PD_DEALS {
-        let deal = id_of(
-            m.hubspot("hs"),
-            "deals",
-            "dealname",
-            &format!("Pd deal {i}"),
-        );
+        let deal = id_of(hs, "deals", "dealname", &format!("Pd deal {i}"));
         let name = if i < 5 {
             format!("Company {i}")
         } else {
@@ -543,21 +527,13 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
         };
         let (hs_company, _) = partners(&m, &name);
         assert_eq!(
-            m.hubspot("hs").associated_ids("deals", &deal, "companies"),
+            hs.associated_ids("deals", &deal, "companies"),
             vec![hs_company]
         );
-        let contact = id_of(
-            m.hubspot("hs"),
-            "contacts",
-            "email",
-            &format!("p{i}@example.com"),
-        );
-        assert_eq!(m.hubspot("hs").associations(&deal), vec![contact]);
+        let contact = id_of(hs, "contacts", "email", &format!("p{i}@example.com"));
+        assert_eq!(hs.associations(&deal), vec![contact]);
     }
-    assert!(
-        m.hubspot("hs").unknown_routes().is_empty()
-            && m.pipedrive("pd").unknown_routes().is_empty()
-    );
+    assert!(hs.unknown_routes().is_empty() && pd.unknown_routes().is_empty());
 
     // Unchanged: a second sync writes nothing.
     m.assert_run_writes_nothing(&["sync"]);
@@ -582,38 +558,19 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
     let (hs_two, org_two) = partners(&m, "Company 2");
     let contacts_at_two: Vec<String> = (0..HS_CONTACTS)
         .filter(|i| i % HS_COMPANIES == 2)
-        .map(|i| {
-            id_of(
-                m.hubspot("hs"),
-                "contacts",
-                "email",
-                &format!("c{i}@example.com"),
-            )
-        })
+        .map(|i| id_of(hs, "contacts", "email", &format!("c{i}@example.com")))
         .collect();
-    m.pipedrive("pd").delete_organization(org_two);
+    pd.delete_organization(org_two);
     m.work.run(&["sync", "--full"]).expect(0);
     assert!(
-        m.hubspot("hs")
-            .record("companies", &hs_two)
-            .unwrap()
-            .archived,
+        hs.record("companies", &hs_two).unwrap().archived,
         "archived on HubSpot"
     );
-    assert_eq!(
-        m.pipedrive("pd").persons().len(),
-        HS_CONTACTS + PD_PERSONS,
-        "persons stay"
-    );
+    assert_eq!(pd.persons().len(), HS_CONTACTS + PD_PERSONS, "persons stay");
     for contact in &contacts_at_two {
+        assert!(hs.record("contacts", contact).is_some_and(|c| !c.archived));
         assert!(
-            m.hubspot("hs")
-                .record("contacts", contact)
-                .is_some_and(|c| !c.archived)
-        );
-        assert!(
-            m.hubspot("hs")
-                .associated_ids("contacts", contact, "companies")
+            hs.associated_ids("contacts", contact, "companies")
                 .is_empty()
         );
     }
@@ -631,24 +588,21 @@ fn hubspot_and_pipedrive_sync_companies_by_name_with_their_contacts_and_deals_bo
                 .unwrap()
         })
         .collect();
-    m.hubspot("hs").archive("companies", &companies[5]);
+    hs.archive("companies", &companies[5]);
     assert_eq!(hs_five, companies[5]);
     let run = m.work.run(&["sync", "--full"]).expect(0);
     assert!(!run.stdout.contains("not cleared"), "{}", run.stdout);
     assert!(
-        m.pipedrive("pd").organization(org_five).unwrap()["is_deleted"] == json!(true),
+        pd.organization(org_five).unwrap()["is_deleted"] == json!(true),
         "deleted on Pipedrive"
     );
     assert_eq!(persons_at_five.len(), 2, "c5 and c35, at company 5 alone");
     for person in &persons_at_five {
-        let person = m.pipedrive("pd").person(*person).unwrap();
+        let person = pd.person(*person).unwrap();
         assert_eq!(person["is_deleted"], json!(false), "persons stay");
         assert_eq!(person["org_id"], Value::Null);
     }
-    assert_eq!(
-        m.hubspot("hs").records("contacts").len(),
-        HS_CONTACTS + PD_PERSONS
-    );
+    assert_eq!(hs.records("contacts").len(), HS_CONTACTS + PD_PERSONS);
     // Neither an incremental nor a full run finds anything left to do.
     for args in [&["sync"][..], &["sync", "--full"][..]] {
         m.assert_run_writes_nothing(args);

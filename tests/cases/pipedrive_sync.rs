@@ -85,6 +85,7 @@ fn person_by_email(m: &Fixture, email: &str) -> Vec<Value> {
 #[test]
 fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on_both_sides() {
     let m = mixed();
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
     let contacts = (0..600)
         .map(|i| {
             BTreeMap::from([
@@ -100,7 +101,7 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
             ])
         })
         .collect();
-    m.hubspot("hs").seed_many("contacts", contacts);
+    hs.seed_many("contacts", contacts);
     for i in 0..300 {
         // The first 100 are the same people, some with another letter case.
         let email = if i < 100 {
@@ -118,7 +119,7 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
                 json!({"value": "second.address@example.com", "primary": false, "label": "home"}),
             );
         }
-        m.pipedrive("pd").seed_person(json!({
+        pd.seed_person(json!({
             "name": format!("First{i} Last{i}"),
             "emails": emails,
             "phones": [{"value": format!("+49 30 {i:06}"), "primary": true, "label": "work"}],
@@ -129,22 +130,22 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
     let run = m.work.run(&["sync"]).expect(0);
     eprintln!(
         "first HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}",
-        m.hubspot("hs").server().counts_by_endpoint(),
-        m.pipedrive("pd").server().counts_by_endpoint()
+        hs.server().counts_by_endpoint(),
+        pd.server().counts_by_endpoint()
     );
     run.assert_stdout_has("100 linked");
-    assert_eq!(m.hubspot("hs").records("contacts").len(), 800);
-    assert_eq!(m.pipedrive("pd").persons().len(), 800);
+    assert_eq!(hs.records("contacts").len(), 800);
+    assert_eq!(pd.persons().len(), 800);
     for i in [0, 3, 99] {
         let email = format!("c{i}@example.com");
         assert_eq!(
-            m.hubspot("hs").find("contacts", "email", &email).len(),
+            hs.find("contacts", "email", &email).len(),
             1,
             "{email} once on HubSpot"
         );
         let persons = person_by_email(&m, &email);
         assert_eq!(persons.len(), 1, "{email} once on Pipedrive");
-        let contact = &m.hubspot("hs").find("contacts", "email", &email)[0];
+        let contact = &hs.find("contacts", "email", &email)[0];
         assert_eq!(
             contact.properties["phone"],
             persons[0]["phones"][0]["value"].as_str().unwrap(),
@@ -168,14 +169,14 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
         .find("contacts", "email", "p250@example.com")[0];
     assert_eq!(c.properties["firstname"], "First250");
     assert_eq!(
-        m.hubspot("hs").find("contacts", "email", "c0@example.com")[0].properties["lifecyclestage"],
+        hs.find("contacts", "email", "c0@example.com")[0].properties["lifecyclestage"],
         "lead"
     );
     assert_eq!(c.properties["hubspot_owner_id"], m.owner("hs", REP));
 
     // Floor: ⌈600/100⌉ HubSpot pages, ⌈300/500⌉ Pipedrive page, one call per Pipedrive write.
-    let hs_counts = m.hubspot("hs").server().counts_by_endpoint();
-    let pd_counts = m.pipedrive("pd").server().counts_by_endpoint();
+    let hs_counts = hs.server().counts_by_endpoint();
+    let pd_counts = pd.server().counts_by_endpoint();
     assert_eq!(
         requests_matching(&hs_counts, "GET /crm/objects/2026-09/contacts"),
         6
@@ -190,18 +191,17 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
         2
     );
 
-    m.hubspot("hs").server().reset_requests();
-    m.pipedrive("pd").server().reset_requests();
+    hs.server().reset_requests();
+    pd.server().reset_requests();
     let run = m.work.run(&["sync"]).expect(0);
     run.assert_stdout_has("nothing to do");
     eprintln!(
         "unchanged HubSpot<->Pipedrive sync:\n hs {:?}\n pd {:?}",
-        m.hubspot("hs").server().counts_by_endpoint(),
-        m.pipedrive("pd").server().counts_by_endpoint()
+        hs.server().counts_by_endpoint(),
+        pd.server().counts_by_endpoint()
     );
     assert_eq!(
-        m.hubspot("hs").server().write_request_count()
-            + m.pipedrive("pd").server().write_request_count(),
+        hs.server().write_request_count() + pd.server().write_request_count(),
         0
     );
 
@@ -211,8 +211,7 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
         .find("contacts", "email", "p150@example.com")[0]
         .id
         .clone();
-    m.hubspot("hs")
-        .edit("contacts", &contact, &[("email", "p150.new@example.com")]);
+    hs.edit("contacts", &contact, &[("email", "p150.new@example.com")]);
     m.work.run(&["sync"]).expect(0);
     let person = &person_by_email(&m, "p150.new@example.com")[0];
     assert_eq!(primary_email(person), "p150.new@example.com");
@@ -230,7 +229,8 @@ fn six_hundred_contacts_and_three_hundred_persons_become_eight_hundred_people_on
 #[test]
 fn edits_flow_both_ways_and_deals_carry_their_person() {
     let m = mixed();
-    let ann = m.hubspot("hs").seed(
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let ann = hs.seed(
         "contacts",
         &[
             ("email", "ann@example.com"),
@@ -238,10 +238,10 @@ fn edits_flow_both_ways_and_deals_carry_their_person() {
             ("lastname", "Lee"),
         ],
     );
-    let bo = m.pipedrive("pd").seed_person(
+    let bo = pd.seed_person(
         json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}),
     );
-    let hs_deal = m.hubspot("hs").seed(
+    let hs_deal = hs.seed(
         "deals",
         &[
             ("dealname", "Acme"),
@@ -250,8 +250,8 @@ fn edits_flow_both_ways_and_deals_carry_their_person() {
             ("hubspot_owner_id", &m.owner("hs", REP)),
         ],
     );
-    m.hubspot("hs").associate(&hs_deal, &ann);
-    m.pipedrive("pd").seed_deal(json!({"title": "Globex", "value": 900, "stage_id": 5, "person_id": bo, "owner_id": m.user("pd", REP)}));
+    hs.associate(&hs_deal, &ann);
+    pd.seed_deal(json!({"title": "Globex", "value": 900, "stage_id": 5, "person_id": bo, "owner_id": m.user("pd", REP)}));
 
     m.work.run(&["sync"]).expect(0);
     let ann_person = person_by_email(&m, "ann@example.com")[0]["id"]
@@ -271,21 +271,18 @@ fn edits_flow_both_ways_and_deals_carry_their_person() {
     assert_eq!(acme["stage_id"], json!(2));
     assert_eq!(acme["value"], json!(1200));
     assert_eq!(acme["owner_id"], json!(m.user("pd", REP)));
-    let globex = &m.hubspot("hs").find("deals", "dealname", "Globex")[0];
+    let globex = &hs.find("deals", "dealname", "Globex")[0];
     assert_eq!(globex.properties["dealstage"], "closedwon");
-    let bo_contact = m.hubspot("hs").find("contacts", "email", "bo@example.com")[0]
-        .id
-        .clone();
+    let bo_contact = hs.find("contacts", "email", "bo@example.com")[0].id.clone();
     assert_eq!(
-        m.hubspot("hs").associations(&globex.id),
+        hs.associations(&globex.id),
         vec![bo_contact],
         "the person is the deal's contact"
     );
 
     // Edits on either side flow across.
-    m.hubspot("hs")
-        .edit("contacts", &ann, &[("firstname", "Annabel")]);
-    m.pipedrive("pd").edit_person(
+    hs.edit("contacts", &ann, &[("firstname", "Annabel")]);
+    pd.edit_person(
         bo,
         json!({"phones": [{"value": "+1 555 0100", "primary": true}]}),
     );
@@ -295,7 +292,7 @@ fn edits_flow_both_ways_and_deals_carry_their_person() {
         json!("Annabel")
     );
     assert_eq!(
-        m.hubspot("hs").find("contacts", "email", "bo@example.com")[0].properties["phone"],
+        hs.find("contacts", "email", "bo@example.com")[0].properties["phone"],
         "+1 555 0100"
     );
     m.work.run(&["diff"]).expect(0);

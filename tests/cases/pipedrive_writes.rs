@@ -76,7 +76,8 @@ fn pd_writes_to(a: &Fixture, method: &str, path: &str) -> usize {
 #[test]
 fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_one() {
     let (a, _) = contacts_and_deals();
-    a.hubspot("hs").seed(
+    let (hs, pd) = (a.hubspot("hs"), a.pipedrive("pd"));
+    hs.seed(
         "contacts",
         &[
             ("email", "ann@example.com"),
@@ -85,7 +86,7 @@ fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_on
             ("phone", "+1 555 0100"),
         ],
     );
-    let ann = a.pipedrive("pd").seed_person(json!({
+    let ann = pd.seed_person(json!({
         "name": "Ann Lee",
         "emails": [{"value": "ann@example.com", "primary": true, "label": "work"}],
         "phones": [{"value": "+1 555 0100", "primary": true, "label": "work"}],
@@ -95,21 +96,19 @@ fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_on
     // The spec requires no field of an entry: these have no `value`.
     let odd_email = json!({"label": "other", "primary": false});
     let odd_phone = json!({"label": "mobile", "primary": false});
-    a.pipedrive("pd")
-        .add_raw_contact(ann, "emails", odd_email.clone());
-    a.pipedrive("pd")
-        .add_raw_contact(ann, "phones", odd_phone.clone());
-    let contact = a.hubspot("hs").find("contacts", "email", "ann@example.com")[0]
+    pd.add_raw_contact(ann, "emails", odd_email.clone());
+    pd.add_raw_contact(ann, "phones", odd_phone.clone());
+    let contact = hs.find("contacts", "email", "ann@example.com")[0]
         .id
         .clone();
-    a.hubspot("hs").edit(
+    hs.edit(
         "contacts",
         &contact,
         &[("email", "ann.lee@example.com"), ("phone", "+1 555 0199")],
     );
     a.work.run(&["sync"]).expect(0);
 
-    let person = a.pipedrive("pd").person(ann).unwrap();
+    let person = pd.person(ann).unwrap();
     assert_eq!(
         person["emails"],
         json!([{"value": "ann.lee@example.com", "primary": true, "label": "work"}, odd_email]),
@@ -125,19 +124,16 @@ fn an_unreadable_email_or_phone_entry_is_kept_when_crmsync_writes_the_primary_on
 #[test]
 fn a_primary_entry_without_a_value_is_never_rewritten() {
     let (a, _) = contacts_and_deals();
-    let bo = a.pipedrive("pd").seed_person(json!({"name": "Bo Chen"}));
+    let (hs, pd) = (a.hubspot("hs"), a.pipedrive("pd"));
+    let bo = pd.seed_person(json!({"name": "Bo Chen"}));
     let unreadable = json!({"label": "work", "primary": true});
-    a.pipedrive("pd")
-        .add_raw_contact(bo, "emails", unreadable.clone());
+    pd.add_raw_contact(bo, "emails", unreadable.clone());
     // Bo has no readable email: he is created on HubSpot by name.
     a.work.run(&["sync"]).expect(0);
-    let contact = a.hubspot("hs").find("contacts", "firstname", "Bo")[0]
-        .id
-        .clone();
+    let contact = hs.find("contacts", "firstname", "Bo")[0].id.clone();
 
-    a.hubspot("hs")
-        .edit("contacts", &contact, &[("email", "bo@example.com")]);
-    a.pipedrive("pd").server().reset_requests();
+    hs.edit("contacts", &contact, &[("email", "bo@example.com")]);
+    pd.server().reset_requests();
     let run = a.work.run(&["sync"]).expect(4);
     run.assert_stdout_has("primary entry has no value crmsync can read");
     assert_eq!(
@@ -145,16 +141,14 @@ fn a_primary_entry_without_a_value_is_never_rewritten() {
         0,
         "nothing is sent for Bo"
     );
-    assert_eq!(
-        a.pipedrive("pd").person(bo).unwrap()["emails"],
-        json!([unreadable])
-    );
+    assert_eq!(pd.person(bo).unwrap()["emails"], json!([unreadable]));
 }
 
 #[test]
 fn clearing_a_field_pipedrive_documents_as_nullable_sends_null_and_clears_it() {
     let (a, notes) = contacts_and_deals();
-    let deal = a.hubspot("hs").seed(
+    let (hs, pd) = (a.hubspot("hs"), a.pipedrive("pd"));
+    let deal = hs.seed(
         "deals",
         &[
             ("dealname", "Acme"),
@@ -165,19 +159,18 @@ fn clearing_a_field_pipedrive_documents_as_nullable_sends_null_and_clears_it() {
         ],
     );
     a.work.run(&["sync"]).expect(0);
-    let acme = deal_titled(a.pipedrive("pd"), "Acme");
+    let acme = deal_titled(pd, "Acme");
     let notes = &notes;
     assert_eq!(acme["probability"], json!(40));
     assert_eq!(acme["custom_fields"][notes], json!("call back"));
     assert_eq!(acme["expected_close_date"], json!("2026-03-01"));
 
-    a.hubspot("hs")
-        .edit("deals", &deal, &[("win_chance", ""), ("deal_notes", "")]);
-    a.pipedrive("pd").server().reset_requests();
+    hs.edit("deals", &deal, &[("win_chance", ""), ("deal_notes", "")]);
+    pd.server().reset_requests();
     a.work.run(&["sync"]).expect(0);
     let id = acme["id"].as_i64().unwrap();
     assert_eq!(pd_writes_to(&a, "PATCH", &format!("/api/v2/deals/{id}")), 1);
-    let acme = a.pipedrive("pd").deal(id).unwrap();
+    let acme = pd.deal(id).unwrap();
     assert_eq!(acme["probability"], Value::Null);
     assert_eq!(acme["custom_fields"][notes], Value::Null);
     assert_eq!(acme["value"], json!(1200), "the rest is as it was");
@@ -187,7 +180,8 @@ fn clearing_a_field_pipedrive_documents_as_nullable_sends_null_and_clears_it() {
 #[test]
 fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it() {
     let (a, _) = contacts_and_deals();
-    let acme = a.hubspot("hs").seed(
+    let (hs, pd) = (a.hubspot("hs"), a.pipedrive("pd"));
+    let acme = hs.seed(
         "deals",
         &[
             ("dealname", "Acme"),
@@ -199,14 +193,10 @@ fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it
         .hubspot("hs")
         .seed("deals", &[("dealname", "Globex"), ("amount", "900")]);
     a.work.run(&["sync"]).expect(0);
-    let acme_id = deal_titled(a.pipedrive("pd"), "Acme")["id"]
-        .as_i64()
-        .unwrap();
+    let acme_id = deal_titled(pd, "Acme")["id"].as_i64().unwrap();
 
-    a.hubspot("hs")
-        .edit("deals", &acme, &[("amount", ""), ("closedate", "")]);
-    a.hubspot("hs")
-        .edit("deals", &globex, &[("dealname", "Globex Corp")]);
+    hs.edit("deals", &acme, &[("amount", ""), ("closedate", "")]);
+    hs.edit("deals", &globex, &[("dealname", "Globex Corp")]);
     let diff = a.work.run(&["diff"]).expect(3);
     for reason in [
         "pd.deals `value` is not cleared: Pipedrive documents no way to clear `value`",
@@ -215,17 +205,17 @@ fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it
         assert!(diff.stdout.contains(reason), "{reason}\n{}", diff.stdout);
     }
 
-    a.pipedrive("pd").server().reset_requests();
+    pd.server().reset_requests();
     a.work.run(&["sync"]).expect(4);
     assert_eq!(
         pd_writes_to(&a, "PATCH", &format!("/api/v2/deals/{acme_id}")),
         0,
         "nothing is sent for Acme"
     );
-    let acme = a.pipedrive("pd").deal(acme_id).unwrap();
+    let acme = pd.deal(acme_id).unwrap();
     assert_eq!(acme["value"], json!(1200));
     assert_eq!(acme["expected_close_date"], json!("2026-03-01"));
-    deal_titled(a.pipedrive("pd"), "Globex Corp");
+    deal_titled(pd, "Globex Corp");
     // Until HubSpot has a value again, every run reports it.
     a.work.run(&["sync"]).expect(4);
     assert_eq!(
@@ -237,13 +227,11 @@ fn clearing_a_field_pipedrive_cannot_clear_is_invalid_and_nothing_is_sent_for_it
 #[test]
 fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
     let (a, _) = contacts_and_deals();
-    a.hubspot("hs").seed("deals", &[("amount", "500")]);
-    a.hubspot("hs")
-        .seed("deals", &[("dealname", "Acme"), ("amount", "1200")]);
-    a.hubspot("hs")
-        .seed("contacts", &[("phone", "+1 555 0142")]);
-    a.hubspot("hs")
-        .seed("contacts", &[("email", "cy@example.com")]);
+    let (hs, pd) = (a.hubspot("hs"), a.pipedrive("pd"));
+    hs.seed("deals", &[("amount", "500")]);
+    hs.seed("deals", &[("dealname", "Acme"), ("amount", "1200")]);
+    hs.seed("contacts", &[("phone", "+1 555 0142")]);
+    hs.seed("contacts", &[("email", "cy@example.com")]);
 
     let diff = a.work.run(&["diff"]).expect(3);
     for reason in [
@@ -256,8 +244,8 @@ fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
     let posts = |path| pd_writes_to(&a, "POST", path);
     assert_eq!(posts("/api/v2/deals"), 1, "only Acme is sent");
     assert_eq!(posts("/api/v2/persons"), 1, "only Cy is sent");
-    deal_titled(a.pipedrive("pd"), "Acme");
-    let persons = a.pipedrive("pd").persons();
+    deal_titled(pd, "Acme");
+    let persons = pd.persons();
     assert_eq!(persons.len(), 1);
     assert_eq!(
         persons[0]["name"],
@@ -269,14 +257,14 @@ fn a_create_without_its_required_name_or_title_is_invalid_not_sent() {
 #[test]
 fn a_full_page_without_a_paging_cursor_stops_the_run_instead_of_ending_the_listing() {
     let (a, _) = contacts_and_deals();
-    a.pipedrive("pd").omit_additional_data(true);
-    a.pipedrive("pd").seed_person(json!({"name": "Ann Lee"}));
+    let pd = a.pipedrive("pd");
+    pd.omit_additional_data(true);
+    pd.seed_person(json!({"name": "Ann Lee"}));
     // One short page: the listing is whole whatever the answer says.
     a.work.run(&["pull"]).expect(0);
 
     for i in 0..500 {
-        a.pipedrive("pd")
-            .seed_person(json!({"name": format!("Person {i}")}));
+        pd.seed_person(json!({"name": format!("Person {i}")}));
     }
     let run = a.work.run(&["pull", "--full"]).expect(1);
     run.assert_stderr_has("cannot tell whether more follow");

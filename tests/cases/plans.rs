@@ -42,14 +42,14 @@ fn offline_diff_makes_no_request() {
 #[test]
 fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     let t = two_accounts();
+    let us = t.hubspot("us");
     seed_us_contacts(&t, 2);
     t.work.run(&["sync"]).expect(0);
-    let us_id = id_of(t.hubspot("us"), "contacts", "email", "c0@example.com");
+    let us_id = id_of(us, "contacts", "email", "c0@example.com");
     let eu_id = id_of(t.hubspot("eu"), "contacts", "email", "c0@example.com");
 
     // A plan is made, then someone edits the record it would overwrite.
-    t.hubspot("us")
-        .edit("contacts", &us_id, &[("firstname", "Planned")]);
+    us.edit("contacts", &us_id, &[("firstname", "Planned")]);
     t.work.run(&["diff", "--out", "review.json"]).expect(3);
     t.hubspot("eu")
         .edit("contacts", &eu_id, &[("lastname", "Edited after the plan")]);
@@ -59,8 +59,7 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
     run.assert_stderr_has("the plan is stale");
     assert!(run.stderr.contains("diff"), "names the fix: {}", run.stderr);
     assert_eq!(
-        t.hubspot("eu").server().write_request_count()
-            + t.hubspot("us").server().write_request_count(),
+        t.hubspot("eu").server().write_request_count() + us.server().write_request_count(),
         0,
         "nothing written"
     );
@@ -86,17 +85,13 @@ fn push_applies_a_reviewed_plan_and_refuses_a_stale_one() {
         "Planned"
     );
     assert_eq!(
-        t.hubspot("us")
-            .record("contacts", &us_id)
-            .unwrap()
-            .properties["lastname"],
+        us.record("contacts", &us_id).unwrap().properties["lastname"],
         "Edited after the plan"
     );
     t.work.run(&["diff"]).expect(0);
 
     // A bare push takes the last plan diff made.
-    t.hubspot("us")
-        .edit("contacts", &us_id, &[("phone", "123")]);
+    us.edit("contacts", &us_id, &[("phone", "123")]);
     t.work.run(&["diff"]).expect(3);
     t.work.run(&["push"]).expect(0);
     assert_eq!(
@@ -198,6 +193,7 @@ closedwon = "eu-won"
 #[test]
 fn the_plan_text_is_exactly_as_documented() {
     let t = us_and_eu().toml(EVERY_KIND_CONFIG).build();
+    let us = t.hubspot("us");
     let contacts = seed_us_contacts(&t, 4);
     let deal = |name: &str, stage: &str| {
         let props = [
@@ -205,7 +201,7 @@ fn the_plan_text_is_exactly_as_documented() {
             ("pipeline", "default"),
             ("dealstage", stage),
         ];
-        t.hubspot("us").seed("deals", &props)
+        us.seed("deals", &props)
     };
     let deals = [
         deal("Associated", "appointmentscheduled"),
@@ -222,24 +218,23 @@ fn the_plan_text_is_exactly_as_documented() {
 
     // contacts: an update, a conflict won by the newest and one left for
     // a human, a delete, a create and a link.
-    t.hubspot("us")
-        .edit("contacts", &contacts[0], &[("phone", "+1555999999")]);
+    us.edit("contacts", &contacts[0], &[("phone", "+1555999999")]);
     let c1 = eu_id("contacts", "email", "c1@example.com");
     t.hubspot("eu").edit(
         "contacts",
         &c1,
         &[("firstname", "EuFirst"), ("lastname", "EuLast")],
     );
-    t.hubspot("us").edit(
+    us.edit(
         "contacts",
         &contacts[1],
         &[("firstname", "UsFirst"), ("lastname", "UsLast")],
     );
-    let new_contact = t.hubspot("us").seed(
+    let new_contact = us.seed(
         "contacts",
         &[("email", "new@example.com"), ("firstname", "New")],
     );
-    t.hubspot("us").seed(
+    us.seed(
         "contacts",
         &[("email", "both@example.com"), ("firstname", "Both")],
     );
@@ -249,29 +244,25 @@ fn the_plan_text_is_exactly_as_documented() {
     );
     // deals: an association, a conflict eu wins but cannot write, an
     // unlink, a stage with no translation and a name used twice.
-    t.hubspot("us").associate(&deals[0], &contacts[3]);
+    us.associate(&deals[0], &contacts[3]);
     let contested = eu_id("deals", "dealname", "Contested");
     t.hubspot("eu")
         .edit("deals", &contested, &[("dealname", "Eu name")]);
-    t.hubspot("us")
-        .edit("deals", &deals[1], &[("dealname", "Us name")]);
+    us.edit("deals", &deals[1], &[("dealname", "Us name")]);
     deal("Untranslated", "contractsent");
     deal("Twice", "closedwon");
     deal("Twice", "closedwon");
     // A deal whose contact the contacts pair creates in the same run: its
     // relation is a forward reference to that create.
     let forward = deal("Forward", "appointmentscheduled");
-    t.hubspot("us").associate(&forward, &new_contact);
+    us.associate(&forward, &new_contact);
     for (object, id) in &gone {
         t.hubspot("eu").archive(object, id);
     }
 
     let run = t.work.run(&["diff", "--full"]).expect(3);
     let archived = gone.map(|(_, id)| id);
-    let names = record_names(
-        &[("us", t.hubspot("us")), ("eu", t.hubspot("eu"))],
-        &archived,
-    );
+    let names = record_names(&[("us", us), ("eu", t.hubspot("eu"))], &archived);
     assert_eq!(
         with_names(&run.stdout, &names),
         r#"contacts  (us.contacts <-> eu.contacts)

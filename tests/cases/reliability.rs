@@ -269,11 +269,11 @@ fn a_429_storm_with_retry_after_is_waited_out_and_the_sync_completes() {
 #[test]
 fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_nothing() {
     let t = accounts();
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 5);
     seed_us_deals(&t, 3);
     // Every deal create is refused for far longer than max_wait_secs = 3.
-    t.hubspot("eu")
-        .server()
+    eu.server()
         .inject(DEALS_CREATE, 1000, Fault::Respond(too_many_requests(1)));
 
     let run = t.work.run(&["-q", "sync"]).expect(5);
@@ -281,18 +281,11 @@ fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_no
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(errors[0].contains("rate limit"), "{}", errors[0]);
     assert!(errors[0].contains("try again later"), "{}", errors[0]);
-    assert!(
-        t.hubspot("eu").records("deals").is_empty(),
-        "a 429 writes nothing"
-    );
+    assert!(eu.records("deals").is_empty(), "a 429 writes nothing");
     assert_eq!(t.hubspot("us").records("deals").len(), 3);
-    assert_eq!(
-        t.hubspot("eu").records("contacts").len(),
-        5,
-        "the contacts pair ran"
-    );
+    assert_eq!(eu.records("contacts").len(), 5, "the contacts pair ran");
 
-    t.hubspot("eu").server().clear_faults();
+    eu.server().clear_faults();
     t.work.run(&["sync"]).expect(0);
     assert_contacts_mirrored(&t, 5);
     assert_deals_mirrored(&t, 3);
@@ -307,21 +300,17 @@ fn a_429_storm_outlasting_max_wait_exits_5_with_one_clear_line_and_duplicates_no
 #[test]
 fn a_500_and_a_lost_answer_on_a_batch_upsert_are_retried_and_each_contact_exists_once() {
     let t = accounts();
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 150);
     // First attempt: 500 (nothing written). Second: written, answer lost.
-    t.hubspot("eu")
-        .server()
+    eu.server()
         .inject(CONTACTS_UPSERT, 1, Fault::Respond(server_error()));
-    t.hubspot("eu")
-        .server()
+    eu.server()
         .inject(CONTACTS_UPSERT, 1, Fault::CommitThenDrop);
 
     t.work.run(&["sync"]).expect(0);
 
-    let upserts = requests_matching(
-        &t.hubspot("eu").server().counts_by_endpoint(),
-        CONTACTS_UPSERT,
-    );
+    let upserts = requests_matching(&eu.server().counts_by_endpoint(), CONTACTS_UPSERT);
     assert_eq!(upserts, 4, "two batches, the first sent three times");
     assert_contacts_mirrored(&t, 150);
     t.clear_faults();
@@ -398,20 +387,16 @@ fn a_read_slower_than_the_timeout_is_abandoned_and_retried() {
 #[test]
 fn a_list_page_cut_off_mid_body_is_read_again() {
     let t = accounts();
+    let us = t.hubspot("us");
     seed_us_contacts(&t, 250);
     // Page 1 whole, page 2 cut in half.
-    t.hubspot("us").server().inject(CONTACTS_LIST, 1, pass());
-    t.hubspot("us")
-        .server()
-        .inject(CONTACTS_LIST, 1, Fault::Truncate);
+    us.server().inject(CONTACTS_LIST, 1, pass());
+    us.server().inject(CONTACTS_LIST, 1, Fault::Truncate);
 
     t.work.run(&["sync"]).expect(0);
 
     assert_eq!(
-        requests_matching(
-            &t.hubspot("us").server().counts_by_endpoint(),
-            CONTACTS_LIST
-        ),
+        requests_matching(&us.server().counts_by_endpoint(), CONTACTS_LIST),
         4,
         "three pages, the second read twice"
     );
@@ -529,12 +514,12 @@ fn a_pipedrive_deal_post_committed_without_an_answer_stops_the_run_and_the_rerun
 #[test]
 fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_those_two() {
     let t = accounts();
+    let us = t.hubspot("us");
     eu_phone_is_a_number(&t);
     let ids = seed_us_contacts(&t, 100);
     let bad = [(&ids[17], "c17@example.com"), (&ids[64], "c64@example.com")];
     for (id, _) in bad {
-        t.hubspot("us")
-            .edit("contacts", id, &[("phone", "call after 5pm")]);
+        us.edit("contacts", id, &[("phone", "call after 5pm")]);
     }
 
     t.work.run(&["--report", "report.json", "sync"]).expect(4);
@@ -551,7 +536,7 @@ fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_
             "{email} refused"
         );
     }
-    assert_eq!(t.hubspot("us").records("contacts").len(), 100);
+    assert_eq!(us.records("contacts").len(), 100);
     let report = json_file(&t.work.path("report.json"));
     let failed: Vec<&Value> = report["outcomes"]
         .as_array()
@@ -578,7 +563,7 @@ fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_
     assert_eq!(
         (
             t.hubspot("eu").server().write_request_count(),
-            t.hubspot("us").server().write_request_count()
+            us.server().write_request_count()
         ),
         (1, 0),
         "one batch, for the two refused contacts: {:?}",
@@ -609,6 +594,7 @@ fn two_contacts_refused_in_a_207_exit_4_the_rest_apply_and_a_rerun_retries_only_
 #[test]
 fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
     let t = accounts();
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 20);
     seed_us_deals(&t, 250);
     let unauthorized = Response::json(
@@ -619,24 +605,19 @@ fn a_401_after_the_first_batch_exits_7_and_keeps_what_was_applied() {
             "category": "INVALID_AUTHENTICATION",
         }),
     );
-    t.hubspot("eu").server().inject(DEALS_CREATE, 1, pass());
-    t.hubspot("eu")
-        .server()
+    eu.server().inject(DEALS_CREATE, 1, pass());
+    eu.server()
         .inject(DEALS_CREATE, 1, Fault::Respond(unauthorized));
 
     let run = t.work.run(&["-q", "sync"]).expect(7);
     assert_eq!(error_lines(&run).len(), 1, "{}", run.stderr);
     run.assert_stderr_has("401");
-    assert_eq!(
-        t.hubspot("eu").records("deals").len(),
-        100,
-        "the first batch stays"
-    );
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 20);
+    assert_eq!(eu.records("deals").len(), 100, "the first batch stays");
+    assert_eq!(eu.records("contacts").len(), 20);
 
-    t.hubspot("eu").server().reset_requests();
+    eu.server().reset_requests();
     t.work.run(&["sync"]).expect(0);
-    let counts = t.hubspot("eu").server().counts_by_endpoint();
+    let counts = eu.server().counts_by_endpoint();
     assert_eq!(
         requests_matching(&counts, DEALS_CREATE),
         2,
@@ -885,14 +866,15 @@ fn an_unknown_system_exits_2_naming_it() {
 #[test]
 fn a_missing_token_variable_exits_7_naming_it_before_any_request() {
     let t = accounts();
+    let eu = t.hubspot("eu");
     let work = Workdir::new().with_env("HUBSPOT_US_TOKEN", US_TOKEN);
     work.write_config(&t.mapping_text());
     seed_us_contacts(&t, 1);
     let run = work.run(&["-q", "sync"]).expect(7);
     assert_one_line_naming(&run, &["HUBSPOT_EU_TOKEN is not set"]);
-    assert!(t.hubspot("eu").records("contacts").is_empty());
+    assert!(eu.records("contacts").is_empty());
     assert_eq!(
-        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
+        t.hubspot("us").server().request_count() + eu.server().request_count(),
         0,
         "refused before any request"
     );
@@ -926,8 +908,9 @@ fn plain_http_to_a_remote_host_exits_2_asking_for_https() {
 #[test]
 fn a_token_missing_a_scope_exits_7_naming_the_scope_fix() {
     let t = accounts();
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 2);
-    t.hubspot("eu").set_scopes(&[
+    eu.set_scopes(&[
         "crm.objects.contacts.read",
         "crm.objects.deals.read",
         "crm.objects.deals.write",
@@ -937,30 +920,32 @@ fn a_token_missing_a_scope_exits_7_naming_the_scope_fix() {
     ]);
     let run = t.work.run(&["-q", "sync"]).expect(7);
     assert_one_line_naming(&run, &["403", "scope"]);
-    assert!(t.hubspot("eu").records("contacts").is_empty());
+    assert!(eu.records("contacts").is_empty());
     assert_eq!(t.hubspot("us").records("contacts").len(), 2);
 }
 
 #[test]
 fn a_corrupt_state_file_exits_1_naming_the_file_and_writes_nothing() {
     let t = accounts();
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 3);
     t.work.run(&["sync"]).expect(0);
     t.hubspot("us")
         .seed("contacts", &[("email", "late@example.com")]);
     let state = t.work.state_dir().join("state.json");
     std::fs::write(&state, "{\"format\": \"crmsync-state\", \"pai").unwrap();
-    t.hubspot("eu").server().reset_requests();
+    eu.server().reset_requests();
 
     let run = t.work.run(&["-q", "sync"]).expect(1);
     assert_one_line_naming(&run, &[".crmsync/state.json", "corrupt"]);
-    assert_eq!(t.hubspot("eu").server().write_request_count(), 0);
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
+    assert_eq!(eu.server().write_request_count(), 0);
+    assert_eq!(eu.records("contacts").len(), 3);
 }
 
 #[test]
 fn a_held_lock_skips_the_run_at_once_without_a_request_or_a_word_under_q() {
     let t = accounts();
+    let eu = t.hubspot("eu");
     seed_us_contacts(&t, 2);
     std::fs::create_dir_all(t.work.state_dir()).unwrap();
     let lock = std::fs::OpenOptions::new()
@@ -974,10 +959,10 @@ fn a_held_lock_skips_the_run_at_once_without_a_request_or_a_word_under_q() {
     let run = t.work.run(&["-q", "sync"]).expect(8);
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
     assert_eq!(
-        t.hubspot("us").server().request_count() + t.hubspot("eu").server().request_count(),
+        t.hubspot("us").server().request_count() + eu.server().request_count(),
         0
     );
-    assert!(t.hubspot("eu").records("contacts").is_empty());
+    assert!(eu.records("contacts").is_empty());
 
     drop(lock);
     t.work.run(&["sync"]).expect(0);
@@ -1101,6 +1086,7 @@ fn record_alert(bodies: &mut Vec<Value>, req: &Request) -> Response {
 fn an_alert_is_posted_on_exit_4_not_on_exit_0_and_an_undeliverable_one_keeps_the_exit_code() {
     let receiver = Server::start(Vec::new(), record_alert);
     let t = accounts_with(3, "\n[alerts]\nwebhook_env = \"CRMSYNC_ALERT_URL\"\n");
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let hook = format!("{}/hook", receiver.url());
     seed_us_contacts(&t, 3);
 
@@ -1120,19 +1106,15 @@ fn an_alert_is_posted_on_exit_4_not_on_exit_0_and_an_undeliverable_one_keeps_the
     assert!(receiver.state().is_empty(), "no alert for a clean run");
 
     eu_phone_is_a_number(&t);
-    let bad = t.hubspot("us").seed(
+    let bad = us.seed(
         "contacts",
         &[("email", "bad@example.com"), ("phone", "ask reception")],
     );
     alerting(&hook).expect(4);
-    assert!(
-        t.hubspot("eu")
-            .find("contacts", "email", "bad@example.com")
-            .is_empty()
-    );
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
+    assert!(eu.find("contacts", "email", "bad@example.com").is_empty());
+    assert_eq!(eu.records("contacts").len(), 3);
     assert_eq!(
-        t.hubspot("us").record("contacts", &bad).unwrap().properties["phone"],
+        us.record("contacts", &bad).unwrap().properties["phone"],
         "ask reception"
     );
     let bodies = receiver.state().clone();
@@ -1156,5 +1138,5 @@ fn an_alert_is_posted_on_exit_4_not_on_exit_0_and_an_undeliverable_one_keeps_the
         run.stderr
     );
     assert_eq!(receiver.state().len(), 1);
-    assert_eq!(t.hubspot("eu").records("contacts").len(), 3);
+    assert_eq!(eu.records("contacts").len(), 3);
 }

@@ -121,14 +121,14 @@ fn every_third_write_answer_dropped_after_commit_converges_without_duplicates() 
 #[test]
 fn a_success_with_no_result_is_unknown_and_the_next_run_looks_before_creating() {
     let t = accounts(Quirks::default());
+    let eu = t.hubspot("eu");
     seed_us_deals(&t, 3);
     // A 201 that says nothing of the inputs: they may or may not exist.
     let empty = json!({
         "status": "COMPLETE", "results": [],
         "startedAt": "2026-11-27T00:00:00Z", "completedAt": "2026-11-27T00:00:00Z",
     });
-    t.hubspot("eu")
-        .server()
+    eu.server()
         .inject(DEALS_CREATE, 1, Fault::Respond(Response::json(201, &empty)));
     let run = t.work.run(&["--report", "report.json", "sync"]).expect(4);
     run.assert_stdout_has("0 failed, 3 unknown");
@@ -147,7 +147,7 @@ fn a_success_with_no_result_is_unknown_and_the_next_run_looks_before_creating() 
     // Nothing was made (the fault answered instead of the server): the
     // next run finds no such deals and creates them, once.
     t.work.run(&["sync"]).expect(0);
-    assert_each_once(t.hubspot("eu"), "deals", "dealname", 3);
+    assert_each_once(eu, "deals", "dealname", 3);
     t.clear_faults();
     t.assert_run_writes_nothing(&["sync"]);
 }
@@ -155,25 +155,20 @@ fn a_success_with_no_result_is_unknown_and_the_next_run_looks_before_creating() 
 #[test]
 fn a_cut_off_create_answer_is_unknown_and_its_records_are_found_not_made_again() {
     let t = accounts(LOOSE);
+    let eu = t.hubspot("eu");
     seed_us_deals(&t, 150);
-    t.hubspot("eu")
-        .server()
-        .inject(DEALS_CREATE, 1, Fault::Truncate);
+    eu.server().inject(DEALS_CREATE, 1, Fault::Truncate);
     let run = t.work.run(&["--report", "report.json", "sync"]).expect(5);
     run.assert_stderr_has("try again later");
     let report = report(&t);
     assert_eq!(outcomes(&report, "unknown").len(), 100, "{report:#}");
-    assert_eq!(
-        t.hubspot("eu").records("deals").len(),
-        100,
-        "the batch was applied"
-    );
+    assert_eq!(eu.records("deals").len(), 100, "the batch was applied");
 
     t.reset_requests();
     t.work.run(&["sync"]).expect(0);
-    let creates = requests_matching(&t.hubspot("eu").server().counts_by_endpoint(), DEALS_CREATE);
+    let creates = requests_matching(&eu.server().counts_by_endpoint(), DEALS_CREATE);
     assert_eq!(creates, 1, "only the 50 never sent are created");
-    assert_each_once(t.hubspot("eu"), "deals", "dealname", 150);
+    assert_each_once(eu, "deals", "dealname", 150);
     t.clear_faults();
     t.assert_run_writes_nothing(&["sync"]);
 }
@@ -280,28 +275,19 @@ fn a_deal_with_six_hundred_contacts_is_carried_whole_through_paged_associations(
         ..LOOSE
     };
     let t = deal_contacts(paged);
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let contacts = seed_us_contacts(&t, 600);
-    let deal = t.hubspot("us").seed("deals", &[("dealname", "Big")]);
+    let deal = us.seed("deals", &[("dealname", "Big")]);
     for c in &contacts {
-        t.hubspot("us").associate(&deal, c);
+        us.associate(&deal, c);
     }
 
     t.work.run(&["sync"]).expect(0);
-    let eu_deal = id_of(t.hubspot("eu"), "deals", "dealname", "Big");
+    let eu_deal = id_of(eu, "deals", "dealname", "Big");
     let eu_contacts: Vec<String> = (0..600)
-        .map(|i| {
-            id_of(
-                t.hubspot("eu"),
-                "contacts",
-                "email",
-                &format!("c{i}@example.com"),
-            )
-        })
+        .map(|i| id_of(eu, "contacts", "email", &format!("c{i}@example.com")))
         .collect();
-    assert_eq!(
-        sorted(t.hubspot("eu").associations(&eu_deal)),
-        sorted(eu_contacts)
-    );
+    assert_eq!(sorted(eu.associations(&eu_deal)), sorted(eu_contacts));
     t.clear_faults();
     t.assert_run_writes_nothing(&["sync"]);
     // A full pull reads the list's first page of each deal's contacts and
@@ -317,40 +303,32 @@ fn association_paging_that_breaks_midway_archives_nothing() {
         ..Quirks::default()
     };
     let t = deal_contacts(paged);
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let contacts = seed_us_contacts(&t, 12);
-    let deal = t.hubspot("us").seed("deals", &[("dealname", "Twelve")]);
+    let deal = us.seed("deals", &[("dealname", "Twelve")]);
     for c in &contacts {
-        t.hubspot("us").associate(&deal, c);
+        us.associate(&deal, c);
     }
     t.work.run(&["sync"]).expect(0);
-    let eu_deal = id_of(t.hubspot("eu"), "deals", "dealname", "Twelve");
-    assert_eq!(
-        t.hubspot("eu").associations(&eu_deal).len(),
-        12,
-        "carried whole"
-    );
+    let eu_deal = id_of(eu, "deals", "dealname", "Twelve");
+    assert_eq!(eu.associations(&eu_deal).len(), 12, "carried whole");
 
     // The first page of the deal's contacts comes; every later one fails.
-    t.hubspot("us")
-        .server()
+    us.server()
         .inject(ASSOCIATIONS_READ, 1, Fault::Delay(Duration::ZERO));
     let failing = Response::json(
         500,
         &json!({"status": "error", "message": "internal error"}),
     );
-    t.hubspot("us")
-        .server()
+    us.server()
         .inject(ASSOCIATIONS_READ, 100, Fault::Respond(failing));
-    t.hubspot("eu").server().reset_requests();
+    eu.server().reset_requests();
     let run = t.work.run(&["sync", "--full"]).expect(5);
     run.assert_stderr_has("try again later");
-    let archived = requests_matching(
-        &t.hubspot("eu").server().counts_by_endpoint(),
-        ASSOCIATIONS_ARCHIVE,
-    );
+    let archived = requests_matching(&eu.server().counts_by_endpoint(), ASSOCIATIONS_ARCHIVE);
     assert_eq!(archived, 0, "no association archived from a partial set");
-    assert_eq!(t.hubspot("eu").associations(&eu_deal).len(), 12);
-    assert_eq!(t.hubspot("us").associations(&deal).len(), 12);
+    assert_eq!(eu.associations(&eu_deal).len(), 12);
+    assert_eq!(us.associations(&deal).len(), 12);
     t.clear_faults();
     t.assert_run_writes_nothing(&["sync"]);
 }
