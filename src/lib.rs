@@ -319,8 +319,10 @@ fn sync(
 }
 
 /// A run a signal stopped before it applied anything (pulling, checking a
-/// plan) ends as interrupted, with one line saying nothing was written;
-/// other results pass unchanged.
+/// plan) ends as interrupted, with one line saying nothing was written; so
+/// does one whose signal came during its last request, which stopped
+/// nothing: its status still tells a calling script it was interrupted (a
+/// shell loop stops on 130, not on 0). Other results pass unchanged.
 fn settle_interrupt(
     progress: &Progress,
     result: Result<Outcome>,
@@ -328,7 +330,8 @@ fn settle_interrupt(
 ) -> Result<Outcome> {
     let signal = match &result {
         Err(e) => interrupt::signal_of(e),
-        Ok(_) => None,
+        Ok(Outcome::Interrupted(_)) => None,
+        Ok(_) => interrupt::requested(),
     };
     let Some(signal) = signal else {
         return result;

@@ -30,7 +30,8 @@ pub fn check_fresh(
     }
     // A forward reference must name a create of an earlier pair of the
     // plan, or the item waiting on it could never be applied.
-    let mut stale = plan.dangling_refs();
+    let mut stale = plan
+        .dangling_refs(&|pair, field| pairs.iter().any(|p| p.name == pair && p.is_relation(field)));
     let empty = Default::default();
     for pair_plan in &plan.pairs {
         let Some(pair) = pairs.iter().find(|p| p.name == pair_plan.name) else {

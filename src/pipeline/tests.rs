@@ -11,6 +11,16 @@ use crate::plan::{Action, Item, Plan};
 use crate::state::State;
 use std::path::Path;
 
+/// The relation fields of `config`'s pairs, by pair name.
+fn relation_of(config: &Config) -> impl Fn(&str, &str) -> bool + '_ {
+    |pair, field| {
+        config
+            .pairs
+            .iter()
+            .any(|p| p.name == pair && p.is_relation(field))
+    }
+}
+
 /// Companies (matched by name), then contacts whose primary company is
 /// translated through the companies pair's links.
 fn config() -> Config {
@@ -155,16 +165,23 @@ fn a_later_pair_refers_to_what_an_earlier_pair_creates_or_links_and_not_to_what_
             invalid.problems()
         );
     }
-    assert!(plan.dangling_refs().is_empty());
+    assert!(plan.dangling_refs(&relation_of(&config)).is_empty());
 
     // Applied: the reference becomes the id Acme's create answered with;
     // with no answer the item cannot be resolved, and says what it waits on.
     let known = |r: &str| (r == "new:companies:right:1").then(|| "77".to_string());
     assert_eq!(
-        written(&x.resolve(&known).unwrap(), "primary_company"),
+        written(
+            &x.resolve(&known, &|f| pairs[1].is_relation(f)).unwrap(),
+            "primary_company"
+        ),
         "77"
     );
-    assert_eq!(x.resolve(&|_| None).unwrap_err(), "new:companies:right:1");
+    assert_eq!(
+        x.resolve(&|_| None, &|f| pairs[1].is_relation(f))
+            .unwrap_err(),
+        "new:companies:right:1"
+    );
     // Planned alone, as `diff` did before, x would have been invalid.
     let alone = plan_pair(
         pairs[1],
@@ -183,7 +200,7 @@ fn a_plan_missing_the_create_a_reference_names_has_a_dangling_reference() {
     let (snapshots, state) = accounts(&config);
     let mut plan = plan(&config, &pairs, &snapshots, &state);
     plan.pairs[0].items.retain(|i| i.label() != "Acme");
-    let dangling = plan.dangling_refs();
+    let dangling = plan.dangling_refs(&relation_of(&config));
     assert_eq!(dangling.len(), 1, "{dangling:?}");
     assert!(dangling[0].contains("x@a.io"), "{dangling:?}");
     assert!(
@@ -193,7 +210,7 @@ fn a_plan_missing_the_create_a_reference_names_has_a_dangling_reference() {
     // The order counts too: a reference to a later pair's create dangles.
     let mut plan = super::plan(&config, &pairs, &snapshots, &state);
     plan.pairs.reverse();
-    assert_eq!(plan.dangling_refs().len(), 1);
+    assert_eq!(plan.dangling_refs(&relation_of(&config)).len(), 1);
 }
 
 #[test]
@@ -257,5 +274,10 @@ email = "email"
     assert_eq!(link.id(Side::Left), Some("new:ab:left:7"));
     assert_eq!(link.id(Side::Right), Some("9"));
     let known = |r: &str| (r == "new:ab:left:7").then(|| "1001".to_string());
-    assert_eq!(link.resolve(&known).unwrap().id(Side::Left), Some("1001"));
+    assert_eq!(
+        link.resolve(&known, &|f| pairs[1].is_relation(f))
+            .unwrap()
+            .id(Side::Left),
+        Some("1001")
+    );
 }

@@ -102,11 +102,12 @@ fn resolve_and_apply_pair(
     let resolved;
     // The plan's own item behind each item applied, by position.
     let mut planned_items: Vec<&Item> = plan.items.iter().collect();
-    let plan = if plan.items.iter().any(Item::has_forward_refs) {
+    let is_relation = |field: &str| pair.is_relation(field);
+    let plan = if plan.items.iter().any(|i| i.has_forward_refs(&is_relation)) {
         let mut items = Vec::with_capacity(plan.items.len());
         planned_items.clear();
         for item in &plan.items {
-            match item.resolve(&|reference| created.get(reference).cloned()) {
+            match item.resolve(&|reference| created.get(reference).cloned(), &is_relation) {
                 Ok(ready) => {
                     items.push(ready);
                     planned_items.push(item);

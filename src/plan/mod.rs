@@ -95,13 +95,19 @@ impl Plan {
     /// Checks that every forward reference names a create of an earlier
     /// pair of this plan, as planning makes them; returns one line per
     /// reference that does not (the create was removed, or the plan was
-    /// put together by hand).
-    pub fn dangling_refs(&self) -> Vec<String> {
+    /// put together by hand). `is_relation` tells a pair's relation fields
+    /// (pair name, field name).
+    pub fn dangling_refs(&self, is_relation: &dyn Fn(&str, &str) -> bool) -> Vec<String> {
         let mut creates = std::collections::HashSet::new();
         let mut dangling = Vec::new();
         for pair in &self.pairs {
-            for item in pair.items.iter().filter(|i| i.has_forward_refs()) {
-                for reference in item.forward_refs() {
+            let is_relation = |field: &str| is_relation(&pair.name, field);
+            for item in pair
+                .items
+                .iter()
+                .filter(|i| i.has_forward_refs(&is_relation))
+            {
+                for reference in item.forward_refs(&is_relation) {
                     if !creates.contains(&reference) {
                         dangling.push(format!(
                             "{} {} waits for {reference}, which no earlier pair of the plan creates",

@@ -62,8 +62,10 @@ fn resolved(value: &str, known: &dyn Fn(&str) -> Option<String>) -> Result<Strin
 
 impl Item {
     /// Every id and value the item holds that a forward reference can
-    /// stand in: record ids, and the values written, compared or recorded.
-    fn ids_and_values_mut(&mut self) -> Vec<&mut String> {
+    /// stand in: record ids, and the values written, compared or recorded
+    /// in a relation field (`is_relation`, by either side's field name). A
+    /// text field's value is never a reference, whatever it looks like.
+    fn ids_and_values_mut(&mut self, is_relation: &dyn Fn(&str) -> bool) -> Vec<&mut String> {
         let mut held: Vec<&mut String> = Vec::new();
         let (ids, changes, conflicts, settle): (
             Vec<&mut String>,
@@ -127,19 +129,26 @@ impl Item {
         };
         held.extend(ids);
         for c in changes {
-            held.extend([&mut c.from, &mut c.to, &mut c.source_value]);
+            if is_relation(&c.field) || is_relation(&c.source_field) {
+                held.extend([&mut c.from, &mut c.to, &mut c.source_value]);
+            }
         }
         for c in conflicts {
-            held.extend([&mut c.left, &mut c.right]);
+            if is_relation(&c.field) {
+                held.extend([&mut c.left, &mut c.right]);
+            }
         }
         for s in settle {
-            held.extend([&mut s.left, &mut s.right]);
+            if is_relation(&s.left_field) || is_relation(&s.right_field) {
+                held.extend([&mut s.left, &mut s.right]);
+            }
         }
         held
     }
 
-    /// Returns true if and only if the item holds a forward reference.
-    pub fn has_forward_refs(&self) -> bool {
+    /// Returns true if and only if the item holds a forward reference, in
+    /// a record id or in a relation field (`is_relation`).
+    pub fn has_forward_refs(&self, is_relation: &dyn Fn(&str) -> bool) -> bool {
         let ids: Vec<&str> = match self {
             Item::Link(a) | Item::Baseline(a) => vec![&a.ids.left, &a.ids.right],
             Item::Create(c) => vec![&c.source_id],
@@ -159,19 +168,30 @@ impl Item {
         let values = self
             .changes()
             .iter()
+            .filter(|c| is_relation(&c.field) || is_relation(&c.source_field))
             .flat_map(|c| [&c.from, &c.to, &c.source_value])
-            .chain(self.conflicts().iter().flat_map(|c| [&c.left, &c.right]))
-            .chain(self.settle().iter().flat_map(|s| [&s.left, &s.right]));
+            .chain(
+                self.conflicts()
+                    .iter()
+                    .filter(|c| is_relation(&c.field))
+                    .flat_map(|c| [&c.left, &c.right]),
+            )
+            .chain(
+                self.settle()
+                    .iter()
+                    .filter(|s| is_relation(&s.left_field) || is_relation(&s.right_field))
+                    .flat_map(|s| [&s.left, &s.right]),
+            );
         ids.into_iter()
             .chain(values.map(String::as_str))
             .any(|value| refs_in(value).next().is_some())
     }
 
-    /// The forward references the item holds, each once.
-    pub fn forward_refs(&self) -> Vec<String> {
+    /// The forward references the item holds (`has_forward_refs`), each once.
+    pub fn forward_refs(&self, is_relation: &dyn Fn(&str) -> bool) -> Vec<String> {
         let mut item = self.clone();
         let mut refs: Vec<String> = item
-            .ids_and_values_mut()
+            .ids_and_values_mut(is_relation)
             .into_iter()
             .flat_map(|value| refs_in(value).map(str::to_string).collect::<Vec<_>>())
             .collect();
@@ -183,10 +203,15 @@ impl Item {
     /// The item with every forward reference replaced by the id of the
     /// record it stands for, as `known` gives it; `Err` names a reference
     /// `known` has no id for (the create it waits on failed, is unknown,
-    /// or is not in the plan): such an item must not be applied.
-    pub fn resolve(&self, known: &dyn Fn(&str) -> Option<String>) -> Result<Item, String> {
+    /// or is not in the plan): such an item must not be applied. Only
+    /// record ids and relation fields (`is_relation`) can hold one.
+    pub fn resolve(
+        &self,
+        known: &dyn Fn(&str) -> Option<String>,
+        is_relation: &dyn Fn(&str) -> bool,
+    ) -> Result<Item, String> {
         let mut item = self.clone();
-        for value in item.ids_and_values_mut() {
+        for value in item.ids_and_values_mut(is_relation) {
             *value = resolved(value, known)?;
         }
         Ok(item)

@@ -126,7 +126,7 @@ fn merges_read_as_what_happened_and_only_plans_with_them_are_version_2() {
     );
     assert_eq!(
         reported.to_string(),
-        "people  (us.contacts <-> eu.contacts)\n  >        merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: left alone (merge them in eu, or set merges = \"propagate\")\nPlan: nothing to do; 1 merged records left for you (>).\n"
+        "people  (us.contacts <-> eu.contacts)\n  >        merge     a@x.io  us 2 was merged into us 1; eu 9 faces the same record as eu 8: left alone (merge them in eu, or set merges = \"propagate\")\nPlan: nothing to do; 1 merged record left for you (>).\n"
     );
     let propagated = Plan::new("x", vec![pair(partners(true))]);
     let text = propagated.to_string();
@@ -184,9 +184,17 @@ fn forward_references_in_ids_and_sets_resolve_and_survive_the_json_plan() {
     };
     w.changes[0].to = format!("900;{reference};15");
     w.ids.left = nested.clone();
-    assert!(associate.has_forward_refs());
+    let any_field = |_: &str| true;
+    // In a text field the same value is text, left as it is.
+    let text = |_: &str| false;
+    assert_eq!(associate.forward_refs(&text), vec![nested.clone()]);
+    let as_text = associate
+        .resolve(&|r| (r == nested).then(|| "5".to_string()), &text)
+        .unwrap();
+    assert_eq!(as_text.changes()[0].to, format!("900;{reference};15"));
+    assert!(associate.has_forward_refs(&any_field));
     assert_eq!(
-        associate.forward_refs(),
+        associate.forward_refs(&any_field),
         vec![reference.clone(), nested.clone()]
     );
     let json = serde_json::to_value(&associate).unwrap();
@@ -197,17 +205,17 @@ fn forward_references_in_ids_and_sets_resolve_and_survive_the_json_plan() {
         "new:contacts:left:new:people:left:3" => Some("5".to_string()),
         _ => None,
     };
-    let ready = back.resolve(&known).unwrap();
-    assert!(!ready.has_forward_refs());
+    let ready = back.resolve(&known, &any_field).unwrap();
+    assert!(!ready.has_forward_refs(&any_field));
     assert_eq!(ready.id(Side::Left), Some("5"));
     // A set stays sorted as the planner keeps it.
     assert_eq!(ready.changes()[0].to, "15;20;900");
     let only_one = |r: &str| (r == reference).then(|| "20".to_string());
-    assert_eq!(back.resolve(&only_one).unwrap_err(), nested);
+    assert_eq!(back.resolve(&only_one, &any_field).unwrap_err(), nested);
     // Items with no reference are returned as they are.
     for item in every_kind() {
-        assert!(!item.has_forward_refs());
-        assert_eq!(item.resolve(&|_| None).unwrap(), item);
+        assert!(!item.has_forward_refs(&any_field));
+        assert_eq!(item.resolve(&|_| None, &any_field).unwrap(), item);
     }
 }
 

@@ -246,8 +246,8 @@ impl fmt::Display for Plan {
         if self.is_empty() && summary.merge > 0 {
             writeln!(
                 f,
-                "Plan: nothing to do; {} merged records left for you (>).",
-                summary.merge
+                "Plan: nothing to do; {} left for you (>).",
+                counted(summary.merge as u64, "merged record", "merged records")
             )
         } else if self.is_empty() {
             writeln!(f, "Plan: nothing to do, both sides are in step.")

@@ -1,5 +1,6 @@
 //! End-to-end scenarios, by theme.
 
+mod adversarial;
 mod companies;
 mod config_and_exit;
 mod consolidation;
