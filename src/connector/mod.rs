@@ -37,14 +37,8 @@ pub use seam::{
 };
 
 use crate::config::SystemConfig;
-use crate::model::ObjectKind;
 use crate::vendor::SystemKind;
 use anyhow::Result;
-
-/// The write rules of an object of a kind of system (the vendor profile's).
-pub fn write_rules(kind: SystemKind, object: ObjectKind) -> WriteRules {
-    kind.write_rules(object)
-}
 
 /// Builds the connectors for configured systems, in order. Every token is
 /// read first, so all missing ones are named at once, before any request.

@@ -38,7 +38,6 @@ pub use fields::{COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, PRIMARY_COMPANY
 use fields::{modified_property, relation_targets, type_name};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// HubSpot caps batch inputs at 100 (the profile's batch size) and list
 /// pages at 100.
@@ -62,7 +61,7 @@ pub struct HubSpot {
 
 impl HubSpot {
     pub fn new(system: &SystemConfig, token: &Secret) -> Result<HubSpot> {
-        let http = HttpClient::new(
+        let mut http = HttpClient::new(
             system,
             token,
             AuthStyle::Bearer,
@@ -72,13 +71,10 @@ impl HubSpot {
             },
             RetryPolicy::from(system.retry),
             &limits::HubSpotLimits,
-        )?
-        // Search allows 5 requests a second; 4 leaves room for network jitter,
-        // which can bunch requests up by the time they arrive.
-        .with_search_pacing(Pacing {
-            requests: 4,
-            window: Duration::from_secs(1),
-        });
+        )?;
+        if let Some((requests, window)) = HUBSPOT.search_pace {
+            http = http.with_search_pacing(Pacing { requests, window });
+        }
         Ok(HubSpot {
             http,
             version: system.api_version.clone(),
