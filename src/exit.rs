@@ -11,6 +11,7 @@
 
 use crate::cli::UsageError;
 use crate::config::{ConfigError, MissingTokens};
+use crate::connector::MappingMismatch;
 use crate::connector::http::ApiError;
 use crate::interrupt::{Interrupted, Signal};
 use crate::state::LockHeld;
@@ -93,7 +94,8 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
         if let Some(Interrupted(signal)) = cause.downcast_ref::<Interrupted>() {
             return of_signal(*signal);
         }
-        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
+        // A mapping naming what the account lacks is the file's mistake too.
+        if cause.is::<ConfigError>() || cause.is::<UsageError>() || cause.is::<MappingMismatch>() {
             return ExitStatus::Usage;
         }
         if cause.is::<MissingTokens>() {

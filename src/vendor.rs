@@ -78,6 +78,9 @@ pub struct Profile {
     /// The window the vendor counts its burst limit over; the pace is
     /// spread over windows of this length.
     pub pace_window: Duration,
+    /// A stricter pace for the vendor's search endpoints, as (requests,
+    /// window), where it has one.
+    pub search_pace: Option<(u32, Duration)>,
     /// `None` where the mapping file takes no `api_version`.
     pub api_versions: Option<ApiVersions>,
     /// The most records one create, update, delete or merge call takes.
@@ -137,6 +140,9 @@ pub const HUBSPOT: Profile = Profile {
     // Private apps get 100 requests per 10 seconds (Professional).
     requests_per_10s: 100,
     pace_window: Duration::from_secs(10),
+    // Search allows 5 requests a second; 4 leaves room for network jitter,
+    // which can bunch requests up by the time they arrive.
+    search_pace: Some((4, Duration::from_secs(1))),
     api_versions: Some(ApiVersions {
         default: "2026-09",
         supported: &["2026-03", "2026-09"],
@@ -168,6 +174,7 @@ pub const PIPEDRIVE: Profile = Profile {
     requests_per_10s: 80,
     // Pipedrive counts its burst limit over 2 seconds.
     pace_window: Duration::from_secs(2),
+    search_pace: None,
     api_versions: None,
     // One call per record (Pipedrive has no batch writes), but the engine
     // saves its state every 50 records rather than after each (the create

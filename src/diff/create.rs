@@ -5,11 +5,11 @@
 
 use super::label;
 use crate::config::PairConfig;
-use crate::connector::WriteRules;
 use crate::mapping::Translator;
 use crate::model::{Record, Side, Sided, values_equivalent};
 use crate::plan::{Change, Create, Invalid, Item, Settle};
 use crate::state::{Base, PendingCreate};
+use crate::vendor::WriteRules;
 
 /// The base of a record found through the create journal, its create's
 /// answer lost: what an answered create records (`apply.rs`), the target's

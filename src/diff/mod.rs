@@ -30,11 +30,11 @@ mod record;
 mod tests;
 
 use crate::config::{FieldMap, PairConfig};
-use crate::connector::WriteRules;
 use crate::mapping::Translator;
 use crate::matcher::Pairing;
 use crate::model::{Record, Side, Sided};
 use crate::plan::{Agreement, Item, PairPlan};
+use crate::vendor::WriteRules;
 use create::{create, found_base, settled};
 use gone::{merge_item, vanished};
 use record::merge_records;

@@ -7,11 +7,11 @@
 use super::conflict::{Decision, clash, decide};
 use super::label;
 use crate::config::PairConfig;
-use crate::connector::WriteRules;
 use crate::mapping::Translator;
 use crate::model::{Record, Side, Sided};
 use crate::plan::{Agreement, Change, Conflict, Held, Invalid, Item, Settle, Write};
 use crate::state::Base;
+use crate::vendor::WriteRules;
 
 /// Moves the changes of relation fields (mapped through `link:PAIR`, such as
 /// a deal's contacts) out of an update into an association write of its

@@ -91,8 +91,8 @@ fn plan_with_rules(
     )
 }
 
-fn group(fields: &[&str], reason: &str) -> crate::connector::Required {
-    crate::connector::Required {
+fn group(fields: &[&str], reason: &str) -> crate::vendor::Required {
+    crate::vendor::Required {
         fields: fields.iter().map(|f| f.to_string()).collect(),
         reason: reason.into(),
     }

@@ -89,7 +89,7 @@ pub(super) fn recover_lost_creates<'s, 'r>(
     ];
     let joined = [Side::Left, Side::Right].map(|side| {
         let endpoint = pair.endpoint(side);
-        crate::connector::write_rules(endpoint.kind, endpoint.object).joined
+        endpoint.kind.write_rules(endpoint.object).joined
     });
     // A single field is read in place: a million unlinked records are indexed.
     let held = |record: &'r Record, fields: &[&str]| -> Cow<'r, str> {

@@ -6,7 +6,6 @@
 use super::relations::{forget_in, relations_through};
 use super::{Snapshots, by_side};
 use crate::config::{Config, PairConfig};
-use crate::connector;
 use crate::diff;
 use crate::mapping::{OwnerDirectory, PlannedLinks, Translator};
 use crate::matcher;
@@ -44,7 +43,7 @@ pub fn plan_pair(
     .with_planned(planned);
     let rules = Sided::from_fn(|side| {
         let endpoint = pair.endpoint(side);
-        connector::write_rules(endpoint.kind, endpoint.object)
+        endpoint.kind.write_rules(endpoint.object)
     });
     let mut plan = diff::merge_pair(pair, &pairing, &translator, &rules);
     plan.records = left.records.len().max(right.records.len());

@@ -8,7 +8,6 @@ use crate::support::fake_pipedrive::FakePipedrive;
 use crate::support::harness::{Workdir, read};
 use crate::support::server::{Fault, Gate};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// A free-text value shaped like a forward reference (`new:PAIR:SIDE:ID`)
 /// is a value like any other: it is copied as it is, on `sync` and on a
@@ -16,8 +15,9 @@ use std::collections::BTreeMap;
 #[test]
 fn a_text_value_shaped_like_a_forward_reference_is_copied_as_it_is() {
     let t = super::two_accounts();
+    let (us, eu) = (t.hubspot("us"), t.hubspot("eu"));
     let odd = "new:contacts:left:5";
-    let id = t.hubspot("us").seed(
+    let id = us.seed(
         "contacts",
         &[
             ("email", "odd@example.com"),
@@ -26,28 +26,21 @@ fn a_text_value_shaped_like_a_forward_reference_is_copied_as_it_is() {
         ],
     );
     t.run(&["sync"]).expect(0);
-    let copied = super::id_of(t.hubspot("eu"), "contacts", "email", "odd@example.com");
+    let copied = super::id_of(eu, "contacts", "email", "odd@example.com");
     assert_eq!(
-        t.hubspot("eu")
-            .record("contacts", &copied)
-            .unwrap()
-            .properties["lastname"],
+        eu.record("contacts", &copied).unwrap().properties["lastname"],
         odd
     );
     t.assert_run_writes_nothing(&["sync"]);
 
     // The same through a reviewed plan.
-    t.hubspot("us")
-        .edit("contacts", &id, &[("firstname", "new:deals:right:7")]);
+    us.edit("contacts", &id, &[("firstname", "new:deals:right:7")]);
     t.run(&["diff", "--out", "plan.json"]).expect(3);
     let run = t.run(&["push", "plan.json"]);
     let run = run.expect(0);
     assert!(!run.stdout.is_empty());
     assert_eq!(
-        t.hubspot("eu")
-            .record("contacts", &copied)
-            .unwrap()
-            .properties["firstname"],
+        eu.record("contacts", &copied).unwrap().properties["firstname"],
         "new:deals:right:7"
     );
     t.assert_run_writes_nothing(&["sync"]);
@@ -55,24 +48,12 @@ fn a_text_value_shaped_like_a_forward_reference_is_copied_as_it_is() {
 
 /// A HubSpot account `hs` and a Pipedrive account `pd` whose contacts and
 /// persons are one pair, `people`, matched by email, with `extra` lines in
-/// the pair's table.
-struct People {
-    f: Fixture,
-}
-
-impl People {
-    fn hs(&self) -> &FakeHubSpot {
-        self.f.hubspot("hs")
-    }
-
-    fn pd(&self) -> &FakePipedrive {
-        self.f.pipedrive("pd")
-    }
-
-    fn synced(extra: &str, n: usize) -> (People, Vec<String>) {
-        let f = super::hs_and_pd()
-            .toml(&format!(
-                r#"
+/// the pair's table: `n` contacts p{i}@example.com synced to Pipedrive, and
+/// their HubSpot ids.
+fn synced(extra: &str, n: usize) -> (Fixture, Vec<String>) {
+    let f = super::hs_and_pd()
+        .toml(&format!(
+            r#"
 [[pairs]]
 name = "people"
 left = "hs.contacts"
@@ -84,82 +65,52 @@ email = "email"
 firstname = "first_name"
 lastname = "last_name"
 "#
-            ))
-            .build();
-        let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
-        let ids = (0..n)
-            .map(|i| {
-                hs.seed(
-                    "contacts",
-                    &[
-                        ("email", &format!("p{i}@example.com")),
-                        ("firstname", &format!("First{i}")),
-                        ("lastname", &format!("Last{i}")),
-                    ],
-                )
-            })
-            .collect();
-        work.run(&["sync"]).expect(0);
-        assert_eq!(pd.persons().len(), n);
-        (People { f }, ids)
-    }
+        ))
+        .build();
+    let (hs, pd) = (f.hubspot("hs"), f.pipedrive("pd"));
+    let ids = (0..n)
+        .map(|i| {
+            hs.seed(
+                "contacts",
+                &[
+                    ("email", &format!("p{i}@example.com")),
+                    ("firstname", &format!("First{i}")),
+                    ("lastname", &format!("Last{i}")),
+                ],
+            )
+        })
+        .collect();
+    f.run(&["sync"]).expect(0);
+    assert_eq!(pd.persons().len(), n);
+    (f, ids)
+}
 
-    /// The ids of the live persons holding `email` among their emails.
-    fn persons_with(&self, email: &str) -> Vec<i64> {
-        self.pd()
-            .persons()
-            .into_iter()
-            .filter(|p| {
-                p["emails"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|e| e["value"].as_str() == Some(email))
-            })
-            .map(|p| p["id"].as_i64().unwrap())
-            .collect()
-    }
+/// The ids of the live persons holding `email` among their emails.
+fn persons_with(m: &Fixture, email: &str) -> Vec<i64> {
+    m.pipedrive("pd")
+        .persons()
+        .into_iter()
+        .filter(|p| {
+            p["emails"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["value"].as_str() == Some(email))
+        })
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect()
+}
 
-    fn person_id(&self, email: &str) -> i64 {
-        let found = self.persons_with(email);
-        assert_eq!(found.len(), 1, "one person with {email}");
-        found[0]
-    }
+fn person_id(m: &Fixture, email: &str) -> i64 {
+    let found = persons_with(m, email);
+    assert_eq!(found.len(), 1, "one person with {email}");
+    found[0]
+}
 
-    fn writes(&self) -> BTreeMap<String, usize> {
-        let mut all = BTreeMap::new();
-        for (k, n) in self.hs().server().counts_by_endpoint() {
-            if !k.starts_with("GET") && !k.ends_with("/search") {
-                all.insert(format!("hs {k}"), n);
-            }
-        }
-        for (k, n) in self.pd().server().counts_by_endpoint() {
-            if !k.starts_with("GET") {
-                all.insert(format!("pd {k}"), n);
-            }
-        }
-        all
-    }
-
-    fn reset(&self) {
-        self.hs().server().reset_requests();
-        self.pd().server().reset_requests();
-    }
-
-    /// A full sync exits 0 and writes nothing; returns its stdout.
-    #[track_caller]
-    fn full_sync_writes_nothing(&self) -> String {
-        self.reset();
-        let run = self.f.work.run(&["sync", "--full"]).expect(0);
-        assert_eq!(
-            self.hs().server().write_request_count() + self.pd().server().write_request_count(),
-            0,
-            "{:?}\n{}",
-            self.writes(),
-            run.stdout
-        );
-        run.stdout
-    }
+/// A full sync exits 0 and writes nothing; returns its stdout.
+#[track_caller]
+fn full_sync_writes_nothing(m: &Fixture) -> String {
+    m.assert_run_writes_nothing(&["sync", "--full"]).stdout
 }
 
 /// A chain of HubSpot merges between two runs (p1 and p2 into m1, then m1
@@ -168,32 +119,34 @@ lastname = "last_name"
 /// reported, and a full sync then writes nothing.
 #[test]
 fn a_chain_of_hubspot_merges_between_two_runs_deletes_and_creates_nothing() {
-    let (m, ids) = People::synced("deletes = \"propagate\"", 5);
-    let m1 = m.hs().merge("contacts", &ids[1], &ids[2]);
-    let m2 = m.hs().merge("contacts", &m1, &ids[3]);
-    m.hs().edit("contacts", &m2, &[("firstname", "Chained")]);
-    let run = m.f.work.run(&["sync"]).expect(0);
+    let (m, ids) = synced("deletes = \"propagate\"", 5);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let m1 = hs.merge("contacts", &ids[1], &ids[2]);
+    let m2 = hs.merge("contacts", &m1, &ids[3]);
+    hs.edit("contacts", &m2, &[("firstname", "Chained")]);
+    let run = m.work.run(&["sync"]).expect(0);
     eprintln!("{}", run.stdout);
-    assert_eq!(m.pd().persons().len(), 5, "nothing deleted or created");
-    let pd1 = m.person_id("p1@example.com");
-    assert_eq!(m.pd().person(pd1).unwrap()["first_name"], json!("Chained"));
-    let stdout = m.full_sync_writes_nothing();
+    assert_eq!(pd.persons().len(), 5, "nothing deleted or created");
+    let pd1 = person_id(&m, "p1@example.com");
+    assert_eq!(pd.person(pd1).unwrap()["first_name"], json!("Chained"));
+    let stdout = full_sync_writes_nothing(&m);
     eprintln!("{stdout}");
-    assert_eq!(m.pd().persons().len(), 5);
-    assert_eq!(m.hs().records("contacts").len(), 3);
+    assert_eq!(pd.persons().len(), 5);
+    assert_eq!(hs.records("contacts").len(), 3);
     // With the partners merged by crmsync, all three are one person.
-    let (m, ids) = People::synced("deletes = \"propagate\"\nmerges = \"propagate\"", 5);
-    let m1 = m.hs().merge("contacts", &ids[1], &ids[2]);
-    m.hs().merge("contacts", &m1, &ids[3]);
-    let run = m.f.work.run(&["sync"]).expect(0);
+    let (m, ids) = synced("deletes = \"propagate\"\nmerges = \"propagate\"", 5);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let m1 = hs.merge("contacts", &ids[1], &ids[2]);
+    hs.merge("contacts", &m1, &ids[3]);
+    let run = m.work.run(&["sync"]).expect(0);
     eprintln!("{}", run.stdout);
-    assert_eq!(m.pd().persons().len(), 3, "{:#?}", m.pd().persons());
+    assert_eq!(pd.persons().len(), 3, "{:#?}", pd.persons());
     for email in ["p0@example.com", "p1@example.com", "p4@example.com"] {
-        m.person_id(email);
+        person_id(&m, email);
     }
-    m.full_sync_writes_nothing();
-    assert_eq!(m.pd().persons().len(), 3);
-    assert_eq!(m.hs().records("contacts").len(), 3);
+    full_sync_writes_nothing(&m);
+    assert_eq!(pd.persons().len(), 3);
+    assert_eq!(hs.records("contacts").len(), 3);
 }
 
 /// A Pipedrive merge under `direction = "left-to-right"` and `merges =
@@ -201,28 +154,37 @@ fn a_chain_of_hubspot_merges_between_two_runs_deletes_and_creates_nothing() {
 /// second partner is only reported.
 #[test]
 fn a_pipedrive_merge_under_left_to_right_never_writes_hubspot() {
-    let (m, ids) = People::synced(
+    let (m, ids) = synced(
         "direction = \"left-to-right\"\ndeletes = \"propagate\"\nmerges = \"propagate\"",
         4,
     );
-    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    m.pd().merge("persons", pd2, pd1);
-    m.reset();
-    let run = m.f.work.run(&["sync", "--full"]).expect(0);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let (pd1, pd2) = (
+        person_id(&m, "p1@example.com"),
+        person_id(&m, "p2@example.com"),
+    );
+    pd.merge("persons", pd2, pd1);
+    m.reset_requests();
+    let run = m.work.run(&["sync", "--full"]).expect(0);
     eprintln!("{}", run.stdout);
-    assert_eq!(m.hs().server().write_request_count(), 0, "{:?}", m.writes());
-    assert_eq!(m.hs().records("contacts").len(), 4);
-    assert!(m.hs().record("contacts", &ids[2]).is_some());
+    assert_eq!(
+        hs.server().write_request_count(),
+        0,
+        "{}",
+        m.requests_by_account()
+    );
+    assert_eq!(hs.records("contacts").len(), 4);
+    assert!(hs.record("contacts", &ids[2]).is_some());
     // HubSpot's p2 is not copied again as a new person either.
-    assert_eq!(m.persons_with("p2@example.com"), vec![pd1]);
+    assert_eq!(persons_with(&m, "p2@example.com"), vec![pd1]);
     assert!(
         run.stdout
             .contains("Plan: nothing to do; 1 merged record left for you (>)."),
         "{}",
         run.stdout
     );
-    m.full_sync_writes_nothing();
-    assert_eq!(m.pd().persons().len(), 3);
+    full_sync_writes_nothing(&m);
+    assert_eq!(pd.persons().len(), 3);
 }
 
 /// A linked person takes a second email that is a linked contact's own
@@ -231,25 +193,29 @@ fn a_pipedrive_merge_under_left_to_right_never_writes_hubspot() {
 /// contact's is not paired with it.
 #[test]
 fn a_second_email_already_linked_elsewhere_relinks_nothing() {
-    let (m, ids) = People::synced("", 3);
-    let (pd0, pd1) = (m.person_id("p0@example.com"), m.person_id("p1@example.com"));
-    m.pd().edit_person(
+    let (m, ids) = synced("", 3);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let (pd0, pd1) = (
+        person_id(&m, "p0@example.com"),
+        person_id(&m, "p1@example.com"),
+    );
+    pd.edit_person(
         pd0,
         json!({"emails": [
             {"value": "p0@example.com", "primary": true, "label": "work"},
             {"value": "p1@example.com", "primary": false, "label": "home"}
         ]}),
     );
-    let stdout = m.full_sync_writes_nothing();
+    let stdout = full_sync_writes_nothing(&m);
     eprintln!("{stdout}");
-    m.hs().edit("contacts", &ids[1], &[("lastname", "Edited1")]);
-    m.hs().edit("contacts", &ids[0], &[("lastname", "Edited0")]);
-    m.f.work.run(&["sync", "--full"]).expect(0);
-    assert_eq!(m.pd().person(pd1).unwrap()["last_name"], json!("Edited1"));
-    assert_eq!(m.pd().person(pd0).unwrap()["last_name"], json!("Edited0"));
-    m.full_sync_writes_nothing();
+    hs.edit("contacts", &ids[1], &[("lastname", "Edited1")]);
+    hs.edit("contacts", &ids[0], &[("lastname", "Edited0")]);
+    m.work.run(&["sync", "--full"]).expect(0);
+    assert_eq!(pd.person(pd1).unwrap()["last_name"], json!("Edited1"));
+    assert_eq!(pd.person(pd0).unwrap()["last_name"], json!("Edited0"));
+    full_sync_writes_nothing(&m);
 
-    let stranger = m.pd().seed_person(json!({
+    let stranger = pd.seed_person(json!({
         "name": "New Person",
         "first_name": "New",
         "last_name": "Person",
@@ -258,20 +224,17 @@ fn a_second_email_already_linked_elsewhere_relinks_nothing() {
             {"value": "p2@example.com", "primary": false, "label": "home"}
         ]
     }));
-    let run = m.f.work.run(&["sync", "--full"]);
+    let run = m.work.run(&["sync", "--full"]);
     eprintln!("{}\n{}", run.code, run.stdout);
-    let hs_p2 = m.hs().record("contacts", &ids[2]).unwrap();
+    let hs_p2 = hs.record("contacts", &ids[2]).unwrap();
     assert_eq!(hs_p2.properties["lastname"], "Last2", "p2 untouched");
-    assert_eq!(
-        m.pd().person(stranger).unwrap()["last_name"],
-        json!("Person")
-    );
-    let pd2 = m.persons_with("p2@example.com");
+    assert_eq!(pd.person(stranger).unwrap()["last_name"], json!("Person"));
+    let pd2 = persons_with(&m, "p2@example.com");
     assert_eq!(pd2.len(), 2);
-    m.hs().edit("contacts", &ids[2], &[("lastname", "Edited2")]);
-    m.f.work.run(&["sync"]);
+    hs.edit("contacts", &ids[2], &[("lastname", "Edited2")]);
+    m.work.run(&["sync"]);
     assert_eq!(
-        m.pd().person(stranger).unwrap()["last_name"],
+        pd.person(stranger).unwrap()["last_name"],
         json!("Person"),
         "the stranger is not p2's partner"
     );
@@ -418,26 +381,25 @@ fn a_merge_and_forward_references_in_one_run_land_every_person_once() {
 /// too, nothing at all.
 #[test]
 fn a_merge_result_edited_on_both_sides_settles_once_and_does_not_ping_pong() {
-    let (m, ids) = People::synced("conflict = \"newest\"", 3);
-    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    let merged = m.hs().merge("contacts", &ids[1], &ids[2]);
-    m.hs()
-        .edit("contacts", &merged, &[("firstname", "FromHubSpot")]);
-    m.pd()
-        .edit_person(pd1, json!({"first_name": "FromPipedrive"}));
-    let run = m.f.work.run(&["sync"]).expect(0);
+    let (m, ids) = synced("conflict = \"newest\"", 3);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let (pd1, pd2) = (
+        person_id(&m, "p1@example.com"),
+        person_id(&m, "p2@example.com"),
+    );
+    let merged = hs.merge("contacts", &ids[1], &ids[2]);
+    hs.edit("contacts", &merged, &[("firstname", "FromHubSpot")]);
+    pd.edit_person(pd1, json!({"first_name": "FromPipedrive"}));
+    let run = m.work.run(&["sync"]).expect(0);
     eprintln!("{}", run.stdout);
     // Either edit may be the newer one (Pipedrive keeps whole seconds);
     // both sides hold the winner.
-    let contact = m.hs().record("contacts", &merged).unwrap();
+    let contact = hs.record("contacts", &merged).unwrap();
     let winner = contact.properties["firstname"].clone();
     assert!(["FromHubSpot", "FromPipedrive"].contains(&winner.as_str()));
-    assert_eq!(m.pd().person(pd1).unwrap()["first_name"], json!(winner));
+    assert_eq!(pd.person(pd1).unwrap()["first_name"], json!(winner));
     for _ in 0..2 {
-        m.reset();
-        let quiet = m.f.work.run(&["-q", "sync"]).expect(0);
-        let writes = m.hs().server().write_request_count() + m.pd().server().write_request_count();
-        assert_eq!(writes, 0, "{:?}\n{}", m.writes(), quiet.stdout);
+        let quiet = m.assert_run_writes_nothing(&["-q", "sync"]);
         assert!(
             quiet
                 .stdout
@@ -447,13 +409,13 @@ fn a_merge_result_edited_on_both_sides_settles_once_and_does_not_ping_pong() {
         );
         assert_eq!(quiet.stderr, "");
     }
-    m.full_sync_writes_nothing();
-    m.pd().merge("persons", pd2, pd1);
-    m.f.work.run(&["sync", "--full"]).expect(0);
-    let quiet = m.f.work.run(&["-q", "sync", "--full"]).expect(0);
+    full_sync_writes_nothing(&m);
+    pd.merge("persons", pd2, pd1);
+    m.work.run(&["sync", "--full"]).expect(0);
+    let quiet = m.work.run(&["-q", "sync", "--full"]).expect(0);
     assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
-    assert_eq!(m.pd().persons().len(), 2);
-    assert_eq!(m.hs().records("contacts").len(), 2);
+    assert_eq!(pd.persons().len(), 2);
+    assert_eq!(hs.records("contacts").len(), 2);
 }
 
 /// Runs `crmsync --report report.json sync` and interrupts it with SIGINT while the first
@@ -503,12 +465,16 @@ fn sync_interrupted_at<S: Send + 'static>(
 /// without merging twice, duplicating or losing an edit.
 #[test]
 fn sigint_during_the_last_request_a_propagated_merge_makes_exits_130_and_the_rerun_converges() {
-    let (m, ids) = People::synced("merges = \"propagate\"", 4);
-    let (pd1, pd2) = (m.person_id("p1@example.com"), m.person_id("p2@example.com"));
-    let merged = m.hs().merge("contacts", &ids[1], &ids[2]);
-    m.hs().edit("contacts", &ids[0], &[("lastname", "Edited0")]);
-    m.hs().edit("contacts", &ids[3], &[("lastname", "Edited3")]);
-    m.hs().seed(
+    let (m, ids) = synced("merges = \"propagate\"", 4);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let (pd1, pd2) = (
+        person_id(&m, "p1@example.com"),
+        person_id(&m, "p2@example.com"),
+    );
+    let merged = hs.merge("contacts", &ids[1], &ids[2]);
+    hs.edit("contacts", &ids[0], &[("lastname", "Edited0")]);
+    hs.edit("contacts", &ids[3], &[("lastname", "Edited3")]);
+    hs.seed(
         "contacts",
         &[
             ("email", "p9@example.com"),
@@ -516,30 +482,30 @@ fn sigint_during_the_last_request_a_propagated_merge_makes_exits_130_and_the_rer
             ("lastname", "Nine"),
         ],
     );
-    let (code, stdout, stderr) = sync_interrupted_at(&m.f.work, m.pd().server(), "/merge");
+    let (code, stdout, stderr) = sync_interrupted_at(&m.work, pd.server(), "/merge");
     assert_eq!(code, 130, "{stdout}\n{stderr}");
     assert!(stderr.contains("run again to finish"), "{stderr}");
     let report: serde_json::Value =
-        serde_json::from_str(&read(&m.f.work.path("report.json"))).unwrap();
+        serde_json::from_str(&read(&m.work.path("report.json"))).unwrap();
     assert_eq!(report["interrupted"], json!(true), "{report:#}");
     assert_eq!(report["exit_status"], json!(130), "{report:#}");
-    m.reset();
-    let rerun = m.f.work.run(&["sync"]).expect(0);
-    let merges = super::requests_matching(&m.pd().server().counts_by_endpoint(), "/merge");
+    m.reset_requests();
+    let rerun = m.work.run(&["sync"]).expect(0);
+    let merges = super::requests_matching(&pd.server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "merged once: {}", rerun.stdout);
     assert!(
-        m.pd().persons().iter().all(|p| p["id"] != json!(pd2)),
+        pd.persons().iter().all(|p| p["id"] != json!(pd2)),
         "pd2 merged away"
     );
-    assert_eq!(m.pd().persons().len(), 4, "{:#?}", m.pd().persons());
-    let last = |email: &str| m.pd().person(m.person_id(email)).unwrap()["last_name"].clone();
+    assert_eq!(pd.persons().len(), 4, "{:#?}", pd.persons());
+    let last = |email: &str| pd.person(person_id(&m, email)).unwrap()["last_name"].clone();
     assert_eq!(last("p0@example.com"), json!("Edited0"));
     assert_eq!(last("p3@example.com"), json!("Edited3"));
     assert_eq!(last("p9@example.com"), json!("Nine"));
-    assert_eq!(m.person_id("p2@example.com"), pd1);
-    assert_eq!(m.hs().records("contacts").len(), 4);
-    assert!(m.hs().record("contacts", &merged).is_some());
-    m.full_sync_writes_nothing();
+    assert_eq!(person_id(&m, "p2@example.com"), pd1);
+    assert_eq!(hs.records("contacts").len(), 4);
+    assert!(hs.record("contacts", &merged).is_some());
+    full_sync_writes_nothing(&m);
 }
 
 /// SIGINT while the first of two organizations a run creates is on the
@@ -579,40 +545,39 @@ fn sigint_before_the_records_waiting_on_a_create_converges_on_the_rerun() {
 /// HubSpot contacts (a HubSpot merge cannot be undone).
 #[test]
 fn a_delete_of_a_person_whose_email_another_already_held_merges_nothing() {
-    let (m, ids) = People::synced("deletes = \"ignore\"\nmerges = \"propagate\"", 3);
-    let (pd0, pd1) = (m.person_id("p0@example.com"), m.person_id("p1@example.com"));
-    m.pd().edit_person(
+    let (m, ids) = synced("deletes = \"ignore\"\nmerges = \"propagate\"", 3);
+    let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
+    let (pd0, pd1) = (
+        person_id(&m, "p0@example.com"),
+        person_id(&m, "p1@example.com"),
+    );
+    pd.edit_person(
         pd0,
         json!({"emails": [
             {"value": "p0@example.com", "primary": true, "label": "work"},
             {"value": "p1@example.com", "primary": false, "label": "home"}
         ]}),
     );
-    m.f.work.run(&["sync", "--full"]).expect(0);
-    m.pd().delete_person(pd1);
-    m.reset();
-    let run = m.f.work.run(&["sync", "--full"]);
-    eprintln!("{}\n{}\n{}", run.code, run.stdout, run.stderr);
-    let merges = super::requests_matching(&m.hs().server().counts_by_endpoint(), "/merge");
+    m.run(&["sync", "--full"]).expect(0);
+    pd.delete_person(pd1);
+    m.reset_requests();
+    let run = m.run(&["sync", "--full"]).expect(0);
+    let merges = super::requests_matching(&hs.server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "{}", run.stdout);
-    assert!(m.hs().record("contacts", &ids[0]).is_some());
-    assert!(m.hs().record("contacts", &ids[1]).is_some());
-    assert_eq!(m.hs().records("contacts").len(), 3);
+    assert!(hs.record("contacts", &ids[0]).is_some());
+    assert!(hs.record("contacts", &ids[1]).is_some());
+    assert_eq!(hs.records("contacts").len(), 3);
     // Reported as a merge crmsync could not confirm, with what to do.
     let unconfirmed = format!(
         "pd {pd1} was merged into pd {pd0}; hs {} faces the same record as hs {}, unless pd {pd1} was deleted: crmsync could not confirm the merge and merges or deletes nothing",
         ids[1], ids[0]
     );
     assert!(run.stdout.contains(&unconfirmed), "{}", run.stdout);
-    assert_eq!(
-        m.pd().persons().len(),
-        2,
-        "nothing created, nothing deleted"
-    );
+    assert_eq!(pd.persons().len(), 2, "nothing created, nothing deleted");
     // A later run neither confirms nor writes it: the same notice.
-    let stdout = m.full_sync_writes_nothing();
+    let stdout = full_sync_writes_nothing(&m);
     assert!(stdout.contains(&unconfirmed), "{stdout}");
-    assert_eq!(m.hs().records("contacts").len(), 3);
+    assert_eq!(hs.records("contacts").len(), 3);
 }
 
 /// An organization deleted in Pipedrive after its one person moved to
@@ -649,8 +614,7 @@ fn an_organization_deleted_after_its_persons_moved_merges_nothing() {
     pd.edit_person(b, json!({"org_id": pd_acme}));
     pd.delete_organization(pd_beta);
     hs.server().reset_requests();
-    let run = work.run(&["sync", "--full"]);
-    eprintln!("{}\n{}\n{}", run.code, run.stdout, run.stderr);
+    let run = work.run(&["sync", "--full"]).expect(0);
     let merges = super::requests_matching(&hs.server().counts_by_endpoint(), "/merge");
     assert_eq!(merges, 0, "{}", run.stdout);
     assert!(hs.record("companies", &beta).is_some());

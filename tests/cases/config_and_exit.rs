@@ -9,7 +9,7 @@
 use super::{seed_us_contacts, two_accounts};
 use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::FakeHubSpot;
-use crate::support::harness::{Run, US_TOKEN, Workdir};
+use crate::support::harness::{US_TOKEN, Workdir};
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -85,18 +85,6 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 // Errors that name what to fix
 // ---------------------------------------------------------------------------
 
-/// The one non-empty line of stderr.
-#[track_caller]
-fn one_error_line(run: &Run) -> String {
-    let lines: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(lines.len(), 1, "one line on stderr:\n{}", run.stderr);
-    lines[0].to_string()
-}
-
 /// A loopback port nothing listens on: bound, then let go.
 fn refused_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
@@ -117,7 +105,7 @@ fn a_refused_connection_on_the_first_request_exits_5_at_once_naming_the_url_and_
     with_eu_at(&t, &url);
     for command in ["sync", "diff", "pull"] {
         let run = t.work.run(&["-q", command]).expect(5);
-        let line = one_error_line(&run);
+        let line = run.one_stderr_line();
         assert!(
             line.ends_with(&format!(
                 "cannot connect to eu at {url} (connection refused): check base_url in [systems.eu] of sync.toml"
@@ -137,7 +125,7 @@ fn an_unknown_host_exits_5_naming_the_url_and_its_table() {
     let url = "https://crmsync-test.invalid";
     with_eu_at(&t, url);
     let run = t.work.run(&["-q", "sync"]).expect(5);
-    let line = one_error_line(&run);
+    let line = run.one_stderr_line();
     assert!(
         line.contains(&format!("cannot connect to eu at {url} (DNS lookup failed"))
             && line.ends_with("check base_url in [systems.eu] of sync.toml"),
@@ -195,7 +183,7 @@ fn a_failed_tls_handshake_exits_5_naming_the_url_and_its_table() {
     let url = format!("https://127.0.0.1:{}", plain.port);
     with_eu_at(&t, &url);
     let run = t.work.run(&["-q", "sync"]).expect(5);
-    let line = one_error_line(&run);
+    let line = run.one_stderr_line();
     assert!(
         line.contains(&format!(
             "cannot connect to eu at {url} (TLS handshake failed"
@@ -211,7 +199,7 @@ fn every_missing_token_is_named_at_once_and_an_empty_one_is_called_empty() {
     let config = t.mapping_text();
     let none = Workdir::new();
     none.write_config(&config);
-    let line = one_error_line(&none.run(&["sync"]).expect(7));
+    let line = none.run(&["sync"]).expect(7).one_stderr_line();
     for named in [
         "HUBSPOT_US_TOKEN is not set (token_env of [systems.us])",
         "HUBSPOT_EU_TOKEN is not set (token_env of [systems.eu])",
@@ -222,7 +210,7 @@ fn every_missing_token_is_named_at_once_and_an_empty_one_is_called_empty() {
         .with_env("HUBSPOT_US_TOKEN", "")
         .with_env("HUBSPOT_EU_TOKEN", "  ");
     empty.write_config(&config);
-    let line = one_error_line(&empty.run(&["diff"]).expect(7));
+    let line = empty.run(&["diff"]).expect(7).one_stderr_line();
     assert!(
         line.contains("HUBSPOT_US_TOKEN is empty") && line.contains("HUBSPOT_EU_TOKEN is empty"),
         "{line}"
@@ -230,7 +218,7 @@ fn every_missing_token_is_named_at_once_and_an_empty_one_is_called_empty() {
     // init reads its tokens the same way.
     let systems = Workdir::new().with_env("HUBSPOT_US_TOKEN", "");
     systems.write_config(&t.systems_toml());
-    let line = one_error_line(&systems.run(&["init"]).expect(7));
+    let line = systems.run(&["init"]).expect(7).one_stderr_line();
     assert!(
         line.contains("HUBSPOT_US_TOKEN is empty") && line.contains("HUBSPOT_EU_TOKEN is not set"),
         "{line}"
@@ -247,7 +235,7 @@ fn a_rejected_token_names_its_variable() {
     let t = two_accounts();
     let impostor = FakeHubSpot::start("a-different-token");
     with_eu_at(&t, &impostor.url());
-    let line = one_error_line(&t.work.run(&["-q", "sync"]).expect(7));
+    let line = t.work.run(&["-q", "sync"]).expect(7).one_stderr_line();
     assert!(
         line.contains("the token in HUBSPOT_EU_TOKEN was rejected (401")
             && line.contains("check that HUBSPOT_EU_TOKEN (token_env of [systems.eu])"),

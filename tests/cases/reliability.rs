@@ -151,18 +151,11 @@ fn error_lines(run: &Run) -> Vec<&str> {
 /// stderr is one line, and it contains every hint (case-insensitively).
 #[track_caller]
 fn assert_one_line_naming(run: &Run, hints: &[&str]) {
-    let lines: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(lines.len(), 1, "one line on stderr:\n{}", run.stderr);
-    let line = lines[0].to_lowercase();
+    let line = run.one_stderr_line();
     for hint in hints {
         assert!(
-            line.contains(&hint.to_lowercase()),
-            "`{hint}` in: {}",
-            lines[0]
+            line.to_lowercase().contains(&hint.to_lowercase()),
+            "`{hint}` in: {line}"
         );
     }
 }

@@ -43,6 +43,18 @@ impl Run {
         self
     }
 
+    /// The one non-empty line of stderr; panics when there are more or none.
+    #[track_caller]
+    pub fn one_stderr_line(&self) -> String {
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "one line on stderr:\n{}", self.stderr);
+        lines[0].to_string()
+    }
+
     /// Panics with stderr when it does not contain `needle`.
     #[track_caller]
     pub fn assert_stderr_has(&self, needle: &str) -> &Run {

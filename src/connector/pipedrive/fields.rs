@@ -2,21 +2,16 @@
 //! written (`PERSON_FIELDS`, `DEAL_FIELDS`, `ORGANIZATION_FIELDS`; which
 //! cannot be cleared is the vendor profile's), custom fields resolved through the
 //! fields API, and the conversion of a person, deal or organization to a
-//! `Record` and of values back into a request body.
-//! It makes no request of its own but the fields API read (`metadata`).
+//! `Record` and of values into request values (numbers, dates, custom field
+//! options, the primary entry of a person's emails or phones). It makes no
+//! request; the request body is `writes`'s, the fields API `metadata`'s.
 
 use super::api::{Contact, ContactEntry, Entity, Field};
 use super::{MAX_CUSTOM_FIELDS, Pipedrive};
-use crate::config::ConfigError;
-use crate::connector::Connector;
 use crate::connector::http::ApiError;
 use crate::model::{Fields, Identity, ObjectKind, Record, set_field};
 use crate::timestamp;
-use crate::vendor::pipedrive_never_cleared;
-use anyhow::{Context, Result};
-use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use serde_json::{Value, json};
 
 /// How a mapped field is read and written.
 #[derive(Debug, Clone)]
@@ -95,10 +90,10 @@ pub(super) fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind
 /// of them, and a list or a name part crmsync has not read is never rewritten.
 #[derive(Debug, Clone, Default)]
 pub(super) struct PersonParts {
-    emails: Option<Vec<ContactEntry>>,
-    phones: Option<Vec<ContactEntry>>,
-    first_name: Option<String>,
-    last_name: Option<String>,
+    pub(super) emails: Option<Vec<ContactEntry>>,
+    pub(super) phones: Option<Vec<ContactEntry>>,
+    pub(super) first_name: Option<String>,
+    pub(super) last_name: Option<String>,
 }
 
 impl PersonParts {
@@ -121,109 +116,15 @@ impl PersonParts {
 }
 
 impl Pipedrive {
-    /// The fields API's answer for an object, fetched once per run.
-    pub(super) fn metadata(&self, object: ObjectKind) -> Result<Arc<Vec<Field>>> {
-        if let Some(s) = self
-            .schemas
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&object)
-        {
-            return Ok(s.clone());
-        }
-        let path = match object {
-            ObjectKind::Persons => "/api/v2/personFields",
-            ObjectKind::Organizations => "/api/v2/organizationFields",
-            _ => "/api/v2/dealFields",
-        };
-        let fields: Vec<Field> = self
-            .all_pages(path, &[])
-            .with_context(|| format!("reading the {object} fields of {}", self.system()))?;
-        let fields = Arc::new(fields);
-        self.schemas
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(object, fields.clone());
-        Ok(fields)
-    }
-
-    /// Resolves the mapping file's field names: built-ins by name, anything
-    /// else through the fields API by key or (case-insensitive) display name.
-    pub(super) fn resolve(
-        &self,
-        object: ObjectKind,
-        names: &[String],
-    ) -> Result<Vec<(String, FieldKind)>> {
-        let builtins = builtins(object);
-        let mut resolved = Vec::new();
-        for name in names {
-            if let Some((_, kind)) = builtins.iter().find(|(n, _)| n == name) {
-                resolved.push((name.clone(), kind.clone()));
-                continue;
-            }
-            let schema = self.metadata(object)?;
-            let found = schema
-                .iter()
-                .filter(|f| f.is_custom_field)
-                .find(|f| f.field_code == *name)
-                .or_else(|| {
-                    schema
-                        .iter()
-                        .filter(|f| f.is_custom_field)
-                        .find(|f| f.field_name.eq_ignore_ascii_case(name))
-                });
-            match found {
-                Some(field) => resolved.push((name.clone(), FieldKind::Custom(field.clone()))),
-                None => {
-                    let custom: Vec<_> = schema
-                        .iter()
-                        .filter(|f| f.is_custom_field)
-                        .map(|f| f.field_name.as_str())
-                        .collect();
-                    let builtin: Vec<_> = builtins.iter().map(|(n, _)| *n).collect();
-                    return Err(ConfigError(format!(
-                        "{}.{object} has no field `{name}`; use one of {} or a custom field's name or key ({})",
-                        self.system(),
-                        builtin.join(", "),
-                        if custom.is_empty() { "none defined".to_string() } else { custom.join(", ") }
-                    ))
-                    .into());
-                }
-            }
-        }
-        Ok(resolved)
-    }
-
-    /// Turns a person, deal or organization into a record of the mapped fields.
+    /// Turns a person, deal or organization into a record of the mapped
+    /// fields (`record_of`), and keeps a person's parts for its updates.
     pub(super) fn to_record(
         &self,
         object: ObjectKind,
         entity: &Entity,
         fields: &[(String, FieldKind)],
     ) -> Result<Record, ApiError> {
-        let mut record = Record::new(entity.id.to_string(), Fields::new(), 0);
-        for (name, kind) in fields {
-            set_field(&mut record.fields, name, &read_value(entity, name, kind));
-            if let FieldKind::Primary("emails") = kind {
-                record.set_identity(Identity {
-                    also: secondary_emails(entity)
-                        .into_iter()
-                        .map(|email| (name.clone(), email))
-                        .collect(),
-                    ..Identity::default()
-                });
-            }
-        }
-        record.updated_ms = entity
-            .update_time
-            .as_deref()
-            .and_then(timestamp::parse_ms)
-            .ok_or_else(|| {
-                self.malformed(format!(
-                    "{object} {} has no readable update_time",
-                    entity.id
-                ))
-            })?;
+        let record = record_of(object, entity, fields).map_err(|detail| self.malformed(detail))?;
         if object == ObjectKind::Persons {
             self.persons
                 .lock()
@@ -232,133 +133,34 @@ impl Pipedrive {
         }
         Ok(record)
     }
+}
 
-    /// The JSON body for writing `values`. For a person update `current` is
-    /// the person as it is, so `emails`/`phones` keep their other entries and
-    /// a changed first or last name keeps the other part; `None` is a create.
-    pub(super) fn body(
-        &self,
-        object: ObjectKind,
-        values: &BTreeMap<String, String>,
-        fields: &[(String, FieldKind)],
-        current: Option<&PersonParts>,
-        create: bool,
-    ) -> Result<Value, String> {
-        let mut body = Map::new();
-        let mut custom = Map::new();
-        let kinds: HashMap<&str, &FieldKind> =
-            fields.iter().map(|(n, k)| (n.as_str(), k)).collect();
-        for (name, value) in values {
-            let Some(kind) = kinds.get(name.as_str()) else {
-                continue;
-            };
-            if value.trim().is_empty() {
-                // A create leaves out what it has no value for.
-                if create {
-                    continue;
-                }
-                // The planner shows these as invalid; a saved plan from
-                // before it knew is refused here rather than sent.
-                if let Some(why) = pipedrive_never_cleared(object, name) {
-                    return Err(format!("`{name}` cannot be cleared on Pipedrive ({why})"));
-                }
-            }
-            match kind {
-                FieldKind::Primary(list) => {
-                    let existing = match current {
-                        None => Vec::new(),
-                        Some(c) => if *list == "emails" { &c.emails } else { &c.phones }
-                            .clone()
-                            .ok_or_else(|| {
-                                format!("Pipedrive's answer did not carry the person's `{list}`, so crmsync does not rewrite them")
-                            })?,
-                    };
-                    let entries =
-                        with_primary(existing, value).map_err(|e| format!("`{name}`: {e}"))?;
-                    body.insert(
-                        list.to_string(),
-                        serde_json::to_value(entries).expect("entries serialise"),
-                    );
-                }
-                FieldKind::Text => {
-                    if object == ObjectKind::Persons
-                        && (name == "first_name" || name == "last_name")
-                    {
-                        continue; // written through `name` below
-                    }
-                    body.insert(
-                        name.clone(),
-                        if value.trim().is_empty() {
-                            Value::Null
-                        } else {
-                            json!(value)
-                        },
-                    );
-                }
-                FieldKind::Number | FieldKind::Integer => {
-                    body.insert(
-                        name.clone(),
-                        number(value, matches!(kind, FieldKind::Integer))
-                            .map_err(|e| format!("`{name}`: {e}"))?,
-                    );
-                }
-                FieldKind::Date => {
-                    body.insert(
-                        name.clone(),
-                        date(value).map_err(|e| format!("`{name}`: {e}"))?,
-                    );
-                }
-                // The spec's `OrganizationItemAddress` takes the full address
-                // as `value`; Pipedrive derives the parts from it.
-                FieldKind::Address => {
-                    body.insert(name.clone(), json!({"value": value.trim()}));
-                }
-                FieldKind::Custom(field) => {
-                    custom.insert(
-                        field.field_code.clone(),
-                        custom_value(field, value).map_err(|e| format!("`{name}`: {e}"))?,
-                    );
-                }
-            }
+/// A person, deal or organization as a record of the mapped fields; `Err`
+/// says why it cannot be one.
+pub(super) fn record_of(
+    object: ObjectKind,
+    entity: &Entity,
+    fields: &[(String, FieldKind)],
+) -> Result<Record, String> {
+    let mut record = Record::new(entity.id.to_string(), Fields::new(), 0);
+    for (name, kind) in fields {
+        set_field(&mut record.fields, name, &read_value(entity, name, kind));
+        if let FieldKind::Primary("emails") = kind {
+            record.set_identity(Identity {
+                also: secondary_emails(entity)
+                    .into_iter()
+                    .map(|email| (name.clone(), email))
+                    .collect(),
+                ..Identity::default()
+            });
         }
-        if object == ObjectKind::Persons {
-            if values.contains_key("first_name") || values.contains_key("last_name") {
-                // The part not written is kept as the person has it.
-                let part = |n: &str, held: Option<&Option<String>>| match (values.get(n), held) {
-                    (Some(v), _) => Ok(v.trim().to_string()),
-                    (None, None) => Ok(String::new()),
-                    (None, Some(Some(v))) => Ok(v.trim().to_string()),
-                    (None, Some(None)) => Err(format!(
-                        "Pipedrive's answer did not carry the person's `{n}`, so crmsync does not rewrite the name"
-                    )),
-                };
-                let first = part("first_name", current.map(|c| &c.first_name))?;
-                let last = part("last_name", current.map(|c| &c.last_name))?;
-                let name = format!("{first} {last}").trim().to_string();
-                if !name.is_empty() {
-                    body.insert("name".into(), json!(name));
-                } else if !create {
-                    return Err("clearing `first_name` and `last_name` would leave the person without the name Pipedrive requires".into());
-                }
-            }
-            // Pipedrive requires a name; a person known only by email is named by it.
-            let named = body
-                .get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty());
-            if create && !named {
-                let email = values
-                    .get("email")
-                    .filter(|e| !e.trim().is_empty())
-                    .ok_or("a person needs a name or an email")?;
-                body.insert("name".into(), json!(email));
-            }
-        }
-        if !custom.is_empty() {
-            body.insert("custom_fields".into(), Value::Object(custom));
-        }
-        Ok(Value::Object(body))
     }
+    record.updated_ms = entity
+        .update_time
+        .as_deref()
+        .and_then(timestamp::parse_ms)
+        .ok_or_else(|| format!("{object} {} has no readable update_time", entity.id))?;
+    Ok(record)
 }
 
 pub(super) fn text(value: Option<&Value>) -> String {

@@ -1,35 +1,40 @@
 //! Pipedrive connector on API v2 (persons, deals, organizations, their
-//! fields) and v1 (users, which v2 does not offer).
+//! fields) and v1 (users, which v2 does not offer; merges): the `Connector`
+//! impl, its reads (cursor pagination with `limit=500` and
+//! `additional_data.next_cursor`, read by the pure `read_list_page`) and the
+//! client it talks through. It must not build request bodies or read
+//! metadata itself: those are its parts'.
 //!
-//! Lists with cursor pagination (`limit=500`, `additional_data.next_cursor`);
-//! writes one record per call (Pipedrive has no batch writes), in batches
-//! of 50 as far as the engine is concerned (it saves its state per batch).
-//! The field model (DESIGN §2): `email` and `phone` are the primary entries
+//! The field model: `email` and `phone` are the primary entries
 //! of `emails`/`phones`, and writing one keeps the other entries; `first_name`
 //! and `last_name` are written through `name`; custom fields are named by
 //! display name or key and resolved through the fields API, enum options by
 //! label; `person_id` and `org_id` are relations (ids of records another
 //! pair syncs); an organization's `address` is its full address. Mirrors
-//! `hubspot/` file for file.
+//! `hubspot/` file for file: `writes` (one call per record), `metadata`
+//! (fields API, stages, pipelines, the catalog), `fields` (the field
+//! model), `api` (wire types), `limits` (what answers say of rate limits).
 
 mod api;
 mod fields;
 mod limits;
+mod metadata;
+mod writes;
 
-use super::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
-use super::{
-    Capabilities, Connector, FieldDescription, FieldInfo, FieldType, Listed, Meaning, MergeRequest,
-    NewRecord, OptionDescription, Page, RecordRef, RecordUpdate, WriteOutcome, WriteResult,
-    applied_without_body,
+use crate::config::SystemConfig;
+use crate::connector::catalog::{self, FieldDescription, FieldInfo, MetadataCache};
+use crate::connector::http::{ApiError, AuthStyle, HttpClient, Pacing, RetryPolicy};
+use crate::connector::paging::{self, Page};
+use crate::connector::seam::{
+    Capabilities, Connector, Listed, MergeRequest, NewRecord, RecordRef, RecordUpdate, WriteResult,
 };
-use crate::config::{ConfigError, SystemConfig};
 use crate::model::{ObjectKind, Owner, Record};
 use crate::secret::Secret;
 use crate::timestamp;
 use crate::vendor::PIPEDRIVE;
 use anyhow::{Context, Result};
-use api::{Entity, Field, ListPage, Named, One, User};
-use fields::{FieldKind, PersonParts, builtins, custom_fields_query, text};
+use api::{Entity, Field, ListPage, One, User};
+use fields::{FieldKind, PersonParts, custom_fields_query};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -43,7 +48,10 @@ const MAX_CUSTOM_FIELDS: usize = 15;
 
 pub struct Pipedrive {
     http: HttpClient,
-    schemas: Mutex<HashMap<ObjectKind, Arc<Vec<Field>>>>,
+    /// The fields API's answer per object, fetched once per run.
+    schemas: MetadataCache<ObjectKind, Arc<Vec<Field>>>,
+    /// Persons as this run read them, for updates that rewrite their
+    /// emails, phones or name whole.
     persons: Mutex<HashMap<String, PersonParts>>,
 }
 
@@ -62,7 +70,7 @@ impl Pipedrive {
         )?;
         Ok(Pipedrive {
             http,
-            schemas: Mutex::new(HashMap::new()),
+            schemas: MetadataCache::new(),
             persons: Mutex::new(HashMap::new()),
         })
     }
@@ -124,40 +132,13 @@ impl Pipedrive {
             q.push(("limit", PAGE_SIZE.to_string()));
             q.extend(cursor.map(|c| ("cursor", c.to_string())));
             let reply = self.http.get(path, &q)?;
-            let page: ListPage<T> = serde_json::from_value(reply.body)
-                .map_err(|e| self.malformed(format!("{path} page: {e}")))?;
-            let items = page.data.unwrap_or_default();
-            let full = items.len() >= PAGE_SIZE;
-            let next = match page.additional_data.and_then(|a| a.next_cursor) {
-                Some(Value::String(next)) => Some(next),
-                Some(Value::Null) => None,
-                // The spec does not promise `additional_data`: a short page
-                // is the last one anyway, but after a full one the listing
-                // may go on, and taking it as whole would read every record
-                // after it as deleted.
-                None if !full => None,
-                other => {
-                    return Err(self
-                        .malformed(format!(
-                            "{path}: a full page came with {} as `additional_data.next_cursor`, so crmsync cannot tell whether more follow",
-                            other.map_or("nothing".to_string(), |v| v.to_string())
-                        ))
-                        .into());
-                }
-            };
-            Ok(Page { items, next })
+            read_list_page(path, reply.body).map_err(|detail| self.malformed(detail).into())
         };
-        super::pages(self.system(), path, fetch, on_page)
-    }
-
-    /// A stages or pipelines list, read whole.
-    fn named(&self, path: &str) -> Result<Vec<Named>> {
-        self.all_pages(path, &[])
-            .with_context(|| format!("reading {path} from {}", self.system()))
+        paging::pages(self.system(), path, fetch, on_page)
     }
 
     fn malformed(&self, detail: String) -> ApiError {
-        super::malformed(self.system(), detail)
+        paging::malformed(self.system(), detail)
     }
 
     /// The person as it is now, from this run's list or, where that is
@@ -183,68 +164,6 @@ impl Pipedrive {
             .get(id)
             .cloned()
             .unwrap_or_default())
-    }
-
-    /// Sends one create or update and turns the answer into a write result:
-    /// a refusal of the record is its outcome; auth and outages stop the run.
-    fn write_one(
-        &self,
-        object: ObjectKind,
-        key: &str,
-        request: Result<(String, Value), String>,
-        fields: &[(String, FieldKind)],
-        create: bool,
-    ) -> Result<WriteResult> {
-        let (path, body) = match request {
-            Ok(r) => r,
-            Err(reason) => {
-                return Ok(WriteResult {
-                    key: key.to_string(),
-                    outcome: WriteOutcome::Refused(reason),
-                });
-            }
-        };
-        let reply = if create {
-            self.http.post(&path, &body, Repeat::OnlyIfUnsent)
-        } else {
-            self.http.patch(&path, &body)
-        };
-        let outcome = match reply {
-            // A success whose body cannot be read may still have written.
-            Ok(reply) => match serde_json::from_value::<One<Entity>>(reply.body) {
-                Ok(one) => match self.to_record(object, &one.data, fields) {
-                    Ok(record) => WriteOutcome::Written(record),
-                    Err(e) => WriteOutcome::Unknown(format!("its answer could not be read ({e})")),
-                },
-                Err(e) => WriteOutcome::Unknown(format!("its answer could not be read ({e})")),
-            },
-            Err(ApiError::Malformed { detail, .. }) => {
-                WriteOutcome::Unknown(format!("its answer could not be read ({detail})"))
-            }
-            Err(ApiError::Rejected {
-                status, message, ..
-            }) => WriteOutcome::Refused(format!("{status}: {message}")),
-            Err(e) => match WriteOutcome::of_interrupted(&e) {
-                Some(outcome) => outcome,
-                None => {
-                    return Err(e)
-                        .with_context(|| format!("writing {object} to {}", self.system()));
-                }
-            },
-        };
-        Ok(WriteResult {
-            key: key.to_string(),
-            outcome,
-        })
-    }
-}
-
-/// A record whose request an interrupt kept from being sent: one call per
-/// record, so the records after the one in flight are never sent.
-fn not_sent(key: &str) -> WriteResult {
-    WriteResult {
-        key: key.to_string(),
-        outcome: WriteOutcome::NotSent,
     }
 }
 
@@ -315,20 +234,7 @@ impl Connector for Pipedrive {
         records: &[NewRecord],
         fields: &[String],
     ) -> Result<Vec<WriteResult>> {
-        let resolved = self.resolve(object, fields)?;
-        let path = format!("/api/v2/{}", Self::collection(object)?);
-        records
-            .iter()
-            .map(|r| {
-                if crate::interrupt::requested().is_some() {
-                    return Ok(not_sent(&r.key));
-                }
-                let request = self
-                    .body(object, &r.fields, &resolved, None, true)
-                    .map(|b| (path.clone(), b));
-                self.write_one(object, &r.key, request, &resolved, true)
-            })
-            .collect()
+        self.write_new(object, records, fields)
     }
 
     fn update(
@@ -337,114 +243,20 @@ impl Connector for Pipedrive {
         records: &[RecordUpdate],
         fields: &[String],
     ) -> Result<Vec<WriteResult>> {
-        let resolved = self.resolve(object, fields)?;
-        let collection = Self::collection(object)?;
-        records
-            .iter()
-            .map(|r| {
-                if crate::interrupt::requested().is_some() {
-                    return Ok(not_sent(&r.key));
-                }
-                let needs_parts = ["email", "phone", "first_name", "last_name"]
-                    .iter()
-                    .any(|f| r.fields.contains_key(*f));
-                let current = if object == ObjectKind::Persons && needs_parts {
-                    match self.person_parts(&r.id) {
-                        Ok(parts) => Some(parts),
-                        Err(e) if crate::interrupt::signal_of(&e).is_some() => {
-                            return Ok(not_sent(&r.key));
-                        }
-                        Err(e) => return Err(e),
-                    }
-                } else {
-                    None
-                };
-                let request = self
-                    .body(object, &r.fields, &resolved, current.as_ref(), false)
-                    .map(|b| (format!("/api/v2/{collection}/{}", r.id), b));
-                self.write_one(object, &r.key, request, &resolved, false)
-            })
-            .collect()
+        self.write_updates(object, records, fields)
     }
 
     fn delete(&self, object: ObjectKind, records: &[RecordRef]) -> Result<Vec<WriteResult>> {
-        let collection = Self::collection(object)?;
-        records
-            .iter()
-            .map(|r| {
-                if crate::interrupt::requested().is_some() {
-                    return Ok(not_sent(&r.key));
-                }
-                let outcome = match self.http.delete(&format!("/api/v2/{collection}/{}", r.id)) {
-                    Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => {
-                        applied_without_body(&r.id)
-                    }
-                    Err(ApiError::Rejected {
-                        status, message, ..
-                    }) => WriteOutcome::Refused(format!("{status}: {message}")),
-                    Err(e) => match WriteOutcome::of_interrupted(&e) {
-                        Some(outcome) => outcome,
-                        None => {
-                            return Err(e).with_context(|| {
-                                format!("deleting {object} on {}", self.system())
-                            });
-                        }
-                    },
-                };
-                Ok(WriteResult {
-                    key: r.key.clone(),
-                    outcome,
-                })
-            })
-            .collect()
+        self.delete_records(object, records)
     }
 
-    /// `PUT /v1/{persons|organizations|deals}/{id}/merge` with
-    /// `merge_with_id`: the record `merge_with_id` names keeps its id and
-    /// wins conflicts; the other is gone. v2 has no merge.
     fn merge(
         &self,
         object: ObjectKind,
         merges: &[MergeRequest],
         _fields: &[String],
     ) -> Result<Vec<WriteResult>> {
-        let collection = Self::collection(object)?;
-        let mut results = Vec::new();
-        for m in merges {
-            let Ok(kept) = m.kept.parse::<i64>() else {
-                results.push(WriteResult {
-                    key: m.key.clone(),
-                    outcome: WriteOutcome::Refused(format!("`{}` is not a Pipedrive id", m.kept)),
-                });
-                continue;
-            };
-            let path = format!("/api/v1/{collection}/{}/merge", m.merged);
-            let body = serde_json::json!({ "merge_with_id": kept });
-            // Not repeated once sent: the merged record is gone after it.
-            let outcome = match self
-                .http
-                .send("PUT", &path, &[], Some(&body), Repeat::OnlyIfUnsent)
-            {
-                // The answer is a v1 record; the survivor is `kept`, whose
-                // fields the next pull reads.
-                Ok(_) => applied_without_body(&m.kept),
-                Err(ApiError::Malformed { detail, .. }) => {
-                    WriteOutcome::Unknown(format!("its answer could not be read ({detail})"))
-                }
-                Err(ApiError::Rejected {
-                    status, message, ..
-                }) => WriteOutcome::Refused(format!("{status}: {message}")),
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("merging {object} on {}", self.system()));
-                }
-            };
-            results.push(WriteResult {
-                key: m.key.clone(),
-                outcome,
-            });
-        }
-        Ok(results)
+        self.merge_records(object, merges)
     }
 
     /// Pipedrive answers a merged-away id as it answers a deleted one: the
@@ -471,192 +283,20 @@ impl Connector for Pipedrive {
             .unwrap_or_default()
             .into_iter()
             .filter(|u| u.active_flag != Some(false))
-            .filter_map(|u| {
-                let email = u.email?.trim().to_lowercase();
-                (!email.is_empty()).then_some(Owner {
-                    id: u.id.to_string(),
-                    email,
-                })
-            })
+            .filter_map(|u| catalog::owner(u.id.to_string(), u.email))
             .collect())
     }
 
     fn labels(&self, object: ObjectKind, field: &str) -> Result<Vec<(String, String)>> {
-        let named = |path: &str| -> Result<Vec<(String, String)>> {
-            Ok(self
-                .named(path)?
-                .into_iter()
-                .map(|n| (n.id.to_string(), n.name))
-                .collect())
-        };
-        match (object, field) {
-            (ObjectKind::Deals, "stage_id") => named("/api/v2/stages"),
-            (ObjectKind::Deals, "pipeline_id") => named("/api/v2/pipelines"),
-            _ => match self.resolve(object, &[field.to_string()])?.pop() {
-                // Enum and set values are already read as their labels.
-                Some((_, FieldKind::Custom(f))) if f.options.as_ref().is_some_and(|o| !o.is_empty()) => {
-                    Ok(f.options.iter().flatten().map(|o| (o.label.clone(), o.label.clone())).collect())
-                }
-                _ => Err(ConfigError(format!(
-                    "{}.{object} field `{field}` has no options to match by label; use a value table instead of \"by-label\"",
-                    self.system()
-                ))
-                .into()),
-            },
-        }
+        self.labels_of(object, field)
     }
 
     fn describe(&self, object: ObjectKind, fields: &[String]) -> Result<Vec<Option<FieldInfo>>> {
-        fields
-            .iter()
-            .map(|field| {
-                let resolved = match self.resolve(object, std::slice::from_ref(field)) {
-                    Ok(mut r) => r.pop().map(|(_, kind)| kind),
-                    Err(e) if e.is::<ConfigError>() => None,
-                    Err(e) => return Err(e),
-                };
-                let Some(kind) = resolved else {
-                    return Ok(None);
-                };
-                let choice = |options: Vec<String>| (FieldType::Choice, options);
-                let (kind, options) = match (object, field.as_str(), kind) {
-                    (ObjectKind::Deals, "stage_id" | "pipeline_id", _) => choice(
-                        self.labels(object, field)?
-                            .into_iter()
-                            .map(|(v, _)| v)
-                            .collect(),
-                    ),
-                    (ObjectKind::Deals, "status", _) => {
-                        choice(vec!["open".into(), "won".into(), "lost".into()])
-                    }
-                    (ObjectKind::Deals, "person_id", _) => {
-                        (FieldType::Relation(ObjectKind::Persons), Vec::new())
-                    }
-                    (ObjectKind::Persons | ObjectKind::Deals, "org_id", _) => {
-                        (FieldType::Relation(ObjectKind::Organizations), Vec::new())
-                    }
-                    (_, _, FieldKind::Number | FieldKind::Integer) => {
-                        (FieldType::Number, Vec::new())
-                    }
-                    (_, _, FieldKind::Date) => (FieldType::Date, Vec::new()),
-                    (_, _, FieldKind::Custom(f)) => match f.field_type.as_str() {
-                        "enum" | "set" => choice(
-                            f.options
-                                .iter()
-                                .flatten()
-                                .map(|o| o.label.clone())
-                                .collect(),
-                        ),
-                        "double" | "int" | "monetary" => (FieldType::Number, Vec::new()),
-                        "date" => (FieldType::Date, Vec::new()),
-                        _ => (FieldType::Text, Vec::new()),
-                    },
-                    _ => (FieldType::Text, Vec::new()),
-                };
-                Ok(Some(FieldInfo {
-                    kind,
-                    read_only: false,
-                    options,
-                    depends_on: None,
-                }))
-            })
-            .collect()
+        self.describe_fields(object, fields)
     }
 
     fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>> {
-        let schema = self.metadata(object)?;
-        let custom: Vec<&Field> = schema.iter().filter(|f| f.is_custom_field).collect();
-        // A custom field is named by its display name where that names it
-        // alone (the mapping file reads better), else by its key.
-        let custom_name = |field: &Field| {
-            let shared = builtins(object)
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(&field.field_name))
-                || custom
-                    .iter()
-                    .filter(|f| f.field_name.eq_ignore_ascii_case(&field.field_name))
-                    .count()
-                    > 1;
-            if shared {
-                field.field_code.clone()
-            } else {
-                field.field_name.clone()
-            }
-        };
-        let mut names: Vec<String> = builtins(object)
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect();
-        names.extend(custom.iter().map(|f| custom_name(f)));
-        let infos = self.describe(object, &names)?;
-        let (pipelines, stages) = if object == ObjectKind::Deals {
-            (
-                self.named("/api/v2/pipelines")?,
-                self.named("/api/v2/stages")?,
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let option = |value: String, label: &str, group: Option<i64>| OptionDescription {
-            value,
-            label: label.to_string(),
-            group: group.map(|g| g.to_string()),
-        };
-        let mut fields = Vec::new();
-        for (name, info) in names.iter().zip(infos) {
-            let Some(info) = info else { continue };
-            let field = schema
-                .iter()
-                .find(|f| f.field_code == *name || (f.is_custom_field && custom_name(f) == *name));
-            let meaning = meaning_of(object, name);
-            let options = match meaning {
-                Some(Meaning::Pipeline) => pipelines
-                    .iter()
-                    .map(|p| option(p.id.to_string(), &p.name, None))
-                    .collect(),
-                Some(Meaning::Stage) => stages
-                    .iter()
-                    .map(|s| option(s.id.to_string(), &s.name, s.pipeline_id))
-                    .collect(),
-                _ => match field.and_then(|f| f.options.as_ref()) {
-                    // Custom options are read and written by their labels.
-                    Some(options) if field.is_some_and(|f| f.is_custom_field) => options
-                        .iter()
-                        .map(|o| option(o.label.clone(), &o.label, None))
-                        .collect(),
-                    Some(options) => options
-                        .iter()
-                        .map(|o| option(text(Some(&o.id)), &o.label, None))
-                        .collect(),
-                    None => Vec::new(),
-                },
-            };
-            let field_type = field.map_or("", |f| f.field_type.as_str());
-            // Ids of other records or users: only a `link:` or owner map
-            // could carry them to another account.
-            // (A user field holds ids of the account's users, the people
-            // who own records: persons of the account, to crmsync.)
-            let refers_to = match field_type {
-                "org" => Some(ObjectKind::Organizations),
-                "people" | "user" => Some(ObjectKind::Persons),
-                _ => None,
-            };
-            let kind = match refers_to {
-                Some(object) if meaning.is_none() => FieldType::Relation(object),
-                _ => info.kind,
-            };
-            fields.push(FieldDescription {
-                name: name.clone(),
-                label: field.map_or_else(|| name.clone(), |f| f.field_name.clone()),
-                kind,
-                multiple: field_type == "set",
-                options,
-                read_only: info.read_only,
-                is_custom: field.is_some_and(|f| f.is_custom_field),
-                meaning,
-            });
-        }
-        Ok(fields)
+        self.field_catalog(object)
     }
 
     fn request_counts(&self) -> BTreeMap<String, u64> {
@@ -664,30 +304,80 @@ impl Connector for Pipedrive {
     }
 }
 
-/// The built-in fields that stand for a field every CRM has (see `Meaning`).
-fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
-    Some(match (object, field) {
-        (ObjectKind::Persons, "email") => Meaning::Email,
-        (ObjectKind::Persons, "first_name") => Meaning::FirstName,
-        (ObjectKind::Persons, "last_name") => Meaning::LastName,
-        (ObjectKind::Persons, "phone") => Meaning::Phone,
-        (ObjectKind::Deals, "title") => Meaning::DealName,
-        (ObjectKind::Deals, "value") => Meaning::Amount,
-        (ObjectKind::Deals, "expected_close_date") => Meaning::CloseDate,
-        (ObjectKind::Deals, "pipeline_id") => Meaning::Pipeline,
-        (ObjectKind::Deals, "stage_id") => Meaning::Stage,
-        (ObjectKind::Deals, "person_id") => Meaning::Related {
-            object: ObjectKind::Persons,
-            many: false,
-        },
-        (ObjectKind::Organizations, "name") => Meaning::CompanyName,
-        // A URL, compared as a web domain: HubSpot's `domain` pairs with it.
-        (ObjectKind::Organizations, "website") => Meaning::Domain,
-        (ObjectKind::Persons | ObjectKind::Deals, "org_id") => Meaning::Related {
-            object: ObjectKind::Organizations,
-            many: false,
-        },
-        (_, "owner_id") => Meaning::Owner,
-        _ => return None,
-    })
+/// One page of a v2 (or v1) list answer: its items, and the cursor of the
+/// next page; `Err` says why the page cannot be read. The spec does not
+/// promise `additional_data`: a short page is the last one anyway, but
+/// after a full one the listing may go on, and taking it as whole would
+/// read every record after it as deleted.
+fn read_list_page<T: serde::de::DeserializeOwned>(
+    path: &str,
+    body: Value,
+) -> Result<Page<T>, String> {
+    let page: ListPage<T> =
+        serde_json::from_value(body).map_err(|e| format!("{path} page: {e}"))?;
+    let items = page.data.unwrap_or_default();
+    let full = items.len() >= PAGE_SIZE;
+    let next = match page.additional_data.and_then(|a| a.next_cursor) {
+        Some(Value::String(next)) => Some(next),
+        Some(Value::Null) => None,
+        None if !full => None,
+        other => {
+            return Err(format!(
+                "{path}: a full page came with {} as `additional_data.next_cursor`, so crmsync cannot tell whether more follow",
+                other.map_or("nothing".to_string(), |v| v.to_string())
+            ));
+        }
+    };
+    Ok(Page { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_v2_list_page_reads_into_records_with_custom_fields_and_a_cursor() {
+        let size: Field = serde_json::from_value(json!({
+            "field_code": "a1b2c3",
+            "field_name": "Size",
+            "field_type": "enum",
+            "is_custom_field": true,
+            "options": [{"id": 7, "label": "Large"}, {"id": 8, "label": "Small"}],
+        }))
+        .expect("a field");
+        let answer = json!({
+            "success": true,
+            "data": [{
+                "id": 12,
+                "name": "Acme",
+                "update_time": "2026-11-23T03:47:22Z",
+                "custom_fields": {"a1b2c3": 7},
+            }],
+            "additional_data": {"next_cursor": "eyJpZCI6MTJ9"},
+        });
+        let page: Page<Entity> = read_list_page("/api/v2/organizations", answer).expect("a page");
+        assert_eq!(page.next.as_deref(), Some("eyJpZCI6MTJ9"));
+        let fields = vec![
+            ("name".to_string(), FieldKind::Text),
+            ("Size".to_string(), FieldKind::Custom(size)),
+        ];
+        let record = fields::record_of(ObjectKind::Organizations, &page.items[0], &fields)
+            .expect("a record");
+        assert_eq!(record.id, "12");
+        assert_eq!((record.get("name"), record.get("Size")), ("Acme", "Large"));
+        assert_eq!(
+            record.updated_ms,
+            timestamp::parse_ms("2026-11-23T03:47:22Z").expect("a time")
+        );
+    }
+
+    #[test]
+    fn a_full_page_without_a_cursor_cannot_be_taken_as_the_last() {
+        let items: Vec<Value> = (0..PAGE_SIZE).map(|i| json!(i)).collect();
+        let last = read_list_page::<Value>("/api/v2/persons", json!({"data": items}));
+        assert!(last.is_err_and(|e| e.contains("cannot tell whether more follow")));
+        let short = read_list_page::<Value>("/api/v2/persons", json!({"data": [1, 2]}));
+        assert!(short.is_ok_and(|p| p.next.is_none() && p.items.len() == 2));
+    }
 }
