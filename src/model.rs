@@ -117,7 +117,7 @@ impl Record {
 
     /// Every (field, value) the record holds, its own and its identity's.
     fn held(&self) -> impl Iterator<Item = (&str, &str)> {
-        let own = self.fields.iter().map(|(f, v)| (f, v));
+        let own = self.fields.iter();
         let more = self
             .identity
             .iter()
