@@ -144,21 +144,34 @@ pub fn merged_by_gained_value(
         return Vec::new();
     };
     let (field, match_key) = (&match_field[side], pair.match_key());
+    // Every key wanted, then one pass over the records for their holders.
+    let wanted: Vec<(&str, String)> = vanished
+        .iter()
+        .filter_map(|(link, id)| Some((*id, match_key.of(link.base[side].get(field)?))))
+        .filter(|(_, key)| !key.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let mut holders: HashMap<&str, Vec<usize>> = wanted
+        .iter()
+        .map(|(_, key)| (key.as_str(), Vec::new()))
+        .collect();
     let index = SideIndex::new(records);
-    let mut found = Vec::new();
-    for (link, id) in vanished {
-        let Some(key) = link.base[side].get(field).map(|v| match_key.of(v)) else {
-            continue;
-        };
-        if key.is_empty() {
-            continue;
+    for (i, record) in records.iter().enumerate() {
+        for value in record.values_of(field) {
+            if let Some(at) = holders.get_mut(match_key.of(value).as_str())
+                && at.last() != Some(&i)
+                && !index.merged_away(i)
+            {
+                at.push(i);
+            }
         }
-        let holders: Vec<usize> = (0..records.len())
-            .filter(|i| !index.merged_away(*i))
-            .filter(|i| records[*i].values_of(field).any(|v| match_key.of(v) == key))
-            .collect();
-        if let [only] = holders.as_slice()
-            && records[*only].gained(field, |v| match_key.of(v), &key)
+    }
+    let mut found = Vec::new();
+    for (id, key) in &wanted {
+        if let Some([only]) = holders.get(key.as_str()).map(Vec::as_slice)
+            && records[*only].gained(field, |v| match_key.of(v), key)
         {
             found.push((id.to_string(), records[*only].id.clone()));
         }
