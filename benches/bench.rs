@@ -1340,7 +1340,7 @@ fn offline_diff(ctx: &Ctx, m: usize, notes: &mut Vec<String>) -> Result<Row> {
     let plan_ok = plan_line.contains(&format!("{expected} to update"));
     let plan_bytes = std::fs::metadata(state_dir.join("last-plan.json")).map_or(0, |m| m.len());
     notes.push(format!(
-        "offline-diff-1m: M = {m} linked pairs, 5 fields, {expected} edited on the left; generated {:.0} MB of snapshots + {:.0} MB of state.json in {generation_s:.1} s (format learnt from a 3-record real sync); plan printed {:.1} MB, last-plan.json {:.1} MB. {plan_line}{} Columns for this row: requests made during the diff; bound = the issue's target of {OFFLINE_TARGET_S} s; RSS target {OFFLINE_TARGET_MB} MB.",
+        "offline-diff-1m: M = {m} linked pairs, 5 fields, {expected} edited on the left; generated {:.0} MB of snapshots + {:.0} MB of state.json in {generation_s:.1} s (format learnt from a 3-record real sync); plan printed {:.1} MB, last-plan.json {:.1} MB. {plan_line}{} Columns for this row: requests made during the diff; bound = the target of {OFFLINE_TARGET_S} s; RSS target {OFFLINE_TARGET_MB} MB.",
         bytes as f64 / 1e6,
         state_bytes as f64 / 1e6,
         run.stdout.len() as f64 / 1e6,

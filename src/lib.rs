@@ -199,18 +199,13 @@ fn diff(
         progress,
         ..
     } = *ctx;
-    let state = || State::load(&State::path(&config.state_dir));
     let plan = if offline {
         let pairs = config.select_pairs(names)?;
         let (snapshots, state) = pipeline::load_saved(config, &pairs)?;
         pipeline::plan(config, &pairs, &snapshots, &state)
     } else {
         with_accounts(config, names, report, |pairs, connectors, _| {
-            pipeline::validate(config, pairs, connectors)?;
-            let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
-            let mut state = state()?;
-            pipeline::follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
-            Ok(pipeline::plan(config, pairs, &snapshots, &state))
+            Ok(pipeline::fresh_plan(config, pairs, connectors, progress, full)?.plan)
         })?
     };
     plan.save(&last_plan_path(config))?;
@@ -234,10 +229,7 @@ fn push(
     limits: pipeline::Limits,
 ) -> Result<Outcome> {
     let Ctx {
-        cli,
-        config,
-        progress,
-        ..
+        config, progress, ..
     } = *ctx;
     let plan = Plan::load(&plan_path.unwrap_or_else(|| last_plan_path(config)))?;
     let names: Vec<String> = plan.pairs.iter().map(|p| p.name.clone()).collect();
@@ -260,14 +252,7 @@ fn push(
         pipeline::apply(&out, &plan, pairs, &mut state, report)?;
         Ok(true)
     })?;
-    if !applied {
-        print_plan(cli, progress, &plan)?;
-        return Ok(drift_of(&plan));
-    }
-    report.duration_ms = timestamp::millis(ctx.started.elapsed());
-    print_run(cli, progress, &plan, report)?;
-    print_interrupted(progress, &plan, report);
-    Ok(report.outcome())
+    finish(ctx, report, &plan, applied)
 }
 
 fn sync(
@@ -279,17 +264,14 @@ fn sync(
     limits: pipeline::Limits,
 ) -> Result<Outcome> {
     let Ctx {
-        cli,
-        config,
-        progress,
-        ..
+        config, progress, ..
     } = *ctx;
     let plan = with_accounts(config, names, report, |pairs, connectors, report| {
-        let mut state = State::load(&State::path(&config.state_dir))?;
-        pipeline::validate(config, pairs, connectors)?;
-        let mut snapshots = pipeline::pull(config, pairs, connectors, progress, full)?;
-        pipeline::follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
-        let plan = pipeline::plan(config, pairs, &snapshots, &state);
+        let pipeline::Fresh {
+            mut snapshots,
+            mut state,
+            plan,
+        } = pipeline::fresh_plan(config, pairs, connectors, progress, full)?;
         if dry_run {
             return Ok(plan);
         }
@@ -308,13 +290,21 @@ fn sync(
             limits,
         )
     })?;
-    if dry_run {
-        print_plan(cli, progress, &plan)?;
-        return Ok(drift_of(&plan));
+    finish(ctx, report, &plan, !dry_run)
+}
+
+/// How `push` and `sync` end: a plan that was not applied (a dry run, or
+/// nothing to do) is printed as `diff` prints it; an applied one with its
+/// report, and how far a signal let it get.
+fn finish(ctx: &Ctx, report: &mut Report, plan: &Plan, applied: bool) -> Result<Outcome> {
+    let Ctx { cli, progress, .. } = *ctx;
+    if !applied {
+        print_plan(cli, progress, plan)?;
+        return Ok(drift_of(plan));
     }
     report.duration_ms = timestamp::millis(ctx.started.elapsed());
-    print_run(cli, progress, &plan, report)?;
-    print_interrupted(progress, &plan, report);
+    print_run(cli, progress, plan, report)?;
+    print_interrupted(progress, plan, report);
     Ok(report.outcome())
 }
 

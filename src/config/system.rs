@@ -85,7 +85,7 @@ pub fn read_tokens(systems: &[&SystemConfig]) -> Result<Vec<Secret>, MissingToke
     }
 }
 
-/// `[retry]`: how long one request may keep trying (DESIGN §5).
+/// `[retry]`: how long one request may keep trying (README "Retries").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySettings {
     /// Total time one request may spend waiting and retrying; then exit 5.

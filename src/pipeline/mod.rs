@@ -29,6 +29,35 @@ pub use planning::{plan, plan_pair};
 pub use pull::{load_saved, pull};
 pub use write::{Output, apply, plan_and_apply};
 
+/// What a run knows once it has read both accounts, and the plan made of it.
+pub struct Fresh {
+    pub snapshots: Snapshots,
+    pub state: state::State,
+    pub plan: crate::plan::Plan,
+}
+
+/// The stages `diff` and `sync` share before any write, in one place so the
+/// plan `diff` shows is the plan `sync` applies: validate the mapping, pull,
+/// load the state, settle merged and vanished records, plan.
+pub fn fresh_plan(
+    config: &Config,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    progress: &crate::progress::Progress,
+    full: bool,
+) -> Result<Fresh> {
+    validate(config, pairs, connectors)?;
+    let mut snapshots = pull(config, pairs, connectors, progress, full)?;
+    let mut state = state::State::load(&state::State::path(&config.state_dir))?;
+    follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
+    let plan = plan(config, pairs, &snapshots, &state);
+    Ok(Fresh {
+        snapshots,
+        state,
+        plan,
+    })
+}
+
 use crate::config::{Config, ConfigError, Endpoint, PairConfig};
 use crate::connector::{self, Connector};
 use crate::model::Side;

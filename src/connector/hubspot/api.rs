@@ -1,6 +1,7 @@
 //! HubSpot wire types (CRM objects, batch results, owners): serde structs
 //! only, no logic. Shapes follow the date-based API (`/crm/objects/2026-09/…`),
-//! whose bodies match the v3 ones (shared/api/hubspot.md).
+//! whose bodies match the v3 ones
+//! (<https://developers.hubspot.com/docs/api-reference/overview>).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Pipedrive wire types (API v2 persons, deals, fields; v1 users): serde
-//! structs only, no logic. Shapes follow the official OpenAPI specs in
-//! shared/specs/ (pipedrive-openapi-v2.yaml, and v1 for users).
+//! structs only, no logic. Shapes follow Pipedrive's official OpenAPI specs,
+//! v2 and v1 for users (<https://developers.pipedrive.com/docs/api/v1>).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
