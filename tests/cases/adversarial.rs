@@ -2,6 +2,7 @@
 //! markers, plans pushed twice or after the run they planned, merges and
 //! forward references in one run, and exit codes of the runs cron sees.
 
+use super::companies_and_contacts;
 use crate::support::accounts::Fixture;
 use crate::support::fake_hubspot::FakeHubSpot;
 use crate::support::fake_pipedrive::FakePipedrive;
@@ -238,39 +239,6 @@ fn a_second_email_already_linked_elsewhere_relinks_nothing() {
         json!("Person"),
         "the stranger is not p2's partner"
     );
-}
-
-/// HubSpot companies and contacts to Pipedrive organizations and persons,
-/// the contacts' company through the companies pair.
-fn companies_and_contacts(merges: &str) -> Fixture {
-    super::hs_and_pd()
-        .toml(&format!(
-            r#"
-[[pairs]]
-name = "companies"
-left = "hs.companies"
-right = "pd.organizations"
-match = "name"
-deletes = "propagate"
-merges = "{merges}"
-[pairs.fields]
-name = "name"
-
-[[pairs]]
-name = "contacts"
-left = "hs.contacts"
-right = "pd.persons"
-match = "email"
-[pairs.fields]
-email = "email"
-firstname = "first_name"
-lastname = "last_name"
-primary_company = "org_id"
-[pairs.values]
-primary_company = "link:companies"
-"#
-        ))
-        .build()
 }
 
 /// Seeds a contact at `company`; returns its id.

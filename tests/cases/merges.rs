@@ -6,7 +6,7 @@
 //! answer is lost); every email of a record pairs it; and a soak of random
 //! merges, edits and creates on both sides.
 
-use super::hs_and_pd;
+use super::{companies_and_contacts, hs_and_pd};
 use crate::support::accounts::Fixture;
 use crate::support::server::Fault;
 use serde_json::{Value, json};
@@ -639,34 +639,7 @@ fn a_propagated_merge_counts_as_a_change_and_is_refused_with_a_stale_plan() {
 
 #[test]
 fn a_hubspot_company_merge_follows_and_its_contacts_keep_their_organization() {
-    let f = hs_and_pd()
-        .toml(
-            r#"
-[[pairs]]
-name = "companies"
-left = "hs.companies"
-right = "pd.organizations"
-match = "name"
-deletes = "propagate"
-merges = "propagate"
-[pairs.fields]
-name = "name"
-
-[[pairs]]
-name = "contacts"
-left = "hs.contacts"
-right = "pd.persons"
-match = "email"
-[pairs.fields]
-email = "email"
-firstname = "first_name"
-lastname = "last_name"
-primary_company = "org_id"
-[pairs.values]
-primary_company = "link:companies"
-"#,
-        )
-        .build();
+    let f = companies_and_contacts("propagate");
     let (hs, pd, work) = (f.hubspot("hs"), f.pipedrive("pd"), &f.work);
     let acme = hs.seed("companies", &[("name", "Acme")]);
     let acme_inc = hs.seed("companies", &[("name", "Acme Inc")]);

@@ -76,6 +76,39 @@ pub fn hs_and_pd() -> Accounts {
     Accounts::new().hubspot("hs").pipedrive("pd")
 }
 
+/// HubSpot companies and contacts to Pipedrive organizations and persons,
+/// the contacts' company through the companies pair.
+pub fn companies_and_contacts(merges: &str) -> Fixture {
+    hs_and_pd()
+        .toml(&format!(
+            r#"
+[[pairs]]
+name = "companies"
+left = "hs.companies"
+right = "pd.organizations"
+match = "name"
+deletes = "propagate"
+merges = "{merges}"
+[pairs.fields]
+name = "name"
+
+[[pairs]]
+name = "contacts"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+primary_company = "org_id"
+[pairs.values]
+primary_company = "link:companies"
+"#
+        ))
+        .build()
+}
+
 /// Seeds `n` contacts on us: c{i}@example.com, First{i}, Last{i}, phone.
 pub fn seed_us_contacts(t: &Fixture, n: usize) -> Vec<String> {
     let records = (0..n)
