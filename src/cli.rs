@@ -16,7 +16,8 @@ use std::path::PathBuf;
 /// file, 3 drift (diff / --dry-run found changes), 4 some records failed or
 /// their outcome is unknown, 5 try later (rate limit, outage), 6 safety stop
 /// (nothing written), 7 auth (token missing, rejected or lacking a scope),
-/// 8 skipped (the previous run is still going; not an error).
+/// 8 skipped (the previous run is still going; not an error), 130/143
+/// stopped by SIGINT/SIGTERM after the request in flight (run again to finish).
 #[derive(Debug, Parser)]
 #[command(name = "crmsync", version, about, long_about)]
 pub struct Cli {
