@@ -350,18 +350,13 @@ fn gaining(mut record: Record, email: &str) -> Record {
 
 #[test]
 fn a_vanished_records_email_is_a_confirmed_merge_only_where_the_survivor_took_it_since() {
-    let pair = contacts_pair();
-    let (p1, p2) = (
-        known("1", "a@x.io", "Ann", &[], &[]),
-        known("2", "b@x.io", "Bo", &[], &[]),
-    );
-    let (pd1, pd2) = (
-        known("10", "a@x.io", "Ann", &[], &[]),
-        known("20", "b@x.io", "Bo", &[], &[]),
-    );
-    let mut state = PairState::default();
-    linked_as(&mut state, &p1, &pd1);
-    linked_as(&mut state, &p2, &pd2);
+    let TwoLinked {
+        pair,
+        p1,
+        p2,
+        state,
+        ..
+    } = two_linked();
     let left = vec![p1.clone(), p2.clone()];
     let link = state.links().find(|l| l.right == "20").unwrap().clone();
     // 10 held b@x.io already when 20 went: a delete leaves this too.
@@ -397,18 +392,13 @@ fn a_vanished_records_email_is_a_confirmed_merge_only_where_the_survivor_took_it
 
 #[test]
 fn a_merge_named_by_inference_only_is_unconfirmed_and_a_vendors_word_confirms_it() {
-    let pair = contacts_pair();
-    let (p1, p2) = (
-        known("1", "a@x.io", "Ann", &[], &[]),
-        known("2", "b@x.io", "Bo", &[], &[]),
-    );
-    let (pd1, pd2) = (
-        known("10", "a@x.io", "Ann", &[], &[]),
-        known("20", "b@x.io", "Bo", &[], &[]),
-    );
-    let mut state = PairState::default();
-    linked_as(&mut state, &p1, &pd1);
-    linked_as(&mut state, &p2, &pd2);
+    let TwoLinked {
+        pair,
+        p1,
+        p2,
+        state,
+        ..
+    } = two_linked();
     let left = vec![p1, p2];
     // 20's related records moved to 10: inferred, not confirmed.
     let mut survivor = known("10", "a@x.io", "Ann", &[], &[]);
@@ -448,6 +438,40 @@ fn linked_as(state: &mut PairState, l: &Record, r: &Record) {
     }
 }
 
+/// Ann (left 1 ↔ right 10) and Bo (2 ↔ 20), each linked with a base holding
+/// its email and name: the accounts most merge cases start from.
+struct TwoLinked {
+    pair: PairConfig,
+    p1: Record,
+    p2: Record,
+    pd1: Record,
+    pd2: Record,
+    state: PairState,
+}
+
+fn two_linked() -> TwoLinked {
+    let pair = contacts_pair();
+    let (p1, p2) = (
+        known("1", "a@x.io", "Ann", &[], &[]),
+        known("2", "b@x.io", "Bo", &[], &[]),
+    );
+    let (pd1, pd2) = (
+        known("10", "a@x.io", "Ann", &[], &[]),
+        known("20", "b@x.io", "Bo", &[], &[]),
+    );
+    let mut state = PairState::default();
+    linked_as(&mut state, &p1, &pd1);
+    linked_as(&mut state, &p2, &pd2);
+    TwoLinked {
+        pair,
+        p1,
+        p2,
+        pd1,
+        pd2,
+        state,
+    }
+}
+
 fn outcomes(p: &Pairing) -> Vec<(String, String, String)> {
     p.merges
         .iter()
@@ -474,18 +498,15 @@ fn row(a: &str, b: &str, c: &str) -> (String, String, String) {
 
 #[test]
 fn a_merge_with_a_new_id_moves_the_winners_link_and_makes_the_other_partner_a_second_one() {
-    let pair = contacts_pair();
-    let (p1, p2) = (
-        known("1", "a@x.io", "Ann", &[], &[]),
-        known("2", "b@x.io", "Bo", &[], &[]),
-    );
-    let (pd1, pd2) = (
-        known("10", "a@x.io", "Ann", &[], &[]),
-        known("20", "b@x.io", "Bo", &[], &[]),
-    );
-    let mut state = PairState::default();
-    linked_as(&mut state, &p1, &pd1);
-    linked_as(&mut state, &p2, &pd2);
+    let TwoLinked {
+        pair,
+        p1,
+        p2,
+        pd1,
+        pd2,
+        state,
+        ..
+    } = two_linked();
     // p2 merged into p1 (the primary): a new record 9 with p1's values
     // and p2's email as a secondary one, listed after both (whatever
     // order the vendor lists the merged ids in).
@@ -520,18 +541,14 @@ fn a_merge_with_a_new_id_moves_the_winners_link_and_makes_the_other_partner_a_se
 
 #[test]
 fn a_vanished_record_whose_email_another_record_took_was_merged_into_it() {
-    let pair = contacts_pair();
-    let (p1, p2) = (
-        known("1", "a@x.io", "Ann", &[], &[]),
-        known("2", "b@x.io", "Bo", &[], &[]),
-    );
-    let (pd1, pd2) = (
-        known("10", "a@x.io", "Ann", &[], &[]),
-        known("20", "b@x.io", "Bo", &[], &[]),
-    );
-    let mut state = PairState::default();
-    linked_as(&mut state, &p1, &pd1);
-    linked_as(&mut state, &p2, &pd2);
+    let TwoLinked {
+        pair,
+        p1,
+        p2,
+        pd1,
+        state,
+        ..
+    } = two_linked();
     // Pipedrive: 20 merged into 10, which keeps its id and takes its emails.
     let survivor = known("10", "a@x.io", "Ann", &[], &["b@x.io"]);
     let left = vec![p1.clone(), p2.clone()];
