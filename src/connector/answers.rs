@@ -234,11 +234,13 @@ pub fn match_answers(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::Fields;
 
-    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// Field → value, as a write sends them (also used by the connectors'
+    /// request-body tests).
+    pub(crate) fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -246,7 +248,7 @@ mod tests {
     }
 
     /// An input with nothing but its key and values (a create).
-    fn sent<'a>(key: &'a str, values: &'a BTreeMap<String, String>) -> SentInput<'a> {
+    pub(crate) fn sent<'a>(key: &'a str, values: &'a BTreeMap<String, String>) -> SentInput<'a> {
         SentInput {
             key,
             id: None,

@@ -346,33 +346,14 @@ pub(super) fn read_batch_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::connector::answers::tests::{sent, values};
 
     #[test]
     fn a_batch_create_body_carries_trace_ids_and_an_empty_associations_list() {
         let (a, b) = (values(&[("dealname", "Big")]), values(&[]));
-        let sent = [
-            SentInput {
-                key: "k0",
-                id: None,
-                unique: None,
-                values: &a,
-            },
-            SentInput {
-                key: "k1",
-                id: None,
-                unique: None,
-                values: &b,
-            },
-        ];
+        let inputs = [sent("k0", &a), sent("k1", &b)];
         let body = serde_json::to_value(BatchInput {
-            inputs: create_inputs(&sent),
+            inputs: create_inputs(&inputs),
         })
         .expect("serialises");
         assert_eq!(
@@ -416,26 +397,7 @@ mod tests {
             values(&[("email", "not-an-email")]),
             values(&[("email", "c@x.io")]),
         );
-        let sent = [
-            SentInput {
-                key: "k0",
-                id: None,
-                unique: None,
-                values: &a,
-            },
-            SentInput {
-                key: "k1",
-                id: None,
-                unique: None,
-                values: &b,
-            },
-            SentInput {
-                key: "k2",
-                id: None,
-                unique: None,
-                values: &c,
-            },
-        ];
+        let inputs = [sent("k0", &a), sent("k1", &b), sent("k2", &c)];
         // Results in no particular order; k2 has neither result nor error.
         let answer = json!({
             "status": "COMPLETE",
@@ -454,7 +416,7 @@ mod tests {
         let fields = vec!["email".to_string()];
         let (results, errors) =
             read_batch_answer(ObjectKind::Contacts, answer, &fields).expect("a batch answer");
-        let matched = match_answers(&sent, results, &errors, "no result");
+        let matched = match_answers(&inputs, results, &errors, "no result");
         let written = matched[0].outcome.written().expect("k0 written");
         assert_eq!(
             (written.id.as_str(), written.get("email")),

@@ -328,14 +328,8 @@ pub(super) fn body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connector::answers::tests::values;
     use crate::connector::pipedrive::api::ContactEntry;
-
-    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn person_fields() -> Vec<(String, FieldKind)> {
         ["first_name", "last_name", "email", "phone"]
