@@ -188,6 +188,23 @@ fn a_pipedrive_merge_under_left_to_right_never_writes_hubspot() {
     assert_eq!(pd.persons().len(), 3);
 }
 
+/// Pipedrive's p0 takes p1's email as a second one (Pipedrive lets two
+/// persons share an email); returns the two persons' ids.
+fn p0_takes_p1s_email(m: &Fixture) -> (i64, i64) {
+    let (pd0, pd1) = (
+        person_id(m, "p0@example.com"),
+        person_id(m, "p1@example.com"),
+    );
+    m.pipedrive("pd").edit_person(
+        pd0,
+        json!({"emails": [
+            {"value": "p0@example.com", "primary": true, "label": "work"},
+            {"value": "p1@example.com", "primary": false, "label": "home"}
+        ]}),
+    );
+    (pd0, pd1)
+}
+
 /// A linked person takes a second email that is a linked contact's own
 /// (Pipedrive lets two persons share one): nothing is relinked, nothing
 /// created or deleted. An unlinked person whose second email is a linked
@@ -196,17 +213,7 @@ fn a_pipedrive_merge_under_left_to_right_never_writes_hubspot() {
 fn a_second_email_already_linked_elsewhere_relinks_nothing() {
     let (m, ids) = synced("", 3);
     let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
-    let (pd0, pd1) = (
-        person_id(&m, "p0@example.com"),
-        person_id(&m, "p1@example.com"),
-    );
-    pd.edit_person(
-        pd0,
-        json!({"emails": [
-            {"value": "p0@example.com", "primary": true, "label": "work"},
-            {"value": "p1@example.com", "primary": false, "label": "home"}
-        ]}),
-    );
+    let (pd0, pd1) = p0_takes_p1s_email(&m);
     let stdout = full_sync_writes_nothing(&m);
     eprintln!("{stdout}");
     hs.edit("contacts", &ids[1], &[("lastname", "Edited1")]);
@@ -515,17 +522,7 @@ fn sigint_before_the_records_waiting_on_a_create_converges_on_the_rerun() {
 fn a_delete_of_a_person_whose_email_another_already_held_merges_nothing() {
     let (m, ids) = synced("deletes = \"ignore\"\nmerges = \"propagate\"", 3);
     let (hs, pd) = (m.hubspot("hs"), m.pipedrive("pd"));
-    let (pd0, pd1) = (
-        person_id(&m, "p0@example.com"),
-        person_id(&m, "p1@example.com"),
-    );
-    pd.edit_person(
-        pd0,
-        json!({"emails": [
-            {"value": "p0@example.com", "primary": true, "label": "work"},
-            {"value": "p1@example.com", "primary": false, "label": "home"}
-        ]}),
-    );
+    let (pd0, pd1) = p0_takes_p1s_email(&m);
     m.run(&["sync", "--full"]).expect(0);
     pd.delete_person(pd1);
     m.reset_requests();
