@@ -244,15 +244,24 @@ mod tests {
     fn every_condition_holds_a_list_is_any_of_its_values_and_not_needs_a_value() {
         let s = scope(vec![
             ("lifecyclestage", Test::AnyOf(texts(&["customer"]))),
-            ("hs_lead_status", Test::AnyOf(texts(&["OPEN", "IN_PROGRESS"]))),
+            (
+                "hs_lead_status",
+                Test::AnyOf(texts(&["OPEN", "IN_PROGRESS"])),
+            ),
         ]);
         let none = BTreeSet::new();
         assert!(s.holds(
-            &record("1", &[("lifecyclestage", "Customer"), ("hs_lead_status", "OPEN")]),
+            &record(
+                "1",
+                &[("lifecyclestage", "Customer"), ("hs_lead_status", "OPEN")]
+            ),
             &none
         ));
         assert!(!s.holds(
-            &record("2", &[("lifecyclestage", "lead"), ("hs_lead_status", "OPEN")]),
+            &record(
+                "2",
+                &[("lifecyclestage", "lead"), ("hs_lead_status", "OPEN")]
+            ),
             &none
         ));
         assert!(!s.holds(&record("3", &[("lifecyclestage", "customer")]), &none));

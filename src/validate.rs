@@ -51,7 +51,11 @@ pub fn check_scope(
             for value in values {
                 if !options.iter().any(|o| o.eq_ignore_ascii_case(value.trim())) {
                     let shown: Vec<&str> = options.iter().take(8).map(|o| o.as_str()).collect();
-                    let more = if options.len() > shown.len() { ", …" } else { "" };
+                    let more = if options.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    };
                     problems.push(format!(
                         "{at}: `{value}` is not an option of the field on {endpoint}; use one of: {}{more}",
                         shown.join(", ")

@@ -75,7 +75,9 @@ pub fn follow_identities(
                         connector
                             .read(endpoint.object, chunk, &fields)
                             .with_context(|| {
-                                format!("reading back linked records outside the scope of {endpoint}")
+                                format!(
+                                    "reading back linked records outside the scope of {endpoint}"
+                                )
                             })?
                             .into_iter()
                             .filter(|r| chunk.contains(&r.id)),
@@ -91,8 +93,10 @@ pub fn follow_identities(
                     snapshot.records.extend(back);
                     snapshot.save(&Snapshot::path(&config.state_dir, endpoint))?;
                 }
-                let rest: Vec<String> =
-                    vanished.into_iter().filter(|id| !kept.contains(id)).collect();
+                let rest: Vec<String> = vanished
+                    .into_iter()
+                    .filter(|id| !kept.contains(id))
+                    .collect();
                 if pending.is_empty() && rest.is_empty() {
                     continue;
                 }

@@ -124,9 +124,11 @@ pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors)
                 let problem = connector
                     .check_saved_filter(endpoint.object, id)
                     .with_context(|| format!("reading saved filter {id} of {endpoint}"))?;
-                problems.extend(problem.map(|p| {
-                    format!("pair `{}`: [pairs.scope.{side}] filter_id: {p}", pair.name)
-                }));
+                problems.extend(
+                    problem.map(|p| {
+                        format!("pair `{}`: [pairs.scope.{side}] filter_id: {p}", pair.name)
+                    }),
+                );
             }
         }
     }

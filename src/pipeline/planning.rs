@@ -49,11 +49,8 @@ pub fn plan_pair(
     if !(left.complete && right.complete) {
         pairing.gone.clear();
     }
-    let outside = |side: Side, id: &str| {
-        seen[side]
-            .as_ref()
-            .is_some_and(|s| s.outside.contains(id))
-    };
+    let outside =
+        |side: Side, id: &str| seen[side].as_ref().is_some_and(|s| s.outside.contains(id));
     let mut scope_items = Vec::new();
     if seen.left.is_some() || seen.right.is_some() {
         // A linked record out of scope: its link sleeps (said once), and
@@ -140,7 +137,10 @@ pub fn plan_pair(
             side,
             object: pair.endpoint(side).to_string(),
             in_scope: seen.in_scope,
-            of: snapshot.selected.is_none().then_some(snapshot.records.len()),
+            of: snapshot
+                .selected
+                .is_none()
+                .then_some(snapshot.records.len()),
         });
     }
     plan.records = left.records.len().max(right.records.len());

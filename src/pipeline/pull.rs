@@ -92,8 +92,9 @@ pub fn pull(
                 previous
             }
             _ => {
-                let advance =
-                    |listed: crate::connector::Listed| crate::progress::advance(&bar, listed.done, listed.total);
+                let advance = |listed: crate::connector::Listed| {
+                    crate::progress::advance(&bar, listed.done, listed.total)
+                };
                 let records = match &selection {
                     Some(scopes) => {
                         connector.list_selected(object.object, &fields, scopes, None, &advance)?

@@ -265,7 +265,10 @@ pub fn grouped(n: impl Into<u64>) -> String {
 impl fmt::Display for super::ScopeCount {
     /// "contacts: 250 of 1,000 in scope (left)"
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let object = self.object.split_once('.').map_or(&*self.object, |(_, o)| o);
+        let object = self
+            .object
+            .split_once('.')
+            .map_or(&*self.object, |(_, o)| o);
         let of = self
             .of
             .map(|n| format!(" of {}", grouped(n as u64)))
@@ -317,13 +320,9 @@ impl fmt::Display for Summary {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A pair with nothing to show is left out, so cron mail stays short.
-        for pair in self
-            .pairs
-            .iter()
-            .filter(|p| {
-                p.items.iter().any(Item::is_shown) || !p.duplicates.is_empty() || !p.scope.is_empty()
-            })
-        {
+        for pair in self.pairs.iter().filter(|p| {
+            p.items.iter().any(Item::is_shown) || !p.duplicates.is_empty() || !p.scope.is_empty()
+        }) {
             write!(f, "{pair}")?;
         }
         let summary = self.summary();

@@ -123,7 +123,10 @@ fn a_scoped_first_sync_copies_the_segment_in_two_searches_and_leaving_it_is_not_
         .edit("contacts", &ids[4], &[("lifecyclestage", "customer")]);
     let run = t.run(&["sync"]).expect(0);
     run.assert_stdout_has("in scope");
-    assert_eq!(person_by_email(&t, "c4@example.com")["first_name"], "Changed");
+    assert_eq!(
+        person_by_email(&t, "c4@example.com")["first_name"],
+        "Changed"
+    );
     t.assert_run_writes_nothing(&["sync", "--full"]);
 }
 
@@ -176,7 +179,10 @@ firstname = { not = ["Skip"] }
     // The scope went to HubSpot as one filter group: IN, HAS_PROPERTY, NOT_IN.
     let searches = t.hubspot("hs").server().counts_by_endpoint();
     assert!(searches.contains_key(SEARCH), "{searches:?}");
-    assert_eq!(t.hubspot("hs").find("contacts", "email", "eve@x.io").len(), 1);
+    assert_eq!(
+        t.hubspot("hs").find("contacts", "email", "eve@x.io").len(),
+        1
+    );
 }
 
 #[test]
@@ -233,11 +239,17 @@ filter_id = 1001
     let filter = pd.add_filter("persons", "Partners", json!({ "owner_id": owner }));
     assert_eq!(filter, 1001);
     pd.seed_person(json!({"name": "Ann", "owner_id": owner, "emails": [{"value": "ann@x.io", "primary": true}]}));
-    pd.seed_person(json!({"name": "Bo", "owner_id": other, "emails": [{"value": "bo@x.io", "primary": true}]}));
-    t.hubspot("hs")
-        .seed("contacts", &[("email", "cy@x.io"), ("lifecyclestage", "customer")]);
-    t.hubspot("hs")
-        .seed("contacts", &[("email", "di@x.io"), ("lifecyclestage", "lead")]);
+    pd.seed_person(
+        json!({"name": "Bo", "owner_id": other, "emails": [{"value": "bo@x.io", "primary": true}]}),
+    );
+    t.hubspot("hs").seed(
+        "contacts",
+        &[("email", "cy@x.io"), ("lifecyclestage", "customer")],
+    );
+    t.hubspot("hs").seed(
+        "contacts",
+        &[("email", "di@x.io"), ("lifecyclestage", "lead")],
+    );
     let run = t.run(&["sync"]).expect(0);
     run.assert_stdout_has("persons: 1 in scope (right)");
     // Ann (in the filter) went to HubSpot; Bo did not; Cy (a customer)
@@ -249,18 +261,27 @@ filter_id = 1001
     assert!(emails.contains(&"cy@x.io".to_string()));
     assert!(!emails.contains(&"di@x.io".to_string()));
     let counts = pd.server().counts_by_endpoint();
-    assert!(counts.contains_key("GET /api/v1/filters/{id}"), "{counts:?}");
+    assert!(
+        counts.contains_key("GET /api/v1/filters/{id}"),
+        "{counts:?}"
+    );
 }
 
 #[test]
 fn a_scope_naming_an_unknown_field_option_or_filter_stops_before_any_write() {
     for (scope, problem) in [
-        ("[pairs.scope.left]\nlifecyclestag = \"customer\"\n", "has no field `lifecyclestag`"),
+        (
+            "[pairs.scope.left]\nlifecyclestag = \"customer\"\n",
+            "has no field `lifecyclestag`",
+        ),
         (
             "[pairs.scope.left]\nlifecyclestage = \"custmer\"\n",
             "`custmer` is not an option",
         ),
-        ("[pairs.scope.right]\nfilter_id = 77\n", "has no saved filter 77"),
+        (
+            "[pairs.scope.right]\nfilter_id = 77\n",
+            "has no saved filter 77",
+        ),
     ] {
         let t = customers(scope);
         seed(&t, 8);

@@ -66,7 +66,9 @@ fn scope_filters(scope: &Scope) -> Vec<Value> {
                 Test::AnyOf(values) if values.len() == 1 => {
                     json!({"propertyName": name, "operator": "EQ", "value": values[0]})
                 }
-                Test::AnyOf(values) => json!({"propertyName": name, "operator": "IN", "values": values}),
+                Test::AnyOf(values) => {
+                    json!({"propertyName": name, "operator": "IN", "values": values})
+                }
                 Test::NoneOf(values) => {
                     json!({"propertyName": name, "operator": "NOT_IN", "values": values})
                 }

@@ -6,8 +6,8 @@ use super::reads::body_properties;
 use super::store::{Failure, HubSpotState, Kind};
 use super::time::parse_instant;
 use super::{
-    DEFAULT_PAGE, FakeRecord, MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP,
-    MAX_FILTER_VALUES, MAX_SEARCH_PAGE, OPERATORS, SEARCH_WINDOW,
+    DEFAULT_PAGE, FakeRecord, MAX_FILTER_GROUPS, MAX_FILTER_VALUES, MAX_FILTERS,
+    MAX_FILTERS_PER_GROUP, MAX_SEARCH_PAGE, OPERATORS, SEARCH_WINDOW,
 };
 use serde_json::{Value, json};
 
@@ -63,7 +63,9 @@ impl Filter {
             return false;
         };
         let members: Vec<Typed> = if self.kind == "enumeration" {
-            raw.split(';').filter_map(|m| typed(&self.kind, m)).collect()
+            raw.split(';')
+                .filter_map(|m| typed(&self.kind, m))
+                .collect()
         } else {
             typed(&self.kind, raw).into_iter().collect()
         };
@@ -212,10 +214,9 @@ impl HubSpotState {
                     .filter(|v| !v.is_empty())
                     .ok_or(format!("{operator} needs a non-empty values array"))?;
                 if values.len() > MAX_FILTER_VALUES {
-                    return Err(format!(
-                        "{operator} takes at most {MAX_FILTER_VALUES} values"
-                    )
-                    .into());
+                    return Err(
+                        format!("{operator} takes at most {MAX_FILTER_VALUES} values").into(),
+                    );
                 }
                 values
                     .iter()

@@ -172,7 +172,10 @@ impl PipedriveState {
                 json!({"success": true, "data": self.users.iter().map(render_user).collect::<Vec<_>>()})
             }
             Route::Filter(id) => {
-                let filter = self.filters.get(&id).ok_or_else(ApiError::entity_not_found)?;
+                let filter = self
+                    .filters
+                    .get(&id)
+                    .ok_or_else(ApiError::entity_not_found)?;
                 json!({"success": true, "data": {
                     "id": id,
                     "name": filter.name,
