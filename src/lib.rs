@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod schema;
 pub mod scope;
 pub mod secret;
 pub mod snapshot;

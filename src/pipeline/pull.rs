@@ -41,6 +41,26 @@ pub fn pull(
     let pull_object = |object: &Endpoint| -> Result<Snapshot> {
         let fields = object_fields(config, object);
         let connector = &connectors[&object.system];
+        // Pairs that create schema need the definitions of their fields;
+        // a field the account lacks yet is not asked for.
+        let described: Vec<String> = {
+            let names: std::collections::BTreeSet<String> = sides_on(config, object)
+                .flat_map(|(pair, side)| crate::schema::fields_to_describe(pair, side))
+                .collect();
+            names.into_iter().collect()
+        };
+        let properties: BTreeMap<String, Option<crate::connector::PropertySpec>> =
+            if described.is_empty() {
+                BTreeMap::new()
+            } else {
+                described
+                    .iter()
+                    .cloned()
+                    .zip(connector.properties(object.object, &described)?)
+                    .collect()
+            };
+        let lacks = |field: &String| matches!(properties.get(field), Some(None));
+        let listed: Vec<String> = fields.iter().filter(|f| !lacks(f)).cloned().collect();
         let path = Snapshot::path(&config.state_dir, object);
         // A snapshot taken under another mapping does not load: full pull.
         let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
@@ -61,7 +81,7 @@ pub fn pull(
                     ) =>
             {
                 let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
-                let changed = connector.list_changed(object.object, &fields, since, &|listed| {
+                let changed = connector.list_changed(object.object, &listed, since, &|listed| {
                     crate::progress::advance(&bar, listed.done, listed.total)
                 })?;
                 log::info!(
@@ -76,7 +96,7 @@ pub fn pull(
                     .filter(|scopes| scopes.iter().any(|s| s.saved_filter.is_some()));
                 if let (Some(scopes), false) = (saved_filter, changed.is_empty()) {
                     let members: std::collections::HashSet<String> = connector
-                        .list_selected(object.object, &fields, scopes, Some(since), &|_| {})?
+                        .list_selected(object.object, &listed, scopes, Some(since), &|_| {})?
                         .into_iter()
                         .map(|r| r.id)
                         .collect();
@@ -97,9 +117,9 @@ pub fn pull(
                 };
                 let records = match &selection {
                     Some(scopes) => {
-                        connector.list_selected(object.object, &fields, scopes, None, &advance)?
+                        connector.list_selected(object.object, &listed, scopes, None, &advance)?
                     }
-                    None => connector.list(object.object, &fields, &advance)?,
+                    None => connector.list(object.object, &listed, &advance)?,
                 };
                 log::info!(
                     "pulled {} from {object}",
@@ -125,12 +145,15 @@ pub fn pull(
         for (pair, side) in sides {
             for map in pair.label_fields() {
                 let field = &map[side];
-                if snapshot.complete || !snapshot.labels.contains_key(field) {
+                if lacks(field) {
+                    snapshot.labels.remove(field);
+                } else if snapshot.complete || !snapshot.labels.contains_key(field) {
                     let options = connector.labels(object.object, field)?;
                     snapshot.labels.insert(field.clone(), options);
                 }
             }
         }
+        snapshot.properties = properties;
         snapshot.save(&path)?;
         Ok(snapshot)
     };

@@ -22,7 +22,7 @@ mod tests;
 
 pub use model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    ScopeChange, Settle, Summary, Unlink, Write,
+    Property, PropertyStep, ScopeChange, Settle, Summary, Unlink, Write,
 };
 pub use refs::{forward_ref, is_forward_ref};
 pub use text::{counted, grouped};
@@ -99,6 +99,7 @@ impl Plan {
                         Item::Scope(c) if c.entered => s.back_in_scope += 1,
                         _ => s.left_scope += 1,
                     },
+                    Action::Property => s.property += 1,
                     Action::Baseline => {}
                 }
                 // A write that settles a conflict counts once, as a
