@@ -296,3 +296,44 @@ fn a_scope_naming_an_unknown_field_option_or_filter_stops_before_any_write() {
         .expect(2)
         .assert_stderr_has("filter_id is a saved Pipedrive filter");
 }
+
+#[test]
+fn a_sleeping_link_never_deletes_and_a_pair_no_longer_scoped_wakes_it() {
+    let t = customers("[pairs.scope.left]\nlifecyclestage = \"customer\"\n");
+    let ids = seed(&t, 12);
+    t.run(&["sync"]).expect(0);
+    assert_eq!(person_emails(&t).len(), 3);
+    // c0 and c4 leave the scope; then c0 is archived in HubSpot and c4's
+    // person is deleted in Pipedrive.
+    for i in [0, 4] {
+        t.hubspot("hs")
+            .edit("contacts", &ids[i], &[("lifecyclestage", "lead")]);
+    }
+    t.run(&["sync"]).expect(0).assert_stdout_has("2 left scope");
+    t.hubspot("hs").archive("contacts", &ids[0]);
+    let c4 = person_by_email(&t, "c4@example.com")["id"]
+        .as_i64()
+        .unwrap();
+    t.pipedrive("pd").delete_person(c4);
+    let run = t.run(&["sync", "--full"]).expect(0);
+    run.assert_stdout_has("is gone while the link slept");
+    // deletes = "propagate", yet neither partner is deleted.
+    assert!(person_emails(&t).contains(&"c0@example.com".to_string()));
+    assert!(
+        t.hubspot("hs")
+            .record("contacts", &ids[4])
+            .is_some_and(|r| !r.archived)
+    );
+    // c8 leaves the scope, then the scope is removed: its link wakes and
+    // it syncs again.
+    t.hubspot("hs").edit(
+        "contacts",
+        &ids[8],
+        &[("lifecyclestage", "lead"), ("firstname", "Woken")],
+    );
+    t.run(&["sync"]).expect(0).assert_stdout_has("1 left scope");
+    t.edit_mapping(|text| text.replace("[pairs.scope.left]\nlifecyclestage = \"customer\"\n", ""));
+    let run = t.run(&["sync"]).expect(0);
+    run.assert_stdout_has("1 back in scope");
+    assert_eq!(person_by_email(&t, "c8@example.com")["first_name"], "Woken");
+}
