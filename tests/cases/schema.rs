@@ -360,3 +360,50 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
     // `nickname` names a field labelled "Nick name": found by its recorded key.
     f.assert_run_writes_nothing(&["sync"]);
 }
+
+#[test]
+fn init_with_schema_create_maps_the_custom_properties_the_target_lacks_and_they_sync() {
+    let f = us_and_eu().build();
+    seed_us(&f, 3);
+
+    let plain = f
+        .run(&["init", "--direction", "left-to-right"])
+        .expect(0)
+        .stdout
+        .clone();
+    assert!(!plain.contains("schema = \"create\""), "{plain}");
+    assert!(!plain.contains("\ntier = "), "{plain}");
+    assert!(
+        plain.contains(
+            "#   (to create the custom ones on eu.contacts: `crmsync init --schema create`)"
+        ),
+        "{plain}"
+    );
+
+    let run = f
+        .run(&["init", "--direction", "left-to-right", "--schema", "create"])
+        .expect(0);
+    let mapping = run.stdout.clone();
+    assert_eq!(f.writes(), 0, "init reads metadata only");
+    assert!(mapping.contains("schema = \"create\""), "{mapping}");
+    for line in [
+        "tier = \"tier\"",
+        "seats = \"seats\"",
+        "nickname = \"nickname\"",
+        "renewal = \"renewal\"",
+    ] {
+        assert!(mapping.contains(line), "{line}:\n{mapping}");
+    }
+    assert!(
+        mapping.contains("# Created by the first sync (schema = \"create\")")
+            && mapping.contains("#   on eu.contacts: \"tier\" (choice, 3 options)"),
+        "{mapping}"
+    );
+
+    f.write_mapping(&mapping);
+    f.run(&["sync"]).expect(0);
+    let copy = f.hubspot("eu").find("contacts", "email", "c2@example.com");
+    assert_eq!(copy[0].properties["tier"], "gold");
+    assert_eq!(copy[0].properties["nickname"], "Nick 2");
+    f.assert_run_writes_nothing(&["sync"]);
+}
