@@ -365,6 +365,9 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
         assert_eq!(value(&nick), serde_json::json!(format!("N{i}")), "{email}");
     }
     // `nickname` names a field labelled "Nick name": found by its recorded key.
+    let keys = std::fs::read_to_string(f.work.state_dir().join("field-keys.json")).unwrap();
+    let keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    assert_eq!(keys["pd.persons"]["nickname"], nick["field_code"], "{keys}");
     f.assert_run_writes_nothing(&["sync"]);
 }
 
@@ -431,4 +434,27 @@ fn a_pipedrive_field_create_whose_answer_is_lost_is_not_made_twice() {
     assert_eq!(names, ["Nick name", "Seats", "Tier"], "each made once");
     assert_eq!(f.pipedrive("pd").persons().len(), 2);
     f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn property_changes_count_against_max_changes_and_are_in_the_json_plan() {
+    let f = migration(MIGRATION);
+    seed_us(&f, 2);
+    let json = f.run(&["--json", "diff"]).expect(3);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["version"], 3);
+    let items = plan["pairs"][0]["items"].as_array().unwrap();
+    assert_eq!(items[0]["action"], "property");
+    assert_eq!(items[0]["property"]["step"], "create");
+    let kinds: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i["property"]["spec"]["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["text", "date", "number", "enumeration"]);
+
+    // 4 properties and 2 records are 6 changes.
+    let stopped = f.run(&["sync", "--max-changes", "5"]).expect(6);
+    stopped.assert_stderr_has("would change 6 of");
+    assert_eq!(f.writes(), 0);
+    f.run(&["sync", "--max-changes", "6"]).expect(0);
 }
