@@ -458,3 +458,42 @@ fn property_changes_count_against_max_changes_and_are_in_the_json_plan() {
     assert_eq!(f.writes(), 0);
     f.run(&["sync", "--max-changes", "6"]).expect(0);
 }
+
+#[test]
+fn a_property_someone_makes_while_the_run_creates_it_is_taken_as_made_on_409() {
+    use crate::support::server::Gate;
+    let f = migration(MIGRATION);
+    seed_us(&f, 2);
+    let gate = Gate::default();
+    f.hubspot("eu").server().inject(
+        "POST /crm/properties/2026-09/contacts",
+        1,
+        Fault::Hold(gate.clone()),
+    );
+    let mut child = f
+        .work
+        .command(&["sync"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn crmsync");
+    gate.wait_until_held();
+    // The first create (`nickname`, in mapping order) is made by someone
+    // else before the request reaches HubSpot, which answers 409.
+    f.hubspot("eu").define_property(
+        "contacts",
+        PropertyDef::new("nickname", "Nickname", "string"),
+    );
+    gate.open();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let eu = f.hubspot("eu");
+    let read_back =
+        eu.server().requests().iter().any(|r| {
+            r.method == "GET" && r.path.ends_with("/properties/2026-09/contacts/nickname")
+        });
+    assert!(read_back, "the 409 was settled by reading the property");
+    assert!(eu.property("contacts", "tier").is_some());
+    let copy = eu.find("contacts", "email", "c1@example.com");
+    assert_eq!(copy[0].properties["nickname"], "Nick 1");
+    f.assert_run_writes_nothing(&["sync"]);
+}
