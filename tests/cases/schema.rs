@@ -497,3 +497,18 @@ fn a_property_someone_makes_while_the_run_creates_it_is_taken_as_made_on_409() {
     assert_eq!(copy[0].properties["nickname"], "Nick 1");
     f.assert_run_writes_nothing(&["sync"]);
 }
+
+#[test]
+fn a_property_the_api_refuses_on_the_run_fails_alone_and_the_records_go_without_it() {
+    let f = migration(&MIGRATION.replace("tier = \"tier\"", "tier = \"Tier Level\""));
+    seed_us(&f, 3);
+    let run = f.run(&["sync"]).expect(4);
+    run.assert_stdout_has("Applied: 3 property changes, 3 created");
+    run.assert_stdout_has("contacts.Tier Level");
+    run.assert_stdout_has("is invalid");
+    let eu = f.hubspot("eu");
+    assert!(eu.property("contacts", "Tier Level").is_none());
+    let copy = eu.find("contacts", "email", "c1@example.com");
+    assert_eq!(copy.len(), 1);
+    assert_eq!(copy[0].properties["nickname"], "Nick 1");
+}
