@@ -50,7 +50,8 @@ pub fn check_scope(
                 Test::Present(_) => continue,
             };
             for value in values {
-                if !options.iter().any(|o| o.eq_ignore_ascii_case(value.trim())) {
+                // Exactly as the API has it: the vendor filters on it.
+                if !options.iter().any(|o| o.as_str() == value.trim()) {
                     let shown: Vec<&str> = options.iter().take(8).map(|o| o.as_str()).collect();
                     let more = if options.len() > shown.len() {
                         ", …"
