@@ -341,6 +341,7 @@ fn apply_to_state(
             Some((Res::Done, None))
         }
         Item::Invalid(invalid) => Some((Res::Failed, Some(invalid.problems.join("; ")))),
+        Item::Waiting(waiting) => Some((Res::Reported, Some(waiting.reason.clone()))),
         Item::Create(_) | Item::Update(_) | Item::Associate(_) | Item::Delete(_) => None,
     }
 }

@@ -197,8 +197,8 @@ pub fn set_field(fields: &mut Fields, field: &str, value: &str) {
 }
 
 /// The kinds of object crmsync syncs. Which kinds a system offers is checked
-/// by the config (HubSpot: contacts, deals, companies; Pipedrive: persons,
-/// deals, organizations).
+/// by the config (HubSpot: contacts, deals, companies, notes; Pipedrive:
+/// persons, deals, organizations, notes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
@@ -207,6 +207,9 @@ pub enum ObjectKind {
     Persons,
     Companies,
     Organizations,
+    /// Notes attached to other records (HubSpot notes, Pipedrive notes):
+    /// they have no natural key and travel with the records they are on.
+    Notes,
 }
 
 impl ObjectKind {
@@ -217,6 +220,7 @@ impl ObjectKind {
             ObjectKind::Persons => "persons",
             ObjectKind::Companies => "companies",
             ObjectKind::Organizations => "organizations",
+            ObjectKind::Notes => "notes",
         }
     }
 
@@ -227,6 +231,7 @@ impl ObjectKind {
             "persons" => Some(ObjectKind::Persons),
             "companies" => Some(ObjectKind::Companies),
             "organizations" => Some(ObjectKind::Organizations),
+            "notes" => Some(ObjectKind::Notes),
             _ => None,
         }
     }

@@ -32,7 +32,7 @@ mod tests;
 use crate::config::{FieldMap, PairConfig};
 use crate::mapping::Translator;
 use crate::matcher::Pairing;
-use crate::model::{Record, Side, Sided};
+use crate::model::{ObjectKind, Record, Side, Sided};
 use crate::plan::{Agreement, Item, PairPlan};
 use crate::vendor::WriteRules;
 use create::{create, found_base, settled};
@@ -108,6 +108,36 @@ pub fn merge_pair(
         duplicates: pairing.duplicates.clone(),
         records: 0,
     }
+}
+
+/// Returns true if and only if the pair syncs notes, which wait for the
+/// records they are attached to instead of being invalid without them.
+pub(super) fn syncs_notes(pair: &PairConfig) -> bool {
+    pair.left.object == ObjectKind::Notes
+}
+
+/// The values of `changes` longer than their target takes (`max_chars`),
+/// one problem each.
+pub(super) fn too_long(
+    pair: &PairConfig,
+    target: Side,
+    rules: &WriteRules,
+    changes: &[crate::plan::Change],
+) -> Vec<String> {
+    changes
+        .iter()
+        .filter_map(|c| {
+            let (_, max) = rules.max_chars.iter().find(|(f, _)| *f == c.field)?;
+            let length = c.to.chars().count();
+            (length > *max).then(|| {
+                format!(
+                    "`{}` holds {length} characters; {} takes at most {max}",
+                    c.field,
+                    pair.endpoint(target)
+                )
+            })
+        })
+        .collect()
 }
 
 /// What a human recognises a record by: the match value, else a name or

@@ -21,6 +21,7 @@ pub enum Action {
     Invalid,
     Baseline,
     Merge,
+    Waiting,
 }
 
 /// One thing a plan does to one record or pair of records. Each variant
@@ -56,6 +57,19 @@ pub enum Item {
     /// as another link's partner (reported, or merged too with
     /// `merges = "propagate"`).
     Merge(Merge),
+    /// A record that waits for the records it is attached to (a note whose
+    /// contact or deal has no partner yet): nothing is written, and it
+    /// lands in the run that links them. Reported, never failed.
+    Waiting(Waiting),
+}
+
+/// A record waiting for its records' partners, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// The records concerned: one (a record not created yet) or both.
+    pub ids: Sided<Option<String>>,
+    pub label: String,
+    pub reason: String,
 }
 
 /// Two linked (or newly matched) records whose agreeing values become the
@@ -211,6 +225,7 @@ impl Item {
             Item::Invalid(_) => Action::Invalid,
             Item::Baseline(_) => Action::Baseline,
             Item::Merge(_) => Action::Merge,
+            Item::Waiting(_) => Action::Waiting,
         }
     }
 
@@ -224,6 +239,7 @@ impl Item {
             Item::Delete(d) => &d.label,
             Item::Invalid(i) => &i.label,
             Item::Merge(m) => &m.label,
+            Item::Waiting(w) => &w.label,
         }
     }
 
@@ -238,6 +254,7 @@ impl Item {
             Item::Delete(d) => Some(&d.ids[side]),
             Item::Invalid(i) => i.ids[side].as_deref(),
             Item::Merge(m) => Some(&m.now[side]),
+            Item::Waiting(w) => w.ids[side].as_deref(),
         }
     }
 
@@ -262,7 +279,7 @@ impl Item {
             Item::Delete(d) => (side == d.target).then_some(d.expect),
             // A record an orphaned merge found gone has no modified time.
             Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
-            Item::Unlink(_) | Item::Invalid(_) => None,
+            Item::Unlink(_) | Item::Invalid(_) | Item::Waiting(_) => None,
         }
     }
 
@@ -312,6 +329,7 @@ impl Item {
             Item::Invalid(i) => i.problems.iter().map(String::as_str).collect(),
             Item::Unlink(u) => vec![u.reason.as_str()],
             Item::Delete(d) => vec![d.reason.as_str()],
+            Item::Waiting(w) => vec![w.reason.as_str()],
             _ => Vec::new(),
         }
     }
@@ -327,7 +345,7 @@ impl Item {
     /// and no drift.
     pub fn is_change(&self) -> bool {
         match self {
-            Item::Baseline(_) => false,
+            Item::Baseline(_) | Item::Waiting(_) => false,
             Item::Merge(m) => !m.is_notice(),
             _ => true,
         }
@@ -336,7 +354,9 @@ impl Item {
     /// Returns true if and only if the plan shows the item: it is a change,
     /// or a notice.
     pub fn is_shown(&self) -> bool {
-        self.is_change() || matches!(self, Item::Merge(m) if m.is_notice())
+        self.is_change()
+            || matches!(self, Item::Waiting(_))
+            || matches!(self, Item::Merge(m) if m.is_notice())
     }
 }
 
@@ -392,4 +412,6 @@ pub struct Summary {
     pub duplicate: usize,
     /// Merge items: links following merges and partners of merged records.
     pub merge: usize,
+    /// Records waiting for the records they are attached to.
+    pub waiting: usize,
 }

@@ -5,7 +5,7 @@
 
 use super::model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Settle, Unlink, Write,
+    Settle, Unlink, Waiting, Write,
 };
 use super::{PairPlan, Plan};
 use crate::files;
@@ -18,26 +18,29 @@ pub const FORMAT: &str = "crmsync-plan";
 /// The newest format version this crmsync writes and reads. A plan is
 /// written in the oldest version that can hold it, so an older crmsync
 /// still applies what it understands and refuses, by the version, what it
-/// does not: version 2 adds `merge` items; a plan without one is version 1.
-pub const VERSION: u32 = 2;
-/// The format version of plans without `merge` items.
+/// does not: version 2 adds `merge` items, version 3 `waiting` ones; a plan
+/// with neither is version 1.
+pub const VERSION: u32 = 3;
+/// The format version of plans with `merge` items and no `waiting` ones.
+const VERSION_WITH_MERGES: u32 = 2;
+/// The format version of plans without `merge` or `waiting` items.
 const VERSION_WITHOUT_MERGES: u32 = 1;
 
 impl Plan {
     /// A plan of `pairs`, written in the oldest format version that holds
     /// them.
     pub fn new(config_fingerprint: &str, pairs: Vec<PairPlan>) -> Plan {
-        let merges = pairs
-            .iter()
-            .flat_map(|p| &p.items)
-            .any(|i| matches!(i, Item::Merge(_)));
+        let holds = |kind: fn(&Item) -> bool| pairs.iter().flat_map(|p| &p.items).any(kind);
+        let version = if holds(|i| matches!(i, Item::Waiting(_))) {
+            VERSION
+        } else if holds(|i| matches!(i, Item::Merge(_))) {
+            VERSION_WITH_MERGES
+        } else {
+            VERSION_WITHOUT_MERGES
+        };
         Plan {
             format: FORMAT.into(),
-            version: if merges {
-                VERSION
-            } else {
-                VERSION_WITHOUT_MERGES
-            },
+            version,
             created_at_ms: crate::timestamp::now_ms(),
             config_fingerprint: config_fingerprint.into(),
             pairs,
@@ -181,6 +184,7 @@ impl From<Item> for WireItem {
             Item::Unlink(u) => wire.problems = vec![u.reason],
             Item::Delete(d) => wire.problems = vec![d.reason],
             Item::Invalid(i) => wire.problems = i.problems,
+            Item::Waiting(w) => wire.problems = vec![w.reason],
             Item::Merge(m) => {
                 let (step, side, kept_id, propagate) = match m.step {
                     MergeStep::Follow => ("follow", None, None, false),
@@ -292,6 +296,11 @@ impl TryFrom<WireItem> for Item {
                 label: w.label.clone(),
                 problems: w.problems.clone(),
                 conflicts: w.conflicts.clone(),
+            }),
+            Action::Waiting => Item::Waiting(Waiting {
+                ids: Sided::new(w.left_id.clone(), w.right_id.clone()),
+                label: w.label.clone(),
+                reason: reason(),
             }),
             Action::Merge => {
                 let merge = w

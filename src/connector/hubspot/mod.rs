@@ -34,7 +34,9 @@ use crate::secret::Secret;
 use crate::vendor::HUBSPOT;
 use anyhow::{Context, Result};
 use api::{ApiObject, ApiOwner, BatchResponse, IdInput, ReadInput, SearchPage};
-pub use fields::{COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, PRIMARY_COMPANY_FIELD};
+pub use fields::{
+    COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, DEAL_FIELD, DEALS_FIELD, PRIMARY_COMPANY_FIELD,
+};
 use fields::{modified_property, relation_targets, type_name};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
