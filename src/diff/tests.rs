@@ -319,7 +319,7 @@ fn a_create_without_a_required_value_is_invalid_and_names_the_reason() {
     let rules = WriteRules {
         required_on_create: vec![group(&["firstname"], "names are required")],
         uncleared: Vec::new(),
-        joined: Vec::new(),
+        ..WriteRules::default()
     };
     let nameless = rec("1", 5, &[("email", "a@x.io")]);
     let named = rec("2", 5, &[("email", "b@x.io"), ("firstname", "Bo")]);
@@ -346,7 +346,7 @@ fn clearing_a_field_the_target_cannot_clear_is_held_as_invalid_and_the_rest_is_w
             // A group clears only when every field of it ends up empty.
             group(&["firstname", "email"], "one of them stays"),
         ],
-        joined: Vec::new(),
+        ..WriteRules::default()
     };
     let (_, r0, state) = linked_ann();
     let l = rec("1", 7, &[("email", "a@x.io")]);

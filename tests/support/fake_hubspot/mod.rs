@@ -362,6 +362,18 @@ impl FakeHubSpot {
         state.link(kind, a, other_kind, b);
     }
 
+    /// Removes the association of two records, as a user does in the UI
+    /// (no modified time moves).
+    pub fn dissociate_records(&self, object: &str, id: &str, other: &str, other_id: &str) {
+        let (kind, other_kind) = (Kind::expect(object), Kind::expect(other));
+        let mut state = self.state();
+        let pair = (state.live_id(kind, id), state.live_id(other_kind, other_id));
+        let (Some(a), Some(b)) = pair else {
+            panic!("dissociate: {object} {id} or {other} {other_id} is not live");
+        };
+        state.unlink(kind, a, other_kind, b);
+    }
+
     /// Ids of the live contacts associated with a deal.
     pub fn associations(&self, deal_id: &str) -> Vec<String> {
         self.associated_ids("deals", deal_id, "contacts")

@@ -8,6 +8,7 @@ use super::entities::Entity;
 use super::errors::ApiError;
 use super::merges::merge_with_id;
 use super::metadata::render_user;
+use super::notes::NoteRoute;
 use super::paging::Params;
 use super::records::request_body;
 use super::render::View;
@@ -32,6 +33,8 @@ pub(super) enum Route {
     /// `PUT /api/v1/{persons|organizations|deals}/{id}/merge` (v1 has no
     /// replacement in v2).
     Merge(Entity, i64),
+    /// `/api/v1/notes[/{id}]` (notes have no v2).
+    Notes(NoteRoute),
 }
 
 impl Route {
@@ -41,6 +44,9 @@ impl Route {
         let segments: Vec<&str> = path.split('/').collect();
         let route = match (method, segments.as_slice()) {
             ("GET", ["", "api", "v1", "users"]) => Route::Users,
+            (method, ["", "api", "v1", "notes", rest @ ..]) => {
+                Route::Notes(NoteRoute::parse(method, rest)?)
+            }
             ("PUT", ["", "api", "v1", collection, id, "merge"]) => {
                 let entity = Entity::from_collection(collection)?;
                 Route::Merge(entity, id.parse().ok().filter(|id: &i64| *id > 0)?)
@@ -95,6 +101,7 @@ impl Route {
             | Route::Delete(..)
             | Route::Users
             | Route::Merge(..) => Vec::new(),
+            Route::Notes(note) => note.params(),
             Route::Fields(_) => PAGING.to_vec(),
             Route::Pipelines => [PAGING, SORTING].concat(),
             Route::Stages => [PAGING, SORTING, &["pipeline_id"]].concat(),
@@ -140,8 +147,13 @@ impl PipedriveState {
         route: Route,
         request: &Request,
     ) -> Result<Response, ApiError> {
+        if let Route::Notes(note) = route {
+            let body = self.notes_route(note, request)?;
+            return Ok(Response::json(200, &body));
+        }
         let params = Params::new(request, &route.params())?;
         let body = match route {
+            Route::Notes(_) => unreachable!("answered above"),
             Route::List(entity) => self.list(entity, &params)?,
             Route::Get(entity, id) => {
                 let view = params.view()?;
