@@ -417,3 +417,42 @@ fn between_two_hubspot_accounts_a_note_carries_all_its_associations_and_moves_wi
     assert_eq!(eu.associated_ids("notes", &eu_note[0], "contacts"), moved);
     m.assert_run_writes_nothing(&["sync", "--full"]);
 }
+
+#[test]
+fn init_offers_a_notes_pair_after_the_record_pairs_and_its_mapping_carries_a_note() {
+    let m = hs_and_pd()
+        .owner("hs", "owner@example.com", "Default Owner")
+        .build();
+    let run = m.run(&["init"]).expect(0);
+    let mapping = run.stdout;
+    let notes = mapping
+        .split("[[pairs]]")
+        .find(|p| p.contains("name = \"notes\""))
+        .unwrap_or_else(|| panic!("no notes pair:\n{mapping}"));
+    for line in [
+        "left = \"hs.notes\"",
+        "right = \"pd.notes\"",
+        "contact = \"person_id\"",
+        "deal = \"deal_id\"",
+        "primary_company = \"org_id\"",
+        "hs_note_body = \"content\"",
+        "hs_timestamp = \"add_time\"",
+        "contact = \"link:contacts\"",
+        "deal = \"link:deals\"",
+        "primary_company = \"link:companies\"",
+    ] {
+        assert!(notes.contains(line), "{line} missing from:\n{notes}");
+    }
+    assert!(
+        mapping.find("name = \"deals\"") < mapping.find("name = \"notes\""),
+        "notes come after the record pairs"
+    );
+    m.write_mapping(&mapping);
+    let ann = m.hubspot("hs").seed("contacts", &[("email", "ann@example.com")]);
+    hs_note(&m, "<p>Hello</p>", "2026-11-02T09:30:00Z", &[("contacts", &ann)]);
+    m.run(&["sync"]).expect(0);
+    assert_eq!(
+        pd_note(&m, "<p>Hello</p>")["person_id"],
+        json!(person_id(&m, "ann@example.com"))
+    );
+}
