@@ -456,3 +456,51 @@ fn init_offers_a_notes_pair_after_the_record_pairs_and_its_mapping_carries_a_not
         json!(person_id(&m, "ann@example.com"))
     );
 }
+
+#[test]
+fn a_note_moved_to_another_person_in_pipedrive_moves_to_that_contact_in_hubspot() {
+    let m = hs_pd_notes("ignore");
+    let hs = m.hubspot("hs");
+    let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
+    let bo = hs.seed("contacts", &[("email", "bo@example.com")]);
+    let note = hs_note(&m, "<p>Pricing call</p>", "2026-11-02T09:30:00Z", &[("contacts", &ann)]);
+    m.run(&["sync"]).expect(0);
+    let pd_note_id = pd_note(&m, "<p>Pricing call</p>")["id"].as_i64().expect("an id");
+    m.pipedrive("pd")
+        .edit_note(pd_note_id, json!({"person_id": person_id(&m, "bo@example.com")}));
+    let run = m.run(&["sync"]).expect(0);
+    run.assert_stdout_has("~ hs     associate Pricing call (");
+    assert_eq!(hs.associated_ids("notes", &note, "contacts"), [bo]);
+    m.assert_run_writes_nothing(&["sync", "--full"]);
+}
+
+#[test]
+fn a_notes_associations_read_a_few_at_a_time_are_followed_to_the_end() {
+    let m = us_and_eu().toml(HUB_PAIRS).build();
+    let us = m.hubspot("us");
+    us.set_quirks(crate::support::fake_hubspot::Quirks {
+        association_page: Some(1),
+        ..Default::default()
+    });
+    let people: Vec<String> = (0..3)
+        .map(|i| us.seed("contacts", &[("email", &format!("p{i}@example.com"))]))
+        .collect();
+    let note = us.seed(
+        "notes",
+        &[("hs_note_body", "<p>Team call</p>"), ("hs_timestamp", "2026-11-02T09:30:00Z")],
+    );
+    for person in &people {
+        us.associate_records("notes", &note, "contacts", person);
+    }
+    m.run(&["sync"]).expect(0);
+    let eu = m.hubspot("eu");
+    let on_eu = hs_notes(&m, "eu", "<p>Team call</p>");
+    assert_eq!(eu.associated_ids("notes", &on_eu[0], "contacts").len(), 3);
+    let reads = us
+        .server()
+        .counts_by_endpoint()
+        .get(&format!("POST /crm/associations/2026-09/notes/contacts/batch/read"))
+        .copied();
+    assert!(reads.is_some_and(|n| n >= 2), "paging followed: {reads:?}");
+    m.assert_run_writes_nothing(&["sync", "--full"]);
+}
