@@ -92,6 +92,10 @@ pub struct Profile {
     pub write_rules: fn(ObjectKind) -> WriteRules,
     /// What the vendor's notes are made of.
     pub notes: NoteFacts,
+    /// Records hold a custom option field's labels rather than option
+    /// values of its own (Pipedrive), so a property created there holds
+    /// as options the values it is to take.
+    pub options_by_label: bool,
 }
 
 /// What a vendor's notes are made of, by their names in the mapping file:
@@ -183,6 +187,7 @@ pub const HUBSPOT: Profile = Profile {
             "companies",
         ],
     },
+    options_by_label: false,
 };
 
 /// Pipedrive's API v2 (v1 for users and merges):
@@ -219,6 +224,7 @@ pub const PIPEDRIVE: Profile = Profile {
         time: "add_time",
         attachments: &["person_id", "deal_id", "org_id"],
     },
+    options_by_label: true,
 };
 
 /// The longest note body HubSpot stores, in characters (`hs_note_body`:
