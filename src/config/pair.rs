@@ -339,7 +339,11 @@ fn check_notes(
         ));
     }
     let attaches = fields.iter().any(|f| {
-        left.kind.profile().notes.attachments.contains(&f.left.as_str())
+        left.kind
+            .profile()
+            .notes
+            .attachments
+            .contains(&f.left.as_str())
             && matches!(values.get(&f.left), Some(ValueMap::Link(_)))
     });
     if attaches {

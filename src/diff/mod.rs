@@ -169,10 +169,21 @@ pub(super) fn too_long(
 pub(super) fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
     if syncs_notes(pair) {
         let body = pair.left.kind.profile().notes.body;
-        let text = [(left, pair.fields.iter().find(|f| f.left == body).map(|f| &f.left)),
-            (right, pair.fields.iter().find(|f| f.left == body).map(|f| &f.right))]
-            .into_iter()
-            .find_map(|(record, field)| Some(note_text(record?.get(field?))).filter(|t| !t.is_empty()));
+        let text = [
+            (
+                left,
+                pair.fields.iter().find(|f| f.left == body).map(|f| &f.left),
+            ),
+            (
+                right,
+                pair.fields
+                    .iter()
+                    .find(|f| f.left == body)
+                    .map(|f| &f.right),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(record, field)| Some(note_text(record?.get(field?))).filter(|t| !t.is_empty()));
         if let Some(text) = text {
             return text;
         }

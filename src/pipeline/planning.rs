@@ -79,7 +79,12 @@ pub fn plan_pair(
 /// the second: Pipedrive keeps no milliseconds) and its records, in the
 /// left side's terms (the right side's translated through the links). No
 /// key without a body, or for a note whose records have no partner yet.
-fn note_key(pair: &PairConfig, translator: &Translator, side: Side, note: &Record) -> Option<String> {
+fn note_key(
+    pair: &PairConfig,
+    translator: &Translator,
+    side: Side,
+    note: &Record,
+) -> Option<String> {
     let profiles = Sided::new(pair.left.kind.profile(), pair.right.kind.profile());
     let mut key = Vec::new();
     let mut has_body = false;

@@ -118,23 +118,40 @@ fn hubspot_notes_land_once_on_the_partners_of_their_records_with_their_time_and_
     );
     let deal = hs.seed("deals", &[("dealname", "Big deal")]);
     hs.associate(&deal, &bo);
-    hs_note(&m, "<p>Ann called</p>", "2026-11-02T09:30:00Z", &[("contacts", &ann)]);
+    hs_note(
+        &m,
+        "<p>Ann called</p>",
+        "2026-11-02T09:30:00Z",
+        &[("contacts", &ann)],
+    );
     hs_note(
         &m,
         "<p>Bo wants a quote</p>",
         "2026-11-03T10:00:00Z",
         &[("contacts", &bo), ("deals", &deal)],
     );
-    hs_note(&m, "<p>Deal review</p>", "2026-11-04T11:15:00Z", &[("deals", &deal)]);
+    hs_note(
+        &m,
+        "<p>Deal review</p>",
+        "2026-11-04T11:15:00Z",
+        &[("deals", &deal)],
+    );
 
     let run = m.run(&["sync"]).expect(0);
     run.assert_stdout_has("notes  (hs.notes <-> pd.notes)");
     let pd_deal = deal_titled(m.pipedrive("pd"), "Big deal")["id"].clone();
-    let (pd_ann, pd_bo) = (person_id(&m, "ann@example.com"), person_id(&m, "bo@example.com"));
+    let (pd_ann, pd_bo) = (
+        person_id(&m, "ann@example.com"),
+        person_id(&m, "bo@example.com"),
+    );
     assert_eq!(m.pipedrive("pd").notes().len(), 3, "each note lands once");
     let ann_note = pd_note(&m, "<p>Ann called</p>");
     assert_eq!(
-        (&ann_note["person_id"], &ann_note["deal_id"], &ann_note["add_time"]),
+        (
+            &ann_note["person_id"],
+            &ann_note["deal_id"],
+            &ann_note["add_time"]
+        ),
         (&json!(pd_ann), &Value::Null, &json!("2026-11-02 09:30:00"))
     );
     let quote = pd_note(&m, "<p>Bo wants a quote</p>");
@@ -144,7 +161,11 @@ fn hubspot_notes_land_once_on_the_partners_of_their_records_with_their_time_and_
     );
     let review = pd_note(&m, "<p>Deal review</p>");
     assert_eq!(
-        (&review["person_id"], &review["deal_id"], &review["add_time"]),
+        (
+            &review["person_id"],
+            &review["deal_id"],
+            &review["add_time"]
+        ),
         (&Value::Null, &pd_deal, &json!("2026-11-04 11:15:00"))
     );
 
@@ -162,13 +183,20 @@ fn hubspot_notes_land_once_on_the_partners_of_their_records_with_their_time_and_
         note.properties["hs_timestamp"], "2026-11-05T16:45:00.000Z",
         "the note keeps its time"
     );
-    assert_eq!(hs.associated_ids("notes", &arrived[0], "contacts"), [ann.clone()]);
+    assert_eq!(hs.associated_ids("notes", &arrived[0], "contacts"), [ann]);
 
     // A HubSpot edit crosses.
     let quote_id = hs_notes(&m, "hs", "<p>Bo wants a quote</p>").remove(0);
-    hs.edit("notes", &quote_id, &[("hs_note_body", "<p>Bo wants a quote by Friday</p>")]);
+    hs.edit(
+        "notes",
+        &quote_id,
+        &[("hs_note_body", "<p>Bo wants a quote by Friday</p>")],
+    );
     m.run(&["sync"]).expect(0);
-    assert_eq!(pd_note(&m, "<p>Bo wants a quote by Friday</p>")["id"], quote["id"]);
+    assert_eq!(
+        pd_note(&m, "<p>Bo wants a quote by Friday</p>")["id"],
+        quote["id"]
+    );
 
     // And a Pipedrive edit crosses back.
     let ann_note_id = ann_note["id"].as_i64().expect("an id");
@@ -187,8 +215,16 @@ fn hubspot_notes_land_once_on_the_partners_of_their_records_with_their_time_and_
 fn a_note_waits_for_its_records_partner_and_lands_in_the_run_that_links_it() {
     let m = hs_pd_notes("ignore");
     let hs = m.hubspot("hs");
-    let cy = hs.seed("contacts", &[("email", "cy@example.com"), ("firstname", "Cy")]);
-    hs_note(&m, "<p>Cy asked for a demo</p>", "2026-11-06T08:00:00Z", &[("contacts", &cy)]);
+    let cy = hs.seed(
+        "contacts",
+        &[("email", "cy@example.com"), ("firstname", "Cy")],
+    );
+    hs_note(
+        &m,
+        "<p>Cy asked for a demo</p>",
+        "2026-11-06T08:00:00Z",
+        &[("contacts", &cy)],
+    );
 
     // The notes pair alone: Cy has no partner yet, so the note waits.
     let run = m.run(&["sync", "--pair", "notes"]).expect(0);
@@ -196,7 +232,10 @@ fn a_note_waits_for_its_records_partner_and_lands_in_the_run_that_links_it() {
     run.assert_stdout_has("is not synced by pair `contacts` yet");
     run.assert_stdout_has(". notes Cy asked for a demo waits: ");
     run.assert_stdout_has(", 1 waiting;");
-    assert!(m.pipedrive("pd").notes().is_empty(), "never lands unattached");
+    assert!(
+        m.pipedrive("pd").notes().is_empty(),
+        "never lands unattached"
+    );
     m.run(&["diff", "--pair", "notes"]).expect(0);
 
     // The run that links Cy carries the note too.
@@ -213,14 +252,32 @@ fn a_rerun_with_the_state_directory_removed_doubles_no_note() {
     let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
     let deal = hs.seed("deals", &[("dealname", "Big deal")]);
     hs.associate(&deal, &ann);
-    hs_note(&m, "<p>Kick-off</p>", "2026-11-02T09:30:00.250Z", &[("contacts", &ann), ("deals", &deal)]);
-    hs_note(&m, "<p>Kick-off</p>", "2026-11-09T09:30:00Z", &[("contacts", &ann)]);
-    m.pipedrive("pd").seed_person(json!({"name": "Bo", "emails": [{"value": "bo@example.com", "primary": true}]}));
+    hs_note(
+        &m,
+        "<p>Kick-off</p>",
+        "2026-11-02T09:30:00.250Z",
+        &[("contacts", &ann), ("deals", &deal)],
+    );
+    hs_note(
+        &m,
+        "<p>Kick-off</p>",
+        "2026-11-09T09:30:00Z",
+        &[("contacts", &ann)],
+    );
+    m.pipedrive("pd").seed_person(
+        json!({"name": "Bo", "emails": [{"value": "bo@example.com", "primary": true}]}),
+    );
     m.run(&["sync"]).expect(0);
     let bo = person_id(&m, "bo@example.com");
-    m.pipedrive("pd").seed_note(json!({"content": "<p>Bo's note</p>", "person_id": bo}));
+    m.pipedrive("pd")
+        .seed_note(json!({"content": "<p>Bo's note</p>", "person_id": bo}));
     m.run(&["sync"]).expect(0);
-    let counts = |m: &Fixture| (m.hubspot("hs").records("notes").len(), m.pipedrive("pd").notes().len());
+    let counts = |m: &Fixture| {
+        (
+            m.hubspot("hs").records("notes").len(),
+            m.pipedrive("pd").notes().len(),
+        )
+    };
     assert_eq!(counts(&m), (3, 3));
 
     std::fs::remove_dir_all(m.work.state_dir()).expect("the state directory is removed");
@@ -237,7 +294,12 @@ fn a_deleted_note_is_deleted_on_the_other_side_under_propagate_and_only_unlinked
         let m = hs_pd_notes(deletes);
         let hs = m.hubspot("hs");
         let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
-        let from_hs = hs_note(&m, "<p>From HubSpot</p>", "2026-11-02T09:30:00Z", &[("contacts", &ann)]);
+        let from_hs = hs_note(
+            &m,
+            "<p>From HubSpot</p>",
+            "2026-11-02T09:30:00Z",
+            &[("contacts", &ann)],
+        );
         m.run(&["sync"]).expect(0);
         let pd_ann = person_id(&m, "ann@example.com");
         let from_pd = m.pipedrive("pd").seed_note(json!({
@@ -269,15 +331,22 @@ fn a_deleted_note_is_deleted_on_the_other_side_under_propagate_and_only_unlinked
 #[test]
 fn a_body_longer_than_hubspot_takes_is_invalid_with_the_reason_and_nothing_is_sent() {
     let m = hs_pd_notes("ignore");
-    let ann = m.hubspot("hs").seed("contacts", &[("email", "ann@example.com")]);
+    let ann = m
+        .hubspot("hs")
+        .seed("contacts", &[("email", "ann@example.com")]);
     m.run(&["sync"]).expect(0);
     let pd_ann = person_id(&m, "ann@example.com");
     let long = format!("<p>{}</p>", "x".repeat(70_000));
-    m.pipedrive("pd").seed_note(json!({"content": long, "person_id": pd_ann}));
+    m.pipedrive("pd")
+        .seed_note(json!({"content": long, "person_id": pd_ann}));
     let run = m.run(&["sync"]).expect(4);
     run.assert_stdout_has("`hs_note_body` holds 70007 characters; hs.notes takes at most 65536");
     assert!(m.hubspot("hs").records("notes").is_empty());
-    assert!(m.hubspot("hs").associated_ids("contacts", &ann, "notes").is_empty());
+    assert!(
+        m.hubspot("hs")
+            .associated_ids("contacts", &ann, "notes")
+            .is_empty()
+    );
 }
 
 #[test]
@@ -286,13 +355,22 @@ fn an_unchanged_cron_run_costs_one_request_per_notes_object_per_side() {
     let hs = m.hubspot("hs");
     let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
     for n in 0..3 {
-        hs_note(&m, &format!("<p>Note {n}</p>"), "2026-11-02T09:30:00Z", &[("contacts", &ann)]);
+        hs_note(
+            &m,
+            &format!("<p>Note {n}</p>"),
+            "2026-11-02T09:30:00Z",
+            &[("contacts", &ann)],
+        );
     }
     m.run(&["sync"]).expect(0);
     // The next cron run, past the vendors' lookback of these writes.
     let later = crmsync_now_ms() + 10 * 60_000;
     for object in ["hs.notes", "pd.notes"] {
-        let path = m.work.state_dir().join("snapshots").join(format!("{object}.json"));
+        let path = m
+            .work
+            .state_dir()
+            .join("snapshots")
+            .join(format!("{object}.json"));
         let mut snapshot: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         snapshot["fetched_at_ms"] = json!(later);
@@ -301,7 +379,10 @@ fn an_unchanged_cron_run_costs_one_request_per_notes_object_per_side() {
     m.reset_requests();
     m.run(&["sync"]).expect(0);
     let notes = |counts: std::collections::BTreeMap<String, usize>| -> Vec<(String, usize)> {
-        counts.into_iter().filter(|(k, _)| k.contains("notes")).collect()
+        counts
+            .into_iter()
+            .filter(|(k, _)| k.contains("notes"))
+            .collect()
     };
     assert_eq!(
         notes(hs.server().counts_by_endpoint()),
@@ -373,16 +454,23 @@ fn between_two_hubspot_accounts_a_note_carries_all_its_associations_and_moves_wi
     let acme = us.seed("companies", &[("name", "Acme"), ("domain", "acme.example")]);
     let note = us.seed(
         "notes",
-        &[("hs_note_body", "<p>Steering call</p>"), ("hs_timestamp", "2026-11-02T09:30:00Z")],
+        &[
+            ("hs_note_body", "<p>Steering call</p>"),
+            ("hs_timestamp", "2026-11-02T09:30:00Z"),
+        ],
     );
-    for (object, id) in [("contacts", &ann), ("contacts", &bo), ("deals", &deal), ("companies", &acme)] {
+    for (object, id) in [
+        ("contacts", &ann),
+        ("contacts", &bo),
+        ("deals", &deal),
+        ("companies", &acme),
+    ] {
         us.associate_records("notes", &note, object, id);
     }
     m.run(&["sync"]).expect(0);
     let eu = m.hubspot("eu");
-    let eu_id = |object: &str, property: &str, value: &str| {
-        eu.find(object, property, value).remove(0).id
-    };
+    let eu_id =
+        |object: &str, property: &str, value: &str| eu.find(object, property, value).remove(0).id;
     let eu_note = hs_notes(&m, "eu", "<p>Steering call</p>");
     assert_eq!(eu_note.len(), 1);
     let mut contacts = vec![
@@ -390,7 +478,10 @@ fn between_two_hubspot_accounts_a_note_carries_all_its_associations_and_moves_wi
         eu_id("contacts", "email", "bo@example.com"),
     ];
     contacts.sort();
-    assert_eq!(eu.associated_ids("notes", &eu_note[0], "contacts"), contacts);
+    assert_eq!(
+        eu.associated_ids("notes", &eu_note[0], "contacts"),
+        contacts
+    );
     assert_eq!(
         eu.associated_ids("notes", &eu_note[0], "deals"),
         [eu_id("deals", "dealname", "Big deal")]
@@ -400,7 +491,9 @@ fn between_two_hubspot_accounts_a_note_carries_all_its_associations_and_moves_wi
         [eu_id("companies", "domain", "acme.example")]
     );
     assert_eq!(
-        eu.record("notes", &eu_note[0]).expect("the note").properties["hs_timestamp"],
+        eu.record("notes", &eu_note[0])
+            .expect("the note")
+            .properties["hs_timestamp"],
         "2026-11-02T09:30:00.000Z"
     );
 
@@ -448,8 +541,15 @@ fn init_offers_a_notes_pair_after_the_record_pairs_and_its_mapping_carries_a_not
         "notes come after the record pairs"
     );
     m.write_mapping(&mapping);
-    let ann = m.hubspot("hs").seed("contacts", &[("email", "ann@example.com")]);
-    hs_note(&m, "<p>Hello</p>", "2026-11-02T09:30:00Z", &[("contacts", &ann)]);
+    let ann = m
+        .hubspot("hs")
+        .seed("contacts", &[("email", "ann@example.com")]);
+    hs_note(
+        &m,
+        "<p>Hello</p>",
+        "2026-11-02T09:30:00Z",
+        &[("contacts", &ann)],
+    );
     m.run(&["sync"]).expect(0);
     assert_eq!(
         pd_note(&m, "<p>Hello</p>")["person_id"],
@@ -463,11 +563,20 @@ fn a_note_moved_to_another_person_in_pipedrive_moves_to_that_contact_in_hubspot(
     let hs = m.hubspot("hs");
     let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
     let bo = hs.seed("contacts", &[("email", "bo@example.com")]);
-    let note = hs_note(&m, "<p>Pricing call</p>", "2026-11-02T09:30:00Z", &[("contacts", &ann)]);
+    let note = hs_note(
+        &m,
+        "<p>Pricing call</p>",
+        "2026-11-02T09:30:00Z",
+        &[("contacts", &ann)],
+    );
     m.run(&["sync"]).expect(0);
-    let pd_note_id = pd_note(&m, "<p>Pricing call</p>")["id"].as_i64().expect("an id");
-    m.pipedrive("pd")
-        .edit_note(pd_note_id, json!({"person_id": person_id(&m, "bo@example.com")}));
+    let pd_note_id = pd_note(&m, "<p>Pricing call</p>")["id"]
+        .as_i64()
+        .expect("an id");
+    m.pipedrive("pd").edit_note(
+        pd_note_id,
+        json!({"person_id": person_id(&m, "bo@example.com")}),
+    );
     let run = m.run(&["sync"]).expect(0);
     run.assert_stdout_has("~ hs     associate Pricing call (");
     assert_eq!(hs.associated_ids("notes", &note, "contacts"), [bo]);
@@ -487,7 +596,10 @@ fn a_notes_associations_read_a_few_at_a_time_are_followed_to_the_end() {
         .collect();
     let note = us.seed(
         "notes",
-        &[("hs_note_body", "<p>Team call</p>"), ("hs_timestamp", "2026-11-02T09:30:00Z")],
+        &[
+            ("hs_note_body", "<p>Team call</p>"),
+            ("hs_timestamp", "2026-11-02T09:30:00Z"),
+        ],
     );
     for person in &people {
         us.associate_records("notes", &note, "contacts", person);
@@ -499,7 +611,7 @@ fn a_notes_associations_read_a_few_at_a_time_are_followed_to_the_end() {
     let reads = us
         .server()
         .counts_by_endpoint()
-        .get(&format!("POST /crm/associations/2026-09/notes/contacts/batch/read"))
+        .get("POST /crm/associations/2026-09/notes/contacts/batch/read")
         .copied();
     assert!(reads.is_some_and(|n| n >= 2), "paging followed: {reads:?}");
     m.assert_run_writes_nothing(&["sync", "--full"]);

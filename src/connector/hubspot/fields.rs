@@ -3,7 +3,9 @@
 //! `Record`, and the relations: a record's associated records of another
 //! object, which are associations rather than properties (a deal's `contact`
 //! and `contacts`; a contact's or a deal's `primary_company` and
-//! `companies`) and are written as `Relink`s. It makes no request.
+//! `companies`; a note's contacts, deals and companies) and are written as
+//! `Relink`s, or, for a new note, as the associations of its create. It
+//! makes no request.
 
 use super::HubSpot;
 use super::api::ApiObject;

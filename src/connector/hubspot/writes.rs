@@ -14,9 +14,7 @@ use super::HubSpot;
 use super::api::{
     ApiObject, BatchInput, BatchResponse, CreateInput, IdInput, UpdateInput, UpsertInput,
 };
-use super::fields::{
-    Relink, note_association_type, relation_of, value_text, without_relations,
-};
+use super::fields::{Relink, note_association_type, relation_of, value_text, without_relations};
 use crate::connector::answers::{
     AnsweredError, AnsweredRecord, SentInput, applied_without_body, for_each_input, match_answers,
     unreadable, write_outcome,

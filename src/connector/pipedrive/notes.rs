@@ -73,7 +73,9 @@ impl Pipedrive {
             let reply = self.http.get(NOTES_PATH, &q)?;
             read_notes_page(reply.body).map_err(|detail| self.malformed(detail).into())
         };
-        paging::pages(self.system(), NOTES_PATH, fetch, &mut |page: Vec<Entity>| {
+        paging::pages(self.system(), NOTES_PATH, fetch, &mut |page: Vec<
+            Entity,
+        >| {
             for note in &page {
                 records.push(self.to_record(ObjectKind::Notes, note, &resolved)?);
             }
@@ -94,7 +96,8 @@ impl Pipedrive {
                 Ok(reply) => reply,
                 Err(ApiError::Rejected { status: 404, .. }) => continue,
                 Err(e) => {
-                    return Err(e).with_context(|| format!("reading note {id} from {}", self.system()));
+                    return Err(e)
+                        .with_context(|| format!("reading note {id} from {}", self.system()));
                 }
             };
             let one: One<Entity> = serde_json::from_value(note.body)

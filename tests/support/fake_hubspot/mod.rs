@@ -1,6 +1,7 @@
 //! A stateful, strict fake of HubSpot's CRM REST API on its date-versioned
-//! paths (contacts, deals and companies: objects, search, properties, owners,
-//! deal pipelines, and the associations between any two of those objects),
+//! paths (contacts, deals, companies and notes: objects, search, properties,
+//! owners, deal pipelines, and the associations between any two of those
+//! objects, with HubSpot's default type ids),
 //! built on `server.rs`.
 //!
 //! It owns HubSpot's wire behaviour as HubSpot's published reference

@@ -113,8 +113,9 @@ impl Kind {
     }
 
     pub(super) fn expect(name: &str) -> Kind {
-        Kind::parse(name)
-            .unwrap_or_else(|| panic!("FakeHubSpot has contacts, deals, companies and notes, not {name}"))
+        Kind::parse(name).unwrap_or_else(|| {
+            panic!("FakeHubSpot has contacts, deals, companies and notes, not {name}")
+        })
     }
 
     /// The label and type id of the default (unlabeled) association from

@@ -1,6 +1,7 @@
 //! A stateful, strict fake of Pipedrive's API v2 (persons, deals,
 //! organizations, their field endpoints, pipelines, stages) plus the v1
-//! users list and the v1 merges of persons, organizations and deals, built on
+//! users list, the v1 notes (`notes`) and the v1 merges of persons,
+//! organizations and deals, built on
 //! `server.rs`. It models what crmsync calls; any other path (the search
 //! endpoints among them) is an unknown route.
 //!
@@ -232,7 +233,8 @@ impl FakePipedrive {
     /// advances `update_time`.
     pub fn edit_note(&self, id: i64, patch: Value) {
         let written = self.server.state().write_note(Some(id), &patch);
-        written.unwrap_or_else(|e| panic!("the API would refuse {patch} for note {id}: {}", e.body));
+        written
+            .unwrap_or_else(|e| panic!("the API would refuse {patch} for note {id}: {}", e.body));
     }
 
     /// Deletes a note as the web app would (panics if it is not live).

@@ -95,7 +95,9 @@ impl PipedriveState {
         let params = Params::new(request, &route.params())?;
         Ok(match route {
             NoteRoute::List => self.list_notes(&params)?,
-            NoteRoute::Get(id) => json!({"success": true, "data": self.render_note(self.live_note(id)?)}),
+            NoteRoute::Get(id) => {
+                json!({"success": true, "data": self.render_note(self.live_note(id)?)})
+            }
             NoteRoute::Create => {
                 let id = self.write_note(None, &request_body(request)?)?;
                 json!({"success": true, "data": self.render_note(&self.notes.rows[&id])})
@@ -148,7 +150,8 @@ impl PipedriveState {
             .map(|n| self.render_note(n))
             .collect();
         let more = matching.len() > (start + limit) as usize;
-        let mut pagination = json!({"start": start, "limit": limit, "more_items_in_collection": more});
+        let mut pagination =
+            json!({"start": start, "limit": limit, "more_items_in_collection": more});
         if more {
             pagination["next_start"] = json!(start + limit);
         }
@@ -179,14 +182,22 @@ impl PipedriveState {
             match name.as_str() {
                 "content" => match value.as_str() {
                     Some(text) if !text.trim().is_empty() => note.content = text.to_string(),
-                    _ => return Err(ApiError::validation("content", "must be a non-empty string")),
+                    _ => {
+                        return Err(ApiError::validation(
+                            "content",
+                            "must be a non-empty string",
+                        ));
+                    }
                 },
                 "add_time" => {
                     let text = value.as_str().ok_or_else(|| {
                         ApiError::validation("add_time", "must be a string YYYY-MM-DD HH:MM:SS")
                     })?;
                     add_time = Some(parse_v1_time(text).ok_or_else(|| {
-                        ApiError::validation("add_time", format!("'{text}' is not YYYY-MM-DD HH:MM:SS"))
+                        ApiError::validation(
+                            "add_time",
+                            format!("'{text}' is not YYYY-MM-DD HH:MM:SS"),
+                        )
                     })?);
                 }
                 "user_id" => {

@@ -961,7 +961,10 @@ fn notes_need_content_and_a_live_record_and_page_by_start_with_updated_since() {
         let body = json!({"content": format!("<p>{n}</p>"), "person_id": person, "add_time": "2026-11-02 09:30:00"});
         let answer = call(&fake, "POST", "/api/v1/notes", Some(body));
         assert_eq!(answer.status, 200, "{}", answer.body);
-        assert_eq!(answer.body["data"]["add_time"], json!("2026-11-02 09:30:00"));
+        assert_eq!(
+            answer.body["data"]["add_time"],
+            json!("2026-11-02 09:30:00")
+        );
         assert_eq!(answer.body["data"]["person_id"], json!(person));
         assert_eq!(answer.body["data"]["deal_id"], Value::Null);
     }
@@ -981,7 +984,12 @@ fn notes_need_content_and_a_live_record_and_page_by_start_with_updated_since() {
     assert_eq!(get(&fake, "/api/v1/notes?person_id=1").status, 400);
     let future = get(&fake, "/api/v1/notes?updated_since=2999-01-01T00:00:00Z");
     assert_eq!(future.body["data"], json!([]));
-    let moved = call(&fake, "PUT", "/api/v1/notes/1", Some(json!({"person_id": null})));
+    let moved = call(
+        &fake,
+        "PUT",
+        "/api/v1/notes/1",
+        Some(json!({"person_id": null})),
+    );
     assert_eq!(moved.status, 400, "no null: {}", moved.body);
     assert_eq!(call(&fake, "DELETE", "/api/v1/notes/1", None).status, 200);
     assert_eq!(get(&fake, "/api/v1/notes/1").status, 404);
