@@ -107,6 +107,7 @@ pub fn merge_pair(
         items,
         duplicates: pairing.duplicates.clone(),
         records: 0,
+        scope: Vec::new(),
     }
 }
 
@@ -166,7 +167,7 @@ pub(super) fn too_long(
 
 /// What a human recognises a record by: the match value, else a name or
 /// title field, else the first mapped value, else the id.
-pub(super) fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
+pub fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
     if syncs_notes(pair) {
         let body = pair.left.kind.profile().notes.body;
         let text = [

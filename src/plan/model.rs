@@ -23,6 +23,8 @@ pub enum Action {
     Baseline,
     Merge,
     Waiting,
+    /// A linked record left the pair's scope (the link sleeps) or came back.
+    Scope,
     /// A property created on an account, or given options it lacks.
     Property,
 }
@@ -64,6 +66,10 @@ pub enum Item {
     /// contact or deal has no partner yet): nothing is written, and it
     /// lands in the run that links them. Reported, never failed.
     Waiting(Waiting),
+    /// A linked record left the pair's scope: its link is kept and nothing
+    /// is written either way until it is back (state only); or it came
+    /// back, and is merged against the stored base again.
+    Scope(ScopeChange),
     /// A property the side written lacks, created there (or options added
     /// to it) before any record is written (`schema = "create"`); with a
     /// problem, one that cannot be made, reported as invalid.
@@ -77,6 +83,16 @@ pub struct Waiting {
     pub ids: Sided<Option<String>>,
     pub label: String,
     pub reason: String,
+}
+
+/// A linked record that left the pair's scope on `side`, or came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeChange {
+    pub ids: Sided<String>,
+    pub label: String,
+    /// The side whose record left (or, `entered`, the side it had left).
+    pub side: Side,
+    pub entered: bool,
 }
 
 /// A change to the schema of the side a pair writes to.
@@ -133,6 +149,9 @@ pub struct Create {
     pub changes: Vec<Change>,
     /// The source's modified time when planned.
     pub expect: i64,
+    /// What the item cannot do that a reader should know (a scope the
+    /// created record cannot be written into).
+    pub notes: Vec<String>,
 }
 
 /// An update or association write to one side of a linked pair.
@@ -266,6 +285,7 @@ impl Item {
             Item::Baseline(_) => Action::Baseline,
             Item::Merge(_) => Action::Merge,
             Item::Waiting(_) => Action::Waiting,
+            Item::Scope(_) => Action::Scope,
             Item::Property(p) if p.problem.is_some() => Action::Invalid,
             Item::Property(_) => Action::Property,
         }
@@ -282,6 +302,7 @@ impl Item {
             Item::Invalid(i) => &i.label,
             Item::Merge(m) => &m.label,
             Item::Waiting(w) => &w.label,
+            Item::Scope(s) => &s.label,
             Item::Property(p) => &p.label,
         }
     }
@@ -298,6 +319,7 @@ impl Item {
             Item::Invalid(i) => i.ids[side].as_deref(),
             Item::Merge(m) => Some(&m.now[side]),
             Item::Waiting(w) => w.ids[side].as_deref(),
+            Item::Scope(s) => Some(&s.ids[side]),
             Item::Property(_) => None,
         }
     }
@@ -324,7 +346,11 @@ impl Item {
             Item::Delete(d) => (side == d.target).then_some(d.expect),
             // A record an orphaned merge found gone has no modified time.
             Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
-            Item::Unlink(_) | Item::Invalid(_) | Item::Waiting(_) | Item::Property(_) => None,
+            Item::Unlink(_)
+            | Item::Invalid(_)
+            | Item::Waiting(_)
+            | Item::Property(_)
+            | Item::Scope(_) => None,
         }
     }
 
@@ -460,7 +486,16 @@ pub struct Summary {
     pub merge: usize,
     /// Records waiting for the records they are attached to.
     pub waiting: usize,
+    /// Linked records that left the pair's scope, and that came back.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_scope: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub back_in_scope: usize,
     /// Properties to create or give options (`schema = "create"`).
     #[serde(default)]
     pub property: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
