@@ -31,7 +31,11 @@ pub fn check_scope(
             ));
             continue;
         };
-        if matches!(info.kind, FieldType::Relation(_)) {
+        // HubSpot relations are associations, not properties a search
+        // filters on; Pipedrive's (`org_id`, `person_id`) are plain ids.
+        if matches!(info.kind, FieldType::Relation(_))
+            && endpoint.kind == crate::config::SystemKind::Hubspot
+        {
             problems.push(format!(
                 "{at} holds other records' ids, which a scope cannot filter on; scope by a field of the record itself"
             ));

@@ -337,3 +337,43 @@ fn a_sleeping_link_never_deletes_and_a_pair_no_longer_scoped_wakes_it() {
     run.assert_stdout_has("1 back in scope");
     assert_eq!(person_by_email(&t, "c8@example.com")["first_name"], "Woken");
 }
+
+#[test]
+fn a_pipedrive_scope_on_an_organization_goes_to_the_list_as_its_parameter() {
+    let t = hs_and_pd()
+        .toml(
+            r#"
+[[pairs]]
+name = "acme-people"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+direction = "right-to-left"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+[pairs.scope.right]
+org_id = ORG
+"#,
+        )
+        .build();
+    let pd = t.pipedrive("pd");
+    let acme = pd.seed_organization(json!({"name": "Acme"}));
+    let other = pd.seed_organization(json!({"name": "Other"}));
+    t.edit_mapping(|text| text.replace("ORG", &acme.to_string()));
+    for (name, org) in [("ann", acme), ("bo", other)] {
+        pd.seed_person(json!({"name": name, "org_id": org,
+            "emails": [{"value": format!("{name}@x.io"), "primary": true}]}));
+    }
+    t.run(&["sync"]).expect(0);
+    let hs = t.hubspot("hs");
+    assert_eq!(hs.find("contacts", "email", "ann@x.io").len(), 1);
+    assert!(hs.find("contacts", "email", "bo@x.io").is_empty());
+    let asked = pd.server().requests().into_iter().any(|r| {
+        r.path == "/api/v2/persons"
+            && r.query
+                .iter()
+                .any(|(k, v)| k == "org_id" && *v == acme.to_string())
+    });
+    assert!(asked, "the persons list was asked for org_id {acme}");
+}
