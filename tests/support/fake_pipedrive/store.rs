@@ -5,8 +5,8 @@
 use super::entities::Entity;
 use super::errors::ApiError;
 use super::render::View;
-use super::routes::{Bucket, Limits};
-use super::{BURST_WINDOW, DEFAULT_BURST};
+use super::routes::{Bucket, Budget, Limits};
+use super::{BURST_WINDOW, DEFAULT_BURST, DEFAULT_DAILY_TOKENS};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,6 +32,16 @@ pub struct PipedriveState {
     pub(super) without_additional_data: bool,
     pub(super) next_option_id: i64,
     pub(super) field_code_seed: u64,
+    /// Days the company's calendar runs ahead of the wall clock (for the
+    /// daily budget).
+    pub(super) days_ahead: i64,
+}
+
+/// Seconds since the epoch, by the wall clock.
+pub(super) fn wall_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Whole-second wall clock that never goes backwards.
@@ -139,6 +149,12 @@ impl PipedriveState {
             limits: Limits {
                 burst: Bucket::new(DEFAULT_BURST, BURST_WINDOW),
                 rejected: 0,
+                budget: Budget {
+                    tokens: DEFAULT_DAILY_TOKENS,
+                    day: 0,
+                    spent: 0,
+                    without_headers: false,
+                },
             },
             unknown_routes: Vec::new(),
             without_additional_data: false,
@@ -146,6 +162,7 @@ impl PipedriveState {
             // position instead of its id is caught.
             next_option_id: 101,
             field_code_seed: 0x5eed_c0de,
+            days_ahead: 0,
         };
         state.add_user("owner@example.com", "Owner");
         let pipeline = state.add_pipeline("Pipeline");
@@ -159,6 +176,12 @@ impl PipedriveState {
             state.add_stage(pipeline, name);
         }
         state
+    }
+
+    /// The company's UTC day, as days since 1970-01-01: the wall clock's,
+    /// moved on by `days_ahead`.
+    pub(super) fn today(&self) -> i64 {
+        crate::support::calendar::day_of(wall_secs()) + self.days_ahead
     }
 
     pub(super) fn add_user(&mut self, email: &str, name: &str) -> i64 {
