@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod schema;
 pub mod secret;
 pub mod snapshot;
 pub mod state;

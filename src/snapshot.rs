@@ -10,10 +10,12 @@
 //! data: written atomically, 0600. No network here.
 
 use crate::config::Endpoint;
+use crate::connector::PropertySpec;
 use crate::files;
 use crate::model::{Labels, ObjectKind, Owner, Record, set_field};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "crmsync-snapshot";
@@ -69,6 +71,11 @@ pub struct Snapshot {
     /// The options of fields translated by label, kept for the same reason.
     #[serde(default)]
     pub labels: Labels,
+    /// The definitions of the fields pairs with `schema = "create"` map on
+    /// this object (`None`: the account lacks it), for planning the
+    /// properties to create, offline too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, Option<PropertySpec>>,
 }
 
 impl Snapshot {
@@ -93,6 +100,7 @@ impl Snapshot {
             records,
             owners: Vec::new(),
             labels: Labels::new(),
+            properties: BTreeMap::new(),
         }
     }
 

@@ -2,10 +2,11 @@
 //! write: a field the account does not have, a read-only field that would be
 //! written, types that cannot convert, a relation without a `link:PAIR` map,
 //! and value-table entries that are not options of their field. Each problem
-//! is one line; any problem stops the run with exit 2. Pure: the metadata is
-//! fetched by the caller.
+//! is one line; any problem stops the run with exit 2. A field a pair with
+//! `schema = "create"` will create is checked as the copy it will be
+//! (`as_created`). Pure: the metadata is fetched by the caller.
 
-use crate::config::{FieldMap, PairConfig, ValueMap};
+use crate::config::{FieldMap, PairConfig, SchemaPolicy, ValueMap};
 use crate::connector::{FieldInfo, FieldType};
 use crate::model::{Side, Sided};
 
@@ -105,6 +106,32 @@ pub fn check_pair(
         }
     }
     problems
+}
+
+/// Fills in, for a pair with `schema = "create"`, the fields the side it
+/// writes to lacks and the other side has: the plan creates them there as
+/// copies, so they are checked as such (the plan says which cannot be made).
+pub fn as_created(
+    pair: &PairConfig,
+    left: &mut [Option<FieldInfo>],
+    right: &mut [Option<FieldInfo>],
+) {
+    if pair.schema != SchemaPolicy::Create {
+        return;
+    }
+    for i in 0..pair.fields.len() {
+        if left[i].is_none() && pair.direction.writes(Side::Left) {
+            left[i] = right[i].clone().map(|info| FieldInfo {
+                read_only: false,
+                ..info
+            });
+        } else if right[i].is_none() && pair.direction.writes(Side::Right) {
+            right[i] = left[i].clone().map(|info| FieldInfo {
+                read_only: false,
+                ..info
+            });
+        }
+    }
 }
 
 /// The options a field may take on one side, given what the pair writes to

@@ -24,7 +24,8 @@ mod system;
 pub use full_pull::FullPullEvery;
 pub use limit::Limit;
 pub use pair::{
-    ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, MergePolicy, PairConfig, ValueMap,
+    ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, MergePolicy, PairConfig,
+    SchemaPolicy, ValueMap,
 };
 pub use system::{
     DEFAULT_DAILY_RESERVE, DEFAULT_HUBSPOT_API_VERSION, MissingToken, MissingTokens, RetrySettings,
@@ -401,6 +402,11 @@ appointmentscheduled = "qualifiedtobuy"
                 "conflict = \"left\"",
                 "merges = \"always\"",
                 ":25: merges: unknown value `always`; use report or propagate",
+            ),
+            (
+                "conflict = \"left\"",
+                "schema = \"always\"",
+                ":25: schema: unknown value `always`; use existing or create",
             ),
             (
                 "conflict = \"left\"",

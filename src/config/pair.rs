@@ -85,6 +85,18 @@ pub enum MergePolicy {
     Propagate,
 }
 
+/// What a pair does with a mapped field the side it writes to lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaPolicy {
+    /// Every mapped field must exist on both sides (the default).
+    #[default]
+    Existing,
+    /// Create the missing property there, copied from the other side, and
+    /// add the options an enumeration lacks.
+    Create,
+}
+
 /// One `left field = right field` line of `[pairs.fields]`: the field's
 /// name on each side.
 pub type FieldMap = Sided<String>;
@@ -123,6 +135,8 @@ pub struct PairConfig {
     pub field_conflicts: BTreeMap<String, ConflictPolicy>,
     pub deletes: DeletePolicy,
     pub merges: MergePolicy,
+    /// Whether properties the written side lacks are created there.
+    pub schema: SchemaPolicy,
     pub max_deletes: Option<Limit>,
     pub max_changes: Option<Limit>,
     pub fields: Vec<FieldMap>,
@@ -193,6 +207,16 @@ impl PairConfig {
             .is_some_and(|f| matches!(self.values.get(&f.left), Some(ValueMap::Link(_))))
     }
 
+    /// This pair without the field maps whose left field is in `left`
+    /// (and their value maps): what is planned when those fields cannot be
+    /// synced this run.
+    pub fn without_fields(&self, left: &BTreeSet<String>) -> PairConfig {
+        let mut pair = self.clone();
+        pair.fields.retain(|f| !left.contains(&f.left));
+        pair.values.retain(|field, _| !left.contains(field));
+        pair
+    }
+
     /// Returns true if and only if some field is translated through owners.
     pub fn uses_owners(&self) -> bool {
         self.values.values().any(|v| *v == ValueMap::OwnerByEmail)
@@ -237,6 +261,7 @@ impl PairConfig {
             field_conflicts: field_conflicts(p, &fields).map_err(fail)?,
             deletes: p.deletes,
             merges: p.merges,
+            schema: p.schema,
             max_deletes,
             max_changes,
             values: value_maps(p, &fields, earlier).map_err(fail)?,

@@ -5,7 +5,9 @@
 //! `Config::from_raw`.
 
 use super::locate::Locator;
-use super::{ConfigError, ConflictPolicy, DeletePolicy, Direction, MergePolicy, SystemKind};
+use super::{
+    ConfigError, ConflictPolicy, DeletePolicy, Direction, MergePolicy, SchemaPolicy, SystemKind,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -84,6 +86,8 @@ pub(super) struct RawPair {
     pub deletes: DeletePolicy,
     #[serde(default)]
     pub merges: MergePolicy,
+    #[serde(default)]
+    pub schema: SchemaPolicy,
     pub max_deletes: Option<RawLimit>,
     pub max_changes: Option<RawLimit>,
     pub fields: Option<Spanned<BTreeMap<String, String>>>,

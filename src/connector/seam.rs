@@ -8,7 +8,7 @@
 //! does): the vendors import it, it imports none of them. The metadata types
 //! the trait's describing methods return are `catalog`'s.
 
-use super::catalog::{FieldDescription, FieldInfo};
+use super::catalog::{FieldDescription, FieldInfo, OptionSpec, PropertySpec, SchemaOutcome};
 use super::http::ApiError;
 use crate::model::{ObjectKind, Owner, Record};
 use anyhow::Result;
@@ -304,6 +304,37 @@ pub trait Connector: Send + Sync {
     /// and options (stages grouped by pipeline), for `init`. Reads metadata
     /// only.
     fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>>;
+
+    /// The definitions of `fields` as `schema = "create"` copies them to
+    /// another account (from the metadata, fetched once per run); `None`
+    /// for a field the account does not have.
+    fn properties(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<Vec<Option<PropertySpec>>>;
+
+    /// Creates a property like `spec`, named `spec.name` (with its label,
+    /// kind, options in order, description and group). A create whose
+    /// answer was lost, or that finds a property of that name and kind
+    /// already there, is `Done`: a property is never made twice. A
+    /// refusal of the vendor is `Refused`; `Err` is a whole-call failure.
+    fn create_property(&self, object: ObjectKind, spec: &PropertySpec) -> Result<SchemaOutcome>;
+
+    /// Adds `options` to the field's own (which are kept, in their order,
+    /// and never relabelled).
+    fn add_options(
+        &self,
+        object: ObjectKind,
+        field: &str,
+        options: &[OptionSpec],
+    ) -> Result<SchemaOutcome>;
+
+    /// Keys of fields an earlier run created, by the mapping file's name
+    /// for them (where the vendor names fields by a generated key): the
+    /// name resolves to its field from then on. Vendors whose keys are the
+    /// names take nothing from it.
+    fn learn_keys(&self, _object: ObjectKind, _keys: &BTreeMap<String, String>) {}
 
     /// Requests made so far, by endpoint.
     fn request_counts(&self) -> BTreeMap<String, u64>;

@@ -102,7 +102,7 @@ pub fn warn_if_over_budget(
         let left = cap.saturating_sub(spent);
         if needed > left {
             log::warn!(
-                "{system}: this plan needs about {needed} Pipedrive tokens ({} to read, {} to write) and daily_tokens leaves {left} of {cap} today: `crmsync sync` applies what fits, stops with exit 5, and the rest follows after 00:00 UTC",
+                "{system}: this plan needs about {needed} Pipedrive tokens ({} to read, {} to write) and daily_tokens leaves {left} of {cap} today: a sync applies what fits, stops with exit 5, and the rest follows after 00:00 UTC",
                 cost.read_tokens.unwrap_or(0),
                 cost.write_tokens.unwrap_or(0)
             );

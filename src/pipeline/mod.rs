@@ -64,7 +64,7 @@ pub fn fresh_plan(
 
 use crate::config::{Config, ConfigError, Endpoint, PairConfig};
 use crate::connector::{self, Connector};
-use crate::model::Side;
+use crate::model::{ObjectKind, Side};
 use crate::snapshot::{Snapshot, Written};
 use crate::state;
 use crate::validate;
@@ -83,12 +83,21 @@ pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
         }
     }
     let systems: Vec<_> = names.iter().map(|name| config.system(name)).collect();
-    let connectors = connector::connect(&systems)?;
-    Ok(names
+    let connectors: Connectors = names
         .into_iter()
         .map(str::to_string)
-        .zip(connectors)
-        .collect())
+        .zip(connector::connect(&systems)?)
+        .collect();
+    // Fields an earlier run created are found by the keys it recorded.
+    for (object, keys) in state::load_field_keys(&config.state_dir)? {
+        let Some((system, kind)) = object.split_once('.') else {
+            continue;
+        };
+        if let (Some(connector), Some(kind)) = (connectors.get(system), ObjectKind::parse(kind)) {
+            connector.learn_keys(kind, &keys);
+        }
+    }
+    Ok(connectors)
 }
 
 /// Checks every pair's mapping against both accounts' metadata and stops
@@ -108,12 +117,9 @@ pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors)
                 .describe(endpoint.object, &pair.field_names(side))
                 .with_context(|| format!("reading the fields of {endpoint}"))
         };
-        problems.extend(validate::check_pair(
-            pair,
-            &describe(Side::Left)?,
-            &describe(Side::Right)?,
-            &config.pairs,
-        ));
+        let (mut left, mut right) = (describe(Side::Left)?, describe(Side::Right)?);
+        validate::as_created(pair, &mut left, &mut right);
+        problems.extend(validate::check_pair(pair, &left, &right, &config.pairs));
     }
     if !problems.is_empty() {
         return Err(ConfigError(format!(

@@ -25,6 +25,22 @@ pub fn plan_pair(
     planned: &PlannedLinks,
 ) -> PairPlan {
     let started = std::time::Instant::now();
+    // Schema first: the records are planned on the properties and options
+    // the accounts will have, and without the fields no property can be
+    // made for.
+    let schema = crate::schema::plan_schema(pair, Sided::new(left, right));
+    let trimmed;
+    let pair = if schema.unmade.is_empty() {
+        pair
+    } else {
+        trimmed = pair.without_fields(&schema.unmade);
+        &trimmed
+    };
+    let labels_after =
+        crate::schema::labels_after(pair, &schema.items, Sided::new(&left.labels, &right.labels));
+    let labels = labels_after
+        .as_ref()
+        .map_or(Sided::new(&left.labels, &right.labels), Sided::as_ref);
     let empty = Default::default();
     let links = state.pair(&pair.name).unwrap_or(&empty);
     let mut pairing = matcher::pair_records(pair, &left.records, &right.records, links);
@@ -34,19 +50,14 @@ pub fn plan_pair(
         pairing.gone.clear();
     }
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
-    let translator = Translator::new(
-        pair,
-        &owners,
-        state,
-        Sided::new(&left.labels, &right.labels),
-    )
-    .with_planned(planned);
+    let translator = Translator::new(pair, &owners, state, labels).with_planned(planned);
     let rules = Sided::from_fn(|side| {
         let endpoint = pair.endpoint(side);
         endpoint.kind.write_rules(endpoint.object)
     });
     let mut plan = diff::merge_pair(pair, &pairing, &translator, &rules);
     plan.records = left.records.len().max(right.records.len());
+    plan.items.splice(0..0, schema.items);
     log::debug!(
         "planned {}: {} + {} records, {} links, {} items in {:.2} s",
         pair.name,
@@ -105,6 +116,13 @@ pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &Snapshots, state
                     }
                     MergeStep::Partners { .. } => {}
                 },
+                // A later pair finds the property made.
+                Item::Property(p) if p.writes() => {
+                    let object = pair.endpoint(p.target).to_string();
+                    if read_later(&object) {
+                        foreseen_mut(&mut foreseen, snapshots, &object).absorb_property(p, None);
+                    }
+                }
                 Item::Delete(d) => {
                     planned.drop_link(&pair.name, &d.ids.left, &d.ids.right);
                     for (object, field) in relations_through(config, pair, d.target) {

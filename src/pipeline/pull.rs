@@ -41,6 +41,26 @@ pub fn pull(
     let pull_object = |object: &Endpoint| -> Result<Snapshot> {
         let fields = object_fields(config, object);
         let connector = &connectors[&object.system];
+        // Pairs that create schema need the definitions of their fields;
+        // a field the account lacks yet is not asked for.
+        let described: Vec<String> = {
+            let names: std::collections::BTreeSet<String> = sides_on(config, object)
+                .flat_map(|(pair, side)| crate::schema::fields_to_describe(pair, side))
+                .collect();
+            names.into_iter().collect()
+        };
+        let properties: BTreeMap<String, Option<crate::connector::PropertySpec>> =
+            if described.is_empty() {
+                BTreeMap::new()
+            } else {
+                described
+                    .iter()
+                    .cloned()
+                    .zip(connector.properties(object.object, &described)?)
+                    .collect()
+            };
+        let lacks = |field: &String| matches!(properties.get(field), Some(None));
+        let listed: Vec<String> = fields.iter().filter(|f| !lacks(f)).cloned().collect();
         let path = Snapshot::path(&config.state_dir, object);
         // A snapshot taken under another mapping does not load: full pull.
         let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
@@ -56,7 +76,7 @@ pub fn pull(
                     ) =>
             {
                 let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
-                let changed = connector.list_changed(object.object, &fields, since, &|listed| {
+                let changed = connector.list_changed(object.object, &listed, since, &|listed| {
                     crate::progress::advance(&bar, listed.done, listed.total)
                 })?;
                 log::info!(
@@ -67,7 +87,7 @@ pub fn pull(
                 previous
             }
             _ => {
-                let records = connector.list(object.object, &fields, &|listed| {
+                let records = connector.list(object.object, &listed, &|listed| {
                     crate::progress::advance(&bar, listed.done, listed.total)
                 })?;
                 log::info!(
@@ -93,12 +113,15 @@ pub fn pull(
         for (pair, side) in sides {
             for map in pair.label_fields() {
                 let field = &map[side];
-                if snapshot.complete || !snapshot.labels.contains_key(field) {
+                if lacks(field) {
+                    snapshot.labels.remove(field);
+                } else if snapshot.complete || !snapshot.labels.contains_key(field) {
                     let options = connector.labels(object.object, field)?;
                     snapshot.labels.insert(field.clone(), options);
                 }
             }
         }
+        snapshot.properties = properties;
         snapshot.save(&path)?;
         Ok(snapshot)
     };

@@ -54,7 +54,8 @@ pub fn apply(
         let applied = crate::interrupt::check()
             .map_err(anyhow::Error::new)
             .and_then(|()| {
-                resolve_and_apply_pair(out, pair, pair_plan, &mut created, state, report, &bar).1
+                resolve_and_apply_pair(out, pair, pair_plan, &mut created, state, report, &bar)
+                    .result
             });
         if stopped_by_signal(applied, report)? {
             break;
@@ -83,6 +84,14 @@ fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
     }
 }
 
+/// What one pair's apply did: the records and properties it wrote (also
+/// when it stopped midway), and how it ended.
+struct PairApplied {
+    written: Vec<(Side, Written)>,
+    properties: Vec<(crate::plan::Property, crate::connector::PropertySpec)>,
+    result: Result<()>,
+}
+
 /// The one door to the applier, for `push` and `sync`: applies one pair's
 /// plan and returns what it wrote (also when it stopped midway), for the
 /// snapshots the later pairs plan on, and how it ended. Each item's forward
@@ -98,7 +107,7 @@ fn resolve_and_apply_pair(
     state: &mut State,
     report: &mut Report,
     bar: &indicatif::ProgressBar,
-) -> (Vec<(Side, Written)>, Result<()>) {
+) -> PairApplied {
     let resolved;
     // The plan's own item behind each item applied, by position.
     let mut planned_items: Vec<&Item> = plan.items.iter().collect();
@@ -146,7 +155,11 @@ fn resolve_and_apply_pair(
             created.insert(reference, id);
         }
     }
-    (std::mem::take(&mut applier.written), applied)
+    PairApplied {
+        written: std::mem::take(&mut applier.written),
+        properties: std::mem::take(&mut applier.properties),
+        result: applied,
+    }
 }
 
 /// Applies the plan `plan` made (`predicted`), pair after pair in file
@@ -208,8 +221,18 @@ pub fn plan_and_apply(
                 plan
             }
         };
-        let (written, result) =
-            resolve_and_apply_pair(out, pair, &pair_plan, &mut created, state, report, &bar);
+        let PairApplied {
+            written,
+            properties,
+            result,
+        } = resolve_and_apply_pair(out, pair, &pair_plan, &mut created, state, report, &bar);
+        for (property, made) in &properties {
+            let object = pair.endpoint(property.target).to_string();
+            if let Some(snapshot) = snapshots.get_mut(&object) {
+                snapshot.absorb_property(property, Some(made));
+                touched.insert(object);
+            }
+        }
         for (side, write) in &written {
             let into = match write {
                 Written::Deleted { id } => Some((id, None)),

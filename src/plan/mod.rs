@@ -22,7 +22,7 @@ mod tests;
 
 pub use model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Settle, Summary, Unlink, Write,
+    Property, PropertyStep, Settle, Summary, Unlink, Write,
 };
 pub use refs::{forward_ref, is_forward_ref};
 pub use text::counted;
@@ -110,6 +110,7 @@ impl Plan {
                     Action::Delete => s.delete += 1,
                     Action::Invalid => s.invalid += 1,
                     Action::Merge => s.merge += 1,
+                    Action::Property => s.property += 1,
                     Action::Baseline => {}
                 }
                 // A write that settles a conflict counts once, as a

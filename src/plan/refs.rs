@@ -104,6 +104,7 @@ impl Item {
                 &mut [],
                 &mut [],
             ),
+            Item::Property(_) => (Vec::new(), &mut [], &mut [], &mut []),
             Item::Invalid(i) => (
                 i.ids
                     .left
@@ -157,6 +158,7 @@ impl Item {
             Item::Unlink(u) => vec![&u.ids.left, &u.ids.right],
             Item::Delete(d) => vec![&d.ids.left, &d.ids.right],
             Item::Invalid(i) => i.ids.iter().filter_map(|(_, id)| id.as_deref()).collect(),
+            Item::Property(_) => Vec::new(),
             Item::Merge(m) => {
                 let mut ids = vec![&m.was.left, &m.was.right, &m.now.left, &m.now.right];
                 if let MergeStep::Partners { kept, .. } = &m.step {

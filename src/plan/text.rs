@@ -2,7 +2,7 @@
 //! conflicts under it, the duplicates of each pair and the closing summary.
 //! It only formats what the plan holds; it decides nothing.
 
-use super::model::{Item, Merge, MergeStep, Summary};
+use super::model::{Item, Merge, MergeStep, PropertyStep, Summary};
 use super::{AccountCost, PairPlan, Plan};
 use crate::model::{Side, Sided};
 use std::fmt;
@@ -215,6 +215,39 @@ impl Item {
                     m.describe(names)
                 )
             }
+            Item::Property(p) => match (&p.problem, &p.step) {
+                (Some(problem), _) => writeln!(
+                    f,
+                    "  ! {:<6} invalid   property {}: {problem}",
+                    names[p.target], p.label
+                ),
+                (None, PropertyStep::Create(spec)) => {
+                    let options = if spec.kind.has_options() {
+                        format!(
+                            " ({})",
+                            counted(spec.options.len() as u64, "option", "options")
+                        )
+                    } else {
+                        String::new()
+                    };
+                    writeln!(
+                        f,
+                        "  + {:<6} property  {}  {}{options}",
+                        names[p.target], p.label, spec.kind
+                    )
+                }
+                (None, PropertyStep::AddOptions { options, .. }) => {
+                    let labels: Vec<String> = options.iter().map(|o| quoted(&o.label)).collect();
+                    writeln!(
+                        f,
+                        "  ~ {:<6} property  {}  + {}: {}",
+                        names[p.target],
+                        p.label,
+                        counted(options.len() as u64, "option", "options"),
+                        labels.join(", ")
+                    )
+                }
+            },
             Item::Baseline(_) => Ok(()),
         }
     }
@@ -229,6 +262,13 @@ pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = |n: usize| n as u64;
+        if self.property > 0 {
+            write!(
+                f,
+                "{}, ",
+                counted(n(self.property), "property change", "property changes")
+            )?;
+        }
         write!(
             f,
             "{} to create, {} to update, {} to associate, {} to delete, {} to link, {}, {} to unlink, {} invalid, {}",

@@ -19,6 +19,7 @@ mod pipedrive_writes;
 mod plans;
 mod quiet_and_terminal;
 mod reliability;
+mod schema;
 mod vendor_variance;
 
 use crate::support::accounts::{Accounts, Fixture};

@@ -11,6 +11,8 @@
 //!   `primary_company` and `companies`).
 //! - `metadata`: property definitions and pipelines, `describe`, `labels`,
 //!   the catalog `init` reads.
+//! - `schema`: properties read as neutral definitions, created and given
+//!   options (`schema = "create"`).
 //! - `fields`: the field model (properties asked for, a record from an
 //!   object, the relation pseudo-fields); `api`: wire types; `limits`: what
 //!   answers say of rate limits.
@@ -20,10 +22,13 @@ mod associations;
 mod fields;
 mod limits;
 mod metadata;
+mod schema;
 mod writes;
 
 use crate::config::SystemConfig;
-use crate::connector::catalog::{self, FieldDescription, FieldInfo, MetadataCache};
+use crate::connector::catalog::{
+    self, FieldDescription, FieldInfo, MetadataCache, OptionSpec, PropertySpec, SchemaOutcome,
+};
 use crate::connector::http::{ApiError, AuthStyle, HttpClient, Pacing, Repeat, RetryPolicy};
 use crate::connector::paging::{self, Page};
 use crate::connector::seam::{
@@ -335,6 +340,27 @@ impl Connector for HubSpot {
 
     fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>> {
         self.field_catalog(object)
+    }
+
+    fn properties(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<Vec<Option<PropertySpec>>> {
+        self.property_specs(object, fields)
+    }
+
+    fn create_property(&self, object: ObjectKind, spec: &PropertySpec) -> Result<SchemaOutcome> {
+        self.create_property_like(object, spec)
+    }
+
+    fn add_options(
+        &self,
+        object: ObjectKind,
+        field: &str,
+        options: &[OptionSpec],
+    ) -> Result<SchemaOutcome> {
+        self.add_property_options(object, field, options)
     }
 
     fn request_counts(&self) -> BTreeMap<String, u64> {

@@ -12,7 +12,8 @@
 //! label; `person_id` and `org_id` are relations (ids of records another
 //! pair syncs); an organization's `address` is its full address. Mirrors
 //! `hubspot/` file for file: `writes` (one call per record), `metadata`
-//! (fields API, stages, pipelines, the catalog), `fields` (the field
+//! (fields API, stages, pipelines, the catalog), `schema` (custom fields
+//! created and given options, `schema = "create"`), `fields` (the field
 //! model), `api` (wire types), `limits` (what answers say of rate limits).
 
 mod api;
@@ -20,10 +21,13 @@ mod costs;
 mod fields;
 mod limits;
 mod metadata;
+mod schema;
 mod writes;
 
 use crate::config::SystemConfig;
-use crate::connector::catalog::{self, FieldDescription, FieldInfo, MetadataCache};
+use crate::connector::catalog::{
+    self, FieldDescription, FieldInfo, MetadataCache, OptionSpec, PropertySpec, SchemaOutcome,
+};
 use crate::connector::http::{ApiError, AuthStyle, HttpClient, Pacing, RetryPolicy};
 use crate::connector::paging::{self, Page};
 use crate::connector::seam::{
@@ -56,6 +60,9 @@ pub struct Pipedrive {
     /// Persons as this run read them, for updates that rewrite their
     /// emails, phones or name whole.
     persons: Mutex<HashMap<String, PersonParts>>,
+    /// The keys of fields crmsync created, by object and the mapping
+    /// file's name for them, where their label does not spell that name.
+    learned: Mutex<BTreeMap<(ObjectKind, String), String>>,
 }
 
 impl Pipedrive {
@@ -83,6 +90,7 @@ impl Pipedrive {
             http,
             schemas: MetadataCache::new(),
             persons: Mutex::new(HashMap::new()),
+            learned: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -308,6 +316,34 @@ impl Connector for Pipedrive {
 
     fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>> {
         self.field_catalog(object)
+    }
+
+    fn properties(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<Vec<Option<PropertySpec>>> {
+        self.property_specs(object, fields)
+    }
+
+    fn create_property(&self, object: ObjectKind, spec: &PropertySpec) -> Result<SchemaOutcome> {
+        self.create_field_like(object, spec)
+    }
+
+    fn add_options(
+        &self,
+        object: ObjectKind,
+        field: &str,
+        options: &[OptionSpec],
+    ) -> Result<SchemaOutcome> {
+        self.add_field_options(object, field, options)
+    }
+
+    fn learn_keys(&self, object: ObjectKind, keys: &BTreeMap<String, String>) {
+        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, key) in keys {
+            learned.insert((object, name.clone()), key.clone());
+        }
     }
 
     fn request_counts(&self) -> BTreeMap<String, u64> {

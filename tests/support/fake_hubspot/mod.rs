@@ -67,6 +67,9 @@ const ALL_SCOPES: &[&str] = &[
     "crm.schemas.contacts.read",
     "crm.schemas.deals.read",
     "crm.schemas.companies.read",
+    "crm.schemas.contacts.write",
+    "crm.schemas.deals.write",
+    "crm.schemas.companies.write",
 ];
 const MAX_BATCH: usize = 100;
 const DEFAULT_PAGE: usize = 10;
@@ -113,7 +116,7 @@ pub struct FakeRecord {
     pub archived: bool,
 }
 
-/// A property definition; `kind` is string|number|date|datetime|enumeration|bool.
+/// A property definition; `kind` is string|number|date|datetime|enumeration|bool|phone_number.
 #[derive(Debug, Clone)]
 pub struct PropertyDef {
     pub name: String,
@@ -123,6 +126,13 @@ pub struct PropertyDef {
     pub options: Vec<(String, String)>,
     pub read_only: bool,
     pub unique: bool,
+    /// HubSpot's `fieldType`; `None`: the usual one for `kind`.
+    pub field_type: Option<String>,
+    pub description: String,
+    /// The property group; `None`: the object's information group.
+    pub group: Option<String>,
+    /// A formula computes its values (`calculationFormula`).
+    pub formula: Option<String>,
 }
 
 impl PropertyDef {
@@ -136,6 +146,25 @@ impl PropertyDef {
             options: vec![],
             read_only: false,
             unique: false,
+            field_type: None,
+            description: String::new(),
+            group: None,
+            formula: None,
+        }
+    }
+
+    /// The property's `fieldType`.
+    pub fn field_type(&self) -> &str {
+        if let Some(t) = &self.field_type {
+            return t;
+        }
+        match self.kind.as_str() {
+            "number" => "number",
+            "date" | "datetime" => "date",
+            "enumeration" => "select",
+            "bool" => "booleancheckbox",
+            "phone_number" => "phonenumber",
+            _ => "text",
         }
     }
 }
@@ -315,6 +344,11 @@ impl FakeHubSpot {
             label: label.into(),
             stages,
         });
+    }
+
+    /// The definition of a property of `object`, if there is one.
+    pub fn property(&self, object: &str, name: &str) -> Option<PropertyDef> {
+        self.state().property(Kind::expect(object), name).cloned()
     }
 
     /// Adds (or replaces) a property of `object`.

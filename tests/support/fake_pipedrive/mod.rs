@@ -273,6 +273,23 @@ impl FakePipedrive {
             .add_custom_field(entity, name, field_type, options)
     }
 
+    /// The custom fields of `"person"`, `"deal"` or `"organization"` as the
+    /// fields endpoint shows them (`field_name`, `field_code`, `field_type`,
+    /// `options`).
+    pub fn custom_fields(&self, entity: &str) -> Vec<Value> {
+        let entity = match entity {
+            "person" => Entity::Person,
+            "deal" => Entity::Deal,
+            _ => Entity::Organization,
+        };
+        let state = self.server.state();
+        state
+            .custom_fields(entity)
+            .iter()
+            .map(metadata::custom_field_json)
+            .collect()
+    }
+
     /// Sets the per-token burst limit: `max` requests per rolling `window_ms`.
     pub fn set_rate_limit(&self, max: u32, window_ms: u64) {
         let mut state = self.server.state();

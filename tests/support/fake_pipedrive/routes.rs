@@ -27,6 +27,10 @@ pub(super) enum Route {
     Update(Entity, i64),
     Delete(Entity, i64),
     Fields(Entity),
+    /// `POST /api/v2/{personFields|dealFields|organizationFields}`.
+    CreateField(Entity),
+    /// `POST …Fields/{field_code}/options` (the code is read from the path).
+    AddFieldOptions(Entity),
     Pipelines,
     Stages,
     Users,
@@ -50,7 +54,12 @@ impl Route {
             ("GET", ["", "api", "v2", "stages"]) => Route::Stages,
             (method, ["", "api", "v2", collection, rest @ ..]) => {
                 if let Some(entity) = Entity::from_fields_collection(collection) {
-                    return (method == "GET" && rest.is_empty()).then_some(Route::Fields(entity));
+                    return match (method, rest) {
+                        ("GET", []) => Some(Route::Fields(entity)),
+                        ("POST", []) => Some(Route::CreateField(entity)),
+                        ("POST", [_, "options"]) => Some(Route::AddFieldOptions(entity)),
+                        _ => None,
+                    };
                 }
                 let entity = Entity::from_collection(collection)?;
                 match (method, rest) {
@@ -80,6 +89,9 @@ impl Route {
             Route::List(_) | Route::Fields(_) => 10,
             Route::Get(..) => 1,
             Route::Create(_) | Route::Update(..) => 5,
+            // addPersonField, addPersonFieldOptions (and the deal's and
+            // organization's).
+            Route::CreateField(_) | Route::AddFieldOptions(_) => 5,
             Route::Delete(..) => 3,
             Route::Pipelines | Route::Stages => 5,
             Route::Users => 20,
@@ -109,6 +121,8 @@ impl Route {
             | Route::Update(..)
             | Route::Delete(..)
             | Route::Users
+            | Route::CreateField(_)
+            | Route::AddFieldOptions(_)
             | Route::Merge(..) => Vec::new(),
             Route::Fields(_) => PAGING.to_vec(),
             Route::Pipelines => [PAGING, SORTING].concat(),
@@ -176,6 +190,11 @@ impl PipedriveState {
                 json!({"success": true, "data": {"id": id}})
             }
             Route::Fields(entity) => self.fields(entity, &params)?,
+            Route::CreateField(entity) => self.create_field(entity, &request_body(request)?)?,
+            Route::AddFieldOptions(entity) => {
+                let code = request.path.rsplit('/').nth(1).unwrap_or_default();
+                self.add_field_options(entity, code, &request_body(request)?)?
+            }
             Route::Pipelines => self.pipelines(&params)?,
             Route::Stages => self.stages(&params)?,
             Route::Users => {
