@@ -260,3 +260,126 @@ fn daily_limits_belong_to_their_vendor_in_the_mapping_file() {
         .expect(2)
         .assert_stderr_has("daily_reserve applies to HubSpot systems only");
 }
+
+/// Companies, contacts and deals between HubSpot and Pipedrive, with an
+/// owner map (users), a stage map by label (stages) and a deletion
+/// propagated: every kind of Pipedrive request crmsync sends but merges.
+fn every_request_kind() -> Fixture {
+    let f = hs_and_pd()
+        .owner("hs", "sam@corp.example", "Sam Lee")
+        .owner("pd", "sam@corp.example", "Sam Lee")
+        // The fake Pipedrive's own user, who owns what is made there.
+        .owner("hs", "owner@example.com", "Pat Owner")
+        .toml(
+            r#"
+[[pairs]]
+name = "companies"
+left = "hs.companies"
+right = "pd.organizations"
+match = "name"
+deletes = "propagate"
+[pairs.fields]
+name = "name"
+
+[[pairs]]
+name = "contacts"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+hubspot_owner_id = "owner_id"
+primary_company = "org_id"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+primary_company = "link:companies"
+
+[[pairs]]
+name = "deals"
+left = "hs.deals"
+right = "pd.deals"
+direction = "left-to-right"
+[pairs.fields]
+dealname = "title"
+dealstage = "stage_id"
+[pairs.values]
+dealstage = "by-label"
+"#,
+        )
+        .build();
+    f.pipedrive("pd").add_stage(1, "Appointment Scheduled");
+    f
+}
+
+#[test]
+fn crmsync_counts_every_pipedrive_request_at_the_tokens_pipedrive_charges() {
+    let f = every_request_kind();
+    let (hs, pd) = (f.hubspot("hs"), f.pipedrive("pd"));
+    let owner = f.owner("hs", "sam@corp.example");
+    let company = hs.seed("companies", &[("name", "Acme")]);
+    let contact = hs.seed(
+        "contacts",
+        &[
+            ("email", "ann@example.com"),
+            ("firstname", "Ann"),
+            ("hubspot_owner_id", owner.as_str()),
+        ],
+    );
+    hs.associate_records("contacts", &contact, "companies", &company);
+    hs.seed(
+        "deals",
+        &[
+            ("dealname", "Renewal"),
+            ("dealstage", "appointmentscheduled"),
+        ],
+    );
+    pd.seed_person(serde_json::json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}));
+    let report = f.work.path("report.json");
+    let report_arg = report.to_str().unwrap();
+    let mut charged = 0;
+    let mut run = |args: &[&str], edit: &dyn Fn()| {
+        edit();
+        let before = pd.tokens_spent();
+        let mut all = vec!["--report", report_arg];
+        all.extend_from_slice(args);
+        f.run(&all).expect(0);
+        let report: Value = serde_json::from_str(&read(&report)).expect("a report");
+        let spent = pd.tokens_spent() - before;
+        assert_eq!(
+            report["tokens"]["pd"].as_u64().unwrap_or(0),
+            spent,
+            "{args:?}: crmsync's count against the fake's; requests {}",
+            report["requests"]["pd"]
+        );
+        charged += spent;
+    };
+    // Creates on both sides, with fields, users and stages read.
+    run(&["sync"], &|| {});
+    // Updates both ways.
+    run(&["sync"], &|| {
+        hs.edit("contacts", &contact, &[("lastname", "Lee")]);
+        let bo = pd
+            .persons()
+            .iter()
+            .find(|p| p["name"] == "Bo Chen")
+            .map(|p| p["id"].as_i64().unwrap())
+            .unwrap();
+        pd.edit_person(bo, serde_json::json!({"name": "Bo Chan"}));
+    });
+    // A company deleted on HubSpot: its organization is deleted too.
+    run(&["sync", "--full"], &|| hs.archive("companies", &company));
+    assert!(pd.organizations().is_empty());
+    let sent = pd.server().counts_by_endpoint();
+    for endpoint in [
+        "GET /api/v1/users",
+        "GET /api/v2/stages",
+        "POST /api/v2/persons",
+        "PATCH /api/v2/persons/{id}",
+        "DELETE /api/v2/organizations/{id}",
+    ] {
+        assert!(sent.contains_key(endpoint), "{endpoint} not sent: {sent:?}");
+    }
+    assert!(charged > 0);
+}
