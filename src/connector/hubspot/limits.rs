@@ -169,4 +169,25 @@ mod tests {
             "<html>oops</html>"
         );
     }
+
+    #[test]
+    fn the_daily_limit_is_read_from_its_headers_and_its_429_stops_the_day() {
+        let answer = headers(&[
+            ("x-hubspot-ratelimit-daily", "250000"),
+            ("x-hubspot-ratelimit-daily-remaining", "12500"),
+        ]);
+        assert_eq!(
+            HubSpotLimits.daily_requests(&answer),
+            Some((250_000.0, 12_500.0))
+        );
+        assert_eq!(HubSpotLimits.daily_requests(&headers(&[])), None);
+        let daily = r#"{"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","policyName":"DAILY"}"#;
+        assert!(
+            HubSpotLimits
+                .daily_spent(&answer, daily)
+                .is_some_and(|m| m.contains("daily request limit"))
+        );
+        let burst = r#"{"status":"error","policyName":"TEN_SECONDLY_ROLLING"}"#;
+        assert_eq!(HubSpotLimits.daily_spent(&answer, burst), None);
+    }
 }

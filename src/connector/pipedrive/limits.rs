@@ -106,4 +106,17 @@ mod tests {
             "unauthorized access"
         );
     }
+
+    #[test]
+    fn a_429_with_no_daily_tokens_left_is_the_spent_budget_and_one_without_is_the_burst() {
+        let spent = headers(&[
+            ("x-ratelimit-remaining", "19"),
+            ("x-daily-ratelimit-token-remaining", "0"),
+        ]);
+        assert!(PipedriveLimits.daily_spent(&spent, "{}").is_some());
+        let left = headers(&[("x-daily-ratelimit-token-remaining", "120")]);
+        assert_eq!(PipedriveLimits.daily_spent(&left, "{}"), None);
+        let burst = headers(&[("x-ratelimit-remaining", "0")]);
+        assert_eq!(PipedriveLimits.daily_spent(&burst, "{}"), None);
+    }
 }
