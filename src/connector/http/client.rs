@@ -2,8 +2,10 @@
 //! its retries and its request counts.
 //!
 //! Policy: stay under the limit with the pacer (`pacing`), starting from the
-//! configured pace until the first answer; on 429 wait as told
-//! (`Retry-After`, else the vendor's interval header) and retry; retry 5xx,
+//! configured pace until the first answer; count each request against the
+//! day's limits before it is sent, and send none past them (`daily`); on
+//! 429 wait as told (`Retry-After`, else the vendor's interval header) and
+//! retry, unless the answer says a daily budget is spent; retry 5xx,
 //! timeouts and dropped connections with exponential backoff and jitter
 //! (the `retry` crate), but only for requests that are safe to repeat: a
 //! create that may have reached the server is never sent twice here. Other
@@ -192,11 +194,6 @@ impl HttpClient {
     /// Tokens of the daily budget the requests so far spent.
     pub fn tokens_spent(&self) -> u64 {
         self.daily.tokens_spent()
-    }
-
-    /// Tokens spent so far, by `"METHOD /path"`.
-    pub fn token_counts(&self) -> BTreeMap<String, u64> {
-        self.daily.token_counts()
     }
 
     /// The `daily_tokens` cap and today's spend, where a cap is set.

@@ -69,13 +69,6 @@ impl Daily {
             .sum()
     }
 
-    pub(super) fn token_counts(&self) -> BTreeMap<String, u64> {
-        self.tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     /// The `daily_tokens` cap and today's spend so far, where a cap is set.
     pub(super) fn daily_tokens(&self) -> anyhow::Result<Option<(u64, u64)>> {
         match &self.spend {
