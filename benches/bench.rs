@@ -7,6 +7,8 @@
 //! Scenarios (each with fresh fakes and a fresh work directory, except that
 //! `unchanged` and `one-percent` share one):
 //! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left.
+//! - `scoped-first`: `first-hubspot` with the left scoped to customers
+//!   (`lifecyclestage = "customer"`), a quarter of the N contacts.
 //! - `first-pipedrive`: first sync HubSpot ↔ Pipedrive, N/2 contacts and N/2
 //!   persons, 10% of them the same people (by email).
 //! - `hub`: first sync of a hub: `us` holds N contacts and N/10 deals,
@@ -90,6 +92,8 @@ struct Args {
 enum Scenario {
     #[value(name = "first-hubspot")]
     FirstHubspot,
+    #[value(name = "scoped-first")]
+    ScopedFirst,
     #[value(name = "first-pipedrive")]
     FirstPipedrive,
     #[value(name = "hub")]
@@ -106,6 +110,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::FirstHubspot => "first-hubspot",
+            Scenario::ScopedFirst => "scoped-first",
             Scenario::FirstPipedrive => "first-pipedrive",
             Scenario::Hub => "hub",
             Scenario::Unchanged => "unchanged",
@@ -255,6 +260,7 @@ fn main() -> Result<()> {
             Scenario::FirstHubspot => {
                 first_hubspot(&ctx, args.records, &mut notes).map(|r| vec![r])
             }
+            Scenario::ScopedFirst => scoped_first(&ctx, args.records, &mut notes).map(|r| vec![r]),
             Scenario::FirstPipedrive => {
                 first_pipedrive(&ctx, args.records, &mut notes).map(|r| vec![r])
             }
@@ -817,6 +823,55 @@ fn first_hubspot(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
         ],
     );
     ctx.finish_dir(dir, "first-hubspot", notes);
+    Ok(row)
+}
+
+/// Floor: ⌈C/200⌉ search pages of the C = N/4 customers on the left (the
+/// scope narrows the listing at the API) + 1 list page right + ⌈C/100⌉
+/// upserts.
+fn scoped_first(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
+    let us = start_hubspot(ctx, US_TOKEN);
+    let eu = start_hubspot(ctx, EU_TOKEN);
+    let customers = n.div_ceil(4);
+    us.seed_many(
+        "contacts",
+        (0..n)
+            .map(|i| {
+                let mut c = contact(i);
+                let stage = if i % 4 == 0 { "customer" } else { "lead" };
+                c.insert("lifecyclestage".into(), stage.into());
+                c
+            })
+            .collect(),
+    );
+    let dir = ctx.workdir()?;
+    let config = hubspot_config(ctx, &us.url(), &eu.url())
+        + "[pairs.scope.left]\nlifecyclestage = \"customer\"\n";
+    std::fs::write(dir.path().join("sync.toml"), config)?;
+    let run = run_crmsync(ctx, dir.path(), &["sync"], &HUBSPOT_ENV)?;
+    run.expect(&[0], "scoped-first sync")?;
+    let on_eu = eu.records("contacts").len();
+    notes.push(format!(
+        "scoped-first: N = {n} contacts on us, C = {customers} customers in scope; {on_eu} contacts on eu afterwards{}.",
+        if on_eu == customers { "" } else { ": MISMATCH" }
+    ));
+    let mut row = Row {
+        scenario: "scoped-first".into(),
+        n,
+        floor: Some(customers.div_ceil(200) + 1 + customers.div_ceil(100)),
+        wall_s: run.wall.as_secs_f64(),
+        rss_mb: run.rss_mb(),
+        cpu_s: run.cpu_s,
+        ..Row::default()
+    };
+    count_requests(
+        &mut row,
+        &[
+            served_hubspot(ctx, "us", &us, 0),
+            served_hubspot(ctx, "eu", &eu, 0),
+        ],
+    );
+    ctx.finish_dir(dir, "scoped-first", notes);
     Ok(row)
 }
 

@@ -341,7 +341,8 @@ pub fn existing_fields(
     pair: &PairConfig,
     side: Side,
 ) -> Result<Vec<String>> {
-    let fields = pair.field_names(side);
+    // The scope's fields too: a create on a scoped side writes its values.
+    let fields = pair.pulled_fields(side);
     if pair.schema != crate::config::SchemaPolicy::Create {
         return Ok(fields);
     }
@@ -442,6 +443,15 @@ fn apply_to_state(
         }
         Item::Unlink(unlink) => {
             links.bury(&unlink.ids.left, &unlink.ids.right);
+            Some((Res::Done, None))
+        }
+        Item::Scope(change) => {
+            if let Some(link) = links
+                .link_mut(&change.ids.left)
+                .filter(|l| l.right == change.ids.right)
+            {
+                link.dormant = (!change.entered).then_some(change.side);
+            }
             Some((Res::Done, None))
         }
         Item::Invalid(invalid) => Some((Res::Failed, Some(invalid.problems.join("; ")))),
@@ -764,6 +774,10 @@ fn record_write(
             .map_or_else(|| c.to.clone(), str::to_string);
         let (target_base, source_base) = link.base.split_mut(target);
         target_base.insert(c.field.clone(), stored);
-        source_base.insert(c.source_field.clone(), c.source_value.clone());
+        // A value written only to keep a created record in its scope has
+        // no source.
+        if !c.source_field.is_empty() {
+            source_base.insert(c.source_field.clone(), c.source_value.clone());
+        }
     }
 }

@@ -33,6 +33,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod schema;
+pub mod scope;
 pub mod secret;
 pub mod snapshot;
 pub mod state;

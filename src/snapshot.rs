@@ -64,6 +64,18 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_ms: Option<i64>,
     pub records: Vec<Record>,
+    /// Where the last full listing was narrowed at the vendor to the scopes
+    /// of the pairs that read the object, a fingerprint of those scopes
+    /// (`scope::fingerprint`): a linked record such a listing does not hold
+    /// may have left a scope rather than been deleted, and a listing under
+    /// other scopes is pulled in full again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected: Option<String>,
+    /// Records held that the vendor's narrowed listing does not list (read
+    /// back by id, or changed out of a saved filter since): outside a saved
+    /// filter, whatever their fields say.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub unselected: std::collections::BTreeSet<String>,
     /// The account's owners, kept when a value map translates owners, so an
     /// offline diff needs no API call.
     #[serde(default)]
@@ -98,6 +110,8 @@ impl Snapshot {
             incremental_runs: 0,
             last_full_ms: Some(started_ms),
             records,
+            selected: None,
+            unselected: Default::default(),
             owners: Vec::new(),
             labels: Labels::new(),
             properties: BTreeMap::new(),

@@ -10,6 +10,64 @@ use crate::config::{FieldMap, PairConfig, SchemaPolicy, ValueMap};
 use crate::connector::{FieldInfo, FieldType};
 use crate::model::{Side, Sided};
 
+/// The problems of one side's scope: `infos` describe `scope.fields()` in
+/// order (`None` for a field the account lacks). A field must exist and
+/// hold values (not other records' ids), and every value a condition names
+/// of a field with options must be one of them.
+pub fn check_scope(
+    pair: &PairConfig,
+    side: Side,
+    scope: &crate::scope::Scope,
+    infos: &[Option<FieldInfo>],
+) -> Vec<String> {
+    use crate::scope::Test;
+    let endpoint = pair.endpoint(side);
+    let mut problems = Vec::new();
+    for (field, info) in scope.fields().iter().zip(infos) {
+        let at = format!("pair `{}`: [pairs.scope.{side}] `{field}`", pair.name);
+        let Some(info) = info else {
+            problems.push(format!(
+                "{at}: {endpoint} has no field `{field}`; check its name in that account"
+            ));
+            continue;
+        };
+        if matches!(info.kind, FieldType::Relation(_)) {
+            problems.push(format!(
+                "{at} holds other records' ids, which a scope cannot filter on; scope by a field of the record itself"
+            ));
+            continue;
+        }
+        let mut options: Vec<&String> = info.options.iter().collect();
+        if let Some(dependency) = &info.depends_on {
+            options.extend(dependency.options.values().flatten());
+        }
+        if options.is_empty() {
+            continue;
+        }
+        for condition in scope.conditions.iter().filter(|c| &c.field == field) {
+            let values = match &condition.test {
+                Test::AnyOf(values) | Test::NoneOf(values) => values,
+                Test::Present(_) => continue,
+            };
+            for value in values {
+                if !options.iter().any(|o| o.eq_ignore_ascii_case(value.trim())) {
+                    let shown: Vec<&str> = options.iter().take(8).map(|o| o.as_str()).collect();
+                    let more = if options.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    };
+                    problems.push(format!(
+                        "{at}: `{value}` is not an option of the field on {endpoint}; use one of: {}{more}",
+                        shown.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
 /// The problems of one pair's mapping; `left` and `right` describe the
 /// pair's fields in mapping order (`None` for a field the account lacks);
 /// `pairs` are the file's pairs, which `link:PAIR` maps name.

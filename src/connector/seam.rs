@@ -11,6 +11,7 @@
 use super::catalog::{FieldDescription, FieldInfo, OptionSpec, PropertySpec, SchemaOutcome};
 use super::http::ApiError;
 use crate::model::{ObjectKind, Owner, Record};
+use crate::scope::Scope;
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -240,6 +241,25 @@ pub trait Connector: Send + Sync {
         since_ms: i64,
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
+
+    /// The records of `object` the vendor narrows to those meeting any of
+    /// `scopes` (every one, or those modified at or after `since_ms`), for
+    /// a scoped pull. The answer may hold records outside them where the
+    /// vendor cannot take a condition (the caller checks every field
+    /// condition itself), but a saved filter's members are exactly the
+    /// records listed under it.
+    fn list_selected(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        scopes: &[&Scope],
+        since_ms: Option<i64>,
+        progress: &dyn Fn(Listed),
+    ) -> Result<Vec<Record>>;
+
+    /// Checks a saved filter named by a scope against the account: `None`
+    /// when it exists for `object`, else what is wrong, in words.
+    fn check_saved_filter(&self, object: ObjectKind, id: &str) -> Result<Option<String>>;
 
     /// The records with these ids that still exist (at most `max_batch`).
     fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>>;

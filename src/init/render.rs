@@ -11,7 +11,7 @@
 use super::pairs::PairDraft;
 use super::text::{clean, kind_name, quote, quote_key};
 use super::values::{TableLine, ValueMapDraft};
-use crate::config::Direction;
+use crate::config::{Direction, SystemKind};
 use crate::connector::FieldDescription;
 use std::fmt::Write;
 
@@ -173,6 +173,7 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
             }
         }
     }
+    scope_example(&mut out, draft);
     if !draft.left_out.is_empty() {
         let _ = writeln!(out, "# Paired by name or label but left out:");
         for line in &draft.left_out {
@@ -213,6 +214,34 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
         }
     }
     out
+}
+
+/// A commented-out scope: how to sync only a segment of a side, on a
+/// field the pair maps, and a saved filter where the right side is
+/// Pipedrive.
+fn scope_example(out: &mut String, draft: &PairDraft) {
+    let Some((field, ..)) = draft.fields.first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "# To sync only a segment, uncomment and adjust (README, \"Scope\"):"
+    );
+    let _ = writeln!(out, "# [pairs.scope.left]");
+    let line = format!("# {} = {{ present = true }}", quote_key(field));
+    let _ = writeln!(
+        out,
+        "{line:<40} # a value, a list of values, {{ not = [...] }} or {{ present = false }}"
+    );
+    if draft.right.account.kind == SystemKind::Pipedrive {
+        let _ = writeln!(out, "# [pairs.scope.right]");
+        let _ = writeln!(
+            out,
+            "{:<40} # a saved Pipedrive filter of {}",
+            "# filter_id = 42",
+            draft.right.endpoint()
+        );
+    }
 }
 
 /// A field for the "not mapped" list: its name, its label where that
@@ -339,6 +368,11 @@ r-open = "10"                            # Open
 # pipeline "Left only" of hs has no match in pd; give its stages a stage of pd:
 # l1 = ""                                # "Start" (l1)
 # pipeline "Right only" of pd has no match in hs; its stages: "Intake" (20)
+# To sync only a segment, uncomment and adjust (README, "Scope"):
+# [pairs.scope.left]
+# dealname = { present = true }          # a value, a list of values, { not = [...] } or { present = false }
+# [pairs.scope.right]
+# filter_id = 42                         # a saved Pipedrive filter of pd.deals
 # Not mapped (add a `left = "right"` line to [pairs.fields] to sync one):
 #   hs.deals: (none)
 #   hs.deals read-only (a one-way pair can read them): hs_object_id

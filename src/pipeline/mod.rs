@@ -120,6 +120,27 @@ pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors)
         let (mut left, mut right) = (describe(Side::Left)?, describe(Side::Right)?);
         validate::as_created(pair, &mut left, &mut right);
         problems.extend(validate::check_pair(pair, &left, &right, &config.pairs));
+        for side in Side::BOTH {
+            let Some(scope) = &pair.scope[side] else {
+                continue;
+            };
+            let endpoint = pair.endpoint(side);
+            let connector = &connectors[&endpoint.system];
+            let infos = connector
+                .describe(endpoint.object, &scope.fields())
+                .with_context(|| format!("reading the fields of {endpoint}"))?;
+            problems.extend(validate::check_scope(pair, side, scope, &infos));
+            if let Some(id) = &scope.saved_filter {
+                let problem = connector
+                    .check_saved_filter(endpoint.object, id)
+                    .with_context(|| format!("reading saved filter {id} of {endpoint}"))?;
+                problems.extend(
+                    problem.map(|p| {
+                        format!("pair `{}`: [pairs.scope.{side}] filter_id: {p}", pair.name)
+                    }),
+                );
+            }
+        }
     }
     if !problems.is_empty() {
         return Err(ConfigError(format!(
@@ -167,7 +188,7 @@ pub(super) fn sides_on<'a>(
 /// maps on it, sorted.
 pub(super) fn object_fields(config: &Config, object: &Endpoint) -> Vec<String> {
     let fields: std::collections::BTreeSet<String> = sides_on(config, object)
-        .flat_map(|(pair, side)| pair.field_names(side))
+        .flat_map(|(pair, side)| pair.pulled_fields(side))
         .collect();
     fields.into_iter().collect()
 }

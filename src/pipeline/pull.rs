@@ -66,9 +66,14 @@ pub fn pull(
         let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
         let bar = progress.bar(&object.to_string(), None);
         let started_ms = crate::timestamp::now_ms();
+        // Every pair reading the object is scoped: the vendor narrows the
+        // full listing to their scopes.
+        let selection = crate::scope::selection(config, object);
+        let selected = selection.as_deref().map(crate::scope::fingerprint);
         let mut snapshot = match previous {
             Some(mut previous)
                 if !full
+                    && previous.selected == selected
                     && !config.full_pull_every.is_due(
                         previous.incremental_runs,
                         previous.last_full_ms(),
@@ -83,19 +88,46 @@ pub fn pull(
                     "pulled {} from {object}",
                     crate::plan::counted(changed.len() as u64, "changed record", "changed records")
                 );
+                // The changes are read unnarrowed, so a record that left a
+                // scope is seen; which of them a saved filter still holds
+                // only the vendor can say.
+                let saved_filter = selection
+                    .as_deref()
+                    .filter(|scopes| scopes.iter().any(|s| s.saved_filter.is_some()));
+                if let (Some(scopes), false) = (saved_filter, changed.is_empty()) {
+                    let members: std::collections::HashSet<String> = connector
+                        .list_selected(object.object, &listed, scopes, Some(since), &|_| {})?
+                        .into_iter()
+                        .map(|r| r.id)
+                        .collect();
+                    for record in &changed {
+                        if members.contains(&record.id) {
+                            previous.unselected.remove(&record.id);
+                        } else {
+                            previous.unselected.insert(record.id.clone());
+                        }
+                    }
+                }
                 previous.merge_changes(changed, started_ms);
                 previous
             }
             _ => {
-                let records = connector.list(object.object, &listed, &|listed| {
+                let advance = |listed: crate::connector::Listed| {
                     crate::progress::advance(&bar, listed.done, listed.total)
-                })?;
+                };
+                let records = match &selection {
+                    Some(scopes) => {
+                        connector.list_selected(object.object, &listed, scopes, None, &advance)?
+                    }
+                    None => connector.list(object.object, &listed, &advance)?,
+                };
                 log::info!(
                     "pulled {} from {object}",
                     crate::plan::counted(records.len() as u64, "record", "records")
                 );
                 let mut fresh =
                     Snapshot::new(&object.system, object.object, fields, records, started_ms);
+                fresh.selected = selected;
                 if let Some(previous) = &previous {
                     fresh.keep_merges_of(previous);
                     fresh.note_gains_since(previous);

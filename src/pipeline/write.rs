@@ -139,6 +139,7 @@ fn resolve_and_apply_pair(
             items,
             duplicates: plan.duplicates.clone(),
             records: plan.records,
+            scope: plan.scope.clone(),
         };
         &resolved
     } else {

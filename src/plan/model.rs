@@ -22,6 +22,8 @@ pub enum Action {
     Invalid,
     Baseline,
     Merge,
+    /// A linked record left the pair's scope (the link sleeps) or came back.
+    Scope,
     /// A property created on an account, or given options it lacks.
     Property,
 }
@@ -59,10 +61,24 @@ pub enum Item {
     /// as another link's partner (reported, or merged too with
     /// `merges = "propagate"`).
     Merge(Merge),
+    /// A linked record left the pair's scope: its link is kept and nothing
+    /// is written either way until it is back (state only); or it came
+    /// back, and is merged against the stored base again.
+    Scope(ScopeChange),
     /// A property the side written lacks, created there (or options added
     /// to it) before any record is written (`schema = "create"`); with a
     /// problem, one that cannot be made, reported as invalid.
     Property(Property),
+}
+
+/// A linked record that left the pair's scope on `side`, or came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeChange {
+    pub ids: Sided<String>,
+    pub label: String,
+    /// The side whose record left (or, `entered`, the side it had left).
+    pub side: Side,
+    pub entered: bool,
 }
 
 /// A change to the schema of the side a pair writes to.
@@ -119,6 +135,9 @@ pub struct Create {
     pub changes: Vec<Change>,
     /// The source's modified time when planned.
     pub expect: i64,
+    /// What the item cannot do that a reader should know (a scope the
+    /// created record cannot be written into).
+    pub notes: Vec<String>,
 }
 
 /// An update or association write to one side of a linked pair.
@@ -251,6 +270,7 @@ impl Item {
             Item::Invalid(_) => Action::Invalid,
             Item::Baseline(_) => Action::Baseline,
             Item::Merge(_) => Action::Merge,
+            Item::Scope(_) => Action::Scope,
             Item::Property(p) if p.problem.is_some() => Action::Invalid,
             Item::Property(_) => Action::Property,
         }
@@ -266,6 +286,7 @@ impl Item {
             Item::Delete(d) => &d.label,
             Item::Invalid(i) => &i.label,
             Item::Merge(m) => &m.label,
+            Item::Scope(s) => &s.label,
             Item::Property(p) => &p.label,
         }
     }
@@ -281,6 +302,7 @@ impl Item {
             Item::Delete(d) => Some(&d.ids[side]),
             Item::Invalid(i) => i.ids[side].as_deref(),
             Item::Merge(m) => Some(&m.now[side]),
+            Item::Scope(s) => Some(&s.ids[side]),
             Item::Property(_) => None,
         }
     }
@@ -307,7 +329,7 @@ impl Item {
             Item::Delete(d) => (side == d.target).then_some(d.expect),
             // A record an orphaned merge found gone has no modified time.
             Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
-            Item::Unlink(_) | Item::Invalid(_) | Item::Property(_) => None,
+            Item::Unlink(_) | Item::Invalid(_) | Item::Property(_) | Item::Scope(_) => None,
         }
     }
 
@@ -438,7 +460,16 @@ pub struct Summary {
     pub duplicate: usize,
     /// Merge items: links following merges and partners of merged records.
     pub merge: usize,
+    /// Linked records that left the pair's scope, and that came back.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_scope: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub back_in_scope: usize,
     /// Properties to create or give options (`schema = "create"`).
     #[serde(default)]
     pub property: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

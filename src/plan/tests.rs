@@ -47,6 +47,7 @@ fn every_kind() -> Vec<Item> {
             label: "a@x.io".into(),
             changes: vec![change()],
             expect: 6,
+            notes: Vec::new(),
         }),
         Item::Update(write.clone()),
         Item::Associate(write),
@@ -129,6 +130,7 @@ fn an_unconfirmed_merge_is_data_says_what_to_do_and_never_writes() {
             items: vec![Item::Merge(unconfirmed)],
             duplicates: Vec::new(),
             records: 2,
+            scope: Vec::new(),
         }],
     );
     assert!(plan.is_empty(), "a notice, no drift");
@@ -166,6 +168,7 @@ fn merges_read_as_what_happened_and_only_plans_with_them_are_version_2() {
         items: vec![Item::Merge(merge(step))],
         duplicates: Vec::new(),
         records: 2,
+        scope: Vec::new(),
     };
     let partners = |propagate| MergeStep::Partners {
         side: Side::Left,
@@ -312,6 +315,7 @@ fn summary_counts_a_record_conflict_once_and_speaks_in_the_singular_for_one() {
                 items,
                 duplicates: Vec::new(),
                 records: 1,
+                scope: Vec::new(),
             }],
         )
     };

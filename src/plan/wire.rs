@@ -5,7 +5,7 @@
 
 use super::model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Property, PropertyStep, Settle, Unlink, Write,
+    Property, PropertyStep, ScopeChange, Settle, Unlink, Write,
 };
 use super::{PairPlan, Plan};
 use crate::connector::{OptionSpec, PropertySpec};
@@ -109,6 +109,10 @@ struct WireItem {
     /// A `merge` item's link as it was and what it does (version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     merge: Option<WireMerge>,
+    /// A `scope` item: `left` (its record on `target`'s side left the
+    /// pair's scope) or `entered` (it came back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
     /// A `property` item's change, or the property an `invalid` item
     /// cannot make (version 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,14 +203,22 @@ impl From<Item> for WireItem {
             expect,
             problems: Vec::new(),
             merge: None,
+            scope: None,
             property: None,
         };
         match item {
             Item::Link(a) | Item::Baseline(a) => wire.settle = a.settle,
-            Item::Create(c) => wire.changes = c.changes,
+            Item::Create(c) => {
+                wire.changes = c.changes;
+                wire.problems = c.notes;
+            }
             Item::Update(w) | Item::Associate(w) => wire.changes = w.changes,
             Item::Conflict(h) => wire.settle = h.settle,
             Item::Unlink(u) => wire.problems = vec![u.reason],
+            Item::Scope(s) => {
+                wire.target = Some(s.side);
+                wire.scope = Some(if s.entered { "entered" } else { "left" }.into());
+            }
             Item::Delete(d) => wire.problems = vec![d.reason],
             Item::Invalid(i) => wire.problems = i.problems,
             Item::Property(p) => {
@@ -306,6 +318,7 @@ impl TryFrom<WireItem> for Item {
                     label: w.label.clone(),
                     changes: w.changes.clone(),
                     expect: stamp(target.other())?,
+                    notes: w.problems.clone(),
                 })
             }
             Action::Update => Item::Update(write()?),
@@ -316,6 +329,16 @@ impl TryFrom<WireItem> for Item {
                 conflicts: w.conflicts.clone(),
                 settle: w.settle.clone(),
                 expect: stamps()?,
+            }),
+            Action::Scope => Item::Scope(ScopeChange {
+                ids: ids()?,
+                label: w.label.clone(),
+                side: target()?,
+                entered: match w.scope.as_deref() {
+                    Some("left") => false,
+                    Some("entered") => true,
+                    _ => return Err(missing("whether it left the scope or came back")),
+                },
             }),
             Action::Unlink => Item::Unlink(Unlink {
                 ids: ids()?,

@@ -20,6 +20,7 @@ mod plans;
 mod quiet_and_terminal;
 mod reliability;
 mod schema;
+mod scope;
 mod vendor_variance;
 
 use crate::support::accounts::{Accounts, Fixture};

@@ -1,9 +1,9 @@
 //! What each Pipedrive request crmsync can send costs of the company's
 //! daily token budget: one table, by method and path, taken from the
 //! `x-token-cost` of each operation in Pipedrive's OpenAPI specs (v2 for
-//! records, fields, stages and pipelines; v1 for users, merges and notes,
-//! whose list operations cost twice their v2 counterparts), and what a
-//! planned write will cost, from the same table. Pure: it sends nothing and
+//! records, fields, stages and pipelines; v1 for users, saved filters,
+//! merges and notes, whose list operations cost twice their v2
+//! counterparts), and what a planned write will cost, from the same table. Pure: it sends nothing and
 //! keeps no count (the HTTP client counts what is spent).
 //!
 //! Rate limiting and the budget: <https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>;
@@ -62,8 +62,9 @@ const COSTS: &[(&str, &str, u64, &str)] = &[
         5,
         "addPersonFieldOptions, addDealFieldOptions, addOrganizationFieldOptions",
     ),
-    // API v1: users, merges, notes.
+    // API v1: users, saved filters (a pair's scope), merges, notes.
     ("GET", "/api/v1/users", 20, "getUsers"),
+    ("GET", "/api/v1/filters/{}", 2, "getFilter"),
     (
         "PUT",
         "/api/v1/{}/{}/merge",
@@ -149,6 +150,7 @@ mod tests {
             ("GET", "/api/v2/stages", 5),
             ("GET", "/api/v2/pipelines", 5),
             ("GET", "/api/v1/users", 20),
+            ("GET", "/api/v1/filters/7", 2),
             ("PUT", "/api/v1/persons/{id}/merge", 40),
             ("PUT", "/api/v1/organizations/3/merge", 40),
             ("GET", "/api/v1/notes", 20),

@@ -85,7 +85,20 @@ const MAX_FILTERS_PER_GROUP: usize = 10;
 const MAX_FILTERS: usize = 25;
 /// The filter operators crmsync sends (HubSpot has more; the fake refuses
 /// them rather than model what no request uses).
-const OPERATORS: &[&str] = &["GT", "GTE"];
+const OPERATORS: &[&str] = &[
+    "GT",
+    "GTE",
+    "EQ",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+];
+/// The most `values` one `IN` / `NOT_IN` filter takes. No HubSpot document
+/// found gives the number: the fake takes 100 (as HubSpot's other lists of
+/// ids in one request), the stricter reading, and crmsync refuses a longer
+/// scope list in the mapping file.
+const MAX_FILTER_VALUES: usize = 100;
 const DAY_MS: i64 = 86_400_000;
 /// The daily request limit of a private app on a Free or Starter account
 /// (<https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details>).

@@ -897,3 +897,74 @@ fn a_merge_whose_answer_is_lost_is_found_by_the_old_ids_and_not_repeated() {
     );
     assert_eq!(fake.records("contacts").len(), 1);
 }
+
+#[test]
+fn search_takes_scope_operators_strictly() {
+    let fake = FakeHubSpot::start(TOKEN);
+    let a = fake.seed(
+        "contacts",
+        &[
+            ("email", "a@x.io"),
+            ("lifecyclestage", "customer"),
+            ("phone", "1"),
+        ],
+    );
+    let b = fake.seed(
+        "contacts",
+        &[("email", "b@x.io"), ("lifecyclestage", "lead")],
+    );
+    let c = fake.seed("contacts", &[("email", "c@x.io")]);
+    let path = format!("/crm/objects/{V}/contacts/search");
+    let search = |filters: Value| {
+        post(
+            &fake,
+            &path,
+            json!({ "filterGroups": [{ "filters": filters }], "properties": ["email"],
+                    "sorts": [], "limit": 10, "after": "0" }),
+        )
+    };
+    let found = |filters: Value| {
+        let reply = search(filters);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        ids(&reply, "id")
+    };
+    let f = |op: &str, extra: Value| {
+        let mut filter = json!({ "propertyName": "lifecyclestage", "operator": op });
+        if let Value::Object(extra) = extra {
+            filter.as_object_mut().unwrap().extend(extra);
+        }
+        json!([filter])
+    };
+    assert_eq!(found(f("EQ", json!({"value": "Customer"}))), [a.as_str()]);
+    assert_eq!(
+        found(f("IN", json!({"values": ["customer", "lead"]}))),
+        [a.as_str(), b.as_str()]
+    );
+    // A record without a value is not in NOT_IN (the stricter reading).
+    assert_eq!(
+        found(f("NOT_IN", json!({"values": ["customer"]}))),
+        [b.as_str()]
+    );
+    assert_eq!(
+        found(f("HAS_PROPERTY", json!({}))),
+        [a.as_str(), b.as_str()]
+    );
+    assert_eq!(found(f("NOT_HAS_PROPERTY", json!({}))), [c.as_str()]);
+    // Value and values where the operator takes the other, an empty or too
+    // long list, a value on HAS_PROPERTY and an unknown operator are
+    // refused (checked without a request: search allows 5 a second).
+    let state = fake.server().state();
+    for bad in [
+        f("IN", json!({"value": "customer"})),
+        f("EQ", json!({"values": ["customer"]})),
+        f("IN", json!({"values": []})),
+        f("IN", json!({"values": vec!["lead"; 101]})),
+        f("HAS_PROPERTY", json!({"value": "x"})),
+        f("NEQ", json!({"value": "lead"})),
+    ] {
+        assert!(
+            state.parse_filter(Kind::Contacts, &bad[0]).is_err(),
+            "{bad}"
+        );
+    }
+}

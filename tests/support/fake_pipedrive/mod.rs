@@ -224,6 +224,31 @@ impl FakePipedrive {
         self.server.state().render_live(Entity::Organization)
     }
 
+    /// Saves a filter of `"persons"`, `"deals"` or `"organizations"`
+    /// holding the records whose fields equal each of `conditions` (an
+    /// object: built-in fields by name, custom ones by field code, values
+    /// as stored, e.g. `{"owner_id": 7}`), and returns its id.
+    pub fn add_filter(&self, collection: &str, name: &str, conditions: Value) -> i64 {
+        let entity = Entity::from_collection(collection).expect("persons, deals or organizations");
+        let conditions = conditions
+            .as_object()
+            .expect("conditions are an object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut state = self.server.state();
+        let id = 1000 + state.filters.len() as i64 + 1;
+        state.filters.insert(
+            id,
+            store::SavedFilter {
+                entity,
+                name: name.into(),
+                conditions,
+            },
+        );
+        id
+    }
+
     /// Adds an active user (a possible `owner_id`) and returns its id.
     pub fn add_user(&self, email: &str, name: &str) -> i64 {
         self.server.state().add_user(email, name)

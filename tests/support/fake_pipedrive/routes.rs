@@ -34,6 +34,8 @@ pub(super) enum Route {
     Pipelines,
     Stages,
     Users,
+    /// `GET /api/v1/filters/{id}` (v1 getFilter; v2 has no filters API).
+    Filter(i64),
     /// `PUT /api/v1/{persons|organizations|deals}/{id}/merge` (v1 has no
     /// replacement in v2).
     Merge(Entity, i64),
@@ -46,6 +48,9 @@ impl Route {
         let segments: Vec<&str> = path.split('/').collect();
         let route = match (method, segments.as_slice()) {
             ("GET", ["", "api", "v1", "users"]) => Route::Users,
+            ("GET", ["", "api", "v1", "filters", id]) => {
+                Route::Filter(id.parse().ok().filter(|id: &i64| *id > 0)?)
+            }
             ("PUT", ["", "api", "v1", collection, id, "merge"]) => {
                 let entity = Entity::from_collection(collection)?;
                 Route::Merge(entity, id.parse().ok().filter(|id: &i64| *id > 0)?)
@@ -95,6 +100,8 @@ impl Route {
             Route::Delete(..) => 3,
             Route::Pipelines | Route::Stages => 5,
             Route::Users => 20,
+            // v1 getFilter.
+            Route::Filter(_) => 2,
             Route::Merge(..) => 40,
         }
     }
@@ -105,7 +112,7 @@ impl Route {
         const PAGING: &[&str] = &["limit", "cursor"];
         const SORTING: &[&str] = &["sort_by", "sort_direction"];
         const VIEW: &[&str] = &["custom_fields", "include_option_labels"];
-        const LIST: &[&str] = &["ids", "updated_since", "updated_until"];
+        const LIST: &[&str] = &["filter_id", "ids", "updated_since", "updated_until"];
         match self {
             Route::List(e) => [
                 PAGING,
@@ -121,6 +128,7 @@ impl Route {
             | Route::Update(..)
             | Route::Delete(..)
             | Route::Users
+            | Route::Filter(_)
             | Route::CreateField(_)
             | Route::AddFieldOptions(_)
             | Route::Merge(..) => Vec::new(),
@@ -199,6 +207,19 @@ impl PipedriveState {
             Route::Stages => self.stages(&params)?,
             Route::Users => {
                 json!({"success": true, "data": self.users.iter().map(render_user).collect::<Vec<_>>()})
+            }
+            Route::Filter(id) => {
+                let filter = self
+                    .filters
+                    .get(&id)
+                    .ok_or_else(ApiError::entity_not_found)?;
+                json!({"success": true, "data": {
+                    "id": id,
+                    "name": filter.name,
+                    "active_flag": true,
+                    "type": filter.entity.filter_type(),
+                    "conditions": {"glue": "and", "conditions": []},
+                }})
             }
             Route::Merge(entity, id) => {
                 let merge_with_id = merge_with_id(&request_body(request)?)?;

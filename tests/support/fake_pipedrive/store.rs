@@ -35,6 +35,8 @@ pub struct PipedriveState {
     /// Days the company's calendar runs ahead of the wall clock (for the
     /// daily budget).
     pub(super) days_ahead: i64,
+    /// Saved filters (v1 filters), by id.
+    pub(super) filters: BTreeMap<i64, SavedFilter>,
 }
 
 /// Seconds since the epoch, by the wall clock.
@@ -42,6 +44,26 @@ pub(super) fn wall_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A saved filter: the records of `entity` whose fields (built-in by name,
+/// custom by field code) equal every one of `conditions`.
+pub(super) struct SavedFilter {
+    pub(super) entity: Entity,
+    pub(super) name: String,
+    pub(super) conditions: Vec<(String, Value)>,
+}
+
+impl SavedFilter {
+    pub(super) fn holds(&self, record: &Record) -> bool {
+        self.conditions.iter().all(|(field, wanted)| {
+            record
+                .fields
+                .get(field)
+                .or_else(|| record.custom.get(field))
+                == Some(wanted)
+        })
+    }
 }
 
 /// Whole-second wall clock that never goes backwards.
@@ -163,6 +185,7 @@ impl PipedriveState {
             next_option_id: 101,
             field_code_seed: 0x5eed_c0de,
             days_ahead: 0,
+            filters: BTreeMap::new(),
         };
         state.add_user("owner@example.com", "Owner");
         let pipeline = state.add_pipeline("Pipeline");
