@@ -68,10 +68,14 @@ struct Ctx<'a> {
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     cli.check()?;
     match &cli.command {
-        Command::Init { write, direction } => {
+        Command::Init {
+            write,
+            direction,
+            schema,
+        } => {
             return settle_interrupt(
                 progress,
-                init::run(&cli.config, *write, *direction),
+                init::run(&cli.config, *write, *direction, *schema),
                 &mut Report::default(),
             );
         }

@@ -236,3 +236,105 @@ pub fn labels_after(
     }
     after
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::PropertyKind;
+    use crate::model::{ObjectKind, Record};
+
+    fn pair() -> PairConfig {
+        crate::config::test_pairs(
+            r#"
+[[pairs]]
+name = "contacts"
+left = "a.contacts"
+right = "b.contacts"
+direction = "left-to-right"
+schema = "create"
+[pairs.fields]
+code = "code"
+tier = "tier"
+"#,
+        )
+        .remove(0)
+    }
+
+    fn spec(name: &str, kind: PropertyKind, options: &[&str]) -> PropertySpec {
+        PropertySpec {
+            name: name.into(),
+            label: name.to_uppercase(),
+            kind,
+            options: options
+                .iter()
+                .map(|v| OptionSpec {
+                    value: v.to_string(),
+                    label: v.to_uppercase(),
+                })
+                .collect(),
+            description: String::new(),
+            group: None,
+            unique: false,
+            not_copyable: None,
+        }
+    }
+
+    fn snapshot(system: &str, records: Vec<Record>) -> Snapshot {
+        Snapshot::new(
+            system,
+            ObjectKind::Contacts,
+            vec!["code".into(), "tier".into()],
+            records,
+            0,
+        )
+    }
+
+    #[test]
+    fn a_unique_property_whose_source_shares_values_is_not_made_and_options_are_only_added() {
+        let records = vec![
+            Record::new("1", [("code", "X1")].into(), 1),
+            Record::new("2", [("code", "X1")].into(), 1),
+        ];
+        let mut left = snapshot("a", records);
+        left.properties.insert(
+            "code".into(),
+            Some(PropertySpec {
+                unique: true,
+                ..spec("code", PropertyKind::Text, &[])
+            }),
+        );
+        left.properties.insert(
+            "tier".into(),
+            Some(spec("tier", PropertyKind::Enumeration, &["a", "b", "c"])),
+        );
+        let mut right = snapshot("b", Vec::new());
+        right.properties.insert("code".into(), None);
+        right.properties.insert(
+            "tier".into(),
+            Some(spec("tier", PropertyKind::Enumeration, &["b", "z"])),
+        );
+        let plan = plan_schema(&pair(), Sided::new(&left, &right));
+        assert_eq!(plan.unmade, BTreeSet::from(["code".to_string()]));
+        let [Item::Property(code), Item::Property(tier)] = plan.items.as_slice() else {
+            panic!("{:?}", plan.items)
+        };
+        assert!(
+            code.problem
+                .as_deref()
+                .is_some_and(|p| p.contains("2 records of a share \"X1\"")),
+            "{code:?}"
+        );
+        let PropertyStep::AddOptions { options, had } = &tier.step else {
+            panic!("{tier:?}")
+        };
+        let values: Vec<&str> = options.iter().map(|o| o.value.as_str()).collect();
+        assert_eq!((values, *had), (vec!["a", "c"], 2), "b is there, z is kept");
+        // Once applied, the target holds all five, its own first.
+        right.absorb_property(tier, None);
+        let now = right.properties["tier"].as_ref().unwrap();
+        let values: Vec<&str> = now.options.iter().map(|o| o.value.as_str()).collect();
+        assert_eq!(values, ["b", "z", "a", "c"]);
+        let again = plan_schema(&pair(), Sided::new(&left, &right));
+        assert_eq!(again.items.len(), 1, "only the unmade `code` is left");
+    }
+}

@@ -86,8 +86,9 @@ pub enum MergePolicy {
     Propagate,
 }
 
-/// What a pair does with a mapped field the side it writes to lacks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// What a pair does with a mapped field the side it writes to lacks (also
+/// `init --schema`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SchemaPolicy {
     /// Every mapped field must exist on both sides (the default).

@@ -283,13 +283,13 @@ impl<K: Eq + Hash, V: Clone> MetadataCache<K, V> {
 }
 
 impl<K: Eq + Hash, V> MetadataCache<K, V> {
-    /// Forgets every answer: the next call fetches again (after this run
-    /// changed the account's metadata).
-    pub fn forget_all(&self) {
+    /// Forgets the answer for `key`: the next call fetches it again (after
+    /// this run changed what it describes).
+    pub fn forget(&self, key: &K) {
         self.answers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clear();
+            .remove(key);
     }
 }
 

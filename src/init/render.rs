@@ -134,6 +134,13 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
         }
     }
     let _ = writeln!(out, "conflict = \"newest\"");
+    if !draft.creates.is_empty() {
+        let line = "schema = \"create\"";
+        let _ = writeln!(
+            out,
+            "{line:<40} # the properties listed below are created where they are missing"
+        );
+    }
     let _ = writeln!(out, "[pairs.fields]");
     for (l, r, comment) in &draft.fields {
         let line = format!("{} = {}", quote_key(l), quote(r));
@@ -173,6 +180,21 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
             }
         }
     }
+    if !draft.creates.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Created by the first sync (schema = \"create\"), copied from the other side:"
+        );
+        for end in [left, right] {
+            let made: Vec<String> = (draft.creates.iter())
+                .filter(|(object, _)| *object == end.endpoint())
+                .map(|(_, what)| what.clone())
+                .collect();
+            if !made.is_empty() {
+                wrap_list(&mut out, &format!("on {}:", end.endpoint()), made);
+            }
+        }
+    }
     scope_example(&mut out, draft);
     if !draft.left_out.is_empty() {
         let _ = writeln!(out, "# Paired by name or label but left out:");
@@ -202,6 +224,22 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
                 listed
             },
         );
+        let other = if i == 0 { right } else { left };
+        let writes_other = direction.writes(if i == 0 {
+            crate::model::Side::Right
+        } else {
+            crate::model::Side::Left
+        });
+        let custom = writable
+            .iter()
+            .any(|f| f.is_custom && !matches!(f.kind, crate::connector::FieldType::Relation(_)));
+        if custom && writes_other && draft.creates.is_empty() {
+            let _ = writeln!(
+                out,
+                "#   (to create the custom ones on {}: `crmsync init --schema create`)",
+                other.endpoint()
+            );
+        }
         if !read_only.is_empty() {
             wrap_list(
                 &mut out,
@@ -335,7 +373,11 @@ mod tests {
             pipeline_account("hs", SystemKind::Hubspot),
             pipeline_account("pd", SystemKind::Pipedrive),
         ];
-        let drafts = pairs::draft(&accounts);
+        let drafts = pairs::draft(
+            &accounts,
+            Direction::Both,
+            crate::config::SchemaPolicy::Existing,
+        );
         let deals = drafts
             .iter()
             .find(|d| d.name == "deals")
@@ -387,7 +429,11 @@ r-open = "10"                            # Open
             pipeline_account("hs", SystemKind::Hubspot),
             pipeline_account("pd", SystemKind::Pipedrive),
         ];
-        let drafts = pairs::draft(&accounts);
+        let drafts = pairs::draft(
+            &accounts,
+            Direction::Both,
+            crate::config::SchemaPolicy::Existing,
+        );
         let text = mapping_file(
             "[systems.hs]\n\n",
             &["hs", "pd"],

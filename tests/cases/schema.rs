@@ -282,8 +282,9 @@ nickname = "nickname"
 tier = "by-label"
 "#;
 
-#[test]
-fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
+/// HubSpot `hs` and Pipedrive `pd` under `TO_PIPEDRIVE`, with the three
+/// properties on hs and `n` contacts holding values of each.
+fn hubspot_to_pipedrive(n: usize) -> Fixture {
     let f = Accounts::new()
         .hubspot("hs")
         .pipedrive("pd")
@@ -302,7 +303,7 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
         "contacts",
         PropertyDef::new("nickname", "Nick name", "string"),
     );
-    for i in 0..5 {
+    for i in 0..n {
         hs.seed(
             "contacts",
             &[
@@ -313,6 +314,12 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
             ],
         );
     }
+    f
+}
+
+#[test]
+fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
+    let f = hubspot_to_pipedrive(5);
     let diff = f.run(&["diff"]).expect(3);
     diff.assert_stdout_has("property  persons.Tier  enumeration (3 options)");
     diff.assert_stdout_has("property  persons.nickname  text");
@@ -358,5 +365,70 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
         assert_eq!(value(&nick), serde_json::json!(format!("N{i}")), "{email}");
     }
     // `nickname` names a field labelled "Nick name": found by its recorded key.
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn init_with_schema_create_maps_the_custom_properties_the_target_lacks_and_they_sync() {
+    let f = us_and_eu().build();
+    seed_us(&f, 3);
+
+    let plain = f
+        .run(&["init", "--direction", "left-to-right"])
+        .expect(0)
+        .stdout
+        .clone();
+    assert!(!plain.contains("schema = \"create\""), "{plain}");
+    assert!(!plain.contains("\ntier = "), "{plain}");
+    assert!(
+        plain.contains(
+            "#   (to create the custom ones on eu.contacts: `crmsync init --schema create`)"
+        ),
+        "{plain}"
+    );
+
+    let run = f
+        .run(&["init", "--direction", "left-to-right", "--schema", "create"])
+        .expect(0);
+    let mapping = run.stdout.clone();
+    assert_eq!(f.writes(), 0, "init reads metadata only");
+    assert!(mapping.contains("schema = \"create\""), "{mapping}");
+    for line in [
+        "tier = \"tier\"",
+        "seats = \"seats\"",
+        "nickname = \"nickname\"",
+        "renewal = \"renewal\"",
+    ] {
+        assert!(mapping.contains(line), "{line}:\n{mapping}");
+    }
+    assert!(
+        mapping.contains("# Created by the first sync (schema = \"create\")")
+            && mapping.contains("#   on eu.contacts: \"tier\" (choice, 3 options)"),
+        "{mapping}"
+    );
+
+    f.write_mapping(&mapping);
+    f.run(&["sync"]).expect(0);
+    let copy = f.hubspot("eu").find("contacts", "email", "c2@example.com");
+    assert_eq!(copy[0].properties["tier"], "gold");
+    assert_eq!(copy[0].properties["nickname"], "Nick 2");
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn a_pipedrive_field_create_whose_answer_is_lost_is_not_made_twice() {
+    let f = hubspot_to_pipedrive(2);
+    f.pipedrive("pd")
+        .server()
+        .inject("POST /api/v2/personFields", 1, Fault::CommitThenDrop);
+    f.run(&["sync"]).expect(0);
+    let names: Vec<String> = f
+        .pipedrive("pd")
+        .custom_fields("person")
+        .iter()
+        .map(|f| f["field_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["Nick name", "Seats", "Tier"], "each made once");
+    assert_eq!(f.pipedrive("pd").persons().len(), 2);
     f.assert_run_writes_nothing(&["sync"]);
 }

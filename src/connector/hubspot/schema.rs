@@ -66,7 +66,7 @@ impl HubSpot {
         };
         let body = serde_json::to_value(&body)?;
         let sent = self.http.post(&path, &body, Repeat::OnlyIfUnsent);
-        self.metadata.forget_all();
+        self.metadata.forget(&path);
         match sent {
             Ok(reply) => {
                 let made: Property = self.parse(reply.body, "created property")?;
@@ -162,7 +162,7 @@ impl HubSpot {
         })?;
         let path = format!("{}/{field}", self.properties_path(object)?);
         let sent = self.http.patch(&path, &body);
-        self.metadata.forget_all();
+        self.metadata.forget(&self.properties_path(object)?);
         match sent {
             Ok(reply) => {
                 let made: Property = self.parse(reply.body, "updated property")?;

@@ -75,7 +75,7 @@ impl Pipedrive {
     /// A custom field of that label and the type `kind` is written as,
     /// read now (not from the run's cache).
     fn existing(&self, object: ObjectKind, spec: &PropertySpec) -> Result<Option<Field>> {
-        self.schemas.forget_all();
+        self.schemas.forget(&object);
         let schema = self.metadata(object)?;
         let field_type = type_of(spec.kind);
         Ok(schema
@@ -106,7 +106,7 @@ impl Pipedrive {
         let sent = self
             .http
             .post(path, &serde_json::to_value(&body)?, Repeat::OnlyIfUnsent);
-        self.schemas.forget_all();
+        self.schemas.forget(&object);
         match sent {
             Ok(reply) => {
                 let made: One<Field> = serde_json::from_value(reply.body)
@@ -155,7 +155,7 @@ impl Pipedrive {
         field: &str,
         options: &[OptionSpec],
     ) -> Result<SchemaOutcome> {
-        self.schemas.forget_all();
+        self.schemas.forget(&object);
         let Some(current) = self
             .property_specs(object, &[field.to_string()])?
             .pop()
@@ -189,7 +189,7 @@ impl Pipedrive {
             let sent = self
                 .http
                 .post(&path, &json!(labels(&missing)), Repeat::Safe);
-            self.schemas.forget_all();
+            self.schemas.forget(&object);
             match sent {
                 Ok(_) => {}
                 Err(ApiError::Rejected { message, .. }) => {

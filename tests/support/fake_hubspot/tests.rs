@@ -898,6 +898,86 @@ fn a_merge_whose_answer_is_lost_is_found_by_the_old_ids_and_not_repeated() {
     assert_eq!(fake.records("contacts").len(), 1);
 }
 
+/// A PATCH, as a client would send it.
+fn patch(fake: &FakeHubSpot, path: &str, body: Value) -> Reply {
+    let response = Client::new()
+        .patch(format!("{}{path}", fake.url()))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .expect("the fake answers");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let body = response.json().unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[test]
+fn properties_are_created_as_strictly_as_the_spec_says_and_options_replaced_on_update() {
+    let fake = FakeHubSpot::start(TOKEN);
+    let path = format!("/crm/properties/{V}/contacts");
+    let option = |v: &str, l: &str, i: i64| json!({"value": v, "label": l, "displayOrder": i, "hidden": false});
+    let tier = json!({
+        "name": "tier", "label": "Tier", "type": "enumeration", "fieldType": "select",
+        "groupName": "contactinformation", "options": [option("a", "A", 0), option("b", "B", 1)],
+    });
+    let refused = |body: Value, why: &str| {
+        let reply = post(&fake, &path, body);
+        assert_eq!(reply.status, 400, "{why}: {}", reply.body);
+    };
+    let without = |key: &str| {
+        let mut body = tier.clone();
+        body.as_object_mut().unwrap().remove(key);
+        body
+    };
+    for key in ["name", "label", "type", "fieldType", "groupName", "options"] {
+        refused(without(key), key);
+    }
+    let with = |key: &str, value: Value| {
+        let mut b = tier.clone();
+        b[key] = value;
+        b
+    };
+    refused(
+        with("fieldType", json!("date")),
+        "enumeration/date is no valid pair",
+    );
+    refused(with("type", json!("text")), "no such type");
+    refused(with("name", json!("Tier Level")), "upper case and a space");
+    refused(with("name", json!("hs_tier")), "hs_ is HubSpot's");
+    refused(with("groupName", json!("nosuchgroup")), "an unknown group");
+    refused(
+        with("options", json!([{"value": "a", "label": "A"}])),
+        "an option without displayOrder and hidden",
+    );
+
+    let made = post(&fake, &path, tier.clone());
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["options"][1]["value"], "b");
+    let again = post(&fake, &path, tier.clone());
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.body["category"], "CONFLICT");
+
+    let updated = patch(
+        &fake,
+        &format!("{path}/tier"),
+        json!({"options": [option("b", "B", 0), option("c", "C", 1)]}),
+    );
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    let read = get(&fake, &format!("{path}/tier"));
+    let values: Vec<&str> = read.body["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["b", "c"], "the option list is replaced");
+    assert_eq!(get(&fake, &format!("{path}/nosuch")).status, 404);
+}
+
 #[test]
 fn search_takes_scope_operators_strictly() {
     let fake = FakeHubSpot::start(TOKEN);
