@@ -483,6 +483,7 @@ fn apply_to_state(
             Some((Res::Done, None))
         }
         Item::Invalid(invalid) => Some((Res::Failed, Some(invalid.problems.join("; ")))),
+        Item::Waiting(waiting) => Some((Res::Reported, Some(waiting.reason.clone()))),
         // A property that cannot be made; one that can is written first.
         Item::Property(p) => p
             .problem

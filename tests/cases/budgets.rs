@@ -262,8 +262,9 @@ fn daily_limits_belong_to_their_vendor_in_the_mapping_file() {
 }
 
 /// Companies, contacts and deals between HubSpot and Pipedrive, with an
-/// owner map (users), a stage map by label (stages) and a deletion
-/// propagated: every kind of Pipedrive request crmsync sends but merges.
+/// owner map (users), a stage map by label (stages), notes on the
+/// contacts and a deletion propagated: every kind of Pipedrive request
+/// crmsync sends but merges and saved filters.
 fn every_request_kind() -> Fixture {
     let f = hs_and_pd()
         .owner("hs", "sam@corp.example", "Sam Lee")
@@ -306,6 +307,19 @@ dealname = "title"
 dealstage = "stage_id"
 [pairs.values]
 dealstage = "by-label"
+
+[[pairs]]
+name = "notes"
+left = "hs.notes"
+right = "pd.notes"
+[pairs.fields]
+hs_note_body = "content"
+hs_timestamp = "add_time"
+hubspot_owner_id = "user_id"
+contact = "person_id"
+[pairs.values]
+hubspot_owner_id = "owner-by-email"
+contact = "link:contacts"
 "#,
         )
         .build();
@@ -336,6 +350,15 @@ fn crmsync_counts_every_pipedrive_request_at_the_tokens_pipedrive_charges() {
         ],
     );
     pd.seed_person(serde_json::json!({"name": "Bo Chen", "emails": [{"value": "bo@example.com", "primary": true}]}));
+    let note = hs.seed(
+        "notes",
+        &[
+            ("hs_note_body", "Called Ann"),
+            ("hs_timestamp", "2026-11-02T10:00:00Z"),
+            ("hubspot_owner_id", owner.as_str()),
+        ],
+    );
+    hs.associate_records("notes", &note, "contacts", &contact);
     let report = f.work.path("report.json");
     let report_arg = report.to_str().unwrap();
     let mut charged = 0;
@@ -360,6 +383,7 @@ fn crmsync_counts_every_pipedrive_request_at_the_tokens_pipedrive_charges() {
     // Updates both ways.
     run(&["sync"], &|| {
         hs.edit("contacts", &contact, &[("lastname", "Lee")]);
+        hs.edit("notes", &note, &[("hs_note_body", "Called Ann twice")]);
         let bo = pd
             .persons()
             .iter()
@@ -378,6 +402,9 @@ fn crmsync_counts_every_pipedrive_request_at_the_tokens_pipedrive_charges() {
         "POST /api/v2/persons",
         "PATCH /api/v2/persons/{id}",
         "DELETE /api/v2/organizations/{id}",
+        "GET /api/v1/notes",
+        "POST /api/v1/notes",
+        "PUT /api/v1/notes/{id}",
     ] {
         assert!(sent.contains_key(endpoint), "{endpoint} not sent: {sent:?}");
     }
