@@ -616,3 +616,29 @@ fn a_notes_associations_read_a_few_at_a_time_are_followed_to_the_end() {
     assert!(reads.is_some_and(|n| n >= 2), "paging followed: {reads:?}");
     m.assert_run_writes_nothing(&["sync", "--full"]);
 }
+
+#[test]
+fn notes_of_a_person_merged_away_in_pipedrive_follow_the_survivor_and_double_nothing() {
+    let m = hs_pd_notes("ignore");
+    let hs = m.hubspot("hs");
+    let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
+    let bo = hs.seed("contacts", &[("email", "bo@example.com")]);
+    let note = hs_note(
+        &m,
+        "<p>Ann's note</p>",
+        "2026-11-02T09:30:00Z",
+        &[("contacts", &ann)],
+    );
+    m.run(&["sync"]).expect(0);
+    let (pd_ann, pd_bo) = (
+        person_id(&m, "ann@example.com"),
+        person_id(&m, "bo@example.com"),
+    );
+    m.pipedrive("pd").merge("persons", pd_ann, pd_bo);
+    assert_eq!(pd_note(&m, "<p>Ann's note</p>")["person_id"], json!(pd_bo));
+    // The note's move shows on a full pull; the HubSpot note follows it.
+    m.run(&["sync", "--full"]).expect(0);
+    assert_eq!(hs.associated_ids("notes", &note, "contacts"), [bo]);
+    assert_eq!(hs.records("notes").len(), 1);
+    assert_eq!(m.pipedrive("pd").notes().len(), 1);
+}

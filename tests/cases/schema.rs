@@ -512,3 +512,39 @@ fn a_property_the_api_refuses_on_the_run_fails_alone_and_the_records_go_without_
     assert_eq!(copy.len(), 1);
     assert_eq!(copy[0].properties["nickname"], "Nick 1");
 }
+
+#[test]
+fn an_option_added_to_a_pipedrive_field_whose_answer_is_lost_is_not_added_twice() {
+    let f = hubspot_to_pipedrive(2);
+    f.run(&["sync"]).expect(0);
+    let hs = f.hubspot("hs");
+    let mut tiers = TIERS.to_vec();
+    tiers.push(("platinum", "Platinum"));
+    hs.define_property(
+        "contacts",
+        PropertyDef {
+            options: options(&tiers),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    let id = hs.find("contacts", "email", "p1@example.com")[0].id.clone();
+    hs.edit("contacts", &id, &[("tier", "platinum")]);
+    f.pipedrive("pd")
+        .server()
+        .inject("/options", 1, Fault::CommitThenDrop);
+    f.run(&["sync"]).expect(0);
+    let tier = f
+        .pipedrive("pd")
+        .custom_fields("person")
+        .into_iter()
+        .find(|f| f["field_name"] == "Tier")
+        .expect("Tier");
+    let labels: Vec<&str> = tier["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Bronze", "Silver", "Gold", "Platinum"]);
+    f.assert_run_writes_nothing(&["sync"]);
+}
