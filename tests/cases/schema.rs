@@ -451,6 +451,11 @@ fn property_changes_count_against_max_changes_and_are_in_the_json_plan() {
         .filter_map(|i| i["property"]["spec"]["kind"].as_str())
         .collect();
     assert_eq!(kinds, ["text", "date", "number", "enumeration"]);
+    // The snapshots keep the definitions: an offline diff plans the same.
+    f.reset_requests();
+    let offline = f.run(&["diff", "--offline"]).expect(3);
+    offline.assert_stdout_has("property  contacts.tier  enumeration (3 options)");
+    assert_eq!(f.requests(), 0, "offline");
 
     // 4 properties and 2 records are 6 changes.
     let stopped = f.run(&["sync", "--max-changes", "5"]).expect(6);
