@@ -325,7 +325,20 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
     diff.assert_stdout_has("property  persons.nickname  text");
     assert_eq!(f.writes(), 0);
 
+    f.reset_requests();
     f.run(&["sync"]).expect(0);
+    let sent = |method: &str| {
+        let requests = f.pipedrive("pd").server().requests();
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.path == "/api/v2/personFields")
+            .count()
+    };
+    assert_eq!(
+        (sent("GET"), sent("POST")),
+        (1, 3),
+        "the fields read once, each made once"
+    );
     let custom = f.pipedrive("pd").custom_fields("person");
     let field = |name: &str| {
         custom

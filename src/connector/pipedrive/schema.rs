@@ -22,6 +22,7 @@ use crate::connector::seam::Connector;
 use crate::model::ObjectKind;
 use anyhow::{Context, Result};
 use serde_json::json;
+use std::sync::Arc;
 
 impl Pipedrive {
     /// The fields path of an object.
@@ -72,10 +73,17 @@ impl Pipedrive {
             .collect()
     }
 
-    /// A custom field of that label and the type `kind` is written as,
-    /// read now (not from the run's cache).
-    fn existing(&self, object: ObjectKind, spec: &PropertySpec) -> Result<Option<Field>> {
-        self.schemas.forget(&object);
+    /// A custom field of that label and the type `kind` is written as, in
+    /// the fields as this run knows them (`fresh`: read now).
+    fn existing(
+        &self,
+        object: ObjectKind,
+        spec: &PropertySpec,
+        fresh: bool,
+    ) -> Result<Option<Field>> {
+        if fresh {
+            self.schemas.forget(&object);
+        }
         let schema = self.metadata(object)?;
         let field_type = type_of(spec.kind);
         Ok(schema
@@ -94,7 +102,10 @@ impl Pipedrive {
         object: ObjectKind,
         spec: &PropertySpec,
     ) -> Result<SchemaOutcome> {
-        if let Some(found) = self.existing(object, spec)? {
+        // The fields as read this run (the pull read them; each create
+        // since is added to them): a field made since is still found, at no
+        // cost of the daily token budget.
+        if let Some(found) = self.existing(object, spec, false)? {
             return Ok(self.made(object, spec, &found));
         }
         let body = FieldCreate {
@@ -106,16 +117,18 @@ impl Pipedrive {
         let sent = self
             .http
             .post(path, &serde_json::to_value(&body)?, Repeat::OnlyIfUnsent);
-        self.schemas.forget(&object);
         match sent {
             Ok(reply) => {
                 let made: One<Field> = serde_json::from_value(reply.body)
                     .map_err(|e| self.malformed(format!("created field: {e}")))?;
+                self.schemas.update(&object, |fields| {
+                    Arc::make_mut(fields).push(made.data.clone())
+                });
                 Ok(self.made(object, spec, &made.data))
             }
             Err(ApiError::Rejected { message, .. }) => Ok(SchemaOutcome::Refused(message)),
             Err(e @ (ApiError::Unavailable { .. } | ApiError::Malformed { .. })) => {
-                match self.existing(object, spec)? {
+                match self.existing(object, spec, true)? {
                     Some(found) => Ok(self.made(object, spec, &found)),
                     None => Err(anyhow::Error::new(e).context(format!(
                         "creating field {} on {}",
