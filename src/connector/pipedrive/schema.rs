@@ -14,7 +14,7 @@
 //! directory). It writes no record.
 
 use super::Pipedrive;
-use super::api::{Field, FieldCreate, One, OptionLabel};
+use super::api::{Field, FieldCreate, FieldOption, One, OptionLabel};
 use super::fields::builtins;
 use crate::connector::catalog::{OptionSpec, PropertyKind, PropertySpec, SchemaOutcome};
 use crate::connector::http::{ApiError, Repeat};
@@ -168,7 +168,8 @@ impl Pipedrive {
         field: &str,
         options: &[OptionSpec],
     ) -> Result<SchemaOutcome> {
-        self.schemas.forget(&object);
+        // The field as this run read it (the pull did): the options the
+        // plan adds were missing then.
         let Some(current) = self
             .property_specs(object, &[field.to_string()])?
             .pop()
@@ -204,15 +205,27 @@ impl Pipedrive {
             let sent = self
                 .http
                 .post(&path, &json!(labels(&missing)), Repeat::OnlyIfUnsent);
-            self.schemas.forget(&object);
             match sent {
-                Ok(_) => {}
+                // The answer holds the options added, with their ids: the
+                // fields this run read take them in.
+                Ok(reply) => {
+                    let added: Vec<FieldOption> =
+                        serde_json::from_value(reply.body["data"].clone())
+                            .map_err(|e| self.malformed(format!("added options: {e}")))?;
+                    self.schemas.update(&object, |fields| {
+                        let fields = Arc::make_mut(fields);
+                        if let Some(f) = fields.iter_mut().find(|f| f.field_code == code) {
+                            f.options.get_or_insert_with(Vec::new).extend(added);
+                        }
+                    });
+                }
                 Err(ApiError::Rejected { message, .. }) => {
                     return Ok(SchemaOutcome::Refused(message));
                 }
                 Err(e) => {
                     let lost =
                         matches!(e, ApiError::Unavailable { .. } | ApiError::Malformed { .. });
+                    self.schemas.forget(&object);
                     let now = self
                         .property_specs(object, &[field.to_string()])?
                         .pop()
