@@ -588,13 +588,20 @@ fn an_option_added_on_hubspot_reaches_the_pipedrive_field_in_one_request() {
         .into_iter()
         .find(|p| p["emails"][0]["value"] == "p1@example.com")
         .expect("p1");
-    assert!(
-        person["custom_fields"]
-            .as_object()
-            .unwrap()
-            .values()
-            .any(|v| { v.is_i64() && v.as_i64() > Some(0) })
-    );
+    let tier = f
+        .pipedrive("pd")
+        .custom_fields("person")
+        .into_iter()
+        .find(|f| f["field_name"] == "Tier")
+        .expect("Tier");
+    let platinum = tier["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["label"] == "Platinum")
+        .map(|o| o["id"].clone());
+    let code = tier["field_code"].as_str().unwrap();
+    assert_eq!(Some(person["custom_fields"][code].clone()), platinum);
     f.assert_run_writes_nothing(&["sync"]);
 }
 
