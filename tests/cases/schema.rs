@@ -323,6 +323,8 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
     let diff = f.run(&["diff"]).expect(3);
     diff.assert_stdout_has("property  persons.Tier  enumeration (3 options)");
     diff.assert_stdout_has("property  persons.nickname  text");
+    // 3 fields created and 5 persons: 8 writes of 5 tokens each.
+    diff.assert_stdout_has("+ 40 to write)");
     assert_eq!(f.writes(), 0);
 
     f.reset_requests();
