@@ -267,28 +267,15 @@ fn sync(
         config, progress, ..
     } = *ctx;
     let plan = with_accounts(config, names, report, |pairs, connectors, report| {
-        let pipeline::Fresh {
-            mut snapshots,
-            mut state,
-            plan,
-        } = pipeline::fresh_plan(config, pairs, connectors, progress, full)?;
         if dry_run {
-            return Ok(plan);
+            return Ok(pipeline::fresh_plan(config, pairs, connectors, progress, full)?.plan);
         }
         let out = pipeline::Output {
             config,
             connectors,
             progress,
         };
-        pipeline::plan_and_apply(
-            &out,
-            pairs,
-            plan,
-            &mut snapshots,
-            &mut state,
-            report,
-            limits,
-        )
+        pipeline::sync(&out, pairs, full, limits, report)
     })?;
     finish(ctx, report, &plan, !dry_run)
 }

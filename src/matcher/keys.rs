@@ -9,6 +9,29 @@ use crate::config::{FieldMap, PairConfig};
 use crate::model::{Duplicate, MatchKey, Record, Side};
 use std::collections::{BTreeMap, HashMap};
 
+/// Every value of the pair's (first) match field `record` of `side` is
+/// known by, as the matcher compares them (trimmed, lowercased), sorted;
+/// none without a match field.
+pub fn match_values(pair: &PairConfig, record: &Record, side: Side) -> Vec<String> {
+    match pair.match_fields() {
+        Some(field) => keys_on(&field, &pair.match_key(), record, side),
+        None => Vec::new(),
+    }
+}
+
+fn keys_on(field: &FieldMap, key: &MatchKey, record: &Record, side: Side) -> Vec<String> {
+    let mut keys: Vec<String> = record
+        .values_of(&field[side])
+        .map(|v| key.of(v))
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.len() > 1 {
+        keys.sort();
+        keys.dedup();
+    }
+    keys
+}
+
 /// Pairs unlinked records by every value of the match field they are known
 /// by (a primary and any secondary emails): records sharing any of them
 /// are one group. A group whose records all share one value pairs as one
@@ -26,18 +49,7 @@ pub(super) fn match_unlinked<'a>(
 ) {
     let match_field = pair.match_fields().expect("called with a match field");
     let match_key = pair.match_key();
-    let keys_of = |r: &Record, side: Side| -> Vec<String> {
-        let mut keys: Vec<String> = r
-            .values_of(&match_field[side])
-            .map(|v| match_key.of(v))
-            .filter(|k| !k.is_empty())
-            .collect();
-        if keys.len() > 1 {
-            keys.sort();
-            keys.dedup();
-        }
-        keys
-    };
+    let keys_of = |r: &Record, side: Side| keys_on(&match_field, &match_key, r, side);
     // Keys already taken by a linked pair: an unlinked record carrying one
     // is a duplicate of that pair, not a new record.
     // Any key of a linked pair's records → the pair's (left id, right id).

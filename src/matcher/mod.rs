@@ -34,6 +34,7 @@ mod recover;
 #[cfg(test)]
 mod tests;
 
+pub use keys::match_values;
 pub use merges::{Merge, MergeOutcome, merged_by_gained_value};
 
 use crate::config::PairConfig;

@@ -18,6 +18,7 @@ mod pipedrive_writes;
 mod plans;
 mod quiet_and_terminal;
 mod reliability;
+mod streaming;
 mod vendor_variance;
 
 use crate::support::accounts::{Accounts, Fixture};

@@ -1,0 +1,358 @@
+//! The streamed `sync`: the first sync of a pair (a migration) pulls both
+//! sides at once and, once the target side is read, plans each page of the
+//! source side as it arrives (`paged`) and writes it on the target's rate
+//! budget while the next page is read. The two accounts have separate rate
+//! limits, so the run takes about as long as the longer of reading the
+//! source and writing the target, not their sum.
+//!
+//! `Stream::of` decides which runs stream, before any request: a `sync` of
+//! one pair that holds no link yet, whose source side is pulled in full,
+//! with no `max_changes` limit (a change count is known only once the whole
+//! source is read, and it must be known before the first write; with no
+//! link there is nothing to delete, so `max_deletes` cannot be crossed),
+//! and with one match key. Every other run plans whole before it writes.
+//! Writes go through the same door as any `sync` (`write`), so journaled
+//! creates, the report and a signal's clean stop are the same. This module
+//! decides nothing about a record (the planner does) and sends no write
+//! itself.
+
+use super::paged::{self, Paged};
+use super::planning::plan_pair;
+use super::pull::{
+    OwnersCache, fill_metadata, forget_pair_snapshots, full_snapshot, previous_snapshot,
+    pull_object,
+};
+use super::write::{Created, Output, resolve_and_apply_pair, stopped_by_signal};
+use super::{Limits, by_side, object_fields};
+use crate::apply::Applier;
+use crate::config::{Config, Endpoint, PairConfig};
+use crate::mapping::PlannedLinks;
+use crate::model::{Record, Side};
+use crate::plan::{PairPlan, Plan};
+use crate::report::Report;
+use crate::snapshot::{Snapshot, Written};
+use crate::state::State;
+use anyhow::{Result, anyhow};
+use std::sync::mpsc;
+
+/// A `sync` run that streams: its one pair, and the side listed page by
+/// page (the left one, unless the pair only writes to the left).
+pub struct Stream<'a> {
+    pair: &'a PairConfig,
+    source: Side,
+    /// The source object's last snapshot, if any (a full pull follows it).
+    previous: Option<Snapshot>,
+    started_ms: i64,
+    full: bool,
+}
+
+/// What the listing thread hands over: first the source object's snapshot
+/// with no records (its owners and labels), then each page.
+enum Listing {
+    Started(Snapshot),
+    Page(Vec<Record>),
+}
+
+impl<'a> Stream<'a> {
+    /// The stream this `sync` run makes, if it is one that streams (see
+    /// the module's notes); `None` for a run that plans whole first.
+    pub fn of(
+        config: &Config,
+        pairs: &[&'a PairConfig],
+        state: &State,
+        limits: Limits,
+        full: bool,
+    ) -> Option<Stream<'a>> {
+        let [pair] = pairs else { return None };
+        if limits.max_changes.or(pair.max_changes).is_some()
+            || !pair.fallback_match_fields().is_empty()
+        {
+            return None;
+        }
+        if let Some(links) = state.pair(&pair.name)
+            && !(links.is_empty()
+                && links.pending().is_empty()
+                && links.pending_merges().is_empty())
+        {
+            return None;
+        }
+        let source = if pair.direction.writes(Side::Right) {
+            Side::Left
+        } else {
+            Side::Right
+        };
+        let started_ms = crate::timestamp::now_ms();
+        let (previous, in_full) =
+            previous_snapshot(config, pair.endpoint(source), full, started_ms);
+        in_full.then_some(Stream {
+            pair,
+            source,
+            previous,
+            started_ms,
+            full,
+        })
+    }
+
+    /// Pulls both sides at once, plans and writes the source side page by
+    /// page as it is listed, then plans and writes the rest of the pair on
+    /// everything read; returns the plan applied, in the order a run that
+    /// does not stream gives it. The state is saved as it goes and the
+    /// snapshots at the end. A signal stops the run after the batch in
+    /// flight (`report.interrupted`); the plan then holds the pages planned.
+    pub fn run(self, out: &Output, state: &mut State, report: &mut Report) -> Result<Plan> {
+        let Output {
+            config,
+            connectors,
+            progress,
+        } = *out;
+        let pair = self.pair;
+        let (source_object, target_object) = (
+            pair.endpoint(self.source),
+            pair.endpoint(self.source.other()),
+        );
+        log::info!(
+            "streaming {}: {source_object} is planned and written page by page as it is listed",
+            pair.name
+        );
+        let owners = OwnersCache::default();
+        // Every page is planned on the state the run found, as the whole
+        // pair would be; the applier moves the real one forward.
+        let found = state.clone();
+        let state_path = State::path(&config.state_dir);
+        let bar = progress.pending_bar("writing");
+        let mut written: Vec<(Side, Written)> = Vec::new();
+        let mut items = Vec::new();
+        let (tx, rx) = mpsc::channel::<Listing>();
+        let (target, listed, stopped) = std::thread::scope(|s| {
+            let target = s.spawn(|| {
+                pull_object(
+                    config,
+                    connectors,
+                    progress,
+                    target_object,
+                    self.full,
+                    &owners,
+                )
+            });
+            let lister = s.spawn(|| self.list_source(out, &owners, tx));
+            let target = target.join().expect("pull thread panicked");
+            let mut stopped = Ok(());
+            let mut paged = None;
+            if let Ok(target) = &target {
+                let mut applier = Applier::new(connectors, state, &state_path);
+                for listing in rx.iter() {
+                    let records = match listing {
+                        Listing::Started(part) => {
+                            paged = Some(Paged::new(pair, self.source, part, target, &found));
+                            continue;
+                        }
+                        Listing::Page(records) => records,
+                    };
+                    let Some(paged) = paged.as_mut() else {
+                        unreachable!("the listing starts with its snapshot")
+                    };
+                    let plan = paged.page(records);
+                    let (wrote, applied) = crate::interrupt::check()
+                        .map_err(anyhow::Error::new)
+                        .map(|()| {
+                            resolve_and_apply_pair(
+                                out,
+                                &mut applier,
+                                pair,
+                                &plan,
+                                &mut Created::new(),
+                                report,
+                                &bar,
+                            )
+                        })
+                        .unwrap_or_else(|e| (Vec::new(), Err(e)));
+                    written.extend(wrote);
+                    items.extend(plan.items);
+                    if applied.is_err() {
+                        stopped = applied;
+                        break;
+                    }
+                }
+                stopped = stopped.and(applier.save());
+            }
+            // Ends the listing if the writes stopped first.
+            drop(rx);
+            let listed = lister.join().expect("listing thread panicked");
+            let done = paged.map(Paged::finish);
+            (target, listed.map(|part| (part, done)), stopped)
+        });
+        progress.finish(&bar);
+        let mut target = target?;
+        let interrupted = stopped_by_signal(stopped, report)?;
+        let (part, (records, decided)) = match listed {
+            Ok((part, Some(paged))) if !interrupted => (part, paged),
+            Err(e) if !interrupted && crate::interrupt::requested().is_none() => return Err(e),
+            // A signal stopped the listing or the writes: what was
+            // written is saved, the source is listed again next run.
+            _ => {
+                let signal = report.interrupted.or(crate::interrupt::requested());
+                absorb_and_save(config, &mut target, target_object, &written, self.source)?;
+                if let Some(signal) = signal.filter(|_| report.writes_done() == 0) {
+                    // Stopped before any write: ends as any run a signal
+                    // stops while it reads.
+                    return Err(crate::interrupt::Interrupted(signal).into());
+                }
+                report.interrupted = signal;
+                let plan = PairPlan {
+                    name: pair.name.clone(),
+                    left: pair.left.to_string(),
+                    right: pair.right.to_string(),
+                    items,
+                    duplicates: Vec::new(),
+                    records: target.records.len(),
+                };
+                return Ok(Plan::new(&config.fingerprint, vec![plan]));
+            }
+        };
+        let fields = object_fields(config, source_object);
+        let mut source = full_snapshot(
+            source_object,
+            fields,
+            records,
+            self.started_ms,
+            self.previous.as_ref(),
+        );
+        source.owners = part.owners;
+        source.labels = part.labels;
+        forget_pair_snapshots(config, &[pair])?;
+        // The pair as a run that does not stream plans it.
+        let whole = plan_pair(
+            pair,
+            in_pair_order(self.source, &source, &target),
+            &found,
+            &PlannedLinks::default(),
+        );
+        let mut sides = by_side(std::mem::take(&mut written));
+        source.absorb(sides.remove(&self.source).unwrap_or_default());
+        target.absorb(sides.remove(&self.source.other()).unwrap_or_default());
+        let rest = paged::rest(
+            pair,
+            in_pair_order(self.source, &source, &target),
+            state,
+            self.source,
+            &decided,
+        );
+        let mut applier = Applier::new(connectors, state, &state_path);
+        let bar = progress.pending_bar("writing");
+        let (wrote, applied) = resolve_and_apply_pair(
+            out,
+            &mut applier,
+            pair,
+            &rest,
+            &mut Created::new(),
+            report,
+            &bar,
+        );
+        let applied = applied.and(applier.save());
+        progress.finish(&bar);
+        let mut sides = by_side(wrote);
+        source.absorb(sides.remove(&self.source).unwrap_or_default());
+        target.absorb(sides.remove(&self.source.other()).unwrap_or_default());
+        source.save(&Snapshot::path(&config.state_dir, source_object))?;
+        target.save(&Snapshot::path(&config.state_dir, target_object))?;
+        stopped_by_signal(applied, report)?;
+        items.extend(rest.items);
+        let mut plan = PairPlan {
+            name: pair.name.clone(),
+            left: pair.left.to_string(),
+            right: pair.right.to_string(),
+            items,
+            duplicates: rest.duplicates,
+            records: whole.records,
+        };
+        let differ = paged::in_order_of(&whole, &mut plan, self.source, &decided);
+        if differ > 0 {
+            log::warn!(
+                "{}: {} decided on their page differently from a plan of the whole listing (a later record shared an email with them); `crmsync diff` shows what is left",
+                pair.name,
+                crate::plan::counted(differ as u64, "record was", "records were")
+            );
+        }
+        Ok(Plan::new(&config.fingerprint, vec![plan]))
+    }
+
+    /// Lists the source object page by page into `pages`: first its
+    /// snapshot without records (owners and labels, which every page is
+    /// planned with), then each page as it arrives. Returns that snapshot.
+    fn list_source(
+        &self,
+        out: &Output,
+        owners: &OwnersCache,
+        pages: mpsc::Sender<Listing>,
+    ) -> Result<Snapshot> {
+        let Output {
+            config,
+            connectors,
+            progress,
+        } = *out;
+        let object = self.pair.endpoint(self.source);
+        let fields = object_fields(config, object);
+        let mut part = Snapshot::new(
+            &object.system,
+            object.object,
+            fields.clone(),
+            Vec::new(),
+            self.started_ms,
+        );
+        fill_metadata(config, connectors, object, &mut part, owners)?;
+        let stopped = || anyhow!("the run stopped before {object} was listed");
+        pages
+            .send(Listing::Started(part.part(Vec::new())))
+            .map_err(|_| stopped())?;
+        let bar = progress.bar(&object.to_string(), None);
+        let mut listed = 0;
+        connectors[&object.system].list_pages(
+            object.object,
+            &fields,
+            &|done| crate::progress::advance(&bar, done.done, done.total),
+            &mut |page| {
+                listed += page.len();
+                pages.send(Listing::Page(page)).map_err(|_| stopped())
+            },
+        )?;
+        progress.finish(&bar);
+        log::info!(
+            "pulled {} from {object}",
+            crate::plan::counted(listed as u64, "record", "records")
+        );
+        Ok(part)
+    }
+}
+
+/// After a stopped stream: the target's snapshot takes what was written
+/// to it and is saved, so the next run plans on it.
+fn absorb_and_save(
+    config: &Config,
+    target: &mut Snapshot,
+    object: &Endpoint,
+    written: &[(Side, Written)],
+    source: Side,
+) -> Result<()> {
+    let to_target: Vec<Written> = written
+        .iter()
+        .filter(|(side, _)| *side != source)
+        .map(|(_, w)| w.clone())
+        .collect();
+    if to_target.is_empty() {
+        return Ok(());
+    }
+    target.absorb(to_target);
+    target.save(&Snapshot::path(&config.state_dir, object))
+}
+
+/// The source and the target snapshot as [left, right].
+fn in_pair_order<'s>(
+    source: Side,
+    of_source: &'s Snapshot,
+    target: &'s Snapshot,
+) -> [&'s Snapshot; 2] {
+    match source {
+        Side::Left => [of_source, target],
+        Side::Right => [target, of_source],
+    }
+}
