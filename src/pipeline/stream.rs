@@ -220,23 +220,39 @@ impl<'a> Stream<'a> {
         source.owners = part.owners;
         source.labels = part.labels;
         forget_pair_snapshots(config, &[pair])?;
-        // The pair as a run that does not stream plans it.
-        let whole = plan_pair(
-            pair,
-            in_pair_order(self.source, &source, &target),
-            &found,
-            &PlannedLinks::default(),
-        );
+        // What the pages wrote goes into the snapshots the rest is planned
+        // on; the sides as read are kept for the plan of the whole pair, as
+        // a run that does not stream makes it, which is made meanwhile.
         let mut sides = by_side(std::mem::take(&mut written));
-        source.absorb(sides.remove(&self.source).unwrap_or_default());
-        target.absorb(sides.remove(&self.source.other()).unwrap_or_default());
-        let rest = paged::rest(
-            pair,
-            in_pair_order(self.source, &source, &target),
-            state,
-            self.source,
-            &decided,
+        let (to_source, to_target) = (
+            sides.remove(&self.source).unwrap_or_default(),
+            sides.remove(&self.source.other()).unwrap_or_default(),
         );
+        let source_as_read = (!to_source.is_empty()).then(|| source.clone());
+        let target_as_read = target.clone();
+        source.absorb(to_source);
+        target.absorb(to_target);
+        let (whole, rest) = crate::par::join(
+            || {
+                let as_read = source_as_read.as_ref().unwrap_or(&source);
+                plan_pair(
+                    pair,
+                    in_pair_order(self.source, as_read, &target_as_read),
+                    &found,
+                    &PlannedLinks::default(),
+                )
+            },
+            || {
+                paged::rest(
+                    pair,
+                    in_pair_order(self.source, &source, &target),
+                    state,
+                    self.source,
+                    &decided,
+                )
+            },
+        );
+        drop((source_as_read, target_as_read));
         let mut applier = Applier::new(connectors, state, &state_path);
         let bar = progress.pending_bar("writing");
         let (wrote, applied) = resolve_and_apply_pair(
@@ -248,13 +264,18 @@ impl<'a> Stream<'a> {
             report,
             &bar,
         );
-        let applied = applied.and(applier.save());
         progress.finish(&bar);
         let mut sides = by_side(wrote);
         source.absorb(sides.remove(&self.source).unwrap_or_default());
         target.absorb(sides.remove(&self.source.other()).unwrap_or_default());
-        source.save(&Snapshot::path(&config.state_dir, source_object))?;
-        target.save(&Snapshot::path(&config.state_dir, target_object))?;
+        let (saved, applied) = crate::par::join(
+            || {
+                source.save(&Snapshot::path(&config.state_dir, source_object))?;
+                target.save(&Snapshot::path(&config.state_dir, target_object))
+            },
+            || applied.and(applier.save()),
+        );
+        saved?;
         stopped_by_signal(applied, report)?;
         items.extend(rest.items);
         let mut plan = PairPlan {
