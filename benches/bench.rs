@@ -7,6 +7,11 @@
 //! Scenarios (each with fresh fakes and a fresh work directory, except that
 //! `unchanged` and `one-percent` share one):
 //! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left.
+//! - `schema-migration`: the same one way with `schema = "create"`: the left
+//!   holds four custom properties (an enumeration of 3 options, a number, a
+//!   text, a date) the right lacks, with values on all N contacts.
+//! - `scoped-first`: `first-hubspot` with the left scoped to customers
+//!   (`lifecyclestage = "customer"`), a quarter of the N contacts.
 //! - `first-pipedrive`: first sync HubSpot ↔ Pipedrive, N/2 contacts and N/2
 //!   persons, 10% of them the same people (by email).
 //! - `hub`: first sync of a hub: `us` holds N contacts and N/10 deals,
@@ -37,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
-use support::fake_hubspot::FakeHubSpot;
+use support::fake_hubspot::{FakeHubSpot, PropertyDef};
 use support::fake_pipedrive::FakePipedrive;
 use support::server::Fault;
 
@@ -90,6 +95,10 @@ struct Args {
 enum Scenario {
     #[value(name = "first-hubspot")]
     FirstHubspot,
+    #[value(name = "schema-migration")]
+    SchemaMigration,
+    #[value(name = "scoped-first")]
+    ScopedFirst,
     #[value(name = "first-pipedrive")]
     FirstPipedrive,
     #[value(name = "hub")]
@@ -106,6 +115,8 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::FirstHubspot => "first-hubspot",
+            Scenario::SchemaMigration => "schema-migration",
+            Scenario::ScopedFirst => "scoped-first",
             Scenario::FirstPipedrive => "first-pipedrive",
             Scenario::Hub => "hub",
             Scenario::Unchanged => "unchanged",
@@ -251,6 +262,10 @@ fn main() -> Result<()> {
         let result = match scenario {
             Scenario::FirstHubspot => {
                 first_hubspot(&ctx, args.records, &mut notes).map(|r| vec![r])
+            }
+            Scenario::ScopedFirst => scoped_first(&ctx, args.records, &mut notes).map(|r| vec![r]),
+            Scenario::SchemaMigration => {
+                schema_migration(&ctx, args.records, &mut notes).map(|r| vec![r])
             }
             Scenario::FirstPipedrive => {
                 first_pipedrive(&ctx, args.records, &mut notes).map(|r| vec![r])
@@ -804,6 +819,129 @@ fn first_hubspot(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
         ],
     );
     ctx.finish_dir(dir, "first-hubspot", notes);
+    Ok(row)
+}
+
+/// Floor: ⌈C/200⌉ search pages of the C = N/4 customers on the left (the
+/// scope narrows the listing at the API) + 1 list page right + ⌈C/100⌉
+/// upserts.
+fn scoped_first(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
+    let us = start_hubspot(ctx, US_TOKEN);
+    let eu = start_hubspot(ctx, EU_TOKEN);
+    let customers = n.div_ceil(4);
+    us.seed_many(
+        "contacts",
+        (0..n)
+            .map(|i| {
+                let mut c = contact(i);
+                let stage = if i % 4 == 0 { "customer" } else { "lead" };
+                c.insert("lifecyclestage".into(), stage.into());
+                c
+            })
+            .collect(),
+    );
+    let dir = ctx.workdir()?;
+    let config = hubspot_config(ctx, &us.url(), &eu.url())
+        + "[pairs.scope.left]\nlifecyclestage = \"customer\"\n";
+    std::fs::write(dir.path().join("sync.toml"), config)?;
+    let run = run_crmsync(ctx, dir.path(), &["sync"], &HUBSPOT_ENV)?;
+    run.expect(&[0], "scoped-first sync")?;
+    let on_eu = eu.records("contacts").len();
+    notes.push(format!(
+        "scoped-first: N = {n} contacts on us, C = {customers} customers in scope; {on_eu} contacts on eu afterwards{}.",
+        if on_eu == customers { "" } else { ": MISMATCH" }
+    ));
+    let mut row = Row {
+        scenario: "scoped-first".into(),
+        n,
+        floor: Some(customers.div_ceil(200) + 1 + customers.div_ceil(100)),
+        wall_s: run.wall.as_secs_f64(),
+        rss_mb: run.rss_mb(),
+        cpu_s: run.cpu_s,
+        ..Row::default()
+    };
+    count_requests(
+        &mut row,
+        &[
+            served_hubspot(ctx, "us", &us, 0),
+            served_hubspot(ctx, "eu", &eu, 0),
+        ],
+    );
+    ctx.finish_dir(dir, "scoped-first", notes);
+    Ok(row)
+}
+
+/// Floor: ⌈N/100⌉ list pages left + 1 right + ⌈N/100⌉ upserts, the
+/// property definitions of each side and the right's groups once, 4
+/// property creates, and the right's definitions again once they are made.
+fn schema_migration(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
+    let us = start_hubspot(ctx, US_TOKEN);
+    let eu = start_hubspot(ctx, EU_TOKEN);
+    let tiers = [("bronze", "Bronze"), ("silver", "Silver"), ("gold", "Gold")];
+    us.define_property(
+        "contacts",
+        PropertyDef {
+            options: tiers
+                .iter()
+                .map(|(v, l)| (v.to_string(), l.to_string()))
+                .collect(),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    us.define_property("contacts", PropertyDef::new("seats", "Seats", "number"));
+    us.define_property(
+        "contacts",
+        PropertyDef::new("nickname", "Nickname", "string"),
+    );
+    us.define_property("contacts", PropertyDef::new("renewal", "Renewal", "date"));
+    us.seed_many(
+        "contacts",
+        (0..n)
+            .map(|i| {
+                let mut c = contact(i);
+                c.insert("tier".into(), tiers[i % 3].0.into());
+                c.insert("seats".into(), (i % 500).to_string());
+                c.insert("nickname".into(), format!("Nick{i}"));
+                c.insert("renewal".into(), format!("2027-01-{:02}", i % 28 + 1));
+                c
+            })
+            .collect(),
+    );
+    let dir = ctx.workdir()?;
+    let config = hubspot_config(ctx, &us.url(), &eu.url()).replace(
+        "direction = \"both\"",
+        "direction = \"left-to-right\"\nschema = \"create\"",
+    ) + "tier = \"tier\"\nseats = \"seats\"\nnickname = \"nickname\"\nrenewal = \"renewal\"\n";
+    std::fs::write(dir.path().join("sync.toml"), config)?;
+    let run = run_crmsync(ctx, dir.path(), &["sync"], &HUBSPOT_ENV)?;
+    run.expect(&[0], "schema-migration sync")?;
+    let carried = eu
+        .records("contacts")
+        .iter()
+        .filter(|r| r.properties.get("tier").is_some_and(|t| !t.is_empty()))
+        .count();
+    if carried != n {
+        notes.push(format!(
+            "schema-migration: MISMATCH: {carried} contacts on the right hold a tier, expected {n}"
+        ));
+    }
+    let mut row = Row {
+        scenario: "schema-migration".into(),
+        n,
+        floor: Some(2 * n.div_ceil(100) + 1 + 3 + 4 + 1),
+        wall_s: run.wall.as_secs_f64(),
+        rss_mb: run.rss_mb(),
+        cpu_s: run.cpu_s,
+        ..Row::default()
+    };
+    count_requests(
+        &mut row,
+        &[
+            served_hubspot(ctx, "us", &us, 0),
+            served_hubspot(ctx, "eu", &eu, 0),
+        ],
+    );
+    ctx.finish_dir(dir, "schema-migration", notes);
     Ok(row)
 }
 

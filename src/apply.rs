@@ -16,10 +16,13 @@
 use crate::config::PairConfig;
 use crate::connector::http::ApiError;
 use crate::connector::{
-    Connector, MergeRequest, NewRecord, RecordRef, RecordUpdate, WriteOutcome, WriteResult,
+    Connector, MergeRequest, NewRecord, PropertySpec, RecordRef, RecordUpdate, SchemaOutcome,
+    WriteOutcome, WriteResult,
 };
 use crate::model::{ObjectKind, Record, Side, Sided};
-use crate::plan::{Change, Create, Delete, Item, Merge, MergeStep, PairPlan, Settle, Write};
+use crate::plan::{
+    Change, Create, Delete, Item, Merge, MergeStep, PairPlan, Property, PropertyStep, Settle, Write,
+};
 use crate::report::{RecordOutcome, Report, Result as Res};
 use crate::snapshot::Written;
 use crate::state::{Link, PairState, PendingCreate, PendingMerge, State};
@@ -43,6 +46,9 @@ pub struct Applier<'a> {
     /// The ids of the records created, by their item's position in the
     /// pair's plan, for the forward references of the pairs after it.
     pub created: Vec<(usize, String)>,
+    /// The properties made (or given options), as the accounts answered,
+    /// for the snapshots the pairs after this one plan on.
+    pub properties: Vec<(Property, PropertySpec)>,
 }
 
 /// The state file is rewritten at most this often while batches go out
@@ -68,6 +74,7 @@ impl<'a> Applier<'a> {
             save_cost: Duration::ZERO,
             written: Vec::new(),
             created: Vec::new(),
+            properties: Vec::new(),
         }
     }
 
@@ -122,7 +129,10 @@ impl<'a> Applier<'a> {
                     duplicate: d.clone(),
                 }),
         );
-        // State-only items first: links must exist before updates settle on
+        // Properties first: the records written after them hold values of
+        // them.
+        self.write_schema(pair, plan, report, bar)?;
+        // State-only items next: links must exist before updates settle on
         // them (and follow merges before the survivors' edits are written).
         let names = Sided::new(pair.left.system.as_str(), pair.right.system.as_str());
         let links = self.state.pair_mut(&pair.name);
@@ -160,6 +170,61 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
+    /// Creates the pair's properties and adds their options, one request
+    /// each (a retried run finds what an earlier one made: the connector
+    /// never makes a property twice). A refusal is the item's failed
+    /// outcome; the records go on without the property. A key the vendor
+    /// gave a field that its name does not spell is recorded at once, so
+    /// the mapping resolves the name from then on.
+    fn write_schema(
+        &mut self,
+        pair: &PairConfig,
+        plan: &PairPlan,
+        report: &mut Report,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        for item in &plan.items {
+            let Item::Property(property) = item else {
+                continue;
+            };
+            if !property.writes() {
+                continue;
+            }
+            crate::interrupt::check()?;
+            let endpoint = pair.endpoint(property.target);
+            let connector = &self.connectors[&endpoint.system];
+            let answered = match &property.step {
+                PropertyStep::Create(spec) => connector.create_property(endpoint.object, spec),
+                PropertyStep::AddOptions { options, .. } => {
+                    connector.add_options(endpoint.object, &property.field, options)
+                }
+            }
+            .with_context(|| format!("changing {} on {}", property.label, endpoint.system))?;
+            bar.inc(1);
+            let outcome = |result, message| RecordOutcome::of(&pair.name, item, result, message);
+            match answered {
+                SchemaOutcome::Done { key, spec } => {
+                    if key != property.field
+                        && let Some(state_dir) = self.state_path.parent()
+                    {
+                        crate::state::record_field_key(
+                            state_dir,
+                            &endpoint.to_string(),
+                            &property.field,
+                            &key,
+                        )?;
+                    }
+                    self.properties.push((property.clone(), spec));
+                    report.outcomes.push(outcome(Res::Done, None));
+                }
+                SchemaOutcome::Refused(why) => {
+                    report.outcomes.push(outcome(Res::Failed, Some(why)))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends one kind of write to `target` in batches and records each
     /// item's outcome; the state moves forward (and is journaled) after
     /// every batch. `items` are (key, the write, the plan item).
@@ -173,7 +238,7 @@ impl<'a> Applier<'a> {
     ) -> Result<()> {
         let endpoint = pair.endpoint(target);
         let connector = &self.connectors[&endpoint.system];
-        let fields = pair.field_names(target);
+        let fields = existing_fields(connector.as_ref(), pair, target)?;
         let batch = connector.capabilities().max_batch.max(1);
         let outcome =
             |item: &Item, result, message| RecordOutcome::of(&pair.name, item, result, message);
@@ -257,6 +322,30 @@ impl<'a> Applier<'a> {
         }
         Ok(())
     }
+}
+
+/// The fields of `side` a pair reads back and writes: all it maps, less
+/// (for a pair that creates schema) those the account still lacks, whose
+/// property could not be made.
+pub fn existing_fields(
+    connector: &dyn Connector,
+    pair: &PairConfig,
+    side: Side,
+) -> Result<Vec<String>> {
+    // The scope's fields too: a create on a scoped side writes its values.
+    let fields = pair.pulled_fields(side);
+    if pair.schema != crate::config::SchemaPolicy::Create {
+        return Ok(fields);
+    }
+    let endpoint = pair.endpoint(side);
+    let infos = connector
+        .describe(endpoint.object, &fields)
+        .with_context(|| format!("reading the fields of {endpoint}"))?;
+    Ok(fields
+        .into_iter()
+        .zip(infos)
+        .filter_map(|(field, info)| info.map(|_| field))
+        .collect())
 }
 
 /// The apply step of an item that writes nothing to a CRM: the link table
@@ -347,7 +436,21 @@ fn apply_to_state(
             links.bury(&unlink.ids.left, &unlink.ids.right);
             Some((Res::Done, None))
         }
+        Item::Scope(change) => {
+            if let Some(link) = links
+                .link_mut(&change.ids.left)
+                .filter(|l| l.right == change.ids.right)
+            {
+                link.dormant = (!change.entered).then_some(change.side);
+            }
+            Some((Res::Done, None))
+        }
         Item::Invalid(invalid) => Some((Res::Failed, Some(invalid.problems.join("; ")))),
+        // A property that cannot be made; one that can is written first.
+        Item::Property(p) => p
+            .problem
+            .clone()
+            .map(|problem| (Res::Failed, Some(problem))),
         Item::Create(_) | Item::Update(_) | Item::Associate(_) | Item::Delete(_) => None,
     }
 }
@@ -662,6 +765,10 @@ fn record_write(
             .map_or_else(|| c.to.clone(), str::to_string);
         let (target_base, source_base) = link.base.split_mut(target);
         target_base.insert(c.field.clone(), stored);
-        source_base.insert(c.source_field.clone(), c.source_value.clone());
+        // A value written only to keep a created record in its scope has
+        // no source.
+        if !c.source_field.is_empty() {
+            source_base.insert(c.source_field.clone(), c.source_value.clone());
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! refuses a global option the subcommand cannot honour rather than
 //! ignoring it; no behaviour here.
 
-use crate::config::{Direction, Limit};
+use crate::config::{Direction, Limit, SchemaPolicy};
 use crate::progress::ProgressMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -178,6 +178,11 @@ pub enum Command {
         /// migration (left is the first system in the file).
         #[arg(long, value_enum, default_value = "both")]
         direction: Direction,
+        /// `create`: also map every custom property of a side read from
+        /// that the side written lacks, for the first sync to create there
+        /// (`schema = "create"` on those pairs).
+        #[arg(long, value_enum, default_value = "existing")]
+        schema: SchemaPolicy,
     },
     /// Print a shell completion script for crmsync on stdout.
     Completions {

@@ -32,6 +32,8 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod schema;
+pub mod scope;
 pub mod secret;
 pub mod snapshot;
 pub mod state;
@@ -66,10 +68,14 @@ struct Ctx<'a> {
 pub fn run(cli: &Cli, progress: &Progress) -> Result<Outcome> {
     cli.check()?;
     match &cli.command {
-        Command::Init { write, direction } => {
+        Command::Init {
+            write,
+            direction,
+            schema,
+        } => {
             return settle_interrupt(
                 progress,
-                init::run(&cli.config, *write, *direction),
+                init::run(&cli.config, *write, *direction, *schema),
                 &mut Report::default(),
             );
         }

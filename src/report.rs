@@ -297,10 +297,20 @@ impl fmt::Display for Report {
         } else {
             String::new()
         };
+        // As the plan's summary line, property changes first where there are some.
+        let properties = done(Action::Property);
+        let properties = if properties > 0 {
+            format!(
+                "{}, ",
+                counted_noun(properties, "property change", "property changes")
+            )
+        } else {
+            String::new()
+        };
         // The counts follow the plan's summary line, kind for kind.
         writeln!(
             f,
-            "Applied: {} created, {} updated, {} associated, {} deleted, {} linked, {} settled, {} unlinked, {invalid} invalid, {} left alone{merges}; {failed} failed{unknown}, {skipped} skipped; {} in {:.2}s.",
+            "Applied: {properties}{} created, {} updated, {} associated, {} deleted, {} linked, {} settled, {} unlinked, {invalid} invalid, {} left alone{merges}; {failed} failed{unknown}, {skipped} skipped; {} in {:.2}s.",
             done(Action::Create),
             done(Action::Update),
             done(Action::Associate),

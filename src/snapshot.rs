@@ -10,10 +10,12 @@
 //! data: written atomically, 0600. No network here.
 
 use crate::config::Endpoint;
+use crate::connector::PropertySpec;
 use crate::files;
 use crate::model::{Labels, ObjectKind, Owner, Record, set_field};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "crmsync-snapshot";
@@ -62,6 +64,18 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_ms: Option<i64>,
     pub records: Vec<Record>,
+    /// Where the last full listing was narrowed at the vendor to the scopes
+    /// of the pairs that read the object, a fingerprint of those scopes
+    /// (`scope::fingerprint`): a linked record such a listing does not hold
+    /// may have left a scope rather than been deleted, and a listing under
+    /// other scopes is pulled in full again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected: Option<String>,
+    /// Records held that the vendor's narrowed listing does not list (read
+    /// back by id, or changed out of a saved filter since): outside a saved
+    /// filter, whatever their fields say.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub unselected: std::collections::BTreeSet<String>,
     /// The account's owners, kept when a value map translates owners, so an
     /// offline diff needs no API call.
     #[serde(default)]
@@ -69,6 +83,11 @@ pub struct Snapshot {
     /// The options of fields translated by label, kept for the same reason.
     #[serde(default)]
     pub labels: Labels,
+    /// The definitions of the fields pairs with `schema = "create"` map on
+    /// this object (`None`: the account lacks it), for planning the
+    /// properties to create, offline too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, Option<PropertySpec>>,
 }
 
 impl Snapshot {
@@ -91,8 +110,11 @@ impl Snapshot {
             incremental_runs: 0,
             last_full_ms: Some(started_ms),
             records,
+            selected: None,
+            unselected: Default::default(),
             owners: Vec::new(),
             labels: Labels::new(),
+            properties: BTreeMap::new(),
         }
     }
 
@@ -112,6 +134,9 @@ impl Snapshot {
             records,
             owners: self.owners.clone(),
             labels: self.labels.clone(),
+            properties: self.properties.clone(),
+            selected: self.selected.clone(),
+            unselected: self.unselected.clone(),
         }
     }
 

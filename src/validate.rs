@@ -2,12 +2,71 @@
 //! write: a field the account does not have, a read-only field that would be
 //! written, types that cannot convert, a relation without a `link:PAIR` map,
 //! and value-table entries that are not options of their field. Each problem
-//! is one line; any problem stops the run with exit 2. Pure: the metadata is
-//! fetched by the caller.
+//! is one line; any problem stops the run with exit 2. A field a pair with
+//! `schema = "create"` will create is checked as the copy it will be
+//! (`as_created`). Pure: the metadata is fetched by the caller.
 
-use crate::config::{FieldMap, PairConfig, ValueMap};
+use crate::config::{FieldMap, PairConfig, SchemaPolicy, ValueMap};
 use crate::connector::{FieldInfo, FieldType};
 use crate::model::{Side, Sided};
+
+/// The problems of one side's scope: `infos` describe `scope.fields()` in
+/// order (`None` for a field the account lacks). A field must exist and
+/// hold values (not other records' ids), and every value a condition names
+/// of a field with options must be one of them.
+pub fn check_scope(
+    pair: &PairConfig,
+    side: Side,
+    scope: &crate::scope::Scope,
+    infos: &[Option<FieldInfo>],
+) -> Vec<String> {
+    use crate::scope::Test;
+    let endpoint = pair.endpoint(side);
+    let mut problems = Vec::new();
+    for (field, info) in scope.fields().iter().zip(infos) {
+        let at = format!("pair `{}`: [pairs.scope.{side}] `{field}`", pair.name);
+        let Some(info) = info else {
+            problems.push(format!(
+                "{at}: {endpoint} has no field `{field}`; check its name in that account"
+            ));
+            continue;
+        };
+        if matches!(info.kind, FieldType::Relation(_)) {
+            problems.push(format!(
+                "{at} holds other records' ids, which a scope cannot filter on; scope by a field of the record itself"
+            ));
+            continue;
+        }
+        let mut options: Vec<&String> = info.options.iter().collect();
+        if let Some(dependency) = &info.depends_on {
+            options.extend(dependency.options.values().flatten());
+        }
+        if options.is_empty() {
+            continue;
+        }
+        for condition in scope.conditions.iter().filter(|c| &c.field == field) {
+            let values = match &condition.test {
+                Test::AnyOf(values) | Test::NoneOf(values) => values,
+                Test::Present(_) => continue,
+            };
+            for value in values {
+                if !options.iter().any(|o| o.eq_ignore_ascii_case(value.trim())) {
+                    let shown: Vec<&str> = options.iter().take(8).map(|o| o.as_str()).collect();
+                    let more = if options.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    };
+                    problems.push(format!(
+                        "{at}: `{value}` is not an option of the field on {endpoint}; use one of: {}{more}",
+                        shown.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
 
 /// The problems of one pair's mapping; `left` and `right` describe the
 /// pair's fields in mapping order (`None` for a field the account lacks);
@@ -105,6 +164,32 @@ pub fn check_pair(
         }
     }
     problems
+}
+
+/// Fills in, for a pair with `schema = "create"`, the fields the side it
+/// writes to lacks and the other side has: the plan creates them there as
+/// copies, so they are checked as such (the plan says which cannot be made).
+pub fn as_created(
+    pair: &PairConfig,
+    left: &mut [Option<FieldInfo>],
+    right: &mut [Option<FieldInfo>],
+) {
+    if pair.schema != SchemaPolicy::Create {
+        return;
+    }
+    for i in 0..pair.fields.len() {
+        if left[i].is_none() && pair.direction.writes(Side::Left) {
+            left[i] = right[i].clone().map(|info| FieldInfo {
+                read_only: false,
+                ..info
+            });
+        } else if right[i].is_none() && pair.direction.writes(Side::Right) {
+            right[i] = left[i].clone().map(|info| FieldInfo {
+                read_only: false,
+                ..info
+            });
+        }
+    }
 }
 
 /// The options a field may take on one side, given what the pair writes to

@@ -90,6 +90,10 @@ pub struct Profile {
     pub lookback_ms: i64,
     /// What the vendor requires of a write to an object (see `WriteRules`).
     pub write_rules: fn(ObjectKind) -> WriteRules,
+    /// Records hold a custom option field's labels rather than option
+    /// values of its own (Pipedrive), so a property created there holds
+    /// as options the values it is to take.
+    pub options_by_label: bool,
 }
 
 impl Profile {
@@ -156,6 +160,7 @@ pub const HUBSPOT: Profile = Profile {
     // requires on create is not described here yet, so a HubSpot create
     // missing a required property still fails as a request.
     write_rules: |_| WriteRules::default(),
+    options_by_label: false,
 };
 
 /// Pipedrive's API v2 (v1 for users and merges):
@@ -184,6 +189,7 @@ pub const PIPEDRIVE: Profile = Profile {
     // clock skew.
     lookback_ms: 60_000,
     write_rules: pipedrive_write_rules,
+    options_by_label: true,
 };
 
 /// What a vendor requires of a write, known without asking the account, so

@@ -24,7 +24,8 @@ mod system;
 pub use full_pull::FullPullEvery;
 pub use limit::Limit;
 pub use pair::{
-    ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, MergePolicy, PairConfig, ValueMap,
+    ConflictPolicy, DeletePolicy, Direction, Endpoint, FieldMap, MergePolicy, PairConfig,
+    SchemaPolicy, ValueMap,
 };
 pub use system::{
     DEFAULT_HUBSPOT_API_VERSION, MissingToken, MissingTokens, RetrySettings,
@@ -149,6 +150,9 @@ impl Config {
         for p in &raw.pairs {
             pairs.push(PairConfig::from_raw(p, &systems, &pairs, loc)?);
         }
+        if let Some(problem) = saved_filter_shared(&pairs) {
+            return Err(loc.at(None, problem));
+        }
         if pairs_required && pairs.is_empty() {
             return Err(loc.at(
                 None,
@@ -188,6 +192,29 @@ impl Config {
     pub fn system(&self, name: &str) -> &SystemConfig {
         &self.systems[name]
     }
+}
+
+/// A saved filter can narrow a listing only when every pair reading that
+/// account object scopes it alike: the vendor cannot add records to what
+/// a filter lists, and crmsync cannot tell a filter's members itself.
+fn saved_filter_shared(pairs: &[PairConfig]) -> Option<String> {
+    let sides = || {
+        pairs.iter().flat_map(|p| {
+            crate::model::Side::BOTH.map(|side| (p, p.endpoint(side), p.scope[side].as_ref()))
+        })
+    };
+    for (pair, endpoint, scope) in sides() {
+        if scope.is_none_or(|s| s.saved_filter.is_none()) {
+            continue;
+        }
+        if let Some((other, ..)) = sides().find(|(_, e, s)| *e == endpoint && *s != scope) {
+            return Some(format!(
+                "pairs `{}` and `{}` scope {endpoint} differently, and `{}` names a saved filter (filter_id); give every pair on {endpoint} the same scope, or scope by fields",
+                pair.name, other.name, pair.name
+            ));
+        }
+    }
+    None
 }
 
 /// `full_pull_every`: runs (0 taken as 1: always full), or a duration,
@@ -397,6 +424,11 @@ appointmentscheduled = "qualifiedtobuy"
                 "conflict = \"left\"",
                 "merges = \"always\"",
                 ":25: merges: unknown value `always`; use report or propagate",
+            ),
+            (
+                "conflict = \"left\"",
+                "schema = \"always\"",
+                ":25: schema: unknown value `always`; use existing or create",
             ),
             (
                 "conflict = \"left\"",

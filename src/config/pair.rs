@@ -5,9 +5,10 @@
 
 use super::limit::Limit;
 use super::locate::Locator;
-use super::raw::{RawLimit, RawPair, RawValueMap};
+use super::raw::{RawCondition, RawLimit, RawPair, RawValueMap};
 use super::{ConfigError, SystemConfig, SystemKind};
 use crate::model::{MatchKey, ObjectKind, Side, Sided};
+use crate::scope::{Condition, Scope, Test};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -85,6 +86,19 @@ pub enum MergePolicy {
     Propagate,
 }
 
+/// What a pair does with a mapped field the side it writes to lacks (also
+/// `init --schema`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaPolicy {
+    /// Every mapped field must exist on both sides (the default).
+    #[default]
+    Existing,
+    /// Create the missing property there, copied from the other side, and
+    /// add the options an enumeration lacks.
+    Create,
+}
+
 /// One `left field = right field` line of `[pairs.fields]`: the field's
 /// name on each side.
 pub type FieldMap = Sided<String>;
@@ -123,11 +137,16 @@ pub struct PairConfig {
     pub field_conflicts: BTreeMap<String, ConflictPolicy>,
     pub deletes: DeletePolicy,
     pub merges: MergePolicy,
+    /// Whether properties the written side lacks are created there.
+    pub schema: SchemaPolicy,
     pub max_deletes: Option<Limit>,
     pub max_changes: Option<Limit>,
     pub fields: Vec<FieldMap>,
     /// Keyed by the left field name.
     pub values: BTreeMap<String, ValueMap>,
+    /// The segment of each side the pair syncs (`[pairs.scope.left]`,
+    /// `[pairs.scope.right]`); `None`: every record.
+    pub scope: Sided<Option<Scope>>,
 }
 
 impl PairConfig {
@@ -141,6 +160,18 @@ impl PairConfig {
     /// The mapped field names on one side, in mapping order.
     pub fn field_names(&self, side: Side) -> Vec<String> {
         self.fields.iter().map(|f| f[side].clone()).collect()
+    }
+
+    /// The fields a snapshot of one side holds for the pair: the mapped
+    /// ones, then those the side's scope reads.
+    pub fn pulled_fields(&self, side: Side) -> Vec<String> {
+        let mut fields = self.field_names(side);
+        for field in self.scope[side].iter().flat_map(Scope::fields) {
+            if !fields.contains(&field) {
+                fields.push(field);
+            }
+        }
+        fields
     }
 
     /// The conflict policy of one field (its override, else the pair's).
@@ -193,6 +224,16 @@ impl PairConfig {
             .is_some_and(|f| matches!(self.values.get(&f.left), Some(ValueMap::Link(_))))
     }
 
+    /// This pair without the field maps whose left field is in `left`
+    /// (and their value maps): what is planned when those fields cannot be
+    /// synced this run.
+    pub fn without_fields(&self, left: &BTreeSet<String>) -> PairConfig {
+        let mut pair = self.clone();
+        pair.fields.retain(|f| !left.contains(&f.left));
+        pair.values.retain(|field, _| !left.contains(field));
+        pair
+    }
+
     /// Returns true if and only if some field is translated through owners.
     pub fn uses_owners(&self) -> bool {
         self.values.values().any(|v| *v == ValueMap::OwnerByEmail)
@@ -226,6 +267,20 @@ impl PairConfig {
             .map(|m| m.fields())
             .unwrap_or_default();
         let match_field = (!match_fields.is_empty()).then(|| match_fields.remove(0));
+        let scope = match &p.scope {
+            None => Sided::new(None, None),
+            Some(raw) => {
+                let side = |side: Side, table: &Option<BTreeMap<String, RawCondition>>| {
+                    table
+                        .as_ref()
+                        .map(|t| scope(&p.name, side, pair_kind(side, &left, &right), t))
+                        .transpose()
+                        .map_err(|m| loc.error(raw.span(), m))
+                };
+                let r = raw.get_ref();
+                Sided::new(side(Side::Left, &r.left)?, side(Side::Right, &r.right)?)
+            }
+        };
         Ok(PairConfig {
             name: p.name.clone(),
             left,
@@ -237,12 +292,104 @@ impl PairConfig {
             field_conflicts: field_conflicts(p, &fields).map_err(fail)?,
             deletes: p.deletes,
             merges: p.merges,
+            schema: p.schema,
             max_deletes,
             max_changes,
             values: value_maps(p, &fields, earlier).map_err(fail)?,
             fields,
+            scope,
         })
     }
+}
+
+fn pair_kind(side: Side, left: &Endpoint, right: &Endpoint) -> SystemKind {
+    match side {
+        Side::Left => left.kind,
+        Side::Right => right.kind,
+    }
+}
+
+/// HubSpot search takes at most 10 filters in a group; two of them are
+/// crmsync's own (the modified time, the id a long listing restarts above).
+const HUBSPOT_MAX_CONDITIONS: usize = 8;
+/// The most values one HubSpot `IN` / `NOT_IN` filter is taken to hold.
+const HUBSPOT_MAX_VALUES: usize = 100;
+
+/// One side's `[pairs.scope.SIDE]` table: field conditions, and on
+/// Pipedrive a saved filter (`filter_id`). Field names and options are
+/// checked against the account later (mapping validation).
+fn scope(
+    pair: &str,
+    side: Side,
+    kind: SystemKind,
+    table: &BTreeMap<String, RawCondition>,
+) -> Result<Scope, String> {
+    let at = format!("pair `{pair}`: [pairs.scope.{side}]");
+    if table.is_empty() {
+        return Err(format!(
+            "{at} is empty; name a field and its value, or remove the table"
+        ));
+    }
+    let mut scope = Scope::default();
+    for (field, raw) in table {
+        if field == "filter_id" {
+            let id = match raw {
+                RawCondition::One(v) => v.text(),
+                _ => String::new(),
+            };
+            if kind != SystemKind::Pipedrive {
+                return Err(format!(
+                    "{at}: filter_id is a saved Pipedrive filter, and this side is {}; scope it by its fields instead",
+                    kind.as_str()
+                ));
+            }
+            if id.parse::<u64>().map_or(true, |n| n == 0) {
+                return Err(format!(
+                    "{at}: filter_id must be the id of a saved filter (a positive number, e.g. filter_id = 42)"
+                ));
+            }
+            scope.saved_filter = Some(id);
+            continue;
+        }
+        let values = |list: &[super::raw::RawScalar], what: &str| {
+            if list.is_empty() {
+                return Err(format!(
+                    "{at}: `{field}` has an empty {what} list; list at least one value"
+                ));
+            }
+            if kind == SystemKind::Hubspot && list.len() > HUBSPOT_MAX_VALUES {
+                return Err(format!(
+                    "{at}: `{field}` lists {} values; HubSpot search takes at most {HUBSPOT_MAX_VALUES}",
+                    list.len()
+                ));
+            }
+            Ok(list.iter().map(|v| v.text()).collect::<Vec<String>>())
+        };
+        let test = match raw {
+            RawCondition::One(v) => Test::AnyOf(vec![v.text()]),
+            RawCondition::AnyOf(list) => Test::AnyOf(values(list, "value")?),
+            RawCondition::Test(t) => match (&t.not, t.present) {
+                (Some(not), None) => Test::NoneOf(values(not, "`not`")?),
+                (None, Some(present)) => Test::Present(present),
+                _ => {
+                    return Err(format!(
+                        "{at}: `{field}` must be {{ not = [...] }} or {{ present = true | false }}, one of them"
+                    ));
+                }
+            },
+        };
+        scope.conditions.push(Condition {
+            field: field.clone(),
+            test,
+        });
+    }
+    if kind == SystemKind::Hubspot && scope.conditions.len() > HUBSPOT_MAX_CONDITIONS {
+        return Err(format!(
+            "{at} has {} conditions; HubSpot search takes at most {HUBSPOT_MAX_CONDITIONS} beside crmsync's own",
+            scope.conditions.len()
+        ));
+    }
+    Ok(scope)
 }
 
 /// A pair's name names its state files, so it is one plain word, and no

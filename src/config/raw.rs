@@ -5,7 +5,9 @@
 //! `Config::from_raw`.
 
 use super::locate::Locator;
-use super::{ConfigError, ConflictPolicy, DeletePolicy, Direction, MergePolicy, SystemKind};
+use super::{
+    ConfigError, ConflictPolicy, DeletePolicy, Direction, MergePolicy, SchemaPolicy, SystemKind,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -79,11 +81,61 @@ pub(super) struct RawPair {
     pub deletes: DeletePolicy,
     #[serde(default)]
     pub merges: MergePolicy,
+    #[serde(default)]
+    pub schema: SchemaPolicy,
     pub max_deletes: Option<RawLimit>,
     pub max_changes: Option<RawLimit>,
     pub fields: Option<Spanned<BTreeMap<String, String>>>,
     #[serde(default)]
     pub values: BTreeMap<String, RawValueMap>,
+    pub scope: Option<Spanned<RawScope>>,
+}
+
+/// `[pairs.scope]`: a table of conditions per side.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScope {
+    pub left: Option<BTreeMap<String, RawCondition>>,
+    pub right: Option<BTreeMap<String, RawCondition>>,
+}
+
+/// One scope condition: a value, a list of values (any of them), or
+/// `{ not = [...] }` / `{ present = true | false }`.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "use a value (\"customer\"), a list of values ([\"a\", \"b\"]), { not = [...] } or { present = true }"
+)]
+pub(super) enum RawCondition {
+    One(RawScalar),
+    AnyOf(Vec<RawScalar>),
+    Test(RawTest),
+}
+
+/// A value as the file writes it: text, a number (an id) or a boolean.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawScalar {
+    Text(String),
+    Integer(i64),
+    Bool(bool),
+}
+
+impl RawScalar {
+    pub(super) fn text(&self) -> String {
+        match self {
+            RawScalar::Text(t) => t.clone(),
+            RawScalar::Integer(n) => n.to_string(),
+            RawScalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTest {
+    pub not: Option<Vec<RawScalar>>,
+    pub present: Option<bool>,
 }
 
 /// `"email"`, or keys tried in order: `["domain", "name"]`.

@@ -4,12 +4,15 @@
 //! field stands for as `Meaning`), and the glue both vendors' metadata code
 //! shares: the once-per-run `MetadataCache`, owner e-mail clean-up, and
 //! `MappingMismatch`, the error a connector raises when a mapping file names
-//! what the account does not have.
+//! what the account does not have. `PropertySpec` is a property's definition
+//! in vendor-neutral terms, read from one account and created on another
+//! (`schema = "create"`).
 //!
 //! It makes no request and knows no vendor JSON; it must not import a
 //! vendor module.
 
 use crate::model::{ObjectKind, Owner};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
@@ -108,6 +111,107 @@ pub struct OptionDescription {
     pub group: Option<String>,
 }
 
+/// What kind of property a definition describes, in terms every vendor
+/// maps its own types to (HubSpot's `type` and `fieldType`, Pipedrive's
+/// `field_type`): the nearest one where a vendor has no exact match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PropertyKind {
+    /// One line of text.
+    Text,
+    /// Several lines of text.
+    Textarea,
+    /// Rich text.
+    Html,
+    Phone,
+    Number,
+    Date,
+    /// A date with a time of day.
+    Datetime,
+    /// True or false.
+    Bool,
+    /// One of a list of options, picked from a drop-down.
+    Enumeration,
+    /// One of a list of options, picked from radio buttons.
+    Radio,
+    /// Any number of a list of options.
+    Checkboxes,
+}
+
+impl PropertyKind {
+    /// Returns true if and only if the property holds options.
+    pub fn has_options(self) -> bool {
+        matches!(
+            self,
+            PropertyKind::Enumeration | PropertyKind::Radio | PropertyKind::Checkboxes
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropertyKind::Text => "text",
+            PropertyKind::Textarea => "textarea",
+            PropertyKind::Html => "html",
+            PropertyKind::Phone => "phone",
+            PropertyKind::Number => "number",
+            PropertyKind::Date => "date",
+            PropertyKind::Datetime => "datetime",
+            PropertyKind::Bool => "bool",
+            PropertyKind::Enumeration => "enumeration",
+            PropertyKind::Radio => "radio",
+            PropertyKind::Checkboxes => "checkboxes",
+        }
+    }
+}
+
+impl fmt::Display for PropertyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One option of a property: the value records hold and the label shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionSpec {
+    pub value: String,
+    pub label: String,
+}
+
+/// A property's definition as one account holds it, in vendor-neutral
+/// terms: what `schema = "create"` copies to the account that lacks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropertySpec {
+    /// The name the mapping file uses for it.
+    pub name: String,
+    pub label: String,
+    pub kind: PropertyKind,
+    /// The options, in the account's order (for kinds with options).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionSpec>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The group it is shown in, where the vendor groups properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Every record must hold a value of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+    /// Why no account can be given a property like it (calculated by the
+    /// vendor, read-only, a built-in field); `None` when it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_copyable: Option<String>,
+}
+
+/// What became of a property created or given options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaOutcome {
+    /// Done (or found done by an earlier attempt): the property as the
+    /// account now holds it, and the key the vendor gave it.
+    Done { key: String, spec: PropertySpec },
+    /// The vendor refused it, with its reason: nothing was made.
+    Refused(String),
+}
+
 /// A mapping file names what the account does not have: a field, or options
 /// to match by label. The connectors' own error kind for it (a problem of
 /// the mapping file, so exit 2), never steered on by a connector itself.
@@ -175,6 +279,17 @@ impl<K: Eq + Hash, V: Clone> MetadataCache<K, V> {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, value.clone());
         Ok(value)
+    }
+}
+
+impl<K: Eq + Hash, V> MetadataCache<K, V> {
+    /// Forgets the answer for `key`: the next call fetches it again (after
+    /// this run changed what it describes).
+    pub fn forget(&self, key: &K) {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 

@@ -29,7 +29,8 @@ pub mod seam;
 
 pub use crate::vendor::{Required, WriteRules};
 pub use catalog::{
-    Dependency, FieldDescription, FieldInfo, FieldType, MappingMismatch, Meaning, OptionDescription,
+    Dependency, FieldDescription, FieldInfo, FieldType, MappingMismatch, Meaning,
+    OptionDescription, OptionSpec, PropertyKind, PropertySpec, SchemaOutcome,
 };
 pub use seam::{
     Capabilities, Connector, Listed, MergeRequest, NewRecord, RecordRef, RecordUpdate,

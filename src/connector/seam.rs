@@ -8,9 +8,10 @@
 //! does): the vendors import it, it imports none of them. The metadata types
 //! the trait's describing methods return are `catalog`'s.
 
-use super::catalog::{FieldDescription, FieldInfo};
+use super::catalog::{FieldDescription, FieldInfo, OptionSpec, PropertySpec, SchemaOutcome};
 use super::http::ApiError;
 use crate::model::{ObjectKind, Owner, Record};
+use crate::scope::Scope;
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -184,6 +185,25 @@ pub trait Connector: Send + Sync {
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
 
+    /// The records of `object` the vendor narrows to those meeting any of
+    /// `scopes` (every one, or those modified at or after `since_ms`), for
+    /// a scoped pull. The answer may hold records outside them where the
+    /// vendor cannot take a condition (the caller checks every field
+    /// condition itself), but a saved filter's members are exactly the
+    /// records listed under it.
+    fn list_selected(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        scopes: &[&Scope],
+        since_ms: Option<i64>,
+        progress: &dyn Fn(Listed),
+    ) -> Result<Vec<Record>>;
+
+    /// Checks a saved filter named by a scope against the account: `None`
+    /// when it exists for `object`, else what is wrong, in words.
+    fn check_saved_filter(&self, object: ObjectKind, id: &str) -> Result<Option<String>>;
+
     /// The records with these ids that still exist (at most `max_batch`).
     fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>>;
 
@@ -247,6 +267,37 @@ pub trait Connector: Send + Sync {
     /// and options (stages grouped by pipeline), for `init`. Reads metadata
     /// only.
     fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>>;
+
+    /// The definitions of `fields` as `schema = "create"` copies them to
+    /// another account (from the metadata, fetched once per run); `None`
+    /// for a field the account does not have.
+    fn properties(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<Vec<Option<PropertySpec>>>;
+
+    /// Creates a property like `spec`, named `spec.name` (with its label,
+    /// kind, options in order, description and group). A create whose
+    /// answer was lost, or that finds a property of that name and kind
+    /// already there, is `Done`: a property is never made twice. A
+    /// refusal of the vendor is `Refused`; `Err` is a whole-call failure.
+    fn create_property(&self, object: ObjectKind, spec: &PropertySpec) -> Result<SchemaOutcome>;
+
+    /// Adds `options` to the field's own (which are kept, in their order,
+    /// and never relabelled).
+    fn add_options(
+        &self,
+        object: ObjectKind,
+        field: &str,
+        options: &[OptionSpec],
+    ) -> Result<SchemaOutcome>;
+
+    /// Keys of fields an earlier run created, by the mapping file's name
+    /// for them (where the vendor names fields by a generated key): the
+    /// name resolves to its field from then on. Vendors whose keys are the
+    /// names take nothing from it.
+    fn learn_keys(&self, _object: ObjectKind, _keys: &BTreeMap<String, String>) {}
 
     /// Requests made so far, by endpoint.
     fn request_counts(&self) -> BTreeMap<String, u64>;

@@ -126,5 +126,6 @@ pub(super) fn create(
         label,
         changes,
         expect: record.updated_ms,
+        notes: Vec::new(),
     })
 }

@@ -107,12 +107,13 @@ pub fn merge_pair(
         items,
         duplicates: pairing.duplicates.clone(),
         records: 0,
+        scope: Vec::new(),
     }
 }
 
 /// What a human recognises a record by: the match value, else a name or
 /// title field, else the first mapped value, else the id.
-pub(super) fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
+pub fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
     let value = |f: &FieldMap| {
         [(left, &f.left), (right, &f.right)]
             .into_iter()

@@ -23,7 +23,7 @@ mod values;
 use pairs::objects_to_read;
 use values::needs_owners;
 
-use crate::config::{Config, ConfigError, Direction, SystemKind};
+use crate::config::{Config, ConfigError, Direction, SchemaPolicy, SystemKind};
 use crate::connector::{self, FieldDescription};
 use crate::exit::Outcome;
 use crate::files;
@@ -69,16 +69,30 @@ fn systems_in_file_order(text: &str, names: &[String]) -> Vec<String> {
 /// The mapping file: `systems_text` (the user's file holding the systems,
 /// kept as written) followed by the generated pairs. `accounts[0]` is the
 /// hub; every other account is paired with it.
-pub fn mapping_file(systems_text: &str, accounts: &[Account], direction: Direction) -> String {
+/// With `schema` = create, every custom field of a side read from that the
+/// side written lacks is mapped, for the first sync to create
+/// (`schema = "create"` on those pairs).
+pub fn mapping_file(
+    systems_text: &str,
+    accounts: &[Account],
+    direction: Direction,
+    schema: SchemaPolicy,
+) -> String {
     let names: Vec<&str> = accounts.iter().map(|a| a.system.as_str()).collect();
-    render::mapping_file(systems_text, &names, &pairs::draft(accounts), direction)
+    let drafts = pairs::draft(accounts, direction, schema);
+    render::mapping_file(systems_text, &names, &drafts, direction)
 }
 
 /// `init`: reads the systems of the file at `path`, each account's field
 /// metadata and owners (reads only), and prints the complete mapping file
 /// (every pair going `direction`), or with `write` replaces the file with
 /// it (the old one kept as `.bak`).
-pub fn run(path: &Path, write: bool, direction: Direction) -> Result<Outcome> {
+pub fn run(
+    path: &Path,
+    write: bool,
+    direction: Direction,
+    schema: SchemaPolicy,
+) -> Result<Outcome> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError(format!(
             "{}: cannot read the mapping file: {e}; create it with one [systems.NAME] table per account (README, Quick start)",
@@ -132,7 +146,7 @@ pub fn run(path: &Path, write: bool, direction: Direction) -> Result<Outcome> {
             owners,
         });
     }
-    let file = mapping_file(&text, &accounts, direction);
+    let file = mapping_file(&text, &accounts, direction, schema);
     // What init writes must load as it stands; if not, that is a bug here,
     // not a mistake of the user's (so not exit 2).
     if let Err(e) = Config::from_str(&file, path) {
@@ -173,7 +187,7 @@ mod tests {
             account("pd", SystemKind::Pipedrive),
             account("eu", SystemKind::Hubspot),
         ];
-        let text = mapping_file(systems, &accounts, Direction::Both);
+        let text = mapping_file(systems, &accounts, Direction::Both, SchemaPolicy::Existing);
         let config = Config::from_str(&text, Path::new("sync.toml"))
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let names: Vec<(&str, String, String)> = config

@@ -12,11 +12,11 @@
 //! lays the drafts out), makes no request and reads no file.
 
 use super::Account;
-use super::text::{clean, quote, quote_key};
+use super::text::{clean, kind_name, quote, quote_key};
 use super::values::{self, ValueMapDraft, Verdict};
-use crate::config::SystemKind;
-use crate::connector::{FieldDescription, Meaning};
-use crate::model::ObjectKind;
+use crate::config::{Direction, SchemaPolicy, SystemKind};
+use crate::connector::{FieldDescription, FieldType, Meaning};
+use crate::model::{ObjectKind, Side};
 use std::collections::BTreeSet;
 
 /// A kind of record every CRM holds under its own object name.
@@ -99,13 +99,21 @@ pub(super) struct PairDraft<'a> {
     pub(super) left_out: Vec<String>,
     /// Indexes of each side's fields that made it into `fields`.
     pub(super) used: [BTreeSet<usize>; 2],
+    /// With `--schema create`: the properties the first sync creates, as
+    /// (the account object, the comment's words for it); the pair then has
+    /// `schema = "create"`.
+    pub(super) creates: Vec<(String, String)>,
 }
 
 /// The pairs of `accounts` in the order they are written: `accounts[0]`
 /// is the hub, and each other account gets one pair with it per family
 /// both hold. A relation links only to an earlier pair of the same account
 /// that has fields.
-pub(super) fn draft(accounts: &[Account]) -> Vec<PairDraft<'_>> {
+pub(super) fn draft(
+    accounts: &[Account],
+    direction: Direction,
+    schema: SchemaPolicy,
+) -> Vec<PairDraft<'_>> {
     let mut drafts = Vec::new();
     let Some((hub, spokes)) = accounts.split_first() else {
         return drafts;
@@ -146,7 +154,10 @@ pub(super) fn draft(accounts: &[Account]) -> Vec<PairDraft<'_>> {
                     .find(|(f, _)| std::ptr::eq(*f, target))
                     .map(|(_, n)| n.clone())
             };
-            let draft = draft_pair(name, family, left, right, &link_pair);
+            let mut draft = draft_pair(name, family, left, right, &link_pair);
+            if schema == SchemaPolicy::Create {
+                map_to_create(&mut draft, direction);
+            }
             if !draft.fields.is_empty() {
                 written.push((family, draft.name.clone()));
             }
@@ -181,6 +192,7 @@ fn draft_pair<'a>(
         values: Vec::new(),
         left_out: Vec::new(),
         used: [BTreeSet::new(), BTreeSet::new()],
+        creates: Vec::new(),
     };
     let systems = [left.account.system.as_str(), right.account.system.as_str()];
     // The pipeline decides which stages map, so it is judged first.
@@ -251,6 +263,101 @@ fn draft_pair<'a>(
         }
     }
     draft
+}
+
+/// Maps every custom field of a side the pair reads from that the side it
+/// writes to lacks, under the name it will be created with there
+/// (`schema = "create"`); option fields translate by label where either
+/// side's records hold labels.
+fn map_to_create(draft: &mut PairDraft, direction: Direction) {
+    for (target, side) in [(1, Side::Right), (0, Side::Left)] {
+        if !direction.writes(side) {
+            continue;
+        }
+        let source = 1 - target;
+        let ends = [draft.left, draft.right];
+        let (from, to) = (ends[source], ends[target]);
+        for (n, field) in from.fields.iter().enumerate() {
+            let copyable = field.is_custom
+                && !field.read_only
+                && !matches!(field.kind, FieldType::Relation(_));
+            if !copyable || draft.used[source].contains(&n) {
+                continue;
+            }
+            let name = created_name(from.account.kind, to.account.kind, field);
+            let taken = to
+                .fields
+                .iter()
+                .any(|f| f.name.eq_ignore_ascii_case(&name) || f.label.eq_ignore_ascii_case(&name));
+            let (left, right) = if source == 0 {
+                (field.name.clone(), name.clone())
+            } else {
+                (name.clone(), field.name.clone())
+            };
+            let mapped = draft
+                .fields
+                .iter()
+                .any(|(l, r, _)| *l == left || *r == right);
+            if taken || mapped {
+                continue;
+            }
+            let options = if field.options.is_empty() {
+                String::new()
+            } else {
+                let n = field.options.len();
+                format!(", {n} option{}", if n == 1 { "" } else { "s" })
+            };
+            draft.creates.push((
+                to.endpoint(),
+                format!("{} ({}{options})", quote(&name), kind_name(field.kind)),
+            ));
+            let by_label = [from.account.kind, to.account.kind]
+                .iter()
+                .any(|k| k.profile().options_by_label);
+            if !field.options.is_empty() && by_label {
+                draft.values.push((
+                    left.clone(),
+                    ValueMapDraft::Named("by-label".into(), Vec::new()),
+                ));
+            }
+            draft.fields.push((
+                left,
+                right,
+                format!("{} (created on {})", clean(&field.label), to.account.system),
+            ));
+            draft.used[source].insert(n);
+        }
+    }
+}
+
+/// The name a copy of `field` gets on a `to` account: a HubSpot property
+/// name (lower-case letters, digits and underscores, starting with a
+/// letter, not `hs_`) from the source's name, or from its label where the
+/// source names fields by label; a Pipedrive field goes by its label.
+fn created_name(from: SystemKind, to: SystemKind, field: &FieldDescription) -> String {
+    if to.profile().options_by_label {
+        return field.label.clone();
+    }
+    let basis = if from.profile().options_by_label {
+        &field.label
+    } else {
+        &field.name
+    };
+    let mut name: String = basis
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) || name.starts_with("hs_") {
+        name = format!("crm_{name}");
+    }
+    name
 }
 
 /// Candidate pairs of fields (left index, right index): by meaning, then by
@@ -381,7 +488,7 @@ mod tests {
         let mut pd = account("pd", SystemKind::Pipedrive);
         pd.objects[0].1 = vec![field("shoe_size", "Shoe size", FieldType::Number)];
         let accounts = [hs, pd];
-        let drafts = draft(&accounts);
+        let drafts = draft(&accounts, Direction::Both, SchemaPolicy::Existing);
         let summary: Vec<(&str, String, String, usize)> = drafts
             .iter()
             .map(|d| {

@@ -11,7 +11,7 @@
 use super::pairs::PairDraft;
 use super::text::{clean, kind_name, quote, quote_key};
 use super::values::{TableLine, ValueMapDraft};
-use crate::config::Direction;
+use crate::config::{Direction, SystemKind};
 use crate::connector::FieldDescription;
 use std::fmt::Write;
 
@@ -134,6 +134,13 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
         }
     }
     let _ = writeln!(out, "conflict = \"newest\"");
+    if !draft.creates.is_empty() {
+        let line = "schema = \"create\"";
+        let _ = writeln!(
+            out,
+            "{line:<40} # the properties listed below are created where they are missing"
+        );
+    }
     let _ = writeln!(out, "[pairs.fields]");
     for (l, r, comment) in &draft.fields {
         let line = format!("{} = {}", quote_key(l), quote(r));
@@ -173,6 +180,22 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
             }
         }
     }
+    if !draft.creates.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Created by the first sync (schema = \"create\"), copied from the other side:"
+        );
+        for end in [left, right] {
+            let made: Vec<String> = (draft.creates.iter())
+                .filter(|(object, _)| *object == end.endpoint())
+                .map(|(_, what)| what.clone())
+                .collect();
+            if !made.is_empty() {
+                wrap_list(&mut out, &format!("on {}:", end.endpoint()), made);
+            }
+        }
+    }
+    scope_example(&mut out, draft);
     if !draft.left_out.is_empty() {
         let _ = writeln!(out, "# Paired by name or label but left out:");
         for line in &draft.left_out {
@@ -201,6 +224,22 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
                 listed
             },
         );
+        let other = if i == 0 { right } else { left };
+        let writes_other = direction.writes(if i == 0 {
+            crate::model::Side::Right
+        } else {
+            crate::model::Side::Left
+        });
+        let custom = writable
+            .iter()
+            .any(|f| f.is_custom && !matches!(f.kind, crate::connector::FieldType::Relation(_)));
+        if custom && writes_other && draft.creates.is_empty() {
+            let _ = writeln!(
+                out,
+                "#   (to create the custom ones on {}: `crmsync init --schema create`)",
+                other.endpoint()
+            );
+        }
         if !read_only.is_empty() {
             wrap_list(
                 &mut out,
@@ -213,6 +252,34 @@ fn pair(draft: &PairDraft, direction: Direction) -> String {
         }
     }
     out
+}
+
+/// A commented-out scope: how to sync only a segment of a side, on a
+/// field the pair maps, and a saved filter where the right side is
+/// Pipedrive.
+fn scope_example(out: &mut String, draft: &PairDraft) {
+    let Some((field, ..)) = draft.fields.first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "# To sync only a segment, uncomment and adjust (README, \"Scope\"):"
+    );
+    let _ = writeln!(out, "# [pairs.scope.left]");
+    let line = format!("# {} = {{ present = true }}", quote_key(field));
+    let _ = writeln!(
+        out,
+        "{line:<40} # a value, a list of values, {{ not = [...] }} or {{ present = false }}"
+    );
+    if draft.right.account.kind == SystemKind::Pipedrive {
+        let _ = writeln!(out, "# [pairs.scope.right]");
+        let _ = writeln!(
+            out,
+            "{:<40} # a saved Pipedrive filter of {}",
+            "# filter_id = 42",
+            draft.right.endpoint()
+        );
+    }
 }
 
 /// A field for the "not mapped" list: its name, its label where that
@@ -306,7 +373,11 @@ mod tests {
             pipeline_account("hs", SystemKind::Hubspot),
             pipeline_account("pd", SystemKind::Pipedrive),
         ];
-        let drafts = pairs::draft(&accounts);
+        let drafts = pairs::draft(
+            &accounts,
+            Direction::Both,
+            crate::config::SchemaPolicy::Existing,
+        );
         let deals = drafts
             .iter()
             .find(|d| d.name == "deals")
@@ -339,6 +410,11 @@ r-open = "10"                            # Open
 # pipeline "Left only" of hs has no match in pd; give its stages a stage of pd:
 # l1 = ""                                # "Start" (l1)
 # pipeline "Right only" of pd has no match in hs; its stages: "Intake" (20)
+# To sync only a segment, uncomment and adjust (README, "Scope"):
+# [pairs.scope.left]
+# dealname = { present = true }          # a value, a list of values, { not = [...] } or { present = false }
+# [pairs.scope.right]
+# filter_id = 42                         # a saved Pipedrive filter of pd.deals
 # Not mapped (add a `left = "right"` line to [pairs.fields] to sync one):
 #   hs.deals: (none)
 #   hs.deals read-only (a one-way pair can read them): hs_object_id
@@ -353,7 +429,11 @@ r-open = "10"                            # Open
             pipeline_account("hs", SystemKind::Hubspot),
             pipeline_account("pd", SystemKind::Pipedrive),
         ];
-        let drafts = pairs::draft(&accounts);
+        let drafts = pairs::draft(
+            &accounts,
+            Direction::Both,
+            crate::config::SchemaPolicy::Existing,
+        );
         let text = mapping_file(
             "[systems.hs]\n\n",
             &["hs", "pd"],

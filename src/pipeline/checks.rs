@@ -1,5 +1,5 @@
-//! What stops a run before its first write: a saved plan whose records
-//! changed since it was made (or made under another mapping), and a pair's
+//! What stops a run before its first write: a saved plan whose records or
+//! properties changed since it was made (or made under another mapping), and a pair's
 //! plan over its `max_deletes`/`max_changes` limits. Both raise a
 //! `SafetyStop`; neither writes anything.
 
@@ -7,7 +7,7 @@ use super::Connectors;
 use crate::config::{Config, Limit, PairConfig};
 use crate::exit::SafetyStop;
 use crate::model::Side;
-use crate::plan::{Action, Item, PairPlan, Plan};
+use crate::plan::{Action, Item, PairPlan, Plan, PropertyStep};
 use crate::state::State;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -49,8 +49,10 @@ pub fn check_fresh(
                 .filter(|(id, _)| !crate::plan::is_forward_ref(id))
                 .collect();
             let ids: Vec<String> = expected.keys().map(|s| s.to_string()).collect();
-            let current: BTreeMap<String, i64> = connectors[&endpoint.system]
-                .read(endpoint.object, &ids, &pair.field_names(side))
+            let connector = connectors[&endpoint.system].as_ref();
+            let fields = crate::apply::existing_fields(connector, pair, side)?;
+            let current: BTreeMap<String, i64> = connector
+                .read(endpoint.object, &ids, &fields)
                 .with_context(|| format!("checking the plan against {endpoint}"))?
                 .into_iter()
                 .map(|r| (r.id, r.updated_ms))
@@ -61,6 +63,31 @@ pub fn check_fresh(
                     Some(_) => stale.push(format!("{endpoint} {id} changed")),
                     None => stale.push(format!("{endpoint} {id} is gone")),
                 }
+            }
+        }
+        // A property this plan would make was made, or given other
+        // options, since.
+        for item in &pair_plan.items {
+            let Item::Property(p) = item else { continue };
+            if !p.writes() {
+                continue;
+            }
+            let endpoint = pair.endpoint(p.target);
+            let now = connectors[&endpoint.system]
+                .properties(endpoint.object, std::slice::from_ref(&p.field))
+                .with_context(|| format!("checking the plan against {endpoint}"))?
+                .pop()
+                .flatten();
+            let changed = match (&p.step, now) {
+                (PropertyStep::Create(_), Some(_)) => Some("was created since"),
+                (PropertyStep::AddOptions { .. }, None) => Some("is gone"),
+                (PropertyStep::AddOptions { had, .. }, Some(now)) if now.options.len() != *had => {
+                    Some("has other options since")
+                }
+                _ => None,
+            };
+            if let Some(changed) = changed {
+                stale.push(format!("{endpoint} property {} {changed}", p.field));
             }
         }
         for item in &pair_plan.items {
@@ -129,6 +156,7 @@ pub fn check_limits(pair: &PairConfig, plan: &PairPlan, overrides: Limits) -> Re
                 Action::Associate,
                 Action::Delete,
                 Action::Merge,
+                Action::Property,
             ]),
             "change",
         ),

@@ -64,6 +64,47 @@ pub fn follow_identities(
             }
             let connector = &connectors[&endpoint.system];
             let fields = snapshot.fields.clone();
+            // A listing narrowed to the pairs' scopes leaves out the linked
+            // records that left them: those still there are read back and
+            // kept (outside the narrowed listing), so they are not taken for
+            // deleted.
+            let vanished = if snapshot.selected.is_some() && !vanished.is_empty() {
+                let mut back = Vec::new();
+                for chunk in vanished.chunks(connector.capabilities().max_batch.max(1)) {
+                    back.extend(
+                        connector
+                            .read(endpoint.object, chunk, &fields)
+                            .with_context(|| {
+                                format!(
+                                    "reading back linked records outside the scope of {endpoint}"
+                                )
+                            })?
+                            .into_iter()
+                            .filter(|r| chunk.contains(&r.id)),
+                    );
+                }
+                let kept: std::collections::HashSet<String> =
+                    back.iter().map(|r| r.id.clone()).collect();
+                if !back.is_empty() {
+                    let snapshot = snapshots
+                        .get_mut(&endpoint.to_string())
+                        .expect("the snapshot read above");
+                    snapshot.unselected.extend(kept.iter().cloned());
+                    snapshot.records.extend(back);
+                    snapshot.save(&Snapshot::path(&config.state_dir, endpoint))?;
+                }
+                let rest: Vec<String> = vanished
+                    .into_iter()
+                    .filter(|id| !kept.contains(id))
+                    .collect();
+                if pending.is_empty() && rest.is_empty() {
+                    continue;
+                }
+                rest
+            } else {
+                vanished
+            };
+            let snapshot = &snapshots[&endpoint.to_string()];
             // (old id, the record it went into, whether a vendor said so).
             let mut found: Vec<(String, Record, bool)> = Vec::new();
             for chunk in vanished.chunks(connector.capabilities().max_batch.max(1)) {

@@ -104,7 +104,7 @@ pub fn sync(
 
 use crate::config::{Config, ConfigError, Endpoint, PairConfig};
 use crate::connector::{self, Connector};
-use crate::model::Side;
+use crate::model::{ObjectKind, Side};
 use crate::snapshot::{Snapshot, Written};
 use crate::state;
 use crate::validate;
@@ -123,12 +123,21 @@ pub fn connect(config: &Config, pairs: &[&PairConfig]) -> Result<Connectors> {
         }
     }
     let systems: Vec<_> = names.iter().map(|name| config.system(name)).collect();
-    let connectors = connector::connect(&systems)?;
-    Ok(names
+    let connectors: Connectors = names
         .into_iter()
         .map(str::to_string)
-        .zip(connectors)
-        .collect())
+        .zip(connector::connect(&systems)?)
+        .collect();
+    // Fields an earlier run created are found by the keys it recorded.
+    for (object, keys) in state::load_field_keys(&config.state_dir)? {
+        let Some((system, kind)) = object.split_once('.') else {
+            continue;
+        };
+        if let (Some(connector), Some(kind)) = (connectors.get(system), ObjectKind::parse(kind)) {
+            connector.learn_keys(kind, &keys);
+        }
+    }
+    Ok(connectors)
 }
 
 /// Checks every pair's mapping against both accounts' metadata and stops
@@ -148,12 +157,30 @@ pub fn validate(config: &Config, pairs: &[&PairConfig], connectors: &Connectors)
                 .describe(endpoint.object, &pair.field_names(side))
                 .with_context(|| format!("reading the fields of {endpoint}"))
         };
-        problems.extend(validate::check_pair(
-            pair,
-            &describe(Side::Left)?,
-            &describe(Side::Right)?,
-            &config.pairs,
-        ));
+        let (mut left, mut right) = (describe(Side::Left)?, describe(Side::Right)?);
+        validate::as_created(pair, &mut left, &mut right);
+        problems.extend(validate::check_pair(pair, &left, &right, &config.pairs));
+        for side in Side::BOTH {
+            let Some(scope) = &pair.scope[side] else {
+                continue;
+            };
+            let endpoint = pair.endpoint(side);
+            let connector = &connectors[&endpoint.system];
+            let infos = connector
+                .describe(endpoint.object, &scope.fields())
+                .with_context(|| format!("reading the fields of {endpoint}"))?;
+            problems.extend(validate::check_scope(pair, side, scope, &infos));
+            if let Some(id) = &scope.saved_filter {
+                let problem = connector
+                    .check_saved_filter(endpoint.object, id)
+                    .with_context(|| format!("reading saved filter {id} of {endpoint}"))?;
+                problems.extend(
+                    problem.map(|p| {
+                        format!("pair `{}`: [pairs.scope.{side}] filter_id: {p}", pair.name)
+                    }),
+                );
+            }
+        }
     }
     if !problems.is_empty() {
         return Err(ConfigError(format!(
@@ -201,7 +228,7 @@ pub(super) fn sides_on<'a>(
 /// maps on it, sorted.
 pub(super) fn object_fields(config: &Config, object: &Endpoint) -> Vec<String> {
     let fields: std::collections::BTreeSet<String> = sides_on(config, object)
-        .flat_map(|(pair, side)| pair.field_names(side))
+        .flat_map(|(pair, side)| pair.pulled_fields(side))
         .collect();
     fields.into_iter().collect()
 }

@@ -10,7 +10,7 @@ use crate::diff;
 use crate::mapping::{OwnerDirectory, PlannedLinks, Translator};
 use crate::matcher;
 use crate::model::{Side, Sided};
-use crate::plan::{Item, MergeStep, PairPlan, Plan, forward_ref};
+use crate::plan::{Item, MergeStep, PairPlan, Plan, ScopeChange, ScopeCount, Unlink, forward_ref};
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 
@@ -25,28 +25,136 @@ pub fn plan_pair(
     planned: &PlannedLinks,
 ) -> PairPlan {
     let started = std::time::Instant::now();
+    // Schema first: the records are planned on the properties and options
+    // the accounts will have, and without the fields no property can be
+    // made for.
+    let schema = crate::schema::plan_schema(pair, Sided::new(left, right));
+    let trimmed;
+    let pair = if schema.unmade.is_empty() {
+        pair
+    } else {
+        trimmed = pair.without_fields(&schema.unmade);
+        &trimmed
+    };
+    let labels_after =
+        crate::schema::labels_after(pair, &schema.items, Sided::new(&left.labels, &right.labels));
+    let labels = labels_after
+        .as_ref()
+        .map_or(Sided::new(&left.labels, &right.labels), Sided::as_ref);
     let empty = Default::default();
     let links = state.pair(&pair.name).unwrap_or(&empty);
-    let mut pairing = matcher::pair_records(pair, &left.records, &right.records, links);
+    // A scoped side is seen narrowed to its scope (and the linked records
+    // out of it).
+    let snapshots = Sided::new(left, right);
+    let seen = Sided::from_fn(|side| {
+        pair.scope[side].as_ref().map(|scope| {
+            let snapshot = snapshots[side];
+            crate::scope::narrow(scope, &snapshot.records, &snapshot.unselected, |id| {
+                links.by(side, id).is_some()
+            })
+        })
+    });
+    let records = Sided::from_fn(|side| {
+        seen[side]
+            .as_ref()
+            .map_or(&snapshots[side].records[..], |s| &s.records[..])
+    });
+    let mut pairing = matcher::pair_records(pair, records.left, records.right, links);
     // A record missing from a snapshot that is not a full listing may just
     // not have changed: deletes are inferred from full pulls only.
     if !(left.complete && right.complete) {
         pairing.gone.clear();
     }
+    let outside =
+        |side: Side, id: &str| seen[side].as_ref().is_some_and(|s| s.outside.contains(id));
+    let mut scope_items = Vec::new();
+    if seen.left.is_some() || seen.right.is_some() {
+        // A linked record out of scope: its link sleeps (said once), and
+        // nothing is planned for it; one back in scope is merged as usual.
+        pairing.linked.retain(|(l, r, link)| {
+            let out = Side::BOTH
+                .into_iter()
+                .find(|side| outside(*side, if *side == Side::Left { &l.id } else { &r.id }));
+            let ids = Sided::new(l.id.clone(), r.id.clone());
+            match (out, link.dormant) {
+                (Some(side), None) => scope_items.push(Item::Scope(ScopeChange {
+                    ids,
+                    label: diff::label(pair, Some(l), Some(r)),
+                    side,
+                    entered: false,
+                })),
+                (None, Some(side)) => scope_items.push(Item::Scope(ScopeChange {
+                    ids,
+                    label: diff::label(pair, Some(l), Some(r)),
+                    side,
+                    entered: true,
+                })),
+                _ => {}
+            }
+            out.is_none()
+        });
+    }
+    // A link whose record is out of scope, or was when last seen, never
+    // deletes its partner: leaving the scope is not a delete, and a pair
+    // deletes nothing out of its scope.
+    let asleep: std::collections::HashSet<&str> = pairing
+        .gone
+        .iter()
+        .filter(|g| {
+            g.link.dormant.is_some()
+                || g.left.is_some_and(|r| outside(Side::Left, &r.id))
+                || g.right.is_some_and(|r| outside(Side::Right, &r.id))
+        })
+        .map(|g| g.link.left.as_str())
+        .collect();
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
-    let translator = Translator::new(
-        pair,
-        &owners,
-        state,
-        Sided::new(&left.labels, &right.labels),
-    )
-    .with_planned(planned);
+    let translator = Translator::new(pair, &owners, state, labels).with_planned(planned);
     let rules = Sided::from_fn(|side| {
         let endpoint = pair.endpoint(side);
         endpoint.kind.write_rules(endpoint.object)
     });
     let mut plan = diff::merge_pair(pair, &pairing, &translator, &rules);
+    if !asleep.is_empty() {
+        for item in &mut plan.items {
+            if let Item::Delete(d) = item
+                && asleep.contains(d.ids.left.as_str())
+            {
+                let side = d.target.other();
+                *item = Item::Unlink(Unlink {
+                    ids: d.ids.clone(),
+                    label: d.label.clone(),
+                    reason: format!(
+                        "{} {} is gone while the link slept (out of the pair's scope): nothing is deleted",
+                        pair.endpoint(side).system,
+                        d.ids[side]
+                    ),
+                });
+            }
+        }
+    }
+    plan.items.extend(scope_items);
+    for item in &mut plan.items {
+        if let Item::Create(create) = item
+            && let Some(scope) = &pair.scope[create.target]
+        {
+            crate::scope::stamp_create(scope, create, &pair.endpoint(create.target).to_string());
+        }
+    }
+    for side in Side::BOTH {
+        let Some(seen) = &seen[side] else { continue };
+        let snapshot = snapshots[side];
+        plan.scope.push(ScopeCount {
+            side,
+            object: pair.endpoint(side).to_string(),
+            in_scope: seen.in_scope,
+            of: snapshot
+                .selected
+                .is_none()
+                .then_some(snapshot.records.len()),
+        });
+    }
     plan.records = left.records.len().max(right.records.len());
+    plan.items.splice(0..0, schema.items);
     log::debug!(
         "planned {}: {} + {} records, {} links, {} items in {:.2} s",
         pair.name,
@@ -105,6 +213,13 @@ pub fn plan(config: &Config, pairs: &[&PairConfig], snapshots: &Snapshots, state
                     }
                     MergeStep::Partners { .. } => {}
                 },
+                // A later pair finds the property made.
+                Item::Property(p) if p.writes() => {
+                    let object = pair.endpoint(p.target).to_string();
+                    if read_later(&object) {
+                        foreseen_mut(&mut foreseen, snapshots, &object).absorb_property(p, None);
+                    }
+                }
                 Item::Delete(d) => {
                     planned.drop_link(&pair.name, &d.ids.left, &d.ids.right);
                     for (object, field) in relations_through(config, pair, d.target) {

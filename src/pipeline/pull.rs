@@ -78,8 +78,9 @@ impl OwnersCache {
 
 /// The last snapshot of `object`, if one was saved under this mapping (one
 /// taken under another does not load), and whether this run pulls the
-/// object in full: with no usable snapshot, with `full`, or when
-/// `full_pull_every` says so (so many runs, or a last full pull so old).
+/// object in full: with no usable snapshot, with `full`, when the scopes
+/// the listing is narrowed to changed, or when `full_pull_every` says so
+/// (so many runs, or a last full pull so old).
 pub(super) fn previous_snapshot(
     config: &Config,
     object: &Endpoint,
@@ -89,13 +90,17 @@ pub(super) fn previous_snapshot(
     let fields = object_fields(config, object);
     let path = Snapshot::path(&config.state_dir, object);
     let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
+    let selected = crate::scope::selection(config, object)
+        .as_deref()
+        .map(crate::scope::fingerprint);
     let in_full = match &previous {
         Some(previous) => {
-            full || config.full_pull_every.is_due(
-                previous.incremental_runs,
-                previous.last_full_ms(),
-                started_ms,
-            )
+            full || previous.selected != selected
+                || config.full_pull_every.is_due(
+                    previous.incremental_runs,
+                    previous.last_full_ms(),
+                    started_ms,
+                )
         }
         None => true,
     };
@@ -120,7 +125,8 @@ pub(super) fn full_snapshot(
 }
 
 /// Pulls one account object into its snapshot (see `pull`), with the
-/// owners and labels its pairs' value maps need, and saves it.
+/// owners and labels its pairs' value maps need and the property
+/// definitions its schema-creating pairs need, and saves it.
 pub(super) fn pull_object(
     config: &Config,
     connectors: &Connectors,
@@ -131,46 +137,100 @@ pub(super) fn pull_object(
 ) -> Result<Snapshot> {
     let fields = object_fields(config, object);
     let connector = &connectors[&object.system];
+    // Pairs that create schema need the definitions of their fields;
+    // a field the account lacks yet is not asked for.
+    let described: Vec<String> = {
+        let names: std::collections::BTreeSet<String> = sides_on(config, object)
+            .flat_map(|(pair, side)| crate::schema::fields_to_describe(pair, side))
+            .collect();
+        names.into_iter().collect()
+    };
+    let properties: BTreeMap<String, Option<crate::connector::PropertySpec>> =
+        if described.is_empty() {
+            BTreeMap::new()
+        } else {
+            described
+                .iter()
+                .cloned()
+                .zip(connector.properties(object.object, &described)?)
+                .collect()
+        };
+    let lacks = |field: &String| matches!(properties.get(field), Some(None));
+    let listed: Vec<String> = fields.iter().filter(|f| !lacks(f)).cloned().collect();
     let started_ms = crate::timestamp::now_ms();
     let (previous, in_full) = previous_snapshot(config, object, full, started_ms);
     let bar = progress.bar(&object.to_string(), None);
+    // Every pair reading the object is scoped: the vendor narrows the
+    // full listing to their scopes.
+    let selection = crate::scope::selection(config, object);
+    let selected = selection.as_deref().map(crate::scope::fingerprint);
     let advance = |listed: crate::connector::Listed| {
         crate::progress::advance(&bar, listed.done, listed.total)
     };
     let mut snapshot = match previous {
         Some(mut previous) if !in_full => {
             let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
-            let changed = connector.list_changed(object.object, &fields, since, &advance)?;
+            let changed = connector.list_changed(object.object, &listed, since, &advance)?;
             log::info!(
                 "pulled {} from {object}",
                 crate::plan::counted(changed.len() as u64, "changed record", "changed records")
             );
+            // The changes are read unnarrowed, so a record that left a
+            // scope is seen; which of them a saved filter still holds
+            // only the vendor can say.
+            let saved_filter = selection
+                .as_deref()
+                .filter(|scopes| scopes.iter().any(|s| s.saved_filter.is_some()));
+            if let (Some(scopes), false) = (saved_filter, changed.is_empty()) {
+                let members: std::collections::HashSet<String> = connector
+                    .list_selected(object.object, &listed, scopes, Some(since), &|_| {})?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                for record in &changed {
+                    if members.contains(&record.id) {
+                        previous.unselected.remove(&record.id);
+                    } else {
+                        previous.unselected.insert(record.id.clone());
+                    }
+                }
+            }
             previous.merge_changes(changed, started_ms);
             previous
         }
         previous => {
-            let records = connector.list(object.object, &fields, &advance)?;
+            let records = match &selection {
+                Some(scopes) => {
+                    connector.list_selected(object.object, &listed, scopes, None, &advance)?
+                }
+                None => connector.list(object.object, &listed, &advance)?,
+            };
             log::info!(
                 "pulled {} from {object}",
                 crate::plan::counted(records.len() as u64, "record", "records")
             );
-            full_snapshot(object, fields, records, started_ms, previous.as_ref())
+            let mut fresh = full_snapshot(object, fields, records, started_ms, previous.as_ref());
+            fresh.selected = selected;
+            fresh
         }
     };
     progress.finish(&bar);
-    fill_metadata(config, connectors, object, &mut snapshot, owners)?;
+    fill_metadata(config, connectors, object, &mut snapshot, owners, &lacks)?;
+    snapshot.properties = properties;
     snapshot.save(&Snapshot::path(&config.state_dir, object))?;
     Ok(snapshot)
 }
 
 /// The owners and option labels the value maps of `object`'s pairs need:
-/// fetched on full pulls, or where the snapshot has none yet.
+/// fetched on full pulls, or where the snapshot has none yet; none for a
+/// field the account `lacks` (a property a pair is still to create).
 pub(super) fn fill_metadata(
     config: &Config,
     connectors: &Connectors,
     object: &Endpoint,
     snapshot: &mut Snapshot,
     owners: &OwnersCache,
+    lacks: &dyn Fn(&String) -> bool,
 ) -> Result<()> {
     let sides: Vec<(&PairConfig, Side)> = sides_on(config, object).collect();
     if sides.iter().any(|(pair, _)| pair.uses_owners())
@@ -181,7 +241,9 @@ pub(super) fn fill_metadata(
     for (pair, side) in sides {
         for map in pair.label_fields() {
             let field = &map[side];
-            if snapshot.complete || !snapshot.labels.contains_key(field) {
+            if lacks(field) {
+                snapshot.labels.remove(field);
+            } else if snapshot.complete || !snapshot.labels.contains_key(field) {
                 let options = connectors[&object.system].labels(object.object, field)?;
                 snapshot.labels.insert(field.clone(), options);
             }

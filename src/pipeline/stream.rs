@@ -25,7 +25,7 @@ use super::pull::{
 use super::write::{Created, Output, resolve_and_apply_pair, stopped_by_signal};
 use super::{Limits, by_side, object_fields};
 use crate::apply::Applier;
-use crate::config::{Config, Endpoint, PairConfig};
+use crate::config::{Config, Endpoint, PairConfig, SchemaPolicy};
 use crate::mapping::PlannedLinks;
 use crate::model::{Record, Side};
 use crate::plan::{PairPlan, Plan};
@@ -49,7 +49,7 @@ pub struct Stream<'a> {
 /// What the listing thread hands over: first the source object's snapshot
 /// with no records (its owners and labels), then each page.
 enum Listing {
-    Started(Snapshot),
+    Started(Box<Snapshot>),
     Page(Vec<Record>),
 }
 
@@ -66,6 +66,8 @@ impl<'a> Stream<'a> {
         let [pair] = pairs else { return None };
         if limits.max_changes.or(pair.max_changes).is_some()
             || !pair.fallback_match_fields().is_empty()
+            || pair.schema == SchemaPolicy::Create
+            || Side::BOTH.iter().any(|side| pair.scope[*side].is_some())
         {
             return None;
         }
@@ -81,9 +83,17 @@ impl<'a> Stream<'a> {
         } else {
             Side::Right
         };
+        // The source is listed whole at the vendor, with no property
+        // definitions (another pair on it may scope or create schema).
+        let object = pair.endpoint(source);
+        if crate::scope::selection(config, object).is_some()
+            || super::sides_on(config, object)
+                .any(|(other, side)| !crate::schema::fields_to_describe(other, side).is_empty())
+        {
+            return None;
+        }
         let started_ms = crate::timestamp::now_ms();
-        let (previous, in_full) =
-            previous_snapshot(config, pair.endpoint(source), full, started_ms);
+        let (previous, in_full) = previous_snapshot(config, object, full, started_ms);
         in_full.then_some(Stream {
             pair,
             source,
@@ -143,7 +153,7 @@ impl<'a> Stream<'a> {
                 for listing in rx.iter() {
                     let records = match listing {
                         Listing::Started(part) => {
-                            paged = Some(Paged::new(pair, self.source, part, target, &found));
+                            paged = Some(Paged::new(pair, self.source, *part, target, &found));
                             continue;
                         }
                         Listing::Page(records) => records,
@@ -152,24 +162,25 @@ impl<'a> Stream<'a> {
                         unreachable!("the listing starts with its snapshot")
                     };
                     let plan = paged.page(records);
-                    let (wrote, applied) = crate::interrupt::check()
-                        .map_err(anyhow::Error::new)
-                        .map(|()| {
-                            resolve_and_apply_pair(
-                                out,
-                                &mut applier,
-                                pair,
-                                &plan,
-                                &mut Created::new(),
-                                report,
-                                &bar,
-                            )
-                        })
-                        .unwrap_or_else(|e| (Vec::new(), Err(e)));
-                    written.extend(wrote);
+                    let applied = match crate::interrupt::check() {
+                        Ok(()) => resolve_and_apply_pair(
+                            out,
+                            &mut applier,
+                            pair,
+                            &plan,
+                            &mut Created::new(),
+                            report,
+                            &bar,
+                        ),
+                        Err(e) => {
+                            stopped = Err(e.into());
+                            break;
+                        }
+                    };
+                    written.extend(applied.written);
                     items.extend(plan.items);
-                    if applied.is_err() {
-                        stopped = applied;
+                    if applied.result.is_err() {
+                        stopped = applied.result;
                         break;
                     }
                 }
@@ -205,6 +216,7 @@ impl<'a> Stream<'a> {
                     items,
                     duplicates: Vec::new(),
                     records: target.records.len(),
+                    scope: Vec::new(),
                 };
                 return Ok(Plan::new(&config.fingerprint, vec![plan]));
             }
@@ -255,7 +267,7 @@ impl<'a> Stream<'a> {
         drop((source_as_read, target_as_read));
         let mut applier = Applier::new(connectors, state, &state_path);
         let bar = progress.pending_bar("writing");
-        let (wrote, applied) = resolve_and_apply_pair(
+        let applied = resolve_and_apply_pair(
             out,
             &mut applier,
             pair,
@@ -265,7 +277,8 @@ impl<'a> Stream<'a> {
             &bar,
         );
         progress.finish(&bar);
-        let mut sides = by_side(wrote);
+        let mut sides = by_side(applied.written);
+        let applied = applied.result;
         source.absorb(sides.remove(&self.source).unwrap_or_default());
         target.absorb(sides.remove(&self.source.other()).unwrap_or_default());
         let (saved, applied) = crate::par::join(
@@ -285,6 +298,7 @@ impl<'a> Stream<'a> {
             items,
             duplicates: rest.duplicates,
             records: whole.records,
+            scope: whole.scope.clone(),
         };
         let differ = paged::in_order_of(&whole, &mut plan, self.source, &decided);
         if differ > 0 {
@@ -320,10 +334,10 @@ impl<'a> Stream<'a> {
             Vec::new(),
             self.started_ms,
         );
-        fill_metadata(config, connectors, object, &mut part, owners)?;
+        fill_metadata(config, connectors, object, &mut part, owners, &|_| false)?;
         let stopped = || anyhow!("the run stopped before {object} was listed");
         pages
-            .send(Listing::Started(part.part(Vec::new())))
+            .send(Listing::Started(Box::new(part.part(Vec::new()))))
             .map_err(|_| stopped())?;
         let bar = progress.bar(&object.to_string(), None);
         let mut listed = 0;

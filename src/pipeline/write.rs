@@ -56,7 +56,7 @@ pub fn apply(
             .map_err(anyhow::Error::new)
             .and_then(|()| {
                 let mut applier = Applier::new(out.connectors, state, &state_path);
-                let (_, applied) = resolve_and_apply_pair(
+                let applied = resolve_and_apply_pair(
                     out,
                     &mut applier,
                     pair,
@@ -65,7 +65,7 @@ pub fn apply(
                     report,
                     &bar,
                 );
-                applied.and(applier.save())
+                applied.result.and(applier.save())
             });
         if stopped_by_signal(applied, report)? {
             break;
@@ -94,6 +94,14 @@ pub(super) fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Res
     }
 }
 
+/// What one pair's apply did: the records and properties it wrote (also
+/// when it stopped midway), and how it ended.
+pub(super) struct PairApplied {
+    pub(super) written: Vec<(Side, Written)>,
+    pub(super) properties: Vec<(crate::plan::Property, crate::connector::PropertySpec)>,
+    pub(super) result: Result<()>,
+}
+
 /// The one door to the applier, for `push` and `sync` (streamed or not):
 /// applies one pair's plan (or a page of a streamed pair's) through
 /// `applier` and returns what it wrote (also when it stopped midway), for
@@ -111,7 +119,7 @@ pub(super) fn resolve_and_apply_pair(
     created: &mut Created,
     report: &mut Report,
     bar: &indicatif::ProgressBar,
-) -> (Vec<(Side, Written)>, Result<()>) {
+) -> PairApplied {
     let resolved;
     // The plan's own item behind each item applied, by position.
     let mut planned_items: Vec<&Item> = plan.items.iter().collect();
@@ -143,6 +151,7 @@ pub(super) fn resolve_and_apply_pair(
             items,
             duplicates: plan.duplicates.clone(),
             records: plan.records,
+            scope: plan.scope.clone(),
         };
         &resolved
     } else {
@@ -157,7 +166,11 @@ pub(super) fn resolve_and_apply_pair(
             created.insert(reference, id);
         }
     }
-    (std::mem::take(&mut applier.written), applied)
+    PairApplied {
+        written: std::mem::take(&mut applier.written),
+        properties: std::mem::take(&mut applier.properties),
+        result: applied,
+    }
 }
 
 /// Applies the plan `plan` made (`predicted`), pair after pair in file
@@ -221,7 +234,11 @@ pub fn plan_and_apply(
             }
         };
         let mut applier = Applier::new(out.connectors, state, &state_path);
-        let (written, result) = resolve_and_apply_pair(
+        let PairApplied {
+            written,
+            properties,
+            result,
+        } = resolve_and_apply_pair(
             out,
             &mut applier,
             pair,
@@ -231,6 +248,13 @@ pub fn plan_and_apply(
             &bar,
         );
         let result = result.and(applier.save());
+        for (property, made) in &properties {
+            let object = pair.endpoint(property.target).to_string();
+            if let Some(snapshot) = snapshots.get_mut(&object) {
+                snapshot.absorb_property(property, Some(made));
+                touched.insert(object);
+            }
+        }
         for (side, write) in &written {
             let into = match write {
                 Written::Deleted { id } => Some((id, None)),

@@ -22,10 +22,10 @@ mod tests;
 
 pub use model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Settle, Summary, Unlink, Write,
+    Property, PropertyStep, ScopeChange, Settle, Summary, Unlink, Write,
 };
 pub use refs::{forward_ref, is_forward_ref};
-pub use text::counted;
+pub use text::{counted, grouped};
 pub use wire::{FORMAT, VERSION};
 
 use crate::model::Duplicate;
@@ -53,6 +53,21 @@ pub struct PairPlan {
     /// percentage limits are taken of, by `sync` and by a later `push` alike.
     #[serde(default)]
     pub records: usize,
+    /// For each scoped side, how many records are in the pair's scope.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<ScopeCount>,
+}
+
+/// How many of one side's records are in a pair's scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeCount {
+    pub side: crate::model::Side,
+    /// The account object, `system.object`.
+    pub object: String,
+    pub in_scope: usize,
+    /// Every record read, where the listing was not narrowed at the vendor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<usize>,
 }
 
 impl Plan {
@@ -80,6 +95,11 @@ impl Plan {
                     Action::Delete => s.delete += 1,
                     Action::Invalid => s.invalid += 1,
                     Action::Merge => s.merge += 1,
+                    Action::Scope => match item {
+                        Item::Scope(c) if c.entered => s.back_in_scope += 1,
+                        _ => s.left_scope += 1,
+                    },
+                    Action::Property => s.property += 1,
                     Action::Baseline => {}
                 }
                 // A write that settles a conflict counts once, as a

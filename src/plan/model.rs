@@ -4,6 +4,7 @@
 //! (`text`, `wire`) and never touches the network or the state.
 
 use crate::config::ConflictPolicy;
+use crate::connector::{OptionSpec, PropertySpec};
 use crate::model::{Side, Sided};
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,10 @@ pub enum Action {
     Invalid,
     Baseline,
     Merge,
+    /// A linked record left the pair's scope (the link sleeps) or came back.
+    Scope,
+    /// A property created on an account, or given options it lacks.
+    Property,
 }
 
 /// One thing a plan does to one record or pair of records. Each variant
@@ -56,6 +61,57 @@ pub enum Item {
     /// as another link's partner (reported, or merged too with
     /// `merges = "propagate"`).
     Merge(Merge),
+    /// A linked record left the pair's scope: its link is kept and nothing
+    /// is written either way until it is back (state only); or it came
+    /// back, and is merged against the stored base again.
+    Scope(ScopeChange),
+    /// A property the side written lacks, created there (or options added
+    /// to it) before any record is written (`schema = "create"`); with a
+    /// problem, one that cannot be made, reported as invalid.
+    Property(Property),
+}
+
+/// A linked record that left the pair's scope on `side`, or came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeChange {
+    pub ids: Sided<String>,
+    pub label: String,
+    /// The side whose record left (or, `entered`, the side it had left).
+    pub side: Side,
+    pub entered: bool,
+}
+
+/// A change to the schema of the side a pair writes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Property {
+    pub target: Side,
+    /// The target's name for the field.
+    pub field: String,
+    /// `object.field`, as the plan shows it.
+    pub label: String,
+    pub step: PropertyStep,
+    /// Why it cannot be made (the item is then invalid and writes nothing).
+    pub problem: Option<String>,
+}
+
+/// What a property item does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropertyStep {
+    /// Create the property as described (copied from the other side).
+    Create(PropertySpec),
+    /// Add these options to the property; `had` is how many it held when
+    /// planned (a plan made on other options is stale).
+    AddOptions {
+        options: Vec<OptionSpec>,
+        had: usize,
+    },
+}
+
+impl Property {
+    /// Returns true if and only if applying the item writes to a CRM.
+    pub fn writes(&self) -> bool {
+        self.problem.is_none()
+    }
 }
 
 /// Two linked (or newly matched) records whose agreeing values become the
@@ -79,6 +135,9 @@ pub struct Create {
     pub changes: Vec<Change>,
     /// The source's modified time when planned.
     pub expect: i64,
+    /// What the item cannot do that a reader should know (a scope the
+    /// created record cannot be written into).
+    pub notes: Vec<String>,
 }
 
 /// An update or association write to one side of a linked pair.
@@ -211,6 +270,9 @@ impl Item {
             Item::Invalid(_) => Action::Invalid,
             Item::Baseline(_) => Action::Baseline,
             Item::Merge(_) => Action::Merge,
+            Item::Scope(_) => Action::Scope,
+            Item::Property(p) if p.problem.is_some() => Action::Invalid,
+            Item::Property(_) => Action::Property,
         }
     }
 
@@ -224,6 +286,8 @@ impl Item {
             Item::Delete(d) => &d.label,
             Item::Invalid(i) => &i.label,
             Item::Merge(m) => &m.label,
+            Item::Scope(s) => &s.label,
+            Item::Property(p) => &p.label,
         }
     }
 
@@ -238,6 +302,8 @@ impl Item {
             Item::Delete(d) => Some(&d.ids[side]),
             Item::Invalid(i) => i.ids[side].as_deref(),
             Item::Merge(m) => Some(&m.now[side]),
+            Item::Scope(s) => Some(&s.ids[side]),
+            Item::Property(_) => None,
         }
     }
 
@@ -248,6 +314,7 @@ impl Item {
             Item::Update(w) | Item::Associate(w) => Some(w.target),
             Item::Delete(d) => Some(d.target),
             Item::Merge(m) => m.target(),
+            Item::Property(p) => p.writes().then_some(p.target),
             _ => None,
         }
     }
@@ -262,7 +329,7 @@ impl Item {
             Item::Delete(d) => (side == d.target).then_some(d.expect),
             // A record an orphaned merge found gone has no modified time.
             Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
-            Item::Unlink(_) | Item::Invalid(_) => None,
+            Item::Unlink(_) | Item::Invalid(_) | Item::Property(_) | Item::Scope(_) => None,
         }
     }
 
@@ -312,6 +379,7 @@ impl Item {
             Item::Invalid(i) => i.problems.iter().map(String::as_str).collect(),
             Item::Unlink(u) => vec![u.reason.as_str()],
             Item::Delete(d) => vec![d.reason.as_str()],
+            Item::Property(p) => p.problem.iter().map(String::as_str).collect(),
             _ => Vec::new(),
         }
     }
@@ -392,4 +460,16 @@ pub struct Summary {
     pub duplicate: usize,
     /// Merge items: links following merges and partners of merged records.
     pub merge: usize,
+    /// Linked records that left the pair's scope, and that came back.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_scope: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub back_in_scope: usize,
+    /// Properties to create or give options (`schema = "create"`).
+    #[serde(default)]
+    pub property: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

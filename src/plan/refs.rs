@@ -92,6 +92,12 @@ impl Item {
                 &mut h.conflicts,
                 &mut h.settle,
             ),
+            Item::Scope(s) => (
+                vec![&mut s.ids.left, &mut s.ids.right],
+                &mut [],
+                &mut [],
+                &mut [],
+            ),
             Item::Unlink(u) => (
                 vec![&mut u.ids.left, &mut u.ids.right],
                 &mut [],
@@ -104,6 +110,7 @@ impl Item {
                 &mut [],
                 &mut [],
             ),
+            Item::Property(_) => (Vec::new(), &mut [], &mut [], &mut []),
             Item::Invalid(i) => (
                 i.ids
                     .left
@@ -155,8 +162,10 @@ impl Item {
             Item::Update(w) | Item::Associate(w) => vec![&w.ids.left, &w.ids.right],
             Item::Conflict(h) => vec![&h.ids.left, &h.ids.right],
             Item::Unlink(u) => vec![&u.ids.left, &u.ids.right],
+            Item::Scope(s) => vec![&s.ids.left, &s.ids.right],
             Item::Delete(d) => vec![&d.ids.left, &d.ids.right],
             Item::Invalid(i) => i.ids.iter().filter_map(|(_, id)| id.as_deref()).collect(),
+            Item::Property(_) => Vec::new(),
             Item::Merge(m) => {
                 let mut ids = vec![&m.was.left, &m.was.right, &m.now.left, &m.now.right];
                 if let MergeStep::Partners { kept, .. } = &m.step {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::ConflictPolicy;
+use crate::connector::{OptionSpec, PropertyKind, PropertySpec};
 use crate::model::{Side, Sided};
 
 fn ids() -> Sided<String> {
@@ -47,6 +48,7 @@ fn every_kind() -> Vec<Item> {
             label: "a@x.io".into(),
             changes: vec![change()],
             expect: 6,
+            notes: Vec::new(),
         }),
         Item::Update(write.clone()),
         Item::Associate(write),
@@ -87,7 +89,85 @@ fn every_kind() -> Vec<Item> {
             kept: "8".into(),
             propagate: true,
         })),
+        Item::Property(tier(None)),
+        Item::Property(tier(Some("a calculated property".into()))),
+        Item::Property(Property {
+            step: PropertyStep::AddOptions {
+                options: vec![OptionSpec {
+                    value: "gold".into(),
+                    label: "Gold".into(),
+                }],
+                had: 2,
+            },
+            ..tier(None)
+        }),
     ]
+}
+
+/// eu contacts' `tier`, created with three options (or refused).
+fn tier(problem: Option<String>) -> Property {
+    let option = |v: &str, l: &str| OptionSpec {
+        value: v.into(),
+        label: l.into(),
+    };
+    Property {
+        target: Side::Right,
+        field: "tier".into(),
+        label: "contacts.tier".into(),
+        step: PropertyStep::Create(PropertySpec {
+            name: "tier".into(),
+            label: "Tier".into(),
+            kind: PropertyKind::Enumeration,
+            options: vec![
+                option("bronze", "Bronze"),
+                option("silver", "Silver"),
+                option("gold", "Gold"),
+            ],
+            description: "Support tier".into(),
+            group: Some("account".into()),
+            unique: false,
+            not_copyable: None,
+        }),
+        problem,
+    }
+}
+
+#[test]
+fn property_items_read_first_count_as_changes_and_make_a_plan_version_3() {
+    let pair = PairPlan {
+        name: "contacts".into(),
+        left: "us.contacts".into(),
+        right: "eu.contacts".into(),
+        items: vec![
+            Item::Property(tier(None)),
+            Item::Property(Property {
+                field: "score".into(),
+                label: "contacts.score".into(),
+                ..tier(Some("a calculated property".into()))
+            }),
+        ],
+        duplicates: Vec::new(),
+        records: 0,
+        scope: Vec::new(),
+    };
+    let plan = Plan::new("x", vec![pair]);
+    assert_eq!(
+        plan.version, 3,
+        "an older crmsync refuses it by its version"
+    );
+    assert!(!plan.is_empty());
+    assert_eq!(plan.summary().property, 1);
+    assert_eq!(plan.summary().invalid, 1);
+    assert_eq!(
+        plan.to_string(),
+        "contacts  (us.contacts <-> eu.contacts)\n  + eu     property  contacts.tier  enumeration (3 options)\n  ! eu     invalid   property contacts.score: a calculated property\nPlan: 1 property change, 0 to create, 0 to update, 0 to associate, 0 to delete, 0 to link, 0 conflicts, 0 to unlink, 1 invalid, 0 duplicates.\n"
+    );
+    assert_eq!(plan.pairs[0].items[0].target(), Some(Side::Right));
+    assert_eq!(
+        plan.pairs[0].items[1].target(),
+        None,
+        "an invalid one writes nothing"
+    );
 }
 
 /// us 2 (linked to eu 9) was merged into us 1.
@@ -129,6 +209,7 @@ fn an_unconfirmed_merge_is_data_says_what_to_do_and_never_writes() {
             items: vec![Item::Merge(unconfirmed)],
             duplicates: Vec::new(),
             records: 2,
+            scope: Vec::new(),
         }],
     );
     assert!(plan.is_empty(), "a notice, no drift");
@@ -166,6 +247,7 @@ fn merges_read_as_what_happened_and_only_plans_with_them_are_version_2() {
         items: vec![Item::Merge(merge(step))],
         duplicates: Vec::new(),
         records: 2,
+        scope: Vec::new(),
     };
     let partners = |propagate| MergeStep::Partners {
         side: Side::Left,
@@ -312,6 +394,7 @@ fn summary_counts_a_record_conflict_once_and_speaks_in_the_singular_for_one() {
                 items,
                 duplicates: Vec::new(),
                 records: 1,
+                scope: Vec::new(),
             }],
         )
     };

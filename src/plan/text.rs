@@ -2,7 +2,7 @@
 //! conflicts under it, the duplicates of each pair and the closing summary.
 //! It only formats what the plan holds; it decides nothing.
 
-use super::model::{Item, Merge, MergeStep, Summary};
+use super::model::{Item, Merge, MergeStep, PropertyStep, Summary};
 use super::{PairPlan, Plan};
 use crate::model::{Side, Sided};
 use std::fmt;
@@ -92,6 +92,9 @@ impl fmt::Display for PairPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = Sided::new(system_of(&self.left), system_of(&self.right));
         writeln!(f, "{}  ({} <-> {})", self.name, self.left, self.right)?;
+        for count in &self.scope {
+            writeln!(f, "  {count}")?;
+        }
         for item in self.items.iter().filter(|i| i.is_shown()) {
             item.write_line(f, &names)?;
             for c in item.conflicts() {
@@ -154,7 +157,11 @@ impl Item {
                     names[c.target.other()],
                     c.source_id,
                     values.join(" ")
-                )
+                )?;
+                for note in &c.notes {
+                    writeln!(f, "        note: {note}")?;
+                }
+                Ok(())
             }
             Item::Update(w) | Item::Associate(w) => {
                 let verb = if matches!(self, Item::Update(_)) {
@@ -215,8 +222,96 @@ impl Item {
                     m.describe(names)
                 )
             }
+            Item::Scope(s) => {
+                let (verb, why) = if s.entered {
+                    (
+                        "in scope ",
+                        "back in the pair's scope: synced again from the last common values",
+                    )
+                } else {
+                    (
+                        "out scope",
+                        "left the pair's scope: the link is kept, nothing is written or deleted either way while it is out",
+                    )
+                };
+                writeln!(
+                    f,
+                    "  o {:<6} {verb} {}  {}  ({} {} {why})",
+                    "",
+                    s.label,
+                    both(&s.ids),
+                    names[s.side],
+                    s.ids[s.side]
+                )
+            }
+            Item::Property(p) => match (&p.problem, &p.step) {
+                (Some(problem), _) => writeln!(
+                    f,
+                    "  ! {:<6} invalid   property {}: {problem}",
+                    names[p.target], p.label
+                ),
+                (None, PropertyStep::Create(spec)) => {
+                    let options = if spec.kind.has_options() {
+                        format!(
+                            " ({})",
+                            counted(spec.options.len() as u64, "option", "options")
+                        )
+                    } else {
+                        String::new()
+                    };
+                    writeln!(
+                        f,
+                        "  + {:<6} property  {}  {}{options}",
+                        names[p.target], p.label, spec.kind
+                    )
+                }
+                (None, PropertyStep::AddOptions { options, .. }) => {
+                    let labels: Vec<String> = options.iter().map(|o| quoted(&o.label)).collect();
+                    writeln!(
+                        f,
+                        "  ~ {:<6} property  {}  + {}: {}",
+                        names[p.target],
+                        p.label,
+                        counted(options.len() as u64, "option", "options"),
+                        labels.join(", ")
+                    )
+                }
+            },
             Item::Baseline(_) => Ok(()),
         }
+    }
+}
+
+/// `n` with a comma between thousands ("1,000", "12,345,678").
+pub fn grouped(n: impl Into<u64>) -> String {
+    let digits = n.into().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl fmt::Display for super::ScopeCount {
+    /// "contacts: 250 of 1,000 in scope (left)"
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let object = self
+            .object
+            .split_once('.')
+            .map_or(&*self.object, |(_, o)| o);
+        let of = self
+            .of
+            .map(|n| format!(" of {}", grouped(n as u64)))
+            .unwrap_or_default();
+        write!(
+            f,
+            "{object}: {}{of} in scope ({})",
+            grouped(self.in_scope as u64),
+            self.side
+        )
     }
 }
 
@@ -229,6 +324,13 @@ pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = |n: usize| n as u64;
+        if self.property > 0 {
+            write!(
+                f,
+                "{}, ",
+                counted(n(self.property), "property change", "property changes")
+            )?;
+        }
         write!(
             f,
             "{} to create, {} to update, {} to associate, {} to delete, {} to link, {}, {} to unlink, {} invalid, {}",
@@ -245,6 +347,12 @@ impl fmt::Display for Summary {
         if self.merge > 0 {
             write!(f, ", {}", counted(n(self.merge), "merge", "merges"))?;
         }
+        if self.left_scope > 0 {
+            write!(f, ", {} left scope", self.left_scope)?;
+        }
+        if self.back_in_scope > 0 {
+            write!(f, ", {} back in scope", self.back_in_scope)?;
+        }
         Ok(())
     }
 }
@@ -252,11 +360,9 @@ impl fmt::Display for Summary {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A pair with nothing to show is left out, so cron mail stays short.
-        for pair in self
-            .pairs
-            .iter()
-            .filter(|p| p.items.iter().any(Item::is_shown) || !p.duplicates.is_empty())
-        {
+        for pair in self.pairs.iter().filter(|p| {
+            p.items.iter().any(Item::is_shown) || !p.duplicates.is_empty() || !p.scope.is_empty()
+        }) {
             write!(f, "{pair}")?;
         }
         let summary = self.summary();

@@ -5,9 +5,10 @@
 
 use super::model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Settle, Unlink, Write,
+    Property, PropertyStep, ScopeChange, Settle, Unlink, Write,
 };
 use super::{PairPlan, Plan};
+use crate::connector::{OptionSpec, PropertySpec};
 use crate::files;
 use crate::model::{Side, Sided};
 use anyhow::{Context, Result, bail};
@@ -18,23 +19,27 @@ pub const FORMAT: &str = "crmsync-plan";
 /// The newest format version this crmsync writes and reads. A plan is
 /// written in the oldest version that can hold it, so an older crmsync
 /// still applies what it understands and refuses, by the version, what it
-/// does not: version 2 adds `merge` items; a plan without one is version 1.
-pub const VERSION: u32 = 2;
-/// The format version of plans without `merge` items.
+/// does not: version 2 adds `merge` items, version 3 `property` items (and
+/// `invalid` items naming a property); a plan without either is version 1.
+pub const VERSION: u32 = 3;
+/// The format version of plans with `merge` items and no `property` items.
+const VERSION_WITH_MERGES: u32 = 2;
+/// The format version of plans without `merge` or `property` items.
 const VERSION_WITHOUT_MERGES: u32 = 1;
 
 impl Plan {
     /// A plan of `pairs`, written in the oldest format version that holds
     /// them.
     pub fn new(config_fingerprint: &str, pairs: Vec<PairPlan>) -> Plan {
-        let merges = pairs
-            .iter()
-            .flat_map(|p| &p.items)
-            .any(|i| matches!(i, Item::Merge(_)));
+        let items = || pairs.iter().flat_map(|p| &p.items);
+        let merges = items().any(|i| matches!(i, Item::Merge(_)));
+        let properties = items().any(|i| matches!(i, Item::Property(_)));
         Plan {
             format: FORMAT.into(),
-            version: if merges {
+            version: if properties {
                 VERSION
+            } else if merges {
+                VERSION_WITH_MERGES
             } else {
                 VERSION_WITHOUT_MERGES
             },
@@ -103,6 +108,31 @@ struct WireItem {
     /// A `merge` item's link as it was and what it does (version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     merge: Option<WireMerge>,
+    /// A `scope` item: `left` (its record on `target`'s side left the
+    /// pair's scope) or `entered` (it came back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    /// A `property` item's change, or the property an `invalid` item
+    /// cannot make (version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    property: Option<WireProperty>,
+}
+
+/// What a `property` item changes on the side it names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WireProperty {
+    side: Side,
+    field: String,
+    /// `create` or `add-options`.
+    step: String,
+    /// For `create`: the property as it will be made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spec: Option<PropertySpec>,
+    /// For `add-options`: the options added, and how many it held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    options: Vec<OptionSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    had: Option<usize>,
 }
 
 /// What a `merge` item holds beyond the ids it names now.
@@ -172,15 +202,41 @@ impl From<Item> for WireItem {
             expect,
             problems: Vec::new(),
             merge: None,
+            scope: None,
+            property: None,
         };
         match item {
             Item::Link(a) | Item::Baseline(a) => wire.settle = a.settle,
-            Item::Create(c) => wire.changes = c.changes,
+            Item::Create(c) => {
+                wire.changes = c.changes;
+                wire.problems = c.notes;
+            }
             Item::Update(w) | Item::Associate(w) => wire.changes = w.changes,
             Item::Conflict(h) => wire.settle = h.settle,
             Item::Unlink(u) => wire.problems = vec![u.reason],
+            Item::Scope(s) => {
+                wire.target = Some(s.side);
+                wire.scope = Some(if s.entered { "entered" } else { "left" }.into());
+            }
             Item::Delete(d) => wire.problems = vec![d.reason],
             Item::Invalid(i) => wire.problems = i.problems,
+            Item::Property(p) => {
+                wire.problems = p.problem.into_iter().collect();
+                let (step, spec, options, had) = match p.step {
+                    PropertyStep::Create(spec) => ("create", Some(spec), Vec::new(), None),
+                    PropertyStep::AddOptions { options, had } => {
+                        ("add-options", None, options, Some(had))
+                    }
+                };
+                wire.property = Some(WireProperty {
+                    side: p.target,
+                    field: p.field,
+                    step: step.to_string(),
+                    spec,
+                    options,
+                    had,
+                });
+            }
             Item::Merge(m) => {
                 let (step, side, kept_id, propagate) = match m.step {
                     MergeStep::Follow => ("follow", None, None, false),
@@ -261,6 +317,7 @@ impl TryFrom<WireItem> for Item {
                     label: w.label.clone(),
                     changes: w.changes.clone(),
                     expect: stamp(target.other())?,
+                    notes: w.problems.clone(),
                 })
             }
             Action::Update => Item::Update(write()?),
@@ -271,6 +328,16 @@ impl TryFrom<WireItem> for Item {
                 conflicts: w.conflicts.clone(),
                 settle: w.settle.clone(),
                 expect: stamps()?,
+            }),
+            Action::Scope => Item::Scope(ScopeChange {
+                ids: ids()?,
+                label: w.label.clone(),
+                side: target()?,
+                entered: match w.scope.as_deref() {
+                    Some("left") => false,
+                    Some("entered") => true,
+                    _ => return Err(missing("whether it left the scope or came back")),
+                },
             }),
             Action::Unlink => Item::Unlink(Unlink {
                 ids: ids()?,
@@ -287,6 +354,38 @@ impl TryFrom<WireItem> for Item {
                     expect: stamp(target)?,
                 })
             }
+            Action::Property | Action::Invalid if w.property.is_some() => {
+                let p = w.property.as_ref().expect("checked");
+                let step = match p.step.as_str() {
+                    "create" => PropertyStep::Create(
+                        p.spec
+                            .clone()
+                            .ok_or_else(|| missing("the property it creates"))?,
+                    ),
+                    "add-options" => PropertyStep::AddOptions {
+                        options: p.options.clone(),
+                        had: p
+                            .had
+                            .ok_or_else(|| missing("the options it was planned on"))?,
+                    },
+                    other => {
+                        return Err(format!("a `{action}` item with an unknown step `{other}`"));
+                    }
+                };
+                let problem = (w.action == Action::Invalid).then(reason);
+                let item = Property {
+                    target: p.side,
+                    field: p.field.clone(),
+                    label: w.label.clone(),
+                    step,
+                    problem,
+                };
+                if item.writes() && w.target != Some(p.side) {
+                    return Err(missing("the side it writes to"));
+                }
+                Item::Property(item)
+            }
+            Action::Property => return Err(missing("the property it changes")),
             Action::Invalid => Item::Invalid(Invalid {
                 ids: Sided::new(w.left_id.clone(), w.right_id.clone()),
                 label: w.label.clone(),

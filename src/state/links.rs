@@ -17,6 +17,11 @@ pub struct Link {
     pub left: String,
     pub right: String,
     pub base: Base,
+    /// The side whose record left the pair's scope, while it is out: the
+    /// link sleeps (nothing is written either way), and the plan said so
+    /// once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dormant: Option<Side>,
 }
 
 impl Link {
@@ -322,6 +327,7 @@ impl PairState {
                     left: left.to_string(),
                     right: right.to_string(),
                     base: Base::default(),
+                    dormant: None,
                 });
                 let links = &self.links;
                 self.by_left.insert(left, at, |i| &links[i].left);

@@ -18,6 +18,8 @@ mod pipedrive_writes;
 mod plans;
 mod quiet_and_terminal;
 mod reliability;
+mod schema;
+mod scope;
 mod streaming;
 mod vendor_variance;
 

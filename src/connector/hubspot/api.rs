@@ -194,6 +194,62 @@ pub struct Property {
     pub options: Vec<PropertyOption>,
     #[serde(rename = "modificationMetadata", default)]
     pub modification: Option<Modification>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(rename = "groupName", default)]
+    pub group_name: Option<String>,
+    #[serde(rename = "hasUniqueValue", default)]
+    pub has_unique_value: bool,
+    /// Set on properties whose value a formula computes.
+    #[serde(rename = "calculationFormula", default)]
+    pub calculation_formula: Option<String>,
+    /// Options taken from elsewhere (the account's users).
+    #[serde(rename = "externalOptions", default)]
+    pub external_options: bool,
+}
+
+/// The body of `POST /crm/properties/{version}/{objectType}`
+/// (`PropertyCreate`: `name`, `label`, `type`, `fieldType` and `groupName`
+/// are required).
+#[derive(Debug, Serialize)]
+pub struct PropertyCreate {
+    pub name: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(rename = "fieldType")]
+    pub field_type: &'static str,
+    #[serde(rename = "groupName")]
+    pub group_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionInput>,
+    #[serde(rename = "hasUniqueValue", skip_serializing_if = "std::ops::Not::not")]
+    pub has_unique_value: bool,
+}
+
+/// An option as a property create or update sends it (`OptionInput`: all
+/// four keys required).
+#[derive(Debug, Serialize)]
+pub struct OptionInput {
+    pub label: String,
+    pub value: String,
+    #[serde(rename = "displayOrder")]
+    pub display_order: i32,
+    pub hidden: bool,
+}
+
+/// The body of `PATCH …/{propertyName}` that replaces the option list.
+#[derive(Debug, Serialize)]
+pub struct OptionsUpdate {
+    pub options: Vec<OptionInput>,
+}
+
+/// A property group (`GET …/{objectType}/groups`).
+#[derive(Debug, Deserialize)]
+pub struct PropertyGroup {
+    pub name: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 
 impl HubSpot {
     /// A metadata `results` list, fetched once per run.
-    fn metadata<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+    pub(super) fn metadata<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
         let body = self.metadata.get_or_fetch(path.to_string(), || {
             self.http
                 .get(path, &[])

@@ -78,6 +78,24 @@ pub struct Field {
     pub options: Option<Vec<FieldOption>>,
     #[serde(default)]
     pub is_custom_field: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The body of `POST /api/v2/{personFields|organizationFields|dealFields}`
+/// (`field_name` and `field_type` required; `options` for enum and set).
+#[derive(Debug, Serialize)]
+pub struct FieldCreate {
+    pub field_name: String,
+    pub field_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<OptionLabel>>,
+}
+
+/// An option as a field create or `…/{field_code}/options` sends it.
+#[derive(Debug, Serialize)]
+pub struct OptionLabel {
+    pub label: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -41,8 +41,11 @@ impl Pipedrive {
         }
         let schema = self.metadata(object)?;
         let custom = || schema.iter().filter(|f| f.is_custom_field);
+        // A field crmsync created under a name its label does not spell is
+        // found by the key it recorded.
+        let learned = self.learned_key(object, name);
         let found = custom()
-            .find(|f| f.field_code == name)
+            .find(|f| f.field_code == name || Some(&f.field_code) == learned.as_ref())
             .or_else(|| custom().find(|f| f.field_name.eq_ignore_ascii_case(name)));
         Ok(found.map(|field| FieldKind::Custom(field.clone())))
     }

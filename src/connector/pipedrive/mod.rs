@@ -12,23 +12,28 @@
 //! label; `person_id` and `org_id` are relations (ids of records another
 //! pair syncs); an organization's `address` is its full address. Mirrors
 //! `hubspot/` file for file: `writes` (one call per record), `metadata`
-//! (fields API, stages, pipelines, the catalog), `fields` (the field
+//! (fields API, stages, pipelines, the catalog), `schema` (custom fields
+//! created and given options, `schema = "create"`), `fields` (the field
 //! model), `api` (wire types), `limits` (what answers say of rate limits).
 
 mod api;
 mod fields;
 mod limits;
 mod metadata;
+mod schema;
 mod writes;
 
 use crate::config::SystemConfig;
-use crate::connector::catalog::{self, FieldDescription, FieldInfo, MetadataCache};
+use crate::connector::catalog::{
+    self, FieldDescription, FieldInfo, MetadataCache, OptionSpec, PropertySpec, SchemaOutcome,
+};
 use crate::connector::http::{ApiError, AuthStyle, HttpClient, Pacing, RetryPolicy};
 use crate::connector::paging::{self, Page};
 use crate::connector::seam::{
     Capabilities, Connector, Listed, MergeRequest, NewRecord, RecordRef, RecordUpdate, WriteResult,
 };
 use crate::model::{ObjectKind, Owner, Record};
+use crate::scope::{Scope, Test};
 use crate::secret::Secret;
 use crate::timestamp;
 use crate::vendor::PIPEDRIVE;
@@ -53,6 +58,9 @@ pub struct Pipedrive {
     /// Persons as this run read them, for updates that rewrite their
     /// emails, phones or name whole.
     persons: Mutex<HashMap<String, PersonParts>>,
+    /// The keys of fields crmsync created, by object and the mapping
+    /// file's name for them, where their label does not spell that name.
+    learned: Mutex<BTreeMap<(ObjectKind, String), String>>,
 }
 
 impl Pipedrive {
@@ -72,6 +80,7 @@ impl Pipedrive {
             http,
             schemas: MetadataCache::new(),
             persons: Mutex::new(HashMap::new()),
+            learned: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -185,6 +194,51 @@ impl Pipedrive {
     }
 }
 
+/// The part of a saved filter crmsync reads (v1 getFilter's `data`).
+#[derive(serde::Deserialize)]
+struct FilterInfo {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+/// The list parameters of a scope: `filter_id` for a saved filter (which
+/// makes the v2 lists ignore the other filters), else each condition the
+/// operation takes as a parameter (getPersons: `owner_id`, `org_id`;
+/// getDeals: those, `person_id`, `pipeline_id`, `stage_id`, `status`;
+/// getOrganizations: `owner_id`) with one value (`status` with several).
+fn scope_query(object: ObjectKind, scope: &Scope) -> Vec<(&'static str, String)> {
+    if let Some(id) = &scope.saved_filter {
+        return vec![("filter_id", id.clone())];
+    }
+    let taken: &[&'static str] = match object {
+        ObjectKind::Persons => &["owner_id", "org_id"],
+        ObjectKind::Deals => &[
+            "owner_id",
+            "person_id",
+            "org_id",
+            "pipeline_id",
+            "stage_id",
+            "status",
+        ],
+        ObjectKind::Organizations => &["owner_id"],
+        _ => &[],
+    };
+    let mut query = Vec::new();
+    for condition in &scope.conditions {
+        let Some(name) = taken.iter().find(|n| **n == condition.field) else {
+            continue;
+        };
+        match &condition.test {
+            Test::AnyOf(values) if *name == "status" => query.push((*name, values.join(","))),
+            Test::AnyOf(values) if values.len() == 1 && values[0].parse::<u64>().is_ok() => {
+                query.push((*name, values[0].clone()))
+            }
+            _ => {}
+        }
+    }
+    query
+}
+
 impl Connector for Pipedrive {
     fn system(&self) -> &str {
         self.http.system()
@@ -230,6 +284,72 @@ impl Connector for Pipedrive {
         query.extend(custom_fields_query(&resolved));
         self.records(object, &path, &query, &resolved, progress)
             .with_context(|| format!("listing changed {object} from {}", self.system()))
+    }
+
+    /// One scope naming a saved filter is listed with `filter_id`; one
+    /// scope of field conditions with the list parameters that take them
+    /// (a single owner, organization, pipeline, stage or deal status);
+    /// anything else is listed whole for the caller to narrow.
+    fn list_selected(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        scopes: &[&Scope],
+        since_ms: Option<i64>,
+        progress: &dyn Fn(Listed),
+    ) -> Result<Vec<Record>> {
+        let resolved = self.resolve(object, fields)?;
+        let path = format!("/api/v2/{}", Self::collection(object)?);
+        let mut query = match scopes {
+            [scope] => scope_query(object, scope),
+            _ => Vec::new(),
+        };
+        if let Some(since_ms) = since_ms {
+            // Whole seconds: the notes report fractional ones refused.
+            let since = &timestamp::format_ms(since_ms.div_euclid(1000) * 1000)[..19];
+            query.extend([
+                ("updated_since", format!("{since}Z")),
+                ("sort_by", "update_time".to_string()),
+                ("sort_direction", "asc".to_string()),
+            ]);
+        }
+        query.extend(custom_fields_query(&resolved));
+        self.records(object, &path, &query, &resolved, progress)
+            .with_context(|| format!("listing {object} in scope from {}", self.system()))
+    }
+
+    /// v1 getFilter (v2 has no filters API): the filter must exist and be
+    /// one of `object`'s (`type`: `people`, `deals`, `org`).
+    fn check_saved_filter(&self, object: ObjectKind, id: &str) -> Result<Option<String>> {
+        let reply = match self.http.get(&format!("/api/v1/filters/{id}"), &[]) {
+            Ok(reply) => reply,
+            Err(ApiError::Rejected {
+                status: 404 | 400, ..
+            }) => {
+                return Ok(Some(format!(
+                    "{} has no saved filter {id}; check its id in Pipedrive (the filter's URL ends with it)",
+                    self.system()
+                )));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("reading filter {id} of {}", self.system())));
+            }
+        };
+        let filter: One<FilterInfo> = serde_json::from_value(reply.body)
+            .map_err(|e| self.malformed(format!("filter {id}: {e}")))?;
+        let wanted = match object {
+            ObjectKind::Persons => "people",
+            ObjectKind::Deals => "deals",
+            _ => "org",
+        };
+        Ok(match filter.data.kind.as_deref() {
+            Some(kind) if kind != wanted => Some(format!(
+                "saved filter {id} of {} filters {kind}, not {object}; use a filter of {object}",
+                self.system()
+            )),
+            _ => None,
+        })
     }
 
     fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>> {
@@ -316,6 +436,34 @@ impl Connector for Pipedrive {
 
     fn catalog(&self, object: ObjectKind) -> Result<Vec<FieldDescription>> {
         self.field_catalog(object)
+    }
+
+    fn properties(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<Vec<Option<PropertySpec>>> {
+        self.property_specs(object, fields)
+    }
+
+    fn create_property(&self, object: ObjectKind, spec: &PropertySpec) -> Result<SchemaOutcome> {
+        self.create_field_like(object, spec)
+    }
+
+    fn add_options(
+        &self,
+        object: ObjectKind,
+        field: &str,
+        options: &[OptionSpec],
+    ) -> Result<SchemaOutcome> {
+        self.add_field_options(object, field, options)
+    }
+
+    fn learn_keys(&self, object: ObjectKind, keys: &BTreeMap<String, String>) {
+        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, key) in keys {
+            learned.insert((object, name.clone()), key.clone());
+        }
     }
 
     fn request_counts(&self) -> BTreeMap<String, u64> {

@@ -3,9 +3,9 @@
 //! pipelines endpoints.
 
 use super::reads::{cursor, cut_page, page_limit, with_paging};
-use super::store::{Answer, HubSpotState, Kind, Owner, Pipeline};
+use super::store::{Answer, Failure, HubSpotState, Kind, Owner, Pipeline};
 use super::{ADDITIONAL_EMAILS, MAX_OWNER_PAGE, MERGED_IDS, PropertyDef};
-use crate::support::server::Request;
+use crate::support::server::{Request, Response};
 use serde_json::{Value, json};
 
 pub(super) fn default_schema(kind: Kind) -> Vec<PropertyDef> {
@@ -112,24 +112,196 @@ impl HubSpotState {
             let options: Vec<Value> = (options.iter().enumerate())
                 .map(|(i, (v, l))| json!({ "label": l, "value": v, "displayOrder": i, "hidden": false }))
                 .collect();
-            let field_type = match d.kind.as_str() {
-                "number" => "number",
-                "date" | "datetime" => "date",
-                "enumeration" => "select",
-                "bool" => "booleancheckbox",
-                _ => "text",
-            };
+            let group = d.group.as_deref().unwrap_or(kind.info().default_group);
             let mut property = json!({
-                "name": d.name, "label": d.label, "type": d.kind, "fieldType": field_type,
+                "name": d.name, "label": d.label, "type": d.kind, "fieldType": d.field_type(),
+                "description": d.description, "groupName": group,
                 "options": options, "hasUniqueValue": d.unique,
-                "modificationMetadata": { "readOnlyValue": d.read_only, "archivable": !d.read_only },
+                "modificationMetadata": {
+                    "readOnlyValue": d.read_only, "readOnlyDefinition": hubspot_defined,
+                    "archivable": !d.read_only,
+                },
             });
             if hubspot_defined {
                 property["hubspotDefined"] = json!(true);
             }
+            if let Some(formula) = &d.formula {
+                property["calculationFormula"] = json!(formula);
+            }
             property
         };
         json!({ "results": self.schemas[&kind].iter().map(describe).collect::<Vec<_>>() })
+    }
+
+    /// One property as `GET …/{propertyName}` shows it.
+    fn property_json(&self, kind: Kind, name: &str) -> Option<Value> {
+        let all = self.properties_json(kind);
+        let found = all["results"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name);
+        found.cloned()
+    }
+
+    pub(super) fn property_answer(&self, kind: Kind, name: &str) -> Answer {
+        match self.property_json(kind, name) {
+            Some(property) => Ok(Response::json(200, &property)),
+            None => Err(Failure {
+                category: "OBJECT_NOT_FOUND",
+                message: format!("Unable to find property with name {name}"),
+            }),
+        }
+    }
+
+    /// The property groups of an object: its information group, and every
+    /// group a defined property names.
+    fn groups(&self, kind: Kind) -> Vec<String> {
+        let mut groups = vec![kind.info().default_group.to_string()];
+        for d in &self.schemas[&kind] {
+            if let Some(g) = &d.group
+                && !groups.contains(g)
+            {
+                groups.push(g.clone());
+            }
+        }
+        groups
+    }
+
+    pub(super) fn groups_json(&self, kind: Kind) -> Value {
+        let results: Vec<Value> = (self.groups(kind).iter().enumerate())
+            .map(|(i, g)| json!({ "name": g, "label": g, "displayOrder": i, "archived": false }))
+            .collect();
+        json!({ "results": results })
+    }
+
+    /// `POST /crm/properties/{version}/{objectType}` (`PropertyCreate`):
+    /// the five required keys, a valid `type`/`fieldType` pair, a name of
+    /// lower-case letters, digits and underscores that HubSpot does not
+    /// reserve, a known group, options (with all four keys) for an
+    /// enumeration, and 409 for a name the object has.
+    pub(super) fn create_property(&mut self, kind: Kind, body: &Value) -> Answer {
+        let text = |key: &str| -> Result<String, Failure> {
+            match body.get(key) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(_) => {
+                    Err(format!("Property values were not valid: {key} must be a string").into())
+                }
+                None => Err(format!("Property values were not valid: {key} is required").into()),
+            }
+        };
+        let (name, label, type_, field_type, group) = (
+            text("name")?,
+            text("label")?,
+            text("type")?,
+            text("fieldType")?,
+            text("groupName")?,
+        );
+        let valid_name = name.len() <= 100
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !name.starts_with("hs_");
+        if !valid_name {
+            return Err(format!(
+                "Property name \"{name}\" is invalid: use lower-case letters, digits and underscores, starting with a letter (not hs_)"
+            )
+            .into());
+        }
+        let pairs: &[&str] = match type_.as_str() {
+            "bool" => &["booleancheckbox", "calculation_equation"],
+            "enumeration" => &[
+                "booleancheckbox",
+                "checkbox",
+                "radio",
+                "select",
+                "calculation_equation",
+            ],
+            "date" | "datetime" => &["date"],
+            "string" => &[
+                "file",
+                "text",
+                "textarea",
+                "html",
+                "phonenumber",
+                "calculation_equation",
+            ],
+            "number" => &["number", "calculation_equation"],
+            "phone_number" => &["phonenumber"],
+            other => return Err(format!("Invalid property type: {other}").into()),
+        };
+        if !pairs.contains(&field_type.as_str()) {
+            return Err(
+                format!("fieldType {field_type} is not valid for a {type_} property").into(),
+            );
+        }
+        if field_type == "calculation_equation" && body.get("calculationFormula").is_none() {
+            return Err("A calculated property needs a calculationFormula".into());
+        }
+        if !self.groups(kind).contains(&group) {
+            return Err(format!("Property group {group} does not exist").into());
+        }
+        if self.property(kind, &name).is_some() {
+            return Err(Failure {
+                category: "CONFLICT",
+                message: format!("A property named '{name}' already exists."),
+            });
+        }
+        let options = match body.get("options") {
+            None if type_ == "enumeration" && field_type != "booleancheckbox" => {
+                return Err("Options are required for enumeration properties".into());
+            }
+            None => Vec::new(),
+            Some(list) => option_list(list)?,
+        };
+        let description = match body.get("description") {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        self.unique_index.replace(None);
+        let def = PropertyDef {
+            options,
+            unique: body["hasUniqueValue"] == true,
+            field_type: Some(field_type),
+            description,
+            group: (group != kind.info().default_group).then_some(group),
+            formula: body["calculationFormula"].as_str().map(str::to_string),
+            ..PropertyDef::new(&name, &label, &type_)
+        };
+        self.schemas.entry(kind).or_default().push(def);
+        let made = self.property_json(kind, &name).expect("just made");
+        Ok(Response::json(201, &made))
+    }
+
+    /// `PATCH …/{propertyName}` (`PropertyUpdate`): the keys given are
+    /// overwritten; `options` replaces the whole option list.
+    pub(super) fn update_property(&mut self, kind: Kind, name: &str, body: &Value) -> Answer {
+        if self.property(kind, name).is_none() {
+            return Err(Failure {
+                category: "OBJECT_NOT_FOUND",
+                message: format!("Unable to find property with name {name}"),
+            });
+        }
+        let options = body.get("options").map(option_list).transpose()?;
+        let schema = self.schemas.get_mut(&kind).expect("a schema");
+        let def = schema.iter_mut().find(|d| d.name == name).expect("checked");
+        if def.read_only {
+            return Err(format!("Property {name} is read-only and cannot be updated").into());
+        }
+        if let Some(options) = options {
+            if def.kind != "enumeration" {
+                return Err(format!("Property {name} has no options").into());
+            }
+            def.options = options;
+        }
+        if let Some(label) = body["label"].as_str() {
+            def.label = label.to_string();
+        }
+        if let Some(description) = body["description"].as_str() {
+            def.description = description.to_string();
+        }
+        let updated = self.property_json(kind, name).expect("a property");
+        Ok(Response::json(200, &updated))
     }
 
     pub(super) fn list_owners(&self, req: &Request) -> Answer {
@@ -160,4 +332,28 @@ impl HubSpotState {
         };
         json!({ "results": self.pipelines.iter().enumerate().map(describe).collect::<Vec<_>>() })
     }
+}
+
+/// An option list of a create or update (`OptionInput`: `label`, `value`,
+/// `displayOrder` and `hidden` required; values distinct), as (value, label).
+fn option_list(list: &Value) -> Result<Vec<(String, String)>, Failure> {
+    let Some(items) = list.as_array() else {
+        return Err("options must be a list".into());
+    };
+    let mut options: Vec<(String, String)> = Vec::new();
+    for o in items {
+        let (Some(label), Some(value)) = (o["label"].as_str(), o["value"].as_str()) else {
+            return Err("Option values were not valid: label and value are required".into());
+        };
+        if !o["displayOrder"].is_i64() || !o["hidden"].is_boolean() {
+            return Err(
+                "Option values were not valid: displayOrder and hidden are required".into(),
+            );
+        }
+        if options.iter().any(|(v, _)| v == value) {
+            return Err(format!("Duplicate option value {value}").into());
+        }
+        options.push((value.to_string(), label.to_string()));
+    }
+    Ok(options)
 }

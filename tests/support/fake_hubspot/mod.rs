@@ -67,6 +67,9 @@ const ALL_SCOPES: &[&str] = &[
     "crm.schemas.contacts.read",
     "crm.schemas.deals.read",
     "crm.schemas.companies.read",
+    "crm.schemas.contacts.write",
+    "crm.schemas.deals.write",
+    "crm.schemas.companies.write",
 ];
 const MAX_BATCH: usize = 100;
 const DEFAULT_PAGE: usize = 10;
@@ -82,7 +85,20 @@ const MAX_FILTERS_PER_GROUP: usize = 10;
 const MAX_FILTERS: usize = 25;
 /// The filter operators crmsync sends (HubSpot has more; the fake refuses
 /// them rather than model what no request uses).
-const OPERATORS: &[&str] = &["GT", "GTE"];
+const OPERATORS: &[&str] = &[
+    "GT",
+    "GTE",
+    "EQ",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+];
+/// The most `values` one `IN` / `NOT_IN` filter takes. No HubSpot document
+/// found gives the number: the fake takes 100 (as HubSpot's other lists of
+/// ids in one request), the stricter reading, and crmsync refuses a longer
+/// scope list in the mapping file.
+const MAX_FILTER_VALUES: usize = 100;
 const DAY_MS: i64 = 86_400_000;
 /// Read-only properties a merge writes (semicolon-separated lists).
 const MERGED_IDS: &str = "hs_merged_object_ids";
@@ -110,7 +126,7 @@ pub struct FakeRecord {
     pub archived: bool,
 }
 
-/// A property definition; `kind` is string|number|date|datetime|enumeration|bool.
+/// A property definition; `kind` is string|number|date|datetime|enumeration|bool|phone_number.
 #[derive(Debug, Clone)]
 pub struct PropertyDef {
     pub name: String,
@@ -120,6 +136,13 @@ pub struct PropertyDef {
     pub options: Vec<(String, String)>,
     pub read_only: bool,
     pub unique: bool,
+    /// HubSpot's `fieldType`; `None`: the usual one for `kind`.
+    pub field_type: Option<String>,
+    pub description: String,
+    /// The property group; `None`: the object's information group.
+    pub group: Option<String>,
+    /// A formula computes its values (`calculationFormula`).
+    pub formula: Option<String>,
 }
 
 impl PropertyDef {
@@ -133,6 +156,25 @@ impl PropertyDef {
             options: vec![],
             read_only: false,
             unique: false,
+            field_type: None,
+            description: String::new(),
+            group: None,
+            formula: None,
+        }
+    }
+
+    /// The property's `fieldType`.
+    pub fn field_type(&self) -> &str {
+        if let Some(t) = &self.field_type {
+            return t;
+        }
+        match self.kind.as_str() {
+            "number" => "number",
+            "date" | "datetime" => "date",
+            "enumeration" => "select",
+            "bool" => "booleancheckbox",
+            "phone_number" => "phonenumber",
+            _ => "text",
         }
     }
 }
@@ -312,6 +354,11 @@ impl FakeHubSpot {
             label: label.into(),
             stages,
         });
+    }
+
+    /// The definition of a property of `object`, if there is one.
+    pub fn property(&self, object: &str, name: &str) -> Option<PropertyDef> {
+        self.state().property(Kind::expect(object), name).cloned()
     }
 
     /// Adds (or replaces) a property of `object`.

@@ -20,6 +20,10 @@ pub(super) enum Route {
     Search(Kind),
     Merge(Kind),
     Properties(Kind),
+    Property(Kind, String),
+    PropertyGroups(Kind),
+    CreateProperty(Kind),
+    UpdateProperty(Kind, String),
     Owners,
     Pipelines,
     /// Associations from the first kind's records to the second's.
@@ -69,6 +73,12 @@ pub(super) fn parse_route(req: &Request) -> Option<Route> {
         }
         ("GET", "objects", [t, id]) => Route::Get(Kind::parse(t)?, id.to_string()),
         ("GET", "properties", [t]) => Route::Properties(Kind::parse(t)?),
+        ("GET", "properties", [t, "groups"]) => Route::PropertyGroups(Kind::parse(t)?),
+        ("GET", "properties", [t, name]) => Route::Property(Kind::parse(t)?, name.to_string()),
+        ("POST", "properties", [t]) => Route::CreateProperty(Kind::parse(t)?),
+        ("PATCH", "properties", [t, name]) if *name != "groups" => {
+            Route::UpdateProperty(Kind::parse(t)?, name.to_string())
+        }
         ("GET", "owners", []) => Route::Owners,
         ("GET", "pipelines", ["deals"]) => Route::Pipelines,
         ("POST", "associations", [from, to, "batch", op @ ..]) => {
@@ -99,7 +109,12 @@ impl Route {
             Route::Write(k, _) | Route::Archive(k) | Route::Merge(k) => {
                 vec![k.info().write_scope]
             }
-            Route::Properties(k) => vec![k.info().schema_scope],
+            Route::Properties(k) | Route::Property(k, _) | Route::PropertyGroups(k) => {
+                vec![k.info().schema_scope]
+            }
+            Route::CreateProperty(k) | Route::UpdateProperty(k, _) => {
+                vec![k.info().schema_write_scope]
+            }
             Route::Owners => vec!["crm.objects.owners.read"],
             Route::Pipelines => vec![DEALS.schema_scope],
             Route::Associations(from, to, AssocOp::Read) => {
@@ -172,6 +187,10 @@ impl HubSpotState {
             Route::Search(kind) => Ok(Response::json(200, &self.search(kind, &req.json()?)?)),
             Route::Merge(kind) => self.merge_endpoint(kind, req),
             Route::Properties(kind) => Ok(Response::json(200, &self.properties_json(kind))),
+            Route::Property(kind, name) => self.property_answer(kind, &name),
+            Route::PropertyGroups(kind) => Ok(Response::json(200, &self.groups_json(kind))),
+            Route::CreateProperty(kind) => self.create_property(kind, &req.json()?),
+            Route::UpdateProperty(kind, name) => self.update_property(kind, &name, &req.json()?),
             Route::Owners => self.list_owners(req),
             Route::Pipelines => Ok(Response::json(200, &self.pipelines_json())),
             Route::Associations(from, to, AssocOp::Read) => self.read_associations(from, to, req),

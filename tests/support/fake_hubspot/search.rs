@@ -6,8 +6,8 @@ use super::reads::body_properties;
 use super::store::{Failure, HubSpotState, Kind};
 use super::time::parse_instant;
 use super::{
-    DEFAULT_PAGE, FakeRecord, MAX_FILTER_GROUPS, MAX_FILTERS, MAX_FILTERS_PER_GROUP,
-    MAX_SEARCH_PAGE, OPERATORS, SEARCH_WINDOW,
+    DEFAULT_PAGE, FakeRecord, MAX_FILTER_GROUPS, MAX_FILTER_VALUES, MAX_FILTERS,
+    MAX_FILTERS_PER_GROUP, MAX_SEARCH_PAGE, OPERATORS, SEARCH_WINDOW,
 };
 use serde_json::{Value, json};
 
@@ -39,21 +39,43 @@ pub(super) struct Filter {
     pub(super) property: String,
     pub(super) kind: String,
     pub(super) operator: String,
-    pub(super) target: Typed,
+    /// `value`, or each of `values` (`IN`, `NOT_IN`); none for
+    /// `HAS_PROPERTY` / `NOT_HAS_PROPERTY`.
+    pub(super) targets: Vec<Typed>,
 }
 
 impl Filter {
+    /// As HubSpot documents the operators; a record without a value holds
+    /// only `NOT_HAS_PROPERTY` (the stricter reading for `NOT_IN`, which
+    /// the documents leave open). A multi-checkbox value (`a;b`) is in a
+    /// list when one of its options is.
     pub(super) fn matches(&self, record: &FakeRecord) -> bool {
-        let value = record
+        let raw = record
             .properties
             .get(&self.property)
             .filter(|v| !v.is_empty());
-        let Some(value) = value.and_then(|v| typed(&self.kind, v)) else {
+        match self.operator.as_str() {
+            "HAS_PROPERTY" => return raw.is_some(),
+            "NOT_HAS_PROPERTY" => return raw.is_none(),
+            _ => {}
+        }
+        let Some(raw) = raw else {
             return false;
         };
+        let members: Vec<Typed> = if self.kind == "enumeration" {
+            raw.split(';')
+                .filter_map(|m| typed(&self.kind, m))
+                .collect()
+        } else {
+            typed(&self.kind, raw).into_iter().collect()
+        };
+        let is_any = || members.iter().any(|m| self.targets.contains(m));
         match self.operator.as_str() {
-            "GT" => value > self.target,
-            _ => value >= self.target,
+            "GT" => members.iter().any(|m| *m > self.targets[0]),
+            "GTE" => members.iter().any(|m| *m >= self.targets[0]),
+            "EQ" | "IN" => is_any(),
+            "NOT_IN" => !is_any(),
+            other => unreachable!("operator {other} passed parsing"),
         }
     }
 }
@@ -171,17 +193,52 @@ impl HubSpotState {
         if !OPERATORS.contains(&operator) {
             return Err(format!("operator {operator:?} is not one of {OPERATORS:?}").into());
         }
-        let value = filter
-            .get("value")
-            .ok_or(format!("{operator} needs a value"))?;
-        let target = scalar_string(value).and_then(|s| typed(&def.kind, &s));
-        let target = target.ok_or(format!("invalid value for {property} ({})", def.kind))?;
+        let typed_value = |value: &Value| {
+            let target = scalar_string(value).and_then(|s| typed(&def.kind, &s));
+            target.ok_or(format!("invalid value for {property} ({})", def.kind))
+        };
+        let targets = match operator {
+            "HAS_PROPERTY" | "NOT_HAS_PROPERTY" => {
+                if filter.get("value").is_some() || filter.get("values").is_some() {
+                    return Err(format!("{operator} takes no value").into());
+                }
+                Vec::new()
+            }
+            "IN" | "NOT_IN" => {
+                if filter.get("value").is_some() {
+                    return Err(format!("{operator} takes `values`, not `value`").into());
+                }
+                let values = filter
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .filter(|v| !v.is_empty())
+                    .ok_or(format!("{operator} needs a non-empty values array"))?;
+                if values.len() > MAX_FILTER_VALUES {
+                    return Err(
+                        format!("{operator} takes at most {MAX_FILTER_VALUES} values").into(),
+                    );
+                }
+                values
+                    .iter()
+                    .map(typed_value)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            _ => {
+                if filter.get("values").is_some() {
+                    return Err(format!("{operator} takes `value`, not `values`").into());
+                }
+                let value = filter
+                    .get("value")
+                    .ok_or(format!("{operator} needs a value"))?;
+                vec![typed_value(value)?]
+            }
+        };
         let (property, kind, operator) = (property.into(), def.kind.clone(), operator.into());
         Ok(Filter {
             property,
             kind,
             operator,
-            target,
+            targets,
         })
     }
 

@@ -34,6 +34,10 @@ pub(super) struct KindInfo {
     pub(super) write_scope: &'static str,
     /// Reads its properties (and, for deals, pipelines).
     pub(super) schema_scope: &'static str,
+    /// Creates and changes its properties.
+    pub(super) schema_write_scope: &'static str,
+    /// The information group every account has for its properties.
+    pub(super) default_group: &'static str,
 }
 
 pub(super) const CONTACTS: KindInfo = KindInfo {
@@ -44,6 +48,8 @@ pub(super) const CONTACTS: KindInfo = KindInfo {
     read_scope: "crm.objects.contacts.read",
     write_scope: "crm.objects.contacts.write",
     schema_scope: "crm.schemas.contacts.read",
+    schema_write_scope: "crm.schemas.contacts.write",
+    default_group: "contactinformation",
 };
 
 pub(super) const DEALS: KindInfo = KindInfo {
@@ -54,6 +60,8 @@ pub(super) const DEALS: KindInfo = KindInfo {
     read_scope: "crm.objects.deals.read",
     write_scope: "crm.objects.deals.write",
     schema_scope: "crm.schemas.deals.read",
+    schema_write_scope: "crm.schemas.deals.write",
+    default_group: "dealinformation",
 };
 
 pub(super) const COMPANIES: KindInfo = KindInfo {
@@ -64,6 +72,8 @@ pub(super) const COMPANIES: KindInfo = KindInfo {
     read_scope: "crm.objects.companies.read",
     write_scope: "crm.objects.companies.write",
     schema_scope: "crm.schemas.companies.read",
+    schema_write_scope: "crm.schemas.companies.write",
+    default_group: "companyinformation",
 };
 
 impl Kind {

@@ -897,3 +897,154 @@ fn a_merge_whose_answer_is_lost_is_found_by_the_old_ids_and_not_repeated() {
     );
     assert_eq!(fake.records("contacts").len(), 1);
 }
+
+/// A PATCH, as a client would send it.
+fn patch(fake: &FakeHubSpot, path: &str, body: Value) -> Reply {
+    let response = Client::new()
+        .patch(format!("{}{path}", fake.url()))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .expect("the fake answers");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let body = response.json().unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[test]
+fn properties_are_created_as_strictly_as_the_spec_says_and_options_replaced_on_update() {
+    let fake = FakeHubSpot::start(TOKEN);
+    let path = format!("/crm/properties/{V}/contacts");
+    let option = |v: &str, l: &str, i: i64| json!({"value": v, "label": l, "displayOrder": i, "hidden": false});
+    let tier = json!({
+        "name": "tier", "label": "Tier", "type": "enumeration", "fieldType": "select",
+        "groupName": "contactinformation", "options": [option("a", "A", 0), option("b", "B", 1)],
+    });
+    let refused = |body: Value, why: &str| {
+        let reply = post(&fake, &path, body);
+        assert_eq!(reply.status, 400, "{why}: {}", reply.body);
+    };
+    let without = |key: &str| {
+        let mut body = tier.clone();
+        body.as_object_mut().unwrap().remove(key);
+        body
+    };
+    for key in ["name", "label", "type", "fieldType", "groupName", "options"] {
+        refused(without(key), key);
+    }
+    let with = |key: &str, value: Value| {
+        let mut b = tier.clone();
+        b[key] = value;
+        b
+    };
+    refused(
+        with("fieldType", json!("date")),
+        "enumeration/date is no valid pair",
+    );
+    refused(with("type", json!("text")), "no such type");
+    refused(with("name", json!("Tier Level")), "upper case and a space");
+    refused(with("name", json!("hs_tier")), "hs_ is HubSpot's");
+    refused(with("groupName", json!("nosuchgroup")), "an unknown group");
+    refused(
+        with("options", json!([{"value": "a", "label": "A"}])),
+        "an option without displayOrder and hidden",
+    );
+
+    let made = post(&fake, &path, tier.clone());
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["options"][1]["value"], "b");
+    let again = post(&fake, &path, tier.clone());
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.body["category"], "CONFLICT");
+
+    let updated = patch(
+        &fake,
+        &format!("{path}/tier"),
+        json!({"options": [option("b", "B", 0), option("c", "C", 1)]}),
+    );
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    let read = get(&fake, &format!("{path}/tier"));
+    let values: Vec<&str> = read.body["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["b", "c"], "the option list is replaced");
+    assert_eq!(get(&fake, &format!("{path}/nosuch")).status, 404);
+}
+
+#[test]
+fn search_takes_scope_operators_strictly() {
+    let fake = FakeHubSpot::start(TOKEN);
+    let a = fake.seed(
+        "contacts",
+        &[
+            ("email", "a@x.io"),
+            ("lifecyclestage", "customer"),
+            ("phone", "1"),
+        ],
+    );
+    let b = fake.seed(
+        "contacts",
+        &[("email", "b@x.io"), ("lifecyclestage", "lead")],
+    );
+    let c = fake.seed("contacts", &[("email", "c@x.io")]);
+    let path = format!("/crm/objects/{V}/contacts/search");
+    let search = |filters: Value| {
+        post(
+            &fake,
+            &path,
+            json!({ "filterGroups": [{ "filters": filters }], "properties": ["email"],
+                    "sorts": [], "limit": 10, "after": "0" }),
+        )
+    };
+    let found = |filters: Value| {
+        let reply = search(filters);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        ids(&reply, "id")
+    };
+    let f = |op: &str, extra: Value| {
+        let mut filter = json!({ "propertyName": "lifecyclestage", "operator": op });
+        if let Value::Object(extra) = extra {
+            filter.as_object_mut().unwrap().extend(extra);
+        }
+        json!([filter])
+    };
+    assert_eq!(found(f("EQ", json!({"value": "Customer"}))), [a.as_str()]);
+    assert_eq!(
+        found(f("IN", json!({"values": ["customer", "lead"]}))),
+        [a.as_str(), b.as_str()]
+    );
+    // A record without a value is not in NOT_IN (the stricter reading).
+    assert_eq!(
+        found(f("NOT_IN", json!({"values": ["customer"]}))),
+        [b.as_str()]
+    );
+    assert_eq!(
+        found(f("HAS_PROPERTY", json!({}))),
+        [a.as_str(), b.as_str()]
+    );
+    assert_eq!(found(f("NOT_HAS_PROPERTY", json!({}))), [c.as_str()]);
+    // Value and values where the operator takes the other, an empty or too
+    // long list, a value on HAS_PROPERTY and an unknown operator are
+    // refused (checked without a request: search allows 5 a second).
+    let state = fake.server().state();
+    for bad in [
+        f("IN", json!({"value": "customer"})),
+        f("EQ", json!({"values": ["customer"]})),
+        f("IN", json!({"values": []})),
+        f("IN", json!({"values": vec!["lead"; 101]})),
+        f("HAS_PROPERTY", json!({"value": "x"})),
+        f("NEQ", json!({"value": "lead"})),
+    ] {
+        assert!(
+            state.parse_filter(Kind::Contacts, &bad[0]).is_err(),
+            "{bad}"
+        );
+    }
+}

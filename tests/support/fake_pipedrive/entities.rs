@@ -14,6 +14,15 @@ pub(super) enum Entity {
 }
 
 impl Entity {
+    /// The `type` of v1 filters of this entity.
+    pub(super) fn filter_type(self) -> &'static str {
+        match self {
+            Entity::Person => "people",
+            Entity::Deal => "deals",
+            Entity::Organization => "org",
+        }
+    }
+
     pub(super) fn from_collection(segment: &str) -> Option<Entity> {
         match segment {
             "persons" => Some(Entity::Person),

@@ -5,9 +5,9 @@ use super::entities::Entity;
 use super::errors::ApiError;
 use super::paging::{Params, Sort};
 use super::records::listing;
-use super::store::{PipedriveState, User};
+use super::store::{CustomField, PipedriveState, User};
 use super::time::format_time;
-use super::{DEFAULT_CURRENCY, TOKEN_USER};
+use super::{CUSTOM_FIELD_TYPES, DEFAULT_CURRENCY, TOKEN_USER};
 use serde_json::{Value, json};
 
 impl PipedriveState {
@@ -19,21 +19,131 @@ impl PipedriveState {
             });
             field_json(code, name, field_type, options, false)
         });
-        let custom = self.custom_fields(entity).iter().map(|f| {
-            let options = matches!(f.field_type.as_str(), "enum" | "set").then(|| {
-                f.options
-                    .iter()
-                    .map(|(id, label)| json!({"id": id, "label": label}))
-                    .collect()
-            });
-            field_json(&f.code, &f.name, &f.field_type, options, true)
-        });
+        let custom = self.custom_fields(entity).iter().map(custom_field_json);
         let all: Vec<Value> = builtin.chain(custom).collect();
         let (page, next) = params.page(&Sort::rank(), 0..all.len() as i64)?;
         Ok(listing(
             page.iter().map(|i| all[*i as usize].clone()).collect(),
             next,
         ))
+    }
+
+    /// `addPersonField` (and the deal and organization ones): `field_name`
+    /// (1 to 255 characters) and `field_type` required, no key the spec
+    /// does not list, `options` (each with a `label`) for enum and set
+    /// fields only. Pipedrive lets fields share a name.
+    pub(super) fn create_field(&mut self, entity: Entity, body: &Value) -> Result<Value, ApiError> {
+        let Some(object) = body.as_object() else {
+            return Err(ApiError::validation("body", "must be an object"));
+        };
+        const KEYS: &[&str] = &[
+            "field_name",
+            "field_type",
+            "options",
+            "ui_visibility",
+            "important_fields",
+            "required_fields",
+        ];
+        if let Some(key) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(ApiError::validation(key, "is not allowed"));
+        }
+        let name = match body.get("field_name") {
+            Some(Value::String(n)) if !n.is_empty() && n.chars().count() <= 255 => n.clone(),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "field_name",
+                    "must be 1 to 255 characters",
+                ));
+            }
+            None => return Err(ApiError::validation("field_name", "is required")),
+        };
+        let field_type = match body.get("field_type") {
+            Some(Value::String(t)) if SPEC_FIELD_TYPES.contains(&t.as_str()) => t.clone(),
+            Some(other) => {
+                return Err(ApiError::validation(
+                    "field_type",
+                    format!("{other} is not one of {SPEC_FIELD_TYPES:?}"),
+                ));
+            }
+            None => return Err(ApiError::validation("field_type", "is required")),
+        };
+        if !CUSTOM_FIELD_TYPES.contains(&field_type.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "the fake does not model {field_type} fields"
+            )));
+        }
+        let with_options = matches!(field_type.as_str(), "enum" | "set");
+        let labels = match body.get("options") {
+            Some(list) if with_options => option_labels(list)?,
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "Options are only allowed for enum and set fields, not {field_type}"
+                )));
+            }
+            None if with_options => {
+                return Err(ApiError::validation(
+                    "options",
+                    "are required for enum and set fields",
+                ));
+            }
+            None => Vec::new(),
+        };
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let code = self.add_custom_field(entity, &name, &field_type, &labels);
+        let field = self
+            .custom_fields(entity)
+            .iter()
+            .find(|f| f.code == code)
+            .expect("just made");
+        Ok(json!({"success": true, "data": custom_field_json(field)}))
+    }
+
+    /// `addPersonFieldOptions` (and the others): atomic, enum and set
+    /// fields only; answers the options added.
+    pub(super) fn add_field_options(
+        &mut self,
+        entity: Entity,
+        code: &str,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        let labels = option_labels(body)?;
+        if labels.is_empty() {
+            return Err(ApiError::validation(
+                "body",
+                "at least one option is required",
+            ));
+        }
+        let mut next = self.next_option_id;
+        let Some(field) = self
+            .custom_fields_mut(entity)
+            .iter_mut()
+            .find(|f| f.code == code)
+        else {
+            return Err(ApiError::entity_not_found());
+        };
+        if !matches!(field.field_type.as_str(), "enum" | "set") {
+            return Err(ApiError::bad_request(format!(
+                "Field {code} is a {} field, which has no options",
+                field.field_type
+            )));
+        }
+        let mut added = Vec::new();
+        for label in labels {
+            if field.options.iter().any(|(_, l)| *l == label) {
+                return Err(ApiError::bad_request(format!(
+                    "Option {label} already exists"
+                )));
+            }
+            added.push((next, label));
+            next += 1;
+        }
+        field.options.extend(added.iter().cloned());
+        self.next_option_id = next;
+        let data: Vec<Value> = added
+            .iter()
+            .map(|(id, label)| json!({"id": id, "label": label}))
+            .collect();
+        Ok(json!({"success": true, "data": data, "additional_data": null}))
     }
 
     pub(super) fn pipelines(&self, params: &Params) -> Result<Value, ApiError> {
@@ -69,6 +179,53 @@ impl PipedriveState {
         });
         Ok(listing(data.collect(), next))
     }
+}
+
+/// The field types `addPersonField` takes (spec).
+const SPEC_FIELD_TYPES: &[&str] = &[
+    "varchar",
+    "text",
+    "double",
+    "phone",
+    "date",
+    "daterange",
+    "time",
+    "timerange",
+    "set",
+    "enum",
+    "varchar_auto",
+    "address",
+    "monetary",
+    "org",
+    "people",
+    "user",
+];
+
+/// The labels of an option list (`[{"label": …}]`, each 1 to 255 characters).
+fn option_labels(list: &Value) -> Result<Vec<String>, ApiError> {
+    let Some(items) = list.as_array() else {
+        return Err(ApiError::validation("options", "must be an array"));
+    };
+    items
+        .iter()
+        .map(|o| match o.get("label") {
+            Some(Value::String(l)) if !l.is_empty() && l.chars().count() <= 255 => Ok(l.clone()),
+            _ => Err(ApiError::validation(
+                "options",
+                "each option needs a label of 1 to 255 characters",
+            )),
+        })
+        .collect()
+}
+
+pub(super) fn custom_field_json(f: &CustomField) -> Value {
+    let options = matches!(f.field_type.as_str(), "enum" | "set").then(|| {
+        f.options
+            .iter()
+            .map(|(id, label)| json!({"id": id, "label": label}))
+            .collect()
+    });
+    field_json(&f.code, &f.name, &f.field_type, options, true)
 }
 
 /// One item of `GET /api/v2/{personFields|dealFields}`.

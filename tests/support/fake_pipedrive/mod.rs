@@ -220,6 +220,31 @@ impl FakePipedrive {
         self.server.state().render_live(Entity::Organization)
     }
 
+    /// Saves a filter of `"persons"`, `"deals"` or `"organizations"`
+    /// holding the records whose fields equal each of `conditions` (an
+    /// object: built-in fields by name, custom ones by field code, values
+    /// as stored, e.g. `{"owner_id": 7}`), and returns its id.
+    pub fn add_filter(&self, collection: &str, name: &str, conditions: Value) -> i64 {
+        let entity = Entity::from_collection(collection).expect("persons, deals or organizations");
+        let conditions = conditions
+            .as_object()
+            .expect("conditions are an object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut state = self.server.state();
+        let id = 1000 + state.filters.len() as i64 + 1;
+        state.filters.insert(
+            id,
+            store::SavedFilter {
+                entity,
+                name: name.into(),
+                conditions,
+            },
+        );
+        id
+    }
+
     /// Adds an active user (a possible `owner_id`) and returns its id.
     pub fn add_user(&self, email: &str, name: &str) -> i64 {
         self.server.state().add_user(email, name)
@@ -267,6 +292,23 @@ impl FakePipedrive {
         self.server
             .state()
             .add_custom_field(entity, name, field_type, options)
+    }
+
+    /// The custom fields of `"person"`, `"deal"` or `"organization"` as the
+    /// fields endpoint shows them (`field_name`, `field_code`, `field_type`,
+    /// `options`).
+    pub fn custom_fields(&self, entity: &str) -> Vec<Value> {
+        let entity = match entity {
+            "person" => Entity::Person,
+            "deal" => Entity::Deal,
+            _ => Entity::Organization,
+        };
+        let state = self.server.state();
+        state
+            .custom_fields(entity)
+            .iter()
+            .map(metadata::custom_field_json)
+            .collect()
     }
 
     /// Sets the per-token burst limit: `max` requests per rolling `window_ms`.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 /// Documented parameters the fake does not model; refused with a 400 that
 /// says so, rather than silently ignored.
-pub(super) const UNMODELLED_PARAMS: &[&str] = &["filter_id", "include_fields", "include_labels"];
+pub(super) const UNMODELLED_PARAMS: &[&str] = &["include_fields", "include_labels"];
 
 /// The query string of one request, checked against the operation's parameters.
 pub(super) struct Params<'a> {

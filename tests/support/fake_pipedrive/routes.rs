@@ -26,9 +26,15 @@ pub(super) enum Route {
     Update(Entity, i64),
     Delete(Entity, i64),
     Fields(Entity),
+    /// `POST /api/v2/{personFields|dealFields|organizationFields}`.
+    CreateField(Entity),
+    /// `POST …Fields/{field_code}/options` (the code is read from the path).
+    AddFieldOptions(Entity),
     Pipelines,
     Stages,
     Users,
+    /// `GET /api/v1/filters/{id}` (v1 getFilter; v2 has no filters API).
+    Filter(i64),
     /// `PUT /api/v1/{persons|organizations|deals}/{id}/merge` (v1 has no
     /// replacement in v2).
     Merge(Entity, i64),
@@ -41,6 +47,9 @@ impl Route {
         let segments: Vec<&str> = path.split('/').collect();
         let route = match (method, segments.as_slice()) {
             ("GET", ["", "api", "v1", "users"]) => Route::Users,
+            ("GET", ["", "api", "v1", "filters", id]) => {
+                Route::Filter(id.parse().ok().filter(|id: &i64| *id > 0)?)
+            }
             ("PUT", ["", "api", "v1", collection, id, "merge"]) => {
                 let entity = Entity::from_collection(collection)?;
                 Route::Merge(entity, id.parse().ok().filter(|id: &i64| *id > 0)?)
@@ -49,7 +58,12 @@ impl Route {
             ("GET", ["", "api", "v2", "stages"]) => Route::Stages,
             (method, ["", "api", "v2", collection, rest @ ..]) => {
                 if let Some(entity) = Entity::from_fields_collection(collection) {
-                    return (method == "GET" && rest.is_empty()).then_some(Route::Fields(entity));
+                    return match (method, rest) {
+                        ("GET", []) => Some(Route::Fields(entity)),
+                        ("POST", []) => Some(Route::CreateField(entity)),
+                        ("POST", [_, "options"]) => Some(Route::AddFieldOptions(entity)),
+                        _ => None,
+                    };
                 }
                 let entity = Entity::from_collection(collection)?;
                 match (method, rest) {
@@ -78,7 +92,7 @@ impl Route {
         const PAGING: &[&str] = &["limit", "cursor"];
         const SORTING: &[&str] = &["sort_by", "sort_direction"];
         const VIEW: &[&str] = &["custom_fields", "include_option_labels"];
-        const LIST: &[&str] = &["ids", "updated_since", "updated_until"];
+        const LIST: &[&str] = &["filter_id", "ids", "updated_since", "updated_until"];
         match self {
             Route::List(e) => [
                 PAGING,
@@ -94,6 +108,9 @@ impl Route {
             | Route::Update(..)
             | Route::Delete(..)
             | Route::Users
+            | Route::Filter(_)
+            | Route::CreateField(_)
+            | Route::AddFieldOptions(_)
             | Route::Merge(..) => Vec::new(),
             Route::Fields(_) => PAGING.to_vec(),
             Route::Pipelines => [PAGING, SORTING].concat(),
@@ -160,10 +177,28 @@ impl PipedriveState {
                 json!({"success": true, "data": {"id": id}})
             }
             Route::Fields(entity) => self.fields(entity, &params)?,
+            Route::CreateField(entity) => self.create_field(entity, &request_body(request)?)?,
+            Route::AddFieldOptions(entity) => {
+                let code = request.path.rsplit('/').nth(1).unwrap_or_default();
+                self.add_field_options(entity, code, &request_body(request)?)?
+            }
             Route::Pipelines => self.pipelines(&params)?,
             Route::Stages => self.stages(&params)?,
             Route::Users => {
                 json!({"success": true, "data": self.users.iter().map(render_user).collect::<Vec<_>>()})
+            }
+            Route::Filter(id) => {
+                let filter = self
+                    .filters
+                    .get(&id)
+                    .ok_or_else(ApiError::entity_not_found)?;
+                json!({"success": true, "data": {
+                    "id": id,
+                    "name": filter.name,
+                    "active_flag": true,
+                    "type": filter.entity.filter_type(),
+                    "conditions": {"glue": "and", "conditions": []},
+                }})
             }
             Route::Merge(entity, id) => {
                 let merge_with_id = merge_with_id(&request_body(request)?)?;

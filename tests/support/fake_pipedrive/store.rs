@@ -32,6 +32,28 @@ pub struct PipedriveState {
     pub(super) without_additional_data: bool,
     pub(super) next_option_id: i64,
     pub(super) field_code_seed: u64,
+    /// Saved filters (v1 filters), by id.
+    pub(super) filters: BTreeMap<i64, SavedFilter>,
+}
+
+/// A saved filter: the records of `entity` whose fields (built-in by name,
+/// custom by field code) equal every one of `conditions`.
+pub(super) struct SavedFilter {
+    pub(super) entity: Entity,
+    pub(super) name: String,
+    pub(super) conditions: Vec<(String, Value)>,
+}
+
+impl SavedFilter {
+    pub(super) fn holds(&self, record: &Record) -> bool {
+        self.conditions.iter().all(|(field, wanted)| {
+            record
+                .fields
+                .get(field)
+                .or_else(|| record.custom.get(field))
+                == Some(wanted)
+        })
+    }
 }
 
 /// Whole-second wall clock that never goes backwards.
@@ -146,6 +168,7 @@ impl PipedriveState {
             // position instead of its id is caught.
             next_option_id: 101,
             field_code_seed: 0x5eed_c0de,
+            filters: BTreeMap::new(),
         };
         state.add_user("owner@example.com", "Owner");
         let pipeline = state.add_pipeline("Pipeline");

@@ -939,3 +939,68 @@ fn a_merge_whose_answer_is_lost_shows_on_the_survivor_and_is_not_repeated() {
     assert_eq!(merge(&fake, "persons", gone, body).status, 404);
     assert_eq!(fake.persons().len(), 1);
 }
+
+#[test]
+fn custom_fields_are_created_as_the_spec_says_and_options_only_added() {
+    let fake = FakePipedrive::start(TOKEN);
+    let path = "/api/v2/personFields";
+    let refused = |body: Value, why: &str| {
+        let answer = call(&fake, "POST", path, Some(body));
+        assert_eq!(answer.status, 400, "{why}: {}", answer.body);
+    };
+    refused(json!({"field_type": "varchar"}), "no field_name");
+    refused(json!({"field_name": "Tier"}), "no field_type");
+    refused(
+        json!({"field_name": "", "field_type": "varchar"}),
+        "an empty name",
+    );
+    refused(
+        json!({"field_name": "Tier", "field_type": "bool"}),
+        "no such type",
+    );
+    refused(
+        json!({"field_name": "Tier", "field_type": "enum"}),
+        "an enum without options",
+    );
+    refused(
+        json!({"field_name": "Tier", "field_type": "varchar", "options": [{"label": "A"}]}),
+        "options on a text field",
+    );
+    refused(
+        json!({"field_name": "Tier", "field_type": "varchar", "description": "x"}),
+        "a key the spec does not list",
+    );
+    let made = call(
+        &fake,
+        "POST",
+        path,
+        Some(
+            json!({"field_name": "Tier", "field_type": "enum", "options": [{"label": "A"}, {"label": "B"}]}),
+        ),
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let code = made.body["data"]["field_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(code.len(), 40);
+    assert!(field_codes(&fake, path).contains(&code));
+    let options = format!("{path}/{code}/options");
+    let added = call(&fake, "POST", &options, Some(json!([{"label": "C"}])));
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(added.body["data"][0]["label"], "C");
+    let again = call(&fake, "POST", &options, Some(json!([{"label": "A"}])));
+    assert_eq!(again.status, 400, "an option it has: {}", again.body);
+    let labels: Vec<String> = fake.custom_fields("person")[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["label"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(labels, ["A", "B", "C"]);
+    let unknown = format!("{path}/{}/options", "0".repeat(40));
+    assert_eq!(
+        call(&fake, "POST", &unknown, Some(json!([{"label": "D"}]))).status,
+        404
+    );
+}

@@ -1,0 +1,324 @@
+//! Pipedrive's side of `schema = "create"`: custom fields read as
+//! vendor-neutral `PropertySpec`s, created through
+//! `POST /api/v2/{personFields|organizationFields|dealFields}` and given
+//! options through `POST …/{field_code}/options`
+//! (<https://developers.pipedrive.com/docs/api/v2/PersonFields>), each kind
+//! mapped to the nearest Pipedrive field type. Options are named by their
+//! labels, as records read and write them.
+//!
+//! Pipedrive lets two fields share a display name, so a create is preceded
+//! and (when its answer is lost) followed by a fresh look at the fields:
+//! one of that name and type counts as made, never made twice. A field
+//! created under a label the mapping file does not spell is found by the
+//! key it was given (`learned_key`, recorded by the run in the state
+//! directory). It writes no record.
+
+use super::Pipedrive;
+use super::api::{Field, FieldCreate, One, OptionLabel};
+use super::fields::builtins;
+use crate::connector::catalog::{OptionSpec, PropertyKind, PropertySpec, SchemaOutcome};
+use crate::connector::http::{ApiError, Repeat};
+use crate::connector::seam::Connector;
+use crate::model::ObjectKind;
+use anyhow::{Context, Result};
+use serde_json::json;
+
+impl Pipedrive {
+    /// The fields path of an object.
+    pub(super) fn fields_path(object: ObjectKind) -> &'static str {
+        match object {
+            ObjectKind::Persons => "/api/v2/personFields",
+            ObjectKind::Organizations => "/api/v2/organizationFields",
+            _ => "/api/v2/dealFields",
+        }
+    }
+
+    /// The key a field crmsync created goes by, for a mapping-file name
+    /// its label does not spell.
+    pub(super) fn learned_key(&self, object: ObjectKind, name: &str) -> Option<String> {
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(object, name.to_string()))
+            .cloned()
+    }
+
+    /// `Connector::properties`.
+    pub(super) fn property_specs(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<Vec<Option<PropertySpec>>> {
+        fields
+            .iter()
+            .map(|name| {
+                if builtins(object).iter().any(|(n, _)| n == name) {
+                    return Ok(Some(PropertySpec {
+                        not_copyable: Some("a field Pipedrive defines".into()),
+                        ..spec_of_kind(name, PropertyKind::Text)
+                    }));
+                }
+                let schema = self.metadata(object)?;
+                let learned = self.learned_key(object, name);
+                let custom = || schema.iter().filter(|f| f.is_custom_field);
+                let found = custom()
+                    .find(|f| f.field_code == *name || Some(&f.field_code) == learned.as_ref())
+                    .or_else(|| custom().find(|f| f.field_name.eq_ignore_ascii_case(name)));
+                Ok(found.map(|f| PropertySpec {
+                    name: name.clone(),
+                    ..spec_of(f)
+                }))
+            })
+            .collect()
+    }
+
+    /// A custom field of that label and the type `kind` is written as,
+    /// read now (not from the run's cache).
+    fn existing(&self, object: ObjectKind, spec: &PropertySpec) -> Result<Option<Field>> {
+        self.schemas.forget(&object);
+        let schema = self.metadata(object)?;
+        let field_type = type_of(spec.kind);
+        Ok(schema
+            .iter()
+            .find(|f| {
+                f.is_custom_field
+                    && f.field_name.eq_ignore_ascii_case(&spec.label)
+                    && f.field_type == field_type
+            })
+            .cloned())
+    }
+
+    /// `Connector::create_property`: a custom field named by the label.
+    pub(super) fn create_field_like(
+        &self,
+        object: ObjectKind,
+        spec: &PropertySpec,
+    ) -> Result<SchemaOutcome> {
+        if let Some(found) = self.existing(object, spec)? {
+            return Ok(self.made(object, spec, &found));
+        }
+        let body = FieldCreate {
+            field_name: spec.label.clone(),
+            field_type: type_of(spec.kind),
+            options: spec.kind.has_options().then(|| labels(&spec.options)),
+        };
+        let path = Self::fields_path(object);
+        let sent = self
+            .http
+            .post(path, &serde_json::to_value(&body)?, Repeat::OnlyIfUnsent);
+        self.schemas.forget(&object);
+        match sent {
+            Ok(reply) => {
+                let made: One<Field> = serde_json::from_value(reply.body)
+                    .map_err(|e| self.malformed(format!("created field: {e}")))?;
+                Ok(self.made(object, spec, &made.data))
+            }
+            Err(ApiError::Rejected { message, .. }) => Ok(SchemaOutcome::Refused(message)),
+            Err(e @ (ApiError::Unavailable { .. } | ApiError::Malformed { .. })) => {
+                match self.existing(object, spec)? {
+                    Some(found) => Ok(self.made(object, spec, &found)),
+                    None => Err(anyhow::Error::new(e).context(format!(
+                        "creating field {} on {}",
+                        spec.label,
+                        self.system()
+                    ))),
+                }
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!(
+                "creating field {} on {}",
+                spec.label,
+                self.system()
+            ))),
+        }
+    }
+
+    /// A field made for `spec`: its key is learned under the mapping's name.
+    fn made(&self, object: ObjectKind, spec: &PropertySpec, field: &Field) -> SchemaOutcome {
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((object, spec.name.clone()), field.field_code.clone());
+        SchemaOutcome::Done {
+            key: field.field_code.clone(),
+            spec: PropertySpec {
+                name: spec.name.clone(),
+                ..spec_of(field)
+            },
+        }
+    }
+
+    /// `Connector::add_options`: the labels the field lacks, in one call
+    /// (Pipedrive adds all or none and keeps the field's own).
+    pub(super) fn add_field_options(
+        &self,
+        object: ObjectKind,
+        field: &str,
+        options: &[OptionSpec],
+    ) -> Result<SchemaOutcome> {
+        self.schemas.forget(&object);
+        let Some(current) = self
+            .property_specs(object, &[field.to_string()])?
+            .pop()
+            .flatten()
+        else {
+            return Ok(SchemaOutcome::Refused(format!(
+                "{} has no field {field} to add options to",
+                self.system()
+            )));
+        };
+        let schema = self.metadata(object)?;
+        let learned = self.learned_key(object, field);
+        let code = schema
+            .iter()
+            .filter(|f| f.is_custom_field)
+            .find(|f| f.field_code == field || Some(&f.field_code) == learned.as_ref())
+            .or_else(|| {
+                schema
+                    .iter()
+                    .find(|f| f.is_custom_field && f.field_name.eq_ignore_ascii_case(field))
+            })
+            .map(|f| f.field_code.clone())
+            .unwrap_or_default();
+        let missing: Vec<OptionSpec> = options
+            .iter()
+            .filter(|o| !current.options.iter().any(|have| have.label == o.label))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let path = format!("{}/{code}/options", Self::fields_path(object));
+            let sent = self
+                .http
+                .post(&path, &json!(labels(&missing)), Repeat::Safe);
+            self.schemas.forget(&object);
+            match sent {
+                Ok(_) => {}
+                Err(ApiError::Rejected { message, .. }) => {
+                    return Ok(SchemaOutcome::Refused(message));
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("adding options to {field} on {}", self.system())));
+                }
+            }
+        }
+        let now = self
+            .property_specs(object, &[field.to_string()])?
+            .pop()
+            .flatten()
+            .with_context(|| format!("{} lost field {field}", self.system()))?;
+        Ok(SchemaOutcome::Done {
+            key: code,
+            spec: now,
+        })
+    }
+}
+
+fn labels(options: &[OptionSpec]) -> Vec<OptionLabel> {
+    options
+        .iter()
+        .map(|o| OptionLabel {
+            label: o.label.clone(),
+        })
+        .collect()
+}
+
+fn spec_of_kind(name: &str, kind: PropertyKind) -> PropertySpec {
+    PropertySpec {
+        name: name.to_string(),
+        label: name.to_string(),
+        kind,
+        options: Vec::new(),
+        description: String::new(),
+        group: None,
+        unique: false,
+        not_copyable: None,
+    }
+}
+
+/// A custom field in neutral terms; options by label, as records hold them.
+fn spec_of(f: &Field) -> PropertySpec {
+    let (kind, not_copyable) = match f.field_type.as_str() {
+        "varchar" | "varchar_auto" => (PropertyKind::Text, None),
+        "text" => (PropertyKind::Textarea, None),
+        "phone" => (PropertyKind::Phone, None),
+        "double" | "int" | "monetary" => (PropertyKind::Number, None),
+        "date" => (PropertyKind::Date, None),
+        "boolean" => (PropertyKind::Bool, None),
+        "enum" => (PropertyKind::Enumeration, None),
+        "set" => (PropertyKind::Checkboxes, None),
+        "user" | "org" | "people" | "deal" | "deals" | "project" | "lead" => (
+            PropertyKind::Text,
+            Some("a field holding ids of other records or users"),
+        ),
+        other => (
+            PropertyKind::Text,
+            Some(match other {
+                "address" => "an address field",
+                "time" | "timerange" | "daterange" => "a time or range field",
+                _ => "a field of a type crmsync does not copy",
+            }),
+        ),
+    };
+    PropertySpec {
+        name: f.field_name.clone(),
+        label: f.field_name.clone(),
+        kind,
+        options: f
+            .options
+            .iter()
+            .flatten()
+            .map(|o| OptionSpec {
+                value: o.label.clone(),
+                label: o.label.clone(),
+            })
+            .collect(),
+        description: f.description.clone().unwrap_or_default(),
+        group: None,
+        unique: false,
+        not_copyable: not_copyable.map(str::to_string),
+    }
+}
+
+/// The nearest Pipedrive field type of a neutral kind. Pipedrive has no
+/// true-or-false field: a bool is kept as text (`true`, `false`); a time
+/// of day is dropped from a datetime.
+fn type_of(kind: PropertyKind) -> &'static str {
+    match kind {
+        PropertyKind::Text | PropertyKind::Bool => "varchar",
+        PropertyKind::Textarea | PropertyKind::Html => "text",
+        PropertyKind::Phone => "phone",
+        PropertyKind::Number => "double",
+        PropertyKind::Date | PropertyKind::Datetime => "date",
+        PropertyKind::Enumeration | PropertyKind::Radio => "enum",
+        PropertyKind::Checkboxes => "set",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hubspot_kinds_map_to_the_nearest_field_type_and_back() {
+        let field = |t: &str| Field {
+            field_name: "Tier".into(),
+            field_code: "abc".into(),
+            field_type: t.into(),
+            options: None,
+            is_custom_field: true,
+            description: None,
+        };
+        for (kind, back) in [
+            (PropertyKind::Text, PropertyKind::Text),
+            (PropertyKind::Number, PropertyKind::Number),
+            (PropertyKind::Enumeration, PropertyKind::Enumeration),
+            (PropertyKind::Radio, PropertyKind::Enumeration),
+            (PropertyKind::Checkboxes, PropertyKind::Checkboxes),
+            (PropertyKind::Datetime, PropertyKind::Date),
+            (PropertyKind::Html, PropertyKind::Textarea),
+        ] {
+            assert_eq!(spec_of(&field(type_of(kind))).kind, back, "{kind}");
+        }
+        assert!(spec_of(&field("address")).not_copyable.is_some());
+    }
+}

@@ -1,0 +1,434 @@
+//! `schema = "create"`: custom properties the side a pair writes to lacks
+//! are created there (HubSpot → HubSpot, HubSpot → Pipedrive), shown first
+//! in the plan, options added before the records that use them, a
+//! property the API cannot make reported as one invalid item, and a create
+//! whose answer was lost never made twice.
+
+use super::us_and_eu;
+use crate::support::accounts::{Accounts, Fixture};
+use crate::support::fake_hubspot::PropertyDef;
+use crate::support::server::Fault;
+
+/// us contacts to eu, mapping four custom properties eu lacks.
+const MIGRATION: &str = r#"
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+direction = "left-to-right"
+match = "email"
+schema = "create"
+[pairs.fields]
+email = "email"
+tier = "tier"
+seats = "seats"
+nickname = "nickname"
+renewal = "renewal"
+"#;
+
+const TIERS: [(&str, &str); 3] = [("bronze", "Bronze"), ("silver", "Silver"), ("gold", "Gold")];
+
+fn options(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(v, l)| (v.to_string(), l.to_string()))
+        .collect()
+}
+
+/// Defines the four custom properties on us (in a group of its own) and
+/// seeds `n` contacts holding values of each.
+fn seed_us(f: &Fixture, n: usize) {
+    let us = f.hubspot("us");
+    us.define_property(
+        "contacts",
+        PropertyDef {
+            options: options(&TIERS),
+            description: "Support tier".into(),
+            group: Some("account_details".into()),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    us.define_property("contacts", PropertyDef::new("seats", "Seats", "number"));
+    us.define_property(
+        "contacts",
+        PropertyDef::new("nickname", "Nickname", "string"),
+    );
+    us.define_property(
+        "contacts",
+        PropertyDef::new("renewal", "Renewal date", "date"),
+    );
+    for i in 0..n {
+        us.seed(
+            "contacts",
+            &[
+                ("email", &format!("c{i}@example.com")),
+                ("tier", TIERS[i % 3].0),
+                ("seats", &(i * 5).to_string()),
+                ("nickname", &format!("Nick {i}")),
+                ("renewal", &format!("2027-01-{:02}", i % 28 + 1)),
+            ],
+        );
+    }
+}
+
+fn migration(toml: &str) -> Fixture {
+    us_and_eu().toml(toml).build()
+}
+
+#[test]
+fn hubspot_properties_are_created_with_their_options_and_every_value_is_carried() {
+    let f = migration(MIGRATION);
+    seed_us(&f, 20);
+
+    let diff = f.run(&["diff"]).expect(3);
+    for line in [
+        "property  contacts.tier  enumeration (3 options)",
+        "property  contacts.seats  number",
+        "property  contacts.nickname  text",
+        "property  contacts.renewal  date",
+    ] {
+        diff.assert_stdout_has(line);
+    }
+    let first = diff
+        .stdout
+        .find("property  contacts.")
+        .expect("a property line");
+    let records = diff.stdout.find("create    c0@").expect("a create line");
+    assert!(
+        first < records,
+        "properties are shown first:\n{}",
+        diff.stdout
+    );
+    diff.assert_stdout_has("Plan: 4 property changes, 20 to create");
+    assert_eq!(f.writes(), 0, "diff writes nothing");
+    assert!(f.hubspot("eu").property("contacts", "tier").is_none());
+
+    let sync = f.run(&["sync"]).expect(0);
+    sync.assert_stdout_has("Applied: 4 property changes, 20 created");
+    let eu = f.hubspot("eu");
+    let tier = eu.property("contacts", "tier").expect("tier made on eu");
+    assert_eq!(tier.kind, "enumeration");
+    assert_eq!(tier.field_type(), "select");
+    assert_eq!(tier.options, options(&TIERS), "options in order");
+    assert_eq!(tier.label, "Tier");
+    assert_eq!(tier.description, "Support tier");
+    assert_eq!(
+        tier.group, None,
+        "eu has no account_details group: the contact information group"
+    );
+    for (name, kind) in [
+        ("seats", "number"),
+        ("nickname", "string"),
+        ("renewal", "date"),
+    ] {
+        let made = eu.property("contacts", name).expect("made on eu");
+        assert_eq!(made.kind, kind, "{name}");
+    }
+    for source in f.hubspot("us").records("contacts") {
+        let email = &source.properties["email"];
+        let copy = eu.find("contacts", "email", email);
+        assert_eq!(copy.len(), 1, "{email}");
+        for field in ["tier", "seats", "nickname", "renewal"] {
+            assert_eq!(
+                copy[0].properties.get(field),
+                source.properties.get(field),
+                "{email} {field}"
+            );
+        }
+    }
+
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn without_schema_create_a_property_the_target_lacks_is_refused_as_before() {
+    let f = migration(&MIGRATION.replace("schema = \"create\"\n", ""));
+    seed_us(&f, 2);
+    let run = f.run(&["diff"]).expect(2);
+    run.assert_stderr_has("eu.contacts has no field `tier`");
+    assert_eq!(f.writes(), 0);
+}
+
+#[test]
+fn an_option_added_on_the_source_reaches_the_target_before_the_records_using_it() {
+    let f = migration(MIGRATION);
+    seed_us(&f, 3);
+    f.run(&["sync"]).expect(0);
+
+    let us = f.hubspot("us");
+    let mut tiers = TIERS.to_vec();
+    tiers.push(("platinum", "Platinum"));
+    us.define_property(
+        "contacts",
+        PropertyDef {
+            options: options(&tiers),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    let id = us.find("contacts", "email", "c1@example.com")[0].id.clone();
+    us.edit("contacts", &id, &[("tier", "platinum")]);
+
+    let diff = f.run(&["diff"]).expect(3);
+    diff.assert_stdout_has("property  contacts.tier  + 1 option: \"Platinum\"");
+    f.reset_requests();
+    f.run(&["sync"]).expect(0);
+    let tier = f.hubspot("eu").property("contacts", "tier").expect("tier");
+    assert_eq!(
+        tier.options,
+        options(&tiers),
+        "added at the end, the rest kept"
+    );
+    let copy = f.hubspot("eu").find("contacts", "email", "c1@example.com");
+    assert_eq!(copy[0].properties["tier"], "platinum");
+    // The option went out before the record that uses it.
+    let sent: Vec<String> = f
+        .hubspot("eu")
+        .server()
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .filter(|r| !r.starts_with("GET") && !r.ends_with("/search"))
+        .collect();
+    let patch = sent
+        .iter()
+        .position(|r| r.starts_with("PATCH /crm/properties/"));
+    let write = sent.iter().position(|r| r.contains("/crm/objects/"));
+    assert!(
+        patch.is_some() && patch < write,
+        "the option first: {sent:?}"
+    );
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn a_property_the_api_cannot_create_is_one_invalid_item_and_the_rest_is_synced() {
+    let f = migration(&MIGRATION.replace(
+        "renewal = \"renewal\"",
+        "renewal = \"renewal\"\nscore = \"score\"",
+    ));
+    seed_us(&f, 4);
+    f.hubspot("us").define_property(
+        "contacts",
+        PropertyDef {
+            field_type: Some("calculation_equation".into()),
+            formula: Some("seats * 2".into()),
+            ..PropertyDef::new("score", "Score", "number")
+        },
+    );
+    let diff = f.run(&["diff"]).expect(3);
+    diff.assert_stdout_has("invalid   property contacts.score: cannot be created from us.contacts: a calculated property");
+    diff.assert_stdout_has("4 property changes");
+    diff.assert_stdout_has("1 invalid");
+
+    let sync = f.run(&["sync"]).expect(4);
+    sync.assert_stdout_has("Applied: 4 property changes, 4 created");
+    sync.assert_stdout_has("1 invalid");
+    assert!(f.hubspot("eu").property("contacts", "score").is_none());
+    assert_eq!(f.hubspot("eu").records("contacts").len(), 4);
+}
+
+#[test]
+fn a_property_create_whose_answer_is_lost_is_not_made_twice() {
+    let f = migration(MIGRATION);
+    seed_us(&f, 2);
+    f.hubspot("eu").server().inject(
+        "POST /crm/properties/2026-09/contacts",
+        1,
+        Fault::CommitThenDrop,
+    );
+    // The lost answer is settled by reading the property back.
+    f.run(&["sync"]).expect(0);
+    let eu = f.hubspot("eu");
+    for name in ["tier", "seats", "nickname", "renewal"] {
+        assert!(eu.property("contacts", name).is_some(), "{name}");
+    }
+    assert_eq!(eu.records("contacts").len(), 2);
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_a_property_it_creates_was_made_since() {
+    let f = migration(MIGRATION);
+    seed_us(&f, 2);
+    let plan = f.work.path("plan.json");
+    f.run(&["diff", "--out", plan.to_str().unwrap()]).expect(3);
+    // Made since the plan: the plan is stale, refused whole.
+    f.hubspot("eu").define_property(
+        "contacts",
+        PropertyDef::new("nickname", "Nickname", "string"),
+    );
+    let push = f.run(&["push", plan.to_str().unwrap()]).expect(6);
+    push.assert_stderr_has("eu.contacts property nickname was created since");
+    assert!(f.hubspot("eu").property("contacts", "tier").is_none());
+    // A fresh run takes it as it is and makes the rest.
+    f.run(&["sync"]).expect(0);
+    assert!(f.hubspot("eu").property("contacts", "tier").is_some());
+}
+
+/// HubSpot contacts to Pipedrive persons, three custom fields created.
+const TO_PIPEDRIVE: &str = r#"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+direction = "left-to-right"
+match = "email"
+schema = "create"
+[pairs.fields]
+email = "email"
+tier = "Tier"
+seats = "Seats"
+nickname = "nickname"
+[pairs.values]
+tier = "by-label"
+"#;
+
+/// HubSpot `hs` and Pipedrive `pd` under `TO_PIPEDRIVE`, with the three
+/// properties on hs and `n` contacts holding values of each.
+fn hubspot_to_pipedrive(n: usize) -> Fixture {
+    let f = Accounts::new()
+        .hubspot("hs")
+        .pipedrive("pd")
+        .toml(TO_PIPEDRIVE)
+        .build();
+    let hs = f.hubspot("hs");
+    hs.define_property(
+        "contacts",
+        PropertyDef {
+            options: options(&TIERS),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    hs.define_property("contacts", PropertyDef::new("seats", "Seats", "number"));
+    hs.define_property(
+        "contacts",
+        PropertyDef::new("nickname", "Nick name", "string"),
+    );
+    for i in 0..n {
+        hs.seed(
+            "contacts",
+            &[
+                ("email", &format!("p{i}@example.com")),
+                ("tier", TIERS[i % 3].0),
+                ("seats", &(i + 1).to_string()),
+                ("nickname", &format!("N{i}")),
+            ],
+        );
+    }
+    f
+}
+
+#[test]
+fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
+    let f = hubspot_to_pipedrive(5);
+    let diff = f.run(&["diff"]).expect(3);
+    diff.assert_stdout_has("property  persons.Tier  enumeration (3 options)");
+    diff.assert_stdout_has("property  persons.nickname  text");
+    assert_eq!(f.writes(), 0);
+
+    f.run(&["sync"]).expect(0);
+    let custom = f.pipedrive("pd").custom_fields("person");
+    let field = |name: &str| {
+        custom
+            .iter()
+            .find(|f| f["field_name"] == name)
+            .unwrap_or_else(|| panic!("no field {name}: {custom:?}"))
+            .clone()
+    };
+    let (tier, seats, nick) = (field("Tier"), field("Seats"), field("Nick name"));
+    assert_eq!(tier["field_type"], "enum");
+    let option_labels: Vec<&str> = tier["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(option_labels, ["Bronze", "Silver", "Gold"]);
+    assert_eq!(seats["field_type"], "double");
+    assert_eq!(nick["field_type"], "varchar");
+    let persons = f.pipedrive("pd").persons();
+    assert_eq!(persons.len(), 5);
+    for person in &persons {
+        let email = person["emails"][0]["value"].as_str().unwrap().to_string();
+        let i: usize = email[1..2].parse().unwrap();
+        let value = |field: &serde_json::Value| {
+            person["custom_fields"][field["field_code"].as_str().unwrap()].clone()
+        };
+        let option = value(&tier);
+        let label = tier["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == option)
+            .map(|o| o["label"].clone());
+        assert_eq!(label, Some(serde_json::json!(TIERS[i % 3].1)), "{email}");
+        assert_eq!(value(&seats).as_f64(), Some((i + 1) as f64), "{email}");
+        assert_eq!(value(&nick), serde_json::json!(format!("N{i}")), "{email}");
+    }
+    // `nickname` names a field labelled "Nick name": found by its recorded key.
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn init_with_schema_create_maps_the_custom_properties_the_target_lacks_and_they_sync() {
+    let f = us_and_eu().build();
+    seed_us(&f, 3);
+
+    let plain = f
+        .run(&["init", "--direction", "left-to-right"])
+        .expect(0)
+        .stdout
+        .clone();
+    assert!(!plain.contains("schema = \"create\""), "{plain}");
+    assert!(!plain.contains("\ntier = "), "{plain}");
+    assert!(
+        plain.contains(
+            "#   (to create the custom ones on eu.contacts: `crmsync init --schema create`)"
+        ),
+        "{plain}"
+    );
+
+    let run = f
+        .run(&["init", "--direction", "left-to-right", "--schema", "create"])
+        .expect(0);
+    let mapping = run.stdout.clone();
+    assert_eq!(f.writes(), 0, "init reads metadata only");
+    assert!(mapping.contains("schema = \"create\""), "{mapping}");
+    for line in [
+        "tier = \"tier\"",
+        "seats = \"seats\"",
+        "nickname = \"nickname\"",
+        "renewal = \"renewal\"",
+    ] {
+        assert!(mapping.contains(line), "{line}:\n{mapping}");
+    }
+    assert!(
+        mapping.contains("# Created by the first sync (schema = \"create\")")
+            && mapping.contains("#   on eu.contacts: \"tier\" (choice, 3 options)"),
+        "{mapping}"
+    );
+
+    f.write_mapping(&mapping);
+    f.run(&["sync"]).expect(0);
+    let copy = f.hubspot("eu").find("contacts", "email", "c2@example.com");
+    assert_eq!(copy[0].properties["tier"], "gold");
+    assert_eq!(copy[0].properties["nickname"], "Nick 2");
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn a_pipedrive_field_create_whose_answer_is_lost_is_not_made_twice() {
+    let f = hubspot_to_pipedrive(2);
+    f.pipedrive("pd")
+        .server()
+        .inject("POST /api/v2/personFields", 1, Fault::CommitThenDrop);
+    f.run(&["sync"]).expect(0);
+    let names: Vec<String> = f
+        .pipedrive("pd")
+        .custom_fields("person")
+        .iter()
+        .map(|f| f["field_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["Nick name", "Seats", "Tier"], "each made once");
+    assert_eq!(f.pipedrive("pd").persons().len(), 2);
+    f.assert_run_writes_nothing(&["sync"]);
+}

@@ -1,0 +1,298 @@
+//! Scoped pairs: a pair syncs a segment of each side, narrowed at the
+//! vendor; a record leaving the segment is not a delete.
+
+use super::hs_and_pd;
+use crate::support::accounts::Fixture;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const SEARCH: &str = "POST /crm/objects/2026-09/contacts/search";
+
+/// HubSpot contacts (`lifecyclestage = "customer"` only) to Pipedrive
+/// persons, deletes propagated, with `scope` lines added to the pair.
+fn customers(scope: &str) -> Fixture {
+    hs_and_pd()
+        .toml(&format!(
+            r#"
+[[pairs]]
+name = "customers"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+deletes = "propagate"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+lastname = "last_name"
+{scope}
+"#
+        ))
+        .build()
+}
+
+/// Seeds `n` contacts, every fourth a customer and the rest leads.
+fn seed(t: &Fixture, n: usize) -> Vec<String> {
+    let records = (0..n)
+        .map(|i| {
+            let stage = if i % 4 == 0 { "customer" } else { "lead" };
+            BTreeMap::from([
+                ("email".to_string(), format!("c{i}@example.com")),
+                ("firstname".to_string(), format!("First{i}")),
+                ("lastname".to_string(), format!("Last{i}")),
+                ("lifecyclestage".to_string(), stage.to_string()),
+            ])
+        })
+        .collect();
+    t.hubspot("hs").seed_many("contacts", records)
+}
+
+fn person_emails(t: &Fixture) -> Vec<String> {
+    let mut emails: Vec<String> = t
+        .pipedrive("pd")
+        .persons()
+        .iter()
+        .filter_map(|p| p["emails"][0]["value"].as_str().map(str::to_string))
+        .collect();
+    emails.sort();
+    emails
+}
+
+fn person_by_email(t: &Fixture, email: &str) -> serde_json::Value {
+    t.pipedrive("pd")
+        .persons()
+        .into_iter()
+        .find(|p| p["emails"][0]["value"] == email)
+        .unwrap_or_else(|| panic!("no person {email}"))
+}
+
+#[test]
+fn a_scoped_first_sync_copies_the_segment_in_two_searches_and_leaving_it_is_not_a_delete() {
+    let t = customers("[pairs.scope.left]\nlifecyclestage = \"customer\"\n");
+    let ids = seed(&t, 1000);
+    let run = t.run(&["sync"]).expect(0);
+    run.assert_stdout_has("contacts: 250 in scope (left)");
+    let customers: Vec<String> = (0..1000)
+        .filter(|i| i % 4 == 0)
+        .map(|i| format!("c{i}@example.com"))
+        .collect();
+    let mut expected = customers.clone();
+    expected.sort();
+    assert_eq!(person_emails(&t), expected, "exactly the 250 customers");
+    let counts = t.hubspot("hs").server().counts_by_endpoint();
+    assert!(
+        counts.get(SEARCH).copied().unwrap_or(0) <= 2,
+        "the first pull searches at most twice: {counts:?}"
+    );
+    assert_eq!(
+        counts.get("GET /crm/objects/2026-09/contacts"),
+        None,
+        "no list pages: {counts:?}"
+    );
+
+    // A lead becomes a customer: it arrives on the next run.
+    t.hubspot("hs")
+        .edit("contacts", &ids[1], &[("lifecyclestage", "customer")]);
+    t.run(&["sync"]).expect(0);
+    assert!(person_emails(&t).contains(&"c1@example.com".to_string()));
+    assert_eq!(person_emails(&t).len(), 251);
+
+    // A customer becomes a lead and is edited: its person stays as it was.
+    let before = person_by_email(&t, "c4@example.com");
+    t.hubspot("hs").edit(
+        "contacts",
+        &ids[4],
+        &[("lifecyclestage", "lead"), ("firstname", "Changed")],
+    );
+    let run = t.run(&["sync"]).expect(0);
+    run.assert_stdout_has("out scope");
+    run.assert_stdout_has("left the pair's scope");
+    let after = person_by_email(&t, "c4@example.com");
+    assert_eq!(after["first_name"], before["first_name"]);
+    assert_eq!(after["update_time"], before["update_time"]);
+    // Said once: the next runs, incremental and full, are silent and write
+    // nothing, and the person is never deleted.
+    let quiet = t.assert_run_writes_nothing(&["sync"]);
+    assert!(!quiet.stdout.contains("out scope"), "{}", quiet.stdout);
+    let full = t.assert_run_writes_nothing(&["sync", "--full"]);
+    assert!(!full.stdout.contains("out scope"), "{}", full.stdout);
+    assert_eq!(person_emails(&t).len(), 251);
+
+    // Back in scope: merged against the stored base, so the edit made
+    // meanwhile reaches Pipedrive.
+    t.hubspot("hs")
+        .edit("contacts", &ids[4], &[("lifecyclestage", "customer")]);
+    let run = t.run(&["sync"]).expect(0);
+    run.assert_stdout_has("in scope");
+    assert_eq!(
+        person_by_email(&t, "c4@example.com")["first_name"],
+        "Changed"
+    );
+    t.assert_run_writes_nothing(&["sync", "--full"]);
+}
+
+#[test]
+fn a_list_not_and_present_narrow_the_search_and_a_record_made_on_a_scoped_side_is_written_into_it()
+{
+    let t = hs_and_pd()
+        .toml(
+            r#"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+[pairs.scope.left]
+lifecyclestage = ["customer", "opportunity"]
+phone = { present = true }
+firstname = { not = ["Skip"] }
+"#,
+        )
+        .build();
+    let hs = t.hubspot("hs");
+    let seed = |email: &str, stage: &str, phone: &str, first: &str| {
+        hs.seed(
+            "contacts",
+            &[
+                ("email", email),
+                ("lifecyclestage", stage),
+                ("phone", phone),
+                ("firstname", first),
+            ],
+        )
+    };
+    seed("in1@x.io", "customer", "+1", "Ann");
+    seed("in2@x.io", "opportunity", "+2", "Bo");
+    seed("lead@x.io", "lead", "+3", "Cy");
+    seed("nophone@x.io", "customer", "", "Di");
+    seed("skip@x.io", "customer", "+4", "Skip");
+    // A Pipedrive person goes to HubSpot, into the scope where it names
+    // one value; a list cannot be written, and the plan says so.
+    t.pipedrive("pd")
+        .seed_person(json!({"name": "Eve", "emails": [{"value": "eve@x.io", "primary": true}]}));
+    let run = t.run(&["sync"]).expect(0);
+    run.assert_stdout_has("cannot be written into the scope of hs.contacts");
+    let emails = person_emails(&t);
+    assert_eq!(emails, ["eve@x.io", "in1@x.io", "in2@x.io"]);
+    // The scope went to HubSpot as one filter group: IN, HAS_PROPERTY, NOT_IN.
+    let searches = t.hubspot("hs").server().counts_by_endpoint();
+    assert!(searches.contains_key(SEARCH), "{searches:?}");
+    assert_eq!(
+        t.hubspot("hs").find("contacts", "email", "eve@x.io").len(),
+        1
+    );
+}
+
+#[test]
+fn a_single_value_scope_is_written_into_records_created_on_its_side() {
+    let t = hs_and_pd()
+        .toml(
+            r#"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+[pairs.scope.left]
+lifecyclestage = "customer"
+"#,
+        )
+        .build();
+    t.pipedrive("pd")
+        .seed_person(json!({"name": "Eve", "emails": [{"value": "eve@x.io", "primary": true}]}));
+    t.run(&["sync"]).expect(0);
+    let made = t.hubspot("hs").find("contacts", "email", "eve@x.io");
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].properties["lifecyclestage"], "customer");
+    // In scope, so the next full run finds it linked and writes nothing.
+    t.assert_run_writes_nothing(&["sync", "--full"]);
+}
+
+#[test]
+fn a_pipedrive_saved_filter_narrows_the_list_and_a_scope_on_both_sides_holds_both() {
+    let t = hs_and_pd()
+        .toml(
+            r#"
+[[pairs]]
+name = "partners"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+[pairs.scope.left]
+lifecyclestage = "customer"
+[pairs.scope.right]
+filter_id = 1001
+"#,
+        )
+        .build();
+    let pd = t.pipedrive("pd");
+    let owner = pd.add_user("partner.manager@example.com", "Partner Manager");
+    let other = pd.add_user("other@example.com", "Other");
+    let filter = pd.add_filter("persons", "Partners", json!({ "owner_id": owner }));
+    assert_eq!(filter, 1001);
+    pd.seed_person(json!({"name": "Ann", "owner_id": owner, "emails": [{"value": "ann@x.io", "primary": true}]}));
+    pd.seed_person(
+        json!({"name": "Bo", "owner_id": other, "emails": [{"value": "bo@x.io", "primary": true}]}),
+    );
+    t.hubspot("hs").seed(
+        "contacts",
+        &[("email", "cy@x.io"), ("lifecyclestage", "customer")],
+    );
+    t.hubspot("hs").seed(
+        "contacts",
+        &[("email", "di@x.io"), ("lifecyclestage", "lead")],
+    );
+    let run = t.run(&["sync"]).expect(0);
+    run.assert_stdout_has("persons: 1 in scope (right)");
+    // Ann (in the filter) went to HubSpot; Bo did not; Cy (a customer)
+    // came to Pipedrive, Di (a lead) did not.
+    let hs = t.hubspot("hs");
+    assert_eq!(hs.find("contacts", "email", "ann@x.io").len(), 1);
+    assert!(hs.find("contacts", "email", "bo@x.io").is_empty());
+    let emails = person_emails(&t);
+    assert!(emails.contains(&"cy@x.io".to_string()));
+    assert!(!emails.contains(&"di@x.io".to_string()));
+    let counts = pd.server().counts_by_endpoint();
+    assert!(
+        counts.contains_key("GET /api/v1/filters/{id}"),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn a_scope_naming_an_unknown_field_option_or_filter_stops_before_any_write() {
+    for (scope, problem) in [
+        (
+            "[pairs.scope.left]\nlifecyclestag = \"customer\"\n",
+            "has no field `lifecyclestag`",
+        ),
+        (
+            "[pairs.scope.left]\nlifecyclestage = \"custmer\"\n",
+            "`custmer` is not an option",
+        ),
+        (
+            "[pairs.scope.right]\nfilter_id = 77\n",
+            "has no saved filter 77",
+        ),
+    ] {
+        let t = customers(scope);
+        seed(&t, 8);
+        let run = t.run(&["sync"]).expect(2);
+        run.assert_stderr_has(problem);
+        assert_eq!(t.writes(), 0, "{scope}");
+        assert!(t.pipedrive("pd").persons().is_empty());
+    }
+    // What the file itself gets wrong is refused at its line.
+    let t = customers("[pairs.scope.left]\nfilter_id = 4\n");
+    t.run(&["sync"])
+        .expect(2)
+        .assert_stderr_has("filter_id is a saved Pipedrive filter");
+}
