@@ -148,6 +148,10 @@ impl<'a> Stream<'a> {
             let target = target.join().expect("pull thread panicked");
             let mut stopped = Ok(());
             let mut paged = None;
+            // After a signal, the pages the listing still hands over (it
+            // stops at its next request) are kept, neither planned nor
+            // written, for the plan the run shows.
+            let mut unplanned = Vec::new();
             if let Ok(target) = &target {
                 let mut applier = Applier::new(connectors, state, &state_path);
                 for listing in rx.iter() {
@@ -161,27 +165,32 @@ impl<'a> Stream<'a> {
                     let Some(paged) = paged.as_mut() else {
                         unreachable!("the listing starts with its snapshot")
                     };
+                    if stopped.is_ok() {
+                        stopped = crate::interrupt::check().map_err(Into::into);
+                    }
+                    // Only a signal leaves `stopped` an error here.
+                    if stopped.is_err() {
+                        unplanned.extend(records);
+                        continue;
+                    }
                     let plan = paged.page(records);
-                    let applied = match crate::interrupt::check() {
-                        Ok(()) => resolve_and_apply_pair(
-                            out,
-                            &mut applier,
-                            pair,
-                            &plan,
-                            &mut Created::new(),
-                            report,
-                            &bar,
-                        ),
-                        Err(e) => {
-                            stopped = Err(e.into());
-                            break;
-                        }
-                    };
+                    let applied = resolve_and_apply_pair(
+                        out,
+                        &mut applier,
+                        pair,
+                        &plan,
+                        &mut Created::new(),
+                        report,
+                        &bar,
+                    );
                     written.extend(applied.written);
                     items.extend(plan.items);
-                    if applied.result.is_err() {
-                        stopped = applied.result;
-                        break;
+                    if let Err(e) = applied.result {
+                        let by_signal = crate::interrupt::signal_of(&e).is_some();
+                        stopped = Err(e);
+                        if !by_signal {
+                            break;
+                        }
                     }
                 }
                 stopped = stopped.and(applier.save());
@@ -189,7 +198,10 @@ impl<'a> Stream<'a> {
             // Ends the listing if the writes stopped first.
             drop(rx);
             let listed = lister.join().expect("listing thread panicked");
-            let done = paged.map(Paged::finish);
+            let done = paged.map(Paged::finish).map(|(mut records, decided)| {
+                records.extend(unplanned);
+                (records, decided)
+            });
             (target, listed.map(|part| (part, done)), stopped)
         });
         progress.finish(&bar);
@@ -202,6 +214,28 @@ impl<'a> Stream<'a> {
             // written is saved, the source is listed again next run.
             _ => {
                 let signal = report.interrupted.or(crate::interrupt::requested());
+                // The run shows what it set out to do: the whole pair's
+                // plan where the source was listed to its end (as a run
+                // that does not stream shows it), else the pages planned.
+                let plan = match listed {
+                    Ok((part, Some((records, _)))) => {
+                        let fields = object_fields(config, source_object);
+                        let mut source = full_snapshot(source_object, fields, records, 0, None);
+                        source.owners = part.owners;
+                        source.labels = part.labels;
+                        let sides = in_pair_order(self.source, &source, &target);
+                        plan_pair(pair, sides, &found, &PlannedLinks::default())
+                    }
+                    _ => PairPlan {
+                        name: pair.name.clone(),
+                        left: pair.left.to_string(),
+                        right: pair.right.to_string(),
+                        items,
+                        duplicates: Vec::new(),
+                        records: target.records.len(),
+                        scope: Vec::new(),
+                    },
+                };
                 absorb_and_save(config, &mut target, target_object, &written, self.source)?;
                 if let Some(signal) = signal.filter(|_| report.writes_done() == 0) {
                     // Stopped before any write: ends as any run a signal
@@ -209,15 +243,6 @@ impl<'a> Stream<'a> {
                     return Err(crate::interrupt::Interrupted(signal).into());
                 }
                 report.interrupted = signal;
-                let plan = PairPlan {
-                    name: pair.name.clone(),
-                    left: pair.left.to_string(),
-                    right: pair.right.to_string(),
-                    items,
-                    duplicates: Vec::new(),
-                    records: target.records.len(),
-                    scope: Vec::new(),
-                };
                 return Ok(Plan::new(&config.fingerprint, vec![plan]));
             }
         };
