@@ -109,6 +109,8 @@ enum Scenario {
     OnePercent,
     #[value(name = "offline-diff-1m")]
     OfflineDiff1m,
+    #[value(name = "notes")]
+    Notes,
 }
 
 impl Scenario {
@@ -122,6 +124,7 @@ impl Scenario {
             Scenario::Unchanged => "unchanged",
             Scenario::OnePercent => "one-percent",
             Scenario::OfflineDiff1m => "offline-diff-1m",
+            Scenario::Notes => "notes",
         }
     }
 }
@@ -203,6 +206,7 @@ fn main() -> Result<()> {
             Scenario::Unchanged,
             Scenario::OnePercent,
             Scenario::OfflineDiff1m,
+            Scenario::Notes,
         ]
     } else {
         args.scenarios.clone()
@@ -279,6 +283,7 @@ fn main() -> Result<()> {
             Scenario::OfflineDiff1m => {
                 offline_diff(&ctx, args.offline_records, &mut notes).map(|r| vec![r])
             }
+            Scenario::Notes => notes_scenario(&ctx, args.records, &mut notes),
         };
         match result {
             Ok(new_rows) => rows.extend(new_rows),
@@ -1266,6 +1271,143 @@ fn measured_run(
         ],
     );
     Ok(row)
+}
+
+/// Notes a contact carries in the `notes` scenario.
+const NOTES_PER_CONTACT: usize = 5;
+
+/// HubSpot contacts ↔ Pipedrive persons and their notes, both ways.
+fn notes_config(ctx: &Ctx, hs_url: &str, pd_url: &str) -> String {
+    let people = pipedrive_config(ctx, hs_url, pd_url);
+    format!(
+        r#"{people}
+[[pairs]]
+name = "notes"
+left = "hs.notes"
+right = "pd.notes"
+direction = "both"
+[pairs.fields]
+hs_note_body = "content"
+hs_timestamp = "add_time"
+contact = "person_id"
+[pairs.values]
+contact = "link:people"
+"#
+    )
+}
+
+/// `notes`: N = records / 20 HubSpot contacts with 5 notes each, synced to
+/// an empty Pipedrive (Pipedrive writes one record a call, so N is kept
+/// below the other rows' to keep the run minutes long). Floor of the first
+/// sync: ⌈N/100⌉ contact pages + ⌈5N/100⌉ note pages (each note's contact
+/// comes in the list) + one empty page each of persons and notes + N person
+/// creates + 5N note creates. Then, past the lookback, a settling run, and
+/// the measured unchanged run: one search or list per account object,
+/// the notes objects' one request per side included.
+fn notes_scenario(ctx: &Ctx, records: usize, notes: &mut Vec<String>) -> Result<Vec<Row>> {
+    let n = (records / 20).max(1);
+    let hs = start_hubspot(ctx, US_TOKEN);
+    let pd = start_pipedrive(ctx);
+    let contacts = hs.seed_many("contacts", (0..n).map(contact).collect());
+    let bodies = (0..n * NOTES_PER_CONTACT)
+        .map(|k| {
+            BTreeMap::from([
+                (
+                    "hs_note_body".to_string(),
+                    format!("<p>Call {k} with contact {}</p>", k / NOTES_PER_CONTACT),
+                ),
+                (
+                    "hs_timestamp".to_string(),
+                    format!("2026-11-{:02}T{:02}:30:00Z", 1 + k % 28, k % 24),
+                ),
+            ])
+        })
+        .collect();
+    let note_ids = hs.seed_many("notes", bodies);
+    for (k, note) in note_ids.iter().enumerate() {
+        hs.associate_records("notes", note, "contacts", &contacts[k / NOTES_PER_CONTACT]);
+    }
+    let dir = ctx.workdir()?;
+    std::fs::write(
+        dir.path().join("sync.toml"),
+        notes_config(ctx, &hs.url(), &pd.url()),
+    )?;
+    let env = [("HUBSPOT_TOKEN", US_TOKEN), ("PIPEDRIVE_TOKEN", PD_TOKEN)];
+    let run = run_crmsync(ctx, dir.path(), &["sync"], &env)?;
+    run.expect(&[0], "notes first sync")?;
+    let on_pd = pd.notes();
+    let attached = on_pd.iter().filter(|n| n["person_id"].is_i64()).count();
+    notes.push(format!(
+        "notes: N = {n} contacts with {NOTES_PER_CONTACT} notes each on HubSpot, Pipedrive empty; afterwards {} persons and {} notes on Pipedrive, {attached} of them on a person{}. {}",
+        pd.persons().len(),
+        on_pd.len(),
+        if on_pd.len() == n * NOTES_PER_CONTACT && attached == on_pd.len() {
+            ""
+        } else {
+            " (MISMATCH)"
+        },
+        run.plan_line()
+    ));
+    let notes_n = n * NOTES_PER_CONTACT;
+    let mut first = Row {
+        scenario: "notes".into(),
+        n,
+        floor: Some(n.div_ceil(100) + notes_n.div_ceil(100) + 2 + n + notes_n),
+        wall_s: run.wall.as_secs_f64(),
+        rss_mb: run.rss_mb(),
+        cpu_s: run.cpu_s,
+        ..Row::default()
+    };
+    count_requests(
+        &mut first,
+        &[
+            served_hubspot(ctx, "hs", &hs, 0),
+            served_pipedrive(ctx, &pd),
+        ],
+    );
+    // Past the lookback, a settling run reads back once what the first
+    // wrote; the measured run after it finds nothing changed.
+    let lookback = crmsync::connector::hubspot::SEARCH_LOOKBACK_MS as u64;
+    std::thread::sleep(Duration::from_millis(lookback + 2_000));
+    run_crmsync(ctx, dir.path(), &["sync"], &env)?.expect(&[0], "notes settling sync")?;
+    wait_out_windows(notes, "notes-unchanged");
+    let before = (hs.rate_limited_count(), pd.rate_limited_count());
+    hs.server().reset_requests();
+    pd.server().reset_requests();
+    let run = run_crmsync(ctx, dir.path(), &["sync"], &env)?;
+    run.expect(&[0], "notes unchanged sync")?;
+    let notes_requests = hs
+        .server()
+        .counts_by_endpoint()
+        .into_iter()
+        .chain(pd.server().counts_by_endpoint())
+        .filter(|(k, _)| k.contains("notes"))
+        .map(|(k, c)| format!("{} {c}", compact_endpoint(&k)))
+        .collect::<Vec<_>>();
+    notes.push(format!(
+        "notes-unchanged: the notes objects cost {} ({}); {}",
+        notes_requests.len(),
+        notes_requests.join(", "),
+        run.plan_line()
+    ));
+    let mut unchanged = Row {
+        scenario: "notes-unchanged".into(),
+        n,
+        // A search of contacts and of notes on HubSpot, a list of persons
+        // and of notes on Pipedrive.
+        floor: Some(4),
+        wall_s: run.wall.as_secs_f64(),
+        rss_mb: run.rss_mb(),
+        cpu_s: run.cpu_s,
+        ..Row::default()
+    };
+    let mut hs_served = served_hubspot(ctx, "hs", &hs, before.0);
+    let mut pd_served = served_pipedrive(ctx, &pd);
+    pd_served.rate_limited -= before.1;
+    hs_served.label = "hs";
+    count_requests(&mut unchanged, &[hs_served, pd_served]);
+    ctx.finish_dir(dir, "notes", notes);
+    Ok(vec![first, unchanged])
 }
 
 // ---------------------------------------------------------------------------

@@ -130,8 +130,16 @@ impl<'a> Applier<'a> {
                 }),
         );
         // Properties first: the records written after them hold values of
-        // them.
-        self.write_schema(pair, plan, report, bar)?;
+        // them. A field whose property the vendor refused is left out of
+        // the records' writes (the next run plans both again).
+        let unmade = self.write_schema(pair, plan, report, bar)?;
+        let stripped;
+        let plan = if unmade.is_empty() {
+            plan
+        } else {
+            stripped = without_fields(plan, &unmade);
+            &stripped
+        };
         // State-only items next: links must exist before updates settle on
         // them (and follow merges before the survivors' edits are written).
         let names = Sided::new(pair.left.system.as_str(), pair.right.system.as_str());
@@ -175,14 +183,16 @@ impl<'a> Applier<'a> {
     /// never makes a property twice). A refusal is the item's failed
     /// outcome; the records go on without the property. A key the vendor
     /// gave a field that its name does not spell is recorded at once, so
-    /// the mapping resolves the name from then on.
+    /// the mapping resolves the name from then on. Returns the fields (by
+    /// the side they are on) whose property was refused.
     fn write_schema(
         &mut self,
         pair: &PairConfig,
         plan: &PairPlan,
         report: &mut Report,
         bar: &ProgressBar,
-    ) -> Result<()> {
+    ) -> Result<Vec<(Side, String)>> {
+        let mut refused = Vec::new();
         for item in &plan.items {
             let Item::Property(property) = item else {
                 continue;
@@ -218,11 +228,12 @@ impl<'a> Applier<'a> {
                     report.outcomes.push(outcome(Res::Done, None));
                 }
                 SchemaOutcome::Refused(why) => {
-                    report.outcomes.push(outcome(Res::Failed, Some(why)))
+                    refused.push((property.target, property.field.clone()));
+                    report.outcomes.push(outcome(Res::Failed, Some(why)));
                 }
             }
         }
-        Ok(())
+        Ok(refused)
     }
 
     /// Sends one kind of write to `target` in batches and records each
@@ -322,6 +333,23 @@ impl<'a> Applier<'a> {
         }
         Ok(())
     }
+}
+
+/// `plan` without the values its records would write to `fields` (by the
+/// side they are on), item for item (positions are kept).
+fn without_fields(plan: &PairPlan, fields: &[(Side, String)]) -> PairPlan {
+    let mut plan = plan.clone();
+    let unmade = |side: Side, field: &str| fields.iter().any(|(s, f)| *s == side && f == field);
+    for item in &mut plan.items {
+        match item {
+            Item::Create(c) => c.changes.retain(|ch| !unmade(c.target, &ch.field)),
+            Item::Update(w) | Item::Associate(w) => {
+                w.changes.retain(|ch| !unmade(w.target, &ch.field))
+            }
+            _ => {}
+        }
+    }
+    plan
 }
 
 /// The fields of `side` a pair reads back and writes: all it maps, less
@@ -446,6 +474,7 @@ fn apply_to_state(
             Some((Res::Done, None))
         }
         Item::Invalid(invalid) => Some((Res::Failed, Some(invalid.problems.join("; ")))),
+        Item::Waiting(waiting) => Some((Res::Reported, Some(waiting.reason.clone()))),
         // A property that cannot be made; one that can is written first.
         Item::Property(p) => p
             .problem

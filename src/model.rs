@@ -197,8 +197,8 @@ pub fn set_field(fields: &mut Fields, field: &str, value: &str) {
 }
 
 /// The kinds of object crmsync syncs. Which kinds a system offers is checked
-/// by the config (HubSpot: contacts, deals, companies; Pipedrive: persons,
-/// deals, organizations).
+/// by the config (HubSpot: contacts, deals, companies, notes; Pipedrive:
+/// persons, deals, organizations, notes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
@@ -207,6 +207,9 @@ pub enum ObjectKind {
     Persons,
     Companies,
     Organizations,
+    /// Notes attached to other records (HubSpot notes, Pipedrive notes):
+    /// they have no natural key and travel with the records they are on.
+    Notes,
 }
 
 impl ObjectKind {
@@ -217,6 +220,7 @@ impl ObjectKind {
             ObjectKind::Persons => "persons",
             ObjectKind::Companies => "companies",
             ObjectKind::Organizations => "organizations",
+            ObjectKind::Notes => "notes",
         }
     }
 
@@ -227,6 +231,7 @@ impl ObjectKind {
             "persons" => Some(ObjectKind::Persons),
             "companies" => Some(ObjectKind::Companies),
             "organizations" => Some(ObjectKind::Organizations),
+            "notes" => Some(ObjectKind::Notes),
             _ => None,
         }
     }
@@ -409,7 +414,14 @@ pub fn values_equivalent(a: &str, b: &str) -> bool {
     let is_date = |s: &str| s.len() >= 10 && s.as_bytes()[4] == b'-';
     let is_epoch_ms = |s: &str| s.len() >= 10 && s.bytes().all(|c| c.is_ascii_digit());
     if (is_date(a) || is_epoch_ms(a)) && (is_date(b) || is_epoch_ms(b)) {
-        return matches!((crate::timestamp::parse_ms(a), crate::timestamp::parse_ms(b)), (Some(x), Some(y)) if x == y);
+        // An instant kept to the second (Pipedrive's v1 times) is the one
+        // kept to the millisecond within that second.
+        let same = |x: i64, y: i64| {
+            x == y
+                || (x.div_euclid(1000) == y.div_euclid(1000)
+                    && (x.rem_euclid(1000) == 0 || y.rem_euclid(1000) == 0))
+        };
+        return matches!((crate::timestamp::parse_ms(a), crate::timestamp::parse_ms(b)), (Some(x), Some(y)) if same(x, y));
     }
     false
 }
@@ -424,13 +436,22 @@ pub fn comparable_value(value: &str) -> String {
         return value.to_ascii_lowercase();
     }
     // Numbers and instants share one numeric form: `100` and `100.0`, and
-    // `2026-01-01` and its epoch milliseconds, are equivalent.
-    let number = value.parse::<f64>().ok().or_else(|| {
+    // `2026-01-01` and its epoch milliseconds, are equivalent. Instants are
+    // taken to the second, as one kept to the second is equivalent to one
+    // kept to the millisecond within it.
+    let is_epoch_ms = value.len() >= 10 && value.bytes().all(|c| c.is_ascii_digit());
+    let to_second = |ms: i64| (ms.div_euclid(1000) * 1000) as f64;
+    let number = if is_epoch_ms {
+        value.parse::<i64>().ok().map(to_second)
+    } else {
+        None
+    };
+    let number = number.or_else(|| value.parse::<f64>().ok()).or_else(|| {
         let is_date = value.len() >= 10 && value.as_bytes()[4] == b'-';
         is_date
             .then(|| crate::timestamp::parse_ms(value))
             .flatten()
-            .map(|ms| ms as f64)
+            .map(to_second)
     });
     match number {
         // Adding zero turns -0 into 0, an equal number written alike.
@@ -532,6 +553,14 @@ mod tests {
         assert!(values_equivalent("2026-01-01", "2026-01-01T00:00:00Z"));
         assert!(values_equivalent("1767225600000", "2026-01-01"));
         assert!(!values_equivalent("2026-01-01", "2026-01-02"));
+        assert!(values_equivalent(
+            "2026-11-02T09:30:00.250Z",
+            "2026-11-02T09:30:00Z"
+        ));
+        assert!(!values_equivalent(
+            "2026-11-02T09:30:00.250Z",
+            "2026-11-02T09:30:00.500Z"
+        ));
     }
 
     #[test]
@@ -559,6 +588,7 @@ mod tests {
             ("2026-01-01", "2026-01-01T00:00:00Z"),
             ("1767225600000", "2026-01-01"),
             ("Deal 7", "Deal 7 "),
+            ("2026-11-02T09:30:00.250Z", "2026-11-02 09:30:00"),
         ];
         for (a, b) in equivalent {
             assert!(values_equivalent(a, b), "{a} ~ {b}");

@@ -24,7 +24,8 @@ pub enum Result {
     Skipped,
     /// Left for a human without failing the run: two records whose
     /// partners were merged into one (`merges = "report"`), reported on
-    /// every run until they are merged too, as duplicates are.
+    /// every run until they are merged too, as duplicates are; and a
+    /// record waiting for the records it is attached to.
     Reported,
 }
 
@@ -233,7 +234,20 @@ impl fmt::Display for Report {
         for o in self
             .outcomes
             .iter()
-            .filter(|o| o.result == Result::Reported)
+            .filter(|o| o.result == Result::Reported && o.action == Action::Waiting)
+        {
+            writeln!(
+                f,
+                ". {} {} waits: {}",
+                o.pair,
+                o.label,
+                o.message.as_deref().unwrap_or("")
+            )?;
+        }
+        for o in self
+            .outcomes
+            .iter()
+            .filter(|o| o.result == Result::Reported && o.action != Action::Waiting)
         {
             writeln!(
                 f,
@@ -292,11 +306,15 @@ impl fmt::Display for Report {
                 o.action == Action::Merge && matches!(o.result, Result::Done | Result::Reported)
             })
             .count() as u64;
-        let merges = if merges > 0 {
+        let mut merges = if merges > 0 {
             format!(", {}", counted_noun(merges, "merge", "merges"))
         } else {
             String::new()
         };
+        let waiting = self.count(Action::Waiting, Result::Reported);
+        if waiting > 0 {
+            merges.push_str(&format!(", {waiting} waiting"));
+        }
         // As the plan's summary line, property changes first where there are some.
         let properties = done(Action::Property);
         let properties = if properties > 0 {

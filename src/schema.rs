@@ -1,8 +1,9 @@
 //! What a pair with `schema = "create"` asks of the schema of the side it
 //! writes to: each mapped field that side lacks, created there as a copy of
 //! the other side's property (or an `invalid` item saying why it cannot
-//! be), and the options an option field mapped by label or by the same
-//! values lacks, added to it. Also what the accounts will hold once that
+//! be; one mapped through a value table takes the values the table
+//! translates to as its options), and the options an option field mapped
+//! by label or by the same values lacks, added to it. Also what the accounts will hold once that
 //! is done, so the records are planned on it.
 //!
 //! Pure: it reads the definitions the pull put in the snapshots, and
@@ -44,11 +45,12 @@ pub fn plan_schema(pair: &PairConfig, snapshots: Sided<&Snapshot>) -> SchemaPlan
     }
     let of = |side: Side| snapshots[side];
     for map in &pair.fields {
-        let value_map = pair.values.get(&map.left);
-        let by_label = match value_map {
-            None => false,
-            Some(ValueMap::ByLabel) => true,
-            // Tables, owners and relations translate values themselves.
+        let (by_label, table) = match pair.values.get(&map.left) {
+            None => (false, None),
+            Some(ValueMap::ByLabel) => (true, None),
+            Some(ValueMap::Table(table)) => (false, Some(table)),
+            // Owners and relations hold ids of the account's own users and
+            // records: no property of the account's own is made for them.
             Some(_) => continue,
         };
         for target in Side::BOTH {
@@ -64,7 +66,10 @@ pub fn plan_schema(pair: &PairConfig, snapshots: Sided<&Snapshot>) -> SchemaPlan
             };
             let endpoint = pair.endpoint(target);
             let by_label_there = endpoint.kind.profile().options_by_label;
-            let options = target_options(&from.options, by_label, by_label_there);
+            let options = match table {
+                None => target_options(&from.options, by_label, by_label_there),
+                Some(table) => translated_options(&from.options, table, target, by_label_there),
+            };
             let label = format!("{}.{}", endpoint.object, map[target]);
             match now {
                 None => {
@@ -91,7 +96,11 @@ pub fn plan_schema(pair: &PairConfig, snapshots: Sided<&Snapshot>) -> SchemaPlan
                         problem,
                     }));
                 }
-                Some(have) if from.kind.has_options() && have.kind.has_options() => {
+                // A table names the target's values itself: it is the
+                // user's to keep in step with the target's options.
+                Some(have)
+                    if table.is_none() && from.kind.has_options() && have.kind.has_options() =>
+                {
                     let lacks = |o: &&OptionSpec| {
                         !have.options.iter().any(|h| {
                             if by_label {
@@ -141,6 +150,39 @@ fn target_options(options: &[OptionSpec], by_label: bool, by_label_there: bool) 
             },
         })
         .collect()
+}
+
+/// The options a copy of a property takes when a value table translates
+/// its values: each source option the table translates, under the value it
+/// translates to (and the source's label, unless the target's records hold
+/// labels), in the source's order.
+fn translated_options(
+    options: &[OptionSpec],
+    table: &BTreeMap<String, String>,
+    target: Side,
+    by_label_there: bool,
+) -> Vec<OptionSpec> {
+    let mut translated: Vec<OptionSpec> = Vec::new();
+    for o in options {
+        let value = match target {
+            Side::Right => table.get(&o.value).cloned(),
+            Side::Left => table
+                .iter()
+                .find(|(_, right)| **right == o.value)
+                .map(|(left, _)| left.clone()),
+        };
+        if let Some(value) = value
+            && !translated.iter().any(|t| t.value == value)
+        {
+            let label = if by_label_there {
+                value.clone()
+            } else {
+                o.label.clone()
+            };
+            translated.push(OptionSpec { value, label });
+        }
+    }
+    translated
 }
 
 /// Why a unique-value property cannot be copied: records of the source
@@ -336,5 +378,50 @@ tier = "tier"
         assert_eq!(values, ["b", "z", "a", "c"]);
         let again = plan_schema(&pair(), Sided::new(&left, &right));
         assert_eq!(again.items.len(), 1, "only the unmade `code` is left");
+    }
+
+    #[test]
+    fn a_copy_of_a_field_mapped_through_a_table_takes_the_translated_values_as_options() {
+        let pair = crate::config::test_pairs(
+            r#"
+[[pairs]]
+name = "contacts"
+left = "a.contacts"
+right = "b.contacts"
+direction = "left-to-right"
+schema = "create"
+[pairs.fields]
+tier = "level"
+[pairs.values.tier]
+a = "one"
+c = "three"
+"#,
+        )
+        .remove(0);
+        let mut left = snapshot("a", Vec::new());
+        left.properties.insert(
+            "tier".into(),
+            Some(spec("tier", PropertyKind::Enumeration, &["a", "b", "c"])),
+        );
+        let mut right = snapshot("b", Vec::new());
+        right.properties.insert("level".into(), None);
+        let plan = plan_schema(&pair, Sided::new(&left, &right));
+        let [Item::Property(level)] = plan.items.as_slice() else {
+            panic!("{:?}", plan.items)
+        };
+        let PropertyStep::Create(made) = &level.step else {
+            panic!("{level:?}")
+        };
+        let options: Vec<(&str, &str)> = made
+            .options
+            .iter()
+            .map(|o| (o.value.as_str(), o.label.as_str()))
+            .collect();
+        assert_eq!(made.name, "level");
+        assert_eq!(
+            options,
+            [("one", "A"), ("three", "C")],
+            "b has no translation"
+        );
     }
 }

@@ -90,10 +90,25 @@ pub struct Profile {
     pub lookback_ms: i64,
     /// What the vendor requires of a write to an object (see `WriteRules`).
     pub write_rules: fn(ObjectKind) -> WriteRules,
+    /// What the vendor's notes are made of.
+    pub notes: NoteFacts,
     /// Records hold a custom option field's labels rather than option
     /// values of its own (Pipedrive), so a property created there holds
     /// as options the values it is to take.
     pub options_by_label: bool,
+}
+
+/// What a vendor's notes are made of, by their names in the mapping file:
+/// the matcher pairs unlinked notes by body, time and attachments, and the
+/// planner keeps a note from landing unattached.
+#[derive(Debug)]
+pub struct NoteFacts {
+    /// The note's text (HTML at both vendors).
+    pub body: &'static str,
+    /// When the note was taken.
+    pub time: &'static str,
+    /// The relation fields that attach a note to a record.
+    pub attachments: &'static [&'static str],
 }
 
 impl Profile {
@@ -138,6 +153,7 @@ pub const HUBSPOT: Profile = Profile {
         ObjectKind::Contacts,
         ObjectKind::Deals,
         ObjectKind::Companies,
+        ObjectKind::Notes,
     ],
     default_base_url: Some("https://api.hubapi.com"),
     base_url_example: "https://api.hubapi.com",
@@ -156,10 +172,21 @@ pub const HUBSPOT: Profile = Profile {
     // The search index lags recent writes by seconds: an incremental pull
     // starts two minutes before the previous pull began.
     lookback_ms: 120_000,
-    // HubSpot clears any property by writing an empty string; what it
-    // requires on create is not described here yet, so a HubSpot create
-    // missing a required property still fails as a request.
-    write_rules: |_| WriteRules::default(),
+    write_rules: hubspot_write_rules,
+    // Notes are object 0-46; a note's records are its associations.
+    // https://developers.hubspot.com/docs/api-reference/crm-notes-v3/guide
+    notes: NoteFacts {
+        body: "hs_note_body",
+        time: "hs_timestamp",
+        attachments: &[
+            "contact",
+            "contacts",
+            "deal",
+            "deals",
+            "primary_company",
+            "companies",
+        ],
+    },
     options_by_label: false,
 };
 
@@ -173,6 +200,7 @@ pub const PIPEDRIVE: Profile = Profile {
         ObjectKind::Persons,
         ObjectKind::Deals,
         ObjectKind::Organizations,
+        ObjectKind::Notes,
     ],
     default_base_url: None,
     base_url_example: "https://yourcompany.pipedrive.com",
@@ -189,8 +217,45 @@ pub const PIPEDRIVE: Profile = Profile {
     // clock skew.
     lookback_ms: 60_000,
     write_rules: pipedrive_write_rules,
+    // v1 only: there are no v2 notes.
+    // https://developers.pipedrive.com/docs/api/v1/Notes
+    notes: NoteFacts {
+        body: "content",
+        time: "add_time",
+        attachments: &["person_id", "deal_id", "org_id"],
+    },
     options_by_label: true,
 };
+
+/// The longest note body HubSpot stores, in characters (`hs_note_body`:
+/// "Note text (max 65,536 characters)").
+/// https://developers.hubspot.com/docs/api-reference/crm-notes-v3/guide
+pub const HUBSPOT_NOTE_BODY_MAX: usize = 65_536;
+
+/// What the planner must know of HubSpot's writes. HubSpot clears any
+/// property by writing an empty string; beyond notes, what it requires on
+/// create is not described here, so such a create still fails as a request.
+fn hubspot_write_rules(object: ObjectKind) -> WriteRules {
+    if object != ObjectKind::Notes {
+        return WriteRules::default();
+    }
+    let notes = &HUBSPOT.notes;
+    WriteRules {
+        required_on_create: vec![
+            Required {
+                fields: vec![notes.time.to_string()],
+                reason: "HubSpot requires `hs_timestamp` on a new note".to_string(),
+            },
+            Required {
+                fields: notes.attachments.iter().map(|f| f.to_string()).collect(),
+                reason: "a note lands attached to a record or not at all".to_string(),
+            },
+        ],
+        max_chars: vec![(notes.body.to_string(), HUBSPOT_NOTE_BODY_MAX)],
+        time_on_create: Some(notes.time.to_string()),
+        ..WriteRules::default()
+    }
+}
 
 /// What a vendor requires of a write, known without asking the account, so
 /// the planner can show an impossible write as `invalid` instead of sending
@@ -207,6 +272,12 @@ pub struct WriteRules {
     /// record holds what was written to them when their values, joined by
     /// spaces, are what was sent joined.
     pub joined: Vec<Vec<String>>,
+    /// Fields whose values the vendor takes up to a length, in characters.
+    pub max_chars: Vec<(String, usize)>,
+    /// A time the vendor requires on every create (HubSpot's
+    /// `hs_timestamp` of a note): where the pair does not map it, the
+    /// create carries the source record's own time.
+    pub time_on_create: Option<String>,
 }
 
 /// A group of fields that must keep a value, and why.
@@ -258,6 +329,15 @@ const PIPEDRIVE_UNCLEARED: &[(ObjectKind, &[(&str, &str)])] = &[
                 "updateDeal does not take null for it",
             ),
             ("visible_to", "a Pipedrive deal always has a visibility"),
+        ],
+    ),
+    (
+        ObjectKind::Notes,
+        &[
+            ("content", "Pipedrive requires a note's content"),
+            ("person_id", "updateNote does not take null for it"),
+            ("deal_id", "updateNote does not take null for it"),
+            ("org_id", "updateNote does not take null for it"),
         ],
     ),
     (
@@ -320,6 +400,16 @@ fn pipedrive_write_rules(object: ObjectKind) -> WriteRules {
             &["name"],
             "Pipedrive requires an organization's name (`name` is the one required field of addOrganization)",
         )],
+        ObjectKind::Notes => vec![
+            required(
+                &["content"],
+                "Pipedrive requires a note's content (`content` is the one required field of addNote)",
+            ),
+            required(
+                PIPEDRIVE.notes.attachments,
+                "addNote requires one of `deal_id`, `person_id`, `org_id`, `lead_id` or `project_id`: a note lands attached to a record or not at all",
+            ),
+        ],
         _ => vec![required(
             &["title"],
             "Pipedrive requires a deal title (`title` is the one required field of addDeal)",
@@ -335,6 +425,7 @@ fn pipedrive_write_rules(object: ObjectKind) -> WriteRules {
         required_on_create,
         uncleared,
         joined,
+        ..WriteRules::default()
     }
 }
 
@@ -349,11 +440,11 @@ mod tests {
         }
         assert_eq!(
             HUBSPOT.not_offered(ObjectKind::Persons),
-            "HubSpot has no persons; use contacts, deals or companies"
+            "HubSpot has no persons; use contacts, deals, companies or notes"
         );
         assert_eq!(
             PIPEDRIVE.not_offered(ObjectKind::Contacts),
-            "Pipedrive has no contacts; use persons, deals or organizations"
+            "Pipedrive has no contacts; use persons, deals, organizations or notes"
         );
     }
 
@@ -373,5 +464,26 @@ mod tests {
         );
         assert!(pipedrive_never_cleared(ObjectKind::Deals, "probability").is_none());
         assert!(SystemKind::Hubspot.write_rules(ObjectKind::Deals) == WriteRules::default());
+    }
+
+    #[test]
+    fn a_note_needs_an_attachment_on_both_vendors_and_a_time_at_hubspot() {
+        for kind in SystemKind::ALL {
+            let rules = kind.write_rules(ObjectKind::Notes);
+            let attachments: Vec<&str> = kind.profile().notes.attachments.to_vec();
+            assert!(
+                rules
+                    .required_on_create
+                    .iter()
+                    .any(|r| r.fields == attachments),
+                "{kind:?}"
+            );
+        }
+        let hubspot = SystemKind::Hubspot.write_rules(ObjectKind::Notes);
+        assert_eq!(hubspot.time_on_create.as_deref(), Some("hs_timestamp"));
+        assert_eq!(
+            hubspot.max_chars,
+            [("hs_note_body".to_string(), HUBSPOT_NOTE_BODY_MAX)]
+        );
     }
 }

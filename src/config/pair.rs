@@ -261,6 +261,8 @@ impl PairConfig {
         let max_changes = limit(p, &p.max_changes, "max_changes").map_err(fail)?;
         let fields = fields(p, raw.span(), loc)?;
         check_match(p, &fields).map_err(fail)?;
+        let values = value_maps(p, &fields, earlier).map_err(fail)?;
+        check_notes(p, [&left, &right], &fields, &values).map_err(fail)?;
         let mut match_fields = p
             .match_field
             .as_ref()
@@ -295,7 +297,7 @@ impl PairConfig {
             schema: p.schema,
             max_deletes,
             max_changes,
-            values: value_maps(p, &fields, earlier).map_err(fail)?,
+            values,
             fields,
             scope,
         })
@@ -436,6 +438,46 @@ fn endpoint(text: &str, systems: &BTreeMap<String, SystemConfig>) -> Result<Endp
             offered.join(", ")
         )),
     }
+}
+
+/// Notes pair with notes only, and a notes pair attaches its notes to the
+/// partners of their records: at least one of each side's attachment fields
+/// (HubSpot `contact`, `deal`, …; Pipedrive `person_id`, `deal_id`,
+/// `org_id`) is mapped, through a `link:PAIR` map.
+fn check_notes(
+    p: &RawPair,
+    [left, right]: [&Endpoint; 2],
+    fields: &[FieldMap],
+    values: &BTreeMap<String, ValueMap>,
+) -> Result<(), String> {
+    let is_notes = |e: &Endpoint| e.object == ObjectKind::Notes;
+    if !is_notes(left) && !is_notes(right) {
+        return Ok(());
+    }
+    if is_notes(left) != is_notes(right) {
+        return Err(format!(
+            "pair `{}` pairs {left} with {right}; notes pair with notes only (left = \"SYSTEM.notes\", right = \"SYSTEM.notes\")",
+            p.name
+        ));
+    }
+    let attaches = fields.iter().any(|f| {
+        left.kind
+            .profile()
+            .notes
+            .attachments
+            .contains(&f.left.as_str())
+            && matches!(values.get(&f.left), Some(ValueMap::Link(_)))
+    });
+    if attaches {
+        return Ok(());
+    }
+    Err(format!(
+        "pair `{}` syncs notes but attaches them to nothing; map a note's records through an earlier pair, e.g. {} = \"{}\" with {} = \"link:PAIR\"",
+        p.name,
+        left.kind.profile().notes.attachments[0],
+        right.kind.profile().notes.attachments[0],
+        left.kind.profile().notes.attachments[0],
+    ))
 }
 
 /// `max_deletes` or `max_changes`: a count or a percentage.

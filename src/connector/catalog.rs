@@ -75,6 +75,10 @@ pub enum Meaning {
     Pipeline,
     /// A deal's stage; its options are grouped by pipeline.
     Stage,
+    /// A note's text.
+    NoteBody,
+    /// When a note was taken.
+    NoteTime,
     /// Ids of records of another object (a deal's contact or person);
     /// `many` when it holds several, joined by `;`.
     Related {

@@ -3,11 +3,11 @@
 //! found through the create journal, as its lost create answer would have
 //! left it. Pure; it does not pair records (the matcher does).
 
-use super::label;
+use super::{label, syncs_notes, too_long};
 use crate::config::PairConfig;
 use crate::mapping::Translator;
 use crate::model::{Record, Side, Sided, values_equivalent};
-use crate::plan::{Change, Create, Invalid, Item, Settle};
+use crate::plan::{Change, Create, Invalid, Item, Settle, Waiting};
 use crate::state::{Base, PendingCreate};
 use crate::vendor::WriteRules;
 
@@ -76,8 +76,11 @@ pub(super) fn create(
         (None, Some(record))
     };
     let label = label(pair, l, r);
+    let mut ids = Sided::new(None, None);
+    ids[source] = Some(record.id.clone());
     let mut changes = Vec::new();
     let mut problems = Vec::new();
+    let mut waits = Vec::new();
     for f in &pair.fields {
         let (source_field, target_field) = (&f[source], &f[target]);
         let value = record.get(source_field);
@@ -89,9 +92,48 @@ pub(super) fn create(
                 source_field: source_field.clone(),
                 source_value: value.to_string(),
             }),
+            // A note lands with its records or not at all: it waits for
+            // their partners.
+            Err(problem) if syncs_notes(pair) && pair.is_relation(&f.left) => waits.push(problem),
             Err(problem) => problems.push(problem),
         }
     }
+    if syncs_notes(pair) && problems.is_empty() {
+        let attached = pair
+            .fields
+            .iter()
+            .any(|f| pair.is_relation(&f.left) && !record.get(&f[source]).trim().is_empty());
+        if !attached {
+            waits.push(format!(
+                "attached to no record the pair's relations carry; it waits until {} {} is attached to one",
+                pair.endpoint(source),
+                record.id
+            ));
+        }
+        if !waits.is_empty() {
+            return Item::Waiting(Waiting {
+                ids,
+                label,
+                reason: waits.join("; "),
+            });
+        }
+        if let Some(time) = &rules.time_on_create {
+            // The target requires the note's time: unmapped, it is the
+            // source's own.
+            let source_time = pair.endpoint(source).kind.profile().notes.time;
+            if !changes.iter().any(|c| &c.field == time) {
+                let value = record.get(source_time);
+                changes.push(Change {
+                    field: time.clone(),
+                    from: String::new(),
+                    to: value.to_string(),
+                    source_field: source_time.to_string(),
+                    source_value: value.to_string(),
+                });
+            }
+        }
+    }
+    problems.extend(too_long(pair, target, rules, &changes));
     for group in &rules.required_on_create {
         let given = changes
             .iter()
@@ -111,8 +153,6 @@ pub(super) fn create(
         }
     }
     if !problems.is_empty() {
-        let mut ids = Sided::new(None, None);
-        ids[source] = Some(record.id.clone());
         return Item::Invalid(Invalid {
             ids,
             label,

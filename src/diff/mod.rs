@@ -32,7 +32,7 @@ mod tests;
 use crate::config::{FieldMap, PairConfig};
 use crate::mapping::Translator;
 use crate::matcher::Pairing;
-use crate::model::{Record, Side, Sided};
+use crate::model::{ObjectKind, Record, Side, Sided};
 use crate::plan::{Agreement, Item, PairPlan};
 use crate::vendor::WriteRules;
 use create::{create, found_base, settled};
@@ -111,9 +111,84 @@ pub fn merge_pair(
     }
 }
 
+/// A note's body as a plan line names it: its text without HTML tags,
+/// spaces collapsed, cut at 48 characters.
+pub(super) fn note_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if in_tag => {}
+            c => text.push(c),
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let text = words.join(" ");
+    match text.char_indices().nth(48) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// Returns true if and only if the pair syncs notes, which wait for the
+/// records they are attached to instead of being invalid without them.
+pub(super) fn syncs_notes(pair: &PairConfig) -> bool {
+    pair.left.object == ObjectKind::Notes
+}
+
+/// The values of `changes` longer than their target takes (`max_chars`),
+/// one problem each.
+pub(super) fn too_long(
+    pair: &PairConfig,
+    target: Side,
+    rules: &WriteRules,
+    changes: &[crate::plan::Change],
+) -> Vec<String> {
+    changes
+        .iter()
+        .filter_map(|c| {
+            let (_, max) = rules.max_chars.iter().find(|(f, _)| *f == c.field)?;
+            let length = c.to.chars().count();
+            (length > *max).then(|| {
+                format!(
+                    "`{}` holds {length} characters; {} takes at most {max}",
+                    c.field,
+                    pair.endpoint(target)
+                )
+            })
+        })
+        .collect()
+}
+
 /// What a human recognises a record by: the match value, else a name or
 /// title field, else the first mapped value, else the id.
 pub fn label(pair: &PairConfig, left: Option<&Record>, right: Option<&Record>) -> String {
+    if syncs_notes(pair) {
+        let body = pair.left.kind.profile().notes.body;
+        let text = [
+            (
+                left,
+                pair.fields.iter().find(|f| f.left == body).map(|f| &f.left),
+            ),
+            (
+                right,
+                pair.fields
+                    .iter()
+                    .find(|f| f.left == body)
+                    .map(|f| &f.right),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(record, field)| Some(note_text(record?.get(field?))).filter(|t| !t.is_empty()));
+        if let Some(text) = text {
+            return text;
+        }
+    }
     let value = |f: &FieldMap| {
         [(left, &f.left), (right, &f.right)]
             .into_iter()

@@ -5,11 +5,11 @@
 //! nothing.
 
 use super::conflict::{Decision, clash, decide};
-use super::label;
+use super::{label, syncs_notes, too_long};
 use crate::config::PairConfig;
 use crate::mapping::Translator;
 use crate::model::{Record, Side, Sided};
-use crate::plan::{Agreement, Change, Conflict, Held, Invalid, Item, Settle, Write};
+use crate::plan::{Agreement, Change, Conflict, Held, Invalid, Item, Settle, Waiting, Write};
 use crate::state::Base;
 use crate::vendor::WriteRules;
 
@@ -96,6 +96,8 @@ struct Merged {
     writes: Sided<Write>,
     unresolved: Held,
     invalid: Invalid,
+    /// Why a note's move waits (its new records have no partner yet).
+    waiting: Vec<String>,
     baseline: Agreement,
 }
 
@@ -125,6 +127,7 @@ impl Merged {
                 problems: Vec::new(),
                 conflicts: Vec::new(),
             },
+            waiting: Vec::new(),
             baseline: Agreement {
                 ids,
                 label,
@@ -154,7 +157,14 @@ impl Merged {
             items.push(Item::Conflict(self.unresolved));
         }
         if !self.invalid.problems.is_empty() || !self.invalid.conflicts.is_empty() {
-            items.push(Item::Invalid(self.invalid));
+            items.push(Item::Invalid(self.invalid.clone()));
+        }
+        if !self.waiting.is_empty() {
+            items.push(Item::Waiting(Waiting {
+                ids: self.invalid.ids,
+                label: self.invalid.label,
+                reason: self.waiting.join("; "),
+            }));
         }
         if !self.baseline.settle.is_empty() {
             items.push(Item::Baseline(self.baseline));
@@ -250,6 +260,11 @@ pub(super) fn merge_records(
         };
         let to = match to {
             Ok(v) => v,
+            // A note moved to records without partners yet waits for them.
+            Err(problem) if syncs_notes(pair) && pair.is_relation(&f.left) => {
+                merged.waiting.push(problem);
+                continue;
+            }
             Err(problem) => {
                 merged.invalid.problems.push(problem);
                 continue;
@@ -267,6 +282,19 @@ pub(super) fn merge_records(
     }
     let records = Sided::new(l, r);
     for target in [Side::Right, Side::Left] {
+        let write = &mut merged.writes[target];
+        let long = too_long(pair, target, &rules[target], &write.changes);
+        if !long.is_empty() {
+            // Too long for the target: not sent, reported until shortened.
+            let max = |c: &Change| {
+                rules[target]
+                    .max_chars
+                    .iter()
+                    .any(|(f, max)| *f == c.field && c.to.chars().count() > *max)
+            };
+            write.changes.retain(|c| !max(c));
+            merged.invalid.problems.extend(long);
+        }
         hold_uncleared(
             pair,
             &rules[target],

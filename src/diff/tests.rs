@@ -319,7 +319,7 @@ fn a_create_without_a_required_value_is_invalid_and_names_the_reason() {
     let rules = WriteRules {
         required_on_create: vec![group(&["firstname"], "names are required")],
         uncleared: Vec::new(),
-        joined: Vec::new(),
+        ..WriteRules::default()
     };
     let nameless = rec("1", 5, &[("email", "a@x.io")]);
     let named = rec("2", 5, &[("email", "b@x.io"), ("firstname", "Bo")]);
@@ -346,7 +346,7 @@ fn clearing_a_field_the_target_cannot_clear_is_held_as_invalid_and_the_rest_is_w
             // A group clears only when every field of it ends up empty.
             group(&["firstname", "email"], "one of them stays"),
         ],
-        joined: Vec::new(),
+        ..WriteRules::default()
     };
     let (_, r0, state) = linked_ann();
     let l = rec("1", 7, &[("email", "a@x.io")]);
@@ -582,4 +582,102 @@ fn a_create_found_through_the_journal_is_settled_like_an_answered_one() {
     assert!(state.pending().is_empty());
     let again = plan_owned(&left, &right, &state);
     assert!(again.items.is_empty(), "{again:#?}");
+}
+
+/// A notes pair between the two HubSpot accounts, attached through a
+/// contacts pair; `hs_timestamp` left unmapped.
+fn notes_pair() -> PairConfig {
+    let text = r#"
+[systems.us]
+kind = "hubspot"
+token_env = "A"
+[systems.eu]
+kind = "hubspot"
+token_env = "B"
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+[pairs.fields]
+email = "email"
+[[pairs]]
+name = "notes"
+left = "us.notes"
+right = "eu.notes"
+[pairs.fields]
+hs_note_body = "hs_note_body"
+contact = "contact"
+[pairs.values]
+contact = "link:contacts"
+"#;
+    Config::from_str(text, Path::new("t.toml"))
+        .unwrap()
+        .pairs
+        .remove(1)
+}
+
+fn plan_notes(notes: &[Record], links: &crate::state::State) -> PairPlan {
+    let pair = notes_pair();
+    let owners = OwnerDirectory::default();
+    let labels = crate::model::Labels::new();
+    let translator = Translator::new(&pair, &owners, links, Sided::new(&labels, &labels));
+    let state = PairState::default();
+    let pairing = pair_records(&pair, notes, &[], &state);
+    let rules = Sided::from_fn(|_| {
+        crate::vendor::SystemKind::Hubspot.write_rules(crate::model::ObjectKind::Notes)
+    });
+    merge_pair(&pair, &pairing, &translator, &rules)
+}
+
+#[test]
+fn a_note_waits_for_its_records_partner_and_is_created_with_the_source_time_when_unmapped() {
+    let note = rec(
+        "7",
+        5,
+        &[
+            ("hs_note_body", "<p>Called <b>Ann</b></p>"),
+            ("contact", "5"),
+            ("hs_timestamp", "2026-11-02T09:30:00Z"),
+        ],
+    );
+    let unattached = rec("8", 5, &[("hs_note_body", "<p>On a ticket</p>")]);
+    let waiting = plan_notes(&[note.clone(), unattached], &crate::state::State::default());
+    let shown: Vec<(Action, &str)> = waiting
+        .items
+        .iter()
+        .map(|i| (i.action(), i.label()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (Action::Waiting, "Called Ann"),
+            (Action::Waiting, "On a ticket")
+        ]
+    );
+    assert!(
+        waiting.items[0].problems()[0].contains("is not synced by pair `contacts` yet"),
+        "{:?}",
+        waiting.items[0].problems()
+    );
+    assert!(!waiting.items[0].is_change(), "waiting is no drift");
+
+    let mut links = crate::state::State::default();
+    links.pair_mut("contacts").link("5", "50");
+    let created = plan_notes(&[note], &links);
+    let Item::Create(create) = &created.items[0] else {
+        panic!("a create: {:?}", created.items);
+    };
+    let written: Vec<(&str, &str)> = create
+        .changes
+        .iter()
+        .map(|c| (c.field.as_str(), c.to.as_str()))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            ("contact", "50"),
+            ("hs_note_body", "<p>Called <b>Ann</b></p>"),
+            ("hs_timestamp", "2026-11-02T09:30:00Z"),
+        ]
+    );
 }

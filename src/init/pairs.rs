@@ -32,7 +32,8 @@ struct Family {
 }
 
 /// The families in the order their pairs are written: companies, then
-/// people, then deals, so a `link:` map names an earlier pair, as the
+/// people, then deals, then the notes on them, so a `link:` map names an
+/// earlier pair, as the
 /// mapping file requires. Companies pair on their web domain where both
 /// sides have such a field (HubSpot `domain`, Pipedrive `website`, compared
 /// as domains), else on their name.
@@ -50,6 +51,13 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "deals",
         objects: &[ObjectKind::Deals],
+        match_on: &[],
+    },
+    // Notes have no match field: unlinked ones pair by body, time and
+    // records.
+    Family {
+        name: "notes",
+        objects: &[ObjectKind::Notes],
         match_on: &[],
     },
 ];
@@ -511,6 +519,7 @@ mod tests {
                 ),
                 ("contacts", "hs.contacts".into(), "pd.persons".into(), 0),
                 ("deals", "hs.deals".into(), "pd.deals".into(), 1),
+                ("notes", "hs.notes".into(), "pd.notes".into(), 0),
             ]
         );
         let deals = &drafts[2];

@@ -23,9 +23,11 @@
 //! id or as merged into another record), `merges` settles the links a merge
 //! touched, `recover` finds the records of creates whose answer was lost,
 //! and `keys` pairs unlinked records by their match keys (every email a
-//! record is known by, then the fallback keys). None of it decides what to
+//! record is known by, then the fallback keys); `content` pairs records
+//! without a natural key (notes) by what they hold. None of it decides what to
 //! write: that is the three-way merge (`diff`).
 
+mod content;
 mod index;
 mod keys;
 mod merges;
@@ -34,6 +36,7 @@ mod recover;
 #[cfg(test)]
 mod tests;
 
+pub use content::pair_by_content;
 pub use keys::match_values;
 pub use merges::{Merge, MergeOutcome, merged_by_gained_value};
 

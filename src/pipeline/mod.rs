@@ -225,11 +225,15 @@ pub(super) fn sides_on<'a>(
 }
 
 /// The fields a snapshot of `object` holds: the union of what every pair
-/// maps on it, sorted.
+/// maps on it, sorted; a note's time always (a HubSpot note is created
+/// with one, the source's own where the pair does not map it).
 pub(super) fn object_fields(config: &Config, object: &Endpoint) -> Vec<String> {
-    let fields: std::collections::BTreeSet<String> = sides_on(config, object)
+    let mut fields: std::collections::BTreeSet<String> = sides_on(config, object)
         .flat_map(|(pair, side)| pair.pulled_fields(side))
         .collect();
+    if object.object == crate::model::ObjectKind::Notes {
+        fields.insert(object.kind.profile().notes.time.to_string());
+    }
     fields.into_iter().collect()
 }
 

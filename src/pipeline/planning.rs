@@ -9,7 +9,7 @@ use crate::config::{Config, PairConfig};
 use crate::diff;
 use crate::mapping::{OwnerDirectory, PlannedLinks, Translator};
 use crate::matcher;
-use crate::model::{Side, Sided};
+use crate::model::{ObjectKind, Record, Side, Sided, set_members};
 use crate::plan::{Item, MergeStep, PairPlan, Plan, ScopeChange, ScopeCount, Unlink, forward_ref};
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
@@ -109,6 +109,11 @@ pub fn plan_pair(
         .collect();
     let owners = OwnerDirectory::new(&left.owners, &right.owners);
     let translator = Translator::new(pair, &owners, state, labels).with_planned(planned);
+    if pair.left.object == ObjectKind::Notes {
+        matcher::pair_by_content(&mut pairing, |side, record| {
+            note_key(pair, &translator, side, record)
+        });
+    }
     let rules = Sided::from_fn(|side| {
         let endpoint = pair.endpoint(side);
         endpoint.kind.write_rules(endpoint.object)
@@ -165,6 +170,40 @@ pub fn plan_pair(
         started.elapsed().as_secs_f64()
     );
     plan
+}
+
+/// What an unlinked note is paired by: its body (trimmed), its time (to
+/// the second: Pipedrive keeps no milliseconds) and its records, in the
+/// left side's terms (the right side's translated through the links). No
+/// key without a body, or for a note whose records have no partner yet.
+fn note_key(
+    pair: &PairConfig,
+    translator: &Translator,
+    side: Side,
+    note: &Record,
+) -> Option<String> {
+    let profiles = Sided::new(pair.left.kind.profile(), pair.right.kind.profile());
+    let mut key = Vec::new();
+    let mut has_body = false;
+    for f in &pair.fields {
+        let value = note.get(&f[side]);
+        if f.left == profiles.left.notes.body && f.right == profiles.right.notes.body {
+            has_body = true;
+            key.push(value.trim().to_string());
+        } else if f.left == profiles.left.notes.time && f.right == profiles.right.notes.time {
+            let seconds = crate::timestamp::parse_ms(value).map(|ms| ms.div_euclid(1000));
+            key.push(seconds.map_or(String::new(), |s| s.to_string()));
+        } else if pair.is_relation(&f.left) {
+            let left_terms = match side {
+                Side::Left => value.to_string(),
+                Side::Right => translator.translate(Side::Right, &f.left, value).ok()?,
+            };
+            let mut ids: Vec<&str> = set_members(&left_terms).collect();
+            ids.sort_by(|a, b| crate::model::id_order(a, b));
+            key.push(ids.join(";"));
+        }
+    }
+    has_body.then(|| key.join("\u{1f}"))
 }
 
 /// The one planning path: what `diff` shows, `diff --out` saves, `sync

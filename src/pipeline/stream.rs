@@ -10,7 +10,8 @@
 //! with no `max_changes` limit (a change count is known only once the whole
 //! source is read, and it must be known before the first write; with no
 //! link there is nothing to delete, so `max_deletes` cannot be crossed),
-//! and with one match key. Every other run plans whole before it writes.
+//! with one match key, and neither scoped, creating schema nor pairing
+//! notes (by their content). Every other run plans whole before it writes.
 //! Writes go through the same door as any `sync` (`write`), so journaled
 //! creates, the report and a signal's clean stop are the same. This module
 //! decides nothing about a record (the planner does) and sends no write
@@ -27,7 +28,7 @@ use super::{Limits, by_side, object_fields};
 use crate::apply::Applier;
 use crate::config::{Config, Endpoint, PairConfig, SchemaPolicy};
 use crate::mapping::PlannedLinks;
-use crate::model::{Record, Side};
+use crate::model::{ObjectKind, Record, Side};
 use crate::plan::{PairPlan, Plan};
 use crate::report::Report;
 use crate::snapshot::{Snapshot, Written};
@@ -67,6 +68,7 @@ impl<'a> Stream<'a> {
         if limits.max_changes.or(pair.max_changes).is_some()
             || !pair.fallback_match_fields().is_empty()
             || pair.schema == SchemaPolicy::Create
+            || pair.left.object == ObjectKind::Notes
             || Side::BOTH.iter().any(|side| pair.scope[*side].is_some())
         {
             return None;

@@ -22,7 +22,7 @@ mod tests;
 
 pub use model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Property, PropertyStep, ScopeChange, Settle, Summary, Unlink, Write,
+    Property, PropertyStep, ScopeChange, Settle, Summary, Unlink, Waiting, Write,
 };
 pub use refs::{forward_ref, is_forward_ref};
 pub use text::{counted, grouped};
@@ -95,6 +95,7 @@ impl Plan {
                     Action::Delete => s.delete += 1,
                     Action::Invalid => s.invalid += 1,
                     Action::Merge => s.merge += 1,
+                    Action::Waiting => s.waiting += 1,
                     Action::Scope => match item {
                         Item::Scope(c) if c.entered => s.back_in_scope += 1,
                         _ => s.left_scope += 1,

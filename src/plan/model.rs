@@ -22,6 +22,7 @@ pub enum Action {
     Invalid,
     Baseline,
     Merge,
+    Waiting,
     /// A linked record left the pair's scope (the link sleeps) or came back.
     Scope,
     /// A property created on an account, or given options it lacks.
@@ -61,6 +62,10 @@ pub enum Item {
     /// as another link's partner (reported, or merged too with
     /// `merges = "propagate"`).
     Merge(Merge),
+    /// A record that waits for the records it is attached to (a note whose
+    /// contact or deal has no partner yet): nothing is written, and it
+    /// lands in the run that links them. Reported, never failed.
+    Waiting(Waiting),
     /// A linked record left the pair's scope: its link is kept and nothing
     /// is written either way until it is back (state only); or it came
     /// back, and is merged against the stored base again.
@@ -69,6 +74,15 @@ pub enum Item {
     /// to it) before any record is written (`schema = "create"`); with a
     /// problem, one that cannot be made, reported as invalid.
     Property(Property),
+}
+
+/// A record waiting for its records' partners, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// The records concerned: one (a record not created yet) or both.
+    pub ids: Sided<Option<String>>,
+    pub label: String,
+    pub reason: String,
 }
 
 /// A linked record that left the pair's scope on `side`, or came back.
@@ -270,6 +284,7 @@ impl Item {
             Item::Invalid(_) => Action::Invalid,
             Item::Baseline(_) => Action::Baseline,
             Item::Merge(_) => Action::Merge,
+            Item::Waiting(_) => Action::Waiting,
             Item::Scope(_) => Action::Scope,
             Item::Property(p) if p.problem.is_some() => Action::Invalid,
             Item::Property(_) => Action::Property,
@@ -286,6 +301,7 @@ impl Item {
             Item::Delete(d) => &d.label,
             Item::Invalid(i) => &i.label,
             Item::Merge(m) => &m.label,
+            Item::Waiting(w) => &w.label,
             Item::Scope(s) => &s.label,
             Item::Property(p) => &p.label,
         }
@@ -302,6 +318,7 @@ impl Item {
             Item::Delete(d) => Some(&d.ids[side]),
             Item::Invalid(i) => i.ids[side].as_deref(),
             Item::Merge(m) => Some(&m.now[side]),
+            Item::Waiting(w) => w.ids[side].as_deref(),
             Item::Scope(s) => Some(&s.ids[side]),
             Item::Property(_) => None,
         }
@@ -329,7 +346,11 @@ impl Item {
             Item::Delete(d) => (side == d.target).then_some(d.expect),
             // A record an orphaned merge found gone has no modified time.
             Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
-            Item::Unlink(_) | Item::Invalid(_) | Item::Property(_) | Item::Scope(_) => None,
+            Item::Unlink(_)
+            | Item::Invalid(_)
+            | Item::Waiting(_)
+            | Item::Property(_)
+            | Item::Scope(_) => None,
         }
     }
 
@@ -379,6 +400,7 @@ impl Item {
             Item::Invalid(i) => i.problems.iter().map(String::as_str).collect(),
             Item::Unlink(u) => vec![u.reason.as_str()],
             Item::Delete(d) => vec![d.reason.as_str()],
+            Item::Waiting(w) => vec![w.reason.as_str()],
             Item::Property(p) => p.problem.iter().map(String::as_str).collect(),
             _ => Vec::new(),
         }
@@ -395,7 +417,7 @@ impl Item {
     /// and no drift.
     pub fn is_change(&self) -> bool {
         match self {
-            Item::Baseline(_) => false,
+            Item::Baseline(_) | Item::Waiting(_) => false,
             Item::Merge(m) => !m.is_notice(),
             _ => true,
         }
@@ -404,7 +426,9 @@ impl Item {
     /// Returns true if and only if the plan shows the item: it is a change,
     /// or a notice.
     pub fn is_shown(&self) -> bool {
-        self.is_change() || matches!(self, Item::Merge(m) if m.is_notice())
+        self.is_change()
+            || matches!(self, Item::Waiting(_))
+            || matches!(self, Item::Merge(m) if m.is_notice())
     }
 }
 
@@ -460,6 +484,8 @@ pub struct Summary {
     pub duplicate: usize,
     /// Merge items: links following merges and partners of merged records.
     pub merge: usize,
+    /// Records waiting for the records they are attached to.
+    pub waiting: usize,
     /// Linked records that left the pair's scope, and that came back.
     #[serde(skip_serializing_if = "is_zero")]
     pub left_scope: usize,

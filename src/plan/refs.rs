@@ -121,6 +121,16 @@ impl Item {
                 &mut i.conflicts,
                 &mut [],
             ),
+            Item::Waiting(w) => (
+                w.ids
+                    .left
+                    .iter_mut()
+                    .chain(w.ids.right.iter_mut())
+                    .collect(),
+                &mut [],
+                &mut [],
+                &mut [],
+            ),
             Item::Merge(m) => {
                 let mut ids = vec![
                     &mut m.was.left,
@@ -165,6 +175,7 @@ impl Item {
             Item::Scope(s) => vec![&s.ids.left, &s.ids.right],
             Item::Delete(d) => vec![&d.ids.left, &d.ids.right],
             Item::Invalid(i) => i.ids.iter().filter_map(|(_, id)| id.as_deref()).collect(),
+            Item::Waiting(w) => w.ids.iter().filter_map(|(_, id)| id.as_deref()).collect(),
             Item::Property(_) => Vec::new(),
             Item::Merge(m) => {
                 let mut ids = vec![&m.was.left, &m.was.right, &m.now.left, &m.now.right];

@@ -222,6 +222,14 @@ impl Item {
                     m.describe(names)
                 )
             }
+            Item::Waiting(w) => writeln!(
+                f,
+                "  . {:<6} waiting   {}  {}: {}",
+                "",
+                w.label,
+                ids(w.ids.as_ref().map(|id| id.as_deref())),
+                w.reason
+            ),
             Item::Scope(s) => {
                 let (verb, why) = if s.entered {
                     (
@@ -347,6 +355,9 @@ impl fmt::Display for Summary {
         if self.merge > 0 {
             write!(f, ", {}", counted(n(self.merge), "merge", "merges"))?;
         }
+        if self.waiting > 0 {
+            write!(f, ", {} waiting", self.waiting)?;
+        }
         if self.left_scope > 0 {
             write!(f, ", {} left scope", self.left_scope)?;
         }
@@ -366,7 +377,14 @@ impl fmt::Display for Plan {
             write!(f, "{pair}")?;
         }
         let summary = self.summary();
-        if self.is_empty() && summary.merge > 0 {
+        let waiting = counted(
+            summary.waiting as u64,
+            "record waits for the records it is attached to",
+            "records wait for the records they are attached to",
+        );
+        if self.is_empty() && summary.waiting > 0 && summary.merge == 0 {
+            writeln!(f, "Plan: nothing to do; {waiting} (.).")
+        } else if self.is_empty() && summary.merge > 0 {
             writeln!(
                 f,
                 "Plan: nothing to do; {} left for you (>).",

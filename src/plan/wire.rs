@@ -5,7 +5,7 @@
 
 use super::model::{
     Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Property, PropertyStep, ScopeChange, Settle, Unlink, Write,
+    Property, PropertyStep, ScopeChange, Settle, Unlink, Waiting, Write,
 };
 use super::{PairPlan, Plan};
 use crate::connector::{OptionSpec, PropertySpec};
@@ -20,11 +20,16 @@ pub const FORMAT: &str = "crmsync-plan";
 /// written in the oldest version that can hold it, so an older crmsync
 /// still applies what it understands and refuses, by the version, what it
 /// does not: version 2 adds `merge` items, version 3 `property` items (and
-/// `invalid` items naming a property); a plan without either is version 1.
-pub const VERSION: u32 = 3;
-/// The format version of plans with `merge` items and no `property` items.
+/// `invalid` items naming a property), version 4 `waiting` items; a plan
+/// with none of them is version 1.
+pub const VERSION: u32 = 4;
+/// The format version of plans with `property` items and no `waiting` ones.
+const VERSION_WITH_PROPERTIES: u32 = 3;
+/// The format version of plans with `merge` items and no `property` or
+/// `waiting` items.
 const VERSION_WITH_MERGES: u32 = 2;
-/// The format version of plans without `merge` or `property` items.
+/// The format version of plans without `merge`, `property` or `waiting`
+/// items.
 const VERSION_WITHOUT_MERGES: u32 = 1;
 
 impl Plan {
@@ -34,10 +39,13 @@ impl Plan {
         let items = || pairs.iter().flat_map(|p| &p.items);
         let merges = items().any(|i| matches!(i, Item::Merge(_)));
         let properties = items().any(|i| matches!(i, Item::Property(_)));
+        let waiting = items().any(|i| matches!(i, Item::Waiting(_)));
         Plan {
             format: FORMAT.into(),
-            version: if properties {
+            version: if waiting {
                 VERSION
+            } else if properties {
+                VERSION_WITH_PROPERTIES
             } else if merges {
                 VERSION_WITH_MERGES
             } else {
@@ -220,6 +228,7 @@ impl From<Item> for WireItem {
             }
             Item::Delete(d) => wire.problems = vec![d.reason],
             Item::Invalid(i) => wire.problems = i.problems,
+            Item::Waiting(w) => wire.problems = vec![w.reason],
             Item::Property(p) => {
                 wire.problems = p.problem.into_iter().collect();
                 let (step, spec, options, had) = match p.step {
@@ -391,6 +400,11 @@ impl TryFrom<WireItem> for Item {
                 label: w.label.clone(),
                 problems: w.problems.clone(),
                 conflicts: w.conflicts.clone(),
+            }),
+            Action::Waiting => Item::Waiting(Waiting {
+                ids: Sided::new(w.left_id.clone(), w.right_id.clone()),
+                label: w.label.clone(),
+                reason: reason(),
             }),
             Action::Merge => {
                 let merge = w

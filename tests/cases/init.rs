@@ -368,8 +368,8 @@ fn init_direction_left_to_right_writes_one_way_pairs_that_sync() {
     let mapping = run.stdout;
     assert_eq!(
         mapping.matches("direction = \"left-to-right\"").count(),
-        3,
-        "companies, contacts, deals:\n{mapping}"
+        4,
+        "companies, contacts, deals, notes:\n{mapping}"
     );
     assert!(!mapping.contains("direction = \"both\""), "{mapping}");
     assert_commented(&mapping, &["records go from hs to pd; hs is never written"]);

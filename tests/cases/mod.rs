@@ -12,6 +12,7 @@ mod hubspot_sync;
 mod init;
 mod interrupts;
 mod merges;
+mod notes;
 mod organizations;
 mod pipedrive_sync;
 mod pipedrive_writes;

@@ -365,6 +365,9 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
         assert_eq!(value(&nick), serde_json::json!(format!("N{i}")), "{email}");
     }
     // `nickname` names a field labelled "Nick name": found by its recorded key.
+    let keys = std::fs::read_to_string(f.work.state_dir().join("field-keys.json")).unwrap();
+    let keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    assert_eq!(keys["pd.persons"]["nickname"], nick["field_code"], "{keys}");
     f.assert_run_writes_nothing(&["sync"]);
 }
 
@@ -431,4 +434,81 @@ fn a_pipedrive_field_create_whose_answer_is_lost_is_not_made_twice() {
     assert_eq!(names, ["Nick name", "Seats", "Tier"], "each made once");
     assert_eq!(f.pipedrive("pd").persons().len(), 2);
     f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn property_changes_count_against_max_changes_and_are_in_the_json_plan() {
+    let f = migration(MIGRATION);
+    seed_us(&f, 2);
+    let json = f.run(&["--json", "diff"]).expect(3);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["version"], 3);
+    let items = plan["pairs"][0]["items"].as_array().unwrap();
+    assert_eq!(items[0]["action"], "property");
+    assert_eq!(items[0]["property"]["step"], "create");
+    let kinds: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i["property"]["spec"]["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["text", "date", "number", "enumeration"]);
+
+    // 4 properties and 2 records are 6 changes.
+    let stopped = f.run(&["sync", "--max-changes", "5"]).expect(6);
+    stopped.assert_stderr_has("would change 6 of");
+    assert_eq!(f.writes(), 0);
+    f.run(&["sync", "--max-changes", "6"]).expect(0);
+}
+
+#[test]
+fn a_property_someone_makes_while_the_run_creates_it_is_taken_as_made_on_409() {
+    use crate::support::server::Gate;
+    let f = migration(MIGRATION);
+    seed_us(&f, 2);
+    let gate = Gate::default();
+    f.hubspot("eu").server().inject(
+        "POST /crm/properties/2026-09/contacts",
+        1,
+        Fault::Hold(gate.clone()),
+    );
+    let mut child = f
+        .work
+        .command(&["sync"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn crmsync");
+    gate.wait_until_held();
+    // The first create (`nickname`, in mapping order) is made by someone
+    // else before the request reaches HubSpot, which answers 409.
+    f.hubspot("eu").define_property(
+        "contacts",
+        PropertyDef::new("nickname", "Nickname", "string"),
+    );
+    gate.open();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let eu = f.hubspot("eu");
+    let read_back =
+        eu.server().requests().iter().any(|r| {
+            r.method == "GET" && r.path.ends_with("/properties/2026-09/contacts/nickname")
+        });
+    assert!(read_back, "the 409 was settled by reading the property");
+    assert!(eu.property("contacts", "tier").is_some());
+    let copy = eu.find("contacts", "email", "c1@example.com");
+    assert_eq!(copy[0].properties["nickname"], "Nick 1");
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn a_property_the_api_refuses_on_the_run_fails_alone_and_the_records_go_without_it() {
+    let f = migration(&MIGRATION.replace("tier = \"tier\"", "tier = \"Tier Level\""));
+    seed_us(&f, 3);
+    let run = f.run(&["sync"]).expect(4);
+    run.assert_stdout_has("Applied: 3 property changes, 3 created");
+    run.assert_stdout_has("contacts.Tier Level");
+    run.assert_stdout_has("is invalid");
+    let eu = f.hubspot("eu");
+    assert!(eu.property("contacts", "Tier Level").is_none());
+    let copy = eu.find("contacts", "email", "c1@example.com");
+    assert_eq!(copy.len(), 1);
+    assert_eq!(copy[0].properties["nickname"], "Nick 1");
 }

@@ -5,7 +5,8 @@
 //! then runs `crmsync diff`, `crmsync sync` (twice)
 //! and `crmsync diff` again, printing what each prints, and finally shows
 //! how records arrived on the other sides: a contact and a deal with their
-//! company, as a Pipedrive person and deal in its organization.
+//! company, as a Pipedrive person and deal in its organization, and a note
+//! on each, on that person and that deal.
 
 #[path = "mod.rs"]
 mod support;
@@ -93,6 +94,12 @@ fn main() -> anyhow::Result<()> {
         org_name(&renewal["org_id"]),
         renewal["person_id"]
     );
+    for note in pd.notes() {
+        println!(
+            "On pd, the note {} (from us, {}) is on person {} and deal {}",
+            note["content"], note["add_time"], note["person_id"], note["deal_id"]
+        );
+    }
     let mia_on_us = &us.find("contacts", "email", "mia.park@example.com")[0];
     let companies: Vec<String> = us
         .associated_ids("contacts", &mia_on_us.id, "companies")

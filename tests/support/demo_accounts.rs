@@ -157,5 +157,24 @@ fn seed(us: &FakeHubSpot, eu: &FakeHubSpot, owner: &str) {
         );
         us.associate(&deal, &contacts[i * 2]);
         us.associate_records("deals", &deal, "companies", &companies[i]);
+        if i == 0 {
+            // Notes travel with their records: one on Ann, one on the deal.
+            let on_ann = us.seed(
+                "notes",
+                &[
+                    ("hs_note_body", "<p>Ann asked for the renewal terms</p>"),
+                    ("hs_timestamp", "2026-11-02T09:30:00Z"),
+                ],
+            );
+            us.associate_records("notes", &on_ann, "contacts", &contacts[0]);
+            let on_deal = us.seed(
+                "notes",
+                &[
+                    ("hs_note_body", "<p>Renewal: 3 years, 5% off</p>"),
+                    ("hs_timestamp", "2026-11-03T14:00:00Z"),
+                ],
+            );
+            us.associate_records("notes", &on_deal, "deals", &deal);
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! `Record`, and the relations: a record's associated records of another
 //! object, which are associations rather than properties (a deal's `contact`
 //! and `contacts`; a contact's or a deal's `primary_company` and
-//! `companies`) and are written as `Relink`s. It makes no request.
+//! `companies`; a note's contacts, deals and companies) and are written as
+//! `Relink`s, or, for a new note, as the associations of its create. It
+//! makes no request.
 
 use super::HubSpot;
 use super::api::ApiObject;
@@ -82,13 +84,50 @@ const DEAL_RELATIONS: &[Relation] = &[
     PRIMARY_COMPANY,
 ];
 const CONTACT_RELATIONS: &[Relation] = &[ASSOCIATED_COMPANIES, PRIMARY_COMPANY];
+/// The pseudo-field for a note's deal (the lowest id) and for all of them.
+pub const DEAL_FIELD: &str = "deal";
+pub const DEALS_FIELD: &str = "deals";
+/// A note's records: its contacts, deals and companies (sets first, as
+/// for deals).
+const NOTE_RELATIONS: &[Relation] = &[
+    relation(
+        CONTACTS_FIELD,
+        ObjectKind::Contacts,
+        true,
+        "Associated contacts",
+    ),
+    relation(
+        CONTACT_FIELD,
+        ObjectKind::Contacts,
+        false,
+        "Primary contact",
+    ),
+    relation(DEALS_FIELD, ObjectKind::Deals, true, "Associated deals"),
+    relation(DEAL_FIELD, ObjectKind::Deals, false, "Primary deal"),
+    ASSOCIATED_COMPANIES,
+    PRIMARY_COMPANY,
+];
 
 /// The relation pseudo-fields `object` offers.
 pub(super) fn relations(object: ObjectKind) -> &'static [Relation] {
     match object {
         ObjectKind::Deals => DEAL_RELATIONS,
         ObjectKind::Contacts => CONTACT_RELATIONS,
+        ObjectKind::Notes => NOTE_RELATIONS,
         _ => &[],
+    }
+}
+
+/// The type id of the default association from a note to a record of
+/// `to`, as a note's create carries it (HUBSPOT_DEFINED: note→contact 202,
+/// note→company 190, note→deal 214).
+/// https://developers.hubspot.com/docs/api-reference/crm-associations-v4/guide#association-type-id-values
+pub(super) fn note_association_type(to: ObjectKind) -> Option<u32> {
+    match to {
+        ObjectKind::Contacts => Some(202),
+        ObjectKind::Companies => Some(190),
+        ObjectKind::Deals => Some(214),
+        _ => None,
     }
 }
 
@@ -256,8 +295,11 @@ impl HubSpot {
             .cloned()
             .collect();
         props.push(modified_property(object).to_string());
-        // What the record is known by besides its values (`identity_of`).
-        props.push(MERGED_IDS.to_string());
+        // What the record is known by besides its values (`identity_of`);
+        // notes are not merged.
+        if object != ObjectKind::Notes {
+            props.push(MERGED_IDS.to_string());
+        }
         if object == ObjectKind::Contacts && fields.iter().any(|f| f == "email") {
             props.push(ADDITIONAL_EMAILS.to_string());
         }

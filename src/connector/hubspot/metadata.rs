@@ -216,6 +216,8 @@ fn meaning_of(object: ObjectKind, property: &str) -> Option<Meaning> {
         (ObjectKind::Deals, "dealstage") => Meaning::Stage,
         (ObjectKind::Companies, "name") => Meaning::CompanyName,
         (ObjectKind::Companies, "domain") => Meaning::Domain,
+        (ObjectKind::Notes, "hs_note_body") => Meaning::NoteBody,
+        (ObjectKind::Notes, "hs_timestamp") => Meaning::NoteTime,
         (_, "hubspot_owner_id") => Meaning::Owner,
         _ => return None,
     })

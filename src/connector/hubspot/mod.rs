@@ -5,10 +5,11 @@
 //! talks through. It must not build request bodies for writes or read
 //! metadata itself: those are its parts'.
 //!
-//! - `writes`: batch upsert/create/update with trace ids, archive, merge.
+//! - `writes`: batch upsert/create/update with trace ids, archive, merge;
+//!   a note is created with its associations in the same request.
 //! - `associations`: relation fields read and written as associations (a
 //!   deal's `contact` and `contacts`, a contact's or a deal's
-//!   `primary_company` and `companies`).
+//!   `primary_company` and `companies`, a note's records).
 //! - `metadata`: property definitions and pipelines, `describe`, `labels`,
 //!   the catalog `init` reads.
 //! - `schema`: properties read as neutral definitions, created and given
@@ -40,7 +41,9 @@ use crate::secret::Secret;
 use crate::vendor::HUBSPOT;
 use anyhow::{Context, Result};
 use api::{ApiObject, ApiOwner, BatchResponse, IdInput, ReadInput, SearchPage};
-pub use fields::{COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, PRIMARY_COMPANY_FIELD};
+pub use fields::{
+    COMPANIES_FIELD, CONTACT_FIELD, CONTACTS_FIELD, DEAL_FIELD, DEALS_FIELD, PRIMARY_COMPANY_FIELD,
+};
 use fields::{modified_property, relation_targets, type_name};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

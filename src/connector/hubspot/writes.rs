@@ -14,7 +14,7 @@ use super::HubSpot;
 use super::api::{
     ApiObject, BatchInput, BatchResponse, CreateInput, IdInput, UpdateInput, UpsertInput,
 };
-use super::fields::{Relink, value_text, without_relations};
+use super::fields::{Relink, note_association_type, relation_of, value_text, without_relations};
 use crate::connector::answers::{
     AnsweredError, AnsweredRecord, SentInput, applied_without_body, for_each_input, match_answers,
     unreadable, write_outcome,
@@ -81,19 +81,45 @@ impl HubSpot {
                 values,
             })
             .collect();
-        results.extend(self.batch_write(
+        let mut inputs = create_inputs(&sent);
+        // A note is created with its associations, so it never exists
+        // unattached; other records are associated once they exist.
+        let inline = object == ObjectKind::Notes;
+        if inline {
+            for (input, record) in inputs.iter_mut().zip(&creates) {
+                input.associations = note_associations(&record.fields);
+            }
+        }
+        let mut created = self.batch_write(
             object,
             "create",
             &sent,
-            create_inputs(&sent),
+            inputs,
             fields,
             Repeat::OnlyIfUnsent,
-        )?);
-        let relinks: Vec<Relink> = records
-            .iter()
-            .flat_map(|r| Relink::of(object, &r.key, &r.fields, &BTreeMap::new()))
-            .collect();
-        self.relink(object, &relinks, &mut results)?;
+        )?;
+        if inline {
+            for result in &mut created {
+                let Some(record) = creates.iter().find(|r| r.key == result.key) else {
+                    continue;
+                };
+                if let WriteOutcome::Written(written) = &mut result.outcome {
+                    for (field, value) in &record.fields {
+                        if relation_of(object, field).is_some() {
+                            crate::model::set_field(&mut written.fields, field, value);
+                        }
+                    }
+                }
+            }
+        }
+        results.extend(created);
+        if !inline {
+            let relinks: Vec<Relink> = records
+                .iter()
+                .flat_map(|r| Relink::of(object, &r.key, &r.fields, &BTreeMap::new()))
+                .collect();
+            self.relink(object, &relinks, &mut results)?;
+        }
         Ok(results)
     }
 
@@ -290,6 +316,30 @@ pub(super) fn create_inputs(sent: &[SentInput]) -> Vec<CreateInput> {
         .collect()
 }
 
+/// A new note's `associations` (`PublicAssociationsForObject`): one per
+/// record its relation fields name, each with the default note type.
+pub(super) fn note_associations(fields: &BTreeMap<String, String>) -> Vec<Value> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut associations = Vec::new();
+    for (field, value) in fields {
+        let Some(relation) = relation_of(ObjectKind::Notes, field) else {
+            continue;
+        };
+        let Some(type_id) = note_association_type(relation.to) else {
+            continue;
+        };
+        for id in crate::model::set_members(value) {
+            if seen.insert((relation.to, id.to_string())) {
+                associations.push(json!({
+                    "to": {"id": id},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+                }));
+            }
+        }
+    }
+    associations
+}
+
 /// The inputs of a `batch/update`.
 pub(super) fn update_inputs(sent: &[SentInput]) -> Vec<UpdateInput> {
     sent.iter()
@@ -362,6 +412,24 @@ mod tests {
                 {"properties": {"dealname": "Big"}, "associations": [], "objectWriteTraceId": "k0"},
                 {"properties": {}, "associations": [], "objectWriteTraceId": "k1"},
             ]})
+        );
+    }
+
+    #[test]
+    fn a_new_note_carries_its_records_as_default_typed_associations() {
+        let fields = values(&[
+            ("hs_note_body", "Called"),
+            ("contact", "11"),
+            ("contacts", "11;12"),
+            ("deal", "30"),
+        ]);
+        assert_eq!(
+            serde_json::to_value(note_associations(&fields)).expect("serialises"),
+            json!([
+                {"to": {"id": "11"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]},
+                {"to": {"id": "12"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]},
+                {"to": {"id": "30"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 214}]},
+            ])
         );
     }
 

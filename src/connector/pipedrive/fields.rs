@@ -20,6 +20,9 @@ pub(super) enum FieldKind {
     Number,
     Integer,
     Date,
+    /// A v1 date and time in UTC, `YYYY-MM-DD HH:MM:SS` (a note's
+    /// `add_time`): read as ISO 8601, so it compares as an instant.
+    Time,
     /// The primary entry of `emails` or `phones`.
     Primary(&'static str),
     /// An organization's `address`: an object whose `value` is the full
@@ -69,6 +72,18 @@ pub(super) const ORGANIZATION_FIELDS: &[(&str, FieldKind)] = &[
     ("employee_count", FieldKind::Integer),
 ];
 
+/// The body fields of the v1 addNote/updateNote crmsync maps: the content,
+/// its time, author and the records it is attached to (`lead_id`,
+/// `project_id` and `task_id` are left out: crmsync syncs none of those).
+pub(super) const NOTE_FIELDS: &[(&str, FieldKind)] = &[
+    ("content", FieldKind::Text),
+    ("add_time", FieldKind::Time),
+    ("user_id", FieldKind::Integer),
+    ("person_id", FieldKind::Integer),
+    ("deal_id", FieldKind::Integer),
+    ("org_id", FieldKind::Integer),
+];
+
 /// The built-in fields of a Pipedrive object (none for the objects
 /// Pipedrive does not have; `collection` refuses those). Which of them
 /// cannot be emptied, and why, is the vendor profile's
@@ -80,6 +95,7 @@ pub(super) fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind
         ObjectKind::Persons => PERSON_FIELDS,
         ObjectKind::Deals => DEAL_FIELDS,
         ObjectKind::Organizations => ORGANIZATION_FIELDS,
+        ObjectKind::Notes => NOTE_FIELDS,
         ObjectKind::Contacts | ObjectKind::Companies => &[],
     }
 }
@@ -302,6 +318,13 @@ pub(super) fn read_value(entity: &Entity, name: &str, kind: &FieldKind) -> Strin
         // The formatted full address; its parts are Pipedrive's own reading
         // of it.
         FieldKind::Address => text(entity.rest.get(name).and_then(|a| a.get("value"))),
+        FieldKind::Time => {
+            let held = text(entity.rest.get(name));
+            match timestamp::parse_ms(&held) {
+                Some(ms) => format!("{}Z", &timestamp::format_ms(ms)[..19]),
+                None => held,
+            }
+        }
         _ => text(entity.rest.get(name)),
     }
 }
@@ -393,6 +416,13 @@ pub(super) fn date(value: &str) -> Result<Value, String> {
     }
     let ms = timestamp::parse_ms(value).ok_or_else(|| format!("`{value}` is not a date"))?;
     Ok(json!(&timestamp::format_ms(ms)[..10]))
+}
+
+/// A v1 time: `YYYY-MM-DD HH:MM:SS` in UTC (addNote's `add_time`), whole
+/// seconds.
+pub(super) fn time(value: &str) -> Result<Value, String> {
+    let ms = timestamp::parse_ms(value).ok_or_else(|| format!("`{value}` is not a time"))?;
+    Ok(json!(timestamp::format_ms(ms)[..19].replace('T', " ")))
 }
 
 pub(super) fn custom_value(field: &Field, value: &str) -> Result<Value, String> {

@@ -19,6 +19,10 @@ use std::sync::Arc;
 impl Pipedrive {
     /// The fields API's answer for an object, fetched once per run.
     pub(super) fn metadata(&self, object: ObjectKind) -> Result<Arc<Vec<Field>>> {
+        if object == ObjectKind::Notes {
+            // crmsync maps a note's built-in fields only (`NOTE_FIELDS`).
+            return Ok(Arc::new(Vec::new()));
+        }
         self.schemas.get_or_fetch(object, || {
             let path = match object {
                 ObjectKind::Persons => "/api/v2/personFields",
@@ -143,16 +147,19 @@ impl Pipedrive {
                     (ObjectKind::Deals, "status", _) => {
                         choice(vec!["open".into(), "won".into(), "lost".into()])
                     }
-                    (ObjectKind::Deals, "person_id", _) => {
+                    (ObjectKind::Deals | ObjectKind::Notes, "person_id", _) => {
                         (FieldType::Relation(ObjectKind::Persons), Vec::new())
                     }
-                    (ObjectKind::Persons | ObjectKind::Deals, "org_id", _) => {
+                    (ObjectKind::Notes, "deal_id", _) => {
+                        (FieldType::Relation(ObjectKind::Deals), Vec::new())
+                    }
+                    (ObjectKind::Persons | ObjectKind::Deals | ObjectKind::Notes, "org_id", _) => {
                         (FieldType::Relation(ObjectKind::Organizations), Vec::new())
                     }
                     (_, _, FieldKind::Number | FieldKind::Integer) => {
                         (FieldType::Number, Vec::new())
                     }
-                    (_, _, FieldKind::Date) => (FieldType::Date, Vec::new()),
+                    (_, _, FieldKind::Date | FieldKind::Time) => (FieldType::Date, Vec::new()),
                     (_, _, FieldKind::Custom(f)) => match f.field_type.as_str() {
                         "enum" | "set" => choice(
                             f.options
@@ -294,10 +301,23 @@ fn meaning_of(object: ObjectKind, field: &str) -> Option<Meaning> {
         (ObjectKind::Organizations, "name") => Meaning::CompanyName,
         // A URL, compared as a web domain: HubSpot's `domain` pairs with it.
         (ObjectKind::Organizations, "website") => Meaning::Domain,
-        (ObjectKind::Persons | ObjectKind::Deals, "org_id") => Meaning::Related {
-            object: ObjectKind::Organizations,
+        (ObjectKind::Persons | ObjectKind::Deals | ObjectKind::Notes, "org_id") => {
+            Meaning::Related {
+                object: ObjectKind::Organizations,
+                many: false,
+            }
+        }
+        (ObjectKind::Notes, "person_id") => Meaning::Related {
+            object: ObjectKind::Persons,
             many: false,
         },
+        (ObjectKind::Notes, "deal_id") => Meaning::Related {
+            object: ObjectKind::Deals,
+            many: false,
+        },
+        (ObjectKind::Notes, "content") => Meaning::NoteBody,
+        (ObjectKind::Notes, "add_time") => Meaning::NoteTime,
+        (ObjectKind::Notes, "user_id") => Meaning::Owner,
         (_, "owner_id") => Meaning::Owner,
         _ => return None,
     })

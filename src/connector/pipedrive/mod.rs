@@ -1,5 +1,6 @@
 //! Pipedrive connector on API v2 (persons, deals, organizations, their
-//! fields) and v1 (users, which v2 does not offer; merges): the `Connector`
+//! fields) and v1 (users, which v2 does not offer; merges; notes, in
+//! `notes`): the `Connector`
 //! impl, its reads (cursor pagination with `limit=500` and
 //! `additional_data.next_cursor`, read by the pure `read_list_page`) and the
 //! client it talks through. It must not build request bodies or read
@@ -20,6 +21,7 @@ mod api;
 mod fields;
 mod limits;
 mod metadata;
+mod notes;
 mod schema;
 mod writes;
 
@@ -258,6 +260,11 @@ impl Connector for Pipedrive {
         progress: &dyn Fn(Listed),
         on_page: &mut dyn FnMut(Vec<Record>) -> Result<()>,
     ) -> Result<()> {
+        // Notes are read whole (their records are put together from
+        // several listings): one page.
+        if object == ObjectKind::Notes {
+            return on_page(self.list_notes(fields, None, progress)?);
+        }
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         let query: Vec<_> = custom_fields_query(&resolved).into_iter().collect();
@@ -272,6 +279,9 @@ impl Connector for Pipedrive {
         since_ms: i64,
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
+        if object == ObjectKind::Notes {
+            return self.list_notes(fields, Some(since_ms), progress);
+        }
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         // Whole seconds: the notes report fractional ones refused.
@@ -353,6 +363,9 @@ impl Connector for Pipedrive {
     }
 
     fn read(&self, object: ObjectKind, ids: &[String], fields: &[String]) -> Result<Vec<Record>> {
+        if object == ObjectKind::Notes {
+            return self.read_notes(ids, fields);
+        }
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         let mut records = Vec::new();

@@ -9,7 +9,7 @@
 
 use super::Pipedrive;
 use super::api::{Entity, One};
-use super::fields::{FieldKind, PersonParts, custom_value, date, number, with_primary};
+use super::fields::{FieldKind, PersonParts, custom_value, date, number, time, with_primary};
 use crate::connector::answers::{applied_without_body, unreadable, write_outcome};
 use crate::connector::http::{ApiError, Repeat};
 use crate::connector::seam::{
@@ -30,7 +30,7 @@ impl Pipedrive {
         fields: &[String],
     ) -> Result<Vec<WriteResult>> {
         let resolved = self.resolve(object, fields)?;
-        let path = format!("/api/v2/{}", Self::collection(object)?);
+        let path = Self::collection_path(object)?;
         records
             .iter()
             .map(|r| {
@@ -53,7 +53,7 @@ impl Pipedrive {
         fields: &[String],
     ) -> Result<Vec<WriteResult>> {
         let resolved = self.resolve(object, fields)?;
-        let collection = Self::collection(object)?;
+        let collection = Self::collection_path(object)?;
         records
             .iter()
             .map(|r| {
@@ -75,7 +75,7 @@ impl Pipedrive {
                     None
                 };
                 let request = body(object, &r.fields, &resolved, current.as_ref(), false)
-                    .map(|b| (format!("/api/v2/{collection}/{}", r.id), b));
+                    .map(|b| (format!("{collection}/{}", r.id), b));
                 self.write_one(object, &r.key, request, &resolved, false)
             })
             .collect()
@@ -87,14 +87,14 @@ impl Pipedrive {
         object: ObjectKind,
         records: &[RecordRef],
     ) -> Result<Vec<WriteResult>> {
-        let collection = Self::collection(object)?;
+        let collection = Self::collection_path(object)?;
         records
             .iter()
             .map(|r| {
                 if crate::interrupt::requested().is_some() {
                     return Ok(not_sent(&r.key));
                 }
-                let answer = match self.http.delete(&format!("/api/v2/{collection}/{}", r.id)) {
+                let answer = match self.http.delete(&format!("{collection}/{}", r.id)) {
                     Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => {
                         Ok(applied_without_body(&r.id))
                     }
@@ -168,6 +168,9 @@ impl Pipedrive {
         };
         let reply = if create {
             self.http.post(&path, &body, Repeat::OnlyIfUnsent)
+        } else if object == ObjectKind::Notes {
+            // v1 updates are PUT (updateNote); v2 ones PATCH.
+            self.http.send("PUT", &path, &[], Some(&body), Repeat::Safe)
         } else {
             self.http.patch(&path, &body)
         };
@@ -271,6 +274,12 @@ pub(super) fn body(
                 body.insert(
                     name.clone(),
                     date(value).map_err(|e| format!("`{name}`: {e}"))?,
+                );
+            }
+            FieldKind::Time => {
+                body.insert(
+                    name.clone(),
+                    time(value).map_err(|e| format!("`{name}`: {e}"))?,
                 );
             }
             // The spec's `OrganizationItemAddress` takes the full address

@@ -58,16 +58,23 @@ pub(super) fn default_schema(kind: Kind) -> Vec<PropertyDef> {
             def("industry", "Industry", "string"),
             def("hubspot_owner_id", "Company owner", "enumeration"),
         ],
+        Kind::Notes => vec![
+            def("hs_note_body", "Note body", "string"),
+            def("hs_timestamp", "Activity date", "datetime"),
+            def("hubspot_owner_id", "Activity assigned to", "enumeration"),
+        ],
     };
     let mut read_only = vec![
         def("hs_object_id", "Record ID", "number"),
         def("createdate", "Create Date", "datetime"),
         def(kind.info().modified, "Last Modified Date", "datetime"),
+    ];
+    if kind != Kind::Notes {
         // Set by merges only, semicolon-separated (HubSpot's "Merged record
         // IDs" property). HubSpot types it as a multi-value field; the fake
         // lists it as a string, which is what every read returns.
-        def(MERGED_IDS, "Merged record IDs", "string"),
-    ];
+        read_only.push(def(MERGED_IDS, "Merged record IDs", "string"));
+    }
     if kind == Kind::Contacts {
         // The other emails of a contact, semicolon-separated; a merge fills it.
         read_only.push(def(

@@ -1,6 +1,7 @@
 //! A stateful, strict fake of HubSpot's CRM REST API on its date-versioned
-//! paths (contacts, deals and companies: objects, search, properties, owners,
-//! deal pipelines, and the associations between any two of those objects),
+//! paths (contacts, deals, companies and notes: objects, search, properties,
+//! owners, deal pipelines, and the associations between any two of those
+//! objects, with HubSpot's default type ids),
 //! built on `server.rs`.
 //!
 //! It owns HubSpot's wire behaviour as HubSpot's published reference
@@ -407,6 +408,18 @@ impl FakeHubSpot {
             panic!("associate: {object} {id} or {other} {other_id} is not live");
         };
         state.link(kind, a, other_kind, b);
+    }
+
+    /// Removes the association of two records, as a user does in the UI
+    /// (no modified time moves).
+    pub fn dissociate_records(&self, object: &str, id: &str, other: &str, other_id: &str) {
+        let (kind, other_kind) = (Kind::expect(object), Kind::expect(other));
+        let mut state = self.state();
+        let pair = (state.live_id(kind, id), state.live_id(other_kind, other_id));
+        let (Some(a), Some(b)) = pair else {
+            panic!("dissociate: {object} {id} or {other} {other_id} is not live");
+        };
+        state.unlink(kind, a, other_kind, b);
     }
 
     /// Ids of the live contacts associated with a deal.

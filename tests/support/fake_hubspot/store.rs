@@ -18,9 +18,12 @@ pub(super) enum Kind {
     Contacts,
     Deals,
     Companies,
+    /// Notes (object type 0-46): records attached to the others through
+    /// associations.
+    Notes,
 }
 
-pub(super) const KINDS: [Kind; 3] = [Kind::Contacts, Kind::Deals, Kind::Companies];
+pub(super) const KINDS: [Kind; 4] = [Kind::Contacts, Kind::Deals, Kind::Companies, Kind::Notes];
 
 /// What differs between the two object types.
 pub(super) struct KindInfo {
@@ -76,12 +79,32 @@ pub(super) const COMPANIES: KindInfo = KindInfo {
     default_group: "companyinformation",
 };
 
+/// Notes take the scopes of the records they are attached to; the fake
+/// asks for the contacts' (a note API call names no object of its own).
+/// https://developers.hubspot.com/docs/api-reference/crm-notes-v3/guide
+pub(super) const NOTES: KindInfo = KindInfo {
+    name: "notes",
+    singular: "Note",
+    modified: "hs_lastmodifieddate",
+    defaults: &["hs_note_body", "hs_timestamp"],
+    read_scope: "crm.objects.contacts.read",
+    write_scope: "crm.objects.contacts.write",
+    schema_scope: "crm.schemas.contacts.read",
+    schema_write_scope: "crm.schemas.contacts.write",
+    default_group: "engagement",
+};
+
+/// The longest `hs_note_body` HubSpot takes ("Note text (max 65,536
+/// characters)", notes guide).
+pub(super) const NOTE_BODY_MAX: usize = 65_536;
+
 impl Kind {
     pub(super) fn info(self) -> &'static KindInfo {
         match self {
             Kind::Contacts => &CONTACTS,
             Kind::Deals => &DEALS,
             Kind::Companies => &COMPANIES,
+            Kind::Notes => &NOTES,
         }
     }
 
@@ -90,8 +113,9 @@ impl Kind {
     }
 
     pub(super) fn expect(name: &str) -> Kind {
-        Kind::parse(name)
-            .unwrap_or_else(|| panic!("FakeHubSpot has contacts, deals and companies, not {name}"))
+        Kind::parse(name).unwrap_or_else(|| {
+            panic!("FakeHubSpot has contacts, deals, companies and notes, not {name}")
+        })
     }
 
     /// The label and type id of the default (unlabeled) association from
@@ -106,6 +130,14 @@ impl Kind {
             (Kind::Companies, Kind::Contacts) => ("company_to_contact_unlabeled", 280),
             (Kind::Deals, Kind::Companies) => ("deal_to_company_unlabeled", 341),
             (Kind::Companies, Kind::Deals) => ("company_to_deal_unlabeled", 342),
+            // HubSpot's published default types for notes
+            // (https://developers.hubspot.com/docs/api-reference/crm-associations-v4/guide).
+            (Kind::Notes, Kind::Contacts) => ("note_to_contact", 202),
+            (Kind::Contacts, Kind::Notes) => ("contact_to_note", 201),
+            (Kind::Notes, Kind::Companies) => ("note_to_company", 190),
+            (Kind::Companies, Kind::Notes) => ("company_to_note", 189),
+            (Kind::Notes, Kind::Deals) => ("note_to_deal", 214),
+            (Kind::Deals, Kind::Notes) => ("deal_to_note", 213),
             _ => panic!("no association from {self:?} to itself"),
         }
     }

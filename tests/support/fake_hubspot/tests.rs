@@ -898,6 +898,72 @@ fn a_merge_whose_answer_is_lost_is_found_by_the_old_ids_and_not_repeated() {
     assert_eq!(fake.records("contacts").len(), 1);
 }
 
+#[test]
+fn a_note_needs_its_time_and_is_associated_on_create_with_the_note_types_only() {
+    let fake = FakeHubSpot::start(TOKEN);
+    let contact = fake.seed("contacts", &[("email", "ann@example.com")]);
+    let path = format!("/crm/objects/{V}/notes/batch/create");
+    let with = |properties: Value, type_id: u64| {
+        json!({"inputs": [{
+            "properties": properties,
+            "associations": [{"to": {"id": contact}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}],
+        }]})
+    };
+    let timeless = post(&fake, &path, with(json!({"hs_note_body": "<p>x</p>"}), 202));
+    assert_eq!(timeless.status, 400, "{}", timeless.body);
+    assert!(timeless.body.to_string().contains("hs_timestamp"));
+    let long = "x".repeat(65_537);
+    let too_long = post(
+        &fake,
+        &path,
+        with(
+            json!({"hs_note_body": long, "hs_timestamp": "2026-11-02T09:30:00Z"}),
+            202,
+        ),
+    );
+    assert_eq!(too_long.status, 400, "{}", too_long.body);
+    let deal_type = post(
+        &fake,
+        &path,
+        with(
+            json!({"hs_note_body": "<p>x</p>", "hs_timestamp": "2026-11-02T09:30:00Z"}),
+            3,
+        ),
+    );
+    assert_eq!(deal_type.status, 400, "a deal's type: {}", deal_type.body);
+    assert!(fake.records("notes").is_empty());
+    let made = post(
+        &fake,
+        &path,
+        with(
+            json!({"hs_note_body": "<p>x</p>", "hs_timestamp": "2026-11-02T09:30:00Z"}),
+            202,
+        ),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.body["results"][0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    assert_eq!(
+        fake.associated_ids("notes", &id, "contacts"),
+        std::slice::from_ref(&contact)
+    );
+    assert_eq!(
+        fake.associated_ids("contacts", &contact, "notes"),
+        std::slice::from_ref(&id)
+    );
+    let read = post(
+        &fake,
+        &format!("/crm/associations/{V}/notes/contacts/batch/read"),
+        json!({"inputs": [{"id": id}]}),
+    );
+    assert_eq!(
+        read.body["results"][0]["to"][0]["associationTypes"][0]["typeId"],
+        json!(202)
+    );
+}
+
 /// A PATCH, as a client would send it.
 fn patch(fake: &FakeHubSpot, path: &str, body: Value) -> Reply {
     let response = Client::new()

@@ -128,6 +128,30 @@ impl HubSpotState {
                 Err(problem) => problems.push(problem),
             }
         }
+        if kind == Kind::Notes {
+            // `hs_timestamp` is required on a new note, and may not be
+            // emptied; the body has a length limit (notes guide).
+            let stamp = values.get("hs_timestamp").map(String::as_str);
+            let cleared = props.contains_key("hs_timestamp") && stamp == Some("");
+            if (target.is_none() && stamp.is_none_or(str::is_empty)) || cleared {
+                problems.push(Problem::new(
+                    "REQUIRED_PROPERTY",
+                    "hs_timestamp",
+                    "hs_timestamp is required on a note".into(),
+                ));
+            }
+            let body = values.get("hs_note_body").map_or(0, |b| b.chars().count());
+            if body > super::store::NOTE_BODY_MAX {
+                problems.push(Problem::new(
+                    "INVALID_STRING_LENGTH",
+                    "hs_note_body",
+                    format!(
+                        "hs_note_body is {body} characters; at most {} are allowed",
+                        super::store::NOTE_BODY_MAX
+                    ),
+                ));
+            }
+        }
         if kind == Kind::Deals {
             // A new deal without a pipeline goes to the default one; an
             // update that names none leaves the deal's pipeline alone.

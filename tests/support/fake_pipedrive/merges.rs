@@ -18,8 +18,8 @@ impl PipedriveState {
     /// phones are added after its own (once each: emails compared without
     /// case, phones as written; the survivor's primary stays primary, the
     /// added entries are not primary); related records move to it (deals'
-    /// `person_id`/`org_id`, persons' `org_id`) and the other record is
-    /// removed. Undocumented, and read strictly here:
+    /// `person_id`/`org_id`, persons' `org_id`, and the notes attached to
+    /// the other record) and the other record is removed. Undocumented, and read strictly here:
     /// - the removed record is deleted exactly as DELETE deletes (404 on
     ///   GET, `is_deleted` with the merge time as `update_time`, listed
     ///   under deals' `status=deleted`); nothing in v2 says it was merged;
@@ -89,6 +89,16 @@ impl PipedriveState {
                 if row.field_i64(field) == Some(id) {
                     row.fields.insert(field.to_string(), json!(merge_with_id));
                 }
+            }
+        }
+        let attached = match entity {
+            Entity::Person => "person_id",
+            Entity::Organization => "org_id",
+            Entity::Deal => "deal_id",
+        };
+        for note in self.notes.rows.values_mut() {
+            if note.attached.get(attached) == Some(&id) {
+                note.attached.insert(attached, merge_with_id);
             }
         }
         Ok(merge_with_id)

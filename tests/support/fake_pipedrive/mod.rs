@@ -1,6 +1,7 @@
 //! A stateful, strict fake of Pipedrive's API v2 (persons, deals,
 //! organizations, their field endpoints, pipelines, stages) plus the v1
-//! users list and the v1 merges of persons, organizations and deals, built on
+//! users list, the v1 notes (`notes`) and the v1 merges of persons,
+//! organizations and deals, built on
 //! `server.rs`. It models what crmsync calls; any other path (the search
 //! endpoints among them) is an unknown route.
 //!
@@ -27,6 +28,7 @@ mod entities;
 mod errors;
 mod merges;
 mod metadata;
+mod notes;
 mod paging;
 mod records;
 mod render;
@@ -218,6 +220,41 @@ impl FakePipedrive {
     /// Every organization that is not deleted, by id.
     pub fn organizations(&self) -> Vec<Value> {
         self.server.state().render_live(Entity::Organization)
+    }
+
+    /// Creates a note from a v1 addNote body, validated like the API
+    /// (panics if the API would refuse it). Not logged, not rate limited.
+    pub fn seed_note(&self, note: Value) -> i64 {
+        let written = self.server.state().write_note(None, &note);
+        written.unwrap_or_else(|e| panic!("the API would refuse note {note}: {}", e.body))
+    }
+
+    /// A human edit of a note in the web app: validated like updateNote,
+    /// advances `update_time`.
+    pub fn edit_note(&self, id: i64, patch: Value) {
+        let written = self.server.state().write_note(Some(id), &patch);
+        written
+            .unwrap_or_else(|e| panic!("the API would refuse {patch} for note {id}: {}", e.body));
+    }
+
+    /// Deletes a note as the web app would (panics if it is not live).
+    pub fn delete_note(&self, id: i64) {
+        if let Err(e) = self.server.state().delete_note(id) {
+            panic!("delete_note {id}: {}", e.body);
+        }
+    }
+
+    /// Every live note in getNote's shape, by id.
+    pub fn notes(&self) -> Vec<Value> {
+        let state = self.server.state();
+        let live: Vec<Value> = state
+            .notes
+            .rows
+            .values()
+            .filter(|n| n.active)
+            .map(|n| state.render_note(n))
+            .collect();
+        live
     }
 
     /// Saves a filter of `"persons"`, `"deals"` or `"organizations"`

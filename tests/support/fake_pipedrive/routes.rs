@@ -8,6 +8,7 @@ use super::entities::Entity;
 use super::errors::ApiError;
 use super::merges::merge_with_id;
 use super::metadata::render_user;
+use super::notes::NoteRoute;
 use super::paging::Params;
 use super::records::request_body;
 use super::render::View;
@@ -38,6 +39,8 @@ pub(super) enum Route {
     /// `PUT /api/v1/{persons|organizations|deals}/{id}/merge` (v1 has no
     /// replacement in v2).
     Merge(Entity, i64),
+    /// `/api/v1/notes[/{id}]` (notes have no v2).
+    Notes(NoteRoute),
 }
 
 impl Route {
@@ -47,6 +50,9 @@ impl Route {
         let segments: Vec<&str> = path.split('/').collect();
         let route = match (method, segments.as_slice()) {
             ("GET", ["", "api", "v1", "users"]) => Route::Users,
+            (method, ["", "api", "v1", "notes", rest @ ..]) => {
+                Route::Notes(NoteRoute::parse(method, rest)?)
+            }
             ("GET", ["", "api", "v1", "filters", id]) => {
                 Route::Filter(id.parse().ok().filter(|id: &i64| *id > 0)?)
             }
@@ -112,6 +118,7 @@ impl Route {
             | Route::CreateField(_)
             | Route::AddFieldOptions(_)
             | Route::Merge(..) => Vec::new(),
+            Route::Notes(note) => note.params(),
             Route::Fields(_) => PAGING.to_vec(),
             Route::Pipelines => [PAGING, SORTING].concat(),
             Route::Stages => [PAGING, SORTING, &["pipeline_id"]].concat(),
@@ -157,8 +164,13 @@ impl PipedriveState {
         route: Route,
         request: &Request,
     ) -> Result<Response, ApiError> {
+        if let Route::Notes(note) = route {
+            let body = self.notes_route(note, request)?;
+            return Ok(Response::json(200, &body));
+        }
         let params = Params::new(request, &route.params())?;
         let body = match route {
+            Route::Notes(_) => unreachable!("answered above"),
             Route::List(entity) => self.list(entity, &params)?,
             Route::Get(entity, id) => {
                 let view = params.view()?;

@@ -25,6 +25,7 @@ pub struct PipedriveState {
     pub(super) persons: Table,
     pub(super) deals: Table,
     pub(super) organizations: Table,
+    pub(super) notes: super::notes::Notes,
     pub(super) limits: Limits,
     pub(super) unknown_routes: Vec<String>,
     /// Person and deal lists leave `additional_data` out (the spec does not
@@ -158,6 +159,7 @@ impl PipedriveState {
             persons: Table::new(),
             deals: Table::new(),
             organizations: Table::new(),
+            notes: super::notes::Notes::default(),
             limits: Limits {
                 burst: Bucket::new(DEFAULT_BURST, BURST_WINDOW),
                 rejected: 0,

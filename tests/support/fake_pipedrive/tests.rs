@@ -941,6 +941,63 @@ fn a_merge_whose_answer_is_lost_shows_on_the_survivor_and_is_not_repeated() {
 }
 
 #[test]
+fn notes_need_content_and_a_live_record_and_page_by_start_with_updated_since() {
+    let fake = FakePipedrive::start_unthrottled(TOKEN);
+    let person = fake.seed_person(json!({"name": "Ann"}));
+    let refused = [
+        json!({"content": "<p>x</p>"}),
+        json!({"person_id": person}),
+        json!({"content": "<p>x</p>", "person_id": 999}),
+        json!({"content": "<p>x</p>", "person_id": null}),
+        json!({"content": "<p>x</p>", "person_id": person, "add_time": "2026-11-02T09:30:00Z"}),
+        json!({"content": "<p>x</p>", "person_id": person, "pinned_to_person_flag": 1}),
+    ];
+    for body in refused {
+        let answer = call(&fake, "POST", "/api/v1/notes", Some(body.clone()));
+        assert_eq!(answer.status, 400, "{body}: {}", answer.body);
+    }
+    assert!(fake.notes().is_empty(), "a refused note is not stored");
+    for n in 0..3 {
+        let body = json!({"content": format!("<p>{n}</p>"), "person_id": person, "add_time": "2026-11-02 09:30:00"});
+        let answer = call(&fake, "POST", "/api/v1/notes", Some(body));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(
+            answer.body["data"]["add_time"],
+            json!("2026-11-02 09:30:00")
+        );
+        assert_eq!(answer.body["data"]["person_id"], json!(person));
+        assert_eq!(answer.body["data"]["deal_id"], Value::Null);
+    }
+    let first = get(&fake, "/api/v1/notes?start=0&limit=2");
+    assert_eq!(first.body["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        first.body["additional_data"]["pagination"],
+        json!({"start": 0, "limit": 2, "more_items_in_collection": true, "next_start": 2})
+    );
+    let last = get(&fake, "/api/v1/notes?start=2&limit=2");
+    assert_eq!(last.body["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        last.body["additional_data"]["pagination"]["more_items_in_collection"],
+        json!(false)
+    );
+    assert_eq!(get(&fake, "/api/v1/notes?limit=501").status, 400);
+    assert_eq!(get(&fake, "/api/v1/notes?person_id=1").status, 400);
+    let future = get(&fake, "/api/v1/notes?updated_since=2999-01-01T00:00:00Z");
+    assert_eq!(future.body["data"], json!([]));
+    let moved = call(
+        &fake,
+        "PUT",
+        "/api/v1/notes/1",
+        Some(json!({"person_id": null})),
+    );
+    assert_eq!(moved.status, 400, "no null: {}", moved.body);
+    assert_eq!(call(&fake, "DELETE", "/api/v1/notes/1", None).status, 200);
+    assert_eq!(get(&fake, "/api/v1/notes/1").status, 404);
+    assert_eq!(call(&fake, "DELETE", "/api/v1/notes/1", None).status, 404);
+    assert_eq!(fake.notes().len(), 2);
+}
+
+#[test]
 fn custom_fields_are_created_as_the_spec_says_and_options_only_added() {
     let fake = FakePipedrive::start(TOKEN);
     let path = "/api/v2/personFields";
