@@ -215,7 +215,14 @@ pub(super) fn pull_object(
         }
     };
     progress.finish(&bar);
-    fill_metadata(config, connectors, object, &mut snapshot, owners, &lacks)?;
+    fill_metadata(
+        config,
+        connectors,
+        object,
+        &mut snapshot,
+        owners,
+        &properties,
+    )?;
     snapshot.properties = properties;
     snapshot.save(&Snapshot::path(&config.state_dir, object))?;
     Ok(snapshot)
@@ -223,15 +230,18 @@ pub(super) fn pull_object(
 
 /// The owners and option labels the value maps of `object`'s pairs need:
 /// fetched on full pulls, or where the snapshot has none yet; none for a
-/// field the account `lacks` (a property a pair is still to create).
+/// field the account lacks (a property a pair is still to create), and a
+/// property's options as its definition read this run (`properties`)
+/// gives them.
 pub(super) fn fill_metadata(
     config: &Config,
     connectors: &Connectors,
     object: &Endpoint,
     snapshot: &mut Snapshot,
     owners: &OwnersCache,
-    lacks: &dyn Fn(&String) -> bool,
+    properties: &BTreeMap<String, Option<crate::connector::PropertySpec>>,
 ) -> Result<()> {
+    let lacks = |field: &String| matches!(properties.get(field), Some(None));
     let sides: Vec<(&PairConfig, Side)> = sides_on(config, object).collect();
     if sides.iter().any(|(pair, _)| pair.uses_owners())
         && (snapshot.complete || snapshot.owners.is_empty())
@@ -241,8 +251,19 @@ pub(super) fn fill_metadata(
     for (pair, side) in sides {
         for map in pair.label_fields() {
             let field = &map[side];
+            // A custom property's definition, read this run, holds its
+            // options as they are now (an incremental pull keeps the
+            // labels of the last full one otherwise).
+            let defined = properties
+                .get(field)
+                .and_then(Option::as_ref)
+                .filter(|spec| spec.not_copyable.is_none() && spec.kind.has_options());
             if lacks(field) {
                 snapshot.labels.remove(field);
+            } else if let Some(spec) = defined {
+                let options = spec.options.iter();
+                let labels = options.map(|o| (o.value.clone(), o.label.clone()));
+                snapshot.labels.insert(field.clone(), labels.collect());
             } else if snapshot.complete || !snapshot.labels.contains_key(field) {
                 let options = connectors[&object.system].labels(object.object, field)?;
                 snapshot.labels.insert(field.clone(), options);

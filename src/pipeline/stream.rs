@@ -34,6 +34,7 @@ use crate::report::Report;
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 use anyhow::{Result, anyhow};
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 
 /// A `sync` run that streams: its one pair, and the side listed page by
@@ -361,7 +362,14 @@ impl<'a> Stream<'a> {
             Vec::new(),
             self.started_ms,
         );
-        fill_metadata(config, connectors, object, &mut part, owners, &|_| false)?;
+        fill_metadata(
+            config,
+            connectors,
+            object,
+            &mut part,
+            owners,
+            &BTreeMap::new(),
+        )?;
         let stopped = || anyhow!("the run stopped before {object} was listed");
         pages
             .send(Listing::Started(Box::new(part.part(Vec::new()))))
