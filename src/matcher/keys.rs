@@ -51,11 +51,16 @@ pub(super) fn match_unlinked<'a>(
     let match_key = pair.match_key();
     let keys_of = |r: &Record, side: Side| keys_on(&match_field, &match_key, r, side);
     // Keys already taken by a linked pair: an unlinked record carrying one
-    // is a duplicate of that pair, not a new record.
+    // is a duplicate of that pair, not a new record. A pair found through
+    // the create journal is one too (its link is only being recorded): a
+    // run killed after the create of the oldest of two duplicates was sent
+    // must not create the other on the next run.
     // Any key of a linked pair's records → the pair's (left id, right id).
     let mut linked_keys: HashMap<String, (&'a str, &'a str)> = HashMap::new();
     let anything_unlinked = !unlinked_left.is_empty() || !unlinked_right.is_empty();
-    for (l, r, _) in pairing.linked.iter().filter(|_| anything_unlinked) {
+    let linked = pairing.linked.iter().map(|(l, r, _)| (*l, *r));
+    let recovered = pairing.recovered.iter().map(|(l, r, _)| (*l, *r));
+    for (l, r) in linked.chain(recovered).filter(|_| anything_unlinked) {
         for key in keys_of(l, Side::Left)
             .into_iter()
             .chain(keys_of(r, Side::Right))
