@@ -724,6 +724,8 @@ fn served_pipedrive(ctx: &Ctx, pd: &FakePipedrive) -> Served {
         label: "pd",
         counts: pd.server().counts_by_endpoint(),
         rate_limited: pd.rate_limited_count(),
+        // The day's spend: a scenario that measures a later run takes off
+        // what the fake had spent before it.
         tokens: Some(pd.tokens_spent()),
         rate: ctx.pipedrive_rate(),
     }
@@ -1385,6 +1387,7 @@ fn notes_scenario(ctx: &Ctx, records: usize, notes: &mut Vec<String>) -> Result<
     run_crmsync(ctx, dir.path(), &["sync"], &env)?.expect(&[0], "notes settling sync")?;
     wait_out_windows(notes, "notes-unchanged");
     let before = (hs.rate_limited_count(), pd.rate_limited_count());
+    let tokens_before = pd.tokens_spent();
     hs.server().reset_requests();
     pd.server().reset_requests();
     let run = run_crmsync(ctx, dir.path(), &["sync"], &env)?;
@@ -1417,6 +1420,7 @@ fn notes_scenario(ctx: &Ctx, records: usize, notes: &mut Vec<String>) -> Result<
     let mut hs_served = served_hubspot(ctx, "hs", &hs, before.0);
     let mut pd_served = served_pipedrive(ctx, &pd);
     pd_served.rate_limited -= before.1;
+    pd_served.tokens = pd_served.tokens.map(|t| t - tokens_before);
     hs_served.label = "hs";
     count_requests(&mut unchanged, &[hs_served, pd_served]);
     ctx.finish_dir(dir, "notes", notes);
