@@ -96,6 +96,10 @@ pub struct Profile {
     /// values of its own (Pipedrive), so a property created there holds
     /// as options the values it is to take.
     pub options_by_label: bool,
+    /// Fields a pair can be scoped by (`[pairs.scope.SIDE]`) but not map:
+    /// their values mean nothing in another account, and writing one
+    /// replaces what the vendor holds (Pipedrive's `label_ids`).
+    pub scope_only: &'static [&'static str],
 }
 
 /// What a vendor's notes are made of, by their names in the mapping file:
@@ -188,6 +192,7 @@ pub const HUBSPOT: Profile = Profile {
         ],
     },
     options_by_label: false,
+    scope_only: &[],
 };
 
 /// Pipedrive's API v2 (v1 for users and merges):
@@ -225,6 +230,9 @@ pub const PIPEDRIVE: Profile = Profile {
         attachments: &["person_id", "deal_id", "org_id"],
     },
     options_by_label: true,
+    // A record's labels, ids of the company's labels; written whole.
+    // https://developers.pipedrive.com/docs/api/v1/Persons#addPerson
+    scope_only: &["label_ids"],
 };
 
 /// The longest note body HubSpot stores, in characters (`hs_note_body`:

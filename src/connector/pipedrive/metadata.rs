@@ -6,7 +6,7 @@
 
 use super::Pipedrive;
 use super::api::{Field, Named};
-use super::fields::{FieldKind, builtins, text};
+use super::fields::{FieldKind, builtins, scope_fields, text};
 use crate::connector::catalog::{
     FieldDescription, FieldInfo, FieldType, MappingMismatch, Meaning, OptionDescription,
     no_label_options,
@@ -40,7 +40,11 @@ impl Pipedrive {
     /// by name, else a custom field by key or (case-insensitive) display
     /// name; `None` when the account has no such field.
     pub(super) fn find(&self, object: ObjectKind, name: &str) -> Result<Option<FieldKind>> {
-        if let Some((_, kind)) = builtins(object).iter().find(|(n, _)| *n == name) {
+        if let Some((_, kind)) = builtins(object)
+            .iter()
+            .chain(scope_fields(object))
+            .find(|(n, _)| *n == name)
+        {
             return Ok(Some(kind.clone()));
         }
         let schema = self.metadata(object)?;
@@ -160,6 +164,15 @@ impl Pipedrive {
                         (FieldType::Number, Vec::new())
                     }
                     (_, _, FieldKind::Date | FieldKind::Time) => (FieldType::Date, Vec::new()),
+                    // The company's labels, by the ids records hold.
+                    (_, _, FieldKind::Labels) => choice(
+                        self.metadata(object)?
+                            .iter()
+                            .filter(|f| !f.is_custom_field && f.field_code == *field)
+                            .flat_map(|f| f.options.iter().flatten())
+                            .map(|o| text(Some(&o.id)))
+                            .collect(),
+                    ),
                     (_, _, FieldKind::Custom(f)) => match f.field_type.as_str() {
                         "enum" | "set" => choice(
                             f.options
