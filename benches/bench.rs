@@ -174,6 +174,9 @@ struct Row {
     endpoints: String,
     floor: Option<usize>,
     rate_limited: Option<usize>,
+    /// Tokens of Pipedrive's daily budget the run spent, as the fake
+    /// charged them (rows with a Pipedrive account only).
+    tokens: Option<u64>,
     wall_s: f64,
     /// (label, seconds): the rate-limit bound, or the offline target.
     bound: Option<(String, f64)>,
@@ -585,6 +588,8 @@ fn probe_round_trip() -> Result<f64> {
 fn start_hubspot(ctx: &Ctx, token: &str) -> FakeHubSpot {
     let hs = FakeHubSpot::start(token);
     hs.set_rate_limit(ctx.hubspot_limit, HUBSPOT_WINDOW_MS);
+    // The daily limit is not what this measures.
+    hs.set_daily_limit(1 << 40);
     if !ctx.latency.is_zero() {
         hs.server()
             .inject("", usize::MAX, Fault::Delay(ctx.latency));
@@ -595,6 +600,8 @@ fn start_hubspot(ctx: &Ctx, token: &str) -> FakeHubSpot {
 fn start_pipedrive(ctx: &Ctx) -> FakePipedrive {
     let pd = FakePipedrive::start(PD_TOKEN);
     pd.set_rate_limit(ctx.pipedrive_limit, PIPEDRIVE_WINDOW_MS);
+    // The daily token budget is counted (the tokens column), not enforced.
+    pd.set_daily_budget(1 << 40);
     if !ctx.latency.is_zero() {
         pd.server()
             .inject("", usize::MAX, Fault::Delay(ctx.latency));
@@ -686,6 +693,8 @@ struct Served {
     label: &'static str,
     counts: BTreeMap<String, usize>,
     rate_limited: usize,
+    /// Tokens of a daily budget spent (Pipedrive).
+    tokens: Option<u64>,
     /// Requests per second its limit allows.
     rate: f64,
 }
@@ -705,6 +714,7 @@ fn served_hubspot(ctx: &Ctx, label: &'static str, hs: &FakeHubSpot, before_429: 
         label,
         counts: hs.server().counts_by_endpoint(),
         rate_limited: hs.rate_limited_count() - before_429,
+        tokens: None,
         rate: ctx.hubspot_rate(),
     }
 }
@@ -714,6 +724,7 @@ fn served_pipedrive(ctx: &Ctx, pd: &FakePipedrive) -> Served {
         label: "pd",
         counts: pd.server().counts_by_endpoint(),
         rate_limited: pd.rate_limited_count(),
+        tokens: Some(pd.tokens_spent()),
         rate: ctx.pipedrive_rate(),
     }
 }
@@ -770,6 +781,8 @@ fn count_requests(row: &mut Row, served: &[Served]) {
     }
     row.requests = Some(served.iter().map(Served::total).sum());
     row.rate_limited = Some(served.iter().map(|s| s.rate_limited).sum());
+    let tokens: Vec<u64> = served.iter().filter_map(|s| s.tokens).collect();
+    row.tokens = (!tokens.is_empty()).then(|| tokens.iter().sum());
     row.endpoints = cells.join("; ");
     row.bound = Some((format!("{bound:.1}"), bound));
 }
@@ -1638,6 +1651,7 @@ fn offline_diff(ctx: &Ctx, m: usize, notes: &mut Vec<String>) -> Result<Row> {
         endpoints: "offline, no HTTP".into(),
         floor: None,
         rate_limited: Some(0),
+        tokens: None,
         wall_s: run.wall.as_secs_f64(),
         bound: Some((format!("target ≤ {OFFLINE_TARGET_S:.1}"), OFFLINE_TARGET_S)),
         rss_mb: run.rss_mb(),
@@ -1654,9 +1668,9 @@ fn offline_diff(ctx: &Ctx, m: usize, notes: &mut Vec<String>) -> Result<Row> {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "| scenario | N | requests (per endpoint, compact) | floor | ratio | 429s | wall s | rate-limit bound s | ratio | peak RSS MB |"
+        "| scenario | N | requests (per endpoint, compact) | floor | ratio | 429s | Pipedrive tokens | wall s | rate-limit bound s | ratio | peak RSS MB |"
     );
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let dash = || "—".to_string();
     for r in rows {
         let requests = match r.requests {
@@ -1670,6 +1684,7 @@ fn print_table(rows: &[Row]) {
             _ => dash(),
         };
         let rate_limited = r.rate_limited.map_or_else(dash, |n| n.to_string());
+        let tokens = r.tokens.map_or_else(dash, |n| n.to_string());
         let wall = if r.requests.is_some() {
             format!("{:.2}", r.wall_s)
         } else {
@@ -1686,7 +1701,7 @@ fn print_table(rows: &[Row]) {
             _ => dash(),
         };
         println!(
-            "| {} | {} | {requests} | {floor} | {ratio} | {rate_limited} | {wall} | {bound} | {bound_ratio} | {rss} |",
+            "| {} | {} | {requests} | {floor} | {ratio} | {rate_limited} | {tokens} | {wall} | {bound} | {bound_ratio} | {rss} |",
             r.scenario, r.n
         );
     }

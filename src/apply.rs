@@ -11,13 +11,16 @@
 //! it was written is an unknown outcome (never a failed one: its create stays
 //! journaled); the rest of the batch and of the run go on. Whole-call failures (auth, outage) stop the run after the state of
 //! every finished batch is saved, and so does an interrupt (SIGINT,
-//! SIGTERM), which lets the batch in flight finish first.
+//! SIGTERM), which lets the batch in flight finish first. A failure that
+//! stops a batch part-way having written nothing of the rest (a daily
+//! limit reached: the next request would cross `daily_tokens`) settles the
+//! records done before it, then stops the run.
 
 use crate::config::PairConfig;
 use crate::connector::http::ApiError;
 use crate::connector::{
     Connector, MergeRequest, NewRecord, PropertySpec, RecordRef, RecordUpdate, SchemaOutcome,
-    WriteOutcome, WriteResult,
+    StoppedWrite, WriteOutcome, WriteResult,
 };
 use crate::model::{ObjectKind, Record, Side, Sided};
 use crate::plan::{
@@ -262,23 +265,33 @@ impl<'a> Applier<'a> {
             }
             let keyed: Vec<(String, &W)> =
                 chunk.iter().map(|(n, w, _)| (n.to_string(), *w)).collect();
-            let results = match W::send(connector.as_ref(), endpoint.object, &keyed, &fields) {
-                Ok(results) => results,
-                Err(e) => {
-                    // The run stops; a batch the server may have applied is
-                    // reported as such (its creates stay journaled for the
-                    // next run to find).
-                    if may_have_applied(&e) {
-                        let why = format!("{e:#}");
-                        for (_, _, item) in chunk {
-                            report
-                                .outcomes
-                                .push(outcome(item, Res::Unknown, Some(why.clone())));
-                        }
+            let (results, stopped) =
+                match W::send(connector.as_ref(), endpoint.object, &keyed, &fields) {
+                    Ok(results) => (results, None),
+                    // Stopped part-way by a failure that wrote nothing (a
+                    // daily limit): what was done is settled first.
+                    Err(e) if e.is::<StoppedWrite>() => {
+                        let stop = e.downcast::<StoppedWrite>().expect("checked above");
+                        (stop.results, Some(stop.cause))
                     }
-                    return Err(e).with_context(|| format!("writing {} to {endpoint}", pair.name));
-                }
-            };
+                    Err(e) => {
+                        // The run stops; a batch the server may have applied is
+                        // reported as such (its creates stay journaled for the
+                        // next run to find).
+                        if may_have_applied(&e) {
+                            let why = format!("{e:#}");
+                            for (_, _, item) in chunk {
+                                report.outcomes.push(outcome(
+                                    item,
+                                    Res::Unknown,
+                                    Some(why.clone()),
+                                ));
+                            }
+                        }
+                        return Err(e)
+                            .with_context(|| format!("writing {} to {endpoint}", pair.name));
+                    }
+                };
             let mut by_key: BTreeMap<String, WriteOutcome> =
                 results.into_iter().map(|r| (r.key, r.outcome)).collect();
             let links = self.state.pair_mut(&pair.name);
@@ -323,6 +336,9 @@ impl<'a> Applier<'a> {
             }
             self.checkpoint(false)?;
             bar.inc(chunk.len() as u64);
+            if let Some(cause) = stopped {
+                return Err(cause).with_context(|| format!("writing {} to {endpoint}", pair.name));
+            }
         }
         Ok(())
     }

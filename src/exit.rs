@@ -111,6 +111,7 @@ pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
             return match api {
                 ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => ExitStatus::Auth,
                 ApiError::RateLimited { .. }
+                | ApiError::DailyLimit { .. }
                 | ApiError::Unavailable { .. }
                 | ApiError::Unreachable { .. } => ExitStatus::TryLater,
                 ApiError::Rejected { .. } | ApiError::Malformed { .. } => ExitStatus::Error,

@@ -208,10 +208,16 @@ fn diff(
     let plan = if offline {
         let pairs = config.select_pairs(names)?;
         let (snapshots, state) = pipeline::load_saved(config, &pairs)?;
-        pipeline::plan(config, &pairs, &snapshots, &state)
+        let mut plan = pipeline::plan(config, &pairs, &snapshots, &state);
+        plan.cost = pipeline::estimate(config, &pairs, &plan, None);
+        pipeline::warn_if_over_budget(config, &plan, None)?;
+        plan
     } else {
         with_accounts(config, names, report, |pairs, connectors, _| {
-            Ok(pipeline::fresh_plan(config, pairs, connectors, progress, full)?.plan)
+            let mut plan = pipeline::fresh_plan(config, pairs, connectors, progress, full)?.plan;
+            plan.cost = pipeline::estimate(config, pairs, &plan, Some(connectors));
+            pipeline::warn_if_over_budget(config, &plan, Some(connectors))?;
+            Ok(plan)
         })?
     };
     plan.save(&last_plan_path(config))?;
@@ -279,6 +285,9 @@ fn sync(
             plan,
         } = pipeline::fresh_plan(config, pairs, connectors, progress, full)?;
         if dry_run {
+            let mut plan = plan;
+            plan.cost = pipeline::estimate(config, pairs, &plan, Some(connectors));
+            pipeline::warn_if_over_budget(config, &plan, Some(connectors))?;
             return Ok(plan);
         }
         let out = pipeline::Output {
@@ -394,6 +403,7 @@ fn with_accounts<T>(
         body(&pairs, &connectors, report)
     })();
     report.requests = pipeline::request_counts(&connectors);
+    report.tokens = pipeline::tokens_spent(&connectors);
     result
 }
 
@@ -456,8 +466,8 @@ fn print_run(cli: &Cli, progress: &Progress, plan: &Plan, report: &Report) -> Re
             .context("writing to stdout")?;
     }
     log::info!(
-        "{} requests in {:.2}s",
-        report.total_requests(),
+        "{} in {:.2}s",
+        report.requests_and_tokens(),
         report.duration_ms as f64 / 1000.0
     );
     Ok(())

@@ -93,6 +93,10 @@ pub struct Report {
     pub duplicates: Vec<DuplicateNotice>,
     /// system → endpoint → requests.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// system → tokens of its vendor's daily budget spent (Pipedrive's),
+    /// for the systems that have one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, u64>,
     pub duration_ms: u64,
     /// The signal that stopped the run before it was done (`"interrupted":
     /// true` in the JSON): what was applied is in `outcomes`, the rest waits
@@ -205,6 +209,18 @@ impl Report {
 
     pub fn total_requests(&self) -> u64 {
         self.requests.values().flat_map(|m| m.values()).sum()
+    }
+
+    /// The requests made, and the tokens spent where a system has a token
+    /// budget: `38 requests` or `38 requests, 1520 Pipedrive tokens`.
+    pub fn requests_and_tokens(&self) -> String {
+        let requests = counted_noun(self.total_requests(), "request", "requests");
+        let tokens: u64 = self.tokens.values().sum();
+        if self.tokens.is_empty() {
+            requests
+        } else {
+            format!("{requests}, {tokens} Pipedrive tokens")
+        }
     }
 }
 
@@ -341,7 +357,7 @@ impl fmt::Display for Report {
             counted_noun(settled, "conflict", "conflicts"),
             done(Action::Unlink),
             counted_noun(duplicates as u64, "duplicate", "duplicates"),
-            counted_noun(self.total_requests(), "request", "requests"),
+            self.requests_and_tokens(),
             self.duration_ms as f64 / 1000.0
         )
     }

@@ -28,7 +28,7 @@ pub use pair::{
     SchemaPolicy, ValueMap,
 };
 pub use system::{
-    DEFAULT_HUBSPOT_API_VERSION, MissingToken, MissingTokens, RetrySettings,
+    DEFAULT_DAILY_RESERVE, DEFAULT_HUBSPOT_API_VERSION, MissingToken, MissingTokens, RetrySettings,
     SUPPORTED_HUBSPOT_API_VERSIONS, SystemConfig, SystemKind, read_tokens,
 };
 
@@ -141,10 +141,14 @@ impl Config {
             .as_ref()
             .map(|a| Alerts::from_raw(a, loc))
             .transpose()?;
+        let state_dir = state_dir(path, raw.state_dir.as_deref());
         let systems = raw
             .systems
             .iter()
-            .map(|(name, s)| Ok((name.clone(), SystemConfig::from_raw(name, s, retry, loc)?)))
+            .map(|(name, s)| {
+                let system = SystemConfig::from_raw(name, s, retry, &state_dir, loc)?;
+                Ok((name.clone(), system))
+            })
             .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
         let mut pairs = Vec::new();
         for p in &raw.pairs {
@@ -161,7 +165,7 @@ impl Config {
         }
         Ok(Config {
             path: path.to_path_buf(),
-            state_dir: state_dir(path, raw.state_dir.as_deref()),
+            state_dir,
             systems,
             pairs,
             alerts,

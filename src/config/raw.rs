@@ -59,6 +59,11 @@ pub(super) struct RawSystem {
     pub base_url: Option<String>,
     pub api_version: Option<String>,
     pub requests_per_10s: Option<u32>,
+    /// Pipedrive: the most tokens of the company's daily budget crmsync
+    /// may spend per UTC day.
+    pub daily_tokens: Option<u64>,
+    /// HubSpot: the share of the daily request limit left to other apps.
+    pub daily_reserve: Option<RawLimit>,
     /// Accepted only to refuse it with a precise message.
     pub token: Option<toml::Value>,
 }

@@ -1,15 +1,18 @@
 //! One `[systems.NAME]` table (an account crmsync talks to) and the
 //! `[retry]` settings every system shares: the kind, where the token comes
 //! from, the base URL rules (https, except on loopback), the HubSpot API
-//! version and the client-side pacing.
+//! version, the client-side pacing and the daily limits (Pipedrive's
+//! `daily_tokens`, HubSpot's `daily_reserve`).
 
 use super::ConfigError;
+use super::limit::Limit;
 use super::locate::Locator;
-use super::raw::{RawRetry, RawSystem};
+use super::raw::{RawLimit, RawRetry, RawSystem};
 use crate::secret::Secret;
 pub use crate::vendor::SystemKind;
 use crate::vendor::{HUBSPOT, Profile};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The default HubSpot date-based API version.
@@ -145,7 +148,20 @@ pub struct SystemConfig {
     pub requests_per_10s: u32,
     /// From the file's `[retry]` table.
     pub retry: RetrySettings,
+    /// `daily_tokens` (Pipedrive): the most tokens of the company's daily
+    /// budget crmsync may spend per UTC day.
+    pub daily_tokens: Option<u64>,
+    /// `daily_reserve` (HubSpot): the part of the daily request limit the
+    /// account reports that crmsync leaves to other apps.
+    pub daily_reserve: Option<Limit>,
+    /// Where the day's spend is kept (the state directory); `None` keeps
+    /// no account of it.
+    pub state_dir: Option<PathBuf>,
 }
+
+/// The default `daily_reserve` of a HubSpot system: 5% of its daily limit
+/// (12,500 of a Starter account's 250,000 requests).
+pub const DEFAULT_DAILY_RESERVE: Limit = Limit::Percent(5.0);
 
 impl SystemConfig {
     /// Reads the token from the environment variable the file names.
@@ -171,6 +187,7 @@ impl SystemConfig {
         name: &str,
         raw: &Spanned<RawSystem>,
         retry: RetrySettings,
+        state_dir: &Path,
         loc: &Locator,
     ) -> Result<SystemConfig, ConfigError> {
         let s = raw.get_ref();
@@ -195,6 +212,7 @@ impl SystemConfig {
                 "system `{name}`: requests_per_10s must be at least 1"
             )));
         }
+        let (daily_tokens, daily_reserve) = daily_limits(name, s).map_err(fail)?;
         Ok(SystemConfig {
             name: name.to_string(),
             file: loc.file().to_string(),
@@ -204,7 +222,63 @@ impl SystemConfig {
             api_version,
             requests_per_10s,
             retry,
+            daily_tokens,
+            daily_reserve,
+            state_dir: Some(state_dir.to_path_buf()),
         })
+    }
+}
+
+/// `daily_tokens` (Pipedrive only, at least 1) and `daily_reserve`
+/// (HubSpot only: a count or a percentage of the daily limit; 5% when not
+/// set).
+fn daily_limits(name: &str, s: &RawSystem) -> Result<(Option<u64>, Option<Limit>), String> {
+    let tokens = match (s.kind, s.daily_tokens) {
+        (_, None) => None,
+        (SystemKind::Pipedrive, Some(0)) => {
+            return Err(format!(
+                "system `{name}`: daily_tokens must be at least 1 (leave it out for no cap)"
+            ));
+        }
+        (SystemKind::Pipedrive, Some(n)) => Some(n),
+        (kind, Some(_)) => {
+            return Err(format!(
+                "system `{name}`: daily_tokens applies to Pipedrive systems only (a {} system has no token budget); remove it{}",
+                kind.profile().name,
+                if kind == SystemKind::Hubspot {
+                    ", or set daily_reserve to keep part of HubSpot's daily limit"
+                } else {
+                    ""
+                }
+            ));
+        }
+    };
+    let reserve = match (s.kind, &s.daily_reserve) {
+        (SystemKind::Hubspot, None) => Some(DEFAULT_DAILY_RESERVE),
+        (SystemKind::Hubspot, Some(raw)) => Some(raw_limit(raw).ok_or_else(|| {
+            format!(
+                "system `{name}`: daily_reserve must be a count of requests (10000) or a percentage of the daily limit (\"5%\")"
+            )
+        })?),
+        (_, None) => None,
+        (kind, Some(_)) => {
+            return Err(format!(
+                "system `{name}`: daily_reserve applies to HubSpot systems only; remove it{}",
+                if kind == SystemKind::Pipedrive {
+                    ", or set daily_tokens to cap crmsync's share of Pipedrive's daily token budget"
+                } else {
+                    ""
+                }
+            ));
+        }
+    };
+    Ok((tokens, reserve))
+}
+
+fn raw_limit(raw: &RawLimit) -> Option<Limit> {
+    match raw {
+        RawLimit::Count(n) => Some(Limit::Count(*n)),
+        RawLimit::Text(t) => Limit::parse(t),
     }
 }
 

@@ -33,13 +33,41 @@ pub use catalog::{
     OptionDescription, OptionSpec, PropertyKind, PropertySpec, SchemaOutcome,
 };
 pub use seam::{
-    Capabilities, Connector, Listed, MergeRequest, NewRecord, RecordRef, RecordUpdate,
-    WriteOutcome, WriteResult,
+    Capabilities, Connector, Cost, DailyTokens, Listed, MergeRequest, NewRecord, RecordRef,
+    RecordUpdate, StoppedWrite, WriteKind, WriteOutcome, WriteResult,
 };
 
 use crate::config::SystemConfig;
+use crate::model::ObjectKind;
 use crate::vendor::SystemKind;
 use anyhow::Result;
+
+/// About what `count` writes of one kind to `object` cost at a vendor, as
+/// its connector sends them: requests (HubSpot batches up to its batch
+/// size a request, Pipedrive sends one a record) and tokens of a daily
+/// budget (Pipedrive's, from its cost table). Static: no request is made,
+/// so an offline `diff` estimates too.
+pub fn write_cost(kind: SystemKind, object: ObjectKind, write: WriteKind, count: u64) -> Cost {
+    match kind {
+        SystemKind::Hubspot => {
+            let batches = count.div_ceil(crate::vendor::HUBSPOT.max_batch as u64);
+            Cost {
+                // A merge is one request each; an association change may
+                // archive old associations before it adds new ones.
+                requests: match write {
+                    WriteKind::Merge => count,
+                    WriteKind::Associate => 2 * batches,
+                    _ => batches,
+                },
+                tokens: 0,
+            }
+        }
+        SystemKind::Pipedrive => Cost {
+            requests: count,
+            tokens: count * pipedrive::write_cost(object, write),
+        },
+    }
+}
 
 /// Builds the connectors for configured systems, in order. Every token is
 /// read first, so all missing ones are named at once, before any request.

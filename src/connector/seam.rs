@@ -113,6 +113,85 @@ impl WriteOutcome {
     }
 }
 
+/// A write call that a whole-call failure stopped part-way, where that
+/// failure surely wrote nothing (a daily limit or a rate limit refused the
+/// next request, auth failed): the outcomes of the records handled before
+/// it, the rest `NotSent`, and the failure. The applier settles what was
+/// done, then stops the run with `cause`.
+#[derive(Debug)]
+pub struct StoppedWrite {
+    pub results: Vec<WriteResult>,
+    pub cause: anyhow::Error,
+}
+
+impl std::fmt::Display for StoppedWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sent = self
+            .results
+            .iter()
+            .filter(|r| r.outcome != WriteOutcome::NotSent)
+            .count();
+        write!(f, "stopped after {sent} of {} records", self.results.len())
+    }
+}
+
+impl std::error::Error for StoppedWrite {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.cause.as_ref())
+    }
+}
+
+impl StoppedWrite {
+    /// Returns true if and only if `error` surely applied nothing of the
+    /// request it failed (so the records after it can be taken as not
+    /// sent): a daily limit, a rate limit, auth.
+    pub fn wrote_nothing(error: &anyhow::Error) -> bool {
+        error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<ApiError>(),
+                Some(
+                    ApiError::DailyLimit { .. }
+                        | ApiError::RateLimited { .. }
+                        | ApiError::Unauthorized { .. }
+                        | ApiError::Forbidden { .. }
+                )
+            )
+        })
+    }
+}
+
+/// The kinds of write a plan sends, for what they cost at a vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WriteKind {
+    Create,
+    Update,
+    Associate,
+    Delete,
+    Merge,
+}
+
+/// What some requests cost: how many, and the tokens of a vendor's daily
+/// budget they spend (0 where the vendor has none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub requests: u64,
+    pub tokens: u64,
+}
+
+impl std::ops::AddAssign for Cost {
+    fn add_assign(&mut self, other: Cost) {
+        self.requests += other.requests;
+        self.tokens += other.tokens;
+    }
+}
+
+/// A system's `daily_tokens` cap and what crmsync spent of it today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyTokens {
+    pub cap: u64,
+    pub spent_today: u64,
+}
+
 /// How far a listing has come: the records read so far, and how many there
 /// are where the vendor's answer says so at no extra cost (HubSpot search's
 /// `total`).
@@ -279,4 +358,16 @@ pub trait Connector: Send + Sync {
 
     /// Requests made so far, by endpoint.
     fn request_counts(&self) -> BTreeMap<String, u64>;
+
+    /// Tokens of the vendor's daily budget the requests so far spent (0
+    /// where the vendor has no such budget).
+    fn tokens_spent(&self) -> u64 {
+        0
+    }
+
+    /// The system's `daily_tokens` cap and what crmsync spent of it today,
+    /// where a cap is set.
+    fn daily_tokens(&self) -> Result<Option<DailyTokens>> {
+        Ok(None)
+    }
 }

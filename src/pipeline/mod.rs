@@ -9,11 +9,14 @@
 //! name. `pull` pulls and loads snapshots, `identity` settles merged and
 //! vanished records, `planning` plans pair after pair, `checks` holds what
 //! stops a run before its first write, `write` applies through the applier,
-//! and `relations` edits the relation values of snapshots. No stage here
+//! `cost` estimates what a plan costs each account (and whether it fits
+//! the day's `daily_tokens`), and `relations` edits the relation values of
+//! snapshots. No stage here
 //! decides a record's fate (the matcher and the three-way merge do) or
 //! sends a write itself (the applier does).
 
 mod checks;
+mod cost;
 mod identity;
 mod planning;
 mod pull;
@@ -24,6 +27,7 @@ mod write;
 mod tests;
 
 pub use checks::{Limits, check_fresh, check_limits};
+pub use cost::{estimate, warn_if_over_budget};
 pub use identity::follow_identities;
 pub use planning::{plan, plan_pair};
 pub use pull::{load_saved, pull};
@@ -204,6 +208,15 @@ pub(super) fn by_side(written: Vec<(Side, Written)>) -> BTreeMap<Side, Vec<Writt
         sides.entry(side).or_default().push(record);
     }
     sides
+}
+
+/// Tokens of a daily budget spent so far, by the systems that have one.
+pub fn tokens_spent(connectors: &Connectors) -> BTreeMap<String, u64> {
+    connectors
+        .iter()
+        .map(|(name, c)| (name.clone(), c.tokens_spent()))
+        .filter(|(_, tokens)| *tokens > 0)
+        .collect()
 }
 
 /// Requests made so far by every connector.

@@ -145,8 +145,19 @@ pub fn pull(
         for (pair, side) in sides {
             for map in pair.label_fields() {
                 let field = &map[side];
+                // A custom property's definition, read this run, holds its
+                // options as they are now (an incremental pull keeps the
+                // labels of the last full one otherwise).
+                let defined = properties
+                    .get(field)
+                    .and_then(Option::as_ref)
+                    .filter(|spec| spec.not_copyable.is_none() && spec.kind.has_options());
                 if lacks(field) {
                     snapshot.labels.remove(field);
+                } else if let Some(spec) = defined {
+                    let options = spec.options.iter();
+                    let labels = options.map(|o| (o.value.clone(), o.label.clone()));
+                    snapshot.labels.insert(field.clone(), labels.collect());
                 } else if snapshot.complete || !snapshot.labels.contains_key(field) {
                     let options = connector.labels(object.object, field)?;
                     snapshot.labels.insert(field.clone(), options);

@@ -30,6 +30,7 @@ pub use wire::{FORMAT, VERSION};
 
 use crate::model::Duplicate;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -39,6 +40,35 @@ pub struct Plan {
     /// The mapping file's fingerprint when the plan was made.
     pub config_fingerprint: String,
     pub pairs: Vec<PairPlan>,
+    /// What the run costs each account, by system: the reads of the pull
+    /// it was planned on and, about, the writes it holds (older plans and
+    /// plans no one estimated have none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cost: BTreeMap<String, AccountCost>,
+}
+
+/// What a run costs one account: requests, and tokens of the vendor's
+/// daily budget where it has one (Pipedrive's). Reads are counted as the
+/// pull made them (none for an offline plan); writes are estimated from
+/// the items, as the connector will send them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCost {
+    pub read_requests: u64,
+    pub write_requests: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_tokens: Option<u64>,
+}
+
+impl AccountCost {
+    /// Tokens to read and write, where the vendor has a token budget.
+    pub fn tokens(&self) -> Option<u64> {
+        match (self.read_tokens, self.write_tokens) {
+            (None, None) => None,
+            (read, write) => Some(read.unwrap_or(0) + write.unwrap_or(0)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

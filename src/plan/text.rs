@@ -3,7 +3,7 @@
 //! It only formats what the plan holds; it decides nothing.
 
 use super::model::{Item, Merge, MergeStep, PropertyStep, Summary};
-use super::{PairPlan, Plan};
+use super::{AccountCost, PairPlan, Plan};
 use crate::model::{Side, Sided};
 use std::fmt;
 
@@ -404,7 +404,43 @@ impl fmt::Display for Plan {
         } else if self.is_empty() {
             writeln!(f, "Plan: nothing to do, both sides are in step.")
         } else {
-            writeln!(f, "Plan: {summary}.")
+            writeln!(f, "Plan: {summary}.")?;
+            if self.cost.is_empty() {
+                return Ok(());
+            }
+            let accounts: Vec<String> = self
+                .cost
+                .iter()
+                .map(|(system, cost)| format!("{system} {cost}"))
+                .collect();
+            writeln!(f, "Cost: {}.", accounts.join("; "))
         }
+    }
+}
+
+impl fmt::Display for AccountCost {
+    /// `7 requests (4 read + 3 to write)`, and for an account with a token
+    /// budget `, 1520 Pipedrive tokens (20 read + 1500 to write)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} read + {} to write)",
+            counted(
+                self.read_requests + self.write_requests,
+                "request",
+                "requests"
+            ),
+            self.read_requests,
+            self.write_requests
+        )?;
+        if let Some(tokens) = self.tokens() {
+            write!(
+                f,
+                ", {tokens} Pipedrive tokens ({} read + {} to write)",
+                self.read_tokens.unwrap_or(0),
+                self.write_tokens.unwrap_or(0)
+            )?;
+        }
+        Ok(())
     }
 }

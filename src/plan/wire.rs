@@ -59,6 +59,7 @@ impl Plan {
             created_at_ms: crate::timestamp::now_ms(),
             config_fingerprint: config_fingerprint.into(),
             pairs,
+            cost: Default::default(),
         }
     }
 

@@ -14,20 +14,23 @@
 //!
 //! `links` holds one pair's links and their index, `file` the state file
 //! and its journal, `lock` the run lock, `stamp` the mapping validation
-//! stamp, `field_keys` the keys of fields crmsync created, and `legacy`
-//! the clean-up of files older versions left.
+//! stamp, `field_keys` the keys of fields crmsync created, `spend` the
+//! day's spend of a daily token budget, and `legacy` the clean-up of files
+//! older versions left.
 
 mod field_keys;
 mod file;
 pub mod legacy;
 mod links;
 mod lock;
+mod spend;
 mod stamp;
 
 pub use field_keys::{FieldKeys, load_field_keys, record_field_key};
 pub use file::State;
 pub use links::{Base, Link, PairState, PendingCreate, PendingMerge};
 pub use lock::{LockHeld, RunLock};
+pub use spend::{CapReached, DailySpend, utc_day};
 pub use stamp::{record_validated, validated_recently};
 
 /// A fresh private directory for one test.

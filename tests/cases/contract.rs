@@ -29,6 +29,9 @@ fn system(kind: SystemKind, url: &str) -> SystemConfig {
         api_version: DEFAULT_HUBSPOT_API_VERSION.into(),
         requests_per_10s: 10_000,
         retry: Default::default(),
+        daily_tokens: None,
+        daily_reserve: None,
+        state_dir: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end scenarios, by theme.
 
 mod adversarial;
+mod budgets;
 mod companies;
 mod config_and_exit;
 mod consolidation;

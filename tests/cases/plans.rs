@@ -287,6 +287,7 @@ deals  (us.deals <-> eu.deals)
   x        unlink    Gone on eu  us us-deal-2 = eu eu-deal-2  (deleted on the right side; the link is dropped, nothing is deleted)
   ? us     duplicate twice  us us-deal-5 share it with us us-deal-4; left alone (merge them in us)
 Plan: 3 to create, 2 to update, 1 to associate, 1 to delete, 1 to link, 3 conflicts, 1 to unlink, 1 invalid, 1 duplicate.
+Cost: eu 9 requests (4 read + 5 to write); us 3 requests (2 read + 1 to write).
 "#
     );
 

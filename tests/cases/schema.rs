@@ -451,6 +451,11 @@ fn property_changes_count_against_max_changes_and_are_in_the_json_plan() {
         .filter_map(|i| i["property"]["spec"]["kind"].as_str())
         .collect();
     assert_eq!(kinds, ["text", "date", "number", "enumeration"]);
+    // The snapshots keep the definitions: an offline diff plans the same.
+    f.reset_requests();
+    let offline = f.run(&["diff", "--offline"]).expect(3);
+    offline.assert_stdout_has("property  contacts.tier  enumeration (3 options)");
+    assert_eq!(f.requests(), 0, "offline");
 
     // 4 properties and 2 records are 6 changes.
     let stopped = f.run(&["sync", "--max-changes", "5"]).expect(6);
@@ -511,4 +516,40 @@ fn a_property_the_api_refuses_on_the_run_fails_alone_and_the_records_go_without_
     let copy = eu.find("contacts", "email", "c1@example.com");
     assert_eq!(copy.len(), 1);
     assert_eq!(copy[0].properties["nickname"], "Nick 1");
+}
+
+#[test]
+fn an_option_added_to_a_pipedrive_field_whose_answer_is_lost_is_not_added_twice() {
+    let f = hubspot_to_pipedrive(2);
+    f.run(&["sync"]).expect(0);
+    let hs = f.hubspot("hs");
+    let mut tiers = TIERS.to_vec();
+    tiers.push(("platinum", "Platinum"));
+    hs.define_property(
+        "contacts",
+        PropertyDef {
+            options: options(&tiers),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    let id = hs.find("contacts", "email", "p1@example.com")[0].id.clone();
+    hs.edit("contacts", &id, &[("tier", "platinum")]);
+    f.pipedrive("pd")
+        .server()
+        .inject("/options", 1, Fault::CommitThenDrop);
+    f.run(&["sync"]).expect(0);
+    let tier = f
+        .pipedrive("pd")
+        .custom_fields("person")
+        .into_iter()
+        .find(|f| f["field_name"] == "Tier")
+        .expect("Tier");
+    let labels: Vec<&str> = tier["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Bronze", "Silver", "Gold", "Platinum"]);
+    f.assert_run_writes_nothing(&["sync"]);
 }

@@ -7,7 +7,13 @@
 //! so: a fake that shared the product's date code could not catch a bug in
 //! it. It knows nothing about either vendor.
 
-const SECONDS_PER_DAY: i64 = 86_400;
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The UTC day of an instant (seconds since the epoch), as days since
+/// 1970-01-01: what a daily limit that resets at midnight UTC counts by.
+pub fn day_of(secs: i64) -> i64 {
+    secs.div_euclid(SECONDS_PER_DAY)
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

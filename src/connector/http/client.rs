@@ -2,8 +2,10 @@
 //! its retries and its request counts.
 //!
 //! Policy: stay under the limit with the pacer (`pacing`), starting from the
-//! configured pace until the first answer; on 429 wait as told
-//! (`Retry-After`, else the vendor's interval header) and retry; retry 5xx,
+//! configured pace until the first answer; count each request against the
+//! day's limits before it is sent, and send none past them (`daily`); on
+//! 429 wait as told (`Retry-After`, else the vendor's interval header) and
+//! retry, unless the answer says a daily budget is spent; retry 5xx,
 //! timeouts and dropped connections with exponential backoff and jitter
 //! (the `retry` crate), but only for requests that are safe to repeat: a
 //! create that may have reached the server is never sent twice here. Other
@@ -17,6 +19,7 @@
 //! bodies come from the connector, the meaning of an answer's headers and
 //! error body from its `VendorAnswers`.
 
+use super::daily::{Daily, TokenCost};
 use super::error::{ApiError, describe_connect_error, describe_transport_error};
 use super::pacing::{Pacer, Pacing, finish, take_slot};
 use super::vendor_answers::{Role, VendorAnswers};
@@ -112,6 +115,8 @@ pub struct HttpClient {
     search_pacer: Option<Mutex<Pacer>>,
     retry: RetryPolicy,
     counts: Mutex<BTreeMap<String, u64>>,
+    /// The daily limits the requests count against.
+    daily: Daily,
     vendor: &'static dyn VendorAnswers,
 }
 
@@ -161,8 +166,39 @@ impl HttpClient {
             search_pacer: None,
             retry,
             counts: Mutex::new(BTreeMap::new()),
+            daily: Daily::default(),
             vendor,
         })
+    }
+
+    /// Charges every request its tokens of the vendor's daily budget (from
+    /// `cost`; `unlisted` for a request it lacks), counted in `spend` (where
+    /// given) before the request is sent and refused past its cap.
+    pub fn with_token_budget(
+        mut self,
+        cost: TokenCost,
+        unlisted: u64,
+        spend: Option<crate::state::DailySpend>,
+    ) -> HttpClient {
+        self.daily.with_tokens(cost, unlisted, spend);
+        self
+    }
+
+    /// Keeps `reserve` of the daily request limit the server reports for
+    /// the account's other apps: no request is sent into it.
+    pub fn with_daily_reserve(mut self, reserve: crate::config::Limit) -> HttpClient {
+        self.daily.with_reserve(reserve);
+        self
+    }
+
+    /// Tokens of the daily budget the requests so far spent.
+    pub fn tokens_spent(&self) -> u64 {
+        self.daily.tokens_spent()
+    }
+
+    /// The `daily_tokens` cap and today's spend, where a cap is set.
+    pub fn daily_tokens(&self) -> anyhow::Result<Option<(u64, u64)>> {
+        self.daily.daily_tokens()
     }
 
     /// Paces requests to `…/search` paths by this budget as well.
@@ -237,13 +273,20 @@ impl HttpClient {
         };
         for attempt in 1.. {
             crate::interrupt::check().map_err(|cause| interrupted(cause, maybe_applied))?;
-            if let Some(pacer) = search_pacer {
-                take_slot(pacer).map_err(|cause| interrupted(cause, maybe_applied))?;
+            // Counted before it is sent, and never sent past a daily limit.
+            self.daily
+                .before_sending(&self.system, method, path, &endpoint)?;
+            if let Some(pacer) = search_pacer
+                && let Err(cause) = take_slot(pacer)
+            {
+                self.daily.answered(None, self.vendor);
+                return Err(interrupted(cause, maybe_applied));
             }
             if let Err(cause) = take_slot(&self.pacer) {
                 if let Some(pacer) = search_pacer {
                     finish(pacer, None, Role::Search);
                 }
+                self.daily.answered(None, self.vendor);
                 return Err(interrupted(cause, maybe_applied));
             }
             *self
@@ -282,6 +325,7 @@ impl HttpClient {
             if let Some(pacer) = search_pacer {
                 finish(pacer, headers, Role::Search);
             }
+            self.daily.answered(headers, self.vendor);
             maybe_applied |= match &sent {
                 Ok(response) => response.status().as_u16() != 429,
                 Err(e) => !e.is_connect(),
@@ -363,6 +407,15 @@ impl HttpClient {
         };
         let system = self.system.clone();
         let error_message = |text: &str| self.vendor.error_message(text);
+        // A daily budget spent: nothing to wait for today.
+        if status == 429
+            && let Some(spent) = self.vendor.daily_spent(&headers, &text)
+        {
+            return OperationResult::Err(ApiError::DailyLimit {
+                system,
+                message: format!("{spent} (429: {})", error_message(&text)),
+            });
+        }
         match status {
             200..=299 => {
                 if text.trim().is_empty() {
@@ -478,6 +531,9 @@ mod tests {
             api_version: String::new(),
             requests_per_10s: 1000,
             retry: Default::default(),
+            daily_tokens: None,
+            daily_reserve: None,
+            state_dir: None,
         }
     }
 

@@ -20,6 +20,10 @@ pub enum ApiError {
     Forbidden { system: String, message: String },
     /// 429s outlasted the retries.
     RateLimited { system: String, detail: String },
+    /// A daily limit stops the run: the request would cross the system's
+    /// `daily_tokens` or dip into its daily reserve (and was not sent), or
+    /// the vendor answered that its daily budget is spent.
+    DailyLimit { system: String, message: String },
     /// 5xx, timeouts or connection failures outlasted the retries (or could
     /// not be retried safely).
     Unavailable { system: String, detail: String },
@@ -70,6 +74,7 @@ impl fmt::Display for ApiError {
                 f,
                 "{system}: rate limit still exceeded after retrying ({detail}); try again later or lower requests_per_10s"
             ),
+            ApiError::DailyLimit { system, message } => write!(f, "{system}: {message}"),
             ApiError::Unavailable { system, detail } => {
                 write!(
                     f,

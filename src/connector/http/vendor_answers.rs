@@ -75,6 +75,19 @@ pub trait VendorAnswers: Send + Sync {
 
     /// The human message of an error body.
     fn error_message(&self, body: &str) -> String;
+
+    /// The daily request limit and what is left of it today, as (limit,
+    /// remaining), where the vendor's answers report them (HubSpot's).
+    fn daily_requests(&self, _headers: &HeaderMap) -> Option<(f64, f64)> {
+        None
+    }
+
+    /// What a 429 says when a daily limit or budget is spent (nothing left
+    /// to wait for today), as opposed to a burst window; `None` for a 429
+    /// that is not about the day.
+    fn daily_spent(&self, _headers: &HeaderMap, _body: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A header's value as a number.

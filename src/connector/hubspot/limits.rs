@@ -1,6 +1,7 @@
 //! What HubSpot's answers say about its limits and refusals, for the shared
-//! HTTP client (`http::VendorAnswers`): the `X-HubSpot-RateLimit-*` headers, the
-//! per-second search limit and the `message` of its error bodies. Nothing
+//! HTTP client (`http::VendorAnswers`): the `X-HubSpot-RateLimit-*` headers
+//! (the daily limit's among them), the per-second search limit and the
+//! `message` of its error bodies. Nothing
 //! else here: no request is made.
 
 use crate::connector::http::{
@@ -67,6 +68,29 @@ impl VendorAnswers for HubSpotLimits {
 
     fn error_message(&self, body: &str) -> String {
         message_at(body, "message")
+    }
+
+    /// `X-HubSpot-RateLimit-Daily` and `-Daily-Remaining`, which answers
+    /// to a token with a daily limit carry (OAuth apps have none).
+    fn daily_requests(&self, headers: &HeaderMap) -> Option<(f64, f64)> {
+        Some((
+            header_number(headers, "x-hubspot-ratelimit-daily")?,
+            header_number(headers, "x-hubspot-ratelimit-daily-remaining")?,
+        ))
+    }
+
+    /// The daily limit's 429 names its policy `DAILY` ("You have reached
+    /// your daily limit."); it resets at midnight in the account's time
+    /// zone.
+    fn daily_spent(&self, _headers: &HeaderMap, body: &str) -> Option<String> {
+        let policy = serde_json::from_str::<serde_json::Value>(body)
+            .ok()?
+            .get("policyName")?
+            .as_str()?
+            .to_string();
+        (policy == "DAILY").then(|| {
+            "HubSpot's daily request limit of the account is spent; the rest follows after it resets at midnight in the account's time zone".to_string()
+        })
     }
 }
 
@@ -144,5 +168,26 @@ mod tests {
             HubSpotLimits.error_message("<html>oops</html>"),
             "<html>oops</html>"
         );
+    }
+
+    #[test]
+    fn the_daily_limit_is_read_from_its_headers_and_its_429_stops_the_day() {
+        let answer = headers(&[
+            ("x-hubspot-ratelimit-daily", "250000"),
+            ("x-hubspot-ratelimit-daily-remaining", "12500"),
+        ]);
+        assert_eq!(
+            HubSpotLimits.daily_requests(&answer),
+            Some((250_000.0, 12_500.0))
+        );
+        assert_eq!(HubSpotLimits.daily_requests(&headers(&[])), None);
+        let daily = r#"{"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","policyName":"DAILY"}"#;
+        assert!(
+            HubSpotLimits
+                .daily_spent(&answer, daily)
+                .is_some_and(|m| m.contains("daily request limit"))
+        );
+        let burst = r#"{"status":"error","policyName":"TEN_SECONDLY_ROLLING"}"#;
+        assert_eq!(HubSpotLimits.daily_spent(&answer, burst), None);
     }
 }

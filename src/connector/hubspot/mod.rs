@@ -114,6 +114,9 @@ impl HubSpot {
             RetryPolicy::from(system.retry),
             &limits::HubSpotLimits,
         )?;
+        if let Some(reserve) = system.daily_reserve {
+            http = http.with_daily_reserve(reserve);
+        }
         if let Some((requests, window)) = HUBSPOT.search_pace {
             http = http.with_search_pacing(Pacing { requests, window });
         }

@@ -58,6 +58,18 @@ impl VendorAnswers for PipedriveLimits {
     fn error_message(&self, body: &str) -> String {
         message_at(body, "error")
     }
+
+    /// Pipedrive documents no way to tell a 429 of the spent daily token
+    /// budget from one of the burst window; its live answers carry
+    /// `x-daily-ratelimit-token-remaining` (not in the published
+    /// reference, and missing from some answers), which is 0 once the
+    /// budget is spent. A 429 without it is taken for the burst window,
+    /// whose wait (`Retry-After`, `x-ratelimit-reset`) the client honours.
+    fn daily_spent(&self, headers: &HeaderMap, _body: &str) -> Option<String> {
+        (header_number(headers, "x-daily-ratelimit-token-remaining")? <= 0.0).then(|| {
+            "Pipedrive's daily API token budget of the company is spent; the rest follows after it resets at midnight (Pipedrive's server time)".to_string()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +105,18 @@ mod tests {
             PipedriveLimits.error_message(r#"{"success":false,"error":"unauthorized access"}"#),
             "unauthorized access"
         );
+    }
+
+    #[test]
+    fn a_429_with_no_daily_tokens_left_is_the_spent_budget_and_one_without_is_the_burst() {
+        let spent = headers(&[
+            ("x-ratelimit-remaining", "19"),
+            ("x-daily-ratelimit-token-remaining", "0"),
+        ]);
+        assert!(PipedriveLimits.daily_spent(&spent, "{}").is_some());
+        let left = headers(&[("x-daily-ratelimit-token-remaining", "120")]);
+        assert_eq!(PipedriveLimits.daily_spent(&left, "{}"), None);
+        let burst = headers(&[("x-ratelimit-remaining", "0")]);
+        assert_eq!(PipedriveLimits.daily_spent(&burst, "{}"), None);
     }
 }

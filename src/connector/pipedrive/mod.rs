@@ -18,6 +18,7 @@
 //! model), `api` (wire types), `limits` (what answers say of rate limits).
 
 mod api;
+mod costs;
 mod fields;
 mod limits;
 mod metadata;
@@ -32,11 +33,13 @@ use crate::connector::catalog::{
 use crate::connector::http::{ApiError, AuthStyle, HttpClient, Pacing, RetryPolicy};
 use crate::connector::paging::{self, Page};
 use crate::connector::seam::{
-    Capabilities, Connector, Listed, MergeRequest, NewRecord, RecordRef, RecordUpdate, WriteResult,
+    Capabilities, Connector, DailyTokens, Listed, MergeRequest, NewRecord, RecordRef, RecordUpdate,
+    WriteResult,
 };
 use crate::model::{ObjectKind, Owner, Record};
 use crate::scope::{Scope, Test};
 use crate::secret::Secret;
+use crate::state::DailySpend;
 use crate::timestamp;
 use crate::vendor::PIPEDRIVE;
 use anyhow::{Context, Result};
@@ -77,7 +80,15 @@ impl Pipedrive {
             },
             RetryPolicy::from(system.retry),
             &limits::PipedriveLimits,
-        )?;
+        )?
+        .with_token_budget(
+            costs::token_cost,
+            costs::MOST,
+            system
+                .state_dir
+                .as_ref()
+                .map(|dir| DailySpend::new(dir, &system.name, system.daily_tokens)),
+        );
         Ok(Pipedrive {
             http,
             schemas: MetadataCache::new(),
@@ -461,6 +472,22 @@ impl Connector for Pipedrive {
     fn request_counts(&self) -> BTreeMap<String, u64> {
         self.http.request_counts()
     }
+
+    fn tokens_spent(&self) -> u64 {
+        self.http.tokens_spent()
+    }
+
+    fn daily_tokens(&self) -> Result<Option<DailyTokens>> {
+        Ok(self
+            .http
+            .daily_tokens()?
+            .map(|(cap, spent_today)| DailyTokens { cap, spent_today }))
+    }
+}
+
+/// What one write of `object` costs of the daily token budget.
+pub fn write_cost(object: ObjectKind, write: crate::connector::seam::WriteKind) -> u64 {
+    costs::write_cost(object, write)
 }
 
 /// One page of a v2 (or v1) list answer: its items, and the cursor of the

@@ -186,9 +186,11 @@ impl Pipedrive {
             .collect();
         if !missing.is_empty() {
             let path = format!("{}/{code}/options", Self::fields_path(object));
+            // Adding is not idempotent: never repeated once it may have
+            // reached Pipedrive; a lost answer is settled by reading back.
             let sent = self
                 .http
-                .post(&path, &json!(labels(&missing)), Repeat::Safe);
+                .post(&path, &json!(labels(&missing)), Repeat::OnlyIfUnsent);
             self.schemas.forget(&object);
             match sent {
                 Ok(_) => {}
@@ -196,8 +198,21 @@ impl Pipedrive {
                     return Ok(SchemaOutcome::Refused(message));
                 }
                 Err(e) => {
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("adding options to {field} on {}", self.system())));
+                    let lost =
+                        matches!(e, ApiError::Unavailable { .. } | ApiError::Malformed { .. });
+                    let now = self
+                        .property_specs(object, &[field.to_string()])?
+                        .pop()
+                        .flatten();
+                    let added = now.as_ref().is_some_and(|now| {
+                        missing
+                            .iter()
+                            .all(|o| now.options.iter().any(|have| have.label == o.label))
+                    });
+                    if !(lost && added) {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("adding options to {field} on {}", self.system())));
+                    }
                 }
             }
         }

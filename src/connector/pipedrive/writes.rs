@@ -13,7 +13,8 @@ use super::fields::{FieldKind, PersonParts, custom_value, date, number, time, wi
 use crate::connector::answers::{applied_without_body, unreadable, write_outcome};
 use crate::connector::http::{ApiError, Repeat};
 use crate::connector::seam::{
-    Connector, MergeRequest, NewRecord, RecordRef, RecordUpdate, WriteOutcome, WriteResult,
+    Connector, MergeRequest, NewRecord, RecordRef, RecordUpdate, StoppedWrite, WriteOutcome,
+    WriteResult,
 };
 use crate::model::ObjectKind;
 use crate::vendor::pipedrive_never_cleared;
@@ -31,17 +32,18 @@ impl Pipedrive {
     ) -> Result<Vec<WriteResult>> {
         let resolved = self.resolve(object, fields)?;
         let path = Self::collection_path(object)?;
-        records
-            .iter()
-            .map(|r| {
+        one_by_one(
+            records,
+            |r| &r.key,
+            |r| {
                 if crate::interrupt::requested().is_some() {
                     return Ok(not_sent(&r.key));
                 }
                 let request =
                     body(object, &r.fields, &resolved, None, true).map(|b| (path.clone(), b));
                 self.write_one(object, &r.key, request, &resolved, true)
-            })
-            .collect()
+            },
+        )
     }
 
     /// `Connector::update`: a person's emails, phones and name are written
@@ -54,9 +56,10 @@ impl Pipedrive {
     ) -> Result<Vec<WriteResult>> {
         let resolved = self.resolve(object, fields)?;
         let collection = Self::collection_path(object)?;
-        records
-            .iter()
-            .map(|r| {
+        one_by_one(
+            records,
+            |r| &r.key,
+            |r| {
                 if crate::interrupt::requested().is_some() {
                     return Ok(not_sent(&r.key));
                 }
@@ -77,8 +80,8 @@ impl Pipedrive {
                 let request = body(object, &r.fields, &resolved, current.as_ref(), false)
                     .map(|b| (format!("{collection}/{}", r.id), b));
                 self.write_one(object, &r.key, request, &resolved, false)
-            })
-            .collect()
+            },
+        )
     }
 
     /// `Connector::delete`: a record already gone (404) counts as deleted.
@@ -88,9 +91,10 @@ impl Pipedrive {
         records: &[RecordRef],
     ) -> Result<Vec<WriteResult>> {
         let collection = Self::collection_path(object)?;
-        records
-            .iter()
-            .map(|r| {
+        one_by_one(
+            records,
+            |r| &r.key,
+            |r| {
                 if crate::interrupt::requested().is_some() {
                     return Ok(not_sent(&r.key));
                 }
@@ -106,8 +110,8 @@ impl Pipedrive {
                     key: r.key.clone(),
                     outcome,
                 })
-            })
-            .collect()
+            },
+        )
     }
 
     /// `Connector::merge`: `PUT /v1/{persons|organizations|deals}/{id}/merge`
@@ -119,32 +123,36 @@ impl Pipedrive {
         merges: &[MergeRequest],
     ) -> Result<Vec<WriteResult>> {
         let collection = Self::collection(object)?;
-        let mut results = Vec::new();
-        for m in merges {
-            let Ok(kept) = m.kept.parse::<i64>() else {
-                results.push(WriteResult {
+        one_by_one(
+            merges,
+            |m| &m.key,
+            |m| {
+                let Ok(kept) = m.kept.parse::<i64>() else {
+                    return Ok(WriteResult {
+                        key: m.key.clone(),
+                        outcome: WriteOutcome::Refused(format!(
+                            "`{}` is not a Pipedrive id",
+                            m.kept
+                        )),
+                    });
+                };
+                let path = format!("/api/v1/{collection}/{}/merge", m.merged);
+                let body = json!({ "merge_with_id": kept });
+                // Not repeated once sent: the merged record is gone after it.
+                // The answer is a v1 record; the survivor is `kept`, whose
+                // fields the next pull reads.
+                let answer = self
+                    .http
+                    .send("PUT", &path, &[], Some(&body), Repeat::OnlyIfUnsent)
+                    .map(|_| applied_without_body(&m.kept));
+                let outcome = write_outcome(answer)
+                    .with_context(|| format!("merging {object} on {}", self.system()))?;
+                Ok(WriteResult {
                     key: m.key.clone(),
-                    outcome: WriteOutcome::Refused(format!("`{}` is not a Pipedrive id", m.kept)),
-                });
-                continue;
-            };
-            let path = format!("/api/v1/{collection}/{}/merge", m.merged);
-            let body = json!({ "merge_with_id": kept });
-            // Not repeated once sent: the merged record is gone after it.
-            // The answer is a v1 record; the survivor is `kept`, whose
-            // fields the next pull reads.
-            let answer = self
-                .http
-                .send("PUT", &path, &[], Some(&body), Repeat::OnlyIfUnsent)
-                .map(|_| applied_without_body(&m.kept));
-            let outcome = write_outcome(answer)
-                .with_context(|| format!("merging {object} on {}", self.system()))?;
-            results.push(WriteResult {
-                key: m.key.clone(),
-                outcome,
-            });
-        }
-        Ok(results)
+                    outcome,
+                })
+            },
+        )
     }
 
     /// Sends one create or update and turns the answer into a write result:
@@ -194,6 +202,30 @@ impl Pipedrive {
             outcome,
         })
     }
+}
+
+/// Writes `records` one request each, in order. A whole-call failure that
+/// surely wrote nothing (a daily limit reached, a rate limit, auth) stops
+/// the rest: they come back `NotSent` beside the outcomes of the records
+/// before, in a `StoppedWrite`, so the applier settles what was done. Any
+/// other failure is the call's, as it was.
+fn one_by_one<T>(
+    records: &[T],
+    key: impl Fn(&T) -> &String,
+    mut write: impl FnMut(&T) -> Result<WriteResult>,
+) -> Result<Vec<WriteResult>> {
+    let mut results = Vec::with_capacity(records.len());
+    for (n, record) in records.iter().enumerate() {
+        match write(record) {
+            Ok(result) => results.push(result),
+            Err(cause) if StoppedWrite::wrote_nothing(&cause) => {
+                results.extend(records[n..].iter().map(|r| not_sent(key(r))));
+                return Err(StoppedWrite { results, cause }.into());
+            }
+            Err(cause) => return Err(cause),
+        }
+    }
+    Ok(results)
 }
 
 /// A record whose request an interrupt kept from being sent: one call per

@@ -101,6 +101,9 @@ const OPERATORS: &[&str] = &[
 /// scope list in the mapping file.
 const MAX_FILTER_VALUES: usize = 100;
 const DAY_MS: i64 = 86_400_000;
+/// The daily request limit of a private app on a Free or Starter account
+/// (<https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details>).
+const DEFAULT_DAILY: u64 = 250_000;
 /// Read-only properties a merge writes (semicolon-separated lists).
 const MERGED_IDS: &str = "hs_merged_object_ids";
 const ADDITIONAL_EMAILS: &str = "hs_additional_emails";
@@ -381,6 +384,21 @@ impl FakeHubSpot {
     /// Turns on answers the schema allows but HubSpot usually does not give.
     pub fn set_quirks(&self, quirks: Quirks) {
         self.state().quirks = quirks;
+    }
+
+    /// The account's daily request limit (`X-HubSpot-RateLimit-Daily`);
+    /// what was used today still counts.
+    pub fn set_daily_limit(&self, requests: u64) {
+        self.state().limits.daily = requests;
+    }
+
+    /// Requests counted against today's daily limit (the UTC day: HubSpot
+    /// resets it at midnight in the account's time zone, which is UTC
+    /// here).
+    pub fn daily_used(&self) -> u64 {
+        let mut state = self.state();
+        state.limits.roll_day();
+        state.limits.daily_used
     }
 
     /// Whether 429 answers carry `Retry-After` (HubSpot's usually do not).

@@ -6,6 +6,7 @@
 
 use super::store::{Answer, DEALS, HubSpotState, Kind};
 use super::{AUTH_MESSAGE, SCOPES_MESSAGE, SEARCH_PER_SECOND, VERSIONS};
+use crate::support::calendar;
 use crate::support::server::{Request, Response};
 use serde_json::json;
 use std::collections::VecDeque;
@@ -199,7 +200,7 @@ impl HubSpotState {
     }
 }
 
-/// The ten-secondly and secondly (search) limits.
+/// The ten-secondly, secondly (search) and daily limits.
 pub(super) struct Limits {
     pub(super) max: u32,
     pub(super) interval: Duration,
@@ -207,6 +208,10 @@ pub(super) struct Limits {
     pub(super) search_window: VecDeque<Instant>,
     pub(super) retry_after: Option<u64>,
     pub(super) rejected: usize,
+    /// The daily limit, what was used of it, and the UTC day it counts.
+    pub(super) daily: u64,
+    pub(super) daily_used: u64,
+    pub(super) day: i64,
 }
 
 impl Limits {
@@ -216,7 +221,10 @@ impl Limits {
         let now = Instant::now();
         prune(&mut self.window, now, self.interval);
         prune(&mut self.search_window, now, Duration::from_secs(1));
-        let refused = if self.window.len() >= self.max as usize {
+        self.roll_day();
+        let refused = if self.daily_used >= self.daily {
+            Some(("DAILY", "You have reached your daily limit."))
+        } else if self.window.len() >= self.max as usize {
             Some((
                 "TEN_SECONDLY_ROLLING",
                 "You have reached your ten_secondly_rolling limit.",
@@ -235,10 +243,27 @@ impl Limits {
         if search {
             self.search_window.push_back(now);
         }
+        self.daily_used += 1;
         None
     }
 
-    pub(super) fn headers(&self) -> [(&'static str, String); 3] {
+    /// A new UTC day starts the daily count from nothing.
+    pub(super) fn roll_day(&mut self) {
+        let today = calendar::day_of(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        );
+        if today != self.day {
+            self.day = today;
+            self.daily_used = 0;
+        }
+    }
+
+    /// The ten-secondly window's headers and the daily limit's
+    /// (`X-HubSpot-RateLimit-Daily`, `-Daily-Remaining`: "the number of API
+    /// requests still allowed for the current day").
+    pub(super) fn headers(&self) -> [(&'static str, String); 5] {
         let remaining = (self.max as usize).saturating_sub(self.window.len());
         [
             ("X-HubSpot-RateLimit-Max", self.max.to_string()),
@@ -246,6 +271,11 @@ impl Limits {
             (
                 "X-HubSpot-RateLimit-Interval-Milliseconds",
                 self.interval.as_millis().to_string(),
+            ),
+            ("X-HubSpot-RateLimit-Daily", self.daily.to_string()),
+            (
+                "X-HubSpot-RateLimit-Daily-Remaining",
+                self.daily.saturating_sub(self.daily_used).to_string(),
             ),
         ]
     }

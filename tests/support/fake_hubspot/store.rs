@@ -3,6 +3,7 @@
 //! values and their associations, and `Failure`, the refusal every handler
 //! answers with in HubSpot's error body. It must not parse requests.
 
+use super::DEFAULT_DAILY;
 use super::merges::split_list;
 use super::metadata::{default_pipeline, default_schema};
 use super::routes::Limits;
@@ -221,6 +222,9 @@ impl HubSpotState {
                 search_window: VecDeque::new(),
                 retry_after: None,
                 rejected: 0,
+                daily: DEFAULT_DAILY,
+                daily_used: 0,
+                day: 0,
             },
             unknown_routes: vec![],
             quirks: Quirks::default(),

@@ -7,7 +7,7 @@
 //!
 //! It owns Pipedrive's wire behaviour as documented in Pipedrive's API
 //! reference and its published OpenAPI specs
-//! (<https://developers.pipedrive.com/docs/api/v1>): auth, the burst rate limit with its headers, cursor paging, request validation and error bodies. It must not
+//! (<https://developers.pipedrive.com/docs/api/v1>): auth, the burst rate limit and the company's daily token budget with their headers, cursor paging, request validation and error bodies. It must not
 //! be kinder than the real API: where the documents leave a behaviour open it
 //! takes the stricter reading (and says so in a comment), and a documented
 //! parameter it does not model is refused with a 400 rather than ignored. It
@@ -62,6 +62,10 @@ const ERROR_INFO: &str =
 /// client tuned against the fake works on any plan.
 const DEFAULT_BURST: u32 = 20;
 const BURST_WINDOW: Duration = Duration::from_secs(2);
+/// The daily token budget of a one-seat company on the Lite plan, the
+/// lowest documented: 30,000 base tokens × multiplier 1 × one seat
+/// (<https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>).
+const DEFAULT_DAILY_TOKENS: u64 = 30_000;
 const MAX_LIMIT: usize = 500;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_IDS: usize = 100;
@@ -354,9 +358,49 @@ impl FakePipedrive {
         state.limits.burst = Bucket::new(max, Duration::from_millis(window_ms));
     }
 
-    /// How many requests were answered 429.
+    /// How many requests were answered 429 (burst window or daily budget).
     pub fn rate_limited_count(&self) -> usize {
         self.server.state().limits.rejected
+    }
+
+    /// Sets the company's daily token budget; what was spent today still
+    /// counts.
+    pub fn set_daily_budget(&self, tokens: u64) {
+        self.server.state().limits.budget.tokens = tokens;
+    }
+
+    /// Tokens the company's requests spent today (the fake's day), each
+    /// at its operation's `x-token-cost`.
+    pub fn tokens_spent(&self) -> u64 {
+        let mut state = self.server.state();
+        let today = state.today();
+        let budget = &mut state.limits.budget;
+        if budget.day == today { budget.spent } else { 0 }
+    }
+
+    /// Spends `tokens` of today's budget as the company's other tools (a
+    /// dialer, a mail sync) would, without a request.
+    pub fn spend_elsewhere(&self, tokens: u64) {
+        let mut state = self.server.state();
+        let today = state.today();
+        let budget = &mut state.limits.budget;
+        if budget.day != today {
+            budget.day = today;
+            budget.spent = 0;
+        }
+        budget.spent += tokens;
+    }
+
+    /// Moves the company's calendar to the next UTC day: the daily budget
+    /// starts again from nothing (record times keep the wall clock).
+    pub fn next_day(&self) {
+        self.server.state().days_ahead += 1;
+    }
+
+    /// Answers leave out the `x-daily-ratelimit-token-*` headers, which
+    /// Pipedrive does not document and some of its answers lack.
+    pub fn omit_daily_headers(&self, omit: bool) {
+        self.server.state().limits.budget.without_headers = omit;
     }
 
     /// Person and deal list answers leave out `additional_data` (and so

@@ -13,6 +13,7 @@ use super::paging::Params;
 use super::records::request_body;
 use super::render::View;
 use super::store::PipedriveState;
+use crate::support::calendar;
 use crate::support::server::{Request, Response};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -92,6 +93,30 @@ impl Route {
         Some(route)
     }
 
+    /// The operation's `x-token-cost` in the specs (v2; v1 for users and
+    /// merges): what it takes of the company's daily budget.
+    pub(super) fn token_cost(self) -> u64 {
+        match self {
+            Route::List(_) | Route::Fields(_) => 10,
+            Route::Get(..) => 1,
+            Route::Create(_) | Route::Update(..) => 5,
+            // addPersonField, addPersonFieldOptions (and the deal's and
+            // organization's).
+            Route::CreateField(_) | Route::AddFieldOptions(_) => 5,
+            Route::Delete(..) => 3,
+            Route::Pipelines | Route::Stages => 5,
+            Route::Users => 20,
+            // v1 getFilter.
+            Route::Filter(_) => 2,
+            // v1 getNotes, addNote, getNote, updateNote, deleteNote.
+            Route::Notes(NoteRoute::List) => 20,
+            Route::Notes(NoteRoute::Create) | Route::Notes(NoteRoute::Update(_)) => 10,
+            Route::Notes(NoteRoute::Get(_)) => 2,
+            Route::Notes(NoteRoute::Delete(_)) => 6,
+            Route::Merge(..) => 40,
+        }
+    }
+
     /// The query parameters the operation takes (spec), less the ones in
     /// `UNMODELLED_PARAMS`.
     pub(super) fn params(self) -> Vec<&'static str> {
@@ -131,9 +156,10 @@ impl Route {
 pub(super) fn handle(state: &mut PipedriveState, request: &Request) -> Response {
     let now = Instant::now();
     let route = Route::parse(&request.method, &request.path);
+    let today = state.today();
     let response = if !state.authorized(request) {
         ApiError::unauthorized().into_response()
-    } else if let Err(limited) = state.limits.admit(now) {
+    } else if let Err(limited) = state.limits.admit(route, now, today) {
         limited
     } else if let Some(route) = route {
         state
@@ -145,7 +171,7 @@ pub(super) fn handle(state: &mut PipedriveState, request: &Request) -> Response 
             .push(format!("{} {}", request.method, request.path));
         ApiError::unknown_route().into_response()
     };
-    state.limits.add_headers(response, now)
+    state.limits.add_headers(response, now, today)
 }
 
 impl PipedriveState {
@@ -275,29 +301,101 @@ impl Bucket {
 pub(super) struct Limits {
     pub(super) burst: Bucket,
     pub(super) rejected: usize,
+    /// The company's daily token budget, shared by every token.
+    pub(super) budget: Budget,
+}
+
+/// The company's daily API token budget
+/// (<https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>):
+/// 30,000 base tokens × the plan's multiplier × seats, spent by every
+/// request at its operation's `x-token-cost`; "once the daily budget is
+/// fully depleted, all further API requests will be rejected with a 429
+/// … until the budget resets the following day".
+pub(super) struct Budget {
+    pub(super) tokens: u64,
+    pub(super) day: i64,
+    pub(super) spent: u64,
+    /// Answers leave out the `x-daily-ratelimit-token-*` headers (which
+    /// Pipedrive does not document, and which are missing from some of its
+    /// answers).
+    pub(super) without_headers: bool,
+}
+
+impl Budget {
+    /// The spend of `today`: a new day starts from nothing.
+    fn roll(&mut self, today: i64) {
+        if today != self.day {
+            self.day = today;
+            self.spent = 0;
+        }
+    }
+
+    fn left(&self) -> u64 {
+        self.tokens.saturating_sub(self.spent)
+    }
 }
 
 impl Limits {
-    /// Counts an authenticated request against the burst window, or answers
-    /// 429. Only admitted requests fill the window; unknown routes count too.
-    pub(super) fn admit(&mut self, now: Instant) -> Result<(), Response> {
+    /// Counts an authenticated request against the burst window and the
+    /// daily budget, or answers 429. Only admitted requests fill the window
+    /// and spend tokens; unknown routes fill the window and cost nothing.
+    /// A request costing more than is left of the budget is refused (the
+    /// docs only say "fully depleted"; the stricter reading).
+    pub(super) fn admit(
+        &mut self,
+        route: Option<Route>,
+        now: Instant,
+        today: i64,
+    ) -> Result<(), Response> {
         if !self.burst.has_room(now) {
             self.rejected += 1;
             return Err(ApiError::too_many("Request over limit").into_response());
         }
+        self.budget.roll(today);
+        let cost = route.map_or(0, Route::token_cost);
+        if cost > self.budget.left() {
+            self.rejected += 1;
+            // Pipedrive's 2015 docs promised `Retry-After` on a 429; the
+            // budget is back at the next midnight (UTC here: the docs say
+            // "server's timezone" without naming it).
+            let wall = super::store::wall_secs();
+            let now = wall + (today - calendar::day_of(wall)) * DAY_SECS;
+            let wait = (today + 1) * DAY_SECS - now;
+            return Err(ApiError::too_many("Daily API token budget exhausted")
+                .into_response()
+                .with_header("Retry-After", wait.max(1).to_string()));
+        }
         self.burst.admitted.push_back(now);
+        self.budget.spent += cost;
         Ok(())
     }
 
     /// `x-ratelimit-*` describe the token's burst window
-    /// (<https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>).
-    pub(super) fn add_headers(&mut self, response: Response, now: Instant) -> Response {
+    /// (<https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting>);
+    /// `x-daily-ratelimit-token-*` the company's budget, as live answers
+    /// carry them.
+    pub(super) fn add_headers(&mut self, response: Response, now: Instant, today: i64) -> Response {
         let bucket = &mut self.burst;
         bucket.forget_expired(now);
         let (limit, remaining, reset) = (bucket.max, bucket.remaining(), bucket.reset_secs(now));
-        response
+        let response = response
             .with_header("x-ratelimit-limit", limit.to_string())
             .with_header("x-ratelimit-remaining", remaining.to_string())
-            .with_header("x-ratelimit-reset", reset.to_string())
+            .with_header("x-ratelimit-reset", reset.to_string());
+        self.budget.roll(today);
+        if self.budget.without_headers {
+            return response;
+        }
+        response
+            .with_header(
+                "x-daily-ratelimit-token-limit",
+                self.budget.tokens.to_string(),
+            )
+            .with_header(
+                "x-daily-ratelimit-token-remaining",
+                self.budget.left().to_string(),
+            )
     }
 }
+
+const DAY_SECS: i64 = calendar::SECONDS_PER_DAY;

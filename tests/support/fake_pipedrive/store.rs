@@ -5,8 +5,8 @@
 use super::entities::Entity;
 use super::errors::ApiError;
 use super::render::View;
-use super::routes::{Bucket, Limits};
-use super::{BURST_WINDOW, DEFAULT_BURST};
+use super::routes::{Bucket, Budget, Limits};
+use super::{BURST_WINDOW, DEFAULT_BURST, DEFAULT_DAILY_TOKENS};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,8 +33,18 @@ pub struct PipedriveState {
     pub(super) without_additional_data: bool,
     pub(super) next_option_id: i64,
     pub(super) field_code_seed: u64,
+    /// Days the company's calendar runs ahead of the wall clock (for the
+    /// daily budget).
+    pub(super) days_ahead: i64,
     /// Saved filters (v1 filters), by id.
     pub(super) filters: BTreeMap<i64, SavedFilter>,
+}
+
+/// Seconds since the epoch, by the wall clock.
+pub(super) fn wall_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A saved filter: the records of `entity` whose fields (built-in by name,
@@ -163,6 +173,12 @@ impl PipedriveState {
             limits: Limits {
                 burst: Bucket::new(DEFAULT_BURST, BURST_WINDOW),
                 rejected: 0,
+                budget: Budget {
+                    tokens: DEFAULT_DAILY_TOKENS,
+                    day: 0,
+                    spent: 0,
+                    without_headers: false,
+                },
             },
             unknown_routes: Vec::new(),
             without_additional_data: false,
@@ -170,6 +186,7 @@ impl PipedriveState {
             // position instead of its id is caught.
             next_option_id: 101,
             field_code_seed: 0x5eed_c0de,
+            days_ahead: 0,
             filters: BTreeMap::new(),
         };
         state.add_user("owner@example.com", "Owner");
@@ -184,6 +201,12 @@ impl PipedriveState {
             state.add_stage(pipeline, name);
         }
         state
+    }
+
+    /// The company's UTC day, as days since 1970-01-01: the wall clock's,
+    /// moved on by `days_ahead`.
+    pub(super) fn today(&self) -> i64 {
+        crate::support::calendar::day_of(wall_secs()) + self.days_ahead
     }
 
     pub(super) fn add_user(&mut self, email: &str, name: &str) -> i64 {
