@@ -815,7 +815,7 @@ fn a_pipedrive_person_deleted_under_its_notes_never_leaves_a_hubspot_note_unatta
         let contacts = hs.associated_ids("notes", &note, "contacts");
         match deletes {
             // Ann stays in HubSpot, and so does the note on her.
-            "ignore" => assert_eq!(contacts, [ann.clone()], "{deletes}"),
+            "ignore" => assert_eq!(contacts, std::slice::from_ref(&ann), "{deletes}"),
             // Ann is archived; the note keeps its association (HubSpot
             // no longer shows one to an archived record).
             _ => {
