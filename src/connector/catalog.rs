@@ -287,6 +287,19 @@ impl<K: Eq + Hash, V: Clone> MetadataCache<K, V> {
 }
 
 impl<K: Eq + Hash, V> MetadataCache<K, V> {
+    /// Changes the answer kept for `key`, if there is one (to take in what
+    /// this run changed, as the vendor answered it).
+    pub fn update(&self, key: &K, change: impl FnOnce(&mut V)) {
+        if let Some(value) = self
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(key)
+        {
+            change(value);
+        }
+    }
+
     /// Forgets the answer for `key`: the next call fetches it again (after
     /// this run changed what it describes).
     pub fn forget(&self, key: &K) {

@@ -55,7 +55,7 @@ pub fn write_cost(kind: SystemKind, object: ObjectKind, write: WriteKind, count:
                 // A merge is one request each; an association change may
                 // archive old associations before it adds new ones.
                 requests: match write {
-                    WriteKind::Merge => count,
+                    WriteKind::Merge | WriteKind::Property => count,
                     WriteKind::Associate => 2 * batches,
                     _ => batches,
                 },

@@ -168,6 +168,8 @@ pub enum WriteKind {
     Associate,
     Delete,
     Merge,
+    /// A property created, or given options (`schema = "create"`).
+    Property,
 }
 
 /// What some requests cost: how many, and the tokens of a vendor's daily

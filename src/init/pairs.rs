@@ -432,7 +432,7 @@ fn alike(how: Pairing, l: &FieldDescription, r: &FieldDescription) -> bool {
 mod tests {
     use super::*;
     use crate::connector::FieldType;
-    use crate::init::fixtures::{account, field, meaning};
+    use crate::init::fixtures::{account, choice, field, meaning};
 
     #[test]
     fn fields_pair_by_meaning_then_name_then_label() {
@@ -554,5 +554,79 @@ mod tests {
         }
         assert!(objects_to_read(SystemKind::Hubspot).contains(&ObjectKind::Companies));
         assert!(objects_to_read(SystemKind::Pipedrive).contains(&ObjectKind::Organizations));
+    }
+
+    #[test]
+    fn schema_create_maps_custom_fields_under_names_the_target_takes_and_by_label_into_pipedrive() {
+        let mut hs = account("hs", SystemKind::Hubspot);
+        let custom = |f: FieldDescription| FieldDescription {
+            is_custom: true,
+            ..f
+        };
+        let contacts = &mut hs.objects[0].1;
+        contacts.push(custom(choice("tier", "Tier", &[("gold", "Gold")])));
+        contacts.push(custom(field("seats", "Seats", FieldType::Number)));
+        contacts.push(field("hs_score", "Score", FieldType::Number));
+        let mut pd = account("pd", SystemKind::Pipedrive);
+        // A field of another kind under one of the names: not mapped again.
+        pd.objects[0]
+            .1
+            .push(custom(field("Seats", "Seats", FieldType::Text)));
+        pd.objects[0].1.push(custom(field(
+            "Sales Region",
+            "Sales Region",
+            FieldType::Text,
+        )));
+        let accounts = [hs, pd];
+        let drafts = draft(&accounts, Direction::LeftToRight, SchemaPolicy::Create);
+        let names: Vec<&str> = drafts.iter().map(|d| d.name.as_str()).collect();
+        let people = drafts
+            .iter()
+            .find(|d| d.left.object == ObjectKind::Contacts)
+            .unwrap_or_else(|| panic!("no contacts pair: {names:?}"));
+        let fields: Vec<(&str, &str)> = people
+            .fields
+            .iter()
+            .map(|(l, r, _)| (l.as_str(), r.as_str()))
+            .collect();
+        assert!(fields.contains(&("tier", "Tier")), "{fields:?}");
+        assert!(!fields.iter().any(|(l, _)| *l == "hs_score"), "not custom");
+        assert_eq!(
+            people.creates,
+            [(
+                "pd.persons".to_string(),
+                "\"Tier\" (choice, 1 option)".to_string()
+            )]
+        );
+        assert!(people.values.iter().any(
+            |(f, m)| f == "tier" && matches!(m, ValueMapDraft::Named(n, _) if n == "by-label")
+        ));
+        // Nothing is created on the side a one-way pair only reads.
+        let back = draft(&accounts, Direction::RightToLeft, SchemaPolicy::Create);
+        let creates: Vec<&(String, String)> = back.iter().flat_map(|d| &d.creates).collect();
+        assert_eq!(
+            creates,
+            [&(
+                "hs.contacts".to_string(),
+                "\"sales_region\" (text)".to_string()
+            )],
+            "seats is taken on hs"
+        );
+        assert_eq!(
+            created_name(
+                SystemKind::Pipedrive,
+                SystemKind::Hubspot,
+                &field("x", "Renewal Date", FieldType::Date)
+            ),
+            "renewal_date"
+        );
+        assert_eq!(
+            created_name(
+                SystemKind::Hubspot,
+                SystemKind::Hubspot,
+                &field("hs_x", "X", FieldType::Date)
+            ),
+            "crm_hs_x"
+        );
     }
 }

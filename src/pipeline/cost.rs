@@ -119,6 +119,7 @@ fn write_kind(item: &Item) -> Option<WriteKind> {
         Item::Associate(_) => Some(WriteKind::Associate),
         Item::Delete(_) => Some(WriteKind::Delete),
         Item::Merge(m) if m.target().is_some() => Some(WriteKind::Merge),
+        Item::Property(p) if p.writes() => Some(WriteKind::Property),
         _ => None,
     }
 }

@@ -323,9 +323,24 @@ fn hubspot_properties_become_pipedrive_custom_fields_and_are_filled() {
     let diff = f.run(&["diff"]).expect(3);
     diff.assert_stdout_has("property  persons.Tier  enumeration (3 options)");
     diff.assert_stdout_has("property  persons.nickname  text");
+    // 3 fields created and 5 persons: 8 writes of 5 tokens each.
+    diff.assert_stdout_has("+ 40 to write)");
     assert_eq!(f.writes(), 0);
 
+    f.reset_requests();
     f.run(&["sync"]).expect(0);
+    let sent = |method: &str| {
+        let requests = f.pipedrive("pd").server().requests();
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.path == "/api/v2/personFields")
+            .count()
+    };
+    assert_eq!(
+        (sent("GET"), sent("POST")),
+        (1, 3),
+        "the fields read once, each made once"
+    );
     let custom = f.pipedrive("pd").custom_fields("person");
     let field = |name: &str| {
         custom
@@ -518,10 +533,9 @@ fn a_property_the_api_refuses_on_the_run_fails_alone_and_the_records_go_without_
     assert_eq!(copy[0].properties["nickname"], "Nick 1");
 }
 
-#[test]
-fn an_option_added_to_a_pipedrive_field_whose_answer_is_lost_is_not_added_twice() {
-    let f = hubspot_to_pipedrive(2);
-    f.run(&["sync"]).expect(0);
+/// After a first sync of `hubspot_to_pipedrive(2)`: a Platinum option on
+/// hs's `tier`, which p1 takes.
+fn platinum_on_hubspot(f: &Fixture) {
     let hs = f.hubspot("hs");
     let mut tiers = TIERS.to_vec();
     tiers.push(("platinum", "Platinum"));
@@ -534,22 +548,77 @@ fn an_option_added_to_a_pipedrive_field_whose_answer_is_lost_is_not_added_twice(
     );
     let id = hs.find("contacts", "email", "p1@example.com")[0].id.clone();
     hs.edit("contacts", &id, &[("tier", "platinum")]);
-    f.pipedrive("pd")
-        .server()
-        .inject("/options", 1, Fault::CommitThenDrop);
-    f.run(&["sync"]).expect(0);
+}
+
+/// The labels of pd's Tier options.
+fn pipedrive_tiers(f: &Fixture) -> Vec<String> {
     let tier = f
         .pipedrive("pd")
         .custom_fields("person")
         .into_iter()
         .find(|f| f["field_name"] == "Tier")
         .expect("Tier");
-    let labels: Vec<&str> = tier["options"]
+    tier["options"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| o["label"].as_str().unwrap())
+        .map(|o| o["label"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_option_added_on_hubspot_reaches_the_pipedrive_field_in_one_request() {
+    let f = hubspot_to_pipedrive(2);
+    f.run(&["sync"]).expect(0);
+    platinum_on_hubspot(&f);
+    f.reset_requests();
+    f.run(&["sync"]).expect(0);
+    assert_eq!(
+        pipedrive_tiers(&f),
+        ["Bronze", "Silver", "Gold", "Platinum"]
+    );
+    let requests = f.pipedrive("pd").server().requests();
+    let fields: Vec<String> = requests
+        .iter()
+        .filter(|r| r.path.contains("personFields"))
+        .map(|r| r.method.clone())
         .collect();
-    assert_eq!(labels, ["Bronze", "Silver", "Gold", "Platinum"]);
+    assert_eq!(fields, ["GET", "POST"], "read once, the option added once");
+    let person = f
+        .pipedrive("pd")
+        .persons()
+        .into_iter()
+        .find(|p| p["emails"][0]["value"] == "p1@example.com")
+        .expect("p1");
+    let tier = f
+        .pipedrive("pd")
+        .custom_fields("person")
+        .into_iter()
+        .find(|f| f["field_name"] == "Tier")
+        .expect("Tier");
+    let platinum = tier["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["label"] == "Platinum")
+        .map(|o| o["id"].clone());
+    let code = tier["field_code"].as_str().unwrap();
+    assert_eq!(Some(person["custom_fields"][code].clone()), platinum);
+    f.assert_run_writes_nothing(&["sync"]);
+}
+
+#[test]
+fn an_option_added_to_a_pipedrive_field_whose_answer_is_lost_is_not_added_twice() {
+    let f = hubspot_to_pipedrive(2);
+    f.run(&["sync"]).expect(0);
+    platinum_on_hubspot(&f);
+    f.pipedrive("pd")
+        .server()
+        .inject("/options", 1, Fault::CommitThenDrop);
+    f.run(&["sync"]).expect(0);
+    assert_eq!(
+        pipedrive_tiers(&f),
+        ["Bronze", "Silver", "Gold", "Platinum"]
+    );
     f.assert_run_writes_nothing(&["sync"]);
 }

@@ -66,9 +66,17 @@ impl HubSpot {
         };
         let body = serde_json::to_value(&body)?;
         let sent = self.http.post(&path, &body, Repeat::OnlyIfUnsent);
-        self.metadata.forget(&path);
         match sent {
             Ok(reply) => {
+                // The definitions this run read take in the answer: the
+                // writes that follow know the property without reading
+                // them all again.
+                let answer = reply.body.clone();
+                self.metadata.update(&path, |page| {
+                    if let Some(results) = page["results"].as_array_mut() {
+                        results.push(answer);
+                    }
+                });
                 let made: Property = self.parse(reply.body, "created property")?;
                 Ok(SchemaOutcome::Done {
                     key: made.name.clone(),
@@ -77,10 +85,14 @@ impl HubSpot {
             }
             // A property of that name is there already: made by an
             // earlier attempt whose answer was lost, or by someone else.
-            Err(ApiError::Rejected { status: 409, .. }) => self.settle_existing(object, spec),
+            Err(ApiError::Rejected { status: 409, .. }) => {
+                self.metadata.forget(&path);
+                self.settle_existing(object, spec)
+            }
             Err(ApiError::Rejected { message, .. }) => Ok(SchemaOutcome::Refused(message)),
             // The answer was lost: it may have been made.
             Err(e @ (ApiError::Unavailable { .. } | ApiError::Malformed { .. })) => {
+                self.metadata.forget(&path);
                 match self.read_property(object, &spec.name)? {
                     Some(_) => self.settle_existing(object, spec),
                     None => Err(anyhow::Error::new(e).context(format!(

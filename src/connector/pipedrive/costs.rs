@@ -124,6 +124,9 @@ pub fn write_cost(object: ObjectKind, write: WriteKind) -> u64 {
         WriteKind::Update | WriteKind::Associate => ("PATCH", format!("/api/v2/{collection}/1")),
         WriteKind::Delete => ("DELETE", format!("/api/v2/{collection}/1")),
         WriteKind::Merge => ("PUT", format!("/api/v1/{collection}/1/merge")),
+        // A field created (addPersonField …) or given options
+        // (addPersonFieldOptions …) costs the same.
+        WriteKind::Property => ("POST", super::Pipedrive::fields_path(object).to_string()),
     };
     token_cost(method, &path).unwrap_or(MOST)
 }
@@ -168,6 +171,7 @@ mod tests {
     #[test]
     fn a_planned_write_costs_what_its_request_does() {
         assert_eq!(write_cost(ObjectKind::Persons, WriteKind::Create), 5);
+        assert_eq!(write_cost(ObjectKind::Deals, WriteKind::Property), 5);
         assert_eq!(write_cost(ObjectKind::Deals, WriteKind::Associate), 5);
         assert_eq!(write_cost(ObjectKind::Organizations, WriteKind::Delete), 3);
         assert_eq!(write_cost(ObjectKind::Persons, WriteKind::Merge), 40);

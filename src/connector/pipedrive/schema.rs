@@ -14,7 +14,7 @@
 //! directory). It writes no record.
 
 use super::Pipedrive;
-use super::api::{Field, FieldCreate, One, OptionLabel};
+use super::api::{Field, FieldCreate, FieldOption, One, OptionLabel};
 use super::fields::builtins;
 use crate::connector::catalog::{OptionSpec, PropertyKind, PropertySpec, SchemaOutcome};
 use crate::connector::http::{ApiError, Repeat};
@@ -22,6 +22,7 @@ use crate::connector::seam::Connector;
 use crate::model::ObjectKind;
 use anyhow::{Context, Result};
 use serde_json::json;
+use std::sync::Arc;
 
 impl Pipedrive {
     /// The fields path of an object.
@@ -72,10 +73,17 @@ impl Pipedrive {
             .collect()
     }
 
-    /// A custom field of that label and the type `kind` is written as,
-    /// read now (not from the run's cache).
-    fn existing(&self, object: ObjectKind, spec: &PropertySpec) -> Result<Option<Field>> {
-        self.schemas.forget(&object);
+    /// A custom field of that label and the type `kind` is written as, in
+    /// the fields as this run knows them (`fresh`: read now).
+    fn existing(
+        &self,
+        object: ObjectKind,
+        spec: &PropertySpec,
+        fresh: bool,
+    ) -> Result<Option<Field>> {
+        if fresh {
+            self.schemas.forget(&object);
+        }
         let schema = self.metadata(object)?;
         let field_type = type_of(spec.kind);
         Ok(schema
@@ -94,7 +102,10 @@ impl Pipedrive {
         object: ObjectKind,
         spec: &PropertySpec,
     ) -> Result<SchemaOutcome> {
-        if let Some(found) = self.existing(object, spec)? {
+        // The fields as read this run (the pull read them; each create
+        // since is added to them): a field made since is still found, at no
+        // cost of the daily token budget.
+        if let Some(found) = self.existing(object, spec, false)? {
             return Ok(self.made(object, spec, &found));
         }
         let body = FieldCreate {
@@ -106,16 +117,18 @@ impl Pipedrive {
         let sent = self
             .http
             .post(path, &serde_json::to_value(&body)?, Repeat::OnlyIfUnsent);
-        self.schemas.forget(&object);
         match sent {
             Ok(reply) => {
                 let made: One<Field> = serde_json::from_value(reply.body)
                     .map_err(|e| self.malformed(format!("created field: {e}")))?;
+                self.schemas.update(&object, |fields| {
+                    Arc::make_mut(fields).push(made.data.clone())
+                });
                 Ok(self.made(object, spec, &made.data))
             }
             Err(ApiError::Rejected { message, .. }) => Ok(SchemaOutcome::Refused(message)),
             Err(e @ (ApiError::Unavailable { .. } | ApiError::Malformed { .. })) => {
-                match self.existing(object, spec)? {
+                match self.existing(object, spec, true)? {
                     Some(found) => Ok(self.made(object, spec, &found)),
                     None => Err(anyhow::Error::new(e).context(format!(
                         "creating field {} on {}",
@@ -155,7 +168,8 @@ impl Pipedrive {
         field: &str,
         options: &[OptionSpec],
     ) -> Result<SchemaOutcome> {
-        self.schemas.forget(&object);
+        // The field as this run read it (the pull did): the options the
+        // plan adds were missing then.
         let Some(current) = self
             .property_specs(object, &[field.to_string()])?
             .pop()
@@ -191,15 +205,27 @@ impl Pipedrive {
             let sent = self
                 .http
                 .post(&path, &json!(labels(&missing)), Repeat::OnlyIfUnsent);
-            self.schemas.forget(&object);
             match sent {
-                Ok(_) => {}
+                // The answer holds the options added, with their ids: the
+                // fields this run read take them in.
+                Ok(reply) => {
+                    let added: Vec<FieldOption> =
+                        serde_json::from_value(reply.body["data"].clone())
+                            .map_err(|e| self.malformed(format!("added options: {e}")))?;
+                    self.schemas.update(&object, |fields| {
+                        let fields = Arc::make_mut(fields);
+                        if let Some(f) = fields.iter_mut().find(|f| f.field_code == code) {
+                            f.options.get_or_insert_with(Vec::new).extend(added);
+                        }
+                    });
+                }
                 Err(ApiError::Rejected { message, .. }) => {
                     return Ok(SchemaOutcome::Refused(message));
                 }
                 Err(e) => {
                     let lost =
                         matches!(e, ApiError::Unavailable { .. } | ApiError::Malformed { .. });
+                    self.schemas.forget(&object);
                     let now = self
                         .property_specs(object, &[field.to_string()])?
                         .pop()
