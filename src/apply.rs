@@ -95,9 +95,11 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
-    /// Applies one pair's items: state-only items, then creates, then
-    /// updates, target by target, in batches. The state file is written
-    /// when the pair is done, whether or not every write succeeded.
+    /// Applies one pair's items (or a streamed pair's items a page at a
+    /// time): state-only items, then creates, then updates, target by
+    /// target, in batches. Every batch is journaled; the caller rewrites
+    /// the state file with `save` when the pair is done, whether or not
+    /// every write succeeded.
     pub fn apply_pair(
         &mut self,
         pair: &PairConfig,
@@ -106,8 +108,13 @@ impl<'a> Applier<'a> {
         bar: &ProgressBar,
     ) -> Result<()> {
         let applied = self.write_pair(pair, plan, report, bar);
-        let saved = self.checkpoint(true);
-        applied.and(saved)
+        let journaled = self.checkpoint(false);
+        applied.and(journaled)
+    }
+
+    /// Rewrites the whole state file (and starts a new journal).
+    pub fn save(&mut self) -> Result<()> {
+        self.checkpoint(true)
     }
 
     fn write_pair(

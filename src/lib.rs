@@ -279,13 +279,8 @@ fn sync(
         config, progress, ..
     } = *ctx;
     let plan = with_accounts(config, names, report, |pairs, connectors, report| {
-        let pipeline::Fresh {
-            mut snapshots,
-            mut state,
-            plan,
-        } = pipeline::fresh_plan(config, pairs, connectors, progress, full)?;
         if dry_run {
-            let mut plan = plan;
+            let mut plan = pipeline::fresh_plan(config, pairs, connectors, progress, full)?.plan;
             plan.cost = pipeline::estimate(config, pairs, &plan, Some(connectors));
             pipeline::warn_if_over_budget(config, &plan, Some(connectors))?;
             return Ok(plan);
@@ -295,15 +290,7 @@ fn sync(
             connectors,
             progress,
         };
-        pipeline::plan_and_apply(
-            &out,
-            pairs,
-            plan,
-            &mut snapshots,
-            &mut state,
-            report,
-            limits,
-        )
+        pipeline::sync(&out, pairs, full, limits, report)
     })?;
     finish(ctx, report, &plan, !dry_run)
 }

@@ -118,6 +118,28 @@ impl Snapshot {
         }
     }
 
+    /// This snapshot holding only `records` (its owners, labels and the
+    /// rest kept): a part of the listing, to plan some records on.
+    pub fn part(&self, records: Vec<Record>) -> Snapshot {
+        Snapshot {
+            format: self.format.clone(),
+            version: self.version,
+            system: self.system.clone(),
+            object: self.object,
+            fields: self.fields.clone(),
+            fetched_at_ms: self.fetched_at_ms,
+            complete: self.complete,
+            incremental_runs: self.incremental_runs,
+            last_full_ms: self.last_full_ms,
+            records,
+            owners: self.owners.clone(),
+            labels: self.labels.clone(),
+            properties: self.properties.clone(),
+            selected: self.selected.clone(),
+            unselected: self.unselected.clone(),
+        }
+    }
+
     /// `state_dir/snapshots/SYSTEM.OBJECT.json`
     pub fn path(state_dir: &Path, object: &Endpoint) -> PathBuf {
         state_dir

@@ -225,13 +225,35 @@ pub trait Connector: Send + Sync {
     fn capabilities(&self) -> Capabilities;
 
     /// Every live record of `object`, with `fields` and the modified time.
-    /// `progress` is called with the running count after each page.
+    /// `progress` is called with the running count after each page. The
+    /// records are `list_pages`' pages end to end; a vendor overrides this
+    /// where reading the listing whole saves requests.
     fn list(
         &self,
         object: ObjectKind,
         fields: &[String],
         progress: &dyn Fn(Listed),
-    ) -> Result<Vec<Record>>;
+    ) -> Result<Vec<Record>> {
+        let mut records = Vec::new();
+        self.list_pages(object, fields, progress, &mut |page| {
+            records.extend(page);
+            Ok(())
+        })?;
+        Ok(records)
+    }
+
+    /// Every live record of `object`, as `list` gives them, handed to
+    /// `on_page` one page at a time as the listing goes (in the vendor's
+    /// order), so the caller can work on a page while the next is read.
+    /// Each page's records are whole (relations included); an error from
+    /// `on_page` stops the listing.
+    fn list_pages(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        progress: &dyn Fn(Listed),
+        on_page: &mut dyn FnMut(Vec<Record>) -> Result<()>,
+    ) -> Result<()>;
 
     /// The live records of `object` modified at or after `since_ms`, for an
     /// incremental pull. Deletions are not reported: only a full `list`

@@ -9,6 +9,29 @@ use crate::config::{FieldMap, PairConfig};
 use crate::model::{Duplicate, MatchKey, Record, Side};
 use std::collections::{BTreeMap, HashMap};
 
+/// Every value of the pair's (first) match field `record` of `side` is
+/// known by, as the matcher compares them (trimmed, lowercased), sorted;
+/// none without a match field.
+pub fn match_values(pair: &PairConfig, record: &Record, side: Side) -> Vec<String> {
+    match pair.match_fields() {
+        Some(field) => keys_on(&field, &pair.match_key(), record, side),
+        None => Vec::new(),
+    }
+}
+
+fn keys_on(field: &FieldMap, key: &MatchKey, record: &Record, side: Side) -> Vec<String> {
+    let mut keys: Vec<String> = record
+        .values_of(&field[side])
+        .map(|v| key.of(v))
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.len() > 1 {
+        keys.sort();
+        keys.dedup();
+    }
+    keys
+}
+
 /// Pairs unlinked records by every value of the match field they are known
 /// by (a primary and any secondary emails): records sharing any of them
 /// are one group. A group whose records all share one value pairs as one
@@ -26,24 +49,18 @@ pub(super) fn match_unlinked<'a>(
 ) {
     let match_field = pair.match_fields().expect("called with a match field");
     let match_key = pair.match_key();
-    let keys_of = |r: &Record, side: Side| -> Vec<String> {
-        let mut keys: Vec<String> = r
-            .values_of(&match_field[side])
-            .map(|v| match_key.of(v))
-            .filter(|k| !k.is_empty())
-            .collect();
-        if keys.len() > 1 {
-            keys.sort();
-            keys.dedup();
-        }
-        keys
-    };
+    let keys_of = |r: &Record, side: Side| keys_on(&match_field, &match_key, r, side);
     // Keys already taken by a linked pair: an unlinked record carrying one
-    // is a duplicate of that pair, not a new record.
+    // is a duplicate of that pair, not a new record. A pair found through
+    // the create journal is one too (its link is only being recorded): a
+    // run killed after the create of the oldest of two duplicates was sent
+    // must not create the other on the next run.
     // Any key of a linked pair's records → the pair's (left id, right id).
     let mut linked_keys: HashMap<String, (&'a str, &'a str)> = HashMap::new();
     let anything_unlinked = !unlinked_left.is_empty() || !unlinked_right.is_empty();
-    for (l, r, _) in pairing.linked.iter().filter(|_| anything_unlinked) {
+    let linked = pairing.linked.iter().map(|(l, r, _)| (*l, *r));
+    let recovered = pairing.recovered.iter().map(|(l, r, _)| (*l, *r));
+    for (l, r) in linked.chain(recovered).filter(|_| anything_unlinked) {
         for key in keys_of(l, Side::Left)
             .into_iter()
             .chain(keys_of(r, Side::Right))

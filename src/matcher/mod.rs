@@ -37,6 +37,7 @@ mod recover;
 mod tests;
 
 pub use content::pair_by_content;
+pub use keys::match_values;
 pub use merges::{Merge, MergeOutcome, merged_by_gained_value};
 
 use crate::config::PairConfig;

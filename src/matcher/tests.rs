@@ -195,6 +195,34 @@ fn a_lost_create_is_found_instead_of_made_again() {
 }
 
 #[test]
+fn a_record_sharing_the_key_of_a_lost_create_is_its_duplicate_not_a_new_record() {
+    // A run created 1 on the right (the oldest of two sharing an email,
+    // 2 left alone) and was killed before the answer was recorded.
+    let pair = contacts_pair();
+    let mut state = PairState::default();
+    let sent = crate::model::Fields::from([("email".to_string(), "x@y.io".to_string())]);
+    state.add_pending(crate::state::PendingCreate {
+        target: Side::Right,
+        source: "1".into(),
+        fields: sent,
+    });
+    let left = vec![rec("1", "x@y.io"), rec("2", "X@y.io ")];
+    let right = vec![rec("11", "x@y.io")];
+    let p = pair_records(&pair, &left, &right, &state);
+    assert_eq!(p.recovered.len(), 1);
+    assert!(
+        p.left_only.is_empty(),
+        "2 is not created: {:?}",
+        p.left_only
+    );
+    assert_eq!(p.duplicates.len(), 1);
+    assert_eq!(
+        (p.duplicates[0].kept.as_str(), &p.duplicates[0].extra[..]),
+        ("1", &["2".to_string()][..])
+    );
+}
+
+#[test]
 fn a_lost_person_is_found_though_pipedrive_split_its_name_its_own_way() {
     let text = r#"
 [systems.hs]

@@ -18,9 +18,11 @@
 mod checks;
 mod cost;
 mod identity;
+mod paged;
 mod planning;
 mod pull;
 mod relations;
+mod stream;
 mod write;
 
 #[cfg(test)]
@@ -41,8 +43,8 @@ pub struct Fresh {
 }
 
 /// The stages `diff` and `sync` share before any write, in one place so the
-/// plan `diff` shows is the plan `sync` applies: validate the mapping, pull,
-/// load the state, settle merged and vanished records, plan.
+/// plan `diff` shows is the plan `sync` applies: validate the mapping, load
+/// the state, pull, settle merged and vanished records, plan.
 pub fn fresh_plan(
     config: &Config,
     pairs: &[&PairConfig],
@@ -51,8 +53,20 @@ pub fn fresh_plan(
     full: bool,
 ) -> Result<Fresh> {
     validate(config, pairs, connectors)?;
+    let state = state::State::load(&state::State::path(&config.state_dir))?;
+    plan_on(config, pairs, connectors, progress, full, state)
+}
+
+/// `fresh_plan` from the pull on, with the state loaded.
+fn plan_on(
+    config: &Config,
+    pairs: &[&PairConfig],
+    connectors: &Connectors,
+    progress: &crate::progress::Progress,
+    full: bool,
+    mut state: state::State,
+) -> Result<Fresh> {
     let mut snapshots = pull(config, pairs, connectors, progress, full)?;
-    let mut state = state::State::load(&state::State::path(&config.state_dir))?;
     follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
     let plan = plan(config, pairs, &snapshots, &state);
     Ok(Fresh {
@@ -60,6 +74,36 @@ pub fn fresh_plan(
         state,
         plan,
     })
+}
+
+/// `sync` past its dry run: the same stages as `fresh_plan`, then the
+/// writes, and the plan applied. A first sync of one pair streams (see
+/// `stream`: the source side is planned and written page by page as it is
+/// listed, in the same items and the same order); any other run plans
+/// whole, checks its limits and applies (`plan_and_apply`).
+pub fn sync(
+    out: &Output,
+    pairs: &[&PairConfig],
+    full: bool,
+    limits: Limits,
+    report: &mut crate::report::Report,
+) -> Result<crate::plan::Plan> {
+    let Output {
+        config,
+        connectors,
+        progress,
+    } = *out;
+    validate(config, pairs, connectors)?;
+    let mut state = state::State::load(&state::State::path(&config.state_dir))?;
+    if let Some(stream) = stream::Stream::of(config, pairs, &state, limits, full) {
+        return stream.run(out, &mut state, report);
+    }
+    let Fresh {
+        mut snapshots,
+        mut state,
+        plan,
+    } = plan_on(config, pairs, connectors, progress, full, state)?;
+    plan_and_apply(out, pairs, plan, &mut snapshots, &mut state, report, limits)
 }
 
 use crate::config::{Config, ConfigError, Endpoint, PairConfig};

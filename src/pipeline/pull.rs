@@ -28,151 +28,14 @@ pub fn pull(
     progress: &Progress,
     full: bool,
 ) -> Result<Snapshots> {
-    let owners: Mutex<BTreeMap<String, Vec<Owner>>> = Mutex::new(BTreeMap::new());
-    let owners_of = |system: &str| -> Result<Vec<Owner>> {
-        let mut cache = owners.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(o) = cache.get(system) {
-            return Ok(o.clone());
-        }
-        let fetched = connectors[system].owners()?;
-        cache.insert(system.to_string(), fetched.clone());
-        Ok(fetched)
-    };
-    let pull_object = |object: &Endpoint| -> Result<Snapshot> {
-        let fields = object_fields(config, object);
-        let connector = &connectors[&object.system];
-        // Pairs that create schema need the definitions of their fields;
-        // a field the account lacks yet is not asked for.
-        let described: Vec<String> = {
-            let names: std::collections::BTreeSet<String> = sides_on(config, object)
-                .flat_map(|(pair, side)| crate::schema::fields_to_describe(pair, side))
-                .collect();
-            names.into_iter().collect()
-        };
-        let properties: BTreeMap<String, Option<crate::connector::PropertySpec>> =
-            if described.is_empty() {
-                BTreeMap::new()
-            } else {
-                described
-                    .iter()
-                    .cloned()
-                    .zip(connector.properties(object.object, &described)?)
-                    .collect()
-            };
-        let lacks = |field: &String| matches!(properties.get(field), Some(None));
-        let listed: Vec<String> = fields.iter().filter(|f| !lacks(f)).cloned().collect();
-        let path = Snapshot::path(&config.state_dir, object);
-        // A snapshot taken under another mapping does not load: full pull.
-        let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
-        let bar = progress.bar(&object.to_string(), None);
-        let started_ms = crate::timestamp::now_ms();
-        // Every pair reading the object is scoped: the vendor narrows the
-        // full listing to their scopes.
-        let selection = crate::scope::selection(config, object);
-        let selected = selection.as_deref().map(crate::scope::fingerprint);
-        let mut snapshot = match previous {
-            Some(mut previous)
-                if !full
-                    && previous.selected == selected
-                    && !config.full_pull_every.is_due(
-                        previous.incremental_runs,
-                        previous.last_full_ms(),
-                        started_ms,
-                    ) =>
-            {
-                let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
-                let changed = connector.list_changed(object.object, &listed, since, &|listed| {
-                    crate::progress::advance(&bar, listed.done, listed.total)
-                })?;
-                log::info!(
-                    "pulled {} from {object}",
-                    crate::plan::counted(changed.len() as u64, "changed record", "changed records")
-                );
-                // The changes are read unnarrowed, so a record that left a
-                // scope is seen; which of them a saved filter still holds
-                // only the vendor can say.
-                let saved_filter = selection
-                    .as_deref()
-                    .filter(|scopes| scopes.iter().any(|s| s.saved_filter.is_some()));
-                if let (Some(scopes), false) = (saved_filter, changed.is_empty()) {
-                    let members: std::collections::HashSet<String> = connector
-                        .list_selected(object.object, &listed, scopes, Some(since), &|_| {})?
-                        .into_iter()
-                        .map(|r| r.id)
-                        .collect();
-                    for record in &changed {
-                        if members.contains(&record.id) {
-                            previous.unselected.remove(&record.id);
-                        } else {
-                            previous.unselected.insert(record.id.clone());
-                        }
-                    }
-                }
-                previous.merge_changes(changed, started_ms);
-                previous
-            }
-            _ => {
-                let advance = |listed: crate::connector::Listed| {
-                    crate::progress::advance(&bar, listed.done, listed.total)
-                };
-                let records = match &selection {
-                    Some(scopes) => {
-                        connector.list_selected(object.object, &listed, scopes, None, &advance)?
-                    }
-                    None => connector.list(object.object, &listed, &advance)?,
-                };
-                log::info!(
-                    "pulled {} from {object}",
-                    crate::plan::counted(records.len() as u64, "record", "records")
-                );
-                let mut fresh =
-                    Snapshot::new(&object.system, object.object, fields, records, started_ms);
-                fresh.selected = selected;
-                if let Some(previous) = &previous {
-                    fresh.keep_merges_of(previous);
-                    fresh.note_gains_since(previous);
-                }
-                fresh
-            }
-        };
-        progress.finish(&bar);
-        let sides: Vec<(&PairConfig, Side)> = sides_on(config, object).collect();
-        if sides.iter().any(|(pair, _)| pair.uses_owners())
-            && (snapshot.complete || snapshot.owners.is_empty())
-        {
-            snapshot.owners = owners_of(&object.system)?;
-        }
-        for (pair, side) in sides {
-            for map in pair.label_fields() {
-                let field = &map[side];
-                // A custom property's definition, read this run, holds its
-                // options as they are now (an incremental pull keeps the
-                // labels of the last full one otherwise).
-                let defined = properties
-                    .get(field)
-                    .and_then(Option::as_ref)
-                    .filter(|spec| spec.not_copyable.is_none() && spec.kind.has_options());
-                if lacks(field) {
-                    snapshot.labels.remove(field);
-                } else if let Some(spec) = defined {
-                    let options = spec.options.iter();
-                    let labels = options.map(|o| (o.value.clone(), o.label.clone()));
-                    snapshot.labels.insert(field.clone(), labels.collect());
-                } else if snapshot.complete || !snapshot.labels.contains_key(field) {
-                    let options = connector.labels(object.object, field)?;
-                    snapshot.labels.insert(field.clone(), options);
-                }
-            }
-        }
-        snapshot.properties = properties;
-        snapshot.save(&path)?;
-        Ok(snapshot)
-    };
+    let owners = OwnersCache::default();
     let objects = account_objects(pairs);
     let pulled: Vec<Result<Snapshot>> = std::thread::scope(|s| {
         let threads: Vec<_> = objects
             .iter()
-            .map(|object| s.spawn(|| pull_object(object)))
+            .map(|object| {
+                s.spawn(|| pull_object(config, connectors, progress, object, full, &owners))
+            })
             .collect();
         threads
             .into_iter()
@@ -183,13 +46,231 @@ pub fn pull(
     for (object, snapshot) in objects.iter().zip(pulled) {
         snapshots.insert(object.to_string(), snapshot?);
     }
-    // Snapshots per pair, from before snapshots per account object: the
-    // objects just pulled replace them.
+    forget_pair_snapshots(config, pairs)?;
+    Ok(snapshots)
+}
+
+/// Snapshots per pair, from before snapshots per account object: the
+/// objects just pulled replace them.
+pub(super) fn forget_pair_snapshots(config: &Config, pairs: &[&PairConfig]) -> Result<()> {
     crate::state::legacy::remove_pair_snapshots(
         &config.state_dir,
         pairs.iter().map(|p| p.name.as_str()),
+    )
+}
+
+/// The owners of each system, fetched at most once per run whichever
+/// thread asks first.
+#[derive(Default)]
+pub(super) struct OwnersCache(Mutex<BTreeMap<String, Vec<Owner>>>);
+
+impl OwnersCache {
+    fn of(&self, connectors: &Connectors, system: &str) -> Result<Vec<Owner>> {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = cache.get(system) {
+            return Ok(o.clone());
+        }
+        let fetched = connectors[system].owners()?;
+        cache.insert(system.to_string(), fetched.clone());
+        Ok(fetched)
+    }
+}
+
+/// The last snapshot of `object`, if one was saved under this mapping (one
+/// taken under another does not load), and whether this run pulls the
+/// object in full: with no usable snapshot, with `full`, when the scopes
+/// the listing is narrowed to changed, or when `full_pull_every` says so
+/// (so many runs, or a last full pull so old).
+pub(super) fn previous_snapshot(
+    config: &Config,
+    object: &Endpoint,
+    full: bool,
+    started_ms: i64,
+) -> (Option<Snapshot>, bool) {
+    let fields = object_fields(config, object);
+    let path = Snapshot::path(&config.state_dir, object);
+    let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
+    let selected = crate::scope::selection(config, object)
+        .as_deref()
+        .map(crate::scope::fingerprint);
+    let in_full = match &previous {
+        Some(previous) => {
+            full || previous.selected != selected
+                || config.full_pull_every.is_due(
+                    previous.incremental_runs,
+                    previous.last_full_ms(),
+                    started_ms,
+                )
+        }
+        None => true,
+    };
+    (previous, in_full)
+}
+
+/// A full listing of `object` made into its snapshot: the merges and
+/// gained values the snapshot before it recorded are carried over.
+pub(super) fn full_snapshot(
+    object: &Endpoint,
+    fields: Vec<String>,
+    records: Vec<crate::model::Record>,
+    started_ms: i64,
+    previous: Option<&Snapshot>,
+) -> Snapshot {
+    let mut fresh = Snapshot::new(&object.system, object.object, fields, records, started_ms);
+    if let Some(previous) = previous {
+        fresh.keep_merges_of(previous);
+        fresh.note_gains_since(previous);
+    }
+    fresh
+}
+
+/// Pulls one account object into its snapshot (see `pull`), with the
+/// owners and labels its pairs' value maps need and the property
+/// definitions its schema-creating pairs need, and saves it.
+pub(super) fn pull_object(
+    config: &Config,
+    connectors: &Connectors,
+    progress: &Progress,
+    object: &Endpoint,
+    full: bool,
+    owners: &OwnersCache,
+) -> Result<Snapshot> {
+    let fields = object_fields(config, object);
+    let connector = &connectors[&object.system];
+    // Pairs that create schema need the definitions of their fields;
+    // a field the account lacks yet is not asked for.
+    let described: Vec<String> = {
+        let names: std::collections::BTreeSet<String> = sides_on(config, object)
+            .flat_map(|(pair, side)| crate::schema::fields_to_describe(pair, side))
+            .collect();
+        names.into_iter().collect()
+    };
+    let properties: BTreeMap<String, Option<crate::connector::PropertySpec>> =
+        if described.is_empty() {
+            BTreeMap::new()
+        } else {
+            described
+                .iter()
+                .cloned()
+                .zip(connector.properties(object.object, &described)?)
+                .collect()
+        };
+    let lacks = |field: &String| matches!(properties.get(field), Some(None));
+    let listed: Vec<String> = fields.iter().filter(|f| !lacks(f)).cloned().collect();
+    let started_ms = crate::timestamp::now_ms();
+    let (previous, in_full) = previous_snapshot(config, object, full, started_ms);
+    let bar = progress.bar(&object.to_string(), None);
+    // Every pair reading the object is scoped: the vendor narrows the
+    // full listing to their scopes.
+    let selection = crate::scope::selection(config, object);
+    let selected = selection.as_deref().map(crate::scope::fingerprint);
+    let advance = |listed: crate::connector::Listed| {
+        crate::progress::advance(&bar, listed.done, listed.total)
+    };
+    let mut snapshot = match previous {
+        Some(mut previous) if !in_full => {
+            let since = previous.watermark_ms() - connector.capabilities().lookback_ms;
+            let changed = connector.list_changed(object.object, &listed, since, &advance)?;
+            log::info!(
+                "pulled {} from {object}",
+                crate::plan::counted(changed.len() as u64, "changed record", "changed records")
+            );
+            // The changes are read unnarrowed, so a record that left a
+            // scope is seen; which of them a saved filter still holds
+            // only the vendor can say.
+            let saved_filter = selection
+                .as_deref()
+                .filter(|scopes| scopes.iter().any(|s| s.saved_filter.is_some()));
+            if let (Some(scopes), false) = (saved_filter, changed.is_empty()) {
+                let members: std::collections::HashSet<String> = connector
+                    .list_selected(object.object, &listed, scopes, Some(since), &|_| {})?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                for record in &changed {
+                    if members.contains(&record.id) {
+                        previous.unselected.remove(&record.id);
+                    } else {
+                        previous.unselected.insert(record.id.clone());
+                    }
+                }
+            }
+            previous.merge_changes(changed, started_ms);
+            previous
+        }
+        previous => {
+            let records = match &selection {
+                Some(scopes) => {
+                    connector.list_selected(object.object, &listed, scopes, None, &advance)?
+                }
+                None => connector.list(object.object, &listed, &advance)?,
+            };
+            log::info!(
+                "pulled {} from {object}",
+                crate::plan::counted(records.len() as u64, "record", "records")
+            );
+            let mut fresh = full_snapshot(object, fields, records, started_ms, previous.as_ref());
+            fresh.selected = selected;
+            fresh
+        }
+    };
+    progress.finish(&bar);
+    fill_metadata(
+        config,
+        connectors,
+        object,
+        &mut snapshot,
+        owners,
+        &properties,
     )?;
-    Ok(snapshots)
+    snapshot.properties = properties;
+    snapshot.save(&Snapshot::path(&config.state_dir, object))?;
+    Ok(snapshot)
+}
+
+/// The owners and option labels the value maps of `object`'s pairs need:
+/// fetched on full pulls, or where the snapshot has none yet; none for a
+/// field the account lacks (a property a pair is still to create), and a
+/// property's options as its definition read this run (`properties`)
+/// gives them.
+pub(super) fn fill_metadata(
+    config: &Config,
+    connectors: &Connectors,
+    object: &Endpoint,
+    snapshot: &mut Snapshot,
+    owners: &OwnersCache,
+    properties: &BTreeMap<String, Option<crate::connector::PropertySpec>>,
+) -> Result<()> {
+    let lacks = |field: &String| matches!(properties.get(field), Some(None));
+    let sides: Vec<(&PairConfig, Side)> = sides_on(config, object).collect();
+    if sides.iter().any(|(pair, _)| pair.uses_owners())
+        && (snapshot.complete || snapshot.owners.is_empty())
+    {
+        snapshot.owners = owners.of(connectors, &object.system)?;
+    }
+    for (pair, side) in sides {
+        for map in pair.label_fields() {
+            let field = &map[side];
+            // A custom property's definition, read this run, holds its
+            // options as they are now (an incremental pull keeps the
+            // labels of the last full one otherwise).
+            let defined = properties
+                .get(field)
+                .and_then(Option::as_ref)
+                .filter(|spec| spec.not_copyable.is_none() && spec.kind.has_options());
+            if lacks(field) {
+                snapshot.labels.remove(field);
+            } else if let Some(spec) = defined {
+                let options = spec.options.iter();
+                let labels = options.map(|o| (o.value.clone(), o.label.clone()));
+                snapshot.labels.insert(field.clone(), labels.collect());
+            } else if snapshot.complete || !snapshot.labels.contains_key(field) {
+                let options = connectors[&object.system].labels(object.object, field)?;
+                snapshot.labels.insert(field.clone(), options);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The last saved snapshots of the objects the pairs name, for an offline diff.

@@ -41,6 +41,7 @@ pub fn apply(
 ) -> Result<()> {
     let bar = out.progress.pending_bar("writing");
     let mut created = Created::new();
+    let state_path = State::path(&out.config.state_dir);
     for pair_plan in &plan.pairs {
         let pair = *pairs
             .iter()
@@ -54,8 +55,17 @@ pub fn apply(
         let applied = crate::interrupt::check()
             .map_err(anyhow::Error::new)
             .and_then(|()| {
-                resolve_and_apply_pair(out, pair, pair_plan, &mut created, state, report, &bar)
-                    .result
+                let mut applier = Applier::new(out.connectors, state, &state_path);
+                let applied = resolve_and_apply_pair(
+                    out,
+                    &mut applier,
+                    pair,
+                    pair_plan,
+                    &mut created,
+                    report,
+                    &bar,
+                );
+                applied.result.and(applier.save())
             });
         if stopped_by_signal(applied, report)? {
             break;
@@ -66,12 +76,12 @@ pub fn apply(
 }
 
 /// The ids of the records this run created, by their forward reference.
-type Created = std::collections::HashMap<String, String>;
+pub(super) type Created = std::collections::HashMap<String, String>;
 
 /// Returns true if a signal stopped the apply (noted in the report: the
 /// state of every batch answered is saved, and the run ends with what it
 /// applied); passes any other error on.
-fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
+pub(super) fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
     match applied {
         Ok(()) => Ok(false),
         Err(e) => match crate::interrupt::signal_of(&e) {
@@ -86,25 +96,27 @@ fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
 
 /// What one pair's apply did: the records and properties it wrote (also
 /// when it stopped midway), and how it ended.
-struct PairApplied {
-    written: Vec<(Side, Written)>,
-    properties: Vec<(crate::plan::Property, crate::connector::PropertySpec)>,
-    result: Result<()>,
+pub(super) struct PairApplied {
+    pub(super) written: Vec<(Side, Written)>,
+    pub(super) properties: Vec<(crate::plan::Property, crate::connector::PropertySpec)>,
+    pub(super) result: Result<()>,
 }
 
-/// The one door to the applier, for `push` and `sync`: applies one pair's
-/// plan and returns what it wrote (also when it stopped midway), for the
-/// snapshots the later pairs plan on, and how it ended. Each item's forward
+/// The one door to the applier, for `push` and `sync` (streamed or not):
+/// applies one pair's plan (or a page of a streamed pair's) through
+/// `applier` and returns what it wrote (also when it stopped midway), for
+/// the snapshots the later pairs plan on, and how it ended; the caller
+/// saves the state when the pair is done. Each item's forward
 /// references are first replaced by the ids `created` holds; an item
 /// waiting on a create that did not answer with an id (refused, unknown) is
 /// a failed outcome, never a write with a wrong or empty relation. The ids
 /// this pair's creates answer with go into `created`.
-fn resolve_and_apply_pair(
+pub(super) fn resolve_and_apply_pair(
     out: &Output,
+    applier: &mut Applier,
     pair: &PairConfig,
     plan: &PairPlan,
     created: &mut Created,
-    state: &mut State,
     report: &mut Report,
     bar: &indicatif::ProgressBar,
 ) -> PairApplied {
@@ -148,8 +160,6 @@ fn resolve_and_apply_pair(
     let writes = plan.items.iter().filter(|i| i.writes()).count();
     bar.inc_length(writes as u64);
     out.progress.reveal(bar);
-    let state_path = State::path(&out.config.state_dir);
-    let mut applier = Applier::new(out.connectors, state, &state_path);
     let applied = applier.apply_pair(pair, plan, report, bar);
     for (at, id) in std::mem::take(&mut applier.created) {
         if let Some(reference) = planned_items[at].created_ref(&pair.name) {
@@ -202,6 +212,7 @@ pub fn plan_and_apply(
     let mut created = Created::new();
     let mut touched = std::collections::BTreeSet::new();
     let bar = progress.pending_bar("writing");
+    let state_path = State::path(&config.state_dir);
     for (n, pair) in pairs.iter().enumerate() {
         if stopped_by_signal(crate::interrupt::check().map_err(Into::into), report)? {
             break;
@@ -222,11 +233,21 @@ pub fn plan_and_apply(
                 plan
             }
         };
+        let mut applier = Applier::new(out.connectors, state, &state_path);
         let PairApplied {
             written,
             properties,
             result,
-        } = resolve_and_apply_pair(out, pair, &pair_plan, &mut created, state, report, &bar);
+        } = resolve_and_apply_pair(
+            out,
+            &mut applier,
+            pair,
+            &pair_plan,
+            &mut created,
+            report,
+            &bar,
+        );
+        let result = result.and(applier.save());
         for (property, made) in &properties {
             let object = pair.endpoint(property.target).to_string();
             if let Some(snapshot) = snapshots.get_mut(&object) {

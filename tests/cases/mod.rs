@@ -22,6 +22,7 @@ mod quiet_and_terminal;
 mod reliability;
 mod schema;
 mod scope;
+mod streaming;
 mod vendor_variance;
 
 use crate::support::accounts::{Accounts, Fixture};

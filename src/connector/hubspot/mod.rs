@@ -164,17 +164,8 @@ impl Connector for HubSpot {
         fields: &[String],
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
-        let path = self.objects_path(object)?;
-        let mut query = vec![
-            ("limit", PAGE_SIZE.to_string()),
-            ("properties", Self::properties(object, fields).join(",")),
-            ("archived", "false".to_string()),
-        ];
+        let (path, query) = self.list_query(object, fields)?;
         let targets = relation_targets(object, fields);
-        if !targets.is_empty() {
-            let names: Vec<&str> = targets.iter().filter_map(|t| type_name(*t)).collect();
-            query.push(("associations", names.join(",")));
-        }
         let mut records = Vec::new();
         // Per associated object, the records whose listed set is only a
         // first page.
@@ -184,10 +175,7 @@ impl Connector for HubSpot {
         >| {
             for api in &page {
                 for to in &targets {
-                    let more = type_name(*to)
-                        .and_then(|name| api.associations.get(name))
-                        .and_then(|a| a.paging.as_ref());
-                    if more.is_some_and(|p| p.next.is_some()) {
+                    if associations_cut(api, *to) {
                         paged.entry(*to).or_default().push(records.len());
                     }
                 }
@@ -206,6 +194,47 @@ impl Connector for HubSpot {
             self.read_associations(object, to, &mut cut, fields)?;
         }
         Ok(records)
+    }
+
+    /// Each page is handed over whole: the associations a page's records
+    /// list only in part are read before `on_page` gets it (one batch per
+    /// page that has any), where `list` reads them once at the end.
+    fn list_pages(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        progress: &dyn Fn(Listed),
+        on_page: &mut dyn FnMut(Vec<Record>) -> Result<()>,
+    ) -> Result<()> {
+        let (path, query) = self.list_query(object, fields)?;
+        let targets = relation_targets(object, fields);
+        let mut listed = 0;
+        self.pages(&path, &query, object.as_str(), &mut |page: Vec<
+            ApiObject,
+        >| {
+            let mut records = Vec::with_capacity(page.len());
+            let mut paged: BTreeMap<ObjectKind, Vec<usize>> = BTreeMap::new();
+            for api in &page {
+                for to in &targets {
+                    if associations_cut(api, *to) {
+                        paged.entry(*to).or_default().push(records.len());
+                    }
+                }
+                records.push(Self::to_record(object, api, fields).map_err(|e| self.named(e))?);
+            }
+            for (to, indexes) in paged {
+                let mut cut: Vec<&mut Record> = records
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| indexes.binary_search(i).is_ok())
+                    .map(|(_, r)| r)
+                    .collect();
+                self.read_associations(object, to, &mut cut, fields)?;
+            }
+            listed += records.len();
+            progress(Listed::so_far(listed));
+            on_page(records)
+        })
     }
 
     fn list_changed(
@@ -373,7 +402,36 @@ impl Connector for HubSpot {
     }
 }
 
+/// Returns true if and only if `api` lists only a first page of its
+/// associations with `to`.
+fn associations_cut(api: &ApiObject, to: ObjectKind) -> bool {
+    type_name(to)
+        .and_then(|name| api.associations.get(name))
+        .and_then(|a| a.paging.as_ref())
+        .is_some_and(|p| p.next.is_some())
+}
+
 impl HubSpot {
+    /// Where `object` is listed, and the query of its first page: the
+    /// mapped properties, and the associations its relation fields need.
+    fn list_query(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+    ) -> Result<(String, Vec<(&'static str, String)>)> {
+        let mut query = vec![
+            ("limit", PAGE_SIZE.to_string()),
+            ("properties", Self::properties(object, fields).join(",")),
+            ("archived", "false".to_string()),
+        ];
+        let targets = relation_targets(object, fields);
+        if !targets.is_empty() {
+            let names: Vec<&str> = targets.iter().filter_map(|t| type_name(*t)).collect();
+            query.push(("associations", names.join(",")));
+        }
+        Ok((self.objects_path(object)?, query))
+    }
+
     /// Searches `object` for the records meeting any of `groups` (each a
     /// list of filters ANDed; one empty group: every record), modified at or
     /// after `since_ms` where given. Sorting by id and restarting above the

@@ -106,8 +106,7 @@ impl Pipedrive {
         Ok(object.as_str())
     }
 
-    /// Follows `next_cursor` to the end.
-    /// The records of a listing, page by page.
+    /// Every record of a listing, following `next_cursor` to the end.
     fn records(
         &self,
         object: ObjectKind,
@@ -117,14 +116,33 @@ impl Pipedrive {
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
         let mut records = Vec::new();
-        self.pages(path, query, &mut |page: Vec<Entity>| {
-            for e in &page {
-                records.push(self.to_record(object, e, resolved)?);
-            }
-            progress(Listed::so_far(records.len()));
+        self.record_pages(object, path, query, resolved, progress, &mut |page| {
+            records.extend(page);
             Ok(())
         })?;
         Ok(records)
+    }
+
+    /// The records of a listing, handed to `on_page` page by page.
+    fn record_pages(
+        &self,
+        object: ObjectKind,
+        path: &str,
+        query: &[(&str, String)],
+        resolved: &[(String, FieldKind)],
+        progress: &dyn Fn(Listed),
+        on_page: &mut dyn FnMut(Vec<Record>) -> Result<()>,
+    ) -> Result<()> {
+        let mut listed = 0;
+        self.pages(path, query, &mut |page: Vec<Entity>| {
+            let records = page
+                .iter()
+                .map(|e| self.to_record(object, e, resolved))
+                .collect::<Result<Vec<Record>, ApiError>>()?;
+            listed += records.len();
+            progress(Listed::so_far(listed));
+            on_page(records)
+        })
     }
 
     /// Every item of a listing.
@@ -246,19 +264,22 @@ impl Connector for Pipedrive {
         }
     }
 
-    fn list(
+    fn list_pages(
         &self,
         object: ObjectKind,
         fields: &[String],
         progress: &dyn Fn(Listed),
-    ) -> Result<Vec<Record>> {
+        on_page: &mut dyn FnMut(Vec<Record>) -> Result<()>,
+    ) -> Result<()> {
+        // Notes are read whole (their records are put together from
+        // several listings): one page.
         if object == ObjectKind::Notes {
-            return self.list_notes(fields, None, progress);
+            return on_page(self.list_notes(fields, None, progress)?);
         }
         let resolved = self.resolve(object, fields)?;
         let path = format!("/api/v2/{}", Self::collection(object)?);
         let query: Vec<_> = custom_fields_query(&resolved).into_iter().collect();
-        self.records(object, &path, &query, &resolved, progress)
+        self.record_pages(object, &path, &query, &resolved, progress, on_page)
             .with_context(|| format!("listing {object} from {}", self.system()))
     }
 
