@@ -31,7 +31,11 @@ pub fn check_scope(
             ));
             continue;
         };
-        if matches!(info.kind, FieldType::Relation(_)) {
+        // HubSpot relations are associations, not properties a search
+        // filters on; Pipedrive's (`org_id`, `person_id`) are plain ids.
+        if matches!(info.kind, FieldType::Relation(_))
+            && endpoint.kind == crate::config::SystemKind::Hubspot
+        {
             problems.push(format!(
                 "{at} holds other records' ids, which a scope cannot filter on; scope by a field of the record itself"
             ));
@@ -50,7 +54,8 @@ pub fn check_scope(
                 Test::Present(_) => continue,
             };
             for value in values {
-                if !options.iter().any(|o| o.eq_ignore_ascii_case(value.trim())) {
+                // Exactly as the API has it: the vendor filters on it.
+                if !options.iter().any(|o| o.as_str() == value.trim()) {
                     let shown: Vec<&str> = options.iter().take(8).map(|o| o.as_str()).collect();
                     let more = if options.len() > shown.len() {
                         ", …"

@@ -68,7 +68,14 @@ pub fn plan_pair(
     let outside =
         |side: Side, id: &str| seen[side].as_ref().is_some_and(|s| s.outside.contains(id));
     let mut scope_items = Vec::new();
-    if seen.left.is_some() || seen.right.is_some() {
+    // A pair whose scope was removed wakes the links that slept.
+    let scoped = seen.left.is_some() || seen.right.is_some();
+    if scoped
+        || pairing
+            .linked
+            .iter()
+            .any(|(.., link)| link.dormant.is_some())
+    {
         // A linked record out of scope: its link sleeps (said once), and
         // nothing is planned for it; one back in scope is merged as usual.
         pairing.linked.retain(|(l, r, link)| {

@@ -296,3 +296,84 @@ fn a_scope_naming_an_unknown_field_option_or_filter_stops_before_any_write() {
         .expect(2)
         .assert_stderr_has("filter_id is a saved Pipedrive filter");
 }
+
+#[test]
+fn a_sleeping_link_never_deletes_and_a_pair_no_longer_scoped_wakes_it() {
+    let t = customers("[pairs.scope.left]\nlifecyclestage = \"customer\"\n");
+    let ids = seed(&t, 12);
+    t.run(&["sync"]).expect(0);
+    assert_eq!(person_emails(&t).len(), 3);
+    // c0 and c4 leave the scope; then c0 is archived in HubSpot and c4's
+    // person is deleted in Pipedrive.
+    for i in [0, 4] {
+        t.hubspot("hs")
+            .edit("contacts", &ids[i], &[("lifecyclestage", "lead")]);
+    }
+    t.run(&["sync"]).expect(0).assert_stdout_has("2 left scope");
+    t.hubspot("hs").archive("contacts", &ids[0]);
+    let c4 = person_by_email(&t, "c4@example.com")["id"]
+        .as_i64()
+        .unwrap();
+    t.pipedrive("pd").delete_person(c4);
+    let run = t.run(&["sync", "--full"]).expect(0);
+    run.assert_stdout_has("is gone while the link slept");
+    // deletes = "propagate", yet neither partner is deleted.
+    assert!(person_emails(&t).contains(&"c0@example.com".to_string()));
+    assert!(
+        t.hubspot("hs")
+            .record("contacts", &ids[4])
+            .is_some_and(|r| !r.archived)
+    );
+    // c8 leaves the scope, then the scope is removed: its link wakes and
+    // it syncs again.
+    t.hubspot("hs").edit(
+        "contacts",
+        &ids[8],
+        &[("lifecyclestage", "lead"), ("firstname", "Woken")],
+    );
+    t.run(&["sync"]).expect(0).assert_stdout_has("1 left scope");
+    t.edit_mapping(|text| text.replace("[pairs.scope.left]\nlifecyclestage = \"customer\"\n", ""));
+    let run = t.run(&["sync"]).expect(0);
+    run.assert_stdout_has("1 back in scope");
+    assert_eq!(person_by_email(&t, "c8@example.com")["first_name"], "Woken");
+}
+
+#[test]
+fn a_pipedrive_scope_on_an_organization_goes_to_the_list_as_its_parameter() {
+    let t = hs_and_pd()
+        .toml(
+            r#"
+[[pairs]]
+name = "acme-people"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+direction = "right-to-left"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+[pairs.scope.right]
+org_id = ORG
+"#,
+        )
+        .build();
+    let pd = t.pipedrive("pd");
+    let acme = pd.seed_organization(json!({"name": "Acme"}));
+    let other = pd.seed_organization(json!({"name": "Other"}));
+    t.edit_mapping(|text| text.replace("ORG", &acme.to_string()));
+    for (name, org) in [("ann", acme), ("bo", other)] {
+        pd.seed_person(json!({"name": name, "org_id": org,
+            "emails": [{"value": format!("{name}@x.io"), "primary": true}]}));
+    }
+    t.run(&["sync"]).expect(0);
+    let hs = t.hubspot("hs");
+    assert_eq!(hs.find("contacts", "email", "ann@x.io").len(), 1);
+    assert!(hs.find("contacts", "email", "bo@x.io").is_empty());
+    let asked = pd.server().requests().into_iter().any(|r| {
+        r.path == "/api/v2/persons"
+            && r.query
+                .iter()
+                .any(|(k, v)| k == "org_id" && *v == acme.to_string())
+    });
+    assert!(asked, "the persons list was asked for org_id {acme}");
+}
