@@ -6,7 +6,9 @@
 //!
 //! Scenarios (each with fresh fakes and a fresh work directory, except that
 //! `unchanged` and `one-percent` share one):
-//! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left.
+//! - `first-hubspot`: first sync HubSpot → HubSpot, N contacts on the left
+//!   (one pair with no link yet: the run streams, writing eu while us is
+//!   listed).
 //! - `schema-migration`: the same one way with `schema = "create"`: the left
 //!   holds four custom properties (an enumeration of 3 options, a number, a
 //!   text, a date) the right lacks, with values on all N contacts.

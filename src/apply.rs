@@ -458,6 +458,12 @@ fn apply_to_state(
             );
             None
         }
+        // Nothing to write: the target keeps what it cannot clear, and the
+        // base takes both sides as they are, so the next run plans nothing.
+        Item::Kept(kept) => {
+            settle_fields(links.link(&kept.ids.left, &kept.ids.right), &kept.settle);
+            Some((Res::Done, Some(kept.reasons.join("; "))))
+        }
         Item::Conflict(held) => {
             if let Some(link) = links.link_mut(&held.ids.left) {
                 settle_fields(link, &held.settle);

@@ -8,6 +8,7 @@
 use crate::config::{PairConfig, ValueMap};
 use crate::model::{Labels, Owner, Side, Sided, join_set, set_members};
 use crate::state::State;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Both accounts' owners, by id and by email.
@@ -157,6 +158,30 @@ impl<'a> Translator<'a> {
                 field_of(to)
             )),
         }
+    }
+
+    /// `value` of the relation field whose left name is `left_field`, as
+    /// held on side `from`, without the records its link pair has buried
+    /// (a link dropped because one of its records was deleted, in an earlier
+    /// run or this plan): such a record is never linked again, so a relation
+    /// to it reads as gone, as the vendors show a relation to a deleted
+    /// record. Any other value is returned as it is.
+    pub fn without_buried<'v>(&self, from: Side, left_field: &str, value: &'v str) -> Cow<'v, str> {
+        let Some(ValueMap::Link(other)) = self.pair.values.get(left_field) else {
+            return Cow::Borrowed(value);
+        };
+        let buried = |id: &str| match self.planned.and_then(|p| p.partner(other, from, id)) {
+            Some(partner) => partner.is_none(),
+            None => self
+                .links
+                .pair(other)
+                .is_some_and(|p| p.by(from, id).is_none() && p.is_tombstoned(from, id)),
+        };
+        if !set_members(value).any(buried) {
+            return Cow::Borrowed(value);
+        }
+        let live: Vec<&str> = set_members(value).filter(|id| !buried(id)).collect();
+        Cow::Owned(join_set(&live))
     }
 
     /// Translates `value` of the field whose left name is `left_field`, as

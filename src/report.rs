@@ -331,6 +331,10 @@ impl fmt::Display for Report {
         if waiting > 0 {
             merges.push_str(&format!(", {waiting} waiting"));
         }
+        let kept = self.count(Action::Kept, Result::Done);
+        if kept > 0 {
+            merges.push_str(&format!(", {kept} kept"));
+        }
         // As the plan's summary line, property changes first where there are some.
         let properties = done(Action::Property);
         let properties = if properties > 0 {

@@ -241,7 +241,8 @@ pub const PIPEDRIVE: Profile = Profile {
 pub const HUBSPOT_NOTE_BODY_MAX: usize = 65_536;
 
 /// What the planner must know of HubSpot's writes. HubSpot clears any
-/// property by writing an empty string; beyond notes, what it requires on
+/// property by writing an empty string and removes any association; beyond
+/// notes, what it requires on
 /// create is not described here, so such a create still fails as a request.
 fn hubspot_write_rules(object: ObjectKind) -> WriteRules {
     if object != ObjectKind::Notes {
@@ -259,6 +260,12 @@ fn hubspot_write_rules(object: ObjectKind) -> WriteRules {
                 reason: "a note lands attached to a record or not at all".to_string(),
             },
         ],
+        // HubSpot takes an association off a note, even its last one; a
+        // note is still never left attached to nothing by a sync.
+        uncleared: vec![Required {
+            fields: notes.attachments.iter().map(|f| f.to_string()).collect(),
+            reason: "a synced note is never left without a record".to_string(),
+        }],
         max_chars: vec![(notes.body.to_string(), HUBSPOT_NOTE_BODY_MAX)],
         time_on_create: Some(notes.time.to_string()),
         ..WriteRules::default()
@@ -343,9 +350,18 @@ const PIPEDRIVE_UNCLEARED: &[(ObjectKind, &[(&str, &str)])] = &[
         ObjectKind::Notes,
         &[
             ("content", "Pipedrive requires a note's content"),
-            ("person_id", "updateNote does not take null for it"),
-            ("deal_id", "updateNote does not take null for it"),
-            ("org_id", "updateNote does not take null for it"),
+            (
+                "person_id",
+                "updateNote does not take null for it: a Pipedrive note cannot be detached from a record",
+            ),
+            (
+                "deal_id",
+                "updateNote does not take null for it: a Pipedrive note cannot be detached from a record",
+            ),
+            (
+                "org_id",
+                "updateNote does not take null for it: a Pipedrive note cannot be detached from a record",
+            ),
         ],
     ),
     (

@@ -1,7 +1,8 @@
 //! The per-record merge of two linked (or newly matched) records: per
 //! field, what to copy where, settle as base, hold as a conflict or report
 //! as invalid; relation changes split into an association write; clearings
-//! the target vendor refuses held back. Pure; it knows no vendor and sends
+//! the target vendor refuses held back (a relation kept, anything else
+//! invalid). Pure; it knows no vendor and sends
 //! nothing.
 
 use super::conflict::{Decision, clash, decide};
@@ -9,7 +10,7 @@ use super::{label, syncs_notes, too_long};
 use crate::config::PairConfig;
 use crate::mapping::Translator;
 use crate::model::{Record, Side, Sided};
-use crate::plan::{Agreement, Change, Conflict, Held, Invalid, Item, Settle, Waiting, Write};
+use crate::plan::{Agreement, Change, Conflict, Held, Invalid, Item, Kept, Settle, Waiting, Write};
 use crate::state::Base;
 use crate::vendor::WriteRules;
 
@@ -36,51 +37,80 @@ fn split_relations(pair: &PairConfig, update: &mut Write) -> Write {
 }
 
 /// Takes out of an update each clearing its target cannot take (the
-/// vendor's `uncleared` rules) and reports it on the invalid item instead:
-/// it is not sent, and, its base unchanged, it is reported on every run until
-/// the source has a value again. A group is broken only when every field of
-/// it would be empty after the write; a field the pair does not map may hold
-/// a value, so it counts as given.
+/// vendor's `uncleared` rules). A relation (a field mapped through
+/// `link:PAIR`) is kept on the target: the record stays attached to what it
+/// has, and the base records both sides as they are, so it is reported once
+/// (`kept`) and not planned again until one side changes it. Any other
+/// field is reported on the invalid item instead: it is not sent, and, its
+/// base unchanged, it is reported on every run until the source has a value
+/// again. A group is broken only when every field of it would be empty
+/// after the write; a field the pair does not map may hold a value, so it
+/// counts as given, except in a group of relations (see below).
 fn hold_uncleared(
     pair: &PairConfig,
     rules: &WriteRules,
-    target: &Record,
+    records: Sided<&Record>,
     update: &mut Write,
     invalid: &mut Invalid,
+    kept: &mut Kept,
 ) {
     let side = update.target;
+    let target = records[side];
     for group in &rules.uncleared {
         let clears = |c: &Change| group.fields.contains(&c.field) && c.to.trim().is_empty();
         if !update.changes.iter().any(clears) {
             continue;
         }
+        let mapped = |g: &String| pair.fields.iter().any(|f| &f[side] == g);
+        // A relation the pair does not map may hold a record too, but
+        // crmsync cannot see it: a group of relations counts it as empty,
+        // so a record is never written to hang on nothing.
+        let of_relations = group
+            .fields
+            .iter()
+            .filter(|g| mapped(g))
+            .all(|g| pair.is_relation(g));
         let empty_after =
             group
                 .fields
                 .iter()
                 .all(|g| match update.changes.iter().find(|c| &c.field == g) {
                     Some(c) => c.to.trim().is_empty(),
-                    None => {
-                        pair.fields.iter().any(|f| &f[side] == g) && target.get(g).trim().is_empty()
-                    }
+                    None if mapped(g) => target.get(g).trim().is_empty(),
+                    None => of_relations,
                 });
         if !empty_after {
             continue;
         }
-        let (held, kept): (Vec<Change>, Vec<Change>) = update.changes.drain(..).partition(clears);
-        update.changes = kept;
+        let (held, rest): (Vec<Change>, Vec<Change>) = update.changes.drain(..).partition(clears);
+        update.changes = rest;
         for change in held {
-            let left = pair
-                .fields
-                .iter()
-                .find(|f| f[side] == change.field)
-                .map(|f| f.left.clone());
-            let (moved, stay) = update
+            let Some(map) = pair.fields.iter().find(|f| f[side] == change.field) else {
+                continue;
+            };
+            let (conflicts, stay) = update
                 .conflicts
                 .drain(..)
-                .partition(|c| Some(&c.field) == left.as_ref());
+                .partition(|c| c.field == map.left);
             update.conflicts = stay;
-            invalid.conflicts.extend::<Vec<Conflict>>(moved);
+            if pair.is_relation(&change.field) {
+                // Keeping the relation settles a conflict over it too.
+                kept.settle.push(Settle {
+                    left_field: map.left.clone(),
+                    left: records.left.get(&map.left).into(),
+                    right_field: map.right.clone(),
+                    right: records.right.get(&map.right).into(),
+                });
+                kept.reasons.push(format!(
+                    "{} keeps `{}` {}: {}",
+                    pair.endpoint(side),
+                    change.field,
+                    change.from,
+                    group.reason
+                ));
+                continue;
+            }
+            invalid.conflicts.extend::<Vec<Conflict>>(conflicts);
             invalid.problems.push(format!(
                 "{} `{}` is not cleared: {}",
                 pair.endpoint(side),
@@ -98,6 +128,8 @@ struct Merged {
     invalid: Invalid,
     /// Why a note's move waits (its new records have no partner yet).
     waiting: Vec<String>,
+    /// Relations each target keeps because it cannot clear them.
+    kept: Sided<Kept>,
     baseline: Agreement,
 }
 
@@ -128,6 +160,14 @@ impl Merged {
                 conflicts: Vec::new(),
             },
             waiting: Vec::new(),
+            kept: Sided::from_fn(|target| Kept {
+                target,
+                ids: ids.clone(),
+                label: label.clone(),
+                reasons: Vec::new(),
+                settle: Vec::new(),
+                expect,
+            }),
             baseline: Agreement {
                 ids,
                 label,
@@ -159,6 +199,13 @@ impl Merged {
         if !self.invalid.problems.is_empty() || !self.invalid.conflicts.is_empty() {
             items.push(Item::Invalid(self.invalid.clone()));
         }
+        let Sided { left, right } = self.kept;
+        items.extend(
+            [right, left]
+                .into_iter()
+                .filter(|k| !k.reasons.is_empty())
+                .map(Item::Kept),
+        );
         if !self.waiting.is_empty() {
             items.push(Item::Waiting(Waiting {
                 ids: self.invalid.ids,
@@ -258,7 +305,26 @@ pub(super) fn merge_records(
             Side::Left => l_to_r.clone(),
             Side::Right => translator.translate(Side::Right, &f.left, rv),
         };
+        // A relation to records deleted since (their links buried) reads
+        // without them: they will never have a partner to wait for.
         let to = match to {
+            Err(problem) if pair.is_relation(&f.left) => {
+                let live = translator.without_buried(from, &f.left, values[from]);
+                if live == values[from] {
+                    Err(problem)
+                } else {
+                    translator.translate(from, &f.left, &live)
+                }
+            }
+            to => to,
+        };
+        let to = match to {
+            // What the other side holds already (a note on a deleted person
+            // whose partner lost it): both are recorded as they are.
+            Ok(v) if conflict.is_none() && v == values[from.other()] => {
+                merged.baseline.settle.push(settle);
+                continue;
+            }
             Ok(v) => v,
             // A note moved to records without partners yet waits for them.
             Err(problem) if syncs_notes(pair) && pair.is_relation(&f.left) => {
@@ -298,9 +364,10 @@ pub(super) fn merge_records(
         hold_uncleared(
             pair,
             &rules[target],
-            records[target],
+            records,
             &mut merged.writes[target],
             &mut merged.invalid,
+            &mut merged.kept[target],
         );
     }
     merged.into_items(pair)

@@ -7,7 +7,7 @@ use crate::config::{Config, Direction};
 use crate::mapping::OwnerDirectory;
 use crate::matcher::pair_records;
 use crate::model::{Fields, set_field};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Settle};
 use crate::state::{Base, PairState};
 use std::path::Path;
 
@@ -678,6 +678,233 @@ fn a_note_waits_for_its_records_partner_and_is_created_with_the_source_time_when
             ("contact", "50"),
             ("hs_note_body", "<p>Called <b>Ann</b></p>"),
             ("hs_timestamp", "2026-11-02T09:30:00Z"),
+        ]
+    );
+}
+
+/// A notes pair between two HubSpot accounts whose notes hang on contacts
+/// and deals, both through `link:` pairs.
+fn attached_notes_pair() -> PairConfig {
+    let text = r#"
+[systems.us]
+kind = "hubspot"
+token_env = "A"
+[systems.eu]
+kind = "hubspot"
+token_env = "B"
+[[pairs]]
+name = "contacts"
+left = "us.contacts"
+right = "eu.contacts"
+[pairs.fields]
+email = "email"
+[[pairs]]
+name = "deals"
+left = "us.deals"
+right = "eu.deals"
+[pairs.fields]
+dealname = "dealname"
+[[pairs]]
+name = "notes"
+left = "us.notes"
+right = "eu.notes"
+[pairs.fields]
+hs_note_body = "hs_note_body"
+contact = "contact"
+deal = "deal"
+[pairs.values]
+contact = "link:contacts"
+deal = "link:deals"
+"#;
+    Config::from_str(text, Path::new("t.toml"))
+        .unwrap()
+        .pairs
+        .remove(2)
+}
+
+/// The plan of note `l` against its linked partner `r`, in step at `was`
+/// (the left note as it was synced), the right side written under `rules`;
+/// contacts 5 ↔ 50 and 8 ↔ 80 and deal 6 ↔ 60 are linked.
+fn plan_linked_note(l: &Record, r: &Record, was: &Base, rules: WriteRules) -> PairPlan {
+    let pair = attached_notes_pair();
+    let mut links = crate::state::State::default();
+    links.pair_mut("contacts").link("5", "50");
+    links.pair_mut("contacts").link("8", "80");
+    links.pair_mut("deals").link("6", "60");
+    let owners = OwnerDirectory::default();
+    let labels = crate::model::Labels::new();
+    let translator = Translator::new(&pair, &owners, &links, Sided::new(&labels, &labels));
+    let mut state = PairState::default();
+    state.link(&l.id, &r.id).base = was.clone();
+    let pairing = pair_records(
+        &pair,
+        std::slice::from_ref(l),
+        std::slice::from_ref(r),
+        &state,
+    );
+    let hubspot = crate::vendor::SystemKind::Hubspot.write_rules(crate::model::ObjectKind::Notes);
+    merge_pair(&pair, &pairing, &translator, &Sided::new(hubspot, rules))
+}
+
+/// The base of note 7 on contact 5 and deal 6, synced to note 70 on their
+/// partners 50 and 60.
+fn synced_note() -> Base {
+    let values = |ids: [&str; 2]| {
+        [
+            ("hs_note_body", "<p>Call</p>"),
+            ("contact", ids[0]),
+            ("deal", ids[1]),
+        ]
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect()
+    };
+    Base {
+        left: values(["5", "6"]),
+        right: values(["50", "60"]),
+    }
+}
+
+#[test]
+fn a_relation_the_target_cannot_clear_is_kept_once_and_a_replacement_still_moves() {
+    // Like Pipedrive's notes: no relation of the right side can be cleared.
+    let no_detach = || WriteRules {
+        uncleared: vec![
+            group(&["contact"], "notes stay on their records"),
+            group(&["deal"], "notes stay on their records"),
+        ],
+        ..WriteRules::default()
+    };
+    let was = synced_note();
+    let right = rec(
+        "70",
+        6,
+        &[
+            ("hs_note_body", "<p>Call</p>"),
+            ("contact", "50"),
+            ("deal", "60"),
+        ],
+    );
+    // The contact is taken off the left note, and its body edited.
+    let left = rec(
+        "7",
+        9,
+        &[("hs_note_body", "<p>Call back</p>"), ("deal", "6")],
+    );
+    let out = plan_linked_note(&left, &right, &was, no_detach());
+    let actions: Vec<(Action, Option<Side>)> =
+        out.items.iter().map(|i| (i.action(), i.target())).collect();
+    assert_eq!(
+        actions,
+        [(Action::Update, Some(Side::Right)), (Action::Kept, None)],
+        "the body is written, the contact kept, nothing invalid: {out:#?}"
+    );
+    assert_eq!(out.items[0].changes()[0].field, "hs_note_body");
+    let kept = &out.items[1];
+    assert_eq!(
+        kept.problems(),
+        ["eu.notes keeps `contact` 50: notes stay on their records"]
+    );
+    assert_eq!(
+        kept.settle(),
+        [Settle {
+            left_field: "contact".into(),
+            left: String::new(),
+            right_field: "contact".into(),
+            right: "50".into(),
+        }]
+    );
+    assert!(kept.is_change() && !kept.writes(), "state only");
+    let text = Plan::new("x", vec![out.clone()]).to_string();
+    assert!(
+        text.contains("  = eu     kept      Call back (70): eu.notes keeps `contact` 50: notes stay on their records"),
+        "{text}"
+    );
+    assert!(text.contains(", 1 kept."), "{text}");
+
+    // Once applied, the base holds both sides as they are: nothing again.
+    let mut settled = was.clone();
+    for s in kept.settle().iter().chain(
+        out.items[0]
+            .changes()
+            .iter()
+            .map(|c| Settle {
+                left_field: c.source_field.clone(),
+                left: c.source_value.clone(),
+                right_field: c.field.clone(),
+                right: c.to.clone(),
+            })
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
+        settled.left.insert(s.left_field.clone(), s.left.clone());
+        settled.right.insert(s.right_field.clone(), s.right.clone());
+    }
+    let written = rec(
+        "70",
+        10,
+        &[
+            ("hs_note_body", "<p>Call back</p>"),
+            ("contact", "50"),
+            ("deal", "60"),
+        ],
+    );
+    let again = plan_linked_note(&left, &written, &settled, no_detach());
+    assert!(again.items.is_empty(), "{again:#?}");
+
+    // A note moved to another contact is a set, not a clear: it moves.
+    let moved = rec(
+        "7",
+        9,
+        &[
+            ("hs_note_body", "<p>Call</p>"),
+            ("contact", "8"),
+            ("deal", "6"),
+        ],
+    );
+    let out = plan_linked_note(&moved, &right, &was, no_detach());
+    assert_eq!(out.items.len(), 1, "{out:#?}");
+    assert_eq!(out.items[0].action(), Action::Associate);
+    assert_eq!(
+        (
+            out.items[0].changes()[0].field.as_str(),
+            out.items[0].changes()[0].to.as_str()
+        ),
+        ("contact", "80")
+    );
+}
+
+#[test]
+fn a_hubspot_note_loses_an_association_but_never_its_last() {
+    let hubspot =
+        || crate::vendor::SystemKind::Hubspot.write_rules(crate::model::ObjectKind::Notes);
+    let was = synced_note();
+    let right = rec(
+        "70",
+        6,
+        &[
+            ("hs_note_body", "<p>Call</p>"),
+            ("contact", "50"),
+            ("deal", "60"),
+        ],
+    );
+    // The contact goes, the deal stays: the association is removed.
+    let on_deal = rec("7", 9, &[("hs_note_body", "<p>Call</p>"), ("deal", "6")]);
+    let out = plan_linked_note(&on_deal, &right, &was, hubspot());
+    let actions: Vec<Action> = out.items.iter().map(Item::action).collect();
+    assert_eq!(actions, [Action::Associate], "{out:#?}");
+    assert_eq!(out.items[0].changes()[0].to, "");
+
+    // Both go: the note keeps them rather than hang on nothing.
+    let bare = rec("7", 9, &[("hs_note_body", "<p>Call</p>")]);
+    let out = plan_linked_note(&bare, &right, &was, hubspot());
+    let actions: Vec<Action> = out.items.iter().map(Item::action).collect();
+    assert_eq!(actions, [Action::Kept], "{out:#?}");
+    assert_eq!(
+        out.items[0].problems(),
+        [
+            "eu.notes keeps `contact` 50: a synced note is never left without a record",
+            "eu.notes keeps `deal` 60: a synced note is never left without a record",
         ]
     );
 }

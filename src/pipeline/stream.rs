@@ -29,12 +29,12 @@ use crate::apply::Applier;
 use crate::config::{Config, Endpoint, PairConfig, SchemaPolicy};
 use crate::mapping::PlannedLinks;
 use crate::model::{ObjectKind, Record, Side};
-use crate::plan::{PairPlan, Plan};
+use crate::plan::{Item, PairPlan, Plan};
 use crate::report::Report;
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 use anyhow::{Result, anyhow};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::mpsc;
 
 /// A `sync` run that streams: its one pair, and the side listed page by
@@ -46,6 +46,33 @@ pub struct Stream<'a> {
     previous: Option<Snapshot>,
     started_ms: i64,
     full: bool,
+    /// The state as the run found it: every page, and the whole pair's
+    /// plan, are planned on it (the applier moves the real one forward).
+    found: State,
+}
+
+/// What the pages of a streamed pair did.
+struct Pages {
+    /// The records they wrote, by the side written, and their items.
+    written: Vec<(Side, Written)>,
+    items: Vec<Item>,
+    /// Every record listed (those a signal kept from being planned last)
+    /// and the ids of those decided on their page; none if the listing
+    /// never started.
+    listed: Option<(Vec<Record>, HashSet<String>)>,
+    /// How the writes ended: `Err` for a whole-call error or a signal.
+    stopped: Result<()>,
+}
+
+impl Default for Pages {
+    fn default() -> Pages {
+        Pages {
+            written: Vec::new(),
+            items: Vec::new(),
+            listed: None,
+            stopped: Ok(()),
+        }
+    }
 }
 
 /// What the listing thread hands over: first the source object's snapshot
@@ -97,12 +124,13 @@ impl<'a> Stream<'a> {
         }
         let started_ms = crate::timestamp::now_ms();
         let (previous, in_full) = previous_snapshot(config, object, full, started_ms);
-        in_full.then_some(Stream {
+        in_full.then(|| Stream {
             pair,
             source,
             previous,
             started_ms,
             full,
+            found: state.clone(),
         })
     }
 
@@ -111,32 +139,23 @@ impl<'a> Stream<'a> {
     /// everything read; returns the plan applied, in the order a run that
     /// does not stream gives it. The state is saved as it goes and the
     /// snapshots at the end. A signal stops the run after the batch in
-    /// flight (`report.interrupted`); the plan then holds the pages planned.
+    /// flight (`report.interrupted`).
     pub fn run(self, out: &Output, state: &mut State, report: &mut Report) -> Result<Plan> {
         let Output {
             config,
             connectors,
             progress,
         } = *out;
-        let pair = self.pair;
-        let (source_object, target_object) = (
-            pair.endpoint(self.source),
-            pair.endpoint(self.source.other()),
-        );
         log::info!(
-            "streaming {}: {source_object} is planned and written page by page as it is listed",
-            pair.name
+            "streaming {}: {} is planned and written page by page as it is listed",
+            self.pair.name,
+            self.pair.endpoint(self.source)
         );
         let owners = OwnersCache::default();
-        // Every page is planned on the state the run found, as the whole
-        // pair would be; the applier moves the real one forward.
-        let found = state.clone();
-        let state_path = State::path(&config.state_dir);
         let bar = progress.pending_bar("writing");
-        let mut written: Vec<(Side, Written)> = Vec::new();
-        let mut items = Vec::new();
         let (tx, rx) = mpsc::channel::<Listing>();
-        let (target, listed, stopped) = std::thread::scope(|s| {
+        let (target, part, pages) = std::thread::scope(|s| {
+            let target_object = self.pair.endpoint(self.source.other());
             let target = s.spawn(|| {
                 pull_object(
                     config,
@@ -149,110 +168,141 @@ impl<'a> Stream<'a> {
             });
             let lister = s.spawn(|| self.list_source(out, &owners, tx));
             let target = target.join().expect("pull thread panicked");
-            let mut stopped = Ok(());
-            let mut paged = None;
-            // After a signal, the pages the listing still hands over (it
-            // stops at its next request) are kept, neither planned nor
-            // written, for the plan the run shows.
-            let mut unplanned = Vec::new();
-            if let Ok(target) = &target {
-                let mut applier = Applier::new(connectors, state, &state_path);
-                for listing in rx.iter() {
-                    let records = match listing {
-                        Listing::Started(part) => {
-                            paged = Some(Paged::new(pair, self.source, *part, target, &found));
-                            continue;
-                        }
-                        Listing::Page(records) => records,
-                    };
-                    let Some(paged) = paged.as_mut() else {
-                        unreachable!("the listing starts with its snapshot")
-                    };
-                    if stopped.is_ok() {
-                        stopped = crate::interrupt::check().map_err(Into::into);
-                    }
-                    // Only a signal leaves `stopped` an error here.
-                    if stopped.is_err() {
-                        unplanned.extend(records);
-                        continue;
-                    }
-                    let plan = paged.page(records);
-                    let applied = resolve_and_apply_pair(
-                        out,
-                        &mut applier,
-                        pair,
-                        &plan,
-                        &mut Created::new(),
-                        report,
-                        &bar,
-                    );
-                    written.extend(applied.written);
-                    items.extend(plan.items);
-                    if let Err(e) = applied.result {
-                        let by_signal = crate::interrupt::signal_of(&e).is_some();
-                        stopped = Err(e);
-                        if !by_signal {
-                            break;
-                        }
-                    }
+            // Dropping the pages' end ends the listing if the writes
+            // stopped first.
+            let pages = match &target {
+                Ok(target) => self.write_pages(out, rx, target, state, report, &bar),
+                Err(_) => {
+                    drop(rx);
+                    Pages::default()
                 }
-                stopped = stopped.and(applier.save());
-            }
-            // Ends the listing if the writes stopped first.
-            drop(rx);
-            let listed = lister.join().expect("listing thread panicked");
-            let done = paged.map(Paged::finish).map(|(mut records, decided)| {
-                records.extend(unplanned);
-                (records, decided)
-            });
-            (target, listed.map(|part| (part, done)), stopped)
+            };
+            let part = lister.join().expect("listing thread panicked");
+            (target, part, pages)
         });
         progress.finish(&bar);
-        let mut target = target?;
+        let target = target?;
+        let Pages {
+            written,
+            items,
+            listed,
+            stopped,
+        } = pages;
         let interrupted = stopped_by_signal(stopped, report)?;
-        let (part, (records, decided)) = match listed {
-            Ok((part, Some(paged))) if !interrupted => (part, paged),
-            Err(e) if !interrupted && crate::interrupt::requested().is_none() => return Err(e),
-            // A signal stopped the listing or the writes: what was
-            // written is saved, the source is listed again next run.
-            _ => {
-                let signal = report.interrupted.or(crate::interrupt::requested());
-                // The run shows what it set out to do: the whole pair's
-                // plan where the source was listed to its end (as a run
-                // that does not stream shows it), else the pages planned.
-                let plan = match listed {
-                    Ok((part, Some((records, _)))) => {
-                        let fields = object_fields(config, source_object);
-                        let mut source = full_snapshot(source_object, fields, records, 0, None);
-                        source.owners = part.owners;
-                        source.labels = part.labels;
-                        let sides = in_pair_order(self.source, &source, &target);
-                        plan_pair(pair, sides, &found, &PlannedLinks::default())
-                    }
-                    _ => PairPlan {
-                        name: pair.name.clone(),
-                        left: pair.left.to_string(),
-                        right: pair.right.to_string(),
-                        items,
-                        duplicates: Vec::new(),
-                        records: target.records.len(),
-                        scope: Vec::new(),
-                    },
-                };
-                absorb_and_save(config, &mut target, target_object, &written, self.source)?;
-                if let Some(signal) = signal.filter(|_| report.writes_done() == 0) {
-                    // Stopped before any write: ends as any run a signal
-                    // stops while it reads.
-                    return Err(crate::interrupt::Interrupted(signal).into());
-                }
-                report.interrupted = signal;
-                return Ok(Plan::new(&config.fingerprint, vec![plan]));
+        match (part, listed) {
+            (Ok(part), Some(listed)) if !interrupted => {
+                let pages = (written, items);
+                self.finish(out, (part, listed), pages, target, state, report)
             }
-        };
-        let fields = object_fields(config, source_object);
+            (Err(e), _) if !interrupted && crate::interrupt::requested().is_none() => Err(e),
+            (part, listed) => {
+                let whole = part
+                    .ok()
+                    .zip(listed)
+                    .map(|(part, (records, _))| self.plan_whole(config, &part, records, &target));
+                self.stopped(config, whole, (written, items), target, report)
+            }
+        }
+    }
+
+    /// Plans and applies each page the listing hands over, through one
+    /// applier (the state is journaled batch by batch and saved at the
+    /// end); stops at a whole-call error, and after a signal keeps the
+    /// pages still listed without planning them.
+    fn write_pages(
+        &self,
+        out: &Output,
+        listing: mpsc::Receiver<Listing>,
+        target: &Snapshot,
+        state: &mut State,
+        report: &mut Report,
+        bar: &indicatif::ProgressBar,
+    ) -> Pages {
+        let mut pages = Pages::default();
+        let mut paged = None;
+        let mut unplanned = Vec::new();
+        let state_path = State::path(&out.config.state_dir);
+        let mut applier = Applier::new(out.connectors, state, &state_path);
+        for message in listing {
+            let records = match message {
+                Listing::Started(part) => {
+                    paged = Some(Paged::new(
+                        self.pair,
+                        self.source,
+                        *part,
+                        target,
+                        &self.found,
+                    ));
+                    continue;
+                }
+                Listing::Page(records) => records,
+            };
+            let Some(paged) = paged.as_mut() else {
+                unreachable!("the listing starts with its snapshot")
+            };
+            if pages.stopped.is_ok() {
+                pages.stopped = crate::interrupt::check().map_err(Into::into);
+            }
+            // Only a signal leaves `stopped` an error here.
+            if pages.stopped.is_err() {
+                unplanned.extend(records);
+                continue;
+            }
+            let plan = paged.page(records);
+            let applied = resolve_and_apply_pair(
+                out,
+                &mut applier,
+                self.pair,
+                &plan,
+                &mut Created::new(),
+                report,
+                bar,
+            );
+            pages.written.extend(applied.written);
+            pages.items.extend(plan.items);
+            if let Err(e) = applied.result {
+                let by_signal = crate::interrupt::signal_of(&e).is_some();
+                pages.stopped = Err(e);
+                if !by_signal {
+                    break;
+                }
+            }
+        }
+        let saved = applier.save();
+        pages.stopped = std::mem::replace(&mut pages.stopped, Ok(())).and(saved);
+        pages.listed = paged.map(Paged::finish).map(|(mut records, decided)| {
+            records.extend(unplanned);
+            (records, decided)
+        });
+        pages
+    }
+
+    /// Once the source is listed whole and its pages applied: the rest of
+    /// the pair planned and applied, the snapshots saved, and the plan
+    /// applied in the order of the whole pair's plan (made meanwhile on
+    /// the sides as read), which is what `diff` shows.
+    fn finish(
+        &self,
+        out: &Output,
+        (part, (records, decided)): (Snapshot, (Vec<Record>, HashSet<String>)),
+        (written, mut items): (Vec<(Side, Written)>, Vec<Item>),
+        mut target: Snapshot,
+        state: &mut State,
+        report: &mut Report,
+    ) -> Result<Plan> {
+        let Output {
+            config,
+            connectors,
+            progress,
+        } = *out;
+        let pair = self.pair;
+        let (source_object, target_object) = (
+            pair.endpoint(self.source),
+            pair.endpoint(self.source.other()),
+        );
         let mut source = full_snapshot(
             source_object,
-            fields,
+            object_fields(config, source_object),
             records,
             self.started_ms,
             self.previous.as_ref(),
@@ -261,9 +311,8 @@ impl<'a> Stream<'a> {
         source.labels = part.labels;
         forget_pair_snapshots(config, &[pair])?;
         // What the pages wrote goes into the snapshots the rest is planned
-        // on; the sides as read are kept for the plan of the whole pair, as
-        // a run that does not stream makes it, which is made meanwhile.
-        let mut sides = by_side(std::mem::take(&mut written));
+        // on; the sides as read are kept for the whole pair's plan.
+        let mut sides = by_side(written);
         let (to_source, to_target) = (
             sides.remove(&self.source).unwrap_or_default(),
             sides.remove(&self.source.other()).unwrap_or_default(),
@@ -275,24 +324,16 @@ impl<'a> Stream<'a> {
         let (whole, rest) = crate::par::join(
             || {
                 let as_read = source_as_read.as_ref().unwrap_or(&source);
-                plan_pair(
-                    pair,
-                    in_pair_order(self.source, as_read, &target_as_read),
-                    &found,
-                    &PlannedLinks::default(),
-                )
+                let sides = in_pair_order(self.source, as_read, &target_as_read);
+                plan_pair(pair, sides, &self.found, &PlannedLinks::default())
             },
             || {
-                paged::rest(
-                    pair,
-                    in_pair_order(self.source, &source, &target),
-                    state,
-                    self.source,
-                    &decided,
-                )
+                let sides = in_pair_order(self.source, &source, &target);
+                paged::rest(pair, sides, state, self.source, &decided)
             },
         );
         drop((source_as_read, target_as_read));
+        let state_path = State::path(&config.state_dir);
         let mut applier = Applier::new(connectors, state, &state_path);
         let bar = progress.pending_bar("writing");
         let applied = resolve_and_apply_pair(
@@ -306,7 +347,6 @@ impl<'a> Stream<'a> {
         );
         progress.finish(&bar);
         let mut sides = by_side(applied.written);
-        let applied = applied.result;
         source.absorb(sides.remove(&self.source).unwrap_or_default());
         target.absorb(sides.remove(&self.source.other()).unwrap_or_default());
         let (saved, applied) = crate::par::join(
@@ -314,7 +354,7 @@ impl<'a> Stream<'a> {
                 source.save(&Snapshot::path(&config.state_dir, source_object))?;
                 target.save(&Snapshot::path(&config.state_dir, target_object))
             },
-            || applied.and(applier.save()),
+            || applied.result.and(applier.save()),
         );
         saved?;
         stopped_by_signal(applied, report)?;
@@ -336,6 +376,57 @@ impl<'a> Stream<'a> {
                 crate::plan::counted(differ as u64, "record was", "records were")
             );
         }
+        Ok(Plan::new(&config.fingerprint, vec![plan]))
+    }
+
+    /// The whole pair's plan on the source as listed and the target as
+    /// read, as a run that does not stream makes it.
+    fn plan_whole(
+        &self,
+        config: &Config,
+        part: &Snapshot,
+        records: Vec<Record>,
+        target: &Snapshot,
+    ) -> PairPlan {
+        let object = self.pair.endpoint(self.source);
+        let mut source = full_snapshot(object, object_fields(config, object), records, 0, None);
+        source.owners = part.owners.clone();
+        source.labels = part.labels.clone();
+        let sides = in_pair_order(self.source, &source, target);
+        plan_pair(self.pair, sides, &self.found, &PlannedLinks::default())
+    }
+
+    /// A stream a signal stopped: what was written is saved (the source is
+    /// listed again next run), and the run shows what it set out to do:
+    /// the `whole` pair's plan where the source was listed to its end (as
+    /// a run that does not stream shows it), else the pages planned. One
+    /// stopped before any write ends as any run a signal stops while it
+    /// reads.
+    fn stopped(
+        &self,
+        config: &Config,
+        whole: Option<PairPlan>,
+        (written, items): (Vec<(Side, Written)>, Vec<Item>),
+        mut target: Snapshot,
+        report: &mut Report,
+    ) -> Result<Plan> {
+        let pair = self.pair;
+        let signal = report.interrupted.or(crate::interrupt::requested());
+        let plan = whole.unwrap_or_else(|| PairPlan {
+            name: pair.name.clone(),
+            left: pair.left.to_string(),
+            right: pair.right.to_string(),
+            items,
+            duplicates: Vec::new(),
+            records: target.records.len(),
+            scope: Vec::new(),
+        });
+        let target_object = pair.endpoint(self.source.other());
+        absorb_and_save(config, &mut target, target_object, &written, self.source)?;
+        if let Some(signal) = signal.filter(|_| report.writes_done() == 0) {
+            return Err(crate::interrupt::Interrupted(signal).into());
+        }
+        report.interrupted = signal;
         Ok(Plan::new(&config.fingerprint, vec![plan]))
     }
 

@@ -21,8 +21,8 @@ mod wire;
 mod tests;
 
 pub use model::{
-    Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Property, PropertyStep, ScopeChange, Settle, Summary, Unlink, Waiting, Write,
+    Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Kept, Merge,
+    MergeStep, Property, PropertyStep, ScopeChange, Settle, Summary, Unlink, Waiting, Write,
 };
 pub use refs::{forward_ref, is_forward_ref};
 pub use text::{counted, grouped};
@@ -131,6 +131,7 @@ impl Plan {
                         _ => s.left_scope += 1,
                     },
                     Action::Property => s.property += 1,
+                    Action::Kept => s.kept += 1,
                     Action::Baseline => {}
                 }
                 // A write that settles a conflict counts once, as a

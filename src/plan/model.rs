@@ -27,6 +27,8 @@ pub enum Action {
     Scope,
     /// A property created on an account, or given options it lacks.
     Property,
+    /// Relations a target cannot clear, kept there and recorded as settled.
+    Kept,
 }
 
 /// One thing a plan does to one record or pair of records. Each variant
@@ -74,6 +76,26 @@ pub enum Item {
     /// to it) before any record is written (`schema = "create"`); with a
     /// problem, one that cannot be made, reported as invalid.
     Property(Property),
+    /// Relations the target cannot clear, kept there: the other side's
+    /// record lost them (a contact removed from a HubSpot note whose
+    /// Pipedrive partner cannot be detached from its person). Nothing is
+    /// written; the base records both sides' values as they are, so it is
+    /// reported once and not planned again (state only).
+    Kept(Kept),
+}
+
+/// Relations kept on `target` that the other side's record no longer has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    /// The side that keeps them.
+    pub target: Side,
+    pub ids: Sided<String>,
+    pub label: String,
+    /// One line per relation kept: which record it stays on, and why.
+    pub reasons: Vec<String>,
+    /// The base entries recorded: both sides' values as they are.
+    pub settle: Vec<Settle>,
+    pub expect: Sided<i64>,
 }
 
 /// A record waiting for its records' partners, and why.
@@ -288,6 +310,7 @@ impl Item {
             Item::Scope(_) => Action::Scope,
             Item::Property(p) if p.problem.is_some() => Action::Invalid,
             Item::Property(_) => Action::Property,
+            Item::Kept(_) => Action::Kept,
         }
     }
 
@@ -304,6 +327,7 @@ impl Item {
             Item::Waiting(w) => &w.label,
             Item::Scope(s) => &s.label,
             Item::Property(p) => &p.label,
+            Item::Kept(k) => &k.label,
         }
     }
 
@@ -321,6 +345,7 @@ impl Item {
             Item::Waiting(w) => w.ids[side].as_deref(),
             Item::Scope(s) => Some(&s.ids[side]),
             Item::Property(_) => None,
+            Item::Kept(k) => Some(&k.ids[side]),
         }
     }
 
@@ -343,6 +368,7 @@ impl Item {
             Item::Create(c) => (side != c.target).then_some(c.expect),
             Item::Update(w) | Item::Associate(w) => Some(w.expect[side]),
             Item::Conflict(h) => Some(h.expect[side]),
+            Item::Kept(k) => Some(k.expect[side]),
             Item::Delete(d) => (side == d.target).then_some(d.expect),
             // A record an orphaned merge found gone has no modified time.
             Item::Merge(m) => (m.expect[side] != 0).then_some(m.expect[side]),
@@ -389,6 +415,7 @@ impl Item {
         match self {
             Item::Link(a) | Item::Baseline(a) => &a.settle,
             Item::Conflict(h) => &h.settle,
+            Item::Kept(k) => &k.settle,
             _ => &[],
         }
     }
@@ -401,6 +428,7 @@ impl Item {
             Item::Unlink(u) => vec![u.reason.as_str()],
             Item::Delete(d) => vec![d.reason.as_str()],
             Item::Waiting(w) => vec![w.reason.as_str()],
+            Item::Kept(k) => k.reasons.iter().map(String::as_str).collect(),
             Item::Property(p) => p.problem.iter().map(String::as_str).collect(),
             _ => Vec::new(),
         }
@@ -486,6 +514,9 @@ pub struct Summary {
     pub merge: usize,
     /// Records waiting for the records they are attached to.
     pub waiting: usize,
+    /// Records keeping relations their target cannot clear.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kept: usize,
     /// Linked records that left the pair's scope, and that came back.
     #[serde(skip_serializing_if = "is_zero")]
     pub left_scope: usize,

@@ -92,6 +92,12 @@ impl Item {
                 &mut h.conflicts,
                 &mut h.settle,
             ),
+            Item::Kept(k) => (
+                vec![&mut k.ids.left, &mut k.ids.right],
+                &mut [],
+                &mut [],
+                &mut k.settle,
+            ),
             Item::Scope(s) => (
                 vec![&mut s.ids.left, &mut s.ids.right],
                 &mut [],
@@ -171,6 +177,7 @@ impl Item {
             Item::Create(c) => vec![&c.source_id],
             Item::Update(w) | Item::Associate(w) => vec![&w.ids.left, &w.ids.right],
             Item::Conflict(h) => vec![&h.ids.left, &h.ids.right],
+            Item::Kept(k) => vec![&k.ids.left, &k.ids.right],
             Item::Unlink(u) => vec![&u.ids.left, &u.ids.right],
             Item::Scope(s) => vec![&s.ids.left, &s.ids.right],
             Item::Delete(d) => vec![&d.ids.left, &d.ids.right],

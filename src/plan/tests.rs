@@ -77,7 +77,8 @@ fn every_kind() -> Vec<Item> {
             problems: vec!["no translation".into()],
             conflicts: Vec::new(),
         }),
-        Item::Baseline(agreement),
+        Item::Baseline(agreement.clone()),
+        Item::Kept(kept()),
         Item::Merge(merge(MergeStep::Follow)),
         Item::Merge(merge(MergeStep::Spent)),
         Item::Merge(Merge {
@@ -102,6 +103,52 @@ fn every_kind() -> Vec<Item> {
             ..tier(None)
         }),
     ]
+}
+
+/// A person whose organization Pipedrive cannot unlink, kept on the right.
+fn kept() -> Kept {
+    Kept {
+        target: Side::Right,
+        ids: ids(),
+        label: "a@x.io".into(),
+        reasons: vec!["eu.persons keeps `org_id` 4: no null".into()],
+        settle: vec![Settle {
+            left_field: "company".into(),
+            left: String::new(),
+            right_field: "org_id".into(),
+            right: "4".into(),
+        }],
+        expect: Sided::new(5, 6),
+    }
+}
+
+#[test]
+fn a_kept_relation_is_state_only_counts_as_kept_and_makes_a_plan_version_5() {
+    let item = Item::Kept(kept());
+    assert!(item.is_change() && item.is_shown() && !item.writes());
+    let plan = Plan::new(
+        "x",
+        vec![PairPlan {
+            name: "people".into(),
+            left: "us.contacts".into(),
+            right: "eu.persons".into(),
+            items: vec![item],
+            duplicates: Vec::new(),
+            records: 0,
+            scope: Vec::new(),
+        }],
+    );
+    assert_eq!(
+        plan.version, 5,
+        "an older crmsync refuses it by its version"
+    );
+    assert_eq!(plan.summary().kept, 1);
+    let text = plan.to_string();
+    assert!(
+        text.contains("  = eu     kept      a@x.io (9): eu.persons keeps `org_id` 4: no null"),
+        "{text}"
+    );
+    assert!(text.ends_with(", 1 kept.\n"), "{text}");
 }
 
 /// eu contacts' `tier`, created with three options (or refused).

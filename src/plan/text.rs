@@ -285,6 +285,14 @@ impl Item {
                     )
                 }
             },
+            Item::Kept(k) => writeln!(
+                f,
+                "  = {:<6} kept      {} ({}): {}",
+                names[k.target],
+                k.label,
+                k.ids[k.target],
+                k.reasons.join("; ")
+            ),
             Item::Baseline(_) => Ok(()),
         }
     }
@@ -357,6 +365,9 @@ impl fmt::Display for Summary {
         }
         if self.waiting > 0 {
             write!(f, ", {} waiting", self.waiting)?;
+        }
+        if self.kept > 0 {
+            write!(f, ", {} kept", self.kept)?;
         }
         if self.left_scope > 0 {
             write!(f, ", {} left scope", self.left_scope)?;

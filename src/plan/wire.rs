@@ -4,8 +4,8 @@
 //! about what a plan does.
 
 use super::model::{
-    Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Merge, MergeStep,
-    Property, PropertyStep, ScopeChange, Settle, Unlink, Waiting, Write,
+    Action, Agreement, Change, Conflict, Create, Delete, Held, Invalid, Item, Kept, Merge,
+    MergeStep, Property, PropertyStep, ScopeChange, Settle, Unlink, Waiting, Write,
 };
 use super::{PairPlan, Plan};
 use crate::connector::{OptionSpec, PropertySpec};
@@ -20,9 +20,11 @@ pub const FORMAT: &str = "crmsync-plan";
 /// written in the oldest version that can hold it, so an older crmsync
 /// still applies what it understands and refuses, by the version, what it
 /// does not: version 2 adds `merge` items, version 3 `property` items (and
-/// `invalid` items naming a property), version 4 `waiting` items; a plan
-/// with none of them is version 1.
-pub const VERSION: u32 = 4;
+/// `invalid` items naming a property), version 4 `waiting` items, version
+/// 5 `kept` items; a plan with none of them is version 1.
+pub const VERSION: u32 = 5;
+/// The format version of plans with `waiting` items and no `kept` ones.
+const VERSION_WITH_WAITING: u32 = 4;
 /// The format version of plans with `property` items and no `waiting` ones.
 const VERSION_WITH_PROPERTIES: u32 = 3;
 /// The format version of plans with `merge` items and no `property` or
@@ -40,10 +42,13 @@ impl Plan {
         let merges = items().any(|i| matches!(i, Item::Merge(_)));
         let properties = items().any(|i| matches!(i, Item::Property(_)));
         let waiting = items().any(|i| matches!(i, Item::Waiting(_)));
+        let kept = items().any(|i| matches!(i, Item::Kept(_)));
         Plan {
             format: FORMAT.into(),
-            version: if waiting {
+            version: if kept {
                 VERSION
+            } else if waiting {
+                VERSION_WITH_WAITING
             } else if properties {
                 VERSION_WITH_PROPERTIES
             } else if merges {
@@ -230,6 +235,11 @@ impl From<Item> for WireItem {
             Item::Delete(d) => wire.problems = vec![d.reason],
             Item::Invalid(i) => wire.problems = i.problems,
             Item::Waiting(w) => wire.problems = vec![w.reason],
+            Item::Kept(k) => {
+                wire.target = Some(k.target);
+                wire.settle = k.settle;
+                wire.problems = k.reasons;
+            }
             Item::Property(p) => {
                 wire.problems = p.problem.into_iter().collect();
                 let (step, spec, options, had) = match p.step {
@@ -401,6 +411,14 @@ impl TryFrom<WireItem> for Item {
                 label: w.label.clone(),
                 problems: w.problems.clone(),
                 conflicts: w.conflicts.clone(),
+            }),
+            Action::Kept => Item::Kept(Kept {
+                target: target()?,
+                ids: ids()?,
+                label: w.label.clone(),
+                reasons: w.problems.clone(),
+                settle: w.settle.clone(),
+                expect: stamps()?,
             }),
             Action::Waiting => Item::Waiting(Waiting {
                 ids: Sided::new(w.left_id.clone(), w.right_id.clone()),

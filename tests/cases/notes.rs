@@ -509,6 +509,15 @@ fn between_two_hubspot_accounts_a_note_carries_all_its_associations_and_moves_wi
     moved.sort();
     assert_eq!(eu.associated_ids("notes", &eu_note[0], "contacts"), moved);
     m.assert_run_writes_nothing(&["sync", "--full"]);
+
+    // Taken off the deal in us: HubSpot drops an association, so eu does
+    // too, and nothing is kept or reported.
+    us.dissociate_records("notes", &note, "deals", &deal);
+    let run = m.run(&["sync", "--full"]).expect(0);
+    assert!(kept_lines(&run.stdout).is_empty(), "{}", run.stdout);
+    assert!(eu.associated_ids("notes", &eu_note[0], "deals").is_empty());
+    assert_eq!(eu.associated_ids("notes", &eu_note[0], "contacts"), moved);
+    m.assert_run_writes_nothing(&["sync", "--full"]);
 }
 
 #[test]
@@ -641,4 +650,192 @@ fn notes_of_a_person_merged_away_in_pipedrive_follow_the_survivor_and_double_not
     assert_eq!(hs.associated_ids("notes", &note, "contacts"), [bo]);
     assert_eq!(hs.records("notes").len(), 1);
     assert_eq!(m.pipedrive("pd").notes().len(), 1);
+}
+
+/// As `hs_pd_notes`, with `deletes` of the contacts pair as given (the
+/// notes pair ignores deletes).
+fn hs_pd_notes_contacts_deleted(deletes: &str) -> Fixture {
+    hs_and_pd()
+        .owner("hs", "owner@example.com", "Default Owner")
+        .toml(&PD_PAIRS.replace(
+            "match = \"email\"\n",
+            &format!("match = \"email\"\ndeletes = \"{deletes}\"\n"),
+        ))
+        .build()
+}
+
+/// The lines of `stdout` that report a kept relation.
+fn kept_lines(stdout: &str) -> Vec<&str> {
+    stdout.lines().filter(|l| l.contains(" kept ")).collect()
+}
+
+#[test]
+fn a_contact_taken_off_a_hubspot_note_stays_on_the_pipedrive_note_reported_once() {
+    let m = hs_pd_notes("ignore");
+    let hs = m.hubspot("hs");
+    let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
+    let bo = hs.seed("contacts", &[("email", "bo@example.com")]);
+    let deal = hs.seed("deals", &[("dealname", "Big deal")]);
+    let note = hs_note(
+        &m,
+        "<p>Quote sent</p>",
+        "2026-11-02T09:30:00Z",
+        &[("contacts", &ann), ("deals", &deal)],
+    );
+    m.run(&["sync"]).expect(0);
+    let pd_ann = person_id(&m, "ann@example.com");
+    let pd_deal = deal_titled(m.pipedrive("pd"), "Big deal")["id"].clone();
+    let pd_id = pd_note(&m, "<p>Quote sent</p>")["id"].clone();
+
+    // Ann is taken off the note, which is edited too: the edit crosses,
+    // Pipedrive (whose notes cannot be detached) keeps Ann, and says so.
+    hs.dissociate_records("notes", &note, "contacts", &ann);
+    hs.edit(
+        "notes",
+        &note,
+        &[("hs_note_body", "<p>Quote sent twice</p>")],
+    );
+    let run = m.run(&["sync", "--full"]).expect(0);
+    assert_eq!(
+        kept_lines(&run.stdout),
+        [format!(
+            "  = pd     kept      Quote sent twice ({pd_id}): pd.notes keeps `person_id` {pd_ann}: \
+             Pipedrive documents no way to clear `person_id` (updateNote does not take null for it: \
+             a Pipedrive note cannot be detached from a record)"
+        )],
+        "{}",
+        run.stdout
+    );
+    run.assert_stdout_has(", 1 kept.");
+    run.assert_stdout_has(" 0 invalid, 0 duplicates left alone, 1 kept; 0 failed");
+    assert!(!run.stdout.contains("invalid   "), "{}", run.stdout);
+    let kept = pd_note(&m, "<p>Quote sent twice</p>");
+    assert_eq!(
+        (&kept["id"], &kept["person_id"], &kept["deal_id"]),
+        (&pd_id, &json!(pd_ann), &pd_deal)
+    );
+
+    // Settled: the next runs write nothing and report nothing.
+    for args in [&["sync"][..], &["sync", "--full"][..]] {
+        let quiet = m.assert_run_writes_nothing(args);
+        assert!(kept_lines(&quiet.stdout).is_empty(), "{}", quiet.stdout);
+        quiet.assert_stdout_has("Plan: nothing to do, both sides are in step.");
+    }
+
+    // Put on Bo instead: a set, not a clear, so it moves.
+    hs.associate_records("notes", &note, "contacts", &bo);
+    let run = m.run(&["sync", "--full"]).expect(0);
+    assert!(kept_lines(&run.stdout).is_empty(), "{}", run.stdout);
+    let moved = pd_note(&m, "<p>Quote sent twice</p>");
+    assert_eq!(moved["person_id"], json!(person_id(&m, "bo@example.com")));
+    m.assert_run_writes_nothing(&["sync", "--full"]);
+}
+
+#[test]
+fn a_hubspot_contact_deleted_under_its_notes_never_leaves_a_pipedrive_note_unattached() {
+    for deletes in ["ignore", "propagate"] {
+        let m = hs_pd_notes_contacts_deleted(deletes);
+        let hs = m.hubspot("hs");
+        let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
+        let deal = hs.seed("deals", &[("dealname", "Big deal")]);
+        hs_note(
+            &m,
+            "<p>Ann only</p>",
+            "2026-11-02T09:30:00Z",
+            &[("contacts", &ann)],
+        );
+        hs_note(
+            &m,
+            "<p>Ann and the deal</p>",
+            "2026-11-03T09:30:00Z",
+            &[("contacts", &ann), ("deals", &deal)],
+        );
+        m.run(&["sync"]).expect(0);
+        let pd_ann = person_id(&m, "ann@example.com");
+        let pd_deal = deal_titled(m.pipedrive("pd"), "Big deal")["id"].clone();
+
+        hs.archive("contacts", &ann);
+        let run = m.run(&["sync", "--full"]).expect(0);
+        assert!(
+            !run.stdout.contains("invalid   "),
+            "{deletes}: {}",
+            run.stdout
+        );
+        run.assert_stdout_has(" 0 invalid, ");
+        // Both notes are still on a record: under `ignore` on Ann, who
+        // stays; under `propagate` Ann is deleted, and Pipedrive keeps the
+        // deleted person's id on the note.
+        let only = pd_note(&m, "<p>Ann only</p>");
+        let both = pd_note(&m, "<p>Ann and the deal</p>");
+        assert_eq!(only["person_id"], json!(pd_ann), "{deletes}");
+        assert_eq!(
+            (&both["person_id"], &both["deal_id"]),
+            (&json!(pd_ann), &pd_deal),
+            "{deletes}"
+        );
+        if deletes == "propagate" {
+            run.assert_stdout_has("- pd     delete    ann@example.com (");
+        }
+        for args in [&["sync"][..], &["sync", "--full"][..]] {
+            let quiet = m.assert_run_writes_nothing(args);
+            assert!(
+                kept_lines(&quiet.stdout).is_empty(),
+                "{deletes}: {}",
+                quiet.stdout
+            );
+            quiet.assert_stdout_has("Plan: nothing to do, both sides are in step.");
+        }
+        println!("{deletes}:\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn a_pipedrive_person_deleted_under_its_notes_never_leaves_a_hubspot_note_unattached() {
+    for deletes in ["ignore", "propagate"] {
+        let m = hs_pd_notes_contacts_deleted(deletes);
+        let hs = m.hubspot("hs");
+        let ann = hs.seed("contacts", &[("email", "ann@example.com")]);
+        m.run(&["sync"]).expect(0);
+        let pd_ann = person_id(&m, "ann@example.com");
+        m.pipedrive("pd").seed_note(json!({
+            "content": "<p>Met Ann</p>",
+            "person_id": pd_ann,
+            "add_time": "2026-11-05 16:45:00",
+        }));
+        m.run(&["sync"]).expect(0);
+        let note = hs_notes(&m, "hs", "<p>Met Ann</p>").remove(0);
+
+        m.pipedrive("pd").delete_person(pd_ann);
+        let run = m.run(&["sync", "--full"]).expect(0);
+        assert!(
+            !run.stdout.contains("invalid   "),
+            "{deletes}: {}",
+            run.stdout
+        );
+        let contacts = hs.associated_ids("notes", &note, "contacts");
+        match deletes {
+            // Ann stays in HubSpot, and so does the note on her.
+            "ignore" => assert_eq!(contacts, std::slice::from_ref(&ann), "{deletes}"),
+            // Ann is archived; the note keeps its association (HubSpot
+            // no longer shows one to an archived record).
+            _ => {
+                run.assert_stdout_has("- hs     delete    ann@example.com (");
+                assert!(hs.record("contacts", &ann).unwrap().archived);
+            }
+        }
+        assert!(
+            hs.record("notes", &note).is_some_and(|n| !n.archived),
+            "{deletes}: the note stays"
+        );
+        for args in [&["sync"][..], &["sync", "--full"][..]] {
+            let quiet = m.assert_run_writes_nothing(args);
+            assert!(
+                kept_lines(&quiet.stdout).is_empty(),
+                "{deletes}: {}",
+                quiet.stdout
+            );
+            quiet.assert_stdout_has("Plan: nothing to do, both sides are in step.");
+        }
+        println!("{deletes}:\n{}", run.stdout);
+    }
 }

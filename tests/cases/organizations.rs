@@ -190,7 +190,7 @@ fn organizations_and_the_persons_and_deals_in_them_sync_by_name_between_two_pipe
 }
 
 #[test]
-fn unlinking_an_organization_pipedrive_cannot_unlink_is_invalid_and_nothing_is_sent() {
+fn an_organization_pipedrive_cannot_unlink_is_kept_reported_once_and_nothing_is_sent() {
     let (t, legal_key) = two_companies("ignore");
     let acme = t.pipedrive("eu").seed_organization(
         json!({"name": "Acme", "custom_fields": {legal_key.clone(): "Acme Corp"}}),
@@ -205,13 +205,14 @@ fn unlinking_an_organization_pipedrive_cannot_unlink_is_invalid_and_nothing_is_s
     let us_acme = org_named(t.pipedrive("us"), "Acme Corp")["id"].clone();
 
     // Deleting Acme in eu unlinks its person and deal there; us cannot
-    // follow (updatePerson/updateDeal take no null `org_id`).
+    // follow (updatePerson/updateDeal take no null `org_id`): it keeps the
+    // link, says so once, and no run fails over it.
     t.pipedrive("eu").delete_organization(acme);
     t.reset_requests();
-    let run = t.work.run(&["sync", "--full"]).expect(4);
+    let run = t.work.run(&["sync", "--full"]).expect(0);
     for reason in [
-        "us.persons `org_id` is not cleared: Pipedrive documents no way to clear `org_id`",
-        "us.deals `org_id` is not cleared: Pipedrive documents no way to clear `org_id`",
+        "  = us     kept      ann@acme.example (1): us.persons keeps `org_id` 1: Pipedrive documents no way to clear `org_id`",
+        "  = us     kept      Acme renewal (1): us.deals keeps `org_id` 1: Pipedrive documents no way to clear `org_id`",
     ] {
         assert!(run.stdout.contains(reason), "{reason}\n{}", run.stdout);
     }
@@ -231,6 +232,10 @@ fn unlinking_an_organization_pipedrive_cannot_unlink_is_invalid_and_nothing_is_s
         1,
         "deletes = ignore: us keeps Acme"
     );
+    for args in [&["sync"][..], &["sync", "--full"][..]] {
+        let again = t.assert_run_writes_nothing(args);
+        assert!(!again.stdout.contains(" kept "), "{}", again.stdout);
+    }
 }
 
 #[test]
