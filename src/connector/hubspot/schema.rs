@@ -9,7 +9,9 @@
 //! as made, so a retried run never makes it twice. It writes no record.
 
 use super::HubSpot;
-use super::api::{OptionInput, OptionsUpdate, Property, PropertyCreate, PropertyGroup};
+use super::api::{
+    OptionInput, OptionsUpdate, Property, PropertyCreate, PropertyGroup, PropertyOption,
+};
 use crate::connector::catalog::{OptionSpec, PropertyKind, PropertySpec, SchemaOutcome};
 use crate::connector::http::{ApiError, Repeat};
 use crate::connector::seam::Connector;
@@ -149,8 +151,10 @@ impl HubSpot {
         }
     }
 
-    /// `Connector::add_options`: the property's own options, in their
-    /// order, then the new ones, sent as one list (HubSpot replaces it).
+    /// `Connector::add_options`: the property's own options exactly as
+    /// they are (hidden, described, ordered), then the new ones after the
+    /// highest display order, sent as one list because HubSpot replaces it
+    /// (https://developers.hubspot.com/docs/api/crm/properties).
     pub(super) fn add_property_options(
         &self,
         object: ObjectKind,
@@ -163,14 +167,8 @@ impl HubSpot {
                 self.system()
             )));
         };
-        let mut list = spec_of(&current).options;
-        for option in options {
-            if !list.iter().any(|o| o.value == option.value) {
-                list.push(option.clone());
-            }
-        }
         let body = serde_json::to_value(OptionsUpdate {
-            options: option_inputs(&list),
+            options: options_with(&current.options, options),
         })?;
         let path = format!("{}/{field}", self.properties_path(object)?);
         let sent = self.http.patch(&path, &body);
@@ -288,13 +286,43 @@ fn option_inputs(options: &[OptionSpec]) -> Vec<OptionInput> {
     options
         .iter()
         .enumerate()
-        .map(|(i, o)| OptionInput {
+        .map(|(i, o)| new_option(o, i as i32))
+        .collect()
+}
+
+fn new_option(option: &OptionSpec, display_order: i32) -> OptionInput {
+    OptionInput {
+        label: option.label.clone(),
+        value: option.value.clone(),
+        display_order,
+        hidden: false,
+        description: None,
+    }
+}
+
+/// The option list of an update: every existing option unchanged, then
+/// the wanted ones it lacks, numbered on from the highest display order.
+/// An existing option without a display order keeps HubSpot's "after the
+/// numbered ones" (-1).
+fn options_with(existing: &[PropertyOption], wanted: &[OptionSpec]) -> Vec<OptionInput> {
+    let mut list: Vec<OptionInput> = existing
+        .iter()
+        .map(|o| OptionInput {
             label: o.label.clone(),
             value: o.value.clone(),
-            display_order: i as i32,
-            hidden: false,
+            display_order: o.display_order.unwrap_or(-1),
+            hidden: o.hidden,
+            description: o.description.clone(),
         })
-        .collect()
+        .collect();
+    let mut next = list.iter().map(|o| o.display_order).max().unwrap_or(-1) + 1;
+    for option in wanted {
+        if !list.iter().any(|o| o.value == option.value) {
+            list.push(new_option(option, next));
+            next += 1;
+        }
+    }
+    list
 }
 
 #[cfg(test)]
@@ -346,6 +374,38 @@ mod tests {
         assert_eq!(
             spec_of(&p).not_copyable.as_deref(),
             Some("a read-only property")
+        );
+    }
+
+    #[test]
+    fn an_option_update_keeps_existing_options_as_they_are_and_appends_after_the_last() {
+        let existing: Vec<PropertyOption> = serde_json::from_value(serde_json::json!([
+            {"label": "Gold", "value": "gold", "displayOrder": 4, "hidden": false,
+             "description": "Top tier"},
+            {"label": "Old", "value": "old", "displayOrder": 7, "hidden": true},
+            {"label": "Silver", "value": "silver", "hidden": false},
+        ]))
+        .expect("options");
+        let wanted = [
+            OptionSpec {
+                value: "gold".into(),
+                label: "Gold".into(),
+            },
+            OptionSpec {
+                value: "platinum".into(),
+                label: "Platinum".into(),
+            },
+        ];
+        let sent = serde_json::to_value(options_with(&existing, &wanted)).expect("json");
+        assert_eq!(
+            sent,
+            serde_json::json!([
+                {"label": "Gold", "value": "gold", "displayOrder": 4, "hidden": false,
+                 "description": "Top tier"},
+                {"label": "Old", "value": "old", "displayOrder": 7, "hidden": true},
+                {"label": "Silver", "value": "silver", "displayOrder": -1, "hidden": false},
+                {"label": "Platinum", "value": "platinum", "displayOrder": 8, "hidden": false},
+            ])
         );
     }
 }
