@@ -167,9 +167,15 @@ impl HubSpot {
                 self.system()
             )));
         };
-        let body = serde_json::to_value(OptionsUpdate {
-            options: options_with(&current.options, options),
-        })?;
+        // Every option already there (added since the plan was made): no
+        // update is sent, the property is as the plan wants it.
+        let Some(list) = options_with(&current.options, options) else {
+            return Ok(SchemaOutcome::Done {
+                key: current.name.clone(),
+                spec: spec_of(&current),
+            });
+        };
+        let body = serde_json::to_value(OptionsUpdate { options: list })?;
         let path = format!("{}/{field}", self.properties_path(object)?);
         let sent = self.http.patch(&path, &body);
         self.metadata.forget(&self.properties_path(object)?);
@@ -301,10 +307,10 @@ fn new_option(option: &OptionSpec, display_order: i32) -> OptionInput {
 }
 
 /// The option list of an update: every existing option unchanged, then
-/// the wanted ones it lacks, numbered on from the highest display order.
-/// An existing option without a display order keeps HubSpot's "after the
-/// numbered ones" (-1).
-fn options_with(existing: &[PropertyOption], wanted: &[OptionSpec]) -> Vec<OptionInput> {
+/// the wanted ones it lacks, numbered on from the highest display order;
+/// `None` when none is new (nothing to send). An existing option without a
+/// display order keeps HubSpot's "after the numbered ones" (-1).
+fn options_with(existing: &[PropertyOption], wanted: &[OptionSpec]) -> Option<Vec<OptionInput>> {
     let mut list: Vec<OptionInput> = existing
         .iter()
         .map(|o| OptionInput {
@@ -322,12 +328,31 @@ fn options_with(existing: &[PropertyOption], wanted: &[OptionSpec]) -> Vec<Optio
             next += 1;
         }
     }
-    list
+    (list.len() > existing.len()).then_some(list)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_already_there_leave_nothing_to_send_and_new_ones_follow_the_propertys_own() {
+        let option = |v: &str| OptionSpec {
+            value: v.into(),
+            label: v.to_uppercase(),
+        };
+        let held: Vec<PropertyOption> = serde_json::from_value(serde_json::json!([
+            {"label": "B", "value": "b", "displayOrder": 0, "hidden": false},
+            {"label": "A", "value": "a", "displayOrder": 1, "hidden": false},
+        ]))
+        .expect("options");
+        let values =
+            |list: &[OptionInput]| list.iter().map(|o| o.value.clone()).collect::<Vec<_>>();
+        assert!(options_with(&held, &[option("a"), option("b")]).is_none());
+        assert!(options_with(&held, &[]).is_none());
+        let list = options_with(&held, &[option("c"), option("a"), option("c")]).expect("c is new");
+        assert_eq!(values(&list), ["b", "a", "c"]);
+    }
 
     #[test]
     fn every_kind_round_trips_through_a_valid_type_pair() {
@@ -396,7 +421,8 @@ mod tests {
                 label: "Platinum".into(),
             },
         ];
-        let sent = serde_json::to_value(options_with(&existing, &wanted)).expect("json");
+        let sent =
+            serde_json::to_value(options_with(&existing, &wanted).expect("one new")).expect("json");
         assert_eq!(
             sent,
             serde_json::json!([
