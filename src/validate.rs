@@ -91,6 +91,13 @@ pub fn check_pair(
         let mut known = Vec::new();
         for (side, field, info) in infos {
             let endpoint = pair.endpoint(side);
+            if endpoint.kind.profile().scope_only.contains(&field.as_str()) {
+                problems.push(format!(
+                    "pair `{}`: `{field}` on {endpoint} can scope the pair but not be mapped; move it to [pairs.scope.{side}]",
+                    pair.name
+                ));
+                continue;
+            }
             let Some(info) = info else {
                 problems.push(format!(
                     "pair `{}`: {endpoint} has no field `{field}`; check its name in that account",

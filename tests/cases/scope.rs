@@ -377,3 +377,118 @@ org_id = ORG
     });
     assert!(asked, "the persons list was asked for org_id {acme}");
 }
+
+/// HubSpot contacts and Pipedrive persons two-way, the persons scoped by
+/// `label_ids` (`right` is that side's scope table).
+fn partners(right: &str) -> Fixture {
+    let t = hs_and_pd()
+        .toml(&format!(
+            r#"
+[[pairs]]
+name = "partners"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+[pairs.scope.right]
+{right}
+"#
+        ))
+        .build();
+    let pd = t.pipedrive("pd");
+    pd.add_label("person", 7, "Partner");
+    pd.add_label("person", 8, "Cold");
+    for (name, labels) in [
+        ("ann", vec![7]),
+        ("bo", vec![8]),
+        ("cat", vec![8, 7]),
+        ("dan", vec![]),
+    ] {
+        pd.seed_person(json!({
+            "name": name, "label_ids": labels,
+            "emails": [{"value": format!("{name}@x.io"), "primary": true}]
+        }));
+    }
+    t.hubspot("hs")
+        .seed("contacts", &[("email", "eve@x.io"), ("firstname", "Eve")]);
+    t
+}
+
+#[test]
+fn a_pipedrive_label_scope_brings_back_labelled_persons_and_labels_those_it_creates() {
+    let t = partners("label_ids = 7");
+    t.run(&["sync"])
+        .expect(0)
+        .assert_stdout_has("persons: 2 in scope (right)");
+    // Ann and Cat hold label 7 (Cat among others); Bo and Dan do not.
+    let hs = t.hubspot("hs");
+    for (email, copied) in [("ann", true), ("cat", true), ("bo", false), ("dan", false)] {
+        let found = hs.find("contacts", "email", &format!("{email}@x.io"));
+        assert_eq!(found.len(), usize::from(copied), "{email}");
+    }
+    // Eve, made across, lands with the label, so she stays in scope.
+    assert_eq!(person_by_email(&t, "eve@x.io")["label_ids"], json!([7]));
+    t.assert_run_writes_nothing(&["sync", "--full"]);
+}
+
+#[test]
+fn a_label_scope_takes_a_list_not_and_present_and_refuses_an_unknown_label() {
+    for (right, copied) in [
+        ("label_ids = [7, 8]", &["ann", "bo", "cat"][..]),
+        ("label_ids = { not = [7] }", &["bo"][..]),
+        ("label_ids = { present = false }", &["dan"][..]),
+    ] {
+        let t = partners(right);
+        t.run(&["sync"]).expect(0);
+        let hs = t.hubspot("hs");
+        for name in ["ann", "bo", "cat", "dan"] {
+            let found = hs.find("contacts", "email", &format!("{name}@x.io"));
+            assert_eq!(
+                found.len(),
+                usize::from(copied.contains(&name)),
+                "{right}: {name}"
+            );
+        }
+        // Eve cannot be written into a list, `not` or `present` scope: she
+        // is created unlabelled and the item says why.
+        assert_eq!(
+            person_by_email(&t, "eve@x.io")["label_ids"],
+            json!([]),
+            "{right}"
+        );
+    }
+    let t = partners("label_ids = 9");
+    t.run(&["sync"])
+        .expect(2)
+        .assert_stderr_has("`9` is not an option of the field on pd.persons; use one of: 7, 8");
+    assert_eq!(t.writes(), 0);
+    assert!(
+        t.hubspot("hs")
+            .find("contacts", "email", "ann@x.io")
+            .is_empty()
+    );
+}
+
+#[test]
+fn labels_can_scope_a_pair_but_not_be_mapped() {
+    let t = hs_and_pd()
+        .toml(
+            r#"
+[[pairs]]
+name = "partners"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+hs_lead_status = "label_ids"
+"#,
+        )
+        .build();
+    t.run(&["sync"])
+        .expect(2)
+        .assert_stderr_has("`label_ids` on pd.persons can scope the pair but not be mapped; move it to [pairs.scope.right]");
+    assert_eq!(t.writes(), 0);
+}

@@ -29,6 +29,9 @@ pub(super) enum FieldKind {
     /// address (addOrganization/updateOrganization, `OrganizationItemAddress`).
     Address,
     Custom(Field),
+    /// A record's labels (`label_ids`): integer ids of the company's
+    /// labels, read as a set (`;`-joined ids) and written as the whole list.
+    Labels,
 }
 
 pub(super) const PERSON_FIELDS: &[(&str, FieldKind)] = &[
@@ -97,6 +100,19 @@ pub(super) fn builtins(object: ObjectKind) -> &'static [(&'static str, FieldKind
         ObjectKind::Organizations => ORGANIZATION_FIELDS,
         ObjectKind::Notes => NOTE_FIELDS,
         ObjectKind::Contacts | ObjectKind::Companies => &[],
+    }
+}
+
+/// The fields a Pipedrive object can be scoped by but not mapped (the
+/// vendor profile's `scope_only`): `label_ids`, which the v2 lists carry
+/// but take no parameter for (getPersons, getDeals, getOrganizations), so a
+/// scope on it is applied after the read.
+pub(super) fn scope_fields(object: ObjectKind) -> &'static [(&'static str, FieldKind)] {
+    match object {
+        ObjectKind::Persons | ObjectKind::Deals | ObjectKind::Organizations => {
+            &[("label_ids", FieldKind::Labels)]
+        }
+        _ => &[],
     }
 }
 
@@ -318,6 +334,12 @@ pub(super) fn read_value(entity: &Entity, name: &str, kind: &FieldKind) -> Strin
         // The formatted full address; its parts are Pipedrive's own reading
         // of it.
         FieldKind::Address => text(entity.rest.get(name).and_then(|a| a.get("value"))),
+        FieldKind::Labels => match entity.rest.get(name) {
+            Some(Value::Array(ids)) => {
+                crate::model::join_set(&ids.iter().map(|id| text(Some(id))).collect::<Vec<_>>())
+            }
+            other => text(other),
+        },
         FieldKind::Time => {
             let held = text(entity.rest.get(name));
             match timestamp::parse_ms(&held) {
@@ -407,6 +429,18 @@ pub(super) fn number(value: &str, integer: bool) -> Result<Value, String> {
             }
         )),
     }
+}
+
+/// `label_ids` from a set of label ids (`7;9`); none is an empty list.
+pub(super) fn label_ids(value: &str) -> Result<Value, String> {
+    crate::model::set_members(value)
+        .map(|id| {
+            id.parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| format!("`{id}` is not a label id (a whole number)"))
+        })
+        .collect::<Result<Vec<Value>, String>>()
+        .map(Value::Array)
 }
 
 /// `YYYY-MM-DD` from any date or date-time form (HubSpot sends UTC midnight).

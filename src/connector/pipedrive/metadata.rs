@@ -6,7 +6,7 @@
 
 use super::Pipedrive;
 use super::api::{Field, Named};
-use super::fields::{FieldKind, builtins, text};
+use super::fields::{FieldKind, builtins, scope_fields, text};
 use crate::connector::catalog::{
     FieldDescription, FieldInfo, FieldType, MappingMismatch, Meaning, OptionDescription,
     no_label_options,
@@ -19,16 +19,12 @@ use std::sync::Arc;
 impl Pipedrive {
     /// The fields API's answer for an object, fetched once per run.
     pub(super) fn metadata(&self, object: ObjectKind) -> Result<Arc<Vec<Field>>> {
-        if object == ObjectKind::Notes {
-            // crmsync maps a note's built-in fields only (`NOTE_FIELDS`).
+        // A note has no fields API in v2: crmsync maps its built-in fields
+        // only (`NOTE_FIELDS`).
+        let Some(path) = Self::fields_path(object) else {
             return Ok(Arc::new(Vec::new()));
-        }
+        };
         self.schemas.get_or_fetch(object, || {
-            let path = match object {
-                ObjectKind::Persons => "/api/v2/personFields",
-                ObjectKind::Organizations => "/api/v2/organizationFields",
-                _ => "/api/v2/dealFields",
-            };
             let fields: Vec<Field> = self
                 .all_pages(path, &[])
                 .with_context(|| format!("reading the {object} fields of {}", self.system()))?;
@@ -40,7 +36,11 @@ impl Pipedrive {
     /// by name, else a custom field by key or (case-insensitive) display
     /// name; `None` when the account has no such field.
     pub(super) fn find(&self, object: ObjectKind, name: &str) -> Result<Option<FieldKind>> {
-        if let Some((_, kind)) = builtins(object).iter().find(|(n, _)| *n == name) {
+        if let Some((_, kind)) = builtins(object)
+            .iter()
+            .chain(scope_fields(object))
+            .find(|(n, _)| *n == name)
+        {
             return Ok(Some(kind.clone()));
         }
         let schema = self.metadata(object)?;
@@ -160,6 +160,15 @@ impl Pipedrive {
                         (FieldType::Number, Vec::new())
                     }
                     (_, _, FieldKind::Date | FieldKind::Time) => (FieldType::Date, Vec::new()),
+                    // The company's labels, by the ids records hold.
+                    (_, _, FieldKind::Labels) => choice(
+                        self.metadata(object)?
+                            .iter()
+                            .filter(|f| !f.is_custom_field && f.field_code == *field)
+                            .flat_map(|f| f.options.iter().flatten())
+                            .map(|o| text(Some(&o.id)))
+                            .collect(),
+                    ),
                     (_, _, FieldKind::Custom(f)) => match f.field_type.as_str() {
                         "enum" | "set" => choice(
                             f.options

@@ -9,7 +9,9 @@
 
 use super::Pipedrive;
 use super::api::{Entity, One};
-use super::fields::{FieldKind, PersonParts, custom_value, date, number, time, with_primary};
+use super::fields::{
+    FieldKind, PersonParts, custom_value, date, label_ids, number, time, with_primary,
+};
 use crate::connector::answers::{applied_without_body, unreadable, write_outcome};
 use crate::connector::http::{ApiError, Repeat};
 use crate::connector::seam::{
@@ -318,6 +320,12 @@ pub(super) fn body(
             // as `value`; Pipedrive derives the parts from it.
             FieldKind::Address => {
                 body.insert(name.clone(), json!({"value": value.trim()}));
+            }
+            FieldKind::Labels => {
+                body.insert(
+                    name.clone(),
+                    label_ids(value).map_err(|e| format!("`{name}`: {e}"))?,
+                );
             }
             FieldKind::Custom(field) => {
                 custom.insert(

@@ -14,9 +14,22 @@ impl PipedriveState {
     pub(super) fn fields(&self, entity: Entity, params: &Params) -> Result<Value, ApiError> {
         let builtin = entity.builtin_fields().iter().map(|(code, name, field_type)| {
             // Built-in option ids are strings (spec: personFields `options[].id`).
-            let options = (*field_type == "status").then(|| {
-                json!([{"id": "open", "label": "Open"}, {"id": "won", "label": "Won"}, {"id": "lost", "label": "Lost"}])
-            });
+            let options = match *code {
+                "status" => Some(
+                    json!([{"id": "open", "label": "Open"}, {"id": "won", "label": "Won"}, {"id": "lost", "label": "Lost"}]),
+                ),
+                // The company's labels; their ids are the integers records
+                // hold in `label_ids`, shown as strings as every built-in
+                // option id is.
+                "label_ids" => Some(Value::Array(
+                    self.labels
+                        .iter()
+                        .filter(|(e, _, _)| *e == entity)
+                        .map(|(_, id, name)| json!({"id": id.to_string(), "label": name}))
+                        .collect(),
+                )),
+                _ => None,
+            };
             field_json(code, name, field_type, options, false)
         });
         let custom = self.custom_fields(entity).iter().map(custom_field_json);

@@ -291,6 +291,29 @@ impl FakePipedrive {
         self.server.state().add_user(email, name)
     }
 
+    /// Adds a label of `"person"`, `"deal"` or `"organization"` with the id
+    /// `id` (a company's labels are its `label_ids` options, listed by the
+    /// fields endpoint).
+    pub fn add_label(&self, entity: &str, id: i64, name: &str) {
+        let entity = match entity {
+            "person" => Entity::Person,
+            "deal" => Entity::Deal,
+            "organization" => Entity::Organization,
+            other => {
+                panic!("labels exist for \"person\", \"deal\" or \"organization\", not {other:?}")
+            }
+        };
+        let mut state = self.server.state();
+        assert!(
+            !state
+                .labels
+                .iter()
+                .any(|(e, l, _)| *e == entity && *l == id),
+            "label {id} already exists"
+        );
+        state.labels.push((entity, id, name.to_string()));
+    }
+
     /// Adds a pipeline without stages and returns its id.
     pub fn add_pipeline(&self, name: &str) -> i64 {
         self.server.state().add_pipeline(name)

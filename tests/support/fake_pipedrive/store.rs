@@ -38,6 +38,8 @@ pub struct PipedriveState {
     pub(super) days_ahead: i64,
     /// Saved filters (v1 filters), by id.
     pub(super) filters: BTreeMap<i64, SavedFilter>,
+    /// The company's labels (`label_ids` options): entity, id, name.
+    pub(super) labels: Vec<(Entity, i64, String)>,
 }
 
 /// Seconds since the epoch, by the wall clock.
@@ -188,6 +190,7 @@ impl PipedriveState {
             field_code_seed: 0x5eed_c0de,
             days_ahead: 0,
             filters: BTreeMap::new(),
+            labels: Vec::new(),
         };
         state.add_user("owner@example.com", "Owner");
         let pipeline = state.add_pipeline("Pipeline");

@@ -1061,3 +1061,36 @@ fn custom_fields_are_created_as_the_spec_says_and_options_only_added() {
         404
     );
 }
+
+#[test]
+fn labels_are_listed_as_label_ids_options_and_only_a_companys_own_are_taken() {
+    let fake = FakePipedrive::start(TOKEN);
+    fake.add_label("person", 7, "Partner");
+    fake.add_label("deal", 9, "Hot");
+    let fields = get(&fake, "/api/v2/personFields");
+    let labels = fields.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field_code"] == json!("label_ids"))
+        .cloned()
+        .unwrap();
+    assert_eq!(labels["options"], json!([{"id": "7", "label": "Partner"}]));
+
+    let person = |labels: Value| {
+        call(
+            &fake,
+            "POST",
+            "/api/v2/persons",
+            Some(json!({"name": "P", "label_ids": labels})),
+        )
+    };
+    let made = person(json!([7, 7]));
+    assert_eq!(made.status, 200);
+    assert_eq!(made.body["data"]["label_ids"], json!([7]));
+    // A deal's label is not a person's; ids are integers.
+    assert_eq!(person(json!([9])).status, 400);
+    assert_eq!(person(json!(["7"])).status, 400);
+    assert_eq!(person(json!(7)).status, 400);
+    assert_eq!(fake.persons().len(), 1);
+}

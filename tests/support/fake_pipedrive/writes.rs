@@ -133,6 +133,10 @@ impl PipedriveState {
             match field.kind {
                 Kind::CustomFields => change.custom = self.check_custom_fields(entity, value)?,
                 Kind::AddTime => change.add_time = Some(parse_timestamp(name, value)?),
+                Kind::LabelIds => {
+                    let checked = self.check_labels(entity, name, value)?;
+                    change.fields.insert(name.clone(), checked);
+                }
                 Kind::Contacts => {
                     let held = existing.and_then(|r| r.fields.get(name));
                     change
@@ -210,18 +214,6 @@ impl PipedriveState {
                 .ok_or_else(|| invalid("Expected a date in the format YYYY-MM-DD")),
             Kind::Timestamp => parse_timestamp(name, value).map(|t| json!(format_time(t))),
             Kind::Contacts => unreachable!("handled by validate"),
-            Kind::LabelIds => {
-                let ids = value
-                    .as_array()
-                    .ok_or_else(|| invalid("Expected 'array'"))?;
-                match ids.first() {
-                    None => Ok(value.clone()),
-                    Some(id) if id.is_i64() => Err(ApiError::bad_request(format!(
-                        "Label with id {id} not found"
-                    ))),
-                    Some(_) => Err(invalid("Expected 'integer' items")),
-                }
-            }
             Kind::Reference(target) => {
                 let id = value
                     .as_i64()
@@ -235,8 +227,40 @@ impl PipedriveState {
                 None => Err(invalid("Expected 'boolean'")),
             },
             Kind::Unmodelled(reason) => Err(ApiError::bad_request(format!("{name}: {reason}"))),
-            Kind::CustomFields | Kind::AddTime => unreachable!("handled by validate"),
+            Kind::CustomFields | Kind::AddTime | Kind::LabelIds => {
+                unreachable!("handled by validate")
+            }
         }
+    }
+
+    /// `label_ids`: an array of integers, each the id of one of the
+    /// company's labels of `entity` (refused as the API refuses an unknown
+    /// one), kept in the order sent without repeats.
+    pub(super) fn check_labels(
+        &self,
+        entity: Entity,
+        name: &str,
+        value: &Value,
+    ) -> Result<Value, ApiError> {
+        let invalid = |msg: &str| ApiError::validation(name, msg);
+        let ids = value
+            .as_array()
+            .ok_or_else(|| invalid("Expected 'array'"))?;
+        let mut kept: Vec<i64> = Vec::new();
+        for id in ids {
+            let id = id
+                .as_i64()
+                .ok_or_else(|| invalid("Expected 'integer' items"))?;
+            if !self.labels.iter().any(|(e, l, _)| *e == entity && *l == id) {
+                return Err(ApiError::bad_request(format!(
+                    "Label with id {id} not found"
+                )));
+            }
+            if !kept.contains(&id) {
+                kept.push(id);
+            }
+        }
+        Ok(json!(kept))
     }
 
     pub(super) fn check_reference(&self, target: Ref, id: i64) -> Result<(), ApiError> {
