@@ -11,7 +11,7 @@
 //! relabelled or reordered.
 
 use crate::config::{PairConfig, SchemaPolicy, ValueMap};
-use crate::connector::{OptionSpec, PropertySpec};
+use crate::connector::{OptionSpec, PropertyKind, PropertySpec};
 use crate::model::{Labels, Side, Sided};
 use crate::plan::{Item, Property, PropertyStep};
 use crate::snapshot::Snapshot;
@@ -73,13 +73,15 @@ pub fn plan_schema(pair: &PairConfig, snapshots: Sided<&Snapshot>) -> SchemaPlan
             let label = format!("{}.{}", endpoint.object, map[target]);
             match now {
                 None => {
+                    let made_as = from.kind.made_as(endpoint.kind.profile().nearest_kinds);
                     let problem = from
                         .not_copyable
                         .clone()
                         .map(|why| {
                             format!("cannot be created from {}: {why}", pair.endpoint(source))
                         })
-                        .or_else(|| shared_values(from, &map[source], of(source)));
+                        .or_else(|| shared_values(from, &map[source], of(source)))
+                        .or_else(|| times_written_back(pair, target, from.kind, made_as));
                     if problem.is_some() {
                         plan.unmade.insert(map.left.clone());
                     }
@@ -89,10 +91,12 @@ pub fn plan_schema(pair: &PairConfig, snapshots: Sided<&Snapshot>) -> SchemaPlan
                         label,
                         step: PropertyStep::Create(PropertySpec {
                             name: map[target].clone(),
+                            kind: made_as,
                             options,
                             not_copyable: None,
                             ..from.clone()
                         }),
+                        from_kind: (made_as != from.kind).then_some(from.kind),
                         problem,
                     }));
                 }
@@ -120,6 +124,7 @@ pub fn plan_schema(pair: &PairConfig, snapshots: Sided<&Snapshot>) -> SchemaPlan
                                 options: missing,
                                 had: have.options.len(),
                             },
+                            from_kind: None,
                             problem: None,
                         }));
                     }
@@ -183,6 +188,27 @@ fn translated_options(
         }
     }
     translated
+}
+
+/// Why a datetime copied as a date cannot be made for a pair that also
+/// writes back to the source: every date written back would set the
+/// source's time of day to midnight.
+fn times_written_back(
+    pair: &PairConfig,
+    target: Side,
+    from: PropertyKind,
+    made_as: PropertyKind,
+) -> Option<String> {
+    let source = target.other();
+    (from == PropertyKind::Datetime && made_as == PropertyKind::Date && pair.direction.writes(source))
+        .then(|| {
+            format!(
+                "a datetime on {} can only be a date on {} (the time of day is dropped), and this pair writes it back, which would set every time to midnight; sync it one way (a pair whose direction writes only to {}) or leave it out of [pairs.fields]",
+                pair.endpoint(source),
+                pair.endpoint(target),
+                pair.endpoint(target),
+            )
+        })
 }
 
 /// Why a unique-value property cannot be copied: records of the source

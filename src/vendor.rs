@@ -103,6 +103,9 @@ pub struct Profile {
     /// The objects whose custom fields crmsync can create
     /// (`schema = "create"`).
     pub new_fields_on: &'static [ObjectKind],
+    /// Property kinds the vendor has no field type of their own for, and
+    /// the kind a copy is made as instead, by their `PropertyKind` names.
+    pub nearest_kinds: &'static [(&'static str, &'static str)],
 }
 
 /// What a vendor's notes are made of, by their names in the mapping file:
@@ -210,6 +213,7 @@ pub const HUBSPOT: Profile = Profile {
         ObjectKind::Companies,
         ObjectKind::Notes,
     ],
+    nearest_kinds: &[],
 };
 
 /// Pipedrive's API v2 (v1 for users and merges):
@@ -257,6 +261,16 @@ pub const PIPEDRIVE: Profile = Profile {
         ObjectKind::Persons,
         ObjectKind::Deals,
         ObjectKind::Organizations,
+    ],
+    // No rich text, date-and-time, true-or-false or radio field: the
+    // nearest is plain text, a date (the time of day is dropped), one line
+    // of text (`true`, `false`) and a single option.
+    // https://developers.pipedrive.com/docs/api/v1/PersonFields#addPersonField
+    nearest_kinds: &[
+        ("html", "textarea"),
+        ("datetime", "date"),
+        ("bool", "text"),
+        ("radio", "enumeration"),
     ],
 };
 

@@ -143,6 +143,31 @@ pub enum PropertyKind {
 }
 
 impl PropertyKind {
+    pub const ALL: [PropertyKind; 11] = [
+        PropertyKind::Text,
+        PropertyKind::Textarea,
+        PropertyKind::Html,
+        PropertyKind::Phone,
+        PropertyKind::Number,
+        PropertyKind::Date,
+        PropertyKind::Datetime,
+        PropertyKind::Bool,
+        PropertyKind::Enumeration,
+        PropertyKind::Radio,
+        PropertyKind::Checkboxes,
+    ];
+
+    /// The kind a copy of a property of this kind is made as on a vendor
+    /// whose profile lists these `nearest_kinds`: itself, unless the
+    /// vendor has no field of this kind.
+    pub fn made_as(self, nearest_kinds: &[(&str, &str)]) -> PropertyKind {
+        nearest_kinds
+            .iter()
+            .find(|(kind, _)| *kind == self.as_str())
+            .and_then(|(_, nearest)| Self::ALL.into_iter().find(|k| k.as_str() == *nearest))
+            .unwrap_or(self)
+    }
+
     /// Returns true if and only if the property holds options.
     pub fn has_options(self) -> bool {
         matches!(

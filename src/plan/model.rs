@@ -4,7 +4,7 @@
 //! (`text`, `wire`) and never touches the network or the state.
 
 use crate::config::ConflictPolicy;
-use crate::connector::{OptionSpec, PropertySpec};
+use crate::connector::{OptionSpec, PropertyKind, PropertySpec};
 use crate::model::{Side, Sided};
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +126,9 @@ pub struct Property {
     /// `object.field`, as the plan shows it.
     pub label: String,
     pub step: PropertyStep,
+    /// For a create: the source's kind, where the target has no field of
+    /// that kind and the copy is made as the nearest one.
+    pub from_kind: Option<PropertyKind>,
     /// Why it cannot be made (the item is then invalid and writes nothing).
     pub problem: Option<String>,
 }

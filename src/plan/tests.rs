@@ -102,6 +102,10 @@ fn every_kind() -> Vec<Item> {
             },
             ..tier(None)
         }),
+        Item::Property(Property {
+            from_kind: Some(PropertyKind::Radio),
+            ..tier(None)
+        }),
     ]
 }
 
@@ -175,6 +179,7 @@ fn tier(problem: Option<String>) -> Property {
             unique: false,
             not_copyable: None,
         }),
+        from_kind: None,
         problem,
     }
 }

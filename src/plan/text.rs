@@ -4,6 +4,7 @@
 
 use super::model::{Item, Merge, MergeStep, PropertyStep, Summary};
 use super::{AccountCost, PairPlan, Plan};
+use crate::connector::PropertyKind;
 use crate::model::{Side, Sided};
 use std::fmt;
 
@@ -267,10 +268,23 @@ impl Item {
                     } else {
                         String::new()
                     };
+                    // The kind made, and the source's where it differs.
+                    let kind = match p.from_kind {
+                        Some(from) => {
+                            let lost = match (from, spec.kind) {
+                                (PropertyKind::Datetime, PropertyKind::Date) => {
+                                    ": the time of day is dropped"
+                                }
+                                _ => "",
+                            };
+                            format!("{} (from {from}{lost})", spec.kind)
+                        }
+                        None => spec.kind.to_string(),
+                    };
                     writeln!(
                         f,
-                        "  + {:<6} property  {}  {}{options}",
-                        names[p.target], p.label, spec.kind
+                        "  + {:<6} property  {}  {kind}{options}",
+                        names[p.target], p.label
                     )
                 }
                 (None, PropertyStep::AddOptions { options, .. }) => {

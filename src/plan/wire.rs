@@ -8,7 +8,7 @@ use super::model::{
     MergeStep, Property, PropertyStep, ScopeChange, Settle, Unlink, Waiting, Write,
 };
 use super::{PairPlan, Plan};
-use crate::connector::{OptionSpec, PropertySpec};
+use crate::connector::{OptionSpec, PropertyKind, PropertySpec};
 use crate::files;
 use crate::model::{Side, Sided};
 use anyhow::{Context, Result, bail};
@@ -147,6 +147,9 @@ struct WireProperty {
     options: Vec<OptionSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     had: Option<usize>,
+    /// For `create`: the source's kind, where the copy is made as another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_kind: Option<PropertyKind>,
 }
 
 /// What a `merge` item holds beyond the ids it names now.
@@ -255,6 +258,7 @@ impl From<Item> for WireItem {
                     spec,
                     options,
                     had,
+                    from_kind: p.from_kind,
                 });
             }
             Item::Merge(m) => {
@@ -398,6 +402,7 @@ impl TryFrom<WireItem> for Item {
                     field: p.field.clone(),
                     label: w.label.clone(),
                     step,
+                    from_kind: p.from_kind,
                     problem,
                 };
                 if item.writes() && w.target != Some(p.side) {

@@ -317,6 +317,73 @@ fn a_saved_plan_is_refused_when_a_property_it_creates_was_made_since() {
     assert!(f.hubspot("eu").property("contacts", "tier").is_some());
 }
 
+/// HubSpot `hs` and Pipedrive `pd`, contacts with a datetime `renewal`
+/// mapped to a Pipedrive field the pair creates, in `direction`.
+fn renewal_to_pipedrive(direction: &str) -> Fixture {
+    let f = Accounts::new()
+        .hubspot("hs")
+        .pipedrive("pd")
+        .toml(&format!(
+            r#"
+[[pairs]]
+name = "people"
+left = "hs.contacts"
+right = "pd.persons"
+direction = "{direction}"
+match = "email"
+schema = "create"
+[pairs.fields]
+email = "email"
+renewal = "Renewal"
+"#
+        ))
+        .build();
+    let hs = f.hubspot("hs");
+    hs.define_property(
+        "contacts",
+        PropertyDef::new("renewal", "Renewal", "datetime"),
+    );
+    for i in 0..2 {
+        hs.seed(
+            "contacts",
+            &[
+                ("email", &format!("r{i}@example.com")),
+                ("renewal", &format!("2027-03-0{}T14:30:00.000Z", i + 1)),
+            ],
+        );
+    }
+    f
+}
+
+#[test]
+fn a_hubspot_datetime_made_as_a_pipedrive_date_says_so_and_is_refused_where_it_would_be_written_back()
+ {
+    // One way: the plan shows the date made and what it drops.
+    let f = renewal_to_pipedrive("left-to-right");
+    f.run(&["diff"]).expect(3).assert_stdout_has(
+        "property  persons.Renewal  date (from datetime: the time of day is dropped)",
+    );
+    f.run(&["sync"]).expect(0);
+    let custom = f.pipedrive("pd").custom_fields("person");
+    let renewal = custom.iter().find(|c| c["field_name"] == "Renewal");
+    assert_eq!(renewal.expect("made")["field_type"], "date", "{custom:?}");
+
+    // Both ways: a Pipedrive edit would write midnight back, so the field
+    // is one invalid item and the persons go without it.
+    let f = renewal_to_pipedrive("both");
+    let diff = f.run(&["diff"]).expect(3);
+    diff.assert_stdout_has("invalid   property persons.Renewal: a datetime on hs.contacts can only be a date on pd.persons (the time of day is dropped), and this pair writes it back");
+    diff.assert_stdout_has("1 invalid");
+    let sync = f.run(&["sync"]).expect(4);
+    sync.assert_stdout_has("1 invalid");
+    let custom = f.pipedrive("pd").custom_fields("person");
+    assert!(
+        !custom.iter().any(|c| c["field_name"] == "Renewal"),
+        "{custom:?}"
+    );
+    assert_eq!(f.pipedrive("pd").persons().len(), 2);
+}
+
 /// HubSpot contacts to Pipedrive persons, three custom fields created.
 const TO_PIPEDRIVE: &str = r#"
 [[pairs]]

@@ -374,5 +374,12 @@ mod tests {
             assert_eq!(spec_of(&field(type_of(kind))).kind, back, "{kind}");
         }
         assert!(spec_of(&field("address")).not_copyable.is_some());
+        // The profile's nearest kinds, which the planner shows, are what
+        // a created field holds.
+        let nearest = crate::vendor::PIPEDRIVE.nearest_kinds;
+        for kind in PropertyKind::ALL {
+            let made = spec_of(&field(type_of(kind))).kind;
+            assert_eq!(made, kind.made_as(nearest), "{kind}");
+        }
     }
 }
