@@ -100,6 +100,9 @@ pub struct Profile {
     /// their values mean nothing in another account, and writing one
     /// replaces what the vendor holds (Pipedrive's `label_ids`).
     pub scope_only: &'static [&'static str],
+    /// The objects whose custom fields crmsync can create
+    /// (`schema = "create"`).
+    pub new_fields_on: &'static [ObjectKind],
 }
 
 /// What a vendor's notes are made of, by their names in the mapping file:
@@ -119,6 +122,12 @@ impl Profile {
     /// Returns true if and only if the vendor has objects of this kind.
     pub fn offers(&self, object: ObjectKind) -> bool {
         self.objects.contains(&object)
+    }
+
+    /// Returns true if and only if crmsync can create custom fields on the
+    /// vendor's objects of this kind.
+    pub fn takes_new_fields(&self, object: ObjectKind) -> bool {
+        self.new_fields_on.contains(&object)
     }
 
     /// The offered object kinds as a message lists them: `a, b or c`.
@@ -193,6 +202,14 @@ pub const HUBSPOT: Profile = Profile {
     },
     options_by_label: false,
     scope_only: &[],
+    // The properties API takes any object type.
+    // https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
+    new_fields_on: &[
+        ObjectKind::Contacts,
+        ObjectKind::Deals,
+        ObjectKind::Companies,
+        ObjectKind::Notes,
+    ],
 };
 
 /// Pipedrive's API v2 (v1 for users and merges):
@@ -233,6 +250,14 @@ pub const PIPEDRIVE: Profile = Profile {
     // A record's labels, ids of the company's labels; written whole.
     // https://developers.pipedrive.com/docs/api/v1/Persons#addPerson
     scope_only: &["label_ids"],
+    // addPersonField, addDealField, addOrganizationField; notes have no
+    // fields API in v2, and v1's /noteFields only reads.
+    // https://developers.pipedrive.com/docs/api/v1/NoteFields
+    new_fields_on: &[
+        ObjectKind::Persons,
+        ObjectKind::Deals,
+        ObjectKind::Organizations,
+    ],
 };
 
 /// The longest note body HubSpot stores, in characters (`hs_note_body`:

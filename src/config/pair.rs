@@ -263,6 +263,7 @@ impl PairConfig {
         check_match(p, &fields).map_err(fail)?;
         let values = value_maps(p, &fields, earlier).map_err(fail)?;
         check_notes(p, [&left, &right], &fields, &values).map_err(fail)?;
+        check_schema(p, [&left, &right]).map_err(fail)?;
         let mut match_fields = p
             .match_field
             .as_ref()
@@ -444,6 +445,24 @@ fn endpoint(text: &str, systems: &BTreeMap<String, SystemConfig>) -> Result<Endp
 /// partners of their records: at least one of each side's attachment fields
 /// (HubSpot `contact`, `deal`, …; Pipedrive `person_id`, `deal_id`,
 /// `org_id`) is mapped, through a `link:PAIR` map.
+/// `schema = "create"` only where each side the pair writes can have
+/// fields created (the vendor profile's `new_fields_on`).
+fn check_schema(p: &RawPair, [left, right]: [&Endpoint; 2]) -> Result<(), String> {
+    if p.schema != SchemaPolicy::Create {
+        return Ok(());
+    }
+    for (side, endpoint) in [(Side::Left, left), (Side::Right, right)] {
+        let profile = endpoint.kind.profile();
+        if p.direction.writes(side) && !profile.takes_new_fields(endpoint.object) {
+            return Err(format!(
+                "pair `{}` has schema = \"create\", but {} {} take no new custom fields; remove schema = \"create\" from the pair and map only fields {endpoint} has",
+                p.name, profile.name, endpoint.object
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_notes(
     p: &RawPair,
     [left, right]: [&Endpoint; 2],

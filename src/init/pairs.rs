@@ -285,6 +285,11 @@ fn map_to_create(draft: &mut PairDraft, direction: Direction) {
         let source = 1 - target;
         let ends = [draft.left, draft.right];
         let (from, to) = (ends[source], ends[target]);
+        // Where no field can be created (Pipedrive notes), the source's
+        // custom fields stay listed as not mapped.
+        if !to.account.kind.profile().takes_new_fields(to.object) {
+            continue;
+        }
         for (n, field) in from.fields.iter().enumerate() {
             let copyable = field.is_custom
                 && !field.read_only

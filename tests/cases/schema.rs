@@ -622,3 +622,41 @@ fn an_option_added_to_a_pipedrive_field_whose_answer_is_lost_is_not_added_twice(
     );
     f.assert_run_writes_nothing(&["sync"]);
 }
+
+#[test]
+fn schema_create_on_a_side_whose_object_takes_no_new_fields_is_refused_before_any_request() {
+    // Pipedrive notes have no fields API to create one with (v2 has none,
+    // v1's /noteFields only reads).
+    for direction in ["both", "left-to-right"] {
+        let f = super::hs_and_pd()
+            .toml(&format!(
+                r#"
+[[pairs]]
+name = "contacts"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+
+[[pairs]]
+name = "notes"
+left = "hs.notes"
+right = "pd.notes"
+direction = "{direction}"
+schema = "create"
+[pairs.fields]
+hs_note_body = "content"
+hs_timestamp = "add_time"
+contact = "person_id"
+[pairs.values]
+contact = "link:contacts"
+"#
+            ))
+            .build();
+        f.run(&["diff"]).expect(2).assert_stderr_has(
+            "pair `notes` has schema = \"create\", but Pipedrive notes take no new custom fields; remove schema = \"create\" from the pair and map only fields pd.notes has",
+        );
+        assert_eq!(f.requests(), 0, "{direction}");
+    }
+}

@@ -163,12 +163,14 @@ impl HubSpot {
                 self.system()
             )));
         };
-        let mut list = spec_of(&current).options;
-        for option in options {
-            if !list.iter().any(|o| o.value == option.value) {
-                list.push(option.clone());
-            }
-        }
+        // Every option already there (added since the plan was made): no
+        // update is sent, the property is as the plan wants it.
+        let Some(list) = with_added_options(spec_of(&current).options, options) else {
+            return Ok(SchemaOutcome::Done {
+                key: current.name.clone(),
+                spec: spec_of(&current),
+            });
+        };
         let body = serde_json::to_value(OptionsUpdate {
             options: option_inputs(&list),
         })?;
@@ -188,6 +190,18 @@ impl HubSpot {
                 .context(format!("adding options to {field} on {}", self.system()))),
         }
     }
+}
+
+/// A property's option list with `added` appended where its value is not
+/// already there; `None` when none is new (nothing to send).
+fn with_added_options(mut list: Vec<OptionSpec>, added: &[OptionSpec]) -> Option<Vec<OptionSpec>> {
+    let had = list.len();
+    for option in added {
+        if !list.iter().any(|o| o.value == option.value) {
+            list.push(option.clone());
+        }
+    }
+    (list.len() > had).then_some(list)
 }
 
 fn spec_of_kind(name: &str, kind: PropertyKind) -> PropertySpec {
@@ -300,6 +314,24 @@ fn option_inputs(options: &[OptionSpec]) -> Vec<OptionInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_already_there_leave_nothing_to_send_and_new_ones_follow_the_propertys_own() {
+        let option = |v: &str| OptionSpec {
+            value: v.into(),
+            label: v.to_uppercase(),
+        };
+        let values = |list: &[OptionSpec]| list.iter().map(|o| o.value.clone()).collect::<Vec<_>>();
+        let held = vec![option("b"), option("a")];
+        assert_eq!(
+            with_added_options(held.clone(), &[option("a"), option("b")]),
+            None
+        );
+        assert_eq!(with_added_options(held.clone(), &[]), None);
+        let list =
+            with_added_options(held, &[option("c"), option("a"), option("c")]).expect("c is new");
+        assert_eq!(values(&list), ["b", "a", "c"]);
+    }
 
     #[test]
     fn every_kind_round_trips_through_a_valid_type_pair() {

@@ -126,7 +126,11 @@ pub fn write_cost(object: ObjectKind, write: WriteKind) -> u64 {
         WriteKind::Merge => ("PUT", format!("/api/v1/{collection}/1/merge")),
         // A field created (addPersonField …) or given options
         // (addPersonFieldOptions …) costs the same.
-        WriteKind::Property => ("POST", super::Pipedrive::fields_path(object).to_string()),
+        // (An object without a fields API takes none: the dearest.)
+        WriteKind::Property => match super::Pipedrive::fields_path(object) {
+            Some(path) => ("POST", path.to_string()),
+            None => return MOST,
+        },
     };
     token_cost(method, &path).unwrap_or(MOST)
 }

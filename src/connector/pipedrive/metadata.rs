@@ -19,16 +19,12 @@ use std::sync::Arc;
 impl Pipedrive {
     /// The fields API's answer for an object, fetched once per run.
     pub(super) fn metadata(&self, object: ObjectKind) -> Result<Arc<Vec<Field>>> {
-        if object == ObjectKind::Notes {
-            // crmsync maps a note's built-in fields only (`NOTE_FIELDS`).
+        // A note has no fields API in v2: crmsync maps its built-in fields
+        // only (`NOTE_FIELDS`).
+        let Some(path) = Self::fields_path(object) else {
             return Ok(Arc::new(Vec::new()));
-        }
+        };
         self.schemas.get_or_fetch(object, || {
-            let path = match object {
-                ObjectKind::Persons => "/api/v2/personFields",
-                ObjectKind::Organizations => "/api/v2/organizationFields",
-                _ => "/api/v2/dealFields",
-            };
             let fields: Vec<Field> = self
                 .all_pages(path, &[])
                 .with_context(|| format!("reading the {object} fields of {}", self.system()))?;

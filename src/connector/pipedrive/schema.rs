@@ -20,18 +20,31 @@ use crate::connector::catalog::{OptionSpec, PropertyKind, PropertySpec, SchemaOu
 use crate::connector::http::{ApiError, Repeat};
 use crate::connector::seam::Connector;
 use crate::model::ObjectKind;
+use crate::vendor::PIPEDRIVE;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::sync::Arc;
 
 impl Pipedrive {
-    /// The fields path of an object.
-    pub(super) fn fields_path(object: ObjectKind) -> &'static str {
+    /// The fields path of an object; `None` for one without a fields API
+    /// (notes: v2 has none, and the vendor profile takes no new fields on
+    /// them).
+    pub(super) fn fields_path(object: ObjectKind) -> Option<&'static str> {
         match object {
-            ObjectKind::Persons => "/api/v2/personFields",
-            ObjectKind::Organizations => "/api/v2/organizationFields",
-            _ => "/api/v2/dealFields",
+            ObjectKind::Persons => Some("/api/v2/personFields"),
+            ObjectKind::Organizations => Some("/api/v2/organizationFields"),
+            ObjectKind::Deals => Some("/api/v2/dealFields"),
+            ObjectKind::Notes | ObjectKind::Contacts | ObjectKind::Companies => None,
         }
+    }
+
+    /// The fields path of an object crmsync is to create fields on; an
+    /// object without one is refused (mapping validation refuses such a
+    /// pair before any plan).
+    fn new_fields_path(object: ObjectKind) -> Result<&'static str> {
+        Self::fields_path(object)
+            .filter(|_| PIPEDRIVE.takes_new_fields(object))
+            .ok_or_else(|| anyhow::anyhow!("Pipedrive {object} take no new custom fields"))
     }
 
     /// The key a field crmsync created goes by, for a mapping-file name
@@ -113,7 +126,7 @@ impl Pipedrive {
             field_type: type_of(spec.kind),
             options: spec.kind.has_options().then(|| labels(&spec.options)),
         };
-        let path = Self::fields_path(object);
+        let path = Self::new_fields_path(object)?;
         let sent = self
             .http
             .post(path, &serde_json::to_value(&body)?, Repeat::OnlyIfUnsent);
@@ -199,7 +212,7 @@ impl Pipedrive {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            let path = format!("{}/{code}/options", Self::fields_path(object));
+            let path = format!("{}/{code}/options", Self::new_fields_path(object)?);
             // Adding is not idempotent: never repeated once it may have
             // reached Pipedrive; a lost answer is settled by reading back.
             let sent = self
