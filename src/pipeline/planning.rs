@@ -91,6 +91,11 @@ pub fn plan_pair(
     pairing
         .ambiguous
         .retain(|r| Side::BOTH.iter().all(|side| !blocking(*side, &r.id)));
+    // Records out of scope sharing a key among themselves are not the
+    // pair's duplicates.
+    pairing
+        .duplicates
+        .retain(|d| !(blocking(d.side, &d.kept) && d.extra.iter().all(|id| blocking(d.side, id))));
     // A record missing from a snapshot that is not a full listing may just
     // not have changed: deletes are inferred from full pulls only.
     if !(left.complete && right.complete) {
