@@ -1,8 +1,9 @@
 //! Exit status: the codes documented in the README ("Exit status") and the one function that
 //! chooses among them.
 //!
-//! Every command returns `anyhow::Result<Outcome>`; `status_of` is the only
-//! place that turns that into a number, by looking at the outcome or by
+//! Every command returns `anyhow::Result<Outcome>`; `status_of` (with its
+//! half for errors, `status_of_error`) is the only place that turns that
+//! into a number, by looking at the outcome or by
 //! downcasting the error to the few types that carry a meaning (config,
 //! token, API, lock, safety, interrupt). Nothing else in the crate picks an
 //! exit code. A run skipped because a live earlier run holds the lock is
@@ -82,14 +83,20 @@ impl From<ExitStatus> for ExitCode {
 
 /// The one mapping from a command's result to its exit status.
 pub fn status_of(result: &anyhow::Result<Outcome>) -> ExitStatus {
-    let error = match result {
-        Ok(Outcome::Done) => return ExitStatus::Success,
-        Ok(Outcome::Drift) => return ExitStatus::Drift,
-        Ok(Outcome::Partial) => return ExitStatus::Partial,
-        Ok(Outcome::Skipped) => return ExitStatus::Skipped,
-        Ok(Outcome::Interrupted(signal)) => return of_signal(*signal),
-        Err(e) => e,
-    };
+    match result {
+        Ok(Outcome::Done) => ExitStatus::Success,
+        Ok(Outcome::Drift) => ExitStatus::Drift,
+        Ok(Outcome::Partial) => ExitStatus::Partial,
+        Ok(Outcome::Skipped) => ExitStatus::Skipped,
+        Ok(Outcome::Interrupted(signal)) => of_signal(*signal),
+        Err(error) => status_of_error(error),
+    }
+}
+
+/// The status of a run that fails with `error` (`status_of`'s half for
+/// errors, for a caller that must know it before the run ends: an apply
+/// stopped by a limit that lifts later, exit 5, ends as a stop).
+pub fn status_of_error(error: &anyhow::Error) -> ExitStatus {
     for cause in error.chain() {
         if let Some(Interrupted(signal)) = cause.downcast_ref::<Interrupted>() {
             return of_signal(*signal);

@@ -47,7 +47,7 @@ use config::Config;
 use exit::Outcome;
 use plan::Plan;
 use progress::Progress;
-use report::Report;
+use report::{Report, Stop};
 use serde_json::json;
 use state::{RunLock, State};
 use std::path::{Path, PathBuf};
@@ -297,7 +297,10 @@ fn sync(
 
 /// How `push` and `sync` end: a plan that was not applied (a dry run, or
 /// nothing to do) is printed as `diff` prints it; an applied one with its
-/// report, and how far a signal let it get.
+/// report, and how far it got when it stopped early: after a signal one
+/// line on stderr says so (exit 130 or 143), after a limit that lifts
+/// later (a daily limit, a rate limit) the run ends with the limit's
+/// error, how far it got folded in (exit 5).
 fn finish(ctx: &Ctx, report: &mut Report, plan: &Plan, applied: bool) -> Result<Outcome> {
     let Ctx { cli, progress, .. } = *ctx;
     if !applied {
@@ -306,7 +309,19 @@ fn finish(ctx: &Ctx, report: &mut Report, plan: &Plan, applied: bool) -> Result<
     }
     report.duration_ms = timestamp::millis(ctx.started.elapsed());
     print_run(cli, progress, plan, report)?;
-    print_interrupted(progress, plan, report);
+    match report.stopped.take() {
+        Some(Stop::Limit(error)) => {
+            return Err(error.context(format!("stopped after {}", how_far(plan, report))));
+        }
+        Some(Stop::Signal(signal)) => {
+            progress.eprint(&format!(
+                "crmsync: interrupted: {}; run again to finish",
+                how_far(plan, report)
+            ));
+            report.stopped = Some(Stop::Signal(signal));
+        }
+        None => {}
+    }
     Ok(report.outcome())
 }
 
@@ -328,7 +343,7 @@ fn settle_interrupt(
     let Some(signal) = signal else {
         return result;
     };
-    report.interrupted = Some(signal);
+    report.stopped = Some(Stop::Signal(signal));
     let applied = report.writes_done();
     if applied == 0 {
         progress.eprint(&format!(
@@ -343,12 +358,8 @@ fn settle_interrupt(
     Ok(Outcome::Interrupted(signal))
 }
 
-/// After a run a signal stopped midway: how far it got, on stderr (the
-/// plan and the Applied line are on stdout).
-fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
-    if report.interrupted.is_none() {
-        return;
-    }
+/// How far an apply that stopped early got: `60 of 120 items applied`.
+fn how_far(plan: &Plan, report: &Report) -> String {
     let planned = plan
         .pairs
         .iter()
@@ -356,10 +367,7 @@ fn print_interrupted(progress: &Progress, plan: &Plan, report: &Report) {
         .filter(|i| i.writes())
         .count();
     let noun = if planned == 1 { "item" } else { "items" };
-    progress.eprint(&format!(
-        "crmsync: interrupted: {} of {planned} {noun} applied; run again to finish",
-        report.writes_done()
-    ));
+    format!("{} of {planned} {noun} applied", report.writes_done())
 }
 
 /// `completions`: the shell completion script, from the same clap
@@ -417,8 +425,15 @@ fn drift_of(plan: &Plan) -> Outcome {
 /// Returns true if and only if a run's text is to be printed: always,
 /// except under `-q` when the plan changes nothing, names no duplicate and
 /// no merged record left for a human, and no record failed or was left
-/// unknown. (`--json` always prints: a script asked for a document.)
+/// unknown, or when a limit that lifts later stopped the apply: its error
+/// line says how far it got, so a migration that stops at its daily limit
+/// every day mails one line, not its plan. (`--json` always prints: a
+/// script asked for a document.)
 fn worth_printing(cli: &Cli, plan: &Plan, report: Option<&Report>) -> bool {
+    let stopped_by_limit = report.is_some_and(|r| matches!(r.stopped, Some(Stop::Limit(_))));
+    if cli.quiet && stopped_by_limit {
+        return false;
+    }
     !cli.quiet
         || !plan.is_empty()
         || plan

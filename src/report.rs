@@ -1,7 +1,9 @@
 //! The run report: what happened to every record an apply touched, counts by
 //! pair, side and result, requests made by endpoint, and the run's duration.
 //! Printed as text (failures first, then a summary) or as part of the
-//! `--json` document. Decides between exit 0 and 4, nothing else.
+//! `--json` document. Decides between exit 0 and 4, nothing else, and
+//! holds why an apply stopped early (a signal, a limit that lifts later),
+//! which the caller turns into the run's end.
 
 use crate::exit::Outcome;
 use crate::interrupt::Signal;
@@ -87,7 +89,7 @@ pub struct DuplicateNotice {
     pub duplicate: Duplicate,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub outcomes: Vec<RecordOutcome>,
     pub duplicates: Vec<DuplicateNotice>,
@@ -98,18 +100,41 @@ pub struct Report {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tokens: BTreeMap<String, u64>,
     pub duration_ms: u64,
-    /// The signal that stopped the run before it was done (`"interrupted":
-    /// true` in the JSON): what was applied is in `outcomes`, the rest waits
-    /// for the next run.
-    #[serde(serialize_with = "as_flag")]
-    pub interrupted: Option<Signal>,
+    /// What stopped the apply before the end of its plan, if anything did
+    /// (`"interrupted": true` in the JSON when a signal did): what was
+    /// applied is in `outcomes`, the rest waits for the next run.
+    #[serde(rename = "interrupted", serialize_with = "as_interrupted")]
+    pub stopped: Option<Stop>,
 }
 
-fn as_flag<S: serde::Serializer>(
-    signal: &Option<Signal>,
+/// Why an apply stopped before the end of its plan, with what it applied
+/// saved: the same ending whatever the cause, the run shows its plan and
+/// what it applied, and the next run goes on from there.
+#[derive(Debug)]
+pub enum Stop {
+    /// A signal asked it to (exit 130 or 143).
+    Signal(Signal),
+    /// A limit that lifts later (exit 5): a daily limit reached, a rate
+    /// limit or an outage that outlasted the wait. The error says which.
+    Limit(anyhow::Error),
+}
+
+impl Stop {
+    /// The error a run that stopped this way before writing anything ends
+    /// with: it stopped as it would have while reading.
+    pub fn into_error(self) -> anyhow::Error {
+        match self {
+            Stop::Signal(signal) => crate::interrupt::Interrupted(signal).into(),
+            Stop::Limit(error) => error,
+        }
+    }
+}
+
+fn as_interrupted<S: serde::Serializer>(
+    stopped: &Option<Stop>,
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    serializer.serialize_bool(signal.is_some())
+    serializer.serialize_bool(matches!(stopped, Some(Stop::Signal(_))))
 }
 
 /// pair → side written (`left`, `right`, or `none` for state-only items)
@@ -187,10 +212,18 @@ impl Report {
             .filter(|o| !matches!(o.result, Result::Done | Result::Reported))
     }
 
+    /// The signal that stopped the apply, if one did.
+    pub fn interrupted(&self) -> Option<Signal> {
+        match self.stopped {
+            Some(Stop::Signal(signal)) => Some(signal),
+            _ => None,
+        }
+    }
+
     /// Interrupted when a signal stopped the run; else partial when any
     /// record failed or is unknown, or a conflict was left for a human.
     pub fn outcome(&self) -> Outcome {
-        if let Some(signal) = self.interrupted {
+        if let Some(signal) = self.interrupted() {
             Outcome::Interrupted(signal)
         } else if self.failures().next().is_some() {
             Outcome::Partial

@@ -13,7 +13,8 @@
 //! with one match key, and neither scoped, creating schema nor pairing
 //! notes (by their content). Every other run plans whole before it writes.
 //! Writes go through the same door as any `sync` (`write`), so journaled
-//! creates, the report and a signal's clean stop are the same. This module
+//! creates, the report and an early stop (a signal, a daily limit) are the
+//! same. This module
 //! decides nothing about a record (the planner does) and sends no write
 //! itself.
 
@@ -23,14 +24,14 @@ use super::pull::{
     OwnersCache, fill_metadata, forget_pair_snapshots, full_snapshot, previous_snapshot,
     pull_object,
 };
-use super::write::{Created, Output, resolve_and_apply_pair, stopped_by_signal};
+use super::write::{Created, Output, resolve_and_apply_pair, stopped_early, stops_early};
 use super::{Limits, by_side, object_fields};
 use crate::apply::Applier;
 use crate::config::{Config, Endpoint, PairConfig, SchemaPolicy};
 use crate::mapping::PlannedLinks;
 use crate::model::{ObjectKind, Record, Side};
 use crate::plan::{Item, PairPlan, Plan};
-use crate::report::Report;
+use crate::report::{Report, Stop};
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 use anyhow::{Result, anyhow};
@@ -139,7 +140,8 @@ impl<'a> Stream<'a> {
     /// everything read; returns the plan applied, in the order a run that
     /// does not stream gives it. The state is saved as it goes and the
     /// snapshots at the end. A signal stops the run after the batch in
-    /// flight (`report.interrupted`).
+    /// flight, a limit that lifts later (a daily limit, a rate limit) after
+    /// the batch it stopped (`report.stopped`).
     pub fn run(self, out: &Output, state: &mut State, report: &mut Report) -> Result<Plan> {
         let Output {
             config,
@@ -188,13 +190,18 @@ impl<'a> Stream<'a> {
             listed,
             stopped,
         } = pages;
-        let interrupted = stopped_by_signal(stopped, report)?;
+        let early = stopped_early(stopped, report)?;
         match (part, listed) {
-            (Ok(part), Some(listed)) if !interrupted => {
+            (Ok(part), Some(listed)) if !early => {
                 let pages = (written, items);
                 self.finish(out, (part, listed), pages, target, state, report)
             }
-            (Err(e), _) if !interrupted && crate::interrupt::requested().is_none() => Err(e),
+            // The listing failed: a limit that lifts later (the source's
+            // daily limit) stops the run as it stops the writes.
+            (Err(e), _) if !early && crate::interrupt::requested().is_none() => {
+                stopped_early(Err(e), report)?;
+                self.stopped(config, None, (written, items), target, report)
+            }
             (part, listed) => {
                 let whole = part
                     .ok()
@@ -207,8 +214,9 @@ impl<'a> Stream<'a> {
 
     /// Plans and applies each page the listing hands over, through one
     /// applier (the state is journaled batch by batch and saved at the
-    /// end); stops at a whole-call error, and after a signal keeps the
-    /// pages still listed without planning them.
+    /// end); stops at a whole-call error, and after an early stop (a
+    /// signal, a limit that lifts later) keeps the pages still listed
+    /// without planning them, for the whole plan the run shows.
     fn write_pages(
         &self,
         out: &Output,
@@ -243,7 +251,7 @@ impl<'a> Stream<'a> {
             if pages.stopped.is_ok() {
                 pages.stopped = crate::interrupt::check().map_err(Into::into);
             }
-            // Only a signal leaves `stopped` an error here.
+            // Only an early stop leaves `stopped` an error here.
             if pages.stopped.is_err() {
                 unplanned.extend(records);
                 continue;
@@ -261,9 +269,9 @@ impl<'a> Stream<'a> {
             pages.written.extend(applied.written);
             pages.items.extend(plan.items);
             if let Err(e) = applied.result {
-                let by_signal = crate::interrupt::signal_of(&e).is_some();
+                let early = stops_early(&e);
                 pages.stopped = Err(e);
-                if !by_signal {
+                if !early {
                     break;
                 }
             }
@@ -357,7 +365,7 @@ impl<'a> Stream<'a> {
             || applied.result.and(applier.save()),
         );
         saved?;
-        stopped_by_signal(applied, report)?;
+        stopped_early(applied, report)?;
         items.extend(rest.items);
         let mut plan = PairPlan {
             name: pair.name.clone(),
@@ -396,12 +404,12 @@ impl<'a> Stream<'a> {
         plan_pair(self.pair, sides, &self.found, &PlannedLinks::default())
     }
 
-    /// A stream a signal stopped: what was written is saved (the source is
-    /// listed again next run), and the run shows what it set out to do:
-    /// the `whole` pair's plan where the source was listed to its end (as
-    /// a run that does not stream shows it), else the pages planned. One
-    /// stopped before any write ends as any run a signal stops while it
-    /// reads.
+    /// A stream stopped early (a signal, a limit that lifts later): what
+    /// was written is saved (the source is listed again next run), and the
+    /// run shows what it set out to do: the `whole` pair's plan where the
+    /// source was listed to its end (as a run that does not stream shows
+    /// it), else the pages planned. One stopped before any write ends as
+    /// any run stopped so while it reads.
     fn stopped(
         &self,
         config: &Config,
@@ -411,7 +419,9 @@ impl<'a> Stream<'a> {
         report: &mut Report,
     ) -> Result<Plan> {
         let pair = self.pair;
-        let signal = report.interrupted.or(crate::interrupt::requested());
+        if report.stopped.is_none() {
+            report.stopped = crate::interrupt::requested().map(Stop::Signal);
+        }
         let plan = whole.unwrap_or_else(|| PairPlan {
             name: pair.name.clone(),
             left: pair.left.to_string(),
@@ -423,10 +433,11 @@ impl<'a> Stream<'a> {
         });
         let target_object = pair.endpoint(self.source.other());
         absorb_and_save(config, &mut target, target_object, &written, self.source)?;
-        if let Some(signal) = signal.filter(|_| report.writes_done() == 0) {
-            return Err(crate::interrupt::Interrupted(signal).into());
+        if report.writes_done() == 0
+            && let Some(stop) = report.stopped.take()
+        {
+            return Err(stop.into_error());
         }
-        report.interrupted = signal;
         Ok(Plan::new(&config.fingerprint, vec![plan]))
     }
 

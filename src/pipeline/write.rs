@@ -14,7 +14,7 @@ use crate::mapping::PlannedLinks;
 use crate::model::Side;
 use crate::plan::{Item, PairPlan, Plan};
 use crate::progress::Progress;
-use crate::report::{RecordOutcome, Report};
+use crate::report::{RecordOutcome, Report, Stop};
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 use anyhow::{Context, Result};
@@ -31,7 +31,8 @@ pub struct Output<'a> {
 /// same door as `sync`; outcomes go into `report` as they happen, so a run
 /// that stops midway still reports what it did. The state is saved as it
 /// goes. Forward references are resolved as the creates they wait on
-/// answer. A signal stops it after the batch in flight (`report.interrupted`).
+/// answer. A signal stops it after the batch in flight, a limit that lifts
+/// later after the batch it stopped (`report.stopped`).
 pub fn apply(
     out: &Output,
     plan: &Plan,
@@ -67,7 +68,7 @@ pub fn apply(
                 );
                 applied.result.and(applier.save())
             });
-        if stopped_by_signal(applied, report)? {
+        if stopped_early(applied, report)? {
             break;
         }
     }
@@ -78,19 +79,37 @@ pub fn apply(
 /// The ids of the records this run created, by their forward reference.
 pub(super) type Created = std::collections::HashMap<String, String>;
 
-/// Returns true if a signal stopped the apply (noted in the report: the
-/// state of every batch answered is saved, and the run ends with what it
+/// Returns true if the apply stopped early: a signal, or a limit that
+/// lifts later (exit 5: a daily limit reached, a rate limit or an outage
+/// that outlasted the wait). Noted in the report (the state of every batch
+/// answered is saved, and the run ends showing its plan and what it
 /// applied); passes any other error on.
-pub(super) fn stopped_by_signal(applied: Result<()>, report: &mut Report) -> Result<bool> {
+pub(super) fn stopped_early(applied: Result<()>, report: &mut Report) -> Result<bool> {
     match applied {
         Ok(()) => Ok(false),
-        Err(e) => match crate::interrupt::signal_of(&e) {
-            Some(signal) => {
-                report.interrupted = Some(signal);
+        Err(e) => match stop_of(e) {
+            Ok(stop) => {
+                report.stopped.get_or_insert(stop);
                 Ok(true)
             }
-            None => Err(e),
+            Err(e) => Err(e),
         },
+    }
+}
+
+/// Returns true if and only if `error` stops an apply early rather than
+/// failing the run (see `stopped_early`).
+pub(super) fn stops_early(error: &anyhow::Error) -> bool {
+    crate::interrupt::signal_of(error).is_some()
+        || crate::exit::status_of_error(error) == crate::exit::ExitStatus::TryLater
+}
+
+/// The early stop `error` is, or the error itself.
+fn stop_of(error: anyhow::Error) -> Result<Stop, anyhow::Error> {
+    match crate::interrupt::signal_of(&error) {
+        Some(signal) => Ok(Stop::Signal(signal)),
+        None if stops_early(&error) => Ok(Stop::Limit(error)),
+        None => Err(error),
     }
 }
 
@@ -176,9 +195,10 @@ pub(super) fn resolve_and_apply_pair(
 /// Applies the plan `plan` made (`predicted`), pair after pair in file
 /// order, and returns the plan applied. Every pair's limits are checked on
 /// the predicted plan before the first write of the run. A signal stops the
-/// run after the batch in flight (`report.interrupted`, the snapshots still
-/// saved); the plan returned then holds the pairs not reached too, as
-/// predicted, so the run shows what it set out to do.
+/// run after the batch in flight, a limit that lifts later (a daily limit,
+/// a rate limit) after the batch it stopped (`report.stopped`, the
+/// snapshots still saved); the plan returned then holds the pairs not
+/// reached too, as predicted, so the run shows what it set out to do.
 ///
 /// A pair is applied as predicted unless a pair before it that it depends
 /// on wrote to a CRM: then it is planned again on the state and the
@@ -214,7 +234,7 @@ pub fn plan_and_apply(
     let bar = progress.pending_bar("writing");
     let state_path = State::path(&config.state_dir);
     for (n, pair) in pairs.iter().enumerate() {
-        if stopped_by_signal(crate::interrupt::check().map_err(Into::into), report)? {
+        if stopped_early(crate::interrupt::check().map_err(Into::into), report)? {
             break;
         }
         let upstream_wrote = pairs[..n].iter().zip(&pair_plans).any(|(earlier, plan)| {
@@ -279,12 +299,12 @@ pub fn plan_and_apply(
             }
         }
         pair_plans.push(pair_plan);
-        if stopped_by_signal(result, report)? {
+        if stopped_early(result, report)? {
             break;
         }
     }
     progress.finish(&bar);
-    if report.interrupted.is_some() {
+    if report.stopped.is_some() {
         // The plan shows the whole run: the pairs not reached as predicted.
         pair_plans.extend(
             predicted[pair_plans.len()..]

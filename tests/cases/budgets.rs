@@ -2,12 +2,16 @@
 //! `daily_tokens` cap on it, HubSpot's daily request limit and the reserve
 //! crmsync leaves of it. A run never sends the request that would cross a
 //! cap: it applies what fits, stops with exit 5 and one line saying so, and
-//! the next run finishes the work without a duplicate. `diff` shows what a
-//! plan costs in requests and tokens, and warns when it will not fit today.
+//! the next run finishes the work without a duplicate. A run stopped so
+//! midway shows what it planned and what it applied, as an interrupted one
+//! does (under `-q` only its one line, which says how far it got). `diff`
+//! shows what a plan costs in requests and tokens, and warns when it will
+//! not fit today.
 
 use super::{assert_each_once, hs_and_pd, us_and_eu};
 use crate::support::accounts::Fixture;
-use crate::support::harness::read;
+use crate::support::harness::{Run, read};
+use crate::support::terminal::run_on_terminal;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +67,44 @@ fn set_system_key(f: &Fixture, system: &str, key: &str, value: &str) {
     });
 }
 
+/// The message of the daily cap, as `daily_tokens = CAP` words it.
+fn cap_reached(cap: u64) -> String {
+    format!("pd: daily_tokens reached: {cap} of {cap} today; the rest follows after 00:00 UTC")
+}
+
+/// The line a run stopped midway by a daily or rate limit ends with on
+/// stderr: how far it got, then why it stopped (panics unless there is
+/// exactly one such line).
+#[track_caller]
+fn stop_line(run: &Run) -> String {
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("crmsync: error: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line:\n{}", run.stderr);
+    lines[0].to_string()
+}
+
+/// Asserts that `run` printed the plan of `planned` creates, every one of
+/// them, then the `Applied:` line of the `applied` made, last on stdout.
+#[track_caller]
+fn assert_plan_and_applied(run: &Run, planned: usize, applied: usize) {
+    run.assert_stdout_has(&format!("\nPlan: {planned} to create, 0 to update"));
+    let items = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" create "))
+        .count();
+    assert_eq!(items, planned, "{}", run.stdout);
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("Applied: {applied} created, 0 updated,")),
+        "{}",
+        run.stdout
+    );
+}
+
 /// The primary emails of Pipedrive's persons, each once (panics on a
 /// duplicate).
 fn person_emails(f: &Fixture) -> BTreeSet<String> {
@@ -86,9 +128,8 @@ fn daily_tokens_stops_a_first_sync_at_the_cap_and_a_raised_cap_finishes_it_witho
     let report_arg = report.to_str().unwrap();
 
     let capped = f.run(&["--report", report_arg, "sync"]).expect(5);
-    capped.assert_stderr_has(
-        "pd: daily_tokens reached: 600 of 600 today; the rest follows after 00:00 UTC",
-    );
+    // A first sync of one pair streams.
+    capped.assert_stderr_has("streaming people:");
     let pd = f.pipedrive("pd");
     assert!(pd.tokens_spent() <= 600, "spent {}", pd.tokens_spent());
     assert_eq!(pd.rate_limited_count(), 0, "no request was refused");
@@ -96,6 +137,16 @@ fn daily_tokens_stops_a_first_sync_at_the_cap_and_a_raised_cap_finishes_it_witho
     // The pull's one list of persons (10 tokens), then a create (5 tokens)
     // each, up to the cap.
     assert_eq!(created, (600 - 10) / 5);
+    // What the run set out to do and what it did, as an interrupted run
+    // shows them; then how far it got and why it stopped.
+    assert_plan_and_applied(&capped, 300, created);
+    let line = stop_line(&capped);
+    assert!(
+        line.starts_with(&format!(
+            "crmsync: error: stopped after {created} of 300 items applied: "
+        )) && line.ends_with(&cap_reached(600)),
+        "{line}"
+    );
     let report: Value = serde_json::from_str(&read(&report)).expect("a report");
     assert_eq!(
         report["tokens"]["pd"],
@@ -167,8 +218,18 @@ fn a_429_asking_to_wait_past_the_wait_limit_stops_the_run_at_once() {
     pd.spend_elsewhere(29_800);
 
     let stopped = f.run(&["sync"]).expect(5);
-    stopped.assert_stderr_has("pd: rate limit");
     assert_eq!(pd.rate_limited_count(), 1, "one refused request, no retry");
+    // Stopped midway, it shows what it planned and what it applied.
+    let created = person_emails(&f).len();
+    assert_eq!(created, (200 - 10) / 5);
+    assert_plan_and_applied(&stopped, 120, created);
+    let line = stop_line(&stopped);
+    assert!(
+        line.starts_with(&format!(
+            "crmsync: error: stopped after {created} of 120 items applied: "
+        )) && line.contains("pd: rate limit still exceeded after retrying"),
+        "{line}"
+    );
     pd.next_day();
     f.run(&["sync"]).expect(0);
     assert_eq!(person_emails(&f).len(), 120);
@@ -409,4 +470,110 @@ fn crmsync_counts_every_pipedrive_request_at_the_tokens_pipedrive_charges() {
         assert!(sent.contains_key(endpoint), "{endpoint} not sent: {sent:?}");
     }
     assert!(charged > 0);
+}
+
+#[test]
+fn a_cron_migration_stopped_by_the_cap_each_day_says_how_far_it_got_in_one_line_under_q() {
+    let f = contacts_to_persons();
+    seed_contacts(&f, "hs", 300);
+    set_system_key(&f, "pd", "daily_tokens", "600");
+
+    // Day one, from cron: the first sync streams, and under -q says only
+    // how far it got and why it stopped.
+    let day_one = f.run(&["-q", "sync"]).expect(5);
+    let created = person_emails(&f).len();
+    assert_eq!(created, (600 - 10) / 5);
+    assert_eq!(day_one.stdout, "", "-q prints no plan");
+    assert_eq!(
+        day_one.one_stderr_line(),
+        format!(
+            "crmsync: error: stopped after {created} of 300 items applied: writing people to pd.persons: writing persons to pd: {}",
+            cap_reached(600)
+        )
+    );
+
+    // Day two (the cap raised by as much): the pair holds links now, so
+    // the run plans whole before it writes; without -q it shows its plan
+    // and the Applied line, then the same kind of line.
+    set_system_key(&f, "pd", "daily_tokens", "1200");
+    let day_two = f.run(&["sync"]).expect(5);
+    assert!(
+        !day_two.stderr.contains("streaming"),
+        "planned whole: {}",
+        day_two.stderr
+    );
+    let made = person_emails(&f).len() - created;
+    assert!(made > 0 && made < 300 - created, "{made} made");
+    assert_plan_and_applied(&day_two, 300 - created, made);
+    let line = stop_line(&day_two);
+    assert!(
+        line.starts_with(&format!(
+            "crmsync: error: stopped after {made} of {} items applied: ",
+            300 - created
+        )) && line.ends_with(&cap_reached(1200)),
+        "{line}"
+    );
+
+    set_system_key(&f, "pd", "daily_tokens", "100000");
+    f.run(&["-q", "sync"])
+        .expect(0)
+        .assert_stdout_has(&format!("Applied: {} created", 300 - created - made));
+    assert_eq!(person_emails(&f).len(), 300);
+}
+
+#[test]
+fn a_push_the_cap_stops_prints_the_plan_and_what_it_applied() {
+    let f = contacts_to_persons();
+    seed_contacts(&f, "hs", 300);
+    set_system_key(&f, "pd", "daily_tokens", "600");
+    f.run(&["diff", "--out", "plan.json"]).expect(3);
+
+    let pushed = f.run(&["push", "plan.json"]).expect(5);
+    let created = person_emails(&f).len();
+    assert!(created > 0 && created < 300, "{created} made");
+    assert_plan_and_applied(&pushed, 300, created);
+    let line = stop_line(&pushed);
+    assert!(
+        line.starts_with(&format!(
+            "crmsync: error: stopped after {created} of 300 items applied: "
+        )) && line.ends_with(&cap_reached(600)),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_run_the_cap_stops_on_a_terminal_keeps_its_plan_applied_and_error_lines() {
+    let piped = contacts_to_persons();
+    let terminal = contacts_to_persons();
+    for f in [&piped, &terminal] {
+        seed_contacts(f, "hs", 300);
+        set_system_key(f, "pd", "daily_tokens", "600");
+    }
+    let expected = piped.run(&["sync"]).expect(5);
+    let run = run_on_terminal(&terminal.work, &["sync"], 80);
+    assert_eq!(run.code, 5, "{}", run.screen);
+    assert!(
+        run.drew_bars(),
+        "bars were drawn, so the test shows they ate nothing"
+    );
+    // Every line stdout printed, then the error line, is on the final
+    // screen in order, and nothing else but log lines.
+    let mut lines: Vec<String> = expected.stdout.lines().map(str::to_string).collect();
+    lines.push(stop_line(&expected));
+    // Record ids and durations differ between the two sets of fakes.
+    let comparable = |line: &str| {
+        line.trim_end()
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect::<String>()
+    };
+    assert_eq!(
+        run.output_lines()
+            .iter()
+            .map(|l| comparable(l))
+            .collect::<Vec<_>>(),
+        lines.iter().map(|l| comparable(l)).collect::<Vec<_>>(),
+        "raw: {:?}",
+        run.raw
+    );
 }
