@@ -6,8 +6,9 @@
 
 use super::us_and_eu;
 use crate::support::accounts::{Accounts, Fixture};
-use crate::support::fake_hubspot::PropertyDef;
+use crate::support::fake_hubspot::{OptionAttributes, PropertyDef};
 use crate::support::server::Fault;
+use std::collections::BTreeMap;
 
 /// us contacts to eu, mapping four custom properties eu lacks.
 const MIGRATION: &str = r#"
@@ -146,6 +147,58 @@ fn without_schema_create_a_property_the_target_lacks_is_refused_as_before() {
     let run = f.run(&["diff"]).expect(2);
     run.assert_stderr_has("eu.contacts has no field `tier`");
     assert_eq!(f.writes(), 0);
+}
+
+#[test]
+fn adding_an_option_keeps_the_targets_hidden_options_descriptions_and_order() {
+    let f = migration(MIGRATION);
+    seed_us(&f, 3);
+    let attributes =
+        |hidden: bool, display_order: i64, description: Option<&str>| OptionAttributes {
+            hidden,
+            display_order,
+            description: description.map(str::to_string),
+        };
+    let kept = BTreeMap::from([
+        ("bronze".to_string(), attributes(false, 3, None)),
+        ("silver".to_string(), attributes(true, 1, None)),
+        (
+            "gold".to_string(),
+            attributes(false, 7, Some("Our best customers")),
+        ),
+    ]);
+    f.hubspot("eu").define_property(
+        "contacts",
+        PropertyDef {
+            options: options(&TIERS),
+            option_attributes: kept.clone(),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    let mut tiers = TIERS.to_vec();
+    tiers.push(("platinum", "Platinum"));
+    let us = f.hubspot("us");
+    us.define_property(
+        "contacts",
+        PropertyDef {
+            options: options(&tiers),
+            ..PropertyDef::new("tier", "Tier", "enumeration")
+        },
+    );
+    let id = us.find("contacts", "email", "c1@example.com")[0].id.clone();
+    us.edit("contacts", &id, &[("tier", "platinum")]);
+
+    f.run(&["sync"]).expect(0);
+    let tier = f.hubspot("eu").property("contacts", "tier").expect("tier");
+    assert_eq!(tier.options, options(&tiers), "the new option last");
+    let mut expected = kept;
+    expected.insert("platinum".to_string(), attributes(false, 8, None));
+    assert_eq!(
+        tier.option_attributes, expected,
+        "the existing options unchanged, the new one after the highest display order"
+    );
+    let copy = f.hubspot("eu").find("contacts", "email", "c1@example.com");
+    assert_eq!(copy[0].properties["tier"], "platinum");
 }
 
 #[test]

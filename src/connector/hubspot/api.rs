@@ -238,6 +238,8 @@ pub struct OptionInput {
     #[serde(rename = "displayOrder")]
     pub display_order: i32,
     pub hidden: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// The body of `PATCH …/{propertyName}` that replaces the option list.
@@ -258,10 +260,18 @@ pub struct Modification {
     pub read_only_value: bool,
 }
 
+/// An option as HubSpot returns it (`Option`: `hidden` required,
+/// `displayOrder` and `description` optional). Every attribute is kept
+/// because an option update replaces the whole list.
 #[derive(Debug, Deserialize)]
 pub struct PropertyOption {
     pub label: String,
     pub value: String,
+    pub hidden: bool,
+    #[serde(rename = "displayOrder", default)]
+    pub display_order: Option<i32>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// The answer of `POST …/search`.

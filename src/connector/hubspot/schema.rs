@@ -9,7 +9,9 @@
 //! as made, so a retried run never makes it twice. It writes no record.
 
 use super::HubSpot;
-use super::api::{OptionInput, OptionsUpdate, Property, PropertyCreate, PropertyGroup};
+use super::api::{
+    OptionInput, OptionsUpdate, Property, PropertyCreate, PropertyGroup, PropertyOption,
+};
 use crate::connector::catalog::{OptionSpec, PropertyKind, PropertySpec, SchemaOutcome};
 use crate::connector::http::{ApiError, Repeat};
 use crate::connector::seam::Connector;
@@ -149,8 +151,10 @@ impl HubSpot {
         }
     }
 
-    /// `Connector::add_options`: the property's own options, in their
-    /// order, then the new ones, sent as one list (HubSpot replaces it).
+    /// `Connector::add_options`: the property's own options exactly as
+    /// they are (hidden, described, ordered), then the new ones after the
+    /// highest display order, sent as one list because HubSpot replaces it
+    /// (https://developers.hubspot.com/docs/api/crm/properties).
     pub(super) fn add_property_options(
         &self,
         object: ObjectKind,
@@ -165,15 +169,13 @@ impl HubSpot {
         };
         // Every option already there (added since the plan was made): no
         // update is sent, the property is as the plan wants it.
-        let Some(list) = with_added_options(spec_of(&current).options, options) else {
+        let Some(list) = options_with(&current.options, options) else {
             return Ok(SchemaOutcome::Done {
                 key: current.name.clone(),
                 spec: spec_of(&current),
             });
         };
-        let body = serde_json::to_value(OptionsUpdate {
-            options: option_inputs(&list),
-        })?;
+        let body = serde_json::to_value(OptionsUpdate { options: list })?;
         let path = format!("{}/{field}", self.properties_path(object)?);
         let sent = self.http.patch(&path, &body);
         self.metadata.forget(&self.properties_path(object)?);
@@ -190,18 +192,6 @@ impl HubSpot {
                 .context(format!("adding options to {field} on {}", self.system()))),
         }
     }
-}
-
-/// A property's option list with `added` appended where its value is not
-/// already there; `None` when none is new (nothing to send).
-fn with_added_options(mut list: Vec<OptionSpec>, added: &[OptionSpec]) -> Option<Vec<OptionSpec>> {
-    let had = list.len();
-    for option in added {
-        if !list.iter().any(|o| o.value == option.value) {
-            list.push(option.clone());
-        }
-    }
-    (list.len() > had).then_some(list)
 }
 
 fn spec_of_kind(name: &str, kind: PropertyKind) -> PropertySpec {
@@ -302,13 +292,43 @@ fn option_inputs(options: &[OptionSpec]) -> Vec<OptionInput> {
     options
         .iter()
         .enumerate()
-        .map(|(i, o)| OptionInput {
+        .map(|(i, o)| new_option(o, i as i32))
+        .collect()
+}
+
+fn new_option(option: &OptionSpec, display_order: i32) -> OptionInput {
+    OptionInput {
+        label: option.label.clone(),
+        value: option.value.clone(),
+        display_order,
+        hidden: false,
+        description: None,
+    }
+}
+
+/// The option list of an update: every existing option unchanged, then
+/// the wanted ones it lacks, numbered on from the highest display order;
+/// `None` when none is new (nothing to send). An existing option without a
+/// display order keeps HubSpot's "after the numbered ones" (-1).
+fn options_with(existing: &[PropertyOption], wanted: &[OptionSpec]) -> Option<Vec<OptionInput>> {
+    let mut list: Vec<OptionInput> = existing
+        .iter()
+        .map(|o| OptionInput {
             label: o.label.clone(),
             value: o.value.clone(),
-            display_order: i as i32,
-            hidden: false,
+            display_order: o.display_order.unwrap_or(-1),
+            hidden: o.hidden,
+            description: o.description.clone(),
         })
-        .collect()
+        .collect();
+    let mut next = list.iter().map(|o| o.display_order).max().unwrap_or(-1) + 1;
+    for option in wanted {
+        if !list.iter().any(|o| o.value == option.value) {
+            list.push(new_option(option, next));
+            next += 1;
+        }
+    }
+    (list.len() > existing.len()).then_some(list)
 }
 
 #[cfg(test)]
@@ -321,15 +341,16 @@ mod tests {
             value: v.into(),
             label: v.to_uppercase(),
         };
-        let values = |list: &[OptionSpec]| list.iter().map(|o| o.value.clone()).collect::<Vec<_>>();
-        let held = vec![option("b"), option("a")];
-        assert_eq!(
-            with_added_options(held.clone(), &[option("a"), option("b")]),
-            None
-        );
-        assert_eq!(with_added_options(held.clone(), &[]), None);
-        let list =
-            with_added_options(held, &[option("c"), option("a"), option("c")]).expect("c is new");
+        let held: Vec<PropertyOption> = serde_json::from_value(serde_json::json!([
+            {"label": "B", "value": "b", "displayOrder": 0, "hidden": false},
+            {"label": "A", "value": "a", "displayOrder": 1, "hidden": false},
+        ]))
+        .expect("options");
+        let values =
+            |list: &[OptionInput]| list.iter().map(|o| o.value.clone()).collect::<Vec<_>>();
+        assert!(options_with(&held, &[option("a"), option("b")]).is_none());
+        assert!(options_with(&held, &[]).is_none());
+        let list = options_with(&held, &[option("c"), option("a"), option("c")]).expect("c is new");
         assert_eq!(values(&list), ["b", "a", "c"]);
     }
 
@@ -378,6 +399,39 @@ mod tests {
         assert_eq!(
             spec_of(&p).not_copyable.as_deref(),
             Some("a read-only property")
+        );
+    }
+
+    #[test]
+    fn an_option_update_keeps_existing_options_as_they_are_and_appends_after_the_last() {
+        let existing: Vec<PropertyOption> = serde_json::from_value(serde_json::json!([
+            {"label": "Gold", "value": "gold", "displayOrder": 4, "hidden": false,
+             "description": "Top tier"},
+            {"label": "Old", "value": "old", "displayOrder": 7, "hidden": true},
+            {"label": "Silver", "value": "silver", "hidden": false},
+        ]))
+        .expect("options");
+        let wanted = [
+            OptionSpec {
+                value: "gold".into(),
+                label: "Gold".into(),
+            },
+            OptionSpec {
+                value: "platinum".into(),
+                label: "Platinum".into(),
+            },
+        ];
+        let sent =
+            serde_json::to_value(options_with(&existing, &wanted).expect("one new")).expect("json");
+        assert_eq!(
+            sent,
+            serde_json::json!([
+                {"label": "Gold", "value": "gold", "displayOrder": 4, "hidden": false,
+                 "description": "Top tier"},
+                {"label": "Old", "value": "old", "displayOrder": 7, "hidden": true},
+                {"label": "Silver", "value": "silver", "displayOrder": -1, "hidden": false},
+                {"label": "Platinum", "value": "platinum", "displayOrder": 8, "hidden": false},
+            ])
         );
     }
 }

@@ -4,9 +4,10 @@
 
 use super::reads::{cursor, cut_page, page_limit, with_paging};
 use super::store::{Answer, Failure, HubSpotState, Kind, Owner, Pipeline};
-use super::{ADDITIONAL_EMAILS, MAX_OWNER_PAGE, MERGED_IDS, PropertyDef};
+use super::{ADDITIONAL_EMAILS, MAX_OWNER_PAGE, MERGED_IDS, OptionAttributes, PropertyDef};
 use crate::support::server::{Request, Response};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 pub(super) fn default_schema(kind: Kind) -> Vec<PropertyDef> {
     let def = PropertyDef::new;
@@ -117,7 +118,18 @@ impl HubSpotState {
             let hubspot_defined = defaults.iter().any(|p| p.name == d.name);
             let options = self.options(d, None);
             let options: Vec<Value> = (options.iter().enumerate())
-                .map(|(i, (v, l))| json!({ "label": l, "value": v, "displayOrder": i, "hidden": false }))
+                .map(|(i, (v, l))| match d.option_attributes.get(v) {
+                    None => json!({ "label": l, "value": v, "displayOrder": i, "hidden": false }),
+                    Some(a) => {
+                        let mut option = json!({
+                            "label": l, "value": v, "displayOrder": a.display_order, "hidden": a.hidden,
+                        });
+                        if let Some(description) = &a.description {
+                            option["description"] = json!(description);
+                        }
+                        option
+                    }
+                })
                 .collect();
             let group = d.group.as_deref().unwrap_or(kind.info().default_group);
             let mut property = json!({
@@ -254,11 +266,11 @@ impl HubSpotState {
                 message: format!("A property named '{name}' already exists."),
             });
         }
-        let options = match body.get("options") {
+        let (options, option_attributes) = match body.get("options") {
             None if type_ == "enumeration" && field_type != "booleancheckbox" => {
                 return Err("Options are required for enumeration properties".into());
             }
-            None => Vec::new(),
+            None => (Vec::new(), BTreeMap::new()),
             Some(list) => option_list(list)?,
         };
         let description = match body.get("description") {
@@ -268,6 +280,7 @@ impl HubSpotState {
         self.unique_index.replace(None);
         let def = PropertyDef {
             options,
+            option_attributes,
             unique: body["hasUniqueValue"] == true,
             field_type: Some(field_type),
             description,
@@ -295,11 +308,12 @@ impl HubSpotState {
         if def.read_only {
             return Err(format!("Property {name} is read-only and cannot be updated").into());
         }
-        if let Some(options) = options {
+        if let Some((options, attributes)) = options {
             if def.kind != "enumeration" {
                 return Err(format!("Property {name} has no options").into());
             }
             def.options = options;
+            def.option_attributes = attributes;
         }
         if let Some(label) = body["label"].as_str() {
             def.label = label.to_string();
@@ -341,26 +355,46 @@ impl HubSpotState {
     }
 }
 
+/// The options of a property's create or update.
+type OptionList = (Vec<(String, String)>, BTreeMap<String, OptionAttributes>);
+
 /// An option list of a create or update (`OptionInput`: `label`, `value`,
-/// `displayOrder` and `hidden` required; values distinct), as (value, label).
-fn option_list(list: &Value) -> Result<Vec<(String, String)>, Failure> {
+/// `displayOrder` and `hidden` required, `description` optional; values
+/// distinct), as (value, label) and the other attributes by value.
+fn option_list(list: &Value) -> Result<OptionList, Failure> {
     let Some(items) = list.as_array() else {
         return Err("options must be a list".into());
     };
     let mut options: Vec<(String, String)> = Vec::new();
+    let mut attributes = BTreeMap::new();
     for o in items {
         let (Some(label), Some(value)) = (o["label"].as_str(), o["value"].as_str()) else {
             return Err("Option values were not valid: label and value are required".into());
         };
-        if !o["displayOrder"].is_i64() || !o["hidden"].is_boolean() {
+        let (Some(display_order), Some(hidden)) =
+            (o["displayOrder"].as_i64(), o["hidden"].as_bool())
+        else {
             return Err(
                 "Option values were not valid: displayOrder and hidden are required".into(),
             );
-        }
+        };
+        let description = match o.get("description") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err("Option values were not valid: description must be a string".into());
+            }
+        };
         if options.iter().any(|(v, _)| v == value) {
             return Err(format!("Duplicate option value {value}").into());
         }
         options.push((value.to_string(), label.to_string()));
+        let attribute = OptionAttributes {
+            hidden,
+            display_order,
+            description,
+        };
+        attributes.insert(value.to_string(), attribute);
     }
-    Ok(options)
+    Ok((options, attributes))
 }

@@ -136,8 +136,11 @@ pub struct PropertyDef {
     pub name: String,
     pub label: String,
     pub kind: String,
-    /// (value, label)
+    /// (value, label), in the stored order.
     pub options: Vec<(String, String)>,
+    /// The other attributes of options, by value; an option not here is
+    /// shown, undescribed, and ordered by its position.
+    pub option_attributes: BTreeMap<String, OptionAttributes>,
     pub read_only: bool,
     pub unique: bool,
     /// HubSpot's `fieldType`; `None`: the usual one for `kind`.
@@ -149,6 +152,14 @@ pub struct PropertyDef {
     pub formula: Option<String>,
 }
 
+/// An option's attributes besides value and label (`Option`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionAttributes {
+    pub hidden: bool,
+    pub display_order: i64,
+    pub description: Option<String>,
+}
+
 impl PropertyDef {
     /// A writable, non-unique property without options.
     pub fn new(name: &str, label: &str, kind: &str) -> PropertyDef {
@@ -158,6 +169,7 @@ impl PropertyDef {
             label,
             kind,
             options: vec![],
+            option_attributes: BTreeMap::new(),
             read_only: false,
             unique: false,
             field_type: None,
