@@ -388,7 +388,7 @@ fn scope(
     }
     if kind == SystemKind::Hubspot && scope.conditions.len() > HUBSPOT_MAX_CONDITIONS {
         return Err(format!(
-            "{at} has {} conditions; HubSpot search takes at most {HUBSPOT_MAX_CONDITIONS} beside crmsync's own",
+            "{at} has {} conditions; a HubSpot search group takes 10 filters and crmsync adds 2 of its own, so keep at most {HUBSPOT_MAX_CONDITIONS}",
             scope.conditions.len()
         ));
     }

@@ -298,6 +298,29 @@ fn a_scope_naming_an_unknown_field_option_or_filter_stops_before_any_write() {
 }
 
 #[test]
+fn a_hubspot_scope_too_long_for_one_search_group_is_refused_in_one_line() {
+    let conditions: String = (0..9)
+        .map(|i| format!("field{i} = {{ present = true }}\n"))
+        .collect();
+    let t = customers(&format!("[pairs.scope.left]\n{conditions}"));
+    seed(&t, 2);
+    let line = t.run(&["sync"]).expect(2).one_stderr_line();
+    assert!(
+        line.contains("[pairs.scope.left] has 9 conditions; a HubSpot search group takes 10 filters and crmsync adds 2 of its own, so keep at most 8"),
+        "{line}"
+    );
+    assert_eq!(t.writes(), 0);
+    // Eight conditions with crmsync's two fill a group exactly.
+    let eight: String = (0..8)
+        .map(|i| format!("field{i} = {{ present = true }}\n"))
+        .collect();
+    let t = customers(&format!("[pairs.scope.left]\n{eight}"));
+    t.run(&["sync"])
+        .expect(2)
+        .assert_stderr_has("has no field `field0`");
+}
+
+#[test]
 fn a_sleeping_link_never_deletes_and_a_pair_no_longer_scoped_wakes_it() {
     let t = customers("[pairs.scope.left]\nlifecyclestage = \"customer\"\n");
     let ids = seed(&t, 12);

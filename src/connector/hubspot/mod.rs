@@ -63,6 +63,21 @@ const MAX_FILTER_GROUPS: usize = 5;
 /// The most values one `IN` filter takes (HubSpot documents none; 100, as
 /// its other lists of ids in one request).
 const MAX_FILTER_VALUES: usize = 100;
+/// A search takes at most 10 filters in a group and 25 in all (the search
+/// guide, <https://developers.hubspot.com/docs/api-reference/search/guide>).
+const MAX_GROUP_FILTERS: usize = 10;
+const MAX_FILTERS: usize = 25;
+
+/// Whether these scopes fit one search as filter groups, counting in each
+/// group the filters the search adds of its own: the id a listing past
+/// 10,000 results restarts above, and the modified time when incremental.
+fn scopes_fit_one_search(scopes: &[&Scope], incremental: bool) -> bool {
+    let added = 1 + usize::from(incremental);
+    let per_group = scopes.iter().map(|s| s.conditions.len() + added);
+    scopes.len() <= MAX_FILTER_GROUPS
+        && per_group.clone().all(|n| n <= MAX_GROUP_FILTERS)
+        && per_group.sum::<usize>() <= MAX_FILTERS
+}
 
 /// A scope's conditions as search filters: one value `EQ`, several `IN`,
 /// `not` `NOT_IN`, `present` `HAS_PROPERTY` / `NOT_HAS_PROPERTY`
@@ -251,8 +266,8 @@ impl Connector for HubSpot {
     }
 
     /// Each scope is one filter group (its conditions ANDed, the groups
-    /// ORed); more scopes than a search takes groups list everything, and
-    /// the caller's own check narrows it.
+    /// ORed); scopes that do not fit one search (too many groups or
+    /// filters) list everything, and the caller's own check narrows it.
     fn list_selected(
         &self,
         object: ObjectKind,
@@ -261,7 +276,7 @@ impl Connector for HubSpot {
         since_ms: Option<i64>,
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>> {
-        if scopes.len() > MAX_FILTER_GROUPS {
+        if !scopes_fit_one_search(scopes, since_ms.is_some()) {
             return match since_ms {
                 Some(since) => self.list_changed(object, fields, since, progress),
                 None => self.list(object, fields, progress),
@@ -619,5 +634,33 @@ mod tests {
                 {"propertyName": "company", "operator": "NOT_HAS_PROPERTY"},
             ])
         );
+    }
+
+    #[test]
+    fn scopes_whose_filters_with_the_searchs_own_pass_25_list_everything() {
+        let scope = |n: usize| Scope {
+            conditions: (0..n)
+                .map(|i| Condition {
+                    field: format!("field{i}"),
+                    test: Test::Present(true),
+                })
+                .collect(),
+            saved_filter: None,
+        };
+        let (seven, eight) = (scope(7), scope(8));
+        // Three groups of 7 + the restart filter: 24.
+        assert!(scopes_fit_one_search(&[&seven, &seven, &seven], false));
+        // Incremental adds the modified time to each group: 27.
+        assert!(!scopes_fit_one_search(&[&seven, &seven, &seven], true));
+        // 8 + 1 three times: 27.
+        assert!(!scopes_fit_one_search(&[&eight, &eight, &eight], false));
+        // 8 + 2 is a full group, and two of them fit.
+        assert!(scopes_fit_one_search(&[&eight, &eight], true));
+        // A group past 10 never goes out, even alone.
+        assert!(!scopes_fit_one_search(&[&scope(9)], true));
+        // Six groups are one too many whatever their size.
+        let one = scope(1);
+        assert!(!scopes_fit_one_search(&[&one; 6], false));
+        assert!(scopes_fit_one_search(&[&one; 5], true));
     }
 }
