@@ -180,17 +180,23 @@ pub fn stamp_create(scope: &Scope, create: &mut crate::plan::Create, object: &st
 /// One side's records as a scoped pair sees them.
 #[derive(Debug, Default)]
 pub struct Seen {
-    /// The records in scope, and those out of it that a link holds (so
-    /// the link is found, and sleeps, rather than taken for deleted).
+    /// The records in scope, those out of it that a link holds (so the
+    /// link is found, and sleeps, rather than taken for deleted), and the
+    /// unlinked ones out of it (`blocking`).
     pub records: Vec<Record>,
     /// The ids of the linked records out of scope.
     pub outside: std::collections::HashSet<String>,
+    /// The ids of the unlinked records out of scope: matched only to stop
+    /// the other side's record that shares their key from being created
+    /// as a second record here (or written onto them by an upsert); never
+    /// linked, written, created across or deleted.
+    pub blocking: std::collections::HashSet<String>,
     pub in_scope: usize,
 }
 
-/// Narrows one side's `records` to `scope`: records out of it are left out
-/// (never matched, created, updated or deleted by the pair) unless
-/// `is_linked` says a link holds them.
+/// Narrows one side's `records` to `scope`: records out of it are never
+/// created, updated, deleted, linked or matched by the pair; those a link
+/// holds (`is_linked`) are kept as `outside`, the others as `blocking`.
 pub fn narrow(
     scope: &Scope,
     records: &[Record],
@@ -204,6 +210,9 @@ pub fn narrow(
             seen.records.push(record.clone());
         } else if is_linked(&record.id) {
             seen.outside.insert(record.id.clone());
+            seen.records.push(record.clone());
+        } else {
+            seen.blocking.insert(record.id.clone());
             seen.records.push(record.clone());
         }
     }
@@ -274,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn narrowing_keeps_records_in_scope_and_linked_ones_out_of_it() {
+    fn narrowing_keeps_records_in_scope_and_marks_linked_and_unlinked_ones_out_of_it() {
         let s = scope(vec![("lifecyclestage", Test::AnyOf(texts(&["customer"])))]);
         let records = vec![
             record("1", &[("lifecyclestage", "customer")]),
@@ -283,9 +292,10 @@ mod tests {
         ];
         let seen = narrow(&s, &records, &BTreeSet::new(), |id| id == "3");
         let ids: Vec<&str> = seen.records.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["1", "3"]);
+        assert_eq!(ids, ["1", "2", "3"]);
         assert_eq!(seen.in_scope, 1);
         assert!(seen.outside.contains("3") && seen.outside.len() == 1);
+        assert!(seen.blocking.contains("2") && seen.blocking.len() == 1);
     }
 
     #[test]

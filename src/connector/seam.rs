@@ -281,6 +281,24 @@ pub trait Connector: Send + Sync {
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
 
+    /// The records of `object`, in scope or not, whose `field` holds one
+    /// of `values` (match keys: trimmed, lowercased), for the partners out
+    /// of a pair's scope that would-be creates must not duplicate. The
+    /// answer may hold other records (the caller keeps those whose match
+    /// values are asked for). By default the whole listing, unnarrowed:
+    /// one read of every record, however many values are asked; a vendor
+    /// overrides it where a search by value costs less.
+    fn lookup(
+        &self,
+        object: ObjectKind,
+        fields: &[String],
+        field: &str,
+        values: &[String],
+    ) -> Result<Vec<Record>> {
+        let _ = (field, values);
+        self.list(object, fields, &|_| {})
+    }
+
     /// Checks a saved filter named by a scope against the account: `None`
     /// when it exists for `object`, else what is wrong, in words.
     fn check_saved_filter(&self, object: ObjectKind, id: &str) -> Result<Option<String>>;

@@ -7,7 +7,8 @@
 //! This file connects and validates, and holds what the stages share: the
 //! connectors and snapshots of a run and the account objects the pairs
 //! name. `pull` pulls and loads snapshots, `identity` settles merged and
-//! vanished records, `planning` plans pair after pair, `checks` holds what
+//! vanished records, `blockers` reads the partners out of a scope that
+//! would-be creates would duplicate, `planning` plans pair after pair, `checks` holds what
 //! stops a run before its first write, `write` applies through the applier,
 //! `cost` estimates what a plan costs each account (and whether it fits
 //! the day's `daily_tokens`), and `relations` edits the relation values of
@@ -15,6 +16,7 @@
 //! decides a record's fate (the matcher and the three-way merge do) or
 //! sends a write itself (the applier does).
 
+mod blockers;
 mod checks;
 mod cost;
 mod identity;
@@ -68,6 +70,7 @@ fn plan_on(
 ) -> Result<Fresh> {
     let mut snapshots = pull(config, pairs, connectors, progress, full)?;
     follow_identities(config, pairs, connectors, &mut snapshots, &mut state)?;
+    blockers::find_blockers(config, pairs, connectors, &mut snapshots, &state)?;
     let plan = plan(config, pairs, &snapshots, &state);
     Ok(Fresh {
         snapshots,

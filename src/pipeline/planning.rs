@@ -10,7 +10,9 @@ use crate::diff;
 use crate::mapping::{OwnerDirectory, PlannedLinks, Translator};
 use crate::matcher;
 use crate::model::{ObjectKind, Record, Side, Sided, set_members};
-use crate::plan::{Item, MergeStep, PairPlan, Plan, ScopeChange, ScopeCount, Unlink, forward_ref};
+use crate::plan::{
+    Item, MergeStep, PairPlan, Plan, ScopeChange, ScopeCount, Unlink, Waiting, forward_ref,
+};
 use crate::snapshot::{Snapshot, Written};
 use crate::state::State;
 
@@ -49,9 +51,12 @@ pub fn plan_pair(
     let seen = Sided::from_fn(|side| {
         pair.scope[side].as_ref().map(|scope| {
             let snapshot = snapshots[side];
-            crate::scope::narrow(scope, &snapshot.records, &snapshot.unselected, |id| {
-                links.by(side, id).is_some()
-            })
+            let mut seen =
+                crate::scope::narrow(scope, &snapshot.records, &snapshot.unselected, |id| {
+                    links.by(side, id).is_some()
+                });
+            keep_blockers_of_their_own_keys(pair, side, &mut seen);
+            seen
         })
     });
     let records = Sided::from_fn(|side| {
@@ -60,6 +65,37 @@ pub fn plan_pair(
             .map_or(&snapshots[side].records[..], |s| &s.records[..])
     });
     let mut pairing = matcher::pair_records(pair, records.left, records.right, links);
+    let blocking =
+        |side: Side, id: &str| seen[side].as_ref().is_some_and(|s| s.blocking.contains(id));
+    // A record whose key is held out of scope on the other side is neither
+    // created there (a second record) nor linked to it: it waits, with
+    // nothing written, until that record enters the scope.
+    let mut blocked_items = Vec::new();
+    pairing.matched.retain(|(l, r)| {
+        let Some(side) = Side::BOTH
+            .into_iter()
+            .find(|side| blocking(*side, if *side == Side::Left { &l.id } else { &r.id }))
+        else {
+            return true;
+        };
+        let id = if side == Side::Left { &l.id } else { &r.id };
+        blocked_items.push(Item::Waiting(Waiting {
+            ids: Sided::new(Some(l.id.clone()), Some(r.id.clone())),
+            label: diff::label(pair, Some(l), Some(r)),
+            reason: format!("partner out of scope: {} {id}", pair.endpoint(side)),
+        }));
+        false
+    });
+    pairing.left_only.retain(|r| !blocking(Side::Left, &r.id));
+    pairing.right_only.retain(|r| !blocking(Side::Right, &r.id));
+    pairing
+        .ambiguous
+        .retain(|r| Side::BOTH.iter().all(|side| !blocking(*side, &r.id)));
+    // Records out of scope sharing a key among themselves are not the
+    // pair's duplicates.
+    pairing
+        .duplicates
+        .retain(|d| !(blocking(d.side, &d.kept) && d.extra.iter().all(|id| blocking(d.side, id))));
     // A record missing from a snapshot that is not a full listing may just
     // not have changed: deletes are inferred from full pulls only.
     if !(left.complete && right.complete) {
@@ -145,6 +181,7 @@ pub fn plan_pair(
         }
     }
     plan.items.extend(scope_items);
+    plan.items.extend(blocked_items);
     for item in &mut plan.items {
         if let Item::Create(create) = item
             && let Some(scope) = &pair.scope[create.target]
@@ -177,6 +214,35 @@ pub fn plan_pair(
         started.elapsed().as_secs_f64()
     );
     plan
+}
+
+/// Keeps, of the unlinked records out of scope on `side`, those that can
+/// stop a duplicate: with a match key that no record the pair sees there
+/// holds (where one does, that record is the one matched, as without the
+/// scope).
+fn keep_blockers_of_their_own_keys(pair: &PairConfig, side: Side, seen: &mut crate::scope::Seen) {
+    if seen.blocking.is_empty() {
+        return;
+    }
+    let held: std::collections::HashSet<String> = seen
+        .records
+        .iter()
+        .filter(|r| !seen.blocking.contains(&r.id))
+        .flat_map(|r| matcher::match_values(pair, r, side))
+        .collect();
+    let mut kept = std::collections::HashSet::new();
+    seen.records.retain(|r| {
+        if !seen.blocking.contains(&r.id) {
+            return true;
+        }
+        let keys = matcher::match_values(pair, r, side);
+        let keep = !keys.is_empty() && keys.iter().all(|k| !held.contains(k));
+        if keep {
+            kept.insert(r.id.clone());
+        }
+        keep
+    });
+    seen.blocking = kept;
 }
 
 /// What an unlinked note is paired by: its body (trimmed), its time (to

@@ -65,8 +65,10 @@ pub enum Item {
     /// `merges = "propagate"`).
     Merge(Merge),
     /// A record that waits for the records it is attached to (a note whose
-    /// contact or deal has no partner yet): nothing is written, and it
-    /// lands in the run that links them. Reported, never failed.
+    /// contact or deal has no partner yet), or for its partner, found by
+    /// the match key out of the pair's scope, to enter it: nothing is
+    /// written, and it lands in the run that links them. Reported, never
+    /// failed.
     Waiting(Waiting),
     /// A linked record left the pair's scope: its link is kept and nothing
     /// is written either way until it is back (state only); or it came

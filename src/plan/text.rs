@@ -404,8 +404,8 @@ impl fmt::Display for Plan {
         let summary = self.summary();
         let waiting = counted(
             summary.waiting as u64,
-            "record waits for the records it is attached to",
-            "records wait for the records they are attached to",
+            "record waits (for the records it is attached to, or its partner out of scope)",
+            "records wait (for the records they are attached to, or their partners out of scope)",
         );
         if self.is_empty() && summary.waiting > 0 && summary.merge == 0 {
             writeln!(f, "Plan: nothing to do; {waiting} (.).")

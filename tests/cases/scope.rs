@@ -515,3 +515,132 @@ hs_lead_status = "label_ids"
         .assert_stderr_has("`label_ids` on pd.persons can scope the pair but not be mapped; move it to [pairs.scope.right]");
     assert_eq!(t.writes(), 0);
 }
+
+/// HubSpot contacts and Pipedrive persons two-way, the persons scoped to
+/// `right` (`OWNER` stands for the in-scope owner's id), with one person
+/// of each owner and one HubSpot contact for each: Eve's person belongs to
+/// the other owner, so it is out of scope.
+fn owned(right: &str) -> (Fixture, i64) {
+    let t = hs_and_pd()
+        .toml(&format!(
+            r#"
+[[pairs]]
+name = "owned"
+left = "hs.contacts"
+right = "pd.persons"
+match = "email"
+[pairs.fields]
+email = "email"
+firstname = "first_name"
+[pairs.scope.right]
+{right}
+"#
+        ))
+        .build();
+    let pd = t.pipedrive("pd");
+    let mine = pd.add_user("mine@example.com", "Mine");
+    let theirs = pd.add_user("theirs@example.com", "Theirs");
+    pd.add_filter("persons", "Mine", json!({ "owner_id": mine }));
+    t.edit_mapping(|text| text.replace("OWNER", &mine.to_string()));
+    pd.seed_person(json!({"name": "Ann", "owner_id": mine, "first_name": "Ann",
+        "emails": [{"value": "ann@x.io", "primary": true}]}));
+    let eve = pd.seed_person(
+        json!({"name": "Eve", "owner_id": theirs, "first_name": "Pd",
+        "emails": [{"value": "eve@x.io", "primary": true}]}),
+    );
+    let hs = t.hubspot("hs");
+    hs.seed("contacts", &[("email", "eve@x.io"), ("firstname", "Hs")]);
+    hs.seed("contacts", &[("email", "new@x.io"), ("firstname", "New")]);
+    (t, eve)
+}
+
+#[test]
+fn a_partner_out_of_a_pipedrive_owner_or_filter_scope_is_neither_duplicated_nor_written() {
+    for right in ["owner_id = OWNER", "filter_id = 1001"] {
+        let (t, eve) = owned(right);
+        let before = person_by_email(&t, "eve@x.io");
+        let run = t.run(&["sync"]).expect(0);
+        let note = format!("partner out of scope: pd.persons {eve}");
+        run.assert_stdout_has(&note);
+        // One Eve, as she was; New (no partner anywhere) is created and
+        // Ann comes to HubSpot.
+        assert_eq!(
+            person_emails(&t),
+            ["ann@x.io", "eve@x.io", "new@x.io"],
+            "{right}"
+        );
+        let after = person_by_email(&t, "eve@x.io");
+        assert_eq!(after["first_name"], before["first_name"], "{right}");
+        assert_eq!(after["update_time"], before["update_time"], "{right}");
+        let hs = t.hubspot("hs");
+        let contact = hs.find("contacts", "email", "eve@x.io");
+        assert_eq!(contact.len(), 1, "{right}");
+        assert_eq!(contact[0].properties["firstname"], "Hs", "{right}");
+        assert_eq!(hs.find("contacts", "email", "ann@x.io").len(), 1);
+        // Later runs, incremental and full, write nothing and say it as
+        // the first did (in the plan and the report), never more.
+        let said = run.stdout.matches(&note).count();
+        for args in [&["sync"][..], &["sync", "--full"][..]] {
+            let again = t.assert_run_writes_nothing(args);
+            let again_said = again.stdout.matches(&note).count();
+            assert_eq!(again_said, said, "{right}: {}", again.stdout);
+            assert_eq!(person_emails(&t).len(), 3, "{right}");
+        }
+    }
+}
+
+#[test]
+fn a_pipedrive_person_whose_contact_is_out_of_a_hubspot_scope_is_not_upserted_onto_it() {
+    let t = customers("[pairs.scope.left]\nlifecyclestage = \"customer\"\n");
+    let hs = t.hubspot("hs");
+    let lead = hs.seed(
+        "contacts",
+        &[
+            ("email", "eve@x.io"),
+            ("firstname", "Lead"),
+            ("lifecyclestage", "lead"),
+        ],
+    );
+    hs.seed(
+        "contacts",
+        &[
+            ("email", "cy@x.io"),
+            ("firstname", "Cy"),
+            ("lifecyclestage", "customer"),
+        ],
+    );
+    let pd = t.pipedrive("pd");
+    pd.seed_person(json!({"name": "Eve", "first_name": "Piper",
+        "emails": [{"value": "eve@x.io", "primary": true}]}));
+    pd.seed_person(json!({"name": "Bo", "first_name": "Bo",
+        "emails": [{"value": "bo@x.io", "primary": true}]}));
+    let before = hs.record("contacts", &lead).expect("the lead");
+    let run = t.run(&["sync"]).expect(0);
+    let note = format!("partner out of scope: hs.contacts {lead}");
+    run.assert_stdout_has(&note);
+    // The lead is untouched and alone; Bo (no contact) is created as a
+    // customer, Cy goes to Pipedrive.
+    let after = hs.record("contacts", &lead).expect("the lead");
+    assert_eq!(after.properties, before.properties);
+    assert_eq!(hs.find("contacts", "email", "eve@x.io").len(), 1);
+    let bo = hs.find("contacts", "email", "bo@x.io");
+    assert_eq!(bo.len(), 1);
+    assert_eq!(bo[0].properties["lifecyclestage"], "customer");
+    assert_eq!(person_emails(&t), ["bo@x.io", "cy@x.io", "eve@x.io"]);
+    assert_eq!(person_by_email(&t, "eve@x.io")["first_name"], "Piper");
+    // Not linked: the next runs still find the partner out of scope, and
+    // write nothing.
+    let again = t.assert_run_writes_nothing(&["sync"]);
+    let said = run.stdout.matches(&note).count();
+    assert_eq!(
+        again.stdout.matches(&note).count(),
+        said,
+        "{}",
+        again.stdout
+    );
+    t.assert_run_writes_nothing(&["sync", "--full"]);
+    assert_eq!(
+        hs.record("contacts", &lead).unwrap().properties,
+        before.properties
+    );
+}

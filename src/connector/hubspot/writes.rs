@@ -32,7 +32,15 @@ impl HubSpot {
     /// `Connector::create`: contacts with an email are upserted on it
     /// (`batch/upsert`), so a create that is retried, or resumed after a
     /// crash, finds the contact it made instead of making a second one;
-    /// the rest are created.
+    /// the rest are created. On a scoped side an upsert could land on a
+    /// contact out of the scope (and write it into the scope); it does not,
+    /// because no create is planned there for an email such a contact
+    /// holds: the pipeline looks every would-be create's email up, scope
+    /// or not (`Connector::lookup`), and plans a wait instead. The lookup
+    /// misses only a contact made in the seconds the search index lags,
+    /// or one holding the email as a secondary one; an upsert there merges
+    /// onto it where a plain create would make a duplicate or be refused,
+    /// the lesser harm, so upsert stays.
     pub(super) fn write_new(
         &self,
         object: ObjectKind,
