@@ -14,6 +14,11 @@
 //! quotes names. Everything left out is named in a comment so the user can
 //! add it. With more than two systems the first one in the file is the
 //! hub: each other system gets its pairs with it.
+//!
+//! Its reads spend Pipedrive's daily token budget, which runs count in the
+//! state directory: init holds the run lock while it reads, so a sync
+//! running meanwhile (cron) never loses its count or init's; a held lock
+//! skips init like any run (exit 8).
 
 mod pairs;
 mod render;
@@ -28,6 +33,7 @@ use crate::connector::{self, FieldDescription};
 use crate::exit::Outcome;
 use crate::files;
 use crate::model::{ObjectKind, Owner};
+use crate::state::RunLock;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -119,6 +125,15 @@ pub fn run(
     let order = systems_in_file_order(&text, &names);
     // Every token is checked before the first request.
     let systems: Vec<_> = order.iter().map(|name| config.system(name)).collect();
+    // The reads' token spend goes into the same file as a sync's. Taken
+    // before the connectors, so it is let go after they settle the spend
+    // (locals drop in reverse order).
+    let lock = RunLock::acquire(&config.state_dir)?;
+    if let Some(holder) = &lock.taken_over {
+        log::warn!(
+            "the previous run ({holder}) ended without letting go of the lock (killed, or the machine stopped); the next sync recovers its work from the journal"
+        );
+    }
     let connectors = connector::connect(&systems)?;
     let mut accounts = Vec::new();
     for (name, connector) in order.iter().zip(&connectors) {

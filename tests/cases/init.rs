@@ -478,6 +478,45 @@ fn init_write_replaces_the_file_and_keeps_the_old_one_private() {
 }
 
 #[test]
+fn init_under_a_held_run_lock_is_skipped_without_a_request_or_a_token_counted() {
+    let (m, _) = mixed();
+    let state_dir = m.work.state_dir();
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state_dir.join("lock"))
+        .unwrap();
+    lock.try_lock().expect("the test holds the lock");
+    let spend = state_dir.join("daily-spend.json");
+    std::fs::write(&spend, "the sync's own count").unwrap();
+
+    let run = m.run(&["init"]).expect(8);
+    let line = run.one_stderr_line();
+    assert!(
+        line.contains("skipped: the previous run is still going"),
+        "{line}"
+    );
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        m.hubspot("hs").server().request_count() + m.pipedrive("pd").server().request_count(),
+        0,
+        "no account is read while the lock is held"
+    );
+    assert_eq!(
+        read(&spend),
+        "the sync's own count",
+        "the spend file is the holder's"
+    );
+
+    drop(lock);
+    std::fs::remove_file(&spend).unwrap();
+    init_output(&m);
+    assert!(spend.exists(), "init counts what its reads spent");
+}
+
+#[test]
 fn init_refuses_a_file_that_already_has_pairs_or_names_one_system() {
     let (m, _) = mixed();
     let hs = m.hubspot("hs");
