@@ -206,8 +206,10 @@ fn main() -> Result<()> {
     let scenarios = if args.scenarios.is_empty() {
         vec![
             Scenario::FirstHubspot,
+            Scenario::SchemaMigration,
             Scenario::FirstPipedrive,
             Scenario::Hub,
+            Scenario::ScopedFirst,
             Scenario::Unchanged,
             Scenario::OnePercent,
             Scenario::OfflineDiff1m,

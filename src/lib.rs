@@ -388,17 +388,22 @@ fn with_accounts<T>(
 ) -> Result<T> {
     let pairs = config.select_pairs(names)?;
     let connectors = pipeline::connect(config, &pairs)?;
-    let result = (|| {
-        let lock = RunLock::acquire(&config.state_dir)?;
+    let run = RunLock::acquire(&config.state_dir).map(|lock| {
         if let Some(holder) = &lock.taken_over {
             log::warn!(
                 "the previous run ({holder}) ended without letting go of the lock (killed, or the machine stopped); taking it over and recovering its work from the journal"
             );
         }
-        body(&pairs, &connectors, report)
-    })();
+        let result = body(&pairs, &connectors, report);
+        (lock, result)
+    });
     report.requests = pipeline::request_counts(&connectors);
     report.tokens = pipeline::tokens_spent(&connectors);
+    // The connectors settle the day's token spend as they drop: while the
+    // lock is still held, so a run that starts next reads this run's count
+    // instead of having it overwritten.
+    drop(connectors);
+    let (_lock, result) = run?;
     result
 }
 
