@@ -38,9 +38,6 @@ impl Pipedrive {
             records,
             |r| &r.key,
             |r| {
-                if crate::interrupt::requested().is_some() {
-                    return Ok(not_sent(&r.key));
-                }
                 let request =
                     body(object, &r.fields, &resolved, None, true).map(|b| (path.clone(), b));
                 self.write_one(object, &r.key, request, &resolved, true)
@@ -62,9 +59,6 @@ impl Pipedrive {
             records,
             |r| &r.key,
             |r| {
-                if crate::interrupt::requested().is_some() {
-                    return Ok(not_sent(&r.key));
-                }
                 let needs_parts = ["email", "phone", "first_name", "last_name"]
                     .iter()
                     .any(|f| r.fields.contains_key(*f));
@@ -97,9 +91,6 @@ impl Pipedrive {
             records,
             |r| &r.key,
             |r| {
-                if crate::interrupt::requested().is_some() {
-                    return Ok(not_sent(&r.key));
-                }
                 let answer = match self.http.delete(&format!("{collection}/{}", r.id)) {
                     Ok(_) | Err(ApiError::Rejected { status: 404, .. }) => {
                         Ok(applied_without_body(&r.id))
@@ -206,7 +197,8 @@ impl Pipedrive {
     }
 }
 
-/// Writes `records` one request each, in order. A whole-call failure that
+/// Writes `records` one request each, in order; after an interrupt the
+/// rest come back `NotSent`, merges included. A whole-call failure that
 /// surely wrote nothing (a daily limit reached, a rate limit, auth) stops
 /// the rest: they come back `NotSent` beside the outcomes of the records
 /// before, in a `StoppedWrite`, so the applier settles what was done. Any
@@ -218,6 +210,12 @@ fn one_by_one<T>(
 ) -> Result<Vec<WriteResult>> {
     let mut results = Vec::with_capacity(records.len());
     for (n, record) in records.iter().enumerate() {
+        // After a signal the records left are not sent: the one in flight
+        // was answered and recorded, and nothing more goes out.
+        if crate::interrupt::requested().is_some() {
+            results.push(not_sent(key(record)));
+            continue;
+        }
         match write(record) {
             Ok(result) => results.push(result),
             Err(cause) if StoppedWrite::wrote_nothing(&cause) => {
