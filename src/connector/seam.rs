@@ -281,6 +281,12 @@ pub trait Connector: Send + Sync {
         progress: &dyn Fn(Listed),
     ) -> Result<Vec<Record>>;
 
+    /// Returns true if and only if `list_selected`'s full listing of
+    /// `object` under `scopes` is narrowed at the vendor (a search, a saved
+    /// filter, a list parameter); false where the vendor lists the object
+    /// whole and every condition is checked after the read.
+    fn narrows(&self, object: ObjectKind, scopes: &[&Scope]) -> bool;
+
     /// The records of `object`, in scope or not, whose `field` holds one
     /// of `values` (match keys: trimmed, lowercased), for the partners out
     /// of a pair's scope that would-be creates must not duplicate. The

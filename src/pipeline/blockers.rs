@@ -50,6 +50,12 @@ pub fn find_blockers(
                 ) else {
                     continue;
                 };
+                // A listing of the whole object (no condition went to the
+                // vendor) holds every key already: the records out of
+                // scope among it are the blockers.
+                if into.selected.is_none() {
+                    continue;
+                }
                 would_be_creates(pair, source, from, into, state)
             };
             if wanted.is_empty() {

@@ -80,22 +80,21 @@ impl OwnersCache {
 /// taken under another does not load), and whether this run pulls the
 /// object in full: with no usable snapshot, with `full`, when the scopes
 /// the listing is narrowed to changed, or when `full_pull_every` says so
-/// (so many runs, or a last full pull so old).
+/// (so many runs, or a last full pull so old). `selected` is what
+/// `narrowed_to` gives for this run.
 pub(super) fn previous_snapshot(
     config: &Config,
     object: &Endpoint,
     full: bool,
     started_ms: i64,
+    selected: &Option<String>,
 ) -> (Option<Snapshot>, bool) {
     let fields = object_fields(config, object);
     let path = Snapshot::path(&config.state_dir, object);
     let previous = Snapshot::load(&path, &object.system, object.object, &fields).ok();
-    let selected = crate::scope::selection(config, object)
-        .as_deref()
-        .map(crate::scope::fingerprint);
     let in_full = match &previous {
         Some(previous) => {
-            full || previous.selected != selected
+            full || previous.selected != *selected
                 || config.full_pull_every.is_due(
                     previous.incremental_runs,
                     previous.last_full_ms(),
@@ -127,6 +126,21 @@ pub(super) fn full_snapshot(
 /// Pulls one account object into its snapshot (see `pull`), with the
 /// owners and labels its pairs' value maps need and the property
 /// definitions its schema-creating pairs need, and saves it.
+/// The fingerprint of the scopes `object`'s full listing is narrowed to at
+/// the vendor, or `None` where the listing is the whole object (no scopes,
+/// or conditions the vendor's list cannot take, checked after the read):
+/// such a listing holds every record, so it counts the whole and infers
+/// deletes as an unscoped one does.
+fn narrowed_to(
+    connector: &dyn crate::connector::Connector,
+    object: &Endpoint,
+    selection: Option<&[&crate::scope::Scope]>,
+) -> Option<String> {
+    selection
+        .filter(|scopes| connector.narrows(object.object, scopes))
+        .map(crate::scope::fingerprint)
+}
+
 pub(super) fn pull_object(
     config: &Config,
     connectors: &Connectors,
@@ -158,12 +172,12 @@ pub(super) fn pull_object(
     let lacks = |field: &String| matches!(properties.get(field), Some(None));
     let listed: Vec<String> = fields.iter().filter(|f| !lacks(f)).cloned().collect();
     let started_ms = crate::timestamp::now_ms();
-    let (previous, in_full) = previous_snapshot(config, object, full, started_ms);
-    let bar = progress.bar(&object.to_string(), None);
     // Every pair reading the object is scoped: the vendor narrows the
-    // full listing to their scopes.
+    // full listing to their scopes where it can.
     let selection = crate::scope::selection(config, object);
-    let selected = selection.as_deref().map(crate::scope::fingerprint);
+    let selected = narrowed_to(connector.as_ref(), object, selection.as_deref());
+    let (previous, in_full) = previous_snapshot(config, object, full, started_ms, &selected);
+    let bar = progress.bar(&object.to_string(), None);
     let advance = |listed: crate::connector::Listed| {
         crate::progress::advance(&bar, listed.done, listed.total)
     };

@@ -124,7 +124,8 @@ impl<'a> Stream<'a> {
             return None;
         }
         let started_ms = crate::timestamp::now_ms();
-        let (previous, in_full) = previous_snapshot(config, object, full, started_ms);
+        // Unscoped (above): listed whole.
+        let (previous, in_full) = previous_snapshot(config, object, full, started_ms, &None);
         in_full.then(|| Stream {
             pair,
             source,

@@ -286,6 +286,10 @@ impl Connector for HubSpot {
         self.search(object, fields, &groups, since_ms, progress)
     }
 
+    fn narrows(&self, _object: ObjectKind, scopes: &[&Scope]) -> bool {
+        scopes_fit_one_search(scopes, false)
+    }
+
     /// A search with `field IN [...]`, at most `MAX_FILTER_VALUES` values
     /// a request, unscoped: ceil(values / 100) searches (more pages only
     /// where several records share the values). A contact's secondary

@@ -339,6 +339,10 @@ impl Connector for Pipedrive {
             .with_context(|| format!("listing {object} in scope from {}", self.system()))
     }
 
+    fn narrows(&self, object: ObjectKind, scopes: &[&Scope]) -> bool {
+        matches!(scopes, [scope] if !scope_query(object, scope).is_empty())
+    }
+
     /// v1 getFilter (v2 has no filters API): the filter must exist and be
     /// one of `object`'s (`type`: `people`, `deals`, `org`).
     fn check_saved_filter(&self, object: ObjectKind, id: &str) -> Result<Option<String>> {
