@@ -189,6 +189,23 @@ struct Row {
     cpu_s: Option<f64>,
 }
 
+impl Row {
+    /// The row of `run`, a measured run of `scenario` over `n` records
+    /// whose fewest possible requests are `floor`; its requests are
+    /// counted in afterwards.
+    fn measured(scenario: &str, n: usize, floor: usize, run: &ChildRun) -> Row {
+        Row {
+            scenario: scenario.into(),
+            n,
+            floor: Some(floor),
+            wall_s: run.wall.as_secs_f64(),
+            rss_mb: run.rss_mb(),
+            cpu_s: run.cpu_s,
+            ..Row::default()
+        }
+    }
+}
+
 fn main() -> Result<()> {
     // `cargo bench` passes `--bench` to a benchmark without a harness.
     let args = Args::parse_from(std::env::args().filter(|a| a != "--bench"));
@@ -826,15 +843,7 @@ fn first_hubspot(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
             "first-hubspot: MISMATCH: {on_eu} contacts on the right, expected {n}"
         ));
     }
-    let mut row = Row {
-        scenario: "first-hubspot".into(),
-        n,
-        floor: Some(2 * n.div_ceil(100) + 1),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+    let mut row = Row::measured("first-hubspot", n, 2 * n.div_ceil(100) + 1, &run);
     count_requests(
         &mut row,
         &[
@@ -875,15 +884,12 @@ fn scoped_first(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
         "scoped-first: N = {n} contacts on us, C = {customers} customers in scope; {on_eu} contacts on eu afterwards{}.",
         if on_eu == customers { "" } else { ": MISMATCH" }
     ));
-    let mut row = Row {
-        scenario: "scoped-first".into(),
+    let mut row = Row::measured(
+        "scoped-first",
         n,
-        floor: Some(customers.div_ceil(200) + 1 + customers.div_ceil(100)),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+        customers.div_ceil(200) + 1 + customers.div_ceil(100),
+        &run,
+    );
     count_requests(
         &mut row,
         &[
@@ -949,15 +955,7 @@ fn schema_migration(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row>
             "schema-migration: MISMATCH: {carried} contacts on the right hold a tier, expected {n}"
         ));
     }
-    let mut row = Row {
-        scenario: "schema-migration".into(),
-        n,
-        floor: Some(2 * n.div_ceil(100) + 1 + 3 + 4),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+    let mut row = Row::measured("schema-migration", n, 2 * n.div_ceil(100) + 1 + 3 + 4, &run);
     count_requests(
         &mut row,
         &[
@@ -1021,17 +1019,12 @@ fn first_pipedrive(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> 
         },
         run.plan_line()
     ));
-    let mut row = Row {
-        scenario: "first-pipedrive".into(),
+    let mut row = Row::measured(
+        "first-pipedrive",
         n,
-        floor: Some(
-            h.div_ceil(100) + p.div_ceil(500) + (p - overlap).div_ceil(100) + (h - overlap),
-        ),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+        h.div_ceil(100) + p.div_ceil(500) + (p - overlap).div_ceil(100) + (h - overlap),
+        &run,
+    );
     count_requests(
         &mut row,
         &[
@@ -1106,24 +1099,19 @@ fn hub(ctx: &Ctx, n: usize, notes: &mut Vec<String>) -> Result<Row> {
     ];
     let run = run_crmsync(ctx, dir.path(), &["sync"], &env)?;
     run.expect(&[0], "hub sync")?;
-    let mut row = Row {
-        scenario: "hub".into(),
+    let mut row = Row::measured(
+        "hub",
         n,
-        floor: Some(
-            n.div_ceil(100)
-                + deals.div_ceil(100)
-                + 2
-                + only_pd.div_ceil(500).max(1)
-                + only_pd.div_ceil(100)
-                + (n + only_pd).div_ceil(100)
-                + deals.div_ceil(100)
-                + n,
-        ),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+        n.div_ceil(100)
+            + deals.div_ceil(100)
+            + 2
+            + only_pd.div_ceil(500).max(1)
+            + only_pd.div_ceil(100)
+            + (n + only_pd).div_ceil(100)
+            + deals.div_ceil(100)
+            + n,
+        &run,
+    );
     count_requests(
         &mut row,
         &[
@@ -1273,15 +1261,7 @@ fn measured_run(
     let run = run_crmsync(ctx, dir, &["sync"], &HUBSPOT_ENV)?;
     run.expect(&[0], &format!("{name} sync"))?;
     notes.push(format!("{name}: {}", run.plan_line()));
-    let mut row = Row {
-        scenario: name.into(),
-        n: us.records("contacts").len(),
-        floor: Some(floor),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+    let mut row = Row::measured(name, us.records("contacts").len(), floor, &run);
     count_requests(
         &mut row,
         &[
@@ -1368,15 +1348,12 @@ fn notes_scenario(ctx: &Ctx, records: usize, notes: &mut Vec<String>) -> Result<
         run.plan_line()
     ));
     let notes_n = n * NOTES_PER_CONTACT;
-    let mut first = Row {
-        scenario: "notes".into(),
+    let mut first = Row::measured(
+        "notes",
         n,
-        floor: Some(n.div_ceil(100) + notes_n.div_ceil(100) + 2 + n + notes_n),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+        n.div_ceil(100) + notes_n.div_ceil(100) + 2 + n + notes_n,
+        &run,
+    );
     count_requests(
         &mut first,
         &[
@@ -1410,17 +1387,14 @@ fn notes_scenario(ctx: &Ctx, records: usize, notes: &mut Vec<String>) -> Result<
         notes_requests.join(", "),
         run.plan_line()
     ));
-    let mut unchanged = Row {
-        scenario: "notes-unchanged".into(),
+    let mut unchanged = Row::measured(
+        "notes-unchanged",
         n,
         // A search of contacts and of notes on HubSpot, a list of persons
         // and of notes on Pipedrive.
-        floor: Some(4),
-        wall_s: run.wall.as_secs_f64(),
-        rss_mb: run.rss_mb(),
-        cpu_s: run.cpu_s,
-        ..Row::default()
-    };
+        4,
+        &run,
+    );
     let mut hs_served = served_hubspot(ctx, "hs", &hs, before.0);
     let mut pd_served = served_pipedrive(ctx, &pd);
     pd_served.rate_limited -= before.1;

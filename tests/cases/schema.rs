@@ -207,18 +207,7 @@ fn an_option_added_on_the_source_reaches_the_target_before_the_records_using_it(
     seed_us(&f, 3);
     f.run(&["sync"]).expect(0);
 
-    let us = f.hubspot("us");
-    let mut tiers = TIERS.to_vec();
-    tiers.push(("platinum", "Platinum"));
-    us.define_property(
-        "contacts",
-        PropertyDef {
-            options: options(&tiers),
-            ..PropertyDef::new("tier", "Tier", "enumeration")
-        },
-    );
-    let id = us.find("contacts", "email", "c1@example.com")[0].id.clone();
-    us.edit("contacts", &id, &[("tier", "platinum")]);
+    let tiers = platinum_on(&f, "us", "c1@example.com");
 
     let diff = f.run(&["diff"]).expect(3);
     diff.assert_stdout_has("property  contacts.tier  + 1 option: \"Platinum\"");
@@ -653,10 +642,10 @@ fn a_property_the_api_refuses_on_the_run_fails_alone_and_the_records_go_without_
     assert_eq!(copy[0].properties["nickname"], "Nick 1");
 }
 
-/// After a first sync of `hubspot_to_pipedrive(2)`: a Platinum option on
-/// hs's `tier`, which p1 takes.
-fn platinum_on_hubspot(f: &Fixture) {
-    let hs = f.hubspot("hs");
+/// A Platinum option added to `account`'s `tier`, which the contact
+/// `email` takes; the options it then has.
+fn platinum_on(f: &Fixture, account: &str, email: &str) -> Vec<(&'static str, &'static str)> {
+    let hs = f.hubspot(account);
     let mut tiers = TIERS.to_vec();
     tiers.push(("platinum", "Platinum"));
     hs.define_property(
@@ -666,8 +655,9 @@ fn platinum_on_hubspot(f: &Fixture) {
             ..PropertyDef::new("tier", "Tier", "enumeration")
         },
     );
-    let id = hs.find("contacts", "email", "p1@example.com")[0].id.clone();
+    let id = hs.find("contacts", "email", email)[0].id.clone();
     hs.edit("contacts", &id, &[("tier", "platinum")]);
+    tiers
 }
 
 /// The labels of pd's Tier options.
@@ -690,7 +680,7 @@ fn pipedrive_tiers(f: &Fixture) -> Vec<String> {
 fn an_option_added_on_hubspot_reaches_the_pipedrive_field_in_one_request() {
     let f = hubspot_to_pipedrive(2);
     f.run(&["sync"]).expect(0);
-    platinum_on_hubspot(&f);
+    platinum_on(&f, "hs", "p1@example.com");
     f.reset_requests();
     f.run(&["sync"]).expect(0);
     assert_eq!(
@@ -731,7 +721,7 @@ fn an_option_added_on_hubspot_reaches_the_pipedrive_field_in_one_request() {
 fn an_option_added_to_a_pipedrive_field_whose_answer_is_lost_is_not_added_twice() {
     let f = hubspot_to_pipedrive(2);
     f.run(&["sync"]).expect(0);
-    platinum_on_hubspot(&f);
+    platinum_on(&f, "hs", "p1@example.com");
     f.pipedrive("pd")
         .server()
         .inject("/options", 1, Fault::CommitThenDrop);

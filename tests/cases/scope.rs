@@ -401,14 +401,14 @@ org_id = ORG
     assert!(asked, "the persons list was asked for org_id {acme}");
 }
 
-/// HubSpot contacts and Pipedrive persons two-way, the persons scoped by
-/// `label_ids` (`right` is that side's scope table).
-fn partners(right: &str) -> Fixture {
-    let t = hs_and_pd()
+/// HubSpot contacts and Pipedrive persons two-way by email, in a pair
+/// named `name`, the persons scoped by `right` (that side's scope table).
+fn persons_scoped(name: &str, right: &str) -> Fixture {
+    hs_and_pd()
         .toml(&format!(
             r#"
 [[pairs]]
-name = "partners"
+name = "{name}"
 left = "hs.contacts"
 right = "pd.persons"
 match = "email"
@@ -419,7 +419,12 @@ firstname = "first_name"
 {right}
 "#
         ))
-        .build();
+        .build()
+}
+
+/// `persons_scoped` by `label_ids` (`right` is that side's scope table).
+fn partners(right: &str) -> Fixture {
+    let t = persons_scoped("partners", right);
     let pd = t.pipedrive("pd");
     pd.add_label("person", 7, "Partner");
     pd.add_label("person", 8, "Cold");
@@ -523,22 +528,7 @@ hs_lead_status = "label_ids"
 /// of each owner and one HubSpot contact for each: Eve's person belongs to
 /// the other owner, so it is out of scope.
 fn owned(right: &str) -> (Fixture, i64) {
-    let t = hs_and_pd()
-        .toml(&format!(
-            r#"
-[[pairs]]
-name = "owned"
-left = "hs.contacts"
-right = "pd.persons"
-match = "email"
-[pairs.fields]
-email = "email"
-firstname = "first_name"
-[pairs.scope.right]
-{right}
-"#
-        ))
-        .build();
+    let t = persons_scoped("owned", right);
     let pd = t.pipedrive("pd");
     let mine = pd.add_user("mine@example.com", "Mine");
     let theirs = pd.add_user("theirs@example.com", "Theirs");
